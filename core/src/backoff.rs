@@ -1,0 +1,122 @@
+//! Delay before retry `n`, as pure math over an injected random source.
+//!
+//! Formulas from Marc Brooker, "Exponential Backoff And Jitter" (AWS Architecture Blog, 2015),
+//! with `t(n) = min(cap, base · factorⁿ)` and `n = 0` for the first retry:
+//!
+//! | jitter | delay |
+//! |---|---|
+//! | none | `t(n)` |
+//! | full | `random(0, t(n))` |
+//! | equal | `t(n)/2 + random(0, t(n)/2)` |
+//! | decorrelated | `min(cap, random(base, previous · 3))`, previous starting at `base` |
+//!
+//! The cap holds after jitter, and the first retry is jittered like the others.
+
+use core::time::Duration;
+
+use crate::config::{BackoffConfig, Jitter};
+use crate::rng::RandomSource;
+use crate::time::duration_nanos;
+
+/// Validated backoff parameters, in nanoseconds.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Backoff {
+    base: u64,
+    factor: f64,
+    cap: u64,
+    jitter: Jitter,
+}
+
+impl Backoff {
+    /// From an already validated config.
+    pub fn new(config: &BackoffConfig) -> Self {
+        Backoff {
+            base: config.base_ms.saturating_mul(1_000_000),
+            factor: config.factor,
+            cap: config.cap_ms.saturating_mul(1_000_000),
+            jitter: config.jitter,
+        }
+    }
+
+    /// `min(cap, base · factorⁿ)` in nanoseconds, without overflow for any `n`.
+    fn ceiling(&self, n: u32) -> u64 {
+        let exact = self.base as f64 * self.factor.powi(n.min(i32::MAX as u32) as i32);
+        if exact.is_finite() && exact < self.cap as f64 {
+            exact as u64
+        } else {
+            self.cap
+        }
+    }
+
+    /// The delay before retry `n` (0 for the first retry). `previous` is the delay chosen for
+    /// the retry before (only decorrelated jitter uses it; pass `None` for the first).
+    pub fn delay(&self, n: u32, previous: Option<Duration>, rng: &mut impl RandomSource) -> Duration {
+        let nanos = match self.jitter {
+            Jitter::None => self.ceiling(n),
+            Jitter::Full => rng.between(0, self.ceiling(n)),
+            Jitter::Equal => {
+                let t = self.ceiling(n);
+                let half = t / 2;
+                half + rng.between(0, t - half)
+            }
+            Jitter::Decorrelated => {
+                let prev = previous.map_or(self.base, duration_nanos).max(self.base);
+                rng.between(self.base, prev.saturating_mul(3)).min(self.cap)
+            }
+        };
+        Duration::from_nanos(nanos.min(self.cap))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn backoff(jitter: Jitter) -> Backoff {
+        Backoff::new(&BackoffConfig {
+            base_ms: 100,
+            factor: 2.0,
+            cap_ms: 1_000,
+            jitter,
+        })
+    }
+
+    #[test]
+    fn no_jitter_is_exponential_then_capped() {
+        let b = backoff(Jitter::None);
+        let mut rng = Rng::seeded(1);
+        let ms: Vec<u128> = (0..6).map(|n| b.delay(n, None, &mut rng).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.delay(u32::MAX, None, &mut rng), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn first_retry_is_jittered() {
+        let b = backoff(Jitter::Full);
+        let mut rng = Rng::seeded(3);
+        let firsts: std::collections::BTreeSet<Duration> =
+            (0..20).map(|_| b.delay(0, None, &mut rng)).collect();
+        assert!(firsts.len() > 10, "first retries should spread out: {firsts:?}");
+    }
+
+    #[test]
+    fn same_seed_same_delays() {
+        for jitter in [Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+            let b = backoff(jitter);
+            let run = |seed| {
+                let mut rng = Rng::seeded(seed);
+                let mut prev = None;
+                (0..10)
+                    .map(|n| {
+                        let d = b.delay(n, prev, &mut rng);
+                        prev = Some(d);
+                        d
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(9), run(9));
+            assert_ne!(run(9), run(10));
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The circuit breaker, one per host.
+//!
+//! ```text
+//!            N failures in a row, or failure rate ≥ r over the window (≥ min calls)
+//!   Closed ───────────────────────────────────────────────────────────────▶ Open(until)
+//!     ▲                                                                    │    ▲
+//!     │ all probes succeed                           now ≥ until (lazily)  │    │ a probe fails
+//!     │                                                                    ▼    │ (open longer)
+//!     └───────────────────────────────── HalfOpen (≤ k probes in flight) ───────┘
+//! ```
+//!
+//! While open, calls fail fast with the time they may try again; while half-open, `k` probes go
+//! through and everyone else fails fast. Each trip without a full recovery lengthens the open
+//! time by `open_growth`, up to `max_open_ms`. The failure-rate window is eight fixed buckets,
+//! so the state is small and allocation-free.
+
+use core::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::BreakerConfig;
+use crate::time::Instant;
+
+const BUCKETS: usize = 8;
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Bucket {
+    epoch: u64,
+    calls: u32,
+    failures: u32,
+}
+
+/// Where a breaker stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls fail fast until `until`.
+    Open {
+        /// When the breaker turns half-open.
+        until: Instant,
+    },
+    /// A bounded number of probes test the host.
+    HalfOpen,
+}
+
+/// What the breaker let through.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// An ordinary attempt, breaker closed.
+    Normal,
+    /// One of the half-open probes; its result decides.
+    Probe,
+}
+
+/// A refusal: open until a time, or half-open with every probe taken.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Open; may try again at this time.
+    Open(Instant),
+    /// Half-open and all probes are in flight; the time is unknown until they answer.
+    ProbesBusy,
+}
+
+/// A change of state, for events.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Closed or half-open → open.
+    Opened {
+        /// Until when.
+        until: Instant,
+        /// Trips since the last full recovery.
+        trips: u32,
+    },
+    /// Open → half-open.
+    HalfOpened,
+    /// Half-open → closed.
+    Closed,
+}
+
+/// One host's breaker.
+#[derive(Clone, Debug)]
+pub struct Breaker {
+    state: BreakerState,
+    consecutive: u32,
+    trips: u32,
+    probes_in_flight: u32,
+    probe_successes: u32,
+    window: [Bucket; BUCKETS],
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new() -> Self {
+        Breaker {
+            state: BreakerState::Closed,
+            consecutive: 0,
+            trips: 0,
+            probes_in_flight: 0,
+            probe_successes: 0,
+            window: [Bucket::default(); BUCKETS],
+        }
+    }
+
+    /// The state at `now`, turning an expired open state half-open.
+    pub fn state(&mut self, now: Instant) -> (BreakerState, Option<Transition>) {
+        let mut transition = None;
+        if let BreakerState::Open { until } = self.state {
+            if now >= until {
+                self.state = BreakerState::HalfOpen;
+                self.probes_in_flight = 0;
+                self.probe_successes = 0;
+                transition = Some(Transition::HalfOpened);
+            }
+        }
+        (self.state, transition)
+    }
+
+    /// The state as last computed, without advancing it (for snapshots).
+    pub fn current(&self) -> BreakerState {
+        self.state
+    }
+
+    /// Consecutive failures counted while closed.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive
+    }
+
+    /// Asks to send an attempt at `now`; a half-open admission takes a probe slot.
+    pub fn admit(&mut self, config: &BreakerConfig, now: Instant) -> (Result<Admit, Refusal>, Option<Transition>) {
+        if !config.enabled {
+            return (Ok(Admit::Normal), None);
+        }
+        let (state, transition) = self.state(now);
+        let answer = match state {
+            BreakerState::Closed => Ok(Admit::Normal),
+            BreakerState::Open { until } => Err(Refusal::Open(until)),
+            BreakerState::HalfOpen if self.probes_in_flight < config.half_open_probes => {
+                self.probes_in_flight += 1;
+                Ok(Admit::Probe)
+            }
+            BreakerState::HalfOpen => Err(Refusal::ProbesBusy),
+        };
+        (answer, transition)
+    }
+
+    /// Whether an attempt could go at `now`, taking nothing.
+    pub fn peek(&self, config: &BreakerConfig, now: Instant) -> Result<(), Refusal> {
+        if !config.enabled {
+            return Ok(());
+        }
+        match self.state {
+            BreakerState::Open { until } if now < until => Err(Refusal::Open(until)),
+            BreakerState::HalfOpen if self.probes_in_flight >= config.half_open_probes => {
+                Err(Refusal::ProbesBusy)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A probe was abandoned (the call was cancelled): its slot is free again.
+    pub fn release_probe(&mut self) {
+        self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+    }
+
+    /// Records an attempt's result; only probes move a half-open breaker, and results that
+    /// arrive while open (attempts sent before the trip) change nothing.
+    pub fn record(&mut self, config: &BreakerConfig, admit: Admit, failure: bool, now: Instant) -> Option<Transition> {
+        if !config.enabled {
+            return None;
+        }
+        match (self.state, admit) {
+            (BreakerState::HalfOpen, Admit::Probe) => {
+                self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+                if failure {
+                    Some(self.trip(config, now))
+                } else {
+                    self.probe_successes += 1;
+                    if self.probe_successes >= config.half_open_probes {
+                        self.state = BreakerState::Closed;
+                        self.trips = 0;
+                        self.consecutive = 0;
+                        self.window = [Bucket::default(); BUCKETS];
+                        Some(Transition::Closed)
+                    } else {
+                        None
+                    }
+                }
+            }
+            (BreakerState::Closed, _) => {
+                self.count(config, failure, now);
+                if failure {
+                    self.consecutive = self.consecutive.saturating_add(1);
+                } else {
+                    self.consecutive = 0;
+                }
+                if self.should_trip(config, now) {
+                    Some(self.trip(config, now))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn trip(&mut self, config: &BreakerConfig, now: Instant) -> Transition {
+        self.trips = self.trips.saturating_add(1);
+        let growth = config.open_growth.powi(self.trips.saturating_sub(1).min(64) as i32);
+        let open_ms = (config.open_ms as f64 * growth).min(config.max_open_ms as f64) as u64;
+        let until = now + Duration::from_millis(open_ms);
+        self.state = BreakerState::Open { until };
+        self.consecutive = 0;
+        self.probes_in_flight = 0;
+        self.probe_successes = 0;
+        self.window = [Bucket::default(); BUCKETS];
+        Transition::Opened {
+            until,
+            trips: self.trips,
+        }
+    }
+
+    fn bucket_len(config: &BreakerConfig) -> u64 {
+        (config.window_ms.saturating_mul(1_000_000) / BUCKETS as u64).max(1)
+    }
+
+    fn count(&mut self, config: &BreakerConfig, failure: bool, now: Instant) {
+        if config.failure_rate.is_none() {
+            return;
+        }
+        let epoch = now.as_nanos() / Self::bucket_len(config);
+        let bucket = &mut self.window[(epoch % BUCKETS as u64) as usize];
+        if bucket.epoch != epoch {
+            *bucket = Bucket {
+                epoch,
+                calls: 0,
+                failures: 0,
+            };
+        }
+        bucket.calls = bucket.calls.saturating_add(1);
+        if failure {
+            bucket.failures = bucket.failures.saturating_add(1);
+        }
+    }
+
+    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
+        if config.consecutive_failures > 0 && self.consecutive >= config.consecutive_failures {
+            return true;
+        }
+        let Some(rate) = config.failure_rate else {
+            return false;
+        };
+        let epoch = now.as_nanos() / Self::bucket_len(config);
+        let (calls, failures) = self
+            .window
+            .iter()
+            .filter(|b| b.epoch + (BUCKETS as u64) > epoch && b.epoch <= epoch)
+            .fold((0u64, 0u64), |(c, f), b| (c + u64::from(b.calls), f + u64::from(b.failures)));
+        calls >= u64::from(config.min_calls) && calls > 0 && failures as f64 >= rate * calls as f64
+    }
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> BreakerConfig {
+        BreakerConfig {
+            consecutive_failures: 3,
+            failure_rate: None,
+            open_ms: 1000,
+            open_growth: 2.0,
+            max_open_ms: 3000,
+            half_open_probes: 2,
+            ..BreakerConfig::default()
+        }
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    #[test]
+    fn trips_after_consecutive_failures_and_recovers_through_probes() {
+        let c = config();
+        let mut b = Breaker::new();
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(0)), None);
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(1)), None, "a success resets the run");
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(2)), None);
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(3)), None);
+        let t = b.record(&c, Admit::Normal, true, ms(4));
+        assert_eq!(t, Some(Transition::Opened { until: ms(1004), trips: 1 }));
+        assert_eq!(b.admit(&c, ms(500)).0, Err(Refusal::Open(ms(1004))));
+        // Half-open: two probes, then busy.
+        let (first, t) = b.admit(&c, ms(1004));
+        assert_eq!((first, t), (Ok(Admit::Probe), Some(Transition::HalfOpened)));
+        assert_eq!(b.admit(&c, ms(1005)).0, Ok(Admit::Probe));
+        assert_eq!(b.admit(&c, ms(1006)).0, Err(Refusal::ProbesBusy));
+        assert_eq!(b.record(&c, Admit::Probe, false, ms(1010)), None);
+        assert_eq!(b.record(&c, Admit::Probe, false, ms(1011)), Some(Transition::Closed));
+        assert_eq!(b.admit(&c, ms(1012)).0, Ok(Admit::Normal));
+    }
+
+    #[test]
+    fn failed_probe_reopens_for_longer_up_to_the_cap() {
+        let c = config();
+        let mut b = Breaker::new();
+        for i in 0..3 {
+            b.record(&c, Admit::Normal, true, ms(i));
+        }
+        let mut now = 2;
+        let mut opens = vec![];
+        for _ in 0..4 {
+            let BreakerState::Open { until } = b.current() else { panic!("should be open") };
+            opens.push(until.as_millis() - now);
+            now = until.as_millis();
+            assert_eq!(b.admit(&c, ms(now)).0, Ok(Admit::Probe));
+            b.record(&c, Admit::Probe, true, ms(now));
+        }
+        assert_eq!(opens, [1000, 2000, 3000, 3000]);
+    }
+
+    #[test]
+    fn failure_rate_needs_minimum_calls_and_forgets_old_buckets() {
+        let c = BreakerConfig {
+            consecutive_failures: 0,
+            failure_rate: Some(0.5),
+            window_ms: 800,
+            min_calls: 4,
+            ..BreakerConfig::default()
+        };
+        let mut b = Breaker::new();
+        // Alternate failure/success: 50% but only trips once 4 calls are in the window.
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(0)), None);
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(1)), None);
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(2)), None);
+        assert!(matches!(b.record(&c, Admit::Normal, false, ms(3)), Some(Transition::Opened { .. })));
+
+        let mut b = Breaker::new();
+        b.record(&c, Admit::Normal, true, ms(0));
+        b.record(&c, Admit::Normal, true, ms(1));
+        b.record(&c, Admit::Normal, true, ms(2));
+        // 900 ms later those failures have left the window.
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(902)), None);
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(903)), None);
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(904)), None);
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(905)), None);
+    }
+
+    #[test]
+    fn late_results_while_open_change_nothing() {
+        let c = config();
+        let mut b = Breaker::new();
+        for i in 0..3 {
+            b.record(&c, Admit::Normal, true, ms(i));
+        }
+        let before = b.current();
+        assert_eq!(b.record(&c, Admit::Normal, false, ms(10)), None);
+        assert_eq!(b.record(&c, Admit::Normal, true, ms(11)), None);
+        assert_eq!(b.current(), before);
+    }
+}

@@ -1,0 +1,267 @@
+//! What an attempt's outcome means: worth retrying? a failure for the breaker? possibly applied?
+//!
+//! | outcome | retry? | breaker failure? | processed? |
+//! |---|---|---|---|
+//! | 2xx, 3xx | no (done) | no | yes |
+//! | 429 | yes | no (it slows the host down instead) | no |
+//! | 408 | yes | yes | never (the server did not get the whole request) |
+//! | 500, 502, 503, 504 | yes | yes | maybe |
+//! | other 5xx | no | yes | maybe |
+//! | other 4xx | no | no (the request is at fault, not the host) | yes |
+//! | connect / DNS / TLS handshake error | yes | yes | never sent |
+//! | attempt timeout, reset, truncated body | yes | yes | maybe |
+//!
+//! The set of retryable statuses comes from [`crate::config::RetryConfig::retry_statuses`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::why::Why;
+
+/// The HTTP method, for idempotency (RFC 9110 §9.2.2).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+    /// TRACE
+    Trace,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// POST
+    Post,
+    /// PATCH
+    Patch,
+}
+
+impl Method {
+    /// Safe to repeat by definition: everything but POST and PATCH.
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, Method::Post | Method::Patch)
+    }
+
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+        }
+    }
+
+    /// Parses a method name, case-insensitively; CONNECT and extension methods are `None`.
+    pub fn parse(name: &str) -> Option<Method> {
+        const ALL: [Method; 8] = [
+            Method::Get,
+            Method::Head,
+            Method::Options,
+            Method::Trace,
+            Method::Put,
+            Method::Delete,
+            Method::Post,
+            Method::Patch,
+        ];
+        ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl core::fmt::Display for Method {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an attempt failed below HTTP, as the adapter saw it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The TCP connection was refused or could not be made.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed.
+    Tls,
+    /// The attempt timed out (after the request may have been sent).
+    Timeout,
+    /// The connection was reset or closed before a complete response.
+    Reset,
+    /// The body ended before its announced length.
+    Truncated,
+    /// Any other I/O failure after the request may have been sent.
+    Other,
+}
+
+/// Whether the server may have acted on the request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Processed {
+    /// The request never reached the server, or the server said it did nothing.
+    Never,
+    /// It may have been applied; the client cannot know.
+    Maybe,
+    /// The server answered; whatever it did, it did.
+    Yes,
+}
+
+/// The meaning of one attempt's outcome.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Class {
+    /// Final success: hand the response to the caller.
+    pub success: bool,
+    /// Another attempt might succeed.
+    pub retryable: bool,
+    /// Counts as a failure of the host for the circuit breaker.
+    pub breaker_failure: bool,
+    /// Whether the server may have applied the request.
+    pub processed: Processed,
+    /// The reason, for events.
+    pub why: Why,
+}
+
+/// A set of HTTP statuses as a bitmap (100..=599): checking is one shift, building allocates
+/// nothing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct StatusSet([u64; 8]);
+
+impl StatusSet {
+    /// The statuses in `list`; values outside 100..=599 are ignored.
+    pub fn from_list(list: &[u16]) -> Self {
+        let mut set = StatusSet::default();
+        for &s in list {
+            if (100..=599).contains(&s) {
+                let i = usize::from(s - 100);
+                set.0[i / 64] |= 1 << (i % 64);
+            }
+        }
+        set
+    }
+
+    /// Whether `status` is in the set.
+    pub fn contains(&self, status: u16) -> bool {
+        if !(100..=599).contains(&status) {
+            return false;
+        }
+        let i = usize::from(status - 100);
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+}
+
+/// Classifies a status code.
+pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
+    let retryable = retry.contains(status);
+    let (breaker_failure, processed) = match status {
+        429 => (false, Processed::Never),
+        408 => (true, Processed::Never),
+        500..=599 => (true, Processed::Maybe),
+        _ => (false, Processed::Yes),
+    };
+    let success = !retryable && status < 400;
+    let why = if success {
+        Why::Success
+    } else if status == 429 {
+        Why::TooManyRequests
+    } else if retryable {
+        Why::RetryableStatus
+    } else {
+        Why::NotRetryableStatus
+    };
+    Class {
+        success,
+        retryable,
+        breaker_failure,
+        processed,
+        why,
+    }
+}
+
+/// Classifies a transport failure.
+pub fn classify_transport(error: TransportError) -> Class {
+    let (processed, why) = match error {
+        TransportError::Connect | TransportError::Dns | TransportError::Tls => {
+            (Processed::Never, Why::NeverSent)
+        }
+        TransportError::Timeout => (Processed::Maybe, Why::AttemptTimeout),
+        TransportError::Reset | TransportError::Truncated | TransportError::Other => {
+            (Processed::Maybe, Why::MaybeProcessed)
+        }
+    };
+    Class {
+        success: false,
+        retryable: true,
+        breaker_failure: true,
+        processed,
+        why,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table() {
+        let set = StatusSet::from_list(&[408, 429, 500, 502, 503, 504]);
+        // (status, success, retryable, breaker failure, processed)
+        let table = [
+            (200, true, false, false, Processed::Yes),
+            (204, true, false, false, Processed::Yes),
+            (304, true, false, false, Processed::Yes),
+            (400, false, false, false, Processed::Yes),
+            (401, false, false, false, Processed::Yes),
+            (404, false, false, false, Processed::Yes),
+            (408, false, true, true, Processed::Never),
+            (429, false, true, false, Processed::Never),
+            (500, false, true, true, Processed::Maybe),
+            (501, false, false, true, Processed::Maybe),
+            (502, false, true, true, Processed::Maybe),
+            (503, false, true, true, Processed::Maybe),
+            (504, false, true, true, Processed::Maybe),
+        ];
+        for (status, success, retryable, breaker, processed) in table {
+            let c = classify_status(status, &set);
+            assert_eq!(
+                (c.success, c.retryable, c.breaker_failure, c.processed),
+                (success, retryable, breaker, processed),
+                "status {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn transport_table() {
+        for e in [TransportError::Connect, TransportError::Dns, TransportError::Tls] {
+            assert_eq!(classify_transport(e).processed, Processed::Never);
+        }
+        for e in [TransportError::Timeout, TransportError::Reset, TransportError::Truncated, TransportError::Other] {
+            let c = classify_transport(e);
+            assert_eq!(c.processed, Processed::Maybe);
+            assert!(c.retryable && c.breaker_failure);
+        }
+    }
+
+    #[test]
+    fn status_set_bounds() {
+        let set = StatusSet::from_list(&[100, 599, 0, 600, 65535]);
+        assert!(set.contains(100) && set.contains(599));
+        assert!(!set.contains(0) && !set.contains(600) && !set.contains(200));
+    }
+
+    #[test]
+    fn methods() {
+        assert!(Method::Get.is_idempotent() && Method::Put.is_idempotent() && Method::Delete.is_idempotent());
+        assert!(!Method::Post.is_idempotent() && !Method::Patch.is_idempotent());
+        assert_eq!(Method::parse("post"), Some(Method::Post));
+        assert_eq!(Method::parse("CONNECT"), None);
+    }
+}

@@ -1,0 +1,374 @@
+//! Configuration: plain data with production-safe defaults, validated once.
+//!
+//! Every duration is a whole number of milliseconds in a field ending in `_ms`, so the same
+//! JSON (or TOML) works from Rust, from the CLI and from JavaScript. [`Config::validate`] runs
+//! when an engine is built; after that the engine cannot hold an invalid setting.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Everything the engine decides with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The attempt loop: how many attempts, how long each, how long in all.
+    pub retry: RetryConfig,
+    /// How long to wait between attempts when the server does not say.
+    pub backoff: BackoffConfig,
+    /// How many retries the engine may add on top of first attempts, per host.
+    pub budget: BudgetConfig,
+    /// When to stop calling a failing host for a while.
+    pub breaker: BreakerConfig,
+    /// A client-side rate limit per host; `None` sends as fast as the caller asks.
+    pub limit: Option<LimitConfig>,
+    /// The access-token lifecycle.
+    pub token: TokenConfig,
+    /// How many hosts the engine keeps state for (breaker, limiter, budget). Idle hosts are
+    /// forgotten, least recently used first, when the table is full.
+    pub max_hosts: u32,
+    /// How many events wait in the queue before the oldest are dropped (and counted).
+    pub max_queued_events: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            retry: RetryConfig::default(),
+            backoff: BackoffConfig::default(),
+            budget: BudgetConfig::default(),
+            breaker: BreakerConfig::default(),
+            limit: None,
+            token: TokenConfig::default(),
+            max_hosts: 1024,
+            max_queued_events: 65_536,
+        }
+    }
+}
+
+/// The attempt loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per logical call, the first included. `1` disables retries. Default 4.
+    pub max_attempts: u32,
+    /// Timeout for one attempt, handed to the adapter (shortened to the time left before the
+    /// deadline). `None`: no per-attempt timeout. Default 10 s.
+    pub attempt_timeout_ms: Option<u64>,
+    /// Total time for a logical call, waits included. `None`: no deadline. Default 30 s.
+    pub deadline_ms: Option<u64>,
+    /// Statuses worth another attempt. Default 408, 429, 500, 502, 503, 504.
+    pub retry_statuses: Vec<u16>,
+    /// Honour `Retry-After` on 429 and 503 (and the other retryable statuses). Default true.
+    pub respect_retry_after: bool,
+    /// The longest server-asked wait the engine accepts; a longer one fails the call with
+    /// [`crate::Why::RetryAfterTooLong`] rather than sleeping for an hour. Default 60 s.
+    pub max_retry_after_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 4,
+            attempt_timeout_ms: Some(10_000),
+            deadline_ms: Some(30_000),
+            retry_statuses: vec![408, 429, 500, 502, 503, 504],
+            respect_retry_after: true,
+            max_retry_after_ms: 60_000,
+        }
+    }
+}
+
+/// How the random part of a backoff delay is drawn (Brooker, "Exponential Backoff And Jitter").
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// `min(cap, base·factorⁿ)`: no randomness; clients that failed together retry together.
+    None,
+    /// `random(0, min(cap, base·factorⁿ))`: the fewest calls in Brooker's experiment.
+    Full,
+    /// `t/2 + random(0, t/2)` with `t = min(cap, base·factorⁿ)`.
+    Equal,
+    /// `min(cap, random(base, previous·3))`.
+    Decorrelated,
+}
+
+/// Exponential backoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffConfig {
+    /// The first delay before jitter. Default 100 ms.
+    pub base_ms: u64,
+    /// Growth per retry, at least 1. Default 2.
+    pub factor: f64,
+    /// The longest delay, applied after jitter. Default 10 s.
+    pub cap_ms: u64,
+    /// How to randomise. Default full jitter.
+    pub jitter: Jitter,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            base_ms: 100,
+            factor: 2.0,
+            cap_ms: 10_000,
+            jitter: Jitter::Full,
+        }
+    }
+}
+
+/// A retry budget per host, in the style of Finagle's `RetryBudget` and gRPC's retry throttling:
+/// every logical call deposits `ratio` of a retry, every retry withdraws one. Under a total outage
+/// the engine sends at most `1 + ratio` attempts per call once the initial reserve is spent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Off: every call may use all its attempts. Default on.
+    pub enabled: bool,
+    /// Retries earned per logical call, in `[0, 1]`. Default 0.1.
+    pub ratio: f64,
+    /// Retries available before any call has deposited (lets a quiet client retry). Default 10.
+    pub reserve: u32,
+    /// The most retries that can be saved up. Default 100.
+    pub max_saved: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            enabled: true,
+            ratio: 0.1,
+            reserve: 10,
+            max_saved: 100,
+        }
+    }
+}
+
+/// A circuit breaker per host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Off: never fail fast. Default on.
+    pub enabled: bool,
+    /// Trip after this many failed attempts in a row; `0` disables this trigger. Default 5.
+    pub consecutive_failures: u32,
+    /// Trip when the failure fraction over the window reaches this, in `(0, 1]`; `None`
+    /// disables this trigger. Default 0.5.
+    pub failure_rate: Option<f64>,
+    /// The sliding window for the failure rate. Default 10 s.
+    pub window_ms: u64,
+    /// The failure rate counts only with at least this many attempts in the window. Default 20.
+    pub min_calls: u32,
+    /// How long the breaker stays open after its first trip. Default 5 s.
+    pub open_ms: u64,
+    /// Each trip without a full recovery multiplies the open time by this (≥ 1). Default 2.
+    pub open_growth: f64,
+    /// The longest open time. Default 60 s.
+    pub max_open_ms: u64,
+    /// Attempts let through while half-open; all must succeed to close. Default 1.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            enabled: true,
+            consecutive_failures: 5,
+            failure_rate: Some(0.5),
+            window_ms: 10_000,
+            min_calls: 20,
+            open_ms: 5_000,
+            open_growth: 2.0,
+            max_open_ms: 60_000,
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// A client-side rate limit per host (GCRA).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConfig {
+    /// Sustained requests per second (> 0).
+    pub per_second: f64,
+    /// Requests that may go at once after a quiet spell (≥ 1). Default 1.
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The access-token lifecycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Fetch a fresh token this long before the current one expires. Default 60 s.
+    pub refresh_skew_ms: u64,
+    /// Refresh once and retry when the server answers 401 to a call that carried a token.
+    /// Default true.
+    pub refresh_on_401: bool,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            refresh_skew_ms: 60_000,
+            refresh_on_401: true,
+        }
+    }
+}
+
+/// A setting the engine cannot work with. The message names the field and what to change.
+#[derive(Clone, Debug, PartialEq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A number outside its allowed range.
+    #[error("config field `{field}` is {value}, but {expected}")]
+    OutOfRange {
+        /// The dotted path of the field, e.g. `backoff.factor`.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What the field accepts.
+        expected: &'static str,
+    },
+    /// The configuration text could not be read.
+    #[error("config could not be read: {0}")]
+    Parse(String),
+}
+
+fn out_of_range(field: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
+    ConfigError::OutOfRange {
+        field,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+impl Config {
+    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field; the error names the first one that is off.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.retry;
+        if r.max_attempts == 0 {
+            return Err(out_of_range("retry.max_attempts", 0, "must be at least 1 (1 means no retries)"));
+        }
+        if r.max_attempts > 100 {
+            return Err(out_of_range("retry.max_attempts", r.max_attempts, "must be at most 100"));
+        }
+        if r.attempt_timeout_ms == Some(0) {
+            return Err(out_of_range("retry.attempt_timeout_ms", 0, "must be positive or null"));
+        }
+        if r.deadline_ms == Some(0) {
+            return Err(out_of_range("retry.deadline_ms", 0, "must be positive or null"));
+        }
+        if let Some(bad) = r.retry_statuses.iter().find(|s| !(100..=599).contains(*s)) {
+            return Err(out_of_range("retry.retry_statuses", bad, "must hold HTTP statuses 100..=599"));
+        }
+        let b = &self.backoff;
+        if !(b.factor.is_finite() && b.factor >= 1.0) {
+            return Err(out_of_range("backoff.factor", b.factor, "must be a finite number ≥ 1"));
+        }
+        if b.cap_ms < b.base_ms {
+            return Err(out_of_range("backoff.cap_ms", b.cap_ms, "must be at least backoff.base_ms"));
+        }
+        let g = &self.budget;
+        if !(g.ratio.is_finite() && (0.0..=1.0).contains(&g.ratio)) {
+            return Err(out_of_range("budget.ratio", g.ratio, "must be between 0 and 1"));
+        }
+        if g.max_saved < g.reserve {
+            return Err(out_of_range("budget.max_saved", g.max_saved, "must be at least budget.reserve"));
+        }
+        let k = &self.breaker;
+        if let Some(rate) = k.failure_rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1.0) {
+                return Err(out_of_range("breaker.failure_rate", rate, "must be in (0, 1] or null"));
+            }
+            if k.window_ms == 0 {
+                return Err(out_of_range("breaker.window_ms", 0, "must be positive when failure_rate is set"));
+            }
+        }
+        if k.open_ms == 0 {
+            return Err(out_of_range("breaker.open_ms", 0, "must be positive"));
+        }
+        if !(k.open_growth.is_finite() && k.open_growth >= 1.0) {
+            return Err(out_of_range("breaker.open_growth", k.open_growth, "must be a finite number ≥ 1"));
+        }
+        if k.max_open_ms < k.open_ms {
+            return Err(out_of_range("breaker.max_open_ms", k.max_open_ms, "must be at least breaker.open_ms"));
+        }
+        if k.half_open_probes == 0 {
+            return Err(out_of_range("breaker.half_open_probes", 0, "must be at least 1"));
+        }
+        if let Some(l) = &self.limit {
+            if !(l.per_second.is_finite() && l.per_second > 0.0 && l.per_second <= 1e9) {
+                return Err(out_of_range("limit.per_second", l.per_second, "must be a positive number ≤ 1e9"));
+            }
+            if l.burst == 0 {
+                return Err(out_of_range("limit.burst", 0, "must be at least 1"));
+            }
+        }
+        if self.max_hosts == 0 {
+            return Err(out_of_range("max_hosts", 0, "must be at least 1"));
+        }
+        if self.max_queued_events == 0 {
+            return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = Config::default();
+        c.validate().unwrap();
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(Config::from_json(&text).unwrap(), c);
+        assert_eq!(Config::from_json("{}").unwrap(), c);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"retry":{"max_attempts":0}}"#, "retry.max_attempts"),
+            (r#"{"retry":{"attempt_timeout_ms":0}}"#, "retry.attempt_timeout_ms"),
+            (r#"{"retry":{"retry_statuses":[700]}}"#, "retry.retry_statuses"),
+            (r#"{"backoff":{"factor":0.5}}"#, "backoff.factor"),
+            (r#"{"backoff":{"base_ms":500,"cap_ms":100}}"#, "backoff.cap_ms"),
+            (r#"{"budget":{"ratio":1.5}}"#, "budget.ratio"),
+            (r#"{"breaker":{"failure_rate":0}}"#, "breaker.failure_rate"),
+            (r#"{"breaker":{"half_open_probes":0}}"#, "breaker.half_open_probes"),
+            (r#"{"breaker":{"open_growth":0.9}}"#, "breaker.open_growth"),
+            (r#"{"limit":{"per_second":10,"burst":0}}"#, "limit.burst"),
+            (r#"{"limit":{"per_second":-1}}"#, "limit.per_second"),
+            (r#"{"max_hosts":0}"#, "max_hosts"),
+        ];
+        for (text, field) in cases {
+            match Config::from_json(text) {
+                Err(ConfigError::OutOfRange { field: f, .. }) => assert_eq!(f, *field, "{text}"),
+                other => panic!("{text}: expected an error naming {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_json_are_parse_errors() {
+        assert!(matches!(Config::from_json(r#"{"retries":3}"#), Err(ConfigError::Parse(_))));
+        assert!(matches!(Config::from_json("{"), Err(ConfigError::Parse(_))));
+        let msg = Config::from_json(r#"{"backoff":{"factor":0.5}}"#).unwrap_err().to_string();
+        assert!(msg.contains("backoff.factor") && msg.contains("≥ 1"), "{msg}");
+    }
+}

@@ -1,0 +1,131 @@
+//! The client-side rate limit: GCRA with its whole state in one integer.
+//!
+//! The generic cell rate algorithm keeps a "theoretical arrival time" (TAT). With emission
+//! interval `T = 1 / rate` and burst `b`, a request at `now` conforms when
+//! `max(TAT, now) − now ≤ (b − 1)·T`, and then moves TAT on by `T`. In any window of length `t`
+//! it admits at most `rate·t + b` requests, the property the proptests check.
+//!
+//! [`Gcra::check`] answers "may I, now?" with `Err(NotUntil)` saying when; [`Gcra::peek`] asks
+//! the same without consuming; [`Gcra::reserve`] books the earliest slot for a caller that will
+//! wait for it, so queued calls do not all wake at once and collide.
+
+use core::time::Duration;
+
+use crate::config::LimitConfig;
+use crate::time::Instant;
+use crate::why::Why;
+
+/// A refusal that says when to come back.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct NotUntil {
+    /// The earliest time the answer may change.
+    pub at: Instant,
+    /// Why not now.
+    pub why: Why,
+}
+
+impl NotUntil {
+    /// How long from `now` until [`NotUntil::at`] (zero if already past).
+    pub fn wait_time_from(&self, now: Instant) -> Duration {
+        self.at.saturating_duration_since(now)
+    }
+}
+
+/// A GCRA limiter: the theoretical arrival time is the whole state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Gcra {
+    tat: u64,
+    interval: u64,
+    tolerance: u64,
+}
+
+impl Gcra {
+    /// From a validated config.
+    pub fn new(config: &LimitConfig) -> Self {
+        let interval = ((1e9 / config.per_second).round() as u64).max(1);
+        Gcra {
+            tat: 0,
+            interval,
+            tolerance: interval.saturating_mul(u64::from(config.burst.max(1)) - 1),
+        }
+    }
+
+    fn earliest(&self, now: Instant) -> u64 {
+        self.tat.saturating_sub(self.tolerance).max(now.as_nanos())
+    }
+
+    /// Whether a request may go at `now`, consuming nothing.
+    pub fn peek(&self, now: Instant) -> Result<(), NotUntil> {
+        let at = self.earliest(now);
+        if at <= now.as_nanos() {
+            Ok(())
+        } else {
+            Err(NotUntil {
+                at: Instant::from_nanos(at),
+                why: Why::ClientRateLimit,
+            })
+        }
+    }
+
+    /// Admits a request at `now`, or says when one could go.
+    pub fn check(&mut self, now: Instant) -> Result<(), NotUntil> {
+        self.peek(now)?;
+        self.tat = self.tat.max(now.as_nanos()).saturating_add(self.interval);
+        Ok(())
+    }
+
+    /// Books the earliest slot at or after `now` and returns it.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let at = self.earliest(now);
+        self.tat = self.tat.max(now.as_nanos()).saturating_add(self.interval);
+        Instant::from_nanos(at)
+    }
+
+    /// Where the next free slot is, for snapshots.
+    pub fn next_free(&self, now: Instant) -> Instant {
+        Instant::from_nanos(self.earliest(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(per_second: f64, burst: u32) -> Gcra {
+        Gcra::new(&LimitConfig { per_second, burst })
+    }
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let mut g = limiter(10.0, 3);
+        let t0 = Instant::from_millis(1000);
+        assert!(g.check(t0).is_ok());
+        assert!(g.check(t0).is_ok());
+        assert!(g.check(t0).is_ok());
+        let refused = g.check(t0).unwrap_err();
+        assert_eq!(refused.at, Instant::from_millis(1100));
+        assert_eq!(refused.wait_time_from(t0), Duration::from_millis(100));
+        assert!(g.peek(Instant::from_millis(1099)).is_err());
+        assert!(g.check(Instant::from_millis(1100)).is_ok());
+        assert!(g.check(Instant::from_millis(1100)).is_err());
+    }
+
+    #[test]
+    fn peek_consumes_nothing() {
+        let mut g = limiter(1.0, 1);
+        let t = Instant::from_millis(5);
+        for _ in 0..10 {
+            assert!(g.peek(t).is_ok());
+        }
+        assert!(g.check(t).is_ok());
+        assert!(g.peek(t).is_err());
+    }
+
+    #[test]
+    fn reservations_are_spaced() {
+        let mut g = limiter(4.0, 1);
+        let t = Instant::from_millis(0);
+        let slots: Vec<u64> = (0..4).map(|_| g.reserve(t).as_millis()).collect();
+        assert_eq!(slots, [0, 250, 500, 750]);
+    }
+}

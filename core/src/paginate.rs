@@ -1,0 +1,360 @@
+//! Which page to ask for next, and when to stop.
+//!
+//! Four styles, each a small state machine over what the last page said:
+//!
+//! | style | next request | stops when |
+//! |---|---|---|
+//! | [`PageStyle::Link`] | the `Link: <…>; rel="next"` target (RFC 8288) | no `next` link, or an empty page |
+//! | [`PageStyle::Cursor`] | the cursor found at a JSON pointer, sent as a query parameter | the cursor is null, missing or empty, or an empty page |
+//! | [`PageStyle::Offset`] | `offset += items seen`, `limit` fixed | a short or empty page |
+//! | [`PageStyle::Page`] | `page += 1`, `per_page` fixed | an empty or short page, or `X-Total-Count` reached |
+//!
+//! A cursor or next link that comes back a second time is an error ([`PaginateError::Repeated`]),
+//! not an endless loop. Offset and page styles over a collection that changes while paging can
+//! skip or repeat items; that is the style's nature (the cursor and link styles, keyed by the
+//! server, do not), so prefer them where the server offers them.
+//!
+//! ```
+//! use resile_core::paginate::{PageRequest, PageStyle, Paginator};
+//! use resile_core::headers::NoHeaders;
+//! use serde_json::json;
+//!
+//! let mut p = Paginator::new(PageStyle::cursor("/next_cursor", "cursor"), Some("/items".into()));
+//! assert_eq!(p.next_request(), Some(PageRequest::Query(vec![])));
+//! let page = json!({"items": [1, 2], "next_cursor": "abc"});
+//! assert_eq!(p.items(&page).unwrap().len(), 2);
+//! p.advance(&NoHeaders, &page).unwrap();
+//! assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("cursor".into(), "abc".into())])));
+//! p.advance(&NoHeaders, &json!({"items": [3], "next_cursor": null})).unwrap();
+//! assert_eq!(p.next_request(), None);
+//! ```
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::headers::{find_rel, Headers};
+
+/// How a collection is paged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case")]
+pub enum PageStyle {
+    /// RFC 8288 `Link` headers with `rel="next"`.
+    Link,
+    /// An opaque cursor in the body, sent back as a query parameter.
+    Cursor {
+        /// JSON pointer to the cursor in the page body, e.g. `/next_cursor`.
+        pointer: String,
+        /// The query parameter that carries it, e.g. `cursor`.
+        param: String,
+    },
+    /// `offset` and `limit` query parameters.
+    Offset {
+        /// Items per page.
+        limit: u64,
+        /// Parameter names.
+        #[serde(default = "offset_name")]
+        offset_param: String,
+        /// Parameter names.
+        #[serde(default = "limit_name")]
+        limit_param: String,
+    },
+    /// `page` and `per_page` query parameters (pages count from 1).
+    Page {
+        /// Items per page.
+        per_page: u64,
+        /// Parameter names.
+        #[serde(default = "page_name")]
+        page_param: String,
+        /// Parameter names.
+        #[serde(default = "per_page_name")]
+        per_page_param: String,
+    },
+}
+
+fn offset_name() -> String {
+    "offset".into()
+}
+fn limit_name() -> String {
+    "limit".into()
+}
+fn page_name() -> String {
+    "page".into()
+}
+fn per_page_name() -> String {
+    "per_page".into()
+}
+
+impl PageStyle {
+    /// Cursor paging with the cursor at `pointer`, sent as `param`.
+    pub fn cursor(pointer: &str, param: &str) -> Self {
+        PageStyle::Cursor {
+            pointer: pointer.into(),
+            param: param.into(),
+        }
+    }
+
+    /// Offset paging with the usual parameter names.
+    pub fn offset(limit: u64) -> Self {
+        PageStyle::Offset {
+            limit,
+            offset_param: offset_name(),
+            limit_param: limit_name(),
+        }
+    }
+
+    /// Page-number paging with the usual parameter names.
+    pub fn page(per_page: u64) -> Self {
+        PageStyle::Page {
+            per_page,
+            page_param: page_name(),
+            per_page_param: per_page_name(),
+        }
+    }
+}
+
+/// What to request next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageRequest {
+    /// This URL (from a `Link` header: resolve it against the last request's URL).
+    Url(String),
+    /// The first request's URL with these query parameters set (replacing same-named ones).
+    Query(Vec<(String, String)>),
+}
+
+/// A page that cannot be followed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PaginateError {
+    /// The same cursor or next link came back twice: following it would loop.
+    #[error("the server sent the same cursor or next link twice ({0}); stopping instead of looping")]
+    Repeated(String),
+    /// The items are not a JSON array where they were expected.
+    #[error("the page's items are not a JSON array at `{pointer}`")]
+    ItemsNotArray {
+        /// Where they were looked for (empty: the top level).
+        pointer: String,
+    },
+    /// The cursor is neither a string, a number, nor null.
+    #[error("the cursor at `{pointer}` is not a string or number")]
+    BadCursor {
+        /// Where it was.
+        pointer: String,
+    },
+    /// More pages than the safety bound.
+    #[error("more than {max} pages; raise the bound if the collection really is that large")]
+    TooManyPages {
+        /// The bound.
+        max: u64,
+    },
+}
+
+/// Pagination state.
+#[derive(Clone, Debug)]
+pub struct Paginator {
+    style: PageStyle,
+    items_pointer: Option<String>,
+    next: Option<PageRequest>,
+    seen: HashSet<String>,
+    pages: u64,
+    items: u64,
+    max_pages: u64,
+}
+
+impl Paginator {
+    /// Starts before the first page. `items_pointer` says where the items are in a page body
+    /// (`None`: the body is the array).
+    pub fn new(style: PageStyle, items_pointer: Option<String>) -> Self {
+        let first = match &style {
+            PageStyle::Link | PageStyle::Cursor { .. } => PageRequest::Query(vec![]),
+            PageStyle::Offset {
+                limit,
+                offset_param,
+                limit_param,
+            } => PageRequest::Query(vec![(offset_param.clone(), "0".into()), (limit_param.clone(), limit.to_string())]),
+            PageStyle::Page {
+                per_page,
+                page_param,
+                per_page_param,
+            } => PageRequest::Query(vec![(page_param.clone(), "1".into()), (per_page_param.clone(), per_page.to_string())]),
+        };
+        Paginator {
+            style,
+            items_pointer,
+            next: Some(first),
+            seen: HashSet::new(),
+            pages: 0,
+            items: 0,
+            max_pages: 1_000_000,
+        }
+    }
+
+    /// Sets the safety bound on pages (default one million).
+    pub fn max_pages(mut self, max: u64) -> Self {
+        self.max_pages = max.max(1);
+        self
+    }
+
+    /// The next request, or `None` when the collection is exhausted.
+    pub fn next_request(&self) -> Option<PageRequest> {
+        self.next.clone()
+    }
+
+    /// Pages and items seen so far.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.pages, self.items)
+    }
+
+    /// The items of a page body.
+    pub fn items<'a>(&self, body: &'a Value) -> Result<&'a [Value], PaginateError> {
+        let found = match &self.items_pointer {
+            Some(p) => body.pointer(p),
+            None => Some(body),
+        };
+        found
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .ok_or_else(|| PaginateError::ItemsNotArray {
+                pointer: self.items_pointer.clone().unwrap_or_default(),
+            })
+    }
+
+    /// Takes in a page (its headers and body) and works out the next request.
+    pub fn advance(&mut self, headers: &dyn Headers, body: &Value) -> Result<(), PaginateError> {
+        let count = self.items(body)?.len() as u64;
+        self.pages += 1;
+        self.items += count;
+        if self.pages >= self.max_pages {
+            self.next = None;
+            return Err(PaginateError::TooManyPages { max: self.max_pages });
+        }
+        if count == 0 {
+            self.next = None;
+            return Ok(());
+        }
+        // Any error below leaves the paginator finished.
+        self.next = None;
+        let seen = &mut self.seen;
+        let next = match &self.style {
+            PageStyle::Link => match headers.get("link").and_then(|v| find_rel(v, "next")) {
+                Some(url) => {
+                    remember(seen, url)?;
+                    Some(PageRequest::Url(url.to_string()))
+                }
+                None => None,
+            },
+            PageStyle::Cursor { pointer, param } => {
+                let cursor = match body.pointer(pointer) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if s.is_empty() => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(_) => return Err(PaginateError::BadCursor { pointer: pointer.clone() }),
+                };
+                match cursor {
+                    Some(c) => {
+                        remember(seen, &c)?;
+                        Some(PageRequest::Query(vec![(param.clone(), c)]))
+                    }
+                    None => None,
+                }
+            }
+            PageStyle::Offset {
+                limit,
+                offset_param,
+                limit_param,
+            } => (count >= *limit).then(|| {
+                PageRequest::Query(vec![
+                    (offset_param.clone(), self.items.to_string()),
+                    (limit_param.clone(), limit.to_string()),
+                ])
+            }),
+            PageStyle::Page {
+                per_page,
+                page_param,
+                per_page_param,
+            } => {
+                let total = headers.get("x-total-count").and_then(|v| v.trim().parse::<u64>().ok());
+                let more = count >= *per_page && total.map_or(true, |t| self.pages.saturating_mul(*per_page) < t);
+                more.then(|| {
+                    PageRequest::Query(vec![
+                        (page_param.clone(), (self.pages + 1).to_string()),
+                        (per_page_param.clone(), per_page.to_string()),
+                    ])
+                })
+            }
+        };
+        self.next = next;
+        Ok(())
+    }
+}
+
+fn remember(seen: &mut HashSet<String>, token: &str) -> Result<(), PaginateError> {
+    if seen.insert(token.to_string()) {
+        Ok(())
+    } else {
+        Err(PaginateError::Repeated(token.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headers::NoHeaders;
+    use serde_json::json;
+
+    #[test]
+    fn link_style_follows_next_and_stops() {
+        let mut p = Paginator::new(PageStyle::Link, None);
+        let h = [("Link", r#"<https://a.test/items?after=2>; rel="next", <https://a.test/items>; rel="first""#)];
+        p.advance(&h, &json!([1, 2])).unwrap();
+        assert_eq!(p.next_request(), Some(PageRequest::Url("https://a.test/items?after=2".into())));
+        p.advance(&NoHeaders, &json!([3])).unwrap();
+        assert_eq!(p.next_request(), None);
+        assert_eq!(p.progress(), (2, 3));
+    }
+
+    #[test]
+    fn repeated_link_or_cursor_is_an_error() {
+        let mut p = Paginator::new(PageStyle::Link, None);
+        let h = [("link", "<https://a.test/p2>; rel=next")];
+        p.advance(&h, &json!([1])).unwrap();
+        assert!(matches!(p.advance(&h, &json!([2])), Err(PaginateError::Repeated(_))));
+        assert_eq!(p.next_request(), None);
+
+        let mut p = Paginator::new(PageStyle::cursor("/next", "c"), Some("/items".into()));
+        p.advance(&NoHeaders, &json!({"items":[1], "next": "x"})).unwrap();
+        let again = p.advance(&NoHeaders, &json!({"items":[2], "next": "x"}));
+        assert_eq!(again, Err(PaginateError::Repeated("x".into())));
+    }
+
+    #[test]
+    fn offset_and_page_styles() {
+        let mut p = Paginator::new(PageStyle::offset(2), None);
+        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("offset".into(), "0".into()), ("limit".into(), "2".into())])));
+        p.advance(&NoHeaders, &json!([1, 2])).unwrap();
+        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("offset".into(), "2".into()), ("limit".into(), "2".into())])));
+        p.advance(&NoHeaders, &json!([3])).unwrap();
+        assert_eq!(p.next_request(), None, "a short page is the last");
+
+        let mut p = Paginator::new(PageStyle::page(2), None);
+        let total = [("X-Total-Count", "4")];
+        p.advance(&total, &json!([1, 2])).unwrap();
+        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("page".into(), "2".into()), ("per_page".into(), "2".into())])));
+        p.advance(&total, &json!([3, 4])).unwrap();
+        assert_eq!(p.next_request(), None, "X-Total-Count reached");
+    }
+
+    #[test]
+    fn bad_bodies_are_typed_errors() {
+        let mut p = Paginator::new(PageStyle::cursor("/next", "c"), Some("/items".into()));
+        assert!(matches!(p.advance(&NoHeaders, &json!({"data": []})), Err(PaginateError::ItemsNotArray { .. })));
+        assert!(matches!(p.advance(&NoHeaders, &json!({"items": [1], "next": {}})), Err(PaginateError::BadCursor { .. })));
+        let mut p = Paginator::new(PageStyle::offset(1), None).max_pages(3);
+        p.advance(&NoHeaders, &json!([1])).unwrap();
+        p.advance(&NoHeaders, &json!([1])).unwrap();
+        assert_eq!(p.advance(&NoHeaders, &json!([1])), Err(PaginateError::TooManyPages { max: 3 }));
+    }
+}

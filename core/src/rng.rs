@@ -1,0 +1,186 @@
+//! Randomness as an input.
+//!
+//! The engine owns one small seeded generator (xoshiro256++ seeded through splitmix64). The
+//! driver seeds it from the OS or from `crypto.getRandomValues`; the same seed and the same inputs
+//! give the same decisions, which is what makes traces comparable across drivers.
+
+use core::fmt;
+
+/// A source of random 64-bit words. The engine only needs this much.
+pub trait RandomSource {
+    /// The next uniformly distributed word.
+    fn next_u64(&mut self) -> u64;
+
+    /// A uniform value in `[0, bound)`; `0` when `bound` is `0`.
+    fn below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            return 0;
+        }
+        // Lemire's multiply-shift with rejection: unbiased and division-free on the fast path.
+        let mut m = u128::from(self.next_u64()) * u128::from(bound);
+        if (m as u64) < bound {
+            let threshold = bound.wrapping_neg() % bound;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(bound);
+            }
+        }
+        (m >> 64) as u64
+    }
+
+    /// A uniform value in `[lo, hi]` (inclusive); `lo` when `hi <= lo`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        match (hi - lo).checked_add(1) {
+            Some(span) => lo + self.below(span),
+            None => self.next_u64(),
+        }
+    }
+}
+
+/// xoshiro256++ — small, fast, and good enough for jitter and idempotency keys.
+#[derive(Clone)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    /// A generator whose whole future is fixed by `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        let mut sm = seed;
+        let mut next = || {
+            sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = sm;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    /// Sixteen random bytes laid out as a version-4, variant-1 UUID.
+    pub fn uuid_v4(&mut self) -> Uuid {
+        let hi = self.next_u64();
+        let lo = self.next_u64();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&hi.to_be_bytes());
+        b[8..].copy_from_slice(&lo.to_be_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Uuid(b)
+    }
+}
+
+impl RandomSource for Rng {
+    fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+}
+
+impl fmt::Debug for Rng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Rng { .. }")
+    }
+}
+
+/// A UUID held as bytes; it prints as the usual 36-character text without allocating.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// The text form into a stack buffer: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
+    pub fn to_text(&self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 36];
+        let mut j = 0;
+        for (i, byte) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out[j] = b'-';
+                j += 1;
+            }
+            out[j] = HEX[usize::from(byte >> 4)];
+            out[j + 1] = HEX[usize::from(byte & 0x0f)];
+            j += 2;
+        }
+        out
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.to_text();
+        // The buffer holds only ASCII hex digits and dashes.
+        f.write_str(core::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for Uuid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_sequence() {
+        let mut a = Rng::seeded(7);
+        let mut b = Rng::seeded(7);
+        let mut c = Rng::seeded(8);
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
+        let zs: Vec<u64> = (0..8).map(|_| c.next_u64()).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn below_and_between_stay_in_range() {
+        let mut r = Rng::seeded(1);
+        for bound in [1u64, 2, 3, 10, 1000, u64::MAX] {
+            for _ in 0..200 {
+                assert!(r.below(bound) < bound);
+            }
+        }
+        assert_eq!(r.below(0), 0);
+        assert_eq!(r.between(5, 5), 5);
+        assert_eq!(r.between(9, 3), 9);
+        for _ in 0..200 {
+            let v = r.between(10, 20);
+            assert!((10..=20).contains(&v));
+        }
+        let _ = r.between(0, u64::MAX);
+    }
+
+    #[test]
+    fn uuid_has_version_and_variant() {
+        let mut r = Rng::seeded(42);
+        for _ in 0..50 {
+            let text = r.uuid_v4().to_string();
+            assert_eq!(text.len(), 36);
+            assert_eq!(&text[14..15], "4");
+            assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
+            assert_eq!(text.matches('-').count(), 4);
+        }
+    }
+}

@@ -1,0 +1,438 @@
+use core::time::Duration;
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::world::{CallResult, Server, SimReply, SimRequest, World};
+use crate::classify::{Method, TransportError};
+use crate::config::Config;
+use crate::engine::{CallSpec, Engine, Event, EventKind, Idempotency};
+use crate::time::{Instant, UnixTime};
+
+/// A fault instead of a normal response.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The connection is refused (never sent).
+    Connect,
+    /// The connection closes without a response (maybe processed).
+    Reset,
+    /// The body ends before its length (maybe processed).
+    Truncate,
+    /// No answer ever: the attempt times out.
+    Stall,
+}
+
+/// One scripted answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reply {
+    /// The status (default 200). Ignored with a fault.
+    pub status: Option<u16>,
+    /// Headers. A value `{date+N}` becomes the HTTP-date N seconds after the reply's wall time
+    /// (and `{date-N}` before it), so date-form `Retry-After` scripts replay on any clock.
+    pub headers: BTreeMap<String, String>,
+    /// Time before the answer.
+    pub delay_ms: u64,
+    /// A fault instead of a response.
+    pub fault: Option<Fault>,
+    /// The write is applied even though the answer is an error or a fault (commit-then-fail).
+    pub commit: bool,
+}
+
+/// Calls the scenario starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallPlan {
+    /// When the first of these calls starts.
+    pub at_ms: u64,
+    /// How many.
+    pub count: u32,
+    /// Time between their starts.
+    pub spacing_ms: u64,
+    /// Method.
+    pub method: Method,
+    /// Idempotency-Key policy.
+    pub idempotency: Idempotency,
+    /// Carries an access token.
+    pub token: bool,
+    /// Deadline override.
+    pub deadline_ms: Option<u64>,
+    /// Attempts override.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for CallPlan {
+    fn default() -> Self {
+        CallPlan {
+            at_ms: 0,
+            count: 1,
+            spacing_ms: 0,
+            method: Method::Get,
+            idempotency: Idempotency::Auto,
+            token: false,
+            deadline_ms: None,
+            max_attempts: None,
+        }
+    }
+}
+
+/// The token endpoint's behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenPlan {
+    /// Time to answer.
+    pub latency_ms: u64,
+    /// Token lifetime.
+    pub expires_in_ms: Option<u64>,
+    /// Which fetches (1-based) fail.
+    pub fail_fetches: Vec<u32>,
+    /// Tokens of these generations are rejected with 401 by the server.
+    pub reject_generations: Vec<u32>,
+}
+
+impl Default for TokenPlan {
+    fn default() -> Self {
+        TokenPlan {
+            latency_ms: 20,
+            expires_in_ms: Some(3_600_000),
+            fail_fetches: Vec::new(),
+            reject_generations: Vec::new(),
+        }
+    }
+}
+
+/// Rule-derived expectations; every field given is checked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Expect {
+    /// Total attempts over all calls.
+    pub attempts: Option<u64>,
+    /// At most this many attempts over all calls.
+    pub max_attempts: Option<u64>,
+    /// Each call's outcome in start order: `done:STATUS` or `fail:WHY`.
+    pub outcomes: Option<Vec<String>>,
+    /// How many calls ended each way.
+    pub outcome_counts: Option<BTreeMap<String, u32>>,
+    /// Every scheduled retry's delay, in order, in whole milliseconds.
+    pub retry_delays_ms: Option<Vec<u64>>,
+    /// Every scheduled retry's reason, in order.
+    pub retry_whys: Option<Vec<String>>,
+    /// Writes the server applied.
+    pub side_effects: Option<u32>,
+    /// Token fetches.
+    pub token_fetches: Option<u32>,
+    /// Breaker trips.
+    pub breaker_trips: Option<u64>,
+    /// Every call ends by this virtual time.
+    pub finished_by_ms: Option<u64>,
+}
+
+/// A scripted server, a policy, a seed, calls, and what the rules say must happen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// The engine's seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// The policy.
+    #[serde(default)]
+    pub config: Config,
+    /// The calls.
+    pub calls: Vec<CallPlan>,
+    /// Replies in the order requests arrive; the last repeats.
+    pub replies: Vec<Reply>,
+    /// Each call gets its own copy of `replies` instead of sharing one sequence.
+    #[serde(default)]
+    pub per_call: bool,
+    /// The token endpoint.
+    #[serde(default)]
+    pub token: TokenPlan,
+    /// Expectations.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// A server that replays a scenario's replies.
+#[derive(Clone, Debug)]
+pub struct ScriptedServer {
+    replies: Vec<Reply>,
+    per_call: bool,
+    next: usize,
+    next_per_call: Vec<usize>,
+    applied: HashSet<String>,
+    reject_generations: Vec<u32>,
+    /// Writes applied.
+    pub side_effects: u32,
+    /// Requests seen.
+    pub requests: u32,
+}
+
+impl ScriptedServer {
+    /// A server answering with `replies` in order (the last repeating).
+    pub fn new(replies: Vec<Reply>, per_call: bool) -> Self {
+        ScriptedServer {
+            replies,
+            per_call,
+            next: 0,
+            next_per_call: Vec::new(),
+            applied: HashSet::new(),
+            reject_generations: Vec::new(),
+            side_effects: 0,
+            requests: 0,
+        }
+    }
+
+    fn next_reply(&mut self, label: usize) -> Reply {
+        let index = if self.per_call {
+            if self.next_per_call.len() <= label {
+                self.next_per_call.resize(label + 1, 0);
+            }
+            let i = self.next_per_call[label];
+            self.next_per_call[label] += 1;
+            i
+        } else {
+            let i = self.next;
+            self.next += 1;
+            i
+        };
+        let last = self.replies.len().saturating_sub(1);
+        self.replies.get(index.min(last)).cloned().unwrap_or_default()
+    }
+}
+
+/// Expands `{date+N}` / `{date-N}` into an HTTP-date relative to `wall`.
+pub(crate) fn expand_header(value: &str, wall: UnixTime) -> String {
+    let Some(inner) = value.strip_prefix("{date").and_then(|v| v.strip_suffix('}')) else {
+        return value.to_string();
+    };
+    let (sign, digits) = inner.split_at(inner.len().min(1));
+    let Ok(n) = digits.parse::<u64>() else { return value.to_string() };
+    let secs = match sign {
+        "+" => wall.as_secs().saturating_add(n),
+        "-" => wall.as_secs().saturating_sub(n),
+        _ => return value.to_string(),
+    };
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+impl Server for ScriptedServer {
+    fn respond(&mut self, request: &SimRequest, _now: Instant, wall: UnixTime) -> SimReply {
+        self.requests += 1;
+        if let Some(g) = request.token {
+            if self.reject_generations.contains(&g) {
+                return SimReply::Status {
+                    status: 401,
+                    headers: vec![("WWW-Authenticate".into(), "Bearer error=\"invalid_token\"".into())],
+                    latency: Duration::from_millis(1),
+                };
+            }
+        }
+        let reply = self.next_reply(request.label);
+        let status = reply.status.unwrap_or(200);
+        let applies = reply.commit || (reply.fault.is_none() && (200..300).contains(&status));
+        if applies && matches!(request.method, Method::Post | Method::Patch) {
+            let key = match (request.idempotency_key, request.has_own_key) {
+                (Some(k), _) => Some(k.to_string()),
+                (None, true) => Some(format!("own-{}", request.label)),
+                (None, false) => None,
+            };
+            let first = key.map_or(true, |k| self.applied.insert(k));
+            if first {
+                self.side_effects += 1;
+            }
+        }
+        let latency = Duration::from_millis(reply.delay_ms);
+        match reply.fault {
+            Some(Fault::Stall) => SimReply::Stall,
+            Some(Fault::Connect) => SimReply::Transport {
+                error: TransportError::Connect,
+                latency,
+            },
+            Some(Fault::Reset) => SimReply::Transport {
+                error: TransportError::Reset,
+                latency,
+            },
+            Some(Fault::Truncate) => SimReply::Transport {
+                error: TransportError::Truncated,
+                latency,
+            },
+            None => SimReply::Status {
+                status,
+                headers: reply
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), expand_header(v, wall.saturating_add(latency))))
+                    .collect(),
+                latency,
+            },
+        }
+    }
+}
+
+/// What running a scenario produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    /// The scenario's name.
+    pub name: String,
+    /// Every event in order.
+    pub trace: Vec<Event>,
+    /// Each call's outcome in start order (`done:STATUS` / `fail:WHY` / `pending`).
+    pub outcomes: Vec<String>,
+    /// Total attempts.
+    pub attempts: u64,
+    /// Writes the server applied.
+    pub side_effects: u32,
+    /// Token fetches.
+    pub token_fetches: u32,
+    /// Breaker trips.
+    pub breaker_trips: u64,
+    /// Virtual time when the last call ended.
+    pub finished_ms: u64,
+    /// Expectation mismatches (empty when the scenario holds).
+    pub mismatches: Vec<String>,
+}
+
+/// The outcome label of a call result.
+pub fn outcome_label(r: Option<&CallResult>) -> String {
+    match r {
+        Some(CallResult::Done { status, .. }) => format!("done:{status}"),
+        Some(CallResult::Failed { failure, .. }) => {
+            let why = serde_json::to_value(failure.why).ok();
+            format!("fail:{}", why.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+        }
+        None => "pending".to_string(),
+    }
+}
+
+impl Scenario {
+    /// Reads a scenario from JSON.
+    pub fn from_json(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| format!("scenario: {e}"))?;
+        s.config.validate().map_err(|e| format!("scenario config: {e}"))?;
+        if s.replies.is_empty() {
+            return Err("scenario: `replies` must not be empty".into());
+        }
+        Ok(s)
+    }
+}
+
+/// Runs a scenario on the sim driver and checks its expectations.
+pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> {
+    let engine = Engine::new(s.config.clone(), s.seed, Instant::ZERO)?;
+    let mut server = ScriptedServer::new(s.replies.clone(), s.per_call);
+    server.reject_generations = s.token.reject_generations.clone();
+    let mut world = World::new(engine, server);
+    world.token_server.latency = Duration::from_millis(s.token.latency_ms);
+    world.token_server.expires_in = s.token.expires_in_ms.map(Duration::from_millis);
+    world.token_server.fail_mask = s
+        .token
+        .fail_fetches
+        .iter()
+        .filter(|n| (1..=64).contains(*n))
+        .fold(0, |m, n| m | 1 << (n - 1));
+
+    // Starts in time order, stable for equal times.
+    let mut starts: Vec<(u64, usize, &CallPlan)> = Vec::new();
+    for plan in &s.calls {
+        for i in 0..u64::from(plan.count) {
+            starts.push((plan.at_ms.saturating_add(i.saturating_mul(plan.spacing_ms)), starts.len(), plan));
+        }
+    }
+    starts.sort_by_key(|(at, i, _)| (*at, *i));
+    const HOST: &str = "http://sim.test";
+    let max_steps = 1_000_000;
+    for (at, _, plan) in &starts {
+        world.run_until(Instant::from_millis(*at), max_steps);
+        let mut spec = CallSpec::new(plan.method, HOST).idempotency(plan.idempotency);
+        spec.needs_token = plan.token;
+        spec.deadline = plan.deadline_ms.map(Duration::from_millis);
+        spec.max_attempts = plan.max_attempts;
+        world.start(spec);
+    }
+    world.drive_bounded(max_steps);
+
+    let outcomes: Vec<String> = world.results.iter().map(|r| outcome_label(r.as_ref())).collect();
+    let finished_ms = world.results.iter().flatten().map(|r| r.at().as_millis()).max().unwrap_or(0);
+    let mut result = ScenarioResult {
+        name: s.name.clone(),
+        outcomes,
+        attempts: world.attempts,
+        side_effects: world.server.side_effects,
+        token_fetches: world.token_fetches,
+        breaker_trips: world.engine.stats().breaker_trips,
+        finished_ms,
+        trace: std::mem::take(&mut world.trace),
+        mismatches: Vec::new(),
+    };
+    result.mismatches = check(&s.expect, &result);
+    Ok(result)
+}
+
+fn retry_lines(trace: &[Event]) -> (Vec<u64>, Vec<String>) {
+    trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RetryScheduled { delay, why, .. } => Some((
+                delay.as_millis() as u64,
+                serde_json::to_value(why).ok()?.as_str()?.to_string(),
+            )),
+            _ => None,
+        })
+        .unzip()
+}
+
+/// Compares a result with its expectations; each mismatch is one line.
+pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut eq = |what: &str, want: String, got: String| {
+        if want != got {
+            out.push(format!("{what}: expected {want}, got {got}"));
+        }
+    };
+    if let Some(n) = expect.attempts {
+        eq("attempts", n.to_string(), r.attempts.to_string());
+    }
+    if let Some(o) = &expect.outcomes {
+        eq("outcomes", format!("{o:?}"), format!("{:?}", r.outcomes));
+    }
+    if let Some(counts) = &expect.outcome_counts {
+        let mut got: BTreeMap<String, u32> = BTreeMap::new();
+        for o in &r.outcomes {
+            *got.entry(o.clone()).or_default() += 1;
+        }
+        eq("outcome counts", format!("{counts:?}"), format!("{got:?}"));
+    }
+    let (delays, whys) = retry_lines(&r.trace);
+    if let Some(d) = &expect.retry_delays_ms {
+        eq("retry delays (ms)", format!("{d:?}"), format!("{delays:?}"));
+    }
+    if let Some(w) = &expect.retry_whys {
+        eq("retry reasons", format!("{w:?}"), format!("{whys:?}"));
+    }
+    if let Some(n) = expect.side_effects {
+        eq("side effects", n.to_string(), r.side_effects.to_string());
+    }
+    if let Some(n) = expect.token_fetches {
+        eq("token fetches", n.to_string(), r.token_fetches.to_string());
+    }
+    if let Some(n) = expect.breaker_trips {
+        eq("breaker trips", n.to_string(), r.breaker_trips.to_string());
+    }
+    if let Some(max) = expect.max_attempts {
+        if r.attempts > max {
+            out.push(format!("attempts: expected at most {max}, got {}", r.attempts));
+        }
+    }
+    if let Some(by) = expect.finished_by_ms {
+        if r.finished_ms > by {
+            out.push(format!("finished at {} ms, expected by {by} ms", r.finished_ms));
+        }
+    }
+    out
+}

@@ -1,0 +1,117 @@
+//! Every decision's reason.
+//!
+//! Each wait, retry, refusal and outcome carries a [`Why`], so logs, traces and UIs can say what
+//! the engine did and because of what, in one short sentence: [`Why::explain`].
+
+use serde::{Deserialize, Serialize};
+
+/// The reason behind a decision.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Why {
+    /// The server answered with a success (or a final, non-error) status.
+    Success,
+    /// The server answered with a status that is worth another attempt (408, 500, 502, 503, 504).
+    RetryableStatus,
+    /// The server answered 429 Too Many Requests.
+    TooManyRequests,
+    /// The server said how long to wait, in `Retry-After`.
+    RetryAfterHeader,
+    /// The exponential backoff schedule (with jitter) chose this wait.
+    Backoff,
+    /// The connection failed before the request was sent (connect, DNS, TLS handshake).
+    NeverSent,
+    /// The connection broke after the request may have reached the server.
+    MaybeProcessed,
+    /// The attempt took longer than its timeout.
+    AttemptTimeout,
+    /// The status is final: retrying the same request would not change the answer.
+    NotRetryableStatus,
+    /// The client-side rate limit has no room yet.
+    ClientRateLimit,
+    /// The server's `Retry-After` holds every call to this host until then.
+    ServerRetryAfterHold,
+    /// The server's rate-limit headers said the quota is used up until the reset.
+    ServerQuotaHold,
+    /// The circuit breaker for this host is open.
+    BreakerOpen,
+    /// The breaker is half-open and its probes are all taken.
+    BreakerProbesBusy,
+    /// The retry budget for this host is spent; retrying now would amplify an outage.
+    BudgetExhausted,
+    /// The call used all of its attempts.
+    MaxAttempts,
+    /// The call's total deadline has passed.
+    DeadlineExceeded,
+    /// The next attempt could not start before the call's deadline.
+    DeadlineWouldPass,
+    /// The write may have been applied and carries no Idempotency-Key, so it is not repeated.
+    NotIdempotent,
+    /// The request body is a stream that cannot be sent twice.
+    BodyNotReplayable,
+    /// The server asked for a longer wait than the configured cap.
+    RetryAfterTooLong,
+    /// No access token yet; one is being fetched.
+    TokenMissing,
+    /// The access token is about to expire; a fresh one is fetched early.
+    TokenExpiring,
+    /// The access token has expired; the call waits for a fresh one.
+    TokenExpired,
+    /// The server rejected the token (401); it is refreshed once and the call tried again.
+    TokenRejected,
+    /// The server rejected a freshly fetched token too; the call fails instead of looping.
+    TokenRejectedAgain,
+    /// Fetching an access token failed.
+    TokenFetchFailed,
+    /// A hint header exists but could not be read (e.g. not exposed to the browser by CORS).
+    HintUnreadable,
+    /// The driver cancelled the call.
+    Cancelled,
+    /// The host table is full of hosts with calls in flight.
+    TooManyHosts,
+}
+
+impl Why {
+    /// One short sentence a person can read in a log.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Why::Success => "the server answered with a final status",
+            Why::RetryableStatus => "the server answered with a status worth retrying",
+            Why::TooManyRequests => "the server answered 429 Too Many Requests",
+            Why::RetryAfterHeader => "the server said how long to wait in Retry-After",
+            Why::Backoff => "exponential backoff with jitter chose this wait",
+            Why::NeverSent => "the connection failed before the request was sent",
+            Why::MaybeProcessed => "the connection broke after the server may have processed the request",
+            Why::AttemptTimeout => "the attempt took longer than its timeout",
+            Why::NotRetryableStatus => "the status is final; retrying would not change it",
+            Why::ClientRateLimit => "the client-side rate limit has no room yet",
+            Why::ServerRetryAfterHold => "the server's Retry-After holds every call to this host",
+            Why::ServerQuotaHold => "the server's rate-limit headers say the quota is used up until the reset",
+            Why::BreakerOpen => "the circuit breaker for this host is open",
+            Why::BreakerProbesBusy => "the breaker is half-open and its probes are all taken",
+            Why::BudgetExhausted => "the retry budget for this host is spent; retrying would amplify the outage",
+            Why::MaxAttempts => "the call used all of its attempts",
+            Why::DeadlineExceeded => "the call's deadline has passed",
+            Why::DeadlineWouldPass => "the next attempt could not start before the call's deadline",
+            Why::NotIdempotent => "the write may have been applied and has no Idempotency-Key, so it is not repeated",
+            Why::BodyNotReplayable => "the request body is a stream that cannot be sent twice",
+            Why::RetryAfterTooLong => "the server asked for a longer wait than the configured cap",
+            Why::TokenMissing => "there is no access token yet; one is being fetched",
+            Why::TokenExpiring => "the access token expires soon; a fresh one is fetched early",
+            Why::TokenExpired => "the access token has expired; the call waits for a fresh one",
+            Why::TokenRejected => "the server rejected the access token; it is refreshed once",
+            Why::TokenRejectedAgain => "the server rejected a freshly fetched token too",
+            Why::TokenFetchFailed => "fetching an access token failed",
+            Why::HintUnreadable => "a hint header could not be read, so the engine used its own backoff",
+            Why::Cancelled => "the call was cancelled",
+            Why::TooManyHosts => "the host table is full of hosts with calls in flight",
+        }
+    }
+}
+
+impl core::fmt::Display for Why {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.explain())
+    }
+}
