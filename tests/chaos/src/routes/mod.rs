@@ -1,0 +1,110 @@
+//! The route table.
+
+mod admin;
+mod basic;
+mod files;
+mod items;
+mod oauth;
+mod orders;
+mod ratelimit;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use crate::script;
+use crate::state::Shared;
+use crate::util::ApiError;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.config.max_body_bytes;
+    Router::new()
+        .route("/", get(files::index))
+        .route("/www", get(files::www_root))
+        .route("/www/", get(files::www_root))
+        .route("/www/{*path}", get(files::www))
+        .route("/status/{code}", any(basic::status))
+        .route("/flaky", any(basic::flaky))
+        .route("/slow", any(basic::slow))
+        .route("/stall", any(basic::stall))
+        .route("/reset", any(basic::reset))
+        .route("/truncate", any(basic::truncate))
+        .route("/ratelimited", any(ratelimit::ratelimited))
+        .route("/items/link", get(items::link))
+        .route("/items/cursor", get(items::cursor))
+        .route("/items/offset", get(items::offset))
+        .route("/items/page", get(items::page))
+        .route("/orders", post(orders::create).get(orders::list))
+        .route("/orders/{id}", get(orders::get_one))
+        .route("/oauth/token", post(oauth::token))
+        .route("/protected", any(oauth::protected))
+        .route("/protected/{*path}", any(oauth::protected))
+        .route(
+            "/script/{id}",
+            post(script::put_script)
+                .put(script::put_script)
+                .delete(script::delete_script),
+        )
+        .route("/script/{id}/log", get(script::get_log))
+        .route("/s/{id}", any(script::serve_root))
+        .route("/s/{id}/{*rest}", any(script::serve_nested))
+        .route(
+            "/admin/outage",
+            post(admin::set_outage)
+                .delete(admin::clear_outage)
+                .get(admin::get_outage),
+        )
+        .route("/admin/expire-tokens", post(admin::expire_tokens))
+        .route("/admin/config", post(admin::config).get(admin::config))
+        .route("/stats", get(admin::stats).delete(admin::reset_stats))
+        .route("/stats/reset", post(admin::reset_stats))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+/// The route pattern a path belongs to, for the per-route counters. The set of labels is
+/// fixed, so clients cannot grow the counter map.
+pub(crate) fn route_label(path: &str) -> &'static str {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let first = segments.next().unwrap_or("");
+    let second = segments.next();
+    match (first, second) {
+        ("", None) => "/",
+        ("www", _) => "/www/{path}",
+        ("status", Some(_)) => "/status/{code}",
+        ("flaky", None) => "/flaky",
+        ("slow", None) => "/slow",
+        ("stall", None) => "/stall",
+        ("reset", None) => "/reset",
+        ("truncate", None) => "/truncate",
+        ("ratelimited", None) => "/ratelimited",
+        ("items", Some("link")) => "/items/link",
+        ("items", Some("cursor")) => "/items/cursor",
+        ("items", Some("offset")) => "/items/offset",
+        ("items", Some("page")) => "/items/page",
+        ("orders", None) => "/orders",
+        ("orders", Some(_)) => "/orders/{id}",
+        ("oauth", Some("token")) => "/oauth/token",
+        ("protected", _) => "/protected/{path}",
+        ("s", Some(_)) => "/s/{id}",
+        ("script", Some(_)) => "/script/{id}",
+        ("admin", Some("outage")) => "/admin/outage",
+        ("admin", Some("expire-tokens")) => "/admin/expire-tokens",
+        ("admin", Some("config")) => "/admin/config",
+        ("stats", _) => "/stats",
+        _ => "(unmatched)",
+    }
+}
+
+/// Routes an outage does not touch: the control plane and the static files.
+pub(crate) fn outage_exempt(label: &str) -> bool {
+    matches!(label, "/" | "/www/{path}" | "/script/{id}" | "/stats") || label.starts_with("/admin/")
+}
