@@ -1,0 +1,391 @@
+//! Engine behaviour through the sim driver, written from the rules.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use resile_core::config::{BreakerConfig, BudgetConfig, LimitConfig};
+use resile_core::sim::{CallResult, SimReply, SimRequest, World};
+use resile_core::{
+    CallSpec, Config, Engine, EventKind, Idempotency, Instant, Jitter, Method, UnixTime, Why,
+};
+
+const HOST: &str = "https://api.test";
+
+fn ok(latency_ms: u64) -> SimReply {
+    SimReply::Status {
+        status: 200,
+        headers: vec![],
+        latency: Duration::from_millis(latency_ms),
+    }
+}
+
+fn status(code: u16, headers: &[(&str, &str)], latency_ms: u64) -> SimReply {
+    SimReply::Status {
+        status: code,
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        latency: Duration::from_millis(latency_ms),
+    }
+}
+
+fn engine(config: Config) -> Engine {
+    Engine::new(config, 7, Instant::ZERO).expect("valid config")
+}
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+fn attempt_times<S>(world: &World<S>) -> Vec<(u64, u32)> {
+    world
+        .trace
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::AttemptStarted { call, .. } => Some((e.at.as_millis(), call.number())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn outage_is_capped_and_the_host_recovers() {
+    // The host is down for the first 2 s, then healthy. Calls arrive every 10 ms for 6 s.
+    let mut config = Config::default();
+    config.breaker.open_ms = 200;
+    config.breaker.max_open_ms = 800;
+    let server = |_: &SimRequest, now: Instant, _: UnixTime| {
+        if now < ms(2000) {
+            status(503, &[], 5)
+        } else {
+            ok(5)
+        }
+    };
+    let mut world = World::new(engine(config), server);
+    for i in 0..600u64 {
+        world.run_until(ms(i * 10), 100_000);
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(100_000);
+
+    let during: Vec<&CallResult> = world.results[..200].iter().flatten().collect();
+    let attempts_during: u32 = during.iter().map(|r| r.attempts()).sum();
+    assert_eq!(during.len(), 200);
+    assert!(
+        f64::from(attempts_during) / 200.0 <= 1.1,
+        "outage amplification {attempts_during} attempts for 200 calls"
+    );
+    let opened = world.trace.iter().filter(|e| matches!(e.kind, EventKind::BreakerOpened { .. })).count();
+    let closed = world.trace.iter().filter(|e| matches!(e.kind, EventKind::BreakerClosed { .. })).count();
+    assert!(opened >= 1, "the breaker should open during the outage");
+    assert_eq!(closed, 1, "and close once after recovery");
+    // Recovery: once the longest open time after the outage has passed, every call succeeds.
+    for (i, r) in world.results.iter().enumerate().skip(300) {
+        assert!(matches!(r, Some(CallResult::Done { status: 200, .. })), "call {i}: {r:?}");
+    }
+}
+
+#[test]
+fn budget_alone_bounds_amplification() {
+    let mut config = Config::default();
+    config.breaker.enabled = false;
+    config.retry.deadline_ms = None;
+    config.budget = BudgetConfig {
+        enabled: true,
+        ratio: 0.1,
+        reserve: 10,
+        max_saved: 100,
+    };
+    let server = |_: &SimRequest, _: Instant, _: UnixTime| status(503, &[], 1);
+    let mut world = World::new(engine(config), server).without_trace();
+    for i in 0..1000u64 {
+        world.run_until(ms(i * 20), 100_000);
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(1_000_000);
+    assert!(world.attempts <= 1100 + 10, "{} attempts for 1000 calls", world.attempts);
+    assert!(world.results.iter().all(|r| r.is_some()));
+    assert!(world.engine.stats().budget_refusals > 0);
+}
+
+#[test]
+fn a_429_holds_the_whole_host_until_retry_after() {
+    let first = Rc::new(RefCell::new(true));
+    let f = first.clone();
+    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
+        if std::mem::replace(&mut *f.borrow_mut(), false) {
+            status(429, &[("Retry-After", "1")], 10)
+        } else {
+            ok(10)
+        }
+    };
+    let mut world = World::new(engine(Config::default()), server);
+    world.start(CallSpec::get(HOST));
+    world.run_until(ms(20), 1000);
+    for _ in 0..49 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(100_000);
+    let times = attempt_times(&world);
+    assert_eq!(times.len(), 51, "50 calls, one retried");
+    assert!(
+        times.iter().skip(1).all(|(t, _)| *t >= 1010),
+        "no attempt between the 429 and its Retry-After: {times:?}"
+    );
+    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::HostHeld { why: Why::ServerRetryAfterHold, .. })));
+    assert!(world.results.iter().all(|r| matches!(r, Some(CallResult::Done { status: 200, .. }))));
+}
+
+#[test]
+fn ratelimit_remaining_zero_holds_until_reset() {
+    let n = Rc::new(RefCell::new(0u32));
+    let c = n.clone();
+    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
+        *c.borrow_mut() += 1;
+        if *c.borrow() == 1 {
+            status(200, &[("RateLimit", "\"default\";r=0;t=2"), ("RateLimit-Policy", "\"default\";q=10;w=60")], 0)
+        } else {
+            ok(0)
+        }
+    };
+    let mut world = World::new(engine(Config::default()), server);
+    world.start(CallSpec::get(HOST));
+    world.step();
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(1000);
+    let times = attempt_times(&world);
+    assert_eq!(times, vec![(0, 1), (2000, 2)], "the second call waits for the quota reset");
+}
+
+#[test]
+fn half_open_admits_a_bounded_number_of_probes() {
+    let mut config = Config::default();
+    config.breaker = BreakerConfig {
+        consecutive_failures: 2,
+        failure_rate: None,
+        open_ms: 1000,
+        half_open_probes: 2,
+        ..BreakerConfig::default()
+    };
+    config.retry.max_attempts = 1;
+    // Failures until 500 ms, slow successes after.
+    let server = |_: &SimRequest, now: Instant, _: UnixTime| {
+        if now < ms(500) {
+            status(500, &[], 1)
+        } else {
+            ok(100)
+        }
+    };
+    let mut world = World::new(engine(config), server);
+    world.start(CallSpec::get(HOST));
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    world.run_until(ms(1100), 100);
+    for _ in 0..10 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(1000);
+    let probes = world
+        .trace
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::AttemptStarted { probe: true, .. }))
+        .count();
+    assert_eq!(probes, 2);
+    let busy = world
+        .results
+        .iter()
+        .flatten()
+        .filter(|r| matches!(r, CallResult::Failed { failure, .. } if failure.why == Why::BreakerProbesBusy))
+        .count();
+    assert_eq!(busy, 8, "everyone else fails fast while the probes are out");
+    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::BreakerClosed { .. })));
+    // Closed again: the next call goes straight through.
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    assert!(matches!(world.results.last(), Some(Some(CallResult::Done { status: 200, .. }))));
+}
+
+#[test]
+fn cancelling_a_probe_frees_its_slot() {
+    let mut config = Config::default();
+    config.breaker.consecutive_failures = 1;
+    config.breaker.failure_rate = None;
+    config.breaker.open_ms = 100;
+    config.retry.max_attempts = 1;
+    let mut e = engine(config);
+    let id = e.start(CallSpec::get(HOST), ms(0));
+    let _ = e.poll_action();
+    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Connect), ms(1));
+    while e.poll_action().is_some() {}
+    let probe = e.start(CallSpec::get(HOST), ms(200));
+    assert!(matches!(e.poll_action(), Some(resile_core::Action::Send { .. })));
+    let refused = e.start(CallSpec::get(HOST), ms(201));
+    assert!(matches!(e.poll_action(), Some(resile_core::Action::Fail { call, failure }) if call == refused && failure.why == Why::BreakerProbesBusy));
+    e.cancel(probe, ms(202));
+    assert!(matches!(e.poll_action(), Some(resile_core::Action::Fail { failure, .. }) if failure.why == Why::Cancelled));
+    e.start(CallSpec::get(HOST), ms(203));
+    assert!(matches!(e.poll_action(), Some(resile_core::Action::Send { .. })), "the slot is free again");
+}
+
+#[test]
+fn idempotency_key_and_request_id_are_stable_across_attempts() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let server = move |r: &SimRequest, _: Instant, _: UnixTime| {
+        s.borrow_mut().push((r.label, r.attempt, r.idempotency_key));
+        if r.attempt < 3 {
+            SimReply::Transport {
+                error: resile_core::TransportError::Reset,
+                latency: Duration::from_millis(1),
+            }
+        } else {
+            ok(1)
+        }
+    };
+    let mut config = Config::default();
+    config.breaker.enabled = false;
+    let mut world = World::new(engine(config), server);
+    world.start(CallSpec::post(HOST));
+    world.start(CallSpec::post(HOST));
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(1000);
+    let seen = seen.borrow();
+    let keys = |label: usize| seen.iter().filter(|(l, _, _)| *l == label).map(|(_, _, k)| *k).collect::<Vec<_>>();
+    let (a, b, g) = (keys(0), keys(1), keys(2));
+    assert_eq!(a.len(), 3);
+    assert!(a[0].is_some() && a.iter().all(|k| *k == a[0]), "one key per call: {a:?}");
+    assert_ne!(a[0], b[0], "different calls, different keys");
+    assert!(g.iter().all(Option::is_none), "a GET needs no key");
+}
+
+#[test]
+fn request_id_is_reused_on_every_attempt() {
+    let mut e = engine(Config::default());
+    let id = e.start(CallSpec::get(HOST), ms(0));
+    let mut request_ids = vec![];
+    let mut now = ms(0);
+    for _ in 0..3 {
+        while let Some(a) = e.poll_action() {
+            if let resile_core::Action::Send { request_id, .. } = a {
+                request_ids.push(request_id);
+                e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Connect), now);
+            }
+        }
+        if let Some(t) = e.poll_timeout() {
+            now = t;
+            e.handle_timeout(now);
+        }
+    }
+    assert_eq!(request_ids.len(), 3);
+    assert!(request_ids.iter().all(|r| *r == request_ids[0]));
+}
+
+#[test]
+fn attempt_timeout_is_shortened_to_the_deadline() {
+    let mut config = Config::default();
+    config.retry.attempt_timeout_ms = Some(1000);
+    config.retry.deadline_ms = Some(1500);
+    config.backoff.jitter = Jitter::None;
+    config.backoff.base_ms = 100;
+    let mut e = engine(config);
+    let id = e.start(CallSpec::get(HOST), ms(0));
+    let Some(resile_core::Action::Send { timeout, .. }) = e.poll_action() else { panic!("send") };
+    assert_eq!(timeout, Some(Duration::from_millis(1000)));
+    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Timeout), ms(1000));
+    let wake = e.poll_timeout().expect("retry scheduled");
+    assert_eq!(wake, ms(1100));
+    e.handle_timeout(wake);
+    let Some(resile_core::Action::Send { timeout, attempt, .. }) = e.poll_action() else { panic!("send") };
+    assert_eq!((attempt, timeout), (2, Some(Duration::from_millis(400))));
+}
+
+#[test]
+fn non_replayable_bodies_are_never_retried() {
+    let mut e = engine(Config::default());
+    let id = e.start(CallSpec::new(Method::Put, HOST).not_replayable(), ms(0));
+    let _ = e.poll_action();
+    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Reset), ms(5));
+    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else { panic!("fail") };
+    assert_eq!(failure.why, Why::BodyNotReplayable);
+    assert_eq!(failure.processed, resile_core::Processed::Maybe);
+}
+
+#[test]
+fn provided_keys_make_posts_retryable() {
+    let mut e = engine(Config::default());
+    let id = e.start(CallSpec::post(HOST).idempotency(Idempotency::Provided), ms(0));
+    let Some(resile_core::Action::Send { idempotency_key, .. }) = e.poll_action() else { panic!("send") };
+    assert_eq!(idempotency_key, None, "the caller sends its own");
+    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Timeout), ms(5));
+    assert_eq!(e.poll_action(), None, "a retry is scheduled, not a failure");
+    assert!(e.poll_timeout().is_some());
+}
+
+#[test]
+fn client_rate_limit_spaces_attempts() {
+    let mut config = Config::default();
+    config.limit = Some(LimitConfig {
+        per_second: 10.0,
+        burst: 2,
+    });
+    let mut world = World::new(engine(config), |_: &SimRequest, _: Instant, _: UnixTime| ok(1));
+    for _ in 0..6 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(1000);
+    let times: Vec<u64> = attempt_times(&world).iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, vec![0, 0, 100, 200, 300, 400]);
+}
+
+#[test]
+fn host_table_is_bounded() {
+    let mut config = Config::default();
+    config.max_hosts = 4;
+    let mut e = engine(config);
+    for i in 0..100 {
+        let host = format!("https://h{i}.test");
+        let id = e.start(CallSpec::get(&host), ms(i));
+        let _ = e.poll_action();
+        e.handle(id, resile_core::Outcome::Response(resile_core::Response::new(200, &resile_core::headers::NoHeaders, UnixTime::EPOCH)), ms(i));
+        while e.poll_action().is_some() {}
+    }
+    assert_eq!(e.hosts(ms(100)).len(), 4);
+    // Four hosts busy: a fifth is refused rather than growing the table.
+    for i in 0..4 {
+        e.start(CallSpec::get(&format!("https://busy{i}.test")), ms(200));
+    }
+    while e.poll_action().is_some() {}
+    e.start(CallSpec::get("https://fifth.test"), ms(201));
+    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else { panic!("refused") };
+    assert_eq!(failure.why, Why::TooManyHosts);
+}
+
+#[test]
+fn hint_unreadable_is_reported_and_backoff_used() {
+    let mut e = engine(Config::default());
+    let id = e.start(CallSpec::get(HOST), ms(0));
+    let _ = e.poll_action();
+    let mut r = resile_core::Response::new(429, &resile_core::headers::NoHeaders, UnixTime::EPOCH);
+    r.hints_may_be_hidden = true;
+    e.handle(id, resile_core::Outcome::Response(r), ms(1));
+    let mut saw_hint = false;
+    let mut saw_backoff = false;
+    while let Some(ev) = e.poll_event() {
+        saw_hint |= matches!(ev.kind, EventKind::HintUnreadable { .. });
+        saw_backoff |= matches!(ev.kind, EventKind::RetryScheduled { why: Why::Backoff, .. });
+    }
+    assert!(saw_hint && saw_backoff);
+}
+
+#[test]
+fn events_serialize_as_json_lines() {
+    let mut world = World::new(engine(Config::default()), |_: &SimRequest, _: Instant, _: UnixTime| status(503, &[("Retry-After", "1")], 3));
+    world.start(CallSpec::post(HOST));
+    world.drive_bounded(100);
+    for e in &world.trace {
+        let line = serde_json::to_string(e).expect("serializable");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert!(v["event"].is_string() && v["at_ms"].is_number(), "{line}");
+        assert!(!line.contains('\n'));
+    }
+    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::CallFailed { .. })));
+}
