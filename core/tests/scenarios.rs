@@ -68,3 +68,29 @@ fn bad_scenarios_are_clear_errors() {
     let bad_config = r#"{"name":"x","calls":[],"replies":[{}],"config":{"retry":{"max_attempts":0}}}"#;
     assert!(Scenario::from_json(bad_config).unwrap_err().contains("retry.max_attempts"));
 }
+
+#[test]
+fn decision_lines_read_like_the_rules() {
+    let text = std::fs::read_to_string(scenario_dir().join("429-retry-after-date.json")).unwrap();
+    let r = run_scenario(&Scenario::from_json(&text).unwrap()).unwrap();
+    let lines = resile_core::sim::decision_lines(&r.trace);
+    assert_eq!(
+        lines,
+        [
+            "#1 start GET",
+            "#1 attempt 1",
+            "#1 attempt 1 -> status 429 (too_many_requests)",
+            "host held (server_retry_after_hold)",
+            "#1 retry 2 after 3s (retry_after_header)",
+            "#1 attempt 2",
+            "#1 attempt 2 -> status 200 (success)",
+            "#1 done status 200 after 2 attempts",
+        ]
+    );
+    let mut other = lines.clone();
+    other[4] = "#1 retry 2 after 2s (retry_after_header)".into();
+    let err = resile_core::sim::compare_decisions(&lines, &other).unwrap_err();
+    assert!(err.contains("decision 5 differs"), "{err}");
+    let err = resile_core::sim::compare_decisions(&lines, &lines[..7]).unwrap_err();
+    assert!(err.contains("first extra (sim): #1 done"), "{err}");
+}

@@ -10,6 +10,7 @@ mod scenario;
 mod world;
 
 pub use scenario::{
-    run_scenario, CallPlan, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
+    check, compare_decisions, decision_lines, expand_header, outcome_label, run_scenario, CallPlan,
+    Expect, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
 };
 pub use world::{CallResult, Server, SimRequest, SimReply, World};
