@@ -50,8 +50,9 @@ pub enum BreakerState {
 pub enum Admit {
     /// An ordinary attempt, breaker closed.
     Normal,
-    /// One of the half-open probes; its result decides.
-    Probe,
+    /// One of the half-open probes of half-open period `n`; its result decides, unless the
+    /// breaker has moved on to another period by the time it answers.
+    Probe(u32),
 }
 
 /// A refusal: open until a time, or half-open with every probe taken.
@@ -87,6 +88,7 @@ pub struct Breaker {
     trips: u32,
     probes_in_flight: u32,
     probe_successes: u32,
+    period: u32,
     window: [Bucket; BUCKETS],
 }
 
@@ -99,6 +101,7 @@ impl Breaker {
             trips: 0,
             probes_in_flight: 0,
             probe_successes: 0,
+            period: 0,
             window: [Bucket::default(); BUCKETS],
         }
     }
@@ -108,8 +111,10 @@ impl Breaker {
         let mut transition = None;
         if let BreakerState::Open { until } = self.state {
             if now >= until {
+                // Probes from an earlier half-open period may still be out: they keep their
+                // slots until they answer, so the host never sees more than the allowed number.
                 self.state = BreakerState::HalfOpen;
-                self.probes_in_flight = 0;
+                self.period = self.period.wrapping_add(1);
                 self.probe_successes = 0;
                 transition = Some(Transition::HalfOpened);
             }
@@ -138,7 +143,7 @@ impl Breaker {
             BreakerState::Open { until } => Err(Refusal::Open(until)),
             BreakerState::HalfOpen if self.probes_in_flight < config.half_open_probes => {
                 self.probes_in_flight += 1;
-                Ok(Admit::Probe)
+                Ok(Admit::Probe(self.period))
             }
             BreakerState::HalfOpen => Err(Refusal::ProbesBusy),
         };
@@ -170,9 +175,11 @@ impl Breaker {
         if !config.enabled {
             return None;
         }
+        if let Admit::Probe(_) = admit {
+            self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+        }
         match (self.state, admit) {
-            (BreakerState::HalfOpen, Admit::Probe) => {
-                self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+            (BreakerState::HalfOpen, Admit::Probe(period)) if period == self.period => {
                 if failure {
                     Some(self.trip(config, now))
                 } else {
@@ -188,7 +195,7 @@ impl Breaker {
                     }
                 }
             }
-            (BreakerState::Closed, _) => {
+            (BreakerState::Closed, Admit::Normal) => {
                 self.count(config, failure, now);
                 if failure {
                     self.consecutive = self.consecutive.saturating_add(1);
@@ -212,7 +219,6 @@ impl Breaker {
         let until = now + Duration::from_millis(open_ms);
         self.state = BreakerState::Open { until };
         self.consecutive = 0;
-        self.probes_in_flight = 0;
         self.probe_successes = 0;
         self.window = [Bucket::default(); BUCKETS];
         Transition::Opened {
@@ -300,11 +306,11 @@ mod tests {
         assert_eq!(b.admit(&c, ms(500)).0, Err(Refusal::Open(ms(1004))));
         // Half-open: two probes, then busy.
         let (first, t) = b.admit(&c, ms(1004));
-        assert_eq!((first, t), (Ok(Admit::Probe), Some(Transition::HalfOpened)));
-        assert_eq!(b.admit(&c, ms(1005)).0, Ok(Admit::Probe));
+        assert_eq!((first, t), (Ok(Admit::Probe(1)), Some(Transition::HalfOpened)));
+        assert_eq!(b.admit(&c, ms(1005)).0, Ok(Admit::Probe(1)));
         assert_eq!(b.admit(&c, ms(1006)).0, Err(Refusal::ProbesBusy));
-        assert_eq!(b.record(&c, Admit::Probe, false, ms(1010)), None);
-        assert_eq!(b.record(&c, Admit::Probe, false, ms(1011)), Some(Transition::Closed));
+        assert_eq!(b.record(&c, Admit::Probe(1), false, ms(1010)), None);
+        assert_eq!(b.record(&c, Admit::Probe(1), false, ms(1011)), Some(Transition::Closed));
         assert_eq!(b.admit(&c, ms(1012)).0, Ok(Admit::Normal));
     }
 
@@ -321,8 +327,9 @@ mod tests {
             let BreakerState::Open { until } = b.current() else { panic!("should be open") };
             opens.push(until.as_millis() - now);
             now = until.as_millis();
-            assert_eq!(b.admit(&c, ms(now)).0, Ok(Admit::Probe));
-            b.record(&c, Admit::Probe, true, ms(now));
+            let (admitted, _) = b.admit(&c, ms(now));
+            let Ok(probe) = admitted else { panic!("a probe should go through") };
+            b.record(&c, probe, true, ms(now));
         }
         assert_eq!(opens, [1000, 2000, 3000, 3000]);
     }
@@ -352,6 +359,29 @@ mod tests {
         assert_eq!(b.record(&c, Admit::Normal, false, ms(903)), None);
         assert_eq!(b.record(&c, Admit::Normal, false, ms(904)), None);
         assert_eq!(b.record(&c, Admit::Normal, true, ms(905)), None);
+    }
+
+    #[test]
+    fn a_stale_probe_keeps_its_slot_but_not_its_vote() {
+        let c = BreakerConfig {
+            half_open_probes: 1,
+            ..config()
+        };
+        let mut b = Breaker::new();
+        for i in 0..3 {
+            b.record(&c, Admit::Normal, true, ms(i));
+        }
+        let (first, _) = b.admit(&c, ms(1002));
+        let stale = first.unwrap();
+        // The probe hangs; meanwhile something else reopens the breaker... simulate with a
+        // second period: the stale probe is still out, so no new probe is admitted.
+        b.trip(&c, ms(1003));
+        let BreakerState::Open { until } = b.current() else { panic!("open") };
+        assert_eq!(b.admit(&c, until).0, Err(Refusal::ProbesBusy), "the stale probe still holds the slot");
+        // It answers with success in the new period: it frees the slot but does not close.
+        assert_eq!(b.record(&c, stale, false, until), None);
+        assert_eq!(b.current(), BreakerState::HalfOpen);
+        assert!(matches!(b.admit(&c, until).0, Ok(Admit::Probe(2))));
     }
 
     #[test]

@@ -1093,7 +1093,7 @@ impl Engine {
                 call: id,
                 attempt,
                 timeout,
-                probe: admit == Admit::Probe,
+                probe: matches!(admit, Admit::Probe(_)),
             },
         );
         self.actions.push_back(action);
@@ -1231,7 +1231,7 @@ impl Engine {
         self.free.push(slot);
         if let Some(h) = self.hosts.get_mut(call.host as usize) {
             h.active = h.active.saturating_sub(1);
-            if let Phase::InFlight { admit: Admit::Probe, .. } = call.phase {
+            if let Phase::InFlight { admit: Admit::Probe(_), .. } = call.phase {
                 h.breaker.release_probe();
             }
         }
