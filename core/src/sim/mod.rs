@@ -6,6 +6,7 @@
 //! happens. Nothing sleeps, so a minute of 429 storm runs in microseconds and the same seed gives
 //! the same trace. Tests, benchmarks, the CLI's `simulate` and the conformance suite reuse it.
 
+mod brooker;
 mod scenario;
 mod world;
 
@@ -13,4 +14,5 @@ pub use scenario::{
     check, compare_decisions, decision_lines, expand_header, outcome_label, run_scenario, CallPlan,
     Expect, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
 };
+pub use brooker::{contention, ContentionResult};
 pub use world::{CallResult, Server, SimRequest, SimReply, World};
