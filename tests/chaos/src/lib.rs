@@ -35,14 +35,18 @@
 //! | `ANY /stall` | `ms=N` (`max_stall`) | accepts and never answers; after `N` ms (capped) closes the connection |
 //! | `ANY /reset` | | closes the connection without any response: the client sees a connection error, not a status |
 //! | `ANY /truncate` | `len=L` (100, ≤ 1 MiB), `send=S` (`L/2`, < `L`), `status` (200) | `Content-Length: L`, `S` bytes of body, then the connection breaks |
-//! | `ANY /ratelimited` | `rate=R` (1.0 per second), `burst=B` (5), `key=K`, `form=seconds\|date`, `xreset=delta\|epoch` | a token bucket per key, see below |
+//! | `ANY /ratelimited` | `rate=R` (1.0 per second), `burst=B` (5), `key=K`, `form=seconds\|date`, `xreset=delta\|epoch`, `dialects=ietf,x` | a token bucket per key, see below |
 //!
 //! `/ratelimited` answers 200 `{"key","remaining"}` while the bucket has a token and 429 with
 //! `Retry-After` (delta seconds, or an HTTP-date with `form=date`) when it has none. Every
-//! reply carries `RateLimit: "default";r=REMAINING;t=RESET`, `RateLimit-Policy:
+//! reply carries (by default) `RateLimit: "default";r=REMAINING;t=RESET`, `RateLimit-Policy:
 //! "default";q=B;w=ceil(B/R)`, `X-RateLimit-Limit: B`, `X-RateLimit-Remaining`, and
 //! `X-RateLimit-Reset` (delta seconds, or Unix seconds with `xreset=epoch`). `RESET` is the
 //! seconds until the next request is allowed when `r=0`, else until the bucket is full.
+//! `dialects` (a comma list, default `ietf,x`) picks the header families: `ietf` (the two
+//! structured `RateLimit`/`RateLimit-Policy` headers), `legacy` (`RateLimit-Limit`,
+//! `RateLimit-Remaining`, `RateLimit-Reset`), `legacy-dict` (`RateLimit: limit=B,
+//! remaining=R, reset=T`, not together with `ietf`), `x` (`X-RateLimit-*`).
 //!
 //! ## Outage windows
 //!
@@ -143,7 +147,8 @@
 //! - **CORS**: a preflight (`OPTIONS` with `Access-Control-Request-Method`) gets 204 with
 //!   `Access-Control-Allow-Methods`, `Access-Control-Allow-Headers: *, Authorization,
 //!   Idempotency-Key, X-Request-ID, Content-Type` plus the requested ones, and `Max-Age: 600`;
-//!   it never reaches a route, so it consumes no script reply and ignores outages. Every
+//!   `Access-Control-Allow-Private-Network: true` when asked (Chromium's Private Network
+//!   Access); it never reaches a route, so it consumes no script reply and ignores outages. Every
 //!   response, errors included, has `Access-Control-Allow-Origin` (the request's `Origin`
 //!   echoed, with `Allow-Credentials: true`, or `*`) and `Access-Control-Expose-Headers:`
 //!   [`EXPOSED_HEADERS`], unless the request has `?no_expose=1`.

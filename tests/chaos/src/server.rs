@@ -259,6 +259,13 @@ fn preflight(headers: &HeaderMap) -> Response<Body> {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("600"),
     );
+    // Chromium's Private Network Access asks before a page may call a loopback server.
+    if headers.contains_key("access-control-request-private-network") {
+        h.insert(
+            "access-control-allow-private-network",
+            HeaderValue::from_static("true"),
+        );
+    }
     resp
 }
 

@@ -17,6 +17,44 @@ enum RetryForm {
     Date,
 }
 
+/// Which rate-limit header families to send (`dialects=ietf,legacy,legacy-dict,x`).
+#[derive(Default)]
+struct Dialects {
+    /// `RateLimit` + `RateLimit-Policy` structured fields (draft-ietf-httpapi-ratelimit-headers-08+).
+    ietf: bool,
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (early drafts).
+    legacy: bool,
+    /// `RateLimit: limit=L, remaining=R, reset=T` (drafts 04 to 07).
+    legacy_dict: bool,
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
+    x: bool,
+}
+
+impl Dialects {
+    fn parse(list: &str) -> Result<Self, ApiError> {
+        let mut d = Dialects::default();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "ietf" => d.ietf = true,
+                "legacy" => d.legacy = true,
+                "legacy-dict" => d.legacy_dict = true,
+                "x" => d.x = true,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "`dialects` lists ietf, legacy, legacy-dict, x; got `{other}`"
+                    )))
+                }
+            }
+        }
+        if d.ietf && d.legacy_dict {
+            return Err(ApiError::bad_request(
+                "`ietf` and `legacy-dict` both use the `RateLimit` header; pick one",
+            ));
+        }
+        Ok(d)
+    }
+}
+
 struct Decision {
     allowed: bool,
     remaining: u64,
@@ -81,6 +119,7 @@ pub(crate) async fn ratelimited(
     if key.len() > 256 {
         return Err(ApiError::bad_request("`key` is at most 256 bytes"));
     }
+    let dialects = Dialects::parse(p.get("dialects").unwrap_or("ietf,x"))?;
 
     let now = Instant::now();
     let decision = {
@@ -119,27 +158,33 @@ pub(crate) async fn ratelimited(
         }
     }
     let window = (burst as f64 / rate).ceil() as u64;
-    set_header(
-        headers,
-        "ratelimit",
-        format!(
-            "\"default\";r={};t={}",
-            decision.remaining, decision.reset_secs
-        ),
-    );
-    set_header(
-        headers,
-        "ratelimit-policy",
-        format!("\"default\";q={burst};w={window}"),
-    );
-    set_header(headers, "x-ratelimit-limit", burst);
-    set_header(headers, "x-ratelimit-remaining", decision.remaining);
-    let reset = if epoch_reset {
-        unix_now_secs() + decision.reset_secs
-    } else {
-        decision.reset_secs
-    };
-    set_header(headers, "x-ratelimit-reset", reset);
+    let (r, t) = (decision.remaining, decision.reset_secs);
+    if dialects.ietf {
+        set_header(headers, "ratelimit", format!("\"default\";r={r};t={t}"));
+        set_header(
+            headers,
+            "ratelimit-policy",
+            format!("\"default\";q={burst};w={window}"),
+        );
+    }
+    if dialects.legacy_dict {
+        set_header(
+            headers,
+            "ratelimit",
+            format!("limit={burst}, remaining={r}, reset={t}"),
+        );
+    }
+    if dialects.legacy {
+        set_header(headers, "ratelimit-limit", burst);
+        set_header(headers, "ratelimit-remaining", r);
+        set_header(headers, "ratelimit-reset", t);
+    }
+    if dialects.x {
+        set_header(headers, "x-ratelimit-limit", burst);
+        set_header(headers, "x-ratelimit-remaining", r);
+        let reset = if epoch_reset { unix_now_secs() + t } else { t };
+        set_header(headers, "x-ratelimit-reset", reset);
+    }
     Ok(resp)
 }
 

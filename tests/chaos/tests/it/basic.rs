@@ -222,19 +222,25 @@ async fn max_connections_queues_further_connections() {
     })
     .await;
     let stalled = {
-        let url = format!("{}/stall?ms=300", s.url());
+        let url = format!("{}/stall?ms=600", s.url());
         tokio::spawn(async move { client().get(url).send().await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
-    let (status, _) = get_json(&client(), &format!("{}/status/200", s.url())).await;
-    assert_eq!(status, 200);
+    while s.stats().stalls == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let queued = {
+        let url = format!("{}/status/200", s.url());
+        tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(150),
-        "{:?}",
-        started.elapsed()
+        !queued.is_finished(),
+        "the second connection waits for the first"
     );
+    assert_eq!(s.stats().connections, 1);
     assert!(stalled.await.unwrap().is_err());
+    assert_eq!(queued.await.unwrap().unwrap(), 200);
+    assert_eq!(s.stats().connections, 2);
 }
 
 #[tokio::test]

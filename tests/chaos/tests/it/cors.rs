@@ -119,3 +119,20 @@ async fn request_id_is_echoed() {
         .unwrap();
     assert!(resp.headers().get("x-request-id").is_none());
 }
+
+#[tokio::test]
+async fn private_network_preflight_is_allowed() {
+    let s = server().await;
+    let resp = client()
+        .request(Method::OPTIONS, format!("{}/status/200", s.url()))
+        .header("origin", "http://example.test")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-private-network", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&resp, "access-control-allow-private-network"),
+        Some("true")
+    );
+}

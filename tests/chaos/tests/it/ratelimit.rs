@@ -42,10 +42,10 @@ async fn token_bucket_refuses_over_burst_with_all_header_dialects() {
 async fn bucket_refills_at_the_rate() {
     let s = server().await;
     let c = client();
-    let url = format!("{}/ratelimited?rate=20&burst=1&key=fast", s.url());
+    let url = format!("{}/ratelimited?rate=4&burst=1&key=fast", s.url());
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(c.get(&url).send().await.unwrap().status(), 429);
-    tokio::time::sleep(Duration::from_millis(70)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
 }
 
@@ -99,5 +99,45 @@ async fn bad_rate_parameters_get_400() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 400, "{q}");
+    }
+}
+
+#[tokio::test]
+async fn header_dialects_are_selectable() {
+    let s = server().await;
+    let c = client();
+    let resp = c
+        .get(format!(
+            "{}/ratelimited?burst=3&dialects=legacy,legacy-dict",
+            s.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&resp, "ratelimit"),
+        Some("limit=3, remaining=2, reset=1")
+    );
+    assert_eq!(header(&resp, "ratelimit-limit"), Some("3"));
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some("2"));
+    assert_eq!(header(&resp, "ratelimit-reset"), Some("1"));
+    assert!(resp.headers().get("ratelimit-policy").is_none());
+    assert!(resp.headers().get("x-ratelimit-limit").is_none());
+
+    let resp = c
+        .get(format!("{}/ratelimited?key=x&dialects=x", s.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("ratelimit").is_none());
+    assert!(resp.headers().get("x-ratelimit-remaining").is_some());
+
+    for bad in ["ietf,legacy-dict", "bogus"] {
+        let resp = c
+            .get(format!("{}/ratelimited?dialects={bad}", s.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
     }
 }
