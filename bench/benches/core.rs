@@ -1,0 +1,89 @@
+//! The core's hot paths next to governor, in one run.
+//!
+//! - `limiter/resile_gcra` vs `limiter/governor`: one conforming check each, both on a fake
+//!   clock that advances 1 ms per check, quota 1000/s with burst 50.
+//! - `engine/decision_cycle`: start a call, send, a 200, done, drain events.
+//! - `engine/retry_cycle`: a 503 with Retry-After, the timer, the retry, a 200.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use governor::clock::FakeRelativeClock;
+use governor::{Quota, RateLimiter};
+use resile_core::config::LimitConfig;
+use resile_core::headers::NoHeaders;
+use resile_core::limit::Gcra;
+use resile_core::{Action, CallSpec, Config, Engine, Instant, Outcome, Response, UnixTime};
+
+fn limiter(c: &mut Criterion) {
+    let mut group = c.benchmark_group("limiter");
+    group.bench_function("resile_gcra", |b| {
+        let mut g = Gcra::new(&LimitConfig {
+            per_second: 1000.0,
+            burst: 50,
+        });
+        let mut now = 0u64;
+        b.iter(|| {
+            now += 1_000_000;
+            black_box(g.check(black_box(Instant::from_nanos(now)))).is_ok()
+        })
+    });
+    group.bench_function("governor", |b| {
+        let clock = FakeRelativeClock::default();
+        let quota = Quota::per_second(NonZeroU32::new(1000).unwrap()).allow_burst(NonZeroU32::new(50).unwrap());
+        let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
+        b.iter(|| {
+            clock.advance(Duration::from_millis(1));
+            black_box(limiter.check()).is_ok()
+        })
+    });
+    group.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    let mut config = Config::default();
+    config.breaker.enabled = false;
+    config.budget.enabled = false;
+    let wall = UnixTime::from_secs(1_700_000_000);
+    let mut group = c.benchmark_group("engine");
+    group.bench_function("decision_cycle", |b| {
+        let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
+        let mut now = 0u64;
+        b.iter(|| {
+            now += 1_000;
+            let t = Instant::from_nanos(now);
+            let id = e.start(CallSpec::get("https://api.test"), t);
+            let Some(Action::Send { .. }) = e.poll_action() else { unreachable!() };
+            e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), t);
+            let done = e.poll_action();
+            while e.poll_event().is_some() {}
+            black_box(done)
+        })
+    });
+    group.bench_function("retry_cycle", |b| {
+        let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
+        let headers = [("Retry-After", "1")];
+        let mut now = 0u64;
+        b.iter(|| {
+            now += 1_000;
+            let t = Instant::from_nanos(now);
+            let id = e.start(CallSpec::get("https://api.test"), t);
+            let _ = e.poll_action();
+            e.handle(id, Outcome::Response(Response::new(503, &headers, wall)), t);
+            let wake = e.poll_timeout().unwrap();
+            e.handle_timeout(wake);
+            let _ = e.poll_action();
+            e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), wake);
+            now = wake.as_nanos();
+            let done = e.poll_action();
+            while e.poll_event().is_some() {}
+            black_box(done)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, limiter, engine);
+criterion_main!(benches);
