@@ -103,10 +103,13 @@ pub struct ScriptLog {
 pub struct ScriptLogEntry {
     /// 1 for the first request.
     pub n: u64,
+    /// The request method, e.g. `POST`.
     pub method: String,
     /// Path and query.
     pub path: String,
+    /// The `Idempotency-Key` header, if sent.
     pub idempotency_key: Option<String>,
+    /// The `X-Request-ID` header, if sent.
     pub x_request_id: Option<String>,
     /// The scheme only, e.g. `Bearer …`; the credentials are never kept.
     pub authorization: Option<String>,
