@@ -47,7 +47,8 @@ pub struct ScriptReply {
     /// Status code, 200..=599 (default 200).
     #[serde(default = "default_status")]
     pub status: u16,
-    /// Extra response headers.
+    /// Extra response headers. A value `{date+N}` becomes the HTTP-date N seconds after the
+    /// reply is sent (see [`expand_date`]).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Wait this long before answering (capped by `max_stall`).
@@ -330,10 +331,62 @@ async fn serve(
     for (name, value) in &reply.headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&expand_date(value, std::time::SystemTime::now())),
         ) {
             resp.headers_mut().insert(n, v);
         }
     }
     Ok(resp)
+}
+
+/// A header value `{date+N}` (or `{date-N}`) becomes the HTTP-date N seconds after (before)
+/// the moment the reply is sent, so a script can ask for a date-form `Retry-After` that is
+/// always N seconds ahead, on any clock. Other values pass through unchanged.
+pub fn expand_date(value: &str, now: std::time::SystemTime) -> String {
+    let Some(inner) = value
+        .strip_prefix("{date")
+        .and_then(|v| v.strip_suffix('}'))
+    else {
+        return value.to_string();
+    };
+    let (sign, digits) = inner.split_at(inner.len().min(1));
+    let Ok(n) = digits.parse::<u64>() else {
+        return value.to_string();
+    };
+    let delta = Duration::from_secs(n);
+    let at = match sign {
+        "+" => now.checked_add(delta),
+        "-" => now.checked_sub(delta),
+        _ => None,
+    };
+    match at {
+        Some(at) => httpdate::fmt_http_date(at),
+        None => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_date;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn date_templates_expand_relative_to_now() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            expand_date("{date+0}", now),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            expand_date("{date+3}", now),
+            "Sun, 06 Nov 1994 08:49:40 GMT"
+        );
+        assert_eq!(
+            expand_date("{date-7}", now),
+            "Sun, 06 Nov 1994 08:49:30 GMT"
+        );
+        for plain in ["5", "{date}", "{date+x}", "{date*3}", "{date+3", ""] {
+            assert_eq!(expand_date(plain, now), plain);
+        }
+    }
 }
