@@ -604,6 +604,7 @@ pub struct Engine {
     rng: Rng,
     hosts: Vec<Host>,
     host_index: HashMap<Arc<str>, u32>,
+    last_host: u32,
     calls: Vec<Option<Call>>,
     free: Vec<u32>,
     next_seq: u32,
@@ -637,6 +638,7 @@ impl Engine {
             rng: Rng::seeded(seed),
             hosts: Vec::new(),
             host_index: HashMap::new(),
+            last_host: 0,
             calls: Vec::new(),
             free: Vec::new(),
             next_seq: 0,
@@ -914,6 +916,7 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
         if self.events.len() >= self.config.max_queued_events as usize {
             self.events.pop_front();
@@ -923,7 +926,15 @@ impl Engine {
     }
 
     fn host_for(&mut self, name: &str, now: Instant) -> Option<u32> {
+        // Most clients talk to one host: try the last one before hashing.
+        if let Some(h) = self.hosts.get_mut(self.last_host as usize) {
+            if &*h.name == name {
+                h.last_used = now;
+                return Some(self.last_host);
+            }
+        }
         if let Some(&i) = self.host_index.get(name) {
+            self.last_host = i;
             self.hosts[i as usize].last_used = now;
             return Some(i);
         }
@@ -953,6 +964,7 @@ impl Engine {
             i as u32
         };
         self.host_index.insert(self.hosts[index as usize].name.clone(), index);
+        self.last_host = index;
         Some(index)
     }
 
