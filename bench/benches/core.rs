@@ -62,6 +62,36 @@ fn engine(c: &mut Criterion) {
             black_box(done)
         })
     });
+    group.bench_function("attempt_decision", |b| {
+        // Only the decision on an attempt's outcome: a 200 in, `Done` and its events out.
+        // Calls are started (untimed) in batches of 1024.
+        let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
+        let mut ids = Vec::with_capacity(1024);
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let batch = left.min(1024);
+                left -= batch;
+                ids.clear();
+                for _ in 0..batch {
+                    ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
+                }
+                while e.poll_action().is_some() {}
+                while e.poll_event().is_some() {}
+                let start = std::time::Instant::now();
+                for &id in &ids {
+                    e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), Instant::ZERO);
+                    black_box(e.poll_action());
+                    while let Some(ev) = e.poll_event() {
+                        black_box(ev);
+                    }
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
     group.bench_function("retry_cycle", |b| {
         let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
         let headers = [("Retry-After", "1")];

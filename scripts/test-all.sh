@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of resile on a fresh Debian machine with Rust stable: installs what it needs
+# (the wasm32 target, Chromium and ChromeDriver, wasm-bindgen-cli, npm's binaryen), then runs
+# the native workspace tests, builds the core for wasm32, and runs the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
+cargo test --workspace --exclude resile-bench --exclude resile-wasm
+
+step "core builds for wasm32-unknown-unknown"
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+cargo build -p resile-core --target wasm32-unknown-unknown
+
+if [ -x scripts/test-wasm.sh ]; then
+  step "browser: wasm adapter and www/ in headless Chromium"
+  scripts/test-wasm.sh
+fi
+
+step "all test suites passed"
