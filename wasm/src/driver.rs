@@ -1,0 +1,605 @@
+//! The driver: the core engine, fed by `fetch`, `setTimeout` and `performance.now()`.
+//!
+//! ```text
+//!   request() ──start──▶ ┌────────────────────────┐ ◀──handle── attempt task (fetch + AbortController)
+//!   setTimeout ─timeout─▶ │ Rc<Inner>              │ ◀──token──  token task (the JS provider)
+//!                         │   RefCell<Engine>      │
+//!                         └──────────┬─────────────┘
+//!                                pump│ drain events → listeners
+//!                                    │ drain actions → Send: spawn an attempt task
+//!                                    │                 FetchToken: spawn a token task
+//!                                    │                 Done / Fail: settle the caller's future
+//!                                    └ arm one setTimeout for poll_timeout()
+//! ```
+//!
+//! Every input takes the engine's `RefCell` for one decision and lets go before anything is
+//! awaited or any JavaScript runs. The driver has no `if` about retrying: it reports what fetch
+//! did, and does what the engine says.
+//!
+//! What a browser cannot tell apart: `fetch` rejects with the same `TypeError` for a refused
+//! connection, a reset, a DNS failure and a CORS refusal. The driver reports all of them as
+//! [`TransportError::Reset`] (the request may have been processed), the safe reading for writes.
+//! A body that breaks off after the headers arrived is [`TransportError::Truncated`]; an attempt
+//! aborted by its own timeout is [`TransportError::Timeout`].
+
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::Pin;
+use core::time::Duration;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use futures_channel::oneshot;
+use js_sys::Uint8Array;
+use resile_core::{
+    Action, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant, Method, Outcome, Response,
+    TransportError, Uuid,
+};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+use crate::js::{self, Timer};
+use crate::translate::KeyOption;
+
+/// A request body; it is kept so every attempt can send it again.
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// Text (JSON included).
+    Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+/// One logical request.
+#[derive(Clone, Debug)]
+pub struct RequestSpec {
+    /// The method.
+    pub method: Method,
+    /// Absolute, or relative to the client's base URL (or the page).
+    pub url: String,
+    /// Headers besides the client's defaults.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Option<Body>,
+    /// The Idempotency-Key policy.
+    pub key: KeyOption,
+    /// The call's deadline, instead of the configured one.
+    pub deadline: Option<Duration>,
+    /// Attempts, instead of the configured number.
+    pub max_attempts: Option<u32>,
+    /// Whether to attach an access token; `None`: when the client has a token provider.
+    pub token: Option<bool>,
+}
+
+impl RequestSpec {
+    /// A request with defaults.
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        RequestSpec {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            key: KeyOption::Auto,
+            deadline: None,
+            max_attempts: None,
+            token: None,
+        }
+    }
+}
+
+/// The final response of a call.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    /// The status.
+    pub status: u16,
+    /// The headers JavaScript may read (lowercase names, repeated fields joined by the browser).
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// The URL that answered (after redirects).
+    pub url: String,
+    /// Attempts the call made.
+    pub attempts: u32,
+    /// The `X-Request-ID` sent on every attempt.
+    pub request_id: String,
+    /// The call's number in the engine's events.
+    pub call: u32,
+    /// A cross-origin answer (some headers may be hidden by CORS).
+    pub cross_origin: bool,
+}
+
+/// Why a call produced no response.
+#[derive(Clone, Debug)]
+pub enum CallError {
+    /// The engine gave up; `at` is when, on the driver's clock.
+    Failed {
+        /// The engine's reason and data.
+        failure: Failure,
+        /// When.
+        at: Instant,
+        /// The last token provider error, for auth failures.
+        token_error: Option<String>,
+    },
+    /// The request could not even be started (bad URL or header).
+    Invalid(String),
+}
+
+/// What a token provider hands back.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// The bearer token.
+    pub access_token: String,
+    /// Its lifetime, if known.
+    pub expires_in: Option<Duration>,
+}
+
+/// A token provider's future.
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<Grant, String>>>>;
+/// Fetches a fresh token; called by the engine's `FetchToken`, one at a time.
+pub type TokenProvider = Rc<dyn Fn() -> TokenFuture>;
+/// Receives every engine event; for `call_started`, also the method and URL of the call.
+pub type Listener = Rc<dyn Fn(&Event, Option<(&str, &str)>)>;
+
+/// Client-level settings besides the engine's config.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Relative URLs resolve against it (else against the page's location).
+    pub base_url: Option<String>,
+    /// Sent on every request.
+    pub headers: Vec<(String, String)>,
+    /// The engine's seed; `None` draws one from `crypto.getRandomValues`.
+    pub seed: Option<u64>,
+    /// Supplies access tokens.
+    pub token_provider: Option<TokenProvider>,
+}
+
+struct Slot {
+    request: Rc<RequestSpec>,
+    url: String,
+    last: Option<Reply>,
+    settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
+}
+
+struct Inner {
+    engine: RefCell<Engine>,
+    calls: RefCell<HashMap<CallId, Slot>>,
+    tokens: RefCell<HashMap<u32, String>>,
+    last_token_error: RefCell<Option<String>>,
+    listeners: RefCell<Vec<(u32, Listener)>>,
+    next_listener: Cell<u32>,
+    timer: RefCell<Option<(Instant, Timer)>>,
+    pumping: Cell<bool>,
+    options: Options,
+}
+
+/// The browser driver. Cheap to clone; clones share one engine.
+#[derive(Clone)]
+pub struct Driver {
+    inner: Rc<Inner>,
+}
+
+/// Rounds one pump may take before it yields to the event loop (a listener that starts a call
+/// on every event must not freeze the page).
+const MAX_PUMP_ROUNDS: u32 = 10_000;
+
+impl Driver {
+    /// A driver with a validated config.
+    pub fn new(config: Config, options: Options) -> Result<Driver, ConfigError> {
+        let seed = options.seed.unwrap_or_else(js::random_seed);
+        let engine = Engine::new(config, seed, js::now())?;
+        Ok(Driver {
+            inner: Rc::new(Inner {
+                engine: RefCell::new(engine),
+                calls: RefCell::new(HashMap::new()),
+                tokens: RefCell::new(HashMap::new()),
+                last_token_error: RefCell::new(None),
+                listeners: RefCell::new(Vec::new()),
+                next_listener: Cell::new(1),
+                timer: RefCell::new(None),
+                pumping: Cell::new(false),
+                options,
+            }),
+        })
+    }
+
+    /// Runs `f` with the engine borrowed (for snapshots; never across an await).
+    pub fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&self.inner.engine.borrow())
+    }
+
+    /// What the token provider last failed with, while no fetch has succeeded since.
+    pub fn last_token_error(&self) -> Option<String> {
+        self.inner.last_token_error.borrow().clone()
+    }
+
+    /// The driver's clock now.
+    pub fn now(&self) -> Instant {
+        js::now()
+    }
+
+    /// Adds an event listener; returns its id for [`Driver::remove_listener`].
+    pub fn add_listener(&self, listener: Listener) -> u32 {
+        let id = self.inner.next_listener.get();
+        self.inner.next_listener.set(id.wrapping_add(1));
+        self.inner.listeners.borrow_mut().push((id, listener));
+        id
+    }
+
+    /// Removes a listener; `false` if there was none with that id.
+    pub fn remove_listener(&self, id: u32) -> bool {
+        let mut listeners = self.inner.listeners.borrow_mut();
+        let before = listeners.len();
+        listeners.retain(|(i, _)| *i != id);
+        listeners.len() != before
+    }
+
+    /// Resolves `url` against the base URL (or the page); returns the absolute URL.
+    pub fn resolve(&self, url: &str) -> Result<String, String> {
+        resolve(url, self.inner.options.base_url.as_deref()).map(|(href, _)| href)
+    }
+
+    /// Runs one logical call to its end.
+    pub async fn request(&self, spec: RequestSpec) -> Result<Reply, CallError> {
+        let (url, origin) = resolve(&spec.url, self.inner.options.base_url.as_deref()).map_err(CallError::Invalid)?;
+        // A header the browser refuses would fail every attempt alike: refuse it up front.
+        let check = web_sys::Headers::new().map_err(|e| CallError::Invalid(js_text(&e)))?;
+        for (k, v) in self.inner.options.headers.iter().chain(&spec.headers) {
+            check.set(k, v).map_err(|e| CallError::Invalid(format!("header `{k}`: {}", js_text(&e))))?;
+        }
+        if let KeyOption::Own(k) = &spec.key {
+            check.set("idempotency-key", k).map_err(|e| CallError::Invalid(format!("idempotencyKey: {}", js_text(&e))))?;
+        }
+        let needs_token = spec.token.unwrap_or(self.inner.options.token_provider.is_some());
+        let mut call_spec = CallSpec::new(spec.method, &origin).idempotency(spec.key.idempotency());
+        call_spec.needs_token = needs_token;
+        call_spec.deadline = spec.deadline;
+        call_spec.max_attempts = spec.max_attempts;
+
+        let (settle, settled) = oneshot::channel();
+        let now = js::now();
+        let call = self.inner.engine.borrow_mut().start(call_spec, now);
+        self.inner.calls.borrow_mut().insert(
+            call,
+            Slot {
+                request: Rc::new(spec),
+                url,
+                last: None,
+                settle: Some(settle),
+            },
+        );
+        self.inner.pump();
+        match settled.await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Invalid("the client was dropped while the call ran".into())),
+        }
+    }
+}
+
+/// `(absolute URL, origin)`.
+fn resolve(url: &str, base: Option<&str>) -> Result<(String, String), String> {
+    let page = || -> Option<String> {
+        let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).ok()?;
+        js_sys::Reflect::get(&location, &"href".into()).ok()?.as_string()
+    };
+    let base = base.map(str::to_string).or_else(page);
+    let parsed = match &base {
+        Some(b) => web_sys::Url::new_with_base(url, b),
+        None => web_sys::Url::new(url),
+    }
+    .map_err(|_| format!("`{url}` is not a URL (and no baseUrl makes it one)"))?;
+    let scheme = parsed.protocol();
+    if scheme != "http:" && scheme != "https:" {
+        return Err(format!("`{url}`: only http and https URLs can be fetched"));
+    }
+    Ok((parsed.href(), parsed.origin()))
+}
+
+fn js_text(value: &JsValue) -> String {
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+enum Stage {
+    /// Before or during the request: no response at all.
+    Request,
+    /// The headers arrived, the body broke off.
+    Body,
+}
+
+/// Aborts the attempt's fetch when dropped, and after the attempt timeout.
+struct AbortGuard {
+    controller: Option<web_sys::AbortController>,
+    fired: Rc<Cell<bool>>,
+    _timer: Option<Timer>,
+}
+
+impl AbortGuard {
+    fn new(timeout: Option<Duration>) -> AbortGuard {
+        let controller = web_sys::AbortController::new().ok();
+        let fired = Rc::new(Cell::new(false));
+        let timer = match (&controller, timeout) {
+            (Some(c), Some(t)) => {
+                let (c, fired) = (c.clone(), fired.clone());
+                Some(Timer::new(t, move || {
+                    fired.set(true);
+                    c.abort();
+                }))
+            }
+            _ => None,
+        };
+        AbortGuard {
+            controller,
+            fired,
+            _timer: timer,
+        }
+    }
+
+    fn signal(&self) -> Option<web_sys::AbortSignal> {
+        self.controller.as_ref().map(|c| c.signal())
+    }
+
+    fn timed_out(&self) -> bool {
+        self.fired.get()
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &self.controller {
+            c.abort();
+        }
+    }
+}
+
+impl Inner {
+    /// Drains the engine: events to listeners, actions to tasks; then arms the timer.
+    fn pump(self: &Rc<Self>) {
+        if self.pumping.replace(true) {
+            // An outer pump (a listener started a call) drains what this input queued.
+            return;
+        }
+        let mut rounds = 0;
+        loop {
+            let (events, actions) = {
+                let mut engine = self.engine.borrow_mut();
+                let events: Vec<Event> = core::iter::from_fn(|| engine.poll_event()).collect();
+                let actions: Vec<Action> = core::iter::from_fn(|| engine.poll_action()).collect();
+                (events, actions)
+            };
+            if events.is_empty() && actions.is_empty() {
+                break;
+            }
+            for event in &events {
+                self.emit(event);
+            }
+            for action in actions {
+                self.act(action);
+            }
+            rounds += 1;
+            if rounds >= MAX_PUMP_ROUNDS {
+                let again = self.clone();
+                spawn_local(async move { again.pump() });
+                break;
+            }
+        }
+        self.pumping.set(false);
+        self.rearm();
+    }
+
+    fn emit(&self, event: &Event) {
+        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        if listeners.is_empty() {
+            return;
+        }
+        let info = match &event.kind {
+            resile_core::EventKind::CallStarted { call, .. } => self
+                .calls
+                .borrow()
+                .get(call)
+                .map(|s| (s.request.method.as_str(), s.url.clone())),
+            _ => None,
+        };
+        for l in listeners {
+            l(event, info.as_ref().map(|(m, u)| (*m, u.as_str())));
+        }
+    }
+
+    fn act(self: &Rc<Self>, action: Action) {
+        match action {
+            Action::Send {
+                call,
+                timeout,
+                idempotency_key,
+                request_id,
+                token,
+                ..
+            } => {
+                spawn_local(self.clone().attempt(call, timeout, idempotency_key, request_id, token));
+            }
+            Action::FetchToken { .. } => spawn_local(self.clone().fetch_token()),
+            Action::Done { call, status, attempts } => {
+                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else { return };
+                let mut reply = slot.last.take().unwrap_or_default();
+                reply.status = status;
+                reply.attempts = attempts;
+                reply.call = call.number();
+                if let Some(settle) = slot.settle.take() {
+                    let _ = settle.send(Ok(reply));
+                }
+            }
+            Action::Fail { call, failure } => {
+                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else { return };
+                let token_error = match failure.kind() {
+                    resile_core::FailureKind::Auth => self.last_token_error.borrow().clone(),
+                    _ => None,
+                };
+                if let Some(settle) = slot.settle.take() {
+                    let _ = settle.send(Err(CallError::Failed {
+                        failure,
+                        at: js::now(),
+                        token_error,
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn rearm(self: &Rc<Self>) {
+        let next = self.engine.borrow().poll_timeout();
+        let mut armed = self.timer.borrow_mut();
+        let Some(at) = next else {
+            *armed = None;
+            return;
+        };
+        if matches!(&*armed, Some((t, _)) if *t == at) {
+            return;
+        }
+        let weak: Weak<Inner> = Rc::downgrade(self);
+        let timer = Timer::new(at - js::now(), move || {
+            // Not here: firing drops this very timer. A task runs once the callback returned.
+            let weak = weak.clone();
+            spawn_local(async move {
+                if let Some(inner) = weak.upgrade() {
+                    inner.on_timer();
+                }
+            });
+        });
+        *armed = Some((at, timer));
+    }
+
+    fn on_timer(self: &Rc<Self>) {
+        let fired = self.timer.borrow_mut().take();
+        drop(fired);
+        let now = js::now();
+        self.engine.borrow_mut().handle_timeout(now);
+        self.pump();
+    }
+
+    async fn attempt(
+        self: Rc<Self>,
+        call: CallId,
+        timeout: Option<Duration>,
+        key: Option<Uuid>,
+        request_id: Uuid,
+        token: Option<u32>,
+    ) {
+        let Some(spec) = self.calls.borrow().get(&call).map(|s| (s.request.clone(), s.url.clone())) else { return };
+        let (spec, url) = spec;
+        let guard = AbortGuard::new(timeout);
+        let result = self.send(&spec, &url, key, request_id, token, guard.signal()).await;
+        let timed_out = guard.timed_out();
+        drop(guard);
+        let now = js::now();
+        match result {
+            Ok(mut reply) => {
+                reply.request_id = request_id.to_string();
+                let headers = reply.headers.clone();
+                let (status, hidden) = (reply.status, reply.cross_origin);
+                match self.calls.borrow_mut().get_mut(&call) {
+                    Some(slot) => slot.last = Some(reply),
+                    None => return,
+                }
+                let mut response = Response::new(status, &headers, js::wall());
+                response.hints_may_be_hidden = hidden;
+                self.engine.borrow_mut().handle(call, Outcome::Response(response), now);
+            }
+            Err(stage) => {
+                let error = match stage {
+                    _ if timed_out => TransportError::Timeout,
+                    Stage::Request => TransportError::Reset,
+                    Stage::Body => TransportError::Truncated,
+                };
+                self.engine.borrow_mut().handle(call, Outcome::Transport(error), now);
+            }
+        }
+        self.pump();
+    }
+
+    async fn send(
+        &self,
+        spec: &RequestSpec,
+        url: &str,
+        key: Option<Uuid>,
+        request_id: Uuid,
+        token: Option<u32>,
+        signal: Option<web_sys::AbortSignal>,
+    ) -> Result<Reply, Stage> {
+        let headers = web_sys::Headers::new().map_err(|_| Stage::Request)?;
+        let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| Stage::Request);
+        for (k, v) in self.options.headers.iter().chain(&spec.headers) {
+            set(k, v)?;
+        }
+        match (&key, &spec.key) {
+            (Some(k), _) => set("idempotency-key", &k.to_string())?,
+            (None, KeyOption::Own(k)) => set("idempotency-key", k)?,
+            _ => {}
+        }
+        set("x-request-id", &request_id.to_string())?;
+        if let Some(generation) = token {
+            if let Some(t) = self.tokens.borrow().get(&generation) {
+                set("authorization", &format!("Bearer {t}"))?;
+            }
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(spec.method.as_str());
+        init.set_headers(&headers);
+        init.set_mode(web_sys::RequestMode::Cors);
+        init.set_signal(signal.as_ref());
+        match &spec.body {
+            Some(Body::Text(t)) => init.set_body(&JsValue::from_str(t)),
+            Some(Body::Bytes(b)) => init.set_body(&Uint8Array::from(b.as_slice())),
+            None => {}
+        }
+        let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Stage::Request)?;
+        let response: web_sys::Response = JsFuture::from(js::fetch_request(&request))
+            .await
+            .map_err(|_| Stage::Request)?
+            .dyn_into()
+            .map_err(|_| Stage::Request)?;
+        let mut reply = Reply {
+            status: response.status(),
+            url: response.url(),
+            cross_origin: response.type_() == web_sys::ResponseType::Cors,
+            ..Reply::default()
+        };
+        if let Ok(Some(entries)) = js_sys::try_iter(response.headers().as_ref()) {
+            for entry in entries.flatten() {
+                let pair = js_sys::Array::from(&entry);
+                if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                    reply.headers.push((k, v));
+                }
+            }
+        }
+        let buffer = response.array_buffer().map_err(|_| Stage::Body)?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| Stage::Body)?;
+        reply.body = Uint8Array::new(&buffer).to_vec();
+        Ok(reply)
+    }
+
+    async fn fetch_token(self: Rc<Self>) {
+        let provider = self.options.token_provider.clone();
+        let result = match provider {
+            Some(p) => p().await,
+            None => Err("a call needs an access token but the client has no tokenProvider".into()),
+        };
+        let now = js::now();
+        match result {
+            Ok(grant) => {
+                *self.last_token_error.borrow_mut() = None;
+                let generation = self.engine.borrow_mut().token_fetched(grant.expires_in, now);
+                let mut tokens = self.tokens.borrow_mut();
+                tokens.insert(generation, grant.access_token);
+                // Attempts in flight may still carry the previous generations.
+                tokens.retain(|g, _| g.saturating_add(4) > generation);
+            }
+            Err(message) => {
+                *self.last_token_error.borrow_mut() = Some(message);
+                self.engine.borrow_mut().token_failed(now);
+            }
+        }
+        self.pump();
+    }
+}
