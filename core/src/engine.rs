@@ -612,7 +612,6 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     token: Token,
-    token_waiters: u32,
     stats: Stats,
 }
 
@@ -646,7 +645,6 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             token: Token::new(),
-            token_waiters: 0,
             stats: Stats::default(),
             config,
         })
@@ -840,9 +838,7 @@ impl Engine {
             match c.phase {
                 Phase::Waiting { until, .. } if until <= now => self.advance(slot, now),
                 Phase::WaitingToken if c.deadline.is_some_and(|d| d <= now) => {
-                    self.token_waiters = self.token_waiters.saturating_sub(1);
-                    let last = None;
-                    self.fail(slot, Why::DeadlineExceeded, last, None, Processed::Never, now);
+                    self.fail(slot, Why::DeadlineExceeded, None, None, Processed::Never, now);
                 }
                 _ => {}
             }
@@ -893,7 +889,6 @@ impl Engine {
                 continue;
             }
             n += 1;
-            self.token_waiters = self.token_waiters.saturating_sub(1);
             match fail {
                 Some(why) => self.fail(slot, why, None, None, Processed::Never, now),
                 None => {
@@ -995,9 +990,7 @@ impl Engine {
         let (id, host, deadline, needs_token) = (c.id, c.host as usize, c.deadline, c.needs_token);
         let reserved = matches!(c.phase, Phase::Waiting { reserved: true, .. });
         if deadline.is_some_and(|d| now >= d) {
-            let (attempts, last) = (c.attempts, None);
-            let _ = attempts;
-            self.fail(slot, Why::DeadlineExceeded, last, None, Processed::Never, now);
+            self.fail(slot, Why::DeadlineExceeded, None, None, Processed::Never, now);
             return;
         }
         let past_deadline = |t: Instant| deadline.is_some_and(|d| t >= d);
@@ -1036,7 +1029,6 @@ impl Engine {
                     if let Some(c) = self.calls[slot as usize].as_mut() {
                         c.phase = Phase::WaitingToken;
                     }
-                    self.token_waiters += 1;
                     if let Some(d) = deadline {
                         self.timers.push(Reverse((d, slot, id.seq)));
                     }
@@ -1246,9 +1238,6 @@ impl Engine {
             if let Phase::InFlight { admit: Admit::Probe(_), .. } = call.phase {
                 h.breaker.release_probe();
             }
-        }
-        if call.phase == Phase::WaitingToken {
-            self.token_waiters = self.token_waiters.saturating_sub(1);
         }
         Some(call)
     }

@@ -277,7 +277,7 @@ impl Paginator {
                 per_page_param,
             } => {
                 let total = headers.get("x-total-count").and_then(|v| v.trim().parse::<u64>().ok());
-                let more = count >= *per_page && total.map_or(true, |t| self.pages.saturating_mul(*per_page) < t);
+                let more = count >= *per_page && total.is_none_or(|t| self.pages.saturating_mul(*per_page) < t);
                 more.then(|| {
                     PageRequest::Query(vec![
                         (page_param.clone(), (self.pages + 1).to_string()),

@@ -1,4 +1,5 @@
 //! Engine behaviour through the sim driver, written from the rules.
+#![allow(clippy::field_reassign_with_default)]
 
 use std::cell::RefCell;
 use std::rc::Rc;

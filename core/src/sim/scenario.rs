@@ -242,7 +242,7 @@ impl Server for ScriptedServer {
                 (None, true) => Some(format!("own-{}", request.label)),
                 (None, false) => None,
             };
-            let first = key.map_or(true, |k| self.applied.insert(k));
+            let first = key.is_none_or(|k| self.applied.insert(k));
             if first {
                 self.side_effects += 1;
             }
@@ -470,8 +470,8 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
     }
     trace
         .iter()
-        .filter_map(|e| {
-            Some(match &e.kind {
+        .map(|e| {
+            match &e.kind {
                 EventKind::CallStarted { call, method, .. } => format!("{call} start {method}"),
                 EventKind::AttemptStarted { call, attempt, probe, .. } => {
                     format!("{call} attempt {attempt}{}", if *probe { " (probe)" } else { "" })
@@ -507,7 +507,7 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
                     failure.attempts,
                     failure.last.as_ref().map(|l| format!(", last {}", last(l))).unwrap_or_default()
                 ),
-            })
+            }
         })
         .collect()
 }
