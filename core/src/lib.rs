@@ -1,5 +1,47 @@
-//! resile-core: the sans-IO decision engine.
+//! resile-core: the sans-IO decision engine behind resile.
+//!
+//! This crate decides *what to do and when* for HTTP calls to APIs that fail: send an attempt,
+//! wait (and why), fetch an access token, give up (and why). It never does any of it. There is
+//! no I/O, no async runtime, no clock read and no global random number generator here: time
+//! ([`Instant`], and [`UnixTime`] where HTTP needs the calendar) and a seed come in from the
+//! driver, so the same decisions run natively, in a browser (wasm32), and on a virtual clock in
+//! tests, and the same seed and inputs always give the same decisions.
+//!
+//! # In scope
+//! - [`classify`]: what a status or transport failure means (retry? breaker failure? processed?).
+//! - [`backoff`]: exponential backoff with none / full / equal / decorrelated jitter.
+//! - [`headers`]: total parsers for `Retry-After`, the IETF `RateLimit` fields, `X-RateLimit-*`
+//!   and RFC 8288 `Link`.
+//! - [`budget`], [`breaker`], [`limit`], [`token`]: per-host retry budget, circuit breaker and
+//!   GCRA rate limit, and the access-token lifecycle with single-flight refresh.
+//! - [`engine`]: many concurrent logical calls over shared host state: the attempt loop with
+//!   deadlines, per-attempt timeouts, idempotency keys and server hints.
+//! - [`paginate`]: the next page from a `Link` header, a cursor, an offset or a page number.
+//! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
+//!
+//! # Out of scope
+//! Sockets, TLS, HTTP framing, body handling, sleeping and spawning belong to the adapters
+//! (`resile` for reqwest + tokio, `resile-wasm` for the browser's fetch). An adapter translates;
+//! it never decides whether to retry.
+//!
+//! # The driving loop
+//! Feed one input (`start`, `handle`, `cancel`, `token_fetched`, `handle_timeout`), drain
+//! [`Engine::poll_action`] and [`Engine::poll_event`] until both say `None`, then sleep until
+//! [`Engine::poll_timeout`] or until I/O completes, and repeat. The [`engine`] module docs hold a
+//! complete, runnable loop.
+//!
+//! ```
+//! use resile_core::{Action, CallSpec, Config, Engine, Instant};
+//!
+//! let mut engine = Engine::new(Config::default(), 7, Instant::ZERO).unwrap();
+//! let call = engine.start(CallSpec::get("https://api.example"), Instant::ZERO);
+//! match engine.poll_action() {
+//!     Some(Action::Send { call: c, attempt: 1, .. }) => assert_eq!(c, call),
+//!     other => panic!("expected the first attempt, got {other:?}"),
+//! }
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod backoff;
 pub mod breaker;
