@@ -11,7 +11,12 @@ fn main() {
     println!("{clients} clients, one contended write each (5 ms), mean of {runs} seeds");
     println!("| jitter | calls (work) | completion (ms) | gave up |");
     println!("|---|---:|---:|---:|");
-    for jitter in [Jitter::None, Jitter::Equal, Jitter::Full, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Equal,
+        Jitter::Full,
+        Jitter::Decorrelated,
+    ] {
         let (mut calls, mut time, mut gave_up) = (0u64, 0u64, 0u32);
         for seed in 0..runs {
             let r = contention(jitter, clients, 5, seed);
@@ -19,6 +24,10 @@ fn main() {
             time += r.completion_ms;
             gave_up += r.gave_up;
         }
-        println!("| {jitter:?} | {} | {} | {gave_up} |", calls / runs, time / runs);
+        println!(
+            "| {jitter:?} | {} | {} | {gave_up} |",
+            calls / runs,
+            time / runs
+        );
     }
 }

@@ -3,7 +3,10 @@ use resile_core::headers::NoHeaders;
 use resile_core::{Action, CallSpec, Config, Engine, Instant, Outcome, Response, UnixTime};
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let mut config = Config::default();
     config.breaker.enabled = false;
     config.budget.enabled = false;
@@ -14,7 +17,11 @@ fn main() {
         let t = Instant::from_nanos(i * 1000);
         let id = e.start(CallSpec::get("https://api.test"), t);
         if let Some(Action::Send { .. }) = e.poll_action() {
-            e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), t);
+            e.handle(
+                id,
+                Outcome::Response(Response::new(200, &NoHeaders, wall)),
+                t,
+            );
         }
         if let Some(Action::Done { .. }) = e.poll_action() {
             done += 1;

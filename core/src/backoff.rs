@@ -8,9 +8,13 @@
 //! | none | `t(n)` |
 //! | full | `random(0, t(n))` |
 //! | equal | `t(n)/2 + random(0, t(n)/2)` |
-//! | decorrelated | `min(cap, random(base, previous · 3))`, previous starting at `base` |
+//! | decorrelated | `random(base, min(cap, previous · 3))`, previous starting at `base` |
 //!
 //! The cap holds after jitter, and the first retry is jittered like the others.
+//!
+//! Decorrelated jitter draws *below* the cap instead of clamping a draw that went over it: the
+//! article's `min(cap, random(base, previous · 3))` puts up to two thirds of all late retries at
+//! exactly the cap, which re-synchronises the clients the jitter was meant to spread.
 
 use core::time::Duration;
 
@@ -50,7 +54,12 @@ impl Backoff {
 
     /// The delay before retry `n` (0 for the first retry). `previous` is the delay chosen for
     /// the retry before (only decorrelated jitter uses it; pass `None` for the first).
-    pub fn delay(&self, n: u32, previous: Option<Duration>, rng: &mut impl RandomSource) -> Duration {
+    pub fn delay(
+        &self,
+        n: u32,
+        previous: Option<Duration>,
+        rng: &mut impl RandomSource,
+    ) -> Duration {
         let nanos = match self.jitter {
             Jitter::None => self.ceiling(n),
             Jitter::Full => rng.between(0, self.ceiling(n)),
@@ -61,7 +70,7 @@ impl Backoff {
             }
             Jitter::Decorrelated => {
                 let prev = previous.map_or(self.base, duration_nanos).max(self.base);
-                rng.between(self.base, prev.saturating_mul(3)).min(self.cap)
+                rng.between(self.base, prev.saturating_mul(3).min(self.cap))
             }
         };
         Duration::from_nanos(nanos.min(self.cap))
@@ -86,7 +95,9 @@ mod tests {
     fn no_jitter_is_exponential_then_capped() {
         let b = backoff(Jitter::None);
         let mut rng = Rng::seeded(1);
-        let ms: Vec<u128> = (0..6).map(|n| b.delay(n, None, &mut rng).as_millis()).collect();
+        let ms: Vec<u128> = (0..6)
+            .map(|n| b.delay(n, None, &mut rng).as_millis())
+            .collect();
         assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.delay(u32::MAX, None, &mut rng), Duration::from_secs(1));
     }
@@ -97,7 +108,27 @@ mod tests {
         let mut rng = Rng::seeded(3);
         let firsts: std::collections::BTreeSet<Duration> =
             (0..20).map(|_| b.delay(0, None, &mut rng)).collect();
-        assert!(firsts.len() > 10, "first retries should spread out: {firsts:?}");
+        assert!(
+            firsts.len() > 10,
+            "first retries should spread out: {firsts:?}"
+        );
+    }
+
+    #[test]
+    fn decorrelated_jitter_does_not_pile_up_at_the_cap() {
+        let b = backoff(Jitter::Decorrelated);
+        let mut rng = Rng::seeded(5);
+        let mut prev = None;
+        let mut at_cap = 0;
+        for n in 0..2000 {
+            let d = b.delay(n, prev, &mut rng);
+            at_cap += usize::from(d == Duration::from_secs(1));
+            prev = Some(d);
+        }
+        assert!(
+            at_cap < 20,
+            "{at_cap} of 2000 delays sit exactly at the cap"
+        );
     }
 
     #[test]

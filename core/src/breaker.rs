@@ -133,7 +133,11 @@ impl Breaker {
     }
 
     /// Asks to send an attempt at `now`; a half-open admission takes a probe slot.
-    pub fn admit(&mut self, config: &BreakerConfig, now: Instant) -> (Result<Admit, Refusal>, Option<Transition>) {
+    pub fn admit(
+        &mut self,
+        config: &BreakerConfig,
+        now: Instant,
+    ) -> (Result<Admit, Refusal>, Option<Transition>) {
         if !config.enabled {
             return (Ok(Admit::Normal), None);
         }
@@ -171,7 +175,13 @@ impl Breaker {
 
     /// Records an attempt's result; only probes move a half-open breaker, and results that
     /// arrive while open (attempts sent before the trip) change nothing.
-    pub fn record(&mut self, config: &BreakerConfig, admit: Admit, failure: bool, now: Instant) -> Option<Transition> {
+    pub fn record(
+        &mut self,
+        config: &BreakerConfig,
+        admit: Admit,
+        failure: bool,
+        now: Instant,
+    ) -> Option<Transition> {
         if !config.enabled {
             return None;
         }
@@ -214,7 +224,9 @@ impl Breaker {
 
     fn trip(&mut self, config: &BreakerConfig, now: Instant) -> Transition {
         self.trips = self.trips.saturating_add(1);
-        let growth = config.open_growth.powi(self.trips.saturating_sub(1).min(64) as i32);
+        let growth = config
+            .open_growth
+            .powi(self.trips.saturating_sub(1).min(64) as i32);
         let open_ms = (config.open_ms as f64 * growth).min(config.max_open_ms as f64) as u64;
         let until = now + Duration::from_millis(open_ms);
         self.state = BreakerState::Open { until };
@@ -262,7 +274,9 @@ impl Breaker {
             .window
             .iter()
             .filter(|b| b.epoch + (BUCKETS as u64) > epoch && b.epoch <= epoch)
-            .fold((0u64, 0u64), |(c, f), b| (c + u64::from(b.calls), f + u64::from(b.failures)));
+            .fold((0u64, 0u64), |(c, f), b| {
+                (c + u64::from(b.calls), f + u64::from(b.failures))
+            });
         calls >= u64::from(config.min_calls) && calls > 0 && failures as f64 >= rate * calls as f64
     }
 }
@@ -298,19 +312,35 @@ mod tests {
         let c = config();
         let mut b = Breaker::new();
         assert_eq!(b.record(&c, Admit::Normal, true, ms(0)), None);
-        assert_eq!(b.record(&c, Admit::Normal, false, ms(1)), None, "a success resets the run");
+        assert_eq!(
+            b.record(&c, Admit::Normal, false, ms(1)),
+            None,
+            "a success resets the run"
+        );
         assert_eq!(b.record(&c, Admit::Normal, true, ms(2)), None);
         assert_eq!(b.record(&c, Admit::Normal, true, ms(3)), None);
         let t = b.record(&c, Admit::Normal, true, ms(4));
-        assert_eq!(t, Some(Transition::Opened { until: ms(1004), trips: 1 }));
+        assert_eq!(
+            t,
+            Some(Transition::Opened {
+                until: ms(1004),
+                trips: 1
+            })
+        );
         assert_eq!(b.admit(&c, ms(500)).0, Err(Refusal::Open(ms(1004))));
         // Half-open: two probes, then busy.
         let (first, t) = b.admit(&c, ms(1004));
-        assert_eq!((first, t), (Ok(Admit::Probe(1)), Some(Transition::HalfOpened)));
+        assert_eq!(
+            (first, t),
+            (Ok(Admit::Probe(1)), Some(Transition::HalfOpened))
+        );
         assert_eq!(b.admit(&c, ms(1005)).0, Ok(Admit::Probe(1)));
         assert_eq!(b.admit(&c, ms(1006)).0, Err(Refusal::ProbesBusy));
         assert_eq!(b.record(&c, Admit::Probe(1), false, ms(1010)), None);
-        assert_eq!(b.record(&c, Admit::Probe(1), false, ms(1011)), Some(Transition::Closed));
+        assert_eq!(
+            b.record(&c, Admit::Probe(1), false, ms(1011)),
+            Some(Transition::Closed)
+        );
         assert_eq!(b.admit(&c, ms(1012)).0, Ok(Admit::Normal));
     }
 
@@ -324,11 +354,15 @@ mod tests {
         let mut now = 2;
         let mut opens = vec![];
         for _ in 0..4 {
-            let BreakerState::Open { until } = b.current() else { panic!("should be open") };
+            let BreakerState::Open { until } = b.current() else {
+                panic!("should be open")
+            };
             opens.push(until.as_millis() - now);
             now = until.as_millis();
             let (admitted, _) = b.admit(&c, ms(now));
-            let Ok(probe) = admitted else { panic!("a probe should go through") };
+            let Ok(probe) = admitted else {
+                panic!("a probe should go through")
+            };
             b.record(&c, probe, true, ms(now));
         }
         assert_eq!(opens, [1000, 2000, 3000, 3000]);
@@ -348,7 +382,10 @@ mod tests {
         assert_eq!(b.record(&c, Admit::Normal, true, ms(0)), None);
         assert_eq!(b.record(&c, Admit::Normal, false, ms(1)), None);
         assert_eq!(b.record(&c, Admit::Normal, true, ms(2)), None);
-        assert!(matches!(b.record(&c, Admit::Normal, false, ms(3)), Some(Transition::Opened { .. })));
+        assert!(matches!(
+            b.record(&c, Admit::Normal, false, ms(3)),
+            Some(Transition::Opened { .. })
+        ));
 
         let mut b = Breaker::new();
         b.record(&c, Admit::Normal, true, ms(0));
@@ -376,8 +413,14 @@ mod tests {
         // The probe hangs; meanwhile something else reopens the breaker... simulate with a
         // second period: the stale probe is still out, so no new probe is admitted.
         b.trip(&c, ms(1003));
-        let BreakerState::Open { until } = b.current() else { panic!("open") };
-        assert_eq!(b.admit(&c, until).0, Err(Refusal::ProbesBusy), "the stale probe still holds the slot");
+        let BreakerState::Open { until } = b.current() else {
+            panic!("open")
+        };
+        assert_eq!(
+            b.admit(&c, until).0,
+            Err(Refusal::ProbesBusy),
+            "the stale probe still holds the slot"
+        );
         // It answers with success in the new period: it frees the slot but does not close.
         assert_eq!(b.record(&c, stale, false, until), None);
         assert_eq!(b.current(), BreakerState::HalfOpen);

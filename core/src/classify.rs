@@ -71,7 +71,8 @@ impl Method {
             Method::Post,
             Method::Patch,
         ];
-        ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(name))
+        ALL.into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -240,10 +241,19 @@ mod tests {
 
     #[test]
     fn transport_table() {
-        for e in [TransportError::Connect, TransportError::Dns, TransportError::Tls] {
+        for e in [
+            TransportError::Connect,
+            TransportError::Dns,
+            TransportError::Tls,
+        ] {
             assert_eq!(classify_transport(e).processed, Processed::Never);
         }
-        for e in [TransportError::Timeout, TransportError::Reset, TransportError::Truncated, TransportError::Other] {
+        for e in [
+            TransportError::Timeout,
+            TransportError::Reset,
+            TransportError::Truncated,
+            TransportError::Other,
+        ] {
             let c = classify_transport(e);
             assert_eq!(c.processed, Processed::Maybe);
             assert!(c.retryable && c.breaker_failure);
@@ -259,7 +269,11 @@ mod tests {
 
     #[test]
     fn methods() {
-        assert!(Method::Get.is_idempotent() && Method::Put.is_idempotent() && Method::Delete.is_idempotent());
+        assert!(
+            Method::Get.is_idempotent()
+                && Method::Put.is_idempotent()
+                && Method::Delete.is_idempotent()
+        );
         assert!(!Method::Post.is_idempotent() && !Method::Patch.is_idempotent());
         assert_eq!(Method::parse("post"), Some(Method::Post));
         assert_eq!(Method::parse("CONNECT"), None);

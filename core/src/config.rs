@@ -239,6 +239,21 @@ pub enum ConfigError {
     Parse(String),
 }
 
+/// The longest duration any setting may hold: 2³¹−1 ms (24.8 days). Browsers' `setTimeout`
+/// turns anything longer into an immediate timer, which would make a long backoff a hot loop.
+pub const MAX_DURATION_MS: u64 = i32::MAX as u64;
+
+fn check_ms(field: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value > MAX_DURATION_MS {
+        return Err(out_of_range(
+            field,
+            value,
+            "must be at most 2147483647 ms (24.8 days); longer timers overflow in browsers",
+        ));
+    }
+    Ok(())
+}
+
 fn out_of_range(field: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
     ConfigError::OutOfRange {
         field,
@@ -259,59 +274,136 @@ impl Config {
     /// Checks every field; the error names the first one that is off.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let r = &self.retry;
+        let b = &self.backoff;
+        let k = &self.breaker;
+        let durations = [
+            (
+                "retry.attempt_timeout_ms",
+                r.attempt_timeout_ms.unwrap_or(0),
+            ),
+            ("retry.deadline_ms", r.deadline_ms.unwrap_or(0)),
+            ("retry.max_retry_after_ms", r.max_retry_after_ms),
+            ("backoff.base_ms", b.base_ms),
+            ("backoff.cap_ms", b.cap_ms),
+            ("breaker.window_ms", k.window_ms),
+            ("breaker.open_ms", k.open_ms),
+            ("breaker.max_open_ms", k.max_open_ms),
+            ("token.refresh_skew_ms", self.token.refresh_skew_ms),
+        ];
+        for (field, value) in durations {
+            check_ms(field, value)?;
+        }
         if r.max_attempts == 0 {
-            return Err(out_of_range("retry.max_attempts", 0, "must be at least 1 (1 means no retries)"));
+            return Err(out_of_range(
+                "retry.max_attempts",
+                0,
+                "must be at least 1 (1 means no retries)",
+            ));
         }
         if r.max_attempts > 100 {
-            return Err(out_of_range("retry.max_attempts", r.max_attempts, "must be at most 100"));
+            return Err(out_of_range(
+                "retry.max_attempts",
+                r.max_attempts,
+                "must be at most 100",
+            ));
         }
         if r.attempt_timeout_ms == Some(0) {
-            return Err(out_of_range("retry.attempt_timeout_ms", 0, "must be positive or null"));
+            return Err(out_of_range(
+                "retry.attempt_timeout_ms",
+                0,
+                "must be positive or null",
+            ));
         }
         if r.deadline_ms == Some(0) {
-            return Err(out_of_range("retry.deadline_ms", 0, "must be positive or null"));
+            return Err(out_of_range(
+                "retry.deadline_ms",
+                0,
+                "must be positive or null",
+            ));
         }
         if let Some(bad) = r.retry_statuses.iter().find(|s| !(100..=599).contains(*s)) {
-            return Err(out_of_range("retry.retry_statuses", bad, "must hold HTTP statuses 100..=599"));
+            return Err(out_of_range(
+                "retry.retry_statuses",
+                bad,
+                "must hold HTTP statuses 100..=599",
+            ));
         }
-        let b = &self.backoff;
         if !(b.factor.is_finite() && b.factor >= 1.0) {
-            return Err(out_of_range("backoff.factor", b.factor, "must be a finite number ≥ 1"));
+            return Err(out_of_range(
+                "backoff.factor",
+                b.factor,
+                "must be a finite number ≥ 1",
+            ));
         }
         if b.cap_ms < b.base_ms {
-            return Err(out_of_range("backoff.cap_ms", b.cap_ms, "must be at least backoff.base_ms"));
+            return Err(out_of_range(
+                "backoff.cap_ms",
+                b.cap_ms,
+                "must be at least backoff.base_ms",
+            ));
         }
         let g = &self.budget;
         if !(g.ratio.is_finite() && (0.0..=1.0).contains(&g.ratio)) {
-            return Err(out_of_range("budget.ratio", g.ratio, "must be between 0 and 1"));
+            return Err(out_of_range(
+                "budget.ratio",
+                g.ratio,
+                "must be between 0 and 1",
+            ));
         }
         if g.max_saved < g.reserve {
-            return Err(out_of_range("budget.max_saved", g.max_saved, "must be at least budget.reserve"));
+            return Err(out_of_range(
+                "budget.max_saved",
+                g.max_saved,
+                "must be at least budget.reserve",
+            ));
         }
-        let k = &self.breaker;
         if let Some(rate) = k.failure_rate {
             if !(rate.is_finite() && rate > 0.0 && rate <= 1.0) {
-                return Err(out_of_range("breaker.failure_rate", rate, "must be in (0, 1] or null"));
+                return Err(out_of_range(
+                    "breaker.failure_rate",
+                    rate,
+                    "must be in (0, 1] or null",
+                ));
             }
             if k.window_ms == 0 {
-                return Err(out_of_range("breaker.window_ms", 0, "must be positive when failure_rate is set"));
+                return Err(out_of_range(
+                    "breaker.window_ms",
+                    0,
+                    "must be positive when failure_rate is set",
+                ));
             }
         }
         if k.open_ms == 0 {
             return Err(out_of_range("breaker.open_ms", 0, "must be positive"));
         }
         if !(k.open_growth.is_finite() && k.open_growth >= 1.0) {
-            return Err(out_of_range("breaker.open_growth", k.open_growth, "must be a finite number ≥ 1"));
+            return Err(out_of_range(
+                "breaker.open_growth",
+                k.open_growth,
+                "must be a finite number ≥ 1",
+            ));
         }
         if k.max_open_ms < k.open_ms {
-            return Err(out_of_range("breaker.max_open_ms", k.max_open_ms, "must be at least breaker.open_ms"));
+            return Err(out_of_range(
+                "breaker.max_open_ms",
+                k.max_open_ms,
+                "must be at least breaker.open_ms",
+            ));
         }
         if k.half_open_probes == 0 {
-            return Err(out_of_range("breaker.half_open_probes", 0, "must be at least 1"));
+            return Err(out_of_range(
+                "breaker.half_open_probes",
+                0,
+                "must be at least 1",
+            ));
         }
         if let Some(l) = &self.limit {
-            if !(l.per_second.is_finite() && l.per_second > 0.0 && l.per_second <= 1e9) {
-                return Err(out_of_range("limit.per_second", l.per_second, "must be a positive number ≤ 1e9"));
+            if !(l.per_second.is_finite() && (0.001..=1e9).contains(&l.per_second)) {
+                return Err(out_of_range(
+                    "limit.per_second",
+                    l.per_second,
+                    "must be between 0.001 and 1e9",
+                ));
             }
             if l.burst == 0 {
                 return Err(out_of_range("limit.burst", 0, "must be at least 1"));
@@ -344,17 +436,39 @@ mod tests {
     fn each_bad_value_names_its_field() {
         let cases: &[(&str, &str)] = &[
             (r#"{"retry":{"max_attempts":0}}"#, "retry.max_attempts"),
-            (r#"{"retry":{"attempt_timeout_ms":0}}"#, "retry.attempt_timeout_ms"),
-            (r#"{"retry":{"retry_statuses":[700]}}"#, "retry.retry_statuses"),
+            (
+                r#"{"retry":{"attempt_timeout_ms":0}}"#,
+                "retry.attempt_timeout_ms",
+            ),
+            (
+                r#"{"retry":{"retry_statuses":[700]}}"#,
+                "retry.retry_statuses",
+            ),
             (r#"{"backoff":{"factor":0.5}}"#, "backoff.factor"),
-            (r#"{"backoff":{"base_ms":500,"cap_ms":100}}"#, "backoff.cap_ms"),
+            (
+                r#"{"backoff":{"base_ms":500,"cap_ms":100}}"#,
+                "backoff.cap_ms",
+            ),
             (r#"{"budget":{"ratio":1.5}}"#, "budget.ratio"),
             (r#"{"breaker":{"failure_rate":0}}"#, "breaker.failure_rate"),
-            (r#"{"breaker":{"half_open_probes":0}}"#, "breaker.half_open_probes"),
+            (
+                r#"{"breaker":{"half_open_probes":0}}"#,
+                "breaker.half_open_probes",
+            ),
             (r#"{"breaker":{"open_growth":0.9}}"#, "breaker.open_growth"),
             (r#"{"limit":{"per_second":10,"burst":0}}"#, "limit.burst"),
             (r#"{"limit":{"per_second":-1}}"#, "limit.per_second"),
             (r#"{"max_hosts":0}"#, "max_hosts"),
+            (r#"{"backoff":{"cap_ms":4000000000}}"#, "backoff.cap_ms"),
+            (
+                r#"{"retry":{"deadline_ms":2147483648}}"#,
+                "retry.deadline_ms",
+            ),
+            (
+                r#"{"breaker":{"max_open_ms":9999999999}}"#,
+                "breaker.max_open_ms",
+            ),
+            (r#"{"limit":{"per_second":0.0001}}"#, "limit.per_second"),
         ];
         for (text, field) in cases {
             match Config::from_json(text) {
@@ -366,9 +480,17 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_json_are_parse_errors() {
-        assert!(matches!(Config::from_json(r#"{"retries":3}"#), Err(ConfigError::Parse(_))));
+        assert!(matches!(
+            Config::from_json(r#"{"retries":3}"#),
+            Err(ConfigError::Parse(_))
+        ));
         assert!(matches!(Config::from_json("{"), Err(ConfigError::Parse(_))));
-        let msg = Config::from_json(r#"{"backoff":{"factor":0.5}}"#).unwrap_err().to_string();
-        assert!(msg.contains("backoff.factor") && msg.contains("≥ 1"), "{msg}");
+        let msg = Config::from_json(r#"{"backoff":{"factor":0.5}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("backoff.factor") && msg.contains("≥ 1"),
+            "{msg}"
+        );
     }
 }

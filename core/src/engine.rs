@@ -51,7 +51,9 @@ use serde::Serialize;
 use crate::backoff::Backoff;
 use crate::breaker::{Admit, Breaker, BreakerState, Refusal, Transition};
 use crate::budget::Budget;
-use crate::classify::{classify_status, classify_transport, Class, Method, Processed, StatusSet, TransportError};
+use crate::classify::{
+    classify_status, classify_transport, Class, Method, Processed, StatusSet, TransportError,
+};
 use crate::config::{Config, ConfigError};
 use crate::headers::{parse_ratelimit, parse_retry_after, Headers};
 use crate::limit::Gcra;
@@ -206,7 +208,9 @@ impl<'a> Response<'a> {
 
 impl core::fmt::Debug for Response<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Response").field("status", &self.status).finish_non_exhaustive()
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
     }
 }
 
@@ -332,7 +336,11 @@ impl Failure {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self.why,
-            Why::NotIdempotent | Why::BodyNotReplayable | Why::TokenRejectedAgain | Why::Cancelled | Why::NotRetryableStatus
+            Why::NotIdempotent
+                | Why::BodyNotReplayable
+                | Why::TokenRejectedAgain
+                | Why::Cancelled
+                | Why::NotRetryableStatus
         )
     }
 }
@@ -502,7 +510,10 @@ fn ser_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S:
     s.serialize_f64(d.as_nanos() as f64 / 1e6)
 }
 
-fn ser_opt_duration_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+fn ser_opt_duration_ms<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => ser_duration_ms(d, s),
         None => s.serialize_none(),
@@ -749,7 +760,10 @@ impl Engine {
             request_id,
             replayable: spec.replayable,
             needs_token: spec.needs_token,
-            max_attempts: spec.max_attempts.unwrap_or(self.config.retry.max_attempts).max(1),
+            max_attempts: spec
+                .max_attempts
+                .unwrap_or(self.config.retry.max_attempts)
+                .max(1),
             started: now,
             deadline,
             attempts: 0,
@@ -772,14 +786,21 @@ impl Engine {
     /// Reports how the attempt in flight for `call` ended. Stale ids are ignored.
     pub fn handle(&mut self, call: CallId, outcome: Outcome<'_>, now: Instant) {
         let Some(slot) = self.live(call) else { return };
-        let Some(c) = self.calls[slot as usize].as_mut() else { return };
-        let Phase::InFlight { admit, token } = c.phase else { return };
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
+        let Phase::InFlight { admit, token } = c.phase else {
+            return;
+        };
         c.phase = Phase::Ready;
         let attempt = c.attempts;
         let host = c.host as usize;
 
         let (class, last) = match outcome {
-            Outcome::Response(r) => (classify_status(r.status, &self.retry_statuses), Last::Status(r.status)),
+            Outcome::Response(r) => (
+                classify_status(r.status, &self.retry_statuses),
+                Last::Status(r.status),
+            ),
             Outcome::Transport(e) => (classify_transport(e), Last::Transport(e)),
         };
         self.event(
@@ -791,7 +812,12 @@ impl Engine {
                 why: class.why,
             },
         );
-        let transition = self.hosts[host].breaker.record(&self.config.breaker, admit, class.breaker_failure, now);
+        let transition = self.hosts[host].breaker.record(
+            &self.config.breaker,
+            admit,
+            class.breaker_failure,
+            now,
+        );
         self.breaker_event(host, transition, now);
 
         // Server hints: they hold the whole host, so concurrent calls do not walk into the
@@ -831,14 +857,23 @@ impl Engine {
                 break;
             }
             self.timers.pop();
-            let Some(c) = self.calls.get(slot as usize).and_then(Option::as_ref) else { continue };
+            let Some(c) = self.calls.get(slot as usize).and_then(Option::as_ref) else {
+                continue;
+            };
             if c.id.seq != seq {
                 continue;
             }
             match c.phase {
                 Phase::Waiting { until, .. } if until <= now => self.advance(slot, now),
                 Phase::WaitingToken if c.deadline.is_some_and(|d| d <= now) => {
-                    self.fail(slot, Why::DeadlineExceeded, None, None, Processed::Never, now);
+                    self.fail(
+                        slot,
+                        Why::DeadlineExceeded,
+                        None,
+                        None,
+                        Processed::Never,
+                        now,
+                    );
                 }
                 _ => {}
             }
@@ -864,13 +899,24 @@ impl Engine {
     /// lifetime from `now` (OAuth2 `expires_in`), `None` if unknown.
     pub fn token_fetched(&mut self, expires_in: Option<Duration>, now: Instant) -> u32 {
         let generation = self.token.fetched(expires_in, now);
-        self.event(now, EventKind::TokenRefreshed { generation, expires_in });
+        self.event(
+            now,
+            EventKind::TokenRefreshed {
+                generation,
+                expires_in,
+            },
+        );
         self.wake_token_waiters(now, None);
         generation
     }
 
     /// Like [`Engine::token_fetched`] with an absolute expiry on the wall clock (a JWT `exp`).
-    pub fn token_fetched_until(&mut self, expires_at: UnixTime, wall: UnixTime, now: Instant) -> u32 {
+    pub fn token_fetched_until(
+        &mut self,
+        expires_at: UnixTime,
+        wall: UnixTime,
+        now: Instant,
+    ) -> u32 {
         self.token_fetched(Some(wall.until(expires_at)), now)
     }
 
@@ -878,7 +924,12 @@ impl Engine {
     pub fn token_failed(&mut self, now: Instant) {
         self.token.fetch_failed();
         let failed = self.wake_token_waiters(now, Some(Why::TokenFetchFailed));
-        self.event(now, EventKind::TokenFetchFailed { calls_failed: failed });
+        self.event(
+            now,
+            EventKind::TokenFetchFailed {
+                calls_failed: failed,
+            },
+        );
     }
 
     fn wake_token_waiters(&mut self, now: Instant, fail: Option<Why>) -> u32 {
@@ -958,7 +1009,8 @@ impl Engine {
             self.hosts[i] = fresh;
             i as u32
         };
-        self.host_index.insert(self.hosts[index as usize].name.clone(), index);
+        self.host_index
+            .insert(self.hosts[index as usize].name.clone(), index);
         self.last_host = index;
         Some(index)
     }
@@ -969,7 +1021,11 @@ impl Engine {
         let kind = match t {
             Transition::Opened { until, trips } => {
                 self.stats.breaker_trips += 1;
-                EventKind::BreakerOpened { host: name, until, trips }
+                EventKind::BreakerOpened {
+                    host: name,
+                    until,
+                    trips,
+                }
             }
             Transition::HalfOpened => EventKind::BreakerHalfOpen { host: name },
             Transition::Closed => EventKind::BreakerClosed { host: name },
@@ -986,11 +1042,20 @@ impl Engine {
 
     /// Moves a ready (or woken) call as far as it can go: fail, wait, or send.
     fn advance(&mut self, slot: u32, now: Instant) {
-        let Some(c) = self.calls[slot as usize].as_ref() else { return };
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return;
+        };
         let (id, host, deadline, needs_token) = (c.id, c.host as usize, c.deadline, c.needs_token);
         let reserved = matches!(c.phase, Phase::Waiting { reserved: true, .. });
         if deadline.is_some_and(|d| now >= d) {
-            self.fail(slot, Why::DeadlineExceeded, None, None, Processed::Never, now);
+            self.fail(
+                slot,
+                Why::DeadlineExceeded,
+                None,
+                None,
+                Processed::Never,
+                now,
+            );
             return;
         }
         let past_deadline = |t: Instant| deadline.is_some_and(|d| t >= d);
@@ -1005,11 +1070,25 @@ impl Engine {
         if h.hold_until > now {
             let (until, why) = (h.hold_until, h.hold_why);
             if past_deadline(until) {
-                self.fail(slot, Why::DeadlineWouldPass, None, Some(until), Processed::Never, now);
+                self.fail(
+                    slot,
+                    Why::DeadlineWouldPass,
+                    None,
+                    Some(until),
+                    Processed::Never,
+                    now,
+                );
                 return;
             }
             self.stats.rate_limited_waits += 1;
-            self.event(now, EventKind::Waiting { call: id, until, why });
+            self.event(
+                now,
+                EventKind::Waiting {
+                    call: id,
+                    until,
+                    why,
+                },
+            );
             self.schedule(slot, until, false);
             return;
         }
@@ -1018,7 +1097,10 @@ impl Engine {
         if needs_token {
             let skew = Duration::from_millis(self.config.token.refresh_skew_ms);
             match self.token.status(skew, now) {
-                TokenStatus::Usable { generation, refresh } => {
+                TokenStatus::Usable {
+                    generation,
+                    refresh,
+                } => {
                     token = Some(generation);
                     if refresh {
                         self.fetch_token(Why::TokenExpiring, now);
@@ -1042,7 +1124,14 @@ impl Engine {
             if let Some(limiter) = self.hosts[host].limiter.as_mut() {
                 if let Err(not_until) = limiter.peek(now) {
                     if past_deadline(not_until.at) {
-                        self.fail(slot, Why::DeadlineWouldPass, None, Some(not_until.at), Processed::Never, now);
+                        self.fail(
+                            slot,
+                            Why::DeadlineWouldPass,
+                            None,
+                            Some(not_until.at),
+                            Processed::Never,
+                            now,
+                        );
                         return;
                     }
                 }
@@ -1072,8 +1161,14 @@ impl Engine {
                 return;
             }
         };
-        let attempt_timeout = self.config.retry.attempt_timeout_ms.map(Duration::from_millis);
-        let Some(c) = self.calls[slot as usize].as_mut() else { return };
+        let attempt_timeout = self
+            .config
+            .retry
+            .attempt_timeout_ms
+            .map(Duration::from_millis);
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
         c.attempts += 1;
         c.phase = Phase::InFlight { admit, token };
         let left = deadline.map(|d| d - now);
@@ -1120,10 +1215,20 @@ impl Engine {
         }
     }
 
-    fn read_hints(&mut self, slot: u32, host: usize, r: &Response<'_>, class: &Class, now: Instant) -> Option<Duration> {
+    fn read_hints(
+        &mut self,
+        slot: u32,
+        host: usize,
+        r: &Response<'_>,
+        class: &Class,
+        now: Instant,
+    ) -> Option<Duration> {
         let mut retry_after = None;
         if self.config.retry.respect_retry_after && !class.success {
-            retry_after = r.headers.get("retry-after").and_then(|v| parse_retry_after(v, r.wall));
+            retry_after = r
+                .headers
+                .get("retry-after")
+                .and_then(|v| parse_retry_after(v, r.wall));
         }
         let cap = Duration::from_millis(self.config.retry.max_retry_after_ms);
         if let Some(ra) = retry_after {
@@ -1150,19 +1255,35 @@ impl Engine {
             h.hold_until = until;
             h.hold_why = why;
             let name = h.name.clone();
-            self.event(now, EventKind::HostHeld { host: name, until, why });
+            self.event(
+                now,
+                EventKind::HostHeld {
+                    host: name,
+                    until,
+                    why,
+                },
+            );
         }
     }
 
     fn on_unauthorized(&mut self, slot: u32, generation: u32, now: Instant) {
-        let Some(c) = self.calls[slot as usize].as_mut() else { return };
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
         if !self.config.token.refresh_on_401 || c.attempts >= c.max_attempts {
             self.done(slot, 401, now);
             return;
         }
         if c.forced_refresh {
             let last = Some(Last::Status(401));
-            self.fail(slot, Why::TokenRejectedAgain, last, None, Processed::Yes, now);
+            self.fail(
+                slot,
+                Why::TokenRejectedAgain,
+                last,
+                None,
+                Processed::Yes,
+                now,
+            );
             return;
         }
         c.forced_refresh = true;
@@ -1173,8 +1294,17 @@ impl Engine {
         self.advance(slot, now);
     }
 
-    fn retry_or_fail(&mut self, slot: u32, class: Class, last: Last, retry_after: Option<Duration>, now: Instant) {
-        let Some(c) = self.calls[slot as usize].as_ref() else { return };
+    fn retry_or_fail(
+        &mut self,
+        slot: u32,
+        class: Class,
+        last: Last,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return;
+        };
         let (host, attempts) = (c.host as usize, c.attempts);
         let fail_why = if !c.replayable {
             Some(Why::BodyNotReplayable)
@@ -1182,7 +1312,9 @@ impl Engine {
             Some(Why::NotIdempotent)
         } else if attempts >= c.max_attempts {
             Some(Why::MaxAttempts)
-        } else if retry_after.is_some_and(|ra| ra > Duration::from_millis(self.config.retry.max_retry_after_ms)) {
+        } else if retry_after
+            .is_some_and(|ra| ra > Duration::from_millis(self.config.retry.max_retry_after_ms))
+        {
             Some(Why::RetryAfterTooLong)
         } else {
             None
@@ -1193,24 +1325,55 @@ impl Engine {
         }
         let (delay, why) = match retry_after {
             Some(ra) => (ra, Why::RetryAfterHeader),
-            None => (self.backoff.delay(attempts - 1, c.previous_delay, &mut self.rng), Why::Backoff),
+            None => (
+                self.backoff
+                    .delay(attempts - 1, c.previous_delay, &mut self.rng),
+                Why::Backoff,
+            ),
         };
         let at = now + delay;
         if c.deadline.is_some_and(|d| at >= d) {
-            self.fail(slot, Why::DeadlineWouldPass, Some(last), None, class.processed, now);
+            self.fail(
+                slot,
+                Why::DeadlineWouldPass,
+                Some(last),
+                None,
+                class.processed,
+                now,
+            );
             return;
         }
         // A breaker that will still be open when the retry wakes would only fail it then.
         if let Err(Refusal::Open(until)) = self.hosts[host].breaker.peek(&self.config.breaker, at) {
             self.stats.breaker_rejections += 1;
-            self.fail(slot, Why::BreakerOpen, Some(last), Some(until), class.processed, now);
+            self.fail(
+                slot,
+                Why::BreakerOpen,
+                Some(last),
+                Some(until),
+                class.processed,
+                now,
+            );
             return;
         }
         if !self.hosts[host].budget.try_withdraw() {
             self.stats.budget_refusals += 1;
             let (name, id) = (self.hosts[host].name.clone(), c.id);
-            self.event(now, EventKind::BudgetExhausted { host: name, call: id });
-            self.fail(slot, Why::BudgetExhausted, Some(last), None, class.processed, now);
+            self.event(
+                now,
+                EventKind::BudgetExhausted {
+                    host: name,
+                    call: id,
+                },
+            );
+            self.fail(
+                slot,
+                Why::BudgetExhausted,
+                Some(last),
+                None,
+                class.processed,
+                now,
+            );
             return;
         }
         let id = c.id;
@@ -1235,7 +1398,11 @@ impl Engine {
         self.free.push(slot);
         if let Some(h) = self.hosts.get_mut(call.host as usize) {
             h.active = h.active.saturating_sub(1);
-            if let Phase::InFlight { admit: Admit::Probe(_), .. } = call.phase {
+            if let Phase::InFlight {
+                admit: Admit::Probe(_),
+                ..
+            } = call.phase
+            {
                 h.breaker.release_probe();
             }
         }
@@ -1243,7 +1410,9 @@ impl Engine {
     }
 
     fn done(&mut self, slot: u32, status: u16, now: Instant) {
-        let Some(call) = self.finish(slot) else { return };
+        let Some(call) = self.finish(slot) else {
+            return;
+        };
         self.stats.succeeded += 1;
         self.event(
             now,
@@ -1261,10 +1430,24 @@ impl Engine {
         });
     }
 
-    fn fail(&mut self, slot: u32, why: Why, last: Option<Last>, retry_at: Option<Instant>, processed: Processed, now: Instant) {
-        let Some(call) = self.finish(slot) else { return };
+    fn fail(
+        &mut self,
+        slot: u32,
+        why: Why,
+        last: Option<Last>,
+        retry_at: Option<Instant>,
+        processed: Processed,
+        now: Instant,
+    ) {
+        let Some(call) = self.finish(slot) else {
+            return;
+        };
         self.stats.failed += 1;
-        let processed = if call.attempts == 0 { Processed::Never } else { processed };
+        let processed = if call.attempts == 0 {
+            Processed::Never
+        } else {
+            processed
+        };
         let failure = Failure {
             why,
             attempts: call.attempts,
@@ -1280,6 +1463,9 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        self.actions.push_back(Action::Fail { call: call.id, failure });
+        self.actions.push_back(Action::Fail {
+            call: call.id,
+            failure,
+        });
     }
 }

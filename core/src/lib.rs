@@ -60,7 +60,10 @@ pub mod why;
 
 pub use classify::{Method, Processed, TransportError};
 pub use config::{Config, ConfigError, Jitter};
-pub use engine::{Action, CallId, CallSpec, Engine, Event, EventKind, Failure, FailureKind, Idempotency, Last, Outcome, Response, Stats};
+pub use engine::{
+    Action, CallId, CallSpec, Engine, Event, EventKind, Failure, FailureKind, Idempotency, Last,
+    Outcome, Response, Stats,
+};
 pub use rng::Uuid;
 pub use time::{Instant, UnixTime};
 pub use why::Why;

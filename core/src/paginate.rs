@@ -129,7 +129,9 @@ pub enum PageRequest {
 #[non_exhaustive]
 pub enum PaginateError {
     /// The same cursor or next link came back twice: following it would loop.
-    #[error("the server sent the same cursor or next link twice ({0}); stopping instead of looping")]
+    #[error(
+        "the server sent the same cursor or next link twice ({0}); stopping instead of looping"
+    )]
     Repeated(String),
     /// The items are not a JSON array where they were expected.
     #[error("the page's items are not a JSON array at `{pointer}`")]
@@ -173,12 +175,18 @@ impl Paginator {
                 limit,
                 offset_param,
                 limit_param,
-            } => PageRequest::Query(vec![(offset_param.clone(), "0".into()), (limit_param.clone(), limit.to_string())]),
+            } => PageRequest::Query(vec![
+                (offset_param.clone(), "0".into()),
+                (limit_param.clone(), limit.to_string()),
+            ]),
             PageStyle::Page {
                 per_page,
                 page_param,
                 per_page_param,
-            } => PageRequest::Query(vec![(page_param.clone(), "1".into()), (per_page_param.clone(), per_page.to_string())]),
+            } => PageRequest::Query(vec![
+                (page_param.clone(), "1".into()),
+                (per_page_param.clone(), per_page.to_string()),
+            ]),
         };
         Paginator {
             style,
@@ -228,7 +236,9 @@ impl Paginator {
         self.items += count;
         if self.pages >= self.max_pages {
             self.next = None;
-            return Err(PaginateError::TooManyPages { max: self.max_pages });
+            return Err(PaginateError::TooManyPages {
+                max: self.max_pages,
+            });
         }
         if count == 0 {
             self.next = None;
@@ -251,7 +261,11 @@ impl Paginator {
                     Some(Value::String(s)) if s.is_empty() => None,
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Number(n)) => Some(n.to_string()),
-                    Some(_) => return Err(PaginateError::BadCursor { pointer: pointer.clone() }),
+                    Some(_) => {
+                        return Err(PaginateError::BadCursor {
+                            pointer: pointer.clone(),
+                        })
+                    }
                 };
                 match cursor {
                     Some(c) => {
@@ -276,8 +290,11 @@ impl Paginator {
                 page_param,
                 per_page_param,
             } => {
-                let total = headers.get("x-total-count").and_then(|v| v.trim().parse::<u64>().ok());
-                let more = count >= *per_page && total.is_none_or(|t| self.pages.saturating_mul(*per_page) < t);
+                let total = headers
+                    .get("x-total-count")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let more = count >= *per_page
+                    && total.is_none_or(|t| self.pages.saturating_mul(*per_page) < t);
                 more.then(|| {
                     PageRequest::Query(vec![
                         (page_param.clone(), (self.pages + 1).to_string()),
@@ -308,9 +325,15 @@ mod tests {
     #[test]
     fn link_style_follows_next_and_stops() {
         let mut p = Paginator::new(PageStyle::Link, None);
-        let h = [("Link", r#"<https://a.test/items?after=2>; rel="next", <https://a.test/items>; rel="first""#)];
+        let h = [(
+            "Link",
+            r#"<https://a.test/items?after=2>; rel="next", <https://a.test/items>; rel="first""#,
+        )];
         p.advance(&h, &json!([1, 2])).unwrap();
-        assert_eq!(p.next_request(), Some(PageRequest::Url("https://a.test/items?after=2".into())));
+        assert_eq!(
+            p.next_request(),
+            Some(PageRequest::Url("https://a.test/items?after=2".into()))
+        );
         p.advance(&NoHeaders, &json!([3])).unwrap();
         assert_eq!(p.next_request(), None);
         assert_eq!(p.progress(), (2, 3));
@@ -321,11 +344,15 @@ mod tests {
         let mut p = Paginator::new(PageStyle::Link, None);
         let h = [("link", "<https://a.test/p2>; rel=next")];
         p.advance(&h, &json!([1])).unwrap();
-        assert!(matches!(p.advance(&h, &json!([2])), Err(PaginateError::Repeated(_))));
+        assert!(matches!(
+            p.advance(&h, &json!([2])),
+            Err(PaginateError::Repeated(_))
+        ));
         assert_eq!(p.next_request(), None);
 
         let mut p = Paginator::new(PageStyle::cursor("/next", "c"), Some("/items".into()));
-        p.advance(&NoHeaders, &json!({"items":[1], "next": "x"})).unwrap();
+        p.advance(&NoHeaders, &json!({"items":[1], "next": "x"}))
+            .unwrap();
         let again = p.advance(&NoHeaders, &json!({"items":[2], "next": "x"}));
         assert_eq!(again, Err(PaginateError::Repeated("x".into())));
     }
@@ -333,16 +360,34 @@ mod tests {
     #[test]
     fn offset_and_page_styles() {
         let mut p = Paginator::new(PageStyle::offset(2), None);
-        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("offset".into(), "0".into()), ("limit".into(), "2".into())])));
+        assert_eq!(
+            p.next_request(),
+            Some(PageRequest::Query(vec![
+                ("offset".into(), "0".into()),
+                ("limit".into(), "2".into())
+            ]))
+        );
         p.advance(&NoHeaders, &json!([1, 2])).unwrap();
-        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("offset".into(), "2".into()), ("limit".into(), "2".into())])));
+        assert_eq!(
+            p.next_request(),
+            Some(PageRequest::Query(vec![
+                ("offset".into(), "2".into()),
+                ("limit".into(), "2".into())
+            ]))
+        );
         p.advance(&NoHeaders, &json!([3])).unwrap();
         assert_eq!(p.next_request(), None, "a short page is the last");
 
         let mut p = Paginator::new(PageStyle::page(2), None);
         let total = [("X-Total-Count", "4")];
         p.advance(&total, &json!([1, 2])).unwrap();
-        assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("page".into(), "2".into()), ("per_page".into(), "2".into())])));
+        assert_eq!(
+            p.next_request(),
+            Some(PageRequest::Query(vec![
+                ("page".into(), "2".into()),
+                ("per_page".into(), "2".into())
+            ]))
+        );
         p.advance(&total, &json!([3, 4])).unwrap();
         assert_eq!(p.next_request(), None, "X-Total-Count reached");
     }
@@ -350,11 +395,20 @@ mod tests {
     #[test]
     fn bad_bodies_are_typed_errors() {
         let mut p = Paginator::new(PageStyle::cursor("/next", "c"), Some("/items".into()));
-        assert!(matches!(p.advance(&NoHeaders, &json!({"data": []})), Err(PaginateError::ItemsNotArray { .. })));
-        assert!(matches!(p.advance(&NoHeaders, &json!({"items": [1], "next": {}})), Err(PaginateError::BadCursor { .. })));
+        assert!(matches!(
+            p.advance(&NoHeaders, &json!({"data": []})),
+            Err(PaginateError::ItemsNotArray { .. })
+        ));
+        assert!(matches!(
+            p.advance(&NoHeaders, &json!({"items": [1], "next": {}})),
+            Err(PaginateError::BadCursor { .. })
+        ));
         let mut p = Paginator::new(PageStyle::offset(1), None).max_pages(3);
         p.advance(&NoHeaders, &json!([1])).unwrap();
         p.advance(&NoHeaders, &json!([1])).unwrap();
-        assert_eq!(p.advance(&NoHeaders, &json!([1])), Err(PaginateError::TooManyPages { max: 3 }));
+        assert_eq!(
+            p.advance(&NoHeaders, &json!([1])),
+            Err(PaginateError::TooManyPages { max: 3 })
+        );
     }
 }

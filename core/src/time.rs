@@ -101,7 +101,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}s", self.0 / 1_000_000_000, (self.0 / 1_000_000) % 1000)
+        write!(
+            f,
+            "{}.{:03}s",
+            self.0 / 1_000_000_000,
+            (self.0 / 1_000_000) % 1000
+        )
     }
 }
 
@@ -112,7 +117,9 @@ impl fmt::Display for Instant {
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch, passed in only where HTTP needs it.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixTime(u64);
 
@@ -170,7 +177,10 @@ mod tests {
         assert_eq!(Instant::from_millis_f64(-3.0), Instant::ZERO);
         assert_eq!(Instant::from_millis_f64(f64::NAN), Instant::ZERO);
         assert_eq!(Instant::from_millis_f64(f64::INFINITY), Instant::ZERO);
-        assert_eq!(Instant::from_millis_f64(1.5), Instant::from_nanos(1_500_000));
+        assert_eq!(
+            Instant::from_millis_f64(1.5),
+            Instant::from_nanos(1_500_000)
+        );
         assert_eq!(Instant::from_millis_f64(1e300), Instant::MAX);
     }
 

@@ -63,7 +63,11 @@ impl Token {
     /// What a call should do at `now`.
     pub fn status(&self, skew: Duration, now: Instant) -> TokenStatus {
         if !self.valid {
-            return TokenStatus::Wait(if self.generation == 0 { Why::TokenMissing } else { Why::TokenExpired });
+            return TokenStatus::Wait(if self.generation == 0 {
+                Why::TokenMissing
+            } else {
+                Why::TokenExpired
+            });
         }
         match self.expires_at {
             Some(at) if now >= at => TokenStatus::Wait(Why::TokenExpired),
@@ -144,12 +148,34 @@ mod tests {
         assert!(!t.begin_fetch(), "single flight");
         let g = t.fetched(Some(Duration::from_secs(300)), t0);
         assert_eq!(g, 1);
-        assert_eq!(t.status(SKEW, Instant::from_millis(1000)), TokenStatus::Usable { generation: 1, refresh: false });
+        assert_eq!(
+            t.status(SKEW, Instant::from_millis(1000)),
+            TokenStatus::Usable {
+                generation: 1,
+                refresh: false
+            }
+        );
         let early = Instant::from_millis(240_000);
-        assert_eq!(t.status(SKEW, early), TokenStatus::Usable { generation: 1, refresh: true });
+        assert_eq!(
+            t.status(SKEW, early),
+            TokenStatus::Usable {
+                generation: 1,
+                refresh: true
+            }
+        );
         assert!(t.begin_fetch());
-        assert_eq!(t.status(SKEW, early), TokenStatus::Usable { generation: 1, refresh: false }, "already fetching");
-        assert_eq!(t.status(SKEW, Instant::from_millis(300_000)), TokenStatus::Wait(Why::TokenExpired));
+        assert_eq!(
+            t.status(SKEW, early),
+            TokenStatus::Usable {
+                generation: 1,
+                refresh: false
+            },
+            "already fetching"
+        );
+        assert_eq!(
+            t.status(SKEW, Instant::from_millis(300_000)),
+            TokenStatus::Wait(Why::TokenExpired)
+        );
         assert_eq!(t.fetched(Some(Duration::from_secs(300)), early), 2);
     }
 
@@ -159,10 +185,22 @@ mod tests {
         t.begin_fetch();
         t.fetched(None, Instant::ZERO);
         assert!(t.reject(1));
-        assert!(!t.reject(1), "a second 401 on the same generation needs no second fetch");
+        assert!(
+            !t.reject(1),
+            "a second 401 on the same generation needs no second fetch"
+        );
         assert!(t.begin_fetch());
         t.fetched(None, Instant::ZERO);
-        assert!(!t.reject(1), "an old generation's 401 does not touch the new token");
-        assert_eq!(t.status(SKEW, Instant::ZERO), TokenStatus::Usable { generation: 2, refresh: false });
+        assert!(
+            !t.reject(1),
+            "an old generation's 401 does not touch the new token"
+        );
+        assert_eq!(
+            t.status(SKEW, Instant::ZERO),
+            TokenStatus::Usable {
+                generation: 2,
+                refresh: false
+            }
+        );
     }
 }

@@ -82,19 +82,27 @@ impl Why {
             Why::RetryAfterHeader => "the server said how long to wait in Retry-After",
             Why::Backoff => "exponential backoff with jitter chose this wait",
             Why::NeverSent => "the connection failed before the request was sent",
-            Why::MaybeProcessed => "the connection broke after the server may have processed the request",
+            Why::MaybeProcessed => {
+                "the connection broke after the server may have processed the request"
+            }
             Why::AttemptTimeout => "the attempt took longer than its timeout",
             Why::NotRetryableStatus => "the status is final; retrying would not change it",
             Why::ClientRateLimit => "the client-side rate limit has no room yet",
             Why::ServerRetryAfterHold => "the server's Retry-After holds every call to this host",
-            Why::ServerQuotaHold => "the server's rate-limit headers say the quota is used up until the reset",
+            Why::ServerQuotaHold => {
+                "the server's rate-limit headers say the quota is used up until the reset"
+            }
             Why::BreakerOpen => "the circuit breaker for this host is open",
             Why::BreakerProbesBusy => "the breaker is half-open and its probes are all taken",
-            Why::BudgetExhausted => "the retry budget for this host is spent; retrying would amplify the outage",
+            Why::BudgetExhausted => {
+                "the retry budget for this host is spent; retrying would amplify the outage"
+            }
             Why::MaxAttempts => "the call used all of its attempts",
             Why::DeadlineExceeded => "the call's deadline has passed",
             Why::DeadlineWouldPass => "the next attempt could not start before the call's deadline",
-            Why::NotIdempotent => "the write may have been applied and has no Idempotency-Key, so it is not repeated",
+            Why::NotIdempotent => {
+                "the write may have been applied and has no Idempotency-Key, so it is not repeated"
+            }
             Why::BodyNotReplayable => "the request body is a stream that cannot be sent twice",
             Why::RetryAfterTooLong => "the server asked for a longer wait than the configured cap",
             Why::TokenMissing => "there is no access token yet; one is being fetched",
@@ -103,7 +111,9 @@ impl Why {
             Why::TokenRejected => "the server rejected the access token; it is refreshed once",
             Why::TokenRejectedAgain => "the server rejected a freshly fetched token too",
             Why::TokenFetchFailed => "fetching an access token failed",
-            Why::HintUnreadable => "a hint header could not be read, so the engine used its own backoff",
+            Why::HintUnreadable => {
+                "a hint header could not be read, so the engine used its own backoff"
+            }
             Why::Cancelled => "the call was cancelled",
             Why::TooManyHosts => "the host table is full of hosts with calls in flight",
         }

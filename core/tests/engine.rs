@@ -24,7 +24,10 @@ fn ok(latency_ms: u64) -> SimReply {
 fn status(code: u16, headers: &[(&str, &str)], latency_ms: u64) -> SimReply {
     SimReply::Status {
         status: code,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         latency: Duration::from_millis(latency_ms),
     }
 }
@@ -75,13 +78,24 @@ fn outage_is_capped_and_the_host_recovers() {
         f64::from(attempts_during) / 200.0 <= 1.1,
         "outage amplification {attempts_during} attempts for 200 calls"
     );
-    let opened = world.trace.iter().filter(|e| matches!(e.kind, EventKind::BreakerOpened { .. })).count();
-    let closed = world.trace.iter().filter(|e| matches!(e.kind, EventKind::BreakerClosed { .. })).count();
+    let opened = world
+        .trace
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::BreakerOpened { .. }))
+        .count();
+    let closed = world
+        .trace
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::BreakerClosed { .. }))
+        .count();
     assert!(opened >= 1, "the breaker should open during the outage");
     assert_eq!(closed, 1, "and close once after recovery");
     // Recovery: once the longest open time after the outage has passed, every call succeeds.
     for (i, r) in world.results.iter().enumerate().skip(300) {
-        assert!(matches!(r, Some(CallResult::Done { status: 200, .. })), "call {i}: {r:?}");
+        assert!(
+            matches!(r, Some(CallResult::Done { status: 200, .. })),
+            "call {i}: {r:?}"
+        );
     }
 }
 
@@ -103,7 +117,11 @@ fn budget_alone_bounds_amplification() {
         world.start(CallSpec::get(HOST));
     }
     world.drive_bounded(1_000_000);
-    assert!(world.attempts <= 1100 + 10, "{} attempts for 1000 calls", world.attempts);
+    assert!(
+        world.attempts <= 1100 + 10,
+        "{} attempts for 1000 calls",
+        world.attempts
+    );
     assert!(world.results.iter().all(|r| r.is_some()));
     assert!(world.engine.stats().budget_refusals > 0);
 }
@@ -132,8 +150,17 @@ fn a_429_holds_the_whole_host_until_retry_after() {
         times.iter().skip(1).all(|(t, _)| *t >= 1010),
         "no attempt between the 429 and its Retry-After: {times:?}"
     );
-    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::HostHeld { why: Why::ServerRetryAfterHold, .. })));
-    assert!(world.results.iter().all(|r| matches!(r, Some(CallResult::Done { status: 200, .. }))));
+    assert!(world.trace.iter().any(|e| matches!(
+        e.kind,
+        EventKind::HostHeld {
+            why: Why::ServerRetryAfterHold,
+            ..
+        }
+    )));
+    assert!(world
+        .results
+        .iter()
+        .all(|r| matches!(r, Some(CallResult::Done { status: 200, .. }))));
 }
 
 #[test]
@@ -143,7 +170,14 @@ fn ratelimit_remaining_zero_holds_until_reset() {
     let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
         *c.borrow_mut() += 1;
         if *c.borrow() == 1 {
-            status(200, &[("RateLimit", "\"default\";r=0;t=2"), ("RateLimit-Policy", "\"default\";q=10;w=60")], 0)
+            status(
+                200,
+                &[
+                    ("RateLimit", "\"default\";r=0;t=2"),
+                    ("RateLimit-Policy", "\"default\";q=10;w=60"),
+                ],
+                0,
+            )
         } else {
             ok(0)
         }
@@ -154,7 +188,11 @@ fn ratelimit_remaining_zero_holds_until_reset() {
     world.start(CallSpec::get(HOST));
     world.drive_bounded(1000);
     let times = attempt_times(&world);
-    assert_eq!(times, vec![(0, 1), (2000, 2)], "the second call waits for the quota reset");
+    assert_eq!(
+        times,
+        vec![(0, 1), (2000, 2)],
+        "the second call waits for the quota reset"
+    );
 }
 
 #[test]
@@ -198,11 +236,17 @@ fn half_open_admits_a_bounded_number_of_probes() {
         .filter(|r| matches!(r, CallResult::Failed { failure, .. } if failure.why == Why::BreakerProbesBusy))
         .count();
     assert_eq!(busy, 8, "everyone else fails fast while the probes are out");
-    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::BreakerClosed { .. })));
+    assert!(world
+        .trace
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::BreakerClosed { .. })));
     // Closed again: the next call goes straight through.
     world.start(CallSpec::get(HOST));
     world.drive_bounded(100);
-    assert!(matches!(world.results.last(), Some(Some(CallResult::Done { status: 200, .. }))));
+    assert!(matches!(
+        world.results.last(),
+        Some(Some(CallResult::Done { status: 200, .. }))
+    ));
 }
 
 #[test]
@@ -215,16 +259,30 @@ fn cancelling_a_probe_frees_its_slot() {
     let mut e = engine(config);
     let id = e.start(CallSpec::get(HOST), ms(0));
     let _ = e.poll_action();
-    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Connect), ms(1));
+    e.handle(
+        id,
+        resile_core::Outcome::Transport(resile_core::TransportError::Connect),
+        ms(1),
+    );
     while e.poll_action().is_some() {}
     let probe = e.start(CallSpec::get(HOST), ms(200));
-    assert!(matches!(e.poll_action(), Some(resile_core::Action::Send { .. })));
+    assert!(matches!(
+        e.poll_action(),
+        Some(resile_core::Action::Send { .. })
+    ));
     let refused = e.start(CallSpec::get(HOST), ms(201));
-    assert!(matches!(e.poll_action(), Some(resile_core::Action::Fail { call, failure }) if call == refused && failure.why == Why::BreakerProbesBusy));
+    assert!(
+        matches!(e.poll_action(), Some(resile_core::Action::Fail { call, failure }) if call == refused && failure.why == Why::BreakerProbesBusy)
+    );
     e.cancel(probe, ms(202));
-    assert!(matches!(e.poll_action(), Some(resile_core::Action::Fail { failure, .. }) if failure.why == Why::Cancelled));
+    assert!(
+        matches!(e.poll_action(), Some(resile_core::Action::Fail { failure, .. }) if failure.why == Why::Cancelled)
+    );
     e.start(CallSpec::get(HOST), ms(203));
-    assert!(matches!(e.poll_action(), Some(resile_core::Action::Send { .. })), "the slot is free again");
+    assert!(
+        matches!(e.poll_action(), Some(resile_core::Action::Send { .. })),
+        "the slot is free again"
+    );
 }
 
 #[test]
@@ -250,10 +308,18 @@ fn idempotency_key_and_request_id_are_stable_across_attempts() {
     world.start(CallSpec::get(HOST));
     world.drive_bounded(1000);
     let seen = seen.borrow();
-    let keys = |label: usize| seen.iter().filter(|(l, _, _)| *l == label).map(|(_, _, k)| *k).collect::<Vec<_>>();
+    let keys = |label: usize| {
+        seen.iter()
+            .filter(|(l, _, _)| *l == label)
+            .map(|(_, _, k)| *k)
+            .collect::<Vec<_>>()
+    };
     let (a, b, g) = (keys(0), keys(1), keys(2));
     assert_eq!(a.len(), 3);
-    assert!(a[0].is_some() && a.iter().all(|k| *k == a[0]), "one key per call: {a:?}");
+    assert!(
+        a[0].is_some() && a.iter().all(|k| *k == a[0]),
+        "one key per call: {a:?}"
+    );
     assert_ne!(a[0], b[0], "different calls, different keys");
     assert!(g.iter().all(Option::is_none), "a GET needs no key");
 }
@@ -268,7 +334,11 @@ fn request_id_is_reused_on_every_attempt() {
         while let Some(a) = e.poll_action() {
             if let resile_core::Action::Send { request_id, .. } = a {
                 request_ids.push(request_id);
-                e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Connect), now);
+                e.handle(
+                    id,
+                    resile_core::Outcome::Transport(resile_core::TransportError::Connect),
+                    now,
+                );
             }
         }
         if let Some(t) = e.poll_timeout() {
@@ -289,13 +359,24 @@ fn attempt_timeout_is_shortened_to_the_deadline() {
     config.backoff.base_ms = 100;
     let mut e = engine(config);
     let id = e.start(CallSpec::get(HOST), ms(0));
-    let Some(resile_core::Action::Send { timeout, .. }) = e.poll_action() else { panic!("send") };
+    let Some(resile_core::Action::Send { timeout, .. }) = e.poll_action() else {
+        panic!("send")
+    };
     assert_eq!(timeout, Some(Duration::from_millis(1000)));
-    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Timeout), ms(1000));
+    e.handle(
+        id,
+        resile_core::Outcome::Transport(resile_core::TransportError::Timeout),
+        ms(1000),
+    );
     let wake = e.poll_timeout().expect("retry scheduled");
     assert_eq!(wake, ms(1100));
     e.handle_timeout(wake);
-    let Some(resile_core::Action::Send { timeout, attempt, .. }) = e.poll_action() else { panic!("send") };
+    let Some(resile_core::Action::Send {
+        timeout, attempt, ..
+    }) = e.poll_action()
+    else {
+        panic!("send")
+    };
     assert_eq!((attempt, timeout), (2, Some(Duration::from_millis(400))));
 }
 
@@ -304,8 +385,14 @@ fn non_replayable_bodies_are_never_retried() {
     let mut e = engine(Config::default());
     let id = e.start(CallSpec::new(Method::Put, HOST).not_replayable(), ms(0));
     let _ = e.poll_action();
-    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Reset), ms(5));
-    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else { panic!("fail") };
+    e.handle(
+        id,
+        resile_core::Outcome::Transport(resile_core::TransportError::Reset),
+        ms(5),
+    );
+    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else {
+        panic!("fail")
+    };
     assert_eq!(failure.why, Why::BodyNotReplayable);
     assert_eq!(failure.processed, resile_core::Processed::Maybe);
 }
@@ -313,10 +400,22 @@ fn non_replayable_bodies_are_never_retried() {
 #[test]
 fn provided_keys_make_posts_retryable() {
     let mut e = engine(Config::default());
-    let id = e.start(CallSpec::post(HOST).idempotency(Idempotency::Provided), ms(0));
-    let Some(resile_core::Action::Send { idempotency_key, .. }) = e.poll_action() else { panic!("send") };
+    let id = e.start(
+        CallSpec::post(HOST).idempotency(Idempotency::Provided),
+        ms(0),
+    );
+    let Some(resile_core::Action::Send {
+        idempotency_key, ..
+    }) = e.poll_action()
+    else {
+        panic!("send")
+    };
     assert_eq!(idempotency_key, None, "the caller sends its own");
-    e.handle(id, resile_core::Outcome::Transport(resile_core::TransportError::Timeout), ms(5));
+    e.handle(
+        id,
+        resile_core::Outcome::Transport(resile_core::TransportError::Timeout),
+        ms(5),
+    );
     assert_eq!(e.poll_action(), None, "a retry is scheduled, not a failure");
     assert!(e.poll_timeout().is_some());
 }
@@ -328,7 +427,9 @@ fn client_rate_limit_spaces_attempts() {
         per_second: 10.0,
         burst: 2,
     });
-    let mut world = World::new(engine(config), |_: &SimRequest, _: Instant, _: UnixTime| ok(1));
+    let mut world = World::new(engine(config), |_: &SimRequest, _: Instant, _: UnixTime| {
+        ok(1)
+    });
     for _ in 0..6 {
         world.start(CallSpec::get(HOST));
     }
@@ -346,7 +447,15 @@ fn host_table_is_bounded() {
         let host = format!("https://h{i}.test");
         let id = e.start(CallSpec::get(&host), ms(i));
         let _ = e.poll_action();
-        e.handle(id, resile_core::Outcome::Response(resile_core::Response::new(200, &resile_core::headers::NoHeaders, UnixTime::EPOCH)), ms(i));
+        e.handle(
+            id,
+            resile_core::Outcome::Response(resile_core::Response::new(
+                200,
+                &resile_core::headers::NoHeaders,
+                UnixTime::EPOCH,
+            )),
+            ms(i),
+        );
         while e.poll_action().is_some() {}
     }
     assert_eq!(e.hosts(ms(100)).len(), 4);
@@ -356,7 +465,9 @@ fn host_table_is_bounded() {
     }
     while e.poll_action().is_some() {}
     e.start(CallSpec::get("https://fifth.test"), ms(201));
-    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else { panic!("refused") };
+    let Some(resile_core::Action::Fail { failure, .. }) = e.poll_action() else {
+        panic!("refused")
+    };
     assert_eq!(failure.why, Why::TooManyHosts);
 }
 
@@ -372,14 +483,23 @@ fn hint_unreadable_is_reported_and_backoff_used() {
     let mut saw_backoff = false;
     while let Some(ev) = e.poll_event() {
         saw_hint |= matches!(ev.kind, EventKind::HintUnreadable { .. });
-        saw_backoff |= matches!(ev.kind, EventKind::RetryScheduled { why: Why::Backoff, .. });
+        saw_backoff |= matches!(
+            ev.kind,
+            EventKind::RetryScheduled {
+                why: Why::Backoff,
+                ..
+            }
+        );
     }
     assert!(saw_hint && saw_backoff);
 }
 
 #[test]
 fn events_serialize_as_json_lines() {
-    let mut world = World::new(engine(Config::default()), |_: &SimRequest, _: Instant, _: UnixTime| status(503, &[("Retry-After", "1")], 3));
+    let mut world = World::new(
+        engine(Config::default()),
+        |_: &SimRequest, _: Instant, _: UnixTime| status(503, &[("Retry-After", "1")], 3),
+    );
     world.start(CallSpec::post(HOST));
     world.drive_bounded(100);
     for e in &world.trace {
@@ -388,5 +508,8 @@ fn events_serialize_as_json_lines() {
         assert!(v["event"].is_string() && v["at_ms"].is_number(), "{line}");
         assert!(!line.contains('\n'));
     }
-    assert!(world.trace.iter().any(|e| matches!(e.kind, EventKind::CallFailed { .. })));
+    assert!(world
+        .trace
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::CallFailed { .. })));
 }

@@ -9,15 +9,25 @@ use resile_core::config::{BackoffConfig, BudgetConfig, LimitConfig};
 use resile_core::headers::Headers;
 use resile_core::limit::Gcra;
 use resile_core::rng::Rng;
-use resile_core::{Action, CallSpec, Config, Engine, EventKind, Instant, Jitter, Outcome, Response, TransportError, UnixTime};
+use resile_core::{
+    Action, CallSpec, Config, Engine, EventKind, Instant, Jitter, Outcome, Response,
+    TransportError, UnixTime,
+};
 
 /// Failing cases are saved next to this file and replayed first on every run.
 fn persistence() -> Option<Box<dyn proptest::test_runner::FailurePersistence>> {
-    Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions")))
+    Some(Box::new(
+        proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+    ))
 }
 
 fn jitter() -> impl Strategy<Value = Jitter> {
-    prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)]
+    prop_oneof![
+        Just(Jitter::None),
+        Just(Jitter::Full),
+        Just(Jitter::Equal),
+        Just(Jitter::Decorrelated)
+    ]
 }
 
 proptest! {
@@ -128,15 +138,30 @@ proptest! {
 #[derive(Debug, Clone)]
 enum Op {
     Start,
-    Answer { which: usize, status: u16, retry_after: Option<String> },
-    Fail { which: usize, error: u8 },
+    Answer {
+        which: usize,
+        status: u16,
+        retry_after: Option<String>,
+    },
+    Fail {
+        which: usize,
+        error: u8,
+    },
     Advance(u64),
     Back(u64),
     Cancel(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let status = prop_oneof![Just(200u16), Just(201), Just(404), Just(429), Just(500), Just(503), 100u16..600];
+    let status = prop_oneof![
+        Just(200u16),
+        Just(201),
+        Just(404),
+        Just(429),
+        Just(500),
+        Just(503),
+        100u16..600
+    ];
     let header = proptest::option::of(prop_oneof![
         "[0-9]{1,4}".prop_map(String::from),
         Just("Thu, 01 Jan 1970 00:00:00 GMT".to_string()),

@@ -19,7 +19,8 @@ fn load_all() -> Vec<(String, Scenario)> {
     paths.sort();
     for path in paths {
         let text = std::fs::read_to_string(&path).expect("readable scenario");
-        let scenario = Scenario::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let scenario =
+            Scenario::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         out.push((path.display().to_string(), scenario));
     }
     out
@@ -28,12 +29,20 @@ fn load_all() -> Vec<(String, Scenario)> {
 #[test]
 fn every_scenario_meets_its_expectations() {
     let all = load_all();
-    assert!(all.len() >= 15, "expected the full scenario set, found {}", all.len());
+    assert!(
+        all.len() >= 15,
+        "expected the full scenario set, found {}",
+        all.len()
+    );
     let mut failures = Vec::new();
     for (path, s) in &all {
         let result = run_scenario(s).expect("valid config");
         if !result.mismatches.is_empty() {
-            failures.push(format!("{path}:\n  {}\n  outcomes: {:?}", result.mismatches.join("\n  "), result.outcomes));
+            failures.push(format!(
+                "{path}:\n  {}\n  outcomes: {:?}",
+                result.mismatches.join("\n  "),
+                result.outcomes
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -65,8 +74,11 @@ fn bad_scenarios_are_clear_errors() {
     assert!(Scenario::from_json("{").unwrap_err().contains("scenario"));
     let empty = r#"{"name":"x","calls":[],"replies":[]}"#;
     assert!(Scenario::from_json(empty).unwrap_err().contains("replies"));
-    let bad_config = r#"{"name":"x","calls":[],"replies":[{}],"config":{"retry":{"max_attempts":0}}}"#;
-    assert!(Scenario::from_json(bad_config).unwrap_err().contains("retry.max_attempts"));
+    let bad_config =
+        r#"{"name":"x","calls":[],"replies":[{}],"config":{"retry":{"max_attempts":0}}}"#;
+    assert!(Scenario::from_json(bad_config)
+        .unwrap_err()
+        .contains("retry.max_attempts"));
 }
 
 #[test]

@@ -10,9 +10,9 @@ mod brooker;
 mod scenario;
 mod world;
 
+pub use brooker::{contention, ContentionResult};
 pub use scenario::{
     check, compare_decisions, decision_lines, expand_header, outcome_label, run_scenario, CallPlan,
     Expect, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
 };
-pub use brooker::{contention, ContentionResult};
-pub use world::{CallResult, Server, SimRequest, SimReply, World};
+pub use world::{CallResult, Server, SimReply, SimRequest, World};

@@ -202,17 +202,25 @@ impl ScriptedServer {
             i
         };
         let last = self.replies.len().saturating_sub(1);
-        self.replies.get(index.min(last)).cloned().unwrap_or_default()
+        self.replies
+            .get(index.min(last))
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
 /// Expands `{date+N}` / `{date-N}` into an HTTP-date relative to `wall`.
 pub fn expand_header(value: &str, wall: UnixTime) -> String {
-    let Some(inner) = value.strip_prefix("{date").and_then(|v| v.strip_suffix('}')) else {
+    let Some(inner) = value
+        .strip_prefix("{date")
+        .and_then(|v| v.strip_suffix('}'))
+    else {
         return value.to_string();
     };
     let (sign, digits) = inner.split_at(inner.len().min(1));
-    let Ok(n) = digits.parse::<u64>() else { return value.to_string() };
+    let Ok(n) = digits.parse::<u64>() else {
+        return value.to_string();
+    };
     let secs = match sign {
         "+" => wall.as_secs().saturating_add(n),
         "-" => wall.as_secs().saturating_sub(n),
@@ -228,7 +236,10 @@ impl Server for ScriptedServer {
             if self.reject_generations.contains(&g) {
                 return SimReply::Status {
                     status: 401,
-                    headers: vec![("WWW-Authenticate".into(), "Bearer error=\"invalid_token\"".into())],
+                    headers: vec![(
+                        "WWW-Authenticate".into(),
+                        "Bearer error=\"invalid_token\"".into(),
+                    )],
                     latency: Duration::from_millis(1),
                 };
             }
@@ -304,7 +315,10 @@ pub fn outcome_label(r: Option<&CallResult>) -> String {
         Some(CallResult::Done { status, .. }) => format!("done:{status}"),
         Some(CallResult::Failed { failure, .. }) => {
             let why = serde_json::to_value(failure.why).ok();
-            format!("fail:{}", why.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+            format!(
+                "fail:{}",
+                why.as_ref().and_then(|v| v.as_str()).unwrap_or("?")
+            )
         }
         None => "pending".to_string(),
     }
@@ -314,7 +328,9 @@ impl Scenario {
     /// Reads a scenario from JSON.
     pub fn from_json(text: &str) -> Result<Scenario, String> {
         let s: Scenario = serde_json::from_str(text).map_err(|e| format!("scenario: {e}"))?;
-        s.config.validate().map_err(|e| format!("scenario config: {e}"))?;
+        s.config
+            .validate()
+            .map_err(|e| format!("scenario config: {e}"))?;
         if s.replies.is_empty() {
             return Err("scenario: `replies` must not be empty".into());
         }
@@ -341,7 +357,11 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
     let mut starts: Vec<(u64, usize, &CallPlan)> = Vec::new();
     for plan in &s.calls {
         for i in 0..u64::from(plan.count) {
-            starts.push((plan.at_ms.saturating_add(i.saturating_mul(plan.spacing_ms)), starts.len(), plan));
+            starts.push((
+                plan.at_ms.saturating_add(i.saturating_mul(plan.spacing_ms)),
+                starts.len(),
+                plan,
+            ));
         }
     }
     starts.sort_by_key(|(at, i, _)| (*at, *i));
@@ -357,8 +377,18 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
     }
     world.drive_bounded(max_steps);
 
-    let outcomes: Vec<String> = world.results.iter().map(|r| outcome_label(r.as_ref())).collect();
-    let finished_ms = world.results.iter().flatten().map(|r| r.at().as_millis()).max().unwrap_or(0);
+    let outcomes: Vec<String> = world
+        .results
+        .iter()
+        .map(|r| outcome_label(r.as_ref()))
+        .collect();
+    let finished_ms = world
+        .results
+        .iter()
+        .flatten()
+        .map(|r| r.at().as_millis())
+        .max()
+        .unwrap_or(0);
     let mut result = ScenarioResult {
         name: s.name.clone(),
         outcomes,
@@ -426,12 +456,18 @@ pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
     }
     if let Some(max) = expect.max_attempts {
         if r.attempts > max {
-            out.push(format!("attempts: expected at most {max}, got {}", r.attempts));
+            out.push(format!(
+                "attempts: expected at most {max}, got {}",
+                r.attempts
+            ));
         }
     }
     if let Some(by) = expect.finished_by_ms {
         if r.finished_ms > by {
-            out.push(format!("finished at {} ms, expected by {by} ms", r.finished_ms));
+            out.push(format!(
+                "finished at {} ms, expected by {by} ms",
+                r.finished_ms
+            ));
         }
     }
     out
@@ -457,57 +493,92 @@ impl Scenario {
 /// lines.
 pub fn decision_lines(trace: &[Event]) -> Vec<String> {
     fn why(w: &crate::Why) -> String {
-        serde_json::to_value(w).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        serde_json::to_value(w)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
     fn last(l: &crate::Last) -> String {
         match l {
             crate::Last::Status(s) => format!("status {s}"),
             crate::Last::Transport(e) => format!(
                 "transport {}",
-                serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                serde_json::to_value(e)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
             ),
         }
     }
     trace
         .iter()
-        .map(|e| {
-            match &e.kind {
-                EventKind::CallStarted { call, method, .. } => format!("{call} start {method}"),
-                EventKind::AttemptStarted { call, attempt, probe, .. } => {
-                    format!("{call} attempt {attempt}{}", if *probe { " (probe)" } else { "" })
-                }
-                EventKind::AttemptFinished { call, attempt, result, why: w } => {
-                    format!("{call} attempt {attempt} -> {} ({})", last(result), why(w))
-                }
-                EventKind::RetryScheduled { call, attempt, delay, why: w } => {
-                    let shown = if *w == crate::Why::RetryAfterHeader {
-                        format!("{}s", delay.as_millis().div_ceil(1000))
-                    } else {
-                        format!("{}ms", delay.as_millis())
-                    };
-                    format!("{call} retry {attempt} after {shown} ({})", why(w))
-                }
-                EventKind::Waiting { call, why: w, .. } => format!("{call} wait ({})", why(w)),
-                EventKind::WaitingForToken { call, why: w } => format!("{call} wait for token ({})", why(w)),
-                EventKind::HostHeld { why: w, .. } => format!("host held ({})", why(w)),
-                EventKind::HintUnreadable { call } => format!("{call} hint unreadable"),
-                EventKind::BreakerOpened { trips, .. } => format!("breaker opened (trip {trips})"),
-                EventKind::BreakerHalfOpen { .. } => "breaker half-open".to_string(),
-                EventKind::BreakerClosed { .. } => "breaker closed".to_string(),
-                EventKind::BudgetExhausted { call, .. } => format!("{call} budget exhausted"),
-                EventKind::TokenFetchStarted { why: w } => format!("token fetch ({})", why(w)),
-                EventKind::TokenRefreshed { generation, .. } => format!("token {generation} ready"),
-                EventKind::TokenFetchFailed { calls_failed } => format!("token fetch failed ({calls_failed} calls)"),
-                EventKind::CallSucceeded { call, status, attempts, .. } => {
-                    format!("{call} done status {status} after {attempts} attempts")
-                }
-                EventKind::CallFailed { call, failure, .. } => format!(
-                    "{call} failed ({}) after {} attempts{}",
-                    why(&failure.why),
-                    failure.attempts,
-                    failure.last.as_ref().map(|l| format!(", last {}", last(l))).unwrap_or_default()
-                ),
+        .map(|e| match &e.kind {
+            EventKind::CallStarted { call, method, .. } => format!("{call} start {method}"),
+            EventKind::AttemptStarted {
+                call,
+                attempt,
+                probe,
+                ..
+            } => {
+                format!(
+                    "{call} attempt {attempt}{}",
+                    if *probe { " (probe)" } else { "" }
+                )
             }
+            EventKind::AttemptFinished {
+                call,
+                attempt,
+                result,
+                why: w,
+            } => {
+                format!("{call} attempt {attempt} -> {} ({})", last(result), why(w))
+            }
+            EventKind::RetryScheduled {
+                call,
+                attempt,
+                delay,
+                why: w,
+            } => {
+                let shown = if *w == crate::Why::RetryAfterHeader {
+                    format!("{}s", delay.as_millis().div_ceil(1000))
+                } else {
+                    format!("{}ms", delay.as_millis())
+                };
+                format!("{call} retry {attempt} after {shown} ({})", why(w))
+            }
+            EventKind::Waiting { call, why: w, .. } => format!("{call} wait ({})", why(w)),
+            EventKind::WaitingForToken { call, why: w } => {
+                format!("{call} wait for token ({})", why(w))
+            }
+            EventKind::HostHeld { why: w, .. } => format!("host held ({})", why(w)),
+            EventKind::HintUnreadable { call } => format!("{call} hint unreadable"),
+            EventKind::BreakerOpened { trips, .. } => format!("breaker opened (trip {trips})"),
+            EventKind::BreakerHalfOpen { .. } => "breaker half-open".to_string(),
+            EventKind::BreakerClosed { .. } => "breaker closed".to_string(),
+            EventKind::BudgetExhausted { call, .. } => format!("{call} budget exhausted"),
+            EventKind::TokenFetchStarted { why: w } => format!("token fetch ({})", why(w)),
+            EventKind::TokenRefreshed { generation, .. } => format!("token {generation} ready"),
+            EventKind::TokenFetchFailed { calls_failed } => {
+                format!("token fetch failed ({calls_failed} calls)")
+            }
+            EventKind::CallSucceeded {
+                call,
+                status,
+                attempts,
+                ..
+            } => {
+                format!("{call} done status {status} after {attempts} attempts")
+            }
+            EventKind::CallFailed { call, failure, .. } => format!(
+                "{call} failed ({}) after {} attempts{}",
+                why(&failure.why),
+                failure.attempts,
+                failure
+                    .last
+                    .as_ref()
+                    .map(|l| format!(", last {}", last(l)))
+                    .unwrap_or_default()
+            ),
         })
         .collect()
 }
@@ -516,11 +587,18 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
 pub fn compare_decisions(expected: &[String], actual: &[String]) -> Result<(), String> {
     for (i, (a, b)) in expected.iter().zip(actual).enumerate() {
         if a != b {
-            return Err(format!("decision {} differs:\n  sim:    {a}\n  driver: {b}", i + 1));
+            return Err(format!(
+                "decision {} differs:\n  sim:    {a}\n  driver: {b}",
+                i + 1
+            ));
         }
     }
     if expected.len() != actual.len() {
-        let (longer, who) = if expected.len() > actual.len() { (expected, "sim") } else { (actual, "driver") };
+        let (longer, who) = if expected.len() > actual.len() {
+            (expected, "sim")
+        } else {
+            (actual, "driver")
+        };
         let extra = &longer[expected.len().min(actual.len())];
         return Err(format!(
             "{} decisions from the sim, {} from the driver; first extra ({who}): {extra}",

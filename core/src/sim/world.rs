@@ -3,7 +3,9 @@ use core::time::Duration;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::classify::{Method, TransportError};
-use crate::engine::{Action, CallId, CallSpec, Engine, Event, Failure, Idempotency, Outcome, Response};
+use crate::engine::{
+    Action, CallId, CallSpec, Engine, Event, Failure, Idempotency, Outcome, Response,
+};
 use crate::rng::Uuid;
 use crate::time::{Instant, UnixTime};
 
@@ -189,7 +191,8 @@ impl<S: Server> World<S> {
 
     /// Starts a call now; returns its label (start order).
     pub fn start(&mut self, spec: CallSpec<'_>) -> usize {
-        self.meta.push((spec.method, spec.idempotency == Idempotency::Provided));
+        self.meta
+            .push((spec.method, spec.idempotency == Idempotency::Provided));
         let id = self.engine.start(spec, self.now);
         let label = self.results.len();
         self.results.push(None);
@@ -217,7 +220,11 @@ impl<S: Server> World<S> {
                 } => {
                     self.attempts += 1;
                     let label = self.labels.get(&call).copied().unwrap_or(usize::MAX);
-                    let (method, has_own_key) = self.meta.get(label).copied().unwrap_or((Method::Get, false));
+                    let (method, has_own_key) = self
+                        .meta
+                        .get(label)
+                        .copied()
+                        .unwrap_or((Method::Get, false));
                     let request = SimRequest {
                         call,
                         label,
@@ -230,7 +237,9 @@ impl<S: Server> World<S> {
                     let wall = self.wall();
                     let reply = self.server.respond(&request, self.now, wall);
                     let latency = match &reply {
-                        SimReply::Status { latency, .. } | SimReply::Transport { latency, .. } => Some(*latency),
+                        SimReply::Status { latency, .. } | SimReply::Transport { latency, .. } => {
+                            Some(*latency)
+                        }
                         SimReply::Stall => None,
                     };
                     let (at, reply) = match (latency, timeout) {
@@ -262,9 +271,20 @@ impl<S: Server> World<S> {
                     let at = self.now + self.token_server.latency;
                     self.push(at, Pending::Token { ok });
                 }
-                Action::Done { call, status, attempts } => {
+                Action::Done {
+                    call,
+                    status,
+                    attempts,
+                } => {
                     let at = self.now;
-                    self.record(call, CallResult::Done { status, attempts, at });
+                    self.record(
+                        call,
+                        CallResult::Done {
+                            status,
+                            attempts,
+                            at,
+                        },
+                    );
                 }
                 Action::Fail { call, failure } => {
                     let at = self.now;
@@ -297,24 +317,32 @@ impl<S: Server> World<S> {
 
     /// Jumps to the next wake-up and handles everything due then. `false` when nothing is left.
     pub fn step(&mut self) -> bool {
-        let Some(at) = self.next_wake() else { return false };
+        let Some(at) = self.next_wake() else {
+            return false;
+        };
         self.now = self.now.max(at);
         while let Some(Reverse((t, _, _))) = self.pending.peek() {
             if *t > self.now {
                 break;
             }
-            let Some(Reverse((_, _, p))) = self.pending.pop() else { break };
+            let Some(Reverse((_, _, p))) = self.pending.pop() else {
+                break;
+            };
             match p {
                 Pending::Reply { call, index } => {
                     let reply = self.replies.get_mut(index).and_then(Option::take);
                     match reply {
-                        Some(SimReply::Status { status, headers, .. }) => {
+                        Some(SimReply::Status {
+                            status, headers, ..
+                        }) => {
                             let wall = self.wall();
                             let response = Response::new(status, &headers, wall);
-                            self.engine.handle(call, Outcome::Response(response), self.now);
+                            self.engine
+                                .handle(call, Outcome::Response(response), self.now);
                         }
                         Some(SimReply::Transport { error, .. }) => {
-                            self.engine.handle(call, Outcome::Transport(error), self.now);
+                            self.engine
+                                .handle(call, Outcome::Transport(error), self.now);
                         }
                         _ => {}
                     }
@@ -324,7 +352,8 @@ impl<S: Server> World<S> {
                 }
                 Pending::Token { ok } => {
                     if ok {
-                        self.engine.token_fetched(self.token_server.expires_in, self.now);
+                        self.engine
+                            .token_fetched(self.token_server.expires_in, self.now);
                     } else {
                         self.engine.token_failed(self.now);
                     }
