@@ -14,6 +14,13 @@ step "core builds for wasm32-unknown-unknown"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 cargo build -p resile-core --target wasm32-unknown-unknown
 
+step "core unit tests and recorded scenario traces on wasm32 (Node)"
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$(scripts/wasm-bindgen-version.sh)"; then
+  cargo install wasm-bindgen-cli --version "$(scripts/wasm-bindgen-version.sh)"
+fi
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p resile-core --target wasm32-unknown-unknown --lib
+
 if [ -x scripts/test-wasm.sh ]; then
   step "browser: wasm adapter and www/ in headless Chromium"
   scripts/test-wasm.sh

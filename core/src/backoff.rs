@@ -81,6 +81,8 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::rng::Rng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn backoff(jitter: Jitter) -> Backoff {
         Backoff::new(&BackoffConfig {

@@ -290,6 +290,8 @@ impl Default for Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn config() -> BreakerConfig {
         BreakerConfig {

@@ -209,6 +209,8 @@ pub fn classify_transport(error: TransportError) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn status_table() {

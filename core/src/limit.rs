@@ -90,6 +90,8 @@ impl Gcra {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn limiter(per_second: f64, burst: u32) -> Gcra {
         Gcra::new(&LimitConfig { per_second, burst })

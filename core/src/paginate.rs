@@ -321,6 +321,8 @@ mod tests {
     use super::*;
     use crate::headers::NoHeaders;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn link_style_follows_next_and_stops() {

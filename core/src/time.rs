@@ -161,6 +161,8 @@ impl UnixTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn arithmetic_saturates_instead_of_panicking() {

@@ -136,6 +136,8 @@ impl Token {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SKEW: Duration = Duration::from_secs(60);
 

@@ -106,3 +106,51 @@ fn decision_lines_read_like_the_rules() {
     let err = resile_core::sim::compare_decisions(&lines, &lines[..7]).unwrap_err();
     assert!(err.contains("first extra (sim): #1 done"), "{err}");
 }
+
+/// The decision trace of every scenario is recorded in `tests/scenarios/traces/NAME.txt`; any
+/// change in behaviour shows up as a diff there. Re-record with `RESILE_BLESS=1`.
+#[test]
+fn decision_traces_match_the_recorded_ones() {
+    let dir = scenario_dir().join("traces");
+    let bless = std::env::var_os("RESILE_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (path, s) in load_all() {
+        let lines = resile_core::sim::decision_lines(&run_scenario(&s).unwrap().trace);
+        let text = lines.join("\n") + "\n";
+        let file = dir.join(format!("{}.txt", s.name));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &text).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&file) {
+            Ok(recorded) if recorded == text => {}
+            Ok(recorded) => {
+                let a: Vec<String> = recorded.lines().map(str::to_string).collect();
+                let why = resile_core::sim::compare_decisions(&a, &lines)
+                    .err()
+                    .unwrap_or_default();
+                stale.push(format!("{path}: {why}"));
+            }
+            Err(_) => stale.push(format!("{path}: no recorded trace at {}", file.display())),
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "re-record with RESILE_BLESS=1 if the change is intended:\n{}",
+        stale.join("\n")
+    );
+}
+
+/// The wasm build replays the recorded traces from a list compiled into the core's unit tests;
+/// that list must name every scenario here.
+#[test]
+fn the_wasm_replay_list_names_every_scenario() {
+    let listed = include_str!("../src/sim/recorded.rs");
+    for (path, s) in load_all() {
+        assert!(
+            listed.contains(&format!("\"{}\"", s.name)),
+            "{path} is missing from core/src/sim/recorded.rs"
+        );
+    }
+}

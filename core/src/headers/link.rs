@@ -192,6 +192,8 @@ pub fn find_rel<'a>(value: &'a str, rel: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// `(target, rel param)` for every link in `value`.
     fn summary(value: &str) -> Vec<(&str, Option<&str>)> {

@@ -533,6 +533,8 @@ fn parse_reset(value: &str, now: UnixTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use HintSource::{Ietf, IetfLegacy, XRateLimit};
 
     const NOW_SECS: u64 = 1_700_000_000;

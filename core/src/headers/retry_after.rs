@@ -58,6 +58,8 @@ pub fn parse_retry_after(value: &str, now: UnixTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// The RFC 9110 example date, Sun, 06 Nov 1994 08:49:37 GMT.
     const RFC_DATE: u64 = 784_111_777;

@@ -7,6 +7,7 @@
 //! the same trace. Tests, benchmarks, the CLI's `simulate` and the conformance suite reuse it.
 
 mod brooker;
+mod recorded;
 mod scenario;
 mod world;
 
