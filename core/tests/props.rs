@@ -243,3 +243,26 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: persistence(), ..ProptestConfig::default() })]
+
+    /// The config parser answers any text with a typed error or a valid config.
+    #[test]
+    fn config_parser_is_total(text in ".{0,200}", n in any::<i64>(), f in any::<f64>()) {
+        let _ = Config::from_json(&text);
+        for template in [
+            r#"{"retry":{"max_attempts":N}}"#, r#"{"backoff":{"factor":F}}"#, r#"{"backoff":{"base_ms":N,"cap_ms":N}}"#,
+            r#"{"limit":{"per_second":F,"burst":N}}"#, r#"{"breaker":{"failure_rate":F,"open_ms":N}}"#,
+            r#"{"budget":{"ratio":F,"reserve":N}}"#, r#"{"retry":{"deadline_ms":N,"attempt_timeout_ms":N}}"#,
+        ] {
+            let f_text = if f.is_finite() { f.to_string() } else { "1e999".to_string() };
+            let text = template.replace('N', &n.to_string()).replace('F', &f_text);
+            if let Ok(c) = Config::from_json(&text) {
+                prop_assert!(c.validate().is_ok());
+                // Whatever is accepted builds an engine.
+                prop_assert!(Engine::new(c, 1, Instant::ZERO).is_ok());
+            }
+        }
+    }
+}
