@@ -506,6 +506,128 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The reason the event carries, if it carries one.
+    pub fn why(&self) -> Option<Why> {
+        match self {
+            EventKind::AttemptFinished { why, .. }
+            | EventKind::RetryScheduled { why, .. }
+            | EventKind::Waiting { why, .. }
+            | EventKind::WaitingForToken { why, .. }
+            | EventKind::HostHeld { why, .. }
+            | EventKind::TokenFetchStarted { why } => Some(*why),
+            EventKind::CallFailed { failure, .. } => Some(failure.why),
+            EventKind::BreakerOpened { .. } => Some(Why::BreakerOpen),
+            EventKind::BudgetExhausted { .. } => Some(Why::BudgetExhausted),
+            EventKind::HintUnreadable { .. } => Some(Why::HintUnreadable),
+            EventKind::TokenFetchFailed { .. } => Some(Why::TokenFetchFailed),
+            EventKind::CallSucceeded { .. } => Some(Why::Success),
+            _ => None,
+        }
+    }
+
+    /// The call the event is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            EventKind::CallStarted { call, .. }
+            | EventKind::AttemptStarted { call, .. }
+            | EventKind::AttemptFinished { call, .. }
+            | EventKind::RetryScheduled { call, .. }
+            | EventKind::Waiting { call, .. }
+            | EventKind::WaitingForToken { call, .. }
+            | EventKind::HintUnreadable { call }
+            | EventKind::BudgetExhausted { call, .. }
+            | EventKind::CallSucceeded { call, .. }
+            | EventKind::CallFailed { call, .. } => Some(*call),
+            _ => None,
+        }
+    }
+}
+
+impl Event {
+    /// One line a person can read: what happened and, where there is one, why.
+    pub fn describe(&self) -> String {
+        let what = match &self.kind {
+            EventKind::CallStarted { call, host, method } => format!("{call} {method} {host}"),
+            EventKind::AttemptStarted {
+                call,
+                attempt,
+                probe,
+                ..
+            } => {
+                format!(
+                    "{call} attempt {attempt}{}",
+                    if *probe { " (breaker probe)" } else { "" }
+                )
+            }
+            EventKind::AttemptFinished {
+                call,
+                attempt,
+                result,
+                ..
+            } => match result {
+                Last::Status(s) => format!("{call} attempt {attempt} answered {s}"),
+                Last::Transport(e) => format!("{call} attempt {attempt} failed: {e:?}"),
+            },
+            EventKind::RetryScheduled {
+                call,
+                attempt,
+                delay,
+                ..
+            } => {
+                format!("{call} retry {attempt} in {} ms", delay.as_millis())
+            }
+            EventKind::Waiting { call, until, .. } => format!("{call} waits until {until}"),
+            EventKind::WaitingForToken { call, .. } => format!("{call} waits for a token"),
+            EventKind::HostHeld { host, until, .. } => format!("{host} held until {until}"),
+            EventKind::HintUnreadable { call } => format!("{call} could not read a hint header"),
+            EventKind::BreakerOpened { host, until, trips } => {
+                format!("breaker for {host} opened until {until} (trip {trips})")
+            }
+            EventKind::BreakerHalfOpen { host } => format!("breaker for {host} half-open"),
+            EventKind::BreakerClosed { host } => format!("breaker for {host} closed"),
+            EventKind::BudgetExhausted { host, call } => {
+                format!("{call} retry refused: budget for {host} spent")
+            }
+            EventKind::TokenFetchStarted { .. } => "fetching an access token".to_string(),
+            EventKind::TokenRefreshed {
+                generation,
+                expires_in,
+            } => match expires_in {
+                Some(d) => format!("token {generation} ready, expires in {} s", d.as_secs()),
+                None => format!("token {generation} ready"),
+            },
+            EventKind::TokenFetchFailed { calls_failed } => {
+                format!("token fetch failed; {calls_failed} waiting call(s) failed")
+            }
+            EventKind::CallSucceeded {
+                call,
+                status,
+                attempts,
+                elapsed,
+            } => format!(
+                "{call} done: {status} after {attempts} attempt(s), {} ms",
+                elapsed.as_millis()
+            ),
+            EventKind::CallFailed {
+                call,
+                failure,
+                elapsed,
+            } => format!(
+                "{call} failed after {} attempt(s), {} ms",
+                failure.attempts,
+                elapsed.as_millis()
+            ),
+        };
+        match self.kind.why() {
+            Some(why) if !matches!(self.kind, EventKind::CallSucceeded { .. }) => {
+                format!("[{}] {what}: {}", self.at, why.explain())
+            }
+            _ => format!("[{}] {what}", self.at),
+        }
+    }
+}
+
 fn ser_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_nanos() as f64 / 1e6)
 }

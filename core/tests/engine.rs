@@ -513,3 +513,30 @@ fn events_serialize_as_json_lines() {
         .iter()
         .any(|e| matches!(e.kind, EventKind::CallFailed { .. })));
 }
+
+#[test]
+fn events_describe_themselves_with_their_reason() {
+    let mut world = World::new(
+        engine(Config::default()),
+        |_: &SimRequest, _: Instant, _: UnixTime| status(429, &[("Retry-After", "2")], 3),
+    );
+    world.start(CallSpec::get(HOST).max_attempts(2));
+    world.drive_bounded(100);
+    let lines: Vec<String> = world.trace.iter().map(|e| e.describe()).collect();
+    assert!(
+        lines.iter().any(|l| l
+            .contains("#1 retry 2 in 2000 ms: the server said how long to wait in Retry-After")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("#1 failed after 2 attempt(s)") && l.contains("all of its attempts")
+        ),
+        "{lines:#?}"
+    );
+    for e in &world.trace {
+        if let Some(call) = e.kind.call() {
+            assert_eq!(call.number(), 1);
+        }
+    }
+}
