@@ -30,6 +30,32 @@ pub fn skip_reason(s: &Scenario) -> Option<String> {
     None
 }
 
+/// Why a scenario cannot be replayed from a browser page against the chaos server, if it cannot:
+/// [`skip_reason`], and scripted connection resets.
+///
+/// Chromium resends a request by itself when a *reused* keep-alive connection closes without any
+/// response (its network stack's own retry, for POST too), so a scripted `reset` is answered by
+/// the next scripted reply before the page sees anything. The request before every first attempt
+/// is a CORS preflight that leaves such an idle connection behind, and the chaos server has no way
+/// to close a connection after a reply, so the page cannot be made to see the reset.
+pub fn browser_skip_reason(s: &Scenario) -> Option<String> {
+    skip_reason(s).or_else(|| {
+        s.replies.iter().any(|r| r.fault == Some(Fault::Reset)).then(|| {
+            "Chromium resends a request whose reused keep-alive connection closes without a response, \
+             so a scripted reset never reaches the page (see browser_skip_reason)"
+                .to_string()
+        })
+    })
+}
+
+/// A browser's decision lines without its `hint unreadable` notes. A page cannot tell a header
+/// the server did not send from one CORS hides, so the browser driver notes every cross-origin
+/// 429/503 without a readable hint; the sim's server hides nothing. The note changes no decision
+/// (the engine falls back to its backoff either way), and the lines after it are compared as is.
+pub fn without_hint_notes(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().filter(|l| !l.ends_with(" hint unreadable")).collect()
+}
+
 fn reply_json(r: &Reply) -> Value {
     let headers: serde_json::Map<String, Value> = r
         .headers
@@ -125,5 +151,16 @@ mod tests {
         assert!(skip_reason(&s).unwrap().contains("connect"));
         let s = scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"status":200}]}"#);
         assert_eq!(skip_reason(&s), None);
+        assert_eq!(browser_skip_reason(&s), None);
+        let s = scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"fault":"reset"},{"status":200}]}"#);
+        assert_eq!(skip_reason(&s), None);
+        assert!(browser_skip_reason(&s).unwrap().contains("Chromium resends"));
+    }
+
+    #[test]
+    fn hint_notes_are_dropped_and_nothing_else() {
+        let lines = ["#1 attempt 1 -> status 503 (retryable_status)", "#1 hint unreadable", "#1 retry 2 after 100ms (backoff)"];
+        let kept = without_hint_notes(lines.iter().map(|l| l.to_string()).collect());
+        assert_eq!(kept, [lines[0], lines[2]]);
     }
 }

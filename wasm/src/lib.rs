@@ -52,4 +52,4 @@ pub mod driver;
 pub mod js;
 
 #[cfg(target_arch = "wasm32")]
-pub use api::{Client, Paginator, ResileResponse};
+pub use api::{Client, ClientConfig, PaginateOptions, Paginator, RequestOptions, ResileResponse};

@@ -1,0 +1,588 @@
+//! The browser adapter in a real headless Chromium, against the chaos server on another origin
+//! (so every request is a CORS request).
+//!
+//! `scripts/test-wasm.sh` starts the chaos server and builds these tests with
+//! `RESILE_CHAOS_URL` set; without it every test says so and passes without checking anything.
+#![cfg(target_arch = "wasm32")]
+
+mod scenarios;
+
+use core::cell::{Cell, RefCell};
+use core::time::Duration;
+use std::rc::Rc;
+
+use futures_util::future::join_all;
+use js_sys::{Function, Object, Promise, Reflect, JSON};
+use resile_core::engine::EventKind;
+use resile_core::sim::{compare_decisions, decision_lines, run_scenario, Scenario, TokenPlan};
+use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
+use resile_wasm::conformance::{browser_skip_reason, chaos_script, without_hint_notes};
+use resile_wasm::driver::{Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider};
+use resile_wasm::js::sleep;
+use resile_wasm::translate::KeyOption;
+use resile_wasm::{Client, ClientConfig};
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str, init: &JsValue) -> Promise;
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn perf_now() -> f64;
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+fn chaos() -> Option<String> {
+    match option_env!("RESILE_CHAOS_URL") {
+        Some(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ => {
+            console_log!("skipped: RESILE_CHAOS_URL was not set when the tests were built (run scripts/test-wasm.sh)");
+            None
+        }
+    }
+}
+
+thread_local! {
+    static COUNTER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A name no earlier run of the tests used on this chaos server.
+fn unique(prefix: &str) -> String {
+    let n = COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    format!("{prefix}-{}-{n}", js_sys::Date::now() as u64)
+}
+
+/// A plain fetch, outside the engine (for the chaos server's control routes).
+async fn raw(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+    let init = Object::new();
+    let set = |k: &str, v: &JsValue| Reflect::set(&init, &k.into(), v).map(|_| ());
+    set("method", &method.into()).map_err(|_| "init")?;
+    if let Some(b) = body {
+        set("body", &b.into()).map_err(|_| "init")?;
+    }
+    let h = Object::new();
+    for (k, v) in headers {
+        let _ = Reflect::set(&h, &(*k).into(), &(*v).into());
+    }
+    set("headers", &h.into()).map_err(|_| "init")?;
+    let response: web_sys::Response = JsFuture::from(global_fetch(url, &init.into()))
+        .await
+        .map_err(|e| format!("fetch {url}: {e:?}"))?
+        .dyn_into()
+        .map_err(|_| "not a Response")?;
+    let text = JsFuture::from(response.text().map_err(|_| "text")?).await.map_err(|_| "body")?;
+    Ok((response.status(), text.as_string().unwrap_or_default()))
+}
+
+async fn control(method: &str, url: &str, body: Option<&Value>) -> Value {
+    let text = body.map(|b| b.to_string());
+    let (status, reply) = raw(method, url, text.as_deref(), &[("content-type", "application/json")])
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    assert!((200..300).contains(&status), "{method} {url} answered {status}: {reply}");
+    serde_json::from_str(&reply).unwrap_or(Value::Null)
+}
+
+async fn stats(chaos: &str) -> Value {
+    control("GET", &format!("{chaos}/stats"), None).await
+}
+
+fn counter(stats: &Value, name: &str) -> u64 {
+    stats[name].as_u64().unwrap_or_else(|| panic!("/stats has no counter `{name}`: {stats}"))
+}
+
+/// A driver with a config from JSON, recording every event.
+fn driver(config: Config, options: Options) -> (Driver, Rc<RefCell<Vec<Event>>>) {
+    let d = Driver::new(config, options).expect("valid config");
+    let events: Rc<RefCell<Vec<Event>>> = Rc::default();
+    let sink = events.clone();
+    d.add_listener(Rc::new(move |e: &Event, _| sink.borrow_mut().push(e.clone())));
+    (d, events)
+}
+
+fn config(text: &str) -> Config {
+    Config::from_json(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn failure(result: Result<Reply, CallError>) -> resile_core::Failure {
+    match result {
+        Err(CallError::Failed { failure, .. }) => failure,
+        Err(CallError::Invalid(m)) => panic!("invalid request: {m}"),
+        Ok(r) => panic!("expected a failure, got status {} after {} attempts", r.status, r.attempts),
+    }
+}
+
+fn ok(result: Result<Reply, CallError>) -> Reply {
+    match result {
+        Ok(r) => r,
+        Err(CallError::Failed { failure, .. }) => panic!("call failed: {failure:?}"),
+        Err(CallError::Invalid(m)) => panic!("invalid request: {m}"),
+    }
+}
+
+fn retries(events: &[Event]) -> Vec<(Duration, Why)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RetryScheduled { delay, why, .. } => Some((*delay, *why)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A token provider for the chaos server's client-credentials endpoint; counts its calls.
+fn chaos_tokens(chaos: &str, calls: Rc<Cell<u32>>) -> TokenProvider {
+    let url = format!("{chaos}/oauth/token");
+    Rc::new(move || {
+        let (url, calls) = (url.clone(), calls.clone());
+        Box::pin(async move {
+            calls.set(calls.get() + 1);
+            let form = "grant_type=client_credentials&client_id=demo&client_secret=demo";
+            let (status, body) = raw("POST", &url, Some(form), &[("content-type", "application/x-www-form-urlencoded")]).await?;
+            if status != 200 {
+                return Err(format!("token endpoint answered {status}: {body}"));
+            }
+            let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            Ok(Grant {
+                access_token: v["access_token"].as_str().ok_or("no access_token")?.to_string(),
+                expires_in: v["expires_in"].as_f64().map(Duration::from_secs_f64),
+            })
+        })
+    })
+}
+
+/// A token provider playing a scenario's token endpoint.
+fn scenario_tokens(plan: &TokenPlan) -> TokenProvider {
+    let plan = plan.clone();
+    let fetches = Rc::new(Cell::new(0u32));
+    Rc::new(move || {
+        let (plan, fetches) = (plan.clone(), fetches.clone());
+        Box::pin(async move {
+            fetches.set(fetches.get() + 1);
+            let n = fetches.get();
+            sleep(Duration::from_millis(plan.latency_ms)).await;
+            if plan.fail_fetches.contains(&n) {
+                return Err(format!("scripted failure of fetch {n}"));
+            }
+            Ok(Grant {
+                access_token: format!("scenario-token-{n}"),
+                expires_in: plan.expires_in_ms.map(Duration::from_millis),
+            })
+        })
+    })
+}
+
+fn js_client(config: Value) -> Client {
+    let config: ClientConfig = JSON::parse(&config.to_string()).expect("json").unchecked_into();
+    Client::new(Some(config)).unwrap_or_else(|e| panic!("Client::new: {e:?}"))
+}
+
+async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+fn prop(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+// ---- tests --------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn retry_after_is_honoured() {
+    let Some(chaos) = chaos() else { return };
+    // Without Retry-After the backoff would retry after 10 ms.
+    let (d, events) = driver(config(r#"{"backoff":{"base_ms":10,"jitter":"none"}}"#), Options::default());
+    let key = unique("ra");
+    let started = perf_now();
+    let reply = ok(d
+        .request(RequestSpec::new(Method::Get, format!("{chaos}/flaky?key={key}&fail=1&status=429&retry_after=1")))
+        .await);
+    let elapsed = perf_now() - started;
+    assert_eq!((reply.status, reply.attempts), (200, 2));
+    assert!(reply.cross_origin, "the chaos server is another origin");
+    assert!(elapsed >= 990.0, "retried after {elapsed} ms, before the server's Retry-After: 1");
+    let r = retries(&events.borrow());
+    assert_eq!(r, [(Duration::from_secs(1), Why::RetryAfterHeader)]);
+    assert!(events.borrow().iter().any(|e| matches!(e.kind, EventKind::HostHeld { .. })));
+    assert!(!events.borrow().iter().any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
+}
+
+#[wasm_bindgen_test]
+async fn attempt_timeout_aborts_the_fetch() {
+    let Some(chaos) = chaos() else { return };
+    let before = counter(&stats(&chaos).await, "stalls");
+    let (d, events) = driver(
+        config(r#"{"retry":{"attempt_timeout_ms":300,"max_attempts":2},"backoff":{"base_ms":10,"jitter":"none"}}"#),
+        Options::default(),
+    );
+    let started = perf_now();
+    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/stall?ms=20000"))).await);
+    let elapsed = perf_now() - started;
+    assert_eq!(f.why, Why::MaxAttempts);
+    assert_eq!(f.last, Some(Last::Transport(TransportError::Timeout)));
+    assert_eq!(f.kind(), FailureKind::RetriesExhausted);
+    assert!((600.0..3000.0).contains(&elapsed), "two 300 ms attempts took {elapsed} ms");
+    let timeouts = events
+        .borrow()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::AttemptFinished { result: Last::Transport(TransportError::Timeout), .. }))
+        .count();
+    assert_eq!(timeouts, 2);
+    let after = counter(&stats(&chaos).await, "stalls");
+    assert_eq!(after - before, 2, "both attempts reached the server and were abandoned");
+}
+
+#[wasm_bindgen_test]
+async fn breaker_opens_fails_fast_and_recovers_through_a_probe() {
+    let Some(chaos) = chaos() else { return };
+    let (d, events) = driver(
+        config(r#"{"retry":{"max_attempts":1},"breaker":{"consecutive_failures":2,"failure_rate":null,"open_ms":400}}"#),
+        Options::default(),
+    );
+    for _ in 0..2 {
+        let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/503"))).await);
+        assert_eq!(f.last, Some(Last::Status(503)));
+    }
+    let now = d.now();
+    let hosts = d.with_engine(|e| e.hosts(now));
+    assert!(matches!(hosts[0].breaker, resile_core::breaker::BreakerState::Open { .. }), "{hosts:?}");
+
+    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/200"))).await);
+    assert_eq!((f.why, f.attempts, f.kind()), (Why::BreakerOpen, 0, FailureKind::Unavailable));
+    assert!(f.retry_at.is_some());
+
+    sleep(Duration::from_millis(450)).await;
+    let reply = ok(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/200"))).await);
+    assert_eq!(reply.status, 200);
+    let kinds: Vec<&'static str> = events
+        .borrow()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BreakerOpened { .. } => Some("opened"),
+            EventKind::BreakerHalfOpen { .. } => Some("half_open"),
+            EventKind::AttemptStarted { probe: true, .. } => Some("probe"),
+            EventKind::BreakerClosed { .. } => Some("closed"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["opened", "half_open", "probe", "closed"]);
+}
+
+#[wasm_bindgen_test]
+async fn token_fetch_is_single_flight_for_concurrent_calls_and_401s() {
+    let Some(chaos) = chaos() else { return };
+    let issued = counter(&stats(&chaos).await, "tokens_issued");
+    let provider_calls = Rc::new(Cell::new(0));
+    let options = Options {
+        token_provider: Some(chaos_tokens(&chaos, provider_calls.clone())),
+        ..Options::default()
+    };
+    let (d, events) = driver(Config::default(), options);
+    let calls = (0..20).map(|i| d.request(RequestSpec::new(Method::Get, format!("{chaos}/protected/a{i}"))));
+    for r in join_all(calls).await {
+        assert_eq!(ok(r).status, 200);
+    }
+    assert_eq!(provider_calls.get(), 1, "20 concurrent calls share one token fetch");
+    assert_eq!(counter(&stats(&chaos).await, "tokens_issued") - issued, 1);
+
+    // Every token stops working: the 401s force one refresh, not ten.
+    control("POST", &format!("{chaos}/admin/expire-tokens"), None).await;
+    let calls = (0..10).map(|i| d.request(RequestSpec::new(Method::Get, format!("{chaos}/protected/b{i}"))));
+    for r in join_all(calls).await {
+        let r = ok(r);
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(provider_calls.get(), 2, "ten 401s share one forced refresh");
+    assert_eq!(counter(&stats(&chaos).await, "tokens_issued") - issued, 2);
+    let refreshed = events.borrow().iter().filter(|e| matches!(e.kind, EventKind::TokenRefreshed { .. })).count();
+    assert_eq!(refreshed, 2);
+}
+
+#[wasm_bindgen_test]
+async fn pagination_in_four_styles_under_faults() {
+    let Some(chaos) = chaos() else { return };
+    let client = js_client(json!({
+        "baseUrl": chaos,
+        "seed": 5,
+        "retry": {"max_attempts": 8},
+        "backoff": {"base_ms": 5, "cap_ms": 50, "jitter": "none"},
+        "budget": {"reserve": 100, "max_saved": 100},
+        "breaker": {"enabled": false},
+    }));
+    let q = "total=250&fail_rate=0.25";
+    let cases = [
+        ("link", format!("/items/link?page_size=100&{q}"), json!({"style": "link"})),
+        ("cursor", format!("/items/cursor?limit=100&{q}"), json!({"style": "cursor"})),
+        ("offset", format!("/items/offset?{q}"), json!({"style": "offset", "limit": 100})),
+        ("page", format!("/items/page?{q}"), json!({"style": "page", "perPage": 100})),
+    ];
+    let failures_before = counter(&stats(&chaos).await, "page_failures");
+    for (style, url, options) in cases {
+        let options = JSON::parse(&options.to_string()).unwrap().unchecked_into();
+        let pages = client.paginate(url.clone(), Some(options)).unwrap_or_else(|e| panic!("{style}: {e:?}"));
+        let iterator = Reflect::get(&pages, &js_sys::Symbol::async_iterator()).unwrap();
+        assert!(iterator.is_function(), "{style}: usable with for await");
+        let next: Function = prop(&pages, "next").unchecked_into();
+        let mut ids = Vec::new();
+        for _ in 0..1000 {
+            let step = settle(next.call0(&pages).unwrap().unchecked_into())
+                .await
+                .unwrap_or_else(|e| panic!("{style}: {:?}", prop(&e, "message")));
+            if prop(&step, "done").as_bool() == Some(true) {
+                break;
+            }
+            ids.push(prop(&prop(&step, "value"), "id").as_f64().unwrap() as u64);
+        }
+        assert_eq!(ids, (1..=250).collect::<Vec<u64>>(), "{style}");
+        assert_eq!(prop(&pages, "pages").as_f64(), Some(3.0), "{style}");
+    }
+    let failed = counter(&stats(&chaos).await, "page_failures") - failures_before;
+    assert!(failed > 0, "fail_rate=0.25 made some pages fail, and the retries hid it");
+}
+
+#[wasm_bindgen_test]
+async fn writes_carry_one_idempotency_key_on_every_attempt() {
+    let Some(chaos) = chaos() else { return };
+    let (d, _) = driver(config(r#"{"backoff":{"base_ms":20,"jitter":"none"}}"#), Options::default());
+    // A body cut short after the headers: the write may have been applied.
+    let script = json!({"replies": [{"fault": "truncate"}, {"status": 201, "body": {"id": 1}}]});
+    let post = |id: &str, key: KeyOption| {
+        let mut spec = RequestSpec::new(Method::Post, format!("{chaos}/s/{id}"));
+        spec.body = Some(Body::Text(r#"{"sku":7}"#.into()));
+        spec.headers.push(("content-type".into(), "application/json".into()));
+        spec.key = key;
+        spec
+    };
+    let log_of = |id: String| {
+        let url = format!("{chaos}/script/{id}/log");
+        async move { control("GET", &url, None).await }
+    };
+
+    // Automatic key: the retry carries the same key and request id.
+    let auto = unique("idem-auto");
+    control("POST", &format!("{chaos}/script/{auto}"), Some(&script)).await;
+    let reply = ok(d.request(post(&auto, KeyOption::Auto)).await);
+    assert_eq!((reply.status, reply.attempts), (201, 2));
+    let log = log_of(auto).await;
+    let seen = log["requests"].as_array().unwrap();
+    assert_eq!(seen.len(), 2, "{log}");
+    let key = seen[0]["idempotency_key"].as_str().expect("a generated Idempotency-Key");
+    assert_eq!(key.len(), 36);
+    assert_eq!(seen[1]["idempotency_key"], seen[0]["idempotency_key"]);
+    assert_eq!(seen[1]["x_request_id"], seen[0]["x_request_id"]);
+    assert_eq!(seen[0]["x_request_id"].as_str(), Some(reply.request_id.as_str()));
+
+    // The caller's own key, sent as is on both attempts.
+    let own = unique("idem-own");
+    control("POST", &format!("{chaos}/script/{own}"), Some(&script)).await;
+    ok(d.request(post(&own, KeyOption::Own("order-7".into()))).await);
+    let log = log_of(own).await;
+    let keys: Vec<&str> = log["requests"].as_array().unwrap().iter().filter_map(|r| r["idempotency_key"].as_str()).collect();
+    assert_eq!(keys, ["order-7", "order-7"]);
+
+    // No key: a write that may have been applied is not repeated.
+    let off = unique("idem-off");
+    control("POST", &format!("{chaos}/script/{off}"), Some(&script)).await;
+    let f = failure(d.request(post(&off, KeyOption::Off)).await);
+    assert_eq!((f.why, f.attempts, f.last), (Why::NotIdempotent, 1, Some(Last::Transport(TransportError::Truncated))));
+    assert_ne!(f.processed, resile_core::Processed::Never);
+    let log = log_of(off).await;
+    assert_eq!(log["count"], 1);
+    assert_eq!(log["requests"][0]["idempotency_key"], Value::Null);
+
+    // A connection closed without a response: Chromium itself resends the POST on a fresh
+    // connection when the closed one was a reused keep-alive connection, below any JavaScript.
+    // Whoever resends, the key is the same, so the server can tell.
+    let reset = unique("idem-reset");
+    let script = json!({"replies": [{"fault": "reset"}, {"status": 201}]});
+    control("POST", &format!("{chaos}/script/{reset}"), Some(&script)).await;
+    let reply = ok(d.request(post(&reset, KeyOption::Auto)).await);
+    let log = log_of(reset).await;
+    let seen = log["requests"].as_array().unwrap();
+    console_log!("reset POST: {} attempt(s) by resile, {} request(s) at the server", reply.attempts, seen.len());
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|r| r["idempotency_key"] == seen[0]["idempotency_key"] && r["idempotency_key"].is_string()));
+
+    // A real commit-then-fail endpoint: one order however the first answer was lost.
+    let before = stats(&chaos).await;
+    let mut spec = RequestSpec::new(Method::Post, format!("{chaos}/orders?mode=commit_then_fail&fail=503"));
+    spec.body = Some(Body::Text(json!({"sku": unique("commit")}).to_string()));
+    spec.headers.push(("content-type".into(), "application/json".into()));
+    let reply = ok(d.request(spec).await);
+    assert_eq!((reply.status, reply.attempts), (201, 2));
+    let after = stats(&chaos).await;
+    assert_eq!(counter(&after, "orders_created") - counter(&before, "orders_created"), 1);
+    assert_eq!(counter(&after, "duplicate_orders"), counter(&before, "duplicate_orders"));
+}
+
+#[wasm_bindgen_test]
+async fn hidden_hints_are_reported_and_backoff_takes_over() {
+    let Some(chaos) = chaos() else { return };
+    let cfg = r#"{"retry":{"max_attempts":2},"backoff":{"base_ms":50,"jitter":"none"}}"#;
+
+    let (d, events) = driver(config(cfg), Options::default());
+    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/429?retry_after=1&no_expose=1"))).await);
+    assert_eq!((f.why, f.attempts), (Why::MaxAttempts, 2));
+    let unreadable = events.borrow().iter().filter(|e| matches!(e.kind, EventKind::HintUnreadable { .. })).count();
+    assert_eq!(unreadable, 2, "each 429 without a readable hint says so");
+    assert_eq!(retries(&events.borrow()), [(Duration::from_millis(50), Why::Backoff)]);
+
+    // The same answer with the header exposed: the engine reads it.
+    let (d, events) = driver(config(cfg), Options::default());
+    let _ = d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/429?retry_after=1"))).await;
+    assert!(!events.borrow().iter().any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
+    assert_eq!(retries(&events.borrow()), [(Duration::from_secs(1), Why::RetryAfterHeader)]);
+}
+
+#[wasm_bindgen_test]
+async fn the_js_api_speaks_plain_objects_and_resile_errors() {
+    let Some(chaos) = chaos() else { return };
+    // A bad config names its field.
+    let bad: ClientConfig = JSON::parse(r#"{"retry":{"max_attempts":0}}"#).unwrap().unchecked_into();
+    let e = Client::new(Some(bad)).err().expect("rejected");
+    assert_eq!(prop(&e, "name").as_string().as_deref(), Some("ResileError"));
+    assert_eq!(prop(&e, "code").as_string().as_deref(), Some("config"));
+    assert!(prop(&e, "message").as_string().unwrap().contains("retry.max_attempts"));
+    let unknown: ClientConfig = JSON::parse(r#"{"retries":3}"#).unwrap().unchecked_into();
+    assert!(Client::new(Some(unknown)).is_err());
+
+    let client = js_client(json!({
+        "baseUrl": chaos,
+        "headers": {"x-demo": "1"},
+        "retry": {"max_attempts": 2},
+        "backoff": {"base_ms": 10, "jitter": "none"},
+    }));
+    let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+    let sink = seen.clone();
+    let callback = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(e));
+    let id = client.on_event(callback.as_ref().unchecked_ref::<Function>().clone());
+
+    let response = settle(client.get("/status/200".into(), None)).await.expect("200");
+    assert_eq!(prop(&response, "status").as_f64(), Some(200.0));
+    assert_eq!(prop(&response, "attempts").as_f64(), Some(1.0));
+    assert_eq!(prop(&response, "requestId").as_string().map(|s| s.len()), Some(36));
+    let headers = prop(&response, "headers");
+    assert_eq!(prop(&headers, "x-request-id"), prop(&response, "requestId"), "the server echoed it and CORS exposed it");
+
+    let not_found = settle(client.get_json("/status/404".into(), None)).await.expect_err("404 rejects getJson");
+    assert_eq!(prop(&not_found, "code").as_string().as_deref(), Some("status"));
+    assert_eq!(prop(&not_found, "status").as_f64(), Some(404.0));
+
+    let exhausted = settle(client.get("/status/503".into(), None)).await.expect_err("503s exhaust");
+    assert_eq!(prop(&exhausted, "name").as_string().as_deref(), Some("ResileError"));
+    assert_eq!(prop(&exhausted, "code").as_string().as_deref(), Some("retries_exhausted"));
+    assert_eq!(prop(&exhausted, "retryable").as_bool(), Some(true));
+    assert_eq!(prop(&exhausted, "maybeProcessed").as_bool(), Some(true));
+    assert_eq!(prop(&exhausted, "attempts").as_f64(), Some(2.0));
+    assert!(exhausted.is_instance_of::<js_sys::Error>());
+
+    let timeout = settle(client.get("/stall?ms=5000".into(), Some(JSON::parse(r#"{"deadlineMs":200}"#).unwrap().unchecked_into())))
+        .await
+        .expect_err("the deadline ends it");
+    assert_eq!(prop(&timeout, "code").as_string().as_deref(), Some("timeout"));
+
+    let posted = settle(client.post("/orders".into(), Some(JSON::parse(&json!({"json": {"sku": unique("js")}}).to_string()).unwrap().unchecked_into())))
+        .await
+        .expect("order");
+    assert_eq!(prop(&posted, "status").as_f64(), Some(201.0));
+    let json_fn: Function = prop(&posted, "json").unchecked_into();
+    let order = json_fn.call0(&posted).unwrap();
+    assert_eq!(prop(&order, "idempotency_key").as_string().map(|k| k.len()), Some(36));
+
+    let events = seen.borrow();
+    let names: Vec<String> = events.iter().filter_map(|e| prop(e, "event").as_string()).collect();
+    assert!(names.iter().any(|n| n == "call_started") && names.iter().any(|n| n == "retry_scheduled"), "{names:?}");
+    let started = events.iter().find(|e| prop(e, "event").as_string().as_deref() == Some("call_started")).unwrap();
+    assert_eq!(prop(started, "url").as_string(), Some(format!("{chaos}/status/200")));
+    let retry = events.iter().find(|e| prop(e, "event").as_string().as_deref() == Some("retry_scheduled")).unwrap();
+    assert_eq!(prop(retry, "explain").as_string().as_deref(), Some(Why::Backoff.explain()));
+    drop(events);
+    assert!(client.off_event(id));
+
+    let hosts = client.hosts();
+    let host = Reflect::get_u32(&hosts, 0).unwrap();
+    assert_eq!(prop(&host, "host").as_string(), Some(chaos.clone()));
+    assert_eq!(prop(&host, "breaker").as_string().as_deref(), Some("closed"));
+    let token = client.token();
+    assert_eq!(prop(&token, "generation").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
+async fn conformance_scenarios_replay_like_the_sim() {
+    let Some(chaos) = chaos() else { return };
+    let mut failures = Vec::new();
+    let (mut compared, mut skipped) = (0, 0);
+    for (name, text) in scenarios::SCENARIOS {
+        let s = Scenario::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(reason) = browser_skip_reason(&s) {
+            console_log!("conformance {name}: skipped: {reason}");
+            skipped += 1;
+            continue;
+        }
+        match replay(&chaos, name, &s, text.contains("{date")).await {
+            Ok(lines) => {
+                compared += 1;
+                console_log!("conformance {name}: same {lines} decisions as the sim");
+            }
+            Err(e) => {
+                console_log!("conformance {name}: DIFFERS: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    console_log!("conformance: {compared} compared, {skipped} skipped, {} differ", failures.len());
+    assert!(compared >= 10, "only {compared} scenarios compared");
+    assert_eq!(compared + skipped, scenarios::SCENARIOS.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+async fn replay(chaos: &str, name: &str, s: &Scenario, dated: bool) -> Result<usize, String> {
+    let sim = run_scenario(s).map_err(|e| format!("{name}: sim: {e}"))?;
+    let expected = decision_lines(&sim.trace);
+    let id = unique(name);
+    control("POST", &format!("{chaos}/script/{id}"), Some(&chaos_script(s, &sim.trace))).await;
+
+    let plan = &s.calls[0];
+    let options = Options {
+        seed: Some(s.seed),
+        token_provider: plan.token.then(|| scenario_tokens(&s.token)),
+        ..Options::default()
+    };
+    let (d, events) = driver(s.config.clone(), options);
+    let mut spec = RequestSpec::new(plan.method, format!("{chaos}/s/{id}"));
+    spec.key = match plan.idempotency {
+        Idempotency::Auto => KeyOption::Auto,
+        Idempotency::Off => KeyOption::Off,
+        _ => KeyOption::Own(format!("own-{id}")),
+    };
+    spec.deadline = plan.deadline_ms.map(Duration::from_millis);
+    spec.max_attempts = plan.max_attempts;
+    spec.token = Some(plan.token);
+    if !plan.method.is_idempotent() || plan.method == Method::Put {
+        spec.body = Some(Body::Text("{}".into()));
+    }
+    if dated {
+        // An HTTP-date has whole seconds: keep the reply away from a second's edge, where the
+        // rounded-up wait could differ by one from the sim's.
+        let into_second = js_sys::Date::now() % 1000.0;
+        if into_second > 700.0 {
+            sleep(Duration::from_millis((1020.0 - into_second) as u64)).await;
+        }
+    }
+    sleep(Duration::from_millis(plan.at_ms)).await;
+    let _ = d.request(spec).await;
+    let actual = without_hint_notes(decision_lines(&events.borrow()));
+    compare_decisions(&expected, &actual)
+        .map_err(|e| format!("{name}: {e}\n  sim:     {expected:?}\n  browser: {actual:?}"))?;
+    Ok(expected.len())
+}
