@@ -1,0 +1,544 @@
+//! The client: cheap to clone, one connection pool, one engine.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::RETRY_AFTER;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+use resile_core::engine::HostView;
+use resile_core::headers::parse_retry_after;
+use resile_core::paginate::PageStyle;
+use resile_core::token::TokenView;
+use resile_core::{CallSpec, Outcome, Stats, TransportError, Why};
+
+use crate::config::ClientConfig;
+use crate::driver::{CallGuard, CallMsg, EventCallback, Shared};
+use crate::error::{Error, FailureContext, LastCause};
+use crate::events::ClientEvent;
+use crate::paginate::Paginate;
+use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
+use crate::response::Response;
+use crate::token::TokenSource;
+use crate::transport::{self, Attempt, HintHeaders, Limits, Prepared, Received};
+
+/// A resilient HTTP client: reqwest for the wire, the resile engine for every decision
+/// (retries, backoff, budget, breaker, rate limits, tokens, idempotency).
+///
+/// Cheap to clone: clones share the connection pool, the engine (breakers, budgets and limits
+/// per host) and the token. Build it inside a tokio runtime or outside; calls need one.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), resile::Error> {
+/// let client = resile::Client::builder().base_url("https://api.example.com/v1/").build()?;
+/// let user: serde_json::Value = client.get_json("users/42").await?;
+/// # let _ = user; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.shared.config;
+        let headers: Vec<&String> = c.default_headers.keys().collect();
+        f.debug_struct("Client")
+            .field("base_url", &self.shared.base_url.as_ref().map(redacted_url))
+            .field("default_headers", &headers)
+            .field("max_in_flight", &c.max_in_flight)
+            .field("token_source", &self.shared.has_token_source)
+            .field("stats", &self.shared.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a batch treats failures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum BatchMode {
+    /// Every request runs; each result stands alone.
+    #[default]
+    Partial,
+    /// The first failure cancels the requests still running and fails the batch.
+    AllOrNothing,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Builds a [`Client`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let client = resile::Client::builder()
+///     .base_url("http://127.0.0.1:8080/api/")
+///     .default_header("x-tenant", "acme")
+///     .connect_timeout(Duration::from_secs(2))
+///     .max_in_flight(64)
+///     .engine({
+///         let mut policy = resile::Config::default();
+///         policy.retry.max_attempts = 3;
+///         policy
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.config().max_in_flight, 64);
+/// ```
+#[must_use]
+#[derive(Default)]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    token_source: Option<Arc<dyn TokenSource>>,
+    on_event: Option<EventCallback>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("token_source", &self.token_source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The engine's policy.
+    pub fn engine(mut self, engine: resile_core::Config) -> Self {
+        self.config.engine = engine;
+        self
+    }
+
+    /// Relative URLs resolve against this.
+    pub fn base_url(mut self, base: impl Into<String>) -> Self {
+        self.config.base_url = Some(base.into());
+        self
+    }
+
+    /// A header sent with every request.
+    pub fn default_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.default_headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// The `User-Agent`.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.config.user_agent = agent.into();
+        self
+    }
+
+    /// Time to open a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout_ms = Some(millis(timeout));
+        self
+    }
+
+    /// Longest pause between two reads of a response.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.read_timeout_ms = Some(millis(timeout));
+        self
+    }
+
+    /// How long idle pooled connections are kept (`None`: forever).
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.pool_idle_timeout_ms = timeout.map(millis);
+        self
+    }
+
+    /// Idle connections kept per host.
+    pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
+        self.config.pool_max_idle_per_host = n;
+        self
+    }
+
+    /// Logical calls in flight at once.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n;
+        self
+    }
+
+    /// Logical calls in flight at once per host.
+    pub fn max_in_flight_per_host(mut self, n: usize) -> Self {
+        self.config.max_in_flight_per_host = Some(n);
+        self
+    }
+
+    /// The largest response body read.
+    pub fn max_response_bytes(mut self, n: u64) -> Self {
+        self.config.max_response_bytes = n;
+        self
+    }
+
+    /// Redirects followed per attempt (`0`: none).
+    pub fn max_redirects(mut self, n: u32) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+
+    /// Rebuild the pool after this many connection failures in a row (`0`: never).
+    pub fn recycle_pool_after(mut self, n: u32) -> Self {
+        self.config.recycle_pool_after = n;
+        self
+    }
+
+    /// Requests a batch runs at once.
+    pub fn batch_concurrency(mut self, n: usize) -> Self {
+        self.config.batch_concurrency = n;
+        self
+    }
+
+    /// The engine's seed, to replay a run.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// Where access tokens come from; calls then carry one unless they opt out.
+    pub fn token_source(mut self, source: impl TokenSource) -> Self {
+        self.token_source = Some(Arc::new(source));
+        self
+    }
+
+    /// Called with every event, in order. It runs while the client's engine lock is held: keep
+    /// it quick, and do not call the client from it ([`Client::stats`] is fine).
+    pub fn on_event(mut self, callback: impl Fn(&ClientEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(callback));
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        let shared = Shared::new(self.config, self.token_source, self.on_event)?;
+        Ok(Client { shared })
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default configuration.
+    ///
+    /// # Panics
+    /// When the HTTP stack cannot be initialised (as `reqwest::Client::new` does); use
+    /// [`Client::builder`] to get an error instead.
+    pub fn new() -> Client {
+        match Client::builder().build() {
+            Ok(c) => c,
+            Err(e) => panic!("resile::Client::new: {e}"),
+        }
+    }
+
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from a configuration.
+    pub fn from_config(config: ClientConfig) -> Result<Client, Error> {
+        Client::builder().config(config).build()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ClientConfig {
+        &self.shared.config
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        let url = resolve_url(self.shared.base_url.as_ref(), url.as_ref());
+        RequestBuilder::new(self.clone(), method, url)
+    }
+
+    /// A GET.
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A POST (with an automatic `Idempotency-Key` unless told otherwise).
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A PUT.
+    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A PATCH (with an automatic `Idempotency-Key` unless told otherwise).
+    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A DELETE.
+    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A HEAD.
+    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// GETs `url` and decodes a 2xx JSON body; other statuses are [`Error::Status`], a body
+    /// that does not decode is [`Error::Decode`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Item { id: u64, name: String }
+    ///
+    /// let item: Item = client.get_json("https://api.example.com/items/1").await?;
+    /// # let _ = (item.id, item.name); Ok(()) }
+    /// ```
+    pub async fn get_json<T: DeserializeOwned>(&self, url: impl AsRef<str>) -> Result<T, Error> {
+        self.get(url).send().await?.error_for_status()?.json()
+    }
+
+    /// POSTs `body` as JSON (with an automatic `Idempotency-Key`) and decodes a 2xx JSON reply.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let order: serde_json::Value =
+    ///     client.post_json("https://api.example.com/orders", &serde_json::json!({"sku": "A-1"})).await?;
+    /// # let _ = order; Ok(()) }
+    /// ```
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, url: impl AsRef<str>, body: &B) -> Result<T, Error> {
+        self.post(url).json(body).send().await?.error_for_status()?.json()
+    }
+
+    /// GETs every URL (at most `batch_concurrency` at once) and decodes each 2xx JSON body.
+    ///
+    /// With [`BatchMode::Partial`] the answer is always `Ok`, one result per URL in input order.
+    /// With [`BatchMode::AllOrNothing`] the first failure cancels the requests still running
+    /// (their engine calls end as cancelled) and is returned as the error.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// use resile::BatchMode;
+    ///
+    /// let urls = (1..=3).map(|i| format!("https://api.example.com/items/{i}"));
+    /// let results = client.get_many::<serde_json::Value, _, _>(urls, BatchMode::Partial).await?;
+    /// for r in results {
+    ///     match r {
+    ///         Ok(item) => println!("{item}"),
+    ///         Err(e) => println!("failed: {e}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many<T, I, U>(&self, urls: I, mode: BatchMode) -> Result<Vec<Result<T, Error>>, Error>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = U>,
+        U: AsRef<str>,
+    {
+        let requests: Vec<RequestBuilder> = urls.into_iter().map(|u| self.get(u)).collect();
+        let n = requests.len();
+        let mut running = futures::stream::iter(requests.into_iter().enumerate().map(|(i, request)| async move {
+            let result = match request.send().await {
+                Ok(r) => r.error_for_status().and_then(|r| r.json::<T>()),
+                Err(e) => Err(e),
+            };
+            (i, result)
+        }))
+        .buffer_unordered(self.shared.config.batch_concurrency);
+        let mut results: Vec<Option<Result<T, Error>>> = (0..n).map(|_| None).collect();
+        while let Some((i, result)) = running.next().await {
+            if mode == BatchMode::AllOrNothing {
+                if let Err(e) = result {
+                    // Dropping the stream drops the calls in flight: each cancels itself.
+                    return Err(e);
+                }
+            }
+            results[i] = Some(result);
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Cancelled))).collect())
+    }
+
+    /// [`Client::get_many`] in [`BatchMode::AllOrNothing`], unwrapped.
+    pub async fn get_all<T, I, U>(&self, urls: I) -> Result<Vec<T>, Error>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = U>,
+        U: AsRef<str>,
+    {
+        let results = self.get_many::<T, I, U>(urls, BatchMode::AllOrNothing).await?;
+        results.into_iter().collect()
+    }
+
+    /// Walks a paginated collection; see [`Paginate`].
+    pub fn paginate(&self, url: impl AsRef<str>, style: PageStyle, items_pointer: Option<&str>) -> Paginate {
+        Paginate::new(self.clone(), url.as_ref(), style, items_pointer)
+    }
+
+    /// The engine's running totals.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Every known host's breaker, budget, limiter and hold, now.
+    pub fn hosts(&self) -> Vec<HostView> {
+        self.shared.hosts()
+    }
+
+    /// The access token's state (never the secret).
+    pub fn token(&self) -> TokenView {
+        self.shared.token_view()
+    }
+
+    /// Calls started and not finished.
+    pub fn active_calls(&self) -> usize {
+        self.shared.active_calls()
+    }
+
+    /// The engine's clock now (the `Instant`s in events and [`HostView`]s count from the same
+    /// origin).
+    pub fn now(&self) -> resile_core::Instant {
+        self.shared.now()
+    }
+
+    /// How many times the connection pool was rebuilt.
+    pub fn pool_recycles(&self) -> u64 {
+        self.shared.recycles()
+    }
+
+    pub(crate) async fn execute(self, req: Prepared, options: CallOptions) -> Result<Response, Error> {
+        let span = tracing::debug_span!(
+            "resile.call",
+            method = %req.method,
+            url = %redacted_url(&req.url),
+            call = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        self.run(req, options).instrument(span).await
+    }
+
+    async fn run(&self, req: Prepared, options: CallOptions) -> Result<Response, Error> {
+        let shared = &self.shared;
+        let _permits = shared.acquire(&req.host).await;
+        let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
+        spec.replayable = req.body.replayable();
+        spec.needs_token = options.needs_token;
+        spec.deadline = options.deadline;
+        spec.max_attempts = options.max_attempts;
+        let (id, mut orders) = shared.start(spec);
+        let mut guard = CallGuard {
+            shared: shared.clone(),
+            id,
+            live: true,
+        };
+        tracing::Span::current().record("call", id.number());
+        let limits = Limits {
+            max_response_bytes: shared.config.max_response_bytes,
+            max_redirects: shared.config.max_redirects,
+        };
+        let mut last: Option<Received> = None;
+        let mut last_message: Option<String> = None;
+        let mut request_id = String::new();
+        let mut attempts = 0;
+        // Bounded by the engine: every order is an attempt it allowed, then Done or Fail.
+        loop {
+            let Some(order) = orders.recv().await else {
+                guard.live = false;
+                return Err(Error::Cancelled);
+            };
+            match order {
+                CallMsg::Send(order) => {
+                    attempts += 1;
+                    if request_id.is_empty() {
+                        request_id = order.request_id.to_string();
+                        tracing::Span::current().record("request_id", request_id.as_str());
+                    }
+                    match transport::attempt(shared.http(), &req, &order, limits).await {
+                        Attempt::Response(received) => {
+                            shared.note_connection(false);
+                            {
+                                let hints = HintHeaders::new(&received.headers);
+                                let response = resile_core::Response::new(received.status.as_u16(), &hints, Shared::wall());
+                                shared.handle(id, Outcome::Response(response));
+                            }
+                            last = Some(received);
+                            last_message = None;
+                        }
+                        Attempt::Failed { kind, message } => {
+                            let connection = matches!(kind, TransportError::Connect | TransportError::Dns | TransportError::Tls);
+                            shared.note_connection(connection);
+                            tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
+                            shared.handle(id, Outcome::Transport(kind));
+                            last = None;
+                            last_message = Some(message);
+                        }
+                        Attempt::BodyGone => {
+                            // The engine asked to repeat a call whose one-shot body is spent
+                            // (its 401 token refresh path): nothing can be sent.
+                            guard.live = false;
+                            shared.cancel(id);
+                            return Err(Error::NotRetried {
+                                why: Why::BodyNotReplayable,
+                                maybe_processed: true,
+                                attempts: attempts - 1,
+                                last: last.as_ref().map(|r| LastCause::Status(r.status.as_u16())),
+                            });
+                        }
+                    }
+                }
+                CallMsg::Done { attempts } => {
+                    guard.live = false;
+                    let Some(r) = last else {
+                        return Err(Error::Transport {
+                            kind: TransportError::Other,
+                            message: "the engine finished a call that has no response".into(),
+                        });
+                    };
+                    if r.too_large {
+                        return Err(Error::BodyTooLarge {
+                            limit: limits.max_response_bytes,
+                        });
+                    }
+                    return Ok(Response {
+                        status: r.status,
+                        headers: r.headers,
+                        body: r.body,
+                        url: r.url,
+                        version: r.version,
+                        attempts,
+                        request_id,
+                    });
+                }
+                CallMsg::Fail {
+                    failure,
+                    detail,
+                    retry_at,
+                } => {
+                    guard.live = false;
+                    let retry_after = (failure.why == Why::RetryAfterTooLong)
+                        .then(|| last.as_ref()?.headers.get(RETRY_AFTER)?.to_str().ok().map(str::to_string))
+                        .flatten()
+                        .and_then(|v| parse_retry_after(&v, Shared::wall()));
+                    let cx = FailureContext {
+                        transport_message: last_message.as_deref(),
+                        detail,
+                        retry_at,
+                        retry_after,
+                    };
+                    return Err(Error::from_failure(failure, cx));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The client's configuration: the engine's policy plus what only the adapter knows (the pool,
+//! timeouts of the HTTP stack, concurrency, limits).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Everything a [`crate::Client`] is built from. Plain data (serde), with production-safe
+/// defaults; checked once when the client is built, and an error names the field.
+///
+/// ```
+/// let config: resile::ClientConfig = serde_json::from_str(r#"{
+///     "base_url": "https://api.example.com/v1/",
+///     "max_in_flight": 64,
+///     "engine": { "retry": { "max_attempts": 3 } }
+/// }"#).unwrap();
+/// assert_eq!(config.engine.retry.max_attempts, 3);
+/// let client = resile::Client::from_config(config).unwrap();
+/// # drop(client);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The engine's policy: retries, backoff, budget, breaker, rate limit, tokens.
+    pub engine: resile_core::Config,
+    /// Relative URLs (`"items"`, `"/v2/items"`) resolve against this. A base without a trailing
+    /// slash gets one, so `https://api.example/v1` + `items` is `https://api.example/v1/items`.
+    pub base_url: Option<String>,
+    /// Headers sent with every request (a request's own header of the same name wins). They are
+    /// dropped, like `Authorization`, when a redirect leaves the origin if their name is one of
+    /// `authorization`, `cookie`, `proxy-authorization`.
+    pub default_headers: BTreeMap<String, String>,
+    /// The `User-Agent`. Default `resile/<version>`.
+    pub user_agent: String,
+    /// Time to open a TCP (and TLS) connection. `None`: no limit. Default 5 s.
+    pub connect_timeout_ms: Option<u64>,
+    /// Longest pause between two reads of a response. `None`: no limit (the engine's attempt
+    /// timeout still applies). Default `None`.
+    pub read_timeout_ms: Option<u64>,
+    /// How long an idle pooled connection is kept. `None`: forever. Default 90 s.
+    pub pool_idle_timeout_ms: Option<u64>,
+    /// Idle connections kept per host. Default 32.
+    pub pool_max_idle_per_host: usize,
+    /// Logical calls in flight at once over the whole client; more wait for a slot before they
+    /// start (their deadline starts when they do). Default 512.
+    pub max_in_flight: usize,
+    /// Logical calls in flight at once per host (`scheme://authority`). Default `None`: only
+    /// the client-wide bound.
+    pub max_in_flight_per_host: Option<usize>,
+    /// The largest response body read; a larger one fails the call with
+    /// [`Error::BodyTooLarge`]. Default 16 MiB.
+    pub max_response_bytes: u64,
+    /// Redirects followed within one attempt; `0` hands 3xx responses to the caller. Default 10.
+    pub max_redirects: u32,
+    /// After this many connection failures in a row (refused, DNS, TLS, connect timeout), the
+    /// connection pool is rebuilt once. `0`: never. Default 5.
+    pub recycle_pool_after: u32,
+    /// How many requests a batch ([`crate::Client::get_many`]) runs at once. Default 16.
+    pub batch_concurrency: usize,
+    /// Time limit for one access-token fetch. Default 10 s.
+    pub token_fetch_timeout_ms: u64,
+    /// The engine's seed (jitter, idempotency keys, request ids). `None`: from the OS, different
+    /// for every client. Set it to replay a run.
+    pub seed: Option<u64>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            engine: resile_core::Config::default(),
+            base_url: None,
+            default_headers: BTreeMap::new(),
+            user_agent: concat!("resile/", env!("CARGO_PKG_VERSION")).to_string(),
+            connect_timeout_ms: Some(5_000),
+            read_timeout_ms: None,
+            pool_idle_timeout_ms: Some(90_000),
+            pool_max_idle_per_host: 32,
+            max_in_flight: 512,
+            max_in_flight_per_host: None,
+            max_response_bytes: 16 << 20,
+            max_redirects: 10,
+            recycle_pool_after: 5,
+            batch_concurrency: 16,
+            token_fetch_timeout_ms: 10_000,
+            seed: None,
+        }
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> Error {
+    Error::Config {
+        field: Some(field.to_string()),
+        message: message.into(),
+    }
+}
+
+impl ClientConfig {
+    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults.
+    ///
+    /// ```
+    /// let e = resile::ClientConfig::from_json(r#"{"max_in_flight": 0}"#).unwrap_err();
+    /// assert!(e.to_string().contains("max_in_flight"));
+    /// ```
+    pub fn from_json(text: &str) -> Result<ClientConfig, Error> {
+        let config: ClientConfig = serde_json::from_str(text).map_err(|e| Error::Config {
+            field: None,
+            message: format!("config could not be read: {e}"),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field; the error names the first one that is off.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.engine.validate()?;
+        if let Some(base) = &self.base_url {
+            crate::request::parse_base(base).map_err(|e| bad("base_url", e.to_string()))?;
+        }
+        for (name, value) in &self.default_headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(bad("default_headers", format!("`{name}` is not a valid header name")));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(bad("default_headers", format!("the value of `{name}` is not a valid header value")));
+            }
+        }
+        if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
+            return Err(bad("user_agent", "must be a valid header value"));
+        }
+        for (field, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("read_timeout_ms", self.read_timeout_ms),
+            ("pool_idle_timeout_ms", self.pool_idle_timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err(bad(field, "must be positive or null"));
+            }
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > 1 << 20 {
+            return Err(bad("max_in_flight", format!("is {}, must be in 1..=1048576", self.max_in_flight)));
+        }
+        if let Some(n) = self.max_in_flight_per_host {
+            if n == 0 || n > self.max_in_flight {
+                return Err(bad("max_in_flight_per_host", format!("is {n}, must be in 1..=max_in_flight or null")));
+            }
+        }
+        if self.max_response_bytes == 0 {
+            return Err(bad("max_response_bytes", "must be at least 1"));
+        }
+        if self.batch_concurrency == 0 {
+            return Err(bad("batch_concurrency", "must be at least 1"));
+        }
+        if self.token_fetch_timeout_ms == 0 {
+            return Err(bad("token_fetch_timeout_ms", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = ClientConfig::default();
+        c.validate().unwrap();
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(ClientConfig::from_json(&text).unwrap(), c);
+        assert_eq!(ClientConfig::from_json("{}").unwrap(), c);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases = [
+            (r#"{"max_in_flight":0}"#, "max_in_flight"),
+            (r#"{"max_in_flight":4,"max_in_flight_per_host":5}"#, "max_in_flight_per_host"),
+            (r#"{"max_response_bytes":0}"#, "max_response_bytes"),
+            (r#"{"connect_timeout_ms":0}"#, "connect_timeout_ms"),
+            (r#"{"base_url":"ftp://x"}"#, "base_url"),
+            (r#"{"default_headers":{"bad name":"x"}}"#, "default_headers"),
+            (r#"{"batch_concurrency":0}"#, "batch_concurrency"),
+            (r#"{"engine":{"retry":{"max_attempts":0}}}"#, "retry.max_attempts"),
+        ];
+        for (text, field) in cases {
+            match ClientConfig::from_json(text) {
+                Err(Error::Config { field: Some(f), .. }) => assert_eq!(f, field, "{text}"),
+                other => panic!("{text}: expected an error naming {field}, got {other:?}"),
+            }
+        }
+        assert!(matches!(ClientConfig::from_json(r#"{"retries":1}"#), Err(Error::Config { field: None, .. })));
+    }
+}

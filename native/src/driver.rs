@@ -1,0 +1,546 @@
+//! The engine behind a mutex, and everything that feeds it (quinn's endpoint, in spirit).
+//!
+//! Every input (a call starts, an attempt ends, a call is dropped, a token arrives, a timer
+//! fires) takes the lock, feeds the engine, and drains it before letting go:
+//!
+//! ```text
+//!   lock ─▶ engine.start / handle / cancel / token_* / handle_timeout
+//!        ─▶ poll_action: Send, Done, Fail ─▶ that call's channel
+//!                        FetchToken       ─▶ spawn the token source
+//!        ─▶ poll_event ─▶ tracing + the user's callback
+//!        ─▶ poll_timeout earlier than the timer task's? ─▶ wake it
+//!   unlock
+//! ```
+//!
+//! The lock is never held across an `.await`. One background task sleeps until the engine's
+//! next deadline; it holds only a `Weak` reference and ends when the last `Client` is dropped.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use reqwest::Url;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+use resile_core::engine::HostView;
+use resile_core::token::TokenView;
+use resile_core::{Action, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime, Uuid, Why};
+
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::events::{trace_engine, ClientEvent};
+use crate::token::{AccessToken, Secret, TokenSource};
+
+/// The user's event callback.
+pub(crate) type EventCallback = Arc<dyn Fn(&ClientEvent) + Send + Sync>;
+
+/// How many token generations are kept: an attempt may still ask for the previous one.
+const KEPT_TOKENS: usize = 4;
+/// Host semaphores kept before unused ones are forgotten.
+const MAX_HOST_SEMAPHORES: usize = 1024;
+
+/// What the engine tells one call.
+pub(crate) enum CallMsg {
+    /// Send an attempt now.
+    Send(SendOrder),
+    /// The last response is final.
+    Done { attempts: u32 },
+    /// The call failed.
+    Fail {
+        failure: Failure,
+        detail: Option<String>,
+        retry_at: Option<SystemTime>,
+    },
+}
+
+/// One attempt, as the engine ordered it.
+pub(crate) struct SendOrder {
+    pub timeout: Option<Duration>,
+    pub idempotency_key: Option<Uuid>,
+    pub request_id: Uuid,
+    pub token: Option<Secret>,
+}
+
+struct State {
+    engine: Engine,
+    waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
+    tokens: VecDeque<(u32, Secret)>,
+    token_error: Option<String>,
+    /// The deadline the timer task sleeps until.
+    armed: Option<Instant>,
+}
+
+thread_local! {
+    /// Set while the user's event callback runs on this thread (it runs under the lock).
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(crate) fn in_callback() -> bool {
+    IN_CALLBACK.with(Cell::get)
+}
+
+/// Everything a `Client` shares between its clones.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    origin: tokio::time::Instant,
+    notify: Arc<Notify>,
+    timer_started: AtomicBool,
+    weak: Weak<Shared>,
+    http: RwLock<reqwest::Client>,
+    pub(crate) config: ClientConfig,
+    pub(crate) base_url: Option<Url>,
+    pub(crate) default_headers: HeaderMap,
+    pub(crate) has_token_source: bool,
+    token_source: Option<Arc<dyn TokenSource>>,
+    on_event: Option<EventCallback>,
+    in_flight: Arc<Semaphore>,
+    per_host: Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
+    connect_failures: AtomicU32,
+    recycles: AtomicU64,
+    stats: Mutex<Stats>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The timer task holds only a Weak: wake it so it sees the client is gone.
+        self.notify.notify_one();
+    }
+}
+
+/// Slots a call holds from before it starts until it ends.
+pub(crate) struct Permits {
+    _host: Option<OwnedSemaphorePermit>,
+    _global: OwnedSemaphorePermit,
+}
+
+fn os_seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    h.write_u128(nanos);
+    h.finish()
+}
+
+pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(config.user_agent.clone())
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .pool_idle_timeout(config.pool_idle_timeout_ms.map(Duration::from_millis));
+    if let Some(ms) = config.connect_timeout_ms {
+        b = b.connect_timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = config.read_timeout_ms {
+        b = b.read_timeout(Duration::from_millis(ms));
+    }
+    b.build().map_err(|e| Error::Config {
+        field: None,
+        message: format!("the HTTP client could not be built: {}", crate::transport::error_text(&e)),
+    })
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: ClientConfig,
+        token_source: Option<Arc<dyn TokenSource>>,
+        on_event: Option<EventCallback>,
+    ) -> Result<Arc<Shared>, Error> {
+        config.validate()?;
+        let base_url = config.base_url.as_deref().map(crate::request::parse_base).transpose()?;
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in &config.default_headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(Error::invalid_request)?;
+            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(Error::invalid_request)?;
+            value.set_sensitive(crate::transport::is_sensitive(&name));
+            default_headers.insert(name, value);
+        }
+        let http = build_http(&config)?;
+        let engine = Engine::new(config.engine.clone(), config.seed.unwrap_or_else(os_seed), Instant::ZERO)?;
+        let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        Ok(Arc::new_cyclic(|weak| Shared {
+            state: Mutex::new(State {
+                engine,
+                waiters: HashMap::new(),
+                tokens: VecDeque::new(),
+                token_error: None,
+                armed: None,
+            }),
+            origin: tokio::time::Instant::now(),
+            notify: Arc::new(Notify::new()),
+            timer_started: AtomicBool::new(false),
+            weak: weak.clone(),
+            http: RwLock::new(http),
+            base_url,
+            default_headers,
+            has_token_source: token_source.is_some(),
+            token_source,
+            on_event,
+            in_flight,
+            per_host: Mutex::new(HashMap::new()),
+            connect_failures: AtomicU32::new(0),
+            recycles: AtomicU64::new(0),
+            stats: Mutex::new(Stats::default()),
+            config,
+        }))
+    }
+
+    // --- time -------------------------------------------------------------------------------
+
+    /// The engine's clock: nanoseconds since the client was built.
+    pub(crate) fn now(&self) -> Instant {
+        let d = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+        let far = self.origin + Duration::from_secs(86_400 * 365);
+        self.origin.checked_add(Duration::from_nanos(at.as_nanos())).map_or(far, |t| t.min(far))
+    }
+
+    pub(crate) fn wall() -> UnixTime {
+        let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        UnixTime::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    /// An engine instant as wall-clock time.
+    pub(crate) fn system_time(&self, at: Instant, now: Instant) -> SystemTime {
+        if at >= now {
+            SystemTime::now() + (at - now)
+        } else {
+            SystemTime::now() - (now - at)
+        }
+    }
+
+    // --- the lock and the drain ---------------------------------------------------------------
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Feeds one input and drains the engine, under the lock.
+    fn with_engine<R>(&self, input: impl FnOnce(&mut State, Instant) -> R) -> R {
+        self.ensure_timer();
+        let mut st = self.lock();
+        let now = self.now();
+        let r = input(&mut st, now);
+        self.drain(&mut st, now, false);
+        r
+    }
+
+    fn drain(&self, st: &mut State, now: Instant, from_timer: bool) {
+        // Bounded: each action is produced by an input; a stray send (a call whose future is
+        // gone) is cancelled, which produces one Fail that finds no waiter.
+        while let Some(action) = st.engine.poll_action() {
+            match action {
+                Action::Send {
+                    call,
+                    timeout,
+                    idempotency_key,
+                    request_id,
+                    token,
+                    ..
+                } => {
+                    let token = token.and_then(|g| st.tokens.iter().find(|(gen, _)| *gen == g).map(|(_, s)| s.clone()));
+                    let order = SendOrder {
+                        timeout,
+                        idempotency_key,
+                        request_id,
+                        token,
+                    };
+                    let delivered = st.waiters.get(&call).is_some_and(|tx| tx.send(CallMsg::Send(order)).is_ok());
+                    if !delivered {
+                        st.waiters.remove(&call);
+                        st.engine.cancel(call, now);
+                    }
+                }
+                Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
+                Action::Done { call, attempts, .. } => {
+                    if let Some(tx) = st.waiters.remove(&call) {
+                        let _ = tx.send(CallMsg::Done { attempts });
+                    }
+                }
+                Action::Fail { call, failure } => {
+                    if let Some(tx) = st.waiters.remove(&call) {
+                        let detail = match failure.why {
+                            Why::TokenFetchFailed => st.token_error.clone(),
+                            Why::TokenRejectedAgain => {
+                                Some("the server answered 401 to a freshly fetched token".to_string())
+                            }
+                            _ => None,
+                        };
+                        let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
+                        let _ = tx.send(CallMsg::Fail {
+                            failure,
+                            detail,
+                            retry_at,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(event) = st.engine.poll_event() {
+            trace_engine(&event);
+            self.emit(ClientEvent::Engine(event));
+        }
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
+        let next = st.engine.poll_timeout();
+        if from_timer {
+            st.armed = next;
+        } else if let Some(t) = next {
+            if st.armed.map_or(true, |armed| t < armed) {
+                st.armed = Some(t);
+                self.notify.notify_one();
+            }
+        }
+    }
+
+    /// Runs the user's callback (under the lock, so events arrive in order).
+    fn emit(&self, event: ClientEvent) {
+        if let Some(cb) = &self.on_event {
+            IN_CALLBACK.with(|f| f.set(true));
+            if catch_unwind(AssertUnwindSafe(|| cb(&event))).is_err() {
+                tracing::error!(target: "resile", "the on_event callback panicked; the event was dropped");
+            }
+            IN_CALLBACK.with(|f| f.set(false));
+        }
+    }
+
+    // --- inputs ------------------------------------------------------------------------------
+
+    /// Starts a call; its orders arrive on the returned channel.
+    pub(crate) fn start(&self, spec: CallSpec<'_>) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.with_engine(move |st, now| {
+            let id = st.engine.start(spec, now);
+            st.waiters.insert(id, tx);
+            id
+        });
+        (id, rx)
+    }
+
+    /// Reports how an attempt ended.
+    pub(crate) fn handle(&self, id: CallId, outcome: Outcome<'_>) {
+        self.with_engine(|st, now| st.engine.handle(id, outcome, now));
+    }
+
+    /// The caller gave up on a call (its future was dropped).
+    pub(crate) fn cancel(&self, id: CallId) {
+        if in_callback() {
+            // Dropping a call from inside the event callback would take the lock twice; the
+            // engine cancels the call when its next order finds no one listening.
+            return;
+        }
+        self.with_engine(|st, now| {
+            st.waiters.remove(&id);
+            st.engine.cancel(id, now);
+        });
+    }
+
+    fn token_result(&self, result: Result<AccessToken, Error>) {
+        self.with_engine(|st, now| match result {
+            Ok(token) => {
+                let generation = st.engine.token_fetched(token.expires_in, now);
+                st.tokens.push_back((generation, token.secret));
+                while st.tokens.len() > KEPT_TOKENS {
+                    st.tokens.pop_front();
+                }
+                st.token_error = None;
+            }
+            Err(e) => {
+                tracing::warn!(target: "resile", error = %e, "token fetch failed");
+                st.token_error = Some(match e {
+                    Error::Auth { detail: Some(d), .. } => d,
+                    other => other.to_string(),
+                });
+                st.engine.token_failed(now);
+            }
+        });
+    }
+
+    fn spawn_token_fetch(&self, st: &mut State, now: Instant) {
+        let (Some(source), Ok(runtime)) = (self.token_source.clone(), tokio::runtime::Handle::try_current()) else {
+            st.token_error = Some("no token source, or no tokio runtime to fetch one on".into());
+            st.engine.token_failed(now);
+            return;
+        };
+        let http = self.http();
+        let weak = self.weak.clone();
+        let limit = Duration::from_millis(self.config.token_fetch_timeout_ms);
+        runtime.spawn(async move {
+            let result = match tokio::time::timeout(limit, source.fetch(&http)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Auth {
+                    why: Why::TokenFetchFailed,
+                    detail: Some(format!("the token fetch took longer than {} ms", limit.as_millis())),
+                }),
+            };
+            if let Some(shared) = weak.upgrade() {
+                shared.token_result(result);
+            }
+        });
+    }
+
+    // --- the timer task -----------------------------------------------------------------------
+
+    fn ensure_timer(&self) {
+        if self.timer_started.load(Ordering::Acquire) || self.timer_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(run_timer(self.weak.clone(), self.notify.clone()));
+            }
+            Err(_) => self.timer_started.store(false, Ordering::Release),
+        }
+    }
+
+    /// Fires due timers; returns when to wake next.
+    fn fire_timers(&self) -> Option<tokio::time::Instant> {
+        let mut st = self.lock();
+        let now = self.now();
+        st.engine.handle_timeout(now);
+        self.drain(&mut st, now, true);
+        st.armed.map(|t| self.to_tokio(t))
+    }
+
+    // --- the pool -----------------------------------------------------------------------------
+
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Counts connection failures in a row; the `recycle_pool_after`-th rebuilds the pool.
+    pub(crate) fn note_connection(&self, failed: bool) {
+        if !failed {
+            if self.connect_failures.load(Ordering::Relaxed) != 0 {
+                self.connect_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let threshold = self.config.recycle_pool_after;
+        let n = self.connect_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if threshold == 0 || n != threshold {
+            return;
+        }
+        let Ok(fresh) = build_http(&self.config) else { return };
+        *self.http.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.connect_failures.store(0, Ordering::Release);
+        let recycles = self.recycles.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::warn!(target: "resile", consecutive_failures = n, recycles, "connection pool rebuilt after connection failures in a row");
+        if !in_callback() {
+            let _st = self.lock();
+            self.emit(ClientEvent::PoolRecycled {
+                consecutive_failures: n,
+                recycles,
+            });
+        }
+    }
+
+    pub(crate) fn recycles(&self) -> u64 {
+        self.recycles.load(Ordering::Acquire)
+    }
+
+    // --- concurrency --------------------------------------------------------------------------
+
+    pub(crate) async fn acquire(&self, host: &str) -> Permits {
+        let host_sem = self.config.max_in_flight_per_host.map(|limit| {
+            let mut map = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = map.get(host) {
+                return s.clone();
+            }
+            if map.len() >= MAX_HOST_SEMAPHORES {
+                map.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            let s = Arc::new(Semaphore::new(limit));
+            map.insert(Arc::from(host), s.clone());
+            s
+        });
+        // The semaphores are never closed, so acquiring cannot fail.
+        let host = match host_sem {
+            Some(s) => s.acquire_owned().await.ok(),
+            None => None,
+        };
+        let global = loop {
+            if let Ok(p) = self.in_flight.clone().acquire_owned().await {
+                break p;
+            }
+        };
+        Permits {
+            _host: host,
+            _global: global,
+        }
+    }
+
+    // --- snapshots ----------------------------------------------------------------------------
+
+    pub(crate) fn stats(&self) -> Stats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn hosts(&self) -> Vec<HostView> {
+        if in_callback() {
+            tracing::warn!(target: "resile", "Client::hosts called from the event callback; answering empty");
+            return Vec::new();
+        }
+        let st = self.lock();
+        st.engine.hosts(self.now())
+    }
+
+    pub(crate) fn token_view(&self) -> TokenView {
+        if in_callback() {
+            return TokenView {
+                generation: 0,
+                expires_at: None,
+                fetching: false,
+                valid: false,
+            };
+        }
+        self.lock().engine.token_view()
+    }
+
+    pub(crate) fn active_calls(&self) -> usize {
+        if in_callback() {
+            return 0;
+        }
+        self.lock().engine.active_calls()
+    }
+}
+
+async fn run_timer(weak: Weak<Shared>, notify: Arc<Notify>) {
+    loop {
+        let next = match weak.upgrade() {
+            Some(shared) => shared.fire_timers(),
+            None => return,
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = notify.notified() => {}
+                }
+            }
+            None => notify.notified().await,
+        }
+    }
+}
+
+/// Cancels its call when dropped before the call ended (the caller's future went away).
+pub(crate) struct CallGuard {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: CallId,
+    pub(crate) live: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.live {
+            self.shared.cancel(self.id);
+        }
+    }
+}

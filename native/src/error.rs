@@ -1,0 +1,452 @@
+//! The one error type of the client, mapped from the engine's [`Failure`] and from what the
+//! adapter saw on the wire.
+//!
+//! Every variant answers three questions: is trying the whole call again later worth it
+//! ([`Error::is_retryable`]), may the server have applied the request
+//! ([`Error::maybe_processed`]), and what made the engine decide ([`Error::why`]).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use resile_core::{ConfigError, Failure, FailureKind, Last, Processed, TransportError, Why};
+
+/// What the last attempt of a failed call ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LastCause {
+    /// The server answered with this status.
+    Status(u16),
+    /// The transport failed.
+    Transport {
+        /// The kind, as the engine classified it.
+        kind: TransportError,
+        /// What the HTTP stack said (no secrets: URLs and headers are not included).
+        message: String,
+    },
+}
+
+impl LastCause {
+    pub(crate) fn from_last(last: Last, message: Option<&str>) -> Self {
+        match last {
+            Last::Status(s) => LastCause::Status(s),
+            Last::Transport(kind) => LastCause::Transport {
+                kind,
+                message: message.unwrap_or_default().to_string(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for LastCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LastCause::Status(s) => write!(f, "status {s}"),
+            LastCause::Transport { kind, message } if message.is_empty() => write!(f, "{}", transport_name(*kind)),
+            LastCause::Transport { kind, message } => write!(f, "{} ({message})", transport_name(*kind)),
+        }
+    }
+}
+
+pub(crate) fn transport_name(kind: TransportError) -> &'static str {
+    match kind {
+        TransportError::Connect => "connection failed",
+        TransportError::Dns => "DNS lookup failed",
+        TransportError::Tls => "TLS handshake failed",
+        TransportError::Timeout => "attempt timed out",
+        TransportError::Reset => "connection reset",
+        TransportError::Truncated => "response body truncated",
+        _ => "transport error",
+    }
+}
+
+fn last_suffix(last: &Option<LastCause>) -> String {
+    last.as_ref().map(|l| format!("; last attempt: {l}")).unwrap_or_default()
+}
+
+/// Why a call or a page failed.
+///
+/// ```
+/// use resile::Error;
+///
+/// let e = Error::Status { status: 503, body_excerpt: String::new() };
+/// assert!(e.is_retryable() && e.maybe_processed());
+/// assert_eq!(e.why(), None);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The call's deadline passed, or the next attempt could not start before it.
+    #[error("timed out after {attempts} attempt(s): {why}{}", last_suffix(last))]
+    Timeout {
+        /// The engine's reason.
+        why: Why,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's result, if one was made.
+        last: Option<LastCause>,
+        /// Whether the server may have applied the request.
+        maybe_processed: bool,
+    },
+    /// The host is not being called now: its circuit breaker is open (or its half-open probes
+    /// are busy). Try again after `retry_at`.
+    #[error("host unavailable: {why}{}", retry_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).map(|d| format!("; retry in {} ms", d.as_millis())).unwrap_or_default())]
+    Unavailable {
+        /// The engine's reason.
+        why: Why,
+        /// When the breaker lets calls through again, if known.
+        retry_at: Option<SystemTime>,
+    },
+    /// The server asked for a longer wait than `retry.max_retry_after_ms` allows.
+    #[error("rate limited: the server asked to wait {}, over the configured cap (raise retry.max_retry_after_ms to wait longer)", retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "too long".into()))]
+    RateLimited {
+        /// The wait the server asked for, when it could be read.
+        retry_after: Option<Duration>,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Every allowed attempt failed (attempts used up, or the retry budget is spent).
+    #[error("gave up after {attempts} attempt(s): {why}; last attempt: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's result.
+        last: LastCause,
+        /// [`Why::MaxAttempts`] or [`Why::BudgetExhausted`].
+        why: Why,
+        /// Whether the server may have applied the request.
+        maybe_processed: bool,
+    },
+    /// The last attempt failed and repeating it is unsafe or impossible.
+    #[error("not retried: {why}{}", last_suffix(last))]
+    NotRetried {
+        /// The engine's reason ([`Why::NotIdempotent`], [`Why::BodyNotReplayable`], ...).
+        why: Why,
+        /// Whether the server may have applied the request.
+        maybe_processed: bool,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's result.
+        last: Option<LastCause>,
+    },
+    /// The server answered with a status the caller did not accept (from the typed helpers and
+    /// [`crate::Response::error_for_status`]).
+    #[error("the server answered {status}: {body_excerpt}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// The start of the body (at most 512 bytes, lossy UTF-8).
+        body_excerpt: String,
+    },
+    /// The body is not the JSON the caller asked for.
+    #[error("could not decode the response (status {status}): {message}; body starts with: {excerpt}")]
+    Decode {
+        /// The status of the response.
+        status: u16,
+        /// The start of the body (at most 512 bytes, lossy UTF-8).
+        excerpt: String,
+        /// What serde said.
+        message: String,
+    },
+    /// No access token could be had, or the server rejected a fresh one.
+    #[error("authentication failed: {why}{}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Auth {
+        /// [`Why::TokenFetchFailed`] or [`Why::TokenRejectedAgain`].
+        why: Why,
+        /// What the token endpoint or the server said (never the token).
+        detail: Option<String>,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration{}: {message}", field.as_ref().map(|f| format!(" `{f}`")).unwrap_or_default())]
+    Config {
+        /// The dotted path of the field, when one is at fault.
+        field: Option<String>,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// The request could not be made at all (outside the engine: building the HTTP client, a
+    /// token endpoint that cannot be reached).
+    #[error("transport error ({}): {message}", transport_name(*kind))]
+    Transport {
+        /// The kind.
+        kind: TransportError,
+        /// What the HTTP stack said.
+        message: String,
+    },
+    /// The response body is larger than `max_response_bytes`.
+    #[error("the response body is larger than {limit} bytes (raise max_response_bytes to accept it)")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The URL cannot be used.
+    #[error("invalid URL `{url}`: {message}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A header, body or query could not be built into a request.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// A paginated collection could not be followed.
+    #[error("pagination stopped: {0}")]
+    Pagination(#[from] resile_core::paginate::PaginateError),
+    /// The call was cancelled (a batch gave up, or the engine was told to).
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// The engine keeps state for too many hosts with calls in flight.
+    #[error("overloaded: {why}")]
+    Overloaded {
+        /// [`Why::TooManyHosts`].
+        why: Why,
+    },
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::OutOfRange { field, .. } => Error::Config {
+                field: Some(field.to_string()),
+                message: e.to_string(),
+            },
+            other => Error::Config {
+                field: None,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Context the adapter adds to an engine failure.
+pub(crate) struct FailureContext<'a> {
+    pub transport_message: Option<&'a str>,
+    pub detail: Option<String>,
+    pub retry_at: Option<SystemTime>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Error {
+    pub(crate) fn from_failure(f: Failure, cx: FailureContext<'_>) -> Error {
+        let last = f.last.map(|l| LastCause::from_last(l, cx.transport_message));
+        let maybe_processed = f.processed != Processed::Never;
+        match f.kind() {
+            FailureKind::Timeout => Error::Timeout {
+                why: f.why,
+                attempts: f.attempts,
+                last,
+                maybe_processed,
+            },
+            FailureKind::Unavailable => Error::Unavailable {
+                why: f.why,
+                retry_at: cx.retry_at,
+            },
+            FailureKind::RateLimited => Error::RateLimited {
+                retry_after: cx.retry_after,
+                attempts: f.attempts,
+            },
+            FailureKind::RetriesExhausted => match last {
+                Some(last) => Error::RetriesExhausted {
+                    attempts: f.attempts,
+                    last,
+                    why: f.why,
+                    maybe_processed,
+                },
+                None => Error::NotRetried {
+                    why: f.why,
+                    maybe_processed,
+                    attempts: f.attempts,
+                    last: None,
+                },
+            },
+            FailureKind::Auth => Error::Auth {
+                why: f.why,
+                detail: cx.detail,
+            },
+            FailureKind::Cancelled => Error::Cancelled,
+            FailureKind::Overloaded => Error::Overloaded { why: f.why },
+            _ => Error::NotRetried {
+                why: f.why,
+                maybe_processed,
+                attempts: f.attempts,
+                last,
+            },
+        }
+    }
+
+    /// Whether making the whole call again later could succeed.
+    ///
+    /// ```
+    /// use resile::{Error, Why};
+    ///
+    /// let e = Error::NotRetried { why: Why::NotIdempotent, maybe_processed: true, attempts: 1, last: None };
+    /// assert!(!e.is_retryable());
+    /// assert!(Error::Unavailable { why: Why::BreakerOpen, retry_at: None }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Timeout { .. }
+            | Error::Unavailable { .. }
+            | Error::RateLimited { .. }
+            | Error::RetriesExhausted { .. }
+            | Error::Transport { .. }
+            | Error::Overloaded { .. } => true,
+            Error::NotRetried { why, .. } => !matches!(
+                why,
+                Why::NotIdempotent | Why::BodyNotReplayable | Why::NotRetryableStatus | Why::TokenRejectedAgain
+            ),
+            Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Auth { why, .. } => *why == Why::TokenFetchFailed,
+            Error::Decode { .. }
+            | Error::Config { .. }
+            | Error::BodyTooLarge { .. }
+            | Error::InvalidUrl { .. }
+            | Error::InvalidRequest { .. }
+            | Error::Pagination(_)
+            | Error::Cancelled => false,
+        }
+    }
+
+    /// Whether the server may have applied the request (a write may have happened).
+    pub fn maybe_processed(&self) -> bool {
+        match self {
+            Error::Timeout { maybe_processed, .. }
+            | Error::RetriesExhausted { maybe_processed, .. }
+            | Error::NotRetried { maybe_processed, .. } => *maybe_processed,
+            Error::Status { .. } | Error::Decode { .. } | Error::BodyTooLarge { .. } | Error::Pagination(_) => true,
+            Error::Cancelled => true,
+            Error::Transport { kind, .. } => {
+                !matches!(kind, TransportError::Connect | TransportError::Dns | TransportError::Tls)
+            }
+            _ => false,
+        }
+    }
+
+    /// The engine's reason, for errors the engine decided.
+    pub fn why(&self) -> Option<Why> {
+        match self {
+            Error::Timeout { why, .. }
+            | Error::Unavailable { why, .. }
+            | Error::RetriesExhausted { why, .. }
+            | Error::NotRetried { why, .. }
+            | Error::Auth { why, .. }
+            | Error::Overloaded { why } => Some(*why),
+            Error::RateLimited { .. } => Some(Why::RetryAfterTooLong),
+            Error::Cancelled => Some(Why::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// Whether the call ran out of time (its deadline, or attempts that timed out).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::RetriesExhausted { last, .. } => matches!(
+                last,
+                LastCause::Transport {
+                    kind: TransportError::Timeout,
+                    ..
+                }
+            ),
+            Error::Transport { kind, .. } => *kind == TransportError::Timeout,
+            _ => false,
+        }
+    }
+
+    /// The status of the response that caused the error, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } | Error::Decode { status, .. } => Some(*status),
+            Error::RetriesExhausted {
+                last: LastCause::Status(s),
+                ..
+            } => Some(*s),
+            Error::NotRetried {
+                last: Some(LastCause::Status(s)),
+                ..
+            }
+            | Error::Timeout {
+                last: Some(LastCause::Status(s)),
+                ..
+            } => Some(*s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_request(message: impl fmt::Display) -> Error {
+        Error::InvalidRequest {
+            message: message.to_string(),
+        }
+    }
+}
+
+/// At most `max` bytes of `body` as text, cut at a character boundary.
+pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
+    let cut = &body[..body.len().min(max)];
+    let text = String::from_utf8_lossy(cut);
+    let mut s = text.into_owned();
+    if body.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_kinds_map_to_variants() {
+        let base = Failure {
+            why: Why::MaxAttempts,
+            attempts: 3,
+            last: Some(Last::Status(503)),
+            retry_at: None,
+            processed: Processed::Maybe,
+        };
+        let cx = || FailureContext {
+            transport_message: None,
+            detail: None,
+            retry_at: None,
+            retry_after: None,
+        };
+        let e = Error::from_failure(base, cx());
+        assert!(matches!(e, Error::RetriesExhausted { attempts: 3, last: LastCause::Status(503), .. }));
+        assert!(e.is_retryable() && e.maybe_processed());
+        assert_eq!(e.status(), Some(503));
+
+        let e = Error::from_failure(Failure { why: Why::NotIdempotent, ..base }, cx());
+        assert!(matches!(e, Error::NotRetried { why: Why::NotIdempotent, maybe_processed: true, .. }));
+        assert!(!e.is_retryable());
+
+        let e = Error::from_failure(Failure { why: Why::BreakerOpen, last: None, processed: Processed::Never, ..base }, cx());
+        assert!(matches!(e, Error::Unavailable { .. }) && !e.maybe_processed());
+
+        let e = Error::from_failure(Failure { why: Why::DeadlineWouldPass, ..base }, cx());
+        assert!(e.is_timeout());
+        let e = Error::from_failure(Failure { why: Why::RetryAfterTooLong, ..base }, cx());
+        assert!(matches!(e, Error::RateLimited { .. }));
+        let e = Error::from_failure(Failure { why: Why::TokenFetchFailed, ..base }, cx());
+        assert!(matches!(e, Error::Auth { .. }));
+        let e = Error::from_failure(Failure { why: Why::Cancelled, ..base }, cx());
+        assert!(matches!(e, Error::Cancelled));
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let e: Error = resile_core::Config::from_json(r#"{"backoff":{"factor":0.5}}"#).unwrap_err().into();
+        assert!(matches!(&e, Error::Config { field: Some(f), .. } if f == "backoff.factor"), "{e:?}");
+        assert!(e.to_string().contains("backoff.factor"));
+    }
+
+    #[test]
+    fn excerpts_are_bounded() {
+        assert_eq!(excerpt(b"abc", 512), "abc");
+        let long = vec![b'x'; 2000];
+        assert_eq!(excerpt(&long, 512).chars().count(), 513);
+        assert_eq!(excerpt("é".as_bytes(), 1), "\u{fffd}…");
+    }
+}

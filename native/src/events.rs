@@ -1,0 +1,81 @@
+//! What the client did, for logs, traces and UIs: the engine's events, plus the adapter's own.
+
+use serde::Serialize;
+use tracing::Level;
+
+use resile_core::{Event, EventKind};
+
+/// Something the client did.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use resile::ClientEvent;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// let client = resile::Client::builder()
+///     .on_event(move |e: &ClientEvent| sink.lock().unwrap().push(serde_json::to_string(e).unwrap()))
+///     .build()
+///     .unwrap();
+/// # drop(client);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A decision of the engine (attempts, retries, breaker, budget, tokens, ...).
+    Engine(Event),
+    /// The connection pool was rebuilt after connection failures in a row.
+    PoolRecycled {
+        /// The failures in a row that triggered it.
+        consecutive_failures: u32,
+        /// How many times the pool has been rebuilt, this one included.
+        recycles: u64,
+    },
+}
+
+impl ClientEvent {
+    /// The engine event, if this is one.
+    pub fn engine(&self) -> Option<&Event> {
+        match self {
+            ClientEvent::Engine(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn level(kind: &EventKind) -> Level {
+    match kind {
+        EventKind::CallStarted { .. }
+        | EventKind::AttemptStarted { .. }
+        | EventKind::AttemptFinished { .. }
+        | EventKind::CallSucceeded { .. }
+        | EventKind::WaitingForToken { .. }
+        | EventKind::TokenFetchStarted { .. }
+        | EventKind::TokenRefreshed { .. } => Level::DEBUG,
+        EventKind::RetryScheduled { .. } | EventKind::Waiting { .. } | EventKind::CallFailed { .. } => Level::INFO,
+        _ => Level::WARN,
+    }
+}
+
+/// Formats [`Event::describe`] only when a subscriber wants the line.
+struct Describe<'a>(&'a Event);
+
+impl std::fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
+}
+
+/// Emits an engine event as a `tracing` event (target `resile::engine`), with the call number
+/// and the engine's reason as fields. Engine events never hold a token or a header value.
+pub(crate) fn trace_engine(e: &Event) {
+    let call = e.kind.call().map(|c| c.number());
+    let why = e.kind.why().map(|w| w.explain());
+    let line = Describe(e);
+    match level(&e.kind) {
+        Level::DEBUG => tracing::debug!(target: "resile::engine", call, why, "{line}"),
+        Level::INFO => tracing::info!(target: "resile::engine", call, why, "{line}"),
+        _ => tracing::warn!(target: "resile::engine", call, why, "{line}"),
+    }
+}

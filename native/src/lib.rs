@@ -1,0 +1,110 @@
+//! # resile: a resilient HTTP client
+//!
+//! reqwest on the wire, the [`resile_core`] engine for every decision: retries with backoff and
+//! jitter, `Retry-After` and rate-limit headers, a retry budget, a circuit breaker per host, a
+//! client-side rate limit, deadlines, idempotency keys, OAuth2 tokens with single-flight
+//! refresh, and pagination. This crate only translates: it sends what the engine orders and
+//! tells it what came back. The same engine drives the browser adapter and the simulator, and
+//! the conformance suite checks that all of them decide alike.
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use resile::{Client, Error};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct User {
+//!     id: u64,
+//!     name: String,
+//! }
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! let client = Client::builder().base_url("https://api.example.com/v1/").build()?;
+//!
+//! // A GET: retried on 429/5xx/timeouts/resets within a 30 s deadline, waits as the server asks.
+//! let user: User = client.get_json("users/42").await?;
+//!
+//! // A POST: it carries an automatic Idempotency-Key, the same on every attempt, so the engine
+//! // may repeat it after a reset without creating the order twice.
+//! let order: serde_json::Value = client.post_json("orders", &serde_json::json!({"sku": "A-1"})).await?;
+//!
+//! // Errors say what happened and whether the write may have been applied.
+//! match client.get("flaky").send().await {
+//!     Ok(response) => println!("{} after {} attempt(s)", response.status(), response.attempts()),
+//!     Err(e) => println!("{e} (retryable later: {}, maybe applied: {})", e.is_retryable(), e.maybe_processed()),
+//! }
+//! # let _ = (user.id, user.name, order); Ok(()) }
+//! ```
+//!
+//! ## What is where
+//!
+//! | feature | API |
+//! |---|---|
+//! | requests | [`Client::get`], [`Client::post`], ... → [`RequestBuilder`] → [`Response`] |
+//! | typed JSON | [`Client::get_json`], [`Client::post_json`], [`Response::json`] |
+//! | policy | [`ClientConfig::engine`] ([`Config`]): attempts, deadline, backoff, budget, breaker, limit, token |
+//! | writes | [`IdempotencyKey`]: `Auto` (default for POST/PATCH), `Explicit`, `Off` |
+//! | batches | [`Client::get_many`] with [`BatchMode`] |
+//! | pagination | [`Client::paginate`] → [`Paginate`] (a `Stream`), four [`PageStyle`]s |
+//! | tokens | [`TokenSource`], [`ClientCredentials`], [`StaticBearer`] |
+//! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` (target `resile::engine`), [`Client::stats`], [`Client::hosts`] |
+//! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
+//!
+//! ## How it drives the engine
+//!
+//! The engine lives behind a `std::sync::Mutex`, held only while it decides. Each input (a
+//! call starts, an attempt ends, a future is dropped, a token arrives, a timer fires) locks it,
+//! feeds it, routes the engine's actions to the call they are for, hands its events to
+//! `tracing` and the callback, and unlocks. A background task sleeps until the engine's next
+//! deadline; it ends with the last `Client` clone. Attempt timeouts are `tokio::time::timeout`
+//! around the whole exchange, body included: a body cut short is a failed attempt the engine
+//! may repeat, not a broken response handed to the caller.
+//!
+//! ## Scope
+//!
+//! In: JSON APIs over HTTP/1.1 and HTTP/2, HTTPS with rustls (feature `rustls-tls`, on by
+//! default), redirects followed within an attempt (credentials dropped across origins),
+//! response bodies read whole up to `max_response_bytes`. Out: streaming response bodies,
+//! cookies, proxies' own auth, caching.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod driver;
+mod error;
+mod events;
+mod paginate;
+mod request;
+mod response;
+mod token;
+mod transport;
+
+pub use client::{BatchMode, Client, ClientBuilder};
+pub use config::ClientConfig;
+pub use error::{Error, LastCause};
+pub use events::ClientEvent;
+pub use paginate::{Page, Paginate};
+pub use request::{IdempotencyKey, RequestBuilder};
+pub use response::Response;
+pub use token::{AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource};
+
+pub use reqwest;
+pub use resile_core;
+pub use resile_core::engine::HostView;
+pub use resile_core::paginate::PageStyle;
+pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};
+
+/// Compile-time checks: the client and its futures cross threads.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Client>();
+    send_sync::<Error>();
+    send_sync::<Response>();
+    let client = Client::new();
+    send(&client.get("http://x.test").send());
+    send(&client.get_json::<serde_json::Value>("http://x.test"));
+    send(&client.get_many::<serde_json::Value, _, _>(["http://x.test"], BatchMode::Partial));
+}

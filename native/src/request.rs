@@ -1,0 +1,373 @@
+//! Building a request: URL, headers, body, and what the engine needs to know about it.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, Url};
+use serde::Serialize;
+
+use resile_core::Idempotency;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::response::Response;
+use crate::transport::{is_sensitive, Prepared, PreparedBody};
+
+/// Who supplies the `Idempotency-Key` header of a call.
+///
+/// With a key, a server that implements idempotency keys applies a write once however many
+/// times it arrives, so the engine may repeat a POST whose first attempt may have been applied.
+/// Without one, such a POST is not repeated ([`resile_core::Why::NotIdempotent`]).
+///
+/// ```
+/// use resile::IdempotencyKey;
+/// assert_eq!(IdempotencyKey::default(), IdempotencyKey::Auto);
+/// let mine = IdempotencyKey::Explicit("order-2024-0001".into());
+/// # let _ = mine;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IdempotencyKey {
+    /// The engine generates one for POST and PATCH, once per call, and sends it on every
+    /// attempt. Other methods are idempotent already and get none.
+    #[default]
+    Auto,
+    /// This key, on every attempt (any method).
+    Explicit(String),
+    /// No key: a write that may have been applied is never repeated.
+    Off,
+}
+
+/// A request to send through the engine. Made by [`Client::get`], [`Client::post`], ...
+///
+/// ```no_run
+/// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+/// use std::time::Duration;
+///
+/// let order = client
+///     .post("https://api.example.com/orders")
+///     .json(&serde_json::json!({"sku": "A-1", "qty": 2}))
+///     .header("x-tenant", "acme")
+///     .deadline(Duration::from_secs(10))
+///     .max_attempts(3)
+///     .send()
+///     .await?
+///     .error_for_status()?;
+/// # let _ = order; Ok(()) }
+/// ```
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    url: Result<Url, Error>,
+    headers: HeaderMap,
+    body: PreparedBody,
+    error: Option<Error>,
+    idempotency: IdempotencyKey,
+    use_token: bool,
+    deadline: Option<Duration>,
+    max_attempts: Option<u32>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("url", &self.url.as_ref().map(redacted_url).ok())
+            .field("headers", &names)
+            .field("idempotency", &matches!(self.idempotency, IdempotencyKey::Explicit(_)).then_some("explicit"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the engine is told about a call.
+pub(crate) struct CallOptions {
+    pub method: resile_core::Method,
+    pub idempotency: Idempotency,
+    pub needs_token: bool,
+    pub deadline: Option<Duration>,
+    pub max_attempts: Option<u32>,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, method: Method, url: Result<Url, Error>) -> Self {
+        RequestBuilder {
+            client,
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: PreparedBody::Empty,
+            error: None,
+            idempotency: IdempotencyKey::Auto,
+            use_token: true,
+            deadline: None,
+            max_attempts: None,
+        }
+    }
+
+    fn fail(mut self, e: Error) -> Self {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        self
+    }
+
+    /// Adds a header (replacing one of the same name).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: fmt::Display,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: fmt::Display,
+    {
+        let name = match HeaderName::try_from(name) {
+            Ok(n) => n,
+            Err(e) => return self.fail(Error::invalid_request(format!("invalid header name: {e}"))),
+        };
+        let mut value = match HeaderValue::try_from(value) {
+            Ok(v) => v,
+            Err(e) => return self.fail(Error::invalid_request(format!("invalid value for header `{name}`: {e}"))),
+        };
+        value.set_sensitive(is_sensitive(&name));
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Adds every header of `headers`.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        for (name, mut value) in headers {
+            if let Some(name) = name {
+                value.set_sensitive(is_sensitive(&name));
+                self.headers.insert(name, value);
+            }
+        }
+        self
+    }
+
+    /// A JSON body (and `Content-Type: application/json` unless one is set).
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                if !self.headers.contains_key(CONTENT_TYPE) {
+                    self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                self.body = PreparedBody::Bytes(Bytes::from(bytes));
+                self
+            }
+            Err(e) => self.fail(Error::invalid_request(format!("the JSON body could not be serialized: {e}"))),
+        }
+    }
+
+    /// A body sent again as is on every attempt.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = PreparedBody::Bytes(body.into());
+        self
+    }
+
+    /// A streamed body. It can be sent once: the engine does not retry the call after an attempt
+    /// that failed ([`resile_core::Why::BodyNotReplayable`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>("a,b\n"), Ok("c,d\n")]);
+    /// let response = client.put("https://api.example.com/upload.csv").body_stream(chunks).send().await?;
+    /// # let _ = response; Ok(()) }
+    /// ```
+    pub fn body_stream<S>(mut self, stream: S) -> Self
+    where
+        S: futures::TryStream + Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        Bytes: From<S::Ok>,
+    {
+        self.body = PreparedBody::Stream(Mutex::new(Some(reqwest::Body::wrap_stream(stream))));
+        self
+    }
+
+    /// Adds query parameters (serialized like a form: a struct, a map, or a list of pairs).
+    pub fn query<T: Serialize + ?Sized>(mut self, query: &T) -> Self {
+        let encoded = match serde_urlencoded::to_string(query) {
+            Ok(q) => q,
+            Err(e) => return self.fail(Error::invalid_request(format!("the query could not be serialized: {e}"))),
+        };
+        if let Ok(url) = &mut self.url {
+            if !encoded.is_empty() {
+                url.query_pairs_mut().extend_pairs(form_urlencoded::parse(encoded.as_bytes()));
+            }
+        }
+        self
+    }
+
+    /// Sends this bearer token instead of the client's token source (which is then not used for
+    /// this call).
+    pub fn bearer(self, token: impl fmt::Display) -> Self {
+        let mut this = self.header(AUTHORIZATION, format!("Bearer {token}"));
+        this.use_token = false;
+        this
+    }
+
+    /// Sends the call without the client's access token.
+    pub fn without_token(mut self) -> Self {
+        self.use_token = false;
+        self
+    }
+
+    /// Who supplies the `Idempotency-Key` (default [`IdempotencyKey::Auto`]).
+    pub fn idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency = key;
+        self
+    }
+
+    /// The whole call's time limit, waits included (overrides `retry.deadline_ms`).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Attempts for this call, the first included (overrides `retry.max_attempts`).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// Sends the request, with the engine deciding retries, waits and failure.
+    ///
+    /// Statuses the engine takes as final (2xx, 3xx, and errors not worth repeating such as
+    /// 404) come back as `Ok`; use [`Response::error_for_status`] or the typed helpers to turn
+    /// non-2xx into an error. Dropping the future cancels the call.
+    pub async fn send(self) -> Result<Response, Error> {
+        let (client, prepared, options) = self.build()?;
+        client.execute(prepared, options).await
+    }
+
+    pub(crate) fn build(self) -> Result<(Client, Prepared, CallOptions), Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let url = self.url?;
+        let host = url.origin().ascii_serialization();
+        let mut headers = self.client.shared.default_headers.clone();
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let (idempotency, explicit_key) = match self.idempotency {
+            IdempotencyKey::Auto => (Idempotency::Auto, None),
+            IdempotencyKey::Off => (Idempotency::Off, None),
+            IdempotencyKey::Explicit(key) => {
+                let value = HeaderValue::from_str(&key).map_err(|_| Error::InvalidRequest {
+                    message: "the Idempotency-Key is not a valid header value".into(),
+                })?;
+                (Idempotency::Provided, Some(value))
+            }
+        };
+        let needs_token = self.use_token && self.client.shared.has_token_source && !headers.contains_key(AUTHORIZATION);
+        // CONNECT and extension methods: treated as writes that are not safe to repeat.
+        let method = resile_core::Method::parse(self.method.as_str()).unwrap_or(resile_core::Method::Post);
+        let options = CallOptions {
+            method,
+            idempotency,
+            needs_token,
+            deadline: self.deadline,
+            max_attempts: self.max_attempts,
+        };
+        let prepared = Prepared {
+            method: self.method,
+            url,
+            host,
+            headers,
+            body: self.body,
+            explicit_key,
+        };
+        Ok((self.client, prepared, options))
+    }
+}
+
+/// A base URL: http(s), with a trailing slash so relative paths append to it.
+pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
+    let invalid = |message: String| Error::InvalidUrl {
+        url: base.to_string(),
+        message,
+    };
+    let mut url = Url::parse(base).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(invalid("only http and https URLs can be a base".into()));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// An absolute http(s) URL, or one relative to `base`.
+pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error> {
+    let invalid = |message: String| Error::InvalidUrl {
+        url: input.to_string(),
+        message,
+    };
+    let url = match Url::parse(input) {
+        Ok(url) => url,
+        Err(e) => match base {
+            Some(base) => base.join(input).map_err(|e| invalid(e.to_string()))?,
+            None => return Err(invalid(format!("{e} (set base_url to use relative URLs)"))),
+        },
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("scheme `{}` is not supported; use http or https", url.scheme())));
+    }
+    if url.host_str().is_none_or_empty() {
+        return Err(invalid("the URL has no host".into()));
+    }
+    Ok(url)
+}
+
+trait NoneOrEmpty {
+    fn is_none_or_empty(&self) -> bool;
+}
+
+impl NoneOrEmpty for Option<&str> {
+    fn is_none_or_empty(&self) -> bool {
+        self.map_or(true, str::is_empty)
+    }
+}
+
+/// A URL without its query, fragment and user info: safe to log.
+pub(crate) fn redacted_url(url: &Url) -> String {
+    let mut s = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        s.push_str(&format!(":{port}"));
+    }
+    s.push_str(url.path());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_urls_resolve_against_the_base() {
+        let base = parse_base("http://api.test/v1").unwrap();
+        assert_eq!(base.as_str(), "http://api.test/v1/");
+        let table = [
+            ("items", "http://api.test/v1/items"),
+            ("items?x=1", "http://api.test/v1/items?x=1"),
+            ("/health", "http://api.test/health"),
+            ("http://other.test/a", "http://other.test/a"),
+        ];
+        for (input, want) in table {
+            assert_eq!(resolve_url(Some(&base), input).unwrap().as_str(), want, "{input}");
+        }
+        assert!(matches!(resolve_url(None, "items"), Err(Error::InvalidUrl { .. })));
+        assert!(matches!(resolve_url(None, "ftp://x/y"), Err(Error::InvalidUrl { .. })));
+        assert!(parse_base("mailto:a@b").is_err());
+    }
+
+    #[test]
+    fn redaction_drops_query_and_credentials() {
+        let url = Url::parse("http://user:pw@h.test:8080/p?token=abc#f").unwrap();
+        assert_eq!(redacted_url(&url), "http://h.test:8080/p");
+    }
+}

@@ -1,0 +1,358 @@
+//! One attempt on the wire: build the request the engine ordered, follow redirects within the
+//! attempt (dropping credentials when the origin changes), read the whole body under a cap, and
+//! translate whatever went wrong into the engine's [`TransportError`]. No decisions: what an
+//! outcome means is the engine's business.
+
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
+use reqwest::{Method, StatusCode, Url, Version};
+
+use resile_core::headers::Headers;
+use resile_core::TransportError;
+
+use crate::driver::SendOrder;
+
+/// `X-Request-ID`: the engine's request id, the same on every attempt of a call.
+pub(crate) const X_REQUEST_ID: &str = "x-request-id";
+/// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Headers that carry credentials: never sent to another origin, never logged.
+pub(crate) fn is_sensitive(name: &HeaderName) -> bool {
+    name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
+}
+
+/// A request body.
+pub(crate) enum PreparedBody {
+    Empty,
+    /// Sent again on every attempt.
+    Bytes(Bytes),
+    /// A one-shot stream: the first attempt takes it.
+    Stream(Mutex<Option<reqwest::Body>>),
+}
+
+impl PreparedBody {
+    pub(crate) fn replayable(&self) -> bool {
+        !matches!(self, PreparedBody::Stream(_))
+    }
+}
+
+/// Everything about a call that does not change between attempts.
+pub(crate) struct Prepared {
+    pub method: Method,
+    pub url: Url,
+    /// `scheme://authority`: the engine's host key.
+    pub host: String,
+    pub headers: HeaderMap,
+    pub body: PreparedBody,
+    /// The caller's own `Idempotency-Key`, sent on every attempt.
+    pub explicit_key: Option<HeaderValue>,
+}
+
+/// Bounds of one attempt.
+#[derive(Copy, Clone)]
+pub(crate) struct Limits {
+    pub max_response_bytes: u64,
+    pub max_redirects: u32,
+}
+
+/// A complete response (or one whose body was over the cap and left unread).
+pub(crate) struct Received {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub url: Url,
+    pub version: Version,
+    pub too_large: bool,
+}
+
+/// How an attempt ended, before the engine says what it means.
+pub(crate) enum Attempt {
+    Response(Received),
+    Failed {
+        kind: TransportError,
+        message: String,
+    },
+    /// The one-shot body was taken by an earlier attempt: this one cannot be sent.
+    BodyGone,
+}
+
+/// Runs one attempt under the engine's attempt timeout.
+pub(crate) async fn attempt(http: reqwest::Client, req: &Prepared, order: &SendOrder, limits: Limits) -> Attempt {
+    let exchange = exchange(http, req, order, limits);
+    match order.timeout {
+        Some(limit) => match tokio::time::timeout(limit, exchange).await {
+            Ok(a) => a,
+            Err(_) => Attempt::Failed {
+                kind: TransportError::Timeout,
+                message: format!("no complete response within {} ms", limit.as_millis()),
+            },
+        },
+        None => exchange.await,
+    }
+}
+
+async fn exchange(http: reqwest::Client, req: &Prepared, order: &SendOrder, limits: Limits) -> Attempt {
+    let mut headers = req.headers.clone();
+    if let Ok(v) = HeaderValue::from_bytes(&order.request_id.to_text()) {
+        headers.insert(X_REQUEST_ID, v);
+    }
+    match (&req.explicit_key, order.idempotency_key) {
+        (Some(key), _) => {
+            headers.insert(IDEMPOTENCY_KEY, key.clone());
+        }
+        (None, Some(key)) => {
+            if let Ok(v) = HeaderValue::from_bytes(&key.to_text()) {
+                headers.insert(IDEMPOTENCY_KEY, v);
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(token) = &order.token {
+        // A token that is not a valid header value is not attached: the server's 401 then
+        // lets the engine refresh it.
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+    }
+    let streamed = !req.body.replayable();
+    let mut replay = match &req.body {
+        PreparedBody::Bytes(b) => Some(b.clone()),
+        _ => None,
+    };
+    let mut body: Option<reqwest::Body> = match &req.body {
+        PreparedBody::Empty => None,
+        PreparedBody::Bytes(b) => Some(b.clone().into()),
+        PreparedBody::Stream(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(b) => Some(b),
+            None => return Attempt::BodyGone,
+        },
+    };
+    let (mut method, mut url) = (req.method.clone(), req.url.clone());
+    let mut hops = 0;
+    loop {
+        let mut builder = http.request(method.clone(), url.clone()).headers(headers.clone());
+        if let Some(b) = body.take() {
+            builder = builder.body(b);
+        }
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return failed(&e),
+        };
+        let next = (hops < limits.max_redirects).then(|| redirect_target(&response)).flatten();
+        let Some(next) = next else {
+            return read_body(response, limits.max_response_bytes).await;
+        };
+        let status = response.status();
+        let keeps_method = matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT);
+        if keeps_method && streamed && method != Method::GET && method != Method::HEAD {
+            // The stream went with the first request; it cannot follow a 307/308.
+            return read_body(response, limits.max_response_bytes).await;
+        }
+        drop(response);
+        if !keeps_method && method != Method::HEAD {
+            // 301, 302, 303: the next request is a GET without a body (as browsers and
+            // reqwest do).
+            method = Method::GET;
+            replay = None;
+            for h in [
+                reqwest::header::CONTENT_TYPE,
+                reqwest::header::CONTENT_LENGTH,
+                reqwest::header::CONTENT_ENCODING,
+                reqwest::header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(h);
+            }
+        }
+        if next.origin() != url.origin() {
+            // Credentials belong to the origin they were meant for.
+            headers.remove(AUTHORIZATION);
+            headers.remove(COOKIE);
+            headers.remove(PROXY_AUTHORIZATION);
+        }
+        body = replay.clone().map(reqwest::Body::from);
+        url = next;
+        hops += 1;
+    }
+}
+
+fn redirect_target(response: &reqwest::Response) -> Option<Url> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    let next = response.url().join(location).ok()?;
+    matches!(next.scheme(), "http" | "https").then_some(next)
+}
+
+async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
+    let mut received = Received {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: Bytes::new(),
+        url: response.url().clone(),
+        version: response.version(),
+        too_large: false,
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        received.too_large = true;
+        return Attempt::Response(received);
+    }
+    let hint = response.content_length().unwrap_or(0).min(limit).min(1 << 20);
+    let mut buf = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if (buf.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                    received.too_large = true;
+                    return Attempt::Response(received);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let kind = if e.is_timeout() { TransportError::Timeout } else { TransportError::Truncated };
+                return Attempt::Failed {
+                    kind,
+                    message: error_text(&e),
+                };
+            }
+        }
+    }
+    received.body = buf.freeze();
+    Attempt::Response(received)
+}
+
+fn failed(e: &reqwest::Error) -> Attempt {
+    Attempt::Failed {
+        kind: classify_error(e),
+        message: error_text(e),
+    }
+}
+
+/// The engine's name for what reqwest reports. Connect, DNS and TLS failures happen before the
+/// request is written (never sent); everything later may have reached the server.
+pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
+    let text = error_text(e).to_ascii_lowercase();
+    if e.is_connect() {
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            TransportError::Dns
+        } else if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+            TransportError::Tls
+        } else {
+            TransportError::Connect
+        }
+    } else if e.is_timeout() {
+        TransportError::Timeout
+    } else if e.is_body() || e.is_decode() {
+        TransportError::Truncated
+    } else if io_kind(e).is_some_and(|k| {
+        use std::io::ErrorKind::*;
+        matches!(k, ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
+    }) || text.contains("connection closed before message completed")
+        || text.contains("connection reset")
+        || text.contains("incomplete message")
+    {
+        TransportError::Reset
+    } else {
+        TransportError::Other
+    }
+}
+
+fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// What went wrong, from the error's causes, without the URL (a query may hold a secret).
+pub(crate) fn error_text(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if parts.len() >= 8 {
+            break;
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        let what = if e.is_connect() {
+            "connection failed"
+        } else if e.is_timeout() {
+            "timed out"
+        } else if e.is_body() {
+            "body error"
+        } else if e.is_decode() {
+            "decode error"
+        } else if e.is_builder() {
+            "request could not be built"
+        } else {
+            "request failed"
+        };
+        return what.to_string();
+    }
+    parts.join(": ")
+}
+
+/// A response's headers as the engine reads them: repeated fields joined with `", "`.
+pub(crate) struct HintHeaders<'a> {
+    map: &'a HeaderMap,
+    joined: Vec<(&'a str, String)>,
+}
+
+impl<'a> HintHeaders<'a> {
+    pub(crate) fn new(map: &'a HeaderMap) -> Self {
+        let mut joined = Vec::new();
+        for name in map.keys() {
+            let all = map.get_all(name);
+            if all.iter().nth(1).is_some() {
+                let text: Vec<&str> = all.iter().filter_map(|v| v.to_str().ok()).collect();
+                joined.push((name.as_str(), text.join(", ")));
+            }
+        }
+        HintHeaders { map, joined }
+    }
+}
+
+impl Headers for HintHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        if let Some((_, v)) = self.joined.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Some(v);
+        }
+        self.map.get(name)?.to_str().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let mut map = HeaderMap::new();
+        map.append("link", HeaderValue::from_static("<a>; rel=\"first\""));
+        map.append("link", HeaderValue::from_static("<b>; rel=\"next\""));
+        map.insert("retry-after", HeaderValue::from_static("3"));
+        let h = HintHeaders::new(&map);
+        assert_eq!(h.get("link"), Some("<a>; rel=\"first\", <b>; rel=\"next\""));
+        assert_eq!(h.get("retry-after"), Some("3"));
+        assert_eq!(h.get("x-none"), None);
+    }
+}
