@@ -1,0 +1,2 @@
+//! Load benchmark (being written): resile vs reqwest vs reqwest-retry against the chaos server.
+fn main() {}
