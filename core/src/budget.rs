@@ -6,6 +6,9 @@
 //! withdraws a whole one. While a host answers, retries stay available for the odd failure;
 //! under a total outage the engine sends at most `1 + ratio` attempts per call once the
 //! `reserve` is spent. The balance is kept in thousandths of a retry, so it is exact and cheap.
+//!
+//! A retry the server itself scheduled with `Retry-After` costs nothing: the server set its
+//! pace, and the engine holds the whole host until then.
 
 use crate::config::BudgetConfig;
 

@@ -21,6 +21,10 @@ pub struct Config {
     pub breaker: BreakerConfig,
     /// A client-side rate limit per host; `None` sends as fast as the caller asks.
     pub limit: Option<LimitConfig>,
+    /// Learn each host's rate limit from its `RateLimit-Policy` (or `X-RateLimit-Limit` with a
+    /// window) and its remaining quota, and pace calls to it before the server has to answer
+    /// 429. A learned limit only ever tightens the configured one. Default true.
+    pub learn_limits: bool,
     /// The access-token lifecycle.
     pub token: TokenConfig,
     /// How many hosts the engine keeps state for (breaker, limiter, budget). Idle hosts are
@@ -38,6 +42,7 @@ impl Default for Config {
             budget: BudgetConfig::default(),
             breaker: BreakerConfig::default(),
             limit: None,
+            learn_limits: true,
             token: TokenConfig::default(),
             max_hosts: 1024,
             max_queued_events: 65_536,

@@ -54,8 +54,9 @@ use crate::budget::Budget;
 use crate::classify::{
     classify_status, classify_transport, Class, Method, Processed, StatusSet, TransportError,
 };
+use crate::config::LimitConfig;
 use crate::config::{Config, ConfigError};
-use crate::headers::{parse_ratelimit, parse_retry_after, Headers};
+use crate::headers::{parse_ratelimit, parse_retry_after, Headers, RateLimitHint};
 use crate::limit::Gcra;
 use crate::rng::{Rng, Uuid};
 use crate::time::{Instant, UnixTime};
@@ -432,6 +433,15 @@ pub enum EventKind {
         /// Retry-After or rate-limit headers.
         why: Why,
     },
+    /// The host's rate limit was learned from its rate-limit headers.
+    LimitLearned {
+        /// The host.
+        host: Arc<str>,
+        /// The learned sustained rate.
+        per_second: f64,
+        /// The learned burst.
+        burst: u64,
+    },
     /// A hint header could not be read; the engine fell back to backoff.
     HintUnreadable {
         /// The call.
@@ -580,6 +590,13 @@ impl Event {
             EventKind::Waiting { call, until, .. } => format!("{call} waits until {until}"),
             EventKind::WaitingForToken { call, .. } => format!("{call} waits for a token"),
             EventKind::HostHeld { host, until, .. } => format!("{host} held until {until}"),
+            EventKind::LimitLearned {
+                host,
+                per_second,
+                burst,
+            } => {
+                format!("{host} paced at {per_second:.2}/s, burst {burst}, as its rate-limit headers say")
+            }
             EventKind::HintUnreadable { call } => format!("{call} could not read a hint header"),
             EventKind::BreakerOpened { host, until, trips } => {
                 format!("breaker for {host} opened until {until} (trip {trips})")
@@ -1357,18 +1374,62 @@ impl Engine {
             if (r.status == 429 || r.status == 503) && ra > Duration::ZERO && ra <= cap {
                 self.hold(host, now + ra, Why::ServerRetryAfterHold, now);
             }
-        } else if let Some(hint) = parse_ratelimit(r.headers, r.wall) {
-            if hint.remaining == Some(0) {
+        }
+        let hint = parse_ratelimit(r.headers, r.wall);
+        if let Some(hint) = hint {
+            if self.config.learn_limits {
+                self.learn_limit(host, &hint, now);
+            }
+            if retry_after.is_none() && hint.remaining == Some(0) {
                 if let Some(reset) = hint.reset.filter(|d| *d > Duration::ZERO) {
                     self.hold(host, now + reset.min(cap), Why::ServerQuotaHold, now);
                 }
             }
-        } else if r.hints_may_be_hidden && (r.status == 429 || r.status == 503) {
+        } else if retry_after.is_none()
+            && r.hints_may_be_hidden
+            && (r.status == 429 || r.status == 503)
+        {
             if let Some(id) = self.calls[slot as usize].as_ref().map(|c| c.id) {
                 self.event(now, EventKind::HintUnreadable { call: id });
             }
         }
         retry_after
+    }
+
+    fn learn_limit(&mut self, host: usize, hint: &RateLimitHint, now: Instant) {
+        let h = &mut self.hosts[host];
+        if let (Some(quota), Some(window)) = (hint.limit, hint.window) {
+            if quota > 0 && !window.is_zero() {
+                let per_second = quota as f64 / window.as_secs_f64();
+                let looser = h
+                    .limiter
+                    .as_ref()
+                    .is_none_or(|g| g.per_second() > per_second * 1.001);
+                if looser && (0.001..=1e9).contains(&per_second) {
+                    let learned = LimitConfig {
+                        per_second,
+                        burst: u32::try_from(quota).unwrap_or(u32::MAX),
+                    };
+                    h.limiter = Some(match &h.limiter {
+                        Some(g) => g.retuned(&learned),
+                        None => Gcra::new(&learned),
+                    });
+                    let name = h.name.clone();
+                    let burst = learned.burst.into();
+                    self.event(
+                        now,
+                        EventKind::LimitLearned {
+                            host: name,
+                            per_second,
+                            burst,
+                        },
+                    );
+                }
+            }
+        }
+        if let (Some(remaining), Some(g)) = (hint.remaining, self.hosts[host].limiter.as_mut()) {
+            g.tighten(now, remaining, hint.reset);
+        }
     }
 
     fn hold(&mut self, host: usize, until: Instant, why: Why, now: Instant) {
@@ -1478,7 +1539,9 @@ impl Engine {
             );
             return;
         }
-        if !self.hosts[host].budget.try_withdraw() {
+        // A retry the server asked for with Retry-After is paced by the server itself (and the
+        // whole host is held until then), so it cannot multiply an outage: it costs no budget.
+        if why != Why::RetryAfterHeader && !self.hosts[host].budget.try_withdraw() {
             self.stats.budget_refusals += 1;
             let (name, id) = (self.hosts[host].name.clone(), c.id);
             self.event(

@@ -81,6 +81,38 @@ impl Gcra {
         Instant::from_nanos(at)
     }
 
+    /// The sustained rate, per second.
+    pub fn per_second(&self) -> f64 {
+        1e9 / self.interval as f64
+    }
+
+    /// The burst.
+    pub fn burst(&self) -> u64 {
+        self.tolerance / self.interval + 1
+    }
+
+    /// A new limiter at `config`'s rate that keeps this one's booked slots.
+    pub fn retuned(&self, config: &LimitConfig) -> Gcra {
+        let mut g = Gcra::new(config);
+        g.tat = self.tat;
+        g
+    }
+
+    /// The server says only `remaining` requests are left now, and (if it says `reset`) that its
+    /// whole quota is back after `reset`: admit no more than that. This only ever tightens; a
+    /// hint looser than the limiter's own view changes nothing.
+    pub fn tighten(&mut self, now: Instant, remaining: u64, reset: Option<Duration>) {
+        let burst = self.burst();
+        let used = burst.saturating_sub(remaining.min(burst));
+        let mut floor = now
+            .as_nanos()
+            .saturating_add(used.saturating_mul(self.interval));
+        if let Some(reset) = reset {
+            floor = floor.min(now.saturating_add(reset).as_nanos());
+        }
+        self.tat = self.tat.max(floor);
+    }
+
     /// Where the next free slot is, for snapshots.
     pub fn next_free(&self, now: Instant) -> Instant {
         Instant::from_nanos(self.earliest(now))
@@ -121,6 +153,26 @@ mod tests {
         }
         assert!(g.check(t).is_ok());
         assert!(g.peek(t).is_err());
+    }
+
+    #[test]
+    fn a_server_hint_only_tightens() {
+        let mut g = limiter(10.0, 5);
+        let t = Instant::from_millis(1000);
+        g.tighten(t, 2, None);
+        assert!(g.check(t).is_ok());
+        assert!(g.check(t).is_ok());
+        assert!(g.check(t).is_err(), "the server said two were left");
+        let mut g = limiter(10.0, 5);
+        g.check(t).unwrap();
+        g.tighten(t, 5, None);
+        let admitted = (0..10).filter(|_| g.check(t).is_ok()).count();
+        assert_eq!(admitted, 4, "a looser hint does not add room");
+        assert_eq!((g.per_second(), g.burst()), (10.0, 5));
+        // A quota that is back in full after the reset books nothing past the reset.
+        let mut g = limiter(1.0, 10);
+        g.tighten(t, 0, Some(Duration::from_secs(2)));
+        assert!(g.check(Instant::from_millis(3000)).is_ok());
     }
 
     #[test]

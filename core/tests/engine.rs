@@ -540,3 +540,74 @@ fn events_describe_themselves_with_their_reason() {
         }
     }
 }
+
+/// A token-bucket server (20/s, burst 20) that says so in `RateLimit-Policy`: after the first
+/// wave of 429s the engine paces itself and stops walking into the limit.
+#[test]
+fn learned_limits_pace_calls_before_the_server_refuses() {
+    let bucket = Rc::new(RefCell::new((20.0f64, Instant::ZERO)));
+    let refusals = Rc::new(RefCell::new(Vec::new()));
+    let (b, r) = (bucket.clone(), refusals.clone());
+    let server = move |_: &SimRequest, now: Instant, _: UnixTime| {
+        let mut bucket = b.borrow_mut();
+        let elapsed = (now - bucket.1).as_secs_f64();
+        bucket.0 = (bucket.0 + elapsed * 20.0).min(20.0);
+        bucket.1 = now;
+        let policy = ("RateLimit-Policy", "\"default\";q=20;w=1");
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            let remaining = format!("\"default\";r={};t=1", bucket.0 as u64);
+            status(200, &[policy, ("RateLimit", remaining.as_str())], 2)
+        } else {
+            r.borrow_mut().push(now.as_millis());
+            status(
+                429,
+                &[
+                    policy,
+                    ("RateLimit", "\"default\";r=0;t=1"),
+                    ("Retry-After", "1"),
+                ],
+                2,
+            )
+        }
+    };
+    let mut world = World::new(engine(Config::default()), server);
+    for _ in 0..100 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(100_000);
+    let bad: Vec<_> = world
+        .results
+        .iter()
+        .filter(|r| !matches!(r, Some(CallResult::Done { status: 200, .. })))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "every call succeeds: {} did not, e.g. {:?}; refusals at {:?}",
+        bad.len(),
+        bad.first(),
+        refusals.borrow()
+    );
+    let late = refusals.borrow().iter().filter(|t| **t > 10).count();
+    assert_eq!(
+        late,
+        0,
+        "after the first wave the engine paces itself: {:?}",
+        refusals.borrow()
+    );
+    assert!(world
+        .trace
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::LimitLearned { burst: 20, .. })));
+    let finished = world
+        .results
+        .iter()
+        .flatten()
+        .map(|r| r.at().as_millis())
+        .max()
+        .unwrap();
+    assert!(
+        finished <= 5_100,
+        "100 calls at 20/s after a 1 s hold: done by ~5 s, took {finished} ms"
+    );
+}

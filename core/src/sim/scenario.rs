@@ -552,6 +552,11 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
             }
             EventKind::HostHeld { why: w, .. } => format!("host held ({})", why(w)),
             EventKind::HintUnreadable { call } => format!("{call} hint unreadable"),
+            EventKind::LimitLearned {
+                per_second, burst, ..
+            } => {
+                format!("limit learned ({per_second:.3}/s, burst {burst})")
+            }
             EventKind::BreakerOpened { trips, .. } => format!("breaker opened (trip {trips})"),
             EventKind::BreakerHalfOpen { .. } => "breaker half-open".to_string(),
             EventKind::BreakerClosed { .. } => "breaker closed".to_string(),
