@@ -93,7 +93,7 @@
 //!
 //! | Route | Parameters | Behaviour |
 //! |---|---|---|
-//! | `POST /orders` | `mode=commit_then_fail`, `fail=503\|reset\|4xx-5xx` (503), `times=N` (1), `retry_after*` | creates an order from the JSON body: `201` with `{"id","body","idempotency_key","duplicate"}` and `Location` |
+//! | `POST /orders` | `mode=commit_then_fail`, `fail=503\|reset\|4xx-5xx` (503), `times=N` (1), `rate=F` (1: the fraction of orders, chosen by body and seed, that fail), `retry_after*` | creates an order from the JSON body: `201` with `{"id","body","idempotency_key","duplicate"}` and `Location` |
 //! | `GET /orders` | | every order, oldest first |
 //! | `GET /orders/{id}` | | one order |
 //!

@@ -63,6 +63,8 @@ enum FailWith {
 struct Mode {
     fail: FailWith,
     times: u64,
+    /// The fraction of orders (chosen by body, from the seed) that fail this way.
+    rate: f64,
 }
 
 fn parse_mode(p: &Params) -> Result<Option<Mode>, ApiError> {
@@ -86,7 +88,12 @@ fn parse_mode(p: &Params) -> Result<Option<Mode>, ApiError> {
                 }
             };
             let times = p.bounded("times", 1, 0, 1_000_000)?;
-            Ok(Some(Mode { fail, times }))
+            let rate = if p.get("rate").is_some() {
+                p.fraction("rate")?
+            } else {
+                1.0
+            };
+            Ok(Some(Mode { fail, times, rate }))
         }
         Some(other) => Err(ApiError::bad_request(format!(
             "`mode` is `commit_then_fail`, got `{other}`"
@@ -188,7 +195,10 @@ pub(crate) async fn create(
                 };
                 let seen = state.commit_failures.entry(slot).or_insert(0);
                 *seen += 1;
-                if *seen <= mode.times {
+                // Which orders fail depends on the body only, so clients with and without
+                // keys meet the same failures.
+                let chosen = crate::rng::unit(shared.config.seed, hash) < mode.rate;
+                if *seen <= mode.times && chosen {
                     state.stats.commit_then_fail += 1;
                     Some(mode.fail)
                 } else {

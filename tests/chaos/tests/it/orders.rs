@@ -165,3 +165,39 @@ async fn bad_order_requests_get_400() {
     assert_eq!(resp.status(), 400);
     assert_eq!(s.stats().orders_created, 0);
 }
+
+#[tokio::test]
+async fn commit_then_fail_rate_picks_the_same_orders_with_or_without_a_key() {
+    let s = server().await;
+    let c = client();
+    let url = format!("{}/orders?mode=commit_then_fail&rate=0.3", s.url());
+    let mut failed_plain = Vec::new();
+    for i in 0..40 {
+        let r = post(&c, &url, None, &json!({ "n": i })).await;
+        if r.status() == 503 {
+            failed_plain.push(i);
+        }
+    }
+    assert!(
+        (4..=20).contains(&failed_plain.len()),
+        "about 30% of 40: {failed_plain:?}"
+    );
+    let s2 = server().await;
+    let url2 = format!("{}/orders?mode=commit_then_fail&rate=0.3", s2.url());
+    let mut failed_keyed = Vec::new();
+    for i in 0..40 {
+        let r = post(&c, &url2, Some(&format!("key-{i}")), &json!({ "n": i })).await;
+        if r.status() == 503 {
+            failed_keyed.push(i);
+        }
+    }
+    assert_eq!(
+        failed_plain, failed_keyed,
+        "the failures depend on the body and the seed only"
+    );
+    let none = format!("{}/orders?mode=commit_then_fail&rate=0", s.url());
+    assert_eq!(
+        post(&c, &none, None, &json!({ "n": 999 })).await.status(),
+        201
+    );
+}
