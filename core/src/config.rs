@@ -23,7 +23,8 @@ pub struct Config {
     pub limit: Option<LimitConfig>,
     /// Learn each host's rate limit from its `RateLimit-Policy` (or `X-RateLimit-Limit` with a
     /// window) and its remaining quota, and pace calls to it before the server has to answer
-    /// 429. A learned limit only ever tightens the configured one. Default true.
+    /// 429. A learned limit only ever tightens the configured one, and lapses two windows
+    /// (at least 1 s) after the host last sent it. Default true.
     pub learn_limits: bool,
     /// The access-token lifecycle.
     pub token: TokenConfig,

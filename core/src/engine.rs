@@ -714,6 +714,8 @@ struct Host {
     breaker: Breaker,
     budget: Budget,
     limiter: Option<Gcra>,
+    /// A limit learned from the host's headers lapses at this time unless the host repeats it.
+    learned_until: Option<Instant>,
     hold_until: Instant,
     hold_why: Why,
     active: u32,
@@ -1128,6 +1130,7 @@ impl Engine {
             breaker: Breaker::new(),
             budget: Budget::new(&self.config.budget),
             limiter: self.config.limit.as_ref().map(Gcra::new),
+            learned_until: None,
             hold_until: Instant::ZERO,
             hold_why: Why::ServerRetryAfterHold,
             active: 0,
@@ -1259,6 +1262,7 @@ impl Engine {
             }
         }
         // 4. The client-side rate limit: book a slot and wait for it.
+        self.lapse_learned_limit(host, now);
         if !reserved {
             if let Some(limiter) = self.hosts[host].limiter.as_mut() {
                 if let Err(not_until) = limiter.peek(now) {
@@ -1396,10 +1400,27 @@ impl Engine {
         retry_after
     }
 
+    /// A learned limit holds while the host keeps sending it: two windows (at least 1 s) past
+    /// the last hint, then the configured limit (or none) applies again.
+    fn lapse_learned_limit(&mut self, host: usize, now: Instant) {
+        let h = &mut self.hosts[host];
+        if h.learned_until.is_some_and(|t| now >= t) {
+            h.learned_until = None;
+            h.limiter = match (&h.limiter, &self.config.limit) {
+                (Some(g), Some(configured)) => Some(g.retuned(configured)),
+                (None, Some(configured)) => Some(Gcra::new(configured)),
+                (_, None) => None,
+            };
+        }
+    }
+
     fn learn_limit(&mut self, host: usize, hint: &RateLimitHint, now: Instant) {
         let h = &mut self.hosts[host];
         if let (Some(quota), Some(window)) = (hint.limit, hint.window) {
             if quota > 0 && !window.is_zero() {
+                if h.learned_until.is_some() {
+                    h.learned_until = Some(now + (window * 2).max(Duration::from_secs(1)));
+                }
                 let per_second = quota as f64 / window.as_secs_f64();
                 let looser = h
                     .limiter
@@ -1414,6 +1435,7 @@ impl Engine {
                         Some(g) => g.retuned(&learned),
                         None => Gcra::new(&learned),
                     });
+                    h.learned_until = Some(now + (window * 2).max(Duration::from_secs(1)));
                     let name = h.name.clone();
                     let burst = learned.burst.into();
                     self.event(

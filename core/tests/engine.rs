@@ -611,3 +611,40 @@ fn learned_limits_pace_calls_before_the_server_refuses() {
         "100 calls at 20/s after a 1 s hold: done by ~5 s, took {finished} ms"
     );
 }
+
+#[test]
+fn a_learned_limit_lapses_when_the_host_stops_sending_it() {
+    let n = Rc::new(RefCell::new(0u32));
+    let c = n.clone();
+    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
+        *c.borrow_mut() += 1;
+        if *c.borrow() == 1 {
+            status(
+                200,
+                &[
+                    ("RateLimit-Policy", "\"default\";q=1;w=10"),
+                    ("RateLimit", "\"default\";r=0;t=10"),
+                ],
+                0,
+            )
+        } else {
+            ok(0)
+        }
+    };
+    let mut world = World::new(engine(Config::default()), server);
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    // Right after the hint: paced (the quota of 1 per 10 s is used up, reset in 10 s).
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    let times = attempt_times(&world);
+    assert_eq!(times[1].0, 10_000, "{times:?}");
+    // 20 s later the host has not repeated the policy: the limit has lapsed.
+    world.run_until(ms(40_000), 100);
+    for _ in 0..5 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(100);
+    let times = attempt_times(&world);
+    assert!(times[2..].iter().all(|(t, _)| *t == 40_000), "{times:?}");
+}
