@@ -1,0 +1,355 @@
+//! Every scenario in `tests/scenarios/` replayed through this adapter against the chaos server's
+//! scripted endpoint, in real time: the expectations must hold, and single-call scenarios must
+//! make the same decisions as the sim driver, line for line.
+//!
+//! How the sim's scripted server maps onto the real one:
+//! - each reply becomes a chaos script reply (status, headers, `delay_ms`, fault `reset` /
+//!   `stall` / `truncate`); `{date+N}` headers are expanded by the chaos server when it sends
+//!   the reply. A `connect` fault cannot be scripted on a server that accepted the connection;
+//!   no scenario uses one today, and one that does is reported as skipped.
+//! - side effects (a POST/PATCH answered 2xx, or scripted with `commit`, applies once per
+//!   `Idempotency-Key`) are counted from the chaos script log, which records each request's key
+//!   and the reply it got.
+//! - tokens come from a scripted `TokenSource` that follows the scenario's token plan (latency,
+//!   lifetime, failing fetches) and hands out `gen-N` for the N-th token. A chaos script answers
+//!   strictly in order and cannot look at the token, so for scenarios that reject generations a
+//!   small gate in front of the chaos server answers 401 to those tokens (without using up a
+//!   reply, as the sim's server does) and forwards everything else.
+//! - real time adds latency the virtual clock has not: `finished_by_ms` gets
+//!   [`SLACK_MS`] of slack, and a date-form `Retry-After` (one-second resolution) is compared in
+//!   whole seconds, as [`decision_lines`] does.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
+use resile::resile_core::engine::Idempotency;
+use resile::resile_core::sim::{check, compare_decisions, decision_lines, run_scenario, Fault, Scenario, ScenarioResult};
+use resile::{AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture, TokenSource, Why};
+use resile_chaos::{ChaosServer, Script, ScriptLog};
+use serde_json::json;
+
+/// Real-time slack on `finished_by_ms`: request latency and timer granularity.
+const SLACK_MS: u64 = 150;
+
+fn load_all() -> Vec<(String, Scenario)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable scenario");
+            let s = Scenario::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.display().to_string(), s)
+        })
+        .collect()
+}
+
+/// The token endpoint of a scenario: latency, lifetime, failing fetches; the N-th token issued
+/// is `gen-N`, so its number is the engine's generation.
+struct ScriptedTokens {
+    latency: Duration,
+    expires_in: Option<Duration>,
+    fail: Vec<u32>,
+    fetches: AtomicU32,
+    issued: AtomicU32,
+}
+
+struct TokenScript(Arc<ScriptedTokens>);
+
+impl TokenSource for TokenScript {
+    fn fetch<'a>(&'a self, _http: &'a resile::reqwest::Client) -> TokenFuture<'a> {
+        Box::pin(async move {
+            let t = &self.0;
+            let n = t.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(t.latency).await;
+            if t.fail.contains(&n) {
+                return Err(Error::Auth {
+                    why: Why::TokenFetchFailed,
+                    detail: Some(format!("scripted failure of fetch {n}")),
+                });
+            }
+            let generation = t.issued.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken {
+                secret: Secret::new(format!("gen-{generation}")),
+                expires_in: t.expires_in,
+            })
+        })
+    }
+}
+
+/// Answers 401 to the rejected token generations, forwards everything else to the chaos server.
+async fn token_gate(upstream: String, reject: Vec<u32>) -> MiniServer {
+    let http = resile::reqwest::Client::new();
+    mini_server(move |req| {
+        let (http, upstream, reject) = (http.clone(), upstream.clone(), reject.clone());
+        async move {
+            let generation = req
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer gen-"))
+                .and_then(|g| g.parse::<u32>().ok());
+            if generation.is_some_and(|g| reject.contains(&g)) {
+                return MiniResponse::status(401).header("www-authenticate", "Bearer error=\"invalid_token\"");
+            }
+            let method = resile::reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
+            let mut forward = http.request(method, format!("{upstream}{}", req.path));
+            for name in ["idempotency-key", "x-request-id", "authorization"] {
+                if let Some(v) = req.header(name) {
+                    forward = forward.header(name, v);
+                }
+            }
+            match forward.body(req.body.clone()).send().await {
+                Ok(r) => {
+                    let mut out = MiniResponse::status(r.status().as_u16());
+                    for (k, v) in r.headers() {
+                        if !matches!(k.as_str(), "content-length" | "connection" | "transfer-encoding") {
+                            out = out.header(k.as_str(), v.to_str().unwrap_or_default());
+                        }
+                    }
+                    out.body(r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+                }
+                Err(_) => MiniResponse::status(502),
+            }
+        }
+    })
+    .await
+}
+
+fn script_of(s: &Scenario) -> Script {
+    let replies: Vec<serde_json::Value> = s
+        .replies
+        .iter()
+        .map(|r| {
+            let fault = match r.fault {
+                Some(Fault::Reset) => json!("reset"),
+                Some(Fault::Stall) => json!("stall"),
+                Some(Fault::Truncate) => json!("truncate"),
+                _ => json!(null),
+            };
+            json!({"status": r.status.unwrap_or(200), "headers": r.headers, "delay_ms": r.delay_ms, "fault": fault, "body": "scripted"})
+        })
+        .collect();
+    serde_json::from_value(json!({ "replies": replies })).expect("a valid chaos script")
+}
+
+/// Writes the sim's server would have applied, from what the chaos server logged.
+fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
+    let mut keys = HashSet::new();
+    let mut applied = 0;
+    for entry in logs.iter().flat_map(|l| &l.requests) {
+        let Some(reply) = entry.reply.and_then(|i| s.replies.get(i.min(s.replies.len() - 1))) else { continue };
+        let status = reply.status.unwrap_or(200);
+        let applies = reply.commit || (reply.fault.is_none() && (200..300).contains(&status));
+        if applies && matches!(entry.method.as_str(), "POST" | "PATCH") {
+            let first = entry.idempotency_key.as_ref().is_none_or_insert(&mut keys);
+            if first {
+                applied += 1;
+            }
+        }
+    }
+    applied
+}
+
+trait FirstUse {
+    fn is_none_or_insert(self, seen: &mut HashSet<String>) -> bool;
+}
+
+impl FirstUse for Option<&String> {
+    fn is_none_or_insert(self, seen: &mut HashSet<String>) -> bool {
+        self.map_or(true, |k| seen.insert(k.clone()))
+    }
+}
+
+fn outcome(r: &Result<Response, Error>) -> String {
+    match r {
+        Ok(response) => format!("done:{}", response.status().as_u16()),
+        Err(e) => match e.why() {
+            Some(why) => format!("fail:{}", serde_json::to_value(why).unwrap().as_str().unwrap()),
+            None => format!("fail:{e}"),
+        },
+    }
+}
+
+fn has_date_headers(s: &Scenario) -> bool {
+    s.replies.iter().any(|r| r.headers.values().any(|v| v.starts_with("{date")))
+}
+
+/// Replays one scenario; `Ok` carries notes about what was adapted or skipped.
+async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    if s.replies.iter().any(|r| r.fault == Some(Fault::Connect)) {
+        notes.push("skipped: a `connect` fault cannot be scripted on a server that accepted the connection".into());
+        return Ok(notes);
+    }
+    // Starts in time order, stable for equal times, as the sim orders them.
+    let mut starts: Vec<(u64, usize, &resile::resile_core::sim::CallPlan)> = Vec::new();
+    for plan in &s.calls {
+        for i in 0..u64::from(plan.count) {
+            starts.push((plan.at_ms + i * plan.spacing_ms, starts.len(), plan));
+        }
+    }
+    starts.sort_by_key(|(at, i, _)| (*at, *i));
+
+    let script_ids: Vec<String> = if s.per_call {
+        (0..starts.len()).map(|i| format!("conf-{}-{i}", s.name)).collect()
+    } else {
+        vec![format!("conf-{}", s.name)]
+    };
+    for id in &script_ids {
+        server.state().set_script(id, script_of(s)).map_err(|e| format!("script: {e}"))?;
+    }
+    let uses_tokens = s.calls.iter().any(|c| c.token);
+    let gate = if uses_tokens && !s.token.reject_generations.is_empty() {
+        notes.push("401s to rejected generations come from a gate in front of the chaos server".into());
+        Some(token_gate(server.url(), s.token.reject_generations.clone()).await)
+    } else {
+        None
+    };
+    let base = gate.as_ref().map_or_else(|| server.url(), MiniServer::url);
+
+    let tokens = Arc::new(ScriptedTokens {
+        latency: Duration::from_millis(s.token.latency_ms),
+        expires_in: s.token.expires_in_ms.map(Duration::from_millis),
+        fail: s.token.fail_fetches.clone(),
+        fetches: AtomicU32::new(0),
+        issued: AtomicU32::new(0),
+    });
+    let recorder = Recorder::default();
+    let mut builder = Client::builder()
+        .engine(s.config.clone())
+        .seed(s.seed)
+        .max_in_flight(4096)
+        .on_event(recorder.callback());
+    if uses_tokens {
+        builder = builder.token_source(TokenScript(tokens.clone()));
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+
+    if has_date_headers(s) {
+        // The server writes an HTTP-date (whole seconds) N seconds ahead; starting early in a
+        // second keeps the wait within (N-1, N] seconds, which rounds up to N.
+        let into_second = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_millis();
+        if into_second > 600 {
+            tokio::time::sleep(Duration::from_millis(u64::from(1_020 - into_second))).await;
+        }
+    }
+    let t0 = tokio::time::Instant::now();
+    let origin = client.now();
+    let mut calls = Vec::new();
+    for (label, (at, _, plan)) in starts.iter().enumerate() {
+        let script = &script_ids[if s.per_call { label } else { 0 }];
+        let method = resile::reqwest::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
+        let mut request = client.request(method, format!("{base}/s/{script}")).idempotency_key(match plan.idempotency {
+            Idempotency::Auto => IdempotencyKey::Auto,
+            Idempotency::Off => IdempotencyKey::Off,
+            Idempotency::Provided => IdempotencyKey::Explicit(format!("own-{label}")),
+        });
+        if !plan.token {
+            request = request.without_token();
+        }
+        if let Some(d) = plan.deadline_ms {
+            request = request.deadline(Duration::from_millis(d));
+        }
+        if let Some(n) = plan.max_attempts {
+            request = request.max_attempts(n);
+        }
+        let start = t0 + Duration::from_millis(*at);
+        calls.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start).await;
+            request.send().await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for c in calls {
+        outcomes.push(outcome(&c.await.map_err(|e| format!("call task: {e}"))?));
+    }
+
+    let trace = recorder.engine();
+    let logs: Vec<ScriptLog> = script_ids.iter().filter_map(|id| server.state().script_log(id)).collect();
+    let stats = client.stats();
+    let finished_ms = trace
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }))
+        .map(|e| (e.at - origin).as_millis() as u64)
+        .max()
+        .unwrap_or(0);
+    let result = ScenarioResult {
+        name: s.name.clone(),
+        trace: trace.clone(),
+        outcomes,
+        attempts: stats.attempts,
+        side_effects: side_effects(s, &logs),
+        token_fetches: tokens.fetches.load(Ordering::SeqCst),
+        breaker_trips: stats.breaker_trips,
+        finished_ms,
+        mismatches: Vec::new(),
+    };
+
+    let mut expect = s.expect.clone();
+    expect.finished_by_ms = expect.finished_by_ms.map(|ms| ms + SLACK_MS);
+    let mut mismatches = Vec::new();
+    if has_date_headers(s) {
+        if let Some(want) = expect.retry_delays_ms.take() {
+            notes.push("date-form Retry-After delays compared in whole seconds".into());
+            let got: Vec<u64> = trace
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::RetryScheduled { delay, .. } => Some((delay.as_millis() as u64).div_ceil(1000)),
+                    _ => None,
+                })
+                .collect();
+            let want: Vec<u64> = want.iter().map(|ms| ms.div_ceil(1000)).collect();
+            if got != want {
+                mismatches.push(format!("retry delays (s): expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+    mismatches.extend(check(&expect, &result));
+
+    if s.compares_traces() {
+        let sim = run_scenario(s).map_err(|e| e.to_string())?;
+        let (want, got) = (decision_lines(&sim.trace), decision_lines(&trace));
+        if let Err(diff) = compare_decisions(&want, &got) {
+            mismatches.push(format!("{diff}\n  sim trace:\n    {}\n  native trace:\n    {}", want.join("\n    "), got.join("\n    ")));
+        }
+    } else {
+        notes.push(format!("{} concurrent calls: expectations only, no trace comparison", s.total_calls()));
+    }
+    if mismatches.is_empty() {
+        Ok(notes)
+    } else {
+        Err(format!("{}\n  outcomes: {:?}", mismatches.join("\n  "), result.outcomes))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_replays_on_the_native_adapter() {
+    let server = chaos().await;
+    let all = load_all();
+    assert!(all.len() >= 15, "expected the full scenario set, found {}", all.len());
+    let mut failures = Vec::new();
+    let mut report = BTreeMap::new();
+    for (path, s) in &all {
+        let started = std::time::Instant::now();
+        match replay(&server, s).await {
+            Ok(notes) => {
+                report.insert(s.name.clone(), format!("ok in {:?} {notes:?}", started.elapsed()));
+            }
+            Err(why) => failures.push(format!("{path}:\n  {why}")),
+        }
+    }
+    for (name, line) in &report {
+        eprintln!("{name}: {line}");
+    }
+    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
