@@ -1,0 +1,65 @@
+//! Exit codes, documented in `--help`.
+
+use std::process::ExitCode;
+
+/// What the process tells its caller.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// The server's final answer was an HTTP error status (4xx, 5xx).
+    HttpError = 1,
+    /// Usage or bad input: an unknown flag, an invalid URL, malformed JSON data.
+    Usage = 2,
+    /// The engine gave up: retries exhausted, or repeating the request was unsafe.
+    GaveUp = 3,
+    /// The deadline passed.
+    Timeout = 4,
+    /// The host's circuit breaker is open.
+    BreakerOpen = 5,
+    /// The configuration is invalid.
+    Config = 6,
+    /// No access token could be had, or the server rejected it.
+    Auth = 7,
+    /// Anything else: transport errors, undecodable bodies, I/O.
+    Other = 8,
+}
+
+/// The table printed after `--help`.
+pub const HELP: &str = "Exit codes:
+  0  success
+  1  the final answer was an HTTP error status
+  2  usage or bad input (flags, URL, JSON data, files)
+  3  gave up (retries exhausted, or a retry would have been unsafe)
+  4  timed out (deadline)
+  5  circuit breaker open for the host
+  6  invalid configuration
+  7  authentication failed (token fetch or rejected token)
+  8  other errors (transport, decoding, I/O)";
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Prints one line and returns the code.
+pub fn fail(code: Exit, message: String) -> ExitCode {
+    eprintln!("resile: {message}");
+    code.into()
+}
+
+/// The exit code for a client error.
+pub fn for_error(e: &resile::Error) -> Exit {
+    use resile::Error as E;
+    match e {
+        E::Timeout { .. } => Exit::Timeout,
+        E::Unavailable { .. } => Exit::BreakerOpen,
+        E::RateLimited { .. } | E::RetriesExhausted { .. } | E::NotRetried { .. } => Exit::GaveUp,
+        E::Status { .. } => Exit::HttpError,
+        E::Auth { .. } => Exit::Auth,
+        E::Config { .. } => Exit::Config,
+        E::InvalidUrl { .. } => Exit::Usage,
+        _ => Exit::Other,
+    }
+}

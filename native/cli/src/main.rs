@@ -1,0 +1,196 @@
+//! `resile`: call HTTP APIs that fail, resiliently; and see, on an embedded chaos server, what
+//! the engine decides under 429 storms, outages, token expiry and flaky pagination.
+
+mod call;
+mod demo;
+mod exit;
+mod settings;
+mod units;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use exit::Exit;
+
+/// Call HTTP APIs that fail: retries that respect the server, backoff with jitter, budgets,
+/// circuit breakers, rate limits, OAuth2 tokens, pagination and idempotent writes.
+#[derive(Parser, Debug)]
+#[command(name = "resile", version, about, long_about = None, after_help = exit::HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the demo: an embedded chaos server, resile next to a naive client, and a report.
+    Demo(demo::DemoArgs),
+    /// GET a URL.
+    Get(call::CallArgs),
+    /// POST to a URL (`--data JSON` or `--data @file`).
+    Post(call::CallArgs),
+    /// PUT to a URL.
+    Put(call::CallArgs),
+    /// PATCH a URL.
+    Patch(call::CallArgs),
+    /// DELETE a URL.
+    Delete(call::CallArgs),
+    /// Run a scenario file through the engine on a virtual clock and print its decisions.
+    Simulate(SimulateArgs),
+    /// Serve the chaos server (and optionally the browser demo page) on loopback.
+    ServeChaos(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// The scenario (JSON, as in tests/scenarios/).
+    scenario: PathBuf,
+    /// Print every event as a JSON line instead of the decision lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Seed for the server's deterministic faults.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Serve this directory at /www/ (the browser demo: www/ after scripts/build-wasm.sh).
+    #[arg(long)]
+    www: Option<PathBuf>,
+    /// Lifetime of issued OAuth2 tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_expires_in: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return exit::fail(Exit::Other, format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Get(args) => call::run(reqwest::Method::GET, args).await,
+            Command::Post(args) => call::run(reqwest::Method::POST, args).await,
+            Command::Put(args) => call::run(reqwest::Method::PUT, args).await,
+            Command::Patch(args) => call::run(reqwest::Method::PATCH, args).await,
+            Command::Delete(args) => call::run(reqwest::Method::DELETE, args).await,
+            Command::Simulate(args) => simulate(args),
+            Command::ServeChaos(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code.into(),
+        Err((code, message)) => exit::fail(code, message),
+    }
+}
+
+/// A command's failure: the exit code and the one line to print.
+pub type Failed = (Exit, String);
+
+fn simulate(args: SimulateArgs) -> Result<Exit, Failed> {
+    let path = args.scenario.display().to_string();
+    let text = std::fs::read_to_string(&args.scenario)
+        .map_err(|e| (Exit::Usage, format!("{path}: {e}")))?;
+    let scenario = resile_core::sim::Scenario::from_json(&text)
+        .map_err(|e| (Exit::Config, format!("{path}: {e}")))?;
+    let result = resile_core::sim::run_scenario(&scenario)
+        .map_err(|e| (Exit::Config, format!("{path}: {e}")))?;
+    if args.json {
+        for event in &result.trace {
+            println!(
+                "{}",
+                serde_json::to_string(event).map_err(|e| (Exit::Other, e.to_string()))?
+            );
+        }
+    } else {
+        println!("# {}", result.name);
+        if !scenario.description.is_empty() {
+            println!("# {}", scenario.description);
+        }
+        for e in &result.trace {
+            println!("{}", e.describe());
+        }
+        println!(
+            "# {} call(s), {} attempt(s), outcomes {:?}, side effects {}, token fetches {}, breaker trips {}, done at {} ms",
+            result.outcomes.len(),
+            result.attempts,
+            summarize(&result.outcomes),
+            result.side_effects,
+            result.token_fetches,
+            result.breaker_trips,
+            result.finished_ms
+        );
+    }
+    if result.mismatches.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Err((
+            Exit::GaveUp,
+            format!(
+                "{path}: expectations not met: {}",
+                result.mismatches.join("; ")
+            ),
+        ))
+    }
+}
+
+fn summarize(outcomes: &[String]) -> std::collections::BTreeMap<&str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for o in outcomes {
+        *m.entry(o.as_str()).or_default() += 1;
+    }
+    m
+}
+
+async fn serve(args: ServeArgs) -> Result<Exit, Failed> {
+    if let Some(dir) = &args.www {
+        if !dir.join("index.html").is_file() {
+            return Err((
+                Exit::Usage,
+                format!("{}: no index.html there", dir.display()),
+            ));
+        }
+    }
+    let config = resile_chaos::ChaosConfig {
+        port: args.port,
+        seed: args.seed,
+        static_dir: args.www.clone(),
+        token_expires_in_secs: args.token_expires_in,
+        ..resile_chaos::ChaosConfig::default()
+    };
+    let server = resile_chaos::start(config).await.map_err(|e| {
+        (
+            Exit::Other,
+            format!("cannot listen on 127.0.0.1:{}: {e}", args.port),
+        )
+    })?;
+    println!("{}", server.url());
+    if args.www.is_some() {
+        println!("demo page: {}/www/index.html", server.url());
+    }
+    eprintln!("chaos server running; Ctrl-C stops it");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    Ok(Exit::Ok)
+}

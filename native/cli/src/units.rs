@@ -1,0 +1,139 @@
+//! Parsers for the command line's values: durations (`500ms`, `5s`, `2m`), rates (`10/s`),
+//! header lines (`Name: value`), and the `--paginate` style.
+
+use std::time::Duration;
+
+use resile_core::paginate::PageStyle;
+
+/// `500ms`, `5s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 5s, 2m)"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 * 24.0 {
+        return Err(format!("`{text}` is out of range (0 to 24 days)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `10/s`, `600/m`, `3600/h`, or a bare number per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, per) = match t.split_once('/') {
+        Some((n, p)) => (n, p.trim()),
+        None => (t, "s"),
+    };
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate (try 10/s or 600/m)"))?;
+    let secs = match per {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        "h" | "hour" => 3600.0,
+        _ => return Err(format!("`{text}`: unknown period `{per}` (use s, m or h)")),
+    };
+    let rate = n / secs;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(format!("`{text}` must be a positive rate"));
+    }
+    Ok(rate)
+}
+
+/// `Name: value`.
+pub fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not a header (use `Name: value`)"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+/// `link`, `cursor:/json/pointer[:param]`, `offset`, `page`; page size applies to the last two.
+pub fn parse_paginate(text: &str, page_size: u64) -> Result<PageStyle, String> {
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("link"), None, None) => Ok(PageStyle::Link),
+        (Some("offset"), None, None) => Ok(PageStyle::offset(page_size)),
+        (Some("page"), None, None) => Ok(PageStyle::page(page_size)),
+        (Some("cursor"), Some(pointer), param) if pointer.starts_with('/') => {
+            Ok(PageStyle::cursor(pointer, param.unwrap_or("cursor")))
+        }
+        (Some("cursor"), _, _) => {
+            Err("cursor pagination needs a JSON pointer: cursor:/next_cursor[:param]".into())
+        }
+        _ => Err(format!(
+            "`{text}` is not a pagination style (link, cursor:/pointer, offset, page)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "x", "5 parsecs", "-1s", "1e99s", "NaN"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("10/s"), Ok(10.0));
+        assert_eq!(parse_rate("600/m"), Ok(10.0));
+        assert_eq!(parse_rate("4"), Ok(4.0));
+        for bad in ["0/s", "-3/s", "x/s", "10/fortnight"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_and_pagination() {
+        assert_eq!(parse_header("X-A: b: c"), Ok(("X-A".into(), "b: c".into())));
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: x").is_err());
+        assert_eq!(parse_paginate("link", 50), Ok(PageStyle::Link));
+        assert_eq!(
+            parse_paginate("cursor:/next", 50),
+            Ok(PageStyle::cursor("/next", "cursor"))
+        );
+        assert_eq!(
+            parse_paginate("cursor:/meta/next:after", 50),
+            Ok(PageStyle::cursor("/meta/next", "after"))
+        );
+        assert_eq!(parse_paginate("page", 25), Ok(PageStyle::page(25)));
+        assert!(parse_paginate("cursor", 1).is_err());
+        assert!(parse_paginate("pages", 1).is_err());
+    }
+}
