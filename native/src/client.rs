@@ -128,7 +128,9 @@ impl ClientBuilder {
 
     /// A header sent with every request.
     pub fn default_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config.default_headers.insert(name.into(), value.into());
+        self.config
+            .default_headers
+            .insert(name.into(), value.into());
         self
     }
 
@@ -317,8 +319,17 @@ impl Client {
     ///     client.post_json("https://api.example.com/orders", &serde_json::json!({"sku": "A-1"})).await?;
     /// # let _ = order; Ok(()) }
     /// ```
-    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, url: impl AsRef<str>, body: &B) -> Result<T, Error> {
-        self.post(url).json(body).send().await?.error_for_status()?.json()
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        url: impl AsRef<str>,
+        body: &B,
+    ) -> Result<T, Error> {
+        self.post(url)
+            .json(body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
     }
 
     /// GETs every URL (at most `batch_concurrency` at once) and decodes each 2xx JSON body.
@@ -341,7 +352,11 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn get_many<T, I, U>(&self, urls: I, mode: BatchMode) -> Result<Vec<Result<T, Error>>, Error>
+    pub async fn get_many<T, I, U>(
+        &self,
+        urls: I,
+        mode: BatchMode,
+    ) -> Result<Vec<Result<T, Error>>, Error>
     where
         T: DeserializeOwned,
         I: IntoIterator<Item = U>,
@@ -349,13 +364,15 @@ impl Client {
     {
         let requests: Vec<RequestBuilder> = urls.into_iter().map(|u| self.get(u)).collect();
         let n = requests.len();
-        let mut running = futures::stream::iter(requests.into_iter().enumerate().map(|(i, request)| async move {
-            let result = match request.send().await {
-                Ok(r) => r.error_for_status().and_then(|r| r.json::<T>()),
-                Err(e) => Err(e),
-            };
-            (i, result)
-        }))
+        let mut running = futures::stream::iter(requests.into_iter().enumerate().map(
+            |(i, request)| async move {
+                let result = match request.send().await {
+                    Ok(r) => r.error_for_status().and_then(|r| r.json::<T>()),
+                    Err(e) => Err(e),
+                };
+                (i, result)
+            },
+        ))
         .buffer_unordered(self.shared.config.batch_concurrency);
         let mut results: Vec<Option<Result<T, Error>>> = (0..n).map(|_| None).collect();
         while let Some((i, result)) = running.next().await {
@@ -367,7 +384,10 @@ impl Client {
             }
             results[i] = Some(result);
         }
-        Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Cancelled))).collect())
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::Cancelled)))
+            .collect())
     }
 
     /// [`Client::get_many`] in [`BatchMode::AllOrNothing`], unwrapped.
@@ -377,12 +397,19 @@ impl Client {
         I: IntoIterator<Item = U>,
         U: AsRef<str>,
     {
-        let results = self.get_many::<T, I, U>(urls, BatchMode::AllOrNothing).await?;
+        let results = self
+            .get_many::<T, I, U>(urls, BatchMode::AllOrNothing)
+            .await?;
         results.into_iter().collect()
     }
 
     /// Walks a paginated collection; see [`Paginate`].
-    pub fn paginate(&self, url: impl AsRef<str>, style: PageStyle, items_pointer: Option<&str>) -> Paginate {
+    pub fn paginate(
+        &self,
+        url: impl AsRef<str>,
+        style: PageStyle,
+        items_pointer: Option<&str>,
+    ) -> Paginate {
         Paginate::new(self.clone(), url.as_ref(), style, items_pointer)
     }
 
@@ -417,7 +444,11 @@ impl Client {
         self.shared.recycles()
     }
 
-    pub(crate) async fn execute(self, req: Prepared, options: CallOptions) -> Result<Response, Error> {
+    pub(crate) async fn execute(
+        self,
+        req: Prepared,
+        options: CallOptions,
+    ) -> Result<Response, Error> {
         let span = tracing::debug_span!(
             "resile.call",
             method = %req.method,
@@ -469,14 +500,21 @@ impl Client {
                             shared.note_connection(false);
                             {
                                 let hints = HintHeaders::new(&received.headers);
-                                let response = resile_core::Response::new(received.status.as_u16(), &hints, Shared::wall());
+                                let response = resile_core::Response::new(
+                                    received.status.as_u16(),
+                                    &hints,
+                                    Shared::wall(),
+                                );
                                 shared.handle(id, Outcome::Response(response));
                             }
                             last = Some(received);
                             last_message = None;
                         }
                         Attempt::Failed { kind, message } => {
-                            let connection = matches!(kind, TransportError::Connect | TransportError::Dns | TransportError::Tls);
+                            let connection = matches!(
+                                kind,
+                                TransportError::Connect | TransportError::Dns | TransportError::Tls
+                            );
                             shared.note_connection(connection);
                             tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
                             shared.handle(id, Outcome::Transport(kind));
@@ -527,7 +565,14 @@ impl Client {
                 } => {
                     guard.live = false;
                     let retry_after = (failure.why == Why::RetryAfterTooLong)
-                        .then(|| last.as_ref()?.headers.get(RETRY_AFTER)?.to_str().ok().map(str::to_string))
+                        .then(|| {
+                            last.as_ref()?
+                                .headers
+                                .get(RETRY_AFTER)?
+                                .to_str()
+                                .ok()
+                                .map(str::to_string)
+                        })
                         .flatten()
                         .and_then(|v| parse_retry_after(&v, Shared::wall()));
                     let cx = FailureContext {

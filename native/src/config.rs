@@ -120,10 +120,16 @@ impl ClientConfig {
         }
         for (name, value) in &self.default_headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(bad("default_headers", format!("`{name}` is not a valid header name")));
+                return Err(bad(
+                    "default_headers",
+                    format!("`{name}` is not a valid header name"),
+                ));
             }
             if reqwest::header::HeaderValue::from_str(value).is_err() {
-                return Err(bad("default_headers", format!("the value of `{name}` is not a valid header value")));
+                return Err(bad(
+                    "default_headers",
+                    format!("the value of `{name}` is not a valid header value"),
+                ));
             }
         }
         if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
@@ -139,11 +145,17 @@ impl ClientConfig {
             }
         }
         if self.max_in_flight == 0 || self.max_in_flight > 1 << 20 {
-            return Err(bad("max_in_flight", format!("is {}, must be in 1..=1048576", self.max_in_flight)));
+            return Err(bad(
+                "max_in_flight",
+                format!("is {}, must be in 1..=1048576", self.max_in_flight),
+            ));
         }
         if let Some(n) = self.max_in_flight_per_host {
             if n == 0 || n > self.max_in_flight {
-                return Err(bad("max_in_flight_per_host", format!("is {n}, must be in 1..=max_in_flight or null")));
+                return Err(bad(
+                    "max_in_flight_per_host",
+                    format!("is {n}, must be in 1..=max_in_flight or null"),
+                ));
             }
         }
         if self.max_response_bytes == 0 {
@@ -176,13 +188,19 @@ mod tests {
     fn each_bad_value_names_its_field() {
         let cases = [
             (r#"{"max_in_flight":0}"#, "max_in_flight"),
-            (r#"{"max_in_flight":4,"max_in_flight_per_host":5}"#, "max_in_flight_per_host"),
+            (
+                r#"{"max_in_flight":4,"max_in_flight_per_host":5}"#,
+                "max_in_flight_per_host",
+            ),
             (r#"{"max_response_bytes":0}"#, "max_response_bytes"),
             (r#"{"connect_timeout_ms":0}"#, "connect_timeout_ms"),
             (r#"{"base_url":"ftp://x"}"#, "base_url"),
             (r#"{"default_headers":{"bad name":"x"}}"#, "default_headers"),
             (r#"{"batch_concurrency":0}"#, "batch_concurrency"),
-            (r#"{"engine":{"retry":{"max_attempts":0}}}"#, "retry.max_attempts"),
+            (
+                r#"{"engine":{"retry":{"max_attempts":0}}}"#,
+                "retry.max_attempts",
+            ),
         ];
         for (text, field) in cases {
             match ClientConfig::from_json(text) {
@@ -190,6 +208,9 @@ mod tests {
                 other => panic!("{text}: expected an error naming {field}, got {other:?}"),
             }
         }
-        assert!(matches!(ClientConfig::from_json(r#"{"retries":1}"#), Err(Error::Config { field: None, .. })));
+        assert!(matches!(
+            ClientConfig::from_json(r#"{"retries":1}"#),
+            Err(Error::Config { field: None, .. })
+        ));
     }
 }

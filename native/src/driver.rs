@@ -28,7 +28,9 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use resile_core::engine::HostView;
 use resile_core::token::TokenView;
-use resile_core::{Action, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime, Uuid, Why};
+use resile_core::{
+    Action, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime, Uuid, Why,
+};
 
 use crate::config::ClientConfig;
 use crate::error::Error;
@@ -121,7 +123,10 @@ fn os_seed() -> u64 {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
     let mut h = RandomState::new().build_hasher();
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     h.write_u128(nanos);
     h.finish()
 }
@@ -140,7 +145,10 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     }
     b.build().map_err(|e| Error::Config {
         field: None,
-        message: format!("the HTTP client could not be built: {}", crate::transport::error_text(&e)),
+        message: format!(
+            "the HTTP client could not be built: {}",
+            crate::transport::error_text(&e)
+        ),
     })
 }
 
@@ -151,16 +159,26 @@ impl Shared {
         on_event: Option<EventCallback>,
     ) -> Result<Arc<Shared>, Error> {
         config.validate()?;
-        let base_url = config.base_url.as_deref().map(crate::request::parse_base).transpose()?;
+        let base_url = config
+            .base_url
+            .as_deref()
+            .map(crate::request::parse_base)
+            .transpose()?;
         let mut default_headers = HeaderMap::new();
         for (name, value) in &config.default_headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(Error::invalid_request)?;
-            let mut value = reqwest::header::HeaderValue::from_str(value).map_err(Error::invalid_request)?;
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(Error::invalid_request)?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(value).map_err(Error::invalid_request)?;
             value.set_sensitive(crate::transport::is_sensitive(&name));
             default_headers.insert(name, value);
         }
         let http = build_http(&config)?;
-        let engine = Engine::new(config.engine.clone(), config.seed.unwrap_or_else(os_seed), Instant::ZERO)?;
+        let engine = Engine::new(
+            config.engine.clone(),
+            config.seed.unwrap_or_else(os_seed),
+            Instant::ZERO,
+        )?;
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         Ok(Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(State {
@@ -199,11 +217,16 @@ impl Shared {
 
     fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
         let far = self.origin + Duration::from_secs(86_400 * 365);
-        self.origin.checked_add(Duration::from_nanos(at.as_nanos())).map_or(far, |t| t.min(far))
+        self.origin
+            .checked_add(Duration::from_nanos(at.as_nanos()))
+            .map_or(far, |t| t.min(far))
     }
 
     pub(crate) fn wall() -> UnixTime {
-        let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         UnixTime::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 
@@ -219,7 +242,9 @@ impl Shared {
     // --- the lock and the drain ---------------------------------------------------------------
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Feeds one input and drains the engine, under the lock.
@@ -245,14 +270,22 @@ impl Shared {
                     token,
                     ..
                 } => {
-                    let token = token.and_then(|g| st.tokens.iter().find(|(gen, _)| *gen == g).map(|(_, s)| s.clone()));
+                    let token = token.and_then(|g| {
+                        st.tokens
+                            .iter()
+                            .find(|(gen, _)| *gen == g)
+                            .map(|(_, s)| s.clone())
+                    });
                     let order = SendOrder {
                         timeout,
                         idempotency_key,
                         request_id,
                         token,
                     };
-                    let delivered = st.waiters.get(&call).is_some_and(|tx| tx.send(CallMsg::Send(order)).is_ok());
+                    let delivered = st
+                        .waiters
+                        .get(&call)
+                        .is_some_and(|tx| tx.send(CallMsg::Send(order)).is_ok());
                     if !delivered {
                         st.waiters.remove(&call);
                         st.engine.cancel(call, now);
@@ -268,9 +301,9 @@ impl Shared {
                     if let Some(tx) = st.waiters.remove(&call) {
                         let detail = match failure.why {
                             Why::TokenFetchFailed => st.token_error.clone(),
-                            Why::TokenRejectedAgain => {
-                                Some("the server answered 401 to a freshly fetched token".to_string())
-                            }
+                            Why::TokenRejectedAgain => Some(
+                                "the server answered 401 to a freshly fetched token".to_string(),
+                            ),
                             _ => None,
                         };
                         let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
@@ -355,7 +388,9 @@ impl Shared {
             Err(e) => {
                 tracing::warn!(target: "resile", error = %e, "token fetch failed");
                 st.token_error = Some(match e {
-                    Error::Auth { detail: Some(d), .. } => d,
+                    Error::Auth {
+                        detail: Some(d), ..
+                    } => d,
                     other => other.to_string(),
                 });
                 st.engine.token_failed(now);
@@ -364,7 +399,10 @@ impl Shared {
     }
 
     fn spawn_token_fetch(&self, st: &mut State, now: Instant) {
-        let (Some(source), Ok(runtime)) = (self.token_source.clone(), tokio::runtime::Handle::try_current()) else {
+        let (Some(source), Ok(runtime)) = (
+            self.token_source.clone(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
             st.token_error = Some("no token source, or no tokio runtime to fetch one on".into());
             st.engine.token_failed(now);
             return;
@@ -377,7 +415,10 @@ impl Shared {
                 Ok(r) => r,
                 Err(_) => Err(Error::Auth {
                     why: Why::TokenFetchFailed,
-                    detail: Some(format!("the token fetch took longer than {} ms", limit.as_millis())),
+                    detail: Some(format!(
+                        "the token fetch took longer than {} ms",
+                        limit.as_millis()
+                    )),
                 }),
             };
             if let Some(shared) = weak.upgrade() {
@@ -389,7 +430,9 @@ impl Shared {
     // --- the timer task -----------------------------------------------------------------------
 
     fn ensure_timer(&self) {
-        if self.timer_started.load(Ordering::Acquire) || self.timer_started.swap(true, Ordering::AcqRel) {
+        if self.timer_started.load(Ordering::Acquire)
+            || self.timer_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         match tokio::runtime::Handle::try_current() {
@@ -428,7 +471,9 @@ impl Shared {
         if threshold == 0 || n != threshold {
             return;
         }
-        let Ok(fresh) = build_http(&self.config) else { return };
+        let Ok(fresh) = build_http(&self.config) else {
+            return;
+        };
         *self.http.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         self.connect_failures.store(0, Ordering::Release);
         let recycles = self.recycles.fetch_add(1, Ordering::AcqRel) + 1;

@@ -41,8 +41,12 @@ impl fmt::Display for LastCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LastCause::Status(s) => write!(f, "status {s}"),
-            LastCause::Transport { kind, message } if message.is_empty() => write!(f, "{}", transport_name(*kind)),
-            LastCause::Transport { kind, message } => write!(f, "{} ({message})", transport_name(*kind)),
+            LastCause::Transport { kind, message } if message.is_empty() => {
+                write!(f, "{}", transport_name(*kind))
+            }
+            LastCause::Transport { kind, message } => {
+                write!(f, "{} ({message})", transport_name(*kind))
+            }
         }
     }
 }
@@ -60,7 +64,9 @@ pub(crate) fn transport_name(kind: TransportError) -> &'static str {
 }
 
 fn last_suffix(last: &Option<LastCause>) -> String {
-    last.as_ref().map(|l| format!("; last attempt: {l}")).unwrap_or_default()
+    last.as_ref()
+        .map(|l| format!("; last attempt: {l}"))
+        .unwrap_or_default()
 }
 
 /// Why a call or a page failed.
@@ -138,7 +144,9 @@ pub enum Error {
         body_excerpt: String,
     },
     /// The body is not the JSON the caller asked for.
-    #[error("could not decode the response (status {status}): {message}; body starts with: {excerpt}")]
+    #[error(
+        "could not decode the response (status {status}): {message}; body starts with: {excerpt}"
+    )]
     Decode {
         /// The status of the response.
         status: u16,
@@ -173,7 +181,9 @@ pub enum Error {
         message: String,
     },
     /// The response body is larger than `max_response_bytes`.
-    #[error("the response body is larger than {limit} bytes (raise max_response_bytes to accept it)")]
+    #[error(
+        "the response body is larger than {limit} bytes (raise max_response_bytes to accept it)"
+    )]
     BodyTooLarge {
         /// The configured limit.
         limit: u64,
@@ -231,7 +241,9 @@ pub(crate) struct FailureContext<'a> {
 
 impl Error {
     pub(crate) fn from_failure(f: Failure, cx: FailureContext<'_>) -> Error {
-        let last = f.last.map(|l| LastCause::from_last(l, cx.transport_message));
+        let last = f
+            .last
+            .map(|l| LastCause::from_last(l, cx.transport_message));
         let maybe_processed = f.processed != Processed::Never;
         match f.kind() {
             FailureKind::Timeout => Error::Timeout {
@@ -296,7 +308,10 @@ impl Error {
             | Error::Overloaded { .. } => true,
             Error::NotRetried { why, .. } => !matches!(
                 why,
-                Why::NotIdempotent | Why::BodyNotReplayable | Why::NotRetryableStatus | Why::TokenRejectedAgain
+                Why::NotIdempotent
+                    | Why::BodyNotReplayable
+                    | Why::NotRetryableStatus
+                    | Why::TokenRejectedAgain
             ),
             Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
             Error::Auth { why, .. } => *why == Why::TokenFetchFailed,
@@ -313,14 +328,24 @@ impl Error {
     /// Whether the server may have applied the request (a write may have happened).
     pub fn maybe_processed(&self) -> bool {
         match self {
-            Error::Timeout { maybe_processed, .. }
-            | Error::RetriesExhausted { maybe_processed, .. }
-            | Error::NotRetried { maybe_processed, .. } => *maybe_processed,
-            Error::Status { .. } | Error::Decode { .. } | Error::BodyTooLarge { .. } | Error::Pagination(_) => true,
-            Error::Cancelled => true,
-            Error::Transport { kind, .. } => {
-                !matches!(kind, TransportError::Connect | TransportError::Dns | TransportError::Tls)
+            Error::Timeout {
+                maybe_processed, ..
             }
+            | Error::RetriesExhausted {
+                maybe_processed, ..
+            }
+            | Error::NotRetried {
+                maybe_processed, ..
+            } => *maybe_processed,
+            Error::Status { .. }
+            | Error::Decode { .. }
+            | Error::BodyTooLarge { .. }
+            | Error::Pagination(_) => true,
+            Error::Cancelled => true,
+            Error::Transport { kind, .. } => !matches!(
+                kind,
+                TransportError::Connect | TransportError::Dns | TransportError::Tls
+            ),
             _ => false,
         }
     }
@@ -414,31 +439,88 @@ mod tests {
             retry_after: None,
         };
         let e = Error::from_failure(base, cx());
-        assert!(matches!(e, Error::RetriesExhausted { attempts: 3, last: LastCause::Status(503), .. }));
+        assert!(matches!(
+            e,
+            Error::RetriesExhausted {
+                attempts: 3,
+                last: LastCause::Status(503),
+                ..
+            }
+        ));
         assert!(e.is_retryable() && e.maybe_processed());
         assert_eq!(e.status(), Some(503));
 
-        let e = Error::from_failure(Failure { why: Why::NotIdempotent, ..base }, cx());
-        assert!(matches!(e, Error::NotRetried { why: Why::NotIdempotent, maybe_processed: true, .. }));
+        let e = Error::from_failure(
+            Failure {
+                why: Why::NotIdempotent,
+                ..base
+            },
+            cx(),
+        );
+        assert!(matches!(
+            e,
+            Error::NotRetried {
+                why: Why::NotIdempotent,
+                maybe_processed: true,
+                ..
+            }
+        ));
         assert!(!e.is_retryable());
 
-        let e = Error::from_failure(Failure { why: Why::BreakerOpen, last: None, processed: Processed::Never, ..base }, cx());
+        let e = Error::from_failure(
+            Failure {
+                why: Why::BreakerOpen,
+                last: None,
+                processed: Processed::Never,
+                ..base
+            },
+            cx(),
+        );
         assert!(matches!(e, Error::Unavailable { .. }) && !e.maybe_processed());
 
-        let e = Error::from_failure(Failure { why: Why::DeadlineWouldPass, ..base }, cx());
+        let e = Error::from_failure(
+            Failure {
+                why: Why::DeadlineWouldPass,
+                ..base
+            },
+            cx(),
+        );
         assert!(e.is_timeout());
-        let e = Error::from_failure(Failure { why: Why::RetryAfterTooLong, ..base }, cx());
+        let e = Error::from_failure(
+            Failure {
+                why: Why::RetryAfterTooLong,
+                ..base
+            },
+            cx(),
+        );
         assert!(matches!(e, Error::RateLimited { .. }));
-        let e = Error::from_failure(Failure { why: Why::TokenFetchFailed, ..base }, cx());
+        let e = Error::from_failure(
+            Failure {
+                why: Why::TokenFetchFailed,
+                ..base
+            },
+            cx(),
+        );
         assert!(matches!(e, Error::Auth { .. }));
-        let e = Error::from_failure(Failure { why: Why::Cancelled, ..base }, cx());
+        let e = Error::from_failure(
+            Failure {
+                why: Why::Cancelled,
+                ..base
+            },
+            cx(),
+        );
         assert!(matches!(e, Error::Cancelled));
     }
 
     #[test]
     fn config_errors_name_the_field() {
-        let e: Error = resile_core::Config::from_json(r#"{"backoff":{"factor":0.5}}"#).unwrap_err().into();
-        assert!(matches!(&e, Error::Config { field: Some(f), .. } if f == "backoff.factor"), "{e:?}");
+        let e: Error = resile_core::Config::from_json(r#"{"backoff":{"factor":0.5}}"#)
+            .unwrap_err()
+            .into();
+        assert!(
+            matches!(&e, Error::Config { field: Some(f), .. } if f == "backoff.factor"),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("backoff.factor"));
     }
 

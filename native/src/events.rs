@@ -53,7 +53,9 @@ fn level(kind: &EventKind) -> Level {
         | EventKind::WaitingForToken { .. }
         | EventKind::TokenFetchStarted { .. }
         | EventKind::TokenRefreshed { .. } => Level::DEBUG,
-        EventKind::RetryScheduled { .. } | EventKind::Waiting { .. } | EventKind::CallFailed { .. } => Level::INFO,
+        EventKind::RetryScheduled { .. }
+        | EventKind::Waiting { .. }
+        | EventKind::CallFailed { .. } => Level::INFO,
         _ => Level::WARN,
     }
 }

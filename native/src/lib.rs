@@ -87,7 +87,9 @@ pub use events::ClientEvent;
 pub use paginate::{Page, Paginate};
 pub use request::{IdempotencyKey, RequestBuilder};
 pub use response::Response;
-pub use token::{AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource};
+pub use token::{
+    AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource,
+};
 
 pub use reqwest;
 pub use resile_core;

@@ -88,7 +88,12 @@ struct Walk {
 }
 
 impl Paginate {
-    pub(crate) fn new(client: Client, url: &str, style: PageStyle, items_pointer: Option<&str>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        url: &str,
+        style: PageStyle,
+        items_pointer: Option<&str>,
+    ) -> Self {
         let first = resolve_url(client.shared.base_url.as_ref(), url);
         Paginate {
             setup: Some(Setup {
@@ -120,7 +125,9 @@ impl Paginate {
 
     /// The items, decoded as `T`; an item that does not decode is an [`Error::Decode`] in its
     /// place (the walk goes on).
-    pub fn items<T: DeserializeOwned + Send + 'static>(self) -> BoxStream<'static, Result<T, Error>> {
+    pub fn items<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> BoxStream<'static, Result<T, Error>> {
         self.pages()
             .flat_map(|page| {
                 let decoded: Vec<Result<T, Error>> = match page {
@@ -129,10 +136,15 @@ impl Paginate {
                         page.items
                             .into_iter()
                             .map(|item| {
-                                serde_json::from_value::<T>(item.clone()).map_err(|e| Error::Decode {
-                                    status,
-                                    excerpt: excerpt(item.to_string().as_bytes(), EXCERPT_BYTES),
-                                    message: e.to_string(),
+                                serde_json::from_value::<T>(item.clone()).map_err(|e| {
+                                    Error::Decode {
+                                        status,
+                                        excerpt: excerpt(
+                                            item.to_string().as_bytes(),
+                                            EXCERPT_BYTES,
+                                        ),
+                                        message: e.to_string(),
+                                    }
                                 })
                             })
                             .collect()
@@ -150,7 +162,9 @@ impl Stream for Paginate {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.items.is_none() {
-            let Some(setup) = self.setup.take() else { return Poll::Ready(None) };
+            let Some(setup) = self.setup.take() else {
+                return Poll::Ready(None);
+            };
             let items = pages(setup)
                 .flat_map(|page| {
                     let items: Vec<Result<Value, Error>> = match page {
@@ -216,11 +230,18 @@ fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
 }
 
 /// One page; an error working out the next one comes second, after this page's items.
-async fn fetch_page(client: &Client, url: Url, paginator: &mut Paginator) -> Result<(Page, Option<Error>), Error> {
+async fn fetch_page(
+    client: &Client,
+    url: Url,
+    paginator: &mut Paginator,
+) -> Result<(Page, Option<Error>), Error> {
     let response = client.get(url.as_str()).send().await?.error_for_status()?;
     let body: Value = response.json()?;
     let items = paginator.items(&body)?.to_vec();
-    let advance = paginator.advance(&HintHeaders::new(response.headers()), &body).err().map(Error::from);
+    let advance = paginator
+        .advance(&HintHeaders::new(response.headers()), &body)
+        .err()
+        .map(Error::from);
     let page = Page {
         url: response.url().clone(),
         status: response.status().as_u16(),
@@ -243,7 +264,10 @@ fn with_params(first: &Url, params: &[(String, String)]) -> Url {
     if params.is_empty() {
         return url;
     }
-    url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(params.iter().map(|(k, v)| (k, v)));
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .extend_pairs(params.iter().map(|(k, v)| (k, v)));
     url
 }
 
@@ -254,7 +278,10 @@ mod tests {
     #[test]
     fn query_parameters_replace_same_names() {
         let first = Url::parse("http://h.test/items?limit=5&offset=99&x=1").unwrap();
-        let next = with_params(&first, &[("offset".into(), "10".into()), ("limit".into(), "5".into())]);
+        let next = with_params(
+            &first,
+            &[("offset".into(), "10".into()), ("limit".into(), "5".into())],
+        );
         assert_eq!(next.as_str(), "http://h.test/items?x=1&offset=10&limit=5");
         assert_eq!(with_params(&first, &[]).as_str(), first.as_str());
     }

@@ -78,7 +78,10 @@ impl fmt::Debug for RequestBuilder {
             .field("method", &self.method)
             .field("url", &self.url.as_ref().map(redacted_url).ok())
             .field("headers", &names)
-            .field("idempotency", &matches!(self.idempotency, IdempotencyKey::Explicit(_)).then_some("explicit"))
+            .field(
+                "idempotency",
+                &matches!(self.idempotency, IdempotencyKey::Explicit(_)).then_some("explicit"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -125,11 +128,17 @@ impl RequestBuilder {
     {
         let name = match HeaderName::try_from(name) {
             Ok(n) => n,
-            Err(e) => return self.fail(Error::invalid_request(format!("invalid header name: {e}"))),
+            Err(e) => {
+                return self.fail(Error::invalid_request(format!("invalid header name: {e}")))
+            }
         };
         let mut value = match HeaderValue::try_from(value) {
             Ok(v) => v,
-            Err(e) => return self.fail(Error::invalid_request(format!("invalid value for header `{name}`: {e}"))),
+            Err(e) => {
+                return self.fail(Error::invalid_request(format!(
+                    "invalid value for header `{name}`: {e}"
+                )))
+            }
         };
         value.set_sensitive(is_sensitive(&name));
         self.headers.insert(name, value);
@@ -152,12 +161,15 @@ impl RequestBuilder {
         match serde_json::to_vec(body) {
             Ok(bytes) => {
                 if !self.headers.contains_key(CONTENT_TYPE) {
-                    self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    self.headers
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 }
                 self.body = PreparedBody::Bytes(Bytes::from(bytes));
                 self
             }
-            Err(e) => self.fail(Error::invalid_request(format!("the JSON body could not be serialized: {e}"))),
+            Err(e) => self.fail(Error::invalid_request(format!(
+                "the JSON body could not be serialized: {e}"
+            ))),
         }
     }
 
@@ -190,11 +202,16 @@ impl RequestBuilder {
     pub fn query<T: Serialize + ?Sized>(mut self, query: &T) -> Self {
         let encoded = match serde_urlencoded::to_string(query) {
             Ok(q) => q,
-            Err(e) => return self.fail(Error::invalid_request(format!("the query could not be serialized: {e}"))),
+            Err(e) => {
+                return self.fail(Error::invalid_request(format!(
+                    "the query could not be serialized: {e}"
+                )))
+            }
         };
         if let Ok(url) = &mut self.url {
             if !encoded.is_empty() {
-                url.query_pairs_mut().extend_pairs(form_urlencoded::parse(encoded.as_bytes()));
+                url.query_pairs_mut()
+                    .extend_pairs(form_urlencoded::parse(encoded.as_bytes()));
             }
         }
         self
@@ -262,9 +279,12 @@ impl RequestBuilder {
                 (Idempotency::Provided, Some(value))
             }
         };
-        let needs_token = self.use_token && self.client.shared.has_token_source && !headers.contains_key(AUTHORIZATION);
+        let needs_token = self.use_token
+            && self.client.shared.has_token_source
+            && !headers.contains_key(AUTHORIZATION);
         // CONNECT and extension methods: treated as writes that are not safe to repeat.
-        let method = resile_core::Method::parse(self.method.as_str()).unwrap_or(resile_core::Method::Post);
+        let method =
+            resile_core::Method::parse(self.method.as_str()).unwrap_or(resile_core::Method::Post);
         let options = CallOptions {
             method,
             idempotency,
@@ -315,22 +335,15 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
         },
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!("scheme `{}` is not supported; use http or https", url.scheme())));
+        return Err(invalid(format!(
+            "scheme `{}` is not supported; use http or https",
+            url.scheme()
+        )));
     }
-    if url.host_str().is_none_or_empty() {
+    if url.host_str().map_or(true, str::is_empty) {
         return Err(invalid("the URL has no host".into()));
     }
     Ok(url)
-}
-
-trait NoneOrEmpty {
-    fn is_none_or_empty(&self) -> bool;
-}
-
-impl NoneOrEmpty for Option<&str> {
-    fn is_none_or_empty(&self) -> bool {
-        self.map_or(true, str::is_empty)
-    }
 }
 
 /// A URL without its query, fragment and user info: safe to log.
@@ -358,10 +371,20 @@ mod tests {
             ("http://other.test/a", "http://other.test/a"),
         ];
         for (input, want) in table {
-            assert_eq!(resolve_url(Some(&base), input).unwrap().as_str(), want, "{input}");
+            assert_eq!(
+                resolve_url(Some(&base), input).unwrap().as_str(),
+                want,
+                "{input}"
+            );
         }
-        assert!(matches!(resolve_url(None, "items"), Err(Error::InvalidUrl { .. })));
-        assert!(matches!(resolve_url(None, "ftp://x/y"), Err(Error::InvalidUrl { .. })));
+        assert!(matches!(
+            resolve_url(None, "items"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            resolve_url(None, "ftp://x/y"),
+            Err(Error::InvalidUrl { .. })
+        ));
         assert!(parse_base("mailto:a@b").is_err());
     }
 

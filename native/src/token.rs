@@ -215,24 +215,34 @@ impl ClientCredentials {
         let mut request = http
             .post(&self.token_url)
             .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
         if self.auth == ClientAuth::Basic {
-            request = request.basic_auth(form_encode(&self.client_id), Some(form_encode(self.client_secret.expose())));
+            request = request.basic_auth(
+                form_encode(&self.client_id),
+                Some(form_encode(self.client_secret.expose())),
+            );
         }
-        let mut response = request
-            .body(form)
-            .send()
-            .await
-            .map_err(|e| auth_error(format!("the token endpoint could not be reached: {}", crate::transport::error_text(&e))))?;
+        let mut response = request.body(form).send().await.map_err(|e| {
+            auth_error(format!(
+                "the token endpoint could not be reached: {}",
+                crate::transport::error_text(&e)
+            ))
+        })?;
         let status = response.status();
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| auth_error(format!("the token reply broke off: {}", crate::transport::error_text(&e))))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            auth_error(format!(
+                "the token reply broke off: {}",
+                crate::transport::error_text(&e)
+            ))
+        })? {
             if body.len() + chunk.len() > MAX_TOKEN_REPLY {
-                return Err(auth_error(format!("the token reply is larger than {MAX_TOKEN_REPLY} bytes")));
+                return Err(auth_error(format!(
+                    "the token reply is larger than {MAX_TOKEN_REPLY} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -244,10 +254,16 @@ impl ClientCredentials {
                 },
                 Err(_) => excerpt(&body, 200),
             };
-            return Err(auth_error(format!("the token endpoint answered {}: {reason}", status.as_u16())));
+            return Err(auth_error(format!(
+                "the token endpoint answered {}: {reason}",
+                status.as_u16()
+            )));
         }
-        let reply: TokenReply = serde_json::from_slice(&body)
-            .map_err(|e| auth_error(format!("the token reply is not an OAuth2 token response: {e}")))?;
+        let reply: TokenReply = serde_json::from_slice(&body).map_err(|e| {
+            auth_error(format!(
+                "the token reply is not an OAuth2 token response: {e}"
+            ))
+        })?;
         let expires_in = match reply.expires_in {
             Some(serde_json::Value::Number(n)) => n.as_u64().map(Duration::from_secs),
             Some(serde_json::Value::String(s)) => s.trim().parse().ok().map(Duration::from_secs),

@@ -6,7 +6,9 @@
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+};
 use reqwest::{Method, StatusCode, Url, Version};
 
 use resile_core::headers::Headers;
@@ -80,7 +82,12 @@ pub(crate) enum Attempt {
 }
 
 /// Runs one attempt under the engine's attempt timeout.
-pub(crate) async fn attempt(http: reqwest::Client, req: &Prepared, order: &SendOrder, limits: Limits) -> Attempt {
+pub(crate) async fn attempt(
+    http: reqwest::Client,
+    req: &Prepared,
+    order: &SendOrder,
+    limits: Limits,
+) -> Attempt {
     let exchange = exchange(http, req, order, limits);
     match order.timeout {
         Some(limit) => match tokio::time::timeout(limit, exchange).await {
@@ -94,7 +101,12 @@ pub(crate) async fn attempt(http: reqwest::Client, req: &Prepared, order: &SendO
     }
 }
 
-async fn exchange(http: reqwest::Client, req: &Prepared, order: &SendOrder, limits: Limits) -> Attempt {
+async fn exchange(
+    http: reqwest::Client,
+    req: &Prepared,
+    order: &SendOrder,
+    limits: Limits,
+) -> Attempt {
     let mut headers = req.headers.clone();
     if let Ok(v) = HeaderValue::from_bytes(&order.request_id.to_text()) {
         headers.insert(X_REQUEST_ID, v);
@@ -134,7 +146,9 @@ async fn exchange(http: reqwest::Client, req: &Prepared, order: &SendOrder, limi
     let (mut method, mut url) = (req.method.clone(), req.url.clone());
     let mut hops = 0;
     loop {
-        let mut builder = http.request(method.clone(), url.clone()).headers(headers.clone());
+        let mut builder = http
+            .request(method.clone(), url.clone())
+            .headers(headers.clone());
         if let Some(b) = body.take() {
             builder = builder.body(b);
         }
@@ -142,12 +156,17 @@ async fn exchange(http: reqwest::Client, req: &Prepared, order: &SendOrder, limi
             Ok(r) => r,
             Err(e) => return failed(&e),
         };
-        let next = (hops < limits.max_redirects).then(|| redirect_target(&response)).flatten();
+        let next = (hops < limits.max_redirects)
+            .then(|| redirect_target(&response))
+            .flatten();
         let Some(next) = next else {
             return read_body(response, limits.max_response_bytes).await;
         };
         let status = response.status();
-        let keeps_method = matches!(status, StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT);
+        let keeps_method = matches!(
+            status,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+        );
         if keeps_method && streamed && method != Method::GET && method != Method::HEAD {
             // The stream went with the first request; it cannot follow a 307/308.
             return read_body(response, limits.max_response_bytes).await;
@@ -201,7 +220,11 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
         received.too_large = true;
         return Attempt::Response(received);
     }
-    let hint = response.content_length().unwrap_or(0).min(limit).min(1 << 20);
+    let hint = response
+        .content_length()
+        .unwrap_or(0)
+        .min(limit)
+        .min(1 << 20);
     let mut buf = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
     loop {
         match response.chunk().await {
@@ -214,7 +237,11 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
             }
             Ok(None) => break,
             Err(e) => {
-                let kind = if e.is_timeout() { TransportError::Timeout } else { TransportError::Truncated };
+                let kind = if e.is_timeout() {
+                    TransportError::Timeout
+                } else {
+                    TransportError::Truncated
+                };
                 return Attempt::Failed {
                     kind,
                     message: error_text(&e),
@@ -240,7 +267,8 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     if e.is_connect() {
         if text.contains("dns error") || text.contains("failed to lookup address") {
             TransportError::Dns
-        } else if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+        } else if text.contains("tls") || text.contains("certificate") || text.contains("handshake")
+        {
             TransportError::Tls
         } else {
             TransportError::Connect
@@ -251,7 +279,10 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
         TransportError::Truncated
     } else if io_kind(e).is_some_and(|k| {
         use std::io::ErrorKind::*;
-        matches!(k, ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
+        matches!(
+            k,
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+        )
     }) || text.contains("connection closed before message completed")
         || text.contains("connection reset")
         || text.contains("incomplete message")
@@ -333,7 +364,11 @@ impl<'a> HintHeaders<'a> {
 
 impl Headers for HintHeaders<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        if let Some((_, v)) = self.joined.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some((_, v)) = self
+            .joined
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             return Some(v);
         }
         self.map.get(name)?.to_str().ok()

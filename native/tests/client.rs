@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{chaos, closed_port, fast_policy, mini_server, MiniResponse, Recorder};
-use resile::{BatchMode, Client, ClientEvent, Error, EventKind, IdempotencyKey, LastCause, TransportError, Why};
+use resile::{
+    BatchMode, Client, ClientEvent, Error, EventKind, IdempotencyKey, LastCause, TransportError,
+    Why,
+};
 use serde_json::{json, Value};
 
 fn client_with(policy: resile::Config) -> Client {
@@ -19,18 +22,38 @@ async fn retries_503_then_succeeds_with_one_request_id() {
     let server = chaos().await;
     let state = server.state();
     let replies = json!({"replies": [{"status": 503}, {"status": 503}, {"status": 200, "body": {"ok": true}}]});
-    state.set_script("flaky", serde_json::from_value(replies).unwrap()).unwrap();
+    state
+        .set_script("flaky", serde_json::from_value(replies).unwrap())
+        .unwrap();
     let client = client_with(fast_policy());
-    let response = client.get(format!("{}/s/flaky", server.url())).send().await.unwrap();
+    let response = client
+        .get(format!("{}/s/flaky", server.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.attempts(), 3);
     assert_eq!(response.json::<Value>().unwrap(), json!({"ok": true}));
     let log = state.script_log("flaky").unwrap();
     assert_eq!(log.count, 3);
-    let ids: HashSet<_> = log.requests.iter().map(|r| r.x_request_id.clone()).collect();
-    assert_eq!(ids.len(), 1, "the same X-Request-ID on every attempt: {ids:?}");
-    assert_eq!(log.requests[0].x_request_id.as_deref(), Some(response.request_id()));
-    assert!(log.requests.iter().all(|r| r.idempotency_key.is_none()), "a GET carries no key");
+    let ids: HashSet<_> = log
+        .requests
+        .iter()
+        .map(|r| r.x_request_id.clone())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "the same X-Request-ID on every attempt: {ids:?}"
+    );
+    assert_eq!(
+        log.requests[0].x_request_id.as_deref(),
+        Some(response.request_id())
+    );
+    assert!(
+        log.requests.iter().all(|r| r.idempotency_key.is_none()),
+        "a GET carries no key"
+    );
     assert_eq!(client.stats().retries, 2);
 }
 
@@ -38,22 +61,46 @@ async fn retries_503_then_succeeds_with_one_request_id() {
 async fn final_statuses_come_back_as_responses_and_typed_helpers_turn_them_into_errors() {
     let server = chaos().await;
     let client = client_with(fast_policy());
-    let response = client.get(format!("{}/status/404", server.url())).send().await.unwrap();
+    let response = client
+        .get(format!("{}/status/404", server.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!((response.status().as_u16(), response.attempts()), (404, 1));
 
-    let e = client.get_json::<Value>(format!("{}/status/404", server.url())).await.unwrap_err();
-    assert!(matches!(&e, Error::Status { status: 404, body_excerpt } if body_excerpt.contains("404")), "{e:?}");
+    let e = client
+        .get_json::<Value>(format!("{}/status/404", server.url()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Status { status: 404, body_excerpt } if body_excerpt.contains("404")),
+        "{e:?}"
+    );
     assert!(!e.is_retryable());
 
     // A body that is not the JSON asked for: a bounded excerpt and serde's message.
     let long = "x".repeat(2_000);
     let script = json!({"replies": [{"status": 200, "body": long}]});
-    server.state().set_script("text", serde_json::from_value(script).unwrap()).unwrap();
-    let e = client.get_json::<Value>(format!("{}/s/text", server.url())).await.unwrap_err();
+    server
+        .state()
+        .set_script("text", serde_json::from_value(script).unwrap())
+        .unwrap();
+    let e = client
+        .get_json::<Value>(format!("{}/s/text", server.url()))
+        .await
+        .unwrap_err();
     match &e {
-        Error::Decode { status, excerpt, message } => {
+        Error::Decode {
+            status,
+            excerpt,
+            message,
+        } => {
             assert_eq!(*status, 200);
-            assert!(excerpt.len() <= 520, "excerpt bounded: {} bytes", excerpt.len());
+            assert!(
+                excerpt.len() <= 520,
+                "excerpt bounded: {} bytes",
+                excerpt.len()
+            );
             assert!(!message.is_empty());
         }
         other => panic!("expected Decode, got {other:?}"),
@@ -69,42 +116,99 @@ async fn transport_failures_map_to_engine_kinds() {
     let client = client_with(policy.clone());
 
     // The server closes the socket after reading the request: maybe processed.
-    let e = client.get(format!("{}/reset", server.url())).send().await.unwrap_err();
+    let e = client
+        .get(format!("{}/reset", server.url()))
+        .send()
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&e, Error::RetriesExhausted { attempts: 2, last: LastCause::Transport { kind: TransportError::Reset, .. }, .. }),
+        matches!(
+            &e,
+            Error::RetriesExhausted {
+                attempts: 2,
+                last: LastCause::Transport {
+                    kind: TransportError::Reset,
+                    ..
+                },
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(e.maybe_processed());
 
     // Nothing listens: never sent.
     let port = closed_port().await;
-    let e = client.get(format!("http://{port}/x")).send().await.unwrap_err();
+    let e = client
+        .get(format!("http://{port}/x"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&e, Error::RetriesExhausted { last: LastCause::Transport { kind: TransportError::Connect, .. }, .. }),
+        matches!(
+            &e,
+            Error::RetriesExhausted {
+                last: LastCause::Transport {
+                    kind: TransportError::Connect,
+                    ..
+                },
+                ..
+            }
+        ),
         "{e:?}"
     );
-    assert!(!e.maybe_processed(), "a refused connection never reached the server");
+    assert!(
+        !e.maybe_processed(),
+        "a refused connection never reached the server"
+    );
 
     // A body cut short is an attempt failure, not a broken response.
-    let e = client.get(format!("{}/truncate?len=1000", server.url())).send().await.unwrap_err();
+    let e = client
+        .get(format!("{}/truncate?len=1000", server.url()))
+        .send()
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&e, Error::RetriesExhausted { last: LastCause::Transport { kind: TransportError::Truncated, .. }, .. }),
+        matches!(
+            &e,
+            Error::RetriesExhausted {
+                last: LastCause::Transport {
+                    kind: TransportError::Truncated,
+                    ..
+                },
+                ..
+            }
+        ),
         "{e:?}"
     );
 
     // ... and the retry after one succeeds.
     let script = json!({"replies": [{"fault": "truncate", "body": "0123456789"}, {"status": 200, "body": {"n": 1}}]});
-    server.state().set_script("trunc", serde_json::from_value(script).unwrap()).unwrap();
-    let v: Value = client.get_json(format!("{}/s/trunc", server.url())).await.unwrap();
+    server
+        .state()
+        .set_script("trunc", serde_json::from_value(script).unwrap())
+        .unwrap();
+    let v: Value = client
+        .get_json(format!("{}/s/trunc", server.url()))
+        .await
+        .unwrap();
     assert_eq!(v, json!({"n": 1}));
 
     // An attempt that never answers times out after the engine's attempt timeout.
     policy.retry.attempt_timeout_ms = Some(150);
     let client = client_with(policy);
     let started = Instant::now();
-    let e = client.get(format!("{}/stall?ms=2000", server.url())).send().await.unwrap_err();
+    let e = client
+        .get(format!("{}/stall?ms=2000", server.url()))
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.is_timeout(), "{e:?}");
-    assert!(started.elapsed() < Duration::from_millis(1_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,18 +218,34 @@ async fn server_waits_are_honoured_and_capped() {
 
     // Retry-After: 1 on a 429 is waited out, then the call succeeds.
     let started = Instant::now();
-    let url = format!("{}/flaky?key=ra&fail=1&status=429&retry_after=1", server.url());
+    let url = format!(
+        "{}/flaky?key=ra&fail=1&status=429&retry_after=1",
+        server.url()
+    );
     let response = client.get(url).send().await.unwrap();
     assert_eq!((response.status().as_u16(), response.attempts()), (200, 2));
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
 
     // An hour is over the cap: the call fails at once and says so.
     let started = Instant::now();
-    let e = client.get(format!("{}/status/503?retry_after=3600", server.url())).send().await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "failed fast, not after an hour");
+    let e = client
+        .get(format!("{}/status/503?retry_after=3600", server.url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "failed fast, not after an hour"
+    );
     match &e {
-        Error::RateLimited { retry_after, attempts } => {
+        Error::RateLimited {
+            retry_after,
+            attempts,
+        } => {
             assert_eq!(*retry_after, Some(Duration::from_secs(3600)));
             assert_eq!(*attempts, 1);
         }
@@ -143,7 +263,11 @@ async fn the_breaker_fails_fast_and_says_when_to_come_back() {
     policy.breaker.open_ms = 60_000;
     policy.breaker.max_open_ms = 60_000;
     let events = Recorder::default();
-    let client = Client::builder().engine(policy).on_event(events.callback()).build().unwrap();
+    let client = Client::builder()
+        .engine(policy)
+        .on_event(events.callback())
+        .build()
+        .unwrap();
     let url = format!("{}/status/503", server.url());
     for _ in 0..3 {
         let e = client.get(&url).send().await.unwrap_err();
@@ -154,17 +278,30 @@ async fn the_breaker_fails_fast_and_says_when_to_come_back() {
     match &e {
         Error::Unavailable { why, retry_at } => {
             assert_eq!(*why, Why::BreakerOpen);
-            let wait = retry_at.expect("an open breaker says until when").duration_since(std::time::SystemTime::now()).unwrap();
+            let wait = retry_at
+                .expect("an open breaker says until when")
+                .duration_since(std::time::SystemTime::now())
+                .unwrap();
             assert!(wait > Duration::from_secs(50), "{wait:?}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(e.is_retryable() && !e.maybe_processed());
-    assert_eq!(server.stats().requests, before, "an open breaker sends nothing");
-    assert!(events.engine().iter().any(|e| matches!(e.kind, EventKind::BreakerOpened { .. })));
+    assert_eq!(
+        server.stats().requests,
+        before,
+        "an open breaker sends nothing"
+    );
+    assert!(events
+        .engine()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::BreakerOpened { .. })));
     let hosts = client.hosts();
     assert_eq!(hosts.len(), 1);
-    assert!(matches!(hosts[0].breaker, resile::resile_core::breaker::BreakerState::Open { .. }));
+    assert!(matches!(
+        hosts[0].breaker,
+        resile::resile_core::breaker::BreakerState::Open { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,9 +312,20 @@ async fn posts_carry_one_idempotency_key_and_are_applied_once() {
     let url = format!("{}/orders?mode=commit_then_fail&fail=reset", server.url());
 
     // Auto: the engine's key, the same on the retry; the server applies the order once.
-    let response = client.post(&url).json(&json!({"sku": "auto"})).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .json(&json!({"sku": "auto"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!((response.status().as_u16(), response.attempts()), (201, 2));
-    assert_eq!(response.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(
+        response
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
     let orders = state.orders();
     assert_eq!(orders.len(), 1);
     assert!(orders[0].idempotency_key.is_some());
@@ -192,7 +340,10 @@ async fn posts_carry_one_idempotency_key_and_are_applied_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    assert_eq!(state.orders()[1].idempotency_key.as_deref(), Some("order-77"));
+    assert_eq!(
+        state.orders()[1].idempotency_key.as_deref(),
+        Some("order-77")
+    );
 
     // Off: the write may have been applied, so it is not repeated, and the error says why.
     let before = server.stats().requests;
@@ -204,8 +355,16 @@ async fn posts_carry_one_idempotency_key_and_are_applied_once() {
         .await
         .unwrap_err();
     match &e {
-        Error::NotRetried { why, maybe_processed, attempts, .. } => {
-            assert_eq!((*why, *maybe_processed, *attempts), (Why::NotIdempotent, true, 1));
+        Error::NotRetried {
+            why,
+            maybe_processed,
+            attempts,
+            ..
+        } => {
+            assert_eq!(
+                (*why, *maybe_processed, *attempts),
+                (Why::NotIdempotent, true, 1)
+            );
         }
         other => panic!("expected NotRetried, got {other:?}"),
     }
@@ -215,9 +374,26 @@ async fn posts_carry_one_idempotency_key_and_are_applied_once() {
     assert_eq!(server.stats().duplicate_orders, 0);
 
     // A streamed body cannot be sent twice: even an idempotent PUT is not retried.
-    let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(r#"{"sku":"#), Ok(r#""stream"}"#)]);
-    let e = client.put(format!("{}/reset", server.url())).body_stream(chunks).send().await.unwrap_err();
-    assert!(matches!(&e, Error::NotRetried { why: Why::BodyNotReplayable, .. }), "{e:?}");
+    let chunks = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(r#"{"sku":"#),
+        Ok(r#""stream"}"#),
+    ]);
+    let e = client
+        .put(format!("{}/reset", server.url()))
+        .body_stream(chunks)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::NotRetried {
+                why: Why::BodyNotReplayable,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +412,9 @@ async fn in_flight_calls_are_bounded_per_client_and_per_host() {
     for i in 0..12 {
         let host = if i % 2 == 0 { a.url() } else { b.url() };
         let client = client.clone();
-        calls.push(tokio::spawn(async move { client.get(format!("{host}/slow?ms=60")).send().await }));
+        calls.push(tokio::spawn(async move {
+            client.get(format!("{host}/slow?ms=60")).send().await
+        }));
     }
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().status(), 200);
@@ -263,7 +441,10 @@ async fn in_flight_calls_are_bounded_per_client_and_per_host() {
             _ => {}
         }
     }
-    assert!(max_total <= 4 && max_total >= 2, "client-wide in flight peaked at {max_total}");
+    assert!(
+        (2..=4).contains(&max_total),
+        "client-wide in flight peaked at {max_total}"
+    );
     assert!(max_host <= 2, "per-host in flight peaked at {max_host}");
 }
 
@@ -271,9 +452,15 @@ async fn in_flight_calls_are_bounded_per_client_and_per_host() {
 async fn a_dropped_future_cancels_its_call() {
     let server = chaos().await;
     let events = Recorder::default();
-    let client = Client::builder().engine(fast_policy()).on_event(events.callback()).build().unwrap();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .on_event(events.callback())
+        .build()
+        .unwrap();
     let call = client.get(format!("{}/slow?ms=3000", server.url())).send();
-    assert!(tokio::time::timeout(Duration::from_millis(100), call).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(100), call)
+        .await
+        .is_err());
     assert_eq!(client.active_calls(), 0, "the engine forgot the call");
     let cancelled = events.engine().into_iter().any(|e| {
         matches!(e.kind, EventKind::CallFailed { failure, .. } if failure.why == Why::Cancelled)
@@ -284,17 +471,34 @@ async fn a_dropped_future_cancels_its_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_keep_input_order_or_fail_as_a_whole() {
     let server = chaos().await;
-    let client = Client::builder().engine(fast_policy()).batch_concurrency(3).build().unwrap();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .batch_concurrency(3)
+        .build()
+        .unwrap();
     let base = server.url();
     let urls: Vec<String> = (0..6)
-        .map(|i| if i == 2 { format!("{base}/status/404") } else { format!("{base}/flaky?key=b{i}&fail=1") })
+        .map(|i| {
+            if i == 2 {
+                format!("{base}/status/404")
+            } else {
+                format!("{base}/flaky?key=b{i}&fail=1")
+            }
+        })
         .collect();
-    let results = client.get_many::<Value, _, _>(&urls, BatchMode::Partial).await.unwrap();
+    let results = client
+        .get_many::<Value, _, _>(&urls, BatchMode::Partial)
+        .await
+        .unwrap();
     assert_eq!(results.len(), 6);
     for (i, r) in results.iter().enumerate() {
         match (i, r) {
             (2, Err(Error::Status { status: 404, .. })) => {}
-            (_, Ok(v)) => assert_eq!(v["key"], json!(format!("b{i}")), "result {i} in input order"),
+            (_, Ok(v)) => assert_eq!(
+                v["key"],
+                json!(format!("b{i}")),
+                "result {i} in input order"
+            ),
             (_, other) => panic!("result {i}: {other:?}"),
         }
     }
@@ -315,28 +519,53 @@ async fn batches_keep_input_order_or_fail_as_a_whole() {
         format!("{base}/slow?ms=5000"),
     ];
     let started = Instant::now();
-    let e = client.get_many::<Value, _, _>(&urls, BatchMode::AllOrNothing).await.unwrap_err();
+    let e = client
+        .get_many::<Value, _, _>(&urls, BatchMode::AllOrNothing)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Status { status: 404, .. }), "{e:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(client.active_calls(), 0);
     let cancelled = events
         .engine()
         .iter()
         .filter(|e| matches!(e.kind, EventKind::CallFailed { failure, .. } if failure.why == Why::Cancelled))
         .count();
-    assert_eq!(cancelled, 3, "the three slow calls in flight were cancelled; the fifth never started");
+    assert_eq!(
+        cancelled, 3,
+        "the three slow calls in flight were cancelled; the fifth never started"
+    );
     assert_eq!(client.stats().calls, 4);
-    let all = client.get_all::<Value, _, _>([format!("{base}/flaky?key=x&fail=0")]).await.unwrap();
+    let all = client
+        .get_all::<Value, _, _>([format!("{base}/flaky?key=x&fail=0")])
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_are_refused() {
     let server = chaos().await;
-    let client = Client::builder().engine(fast_policy()).max_response_bytes(100).build().unwrap();
-    let e = client.get(format!("{}/items/offset?limit=50", server.url())).send().await.unwrap_err();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .max_response_bytes(100)
+        .build()
+        .unwrap();
+    let e = client
+        .get(format!("{}/items/offset?limit=50", server.url()))
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::BodyTooLarge { limit: 100 }), "{e:?}");
-    let ok = client.get(format!("{}/status/200", server.url())).send().await.unwrap();
+    let ok = client
+        .get(format!("{}/status/200", server.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
 }
 
@@ -350,7 +579,9 @@ async fn redirects_keep_credentials_within_their_origin() {
             match req.path.as_str() {
                 "/cross" => MiniResponse::status(302).header("location", &target),
                 "/same" => MiniResponse::status(307).header("location", "/final"),
-                _ => MiniResponse::status(200).header("content-type", "application/json").body(r#"{"final":true}"#),
+                _ => MiniResponse::status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"final":true}"#),
             }
         }
     })
@@ -372,7 +603,10 @@ async fn redirects_keep_credentials_within_their_origin() {
     assert_eq!(last.path, "/final");
     assert_eq!(last.method, "POST");
     assert_eq!(last.body, b"payload");
-    assert_eq!(last.header("authorization"), Some("Bearer same-origin-token"));
+    assert_eq!(
+        last.header("authorization"),
+        Some("Bearer same-origin-token")
+    );
     assert_eq!(last.header("cookie"), Some("session=abc"));
 
     // Another origin (another port): Authorization and Cookie stay behind; the request id goes.
@@ -392,7 +626,11 @@ async fn redirects_keep_credentials_within_their_origin() {
 
     // With redirects off, the 3xx is the answer.
     let client = Client::builder().max_redirects(0).build().unwrap();
-    let response = client.get(format!("{}/cross", first.url())).send().await.unwrap();
+    let response = client
+        .get(format!("{}/cross", first.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 302);
 }
 
@@ -410,10 +648,18 @@ async fn the_pool_is_rebuilt_after_connection_failures_in_a_row() {
         .build()
         .unwrap();
     for _ in 0..7 {
-        let e = client.get(format!("http://{port}/")).send().await.unwrap_err();
+        let e = client
+            .get(format!("http://{port}/"))
+            .send()
+            .await
+            .unwrap_err();
         assert!(!e.maybe_processed());
     }
-    assert_eq!(client.pool_recycles(), 2, "one rebuild per three failures in a row");
+    assert_eq!(
+        client.pool_recycles(),
+        2,
+        "one rebuild per three failures in a row"
+    );
     let recycled: Vec<_> = events
         .all()
         .into_iter()
@@ -432,7 +678,10 @@ async fn the_timer_task_ends_with_the_last_client() {
     let client = client_with(policy);
     let clone = client.clone();
     let _ = clone.get(format!("http://{port}/")).send().await;
-    assert!(runtime.metrics().num_alive_tasks() > before, "the timer task runs");
+    assert!(
+        runtime.metrics().num_alive_tasks() > before,
+        "the timer task runs"
+    );
     drop(client);
     drop(clone);
     let mut alive = usize::MAX;
@@ -451,19 +700,32 @@ async fn relative_urls_default_headers_and_query() {
     let server = chaos().await;
     server
         .state()
-        .set_script("q", serde_json::from_value(json!({"replies": [{"status": 200}]})).unwrap())
+        .set_script(
+            "q",
+            serde_json::from_value(json!({"replies": [{"status": 200}]})).unwrap(),
+        )
         .unwrap();
     let client = Client::builder()
         .base_url(server.url())
         .default_header("x-tenant", "acme")
         .build()
         .unwrap();
-    let response = client.get("s/q").query(&[("a", "1"), ("b", "two words")]).send().await.unwrap();
+    let response = client
+        .get("s/q")
+        .query(&[("a", "1"), ("b", "two words")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let log = server.state().script_log("q").unwrap();
     assert_eq!(log.requests[0].path, "/s/q?a=1&b=two+words");
     let e = Client::new().get("relative/path").send().await.unwrap_err();
     assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
-    let e = client.get("s/q").header("bad header", "x").send().await.unwrap_err();
+    let e = client
+        .get("s/q")
+        .header("bad header", "x")
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest { .. }), "{e:?}");
 }

@@ -29,8 +29,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
 use resile::resile_core::engine::Idempotency;
-use resile::resile_core::sim::{check, compare_decisions, decision_lines, run_scenario, Fault, Scenario, ScenarioResult};
-use resile::{AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture, TokenSource, Why};
+use resile::resile_core::sim::{
+    check, compare_decisions, decision_lines, run_scenario, Fault, Scenario, ScenarioResult,
+};
+use resile::{
+    AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture,
+    TokenSource, Why,
+};
 use resile_chaos::{ChaosServer, Script, ScriptLog};
 use serde_json::json;
 
@@ -99,9 +104,11 @@ async fn token_gate(upstream: String, reject: Vec<u32>) -> MiniServer {
                 .and_then(|v| v.strip_prefix("Bearer gen-"))
                 .and_then(|g| g.parse::<u32>().ok());
             if generation.is_some_and(|g| reject.contains(&g)) {
-                return MiniResponse::status(401).header("www-authenticate", "Bearer error=\"invalid_token\"");
+                return MiniResponse::status(401)
+                    .header("www-authenticate", "Bearer error=\"invalid_token\"");
             }
-            let method = resile::reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
+            let method =
+                resile::reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
             let mut forward = http.request(method, format!("{upstream}{}", req.path));
             for name in ["idempotency-key", "x-request-id", "authorization"] {
                 if let Some(v) = req.header(name) {
@@ -112,7 +119,10 @@ async fn token_gate(upstream: String, reject: Vec<u32>) -> MiniServer {
                 Ok(r) => {
                     let mut out = MiniResponse::status(r.status().as_u16());
                     for (k, v) in r.headers() {
-                        if !matches!(k.as_str(), "content-length" | "connection" | "transfer-encoding") {
+                        if !matches!(
+                            k.as_str(),
+                            "content-length" | "connection" | "transfer-encoding"
+                        ) {
                             out = out.header(k.as_str(), v.to_str().unwrap_or_default());
                         }
                     }
@@ -147,11 +157,19 @@ fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
     let mut keys = HashSet::new();
     let mut applied = 0;
     for entry in logs.iter().flat_map(|l| &l.requests) {
-        let Some(reply) = entry.reply.and_then(|i| s.replies.get(i.min(s.replies.len() - 1))) else { continue };
+        let Some(reply) = entry
+            .reply
+            .and_then(|i| s.replies.get(i.min(s.replies.len() - 1)))
+        else {
+            continue;
+        };
         let status = reply.status.unwrap_or(200);
         let applies = reply.commit || (reply.fault.is_none() && (200..300).contains(&status));
         if applies && matches!(entry.method.as_str(), "POST" | "PATCH") {
-            let first = entry.idempotency_key.as_ref().is_none_or_insert(&mut keys);
+            let first = entry
+                .idempotency_key
+                .as_ref()
+                .map_or(true, |k| keys.insert(k.clone()));
             if first {
                 applied += 1;
             }
@@ -160,28 +178,23 @@ fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
     applied
 }
 
-trait FirstUse {
-    fn is_none_or_insert(self, seen: &mut HashSet<String>) -> bool;
-}
-
-impl FirstUse for Option<&String> {
-    fn is_none_or_insert(self, seen: &mut HashSet<String>) -> bool {
-        self.map_or(true, |k| seen.insert(k.clone()))
-    }
-}
-
 fn outcome(r: &Result<Response, Error>) -> String {
     match r {
         Ok(response) => format!("done:{}", response.status().as_u16()),
         Err(e) => match e.why() {
-            Some(why) => format!("fail:{}", serde_json::to_value(why).unwrap().as_str().unwrap()),
+            Some(why) => format!(
+                "fail:{}",
+                serde_json::to_value(why).unwrap().as_str().unwrap()
+            ),
             None => format!("fail:{e}"),
         },
     }
 }
 
 fn has_date_headers(s: &Scenario) -> bool {
-    s.replies.iter().any(|r| r.headers.values().any(|v| v.starts_with("{date")))
+    s.replies
+        .iter()
+        .any(|r| r.headers.values().any(|v| v.starts_with("{date")))
 }
 
 /// Replays one scenario; `Ok` carries notes about what was adapted or skipped.
@@ -201,16 +214,23 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     starts.sort_by_key(|(at, i, _)| (*at, *i));
 
     let script_ids: Vec<String> = if s.per_call {
-        (0..starts.len()).map(|i| format!("conf-{}-{i}", s.name)).collect()
+        (0..starts.len())
+            .map(|i| format!("conf-{}-{i}", s.name))
+            .collect()
     } else {
         vec![format!("conf-{}", s.name)]
     };
     for id in &script_ids {
-        server.state().set_script(id, script_of(s)).map_err(|e| format!("script: {e}"))?;
+        server
+            .state()
+            .set_script(id, script_of(s))
+            .map_err(|e| format!("script: {e}"))?;
     }
     let uses_tokens = s.calls.iter().any(|c| c.token);
     let gate = if uses_tokens && !s.token.reject_generations.is_empty() {
-        notes.push("401s to rejected generations come from a gate in front of the chaos server".into());
+        notes.push(
+            "401s to rejected generations come from a gate in front of the chaos server".into(),
+        );
         Some(token_gate(server.url(), s.token.reject_generations.clone()).await)
     } else {
         None
@@ -238,7 +258,10 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     if has_date_headers(s) {
         // The server writes an HTTP-date (whole seconds) N seconds ahead; starting early in a
         // second keeps the wait within (N-1, N] seconds, which rounds up to N.
-        let into_second = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_millis();
+        let into_second = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis();
         if into_second > 600 {
             tokio::time::sleep(Duration::from_millis(u64::from(1_020 - into_second))).await;
         }
@@ -249,11 +272,13 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     for (label, (at, _, plan)) in starts.iter().enumerate() {
         let script = &script_ids[if s.per_call { label } else { 0 }];
         let method = resile::reqwest::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
-        let mut request = client.request(method, format!("{base}/s/{script}")).idempotency_key(match plan.idempotency {
-            Idempotency::Auto => IdempotencyKey::Auto,
-            Idempotency::Off => IdempotencyKey::Off,
-            Idempotency::Provided => IdempotencyKey::Explicit(format!("own-{label}")),
-        });
+        let mut request = client
+            .request(method, format!("{base}/s/{script}"))
+            .idempotency_key(match plan.idempotency {
+                Idempotency::Auto => IdempotencyKey::Auto,
+                Idempotency::Off => IdempotencyKey::Off,
+                Idempotency::Provided => IdempotencyKey::Explicit(format!("own-{label}")),
+            });
         if !plan.token {
             request = request.without_token();
         }
@@ -275,11 +300,19 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     }
 
     let trace = recorder.engine();
-    let logs: Vec<ScriptLog> = script_ids.iter().filter_map(|id| server.state().script_log(id)).collect();
+    let logs: Vec<ScriptLog> = script_ids
+        .iter()
+        .filter_map(|id| server.state().script_log(id))
+        .collect();
     let stats = client.stats();
     let finished_ms = trace
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
+            )
+        })
         .map(|e| (e.at - origin).as_millis() as u64)
         .max()
         .unwrap_or(0);
@@ -304,7 +337,9 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
             let got: Vec<u64> = trace
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    EventKind::RetryScheduled { delay, .. } => Some((delay.as_millis() as u64).div_ceil(1000)),
+                    EventKind::RetryScheduled { delay, .. } => {
+                        Some((delay.as_millis() as u64).div_ceil(1000))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -320,15 +355,26 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         let sim = run_scenario(s).map_err(|e| e.to_string())?;
         let (want, got) = (decision_lines(&sim.trace), decision_lines(&trace));
         if let Err(diff) = compare_decisions(&want, &got) {
-            mismatches.push(format!("{diff}\n  sim trace:\n    {}\n  native trace:\n    {}", want.join("\n    "), got.join("\n    ")));
+            mismatches.push(format!(
+                "{diff}\n  sim trace:\n    {}\n  native trace:\n    {}",
+                want.join("\n    "),
+                got.join("\n    ")
+            ));
         }
     } else {
-        notes.push(format!("{} concurrent calls: expectations only, no trace comparison", s.total_calls()));
+        notes.push(format!(
+            "{} concurrent calls: expectations only, no trace comparison",
+            s.total_calls()
+        ));
     }
     if mismatches.is_empty() {
         Ok(notes)
     } else {
-        Err(format!("{}\n  outcomes: {:?}", mismatches.join("\n  "), result.outcomes))
+        Err(format!(
+            "{}\n  outcomes: {:?}",
+            mismatches.join("\n  "),
+            result.outcomes
+        ))
     }
 }
 
@@ -336,14 +382,21 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
 async fn every_scenario_replays_on_the_native_adapter() {
     let server = chaos().await;
     let all = load_all();
-    assert!(all.len() >= 15, "expected the full scenario set, found {}", all.len());
+    assert!(
+        all.len() >= 15,
+        "expected the full scenario set, found {}",
+        all.len()
+    );
     let mut failures = Vec::new();
     let mut report = BTreeMap::new();
     for (path, s) in &all {
         let started = std::time::Instant::now();
         match replay(&server, s).await {
             Ok(notes) => {
-                report.insert(s.name.clone(), format!("ok in {:?} {notes:?}", started.elapsed()));
+                report.insert(
+                    s.name.clone(),
+                    format!("ok in {:?} {notes:?}", started.elapsed()),
+                );
             }
             Err(why) => failures.push(format!("{path}:\n  {why}")),
         }
@@ -351,5 +404,10 @@ async fn every_scenario_replays_on_the_native_adapter() {
     for (name, line) in &report {
         eprintln!("{name}: {line}");
     }
-    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use common::{chaos, fast_policy, Recorder};
-use resile::{Client, ClientAuth, ClientCredentials, Error, Secret, StaticBearer, TokenFuture, TokenSource, Why};
+use resile::{
+    Client, ClientAuth, ClientCredentials, Error, Secret, StaticBearer, TokenFuture, TokenSource,
+    Why,
+};
 use serde_json::Value;
 
 fn credentials(token_url: String, secret: &str, auth: ClientAuth) -> ClientCredentials {
@@ -48,16 +51,39 @@ async fn a_burst_shares_one_token_and_a_forced_refresh_fetches_exactly_one_more(
             .build()
             .unwrap();
         let results = burst(&client, &base, 100).await;
-        assert!(results.iter().all(|r| matches!(r, Ok(v) if v["ok"] == true)), "{auth:?}: {:?}", results.iter().find(|r| r.is_err()));
-        assert_eq!(server.stats().tokens_issued, 1, "{auth:?}: one fetch for 100 concurrent calls");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(v) if v["ok"] == true)),
+            "{auth:?}: {:?}",
+            results.iter().find(|r| r.is_err())
+        );
+        assert_eq!(
+            server.stats().tokens_issued,
+            1,
+            "{auth:?}: one fetch for 100 concurrent calls"
+        );
         assert_eq!(server.stats().unauthorized, 0);
 
         // The server forgets every token: the next burst gets 401s, and exactly one refresh.
-        let expired = client.post(format!("{base}/admin/expire-tokens")).without_token().send().await.unwrap();
+        let expired = client
+            .post(format!("{base}/admin/expire-tokens"))
+            .without_token()
+            .send()
+            .await
+            .unwrap();
         assert_eq!(expired.json::<Value>().unwrap()["expired"], 1);
         let results = burst(&client, &base, 100).await;
-        assert!(results.iter().all(Result::is_ok), "{auth:?}: {:?}", results.iter().find(|r| r.is_err()));
-        assert_eq!(server.stats().tokens_issued, 2, "{auth:?}: exactly one more fetch");
+        assert!(
+            results.iter().all(Result::is_ok),
+            "{auth:?}: {:?}",
+            results.iter().find(|r| r.is_err())
+        );
+        assert_eq!(
+            server.stats().tokens_issued,
+            2,
+            "{auth:?}: exactly one more fetch"
+        );
         assert!(server.stats().unauthorized >= 1);
         assert_eq!(client.token().generation, 2);
     }
@@ -69,7 +95,11 @@ async fn wrong_credentials_fail_every_waiting_call_with_an_auth_error() {
     let base = server.url();
     let client = Client::builder()
         .engine(fast_policy())
-        .token_source(credentials(format!("{base}/oauth/token"), "wrong-secret", ClientAuth::Basic))
+        .token_source(credentials(
+            format!("{base}/oauth/token"),
+            "wrong-secret",
+            ClientAuth::Basic,
+        ))
         .build()
         .unwrap();
     let results = burst(&client, &base, 20).await;
@@ -77,14 +107,25 @@ async fn wrong_credentials_fail_every_waiting_call_with_an_auth_error() {
         match r {
             Err(Error::Auth { why, detail }) => {
                 assert_eq!(*why, Why::TokenFetchFailed);
-                assert!(detail.as_deref().unwrap_or("").contains("invalid_client"), "{detail:?}");
+                assert!(
+                    detail.as_deref().unwrap_or("").contains("invalid_client"),
+                    "{detail:?}"
+                );
             }
             other => panic!("expected Auth, got {other:?}"),
         }
     }
     let stats = server.stats();
     assert_eq!(stats.tokens_issued, 0);
-    assert_eq!(stats.requests_by_route.get("/protected/{path}").copied().unwrap_or(0), 0, "nothing sent unauthenticated");
+    assert_eq!(
+        stats
+            .requests_by_route
+            .get("/protected/{path}")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "nothing sent unauthenticated"
+    );
     assert!(stats.token_errors >= 1 && stats.token_errors <= 20);
 }
 
@@ -96,12 +137,34 @@ async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
         .token_source(StaticBearer::new("never-issued"))
         .build()
         .unwrap();
-    let e = client.get(format!("{}/protected/x", server.url())).send().await.unwrap_err();
-    assert!(matches!(&e, Error::Auth { why: Why::TokenRejectedAgain, .. }), "{e:?}");
-    assert_eq!(server.stats().unauthorized, 2, "one forced refresh, then stop");
+    let e = client
+        .get(format!("{}/protected/x", server.url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Auth {
+                why: Why::TokenRejectedAgain,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        server.stats().unauthorized,
+        2,
+        "one forced refresh, then stop"
+    );
 
     // A call that opts out goes without a token, and a 401 is then just a final status.
-    let response = client.get(format!("{}/protected/x", server.url())).without_token().send().await.unwrap();
+    let response = client
+        .get(format!("{}/protected/x", server.url()))
+        .without_token()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 }
 
@@ -145,7 +208,10 @@ impl TokenSource for Spy {
     fn fetch<'a>(&'a self, http: &'a resile::reqwest::Client) -> TokenFuture<'a> {
         Box::pin(async move {
             let token = self.0.fetch(http).await?;
-            self.1.lock().unwrap().push(token.secret.expose().to_string());
+            self.1
+                .lock()
+                .unwrap()
+                .push(token.secret.expose().to_string());
             Ok(token)
         })
     }
@@ -155,7 +221,10 @@ impl TokenSource for Spy {
 fn secrets_stay_out_of_debug_output_events_and_logs() {
     let log = Arc::new(Mutex::new(String::new()));
     let issued = Arc::new(Mutex::new(Vec::new()));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let events = Recorder::default();
     let spy_issued = issued.clone();
     let debug_text = tracing::subscriber::with_default(Capture(log.clone()), || {
@@ -163,18 +232,35 @@ fn secrets_stay_out_of_debug_output_events_and_logs() {
             let server = chaos().await;
             let base = server.url();
             let token_url = format!("{base}/oauth/token");
-            let mut debug_text = format!("{:?}", credentials(token_url.clone(), "client-secret-value", ClientAuth::Form));
+            let mut debug_text = format!(
+                "{:?}",
+                credentials(token_url.clone(), "client-secret-value", ClientAuth::Form)
+            );
             let client = Client::builder()
                 .engine(fast_policy())
-                .token_source(Spy(credentials(token_url.clone(), "demo", ClientAuth::Form), spy_issued))
+                .token_source(Spy(
+                    credentials(token_url.clone(), "demo", ClientAuth::Form),
+                    spy_issued,
+                ))
                 .on_event(events.callback())
                 .build()
                 .unwrap();
-            let ok: Value = client.get_json(format!("{base}/protected/a")).await.unwrap();
+            let ok: Value = client
+                .get_json(format!("{base}/protected/a"))
+                .await
+                .unwrap();
             assert_eq!(ok["ok"], true);
             // The server forgets the token: a 401, a refresh, a second token.
-            client.post(format!("{base}/admin/expire-tokens")).without_token().send().await.unwrap();
-            let ok: Value = client.get_json(format!("{base}/protected/b")).await.unwrap();
+            client
+                .post(format!("{base}/admin/expire-tokens"))
+                .without_token()
+                .send()
+                .await
+                .unwrap();
+            let ok: Value = client
+                .get_json(format!("{base}/protected/b"))
+                .await
+                .unwrap();
             assert_eq!(ok["ok"], true);
 
             let other = Client::builder()
@@ -183,30 +269,55 @@ fn secrets_stay_out_of_debug_output_events_and_logs() {
                 .on_event(events.callback())
                 .build()
                 .unwrap();
-            let response = other.get(format!("{base}/protected/c")).send().await.unwrap();
+            let response = other
+                .get(format!("{base}/protected/c"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), 401);
-            let request = client.get(format!("{base}/protected/d")).bearer("explicit-bearer-secret");
+            let request = client
+                .get(format!("{base}/protected/d"))
+                .bearer("explicit-bearer-secret");
             let failed = client
                 .get(format!("{base}/protected/e"))
                 .bearer("rejected-bearer-secret")
                 .send()
                 .await
                 .unwrap();
-            let _ = write!(debug_text, "{client:?} {other:?} {request:?} {response:?} {failed:?}");
+            let _ = write!(
+                debug_text,
+                "{client:?} {other:?} {request:?} {response:?} {failed:?}"
+            );
             debug_text
         })
     });
-    let events: String = events.all().iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let events: String = events
+        .all()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
     let logs = log.lock().unwrap().clone();
-    assert!(logs.contains("resile.call") || logs.contains("attempt"), "the subscriber saw the client: {logs}");
+    assert!(
+        logs.contains("resile.call") || logs.contains("attempt"),
+        "the subscriber saw the client: {logs}"
+    );
     let mut secrets: Vec<String> = issued.lock().unwrap().clone();
     assert_eq!(secrets.len(), 2, "two tokens were issued");
     secrets.extend(
-        ["client-secret-value", "default-header-secret", "explicit-bearer-secret", "rejected-bearer-secret"].map(String::from),
+        [
+            "client-secret-value",
+            "default-header-secret",
+            "explicit-bearer-secret",
+            "rejected-bearer-secret",
+        ]
+        .map(String::from),
     );
     for (what, text) in [("Debug", &debug_text), ("events", &events), ("logs", &logs)] {
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "{what} contains {secret:?}:\n{text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} contains {secret:?}:\n{text}"
+            );
         }
     }
 }

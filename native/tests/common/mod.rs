@@ -47,7 +47,10 @@ impl Recorder {
     }
 
     pub fn engine(&self) -> Vec<Event> {
-        self.all().into_iter().filter_map(|e| e.engine().cloned()).collect()
+        self.all()
+            .into_iter()
+            .filter_map(|e| e.engine().cloned())
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -66,7 +69,10 @@ pub struct MiniRequest {
 
 impl MiniRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -135,7 +141,9 @@ where
     let task = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             while connections.try_join_next().is_some() {}
             let (handler, log) = (handler.clone(), task_log.clone());
             connections.spawn(async move {
@@ -146,7 +154,11 @@ where
     MiniServer { addr, log, task }
 }
 
-async fn serve_one<F, Fut>(mut stream: TcpStream, handler: &F, log: &Mutex<Vec<MiniRequest>>) -> std::io::Result<()>
+async fn serve_one<F, Fut>(
+    mut stream: TcpStream,
+    handler: &F,
+    log: &Mutex<Vec<MiniRequest>>,
+) -> std::io::Result<()>
 where
     F: Fn(MiniRequest) -> Fut,
     Fut: Future<Output = MiniResponse>,
@@ -201,7 +213,10 @@ where
     for (k, v) in &response.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", response.body.len()));
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        response.body.len()
+    ));
     stream.write_all(out.as_bytes()).await?;
     stream.write_all(&response.body).await?;
     stream.shutdown().await
