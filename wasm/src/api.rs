@@ -461,7 +461,7 @@ impl Client {
         };
         let driver = self.driver.clone();
         future_to_promise(async move {
-            let url = spec.url.clone();
+            let url = driver.resolve(&spec.url).unwrap_or_else(|_| spec.url.clone());
             match driver.request(spec).await {
                 Ok(reply) => Ok(ResileResponse { reply }.into()),
                 Err(e) => Err(call_error(method, &url, e)),
@@ -510,7 +510,7 @@ impl Client {
         };
         let driver = self.driver.clone();
         future_to_promise(async move {
-            let url = spec.url.clone();
+            let url = driver.resolve(&spec.url).unwrap_or_else(|_| spec.url.clone());
             let reply = driver.request(spec).await.map_err(|e| call_error(Method::Get, &url, e))?;
             let response = ResileResponse { reply };
             if !response.ok() {

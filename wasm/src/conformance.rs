@@ -110,6 +110,9 @@ pub fn chaos_script(s: &Scenario, sim_trace: &[Event]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use resile_core::sim::run_scenario;
 
     fn scenario(text: &str) -> Scenario {

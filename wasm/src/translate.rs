@@ -185,6 +185,9 @@ pub fn expires_in(seconds: Option<f64>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use resile_core::{CallSpec, Config, Engine};
 
     #[test]

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the browser adapter for the web and checks the result loads:
+#   1. cargo build -p resile-wasm --profile wasm-release (opt-level z, LTO, one codegen unit, panic abort)
+#   2. wasm-bindgen --target web into www/pkg/ (gitignored), names and producers stripped
+#   3. wasm-opt -Oz from npm's binaryen@132, installed under .tools/ (never Debian's binaryen:
+#      its wasm-opt 108 corrupts wasm-bindgen output)
+#   4. loads the optimized module in Node with initSync and drives a Client a little
+#   5. writes the sizes (raw, after wasm-bindgen, after wasm-opt, gzipped) to artifacts/wasm-size.txt
+# Idempotent; needs cargo, the wasm32 target, wasm-bindgen-cli matching Cargo.lock, node and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=www/pkg
+raw=target/wasm32-unknown-unknown/wasm-release/resile_wasm.wasm
+tools=.tools
+
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+want=$(scripts/wasm-bindgen-version.sh)
+if ! wasm-bindgen --version 2>/dev/null | grep -qw "$want"; then
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || ! "$tools/node_modules/.bin/wasm-opt" --version | grep -q 'version 132'; then
+  mkdir -p "$tools"
+  [ -f "$tools/package.json" ] || echo '{"private": true}' > "$tools/package.json"
+  (cd "$tools" && npm install --no-audit --no-fund binaryen@132)
+fi
+
+echo "==> cargo build -p resile-wasm --profile wasm-release"
+cargo build -p resile-wasm --target wasm32-unknown-unknown --profile wasm-release
+
+echo "==> wasm-bindgen --target web -> $out/"
+rm -rf "$out"
+wasm-bindgen --target web --out-dir "$out" --remove-name-section --remove-producers-section "$raw"
+cp "$out/resile_wasm_bg.wasm" "$out/.resile_wasm_bg.unopt.wasm"
+
+echo "==> wasm-opt -Oz (binaryen 132)"
+# The features rustc enables by default for wasm32-unknown-unknown.
+"$tools/node_modules/.bin/wasm-opt" -Oz \
+  --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-reference-types --enable-multivalue \
+  --strip-debug --strip-producers \
+  "$out/.resile_wasm_bg.unopt.wasm" -o "$out/resile_wasm_bg.wasm"
+
+echo "==> smoke test: load the optimized module in Node"
+node --input-type=module - "$out" <<'JS'
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import assert from "node:assert/strict";
+const dir = resolve(process.argv[2]);
+const { initSync, Client } = await import(`${dir}/resile_wasm.js`);
+initSync({ module: readFileSync(`${dir}/resile_wasm_bg.wasm`) });
+
+assert.throws(() => new Client({ retry: { max_attempts: 0 } }),
+  (e) => e.name === "ResileError" && e.code === "config" && /retry\.max_attempts/.test(e.message));
+assert.throws(() => new Client({ retries: 3 }), (e) => e.code === "config");
+
+const events = [];
+const client = new Client({
+  baseUrl: "http://127.0.0.1:9", // discard port: nothing listens, every attempt is refused
+  seed: 7,
+  retry: { max_attempts: 3 },
+  backoff: { base_ms: 10, jitter: "none" },
+});
+client.onEvent((e) => events.push(e));
+assert.equal(client.config().retry.max_attempts, 3);
+assert.deepEqual(client.hosts(), []);
+assert.equal(client.token().generation, 0);
+const error = await client.get("/nothing", { deadlineMs: 5000 }).then(() => null, (e) => e);
+assert.ok(error, "a refused connection cannot succeed");
+assert.equal(error.name, "ResileError");
+assert.equal(error.code, "retries_exhausted");
+assert.equal(error.attempts, 3);
+assert.equal(error.transport, "reset");
+assert.equal(events.filter((e) => e.event === "retry_scheduled").length, 2);
+assert.ok(events.find((e) => e.event === "retry_scheduled").explain.length > 0);
+assert.equal(client.hosts()[0].host, "http://127.0.0.1:9");
+console.log(`node: loaded, ${events.length} events, error ${error.code}: ${error.message}`);
+JS
+
+gz() { gzip -9 -c "$1" | wc -c; }
+mkdir -p artifacts
+{
+  echo "resile-wasm sizes in bytes ($(date -u +%Y-%m-%dT%H:%MZ), rustc $(rustc --version | cut -d' ' -f2), wasm-bindgen $want, binaryen 132)"
+  printf '%-44s %9s %9s\n' "file" "raw" "gzip -9"
+  printf '%-44s %9d %9d\n' "cargo output (wasm-release)" "$(stat -c %s "$raw")" "$(gz "$raw")"
+  printf '%-44s %9d %9d\n' "after wasm-bindgen (names stripped)" "$(stat -c %s "$out/.resile_wasm_bg.unopt.wasm")" "$(gz "$out/.resile_wasm_bg.unopt.wasm")"
+  printf '%-44s %9d %9d\n' "after wasm-opt -Oz: resile_wasm_bg.wasm" "$(stat -c %s "$out/resile_wasm_bg.wasm")" "$(gz "$out/resile_wasm_bg.wasm")"
+  printf '%-44s %9d %9d\n' "JS glue: resile_wasm.js" "$(stat -c %s "$out/resile_wasm.js")" "$(gz "$out/resile_wasm.js")"
+} | tee artifacts/wasm-size.txt
+rm -f "$out/.resile_wasm_bg.unopt.wasm"
