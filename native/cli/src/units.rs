@@ -28,7 +28,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 * 24.0 {
+    if !(0.0..=86_400.0 * 24.0).contains(&secs) {
         return Err(format!("`{text}` is out of range (0 to 24 days)"));
     }
     Ok(Duration::from_secs_f64(secs))

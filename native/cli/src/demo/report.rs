@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use super::Outcome;
 
+/// A report line: its label and how to read it from a phase.
+type Row = (&'static str, fn(&PhaseReport) -> Option<String>);
+
 /// One phase's numbers for one contender. Attempts are counted by the server.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PhaseReport {
@@ -137,57 +140,35 @@ impl Report {
         };
         for (i, phase) in first.phases.iter().enumerate() {
             let _ = writeln!(out, "\n{}", phase.phase);
-            let rows: Vec<(&str, Box<dyn Fn(&PhaseReport) -> Option<String>>)> = vec![
-                (
-                    "calls ok / failed",
-                    Box::new(|p| Some(format!("{} / {}", p.succeeded, p.failed))),
-                ),
-                (
-                    "attempts (server-side)",
-                    Box::new(|p| Some(p.attempts.to_string())),
-                ),
-                (
-                    "attempts per call",
-                    Box::new(|p| Some(format!("{:.2}", p.attempts_per_call))),
-                ),
-                (
-                    "latency p50 / p99 ms",
-                    Box::new(|p| Some(format!("{:.0} / {:.0}", p.p50_ms, p.p99_ms))),
-                ),
-                (
-                    "429s received",
-                    Box::new(|p| p.rejected_429.map(|n| n.to_string())),
-                ),
-                (
-                    "first success after ms",
-                    Box::new(|p| p.recovered_after_ms.map(|n| n.to_string())),
-                ),
-                (
-                    "breaker trips",
-                    Box::new(|p| p.breaker_trips.map(|n| n.to_string())),
-                ),
-                (
-                    "token fetches",
-                    Box::new(|p| p.token_fetches.map(|n| n.to_string())),
-                ),
-                ("items paged", Box::new(|p| p.items.map(|n| n.to_string()))),
-                (
-                    "duplicate items",
-                    Box::new(|p| p.duplicates.map(|n| n.to_string())),
-                ),
-                ("lost items", Box::new(|p| p.lost.map(|n| n.to_string()))),
-                (
-                    "page requests failed",
-                    Box::new(|p| p.pages_failed.map(|n| n.to_string())),
-                ),
-                (
-                    "orders created",
-                    Box::new(|p| p.orders_created.map(|n| n.to_string())),
-                ),
-                (
-                    "duplicate orders",
-                    Box::new(|p| p.duplicate_orders.map(|n| n.to_string())),
-                ),
+            let rows: [Row; 14] = [
+                ("calls ok / failed", |p| {
+                    Some(format!("{} / {}", p.succeeded, p.failed))
+                }),
+                ("attempts (server-side)", |p| Some(p.attempts.to_string())),
+                ("attempts per call", |p| {
+                    Some(format!("{:.2}", p.attempts_per_call))
+                }),
+                ("latency p50 / p99 ms", |p| {
+                    Some(format!("{:.0} / {:.0}", p.p50_ms, p.p99_ms))
+                }),
+                ("429s received", |p| p.rejected_429.map(|n| n.to_string())),
+                ("first success after ms", |p| {
+                    p.recovered_after_ms.map(|n| n.to_string())
+                }),
+                ("breaker trips", |p| p.breaker_trips.map(|n| n.to_string())),
+                ("token fetches", |p| p.token_fetches.map(|n| n.to_string())),
+                ("items paged", |p| p.items.map(|n| n.to_string())),
+                ("duplicate items", |p| p.duplicates.map(|n| n.to_string())),
+                ("lost items", |p| p.lost.map(|n| n.to_string())),
+                ("page requests failed", |p| {
+                    p.pages_failed.map(|n| n.to_string())
+                }),
+                ("orders created", |p| {
+                    p.orders_created.map(|n| n.to_string())
+                }),
+                ("duplicate orders", |p| {
+                    p.duplicate_orders.map(|n| n.to_string())
+                }),
             ];
             let _ = write!(out, "  {:<24}", "");
             for n in &names {
@@ -198,7 +179,7 @@ impl Report {
                 let cells: Vec<Option<String>> = self
                     .contenders
                     .iter()
-                    .map(|c| c.phases.get(i).and_then(|p| get(p)))
+                    .map(|c| c.phases.get(i).and_then(get))
                     .collect();
                 if cells.iter().all(Option::is_none) {
                     continue;

@@ -1,0 +1,455 @@
+//! The `resile` command against a real chaos server on 127.0.0.1: every command, every exit
+//! code, bad input, pagination, events, and a short demo.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use resile_chaos::{BackgroundServer, ChaosConfig};
+use serde_json::Value;
+
+fn server() -> BackgroundServer {
+    resile_chaos::start_in_background(ChaosConfig {
+        seed: 3,
+        collection_size: 1_000,
+        ..ChaosConfig::default()
+    })
+    .expect("the chaos server starts")
+}
+
+fn resile(args: &[&str]) -> Output {
+    Command::cargo_bin("resile")
+        .expect("the resile binary is built")
+        .args(args)
+        .env_remove("RESILE_CONFIG")
+        .env_remove("RESILE_BEARER")
+        .env_remove("RESILE_CLIENT_SECRET")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("resile runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Bad input ends with one clear line, never a panic or a backtrace.
+fn one_clear_line(o: &Output) {
+    let err = stderr(o);
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    // clap's usage errors add a "For more information, try '--help'." line.
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(
+        lines[0].starts_with("resile: ") || lines[0].starts_with("error: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn get_prints_the_body_and_exits_0() {
+    let s = server();
+    let o = resile(&["get", &format!("{}/flaky?key=cli-get&fail=2", s.url())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let body: Value = serde_json::from_str(stdout(&o).trim()).expect("JSON body");
+    assert_eq!(
+        body["attempt"], 3,
+        "two failures retried, the third attempt answered"
+    );
+}
+
+#[test]
+fn http_error_status_exits_1() {
+    let s = server();
+    let o = resile(&["get", &format!("{}/status/404", s.url())]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("404"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let s = server();
+    for args in [
+        vec!["get", "not a url"],
+        vec![
+            "post",
+            &*Box::leak(format!("{}/orders", s.url()).into_boxed_str()),
+            "--data",
+            "{not json",
+        ],
+        vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "soon"],
+        vec!["get", "http://127.0.0.1:1/", "--paginate", "sideways"],
+    ] {
+        let o = resile(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        one_clear_line(&o);
+    }
+    let o = resile(&["frobnicate"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
+    let s = server();
+    let o = resile(&["get", &format!("{}/status/503", s.url()), "--retries", "1"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("gave up after 2 attempt(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = resile(&[
+        "get",
+        "http://127.0.0.1:1/nothing-listens-here",
+        "--retries",
+        "1",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    one_clear_line(&o);
+}
+
+#[test]
+fn a_deadline_exits_4() {
+    let s = server();
+    let o = resile(&[
+        "get",
+        &format!("{}/slow?ms=3000", s.url()),
+        "--attempt-timeout",
+        "300ms",
+        "--deadline",
+        "700ms",
+    ]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    one_clear_line(&o);
+}
+
+#[test]
+fn an_open_breaker_exits_5() {
+    let s = server();
+    let dir = tempdir();
+    let config = dir.join("breaker.toml");
+    std::fs::write(
+        &config,
+        "[engine.breaker]\nconsecutive_failures = 1\nopen_ms = 60000\nmax_open_ms = 60000\n",
+    )
+    .unwrap();
+    let o = resile(&[
+        "get",
+        &format!("{}/status/500", s.url()),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("circuit breaker"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_config_exits_6_and_names_the_field() {
+    let dir = tempdir();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[engine.retry]\nmax_attempts = 0\n").unwrap();
+    let o = resile(&[
+        "get",
+        "http://127.0.0.1:1/",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 6);
+    one_clear_line(&o);
+    assert!(stderr(&o).contains("retry.max_attempts"), "{}", stderr(&o));
+    let garbled = dir.join("garbled.json");
+    std::fs::write(&garbled, "{\"engine\": ").unwrap();
+    let o = resile(&[
+        "get",
+        "http://127.0.0.1:1/",
+        "--config",
+        garbled.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 6);
+    one_clear_line(&o);
+}
+
+#[test]
+fn oauth2_works_and_a_wrong_secret_exits_7() {
+    let s = server();
+    let url = format!("{}/protected/me", s.url());
+    let token_url = format!("{}/oauth/token", s.url());
+    let run = |secret: &str| {
+        Command::cargo_bin("resile")
+            .unwrap()
+            .args([
+                "get",
+                &url,
+                "--token-url",
+                &token_url,
+                "--client-id",
+                "demo",
+                "-v",
+            ])
+            .env("RESILE_CLIENT_SECRET", secret)
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap()
+    };
+    let ok = run("demo");
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(
+        !stderr(&ok).contains("demo\""),
+        "the secret is never echoed"
+    );
+    let bad = run("s3cr3t-xyz");
+    assert_eq!(code(&bad), 7, "{}", stderr(&bad));
+    assert!(
+        !stderr(&bad).contains("s3cr3t-xyz"),
+        "the secret is never echoed: {}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn post_sends_one_key_on_every_attempt() {
+    let s = server();
+    let url = format!("{}/orders?mode=commit_then_fail&times=1", s.url());
+    let o = resile(&[
+        "post",
+        &url,
+        "--data",
+        r#"{"sku":"A-1"}"#,
+        "--idempotency-key",
+        "cli-key-1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let order: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(order["idempotency_key"], "cli-key-1");
+    let stats = s.stats();
+    assert_eq!((stats.orders_created, stats.duplicate_orders), (1, 0));
+    // Without a key the engine will not repeat a write that may have been applied.
+    let o = resile(&[
+        "post",
+        &url,
+        "--data",
+        r#"{"sku":"B-2"}"#,
+        "--idempotency-key",
+        "off",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Idempotency-Key"), "{}", stderr(&o));
+    assert_eq!(s.stats().duplicate_orders, 0);
+}
+
+#[test]
+fn data_from_a_file() {
+    let s = server();
+    let dir = tempdir();
+    let file = dir.join("order.json");
+    std::fs::write(&file, r#"{"sku":"F-1"}"#).unwrap();
+    let o = resile(&[
+        "put",
+        &format!("{}/status/200", s.url()),
+        "--data",
+        &format!("@{}", file.display()),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = resile(&[
+        "patch",
+        &format!("{}/status/200", s.url()),
+        "--data",
+        "@/nonexistent/file.json",
+    ]);
+    assert_eq!(code(&o), 2);
+    one_clear_line(&o);
+    let o = resile(&["delete", &format!("{}/status/204", s.url())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn ids(out: &str) -> Vec<u64> {
+    out.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("one JSON item per line")["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn paginates_every_style_under_faults() {
+    let s = server();
+    let base = s.url();
+    let cases = [
+        (
+            format!("{base}/items/cursor?limit=70&fail_rate=0.2"),
+            "cursor:/next_cursor",
+            Some("/items"),
+        ),
+        (
+            format!("{base}/items/link?page_size=70&fail_rate=0.2"),
+            "link",
+            None,
+        ),
+        (format!("{base}/items/offset?fail_rate=0.2"), "offset", None),
+        (format!("{base}/items/page?fail_rate=0.2"), "page", None),
+    ];
+    for (url, style, items) in cases {
+        let mut args = vec![
+            "get",
+            url.as_str(),
+            "--paginate",
+            style,
+            "--page-size",
+            "70",
+            "--retries",
+            "6",
+        ];
+        if let Some(p) = items {
+            args.extend(["--items", p]);
+        }
+        let o = resile(&args);
+        assert_eq!(code(&o), 0, "{style}: {}", stderr(&o));
+        let got = ids(&stdout(&o));
+        assert_eq!(
+            got,
+            (1..=1000).collect::<Vec<u64>>(),
+            "{style}: every item once, in order"
+        );
+    }
+}
+
+#[test]
+fn events_file_and_verbose_reasons() {
+    let s = server();
+    let dir = tempdir();
+    let events = dir.join("events.jsonl");
+    let o = resile(&[
+        "get",
+        &format!("{}/status/429?retry_after=1", s.url()),
+        "--retries",
+        "1",
+        "--events",
+        events.to_str().unwrap(),
+        "-v",
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let text = std::fs::read_to_string(&events).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON line")["event"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    for k in [
+        "call_started",
+        "attempt_started",
+        "attempt_finished",
+        "retry_scheduled",
+        "call_failed",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    assert!(
+        stderr(&o).contains("the server said how long to wait in Retry-After"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn simulate_prints_decisions_and_checks_expectations() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/scenarios/429-retry-after-seconds.json"
+    );
+    let o = resile(&["simulate", scenario]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("#1 retry 2 in 2000 ms"),
+        "{}",
+        stdout(&o)
+    );
+    let o = resile(&["simulate", scenario, "--json"]);
+    assert!(stdout(&o)
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    let dir = tempdir();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"name":"x","calls":[],"replies":[]}"#).unwrap();
+    let o = resile(&["simulate", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 6);
+    one_clear_line(&o);
+}
+
+#[test]
+fn quick_demo_report_shows_no_duplicates_or_losses_for_resile() {
+    let o = resile(&["demo", "--quick", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
+    let contenders = report["contenders"].as_array().unwrap();
+    assert_eq!(contenders.len(), 2);
+    let phase = |c: &Value, name: &str| -> Value {
+        c["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let (resile, naive) = (&contenders[0], &contenders[1]);
+    assert_eq!(resile["name"], "resile");
+    let paging = phase(resile, "paging 20% faults");
+    assert_eq!(
+        (paging["duplicates"].as_u64(), paging["lost"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(paging["items"], 1000);
+    let writes = phase(resile, "POST commit-then-fail");
+    assert_eq!(writes["duplicate_orders"], 0);
+    assert_eq!(writes["orders_created"], writes["calls"]);
+    assert!(
+        phase(naive, "POST commit-then-fail")["duplicate_orders"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the naive client duplicates"
+    );
+    let outage = phase(resile, "total outage");
+    assert!(
+        outage["attempts_per_call"].as_f64().unwrap() <= 1.1,
+        "{outage}"
+    );
+    assert_eq!(
+        phase(resile, "token expiry")["token_fetches"],
+        2,
+        "one fetch, one forced refresh"
+    );
+    assert_eq!(phase(resile, "429 storm")["failed"], 0);
+}
+
+/// A fresh directory under the target dir (no extra crate needed).
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "resile-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
