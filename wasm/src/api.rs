@@ -93,10 +93,12 @@ export interface RequestOptions {
   maxAttempts?: number;
   /** Attach the access token (default: when the client has a tokenProvider). */
   token?: boolean;
+  /** Aborting it cancels the call: the attempt in flight is aborted, the promise rejects with `code: "cancelled"`. */
+  signal?: AbortSignal;
 }
 
 /** How to page through a collection. */
-export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey"> {
+export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey" | "signal"> {
   /** "link" (default): RFC 8288 `Link: <…>; rel="next"`; "cursor": a cursor in the body;
    * "offset": offset/limit; "page": page/per_page (stops at X-Total-Count). */
   style?: "link" | "cursor" | "offset" | "page";
@@ -256,7 +258,10 @@ fn call_error(method: Method, url: &str, error: CallError) -> JsValue {
 fn status_error(method: Method, reply: &Reply) -> JsValue {
     resile_error(
         "status",
-        &format!("{method} {} answered {} after {} attempt(s)", reply.url, reply.status, reply.attempts),
+        &format!(
+            "{method} {} answered {} after {} attempt(s)",
+            reply.url, reply.status, reply.attempts
+        ),
         &json!({
             "status": reply.status,
             "attempts": reply.attempts,
@@ -292,7 +297,9 @@ fn string_field(object: &JsValue, key: &str) -> Result<Option<String>, JsValue> 
     if !present(&v) {
         return Ok(None);
     }
-    v.as_string().map(Some).ok_or_else(|| invalid(format!("`{key}` must be a string")))
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| invalid(format!("`{key}` must be a string")))
 }
 
 fn number_field(object: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
@@ -312,13 +319,17 @@ fn headers_field(object: &JsValue, key: &str) -> Result<Vec<(String, String)>, J
         return Ok(Vec::new());
     }
     if !v.is_object() {
-        return Err(invalid(format!("`{key}` must be an object of header names to strings")));
+        return Err(invalid(format!(
+            "`{key}` must be an object of header names to strings"
+        )));
     }
     let mut out = Vec::new();
     for entry in Object::entries(v.unchecked_ref()).iter() {
         let pair = Array::from(&entry);
         let (Some(k), Some(val)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            return Err(invalid(format!("`{key}`: every header value must be a string")));
+            return Err(invalid(format!(
+                "`{key}`: every header value must be a string"
+            )));
         };
         out.push((k, val));
     }
@@ -331,24 +342,41 @@ fn request_spec(method: Method, url: String, options: &JsValue) -> Result<Reques
     spec.headers = headers_field(options, "headers")?;
     let key = string_field(options, "idempotencyKey")?;
     spec.key = KeyOption::parse(key.as_deref());
-    spec.deadline = number_field(options, "deadlineMs")?.map(|ms| Duration::from_secs_f64(ms / 1000.0));
+    spec.deadline =
+        number_field(options, "deadlineMs")?.map(|ms| Duration::from_secs_f64(ms / 1000.0));
     spec.max_attempts = number_field(options, "maxAttempts")?.map(|n| n.clamp(1.0, 100.0) as u32);
     let token = get(options, "token");
     spec.token = token.as_bool();
+    let signal = get(options, "signal");
+    if present(&signal) {
+        spec.signal = Some(
+            signal
+                .dyn_into()
+                .map_err(|_| invalid("`signal` must be an AbortSignal"))?,
+        );
+    }
     let body = get(options, "body");
     let json_body = get(options, "json");
     if present(&json_body) {
-        let text = JSON::stringify(&json_body).map_err(|_| invalid("`json` cannot be serialized"))?;
+        let text =
+            JSON::stringify(&json_body).map_err(|_| invalid("`json` cannot be serialized"))?;
         spec.body = Some(Body::Text(String::from(text)));
-        if !spec.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            spec.headers.push(("content-type".into(), "application/json".into()));
+        if !spec
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            spec.headers
+                .push(("content-type".into(), "application/json".into()));
         }
     } else if let Some(text) = body.as_string() {
         spec.body = Some(Body::Text(text));
     } else if body.is_instance_of::<Uint8Array>() || body.is_instance_of::<js_sys::ArrayBuffer>() {
         spec.body = Some(Body::Bytes(Uint8Array::new(&body).to_vec()));
     } else if present(&body) {
-        return Err(invalid("`body` must be a string, a Uint8Array or an ArrayBuffer (or use `json`)"));
+        return Err(invalid(
+            "`body` must be a string, a Uint8Array or an ArrayBuffer (or use `json`)",
+        ));
     }
     Ok(spec)
 }
@@ -360,16 +388,25 @@ fn js_provider(f: Function) -> TokenProvider {
             let describe = |e: JsValue| -> String {
                 match e.dyn_ref::<js_sys::Error>() {
                     Some(e) => format!("tokenProvider failed: {}", String::from(e.message())),
-                    None => format!("tokenProvider failed: {}", e.as_string().unwrap_or_else(|| "(not an Error)".into())),
+                    None => format!(
+                        "tokenProvider failed: {}",
+                        e.as_string().unwrap_or_else(|| "(not an Error)".into())
+                    ),
                 }
             };
             let value = f.call0(&JsValue::UNDEFINED).map_err(describe)?;
-            let value = JsFuture::from(Promise::resolve(&value)).await.map_err(describe)?;
-            let token = get(&value, "accessToken").as_string().or_else(|| get(&value, "access_token").as_string());
+            let value = JsFuture::from(Promise::resolve(&value))
+                .await
+                .map_err(describe)?;
+            let token = get(&value, "accessToken")
+                .as_string()
+                .or_else(|| get(&value, "access_token").as_string());
             let Some(access_token) = token else {
                 return Err("tokenProvider must resolve to {accessToken, expiresIn}".to_string());
             };
-            let seconds = get(&value, "expiresIn").as_f64().or_else(|| get(&value, "expires_in").as_f64());
+            let seconds = get(&value, "expiresIn")
+                .as_f64()
+                .or_else(|| get(&value, "expires_in").as_f64());
             Ok(Grant {
                 access_token,
                 expires_in: translate::expires_in(seconds),
@@ -416,7 +453,11 @@ impl Client {
     pub fn new(config: Option<ClientConfig>) -> Result<Client, JsValue> {
         let config: JsValue = config.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         if present(&config) && !config.is_object() {
-            return Err(resile_error("config", "the config must be an object", &Value::Null));
+            return Err(resile_error(
+                "config",
+                "the config must be an object",
+                &Value::Null,
+            ));
         }
         let mut options = Options {
             base_url: string_field(&config, "baseUrl")?,
@@ -426,9 +467,13 @@ impl Client {
         };
         let provider = get(&config, "tokenProvider");
         if present(&provider) {
-            let f = provider
-                .dyn_into::<Function>()
-                .map_err(|_| resile_error("config", "config field `tokenProvider` must be a function", &Value::Null))?;
+            let f = provider.dyn_into::<Function>().map_err(|_| {
+                resile_error(
+                    "config",
+                    "config field `tokenProvider` must be a function",
+                    &Value::Null,
+                )
+            })?;
             options.token_provider = Some(js_provider(f));
         }
         let engine_config = if present(&config) {
@@ -436,14 +481,16 @@ impl Client {
             for key in CLIENT_ONLY_KEYS {
                 let _ = Reflect::delete_property(&rest, &key.into());
             }
-            let text = JSON::stringify(&rest)
-                .map(String::from)
-                .map_err(|_| resile_error("config", "the config cannot be read as JSON", &Value::Null))?;
-            Config::from_json(&text).map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?
+            let text = JSON::stringify(&rest).map(String::from).map_err(|_| {
+                resile_error("config", "the config cannot be read as JSON", &Value::Null)
+            })?;
+            Config::from_json(&text)
+                .map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?
         } else {
             Config::default()
         };
-        let driver = Driver::new(engine_config, options).map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?;
+        let driver = Driver::new(engine_config, options)
+            .map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?;
         Ok(Client { driver })
     }
 
@@ -452,7 +499,9 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
     pub fn request(&self, method: &str, url: String, options: Option<RequestOptions>) -> Promise {
         let Some(method) = Method::parse(method) else {
-            return Promise::reject(&invalid(format!("`{method}` is not a method this client sends")));
+            return Promise::reject(&invalid(format!(
+                "`{method}` is not a method this client sends"
+            )));
         };
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         let spec = match request_spec(method, url, &options) {
@@ -461,7 +510,9 @@ impl Client {
         };
         let driver = self.driver.clone();
         future_to_promise(async move {
-            let url = driver.resolve(&spec.url).unwrap_or_else(|_| spec.url.clone());
+            let url = driver
+                .resolve(&spec.url)
+                .unwrap_or_else(|_| spec.url.clone());
             match driver.request(spec).await {
                 Ok(reply) => Ok(ResileResponse { reply }.into()),
                 Err(e) => Err(call_error(method, &url, e)),
@@ -510,8 +561,13 @@ impl Client {
         };
         let driver = self.driver.clone();
         future_to_promise(async move {
-            let url = driver.resolve(&spec.url).unwrap_or_else(|_| spec.url.clone());
-            let reply = driver.request(spec).await.map_err(|e| call_error(Method::Get, &url, e))?;
+            let url = driver
+                .resolve(&spec.url)
+                .unwrap_or_else(|_| spec.url.clone());
+            let reply = driver
+                .request(spec)
+                .await
+                .map_err(|e| call_error(Method::Get, &url, e))?;
             let response = ResileResponse { reply };
             if !response.ok() {
                 return Err(status_error(Method::Get, &response.reply));
@@ -524,7 +580,11 @@ impl Client {
     /// client.paginate(url, {style: "cursor"}))`. Each page is a GET with retries; a page that
     /// fails for good rejects `next()` (calling `next()` again retries that page).
     #[wasm_bindgen(unchecked_return_type = "Paginator")]
-    pub fn paginate(&self, url: String, options: Option<PaginateOptions>) -> Result<JsValue, JsValue> {
+    pub fn paginate(
+        &self,
+        url: String,
+        options: Option<PaginateOptions>,
+    ) -> Result<JsValue, JsValue> {
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         let style_name = string_field(&options, "style")?.unwrap_or_else(|| "link".into());
         let count = |key: &str| -> Result<u64, JsValue> {
@@ -533,13 +593,21 @@ impl Client {
         let (style, default_items) = match style_name.as_str() {
             "link" => (PageStyle::Link, None),
             "cursor" => {
-                let pointer = string_field(&options, "pointer")?.unwrap_or_else(|| "/next_cursor".into());
+                let pointer =
+                    string_field(&options, "pointer")?.unwrap_or_else(|| "/next_cursor".into());
                 let param = string_field(&options, "param")?.unwrap_or_else(|| "cursor".into());
-                (PageStyle::cursor(&pointer, &param), Some("/items".to_string()))
+                (
+                    PageStyle::cursor(&pointer, &param),
+                    Some("/items".to_string()),
+                )
             }
             "offset" => (PageStyle::offset(count("limit")?), None),
             "page" => (PageStyle::page(count("perPage")?), None),
-            other => return Err(invalid(format!("`style` must be link, cursor, offset or page, not `{other}`"))),
+            other => {
+                return Err(invalid(format!(
+                    "`style` must be link, cursor, offset or page, not `{other}`"
+                )))
+            }
         };
         let items = string_field(&options, "items")?.or(default_items);
         let mut state = PageState::new(style, items);
@@ -565,16 +633,20 @@ impl Client {
     /// Calls `callback` with every engine event, as a plain object with an `explain` sentence
     /// for its `why` (see `ResileEvent`). Returns an id for `offEvent`.
     #[wasm_bindgen(js_name = onEvent)]
-    pub fn on_event(&self, #[wasm_bindgen(unchecked_param_type = "(event: ResileEvent) => void")] callback: Function) -> u32 {
-        self.driver.add_listener(Rc::new(move |event: &Event, info: Option<(&str, &str)>| {
-            let mut value = translate::event_json(event);
-            if let (Some((_, url)), Value::Object(map)) = (info, &mut value) {
-                map.insert("url".into(), json!(url));
-            }
-            if let Err(e) = callback.call1(&JsValue::NULL, &to_js(&value)) {
-                console_error("resile: an onEvent callback threw", &e);
-            }
-        }))
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: ResileEvent) => void")] callback: Function,
+    ) -> u32 {
+        self.driver
+            .add_listener(Rc::new(move |event: &Event, info: Option<(&str, &str)>| {
+                let mut value = translate::event_json(event);
+                if let (Some((_, url)), Value::Object(map)) = (info, &mut value) {
+                    map.insert("url".into(), json!(url));
+                }
+                if let Err(e) = callback.call1(&JsValue::NULL, &to_js(&value)) {
+                    console_error("resile: an onEvent callback threw", &e);
+                }
+            }))
     }
 
     /// Removes an `onEvent` callback; `false` when the id is unknown.
@@ -587,7 +659,12 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "HostState[]")]
     pub fn hosts(&self) -> JsValue {
         let now = self.driver.now();
-        let hosts: Vec<Value> = self.driver.with_engine(|e| e.hosts(now).iter().map(|h| translate::host_json(h, now)).collect());
+        let hosts: Vec<Value> = self.driver.with_engine(|e| {
+            e.hosts(now)
+                .iter()
+                .map(|h| translate::host_json(h, now))
+                .collect()
+        });
         to_js(&Value::Array(hosts))
     }
 
@@ -595,7 +672,9 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "TokenState")]
     pub fn token(&self) -> JsValue {
         let now = self.driver.now();
-        let mut value = self.driver.with_engine(|e| translate::token_json(&e.token_view(), now));
+        let mut value = self
+            .driver
+            .with_engine(|e| translate::token_json(&e.token_view(), now));
         value["last_error"] = json!(self.driver.last_token_error());
         to_js(&value)
     }
@@ -610,7 +689,9 @@ impl Client {
     /// The engine's config in force, with every default filled in.
     #[wasm_bindgen(unchecked_return_type = "ClientConfig")]
     pub fn config(&self) -> JsValue {
-        let config = self.driver.with_engine(|e| serde_json::to_value(e.config()).unwrap_or(Value::Null));
+        let config = self
+            .driver
+            .with_engine(|e| serde_json::to_value(e.config()).unwrap_or(Value::Null));
         to_js(&config)
     }
 }
@@ -655,14 +736,22 @@ impl ResileResponse {
     /// exposes with Access-Control-Expose-Headers).
     #[wasm_bindgen(getter, unchecked_return_type = "Record<string, string>")]
     pub fn headers(&self) -> JsValue {
-        let map: serde_json::Map<String, Value> =
-            self.reply.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let map: serde_json::Map<String, Value> = self
+            .reply
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         to_js(&Value::Object(map))
     }
 
     /// One header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.reply.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        self.reply
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     }
 
     /// Attempts the call made.
@@ -704,8 +793,14 @@ impl ResileResponse {
     /// The body parsed as JSON; a `ResileError` with `code: "decode"` if it is not JSON.
     pub fn json(&self) -> Result<JsValue, JsValue> {
         JSON::parse(&self.text()).map_err(|e| {
-            let detail = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
-            decode_error(&format!("the body of {} is not JSON", self.reply.url), &detail)
+            let detail = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_default();
+            decode_error(
+                &format!("the body of {} is not JSON", self.reply.url),
+                &detail,
+            )
         })
     }
 
@@ -775,22 +870,45 @@ impl PaginatorInner {
                     self.finished.set(true);
                     continue;
                 }
-                Some(PageRequest::Url(link)) => web_sys::Url::new_with_base(&link, &self.current.borrow())
-                    .map(|u| u.href())
-                    .map_err(|_| decode_error("a Link header", &format!("`{link}` is not a URL")))?,
+                Some(PageRequest::Url(link)) => {
+                    web_sys::Url::new_with_base(&link, &self.current.borrow())
+                        .map(|u| u.href())
+                        .map_err(|_| {
+                            decode_error("a Link header", &format!("`{link}` is not a URL"))
+                        })?
+                }
                 Some(PageRequest::Query(params)) => with_query(&self.first, &params)?,
             };
             let mut spec = self.template.clone();
             spec.url = url.clone();
-            let reply = self.driver.request(spec).await.map_err(|e| call_error(Method::Get, &url, e))?;
+            let reply = self
+                .driver
+                .request(spec)
+                .await
+                .map_err(|e| call_error(Method::Get, &url, e))?;
             if !(200..300).contains(&reply.status) {
                 return Err(status_error(Method::Get, &reply));
             }
-            let body: Value = serde_json::from_slice(&reply.body)
-                .map_err(|e| decode_error(&format!("the page {url} is not JSON"), &e.to_string()))?;
-            let items: Vec<JsValue> = self.state.borrow().items(&body).map_err(page_error)?.iter().map(to_js).collect();
-            self.state.borrow_mut().advance(&reply.headers, &body).map_err(page_error)?;
-            *self.current.borrow_mut() = if reply.url.is_empty() { url } else { reply.url.clone() };
+            let body: Value = serde_json::from_slice(&reply.body).map_err(|e| {
+                decode_error(&format!("the page {url} is not JSON"), &e.to_string())
+            })?;
+            let items: Vec<JsValue> = self
+                .state
+                .borrow()
+                .items(&body)
+                .map_err(page_error)?
+                .iter()
+                .map(to_js)
+                .collect();
+            self.state
+                .borrow_mut()
+                .advance(&reply.headers, &body)
+                .map_err(page_error)?;
+            *self.current.borrow_mut() = if reply.url.is_empty() {
+                url
+            } else {
+                reply.url.clone()
+            };
             self.buffer.borrow_mut().extend(items);
         }
         Ok(iter_result(&JsValue::UNDEFINED, true))
@@ -814,7 +932,10 @@ impl Paginator {
     }
 
     /// Stops early (called by `for await` on `break`).
-    #[wasm_bindgen(js_name = "return", unchecked_return_type = "Promise<IteratorResult<any>>")]
+    #[wasm_bindgen(
+        js_name = "return",
+        unchecked_return_type = "Promise<IteratorResult<any>>"
+    )]
     pub fn stop(&self) -> Promise {
         self.inner.finished.set(true);
         self.inner.buffer.borrow_mut().clear();

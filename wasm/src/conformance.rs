@@ -25,7 +25,9 @@ pub fn skip_reason(s: &Scenario) -> Option<String> {
         ));
     }
     if s.replies.iter().any(|r| r.fault == Some(Fault::Connect)) {
-        return Some("the chaos server cannot refuse a connection per request (fault \"connect\")".into());
+        return Some(
+            "the chaos server cannot refuse a connection per request (fault \"connect\")".into(),
+        );
     }
     None
 }
@@ -53,7 +55,10 @@ pub fn browser_skip_reason(s: &Scenario) -> Option<String> {
 /// 429/503 without a readable hint; the sim's server hides nothing. The note changes no decision
 /// (the engine falls back to its backoff either way), and the lines after it are compared as is.
 pub fn without_hint_notes(lines: Vec<String>) -> Vec<String> {
-    lines.into_iter().filter(|l| !l.ends_with(" hint unreadable")).collect()
+    lines
+        .into_iter()
+        .filter(|l| !l.ends_with(" hint unreadable"))
+        .collect()
 }
 
 fn reply_json(r: &Reply) -> Value {
@@ -85,8 +90,12 @@ pub fn chaos_script(s: &Scenario, sim_trace: &[Event]) -> Value {
     let last = s.replies.last().cloned().unwrap_or_default();
     let mut replies = Vec::new();
     for e in sim_trace {
-        let EventKind::AttemptFinished { result, .. } = &e.kind else { continue };
-        let next_is_401 = template.peek().map_or(last.status == Some(401), |r| r.status == Some(401));
+        let EventKind::AttemptFinished { result, .. } = &e.kind else {
+            continue;
+        };
+        let next_is_401 = template
+            .peek()
+            .map_or(last.status == Some(401), |r| r.status == Some(401));
         if rejects && *result == Last::Status(401) && !next_is_401 {
             replies.push(json!({
                 "status": 401,
@@ -100,7 +109,7 @@ pub fn chaos_script(s: &Scenario, sim_trace: &[Event]) -> Value {
     }
     // Whatever the sim did not use, in order: a driver that decides differently meets the same
     // server the sim would have.
-    replies.extend(template.map(|r| reply_json(r)));
+    replies.extend(template.map(reply_json));
     if replies.is_empty() {
         replies.push(reply_json(&last));
     }
@@ -111,9 +120,9 @@ pub fn chaos_script(s: &Scenario, sim_trace: &[Event]) -> Value {
 mod tests {
     use super::*;
     // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
+    use resile_core::sim::run_scenario;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use resile_core::sim::run_scenario;
 
     fn scenario(text: &str) -> Scenario {
         Scenario::from_json(text).unwrap()
@@ -127,7 +136,12 @@ mod tests {
         );
         let r = run_scenario(&s).unwrap();
         let script = chaos_script(&s, &r.trace);
-        let statuses: Vec<u64> = script["replies"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+        let statuses: Vec<u64> = script["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
         assert_eq!(statuses, [401, 200]);
     }
 
@@ -148,21 +162,32 @@ mod tests {
 
     #[test]
     fn concurrent_scenarios_are_skipped_with_a_reason() {
-        let s = scenario(r#"{"name":"t","calls":[{"method":"GET","count":3}],"replies":[{"status":200}]}"#);
+        let s = scenario(
+            r#"{"name":"t","calls":[{"method":"GET","count":3}],"replies":[{"status":200}]}"#,
+        );
         assert!(skip_reason(&s).unwrap().contains("3 calls"));
-        let s = scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"fault":"connect"}]}"#);
+        let s =
+            scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"fault":"connect"}]}"#);
         assert!(skip_reason(&s).unwrap().contains("connect"));
         let s = scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"status":200}]}"#);
         assert_eq!(skip_reason(&s), None);
         assert_eq!(browser_skip_reason(&s), None);
-        let s = scenario(r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"fault":"reset"},{"status":200}]}"#);
+        let s = scenario(
+            r#"{"name":"t","calls":[{"method":"GET"}],"replies":[{"fault":"reset"},{"status":200}]}"#,
+        );
         assert_eq!(skip_reason(&s), None);
-        assert!(browser_skip_reason(&s).unwrap().contains("Chromium resends"));
+        assert!(browser_skip_reason(&s)
+            .unwrap()
+            .contains("Chromium resends"));
     }
 
     #[test]
     fn hint_notes_are_dropped_and_nothing_else() {
-        let lines = ["#1 attempt 1 -> status 503 (retryable_status)", "#1 hint unreadable", "#1 retry 2 after 100ms (backoff)"];
+        let lines = [
+            "#1 attempt 1 -> status 503 (retryable_status)",
+            "#1 hint unreadable",
+            "#1 retry 2 after 100ms (backoff)",
+        ];
         let kept = without_hint_notes(lines.iter().map(|l| l.to_string()).collect());
         assert_eq!(kept, [lines[0], lines[2]]);
     }

@@ -32,9 +32,10 @@ use std::rc::{Rc, Weak};
 use futures_channel::oneshot;
 use js_sys::Uint8Array;
 use resile_core::{
-    Action, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant, Method, Outcome, Response,
-    TransportError, Uuid,
+    Action, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant, Method,
+    Outcome, Response, TransportError, Uuid,
 };
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
@@ -69,6 +70,8 @@ pub struct RequestSpec {
     pub max_attempts: Option<u32>,
     /// Whether to attach an access token; `None`: when the client has a token provider.
     pub token: Option<bool>,
+    /// Cancels the call when aborted (the engine fails it with `Why::Cancelled`).
+    pub signal: Option<web_sys::AbortSignal>,
 }
 
 impl RequestSpec {
@@ -83,6 +86,7 @@ impl RequestSpec {
             deadline: None,
             max_attempts: None,
             token: None,
+            signal: None,
         }
     }
 }
@@ -158,6 +162,19 @@ struct Slot {
     url: String,
     last: Option<Reply>,
     settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
+    /// The attempt in flight, aborted when the caller cancels.
+    inflight: Option<web_sys::AbortController>,
+    /// The caller's abort listener, removed when the call ends.
+    on_abort: Option<(web_sys::AbortSignal, Closure<dyn FnMut()>)>,
+}
+
+impl Slot {
+    fn finish(&mut self) {
+        if let Some((signal, listener)) = self.on_abort.take() {
+            let _ = signal
+                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+    }
 }
 
 struct Inner {
@@ -240,16 +257,23 @@ impl Driver {
 
     /// Runs one logical call to its end.
     pub async fn request(&self, spec: RequestSpec) -> Result<Reply, CallError> {
-        let (url, origin) = resolve(&spec.url, self.inner.options.base_url.as_deref()).map_err(CallError::Invalid)?;
+        let (url, origin) = resolve(&spec.url, self.inner.options.base_url.as_deref())
+            .map_err(CallError::Invalid)?;
         // A header the browser refuses would fail every attempt alike: refuse it up front.
         let check = web_sys::Headers::new().map_err(|e| CallError::Invalid(js_text(&e)))?;
         for (k, v) in self.inner.options.headers.iter().chain(&spec.headers) {
-            check.set(k, v).map_err(|e| CallError::Invalid(format!("header `{k}`: {}", js_text(&e))))?;
+            check
+                .set(k, v)
+                .map_err(|e| CallError::Invalid(format!("header `{k}`: {}", js_text(&e))))?;
         }
         if let KeyOption::Own(k) = &spec.key {
-            check.set("idempotency-key", k).map_err(|e| CallError::Invalid(format!("idempotencyKey: {}", js_text(&e))))?;
+            check
+                .set("idempotency-key", k)
+                .map_err(|e| CallError::Invalid(format!("idempotencyKey: {}", js_text(&e))))?;
         }
-        let needs_token = spec.token.unwrap_or(self.inner.options.token_provider.is_some());
+        let needs_token = spec
+            .token
+            .unwrap_or(self.inner.options.token_provider.is_some());
         let mut call_spec = CallSpec::new(spec.method, &origin).idempotency(spec.key.idempotency());
         call_spec.needs_token = needs_token;
         call_spec.deadline = spec.deadline;
@@ -257,20 +281,48 @@ impl Driver {
 
         let (settle, settled) = oneshot::channel();
         let now = js::now();
+        let signal = spec.signal.clone();
         let call = self.inner.engine.borrow_mut().start(call_spec, now);
-        self.inner.calls.borrow_mut().insert(
-            call,
-            Slot {
-                request: Rc::new(spec),
-                url,
-                last: None,
-                settle: Some(settle),
-            },
-        );
-        self.inner.pump();
+        let mut slot = Slot {
+            request: Rc::new(spec),
+            url,
+            last: None,
+            settle: Some(settle),
+            inflight: None,
+            on_abort: None,
+        };
+        let mut cancelled = false;
+        if let Some(signal) = signal {
+            cancelled = signal.aborted();
+            let weak = Rc::downgrade(&self.inner);
+            // The listener only schedules the cancel: cancelling ends the call, which removes
+            // and drops this very listener.
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                let weak = weak.clone();
+                spawn_local(async move {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.cancel(call);
+                    }
+                });
+            });
+            if signal
+                .add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref())
+                .is_ok()
+            {
+                slot.on_abort = Some((signal, listener));
+            }
+        }
+        self.inner.calls.borrow_mut().insert(call, slot);
+        if cancelled {
+            self.inner.cancel(call);
+        } else {
+            self.inner.pump();
+        }
         match settled.await {
             Ok(result) => result,
-            Err(_) => Err(CallError::Invalid("the client was dropped while the call ran".into())),
+            Err(_) => Err(CallError::Invalid(
+                "the client was dropped while the call ran".into(),
+            )),
         }
     }
 }
@@ -279,7 +331,9 @@ impl Driver {
 fn resolve(url: &str, base: Option<&str>) -> Result<(String, String), String> {
     let page = || -> Option<String> {
         let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).ok()?;
-        js_sys::Reflect::get(&location, &"href".into()).ok()?.as_string()
+        js_sys::Reflect::get(&location, &"href".into())
+            .ok()?
+            .as_string()
     };
     let base = base.map(str::to_string).or_else(page);
     let parsed = match &base {
@@ -389,7 +443,12 @@ impl Inner {
     }
 
     fn emit(&self, event: &Event) {
-        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
         if listeners.is_empty() {
             return;
         }
@@ -416,11 +475,24 @@ impl Inner {
                 token,
                 ..
             } => {
-                spawn_local(self.clone().attempt(call, timeout, idempotency_key, request_id, token));
+                spawn_local(self.clone().attempt(
+                    call,
+                    timeout,
+                    idempotency_key,
+                    request_id,
+                    token,
+                ));
             }
             Action::FetchToken { .. } => spawn_local(self.clone().fetch_token()),
-            Action::Done { call, status, attempts } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else { return };
+            Action::Done {
+                call,
+                status,
+                attempts,
+            } => {
+                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                    return;
+                };
+                slot.finish();
                 let mut reply = slot.last.take().unwrap_or_default();
                 reply.status = status;
                 reply.attempts = attempts;
@@ -430,7 +502,13 @@ impl Inner {
                 }
             }
             Action::Fail { call, failure } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else { return };
+                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                    return;
+                };
+                slot.finish();
+                if let Some(attempt) = slot.inflight.take() {
+                    attempt.abort();
+                }
                 let token_error = match failure.kind() {
                     resile_core::FailureKind::Auth => self.last_token_error.borrow().clone(),
                     _ => None,
@@ -470,6 +548,13 @@ impl Inner {
         *armed = Some((at, timer));
     }
 
+    /// The caller gave up on `call`: the engine fails it, the attempt in flight is aborted.
+    fn cancel(self: &Rc<Self>, call: CallId) {
+        let now = js::now();
+        self.engine.borrow_mut().cancel(call, now);
+        self.pump();
+    }
+
     fn on_timer(self: &Rc<Self>) {
         let fired = self.timer.borrow_mut().take();
         drop(fired);
@@ -486,12 +571,27 @@ impl Inner {
         request_id: Uuid,
         token: Option<u32>,
     ) {
-        let Some(spec) = self.calls.borrow().get(&call).map(|s| (s.request.clone(), s.url.clone())) else { return };
+        let Some(spec) = self
+            .calls
+            .borrow()
+            .get(&call)
+            .map(|s| (s.request.clone(), s.url.clone()))
+        else {
+            return;
+        };
         let (spec, url) = spec;
         let guard = AbortGuard::new(timeout);
-        let result = self.send(&spec, &url, key, request_id, token, guard.signal()).await;
+        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            slot.inflight = guard.controller.clone();
+        }
+        let result = self
+            .send(&spec, &url, key, request_id, token, guard.signal())
+            .await;
         let timed_out = guard.timed_out();
         drop(guard);
+        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            slot.inflight = None;
+        }
         let now = js::now();
         match result {
             Ok(mut reply) => {
@@ -504,7 +604,9 @@ impl Inner {
                 }
                 let mut response = Response::new(status, &headers, js::wall());
                 response.hints_may_be_hidden = hidden;
-                self.engine.borrow_mut().handle(call, Outcome::Response(response), now);
+                self.engine
+                    .borrow_mut()
+                    .handle(call, Outcome::Response(response), now);
             }
             Err(stage) => {
                 let error = match stage {
@@ -512,7 +614,9 @@ impl Inner {
                     Stage::Request => TransportError::Reset,
                     Stage::Body => TransportError::Truncated,
                 };
-                self.engine.borrow_mut().handle(call, Outcome::Transport(error), now);
+                self.engine
+                    .borrow_mut()
+                    .handle(call, Outcome::Transport(error), now);
             }
         }
         self.pump();
@@ -553,7 +657,8 @@ impl Inner {
             Some(Body::Bytes(b)) => init.set_body(&Uint8Array::from(b.as_slice())),
             None => {}
         }
-        let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Stage::Request)?;
+        let request =
+            web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Stage::Request)?;
         let response: web_sys::Response = JsFuture::from(js::fetch_request(&request))
             .await
             .map_err(|_| Stage::Request)?
@@ -589,7 +694,10 @@ impl Inner {
         match result {
             Ok(grant) => {
                 *self.last_token_error.borrow_mut() = None;
-                let generation = self.engine.borrow_mut().token_fetched(grant.expires_in, now);
+                let generation = self
+                    .engine
+                    .borrow_mut()
+                    .token_fetched(grant.expires_in, now);
                 let mut tokens = self.tokens.borrow_mut();
                 tokens.insert(generation, grant.access_token);
                 // Attempts in flight may still carry the previous generations.

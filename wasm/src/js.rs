@@ -42,7 +42,11 @@ pub(crate) fn now() -> Instant {
 /// The wall clock: `Date.now()`.
 pub(crate) fn wall() -> UnixTime {
     let ms = js_sys::Date::now();
-    UnixTime::from_millis(if ms.is_finite() && ms > 0.0 { ms as u64 } else { 0 })
+    UnixTime::from_millis(if ms.is_finite() && ms > 0.0 {
+        ms as u64
+    } else {
+        0
+    })
 }
 
 /// 64 random bits from `crypto.getRandomValues`, for the engine's seed. Falls back to the clocks
@@ -72,7 +76,10 @@ impl Timer {
         // Round up: a timer that fires early would find nothing due and be armed again.
         let ms = (delay.as_secs_f64() * 1000.0).ceil().min(2_147_483_647.0);
         let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
-        Timer { id, _callback: callback }
+        Timer {
+            id,
+            _callback: callback,
+        }
     }
 }
 

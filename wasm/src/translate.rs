@@ -48,7 +48,11 @@ pub fn last_text(last: &Last) -> String {
 /// A one-line message for a failed call, e.g. `GET http://h/x failed after 3 attempts (last:
 /// status 503): the call used all of its attempts`.
 pub fn failure_message(method: &str, url: &str, failure: &Failure) -> String {
-    let last = failure.last.as_ref().map(|l| format!(", last: {}", last_text(l))).unwrap_or_default();
+    let last = failure
+        .last
+        .as_ref()
+        .map(|l| format!(", last: {}", last_text(l)))
+        .unwrap_or_default();
     let plural = if failure.attempts == 1 { "" } else { "s" };
     format!(
         "{method} {url} failed after {} attempt{plural}{last}: {}",
@@ -80,7 +84,9 @@ pub fn failure_fields(failure: &Failure, now: Instant) -> Value {
 
 /// The `why` an event carries, if any (`CallFailed` carries its failure's).
 pub fn event_why(value: &Value) -> Option<Why> {
-    let why = value.get("why").or_else(|| value.get("failure").and_then(|f| f.get("why")))?;
+    let why = value
+        .get("why")
+        .or_else(|| value.get("failure").and_then(|f| f.get("why")))?;
     serde_json::from_value(why.clone()).ok()
 }
 
@@ -92,7 +98,10 @@ pub fn event_json(event: &Event) -> Value {
     if let EventKind::CallFailed { failure, .. } = &event.kind {
         if let Some(Value::Object(f)) = value.get_mut("failure") {
             f.remove("retry_at");
-            f.insert("retry_at_ms".into(), json!(failure.retry_at.map(instant_ms)));
+            f.insert(
+                "retry_at_ms".into(),
+                json!(failure.retry_at.map(instant_ms)),
+            );
         }
     }
     if let Some(why) = event_why(&value) {
@@ -156,10 +165,19 @@ pub fn host_json(view: &HostView, now: Instant) -> Value {
     m.insert("host".into(), json!(&*view.host));
     m.insert("breaker".into(), json!(breaker));
     m.insert("open_until_ms".into(), json!(open_until));
-    m.insert("consecutive_failures".into(), json!(view.consecutive_failures));
+    m.insert(
+        "consecutive_failures".into(),
+        json!(view.consecutive_failures),
+    );
     m.insert("budget_available".into(), json!(view.budget_available));
-    m.insert("limiter_next_free_ms".into(), json!(view.limiter_next_free.map(instant_ms)));
-    m.insert("held_until_ms".into(), json!(view.held_until.map(instant_ms)));
+    m.insert(
+        "limiter_next_free_ms".into(),
+        json!(view.limiter_next_free.map(instant_ms)),
+    );
+    m.insert(
+        "held_until_ms".into(),
+        json!(view.held_until.map(instant_ms)),
+    );
     m.insert("active_calls".into(), json!(view.active_calls));
     m.insert("now_ms".into(), json!(instant_ms(now)));
     Value::Object(m)
@@ -179,16 +197,18 @@ pub fn token_json(view: &TokenView, now: Instant) -> Value {
 
 /// A token lifetime given in seconds (OAuth2 `expires_in`); nonsense means "unknown".
 pub fn expires_in(seconds: Option<f64>) -> Option<Duration> {
-    seconds.filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e12).map(Duration::from_secs_f64)
+    seconds
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e12)
+        .map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
+    use resile_core::{CallSpec, Config, Engine};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use resile_core::{CallSpec, Config, Engine};
 
     #[test]
     fn codes_are_stable() {
@@ -246,9 +266,15 @@ mod tests {
     #[test]
     fn key_option() {
         assert_eq!(KeyOption::parse(None), KeyOption::Auto);
-        assert_eq!(KeyOption::parse(Some("off")).idempotency(), Idempotency::Off);
+        assert_eq!(
+            KeyOption::parse(Some("off")).idempotency(),
+            Idempotency::Off
+        );
         assert_eq!(KeyOption::parse(Some("k-1")), KeyOption::Own("k-1".into()));
-        assert_eq!(KeyOption::parse(Some("k-1")).idempotency(), Idempotency::Provided);
+        assert_eq!(
+            KeyOption::parse(Some("k-1")).idempotency(),
+            Idempotency::Provided
+        );
     }
 
     #[test]

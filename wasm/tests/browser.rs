@@ -17,7 +17,9 @@ use resile_core::engine::EventKind;
 use resile_core::sim::{compare_decisions, decision_lines, run_scenario, Scenario, TokenPlan};
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
 use resile_wasm::conformance::{browser_skip_reason, chaos_script, without_hint_notes};
-use resile_wasm::driver::{Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider};
+use resile_wasm::driver::{
+    Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider,
+};
 use resile_wasm::js::sleep;
 use resile_wasm::translate::KeyOption;
 use resile_wasm::{Client, ClientConfig};
@@ -63,7 +65,12 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A plain fetch, outside the engine (for the chaos server's control routes).
-async fn raw(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+async fn raw(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
     let init = Object::new();
     let set = |k: &str, v: &JsValue| Reflect::set(&init, &k.into(), v).map(|_| ());
     set("method", &method.into()).map_err(|_| "init")?;
@@ -80,16 +87,26 @@ async fn raw(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str
         .map_err(|e| format!("fetch {url}: {e:?}"))?
         .dyn_into()
         .map_err(|_| "not a Response")?;
-    let text = JsFuture::from(response.text().map_err(|_| "text")?).await.map_err(|_| "body")?;
+    let text = JsFuture::from(response.text().map_err(|_| "text")?)
+        .await
+        .map_err(|_| "body")?;
     Ok((response.status(), text.as_string().unwrap_or_default()))
 }
 
 async fn control(method: &str, url: &str, body: Option<&Value>) -> Value {
     let text = body.map(|b| b.to_string());
-    let (status, reply) = raw(method, url, text.as_deref(), &[("content-type", "application/json")])
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    assert!((200..300).contains(&status), "{method} {url} answered {status}: {reply}");
+    let (status, reply) = raw(
+        method,
+        url,
+        text.as_deref(),
+        &[("content-type", "application/json")],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {url} answered {status}: {reply}"
+    );
     serde_json::from_str(&reply).unwrap_or(Value::Null)
 }
 
@@ -98,7 +115,9 @@ async fn stats(chaos: &str) -> Value {
 }
 
 fn counter(stats: &Value, name: &str) -> u64 {
-    stats[name].as_u64().unwrap_or_else(|| panic!("/stats has no counter `{name}`: {stats}"))
+    stats[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("/stats has no counter `{name}`: {stats}"))
 }
 
 /// A driver with a config from JSON, recording every event.
@@ -106,7 +125,9 @@ fn driver(config: Config, options: Options) -> (Driver, Rc<RefCell<Vec<Event>>>)
     let d = Driver::new(config, options).expect("valid config");
     let events: Rc<RefCell<Vec<Event>>> = Rc::default();
     let sink = events.clone();
-    d.add_listener(Rc::new(move |e: &Event, _| sink.borrow_mut().push(e.clone())));
+    d.add_listener(Rc::new(move |e: &Event, _| {
+        sink.borrow_mut().push(e.clone())
+    }));
     (d, events)
 }
 
@@ -118,7 +139,10 @@ fn failure(result: Result<Reply, CallError>) -> resile_core::Failure {
     match result {
         Err(CallError::Failed { failure, .. }) => failure,
         Err(CallError::Invalid(m)) => panic!("invalid request: {m}"),
-        Ok(r) => panic!("expected a failure, got status {} after {} attempts", r.status, r.attempts),
+        Ok(r) => panic!(
+            "expected a failure, got status {} after {} attempts",
+            r.status, r.attempts
+        ),
     }
 }
 
@@ -148,13 +172,22 @@ fn chaos_tokens(chaos: &str, calls: Rc<Cell<u32>>) -> TokenProvider {
         Box::pin(async move {
             calls.set(calls.get() + 1);
             let form = "grant_type=client_credentials&client_id=demo&client_secret=demo";
-            let (status, body) = raw("POST", &url, Some(form), &[("content-type", "application/x-www-form-urlencoded")]).await?;
+            let (status, body) = raw(
+                "POST",
+                &url,
+                Some(form),
+                &[("content-type", "application/x-www-form-urlencoded")],
+            )
+            .await?;
             if status != 200 {
                 return Err(format!("token endpoint answered {status}: {body}"));
             }
             let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
             Ok(Grant {
-                access_token: v["access_token"].as_str().ok_or("no access_token")?.to_string(),
+                access_token: v["access_token"]
+                    .as_str()
+                    .ok_or("no access_token")?
+                    .to_string(),
                 expires_in: v["expires_in"].as_f64().map(Duration::from_secs_f64),
             })
         })
@@ -183,7 +216,9 @@ fn scenario_tokens(plan: &TokenPlan) -> TokenProvider {
 }
 
 fn js_client(config: Value) -> Client {
-    let config: ClientConfig = JSON::parse(&config.to_string()).expect("json").unchecked_into();
+    let config: ClientConfig = JSON::parse(&config.to_string())
+        .expect("json")
+        .unchecked_into();
     Client::new(Some(config)).unwrap_or_else(|e| panic!("Client::new: {e:?}"))
 }
 
@@ -201,20 +236,35 @@ fn prop(v: &JsValue, key: &str) -> JsValue {
 async fn retry_after_is_honoured() {
     let Some(chaos) = chaos() else { return };
     // Without Retry-After the backoff would retry after 10 ms.
-    let (d, events) = driver(config(r#"{"backoff":{"base_ms":10,"jitter":"none"}}"#), Options::default());
+    let (d, events) = driver(
+        config(r#"{"backoff":{"base_ms":10,"jitter":"none"}}"#),
+        Options::default(),
+    );
     let key = unique("ra");
     let started = perf_now();
     let reply = ok(d
-        .request(RequestSpec::new(Method::Get, format!("{chaos}/flaky?key={key}&fail=1&status=429&retry_after=1")))
+        .request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/flaky?key={key}&fail=1&status=429&retry_after=1"),
+        ))
         .await);
     let elapsed = perf_now() - started;
     assert_eq!((reply.status, reply.attempts), (200, 2));
     assert!(reply.cross_origin, "the chaos server is another origin");
-    assert!(elapsed >= 990.0, "retried after {elapsed} ms, before the server's Retry-After: 1");
+    assert!(
+        elapsed >= 990.0,
+        "retried after {elapsed} ms, before the server's Retry-After: 1"
+    );
     let r = retries(&events.borrow());
     assert_eq!(r, [(Duration::from_secs(1), Why::RetryAfterHeader)]);
-    assert!(events.borrow().iter().any(|e| matches!(e.kind, EventKind::HostHeld { .. })));
-    assert!(!events.borrow().iter().any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
+    assert!(events
+        .borrow()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::HostHeld { .. })));
+    assert!(!events
+        .borrow()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
 }
 
 #[wasm_bindgen_test]
@@ -222,47 +272,89 @@ async fn attempt_timeout_aborts_the_fetch() {
     let Some(chaos) = chaos() else { return };
     let before = counter(&stats(&chaos).await, "stalls");
     let (d, events) = driver(
-        config(r#"{"retry":{"attempt_timeout_ms":300,"max_attempts":2},"backoff":{"base_ms":10,"jitter":"none"}}"#),
+        config(
+            r#"{"retry":{"attempt_timeout_ms":300,"max_attempts":2},"backoff":{"base_ms":10,"jitter":"none"}}"#,
+        ),
         Options::default(),
     );
     let started = perf_now();
-    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/stall?ms=20000"))).await);
+    let f = failure(
+        d.request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/stall?ms=20000"),
+        ))
+        .await,
+    );
     let elapsed = perf_now() - started;
     assert_eq!(f.why, Why::MaxAttempts);
     assert_eq!(f.last, Some(Last::Transport(TransportError::Timeout)));
     assert_eq!(f.kind(), FailureKind::RetriesExhausted);
-    assert!((600.0..3000.0).contains(&elapsed), "two 300 ms attempts took {elapsed} ms");
+    assert!(
+        (600.0..3000.0).contains(&elapsed),
+        "two 300 ms attempts took {elapsed} ms"
+    );
     let timeouts = events
         .borrow()
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::AttemptFinished { result: Last::Transport(TransportError::Timeout), .. }))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::AttemptFinished {
+                    result: Last::Transport(TransportError::Timeout),
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(timeouts, 2);
     let after = counter(&stats(&chaos).await, "stalls");
-    assert_eq!(after - before, 2, "both attempts reached the server and were abandoned");
+    assert_eq!(
+        after - before,
+        2,
+        "both attempts reached the server and were abandoned"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn breaker_opens_fails_fast_and_recovers_through_a_probe() {
     let Some(chaos) = chaos() else { return };
     let (d, events) = driver(
-        config(r#"{"retry":{"max_attempts":1},"breaker":{"consecutive_failures":2,"failure_rate":null,"open_ms":400}}"#),
+        config(
+            r#"{"retry":{"max_attempts":1},"breaker":{"consecutive_failures":2,"failure_rate":null,"open_ms":400}}"#,
+        ),
         Options::default(),
     );
     for _ in 0..2 {
-        let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/503"))).await);
+        let f = failure(
+            d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/503")))
+                .await,
+        );
         assert_eq!(f.last, Some(Last::Status(503)));
     }
     let now = d.now();
     let hosts = d.with_engine(|e| e.hosts(now));
-    assert!(matches!(hosts[0].breaker, resile_core::breaker::BreakerState::Open { .. }), "{hosts:?}");
+    assert!(
+        matches!(
+            hosts[0].breaker,
+            resile_core::breaker::BreakerState::Open { .. }
+        ),
+        "{hosts:?}"
+    );
 
-    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/200"))).await);
-    assert_eq!((f.why, f.attempts, f.kind()), (Why::BreakerOpen, 0, FailureKind::Unavailable));
+    let f = failure(
+        d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/200")))
+            .await,
+    );
+    assert_eq!(
+        (f.why, f.attempts, f.kind()),
+        (Why::BreakerOpen, 0, FailureKind::Unavailable)
+    );
     assert!(f.retry_at.is_some());
 
     sleep(Duration::from_millis(450)).await;
-    let reply = ok(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/200"))).await);
+    let reply = ok(d
+        .request(RequestSpec::new(Method::Get, format!("{chaos}/status/200")))
+        .await);
     assert_eq!(reply.status, 200);
     let kinds: Vec<&'static str> = events
         .borrow()
@@ -288,23 +380,41 @@ async fn token_fetch_is_single_flight_for_concurrent_calls_and_401s() {
         ..Options::default()
     };
     let (d, events) = driver(Config::default(), options);
-    let calls = (0..20).map(|i| d.request(RequestSpec::new(Method::Get, format!("{chaos}/protected/a{i}"))));
+    let calls = (0..20).map(|i| {
+        d.request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/protected/a{i}"),
+        ))
+    });
     for r in join_all(calls).await {
         assert_eq!(ok(r).status, 200);
     }
-    assert_eq!(provider_calls.get(), 1, "20 concurrent calls share one token fetch");
+    assert_eq!(
+        provider_calls.get(),
+        1,
+        "20 concurrent calls share one token fetch"
+    );
     assert_eq!(counter(&stats(&chaos).await, "tokens_issued") - issued, 1);
 
     // Every token stops working: the 401s force one refresh, not ten.
     control("POST", &format!("{chaos}/admin/expire-tokens"), None).await;
-    let calls = (0..10).map(|i| d.request(RequestSpec::new(Method::Get, format!("{chaos}/protected/b{i}"))));
+    let calls = (0..10).map(|i| {
+        d.request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/protected/b{i}"),
+        ))
+    });
     for r in join_all(calls).await {
         let r = ok(r);
         assert_eq!(r.status, 200);
     }
     assert_eq!(provider_calls.get(), 2, "ten 401s share one forced refresh");
     assert_eq!(counter(&stats(&chaos).await, "tokens_issued") - issued, 2);
-    let refreshed = events.borrow().iter().filter(|e| matches!(e.kind, EventKind::TokenRefreshed { .. })).count();
+    let refreshed = events
+        .borrow()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TokenRefreshed { .. }))
+        .count();
     assert_eq!(refreshed, 2);
 }
 
@@ -321,15 +431,33 @@ async fn pagination_in_four_styles_under_faults() {
     }));
     let q = "total=250&fail_rate=0.25";
     let cases = [
-        ("link", format!("/items/link?page_size=100&{q}"), json!({"style": "link"})),
-        ("cursor", format!("/items/cursor?limit=100&{q}"), json!({"style": "cursor"})),
-        ("offset", format!("/items/offset?{q}"), json!({"style": "offset", "limit": 100})),
-        ("page", format!("/items/page?{q}"), json!({"style": "page", "perPage": 100})),
+        (
+            "link",
+            format!("/items/link?page_size=100&{q}"),
+            json!({"style": "link"}),
+        ),
+        (
+            "cursor",
+            format!("/items/cursor?limit=100&{q}"),
+            json!({"style": "cursor"}),
+        ),
+        (
+            "offset",
+            format!("/items/offset?{q}"),
+            json!({"style": "offset", "limit": 100}),
+        ),
+        (
+            "page",
+            format!("/items/page?{q}"),
+            json!({"style": "page", "perPage": 100}),
+        ),
     ];
     let failures_before = counter(&stats(&chaos).await, "page_failures");
     for (style, url, options) in cases {
         let options = JSON::parse(&options.to_string()).unwrap().unchecked_into();
-        let pages = client.paginate(url.clone(), Some(options)).unwrap_or_else(|e| panic!("{style}: {e:?}"));
+        let pages = client
+            .paginate(url.clone(), Some(options))
+            .unwrap_or_else(|e| panic!("{style}: {e:?}"));
         let iterator = Reflect::get(&pages, &js_sys::Symbol::async_iterator()).unwrap();
         assert!(iterator.is_function(), "{style}: usable with for await");
         let next: Function = prop(&pages, "next").unchecked_into();
@@ -347,19 +475,26 @@ async fn pagination_in_four_styles_under_faults() {
         assert_eq!(prop(&pages, "pages").as_f64(), Some(3.0), "{style}");
     }
     let failed = counter(&stats(&chaos).await, "page_failures") - failures_before;
-    assert!(failed > 0, "fail_rate=0.25 made some pages fail, and the retries hid it");
+    assert!(
+        failed > 0,
+        "fail_rate=0.25 made some pages fail, and the retries hid it"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn writes_carry_one_idempotency_key_on_every_attempt() {
     let Some(chaos) = chaos() else { return };
-    let (d, _) = driver(config(r#"{"backoff":{"base_ms":20,"jitter":"none"}}"#), Options::default());
+    let (d, _) = driver(
+        config(r#"{"backoff":{"base_ms":20,"jitter":"none"}}"#),
+        Options::default(),
+    );
     // A body cut short after the headers: the write may have been applied.
     let script = json!({"replies": [{"fault": "truncate"}, {"status": 201, "body": {"id": 1}}]});
     let post = |id: &str, key: KeyOption| {
         let mut spec = RequestSpec::new(Method::Post, format!("{chaos}/s/{id}"));
         spec.body = Some(Body::Text(r#"{"sku":7}"#.into()));
-        spec.headers.push(("content-type".into(), "application/json".into()));
+        spec.headers
+            .push(("content-type".into(), "application/json".into()));
         spec.key = key;
         spec
     };
@@ -376,25 +511,43 @@ async fn writes_carry_one_idempotency_key_on_every_attempt() {
     let log = log_of(auto).await;
     let seen = log["requests"].as_array().unwrap();
     assert_eq!(seen.len(), 2, "{log}");
-    let key = seen[0]["idempotency_key"].as_str().expect("a generated Idempotency-Key");
+    let key = seen[0]["idempotency_key"]
+        .as_str()
+        .expect("a generated Idempotency-Key");
     assert_eq!(key.len(), 36);
     assert_eq!(seen[1]["idempotency_key"], seen[0]["idempotency_key"]);
     assert_eq!(seen[1]["x_request_id"], seen[0]["x_request_id"]);
-    assert_eq!(seen[0]["x_request_id"].as_str(), Some(reply.request_id.as_str()));
+    assert_eq!(
+        seen[0]["x_request_id"].as_str(),
+        Some(reply.request_id.as_str())
+    );
 
     // The caller's own key, sent as is on both attempts.
     let own = unique("idem-own");
     control("POST", &format!("{chaos}/script/{own}"), Some(&script)).await;
-    ok(d.request(post(&own, KeyOption::Own("order-7".into()))).await);
+    ok(d.request(post(&own, KeyOption::Own("order-7".into())))
+        .await);
     let log = log_of(own).await;
-    let keys: Vec<&str> = log["requests"].as_array().unwrap().iter().filter_map(|r| r["idempotency_key"].as_str()).collect();
+    let keys: Vec<&str> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["idempotency_key"].as_str())
+        .collect();
     assert_eq!(keys, ["order-7", "order-7"]);
 
     // No key: a write that may have been applied is not repeated.
     let off = unique("idem-off");
     control("POST", &format!("{chaos}/script/{off}"), Some(&script)).await;
     let f = failure(d.request(post(&off, KeyOption::Off)).await);
-    assert_eq!((f.why, f.attempts, f.last), (Why::NotIdempotent, 1, Some(Last::Transport(TransportError::Truncated))));
+    assert_eq!(
+        (f.why, f.attempts, f.last),
+        (
+            Why::NotIdempotent,
+            1,
+            Some(Last::Transport(TransportError::Truncated))
+        )
+    );
     assert_ne!(f.processed, resile_core::Processed::Never);
     let log = log_of(off).await;
     assert_eq!(log["count"], 1);
@@ -409,20 +562,37 @@ async fn writes_carry_one_idempotency_key_on_every_attempt() {
     let reply = ok(d.request(post(&reset, KeyOption::Auto)).await);
     let log = log_of(reset).await;
     let seen = log["requests"].as_array().unwrap();
-    console_log!("reset POST: {} attempt(s) by resile, {} request(s) at the server", reply.attempts, seen.len());
+    console_log!(
+        "reset POST: {} attempt(s) by resile, {} request(s) at the server",
+        reply.attempts,
+        seen.len()
+    );
     assert_eq!(seen.len(), 2);
-    assert!(seen.iter().all(|r| r["idempotency_key"] == seen[0]["idempotency_key"] && r["idempotency_key"].is_string()));
+    assert!(seen
+        .iter()
+        .all(|r| r["idempotency_key"] == seen[0]["idempotency_key"]
+            && r["idempotency_key"].is_string()));
 
     // A real commit-then-fail endpoint: one order however the first answer was lost.
     let before = stats(&chaos).await;
-    let mut spec = RequestSpec::new(Method::Post, format!("{chaos}/orders?mode=commit_then_fail&fail=503"));
+    let mut spec = RequestSpec::new(
+        Method::Post,
+        format!("{chaos}/orders?mode=commit_then_fail&fail=503"),
+    );
     spec.body = Some(Body::Text(json!({"sku": unique("commit")}).to_string()));
-    spec.headers.push(("content-type".into(), "application/json".into()));
+    spec.headers
+        .push(("content-type".into(), "application/json".into()));
     let reply = ok(d.request(spec).await);
     assert_eq!((reply.status, reply.attempts), (201, 2));
     let after = stats(&chaos).await;
-    assert_eq!(counter(&after, "orders_created") - counter(&before, "orders_created"), 1);
-    assert_eq!(counter(&after, "duplicate_orders"), counter(&before, "duplicate_orders"));
+    assert_eq!(
+        counter(&after, "orders_created") - counter(&before, "orders_created"),
+        1
+    );
+    assert_eq!(
+        counter(&after, "duplicate_orders"),
+        counter(&before, "duplicate_orders")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -431,28 +601,57 @@ async fn hidden_hints_are_reported_and_backoff_takes_over() {
     let cfg = r#"{"retry":{"max_attempts":2},"backoff":{"base_ms":50,"jitter":"none"}}"#;
 
     let (d, events) = driver(config(cfg), Options::default());
-    let f = failure(d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/429?retry_after=1&no_expose=1"))).await);
+    let f = failure(
+        d.request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/status/429?retry_after=1&no_expose=1"),
+        ))
+        .await,
+    );
     assert_eq!((f.why, f.attempts), (Why::MaxAttempts, 2));
-    let unreadable = events.borrow().iter().filter(|e| matches!(e.kind, EventKind::HintUnreadable { .. })).count();
+    let unreadable = events
+        .borrow()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::HintUnreadable { .. }))
+        .count();
     assert_eq!(unreadable, 2, "each 429 without a readable hint says so");
-    assert_eq!(retries(&events.borrow()), [(Duration::from_millis(50), Why::Backoff)]);
+    assert_eq!(
+        retries(&events.borrow()),
+        [(Duration::from_millis(50), Why::Backoff)]
+    );
 
     // The same answer with the header exposed: the engine reads it.
     let (d, events) = driver(config(cfg), Options::default());
-    let _ = d.request(RequestSpec::new(Method::Get, format!("{chaos}/status/429?retry_after=1"))).await;
-    assert!(!events.borrow().iter().any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
-    assert_eq!(retries(&events.borrow()), [(Duration::from_secs(1), Why::RetryAfterHeader)]);
+    let _ = d
+        .request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/status/429?retry_after=1"),
+        ))
+        .await;
+    assert!(!events
+        .borrow()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::HintUnreadable { .. })));
+    assert_eq!(
+        retries(&events.borrow()),
+        [(Duration::from_secs(1), Why::RetryAfterHeader)]
+    );
 }
 
 #[wasm_bindgen_test]
 async fn the_js_api_speaks_plain_objects_and_resile_errors() {
     let Some(chaos) = chaos() else { return };
     // A bad config names its field.
-    let bad: ClientConfig = JSON::parse(r#"{"retry":{"max_attempts":0}}"#).unwrap().unchecked_into();
+    let bad: ClientConfig = JSON::parse(r#"{"retry":{"max_attempts":0}}"#)
+        .unwrap()
+        .unchecked_into();
     let e = Client::new(Some(bad)).err().expect("rejected");
     assert_eq!(prop(&e, "name").as_string().as_deref(), Some("ResileError"));
     assert_eq!(prop(&e, "code").as_string().as_deref(), Some("config"));
-    assert!(prop(&e, "message").as_string().unwrap().contains("retry.max_attempts"));
+    assert!(prop(&e, "message")
+        .as_string()
+        .unwrap()
+        .contains("retry.max_attempts"));
     let unknown: ClientConfig = JSON::parse(r#"{"retries":3}"#).unwrap().unchecked_into();
     assert!(Client::new(Some(unknown)).is_err());
 
@@ -467,52 +666,136 @@ async fn the_js_api_speaks_plain_objects_and_resile_errors() {
     let callback = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(e));
     let id = client.on_event(callback.as_ref().unchecked_ref::<Function>().clone());
 
-    let response = settle(client.get("/status/200".into(), None)).await.expect("200");
+    let response = settle(client.get("/status/200".into(), None))
+        .await
+        .expect("200");
     assert_eq!(prop(&response, "status").as_f64(), Some(200.0));
     assert_eq!(prop(&response, "attempts").as_f64(), Some(1.0));
-    assert_eq!(prop(&response, "requestId").as_string().map(|s| s.len()), Some(36));
+    assert_eq!(
+        prop(&response, "requestId").as_string().map(|s| s.len()),
+        Some(36)
+    );
     let headers = prop(&response, "headers");
-    assert_eq!(prop(&headers, "x-request-id"), prop(&response, "requestId"), "the server echoed it and CORS exposed it");
+    assert_eq!(
+        prop(&headers, "x-request-id"),
+        prop(&response, "requestId"),
+        "the server echoed it and CORS exposed it"
+    );
 
-    let not_found = settle(client.get_json("/status/404".into(), None)).await.expect_err("404 rejects getJson");
-    assert_eq!(prop(&not_found, "code").as_string().as_deref(), Some("status"));
+    let not_found = settle(client.get_json("/status/404".into(), None))
+        .await
+        .expect_err("404 rejects getJson");
+    assert_eq!(
+        prop(&not_found, "code").as_string().as_deref(),
+        Some("status")
+    );
     assert_eq!(prop(&not_found, "status").as_f64(), Some(404.0));
 
-    let exhausted = settle(client.get("/status/503".into(), None)).await.expect_err("503s exhaust");
-    assert_eq!(prop(&exhausted, "name").as_string().as_deref(), Some("ResileError"));
-    assert_eq!(prop(&exhausted, "code").as_string().as_deref(), Some("retries_exhausted"));
+    let exhausted = settle(client.get("/status/503".into(), None))
+        .await
+        .expect_err("503s exhaust");
+    assert_eq!(
+        prop(&exhausted, "name").as_string().as_deref(),
+        Some("ResileError")
+    );
+    assert_eq!(
+        prop(&exhausted, "code").as_string().as_deref(),
+        Some("retries_exhausted")
+    );
     assert_eq!(prop(&exhausted, "retryable").as_bool(), Some(true));
     assert_eq!(prop(&exhausted, "maybeProcessed").as_bool(), Some(true));
     assert_eq!(prop(&exhausted, "attempts").as_f64(), Some(2.0));
     assert!(exhausted.is_instance_of::<js_sys::Error>());
 
-    let timeout = settle(client.get("/stall?ms=5000".into(), Some(JSON::parse(r#"{"deadlineMs":200}"#).unwrap().unchecked_into())))
-        .await
-        .expect_err("the deadline ends it");
-    assert_eq!(prop(&timeout, "code").as_string().as_deref(), Some("timeout"));
+    let timeout = settle(
+        client.get(
+            "/stall?ms=5000".into(),
+            Some(
+                JSON::parse(r#"{"deadlineMs":200}"#)
+                    .unwrap()
+                    .unchecked_into(),
+            ),
+        ),
+    )
+    .await
+    .expect_err("the deadline ends it");
+    assert_eq!(
+        prop(&timeout, "code").as_string().as_deref(),
+        Some("timeout")
+    );
 
-    let posted = settle(client.post("/orders".into(), Some(JSON::parse(&json!({"json": {"sku": unique("js")}}).to_string()).unwrap().unchecked_into())))
-        .await
-        .expect("order");
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &controller.signal()).unwrap();
+    let pending = client.get("/stall?ms=5000".into(), Some(options.unchecked_into()));
+    let started = perf_now();
+    sleep(Duration::from_millis(150)).await;
+    controller.abort();
+    let cancelled = settle(pending).await.expect_err("the caller cancelled");
+    assert_eq!(
+        prop(&cancelled, "code").as_string().as_deref(),
+        Some("cancelled")
+    );
+    assert!(
+        perf_now() - started < 1000.0,
+        "the stalled attempt was aborted at once"
+    );
+
+    let posted = settle(
+        client.post(
+            "/orders".into(),
+            Some(
+                JSON::parse(&json!({"json": {"sku": unique("js")}}).to_string())
+                    .unwrap()
+                    .unchecked_into(),
+            ),
+        ),
+    )
+    .await
+    .expect("order");
     assert_eq!(prop(&posted, "status").as_f64(), Some(201.0));
     let json_fn: Function = prop(&posted, "json").unchecked_into();
     let order = json_fn.call0(&posted).unwrap();
-    assert_eq!(prop(&order, "idempotency_key").as_string().map(|k| k.len()), Some(36));
+    assert_eq!(
+        prop(&order, "idempotency_key").as_string().map(|k| k.len()),
+        Some(36)
+    );
 
     let events = seen.borrow();
-    let names: Vec<String> = events.iter().filter_map(|e| prop(e, "event").as_string()).collect();
-    assert!(names.iter().any(|n| n == "call_started") && names.iter().any(|n| n == "retry_scheduled"), "{names:?}");
-    let started = events.iter().find(|e| prop(e, "event").as_string().as_deref() == Some("call_started")).unwrap();
-    assert_eq!(prop(started, "url").as_string(), Some(format!("{chaos}/status/200")));
-    let retry = events.iter().find(|e| prop(e, "event").as_string().as_deref() == Some("retry_scheduled")).unwrap();
-    assert_eq!(prop(retry, "explain").as_string().as_deref(), Some(Why::Backoff.explain()));
+    let names: Vec<String> = events
+        .iter()
+        .filter_map(|e| prop(e, "event").as_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "call_started") && names.iter().any(|n| n == "retry_scheduled"),
+        "{names:?}"
+    );
+    let started = events
+        .iter()
+        .find(|e| prop(e, "event").as_string().as_deref() == Some("call_started"))
+        .unwrap();
+    assert_eq!(
+        prop(started, "url").as_string(),
+        Some(format!("{chaos}/status/200"))
+    );
+    let retry = events
+        .iter()
+        .find(|e| prop(e, "event").as_string().as_deref() == Some("retry_scheduled"))
+        .unwrap();
+    assert_eq!(
+        prop(retry, "explain").as_string().as_deref(),
+        Some(Why::Backoff.explain())
+    );
     drop(events);
     assert!(client.off_event(id));
 
     let hosts = client.hosts();
     let host = Reflect::get_u32(&hosts, 0).unwrap();
     assert_eq!(prop(&host, "host").as_string(), Some(chaos.clone()));
-    assert_eq!(prop(&host, "breaker").as_string().as_deref(), Some("closed"));
+    assert_eq!(
+        prop(&host, "breaker").as_string().as_deref(),
+        Some("closed")
+    );
     let token = client.token();
     assert_eq!(prop(&token, "generation").as_f64(), Some(0.0));
 }
@@ -540,7 +823,10 @@ async fn conformance_scenarios_replay_like_the_sim() {
             }
         }
     }
-    console_log!("conformance: {compared} compared, {skipped} skipped, {} differ", failures.len());
+    console_log!(
+        "conformance: {compared} compared, {skipped} skipped, {} differ",
+        failures.len()
+    );
     assert!(compared >= 10, "only {compared} scenarios compared");
     assert_eq!(compared + skipped, scenarios::SCENARIOS.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -550,7 +836,12 @@ async fn replay(chaos: &str, name: &str, s: &Scenario, dated: bool) -> Result<us
     let sim = run_scenario(s).map_err(|e| format!("{name}: sim: {e}"))?;
     let expected = decision_lines(&sim.trace);
     let id = unique(name);
-    control("POST", &format!("{chaos}/script/{id}"), Some(&chaos_script(s, &sim.trace))).await;
+    control(
+        "POST",
+        &format!("{chaos}/script/{id}"),
+        Some(&chaos_script(s, &sim.trace)),
+    )
+    .await;
 
     let plan = &s.calls[0];
     let options = Options {

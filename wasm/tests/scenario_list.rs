@@ -10,12 +10,23 @@ fn every_scenario_file_is_embedded() {
     let mut on_disk: Vec<String> = std::fs::read_dir(dir)
         .expect("tests/scenarios exists")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
+        })
         .collect();
     on_disk.sort();
-    let mut embedded: Vec<String> = scenarios::SCENARIOS.iter().map(|(n, _)| n.to_string()).collect();
+    let mut embedded: Vec<String> = scenarios::SCENARIOS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     embedded.sort();
-    assert_eq!(on_disk, embedded, "add new scenario files to wasm/tests/scenarios/mod.rs");
+    assert_eq!(
+        on_disk, embedded,
+        "add new scenario files to wasm/tests/scenarios/mod.rs"
+    );
     for (name, text) in scenarios::SCENARIOS {
         resile_core::sim::Scenario::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
