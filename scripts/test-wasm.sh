@@ -8,7 +8,8 @@
 #      the page runs on the runner's origin, the chaos server is another one, so CORS is real
 #   4. builds the release wasm for the web (scripts/build-wasm.sh: wasm-bindgen, wasm-opt -Oz,
 #      a Node smoke test, sizes in artifacts/wasm-size.txt)
-#   5. runs the www/ page in headless Chromium (scripts/test-www.mjs), screenshot artifacts/www.png
+#   5. type-checks a TypeScript usage file against the generated declarations
+#   6. runs the www/ page in headless Chromium (scripts/test-www.mjs), screenshot artifacts/www.png
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qw "$want"; then
 fi
 mkdir -p .tools
 [ -f .tools/package.json ] || echo '{"private": true}' > .tools/package.json
-if [ ! -d .tools/node_modules/playwright-core ] || [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
-  (cd .tools && npm install --no-audit --no-fund binaryen@132 playwright-core@1.65.1)
+if [ ! -d .tools/node_modules/playwright-core ] || [ ! -x .tools/node_modules/.bin/wasm-opt ] || [ ! -x .tools/node_modules/.bin/tsc ]; then
+  (cd .tools && npm install --no-audit --no-fund binaryen@132 playwright-core@1.65.1 typescript@5.9.3)
 fi
 echo "wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), $(chromium --version 2>/dev/null | head -1), node $(node --version)"
 
@@ -67,6 +68,11 @@ step "resile-wasm in headless Chromium (against $chaos_url)"
 
 step "release build for the web"
 scripts/build-wasm.sh
+
+step "TypeScript declarations: a usage file type-checks against www/pkg/resile_wasm.d.ts"
+.tools/node_modules/.bin/tsc --noEmit --strict --target es2022 --module esnext --moduleResolution bundler \
+  --lib esnext,dom,dom.iterable wasm/tests/ts/api-usage.ts
+echo "types: ok"
 
 step "www/ in headless Chromium"
 node scripts/test-www.mjs "$chaos_url"
