@@ -342,7 +342,7 @@ impl Ui {
             .multi
             .insert_before(&self.status, ProgressBar::new(len));
         let style = ProgressStyle::with_template(
-            "{prefix:>22} [{bar:32.cyan/blue}] {pos:>5}/{len:5} {elapsed:>4} {msg}",
+            "{prefix:>24} [{bar:32.cyan/blue}] {pos:>5}/{len:5} {elapsed:>4} {msg}",
         )
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
