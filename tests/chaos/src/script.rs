@@ -341,28 +341,14 @@ async fn serve(
 
 /// A header value `{date+N}` (or `{date-N}`) becomes the HTTP-date N seconds after (before)
 /// the moment the reply is sent, so a script can ask for a date-form `Retry-After` that is
-/// always N seconds ahead, on any clock. Other values pass through unchanged.
+/// always N seconds ahead, on any clock. Other values pass through unchanged. The same rule
+/// as the core's simulator ([`resile_core::sim::expand_header`]), so scenarios replay alike.
 pub fn expand_date(value: &str, now: std::time::SystemTime) -> String {
-    let Some(inner) = value
-        .strip_prefix("{date")
-        .and_then(|v| v.strip_suffix('}'))
-    else {
-        return value.to_string();
-    };
-    let (sign, digits) = inner.split_at(inner.len().min(1));
-    let Ok(n) = digits.parse::<u64>() else {
-        return value.to_string();
-    };
-    let delta = Duration::from_secs(n);
-    let at = match sign {
-        "+" => now.checked_add(delta),
-        "-" => now.checked_sub(delta),
-        _ => None,
-    };
-    match at {
-        Some(at) => httpdate::fmt_http_date(at),
-        None => value.to_string(),
-    }
+    let ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    resile_core::sim::expand_header(value, resile_core::UnixTime::from_millis(ms))
 }
 
 #[cfg(test)]
