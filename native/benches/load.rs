@@ -1,2 +1,208 @@
-//! Load benchmark (being written): resile vs reqwest vs reqwest-retry against the chaos server.
-fn main() {}
+//! Load benchmark: resile against raw reqwest and reqwest-middleware + reqwest-retry, on the
+//! chaos server started in-process, at concurrency 64.
+//!
+//! ```text
+//! cargo bench -p resile --bench load --no-default-features
+//! ```
+//!
+//! Two phases per client, each a bounded number of logical calls with a 30 s cap:
+//! - healthy: `GET /status/200`; throughput and latency;
+//! - total outage: `GET /status/503`; what each client does to a host that is down, counted by
+//!   the server (attempts per logical call) and how fast callers learn of it.
+//!
+//! Not a test: `cargo test` does not build it. Prints a markdown table.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use resile_chaos::{BackgroundServer, ChaosConfig};
+
+const CONCURRENCY: usize = 64;
+const HEALTHY_CALLS: usize = 20_000;
+const OUTAGE_CALLS: usize = 2_000;
+const CAP: Duration = Duration::from_secs(30);
+const WARMUP: usize = 256;
+
+#[derive(Clone)]
+enum Contender {
+    Resile(resile::Client),
+    Reqwest(reqwest::Client),
+    Middleware(reqwest_middleware::ClientWithMiddleware),
+}
+
+impl Contender {
+    fn name(&self) -> &'static str {
+        match self {
+            Contender::Resile(_) => "resile",
+            Contender::Reqwest(_) => "reqwest (no retries)",
+            Contender::Middleware(_) => "reqwest-retry (4 attempts)",
+        }
+    }
+
+    /// One logical call: `true` for a 2xx with its body read.
+    async fn call(&self, url: &str) -> bool {
+        match self {
+            Contender::Resile(c) => {
+                matches!(c.get(url).send().await, Ok(r) if r.status().is_success())
+            }
+            Contender::Reqwest(c) => match c.get(url).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            },
+            Contender::Middleware(c) => match c.get(url).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            },
+        }
+    }
+}
+
+/// The three clients, each with a policy of 4 attempts and 100 ms base backoff (10 s cap).
+fn contenders() -> Vec<Contender> {
+    let resile = resile::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("resile client");
+    let reqwest = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("reqwest client");
+    let policy = reqwest_retry::policies::ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
+        .build_with_max_retries(3);
+    let middleware = reqwest_middleware::ClientBuilder::new(reqwest.clone())
+        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
+            policy,
+        ))
+        .build();
+    vec![
+        Contender::Resile(resile),
+        Contender::Reqwest(reqwest),
+        Contender::Middleware(middleware),
+    ]
+}
+
+struct Row {
+    phase: &'static str,
+    client: &'static str,
+    calls: usize,
+    ok: usize,
+    wall: Duration,
+    p50: Duration,
+    p99: Duration,
+    attempts: u64,
+}
+
+async fn run(
+    contender: &Contender,
+    url: &str,
+    calls: usize,
+) -> (usize, usize, Duration, Vec<Duration>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls)));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (contender, url) = (contender.clone(), url.to_string());
+        let (next, ok, latencies) = (next.clone(), ok.clone(), latencies.clone());
+        workers.spawn(async move {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < calls && started.elapsed() < CAP {
+                let t = Instant::now();
+                if contender.call(&url).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                mine.push(t.elapsed());
+            }
+            latencies.lock().unwrap().extend(mine);
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let wall = started.elapsed();
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort_unstable();
+    (latencies.len(), ok.load(Ordering::Relaxed), wall, latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn phase(
+    server: &BackgroundServer,
+    phase: &'static str,
+    path: &str,
+    calls: usize,
+) -> Vec<Row> {
+    let url = format!("{}{path}", server.url());
+    let mut rows = Vec::new();
+    for contender in contenders() {
+        // Warm the pool on the healthy route, then count from zero.
+        let _ = run(&contender, &format!("{}/status/200", server.url()), WARMUP).await;
+        server.state().reset();
+        let (done, ok, wall, latencies) = run(&contender, &url, calls).await;
+        let attempts = server
+            .stats()
+            .requests_by_route
+            .get("/status/{code}")
+            .copied()
+            .unwrap_or(0);
+        rows.push(Row {
+            phase,
+            client: contender.name(),
+            calls: done,
+            ok,
+            wall,
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            attempts,
+        });
+        eprintln!("{phase}: {} done", contender.name());
+    }
+    rows
+}
+
+fn main() {
+    let server = resile_chaos::start_in_background(ChaosConfig {
+        max_connections: 4096,
+        ..Default::default()
+    })
+    .expect("chaos server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows = runtime.block_on(phase(&server, "healthy", "/status/200", HEALTHY_CALLS));
+    rows.extend(runtime.block_on(phase(&server, "total outage", "/status/503", OUTAGE_CALLS)));
+
+    println!(
+        "concurrency {CONCURRENCY}; healthy: up to {HEALTHY_CALLS} calls, outage: up to {OUTAGE_CALLS} calls, each capped at {} s; \
+         server-side attempts from the chaos server's /stats\n",
+        CAP.as_secs()
+    );
+    println!("| phase | client | calls | ok | wall (s) | calls/s | p50 (ms) | p99 (ms) | server attempts | attempts/call |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
+            r.phase,
+            r.client,
+            r.calls,
+            r.ok,
+            r.wall.as_secs_f64(),
+            r.calls as f64 / r.wall.as_secs_f64().max(1e-9),
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.attempts,
+            r.attempts as f64 / (r.calls.max(1)) as f64,
+        );
+    }
+    server.stop();
+}

@@ -41,7 +41,7 @@ pub struct ClientConfig {
     pub read_timeout_ms: Option<u64>,
     /// How long an idle pooled connection is kept. `None`: forever. Default 90 s.
     pub pool_idle_timeout_ms: Option<u64>,
-    /// Idle connections kept per host. Default 32.
+    /// Idle connections kept per host. Default 128.
     pub pool_max_idle_per_host: usize,
     /// Logical calls in flight at once over the whole client; more wait for a slot before they
     /// start (their deadline starts when they do). Default 512.
@@ -76,7 +76,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: Some(5_000),
             read_timeout_ms: None,
             pool_idle_timeout_ms: Some(90_000),
-            pool_max_idle_per_host: 32,
+            pool_max_idle_per_host: 128,
             max_in_flight: 512,
             max_in_flight_per_host: None,
             max_response_bytes: 16 << 20,

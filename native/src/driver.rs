@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     connect_failures: AtomicU32,
     recycles: AtomicU64,
     stats: Mutex<Stats>,
+    /// Calls whose futures the event callback dropped.
+    deferred_cancels: Mutex<Vec<CallId>>,
 }
 
 impl Drop for Shared {
@@ -203,6 +205,7 @@ impl Shared {
             connect_failures: AtomicU32::new(0),
             recycles: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
+            deferred_cancels: Mutex::new(Vec::new()),
             config,
         }))
     }
@@ -259,7 +262,37 @@ impl Shared {
 
     fn drain(&self, st: &mut State, now: Instant, from_timer: bool) {
         // Bounded: each action is produced by an input; a stray send (a call whose future is
-        // gone) is cancelled, which produces one Fail that finds no waiter.
+        // gone) is cancelled, which produces one Fail that finds no waiter. Calls dropped by the
+        // event callback are cancelled in a later pass (a few here, the rest next time).
+        for _pass in 0..4 {
+            self.drain_once(st, now);
+            let dropped = std::mem::take(
+                &mut *self
+                    .deferred_cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            if dropped.is_empty() {
+                break;
+            }
+            for id in dropped {
+                st.waiters.remove(&id);
+                st.engine.cancel(id, now);
+            }
+        }
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
+        let next = st.engine.poll_timeout();
+        if from_timer {
+            st.armed = next;
+        } else if let Some(t) = next {
+            if st.armed.map_or(true, |armed| t < armed) {
+                st.armed = Some(t);
+                self.notify.notify_one();
+            }
+        }
+    }
+
+    fn drain_once(&self, st: &mut State, now: Instant) {
         while let Some(action) = st.engine.poll_action() {
             match action {
                 Action::Send {
@@ -321,16 +354,6 @@ impl Shared {
             trace_engine(&event);
             self.emit(ClientEvent::Engine(event));
         }
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
-        let next = st.engine.poll_timeout();
-        if from_timer {
-            st.armed = next;
-        } else if let Some(t) = next {
-            if st.armed.map_or(true, |armed| t < armed) {
-                st.armed = Some(t);
-                self.notify.notify_one();
-            }
-        }
     }
 
     /// Runs the user's callback (under the lock, so events arrive in order).
@@ -365,8 +388,11 @@ impl Shared {
     /// The caller gave up on a call (its future was dropped).
     pub(crate) fn cancel(&self, id: CallId) {
         if in_callback() {
-            // Dropping a call from inside the event callback would take the lock twice; the
-            // engine cancels the call when its next order finds no one listening.
+            // The callback runs under the lock: cancel once it has returned.
+            self.deferred_cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(id);
             return;
         }
         self.with_engine(|st, now| {

@@ -468,6 +468,45 @@ async fn a_dropped_future_cancels_its_call() {
     assert!(cancelled, "a cancel reached the engine");
 }
 
+type PendingCall =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<resile::Response, Error>> + Send>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_inside_the_event_callback_is_cancelled_too() {
+    let server = chaos().await;
+    let slot: std::sync::Arc<std::sync::Mutex<Option<PendingCall>>> = Default::default();
+    let in_callback = slot.clone();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .on_event(move |e| {
+            if matches!(
+                e.engine().map(|e| &e.kind),
+                Some(EventKind::CallSucceeded { .. })
+            ) {
+                // Drops the slow call's future while the client is emitting events.
+                drop(in_callback.lock().unwrap().take());
+            }
+        })
+        .build()
+        .unwrap();
+    let mut slow: PendingCall =
+        Box::pin(client.get(format!("{}/slow?ms=3000", server.url())).send());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), slow.as_mut())
+            .await
+            .is_err()
+    );
+    assert_eq!(client.active_calls(), 1);
+    *slot.lock().unwrap() = Some(slow);
+    client
+        .get(format!("{}/status/200", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(slot.lock().unwrap().is_none(), "the callback dropped it");
+    assert_eq!(client.active_calls(), 0, "and the engine cancelled it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_keep_input_order_or_fail_as_a_whole() {
     let server = chaos().await;
