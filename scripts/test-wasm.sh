@@ -2,8 +2,10 @@
 # The browser side of resile, end to end, on a fresh Debian machine (idempotent; a warm run takes
 # a few minutes):
 #   1. installs what is missing: the wasm32 target, Chromium and ChromeDriver (Debian), the
-#      wasm-bindgen-cli matching Cargo.lock, npm's binaryen@132 and playwright-core (under .tools/)
-#   2. builds and starts the chaos server on a free loopback port, serving www/ (stopped on exit)
+#      wasm-bindgen-cli matching Cargo.lock, npm's binaryen@132, playwright-core and typescript
+#      (under .tools/)
+#   2. runs resile-wasm's native tests (pure translation helpers, the scenario list), then builds
+#      and starts the chaos server on a free loopback port, serving www/ (stopped on exit)
 #   3. runs resile-wasm's tests in headless Chromium (wasm-bindgen-test-runner + chromedriver);
 #      the page runs on the runner's origin, the chaos server is another one, so CORS is real
 #   4. builds the release wasm for the web (scripts/build-wasm.sh: wasm-bindgen, wasm-opt -Oz,
@@ -33,6 +35,9 @@ if [ ! -d .tools/node_modules/playwright-core ] || [ ! -x .tools/node_modules/.b
   (cd .tools && npm install --no-audit --no-fund binaryen@132 playwright-core@1.65.1 typescript@5.9.3)
 fi
 echo "wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), $(chromium --version 2>/dev/null | head -1), node $(node --version)"
+
+step "resile-wasm natively (translation helpers, scenario list)"
+cargo test -p resile-wasm
 
 step "chaos server"
 cargo build -p resile-chaos

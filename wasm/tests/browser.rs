@@ -320,7 +320,7 @@ async fn breaker_opens_fails_fast_and_recovers_through_a_probe() {
     let Some(chaos) = chaos() else { return };
     let (d, events) = driver(
         config(
-            r#"{"retry":{"max_attempts":1},"breaker":{"consecutive_failures":2,"failure_rate":null,"open_ms":400}}"#,
+            r#"{"retry":{"max_attempts":1},"breaker":{"consecutive_failures":2,"failure_rate":null,"open_ms":1000}}"#,
         ),
         Options::default(),
     );
@@ -351,7 +351,7 @@ async fn breaker_opens_fails_fast_and_recovers_through_a_probe() {
     );
     assert!(f.retry_at.is_some());
 
-    sleep(Duration::from_millis(450)).await;
+    sleep(Duration::from_millis(1100)).await;
     let reply = ok(d
         .request(RequestSpec::new(Method::Get, format!("{chaos}/status/200")))
         .await);
@@ -812,7 +812,16 @@ async fn conformance_scenarios_replay_like_the_sim() {
             skipped += 1;
             continue;
         }
-        match replay(&chaos, name, &s, text.contains("{date")).await {
+        // Real time runs under these decisions (a deadline of 1 s against 300 + 600 ms of
+        // backoff leaves 100 ms for three round trips), so a scenario that differs is replayed
+        // once more before it counts: a real difference repeats, a slow moment does not.
+        let dated = text.contains("{date");
+        let mut result = replay(&chaos, name, &s, dated).await;
+        if let Err(first) = &result {
+            console_log!("conformance {name}: differed once, replaying: {first}");
+            result = replay(&chaos, name, &s, dated).await;
+        }
+        match result {
             Ok(lines) => {
                 compared += 1;
                 console_log!("conformance {name}: same {lines} decisions as the sim");
