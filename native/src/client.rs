@@ -413,12 +413,30 @@ impl Client {
         Paginate::new(self.clone(), url.as_ref(), style, items_pointer)
     }
 
-    /// The engine's running totals.
+    /// The engine's running totals (safe to call from the event callback).
+    ///
+    /// ```
+    /// let client = resile::Client::new();
+    /// let stats = client.stats();
+    /// assert_eq!((stats.calls, stats.attempts, stats.retries), (0, 0, 0));
+    /// ```
     pub fn stats(&self) -> Stats {
         self.shared.stats()
     }
 
-    /// Every known host's breaker, budget, limiter and hold, now.
+    /// Every known host's breaker, budget, limiter and hold, now. Its instants count from the
+    /// same origin as [`Client::now`]. Not for the event callback (it answers empty there).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) {
+    /// for host in client.hosts() {
+    ///     println!("{}: {:?}, {:.1} retries in the budget", host.host, host.breaker, host.budget_available);
+    ///     if let Some(until) = host.held_until {
+    ///         println!("  held for {:?} more", until - client.now());
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn hosts(&self) -> Vec<HostView> {
         self.shared.hosts()
     }

@@ -325,7 +325,8 @@ impl Error {
         }
     }
 
-    /// Whether the server may have applied the request (a write may have happened).
+    /// Whether the server may have applied the request (a write may have happened). For
+    /// [`Error::Cancelled`] it answers `true`: an attempt may have been in flight.
     pub fn maybe_processed(&self) -> bool {
         match self {
             Error::Timeout {

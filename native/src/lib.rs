@@ -97,16 +97,23 @@ pub use resile_core::engine::HostView;
 pub use resile_core::paginate::PageStyle;
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};
 
-/// Compile-time checks: the client and its futures cross threads.
-#[allow(dead_code)]
-fn assert_send_sync() {
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>(_: &T) {}
-    send_sync::<Client>();
-    send_sync::<Error>();
-    send_sync::<Response>();
-    let client = Client::new();
-    send(&client.get("http://x.test").send());
-    send(&client.get_json::<serde_json::Value>("http://x.test"));
-    send(&client.get_many::<serde_json::Value, _, _>(["http://x.test"], BatchMode::Partial));
+
+    #[test]
+    fn the_client_and_its_futures_cross_threads() {
+        send_sync::<Client>();
+        send_sync::<Error>();
+        send_sync::<Response>();
+        send_sync::<ClientEvent>();
+        let client = Client::new();
+        send(&client.get("http://x.test").send());
+        send(&client.get_json::<serde_json::Value>("http://x.test"));
+        send(&client.get_many::<serde_json::Value, _, _>(["http://x.test"], BatchMode::Partial));
+        send(&client.paginate("http://x.test", PageStyle::Link, None));
+    }
 }
