@@ -152,6 +152,28 @@ async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
         "one forced refresh, then stop"
     );
 
+    // A streamed body cannot follow the forced refresh: the engine asks for a second attempt
+    // (it does not check replayability on that path), the adapter cannot send it.
+    let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>("{}")]);
+    let e = client
+        .post(format!("{}/protected/upload", server.url()))
+        .body_stream(chunks)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::NotRetried {
+                why: Why::BodyNotReplayable,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(client.active_calls(), 0);
+
     // A call that opts out goes without a token, and a 401 is then just a final status.
     let response = client
         .get(format!("{}/protected/x", server.url()))
