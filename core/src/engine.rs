@@ -1491,12 +1491,19 @@ impl Engine {
             );
             return;
         }
+        let replayable = c.replayable;
         c.forced_refresh = true;
         c.phase = Phase::Ready;
         if self.token.reject(generation) {
             self.fetch_token(Why::TokenRejected, now);
         }
-        self.advance(slot, now);
+        if replayable {
+            self.advance(slot, now);
+        } else {
+            // The token is refreshed for the calls that follow, but this body cannot be sent
+            // again: the 401 is this call's answer.
+            self.done(slot, 401, now);
+        }
     }
 
     fn retry_or_fail(

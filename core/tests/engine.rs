@@ -648,3 +648,58 @@ fn a_learned_limit_lapses_when_the_host_stops_sending_it() {
     let times = attempt_times(&world);
     assert!(times[2..].iter().all(|(t, _)| *t == 40_000), "{times:?}");
 }
+
+#[test]
+fn a_401_on_a_one_shot_body_refreshes_the_token_but_is_the_answer() {
+    let mut e = engine(Config::default());
+    let id = e.start(
+        CallSpec::new(Method::Put, HOST)
+            .not_replayable()
+            .with_token(),
+        ms(0),
+    );
+    assert!(matches!(
+        e.poll_action(),
+        Some(resile_core::Action::FetchToken { .. })
+    ));
+    e.token_fetched(None, ms(1));
+    let Some(resile_core::Action::Send { token: Some(1), .. }) = e.poll_action() else {
+        panic!("send with token 1")
+    };
+    e.handle(
+        id,
+        resile_core::Outcome::Response(resile_core::Response::new(
+            401,
+            &resile_core::headers::NoHeaders,
+            UnixTime::EPOCH,
+        )),
+        ms(2),
+    );
+    let actions: Vec<_> = std::iter::from_fn(|| e.poll_action()).collect();
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            resile_core::Action::FetchToken {
+                why: Why::TokenRejected
+            }
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            resile_core::Action::Done {
+                status: 401,
+                attempts: 1,
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, resile_core::Action::Send { .. })),
+        "{actions:?}"
+    );
+}
