@@ -540,8 +540,9 @@ impl Client {
                             last_message = Some(message);
                         }
                         Attempt::BodyGone => {
-                            // The engine asked to repeat a call whose one-shot body is spent
-                            // (its 401 token refresh path): nothing can be sent.
+                            // The engine never asks to resend a one-shot body (it answers a
+                            // 401 on one with Done); should it ever, fail the call instead of
+                            // sending an empty body.
                             guard.live = false;
                             shared.cancel(id);
                             return Err(Error::NotRetried {
