@@ -32,7 +32,8 @@ fn limiter(c: &mut Criterion) {
     });
     group.bench_function("governor", |b| {
         let clock = FakeRelativeClock::default();
-        let quota = Quota::per_second(NonZeroU32::new(1000).unwrap()).allow_burst(NonZeroU32::new(50).unwrap());
+        let quota = Quota::per_second(NonZeroU32::new(1000).unwrap())
+            .allow_burst(NonZeroU32::new(50).unwrap());
         let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
         b.iter(|| {
             clock.advance(Duration::from_millis(1));
@@ -55,8 +56,14 @@ fn engine(c: &mut Criterion) {
             now += 1_000;
             let t = Instant::from_nanos(now);
             let id = e.start(CallSpec::get("https://api.test"), t);
-            let Some(Action::Send { .. }) = e.poll_action() else { unreachable!() };
-            e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), t);
+            let Some(Action::Send { .. }) = e.poll_action() else {
+                unreachable!()
+            };
+            e.handle(
+                id,
+                Outcome::Response(Response::new(200, &NoHeaders, wall)),
+                t,
+            );
             let done = e.poll_action();
             while e.poll_event().is_some() {}
             black_box(done)
@@ -81,7 +88,11 @@ fn engine(c: &mut Criterion) {
                 while e.poll_event().is_some() {}
                 let start = std::time::Instant::now();
                 for &id in &ids {
-                    e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), Instant::ZERO);
+                    e.handle(
+                        id,
+                        Outcome::Response(Response::new(200, &NoHeaders, wall)),
+                        Instant::ZERO,
+                    );
                     black_box(e.poll_action());
                     while let Some(ev) = e.poll_event() {
                         black_box(ev);
@@ -105,7 +116,11 @@ fn engine(c: &mut Criterion) {
             let wake = e.poll_timeout().unwrap();
             e.handle_timeout(wake);
             let _ = e.poll_action();
-            e.handle(id, Outcome::Response(Response::new(200, &NoHeaders, wall)), wake);
+            e.handle(
+                id,
+                Outcome::Response(Response::new(200, &NoHeaders, wall)),
+                wake,
+            );
             now = wake.as_nanos();
             let done = e.poll_action();
             while e.poll_event().is_some() {}

@@ -3,6 +3,7 @@
 //! translate whatever went wrong into the engine's [`TransportError`]. No decisions: what an
 //! outcome means is the engine's business.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
@@ -101,12 +102,9 @@ pub(crate) async fn attempt(
     }
 }
 
-async fn exchange(
-    http: reqwest::Client,
-    req: &Prepared,
-    order: &SendOrder,
-    limits: Limits,
-) -> Attempt {
+/// The headers of one request of an attempt: the call's own, the attempt's X-Request-ID and
+/// Idempotency-Key, and the token.
+fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
     let mut headers = req.headers.clone();
     if let Ok(v) = HeaderValue::from_bytes(&order.request_id.to_text()) {
         headers.insert(X_REQUEST_ID, v);
@@ -130,6 +128,26 @@ async fn exchange(
             headers.insert(AUTHORIZATION, v);
         }
     }
+    headers
+}
+
+/// Headers a 301/302/303 turned into a GET no longer sends.
+const CONTENT_HEADERS: [HeaderName; 4] = [
+    reqwest::header::CONTENT_TYPE,
+    reqwest::header::CONTENT_LENGTH,
+    reqwest::header::CONTENT_ENCODING,
+    reqwest::header::TRANSFER_ENCODING,
+];
+
+/// Headers that never follow a redirect to another origin.
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
+
+async fn exchange(
+    http: reqwest::Client,
+    req: &Prepared,
+    order: &SendOrder,
+    limits: Limits,
+) -> Attempt {
     let streamed = !req.body.replayable();
     let mut replay = match &req.body {
         PreparedBody::Bytes(b) => Some(b.clone()),
@@ -144,11 +162,23 @@ async fn exchange(
         },
     };
     let (mut method, mut url) = (req.method.clone(), req.url.clone());
+    let (mut strip_content, mut strip_credentials) = (false, false);
     let mut hops = 0;
     loop {
-        let mut builder = http
-            .request(method.clone(), url.clone())
-            .headers(headers.clone());
+        // Built afresh for every hop (rather than cloned once more per request), with what
+        // the redirects so far have taken away.
+        let mut headers = attempt_headers(req, order);
+        if strip_content {
+            for h in &CONTENT_HEADERS {
+                headers.remove(h);
+            }
+        }
+        if strip_credentials {
+            for h in &CREDENTIAL_HEADERS {
+                headers.remove(h);
+            }
+        }
+        let mut builder = http.request(method.clone(), url.clone()).headers(headers);
         if let Some(b) = body.take() {
             builder = builder.body(b);
         }
@@ -177,20 +207,12 @@ async fn exchange(
             // reqwest do).
             method = Method::GET;
             replay = None;
-            for h in [
-                reqwest::header::CONTENT_TYPE,
-                reqwest::header::CONTENT_LENGTH,
-                reqwest::header::CONTENT_ENCODING,
-                reqwest::header::TRANSFER_ENCODING,
-            ] {
-                headers.remove(h);
-            }
+            strip_content = true;
         }
         if next.origin() != url.origin() {
-            // Credentials belong to the origin they were meant for.
-            headers.remove(AUTHORIZATION);
-            headers.remove(COOKIE);
-            headers.remove(PROXY_AUTHORIZATION);
+            // Credentials belong to the origin they were meant for, and stay off for every
+            // later hop.
+            strip_credentials = true;
         }
         body = replay.clone().map(reqwest::Body::from);
         url = next;
@@ -210,7 +232,7 @@ fn redirect_target(response: &reqwest::Response) -> Option<Url> {
 async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
     let mut received = Received {
         status: response.status(),
-        headers: response.headers().clone(),
+        headers: std::mem::take(response.headers_mut()),
         body: Bytes::new(),
         url: response.url().clone(),
         version: response.version(),
@@ -220,20 +242,33 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
         received.too_large = true;
         return Attempt::Response(received);
     }
-    let hint = response
-        .content_length()
-        .unwrap_or(0)
-        .min(limit)
-        .min(1 << 20);
-    let mut buf = BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
+    // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    let mut len = 0u64;
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if (buf.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                len = len.saturating_add(chunk.len() as u64);
+                if len > limit {
                     received.too_large = true;
                     return Attempt::Response(received);
                 }
-                buf.extend_from_slice(&chunk);
+                match first.take() {
+                    None if buf.is_empty() => first = Some(chunk),
+                    earlier => {
+                        if let Some(earlier) = earlier {
+                            let hint = response
+                                .content_length()
+                                .unwrap_or(len)
+                                .min(limit)
+                                .min(1 << 20);
+                            buf.reserve(usize::try_from(hint).unwrap_or(0));
+                            buf.extend_from_slice(&earlier);
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -249,7 +284,10 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
             }
         }
     }
-    received.body = buf.freeze();
+    received.body = match first {
+        Some(only) => only,
+        None => buf.freeze(),
+    };
     Attempt::Response(received)
 }
 
@@ -342,36 +380,50 @@ pub(crate) fn error_text(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// A response's headers as the engine reads them: repeated fields joined with `", "`.
+/// The headers the engine reads from a response (`Retry-After`, the rate-limit families,
+/// `Link`, `X-Total-Count`), gathered in one pass over the map; repeated fields joined with
+/// `", "`. Responses without hints cost no allocation, and the engine's look-ups do not hash.
 pub(crate) struct HintHeaders<'a> {
-    map: &'a HeaderMap,
-    joined: Vec<(&'a str, String)>,
+    hints: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+fn is_hint(name: &str) -> bool {
+    matches!(name, "retry-after" | "link" | "x-total-count")
+        || name.starts_with("ratelimit")
+        || name.starts_with("x-ratelimit")
+        || name.starts_with("x-rate-limit")
 }
 
 impl<'a> HintHeaders<'a> {
     pub(crate) fn new(map: &'a HeaderMap) -> Self {
-        let mut joined = Vec::new();
-        for name in map.keys() {
-            let all = map.get_all(name);
-            if all.iter().nth(1).is_some() {
-                let text: Vec<&str> = all.iter().filter_map(|v| v.to_str().ok()).collect();
-                joined.push((name.as_str(), text.join(", ")));
+        let mut hints: Vec<(&'a str, Cow<'a, str>)> = Vec::new();
+        // `HeaderMap::iter` yields every value, the values of one name one after another.
+        for (name, value) in map {
+            let name = name.as_str();
+            if !is_hint(name) {
+                continue;
+            }
+            let Ok(value) = value.to_str() else { continue };
+            match hints.last_mut() {
+                Some((last, joined)) if *last == name => {
+                    let mut text = std::mem::take(joined).into_owned();
+                    text.push_str(", ");
+                    text.push_str(value);
+                    *joined = Cow::Owned(text);
+                }
+                _ => hints.push((name, Cow::Borrowed(value))),
             }
         }
-        HintHeaders { map, joined }
+        HintHeaders { hints }
     }
 }
 
 impl Headers for HintHeaders<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        if let Some((_, v)) = self
-            .joined
+        self.hints
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            return Some(v);
-        }
-        self.map.get(name)?.to_str().ok()
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -2,7 +2,7 @@
 //! chaos server started in-process, at concurrency 64.
 //!
 //! ```text
-//! cargo bench -p resile --bench load --no-default-features
+//! cargo bench -p resile-bench --bench load
 //! ```
 //!
 //! Two phases per client, each a bounded number of logical calls with a 30 s cap:
@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use resile_chaos::{BackgroundServer, ChaosConfig};
 
 const CONCURRENCY: usize = 64;
-const HEALTHY_CALLS: usize = 20_000;
+const HEALTHY_CALLS: usize = 30_000;
+/// Healthy rounds, each contender once per round in a rotated order; the median round counts.
+const ROUNDS: usize = 3;
 const OUTAGE_CALLS: usize = 2_000;
 const CAP: Duration = Duration::from_secs(30);
 const WARMUP: usize = 256;
@@ -83,6 +85,7 @@ fn contenders() -> Vec<Contender> {
     ]
 }
 
+#[derive(Clone)]
 struct Row {
     phase: &'static str,
     client: &'static str,
@@ -139,10 +142,14 @@ async fn phase(
     phase: &'static str,
     path: &str,
     calls: usize,
+    rotate: usize,
 ) -> Vec<Row> {
     let url = format!("{}{path}", server.url());
     let mut rows = Vec::new();
-    for contender in contenders() {
+    let mut all = contenders();
+    let n = all.len();
+    all.rotate_left(rotate % n);
+    for contender in all {
         // Warm the pool on the healthy route, then count from zero.
         let _ = run(&contender, &format!("{}/status/200", server.url()), WARMUP).await;
         server.state().reset();
@@ -179,11 +186,44 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut rows = runtime.block_on(phase(&server, "healthy", "/status/200", HEALTHY_CALLS));
-    rows.extend(runtime.block_on(phase(&server, "total outage", "/status/503", OUTAGE_CALLS)));
+    let mut rounds: Vec<Row> = Vec::new();
+    for round in 0..ROUNDS {
+        rounds.extend(runtime.block_on(phase(
+            &server,
+            "healthy",
+            "/status/200",
+            HEALTHY_CALLS,
+            round,
+        )));
+    }
+    let mut rows = Vec::new();
+    for name in contenders().iter().map(Contender::name) {
+        let mut mine: Vec<Row> = rounds
+            .iter()
+            .filter(|r| r.client == name)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| a.wall.cmp(&b.wall));
+        let walls: Vec<String> = mine
+            .iter()
+            .map(|r| format!("{:.0}", r.calls as f64 / r.wall.as_secs_f64()))
+            .collect();
+        eprintln!(
+            "healthy {name}: calls/s per round (sorted) {}",
+            walls.join(", ")
+        );
+        rows.push(mine.swap_remove(mine.len() / 2));
+    }
+    rows.extend(runtime.block_on(phase(
+        &server,
+        "total outage",
+        "/status/503",
+        OUTAGE_CALLS,
+        0,
+    )));
 
     println!(
-        "concurrency {CONCURRENCY}; healthy: up to {HEALTHY_CALLS} calls, outage: up to {OUTAGE_CALLS} calls, each capped at {} s; \
+        "concurrency {CONCURRENCY}; healthy: up to {HEALTHY_CALLS} calls, median of {ROUNDS} rotated rounds; outage: up to {OUTAGE_CALLS} calls, each capped at {} s; \
          server-side attempts from the chaos server's /stats\n",
         CAP.as_secs()
     );

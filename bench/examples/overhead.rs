@@ -1,0 +1,188 @@
+//! Where the native client's per-call overhead goes: the same healthy load through variants.
+//! `cargo run --release -p resile-bench --example overhead`
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static CALLS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000)
+});
+const CONCURRENCY: usize = 64;
+
+struct Counting;
+static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(l.size() as u64, Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static A: Counting = Counting;
+
+/// CPU seconds used by this process so far (user + system).
+fn cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+async fn drive<F, Fut>(name: &str, f: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (f, next) = (f.clone(), next.clone());
+        set.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < *CALLS {
+                assert!(f().await);
+            }
+        });
+    }
+    let cpu0 = cpu();
+    let (a0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    while set.join_next().await.is_some() {}
+    let cpu_us = (cpu() - cpu0) * 1e6 / *CALLS as f64;
+    let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / *CALLS as f64;
+    let bytes = (BYTES.load(Ordering::Relaxed) - b0) as f64 / *CALLS as f64;
+    println!("    {allocs:.1} allocations, {bytes:.0} bytes per call (client + server)");
+    println!(
+        "{name:<40} {:>8.0} calls/s {cpu_us:>6.1} µs CPU per call (client + server)",
+        *CALLS as f64 / started.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    let server = resile_chaos::start_in_background(resile_chaos::ChaosConfig {
+        max_connections: 4096,
+        ..Default::default()
+    })
+    .unwrap();
+    let url = format!("{}/status/200", server.url());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let only = std::env::args().nth(1);
+    if let Some(which) = only {
+        rt.block_on(async {
+            if which == "reqwest" {
+                let raw = reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()
+                    .unwrap();
+                for _ in 0..5 {
+                    let (c, u) = (raw.clone(), url.clone());
+                    drive("reqwest", move || {
+                        let (c, u) = (c.clone(), u.clone());
+                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                    })
+                    .await;
+                }
+            } else {
+                let resile = resile::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()
+                    .unwrap();
+                for _ in 0..5 {
+                    let (c, u) = (resile.clone(), url.clone());
+                    drive("resile", move || {
+                        let (c, u) = (c.clone(), u.clone());
+                        async move { c.get(&u).send().await.is_ok() }
+                    })
+                    .await;
+                }
+            }
+        });
+        server.stop();
+        return;
+    }
+    rt.block_on(async {
+        for round in 0..3 {
+            println!("round {round}");
+            let raw = reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap();
+            let (c, u) = (raw.clone(), url.clone());
+            drive("reqwest", move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+            })
+            .await;
+            let (c, u) = (raw.clone(), url.clone());
+            drive("reqwest + x-request-id", move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move {
+                    c.get(&u)
+                        .header("x-request-id", "0c9f3d7e-6b0a-4a4e-9d55-2b1c3f5e7a90")
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .is_ok()
+                }
+            })
+            .await;
+            let (c, u) = (raw.clone(), url.clone());
+            drive("reqwest + tokio timeout", move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move {
+                    tokio::time::timeout(Duration::from_secs(10), async {
+                        c.get(&u).send().await.unwrap().bytes().await.is_ok()
+                    })
+                    .await
+                    .unwrap()
+                }
+            })
+            .await;
+            let resile = resile::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap();
+            let (c, u) = (resile.clone(), url.clone());
+            drive("resile", move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move { c.get(&u).send().await.is_ok() }
+            })
+            .await;
+            let mut cfg = resile::ClientConfig::default();
+            cfg.engine.retry.attempt_timeout_ms = None;
+            cfg.engine.retry.deadline_ms = None;
+            cfg.connect_timeout_ms = None;
+            cfg.pool_max_idle_per_host = 64;
+            let resile2 = resile::Client::from_config(cfg).unwrap();
+            let (c, u) = (resile2.clone(), url.clone());
+            drive("resile, no timeouts", move || {
+                let (c, u) = (c.clone(), u.clone());
+                async move { c.get(&u).send().await.is_ok() }
+            })
+            .await;
+        }
+    });
+    server.stop();
+}
