@@ -203,7 +203,7 @@ fn main() {
             .filter(|r| r.client == name)
             .cloned()
             .collect();
-        mine.sort_by(|a, b| a.wall.cmp(&b.wall));
+        mine.sort_by_key(|r| r.wall);
         let walls: Vec<String> = mine
             .iter()
             .map(|r| format!("{:.0}", r.calls as f64 / r.wall.as_secs_f64()))
