@@ -15,9 +15,9 @@
 //!   strictly in order and cannot look at the token, so for scenarios that reject generations a
 //!   small gate in front of the chaos server answers 401 to those tokens (without using up a
 //!   reply, as the sim's server does) and forwards everything else.
-//! - real time adds latency the virtual clock has not: `finished_by_ms` gets
-//!   [`SLACK_MS`] of slack, and a date-form `Retry-After` (one-second resolution) is compared in
-//!   whole seconds, as [`decision_lines`] does.
+//! - the verdict is the core's [`verify`], shared with the browser driver: real time adds
+//!   latency the virtual clock has not, so `finished_by_ms` gets [`SLACK_MS`] of slack, and a
+//!   date-form `Retry-After` (one-second resolution) is compared in whole seconds.
 
 mod common;
 
@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{
-    check, compare_decisions, decision_lines, run_scenario, Fault, Scenario, ScenarioResult,
+    has_date_headers, verify, Fault, RealClock, Scenario, ScenarioResult,
 };
 use resile::{
     AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture,
@@ -191,12 +191,6 @@ fn outcome(r: &Result<Response, Error>) -> String {
     }
 }
 
-fn has_date_headers(s: &Scenario) -> bool {
-    s.replies
-        .iter()
-        .any(|r| r.headers.values().any(|v| v.starts_with("{date")))
-}
-
 /// Replays one scenario; `Ok` carries notes about what was adapted or skipped.
 async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
@@ -328,54 +322,23 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         mismatches: Vec::new(),
     };
 
-    let mut expect = s.expect.clone();
-    expect.finished_by_ms = expect.finished_by_ms.map(|ms| ms + SLACK_MS);
-    let mut mismatches = Vec::new();
-    if has_date_headers(s) {
-        if let Some(want) = expect.retry_delays_ms.take() {
-            notes.push("date-form Retry-After delays compared in whole seconds".into());
-            let got: Vec<u64> = trace
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::RetryScheduled { delay, .. } => {
-                        Some((delay.as_millis() as u64).div_ceil(1000))
-                    }
-                    _ => None,
-                })
-                .collect();
-            let want: Vec<u64> = want.iter().map(|ms| ms.div_ceil(1000)).collect();
-            if got != want {
-                mismatches.push(format!("retry delays (s): expected {want:?}, got {got:?}"));
-            }
-        }
-    }
-    mismatches.extend(check(&expect, &result));
-
-    if s.compares_traces() {
-        let sim = run_scenario(s).map_err(|e| e.to_string())?;
-        let (want, got) = (decision_lines(&sim.trace), decision_lines(&trace));
-        if let Err(diff) = compare_decisions(&want, &got) {
-            mismatches.push(format!(
-                "{diff}\n  sim trace:\n    {}\n  native trace:\n    {}",
-                want.join("\n    "),
-                got.join("\n    ")
-            ));
-        }
-    } else {
+    let verdict = verify(
+        s,
+        "native",
+        &result,
+        RealClock {
+            slack_ms: SLACK_MS,
+            side_effects: true,
+        },
+    )?;
+    if !s.compares_traces() {
         notes.push(format!(
             "{} concurrent calls: expectations only, no trace comparison",
             s.total_calls()
         ));
     }
-    if mismatches.is_empty() {
-        Ok(notes)
-    } else {
-        Err(format!(
-            "{}\n  outcomes: {:?}",
-            mismatches.join("\n  "),
-            result.outcomes
-        ))
-    }
+    notes.push(verdict);
+    Ok(notes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

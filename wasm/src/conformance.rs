@@ -46,17 +46,6 @@ pub fn browser_skip_reason(s: &Scenario) -> Option<String> {
     })
 }
 
-/// A browser's decision lines without its `hint unreadable` notes. A page cannot tell a header
-/// the server did not send from one CORS hides, so the browser driver notes every cross-origin
-/// 429/503 without a readable hint; the sim's server hides nothing. The note changes no decision
-/// (the engine falls back to its backoff either way), and the lines after it are compared as is.
-pub fn without_hint_notes(lines: Vec<String>) -> Vec<String> {
-    lines
-        .into_iter()
-        .filter(|l| !l.ends_with(" hint unreadable"))
-        .collect()
-}
-
 fn reply_json(r: &Reply) -> Value {
     let headers: serde_json::Map<String, Value> = r
         .headers
@@ -179,16 +168,5 @@ mod tests {
         assert!(browser_skip_reason(&s)
             .unwrap()
             .contains("Chromium resends"));
-    }
-
-    #[test]
-    fn hint_notes_are_dropped_and_nothing_else() {
-        let lines = [
-            "#1 attempt 1 -> status 503 (retryable_status)",
-            "#1 hint unreadable",
-            "#1 retry 2 after 100ms (backoff)",
-        ];
-        let kept = without_hint_notes(lines.iter().map(|l| l.to_string()).collect());
-        assert_eq!(kept, [lines[0], lines[2]]);
     }
 }

@@ -15,11 +15,11 @@ use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use resile_core::engine::EventKind;
 use resile_core::sim::{
-    check, compare_decisions, decision_lines, run_scenario, CallPlan, Scenario, ScenarioResult,
+    has_date_headers, run_scenario, verify, CallPlan, RealClock, Scenario, ScenarioResult,
     TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
-use resile_wasm::conformance::{browser_skip_reason, chaos_script, without_hint_notes};
+use resile_wasm::conformance::{browser_skip_reason, chaos_script};
 use resile_wasm::driver::{
     Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider,
 };
@@ -817,11 +817,10 @@ async fn conformance_scenarios_replay_like_the_sim() {
         // Real time runs under these decisions (a deadline of 1 s against 300 + 600 ms of
         // backoff leaves 100 ms for three round trips), so a scenario that differs is replayed
         // once more before it counts: a real difference repeats, a slow moment does not.
-        let dated = text.contains("{date");
-        let mut result = replay(&chaos, name, &s, dated).await;
+        let mut result = replay(&chaos, name, &s).await;
         if let Err(first) = &result {
             console_log!("conformance {name}: differed once, replaying: {first}");
-            result = replay(&chaos, name, &s, dated).await;
+            result = replay(&chaos, name, &s).await;
         }
         match result {
             Ok(summary) => {
@@ -850,7 +849,7 @@ async fn conformance_scenarios_replay_like_the_sim() {
 /// Replays a scenario through this adapter against the chaos server: its expectations must hold
 /// (with real-time slack on `finished_by_ms`) and, for a single call, its decisions must be the
 /// sim's, line for line.
-async fn replay(chaos: &str, name: &str, s: &Scenario, dated: bool) -> Result<String, String> {
+async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String> {
     const SLACK_MS: u64 = 150;
     let sim = run_scenario(s).map_err(|e| format!("{name}: sim: {e}"))?;
     let mut starts: Vec<(u64, usize, &CallPlan)> = Vec::new();
@@ -881,7 +880,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario, dated: bool) -> Result<St
         ..Options::default()
     };
     let (d, events) = driver(s.config.clone(), options);
-    if dated {
+    if has_date_headers(s) {
         // An HTTP-date has whole seconds: keep the reply away from a second's edge, where the
         // rounded-up wait could differ by one from the sim's.
         let into_second = js_sys::Date::now() % 1000.0;
@@ -950,39 +949,13 @@ async fn replay(chaos: &str, name: &str, s: &Scenario, dated: bool) -> Result<St
         trace,
         mismatches: Vec::new(),
     };
-    let mut expect = s.expect.clone();
-    expect.finished_by_ms = expect.finished_by_ms.map(|ms| ms + SLACK_MS);
-    if dated {
-        // An HTTP-date has whole seconds and the real clock is somewhere inside one: the delay
-        // is compared in whole seconds by the decision lines instead.
-        expect.retry_delays_ms = None;
-    }
-    if !s.token.reject_generations.is_empty() {
-        // Side effects are read from the script log by reply index, which the 401s inserted for
-        // rejected token generations shift.
-        expect.side_effects = None;
-    }
-    let mismatches = check(&expect, &result);
-    if !mismatches.is_empty() {
-        return Err(format!("{name}: expectations: {}", mismatches.join("; ")));
-    }
-    if !s.compares_traces() {
-        return Ok(format!(
-            "{} calls, {} attempts, {} token fetches, {} breaker trips: within the expectations",
-            result.outcomes.len(),
-            result.attempts,
-            result.token_fetches,
-            result.breaker_trips
-        ));
-    }
-    let expected = decision_lines(&sim.trace);
-    let actual = without_hint_notes(decision_lines(&result.trace));
-    compare_decisions(&expected, &actual)
-        .map_err(|e| format!("{name}: {e}\n  sim:     {expected:?}\n  browser: {actual:?}"))?;
-    Ok(format!(
-        "same {} decisions as the sim, expectations hold",
-        expected.len()
-    ))
+    // Side effects are read from the script log by reply index, which the 401s inserted for
+    // rejected token generations shift.
+    let clock = RealClock {
+        slack_ms: SLACK_MS,
+        side_effects: s.token.reject_generations.is_empty(),
+    };
+    verify(s, "browser", &result, clock)
 }
 
 /// Writes the sim's server would have applied, from the chaos script logs: a POST or PATCH whose

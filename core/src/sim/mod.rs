@@ -7,11 +7,13 @@
 //! the same trace. Tests, benchmarks, the CLI's `simulate` and the conformance suite reuse it.
 
 mod brooker;
+mod conformance;
 mod recorded;
 mod scenario;
 mod world;
 
 pub use brooker::{contention, ContentionResult};
+pub use conformance::{has_date_headers, verify, without_hint_notes, RealClock};
 pub use scenario::{
     check, compare_decisions, decision_lines, expand_header, outcome_label, run_scenario, CallPlan,
     Expect, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
