@@ -117,3 +117,8 @@ mod tests {
         send(&client.paginate("http://x.test", PageStyle::Link, None));
     }
 }
+
+/// The README's Rust example, compiled with the doc tests so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
