@@ -7,8 +7,9 @@
 //! under a total outage the engine sends at most `1 + ratio` attempts per call once the
 //! `reserve` is spent. The balance is kept in thousandths of a retry, so it is exact and cheap.
 //!
-//! A retry the server itself scheduled with `Retry-After` costs nothing: the server set its
-//! pace, and the engine holds the whole host until then.
+//! A retry after a 429 with `Retry-After` costs nothing: a healthy server is pacing its clients,
+//! and the engine holds the whole host until then. A 503 with `Retry-After` still costs a
+//! retry, so an outage is never multiplied, whatever headers it comes with.
 
 use crate::config::BudgetConfig;
 

@@ -1568,9 +1568,11 @@ impl Engine {
             );
             return;
         }
-        // A retry the server asked for with Retry-After is paced by the server itself (and the
-        // whole host is held until then), so it cannot multiply an outage: it costs no budget.
-        if why != Why::RetryAfterHeader && !self.hosts[host].budget.try_withdraw() {
+        // A 429 with Retry-After is a healthy server pacing its clients (and the whole host is
+        // held until then): that retry costs no budget. Every other retry does, a 503 with
+        // Retry-After included, so an outage is never multiplied whatever its headers say.
+        let paced_by_server = why == Why::RetryAfterHeader && class.why == Why::TooManyRequests;
+        if !paced_by_server && !self.hosts[host].budget.try_withdraw() {
             self.stats.budget_refusals += 1;
             let (name, id) = (self.hosts[host].name.clone(), c.id);
             self.event(

@@ -703,3 +703,22 @@ fn a_401_on_a_one_shot_body_refreshes_the_token_but_is_the_answer() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn an_outage_with_retry_after_still_spends_the_budget() {
+    let mut config = Config::default();
+    config.breaker.enabled = false;
+    config.retry.deadline_ms = None;
+    let server = |_: &SimRequest, _: Instant, _: UnixTime| status(503, &[("Retry-After", "1")], 1);
+    let mut world = World::new(engine(config), server).without_trace();
+    for i in 0..1000u64 {
+        world.run_until(ms(i * 20), 100_000);
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(1_000_000);
+    assert!(
+        world.attempts <= 1100 + 10,
+        "{} attempts for 1000 calls",
+        world.attempts
+    );
+}
