@@ -244,3 +244,24 @@ proptest! {
         );
     }
 }
+
+/// A map that only answers `get`, so `may_have_prefix` keeps its "maybe" default.
+struct GetOnly<'a>(&'a [(String, String)]);
+
+impl resile_core::headers::Headers for GetOnly<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        resile_core::headers::Headers::get(self.0, name)
+    }
+}
+
+proptest! {
+    /// The "no rate-limit header here" shortcut never changes an answer.
+    #[test]
+    fn the_prefix_shortcut_changes_nothing(map in header_map(), now in 0u64..4_000_000_000) {
+        let now = resile_core::UnixTime::from_secs(now);
+        prop_assert_eq!(
+            resile_core::headers::parse_ratelimit(map.as_slice(), now),
+            resile_core::headers::parse_ratelimit(&GetOnly(&map), now)
+        );
+    }
+}

@@ -425,6 +425,10 @@ impl Headers for HintHeaders<'_> {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
     }
+
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.hints.iter().any(|(n, _)| n.starts_with(prefix))
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,30 @@ pub trait Headers {
     /// assert_eq!(owned.get("x-trace"), Some("abc"));
     /// ```
     fn get(&self, name: &str) -> Option<&str>;
+
+    /// Whether a header whose name starts with `prefix` (lowercase ASCII) may be present. The
+    /// parsers ask this before a dozen look-ups of a header family that most responses do not
+    /// carry. The default says "maybe", which is always correct; a map that can tell cheaply
+    /// answers exactly.
+    ///
+    /// ```
+    /// use resile_core::headers::{Headers, NoHeaders};
+    ///
+    /// let map = [("X-RateLimit-Remaining", "3")];
+    /// assert!(map.may_have_prefix("x-ratelimit"));
+    /// assert!(!map.may_have_prefix("ratelimit"));
+    /// assert!(!NoHeaders.may_have_prefix("ratelimit"));
+    /// ```
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        let _ = prefix;
+        true
+    }
+}
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case.
+pub fn has_prefix_ignore_case(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// An empty header map, for responses that carry none (or for callers that have none to give).
@@ -87,11 +111,17 @@ impl Headers for NoHeaders {
     fn get(&self, _name: &str) -> Option<&str> {
         None
     }
+    fn may_have_prefix(&self, _prefix: &str) -> bool {
+        false
+    }
 }
 
 impl<T: Headers + ?Sized> Headers for &T {
     fn get(&self, name: &str) -> Option<&str> {
         (**self).get(name)
+    }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        (**self).may_have_prefix(prefix)
     }
 }
 
@@ -101,17 +131,26 @@ impl Headers for [(&str, &str)] {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|&(_, v)| v)
     }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.iter().any(|(k, _)| has_prefix_ignore_case(k, prefix))
+    }
 }
 
 impl<const N: usize> Headers for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<&str> {
         Headers::get(self.as_slice(), name)
     }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.as_slice().may_have_prefix(prefix)
+    }
 }
 
 impl Headers for Vec<(&str, &str)> {
     fn get(&self, name: &str) -> Option<&str> {
         Headers::get(self.as_slice(), name)
+    }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.as_slice().may_have_prefix(prefix)
     }
 }
 
@@ -121,17 +160,26 @@ impl Headers for [(String, String)] {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.iter().any(|(k, _)| has_prefix_ignore_case(k, prefix))
+    }
 }
 
 impl<const N: usize> Headers for [(String, String); N] {
     fn get(&self, name: &str) -> Option<&str> {
         Headers::get(self.as_slice(), name)
     }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.as_slice().may_have_prefix(prefix)
+    }
 }
 
 impl Headers for Vec<(String, String)> {
     fn get(&self, name: &str) -> Option<&str> {
         Headers::get(self.as_slice(), name)
+    }
+    fn may_have_prefix(&self, prefix: &str) -> bool {
+        self.as_slice().may_have_prefix(prefix)
     }
 }
 

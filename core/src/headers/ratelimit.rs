@@ -165,6 +165,13 @@ impl RateLimitHint {
 /// assert_eq!(parse_ratelimit(&[("X-RateLimit-Remaining", "many")], now), None);
 /// ```
 pub fn parse_ratelimit<H: Headers + ?Sized>(h: &H, now: UnixTime) -> Option<RateLimitHint> {
+    // Most responses carry no rate-limit header at all: say so without a dozen look-ups.
+    if !["ratelimit", "x-ratelimit", "x-rate-limit"]
+        .iter()
+        .any(|p| h.may_have_prefix(p))
+    {
+        return None;
+    }
     let ratelimit = h.get("ratelimit");
     let policy = h.get("ratelimit-policy");
     let families: [&dyn Fn() -> Option<RateLimitHint>; 5] = [
