@@ -69,6 +69,10 @@ pub struct RetryConfig {
     /// The longest server-asked wait the engine accepts; a longer one fails the call with
     /// [`crate::Why::RetryAfterTooLong`] rather than sleeping for an hour. Default 60 s.
     pub max_retry_after_ms: u64,
+    /// Calls that wait out a server hold (a 429's `Retry-After`, a used-up quota) wake spread
+    /// over this fraction of their wait *after* the hold ends — never before it — so they do
+    /// not all reach the server in the same instant. In `[0, 1]`; default 0.1.
+    pub hold_spread: f64,
 }
 
 impl Default for RetryConfig {
@@ -80,6 +84,7 @@ impl Default for RetryConfig {
             retry_statuses: vec![408, 429, 500, 502, 503, 504],
             respect_retry_after: true,
             max_retry_after_ms: 60_000,
+            hold_spread: 0.1,
         }
     }
 }
@@ -327,6 +332,13 @@ impl Config {
                 "must be positive or null",
             ));
         }
+        if !(r.hold_spread.is_finite() && (0.0..=1.0).contains(&r.hold_spread)) {
+            return Err(out_of_range(
+                "retry.hold_spread",
+                r.hold_spread,
+                "must be between 0 and 1",
+            ));
+        }
         if let Some(bad) = r.retry_statuses.iter().find(|s| !(100..=599).contains(*s)) {
             return Err(out_of_range(
                 "retry.retry_statuses",
@@ -458,6 +470,7 @@ mod tests {
                 "backoff.cap_ms",
             ),
             (r#"{"budget":{"ratio":1.5}}"#, "budget.ratio"),
+            (r#"{"retry":{"hold_spread":2}}"#, "retry.hold_spread"),
             (r#"{"breaker":{"failure_rate":0}}"#, "breaker.failure_rate"),
             (
                 r#"{"breaker":{"half_open_probes":0}}"#,

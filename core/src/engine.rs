@@ -59,7 +59,7 @@ use crate::config::{Config, ConfigError};
 use crate::headers::{parse_ratelimit, parse_retry_after, Headers, RateLimitHint};
 use crate::limit::Gcra;
 use crate::rng::{Rng, Uuid};
-use crate::time::{Instant, UnixTime};
+use crate::time::{duration_nanos, Instant, UnixTime};
 use crate::token::{Token, TokenStatus, TokenView};
 use crate::why::Why;
 
@@ -1207,10 +1207,13 @@ impl Engine {
             self.refuse(slot, refusal, now);
             return;
         }
-        // 2. A server hold on the host.
+        // 2. A server hold on the host. Waiters wake spread over a slice of their wait after
+        // the hold ends, so the host is not met by all of them in one instant.
         let h = &self.hosts[host];
         if h.hold_until > now {
-            let (until, why) = (h.hold_until, h.hold_why);
+            let (hold, why) = (h.hold_until, h.hold_why);
+            let spread = duration_nanos(hold - now) as f64 * self.config.retry.hold_spread;
+            let until = hold + Duration::from_nanos(self.rng.below(spread as u64));
             if past_deadline(until) {
                 self.fail(
                     slot,

@@ -48,6 +48,8 @@ export interface ClientConfig {
     retry_statuses?: number[];
     respect_retry_after?: boolean;
     max_retry_after_ms?: number;
+    /** Calls waiting out a server hold wake spread over this fraction of their wait after it ends. */
+    hold_spread?: number;
   };
   backoff?: { base_ms?: number; factor?: number; cap_ms?: number; jitter?: Jitter };
   budget?: { enabled?: boolean; ratio?: number; reserve?: number; max_saved?: number };
@@ -63,6 +65,8 @@ export interface ClientConfig {
     half_open_probes?: number;
   };
   limit?: { per_second: number; burst?: number } | null;
+  /** Learn each host's pace from its RateLimit-Policy / remaining quota (tightens only). */
+  learn_limits?: boolean;
   token?: { refresh_skew_ms?: number; refresh_on_401?: boolean };
   max_hosts?: number;
   max_queued_events?: number;
