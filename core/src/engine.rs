@@ -58,7 +58,7 @@ use crate::config::LimitConfig;
 use crate::config::{Config, ConfigError};
 use crate::headers::{parse_ratelimit, parse_retry_after, Headers, RateLimitHint};
 use crate::limit::Gcra;
-use crate::rng::{Rng, Uuid};
+use crate::rng::{RandomSource, Rng, Uuid};
 use crate::time::{duration_nanos, Instant, UnixTime};
 use crate::token::{Token, TokenStatus, TokenView};
 use crate::why::Why;

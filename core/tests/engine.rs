@@ -182,7 +182,9 @@ fn ratelimit_remaining_zero_holds_until_reset() {
             ok(0)
         }
     };
-    let mut world = World::new(engine(Config::default()), server);
+    let mut config = Config::default();
+    config.retry.hold_spread = 0.0;
+    let mut world = World::new(engine(config), server);
     world.start(CallSpec::get(HOST));
     world.step();
     world.start(CallSpec::get(HOST));
@@ -631,7 +633,9 @@ fn a_learned_limit_lapses_when_the_host_stops_sending_it() {
             ok(0)
         }
     };
-    let mut world = World::new(engine(Config::default()), server);
+    let mut config = Config::default();
+    config.retry.hold_spread = 0.0;
+    let mut world = World::new(engine(config), server);
     world.start(CallSpec::get(HOST));
     world.drive_bounded(100);
     // Right after the hint: paced (the quota of 1 per 10 s is used up, reset in 10 s).
@@ -720,5 +724,41 @@ fn an_outage_with_retry_after_still_spends_the_budget() {
         world.attempts <= 1100 + 10,
         "{} attempts for 1000 calls",
         world.attempts
+    );
+}
+
+#[test]
+fn calls_waiting_out_a_hold_wake_spread_after_it_never_before() {
+    let first = Rc::new(RefCell::new(true));
+    let f = first.clone();
+    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
+        if std::mem::replace(&mut *f.borrow_mut(), false) {
+            status(429, &[("Retry-After", "2")], 0)
+        } else {
+            ok(1)
+        }
+    };
+    let mut world = World::new(engine(Config::default()), server);
+    world.start(CallSpec::get(HOST));
+    world.step();
+    for _ in 0..50 {
+        world.start(CallSpec::get(HOST));
+    }
+    world.drive_bounded(10_000);
+    let waiters: Vec<u64> = attempt_times(&world)
+        .iter()
+        .filter(|(_, c)| *c > 1)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(waiters.len(), 50);
+    // Held until 2000 ms; a 10% spread of the 2 s wait: [2000, 2200).
+    assert!(
+        waiters.iter().all(|t| (2000..2200).contains(t)),
+        "{waiters:?}"
+    );
+    let distinct: std::collections::BTreeSet<_> = waiters.iter().collect();
+    assert!(
+        distinct.len() > 25,
+        "spread out, not one instant: {waiters:?}"
     );
 }
