@@ -17,6 +17,7 @@ fn ok(latency_ms: u64) -> SimReply {
     SimReply::Status {
         status: 200,
         headers: vec![],
+        body: None,
         latency: Duration::from_millis(latency_ms),
     }
 }
@@ -28,6 +29,7 @@ fn status(code: u16, headers: &[(&str, &str)], latency_ms: u64) -> SimReply {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        body: None,
         latency: Duration::from_millis(latency_ms),
     }
 }

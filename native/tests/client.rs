@@ -574,9 +574,21 @@ async fn batches_keep_input_order_or_fail_as_a_whole() {
         .iter()
         .filter(|e| matches!(e.kind, EventKind::CallFailed { failure, .. } if failure.why == Why::Cancelled))
         .count();
+    // Up to four calls start (the batch's concurrency); the 404 may come back before the last
+    // of them has reached the engine, so count what started rather than assume three.
+    let started_calls = events
+        .engine()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::CallStarted { .. }))
+        .count();
+    assert!(
+        (3..=4).contains(&started_calls),
+        "the fifth never started: {started_calls} started"
+    );
     assert_eq!(
-        cancelled, 3,
-        "the three slow calls in flight were cancelled; the fifth never started"
+        cancelled,
+        started_calls - 1,
+        "every slow call that started was cancelled"
     );
     assert_eq!(client.stats().calls, 4);
     let all = client

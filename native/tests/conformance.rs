@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{
-    has_date_headers, verify, Fault, RealClock, Scenario, ScenarioResult,
+    has_date_headers, verify, walk_error_label, Fault, RealClock, Scenario, ScenarioResult,
 };
 use resile::{
     AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture,
@@ -146,7 +146,8 @@ fn script_of(s: &Scenario) -> Script {
                 Some(Fault::Truncate) => json!("truncate"),
                 _ => json!(null),
             };
-            json!({"status": r.status.unwrap_or(200), "headers": r.headers, "delay_ms": r.delay_ms, "fault": fault, "body": "scripted"})
+            let body = r.body.clone().unwrap_or_else(|| json!("scripted"));
+            json!({"status": r.status.unwrap_or(200), "headers": r.headers, "delay_ms": r.delay_ms, "fault": fault, "body": body})
         })
         .collect();
     serde_json::from_value(json!({ "replies": replies })).expect("a valid chaos script")
@@ -262,8 +263,33 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     }
     let t0 = tokio::time::Instant::now();
     let origin = client.now();
+    let (mut items, mut walk_error) = (Vec::new(), None);
+    if let Some(walk) = &s.paginate {
+        // The pages, through the client's own pagination stream.
+        let mut stream = client
+            .paginate(
+                format!("{base}/s/{}", script_ids[0]),
+                walk.style.clone(),
+                walk.items.as_deref(),
+            )
+            .max_pages(walk.max_pages)
+            .items::<serde_json::Value>();
+        while let Some(item) = futures::StreamExt::next(&mut stream).await {
+            match item {
+                Ok(v) => items.push(v),
+                Err(Error::Pagination(e)) => {
+                    walk_error = Some(walk_error_label(&e));
+                    break;
+                }
+                Err(e) => {
+                    walk_error = Some(format!("call:{e}"));
+                    break;
+                }
+            }
+        }
+    }
     let mut calls = Vec::new();
-    for (label, (at, _, plan)) in starts.iter().enumerate() {
+    for (label, (at, _, plan)) in starts.iter().enumerate().filter(|_| s.paginate.is_none()) {
         let script = &script_ids[if s.per_call { label } else { 0 }];
         let method = resile::reqwest::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
         let mut request = client
@@ -294,6 +320,23 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     }
 
     let trace = recorder.engine();
+    if s.paginate.is_some() {
+        // A walk's calls are its pages: their outcomes are read off the trace.
+        outcomes = trace
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::CallSucceeded { status, .. } => Some(format!("done:{status}")),
+                EventKind::CallFailed { failure, .. } => Some(format!(
+                    "fail:{}",
+                    serde_json::to_value(failure.why)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )),
+                _ => None,
+            })
+            .collect();
+    }
     let logs: Vec<ScriptLog> = script_ids
         .iter()
         .filter_map(|id| server.state().script_log(id))
@@ -319,6 +362,8 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         token_fetches: tokens.fetches.load(Ordering::SeqCst),
         breaker_trips: stats.breaker_trips,
         finished_ms,
+        items,
+        walk_error,
         mismatches: Vec::new(),
     };
 

@@ -947,6 +947,8 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
         finished_ms,
         outcomes,
         trace,
+        items: Vec::new(),
+        walk_error: None,
         mismatches: Vec::new(),
     };
     // Side effects are read from the script log by reply index, which the 401s inserted for

@@ -51,12 +51,14 @@ pub fn contention(jitter: Jitter, clients: u32, write_ms: u64, seed: u64) -> Con
             SimReply::Status {
                 status: 200,
                 headers: Vec::new(),
+                body: None,
                 latency: write,
             }
         } else {
             SimReply::Status {
                 status: 503,
                 headers: Vec::new(),
+                body: None,
                 latency: Duration::from_millis(1),
             }
         }

@@ -15,7 +15,8 @@ mod world;
 pub use brooker::{contention, ContentionResult};
 pub use conformance::{has_date_headers, verify, without_hint_notes, RealClock};
 pub use scenario::{
-    check, compare_decisions, decision_lines, expand_header, outcome_label, run_scenario, CallPlan,
-    Expect, Fault, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
+    check, compare_decisions, decision_lines, expand_header, item_id, outcome_label, run_scenario,
+    walk_error_label, CallPlan, Expect, Fault, PagePlan, Reply, Scenario, ScenarioResult,
+    ScriptedServer, TokenPlan,
 };
 pub use world::{CallResult, Server, SimReply, SimRequest, World};

@@ -7,6 +7,7 @@ use super::world::{CallResult, Server, SimReply, SimRequest, World};
 use crate::classify::{Method, TransportError};
 use crate::config::Config;
 use crate::engine::{CallSpec, Engine, Event, EventKind, Idempotency};
+use crate::paginate::{PageStyle, PaginateError, Paginator};
 use crate::time::{Instant, UnixTime};
 
 /// A fault instead of a normal response.
@@ -38,6 +39,8 @@ pub struct Reply {
     pub fault: Option<Fault>,
     /// The write is applied even though the answer is an error or a fault (commit-then-fail).
     pub commit: bool,
+    /// The response body (JSON), for pages of a paginated walk.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Calls the scenario starts.
@@ -102,6 +105,26 @@ impl Default for TokenPlan {
     }
 }
 
+/// A paginated walk: the scenario's calls are its pages, one after the other, each a GET with
+/// the engine's retries, the next one chosen by a [`Paginator`] from the last page's headers and
+/// body (the scripted replies carry them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagePlan {
+    /// How the collection is paged.
+    pub style: PageStyle,
+    /// JSON pointer to the items in a page body (`None`: the body is the array).
+    #[serde(default)]
+    pub items: Option<String>,
+    /// The most pages to walk.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u64,
+}
+
+fn default_max_pages() -> u64 {
+    1000
+}
+
 /// Rule-derived expectations; every field given is checked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -126,6 +149,12 @@ pub struct Expect {
     pub breaker_trips: Option<u64>,
     /// Every call ends by this virtual time.
     pub finished_by_ms: Option<u64>,
+    /// A paginated walk yields these item ids (the `id` field, or the item itself when it is a
+    /// number), in order.
+    pub item_ids: Option<Vec<u64>>,
+    /// A paginated walk ends with this error (`repeated`, `items_not_array`, `bad_cursor`,
+    /// `too_many_pages`, or `call:WHY` when a page's call failed); absent: it ends cleanly.
+    pub walk_error: Option<String>,
 }
 
 /// A scripted server, a policy, a seed, calls, and what the rules say must happen.
@@ -153,6 +182,9 @@ pub struct Scenario {
     /// The token endpoint.
     #[serde(default)]
     pub token: TokenPlan,
+    /// Walk these calls as the pages of a collection instead of starting them all.
+    #[serde(default)]
+    pub paginate: Option<PagePlan>,
     /// Expectations.
     #[serde(default)]
     pub expect: Expect,
@@ -240,6 +272,7 @@ impl Server for ScriptedServer {
                         "WWW-Authenticate".into(),
                         "Bearer error=\"invalid_token\"".into(),
                     )],
+                    body: None,
                     latency: Duration::from_millis(1),
                 };
             }
@@ -280,6 +313,7 @@ impl Server for ScriptedServer {
                     .iter()
                     .map(|(k, v)| (k.clone(), expand_header(v, wall.saturating_add(latency))))
                     .collect(),
+                body: reply.body,
                 latency,
             },
         }
@@ -305,6 +339,10 @@ pub struct ScenarioResult {
     pub breaker_trips: u64,
     /// Virtual time when the last call ended.
     pub finished_ms: u64,
+    /// The items a paginated walk yielded, in order.
+    pub items: Vec<serde_json::Value>,
+    /// How a paginated walk ended, if not cleanly (see [`Expect::walk_error`]).
+    pub walk_error: Option<String>,
     /// Expectation mismatches (empty when the scenario holds).
     pub mismatches: Vec<String>,
 }
@@ -367,15 +405,57 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
     starts.sort_by_key(|(at, i, _)| (*at, *i));
     const HOST: &str = "http://sim.test";
     let max_steps = 1_000_000;
-    for (at, _, plan) in &starts {
-        world.run_until(Instant::from_millis(*at), max_steps);
+    let spec_for = |plan: &CallPlan| {
         let mut spec = CallSpec::new(plan.method, HOST).idempotency(plan.idempotency);
         spec.needs_token = plan.token;
         spec.deadline = plan.deadline_ms.map(Duration::from_millis);
         spec.max_attempts = plan.max_attempts;
-        world.start(spec);
+        spec
+    };
+    let mut items = Vec::new();
+    let mut walk_error = None;
+    match &s.paginate {
+        None => {
+            for (at, _, plan) in &starts {
+                world.run_until(Instant::from_millis(*at), max_steps);
+                world.start(spec_for(plan));
+            }
+            world.drive_bounded(max_steps);
+        }
+        Some(walk) => {
+            // The pages, one call after the other; the first call plan shapes them all.
+            let plan = s.calls.first().cloned().unwrap_or_default();
+            let mut pages =
+                Paginator::new(walk.style.clone(), walk.items.clone()).max_pages(walk.max_pages);
+            while pages.next_request().is_some() {
+                let label = world.start(spec_for(&plan));
+                world.drive_bounded(max_steps);
+                match world.results.get(label).copied().flatten() {
+                    Some(CallResult::Done { status, .. }) if (200..300).contains(&status) => {
+                        let (headers, body) = world.last_reply.remove(&label).unwrap_or_default();
+                        let body = body.unwrap_or(serde_json::Value::Null);
+                        // A page's items count even when working out the next page fails
+                        // (a repeated cursor): the error comes after them, as in the adapters.
+                        let step = pages
+                            .items(&body)
+                            .map(<[serde_json::Value]>::to_vec)
+                            .and_then(|page| {
+                                items.extend(page);
+                                pages.advance(&headers, &body)
+                            });
+                        if let Err(e) = step {
+                            walk_error = Some(walk_error_label(&e));
+                            break;
+                        }
+                    }
+                    other => {
+                        walk_error = Some(format!("call:{}", outcome_label(other.as_ref())));
+                        break;
+                    }
+                }
+            }
+        }
     }
-    world.drive_bounded(max_steps);
 
     let outcomes: Vec<String> = world
         .results
@@ -398,6 +478,8 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
         breaker_trips: world.engine.stats().breaker_trips,
         finished_ms,
         trace: std::mem::take(&mut world.trace),
+        items,
+        walk_error,
         mismatches: Vec::new(),
     };
     result.mismatches = check(&s.expect, &result);
@@ -415,6 +497,24 @@ fn retry_lines(trace: &[Event]) -> (Vec<u64>, Vec<String>) {
             _ => None,
         })
         .unzip()
+}
+
+/// The label an expectation names a pagination error by.
+pub fn walk_error_label(e: &PaginateError) -> String {
+    match e {
+        PaginateError::Repeated(_) => "repeated",
+        PaginateError::ItemsNotArray { .. } => "items_not_array",
+        PaginateError::BadCursor { .. } => "bad_cursor",
+        PaginateError::TooManyPages { .. } => "too_many_pages",
+    }
+    .to_string()
+}
+
+/// The id of an item: its `id` field, or the item itself when it is a number.
+pub fn item_id(item: &serde_json::Value) -> Option<u64> {
+    item.get("id")
+        .and_then(serde_json::Value::as_u64)
+        .or_else(|| item.as_u64())
 }
 
 /// Compares a result with its expectations; each mismatch is one line.
@@ -461,6 +561,19 @@ pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
                 r.attempts
             ));
         }
+    }
+    if let Some(ids) = &expect.item_ids {
+        let got: Vec<Option<u64>> = r.items.iter().map(item_id).collect();
+        let want: Vec<Option<u64>> = ids.iter().copied().map(Some).collect();
+        if got != want {
+            out.push(format!("item ids: expected {want:?}, got {got:?}"));
+        }
+    }
+    if expect.walk_error != r.walk_error {
+        out.push(format!(
+            "walk ended with {:?}, expected {:?}",
+            r.walk_error, expect.walk_error
+        ));
     }
     if let Some(by) = expect.finished_by_ms {
         if r.finished_ms > by {

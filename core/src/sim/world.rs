@@ -37,6 +37,8 @@ pub enum SimReply {
         status: u16,
         /// Its headers.
         headers: Vec<(String, String)>,
+        /// Its body, when the driver needs one (pages of a paginated walk).
+        body: Option<serde_json::Value>,
         /// Time to answer.
         latency: Duration,
     },
@@ -148,6 +150,8 @@ pub struct World<S> {
     pub token_fetches: u32,
     /// Attempts sent (all calls).
     pub attempts: u64,
+    /// The last response each call got (headers and body), by start order.
+    pub last_reply: HashMap<usize, (Vec<(String, String)>, Option<serde_json::Value>)>,
     labels: HashMap<CallId, usize>,
     meta: Vec<(Method, bool)>,
     replies: Vec<Option<SimReply>>,
@@ -169,6 +173,7 @@ impl<S: Server> World<S> {
             results: Vec::new(),
             token_fetches: 0,
             attempts: 0,
+            last_reply: HashMap::new(),
             labels: HashMap::new(),
             meta: Vec::new(),
             replies: Vec::new(),
@@ -300,9 +305,8 @@ impl<S: Server> World<S> {
     }
 
     fn record(&mut self, call: CallId, result: CallResult) {
-        if let Some(&label) = self.labels.get(&call) {
+        if let Some(label) = self.labels.remove(&call) {
             self.results[label] = Some(result);
-            self.labels.remove(&call);
         }
     }
 
@@ -333,12 +337,19 @@ impl<S: Server> World<S> {
                     let reply = self.replies.get_mut(index).and_then(Option::take);
                     match reply {
                         Some(SimReply::Status {
-                            status, headers, ..
+                            status,
+                            headers,
+                            body,
+                            ..
                         }) => {
                             let wall = self.wall();
                             let response = Response::new(status, &headers, wall);
                             self.engine
                                 .handle(call, Outcome::Response(response), self.now);
+                            // Recorded before `pump` retires the call's label.
+                            if let Some(&label) = self.labels.get(&call) {
+                                self.last_reply.insert(label, (headers, body));
+                            }
                         }
                         Some(SimReply::Transport { error, .. }) => {
                             self.engine

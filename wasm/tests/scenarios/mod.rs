@@ -28,6 +28,26 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         include_str!("../../../tests/scenarios/not-retryable-404.json"),
     ),
     (
+        "paginate-cursor",
+        include_str!("../../../tests/scenarios/paginate-cursor.json"),
+    ),
+    (
+        "paginate-link",
+        include_str!("../../../tests/scenarios/paginate-link.json"),
+    ),
+    (
+        "paginate-offset",
+        include_str!("../../../tests/scenarios/paginate-offset.json"),
+    ),
+    (
+        "paginate-page",
+        include_str!("../../../tests/scenarios/paginate-page.json"),
+    ),
+    (
+        "paginate-repeated-cursor",
+        include_str!("../../../tests/scenarios/paginate-repeated-cursor.json"),
+    ),
+    (
         "post-429-without-key",
         include_str!("../../../tests/scenarios/post-429-without-key.json"),
     ),
