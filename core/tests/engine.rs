@@ -34,6 +34,15 @@ fn status(code: u16, headers: &[(&str, &str)], latency_ms: u64) -> SimReply {
     }
 }
 
+/// A server whose first answer is `first` and every later one a 200 after `later_ms`.
+fn first_then_ok(
+    first: SimReply,
+    later_ms: u64,
+) -> impl FnMut(&SimRequest, Instant, UnixTime) -> SimReply {
+    let mut first = Some(first);
+    move |_: &SimRequest, _: Instant, _: UnixTime| first.take().unwrap_or_else(|| ok(later_ms))
+}
+
 fn engine(config: Config) -> Engine {
     Engine::new(config, 7, Instant::ZERO).expect("valid config")
 }
@@ -130,15 +139,7 @@ fn budget_alone_bounds_amplification() {
 
 #[test]
 fn a_429_holds_the_whole_host_until_retry_after() {
-    let first = Rc::new(RefCell::new(true));
-    let f = first.clone();
-    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
-        if std::mem::replace(&mut *f.borrow_mut(), false) {
-            status(429, &[("Retry-After", "1")], 10)
-        } else {
-            ok(10)
-        }
-    };
+    let server = first_then_ok(status(429, &[("Retry-After", "1")], 10), 10);
     let mut world = World::new(engine(Config::default()), server);
     world.start(CallSpec::get(HOST));
     world.run_until(ms(20), 1000);
@@ -167,23 +168,11 @@ fn a_429_holds_the_whole_host_until_retry_after() {
 
 #[test]
 fn ratelimit_remaining_zero_holds_until_reset() {
-    let n = Rc::new(RefCell::new(0u32));
-    let c = n.clone();
-    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
-        *c.borrow_mut() += 1;
-        if *c.borrow() == 1 {
-            status(
-                200,
-                &[
-                    ("RateLimit", "\"default\";r=0;t=2"),
-                    ("RateLimit-Policy", "\"default\";q=10;w=60"),
-                ],
-                0,
-            )
-        } else {
-            ok(0)
-        }
-    };
+    let hint = [
+        ("RateLimit", "\"default\";r=0;t=2"),
+        ("RateLimit-Policy", "\"default\";q=10;w=60"),
+    ];
+    let server = first_then_ok(status(200, &hint, 0), 0);
     let mut config = Config::default();
     config.retry.hold_spread = 0.0;
     let mut world = World::new(engine(config), server);
@@ -618,23 +607,11 @@ fn learned_limits_pace_calls_before_the_server_refuses() {
 
 #[test]
 fn a_learned_limit_lapses_when_the_host_stops_sending_it() {
-    let n = Rc::new(RefCell::new(0u32));
-    let c = n.clone();
-    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
-        *c.borrow_mut() += 1;
-        if *c.borrow() == 1 {
-            status(
-                200,
-                &[
-                    ("RateLimit-Policy", "\"default\";q=1;w=10"),
-                    ("RateLimit", "\"default\";r=0;t=10"),
-                ],
-                0,
-            )
-        } else {
-            ok(0)
-        }
-    };
+    let hint = [
+        ("RateLimit-Policy", "\"default\";q=1;w=10"),
+        ("RateLimit", "\"default\";r=0;t=10"),
+    ];
+    let server = first_then_ok(status(200, &hint, 0), 0);
     let mut config = Config::default();
     config.retry.hold_spread = 0.0;
     let mut world = World::new(engine(config), server);
@@ -731,15 +708,7 @@ fn an_outage_with_retry_after_still_spends_the_budget() {
 
 #[test]
 fn calls_waiting_out_a_hold_wake_spread_after_it_never_before() {
-    let first = Rc::new(RefCell::new(true));
-    let f = first.clone();
-    let server = move |_: &SimRequest, _: Instant, _: UnixTime| {
-        if std::mem::replace(&mut *f.borrow_mut(), false) {
-            status(429, &[("Retry-After", "2")], 0)
-        } else {
-            ok(1)
-        }
-    };
+    let server = first_then_ok(status(429, &[("Retry-After", "2")], 0), 1);
     let mut world = World::new(engine(Config::default()), server);
     world.start(CallSpec::get(HOST));
     world.step();
