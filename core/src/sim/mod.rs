@@ -19,4 +19,4 @@ pub use scenario::{
     walk_error_label, CallPlan, Expect, Fault, PagePlan, Reply, Scenario, ScenarioResult,
     ScriptedServer, TokenPlan,
 };
-pub use world::{CallResult, Server, SimReply, SimRequest, World};
+pub use world::{CallResult, LastReply, Server, SimReply, SimRequest, World};

@@ -28,6 +28,9 @@ pub struct SimRequest {
     pub token: Option<u32>,
 }
 
+/// The headers and body of a call's last response (pages of a walk are read from it).
+pub type LastReply = (Vec<(String, String)>, Option<serde_json::Value>);
+
 /// What the sim server answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SimReply {
@@ -150,8 +153,8 @@ pub struct World<S> {
     pub token_fetches: u32,
     /// Attempts sent (all calls).
     pub attempts: u64,
-    /// The last response each call got (headers and body), by start order.
-    pub last_reply: HashMap<usize, (Vec<(String, String)>, Option<serde_json::Value>)>,
+    /// The last response each call got, by start order.
+    pub last_reply: HashMap<usize, LastReply>,
     labels: HashMap<CallId, usize>,
     meta: Vec<(Method, bool)>,
     replies: Vec<Option<SimReply>>,
