@@ -37,13 +37,6 @@ pub fn skip_reason(s: &Scenario) -> Option<String> {
 /// is a CORS preflight that leaves such an idle connection behind, and the chaos server has no way
 /// to close a connection after a reply, so the page cannot be made to see the reset.
 pub fn browser_skip_reason(s: &Scenario) -> Option<String> {
-    if s.paginate.is_some() {
-        return Some(
-            "paginated walks are replayed through the native client; in the browser, pagination is \
-             tested against the chaos server's /items routes (all four styles, under faults)"
-                .into(),
-        );
-    }
     skip_reason(s).or_else(|| {
         s.replies.iter().any(|r| r.fault == Some(Fault::Reset)).then(|| {
             "Chromium resends a request whose reused keep-alive connection closes without a response, \
@@ -70,7 +63,7 @@ fn reply_json(r: &Reply) -> Value {
         "headers": headers,
         "delay_ms": r.delay_ms,
         "fault": fault,
-        "body": "scripted",
+        "body": r.body.clone().unwrap_or_else(|| json!("scripted")),
     })
 }
 

@@ -14,9 +14,10 @@ use std::rc::Rc;
 use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use resile_core::engine::EventKind;
+use resile_core::paginate::{PageRequest, Paginator};
 use resile_core::sim::{
-    has_date_headers, run_scenario, verify, CallPlan, RealClock, Scenario, ScenarioResult,
-    TokenPlan,
+    has_date_headers, run_scenario, verify, walk_error_label, CallPlan, RealClock, Scenario,
+    ScenarioResult, TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
 use resile_wasm::conformance::{browser_skip_reason, chaos_script};
@@ -889,30 +890,79 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
         }
     }
     let t0 = perf_now();
-    let calls = starts.iter().enumerate().map(|(label, (at, _, plan))| {
-        let id = &ids[if s.per_call { label } else { 0 }];
-        let mut spec = RequestSpec::new(plan.method, format!("{chaos}/s/{id}"));
-        spec.key = match plan.idempotency {
-            Idempotency::Auto => KeyOption::Auto,
-            Idempotency::Off => KeyOption::Off,
-            _ => KeyOption::Own(format!("own-{id}-{label}")),
-        };
-        spec.deadline = plan.deadline_ms.map(Duration::from_millis);
-        spec.max_attempts = plan.max_attempts;
-        spec.token = Some(plan.token);
-        if !plan.method.is_idempotent() || plan.method == Method::Put {
-            spec.body = Some(Body::Text("{}".into()));
-        }
-        let (d, at) = (d.clone(), *at);
-        async move {
-            let wait = t0 + at as f64 - perf_now();
-            if wait > 0.0 {
-                sleep(Duration::from_secs_f64(wait / 1000.0)).await;
+    let (mut items, mut walk_error) = (Vec::new(), None);
+    if let Some(walk) = &s.paginate {
+        // The pages, one call after the other, the next chosen by the core's paginator from
+        // the last page's (CORS-exposed) headers and body, as the JS API's paginate() does.
+        let first = format!("{chaos}/s/{}", ids[0]);
+        let mut pages =
+            Paginator::new(walk.style.clone(), walk.items.clone()).max_pages(walk.max_pages);
+        let mut last_url = first.clone();
+        while let Some(next) = pages.next_request() {
+            let url = match next {
+                PageRequest::Url(u) => web_sys::Url::new_with_base(&u, &last_url)
+                    .map(|u| u.href())
+                    .unwrap_or(u),
+                PageRequest::Query(params) => {
+                    let u = web_sys::Url::new(&first).map_err(|e| format!("{e:?}"))?;
+                    for (k, v) in params {
+                        u.search_params().set(&k, &v);
+                    }
+                    u.href()
+                }
+            };
+            match d.request(RequestSpec::new(Method::Get, url)).await {
+                Ok(reply) if (200..300).contains(&reply.status) => {
+                    last_url = reply.url.clone();
+                    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                    let step = pages.items(&body).map(<[Value]>::to_vec).and_then(|page| {
+                        items.extend(page);
+                        pages.advance(&reply.headers, &body)
+                    });
+                    if let Err(e) = step {
+                        walk_error = Some(walk_error_label(&e));
+                        break;
+                    }
+                }
+                Ok(reply) => {
+                    walk_error = Some(format!("call:done:{}", reply.status));
+                    break;
+                }
+                Err(e) => {
+                    walk_error = Some(format!("call:{e:?}"));
+                    break;
+                }
             }
-            let result = d.request(spec).await;
-            (result, perf_now())
         }
-    });
+    }
+    let calls = starts
+        .iter()
+        .enumerate()
+        .filter(|_| s.paginate.is_none())
+        .map(|(label, (at, _, plan))| {
+            let id = &ids[if s.per_call { label } else { 0 }];
+            let mut spec = RequestSpec::new(plan.method, format!("{chaos}/s/{id}"));
+            spec.key = match plan.idempotency {
+                Idempotency::Auto => KeyOption::Auto,
+                Idempotency::Off => KeyOption::Off,
+                _ => KeyOption::Own(format!("own-{id}-{label}")),
+            };
+            spec.deadline = plan.deadline_ms.map(Duration::from_millis);
+            spec.max_attempts = plan.max_attempts;
+            spec.token = Some(plan.token);
+            if !plan.method.is_idempotent() || plan.method == Method::Put {
+                spec.body = Some(Body::Text("{}".into()));
+            }
+            let (d, at) = (d.clone(), *at);
+            async move {
+                let wait = t0 + at as f64 - perf_now();
+                if wait > 0.0 {
+                    sleep(Duration::from_secs_f64(wait / 1000.0)).await;
+                }
+                let result = d.request(spec).await;
+                (result, perf_now())
+            }
+        });
     let results = join_all(calls).await;
 
     let mut logs = Vec::new();
@@ -920,7 +970,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
         logs.push(control("GET", &format!("{chaos}/script/{id}/log"), None).await);
     }
     let trace = events.borrow().clone();
-    let outcomes: Vec<String> = results
+    let mut outcomes: Vec<String> = results
         .iter()
         .map(|(r, _)| match r {
             Ok(reply) => format!("done:{}", reply.status),
@@ -930,6 +980,20 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
             Err(CallError::Invalid(m)) => format!("invalid:{m}"),
         })
         .collect();
+    if s.paginate.is_some() {
+        // A walk's calls are its pages: their outcomes are read off the trace.
+        outcomes = trace
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::CallSucceeded { status, .. } => Some(format!("done:{status}")),
+                EventKind::CallFailed { failure, .. } => Some(format!(
+                    "fail:{}",
+                    resile_wasm::translate::serde_name(&failure.why)
+                )),
+                _ => None,
+            })
+            .collect();
+    }
     let finished_ms = results
         .iter()
         .map(|(_, end)| (end - t0).max(0.0) as u64)
@@ -947,8 +1011,8 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
         finished_ms,
         outcomes,
         trace,
-        items: Vec::new(),
-        walk_error: None,
+        items,
+        walk_error,
         mismatches: Vec::new(),
     };
     // Side effects are read from the script log by reply index, which the 401s inserted for
