@@ -49,7 +49,9 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p www/pkg
-target/debug/resile-chaos --port 0 --www www >"$logs/chaos.out" 2>"$logs/chaos.err" &
+# Keep-alive off: Chromium re-sends a request by itself only on a reused connection, so with
+# every connection closed after its response the page does see a scripted reset.
+target/debug/resile-chaos --port 0 --www www --keep-alive off >"$logs/chaos.out" 2>"$logs/chaos.err" &
 chaos_pid=$!
 chaos_url=""
 for _ in $(seq 1 100); do

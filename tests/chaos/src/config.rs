@@ -36,6 +36,10 @@ pub struct ChaosConfig {
     pub collection_size: u64,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Keep connections open between requests (HTTP/1.1 keep-alive). Off, every response
+    /// closes its connection: a browser then never re-sends a request on its own after a
+    /// scripted `reset` (it does so only on a reused connection), so the page sees the reset.
+    pub keep_alive: bool,
 }
 
 impl Default for ChaosConfig {
@@ -51,6 +55,7 @@ impl Default for ChaosConfig {
             max_stall: Duration::from_secs(30),
             collection_size: 10_000,
             max_body_bytes: 1 << 20,
+            keep_alive: true,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `resile-chaos --port N [--seed S] [--www DIR] [--token-expires-in SECS]`
+//! `resile-chaos --port N [--seed S] [--www DIR] [--token-expires-in SECS] [--keep-alive on|off]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use resile_chaos::ChaosConfig;
 
 const USAGE: &str =
     "usage: resile-chaos [--port N] [--seed S] [--www DIR] [--token-expires-in SECS] \
-[--max-stall-ms MS] [--total N]
+[--max-stall-ms MS] [--total N] [--keep-alive on|off]
 
 Serves a misbehaving HTTP API on 127.0.0.1 (port 0 picks a free one), prints its URL on the
 first line of stdout, and runs until Ctrl-C. Routes: see the resile-chaos crate docs.";
@@ -43,6 +43,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<ChaosConfig, String>
             "--token-expires-in" => config.token_expires_in_secs = number(&value)?,
             "--max-stall-ms" => config.max_stall = Duration::from_millis(number(&value)?),
             "--total" => config.collection_size = number(&value)?,
+            "--keep-alive" => {
+                config.keep_alive = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--keep-alive: `{other}` is not on or off")),
+                }
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }

@@ -220,9 +220,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, app: Router) {
         let _ = stream.set_nodelay(true);
         shared.lock().stats.connections += 1;
         let (shared, app) = (shared.clone(), app.clone());
+        let keep_alive = shared.config.keep_alive;
         connections.spawn(async move {
             let service = service_fn(move |req| handle(shared.clone(), app.clone(), req));
             let _ = http1::Builder::new()
+                .keep_alive(keep_alive)
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service)

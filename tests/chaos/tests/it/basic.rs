@@ -279,3 +279,25 @@ async fn the_binary_prints_its_url_and_serves() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn keep_alive_off_closes_every_connection() {
+    let s = server_with(ChaosConfig {
+        keep_alive: false,
+        ..ChaosConfig::default()
+    })
+    .await;
+    let c = client();
+    for _ in 0..3 {
+        let r = c
+            .get(format!("{}/status/200", s.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("connection").and_then(|v| v.to_str().ok()),
+            Some("close")
+        );
+    }
+    assert_eq!(s.stats().connections, 3, "one connection per request");
+}
