@@ -48,7 +48,7 @@ pub struct ScriptReply {
     #[serde(default = "default_status")]
     pub status: u16,
     /// Extra response headers. A value `{date+N}` becomes the HTTP-date N seconds after the
-    /// reply is sent (see [`expand_date`]).
+    /// reply is sent.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Wait this long before answering (capped by `max_stall`).
