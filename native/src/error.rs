@@ -219,9 +219,13 @@ pub enum Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         match e {
-            ConfigError::OutOfRange { field, .. } => Error::Config {
+            ConfigError::OutOfRange {
+                field,
+                ref value,
+                expected,
+            } => Error::Config {
                 field: Some(field.to_string()),
-                message: e.to_string(),
+                message: format!("is {value}, but {expected}"),
             },
             other => Error::Config {
                 field: None,

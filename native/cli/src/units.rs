@@ -71,7 +71,11 @@ pub fn parse_header(text: &str) -> Result<(String, String), String> {
     {
         return Err(format!("`{name}` is not a valid header name"));
     }
-    Ok((name.to_string(), value.trim().to_string()))
+    let value = value.trim();
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("the value of `{name}` has control characters"));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// `link`, `cursor:/json/pointer[:param]`, `offset`, `page`; page size applies to the last two.
@@ -123,6 +127,7 @@ mod tests {
         assert_eq!(parse_header("X-A: b: c"), Ok(("X-A".into(), "b: c".into())));
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("bad name: x").is_err());
+        assert!(parse_header("X-Bad: a\u{1}b").is_err());
         assert_eq!(parse_paginate("link", 50), Ok(PageStyle::Link));
         assert_eq!(
             parse_paginate("cursor:/next", 50),
