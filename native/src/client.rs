@@ -502,7 +502,7 @@ impl Client {
         let mut attempts = 0;
         // Bounded by the engine: every order is an attempt it allowed, then Done or Fail.
         loop {
-            let Some(order) = orders.recv().await else {
+            let Some(order) = futures::StreamExt::next(&mut orders).await else {
                 guard.live = false;
                 return Err(Error::Cancelled);
             };

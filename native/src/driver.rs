@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 use reqwest::Url;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use futures::channel::mpsc;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use resile_core::engine::HostView;
 use resile_core::token::TokenView;
@@ -318,7 +319,7 @@ impl Shared {
                     let delivered = st
                         .waiters
                         .get(&call)
-                        .is_some_and(|tx| tx.send(CallMsg::Send(order)).is_ok());
+                        .is_some_and(|tx| tx.unbounded_send(CallMsg::Send(order)).is_ok());
                     if !delivered {
                         st.waiters.remove(&call);
                         st.engine.cancel(call, now);
@@ -327,7 +328,7 @@ impl Shared {
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
                 Action::Done { call, attempts, .. } => {
                     if let Some(tx) = st.waiters.remove(&call) {
-                        let _ = tx.send(CallMsg::Done { attempts });
+                        let _ = tx.unbounded_send(CallMsg::Done { attempts });
                     }
                 }
                 Action::Fail { call, failure } => {
@@ -340,7 +341,7 @@ impl Shared {
                             _ => None,
                         };
                         let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
-                        let _ = tx.send(CallMsg::Fail {
+                        let _ = tx.unbounded_send(CallMsg::Fail {
                             failure,
                             detail,
                             retry_at,
@@ -371,7 +372,7 @@ impl Shared {
 
     /// Starts a call; its orders arrive on the returned channel.
     pub(crate) fn start(&self, spec: CallSpec<'_>) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded();
         let id = self.with_engine(move |st, now| {
             let id = st.engine.start(spec, now);
             st.waiters.insert(id, tx);
