@@ -229,6 +229,31 @@ impl Paginator {
             })
     }
 
+    /// Takes in a page: its items, and whether working out the next request failed. The page's
+    /// items count either way (a page whose next cursor repeats is still a page, and its items
+    /// come before the error); `Err` only when the page has no items to read.
+    ///
+    /// ```
+    /// use resile_core::headers::NoHeaders;
+    /// use resile_core::paginate::{PageStyle, PaginateError, Paginator};
+    /// use serde_json::json;
+    ///
+    /// let mut p = Paginator::new(PageStyle::cursor("/next", "c"), Some("/items".into()));
+    /// let (items, next) = p.accept(&NoHeaders, &json!({"items": [1], "next": "a"})).unwrap();
+    /// assert_eq!((items.len(), next), (1, None));
+    /// let (items, next) = p.accept(&NoHeaders, &json!({"items": [2], "next": "a"})).unwrap();
+    /// assert_eq!(items, [json!(2)]);
+    /// assert_eq!(next, Some(PaginateError::Repeated("a".into())));
+    /// ```
+    pub fn accept(
+        &mut self,
+        headers: &dyn Headers,
+        body: &Value,
+    ) -> Result<(Vec<Value>, Option<PaginateError>), PaginateError> {
+        let items = self.items(body)?.to_vec();
+        Ok((items, self.advance(headers, body).err()))
+    }
+
     /// Takes in a page (its headers and body) and works out the next request.
     pub fn advance(&mut self, headers: &dyn Headers, body: &Value) -> Result<(), PaginateError> {
         let count = self.items(body)?.len() as u64;

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
+use futures::channel::mpsc;
 use reqwest::header::HeaderMap;
 use reqwest::Url;
-use futures::channel::mpsc;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use resile_core::engine::HostView;

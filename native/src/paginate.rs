@@ -237,11 +237,8 @@ async fn fetch_page(
 ) -> Result<(Page, Option<Error>), Error> {
     let response = client.get(url.as_str()).send().await?.error_for_status()?;
     let body: Value = response.json()?;
-    let items = paginator.items(&body)?.to_vec();
-    let advance = paginator
-        .advance(&HintHeaders::new(response.headers()), &body)
-        .err()
-        .map(Error::from);
+    let (items, advance) = paginator.accept(&HintHeaders::new(response.headers()), &body)?;
+    let advance = advance.map(Error::from);
     let page = Page {
         url: response.url().clone(),
         status: response.status().as_u16(),

@@ -628,6 +628,7 @@ impl Client {
                 first,
                 state: RefCell::new(state),
                 buffer: RefCell::new(VecDeque::new()),
+                pending: RefCell::new(None),
                 finished: Cell::new(false),
             }),
             tail: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
@@ -823,6 +824,8 @@ struct PaginatorInner {
     current: RefCell<String>,
     state: RefCell<PageState>,
     buffer: RefCell<VecDeque<JsValue>>,
+    /// An error working out the next page, served once the buffered items are taken.
+    pending: RefCell<Option<JsValue>>,
     finished: Cell<bool>,
 }
 
@@ -865,6 +868,10 @@ impl PaginatorInner {
             if let Some(item) = self.buffer.borrow_mut().pop_front() {
                 return Ok(iter_result(&item, false));
             }
+            if let Some(error) = self.pending.borrow_mut().take() {
+                self.finished.set(true);
+                return Err(error);
+            }
             if self.finished.get() {
                 return Ok(iter_result(&JsValue::UNDEFINED, true));
             }
@@ -896,18 +903,15 @@ impl PaginatorInner {
             let body: Value = serde_json::from_slice(&reply.body).map_err(|e| {
                 decode_error(&format!("the page {url} is not JSON"), &e.to_string())
             })?;
-            let items: Vec<JsValue> = self
+            // The page's items come first; an error working out the next page (a repeated
+            // cursor) is served after them.
+            let (page, next) = self
                 .state
-                .borrow()
-                .items(&body)
-                .map_err(page_error)?
-                .iter()
-                .map(to_js)
-                .collect();
-            self.state
                 .borrow_mut()
-                .advance(&reply.headers, &body)
+                .accept(&reply.headers, &body)
                 .map_err(page_error)?;
+            let items: Vec<JsValue> = page.iter().map(to_js).collect();
+            *self.pending.borrow_mut() = next.map(page_error);
             *self.current.borrow_mut() = if reply.url.is_empty() {
                 url
             } else {

@@ -915,13 +915,18 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                 Ok(reply) if (200..300).contains(&reply.status) => {
                     last_url = reply.url.clone();
                     let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                    let step = pages.items(&body).map(<[Value]>::to_vec).and_then(|page| {
-                        items.extend(page);
-                        pages.advance(&reply.headers, &body)
-                    });
-                    if let Err(e) = step {
-                        walk_error = Some(walk_error_label(&e));
-                        break;
+                    match pages.accept(&reply.headers, &body) {
+                        Ok((page, next)) => {
+                            items.extend(page);
+                            if let Some(e) = next {
+                                walk_error = Some(walk_error_label(&e));
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            walk_error = Some(walk_error_label(&e));
+                            break;
+                        }
                     }
                 }
                 Ok(reply) => {

@@ -434,18 +434,18 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
                     Some(CallResult::Done { status, .. }) if (200..300).contains(&status) => {
                         let (headers, body) = world.last_reply.remove(&label).unwrap_or_default();
                         let body = body.unwrap_or(serde_json::Value::Null);
-                        // A page's items count even when working out the next page fails
-                        // (a repeated cursor): the error comes after them, as in the adapters.
-                        let step = pages
-                            .items(&body)
-                            .map(<[serde_json::Value]>::to_vec)
-                            .and_then(|page| {
+                        match pages.accept(&headers, &body) {
+                            Ok((page, next)) => {
                                 items.extend(page);
-                                pages.advance(&headers, &body)
-                            });
-                        if let Err(e) = step {
-                            walk_error = Some(walk_error_label(&e));
-                            break;
+                                if let Some(e) = next {
+                                    walk_error = Some(walk_error_label(&e));
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                walk_error = Some(walk_error_label(&e));
+                                break;
+                            }
                         }
                     }
                     other => {
