@@ -33,6 +33,40 @@ pub struct Config {
     pub max_hosts: u32,
     /// How many events wait in the queue before the oldest are dropped (and counted).
     pub max_queued_events: u32,
+    /// How many attempts may be in flight at once.
+    pub concurrency: ConcurrencyConfig,
+    /// When the driver's connection pool is rebuilt.
+    pub pool: PoolConfig,
+}
+
+/// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
+/// served, until a slot frees or its deadline passes; it never holds a slot while it waits
+/// out a backoff, a hold or a rate-limit slot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// Attempts in flight across all hosts; `None`: no limit. Default none (adapters set
+    /// their own: the native client 512).
+    pub max_in_flight: Option<u32>,
+    /// Attempts in flight per host; `None`: no limit. Default none (adapters set their own).
+    pub max_in_flight_per_host: Option<u32>,
+}
+
+/// Rebuilding the driver's connection pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// After this many connection failures (connect, DNS, TLS) in a row to one host, the engine
+    /// asks the driver to drop its pooled connections; `0` never. Default 3.
+    pub recycle_after_failures: u32,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            recycle_after_failures: 3,
+        }
+    }
 }
 
 impl Default for Config {
@@ -47,6 +81,8 @@ impl Default for Config {
             token: TokenConfig::default(),
             max_hosts: 1024,
             max_queued_events: 65_536,
+            concurrency: ConcurrencyConfig::default(),
+            pool: PoolConfig::default(),
         }
     }
 }
@@ -345,6 +381,18 @@ impl Config {
                 bad,
                 "must hold HTTP statuses 100..=599",
             ));
+        }
+        let c = &self.concurrency;
+        for (field, value) in [
+            ("concurrency.max_in_flight", c.max_in_flight),
+            (
+                "concurrency.max_in_flight_per_host",
+                c.max_in_flight_per_host,
+            ),
+        ] {
+            if value == Some(0) {
+                return Err(out_of_range(field, 0, "must be positive or null"));
+            }
         }
         if !(b.factor.is_finite() && b.factor >= 1.0) {
             return Err(out_of_range(

@@ -61,8 +61,8 @@ pub mod why;
 pub use classify::{Method, Processed, TransportError};
 pub use config::{Config, ConfigError, Jitter};
 pub use engine::{
-    Action, CallId, CallSpec, Engine, Event, EventKind, Failure, FailureKind, Idempotency, Last,
-    Outcome, Response, Stats,
+    Action, AttemptHeaders, Authorization, CallId, CallSpec, Detail, Engine, Event, EventKind,
+    Failure, FailureKind, Hint, Idempotency, Last, Outcome, Problem, Response, Stats,
 };
 pub use rng::Uuid;
 pub use time::{Instant, UnixTime};

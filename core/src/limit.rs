@@ -81,6 +81,15 @@ impl Gcra {
         Instant::from_nanos(at)
     }
 
+    /// Returns a slot booked with [`Gcra::reserve`] for `at` that will not be used (its caller
+    /// gave up before `at`): the next booking may take it. A slot already due, or one the
+    /// limiter no longer holds, is not returned.
+    pub fn release(&mut self, at: Instant, now: Instant) {
+        if at > now && self.tat > now.as_nanos() {
+            self.tat = self.tat.saturating_sub(self.interval).max(now.as_nanos());
+        }
+    }
+
     /// The sustained rate, per second.
     pub fn per_second(&self) -> f64 {
         1e9 / self.interval as f64

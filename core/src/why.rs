@@ -70,9 +70,99 @@ pub enum Why {
     Cancelled,
     /// The host table is full of hosts with calls in flight.
     TooManyHosts,
+    /// The response body is larger than the configured cap.
+    BodyTooLarge,
+    /// The response body could not be decoded as asked.
+    Undecodable,
+    /// The server redirected more times than allowed.
+    TooManyRedirects,
+    /// The client-wide or per-host limit on attempts in flight is reached; the call queues.
+    ConcurrencyLimit,
+    /// Connections to the host failed again and again; the pooled ones are dropped.
+    ConnectionsFailing,
 }
 
 impl Why {
+    /// Every reason, in declaration order.
+    pub const ALL: [Why; 35] = [
+        Why::Success,
+        Why::RetryableStatus,
+        Why::TooManyRequests,
+        Why::RetryAfterHeader,
+        Why::Backoff,
+        Why::NeverSent,
+        Why::MaybeProcessed,
+        Why::AttemptTimeout,
+        Why::NotRetryableStatus,
+        Why::ClientRateLimit,
+        Why::ServerRetryAfterHold,
+        Why::ServerQuotaHold,
+        Why::BreakerOpen,
+        Why::BreakerProbesBusy,
+        Why::BudgetExhausted,
+        Why::MaxAttempts,
+        Why::DeadlineExceeded,
+        Why::DeadlineWouldPass,
+        Why::NotIdempotent,
+        Why::BodyNotReplayable,
+        Why::RetryAfterTooLong,
+        Why::TokenMissing,
+        Why::TokenExpiring,
+        Why::TokenExpired,
+        Why::TokenRejected,
+        Why::TokenRejectedAgain,
+        Why::TokenFetchFailed,
+        Why::HintUnreadable,
+        Why::Cancelled,
+        Why::TooManyHosts,
+        Why::BodyTooLarge,
+        Why::Undecodable,
+        Why::TooManyRedirects,
+        Why::ConcurrencyLimit,
+        Why::ConnectionsFailing,
+    ];
+
+    /// The stable name: the same string as its serde form, for logs, metrics and error codes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Why::Success => "success",
+            Why::RetryableStatus => "retryable_status",
+            Why::TooManyRequests => "too_many_requests",
+            Why::RetryAfterHeader => "retry_after_header",
+            Why::Backoff => "backoff",
+            Why::NeverSent => "never_sent",
+            Why::MaybeProcessed => "maybe_processed",
+            Why::AttemptTimeout => "attempt_timeout",
+            Why::NotRetryableStatus => "not_retryable_status",
+            Why::ClientRateLimit => "client_rate_limit",
+            Why::ServerRetryAfterHold => "server_retry_after_hold",
+            Why::ServerQuotaHold => "server_quota_hold",
+            Why::BreakerOpen => "breaker_open",
+            Why::BreakerProbesBusy => "breaker_probes_busy",
+            Why::BudgetExhausted => "budget_exhausted",
+            Why::MaxAttempts => "max_attempts",
+            Why::DeadlineExceeded => "deadline_exceeded",
+            Why::DeadlineWouldPass => "deadline_would_pass",
+            Why::NotIdempotent => "not_idempotent",
+            Why::BodyNotReplayable => "body_not_replayable",
+            Why::RetryAfterTooLong => "retry_after_too_long",
+            Why::TokenMissing => "token_missing",
+            Why::TokenExpiring => "token_expiring",
+            Why::TokenExpired => "token_expired",
+            Why::TokenRejected => "token_rejected",
+            Why::TokenRejectedAgain => "token_rejected_again",
+            Why::TokenFetchFailed => "token_fetch_failed",
+            Why::HintUnreadable => "hint_unreadable",
+            Why::Cancelled => "cancelled",
+            Why::TooManyHosts => "too_many_hosts",
+            Why::BodyTooLarge => "body_too_large",
+            Why::Undecodable => "undecodable",
+            Why::TooManyRedirects => "too_many_redirects",
+            Why::ConcurrencyLimit => "concurrency_limit",
+            Why::ConnectionsFailing => "connections_failing",
+        }
+    }
+
     /// One short sentence a person can read in a log.
     pub fn explain(self) -> &'static str {
         match self {
@@ -116,6 +206,13 @@ impl Why {
             }
             Why::Cancelled => "the call was cancelled",
             Why::TooManyHosts => "the host table is full of hosts with calls in flight",
+            Why::BodyTooLarge => "the response body is larger than the configured cap",
+            Why::Undecodable => "the response body could not be decoded as asked",
+            Why::TooManyRedirects => "the server redirected more times than allowed",
+            Why::ConcurrencyLimit => "the limit on attempts in flight is reached; the call queues",
+            Why::ConnectionsFailing => {
+                "connections to the host failed again and again; the pool is rebuilt"
+            }
         }
     }
 }

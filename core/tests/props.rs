@@ -227,8 +227,11 @@ proptest! {
                 _ => {}
             }
             while let Some(a) = e.poll_action() {
-                if let Action::Send { call, attempt, .. } = a {
-                    in_flight.push((call, attempt));
+                match a {
+                    Action::Send { call, attempt, .. } => in_flight.push((call, attempt)),
+                    // The engine timed the attempt out itself: it is no longer in flight.
+                    Action::Abort { call, attempt, .. } => in_flight.retain(|k| *k != (call, attempt)),
+                    _ => {}
                 }
             }
             while let Some(ev) = e.poll_event() {

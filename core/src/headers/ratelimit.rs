@@ -19,7 +19,7 @@ use crate::time::UnixTime;
 /// let hint = parse_ratelimit(&[("RateLimit-Remaining", "3")], UnixTime::EPOCH).unwrap();
 /// assert_eq!(hint.source, HintSource::IetfLegacy);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum HintSource {
     /// `RateLimit` and `RateLimit-Policy` structured-field lists
     /// (draft-ietf-httpapi-ratelimit-headers-08 and later).

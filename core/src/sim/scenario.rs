@@ -605,11 +605,8 @@ impl Scenario {
 /// clock is somewhere inside that second. Two drivers that decided the same way produce the same
 /// lines.
 pub fn decision_lines(trace: &[Event]) -> Vec<String> {
-    fn why(w: &crate::Why) -> String {
-        serde_json::to_value(w)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    fn why(w: &crate::Why) -> &'static str {
+        w.name()
     }
     fn last(l: &crate::Last) -> String {
         match l {
@@ -659,6 +656,15 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
                 };
                 format!("{call} retry {attempt} after {shown} ({})", why(w))
             }
+            EventKind::AttemptAborted {
+                call,
+                attempt,
+                why: w,
+            } => format!("{call} attempt {attempt} aborted ({})", why(w)),
+            EventKind::ConnectionsRecycled { failures, .. } => {
+                format!("pool recycled after {failures} connection failures")
+            }
+            EventKind::Queued { call, why: w } => format!("{call} queued ({})", why(w)),
             EventKind::Waiting { call, why: w, .. } => format!("{call} wait ({})", why(w)),
             EventKind::WaitingForToken { call, why: w } => {
                 format!("{call} wait for token ({})", why(w))
@@ -688,14 +694,33 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
                 format!("{call} done status {status} after {attempts} attempts")
             }
             EventKind::CallFailed { call, failure, .. } => format!(
-                "{call} failed ({}) after {} attempts{}",
+                "{call} failed ({}) after {} attempts{}; {}, {}, {}{}",
                 why(&failure.why),
                 failure.attempts,
                 failure
                     .last
                     .as_ref()
                     .map(|l| format!(", last {}", last(l)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                serde_json::to_value(failure.kind())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                if failure.is_retryable() {
+                    "retryable"
+                } else {
+                    "not retryable"
+                },
+                if failure.maybe_processed() {
+                    "maybe processed"
+                } else {
+                    "not processed"
+                },
+                if failure.retry_at.is_some() {
+                    ", retry at a known time"
+                } else {
+                    ""
+                },
             ),
         })
         .collect()

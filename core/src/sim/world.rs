@@ -108,8 +108,14 @@ impl CallResult {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Pending {
-    Reply { call: CallId, index: usize },
-    Token { ok: bool },
+    Reply {
+        call: CallId,
+        attempt: u32,
+        index: usize,
+    },
+    Token {
+        ok: bool,
+    },
 }
 
 /// The token endpoint of the sim world.
@@ -250,27 +256,23 @@ impl<S: Server> World<S> {
                         }
                         SimReply::Stall => None,
                     };
-                    let (at, reply) = match (latency, timeout) {
-                        (Some(l), Some(t)) if l > t => (
-                            self.now + t,
-                            SimReply::Transport {
-                                error: TransportError::Timeout,
-                                latency: t,
-                            },
-                        ),
-                        (Some(l), _) => (self.now + l, reply),
-                        (None, Some(t)) => (
-                            self.now + t,
-                            SimReply::Transport {
-                                error: TransportError::Timeout,
-                                latency: t,
-                            },
-                        ),
-                        (None, None) => continue, // hangs forever, like a real stall without a timeout
+                    // An answer slower than the attempt's timeout never arrives: the engine keeps
+                    // that deadline and times the attempt out itself, as with a real driver.
+                    let at = match (latency, timeout) {
+                        (Some(l), Some(t)) if l > t => continue,
+                        (Some(l), _) => self.now + l,
+                        (None, _) => continue, // a stall: no answer ever comes
                     };
                     let index = self.replies.len();
                     self.replies.push(Some(reply));
-                    self.push(at, Pending::Reply { call, index });
+                    self.push(
+                        at,
+                        Pending::Reply {
+                            call,
+                            attempt,
+                            index,
+                        },
+                    );
                 }
                 Action::FetchToken { .. } => {
                     self.token_fetches += 1;
@@ -298,6 +300,9 @@ impl<S: Server> World<S> {
                     let at = self.now;
                     self.record(call, CallResult::Failed { failure, at });
                 }
+                // Nothing is in flight past its deadline here (see `Send`), and the sim
+                // keeps no connection pool.
+                Action::Abort { .. } | Action::RecycleConnections { .. } => {}
             }
         }
         while let Some(e) = self.engine.poll_event() {
@@ -336,7 +341,11 @@ impl<S: Server> World<S> {
                 break;
             };
             match p {
-                Pending::Reply { call, index } => {
+                Pending::Reply {
+                    call,
+                    attempt,
+                    index,
+                } => {
                     let reply = self.replies.get_mut(index).and_then(Option::take);
                     match reply {
                         Some(SimReply::Status {
@@ -347,16 +356,24 @@ impl<S: Server> World<S> {
                         }) => {
                             let wall = self.wall();
                             let response = Response::new(status, &headers, wall);
-                            self.engine
-                                .handle(call, Outcome::Response(response), self.now);
+                            self.engine.handle_attempt(
+                                call,
+                                attempt,
+                                Outcome::Response(response),
+                                self.now,
+                            );
                             // Recorded before `pump` retires the call's label.
                             if let Some(&label) = self.labels.get(&call) {
                                 self.last_reply.insert(label, (headers, body));
                             }
                         }
                         Some(SimReply::Transport { error, .. }) => {
-                            self.engine
-                                .handle(call, Outcome::Transport(error), self.now);
+                            self.engine.handle_attempt(
+                                call,
+                                attempt,
+                                Outcome::Transport(error),
+                                self.now,
+                            );
                         }
                         _ => {}
                     }

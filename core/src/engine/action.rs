@@ -1,0 +1,113 @@
+//! What the engine asks the driver to do.
+
+use core::time::Duration;
+
+use crate::engine::call::{Authorization, CallId};
+use crate::engine::failure::Failure;
+use crate::rng::Uuid;
+use crate::why::Why;
+
+/// `X-Request-ID`.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// `Idempotency-Key`.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// The headers an attempt must carry, decided by the engine; drivers copy them.
+///
+/// - `X-Request-ID`: the same on every attempt of the call.
+/// - `Idempotency-Key`: generated once per call for POST and PATCH with
+///   [`crate::Idempotency::Auto`], the same on every attempt. A call whose caller provides its
+///   own key carries none here: the caller's header is sent as is.
+/// - `Authorization`: for [`Authorization::Token`] calls, the token of generation
+///   [`AttemptHeaders::token`] (`Bearer <token>`); a caller's own `Authorization`
+///   ([`Authorization::Caller`]) is left as is and never replaced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct AttemptHeaders {
+    /// The value for `X-Request-ID`.
+    pub request_id: Uuid,
+    /// The value for `Idempotency-Key`, if the engine generated one.
+    pub idempotency_key: Option<Uuid>,
+    /// Which token generation to send as `Authorization: Bearer …`.
+    pub token: Option<u32>,
+    /// Where this call's `Authorization` comes from.
+    pub authorization: Authorization,
+}
+
+impl AttemptHeaders {
+    /// The text headers to set, as `(lower-case name, value)`: `X-Request-ID` and, if
+    /// generated, `Idempotency-Key`. `Authorization` needs the token's value, which the driver
+    /// holds: see [`AttemptHeaders::token`].
+    pub fn text(&self) -> impl Iterator<Item = (&'static str, [u8; 36])> {
+        let id = Some((REQUEST_ID_HEADER, self.request_id.to_text()));
+        let key = self
+            .idempotency_key
+            .map(|k| (IDEMPOTENCY_KEY_HEADER, k.to_text()));
+        id.into_iter().chain(key)
+    }
+}
+
+/// What the driver must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Action {
+    /// Send attempt `attempt` of `call` now.
+    Send {
+        /// The call.
+        call: CallId,
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// The attempt's time limit (the attempt timeout, shortened to the deadline). The
+        /// engine keeps this deadline itself: when it passes without an outcome the engine
+        /// times the attempt out and asks for an [`Action::Abort`]. Drivers need no timer of
+        /// their own.
+        timeout: Option<Duration>,
+        /// The key to send as `Idempotency-Key` (also in `headers`).
+        idempotency_key: Option<Uuid>,
+        /// The value for `X-Request-ID` (also in `headers`).
+        request_id: Uuid,
+        /// Which token generation to attach (also in `headers`).
+        token: Option<u32>,
+        /// Every header the attempt must add.
+        headers: AttemptHeaders,
+    },
+    /// Stop attempt `attempt` of `call` and drop whatever it returns: the engine timed it out
+    /// (or the call ended) and has already decided what follows.
+    Abort {
+        /// The call.
+        call: CallId,
+        /// The attempt to abort.
+        attempt: u32,
+        /// Why.
+        why: Why,
+    },
+    /// Fetch an access token and report it with [`crate::Engine::token_fetched`] or
+    /// [`crate::Engine::token_failed`]. Only one is asked for at a time.
+    FetchToken {
+        /// Why a token is needed.
+        why: Why,
+    },
+    /// Connections to `host` keep failing: drop the pooled ones and connect afresh.
+    RecycleConnections {
+        /// The host (`scheme://authority`).
+        host: std::sync::Arc<str>,
+        /// Connection failures in a row that led to it.
+        failures: u32,
+    },
+    /// The call is over: hand the last response (with this status) to the caller.
+    Done {
+        /// The call.
+        call: CallId,
+        /// The final status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The call is over without a usable response.
+    Fail {
+        /// The call.
+        call: CallId,
+        /// Why the engine gave up.
+        failure: Failure,
+    },
+}

@@ -1,0 +1,308 @@
+//! Before a send: the admission pipeline a ready (or woken) call walks, in this order:
+//!
+//! 1. the deadline: passed → [`Why::DeadlineExceeded`];
+//! 2. the breaker: open → fail fast with when it may be tried again;
+//! 3. a server hold on the host (`Retry-After`, a used-up quota): wait it out, spread over a
+//!    slice of its length afterwards; a hold that outlasts the deadline fails the call with the
+//!    hold's reason, its end and the header that asked for it;
+//! 4. the access token: usable, refresh early in the background, or wait for a fetch;
+//! 5. concurrency (client-wide and per host): no free slot → queue, first come first served;
+//! 6. the client-side rate limit (configured or learned): book a slot and wait for it; a learned
+//!    limit that would wait past the cap fails with [`Why::RetryAfterTooLong`] naming its header;
+//! 7. the breaker's admission (a half-open probe slot) and the send, whose attempt deadline the
+//!    engine keeps.
+//!
+//! Every "not now" answers the same way: a wait until a time, with its [`Why`].
+
+use core::time::Duration;
+
+use crate::breaker::{Admit, Refusal};
+use crate::classify::Processed;
+use crate::engine::action::{Action, AttemptHeaders};
+use crate::engine::call::{Authorization, Phase};
+use crate::engine::event::EventKind;
+use crate::engine::failure::{Detail, Failure, Hint};
+use crate::engine::Engine;
+use crate::rng::RandomSource;
+use crate::time::{duration_nanos, Instant};
+use crate::token::TokenStatus;
+use crate::why::Why;
+
+impl Engine {
+    /// Moves a ready (or woken) call as far as it can go: fail, wait, queue or send.
+    pub(crate) fn advance(&mut self, slot: u32, now: Instant) {
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return;
+        };
+        let (id, host, deadline, needs_token) = (c.id, c.host as usize, c.deadline, c.needs_token);
+        let reserved = matches!(c.phase, Phase::Waiting { reserved: true, .. });
+        if let Some(c) = self.calls[slot as usize].as_mut() {
+            // Woken: the slot booked for now is used now (or given up below).
+            c.phase = Phase::Ready;
+        }
+        // 1. The deadline.
+        if deadline.is_some_and(|d| now >= d) {
+            self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now);
+            return;
+        }
+        let past_deadline = |t: Instant| deadline.is_some_and(|d| t >= d);
+
+        // 2. The breaker: fail fast while open.
+        if let Err(refusal) = self.hosts[host].breaker.peek(&self.config.breaker, now) {
+            self.refuse(slot, refusal, now);
+            return;
+        }
+        // 3. A server hold on the host. Waiters wake spread over a slice of their wait after
+        // the hold ends, so the host is not met by all of them in one instant.
+        let h = &self.hosts[host];
+        if h.hold_until > now {
+            let (hold, why, hint) = (h.hold_until, h.hold_why, h.hold_hint);
+            let spread = duration_nanos(hold - now) as f64 * self.config.retry.hold_spread;
+            let until = hold + Duration::from_nanos(self.rng.below(spread as u64));
+            if past_deadline(until) {
+                let f = Failure::new(why, 0, None, Processed::Never)
+                    .retry_at(Some(hold))
+                    .detail(Detail::HostHeld { hint });
+                self.fail(slot, f, now);
+                return;
+            }
+            self.stats.rate_limited_waits += 1;
+            self.event(
+                now,
+                EventKind::Waiting {
+                    call: id,
+                    until,
+                    why,
+                },
+            );
+            self.schedule(slot, until, false);
+            return;
+        }
+        // 4. The token.
+        let mut token = None;
+        if needs_token {
+            let skew = Duration::from_millis(self.config.token.refresh_skew_ms);
+            match self.token.status(skew, now) {
+                TokenStatus::Usable {
+                    generation,
+                    refresh,
+                } => {
+                    token = Some(generation);
+                    if refresh {
+                        self.fetch_token(Why::TokenExpiring, now);
+                    }
+                }
+                TokenStatus::Wait(why) => {
+                    self.fetch_token(why, now);
+                    if let Some(c) = self.calls[slot as usize].as_mut() {
+                        c.phase = Phase::WaitingToken;
+                    }
+                    if let Some(d) = deadline {
+                        self.set_timer(slot, d);
+                    }
+                    self.event(now, EventKind::WaitingForToken { call: id, why });
+                    return;
+                }
+            }
+        }
+        // 5. Concurrency: queue for a slot.
+        if !self.has_room(host) {
+            self.stats.concurrency_waits += 1;
+            if let Some(c) = self.calls[slot as usize].as_mut() {
+                c.phase = Phase::Queued;
+            }
+            self.queue.push_back(id);
+            if let Some(d) = deadline {
+                self.set_timer(slot, d);
+            }
+            self.event(
+                now,
+                EventKind::Queued {
+                    call: id,
+                    why: Why::ConcurrencyLimit,
+                },
+            );
+            return;
+        }
+        // 6. The client-side rate limit: book a slot and wait for it.
+        self.lapse_learned_limit(host, now);
+        if !reserved {
+            let cap = self.retry_after_cap();
+            let learned_from = self.hosts[host].learned_from;
+            if let Some(limiter) = self.hosts[host].limiter.as_mut() {
+                if let Err(not_until) = limiter.peek(now) {
+                    let asked = not_until.wait_time_from(now);
+                    if let (Some(source), true) = (learned_from, asked > cap) {
+                        // A server taught this pace: cap it like any other server-asked wait.
+                        let f = Failure::new(Why::RetryAfterTooLong, 0, None, Processed::Never)
+                            .retry_at(Some(not_until.at))
+                            .detail(Detail::WaitTooLong {
+                                asked,
+                                cap,
+                                hint: Hint::RateLimit(source),
+                            });
+                        self.fail(slot, f, now);
+                        return;
+                    }
+                    if past_deadline(not_until.at) {
+                        let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
+                            .retry_at(Some(not_until.at));
+                        self.fail(slot, f, now);
+                        return;
+                    }
+                }
+                let at = limiter.reserve(now);
+                if at > now {
+                    self.stats.rate_limited_waits += 1;
+                    self.event(
+                        now,
+                        EventKind::Waiting {
+                            call: id,
+                            until: at,
+                            why: Why::ClientRateLimit,
+                        },
+                    );
+                    self.schedule(slot, at, true);
+                    return;
+                }
+            }
+        }
+        // 7. Admission (takes a half-open probe slot) and send.
+        let (admitted, transition) = self.hosts[host].breaker.admit(&self.config.breaker, now);
+        self.breaker_event(host, transition, now);
+        let admit = match admitted {
+            Ok(a) => a,
+            Err(refusal) => {
+                self.refuse(slot, refusal, now);
+                return;
+            }
+        };
+        self.send(slot, admit, token, now);
+    }
+
+    fn send(&mut self, slot: u32, admit: Admit, token: Option<u32>, now: Instant) {
+        let attempt_timeout = self
+            .config
+            .retry
+            .attempt_timeout_ms
+            .map(Duration::from_millis);
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
+        let host = c.host as usize;
+        c.attempts += 1;
+        let left = c.deadline.map(|d| d - now);
+        let timeout = match (attempt_timeout, left) {
+            (Some(a), Some(l)) => Some(a.min(l)),
+            (a, l) => a.or(l),
+        };
+        let expires = timeout.map(|t| now + t);
+        c.phase = Phase::InFlight {
+            admit,
+            token,
+            expires,
+        };
+        let headers = AttemptHeaders {
+            request_id: c.request_id,
+            idempotency_key: c.key,
+            token,
+            authorization: if c.needs_token {
+                Authorization::Token
+            } else if c.own_authorization {
+                Authorization::Caller
+            } else {
+                Authorization::None
+            },
+        };
+        let (id, attempt) = (c.id, c.attempts);
+        let action = Action::Send {
+            call: id,
+            attempt,
+            timeout,
+            idempotency_key: c.key,
+            request_id: c.request_id,
+            token,
+            headers,
+        };
+        self.hosts[host].in_flight += 1;
+        self.in_flight += 1;
+        if let Some(at) = expires {
+            self.set_timer(slot, at);
+        }
+        self.stats.attempts += 1;
+        self.event(
+            now,
+            EventKind::AttemptStarted {
+                call: id,
+                attempt,
+                timeout,
+                probe: matches!(admit, Admit::Probe(_)),
+            },
+        );
+        self.actions.push_back(action);
+    }
+
+    /// Whether an attempt to `host` may start under the concurrency limits.
+    fn has_room(&self, host: usize) -> bool {
+        let c = &self.config.concurrency;
+        c.max_in_flight.is_none_or(|m| self.in_flight < m)
+            && c.max_in_flight_per_host
+                .is_none_or(|m| self.hosts[host].in_flight < m)
+    }
+
+    /// An attempt to `host` ended: its concurrency slot is free.
+    pub(crate) fn release_slot(&mut self, host: usize) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.in_flight = h.in_flight.saturating_sub(1);
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Hands free concurrency slots to queued calls, first come first served. Runs at the end
+    /// of every input, after the call that freed a slot has decided.
+    pub(crate) fn dispatch_queue(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.queue.len() {
+            let id = self.queue[i];
+            let queued_host = match self.live(id).and_then(|s| self.calls[s as usize].as_ref()) {
+                Some(c) if c.phase == Phase::Queued => c.host as usize,
+                _ => {
+                    // Ended or moved on while queued.
+                    self.queue.remove(i);
+                    continue;
+                }
+            };
+            if !self.has_room(queued_host) {
+                i += 1;
+                continue;
+            }
+            self.queue.remove(i);
+            if let Some(c) = self.calls[id.slot as usize].as_mut() {
+                c.phase = Phase::Ready;
+                c.timer = None;
+            }
+            self.advance(id.slot, now);
+        }
+    }
+
+    pub(crate) fn refuse(&mut self, slot: u32, refusal: Refusal, now: Instant) {
+        self.stats.breaker_rejections += 1;
+        let (why, at) = match refusal {
+            Refusal::Open(until) => (Why::BreakerOpen, Some(until)),
+            Refusal::ProbesBusy => (Why::BreakerProbesBusy, None),
+        };
+        self.fail(
+            slot,
+            Failure::new(why, 0, None, Processed::Never).retry_at(at),
+            now,
+        );
+    }
+
+    pub(crate) fn fetch_token(&mut self, why: Why, now: Instant) {
+        if self.token.begin_fetch() {
+            self.stats.token_fetches += 1;
+            self.event(now, EventKind::TokenFetchStarted { why });
+            self.actions.push_back(Action::FetchToken { why });
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! After a send: what an attempt's outcome means for the call and its host — the breaker, the
+//! server's hints, a 401's token refresh, then [`retry::decide`](super::retry::decide) — and the
+//! attempt deadline the engine keeps, so an outcome that never arrives is timed out here.
+
+use core::time::Duration;
+
+use crate::breaker::{Admit, Refusal};
+use crate::classify::{classify_status, classify_transport, Class, Processed, TransportError};
+use crate::engine::action::Action;
+use crate::engine::call::Phase;
+use crate::engine::event::EventKind;
+use crate::engine::failure::{Detail, Failure};
+use crate::engine::outcome::{Last, Outcome, Problem};
+use crate::engine::retry::{decide, RetryDecision, RetryInput};
+use crate::engine::Engine;
+use crate::time::Instant;
+use crate::why::Why;
+
+impl Engine {
+    /// The attempt in flight for `slot` ended with `outcome`.
+    pub(crate) fn on_outcome(&mut self, slot: u32, outcome: Outcome<'_>, now: Instant) {
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
+        let Phase::InFlight { admit, token, .. } = c.phase else {
+            return;
+        };
+        c.phase = Phase::Ready;
+        c.timer = None;
+        let (id, attempt, host) = (c.id, c.attempts, c.host as usize);
+        self.release_slot(host);
+
+        let (class, last) = match outcome {
+            Outcome::Response(r) => (
+                classify_status(r.status, &self.retry_statuses),
+                Last::Status(r.status),
+            ),
+            Outcome::Transport(e) => (classify_transport(e), Last::Transport(e)),
+            Outcome::Unusable(r, problem) => (unusable(problem), Last::Status(r.status)),
+        };
+        self.event(
+            now,
+            EventKind::AttemptFinished {
+                call: id,
+                attempt,
+                result: last,
+                why: class.why,
+            },
+        );
+        let transition = self.hosts[host].breaker.record(
+            &self.config.breaker,
+            admit,
+            class.breaker_failure,
+            now,
+        );
+        self.breaker_event(host, transition, now);
+        self.note_connection(host, outcome, now);
+
+        let asked = match outcome {
+            Outcome::Response(r) | Outcome::Unusable(r, _) => {
+                self.read_hints(slot, host, &r, class.success, now)
+            }
+            Outcome::Transport(_) => Default::default(),
+        };
+        if let Outcome::Unusable(_, problem) = outcome {
+            let f = Failure::new(class.why, 0, Some(last), Processed::Yes)
+                .detail(Detail::Problem(problem));
+            self.fail(slot, f, now);
+            return;
+        }
+        let status = last.status();
+        if status == Some(401) {
+            if let Some(generation) = token {
+                self.on_unauthorized(slot, generation, now);
+                return;
+            }
+        }
+        if class.success || (!class.retryable && status.is_some()) {
+            self.done(slot, status.unwrap_or(0), now);
+            return;
+        }
+        self.retry_or_fail(slot, class, last, asked.retry_after, now);
+    }
+
+    /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
+    /// and decide as for a timeout the driver had seen.
+    pub(crate) fn expire_attempt(&mut self, slot: u32, now: Instant) {
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return;
+        };
+        let (id, attempt) = (c.id, c.attempts);
+        self.stats.attempts_aborted += 1;
+        self.event(
+            now,
+            EventKind::AttemptAborted {
+                call: id,
+                attempt,
+                why: Why::AttemptTimeout,
+            },
+        );
+        self.actions.push_back(Action::Abort {
+            call: id,
+            attempt,
+            why: Why::AttemptTimeout,
+        });
+        self.on_outcome(slot, Outcome::Transport(TransportError::Timeout), now);
+    }
+
+    /// Counts connection failures in a row per host; the configured number asks the driver to
+    /// rebuild its pool.
+    fn note_connection(&mut self, host: usize, outcome: Outcome<'_>, now: Instant) {
+        let threshold = self.config.pool.recycle_after_failures;
+        let h = &mut self.hosts[host];
+        match outcome {
+            Outcome::Transport(
+                TransportError::Connect | TransportError::Dns | TransportError::Tls,
+            ) => {
+                h.connect_failures += 1;
+                if threshold > 0 && h.connect_failures >= threshold {
+                    let (name, failures) = (h.name.clone(), h.connect_failures);
+                    h.connect_failures = 0;
+                    self.stats.pool_recycles += 1;
+                    self.event(
+                        now,
+                        EventKind::ConnectionsRecycled {
+                            host: name.clone(),
+                            failures,
+                        },
+                    );
+                    self.actions.push_back(Action::RecycleConnections {
+                        host: name,
+                        failures,
+                    });
+                }
+            }
+            Outcome::Transport(_) => {}
+            Outcome::Response(_) | Outcome::Unusable(..) => h.connect_failures = 0,
+        }
+    }
+
+    fn on_unauthorized(&mut self, slot: u32, generation: u32, now: Instant) {
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
+        if !self.config.token.refresh_on_401 || c.attempts >= c.max_attempts {
+            self.done(slot, 401, now);
+            return;
+        }
+        if c.forced_refresh {
+            let f = Failure::new(
+                Why::TokenRejectedAgain,
+                0,
+                Some(Last::Status(401)),
+                Processed::Yes,
+            );
+            self.fail(slot, f, now);
+            return;
+        }
+        let replayable = c.replayable;
+        c.forced_refresh = true;
+        c.phase = Phase::Ready;
+        if self.token.reject(generation) {
+            self.fetch_token(Why::TokenRejected, now);
+        }
+        if replayable {
+            self.advance(slot, now);
+        } else {
+            // The token is refreshed for the calls that follow, but this body cannot be sent
+            // again: the 401 is this call's answer.
+            self.done(slot, 401, now);
+        }
+    }
+
+    fn retry_or_fail(
+        &mut self,
+        slot: u32,
+        class: Class,
+        last: Last,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return;
+        };
+        let (host, id, previous, attempts) = (c.host as usize, c.id, c.previous_delay, c.attempts);
+        let input = RetryInput {
+            replayable: c.replayable,
+            safe_to_repeat: c.method.is_idempotent() || c.has_key,
+            processed: class.processed,
+            attempts,
+            max_attempts: c.max_attempts,
+            retry_after,
+            cap: self.retry_after_cap(),
+            deadline: c.deadline,
+            first_throttle: class.why == Why::TooManyRequests && !c.throttled,
+            now,
+        };
+        let (backoff, rng, breaker_config) = (&self.backoff, &mut self.rng, &self.config.breaker);
+        let h = &mut self.hosts[host];
+        let (breaker, budget) = (&h.breaker, &mut h.budget);
+        let mut budget_refused = false;
+        let decision = {
+            decide(
+                input,
+                || backoff.delay(attempts - 1, previous, rng),
+                |at| match breaker.peek(breaker_config, at) {
+                    Err(Refusal::Open(until)) => Some(until),
+                    _ => None,
+                },
+                || {
+                    let ok = budget.try_withdraw();
+                    budget_refused = !ok;
+                    ok
+                },
+            )
+        };
+        match decision {
+            RetryDecision::Retry { at, delay, why } => {
+                if let Some(c) = self.calls[slot as usize].as_mut() {
+                    c.previous_delay = Some(delay);
+                    c.throttled |= class.why == Why::TooManyRequests;
+                }
+                self.stats.retries += 1;
+                self.event(
+                    now,
+                    EventKind::RetryScheduled {
+                        call: id,
+                        attempt: attempts + 1,
+                        delay,
+                        why,
+                    },
+                );
+                self.schedule(slot, at, false);
+            }
+            RetryDecision::Fail {
+                why,
+                retry_at,
+                detail,
+            } => {
+                match why {
+                    Why::BreakerOpen => self.stats.breaker_rejections += 1,
+                    Why::BudgetExhausted if budget_refused => {
+                        self.stats.budget_refusals += 1;
+                        let name = self.hosts[host].name.clone();
+                        self.event(
+                            now,
+                            EventKind::BudgetExhausted {
+                                host: name,
+                                call: id,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+                let f = Failure::new(why, 0, Some(last), class.processed)
+                    .retry_at(retry_at)
+                    .detail(detail);
+                self.fail(slot, f, now);
+            }
+        }
+    }
+
+    /// Releases what an attempt in flight held when its call ends some other way.
+    pub(crate) fn release_in_flight(&mut self, host: usize, admit: Admit) {
+        if let (Some(h), Admit::Probe(_)) = (self.hosts.get_mut(host), admit) {
+            h.breaker.release_probe();
+        }
+    }
+}
+
+/// What a response the driver could not use means: a final failure of the call, not of the
+/// host (the server answered; the client cannot use what it said).
+fn unusable(problem: Problem) -> Class {
+    let why = match problem {
+        Problem::BodyTooLarge { .. } => Why::BodyTooLarge,
+        Problem::Undecodable => Why::Undecodable,
+        Problem::TooManyRedirects { .. } => Why::TooManyRedirects,
+    };
+    Class {
+        success: false,
+        retryable: false,
+        breaker_failure: false,
+        processed: Processed::Yes,
+        why,
+    }
+}

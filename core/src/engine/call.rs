@@ -1,0 +1,224 @@
+//! One logical call: what the caller asked for ([`CallSpec`]) and where it stands ([`Call`]).
+
+use core::time::Duration;
+
+use serde::Serialize;
+
+use crate::breaker::Admit;
+use crate::classify::Method;
+use crate::rng::Uuid;
+use crate::time::Instant;
+
+/// A logical call's handle. It prints as `#n`, numbered from 1 in start order.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId {
+    pub(crate) slot: u32,
+    pub(crate) seq: u32,
+}
+
+impl CallId {
+    /// The call's number: 1 for the first call the engine started, and so on.
+    pub fn number(self) -> u32 {
+        self.seq
+    }
+}
+
+impl core::fmt::Debug for CallId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#{}", self.seq)
+    }
+}
+
+impl core::fmt::Display for CallId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#{}", self.seq)
+    }
+}
+
+impl Serialize for CallId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.seq)
+    }
+}
+
+/// Who supplies the `Idempotency-Key` of a write.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Idempotency {
+    /// The engine generates one for POST and PATCH, once per call, reused on every attempt.
+    Auto,
+    /// The caller sends its own key on every attempt.
+    Provided,
+    /// No key: a write that may have been applied is never repeated.
+    Off,
+}
+
+/// Where a call's `Authorization` comes from.
+///
+/// The one rule every adapter follows: **a caller's own `Authorization` header wins.** It is
+/// sent as given on every attempt; the engine attaches no token to that call and a 401 is the
+/// caller's answer (no forced refresh). Only [`Authorization::Token`] calls take the token
+/// generation the engine names in [`crate::Action::Send`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Authorization {
+    /// No `Authorization` header.
+    None,
+    /// The caller's own header, sent as is.
+    Caller,
+    /// The access token of the generation the engine names for each attempt.
+    Token,
+}
+
+/// What a logical call is, as far as deciding goes.
+#[derive(Clone, Debug)]
+pub struct CallSpec<'a> {
+    /// The method (idempotency follows from it).
+    pub method: Method,
+    /// `scheme://authority`: the unit of breaker, limiter and budget state.
+    pub host: &'a str,
+    /// Who supplies an Idempotency-Key.
+    pub idempotency: Idempotency,
+    /// Whether the body can be sent again (false for one-shot streams).
+    pub replayable: bool,
+    /// Whether the call carries an access token. A call whose caller set its own
+    /// `Authorization` must say so with [`CallSpec::authorization`] instead.
+    pub needs_token: bool,
+    /// The caller set its own `Authorization` header (see [`Authorization`]).
+    pub own_authorization: bool,
+    /// Overrides the configured deadline.
+    pub deadline: Option<Duration>,
+    /// Overrides the configured attempt count.
+    pub max_attempts: Option<u32>,
+}
+
+impl<'a> CallSpec<'a> {
+    /// A call with the given method to `host`.
+    pub fn new(method: Method, host: &'a str) -> Self {
+        CallSpec {
+            method,
+            host,
+            idempotency: Idempotency::Auto,
+            replayable: true,
+            needs_token: false,
+            own_authorization: false,
+            deadline: None,
+            max_attempts: None,
+        }
+    }
+
+    /// A GET to `host`.
+    pub fn get(host: &'a str) -> Self {
+        CallSpec::new(Method::Get, host)
+    }
+
+    /// A POST to `host`.
+    pub fn post(host: &'a str) -> Self {
+        CallSpec::new(Method::Post, host)
+    }
+
+    /// Sets who supplies the Idempotency-Key.
+    pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    /// Marks the body as a one-shot stream.
+    pub fn not_replayable(mut self) -> Self {
+        self.replayable = false;
+        self
+    }
+
+    /// Marks the call as carrying an access token.
+    pub fn with_token(mut self) -> Self {
+        self.needs_token = true;
+        self
+    }
+
+    /// Says where the call's `Authorization` comes from; [`Authorization::Caller`] wins over
+    /// a configured token source.
+    pub fn authorization(mut self, authorization: Authorization) -> Self {
+        self.needs_token = authorization == Authorization::Token;
+        self.own_authorization = authorization == Authorization::Caller;
+        self
+    }
+
+    /// Overrides the deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Overrides the number of attempts (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// The authorization the engine applies: the caller's header wins over a token.
+    pub(crate) fn effective_authorization(&self) -> Authorization {
+        if self.own_authorization {
+            Authorization::Caller
+        } else if self.needs_token {
+            Authorization::Token
+        } else {
+            Authorization::None
+        }
+    }
+}
+
+/// Where a call stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Between decisions.
+    Ready,
+    /// Sleeping until `until` (backoff, a hold, or a booked rate-limit slot).
+    Waiting {
+        until: Instant,
+        /// The limiter slot booked for `until`, returned if the call ends before it.
+        reserved: bool,
+    },
+    /// Waiting for an access token.
+    WaitingToken,
+    /// Waiting for a concurrency slot.
+    Queued,
+    /// An attempt is out.
+    InFlight {
+        admit: Admit,
+        token: Option<u32>,
+        /// When the engine times the attempt out itself.
+        expires: Option<Instant>,
+    },
+}
+
+/// One logical call's state.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub id: CallId,
+    pub host: u32,
+    pub method: Method,
+    pub has_key: bool,
+    pub key: Option<Uuid>,
+    pub request_id: Uuid,
+    pub replayable: bool,
+    pub needs_token: bool,
+    pub own_authorization: bool,
+    pub max_attempts: u32,
+    pub started: Instant,
+    pub deadline: Option<Instant>,
+    pub attempts: u32,
+    pub previous_delay: Option<Duration>,
+    pub forced_refresh: bool,
+    /// The call had its one budget-free retry after a 429 (see `retry.rs`).
+    pub throttled: bool,
+    pub phase: Phase,
+    /// The deadline this call's timer entry stands for, if any.
+    pub timer: Option<Instant>,
+}
+
+impl Call {
+    /// Whether an attempt is in flight, and which.
+    pub fn in_flight(&self) -> Option<u32> {
+        matches!(self.phase, Phase::InFlight { .. }).then_some(self.attempts)
+    }
+}

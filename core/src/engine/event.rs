@@ -1,0 +1,366 @@
+//! What the engine did, for logs, traces, metrics and UIs: [`Event`], polled like actions.
+
+use core::time::Duration;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::classify::Method;
+use crate::engine::call::CallId;
+use crate::engine::failure::Failure;
+use crate::engine::outcome::Last;
+use crate::time::Instant;
+use crate::why::Why;
+
+/// Something the engine did, for logs, traces and UIs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// When, on the driver's clock.
+    #[serde(rename = "at_ms", serialize_with = "ser_instant_ms")]
+    pub at: Instant,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A logical call began.
+    CallStarted {
+        /// The call.
+        call: CallId,
+        /// Its host.
+        host: Arc<str>,
+        /// Its method.
+        method: Method,
+    },
+    /// An attempt was handed to the driver.
+    AttemptStarted {
+        /// The call.
+        call: CallId,
+        /// 1 for the first.
+        attempt: u32,
+        /// Its timeout.
+        #[serde(rename = "timeout_ms", serialize_with = "ser_opt_duration_ms")]
+        timeout: Option<Duration>,
+        /// Whether it is a half-open breaker probe.
+        probe: bool,
+    },
+    /// An attempt ended.
+    AttemptFinished {
+        /// The call.
+        call: CallId,
+        /// Which attempt.
+        attempt: u32,
+        /// How it ended.
+        result: Last,
+        /// What that means.
+        why: Why,
+    },
+    /// The engine timed an attempt out (its outcome never came) and asked the driver to
+    /// abort it; what it held (a breaker probe, a concurrency slot) is released.
+    AttemptAborted {
+        /// The call.
+        call: CallId,
+        /// Which attempt.
+        attempt: u32,
+        /// Why.
+        why: Why,
+    },
+    /// Connections to the host failed again and again: the driver is asked to drop its pool.
+    ConnectionsRecycled {
+        /// The host.
+        host: Arc<str>,
+        /// Connection failures in a row.
+        failures: u32,
+    },
+    /// The call will try again after a wait.
+    RetryScheduled {
+        /// The call.
+        call: CallId,
+        /// The attempt that will be made.
+        attempt: u32,
+        /// How long until then.
+        #[serde(rename = "delay_ms", serialize_with = "ser_duration_ms")]
+        delay: Duration,
+        /// Backoff or the server's Retry-After.
+        why: Why,
+    },
+    /// The call waits before it may send (rate limit, server hold).
+    Waiting {
+        /// The call.
+        call: CallId,
+        /// Until when.
+        #[serde(rename = "until_ms", serialize_with = "ser_instant_ms")]
+        until: Instant,
+        /// Why.
+        why: Why,
+    },
+    /// The call queues for a concurrency slot (client-wide or per host).
+    Queued {
+        /// The call.
+        call: CallId,
+        /// Why.
+        why: Why,
+    },
+    /// The call waits for an access token.
+    WaitingForToken {
+        /// The call.
+        call: CallId,
+        /// Why there is no usable token.
+        why: Why,
+    },
+    /// The server's hint holds every call to the host until a time.
+    HostHeld {
+        /// The host.
+        host: Arc<str>,
+        /// Until when.
+        #[serde(rename = "until_ms", serialize_with = "ser_instant_ms")]
+        until: Instant,
+        /// Retry-After or rate-limit headers.
+        why: Why,
+    },
+    /// The host's rate limit was learned from its rate-limit headers.
+    LimitLearned {
+        /// The host.
+        host: Arc<str>,
+        /// The learned sustained rate.
+        per_second: f64,
+        /// The learned burst.
+        burst: u64,
+    },
+    /// A hint header could not be read; the engine fell back to backoff.
+    HintUnreadable {
+        /// The call.
+        call: CallId,
+    },
+    /// The breaker opened.
+    BreakerOpened {
+        /// The host.
+        host: Arc<str>,
+        /// Until when.
+        #[serde(rename = "until_ms", serialize_with = "ser_instant_ms")]
+        until: Instant,
+        /// Trips since the last full recovery.
+        trips: u32,
+    },
+    /// The breaker turned half-open.
+    BreakerHalfOpen {
+        /// The host.
+        host: Arc<str>,
+    },
+    /// The breaker closed.
+    BreakerClosed {
+        /// The host.
+        host: Arc<str>,
+    },
+    /// A retry was refused because the budget is spent.
+    BudgetExhausted {
+        /// The host.
+        host: Arc<str>,
+        /// The call refused.
+        call: CallId,
+    },
+    /// A token fetch began.
+    TokenFetchStarted {
+        /// Why.
+        why: Why,
+    },
+    /// A token arrived.
+    TokenRefreshed {
+        /// Its generation.
+        generation: u32,
+        /// Its lifetime, if known.
+        #[serde(rename = "expires_in_ms", serialize_with = "ser_opt_duration_ms")]
+        expires_in: Option<Duration>,
+    },
+    /// A token fetch failed.
+    TokenFetchFailed {
+        /// Calls failed because of it.
+        calls_failed: u32,
+    },
+    /// The call got its final response.
+    CallSucceeded {
+        /// The call.
+        call: CallId,
+        /// The status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// Time from start to end.
+        #[serde(rename = "elapsed_ms", serialize_with = "ser_duration_ms")]
+        elapsed: Duration,
+    },
+    /// The call failed.
+    CallFailed {
+        /// The call.
+        call: CallId,
+        /// The failure.
+        failure: Failure,
+        /// Time from start to end.
+        #[serde(rename = "elapsed_ms", serialize_with = "ser_duration_ms")]
+        elapsed: Duration,
+    },
+}
+
+impl EventKind {
+    /// The reason the event carries, if it carries one.
+    pub fn why(&self) -> Option<Why> {
+        match self {
+            EventKind::AttemptFinished { why, .. }
+            | EventKind::AttemptAborted { why, .. }
+            | EventKind::RetryScheduled { why, .. }
+            | EventKind::Waiting { why, .. }
+            | EventKind::WaitingForToken { why, .. }
+            | EventKind::Queued { why, .. }
+            | EventKind::HostHeld { why, .. }
+            | EventKind::TokenFetchStarted { why } => Some(*why),
+            EventKind::CallFailed { failure, .. } => Some(failure.why),
+            EventKind::BreakerOpened { .. } => Some(Why::BreakerOpen),
+            EventKind::BudgetExhausted { .. } => Some(Why::BudgetExhausted),
+            EventKind::ConnectionsRecycled { .. } => Some(Why::ConnectionsFailing),
+            EventKind::HintUnreadable { .. } => Some(Why::HintUnreadable),
+            EventKind::TokenFetchFailed { .. } => Some(Why::TokenFetchFailed),
+            EventKind::CallSucceeded { .. } => Some(Why::Success),
+            _ => None,
+        }
+    }
+
+    /// The call the event is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            EventKind::CallStarted { call, .. }
+            | EventKind::AttemptStarted { call, .. }
+            | EventKind::AttemptFinished { call, .. }
+            | EventKind::AttemptAborted { call, .. }
+            | EventKind::RetryScheduled { call, .. }
+            | EventKind::Waiting { call, .. }
+            | EventKind::WaitingForToken { call, .. }
+            | EventKind::Queued { call, .. }
+            | EventKind::HintUnreadable { call }
+            | EventKind::BudgetExhausted { call, .. }
+            | EventKind::CallSucceeded { call, .. }
+            | EventKind::CallFailed { call, .. } => Some(*call),
+            _ => None,
+        }
+    }
+}
+
+impl Event {
+    /// One line a person can read: what happened and, where there is one, why.
+    pub fn describe(&self) -> String {
+        let what = match &self.kind {
+            EventKind::CallStarted { call, host, method } => format!("{call} {method} {host}"),
+            EventKind::AttemptStarted {
+                call,
+                attempt,
+                probe,
+                ..
+            } => {
+                format!(
+                    "{call} attempt {attempt}{}",
+                    if *probe { " (breaker probe)" } else { "" }
+                )
+            }
+            EventKind::AttemptFinished {
+                call,
+                attempt,
+                result,
+                ..
+            } => match result {
+                Last::Status(s) => format!("{call} attempt {attempt} answered {s}"),
+                Last::Transport(e) => format!("{call} attempt {attempt} failed: {e:?}"),
+            },
+            EventKind::AttemptAborted { call, attempt, .. } => {
+                format!("{call} attempt {attempt} aborted")
+            }
+            EventKind::ConnectionsRecycled { host, failures } => {
+                format!("{host}: pool rebuilt after {failures} connection failures in a row")
+            }
+            EventKind::RetryScheduled {
+                call,
+                attempt,
+                delay,
+                ..
+            } => {
+                format!("{call} retry {attempt} in {} ms", delay.as_millis())
+            }
+            EventKind::Waiting { call, until, .. } => format!("{call} waits until {until}"),
+            EventKind::WaitingForToken { call, .. } => format!("{call} waits for a token"),
+            EventKind::Queued { call, .. } => format!("{call} queues for a slot"),
+            EventKind::HostHeld { host, until, .. } => format!("{host} held until {until}"),
+            EventKind::LimitLearned {
+                host,
+                per_second,
+                burst,
+            } => {
+                format!("{host} paced at {per_second:.2}/s, burst {burst}, as its rate-limit headers say")
+            }
+            EventKind::HintUnreadable { call } => format!("{call} could not read a hint header"),
+            EventKind::BreakerOpened { host, until, trips } => {
+                format!("breaker for {host} opened until {until} (trip {trips})")
+            }
+            EventKind::BreakerHalfOpen { host } => format!("breaker for {host} half-open"),
+            EventKind::BreakerClosed { host } => format!("breaker for {host} closed"),
+            EventKind::BudgetExhausted { host, call } => {
+                format!("{call} retry refused: budget for {host} spent")
+            }
+            EventKind::TokenFetchStarted { .. } => "fetching an access token".to_string(),
+            EventKind::TokenRefreshed {
+                generation,
+                expires_in,
+            } => match expires_in {
+                Some(d) => format!("token {generation} ready, expires in {} s", d.as_secs()),
+                None => format!("token {generation} ready"),
+            },
+            EventKind::TokenFetchFailed { calls_failed } => {
+                format!("token fetch failed; {calls_failed} waiting call(s) failed")
+            }
+            EventKind::CallSucceeded {
+                call,
+                status,
+                attempts,
+                elapsed,
+            } => format!(
+                "{call} done: {status} after {attempts} attempt(s), {} ms",
+                elapsed.as_millis()
+            ),
+            EventKind::CallFailed {
+                call,
+                failure,
+                elapsed,
+            } => format!(
+                "{call} failed after {} attempt(s), {} ms",
+                failure.attempts,
+                elapsed.as_millis()
+            ),
+        };
+        match self.kind.why() {
+            Some(why) if !matches!(self.kind, EventKind::CallSucceeded { .. }) => {
+                format!("[{}] {what}: {}", self.at, why.explain())
+            }
+            _ => format!("[{}] {what}", self.at),
+        }
+    }
+}
+
+pub(crate) fn ser_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_nanos() as f64 / 1e6)
+}
+
+fn ser_opt_duration_ms<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_instant_ms<S: serde::Serializer>(t: &Instant, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(t.as_nanos() as f64 / 1e6)
+}

@@ -1,0 +1,262 @@
+//! The host table and what the servers' hints do to a host: holds (`Retry-After`, a used-up
+//! quota) and limits learned from rate-limit headers. Every hint a server sends is capped by
+//! `retry.max_retry_after_ms`, whatever header it came in.
+
+use core::time::Duration;
+use std::sync::Arc;
+
+use crate::breaker::{Breaker, Transition};
+use crate::budget::Budget;
+use crate::config::LimitConfig;
+use crate::engine::event::EventKind;
+use crate::engine::failure::Hint;
+use crate::engine::outcome::Response;
+use crate::engine::Engine;
+use crate::headers::{parse_ratelimit, parse_retry_after, HintSource, RateLimitHint};
+use crate::limit::Gcra;
+use crate::time::Instant;
+use crate::why::Why;
+
+/// One host's shared state.
+pub(crate) struct Host {
+    pub name: Arc<str>,
+    pub breaker: Breaker,
+    pub budget: Budget,
+    pub limiter: Option<Gcra>,
+    /// A limit learned from the host's headers lapses at this time unless the host repeats it.
+    pub learned_until: Option<Instant>,
+    /// Which header family the learned limit came from.
+    pub learned_from: Option<HintSource>,
+    pub hold_until: Instant,
+    pub hold_why: Why,
+    pub hold_hint: Hint,
+    /// Calls started and not finished.
+    pub active: u32,
+    /// Attempts in flight.
+    pub in_flight: u32,
+    /// Connection failures (connect, DNS, TLS) in a row.
+    pub connect_failures: u32,
+    pub last_used: Instant,
+}
+
+/// What a response's hints asked of the call that got it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Asked {
+    /// The `Retry-After` wait, uncapped.
+    pub retry_after: Option<Duration>,
+}
+
+impl Engine {
+    pub(crate) fn host_for(&mut self, name: &str, now: Instant) -> Option<u32> {
+        // Most clients talk to one host: try the last one before hashing.
+        if let Some(h) = self.hosts.get_mut(self.last_host as usize) {
+            if &*h.name == name {
+                h.last_used = now;
+                return Some(self.last_host);
+            }
+        }
+        if let Some(&i) = self.host_index.get(name) {
+            self.last_host = i;
+            self.hosts[i as usize].last_used = now;
+            return Some(i);
+        }
+        let fresh = Host {
+            name: Arc::from(name),
+            breaker: Breaker::new(),
+            budget: Budget::new(&self.config.budget),
+            limiter: self.config.limit.as_ref().map(Gcra::new),
+            learned_until: None,
+            learned_from: None,
+            hold_until: Instant::ZERO,
+            hold_why: Why::ServerRetryAfterHold,
+            hold_hint: Hint::RetryAfter,
+            active: 0,
+            in_flight: 0,
+            connect_failures: 0,
+            last_used: now,
+        };
+        let index = if self.hosts.len() < self.config.max_hosts as usize {
+            self.hosts.push(fresh);
+            (self.hosts.len() - 1) as u32
+        } else {
+            // Forget the least recently used idle host.
+            let (i, _) = self
+                .hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.active == 0)
+                .min_by_key(|(_, h)| h.last_used)?;
+            self.host_index.remove(&self.hosts[i].name);
+            self.hosts[i] = fresh;
+            i as u32
+        };
+        self.host_index
+            .insert(self.hosts[index as usize].name.clone(), index);
+        self.last_host = index;
+        Some(index)
+    }
+
+    pub(crate) fn breaker_event(
+        &mut self,
+        host: usize,
+        transition: Option<Transition>,
+        now: Instant,
+    ) {
+        let Some(t) = transition else { return };
+        let name = self.hosts[host].name.clone();
+        let kind = match t {
+            Transition::Opened { until, trips } => {
+                self.stats.breaker_trips += 1;
+                EventKind::BreakerOpened {
+                    host: name,
+                    until,
+                    trips,
+                }
+            }
+            Transition::HalfOpened => EventKind::BreakerHalfOpen { host: name },
+            Transition::Closed => EventKind::BreakerClosed { host: name },
+        };
+        self.event(now, kind);
+    }
+
+    /// Reads a response's hints: they hold the whole host, so concurrent calls do not walk
+    /// into the same 429, and teach it the host's limit.
+    pub(crate) fn read_hints(
+        &mut self,
+        slot: u32,
+        host: usize,
+        r: &Response<'_>,
+        success: bool,
+        now: Instant,
+    ) -> Asked {
+        let mut retry_after = None;
+        if self.config.retry.respect_retry_after && !success {
+            retry_after = r
+                .headers
+                .get("retry-after")
+                .and_then(|v| parse_retry_after(v, r.wall));
+        }
+        let cap = self.retry_after_cap();
+        if let Some(ra) = retry_after {
+            // A wait past the cap fails the call that got it, but the host is still held for
+            // the cap: the next call must not walk into the same 429 a millisecond later.
+            if (r.status == 429 || r.status == 503) && ra > Duration::ZERO {
+                self.hold(
+                    host,
+                    now + ra.min(cap),
+                    Why::ServerRetryAfterHold,
+                    Hint::RetryAfter,
+                    now,
+                );
+            }
+        }
+        let hint = parse_ratelimit(r.headers, r.wall);
+        if let Some(hint) = hint {
+            if self.config.learn_limits {
+                self.learn_limit(host, &hint, now);
+            }
+            if retry_after.is_none() && hint.remaining == Some(0) {
+                if let Some(reset) = hint.reset.filter(|d| *d > Duration::ZERO) {
+                    self.hold(
+                        host,
+                        now + reset.min(cap),
+                        Why::ServerQuotaHold,
+                        Hint::RateLimit(hint.source),
+                        now,
+                    );
+                }
+            }
+        } else if retry_after.is_none()
+            && r.hints_may_be_hidden
+            && (r.status == 429 || r.status == 503)
+        {
+            if let Some(id) = self.calls[slot as usize].as_ref().map(|c| c.id) {
+                self.event(now, EventKind::HintUnreadable { call: id });
+            }
+        }
+        Asked { retry_after }
+    }
+
+    /// The longest wait any server hint may impose.
+    pub(crate) fn retry_after_cap(&self) -> Duration {
+        Duration::from_millis(self.config.retry.max_retry_after_ms)
+    }
+
+    /// A learned limit holds while the host keeps sending it: two windows (at least 1 s) past
+    /// the last hint, then the configured limit (or none) applies again.
+    pub(crate) fn lapse_learned_limit(&mut self, host: usize, now: Instant) {
+        let h = &mut self.hosts[host];
+        if h.learned_until.is_some_and(|t| now >= t) {
+            h.learned_until = None;
+            h.learned_from = None;
+            h.limiter = match (&h.limiter, &self.config.limit) {
+                (Some(g), Some(configured)) => Some(g.retuned(configured)),
+                (None, Some(configured)) => Some(Gcra::new(configured)),
+                (_, None) => None,
+            };
+        }
+    }
+
+    fn learn_limit(&mut self, host: usize, hint: &RateLimitHint, now: Instant) {
+        let h = &mut self.hosts[host];
+        if let (Some(quota), Some(window)) = (hint.limit, hint.window) {
+            if quota > 0 && !window.is_zero() {
+                if h.learned_until.is_some() {
+                    h.learned_until = Some(now + (window * 2).max(Duration::from_secs(1)));
+                }
+                let per_second = quota as f64 / window.as_secs_f64();
+                let looser = h
+                    .limiter
+                    .as_ref()
+                    .is_none_or(|g| g.per_second() > per_second * 1.001);
+                if looser && (0.001..=1e9).contains(&per_second) {
+                    let learned = LimitConfig {
+                        per_second,
+                        burst: u32::try_from(quota).unwrap_or(u32::MAX),
+                    };
+                    h.limiter = Some(match &h.limiter {
+                        Some(g) => g.retuned(&learned),
+                        None => Gcra::new(&learned),
+                    });
+                    h.learned_until = Some(now + (window * 2).max(Duration::from_secs(1)));
+                    h.learned_from = Some(hint.source);
+                    let name = h.name.clone();
+                    let burst = learned.burst.into();
+                    self.event(
+                        now,
+                        EventKind::LimitLearned {
+                            host: name,
+                            per_second,
+                            burst,
+                        },
+                    );
+                }
+            }
+        }
+        let h = &mut self.hosts[host];
+        if let (Some(remaining), Some(g)) = (hint.remaining, h.limiter.as_mut()) {
+            g.tighten(now, remaining, hint.reset);
+            if h.learned_from.is_none() {
+                h.learned_from = Some(hint.source);
+            }
+        }
+    }
+
+    fn hold(&mut self, host: usize, until: Instant, why: Why, hint: Hint, now: Instant) {
+        let h = &mut self.hosts[host];
+        if until > h.hold_until {
+            h.hold_until = until;
+            h.hold_why = why;
+            h.hold_hint = hint;
+            let name = h.name.clone();
+            self.event(
+                now,
+                EventKind::HostHeld {
+                    host: name,
+                    until,
+                    why,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! The engine: many logical calls, shared host state, and the polling API.
+//!
+//! # Driving it
+//!
+//! An adapter owns the I/O and the clock. It feeds one input, drains the polls, and sleeps until
+//! the next wake-up or until I/O completes:
+//!
+//! ```
+//! use resile_core::{Action, CallSpec, Config, Engine, Instant, Outcome, Response, UnixTime};
+//! use resile_core::headers::NoHeaders;
+//!
+//! let mut engine = Engine::new(Config::default(), 42, Instant::ZERO).unwrap();
+//! let mut now = Instant::ZERO;
+//! let call = engine.start(CallSpec::get("https://api.example"), now);
+//! let mut statuses = [503u16, 200].into_iter();
+//! loop {
+//!     while let Some(action) = engine.poll_action() {
+//!         match action {
+//!             // Do the HTTP request, adding `headers`; here a scripted server answers at once.
+//!             Action::Send { call, attempt, .. } => {
+//!                 let status = statuses.next().unwrap();
+//!                 let response = Response::new(status, &NoHeaders, UnixTime::EPOCH);
+//!                 engine.handle_attempt(call, attempt, Outcome::Response(response), now);
+//!             }
+//!             Action::Done { status, attempts, .. } => {
+//!                 assert_eq!((status, attempts), (200, 2));
+//!                 return;
+//!             }
+//!             other => panic!("unexpected {other:?}"),
+//!         }
+//!     }
+//!     while let Some(event) = engine.poll_event() {
+//!         println!("{}", serde_json::to_string(&event).unwrap());
+//!     }
+//!     // Sleep until the engine's next deadline (a retry's backoff here).
+//!     now = engine.poll_timeout().expect("a retry is scheduled");
+//!     engine.handle_timeout(now);
+//! }
+//! ```
+//!
+//! # The methods, grouped
+//! - **Inputs** (each takes `now`; each only queues actions and events):
+//!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
+//!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
+//!   [`Engine::handle_timeout`].
+//! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
+//!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
+//!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
+//!   deadline something waits for.
+//! - **Views**: [`Engine::stats`], [`Engine::hosts`], [`Engine::token_view`],
+//!   [`Engine::active_calls`], [`Engine::config`].
+//!
+//! # Where each decision lives
+//! | file | decides |
+//! |---|---|
+//! | `admit.rs` | before a send: deadline, breaker, server hold, token, concurrency, rate limit |
+//! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
+//! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
+//! | `host.rs` | the host table; holds and limits learned from the server's hints |
+//! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
+
+mod action;
+mod admit;
+mod attempt;
+mod call;
+mod event;
+mod failure;
+mod host;
+mod outcome;
+pub mod retry;
+mod timer;
+mod view;
+
+use core::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
+pub use call::{Authorization, CallId, CallSpec, Idempotency};
+pub use event::{Event, EventKind};
+pub use failure::{Detail, Failure, FailureKind, Hint};
+pub use outcome::{Last, Outcome, Problem, Response};
+pub use view::{HostView, Stats};
+
+use crate::backoff::Backoff;
+use crate::breaker::BreakerState;
+use crate::classify::{classify_status, Processed, StatusSet};
+use crate::config::{Config, ConfigError};
+use crate::rng::Rng;
+use crate::time::{Instant, UnixTime};
+use crate::token::{Token, TokenView};
+use crate::why::Why;
+use call::{Call, Phase};
+use host::Host;
+use timer::{TimerKey, TimerQueue};
+
+/// The decision engine. See the module docs for the driving loop and the method groups.
+pub struct Engine {
+    config: Config,
+    retry_statuses: StatusSet,
+    backoff: Backoff,
+    rng: Rng,
+    hosts: Vec<Host>,
+    host_index: HashMap<Arc<str>, u32>,
+    last_host: u32,
+    calls: Vec<Option<Call>>,
+    free: Vec<u32>,
+    next_seq: u32,
+    timers: TimerQueue,
+    /// Calls waiting for a concurrency slot, first come first served.
+    queue: VecDeque<CallId>,
+    /// Attempts in flight, all hosts.
+    in_flight: u32,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    token: Token,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("hosts", &self.hosts.len())
+            .field("active_calls", &(self.calls.len() - self.free.len()))
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with a validated config and a seed for its random choices. `now` is unused
+    /// today but fixes the driver's origin in the signature, as every other entry point does.
+    pub fn new(config: Config, seed: u64, now: Instant) -> Result<Engine, ConfigError> {
+        let _ = now;
+        config.validate()?;
+        Ok(Engine {
+            retry_statuses: StatusSet::from_list(&config.retry.retry_statuses),
+            backoff: Backoff::new(&config.backoff),
+            rng: Rng::seeded(seed),
+            hosts: Vec::new(),
+            host_index: HashMap::new(),
+            last_host: 0,
+            calls: Vec::new(),
+            free: Vec::new(),
+            next_seq: 0,
+            timers: TimerQueue::default(),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            token: Token::new(),
+            stats: Stats::default(),
+            config,
+        })
+    }
+
+    // --- views ---------------------------------------------------------------------------
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Running totals.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The token's state.
+    pub fn token_view(&self) -> TokenView {
+        self.token.view()
+    }
+
+    /// Whether the engine would retry this status (the configured retry statuses), for
+    /// adapters that describe a final status to their caller.
+    pub fn is_retryable_status(&self, status: u16) -> bool {
+        classify_status(status, &self.retry_statuses).retryable
+    }
+
+    /// Every known host's state at `now`.
+    pub fn hosts(&self, now: Instant) -> Vec<HostView> {
+        self.hosts
+            .iter()
+            .map(|h| HostView {
+                host: h.name.clone(),
+                breaker: match h.breaker.current() {
+                    BreakerState::Open { until } if now >= until => BreakerState::HalfOpen,
+                    other => other,
+                },
+                consecutive_failures: h.breaker.consecutive_failures(),
+                budget_available: h.budget.available(),
+                limiter_next_free: h.limiter.map(|l| l.next_free(now)),
+                held_until: (h.hold_until > now).then_some(h.hold_until),
+                active_calls: h.active,
+                in_flight: h.in_flight,
+            })
+            .collect()
+    }
+
+    /// Number of calls started and not yet finished.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len() - self.free.len()
+    }
+
+    // --- inputs --------------------------------------------------------------------------
+
+    /// Starts a logical call. Its first action (usually `Send`) is ready to poll.
+    pub fn start(&mut self, spec: CallSpec<'_>, now: Instant) -> CallId {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let seq = self.next_seq;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.calls.push(None);
+                (self.calls.len() - 1) as u32
+            }
+        };
+        let id = CallId { slot, seq };
+        self.stats.calls += 1;
+        let key = match (spec.idempotency, spec.method.is_idempotent()) {
+            (Idempotency::Auto, false) => Some(self.rng.uuid_v4()),
+            _ => None,
+        };
+        let request_id = self.rng.uuid_v4();
+        let deadline = spec
+            .deadline
+            .or(self.config.retry.deadline_ms.map(Duration::from_millis))
+            .map(|d| now + d);
+        let authorization = spec.effective_authorization();
+        let mut call = Call {
+            id,
+            host: u32::MAX,
+            method: spec.method,
+            has_key: key.is_some() || spec.idempotency == Idempotency::Provided,
+            key,
+            request_id,
+            replayable: spec.replayable,
+            needs_token: authorization == Authorization::Token,
+            own_authorization: authorization == Authorization::Caller,
+            max_attempts: spec
+                .max_attempts
+                .unwrap_or(self.config.retry.max_attempts)
+                .max(1),
+            started: now,
+            deadline,
+            attempts: 0,
+            previous_delay: None,
+            forced_refresh: false,
+            throttled: false,
+            phase: Phase::Ready,
+            timer: None,
+        };
+        let Some(host) = self.host_for(spec.host, now) else {
+            // No room: fail the call without touching any host.
+            self.calls[slot as usize] = Some(call);
+            self.fail_why(slot, Why::TooManyHosts, Processed::Never, now);
+            return id;
+        };
+        call.host = host;
+        let h = &mut self.hosts[host as usize];
+        h.active += 1;
+        h.budget.deposit();
+        let host_name = h.name.clone();
+        self.calls[slot as usize] = Some(call);
+        self.event(
+            now,
+            EventKind::CallStarted {
+                call: id,
+                host: host_name,
+                method: spec.method,
+            },
+        );
+        self.advance(slot, now);
+        self.settle(now);
+        id
+    }
+
+    /// Reports how attempt `attempt` of `call` ended. Outcomes of an attempt the engine has
+    /// already timed out (or of a call that ended) are ignored, so a late answer can never be
+    /// taken for a later attempt's.
+    pub fn handle_attempt(
+        &mut self,
+        call: CallId,
+        attempt: u32,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) {
+        let Some(slot) = self.live(call) else { return };
+        if self.calls[slot as usize].as_ref().and_then(Call::in_flight) != Some(attempt) {
+            return;
+        }
+        self.on_outcome(slot, outcome, now);
+        self.settle(now);
+    }
+
+    /// Reports how the attempt in flight for `call` ended (see [`Engine::handle_attempt`],
+    /// which also checks that it is the attempt meant). Stale ids are ignored.
+    pub fn handle(&mut self, call: CallId, outcome: Outcome<'_>, now: Instant) {
+        let Some(slot) = self.live(call) else { return };
+        self.on_outcome(slot, outcome, now);
+        self.settle(now);
+    }
+
+    /// Fails the call at once (the caller gave up on it). What it held is returned: a booked
+    /// rate-limit slot, a half-open probe, a concurrency slot. Stale ids are ignored.
+    pub fn cancel(&mut self, call: CallId, now: Instant) {
+        let Some(slot) = self.live(call) else { return };
+        self.fail_why(slot, Why::Cancelled, Processed::Maybe, now);
+        self.settle(now);
+    }
+
+    /// Fires every deadline due at `now`. Early or repeated calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let Some(c) = self
+                .calls
+                .get_mut(key.slot as usize)
+                .and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            if c.id.seq != key.seq || c.timer != Some(at) {
+                continue;
+            }
+            let slot = key.slot;
+            c.timer = None;
+            match c.phase {
+                Phase::Waiting { .. } => self.advance(slot, now),
+                Phase::WaitingToken | Phase::Queued => {
+                    self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now)
+                }
+                Phase::InFlight { .. } => self.expire_attempt(slot, now),
+                Phase::Ready => {}
+            }
+        }
+        self.settle(now);
+    }
+
+    /// A token fetch asked for by [`Action::FetchToken`] succeeded. `expires_in` is its
+    /// lifetime from `now` (OAuth2 `expires_in`), `None` if unknown.
+    pub fn token_fetched(&mut self, expires_in: Option<Duration>, now: Instant) -> u32 {
+        let generation = self.token.fetched(expires_in, now);
+        self.event(
+            now,
+            EventKind::TokenRefreshed {
+                generation,
+                expires_in,
+            },
+        );
+        self.wake_token_waiters(now, None);
+        self.settle(now);
+        generation
+    }
+
+    /// Like [`Engine::token_fetched`] with an absolute expiry on the wall clock (a JWT `exp`).
+    pub fn token_fetched_until(
+        &mut self,
+        expires_at: UnixTime,
+        wall: UnixTime,
+        now: Instant,
+    ) -> u32 {
+        self.token_fetched(Some(wall.until(expires_at)), now)
+    }
+
+    /// A token fetch failed: every call waiting for a token fails with an auth error.
+    pub fn token_failed(&mut self, now: Instant) {
+        self.token.fetch_failed();
+        let failed = self.wake_token_waiters(now, Some(Why::TokenFetchFailed));
+        self.event(
+            now,
+            EventKind::TokenFetchFailed {
+                calls_failed: failed,
+            },
+        );
+        self.settle(now);
+    }
+
+    // --- polls ---------------------------------------------------------------------------
+
+    /// The next action for the driver.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for logs and UIs.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] should next be called, if ever: the earliest deadline
+    /// something waits for (a wait's end, an attempt's deadline, a queued or token-waiting
+    /// call's deadline), never a stale one.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    // --- internals -----------------------------------------------------------------------
+
+    /// After every input: queued calls take freed slots, and stale timers go.
+    fn settle(&mut self, now: Instant) {
+        if !self.queue.is_empty() {
+            self.dispatch_queue(now);
+        }
+        let calls = &self.calls;
+        self.timers.prune(|at, key| {
+            matches!(calls.get(key.slot as usize), Some(Some(c)) if c.id.seq == key.seq && c.timer == Some(at))
+        });
+    }
+
+    fn wake_token_waiters(&mut self, now: Instant, fail: Option<Why>) -> u32 {
+        let mut n = 0;
+        for slot in 0..self.calls.len() as u32 {
+            let waiting = matches!(self.calls[slot as usize].as_ref(), Some(c) if c.phase == Phase::WaitingToken);
+            if !waiting {
+                continue;
+            }
+            n += 1;
+            match fail {
+                Some(why) => self.fail_why(slot, why, Processed::Never, now),
+                None => {
+                    if let Some(c) = self.calls[slot as usize].as_mut() {
+                        c.phase = Phase::Ready;
+                        c.timer = None;
+                    }
+                    self.advance(slot, now);
+                }
+            }
+        }
+        n
+    }
+
+    fn live(&self, id: CallId) -> Option<u32> {
+        match self.calls.get(id.slot as usize) {
+            Some(Some(c)) if c.id == id => Some(id.slot),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn event(&mut self, at: Instant, kind: EventKind) {
+        if self.events.len() >= self.config.max_queued_events as usize {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(Event { at, kind });
+    }
+
+    /// Makes `at` the call's one live deadline.
+    fn set_timer(&mut self, slot: u32, at: Instant) {
+        if let Some(c) = self.calls[slot as usize].as_mut() {
+            c.timer = Some(at);
+            self.timers.push(
+                at,
+                TimerKey {
+                    slot,
+                    seq: c.id.seq,
+                },
+            );
+        }
+    }
+
+    fn schedule(&mut self, slot: u32, until: Instant, reserved: bool) {
+        if let Some(c) = self.calls[slot as usize].as_mut() {
+            c.phase = Phase::Waiting { until, reserved };
+        }
+        self.set_timer(slot, until);
+    }
+
+    /// Ends a call: frees its slot and returns what it held.
+    fn finish(&mut self, slot: u32, now: Instant) -> Option<Call> {
+        let call = self.calls[slot as usize].take()?;
+        self.free.push(slot);
+        let host = call.host as usize;
+        match call.phase {
+            Phase::InFlight { admit, .. } => {
+                self.release_in_flight(host, admit);
+                self.release_slot(host);
+            }
+            Phase::Waiting {
+                until,
+                reserved: true,
+            } => {
+                // A booked rate-limit slot the call will not use goes back to the limiter.
+                if let Some(g) = self.hosts.get_mut(host).and_then(|h| h.limiter.as_mut()) {
+                    g.release(until, now);
+                }
+            }
+            _ => {}
+        }
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.active = h.active.saturating_sub(1);
+        }
+        Some(call)
+    }
+
+    fn done(&mut self, slot: u32, status: u16, now: Instant) {
+        let Some(call) = self.finish(slot, now) else {
+            return;
+        };
+        self.stats.succeeded += 1;
+        self.event(
+            now,
+            EventKind::CallSucceeded {
+                call: call.id,
+                status,
+                attempts: call.attempts,
+                elapsed: now - call.started,
+            },
+        );
+        self.actions.push_back(Action::Done {
+            call: call.id,
+            status,
+            attempts: call.attempts,
+        });
+    }
+
+    fn fail_why(&mut self, slot: u32, why: Why, processed: Processed, now: Instant) {
+        self.fail(slot, Failure::new(why, 0, None, processed), now);
+    }
+
+    /// Fails a call; `failure.attempts` is filled in here.
+    fn fail(&mut self, slot: u32, mut failure: Failure, now: Instant) {
+        let Some(call) = self.finish(slot, now) else {
+            return;
+        };
+        self.stats.failed += 1;
+        failure.attempts = call.attempts;
+        if call.attempts == 0 {
+            failure.processed = Processed::Never;
+        }
+        self.event(
+            now,
+            EventKind::CallFailed {
+                call: call.id,
+                failure,
+                elapsed: now - call.started,
+            },
+        );
+        self.actions.push_back(Action::Fail {
+            call: call.id,
+            failure,
+        });
+    }
+}

@@ -1,0 +1,312 @@
+//! After an attempt failed: retry now, after a wait (and why), or give up (and why).
+//!
+//! [`decide`] is the whole rule, as a pure function over what the engine knows; the engine
+//! supplies the backoff draw, the breaker's view of the retry time and the budget's answer as
+//! closures, each asked only when the rule gets that far (so a failure decided early draws no
+//! random number and spends no budget). The order of the checks is the order below:
+//!
+//! 1. a one-shot body cannot be sent again → [`Why::BodyNotReplayable`];
+//! 2. a write that may have been applied, without an Idempotency-Key → [`Why::NotIdempotent`];
+//! 3. attempts used up → [`Why::MaxAttempts`];
+//! 4. the server asked for a wait over the cap → [`Why::RetryAfterTooLong`];
+//! 5. the wait: `Retry-After` when the server gave one (a zero `Retry-After` is no wait at all,
+//!    so backoff applies), else backoff;
+//! 6. the retry would start at or after the deadline → [`Why::DeadlineWouldPass`];
+//! 7. the breaker will still be open then → [`Why::BreakerOpen`];
+//! 8. the budget refuses → [`Why::BudgetExhausted`]. Every retry costs budget, throttled ones
+//!    (429) included, as gRPC A6, Finagle and AWS charge them, with one exception: the first
+//!    429 of a call that came with a positive `Retry-After` (so the whole host is held until
+//!    then, and its learned limit paces what follows) is honoured once without charge. A 429
+//!    storm therefore costs at most one extra, server-paced attempt per call plus what the
+//!    budget allows, however its `Retry-After` reads (`Retry-After: 0` holds nothing and is
+//!    charged).
+
+use core::time::Duration;
+
+use crate::classify::Processed;
+use crate::engine::failure::{Detail, Hint};
+use crate::time::Instant;
+use crate::why::Why;
+
+/// What the rule looks at.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RetryInput {
+    /// The body can be sent again.
+    pub replayable: bool,
+    /// The method is idempotent or the call carries an Idempotency-Key.
+    pub safe_to_repeat: bool,
+    /// Whether the failed attempt may have been applied.
+    pub processed: Processed,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The server's `Retry-After`, uncapped.
+    pub retry_after: Option<Duration>,
+    /// The cap on server-asked waits.
+    pub cap: Duration,
+    /// The call's deadline.
+    pub deadline: Option<Instant>,
+    /// The failure was a 429 and the call has not yet had its one budget-free, server-paced
+    /// retry.
+    pub first_throttle: bool,
+    /// Now.
+    pub now: Instant,
+}
+
+/// The rule's answer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum RetryDecision {
+    /// Try again at `at` (after `delay`), because of `why` (backoff or Retry-After).
+    Retry {
+        /// When.
+        at: Instant,
+        /// How long from now.
+        delay: Duration,
+        /// [`Why::Backoff`] or [`Why::RetryAfterHeader`].
+        why: Why,
+    },
+    /// Give up.
+    Fail {
+        /// Why.
+        why: Why,
+        /// When the host may be tried again, if known.
+        retry_at: Option<Instant>,
+        /// Data for the reason.
+        detail: Detail,
+    },
+}
+
+fn fail(why: Why) -> RetryDecision {
+    RetryDecision::Fail {
+        why,
+        retry_at: None,
+        detail: Detail::None,
+    }
+}
+
+/// The retry rule (see the module docs for its order).
+pub fn decide(
+    input: RetryInput,
+    backoff: impl FnOnce() -> Duration,
+    open_until: impl FnOnce(Instant) -> Option<Instant>,
+    withdraw: impl FnOnce() -> bool,
+) -> RetryDecision {
+    if !input.replayable {
+        return fail(Why::BodyNotReplayable);
+    }
+    if input.processed != Processed::Never && !input.safe_to_repeat {
+        return fail(Why::NotIdempotent);
+    }
+    if input.attempts >= input.max_attempts {
+        return fail(Why::MaxAttempts);
+    }
+    if let Some(asked) = input.retry_after.filter(|ra| *ra > input.cap) {
+        return RetryDecision::Fail {
+            why: Why::RetryAfterTooLong,
+            retry_at: Some(input.now + input.cap),
+            detail: Detail::WaitTooLong {
+                asked,
+                cap: input.cap,
+                hint: Hint::RetryAfter,
+            },
+        };
+    }
+    let (delay, why) = match input.retry_after.filter(|ra| !ra.is_zero()) {
+        Some(ra) => (ra, Why::RetryAfterHeader),
+        None => (backoff(), Why::Backoff),
+    };
+    let at = input.now + delay;
+    if input.deadline.is_some_and(|d| at >= d) {
+        return fail(Why::DeadlineWouldPass);
+    }
+    if let Some(until) = open_until(at) {
+        return RetryDecision::Fail {
+            why: Why::BreakerOpen,
+            retry_at: Some(until),
+            detail: Detail::None,
+        };
+    }
+    let server_paced = input.first_throttle && why == Why::RetryAfterHeader;
+    if !server_paced && !withdraw() {
+        return fail(Why::BudgetExhausted);
+    }
+    RetryDecision::Retry { at, delay, why }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn base() -> RetryInput {
+        RetryInput {
+            replayable: true,
+            safe_to_repeat: true,
+            processed: Processed::Yes,
+            attempts: 1,
+            max_attempts: 4,
+            retry_after: None,
+            cap: 60_000 * MS,
+            deadline: Some(Instant::ZERO + 30_000 * MS),
+            first_throttle: false,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Each row: a change to the base input, whether the breaker is open at the retry time,
+    /// whether the budget holds, and the expected reason (Backoff / RetryAfterHeader mean a
+    /// retry).
+    #[test]
+    fn the_rule_as_a_table() {
+        type Row = (&'static str, fn(&mut RetryInput), bool, bool, Why);
+        let rows: [Row; 14] = [
+            ("plain retry", |_| {}, false, true, Why::Backoff),
+            (
+                "one-shot body",
+                |i| i.replayable = false,
+                false,
+                true,
+                Why::BodyNotReplayable,
+            ),
+            (
+                "applied write, no key",
+                |i| i.safe_to_repeat = false,
+                false,
+                true,
+                Why::NotIdempotent,
+            ),
+            (
+                "unsent write, no key",
+                |i| {
+                    i.safe_to_repeat = false;
+                    i.processed = Processed::Never;
+                },
+                false,
+                true,
+                Why::Backoff,
+            ),
+            (
+                "attempts used up",
+                |i| i.attempts = 4,
+                false,
+                true,
+                Why::MaxAttempts,
+            ),
+            (
+                "retry-after 2 s",
+                |i| i.retry_after = Some(2000 * MS),
+                false,
+                true,
+                Why::RetryAfterHeader,
+            ),
+            (
+                "retry-after 0 backs off",
+                |i| i.retry_after = Some(Duration::ZERO),
+                false,
+                true,
+                Why::Backoff,
+            ),
+            (
+                "retry-after over cap",
+                |i| i.retry_after = Some(61_000 * MS),
+                false,
+                true,
+                Why::RetryAfterTooLong,
+            ),
+            (
+                "retry-after past deadline",
+                |i| i.retry_after = Some(30_000 * MS),
+                false,
+                true,
+                Why::DeadlineWouldPass,
+            ),
+            ("breaker open then", |_| {}, true, true, Why::BreakerOpen),
+            ("budget spent", |_| {}, false, false, Why::BudgetExhausted),
+            (
+                "budget spent, repeated 429",
+                |i| i.retry_after = Some(1000 * MS),
+                false,
+                false,
+                Why::BudgetExhausted,
+            ),
+            (
+                "budget spent, first paced 429 is free",
+                |i| {
+                    i.retry_after = Some(1000 * MS);
+                    i.first_throttle = true;
+                },
+                false,
+                false,
+                Why::RetryAfterHeader,
+            ),
+            (
+                "budget spent, 429 with Retry-After 0 is charged",
+                |i| {
+                    i.retry_after = Some(Duration::ZERO);
+                    i.first_throttle = true;
+                },
+                false,
+                false,
+                Why::BudgetExhausted,
+            ),
+        ];
+        for (name, change, open, budget, expected) in rows {
+            let mut input = base();
+            change(&mut input);
+            let got = decide(
+                input,
+                || 100 * MS,
+                |at| open.then_some(at + 5 * MS),
+                || budget,
+            );
+            let why = match got {
+                RetryDecision::Retry { why, .. } => why,
+                RetryDecision::Fail { why, .. } => why,
+            };
+            assert_eq!(why, expected, "{name}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn an_early_failure_draws_no_backoff_and_spends_no_budget() {
+        let mut input = base();
+        input.attempts = 4;
+        let got = decide(
+            input,
+            || panic!("no backoff draw"),
+            |_| panic!("no breaker look"),
+            || panic!("no budget spent"),
+        );
+        assert!(matches!(
+            got,
+            RetryDecision::Fail {
+                why: Why::MaxAttempts,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_wait_over_the_cap_carries_what_was_asked() {
+        let mut input = base();
+        input.retry_after = Some(3_600_000 * MS);
+        let got = decide(input, || MS, |_| None, || true);
+        assert_eq!(
+            got,
+            RetryDecision::Fail {
+                why: Why::RetryAfterTooLong,
+                retry_at: Some(Instant::ZERO + 60_000 * MS),
+                detail: Detail::WaitTooLong {
+                    asked: 3_600_000 * MS,
+                    cap: 60_000 * MS,
+                    hint: Hint::RetryAfter
+                },
+            }
+        );
+    }
+}
