@@ -163,6 +163,22 @@ impl Why {
         }
     }
 
+    /// As the reason a call failed: whether making the whole call again later could succeed
+    /// and is safe ([`crate::Failure::is_retryable`] answers with this).
+    pub fn is_retryable_failure(self) -> bool {
+        !matches!(
+            self,
+            Why::NotIdempotent
+                | Why::BodyNotReplayable
+                | Why::TokenRejectedAgain
+                | Why::Cancelled
+                | Why::NotRetryableStatus
+                | Why::BodyTooLarge
+                | Why::Undecodable
+                | Why::TooManyRedirects
+        )
+    }
+
     /// One short sentence a person can read in a log.
     pub fn explain(self) -> &'static str {
         match self {

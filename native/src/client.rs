@@ -5,14 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use reqwest::header::RETRY_AFTER;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
 use resile_core::engine::HostView;
-use resile_core::headers::parse_retry_after;
 use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
 use resile_core::{CallSpec, Outcome, Stats, TransportError, Why};
@@ -479,10 +477,10 @@ impl Client {
 
     async fn run(&self, req: Prepared, options: CallOptions) -> Result<Response, Error> {
         let shared = &self.shared;
-        let _permits = shared.acquire(&req.host).await;
         let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
         spec.replayable = req.body.replayable();
         spec.needs_token = options.needs_token;
+        spec.own_authorization = req.headers.contains_key(reqwest::header::AUTHORIZATION);
         spec.deadline = options.deadline;
         spec.max_attempts = options.max_attempts;
         let (id, mut orders) = shared.start(spec);
@@ -500,11 +498,18 @@ impl Client {
         let mut last_message: Option<String> = None;
         let mut request_id = String::new();
         let mut attempts = 0;
+        let mut early: Option<CallMsg> = None;
         // Bounded by the engine: every order is an attempt it allowed, then Done or Fail.
         loop {
-            let Some(order) = futures::StreamExt::next(&mut orders).await else {
-                guard.live = false;
-                return Err(Error::Cancelled);
+            let order = match early.take() {
+                Some(order) => order,
+                None => match futures::StreamExt::next(&mut orders).await {
+                    Some(order) => order,
+                    None => {
+                        guard.live = false;
+                        return Err(Error::Cancelled);
+                    }
+                },
             };
             match order {
                 CallMsg::Send(order) => {
@@ -513,9 +518,32 @@ impl Client {
                         request_id = order.request_id.to_string();
                         tracing::Span::current().record("request_id", request_id.as_str());
                     }
-                    match transport::attempt(shared.http(), &req, &order, limits).await {
+                    // The engine keeps the attempt's deadline: it answers `Abort` when the
+                    // attempt has taken too long, and the attempt is dropped here.
+                    let exchange = transport::attempt(shared.http(), &req, &order, limits);
+                    let next = futures::StreamExt::next(&mut orders);
+                    let outcome = match futures::future::select(Box::pin(exchange), next).await {
+                        futures::future::Either::Left((outcome, _)) => outcome,
+                        futures::future::Either::Right((msg, _)) => {
+                            let Some(msg) = msg else {
+                                guard.live = false;
+                                return Err(Error::Cancelled);
+                            };
+                            if !matches!(msg, CallMsg::Abort) {
+                                early = Some(msg);
+                            }
+                            last = None;
+                            last_message = Some(match order.timeout {
+                                Some(t) => {
+                                    format!("no complete response within {} ms", t.as_millis())
+                                }
+                                None => "the attempt was aborted".to_string(),
+                            });
+                            continue;
+                        }
+                    };
+                    match outcome {
                         Attempt::Response(received) => {
-                            shared.note_connection(false);
                             {
                                 let hints = HintHeaders::new(&received.headers);
                                 let response = resile_core::Response::new(
@@ -523,19 +551,18 @@ impl Client {
                                     &hints,
                                     Shared::wall(),
                                 );
-                                shared.handle(id, Outcome::Response(response));
+                                let outcome = match received.problem {
+                                    Some(problem) => Outcome::Unusable(response, problem),
+                                    None => Outcome::Response(response),
+                                };
+                                shared.handle(id, order.attempt, outcome);
                             }
                             last = Some(received);
                             last_message = None;
                         }
                         Attempt::Failed { kind, message } => {
-                            let connection = matches!(
-                                kind,
-                                TransportError::Connect | TransportError::Dns | TransportError::Tls
-                            );
-                            shared.note_connection(connection);
                             tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
-                            shared.handle(id, Outcome::Transport(kind));
+                            shared.handle(id, order.attempt, Outcome::Transport(kind));
                             last = None;
                             last_message = Some(message);
                         }
@@ -554,6 +581,7 @@ impl Client {
                         }
                     }
                 }
+                CallMsg::Abort => {}
                 CallMsg::Done { attempts } => {
                     guard.live = false;
                     let Some(r) = last else {
@@ -562,11 +590,6 @@ impl Client {
                             message: "the engine finished a call that has no response".into(),
                         });
                     };
-                    if r.too_large {
-                        return Err(Error::BodyTooLarge {
-                            limit: limits.max_response_bytes,
-                        });
-                    }
                     return Ok(Response {
                         status: r.status,
                         headers: r.headers,
@@ -583,22 +606,11 @@ impl Client {
                     retry_at,
                 } => {
                     guard.live = false;
-                    let retry_after = (failure.why == Why::RetryAfterTooLong)
-                        .then(|| {
-                            last.as_ref()?
-                                .headers
-                                .get(RETRY_AFTER)?
-                                .to_str()
-                                .ok()
-                                .map(str::to_string)
-                        })
-                        .flatten()
-                        .and_then(|v| parse_retry_after(&v, Shared::wall()));
                     let cx = FailureContext {
                         transport_message: last_message.as_deref(),
                         detail,
                         retry_at,
-                        retry_after,
+                        decode: None,
                     };
                     return Err(Error::from_failure(failure, cx));
                 }

@@ -18,14 +18,14 @@
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::channel::mpsc;
 use reqwest::header::HeaderMap;
 use reqwest::Url;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use resile_core::engine::HostView;
 use resile_core::token::TokenView;
@@ -43,13 +43,13 @@ pub(crate) type EventCallback = Arc<dyn Fn(&ClientEvent) + Send + Sync>;
 
 /// How many token generations are kept: an attempt may still ask for the previous one.
 const KEPT_TOKENS: usize = 4;
-/// Host semaphores kept before unused ones are forgotten.
-const MAX_HOST_SEMAPHORES: usize = 1024;
 
 /// What the engine tells one call.
 pub(crate) enum CallMsg {
     /// Send an attempt now.
     Send(SendOrder),
+    /// Drop the attempt in flight: the engine timed it out and has decided what follows.
+    Abort,
     /// The last response is final.
     Done { attempts: u32 },
     /// The call failed.
@@ -62,6 +62,7 @@ pub(crate) enum CallMsg {
 
 /// One attempt, as the engine ordered it.
 pub(crate) struct SendOrder {
+    pub attempt: u32,
     pub timeout: Option<Duration>,
     pub idempotency_key: Option<Uuid>,
     pub request_id: Uuid,
@@ -100,9 +101,6 @@ pub(crate) struct Shared {
     pub(crate) has_token_source: bool,
     token_source: Option<Arc<dyn TokenSource>>,
     on_event: Option<EventCallback>,
-    in_flight: Arc<Semaphore>,
-    per_host: Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
-    connect_failures: AtomicU32,
     recycles: AtomicU64,
     stats: Mutex<Stats>,
     /// Calls whose futures the event callback dropped.
@@ -114,12 +112,6 @@ impl Drop for Shared {
         // The timer task holds only a Weak: wake it so it sees the client is gone.
         self.notify.notify_one();
     }
-}
-
-/// Slots a call holds from before it starts until it ends.
-pub(crate) struct Permits {
-    _host: Option<OwnedSemaphorePermit>,
-    _global: OwnedSemaphorePermit,
 }
 
 fn os_seed() -> u64 {
@@ -155,6 +147,19 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     })
 }
 
+/// The engine's config with the client's own settings for what the engine decides: the
+/// concurrency limits (unless the engine config sets them) and pool recycling.
+fn engine_config(config: &ClientConfig) -> resile_core::Config {
+    let mut engine = config.engine.clone();
+    let c = &mut engine.concurrency;
+    c.max_in_flight = c.max_in_flight.or(u32::try_from(config.max_in_flight).ok());
+    c.max_in_flight_per_host = c.max_in_flight_per_host.or(config
+        .max_in_flight_per_host
+        .and_then(|n| u32::try_from(n).ok()));
+    engine.pool.recycle_after_failures = config.recycle_pool_after;
+    engine
+}
+
 impl Shared {
     pub(crate) fn new(
         config: ClientConfig,
@@ -178,11 +183,10 @@ impl Shared {
         }
         let http = build_http(&config)?;
         let engine = Engine::new(
-            config.engine.clone(),
+            engine_config(&config),
             config.seed.unwrap_or_else(os_seed),
             Instant::ZERO,
         )?;
-        let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
         Ok(Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(State {
                 engine,
@@ -201,9 +205,6 @@ impl Shared {
             has_token_source: token_source.is_some(),
             token_source,
             on_event,
-            in_flight,
-            per_host: Mutex::new(HashMap::new()),
-            connect_failures: AtomicU32::new(0),
             recycles: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
             deferred_cancels: Mutex::new(Vec::new()),
@@ -298,6 +299,7 @@ impl Shared {
             match action {
                 Action::Send {
                     call,
+                    attempt,
                     timeout,
                     idempotency_key,
                     request_id,
@@ -311,6 +313,7 @@ impl Shared {
                             .map(|(_, s)| s.clone())
                     });
                     let order = SendOrder {
+                        attempt,
                         timeout,
                         idempotency_key,
                         request_id,
@@ -325,6 +328,12 @@ impl Shared {
                         st.engine.cancel(call, now);
                     }
                 }
+                Action::Abort { call, .. } => {
+                    if let Some(tx) = st.waiters.get(&call) {
+                        let _ = tx.unbounded_send(CallMsg::Abort);
+                    }
+                }
+                Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
                 Action::Done { call, attempts, .. } => {
                     if let Some(tx) = st.waiters.remove(&call) {
@@ -382,8 +391,8 @@ impl Shared {
     }
 
     /// Reports how an attempt ended.
-    pub(crate) fn handle(&self, id: CallId, outcome: Outcome<'_>) {
-        self.with_engine(|st, now| st.engine.handle(id, outcome, now));
+    pub(crate) fn handle(&self, id: CallId, attempt: u32, outcome: Outcome<'_>) {
+        self.with_engine(|st, now| st.engine.handle_attempt(id, attempt, outcome, now));
     }
 
     /// The caller gave up on a call (its future was dropped).
@@ -485,68 +494,19 @@ impl Shared {
         self.http.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Counts connection failures in a row; the `recycle_pool_after`-th rebuilds the pool.
-    pub(crate) fn note_connection(&self, failed: bool) {
-        if !failed {
-            if self.connect_failures.load(Ordering::Relaxed) != 0 {
-                self.connect_failures.store(0, Ordering::Relaxed);
-            }
-            return;
-        }
-        let threshold = self.config.recycle_pool_after;
-        let n = self.connect_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if threshold == 0 || n != threshold {
-            return;
-        }
+    /// The engine saw connection failures in a row: rebuild the pool (its event is the
+    /// engine's `connections_recycled`). Runs under the lock, so it must not emit again.
+    fn recycle_pool(&self, failures: u32) {
         let Ok(fresh) = build_http(&self.config) else {
             return;
         };
         *self.http.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        self.connect_failures.store(0, Ordering::Release);
         let recycles = self.recycles.fetch_add(1, Ordering::AcqRel) + 1;
-        tracing::warn!(target: "resile", consecutive_failures = n, recycles, "connection pool rebuilt after connection failures in a row");
-        if !in_callback() {
-            let _st = self.lock();
-            self.emit(ClientEvent::PoolRecycled {
-                consecutive_failures: n,
-                recycles,
-            });
-        }
+        tracing::warn!(target: "resile", consecutive_failures = failures, recycles, "connection pool rebuilt after connection failures in a row");
     }
 
     pub(crate) fn recycles(&self) -> u64 {
         self.recycles.load(Ordering::Acquire)
-    }
-
-    // --- concurrency --------------------------------------------------------------------------
-
-    pub(crate) async fn acquire(&self, host: &str) -> Permits {
-        let host_sem = self.config.max_in_flight_per_host.map(|limit| {
-            let mut map = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = map.get(host) {
-                return s.clone();
-            }
-            if map.len() >= MAX_HOST_SEMAPHORES {
-                map.retain(|_, s| Arc::strong_count(s) > 1);
-            }
-            let s = Arc::new(Semaphore::new(limit));
-            map.insert(Arc::from(host), s.clone());
-            s
-        });
-        // The semaphores are never closed, so acquiring cannot fail.
-        let host = match host_sem {
-            Some(s) => s.acquire_owned().await.ok(),
-            None => None,
-        };
-        let global = loop {
-            if let Ok(p) = self.in_flight.clone().acquire_owned().await {
-                break p;
-            }
-        };
-        Permits {
-            _host: host,
-            _global: global,
-        }
     }
 
     // --- snapshots ----------------------------------------------------------------------------

@@ -8,7 +8,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use resile_core::{ConfigError, Failure, FailureKind, Last, Processed, TransportError, Why};
+use resile_core::{
+    ConfigError, Detail, Failure, FailureKind, Last, Problem, Processed, TransportError, Why,
+};
 
 /// What the last attempt of a failed call ended with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +65,28 @@ pub(crate) fn transport_name(kind: TransportError) -> &'static str {
     }
 }
 
+fn rate_limited_message(
+    why: Why,
+    retry_after: Option<Duration>,
+    header: Option<&'static str>,
+    retry_at: Option<SystemTime>,
+) -> String {
+    let header = header.unwrap_or("a rate-limit header");
+    let until = retry_at
+        .and_then(|t| t.duration_since(SystemTime::now()).ok())
+        .map(|d| format!(" for another {} ms", d.as_millis()))
+        .unwrap_or_default();
+    match why {
+        Why::RetryAfterTooLong => format!(
+            "rate limited: {header} asked to wait {}, over the configured cap (raise retry.max_retry_after_ms to wait longer)",
+            retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "too long".into())
+        ),
+        _ => format!(
+            "rate limited: the host is held by the server's {header}{until}, past this call's deadline: {why}"
+        ),
+    }
+}
+
 fn last_suffix(last: &Option<LastCause>) -> String {
     last.as_ref()
         .map(|l| format!("; last attempt: {l}"))
@@ -74,8 +98,9 @@ fn last_suffix(last: &Option<LastCause>) -> String {
 /// ```
 /// use resile::Error;
 ///
-/// let e = Error::Status { status: 503, body_excerpt: String::new() };
-/// assert!(e.is_retryable() && e.maybe_processed());
+/// // A final status the engine handed back: it retries every status it is configured to.
+/// let e = Error::Status { status: 404, body_excerpt: String::new() };
+/// assert!(!e.is_retryable() && e.maybe_processed());
 /// assert_eq!(e.why(), None);
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -102,13 +127,21 @@ pub enum Error {
         /// When the breaker lets calls through again, if known.
         retry_at: Option<SystemTime>,
     },
-    /// The server asked for a longer wait than `retry.max_retry_after_ms` allows.
-    #[error("rate limited: the server asked to wait {}, over the configured cap (raise retry.max_retry_after_ms to wait longer)", retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "too long".into()))]
+    /// The server's rate limit stands in the way: it asked for a longer wait than
+    /// `retry.max_retry_after_ms` allows ([`Why::RetryAfterTooLong`]), or it holds the host past
+    /// the call's deadline ([`Why::ServerRetryAfterHold`], [`Why::ServerQuotaHold`]).
+    #[error("{}", rate_limited_message(*why, *retry_after, *header, *retry_at))]
     RateLimited {
-        /// The wait the server asked for, when it could be read.
+        /// The wait the server asked for, when that is why.
         retry_after: Option<Duration>,
         /// Attempts made.
         attempts: u32,
+        /// The engine's reason.
+        why: Why,
+        /// The header that asked for the wait (`Retry-After`, `RateLimit-Reset`, ...).
+        header: Option<&'static str>,
+        /// When the host may be called again, if known.
+        retry_at: Option<SystemTime>,
     },
     /// Every allowed attempt failed (attempts used up, or the retry budget is spent).
     #[error("gave up after {attempts} attempt(s): {why}; last attempt: {last}")]
@@ -180,6 +213,12 @@ pub enum Error {
         /// What the HTTP stack said.
         message: String,
     },
+    /// The server redirected more times than `max_redirects` allows (or in a loop).
+    #[error("too many redirects (more than {limit}; raise max_redirects to follow more)")]
+    TooManyRedirects {
+        /// The configured limit.
+        limit: u32,
+    },
     /// The response body is larger than `max_response_bytes`.
     #[error(
         "the response body is larger than {limit} bytes (raise max_response_bytes to accept it)"
@@ -240,7 +279,8 @@ pub(crate) struct FailureContext<'a> {
     pub transport_message: Option<&'a str>,
     pub detail: Option<String>,
     pub retry_at: Option<SystemTime>,
-    pub retry_after: Option<Duration>,
+    /// What the decoder said, for an undecodable answer.
+    pub decode: Option<(String, String)>,
 }
 
 impl Error {
@@ -261,8 +301,25 @@ impl Error {
                 retry_at: cx.retry_at,
             },
             FailureKind::RateLimited => Error::RateLimited {
-                retry_after: cx.retry_after,
+                retry_after: f.asked_wait().map(|(asked, _, _)| asked),
                 attempts: f.attempts,
+                why: f.why,
+                header: f.hint().map(resile_core::Hint::header),
+                retry_at: cx.retry_at,
+            },
+            FailureKind::BadResponse => match f.detail {
+                Detail::Problem(Problem::BodyTooLarge { limit }) => Error::BodyTooLarge { limit },
+                Detail::Problem(Problem::TooManyRedirects { limit }) => {
+                    Error::TooManyRedirects { limit }
+                }
+                _ => {
+                    let (message, excerpt) = cx.decode.unwrap_or_default();
+                    Error::Decode {
+                        status: f.status().unwrap_or(0),
+                        excerpt,
+                        message,
+                    }
+                }
             },
             FailureKind::RetriesExhausted => match last {
                 Some(last) => Error::RetriesExhausted {
@@ -310,18 +367,15 @@ impl Error {
             | Error::RetriesExhausted { .. }
             | Error::Transport { .. }
             | Error::Overloaded { .. } => true,
-            Error::NotRetried { why, .. } => !matches!(
-                why,
-                Why::NotIdempotent
-                    | Why::BodyNotReplayable
-                    | Why::NotRetryableStatus
-                    | Why::TokenRejectedAgain
-            ),
-            Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::NotRetried { why, .. } => why.is_retryable_failure(),
+            // A final status handed back by the engine: the engine retries every status it
+            // is configured to, so one that reached the caller is not worth repeating as is.
+            Error::Status { .. } => false,
             Error::Auth { why, .. } => *why == Why::TokenFetchFailed,
             Error::Decode { .. }
             | Error::Config { .. }
             | Error::BodyTooLarge { .. }
+            | Error::TooManyRedirects { .. }
             | Error::InvalidUrl { .. }
             | Error::InvalidRequest { .. }
             | Error::Pagination(_)
@@ -345,6 +399,7 @@ impl Error {
             Error::Status { .. }
             | Error::Decode { .. }
             | Error::BodyTooLarge { .. }
+            | Error::TooManyRedirects { .. }
             | Error::Pagination(_) => true,
             Error::Cancelled => true,
             Error::Transport { kind, .. } => !matches!(
@@ -364,7 +419,9 @@ impl Error {
             | Error::NotRetried { why, .. }
             | Error::Auth { why, .. }
             | Error::Overloaded { why } => Some(*why),
-            Error::RateLimited { .. } => Some(Why::RetryAfterTooLong),
+            Error::RateLimited { why, .. } => Some(*why),
+            Error::BodyTooLarge { .. } => Some(Why::BodyTooLarge),
+            Error::TooManyRedirects { .. } => Some(Why::TooManyRedirects),
             Error::Cancelled => Some(Why::Cancelled),
             _ => None,
         }
@@ -430,18 +487,22 @@ mod tests {
 
     #[test]
     fn failure_kinds_map_to_variants() {
-        let base = Failure {
-            why: Why::MaxAttempts,
-            attempts: 3,
-            last: Some(Last::Status(503)),
-            retry_at: None,
-            processed: Processed::Maybe,
+        let base = Failure::new(
+            Why::MaxAttempts,
+            3,
+            Some(Last::Status(503)),
+            Processed::Maybe,
+        );
+        let with = |why: Why| {
+            let mut f = base;
+            f.why = why;
+            f
         };
         let cx = || FailureContext {
             transport_message: None,
             detail: None,
             retry_at: None,
-            retry_after: None,
+            decode: None,
         };
         let e = Error::from_failure(base, cx());
         assert!(matches!(
@@ -455,13 +516,7 @@ mod tests {
         assert!(e.is_retryable() && e.maybe_processed());
         assert_eq!(e.status(), Some(503));
 
-        let e = Error::from_failure(
-            Failure {
-                why: Why::NotIdempotent,
-                ..base
-            },
-            cx(),
-        );
+        let e = Error::from_failure(with(Why::NotIdempotent), cx());
         assert!(matches!(
             e,
             Error::NotRetried {
@@ -473,48 +528,38 @@ mod tests {
         assert!(!e.is_retryable());
 
         let e = Error::from_failure(
-            Failure {
-                why: Why::BreakerOpen,
-                last: None,
-                processed: Processed::Never,
-                ..base
-            },
+            Failure::new(Why::BreakerOpen, 3, None, Processed::Never),
             cx(),
         );
         assert!(matches!(e, Error::Unavailable { .. }) && !e.maybe_processed());
 
-        let e = Error::from_failure(
-            Failure {
-                why: Why::DeadlineWouldPass,
-                ..base
-            },
-            cx(),
-        );
+        let e = Error::from_failure(with(Why::DeadlineWouldPass), cx());
         assert!(e.is_timeout());
-        let e = Error::from_failure(
-            Failure {
-                why: Why::RetryAfterTooLong,
-                ..base
-            },
-            cx(),
-        );
+        let e = Error::from_failure(with(Why::RetryAfterTooLong), cx());
         assert!(matches!(e, Error::RateLimited { .. }));
-        let e = Error::from_failure(
-            Failure {
-                why: Why::TokenFetchFailed,
-                ..base
-            },
-            cx(),
-        );
+        let e = Error::from_failure(with(Why::TokenFetchFailed), cx());
         assert!(matches!(e, Error::Auth { .. }));
-        let e = Error::from_failure(
-            Failure {
-                why: Why::Cancelled,
-                ..base
-            },
-            cx(),
-        );
+        let e = Error::from_failure(with(Why::Cancelled), cx());
         assert!(matches!(e, Error::Cancelled));
+        let too_large = Failure::new(
+            Why::BodyTooLarge,
+            1,
+            Some(Last::Status(200)),
+            Processed::Yes,
+        )
+        .detail(Detail::Problem(Problem::BodyTooLarge { limit: 10 }));
+        let e = Error::from_failure(too_large, cx());
+        assert!(matches!(e, Error::BodyTooLarge { limit: 10 }) && !e.is_retryable());
+        let held = Failure::new(Why::ServerQuotaHold, 0, None, Processed::Never).detail(
+            Detail::HostHeld {
+                hint: resile_core::Hint::RetryAfter,
+            },
+        );
+        let e = Error::from_failure(held, cx());
+        assert!(
+            e.to_string().contains("held by the server's Retry-After"),
+            "{e}"
+        );
     }
 
     #[test]

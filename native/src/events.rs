@@ -25,13 +25,6 @@ use resile_core::{Event, EventKind};
 pub enum ClientEvent {
     /// A decision of the engine (attempts, retries, breaker, budget, tokens, ...).
     Engine(Event),
-    /// The connection pool was rebuilt after connection failures in a row.
-    PoolRecycled {
-        /// The failures in a row that triggered it.
-        consecutive_failures: u32,
-        /// How many times the pool has been rebuilt, this one included.
-        recycles: u64,
-    },
 }
 
 impl ClientEvent {
@@ -39,7 +32,6 @@ impl ClientEvent {
     pub fn engine(&self) -> Option<&Event> {
         match self {
             ClientEvent::Engine(e) => Some(e),
-            _ => None,
         }
     }
 }
@@ -55,6 +47,7 @@ fn level(kind: &EventKind) -> Level {
         | EventKind::TokenRefreshed { .. } => Level::DEBUG,
         EventKind::RetryScheduled { .. }
         | EventKind::Waiting { .. }
+        | EventKind::Queued { .. }
         | EventKind::CallFailed { .. } => Level::INFO,
         _ => Level::WARN,
     }

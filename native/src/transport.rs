@@ -13,7 +13,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url, Version};
 
 use resile_core::headers::Headers;
-use resile_core::TransportError;
+use resile_core::{Problem, TransportError};
 
 use crate::driver::SendOrder;
 
@@ -68,7 +68,8 @@ pub(crate) struct Received {
     pub body: Bytes,
     pub url: Url,
     pub version: Version,
-    pub too_large: bool,
+    /// Why the answer cannot be handed to the caller (reported to the engine as such).
+    pub problem: Option<Problem>,
 }
 
 /// How an attempt ended, before the engine says what it means.
@@ -82,24 +83,15 @@ pub(crate) enum Attempt {
     BodyGone,
 }
 
-/// Runs one attempt under the engine's attempt timeout.
+/// Runs one attempt. Its time limit is the engine's: the engine answers `Abort` when the
+/// attempt's deadline passes, and the caller drops this future.
 pub(crate) async fn attempt(
     http: reqwest::Client,
     req: &Prepared,
     order: &SendOrder,
     limits: Limits,
 ) -> Attempt {
-    let exchange = exchange(http, req, order, limits);
-    match order.timeout {
-        Some(limit) => match tokio::time::timeout(limit, exchange).await {
-            Ok(a) => a,
-            Err(_) => Attempt::Failed {
-                kind: TransportError::Timeout,
-                message: format!("no complete response within {} ms", limit.as_millis()),
-            },
-        },
-        None => exchange.await,
-    }
+    exchange(http, req, order, limits).await
 }
 
 /// The headers of one request of an attempt: the call's own, the attempt's X-Request-ID and
@@ -186,12 +178,25 @@ async fn exchange(
             Ok(r) => r,
             Err(e) => return failed(&e),
         };
-        let next = (hops < limits.max_redirects)
+        let next = (limits.max_redirects > 0)
             .then(|| redirect_target(&response))
             .flatten();
         let Some(next) = next else {
+            // Not a redirect, or redirects are off (`max_redirects = 0`): this is the answer.
             return read_body(response, limits.max_response_bytes).await;
         };
+        if hops >= limits.max_redirects {
+            // One more redirect than allowed (a loop ends here too): never hand a 3xx back as
+            // if it were the answer.
+            let mut received = match read_body(response, 0).await {
+                Attempt::Response(r) => r,
+                other => return other,
+            };
+            received.problem = Some(Problem::TooManyRedirects {
+                limit: limits.max_redirects,
+            });
+            return Attempt::Response(received);
+        }
         let status = response.status();
         let keeps_method = matches!(
             status,
@@ -236,10 +241,10 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
         body: Bytes::new(),
         url: response.url().clone(),
         version: response.version(),
-        too_large: false,
+        problem: None,
     };
     if response.content_length().is_some_and(|n| n > limit) {
-        received.too_large = true;
+        received.problem = Some(Problem::BodyTooLarge { limit });
         return Attempt::Response(received);
     }
     // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
@@ -251,7 +256,7 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
             Ok(Some(chunk)) => {
                 len = len.saturating_add(chunk.len() as u64);
                 if len > limit {
-                    received.too_large = true;
+                    received.problem = Some(Problem::BodyTooLarge { limit });
                     return Attempt::Response(received);
                 }
                 match first.take() {

@@ -245,9 +245,12 @@ async fn server_waits_are_honoured_and_capped() {
         Error::RateLimited {
             retry_after,
             attempts,
+            header,
+            ..
         } => {
             assert_eq!(*retry_after, Some(Duration::from_secs(3600)));
             assert_eq!(*attempts, 1);
+            assert_eq!(*header, Some("Retry-After"));
         }
         other => panic!("expected RateLimited, got {other:?}"),
     }
@@ -419,7 +422,8 @@ async fn in_flight_calls_are_bounded_per_client_and_per_host() {
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().status(), 200);
     }
-    // Replay the events: calls in flight overall and per host never exceed the bounds.
+    // Replay the events: attempts in flight overall and per host never exceed the bounds
+    // (the engine queues the rest).
     let (mut total, mut max_total) = (0i32, 0);
     let mut per_host = std::collections::HashMap::<u32, String>::new();
     let mut active = std::collections::HashMap::<String, i32>::new();
@@ -427,14 +431,16 @@ async fn in_flight_calls_are_bounded_per_client_and_per_host() {
     for e in events.engine() {
         match e.kind {
             EventKind::CallStarted { call, host, .. } => {
-                total += 1;
-                max_total = max_total.max(total);
-                let n = active.entry(host.to_string()).or_default();
-                *n += 1;
-                max_host = max_host.max(*n);
                 per_host.insert(call.number(), host.to_string());
             }
-            EventKind::CallSucceeded { call, .. } | EventKind::CallFailed { call, .. } => {
+            EventKind::AttemptStarted { call, .. } => {
+                total += 1;
+                max_total = max_total.max(total);
+                let n = active.entry(per_host[&call.number()].clone()).or_default();
+                *n += 1;
+                max_host = max_host.max(*n);
+            }
+            EventKind::AttemptFinished { call, .. } => {
                 total -= 1;
                 *active.get_mut(&per_host[&call.number()]).unwrap() -= 1;
             }
@@ -714,7 +720,15 @@ async fn the_pool_is_rebuilt_after_connection_failures_in_a_row() {
     let recycled: Vec<_> = events
         .all()
         .into_iter()
-        .filter(|e| matches!(e, ClientEvent::PoolRecycled { .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                ClientEvent::Engine(resile_core::Event {
+                    kind: EventKind::ConnectionsRecycled { failures: 3, .. },
+                    ..
+                })
+            )
+        })
         .collect();
     assert_eq!(recycled.len(), 2, "{recycled:?}");
 }

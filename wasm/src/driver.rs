@@ -362,40 +362,21 @@ enum Stage {
     Body,
 }
 
-/// Aborts the attempt's fetch when dropped, and after the attempt timeout.
+/// Aborts the attempt's fetch when dropped (the call's future went away). The attempt's time
+/// limit is the engine's: it answers `Action::Abort` when the deadline passes.
 struct AbortGuard {
     controller: Option<web_sys::AbortController>,
-    fired: Rc<Cell<bool>>,
-    _timer: Option<Timer>,
 }
 
 impl AbortGuard {
-    fn new(timeout: Option<Duration>) -> AbortGuard {
-        let controller = web_sys::AbortController::new().ok();
-        let fired = Rc::new(Cell::new(false));
-        let timer = match (&controller, timeout) {
-            (Some(c), Some(t)) => {
-                let (c, fired) = (c.clone(), fired.clone());
-                Some(Timer::new(t, move || {
-                    fired.set(true);
-                    c.abort();
-                }))
-            }
-            _ => None,
-        };
+    fn new() -> AbortGuard {
         AbortGuard {
-            controller,
-            fired,
-            _timer: timer,
+            controller: web_sys::AbortController::new().ok(),
         }
     }
 
     fn signal(&self) -> Option<web_sys::AbortSignal> {
         self.controller.as_ref().map(|c| c.signal())
-    }
-
-    fn timed_out(&self) -> bool {
-        self.fired.get()
     }
 }
 
@@ -469,7 +450,7 @@ impl Inner {
         match action {
             Action::Send {
                 call,
-                timeout,
+                attempt,
                 idempotency_key,
                 request_id,
                 token,
@@ -477,11 +458,23 @@ impl Inner {
             } => {
                 spawn_local(self.clone().attempt(
                     call,
-                    timeout,
+                    attempt,
                     idempotency_key,
                     request_id,
                     token,
                 ));
+            }
+            // The engine timed the attempt out: abort its fetch; whatever it still reports is
+            // for an attempt the engine has moved past, and is ignored.
+            Action::Abort { call, .. } => {
+                let controller = self
+                    .calls
+                    .borrow_mut()
+                    .get_mut(&call)
+                    .and_then(|slot| slot.inflight.take());
+                if let Some(c) = controller {
+                    c.abort();
+                }
             }
             Action::FetchToken { .. } => spawn_local(self.clone().fetch_token()),
             Action::Done {
@@ -566,7 +559,7 @@ impl Inner {
     async fn attempt(
         self: Rc<Self>,
         call: CallId,
-        timeout: Option<Duration>,
+        attempt: u32,
         key: Option<Uuid>,
         request_id: Uuid,
         token: Option<u32>,
@@ -580,14 +573,13 @@ impl Inner {
             return;
         };
         let (spec, url) = spec;
-        let guard = AbortGuard::new(timeout);
+        let guard = AbortGuard::new();
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
             slot.inflight = guard.controller.clone();
         }
         let result = self
             .send(&spec, &url, key, request_id, token, guard.signal())
             .await;
-        let timed_out = guard.timed_out();
         drop(guard);
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
             slot.inflight = None;
@@ -604,19 +596,24 @@ impl Inner {
                 }
                 let mut response = Response::new(status, &headers, js::wall());
                 response.hints_may_be_hidden = hidden;
-                self.engine
-                    .borrow_mut()
-                    .handle(call, Outcome::Response(response), now);
+                self.engine.borrow_mut().handle_attempt(
+                    call,
+                    attempt,
+                    Outcome::Response(response),
+                    now,
+                );
             }
             Err(stage) => {
                 let error = match stage {
-                    _ if timed_out => TransportError::Timeout,
                     Stage::Request => TransportError::Reset,
                     Stage::Body => TransportError::Truncated,
                 };
-                self.engine
-                    .borrow_mut()
-                    .handle(call, Outcome::Transport(error), now);
+                self.engine.borrow_mut().handle_attempt(
+                    call,
+                    attempt,
+                    Outcome::Transport(error),
+                    now,
+                );
             }
         }
         self.pump();

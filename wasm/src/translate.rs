@@ -246,13 +246,13 @@ mod tests {
 
     #[test]
     fn failure_message_and_fields() {
-        let f = Failure {
-            why: Why::MaxAttempts,
-            attempts: 3,
-            last: Some(Last::Status(503)),
-            retry_at: Some(Instant::from_millis(1500)),
-            processed: Processed::Maybe,
-        };
+        let f = Failure::new(
+            Why::MaxAttempts,
+            3,
+            Some(Last::Status(503)),
+            Processed::Maybe,
+        )
+        .retry_at(Some(Instant::from_millis(1500)));
         let msg = failure_message("GET", "http://h/x", &f);
         assert_eq!(msg, "GET http://h/x failed after 3 attempts, last: status 503: the call used all of its attempts");
         let v = failure_fields(&f, Instant::from_millis(500));

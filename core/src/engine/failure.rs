@@ -161,17 +161,7 @@ impl Failure {
     /// that may have been applied without a key, a one-shot body, a rejected token, a cancel,
     /// a final status or an answer that would be unusable again.
     pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self.why,
-            Why::NotIdempotent
-                | Why::BodyNotReplayable
-                | Why::TokenRejectedAgain
-                | Why::Cancelled
-                | Why::NotRetryableStatus
-                | Why::BodyTooLarge
-                | Why::Undecodable
-                | Why::TooManyRedirects
-        )
+        self.why.is_retryable_failure()
     }
 
     /// Whether the server may have applied the request.
