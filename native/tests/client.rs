@@ -596,7 +596,7 @@ async fn batches_keep_input_order_or_fail_as_a_whole() {
         started_calls - 1,
         "every slow call that started was cancelled"
     );
-    assert_eq!(client.stats().calls, 4);
+    assert_eq!(client.stats().calls, started_calls as u64);
     let all = client
         .get_all::<Value, _, _>([format!("{base}/flaky?key=x&fail=0")])
         .await
