@@ -1,7 +1,7 @@
 //! The circuit breaker, one per host.
 //!
 //! ```text
-//!            N failures in a row, or failure rate ≥ r over the window (≥ min calls)
+//!      failure rate ≥ r over the window (≥ min calls), or, below min calls, N failures in a row
 //!   Closed ───────────────────────────────────────────────────────────────▶ Open(until)
 //!     ▲                                                                    │    ▲
 //!     │ all probes succeed                           now ≥ until (lazily)  │    │ a probe fails
@@ -13,6 +13,11 @@
 //! through and everyone else fails fast. Each trip without a full recovery lengthens the open
 //! time by `open_growth`, up to `max_open_ms`. The failure-rate window is eight fixed buckets,
 //! so the state is small and allocation-free.
+//!
+//! A run of consecutive failures trips the breaker only while the window holds fewer than
+//! `min_calls` attempts: at high concurrency a host failing a fifth of requests at random shows
+//! runs of five within seconds, and the rate is the better judge once there is volume to
+//! measure it. See [`BreakerConfig`] for the defaults and why.
 
 use core::time::Duration;
 
@@ -262,22 +267,31 @@ impl Breaker {
         }
     }
 
-    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
-        if config.consecutive_failures > 0 && self.consecutive >= config.consecutive_failures {
-            return true;
-        }
-        let Some(rate) = config.failure_rate else {
-            return false;
-        };
+    /// Attempts and failures in the window ending at `now`.
+    fn window_counts(&self, config: &BreakerConfig, now: Instant) -> (u64, u64) {
         let epoch = now.as_nanos() / Self::bucket_len(config);
-        let (calls, failures) = self
-            .window
+        self.window
             .iter()
             .filter(|b| b.epoch + (BUCKETS as u64) > epoch && b.epoch <= epoch)
             .fold((0u64, 0u64), |(c, f), b| {
                 (c + u64::from(b.calls), f + u64::from(b.failures))
-            });
-        calls >= u64::from(config.min_calls) && calls > 0 && failures as f64 >= rate * calls as f64
+            })
+    }
+
+    /// The rate decides once the window holds `min_calls` attempts; below that volume (or
+    /// without a rate) a run of consecutive failures does. A run alone never trips a busy
+    /// breaker: concurrent attempts against a host failing at random make long runs common.
+    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
+        let run =
+            config.consecutive_failures > 0 && self.consecutive >= config.consecutive_failures;
+        let Some(rate) = config.failure_rate else {
+            return run;
+        };
+        let (calls, failures) = self.window_counts(config, now);
+        if calls < u64::from(config.min_calls.max(1)) {
+            return run;
+        }
+        failures as f64 >= rate * calls as f64
     }
 }
 

@@ -60,7 +60,7 @@ use crate::headers::{parse_ratelimit, parse_retry_after, Headers, RateLimitHint}
 use crate::limit::Gcra;
 use crate::rng::{RandomSource, Rng, Uuid};
 use crate::time::{duration_nanos, Instant, UnixTime};
-use crate::token::{Token, TokenStatus, TokenView};
+use crate::token::{FetchStart, Token, TokenStatus, TokenView};
 use crate::why::Why;
 
 /// A logical call's handle. It prints as `#n`, numbered from 1 in start order.
@@ -764,6 +764,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     token: Token,
+    /// A token fetch put off by degenerate tokens (see [`FetchStart::NotUntil`]): when, and why.
+    token_fetch_at: Option<(Instant, Why)>,
     stats: Stats,
 }
 
@@ -796,7 +798,8 @@ impl Engine {
             timers: BinaryHeap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            token: Token::new(),
+            token: Token::new(&config.token),
+            token_fetch_at: None,
             stats: Stats::default(),
             config,
         })
@@ -828,7 +831,7 @@ impl Engine {
                     other => other,
                 },
                 consecutive_failures: h.breaker.consecutive_failures(),
-                budget_available: h.budget.available(),
+                budget_available: h.budget.available(now),
                 limiter_next_free: h.limiter.map(|l| l.next_free(now)),
                 held_until: (h.hold_until > now).then_some(h.hold_until),
                 active_calls: h.active,
@@ -890,7 +893,7 @@ impl Engine {
         };
         let h = &mut self.hosts[host as usize];
         h.active += 1;
-        h.budget.deposit();
+        h.budget.deposit(now);
         let host_name = h.name.clone();
         self.calls[slot as usize] = Some(Call {
             id,
@@ -993,6 +996,12 @@ impl Engine {
 
     /// Fires every timer due at `now`. Early or repeated calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((at, why)) = self.token_fetch_at {
+            if at <= now {
+                self.token_fetch_at = None;
+                self.fetch_token(why, now);
+            }
+        }
         while let Some(&Reverse((at, slot, seq))) = self.timers.peek() {
             if at > now {
                 break;
@@ -1033,7 +1042,12 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        let call = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let token = self.token_fetch_at.map(|(at, _)| at);
+        match (call, token) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// A token fetch asked for by [`Action::FetchToken`] succeeded. `expires_in` is its
@@ -1240,8 +1254,7 @@ impl Engine {
         // 3. The token.
         let mut token = None;
         if needs_token {
-            let skew = Duration::from_millis(self.config.token.refresh_skew_ms);
-            match self.token.status(skew, now) {
+            match self.token.status(now) {
                 TokenStatus::Usable {
                     generation,
                     refresh,
@@ -1354,10 +1367,21 @@ impl Engine {
     }
 
     fn fetch_token(&mut self, why: Why, now: Instant) {
-        if self.token.begin_fetch() {
-            self.stats.token_fetches += 1;
-            self.event(now, EventKind::TokenFetchStarted { why });
-            self.actions.push_back(Action::FetchToken { why });
+        match self.token.begin_fetch(now) {
+            FetchStart::Start => {
+                self.token_fetch_at = None;
+                self.stats.token_fetches += 1;
+                self.event(now, EventKind::TokenFetchStarted { why });
+                self.actions.push_back(Action::FetchToken { why });
+            }
+            FetchStart::InFlight => {}
+            // Degenerate tokens put the fetch off; `handle_timeout` starts it then, and the
+            // calls waiting for a token are woken when it arrives.
+            FetchStart::NotUntil(at) => {
+                if self.token_fetch_at.is_none_or(|(t, _)| at < t) {
+                    self.token_fetch_at = Some((at, why));
+                }
+            }
         }
     }
 
@@ -1575,7 +1599,7 @@ impl Engine {
         // held until then): that retry costs no budget. Every other retry does, a 503 with
         // Retry-After included, so an outage is never multiplied whatever its headers say.
         let paced_by_server = why == Why::RetryAfterHeader && class.why == Why::TooManyRequests;
-        if !paced_by_server && !self.hosts[host].budget.try_withdraw() {
+        if !paced_by_server && !self.hosts[host].budget.try_withdraw(now) {
             self.stats.budget_refusals += 1;
             let (name, id) = (self.hosts[host].name.clone(), c.id);
             self.event(
