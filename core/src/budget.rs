@@ -16,7 +16,8 @@
 //! Under a total outage at `R` calls per second the engine therefore sends at most
 //! `1 + ratio + reserve / (window · R)` attempts per call; the `reserve` comes back every
 //! window, so a quiet client can still retry its odd failure. The window is ten fixed buckets
-//! of a tenth of it each, in thousandths of a retry: exact, small and allocation-free.
+//! of a tenth of it each, in thousandths of a retry: exact, small and allocation-free. (A
+//! deposit or withdrawal counts for the nine to ten tenths of the window its bucket lives.)
 //!
 //! A retry after a 429 with `Retry-After` costs nothing: a healthy server is pacing its clients,
 //! and the engine holds the whole host until then. A 503 with `Retry-After` still costs a
