@@ -177,17 +177,19 @@ impl Default for BudgetConfig {
 ///
 /// Below that volume a rate says little, so the breaker also trips after
 /// `consecutive_failures` failed attempts in a row, but only while the window holds fewer than
-/// `min_calls` attempts: a quiet client calling a dead host fails fast after 5 attempts, and a
-/// busy one is judged by its rate alone.
+/// `min_calls` attempts: a quiet client calling a dead host fails fast after 5 attempts. At
+/// volume a run trips only when it is `min_calls` long — the latest 20 attempts all failed, a
+/// 100 % rate over the minimum sample — so a busy host that dies is cut off after 20 failures,
+/// while runs of 20 at a 20 % random failure rate (0.2²⁰ ≈ 10⁻¹⁴ per attempt) do not happen.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Off: never fail fast. Default on.
     pub enabled: bool,
     /// Trip after this many failed attempts in a row; `0` disables this trigger. While
-    /// `failure_rate` is set it applies only while the window holds fewer than `min_calls`
-    /// attempts (low volume, where a rate means little); without a rate it always applies.
-    /// Default 5.
+    /// `failure_rate` is set this applies only while the window holds fewer than `min_calls`
+    /// attempts (low volume, where a rate means little); at volume the run must be at least
+    /// `min_calls` long. Without a rate it always applies. Default 5.
     pub consecutive_failures: u32,
     /// Trip when the failure fraction over the window reaches this, in `(0, 1]`, once the
     /// window holds `min_calls` attempts; `None` disables this trigger. Default 0.5.

@@ -142,30 +142,33 @@ fn a_dead_host_opens_it_on_the_fifth_failed_attempt() {
 }
 
 #[test]
-fn a_busy_host_that_dies_opens_it_within_the_window() {
-    // Healthy for 10 s at concurrency 64 (thousands of successes in the window), then down:
-    // the failure rate passes 50 % once failures outnumber the successes still in the 10 s
-    // window, about half a window later.
-    let server = |_: &SimRequest, now: Instant, _: UnixTime| SimReply::Status {
-        status: if now < Instant::from_millis(10_000) {
-            200
-        } else {
-            503
-        },
+fn a_busy_host_that_dies_opens_it_after_min_calls_failures_in_a_row() {
+    // Healthy for 10 s at concurrency 64 (thousands of successes in the window), then down.
+    // The rate would need about 5 s to pass 50 %; the run of 20 failures (the whole minimum
+    // sample failed) opens the breaker on the 20th failed attempt.
+    let outage = Instant::from_millis(10_000);
+    let server = move |_: &SimRequest, now: Instant, _: UnixTime| SimReply::Status {
+        status: if now < outage { 200 } else { 503 },
         headers: vec![],
         body: None,
         latency: Duration::from_millis(50),
     };
     let world = closed_loop(server, 30_000, 64, 4);
-    let opened = world
-        .trace
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::BreakerOpened { .. }))
-        .expect("the breaker opens")
-        .at;
-    let after = opened.as_millis() - 10_000;
-    assert!(
-        (3_000..=7_000).contains(&after),
-        "opened {after} ms into the outage"
-    );
+    let mut failures = 0;
+    let mut opened = None;
+    for e in &world.trace {
+        match &e.kind {
+            EventKind::AttemptFinished { why, .. } if *why != resile_core::Why::Success => {
+                failures += 1
+            }
+            EventKind::BreakerOpened { .. } => {
+                opened = Some(e.at);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(failures, 20, "opened on the 20th failed attempt");
+    let after = opened.expect("the breaker opens").as_millis() - 10_000;
+    assert!(after < 100, "opened {after} ms into the outage");
 }
