@@ -996,7 +996,7 @@ impl Engine {
 
     /// Fires every timer due at `now`. Early or repeated calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some((at, why)) = self.token_fetch_at.filter(|(at, _)| *at <= now) {
+        if let Some((_, why)) = self.token_fetch_at.filter(|(at, _)| *at <= now) {
             self.token_fetch_at = None;
             // A put-off fetch starts only if a call still waits for it; an early refresh that
             // nobody waits for is asked for again by the next call that uses the token.
