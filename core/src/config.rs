@@ -254,7 +254,7 @@ pub struct TokenConfig {
     /// A fetch that returns a token living less than this (`expires_in: 0`, say) is
     /// degenerate: the next fetch waits this long, doubling with each degenerate fetch in a
     /// row up to `max_fetch_backoff_ms`, so a broken authorization server is not hammered.
-    /// Default 1 s.
+    /// Lower it if a provider really issues sub-second tokens. Default 1 s.
     pub fetch_backoff_ms: u64,
     /// The longest wait between degenerate fetches. Default 30 s.
     pub max_fetch_backoff_ms: u64,
