@@ -1,7 +1,7 @@
 //! The circuit breaker, one per host.
 //!
 //! ```text
-//!            N failures in a row, or failure rate ≥ r over the window (≥ min calls)
+//!  rate ≥ r over the window (≥ min calls), or N in a row (below min calls) / min calls in a row
 //!   Closed ───────────────────────────────────────────────────────────────▶ Open(until)
 //!     ▲                                                                    │    ▲
 //!     │ all probes succeed                           now ≥ until (lazily)  │    │ a probe fails
@@ -13,6 +13,14 @@
 //! through and everyone else fails fast. Each trip without a full recovery lengthens the open
 //! time by `open_growth`, up to `max_open_ms`. The failure-rate window is eight fixed buckets,
 //! so the state is small and allocation-free.
+//!
+//! A short run of consecutive failures (`consecutive_failures`, 5) trips the breaker only while
+//! the window holds fewer than `min_calls` attempts: at high concurrency a host failing a fifth
+//! of requests at random shows runs of five within seconds, and the rate is the better judge
+//! once there is volume to measure it. At volume a run trips only when it is `min_calls` long
+//! (every attempt of the minimum sample failed), so a busy host that dies is still cut off
+//! after 20 failed attempts rather than once its failures outweigh the window's successes. See
+//! [`BreakerConfig`] for the defaults and why.
 
 use core::time::Duration;
 
@@ -262,22 +270,34 @@ impl Breaker {
         }
     }
 
-    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
-        if config.consecutive_failures > 0 && self.consecutive >= config.consecutive_failures {
-            return true;
-        }
-        let Some(rate) = config.failure_rate else {
-            return false;
-        };
+    /// Attempts and failures in the window ending at `now`.
+    fn window_counts(&self, config: &BreakerConfig, now: Instant) -> (u64, u64) {
         let epoch = now.as_nanos() / Self::bucket_len(config);
-        let (calls, failures) = self
-            .window
+        self.window
             .iter()
             .filter(|b| b.epoch + (BUCKETS as u64) > epoch && b.epoch <= epoch)
             .fold((0u64, 0u64), |(c, f), b| {
                 (c + u64::from(b.calls), f + u64::from(b.failures))
-            });
-        calls >= u64::from(config.min_calls) && calls > 0 && failures as f64 >= rate * calls as f64
+            })
+    }
+
+    /// Below `min_calls` attempts in the window a rate says little, so a run of
+    /// `consecutive_failures` decides. At volume the rate decides, and a run only when it is
+    /// as long as `min_calls`: the latest `min_calls` attempts all failed, a 100 % rate over
+    /// the minimum sample. A shorter run never trips a busy breaker: concurrent attempts
+    /// against a host failing at random make runs of five common (0.2⁵ ≈ 1/3000 per attempt
+    /// at 20 %), runs of twenty not (0.2²⁰ ≈ 10⁻¹⁴).
+    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
+        let run_of = |n: u32| config.consecutive_failures > 0 && self.consecutive >= n;
+        let Some(rate) = config.failure_rate else {
+            return run_of(config.consecutive_failures);
+        };
+        let (calls, failures) = self.window_counts(config, now);
+        if calls < u64::from(config.min_calls.max(1)) {
+            return run_of(config.consecutive_failures);
+        }
+        run_of(config.consecutive_failures.max(config.min_calls))
+            || failures as f64 >= rate * calls as f64
     }
 }
 
@@ -398,6 +418,57 @@ mod tests {
         assert_eq!(b.record(&c, Admit::Normal, false, ms(903)), None);
         assert_eq!(b.record(&c, Admit::Normal, false, ms(904)), None);
         assert_eq!(b.record(&c, Admit::Normal, true, ms(905)), None);
+    }
+
+    #[test]
+    fn a_short_run_trips_only_at_low_volume_and_a_long_one_always() {
+        let c = BreakerConfig::default();
+        // Low volume: 5 failures in a row, the window holding fewer than 20 attempts.
+        let mut b = Breaker::new();
+        for i in 0..4 {
+            assert_eq!(b.record(&c, Admit::Normal, true, ms(i)), None);
+        }
+        assert!(matches!(
+            b.record(&c, Admit::Normal, true, ms(4)),
+            Some(Transition::Opened { .. })
+        ));
+        // Volume: 100 successes in the window, then runs of failures.
+        let mut b = Breaker::new();
+        for i in 0..100 {
+            b.record(&c, Admit::Normal, false, ms(i));
+        }
+        for i in 0..19 {
+            assert_eq!(
+                b.record(&c, Admit::Normal, true, ms(100 + i)),
+                None,
+                "a run of {} at volume",
+                i + 1
+            );
+        }
+        assert_eq!(b.current(), BreakerState::Closed);
+        assert!(
+            matches!(
+                b.record(&c, Admit::Normal, true, ms(119)),
+                Some(Transition::Opened { .. })
+            ),
+            "a run of min_calls: the whole minimum sample failed"
+        );
+        // Without a rate, the run of consecutive_failures always decides.
+        let only_runs = BreakerConfig {
+            failure_rate: None,
+            ..BreakerConfig::default()
+        };
+        let mut b = Breaker::new();
+        for i in 0..100 {
+            b.record(&only_runs, Admit::Normal, false, ms(i));
+        }
+        for i in 0..4 {
+            b.record(&only_runs, Admit::Normal, true, ms(100 + i));
+        }
+        assert!(matches!(
+            b.record(&only_runs, Admit::Normal, true, ms(104)),
+            Some(Transition::Opened { .. })
+        ));
     }
 
     #[test]

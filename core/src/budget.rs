@@ -3,25 +3,52 @@
 //! A fixed "max retries" per call lets a client send `max_attempts` times its normal load to a
 //! host that is already down. A budget (Finagle's `RetryBudget`, gRPC's retry throttling) ties
 //! retries to traffic instead: every logical call deposits `ratio` of a retry and every retry
-//! withdraws a whole one. While a host answers, retries stay available for the odd failure;
-//! under a total outage the engine sends at most `1 + ratio` attempts per call once the
-//! `reserve` is spent. The balance is kept in thousandths of a retry, so it is exact and cheap.
+//! withdraws a whole one.
+//!
+//! Deposits and withdrawals both count only within a sliding window (`window_ms`, 10 s by
+//! default, as Finagle's `ttl`), so what a host saved during an hour of health cannot be spent
+//! in one burst at the start of an outage: the balance is
+//!
+//! ```text
+//!   min(max_saved, reserve + ratio · calls in the window − retries in the window)
+//! ```
+//!
+//! Under a total outage at `R` calls per second the engine therefore sends at most
+//! `1 + ratio + reserve / (window · R)` attempts per call; the `reserve` comes back every
+//! window, so a quiet client can still retry its odd failure. The window is ten fixed buckets
+//! of a tenth of it each, in thousandths of a retry: exact, small and allocation-free. (A
+//! deposit or withdrawal counts for the nine to ten tenths of the window its bucket lives.)
 //!
 //! A retry after a 429 with `Retry-After` costs nothing: a healthy server is pacing its clients,
 //! and the engine holds the whole host until then. A 503 with `Retry-After` still costs a
 //! retry, so an outage is never multiplied, whatever headers it comes with.
 
 use crate::config::BudgetConfig;
+use crate::time::Instant;
 
-const ONE: u64 = 1000;
+const ONE: i64 = 1000;
+const BUCKETS: usize = 10;
+
+/// What one tenth of the window added to the balance.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Bucket {
+    /// Which tenth of time (`now / bucket length`) the bucket holds; stale when older than
+    /// the window.
+    epoch: u64,
+    /// Deposits minus withdrawals (and minus deposits refused above `max_saved`), in
+    /// thousandths of a retry.
+    net: i64,
+}
 
 /// One host's retry budget.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
     enabled: bool,
-    balance: u64,
-    deposit: u64,
-    max: u64,
+    reserve: i64,
+    deposit: i64,
+    max: i64,
+    bucket_nanos: u64,
+    window: [Bucket; BUCKETS],
 }
 
 impl Budget {
@@ -29,37 +56,72 @@ impl Budget {
     pub fn new(config: &BudgetConfig) -> Self {
         Budget {
             enabled: config.enabled,
-            balance: u64::from(config.reserve) * ONE,
-            deposit: (config.ratio * ONE as f64).round() as u64,
-            max: u64::from(config.max_saved) * ONE,
+            reserve: i64::from(config.reserve) * ONE,
+            deposit: (config.ratio * ONE as f64).round() as i64,
+            max: i64::from(config.max_saved) * ONE,
+            bucket_nanos: (config.window_ms.saturating_mul(1_000_000) / BUCKETS as u64).max(1),
+            window: [Bucket::default(); BUCKETS],
         }
     }
 
-    /// A logical call started: it earns `ratio` of a retry.
-    pub fn deposit(&mut self) {
-        self.balance = (self.balance + self.deposit).min(self.max);
+    /// A logical call started at `now`: it earns `ratio` of a retry, for one window.
+    pub fn deposit(&mut self, now: Instant) {
+        let room = self.max - self.balance(now);
+        let earned = self.deposit.min(room);
+        if earned > 0 {
+            self.current(now).net += earned;
+        }
     }
 
-    /// Takes one retry if the budget holds one.
-    pub fn try_withdraw(&mut self) -> bool {
+    /// Takes one retry at `now` if the budget holds one.
+    pub fn try_withdraw(&mut self, now: Instant) -> bool {
         if !self.enabled {
             return true;
         }
-        if self.balance >= ONE {
-            self.balance -= ONE;
-            true
-        } else {
-            false
+        let raw = self.balance(now);
+        if raw < ONE {
+            return false;
         }
+        // Withdrawals that left the window give their retries back, which can lift the raw
+        // balance over `max_saved`; the excess is dropped here so no burst exceeds it.
+        let excess = (raw - self.max).max(0);
+        self.current(now).net -= ONE + excess;
+        true
     }
 
-    /// Retries available now (fractional), for snapshots.
-    pub fn available(&self) -> f64 {
+    /// Retries available at `now` (fractional), for snapshots.
+    pub fn available(&self, now: Instant) -> f64 {
         if self.enabled {
-            self.balance as f64 / ONE as f64
+            self.balance(now).clamp(0, self.max) as f64 / ONE as f64
         } else {
             f64::INFINITY
         }
+    }
+
+    fn epoch(&self, now: Instant) -> u64 {
+        now.as_nanos() / self.bucket_nanos
+    }
+
+    /// The reserve plus every live bucket: may be negative (spent more than the window now
+    /// holds) or above `max` (withdrawals expired) until the next withdrawal trims it.
+    fn balance(&self, now: Instant) -> i64 {
+        let epoch = self.epoch(now);
+        let live: i64 = self
+            .window
+            .iter()
+            .filter(|b| b.epoch <= epoch && b.epoch + BUCKETS as u64 > epoch)
+            .map(|b| b.net)
+            .sum();
+        self.reserve + live
+    }
+
+    fn current(&mut self, now: Instant) -> &mut Bucket {
+        let epoch = self.epoch(now);
+        let bucket = &mut self.window[(epoch % BUCKETS as u64) as usize];
+        if bucket.epoch != epoch {
+            *bucket = Bucket { epoch, net: 0 };
+        }
+        bucket
     }
 }
 
@@ -69,31 +131,88 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
     #[test]
     fn outage_amplification_is_bounded() {
-        let config = BudgetConfig {
-            enabled: true,
-            ratio: 0.1,
-            reserve: 10,
-            max_saved: 100,
-        };
+        let config = BudgetConfig::default();
         let mut b = Budget::new(&config);
+        // 10 000 calls, one every 10 ms (100 s), each wanting 3 retries against a dead host.
         let calls = 10_000u64;
-        let mut attempts = 0u64;
-        for _ in 0..calls {
-            b.deposit();
-            attempts += 1;
-            // Each call would like 3 retries against a dead host.
+        let mut retries = 0u64;
+        for i in 0..calls {
+            let now = ms(i * 10);
+            b.deposit(now);
             for _ in 0..3 {
-                if b.try_withdraw() {
-                    attempts += 1;
+                if b.try_withdraw(now) {
+                    retries += 1;
                 } else {
                     break;
                 }
             }
         }
-        assert!(attempts as f64 / calls as f64 <= 1.1 + 10.0 / calls as f64);
-        assert!(attempts as f64 / calls as f64 >= 1.09);
+        // ratio · calls, plus the reserve once per window (100 s / 10 s, and the first one).
+        let bound = 0.1 * calls as f64 + 10.0 * 11.0;
+        assert!((retries as f64) <= bound, "{retries} retries > {bound}");
+        assert!(retries >= 1000, "the ratio is still earned: {retries}");
+    }
+
+    #[test]
+    fn savings_expire_after_the_window() {
+        let mut b = Budget::new(&BudgetConfig::default());
+        // A busy, healthy minute at 200 calls/s saves more than the cap.
+        for i in 0..12_000u64 {
+            b.deposit(ms(i * 5));
+        }
+        assert_eq!(b.available(ms(59_995)), 100.0, "capped at max_saved");
+        // The outage starts 11 s after the last call: only the reserve is left.
+        let outage = ms(59_995 + 11_000);
+        assert_eq!(b.available(outage), 10.0);
+        let spent = (0..200).take_while(|_| b.try_withdraw(outage)).count();
+        assert_eq!(
+            spent, 10,
+            "the saved 100 expired; only the reserve is spendable"
+        );
+    }
+
+    #[test]
+    fn the_reserve_returns_each_window() {
+        let mut b = Budget::new(&BudgetConfig::default());
+        let spent = (0..50).take_while(|_| b.try_withdraw(ms(0))).count();
+        assert_eq!(spent, 10);
+        assert!(!b.try_withdraw(ms(9_000)), "still inside the window");
+        assert_eq!(
+            b.available(ms(10_000)),
+            10.0,
+            "the withdrawals left the window"
+        );
+        assert!(b.try_withdraw(ms(10_000)));
+    }
+
+    #[test]
+    fn expired_withdrawals_never_lift_a_burst_over_max_saved() {
+        let config = BudgetConfig {
+            ratio: 1.0,
+            reserve: 10,
+            max_saved: 20,
+            ..BudgetConfig::default()
+        };
+        let mut b = Budget::new(&config);
+        // Spend the reserve at 0 s, save up to the cap at 1 s.
+        assert_eq!((0..50).take_while(|_| b.try_withdraw(ms(0))).count(), 10);
+        for _ in 0..50 {
+            b.deposit(ms(1_000));
+        }
+        assert_eq!(b.available(ms(1_000)), 20.0);
+        // At 10.5 s the withdrawals have left the window and the deposits not yet: the raw
+        // sum is 30, but a burst still gets no more than max_saved.
+        assert_eq!(b.available(ms(10_500)), 20.0);
+        assert_eq!(
+            (0..50).take_while(|_| b.try_withdraw(ms(10_500))).count(),
+            20
+        );
     }
 
     #[test]
@@ -102,11 +221,12 @@ mod tests {
             enabled: false,
             ..BudgetConfig::default()
         });
-        assert!((0..1000).all(|_| off.try_withdraw()));
+        assert!((0..1000).all(|_| off.try_withdraw(ms(0))));
+        assert_eq!(off.available(ms(0)), f64::INFINITY);
         let mut b = Budget::new(&BudgetConfig::default());
         for _ in 0..100_000 {
-            b.deposit();
+            b.deposit(ms(0));
         }
-        assert_eq!(b.available(), 100.0);
+        assert_eq!(b.available(ms(0)), 100.0);
     }
 }

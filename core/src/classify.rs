@@ -10,8 +10,11 @@
 //! | other 4xx | no | no (the request is at fault, not the host) | yes |
 //! | connect / DNS / TLS handshake error | yes | yes | never sent |
 //! | attempt timeout, reset, truncated body | yes | yes | maybe |
+//! | status 0–99 (fetch's opaque response, no real status) | yes | yes | maybe |
 //!
 //! The set of retryable statuses comes from [`crate::config::RetryConfig::retry_statuses`].
+//! A status below 100 is not an HTTP answer: browsers report 0 for an opaque or failed
+//! response, so it is classified as the transport failure it stands for, never as success.
 
 use serde::{Deserialize, Serialize};
 
@@ -158,8 +161,12 @@ impl StatusSet {
     }
 }
 
-/// Classifies a status code.
+/// Classifies a status code. Below 100 there is no HTTP status, only a response the driver
+/// could not read: a transport failure after the request may have been sent.
 pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
+    if status < 100 {
+        return classify_transport(TransportError::Other);
+    }
     let retryable = retry.contains(status);
     let (breaker_failure, processed) = match status {
         429 => (false, Processed::Never),
@@ -230,6 +237,12 @@ mod tests {
             (502, false, true, true, Processed::Maybe),
             (503, false, true, true, Processed::Maybe),
             (504, false, true, true, Processed::Maybe),
+            // No HTTP status (fetch's opaque response reports 0): a transport failure.
+            (0, false, true, true, Processed::Maybe),
+            (1, false, true, true, Processed::Maybe),
+            (42, false, true, true, Processed::Maybe),
+            (99, false, true, true, Processed::Maybe),
+            (100, true, false, false, Processed::Yes),
         ];
         for (status, success, retryable, breaker, processed) in table {
             let c = classify_status(status, &set);
@@ -238,6 +251,21 @@ mod tests {
                 (success, retryable, breaker, processed),
                 "status {status}"
             );
+        }
+    }
+
+    #[test]
+    fn statuses_below_100_are_never_success_whatever_the_retry_set() {
+        for set in [StatusSet::default(), StatusSet::from_list(&[200, 404])] {
+            for status in 0..100 {
+                let c = classify_status(status, &set);
+                assert_eq!(
+                    c,
+                    classify_transport(TransportError::Other),
+                    "status {status}"
+                );
+                assert_eq!(c.why, Why::MaybeProcessed);
+            }
         }
     }
 

@@ -165,19 +165,26 @@ impl Default for BackoffConfig {
 }
 
 /// A retry budget per host, in the style of Finagle's `RetryBudget` and gRPC's retry throttling:
-/// every logical call deposits `ratio` of a retry, every retry withdraws one. Under a total outage
-/// the engine sends at most `1 + ratio` attempts per call once the initial reserve is spent.
+/// every logical call deposits `ratio` of a retry, every retry withdraws one, and both count only
+/// for `window_ms`. Under a total outage at `R` calls per second the engine sends at most
+/// `1 + ratio + reserve / (window · R)` attempts per call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Off: every call may use all its attempts. Default on.
     pub enabled: bool,
-    /// Retries earned per logical call, in `[0, 1]`. Default 0.1.
+    /// Retries earned per logical call, in `[0, 1]`. Default 0.1 (gRPC A6's `tokenRatio`;
+    /// Finagle allows 0.2): a host that is down sees about 10 % more than its normal load.
     pub ratio: f64,
-    /// Retries available before any call has deposited (lets a quiet client retry). Default 10.
+    /// Retries every window grants even without calls, so a quiet client can retry its odd
+    /// failure (Finagle's `minRetriesPerSec` · `ttl`). Default 10.
     pub reserve: u32,
-    /// The most retries that can be saved up. Default 100.
+    /// The most retries that can be saved up and spent in one burst. Default 100.
     pub max_saved: u32,
+    /// How long a deposit (and a withdrawal) counts: savings older than this expire, so what a
+    /// healthy hour earned is not spent in the first second of an outage. Default 10 s, as
+    /// Finagle's `ttl`.
+    pub window_ms: u64,
 }
 
 impl Default for BudgetConfig {
@@ -187,24 +194,46 @@ impl Default for BudgetConfig {
             ratio: 0.1,
             reserve: 10,
             max_saved: 100,
+            window_ms: 10_000,
         }
     }
 }
 
 /// A circuit breaker per host.
+///
+/// The default trips on a failure *rate*: at least half of the attempts of the last 10 s
+/// failed, counted only once 20 attempts were seen in that window. A rate, unlike a run of
+/// failures, does not depend on concurrency: 64 calls in flight against a host failing 20 % of
+/// requests at random see five failures in a row within seconds, yet the host is mostly
+/// healthy. Resilience4j's default is the same 50 % (over 100 calls); Polly's 10 % over 100
+/// calls in 30 s would cut such a host off, so resile stays at 50 % and lets retries and the
+/// budget absorb a 20 % failure rate. 20 attempts in 10 s (2/s) is low enough that a busy
+/// client decides quickly, high enough that 10 failures out of 20 is rarely chance at 20 %
+/// (p ≈ 0.3 %).
+///
+/// Below that volume a rate says little, so the breaker also trips after
+/// `consecutive_failures` failed attempts in a row, but only while the window holds fewer than
+/// `min_calls` attempts: a quiet client calling a dead host fails fast after 5 attempts. At
+/// volume a run trips only when it is `min_calls` long — the latest 20 attempts all failed, a
+/// 100 % rate over the minimum sample — so a busy host that dies is cut off after 20 failures,
+/// while runs of 20 at a 20 % random failure rate (0.2²⁰ ≈ 10⁻¹⁴ per attempt) do not happen.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Off: never fail fast. Default on.
     pub enabled: bool,
-    /// Trip after this many failed attempts in a row; `0` disables this trigger. Default 5.
+    /// Trip after this many failed attempts in a row; `0` disables this trigger. While
+    /// `failure_rate` is set this applies only while the window holds fewer than `min_calls`
+    /// attempts (low volume, where a rate means little); at volume the run must be at least
+    /// `min_calls` long. Without a rate it always applies. Default 5.
     pub consecutive_failures: u32,
-    /// Trip when the failure fraction over the window reaches this, in `(0, 1]`; `None`
-    /// disables this trigger. Default 0.5.
+    /// Trip when the failure fraction over the window reaches this, in `(0, 1]`, once the
+    /// window holds `min_calls` attempts; `None` disables this trigger. Default 0.5.
     pub failure_rate: Option<f64>,
-    /// The sliding window for the failure rate. Default 10 s.
+    /// The sliding window for the failure rate (eight buckets of an eighth each). Default 10 s.
     pub window_ms: u64,
-    /// The failure rate counts only with at least this many attempts in the window. Default 20.
+    /// The failure rate counts only with at least this many attempts in the window; below it
+    /// the consecutive-failure trigger decides. Default 20.
     pub min_calls: u32,
     /// How long the breaker stays open after its first trip. Default 5 s.
     pub open_ms: u64,
@@ -251,11 +280,20 @@ fn one() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenConfig {
-    /// Fetch a fresh token this long before the current one expires. Default 60 s.
+    /// Fetch a fresh token this long before the current one expires, but never earlier than
+    /// the last fifth of the token's lifetime: a 3 s token is refreshed 600 ms before it
+    /// expires, not on every call. Default 60 s.
     pub refresh_skew_ms: u64,
     /// Refresh once and retry when the server answers 401 to a call that carried a token.
     /// Default true.
     pub refresh_on_401: bool,
+    /// A fetch that returns a token living less than this (`expires_in: 0`, say) is
+    /// degenerate: the next fetch waits this long, doubling with each degenerate fetch in a
+    /// row up to `max_fetch_backoff_ms`, so a broken authorization server is not hammered.
+    /// Lower it if a provider really issues sub-second tokens. Default 1 s.
+    pub fetch_backoff_ms: u64,
+    /// The longest wait between degenerate fetches. Default 30 s.
+    pub max_fetch_backoff_ms: u64,
 }
 
 impl Default for TokenConfig {
@@ -263,6 +301,8 @@ impl Default for TokenConfig {
         TokenConfig {
             refresh_skew_ms: 60_000,
             refresh_on_401: true,
+            fetch_backoff_ms: 1_000,
+            max_fetch_backoff_ms: 30_000,
         }
     }
 }
@@ -336,6 +376,12 @@ impl Config {
             ("breaker.open_ms", k.open_ms),
             ("breaker.max_open_ms", k.max_open_ms),
             ("token.refresh_skew_ms", self.token.refresh_skew_ms),
+            ("token.fetch_backoff_ms", self.token.fetch_backoff_ms),
+            (
+                "token.max_fetch_backoff_ms",
+                self.token.max_fetch_backoff_ms,
+            ),
+            ("budget.window_ms", self.budget.window_ms),
         ];
         for (field, value) in durations {
             check_ms(field, value)?;
@@ -423,6 +469,9 @@ impl Config {
                 "must be at least budget.reserve",
             ));
         }
+        if g.window_ms == 0 {
+            return Err(out_of_range("budget.window_ms", 0, "must be positive"));
+        }
         if let Some(rate) = k.failure_rate {
             if !(rate.is_finite() && rate > 0.0 && rate <= 1.0) {
                 return Err(out_of_range(
@@ -461,6 +510,21 @@ impl Config {
                 "breaker.half_open_probes",
                 0,
                 "must be at least 1",
+            ));
+        }
+        let t = &self.token;
+        if t.fetch_backoff_ms == 0 {
+            return Err(out_of_range(
+                "token.fetch_backoff_ms",
+                0,
+                "must be positive, or an `expires_in: 0` token is fetched in a hot loop",
+            ));
+        }
+        if t.max_fetch_backoff_ms < t.fetch_backoff_ms {
+            return Err(out_of_range(
+                "token.max_fetch_backoff_ms",
+                t.max_fetch_backoff_ms,
+                "must be at least token.fetch_backoff_ms",
             ));
         }
         if let Some(l) = &self.limit {
@@ -538,6 +602,16 @@ mod tests {
                 "breaker.max_open_ms",
             ),
             (r#"{"limit":{"per_second":0.0001}}"#, "limit.per_second"),
+            (r#"{"budget":{"window_ms":0}}"#, "budget.window_ms"),
+            (r#"{"budget":{"window_ms":2147483648}}"#, "budget.window_ms"),
+            (
+                r#"{"token":{"fetch_backoff_ms":0}}"#,
+                "token.fetch_backoff_ms",
+            ),
+            (
+                r#"{"token":{"fetch_backoff_ms":5000,"max_fetch_backoff_ms":1000}}"#,
+                "token.max_fetch_backoff_ms",
+            ),
         ];
         for (text, field) in cases {
             match Config::from_json(text) {

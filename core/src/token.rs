@@ -1,22 +1,37 @@
 //! The access-token lifecycle, with single-flight fetching.
 //!
 //! ```text
-//!  Missing ──fetch──▶ Fetching ──ok──▶ Valid(gen, expires_at) ──(now ≥ expires_at − skew)──▶ refresh early
+//!  Missing ──fetch──▶ Fetching ──ok──▶ Valid(gen, expires_at) ──(now ≥ expires_at − window)──▶ refresh early
 //!     ▲                  │ error                 │ 401 on this generation (once)
 //!     └──────────────────┘                       └──▶ invalidated → Fetching
 //! ```
 //!
 //! Exactly one fetch is in flight at a time; calls that need a token meanwhile wait. A token
-//! within `refresh_skew` of its expiry is still used while a fresh one is fetched in the
-//! background. A 401 invalidates the generation that was sent, once; a call that gets a 401
-//! with a freshly fetched token fails instead of looping.
+//! within its early-refresh window of its expiry is still used while a fresh one is fetched in
+//! the background. That window is `refresh_skew`, but at most a fifth of the token's lifetime,
+//! so a token shorter than the skew is not refreshed on every call. A 401 invalidates the
+//! generation that was sent, once; a call that gets a 401 with a freshly fetched token fails
+//! instead of looping.
+//!
+//! A fetch that returns a token living less than `fetch_backoff` (`expires_in: 0`) is
+//! degenerate: the next fetch may not start until `fetch_backoff · 2ⁿ⁻¹` (capped) after it,
+//! for the `n`-th degenerate fetch in a row, so a broken authorization server is asked a
+//! handful of times a minute, not in a hot loop. [`Token::begin_fetch`] answers
+//! [`FetchStart::NotUntil`] meanwhile; the engine keeps a timer for it.
+//!
+//! [`TokenStore`] keeps the secret values of the last few generations for the drivers: an
+//! attempt may still carry the previous generation when a new one arrives.
 
 use core::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::TokenConfig;
 use crate::time::Instant;
 use crate::why::Why;
+
+/// The early-refresh window is at most this fraction of the token's lifetime (1/5).
+const REFRESH_FRACTION_DIVISOR: u32 = 5;
 
 /// What a call that needs a token should do now.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -30,6 +45,18 @@ pub enum TokenStatus {
     },
     /// Wait for a fetch; the reason says why there is no usable token.
     Wait(Why),
+}
+
+/// Whether a fetch may start now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum FetchStart {
+    /// Started: the driver must fetch a token.
+    Start,
+    /// A fetch is already in flight; its result will serve everyone.
+    InFlight,
+    /// The last fetches returned tokens that expired at once: no fetch before this time.
+    NotUntil(Instant),
 }
 
 /// The token's state, for snapshots.
@@ -46,22 +73,42 @@ pub struct TokenView {
 }
 
 /// The token state machine.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Token {
     generation: u32,
     valid: bool,
     expires_at: Option<Instant>,
+    /// The early-refresh window of the current token: `min(skew, lifetime / 5)`.
+    refresh_window: Duration,
     fetching: bool,
+    /// Degenerate fetches in a row.
+    degenerate: u32,
+    /// No fetch may start before this (after degenerate fetches).
+    next_fetch: Option<Instant>,
+    skew: Duration,
+    backoff: Duration,
+    max_backoff: Duration,
 }
 
 impl Token {
-    /// No token yet.
-    pub fn new() -> Self {
-        Token::default()
+    /// No token yet, with the lifecycle settings of a validated config.
+    pub fn new(config: &TokenConfig) -> Self {
+        Token {
+            generation: 0,
+            valid: false,
+            expires_at: None,
+            refresh_window: Duration::ZERO,
+            fetching: false,
+            degenerate: 0,
+            next_fetch: None,
+            skew: Duration::from_millis(config.refresh_skew_ms),
+            backoff: Duration::from_millis(config.fetch_backoff_ms),
+            max_backoff: Duration::from_millis(config.max_fetch_backoff_ms),
+        }
     }
 
     /// What a call should do at `now`.
-    pub fn status(&self, skew: Duration, now: Instant) -> TokenStatus {
+    pub fn status(&self, now: Instant) -> TokenStatus {
         if !self.valid {
             return TokenStatus::Wait(if self.generation == 0 {
                 Why::TokenMissing
@@ -73,7 +120,7 @@ impl Token {
             Some(at) if now >= at => TokenStatus::Wait(Why::TokenExpired),
             Some(at) => TokenStatus::Usable {
                 generation: self.generation,
-                refresh: now >= at.saturating_sub(skew) && !self.fetching,
+                refresh: now >= at.saturating_sub(self.refresh_window) && !self.fetching,
             },
             None => TokenStatus::Usable {
                 generation: self.generation,
@@ -82,14 +129,16 @@ impl Token {
         }
     }
 
-    /// Starts a fetch unless one is in flight; `true` means the driver must fetch.
-    pub fn begin_fetch(&mut self) -> bool {
+    /// Starts a fetch at `now` unless one is in flight or degenerate fetches put it off.
+    pub fn begin_fetch(&mut self, now: Instant) -> FetchStart {
         if self.fetching {
-            false
-        } else {
-            self.fetching = true;
-            true
+            return FetchStart::InFlight;
         }
+        if let Some(at) = self.next_fetch.filter(|at| now < *at) {
+            return FetchStart::NotUntil(at);
+        }
+        self.fetching = true;
+        FetchStart::Start
     }
 
     /// Whether a fetch is in flight.
@@ -97,12 +146,26 @@ impl Token {
         self.fetching
     }
 
-    /// A fetch succeeded; returns the new generation.
+    /// A fetch succeeded at `now` with a token living `expires_in`; returns the new generation.
     pub fn fetched(&mut self, expires_in: Option<Duration>, now: Instant) -> u32 {
         self.fetching = false;
         self.generation = self.generation.wrapping_add(1).max(1);
         self.valid = true;
         self.expires_at = expires_in.map(|d| now + d);
+        let lifetime = expires_in.unwrap_or(Duration::MAX);
+        self.refresh_window = self.skew.min(lifetime / REFRESH_FRACTION_DIVISOR);
+        if lifetime < self.backoff {
+            self.degenerate = self.degenerate.saturating_add(1);
+            let doublings = (self.degenerate - 1).min(31);
+            let wait = self
+                .backoff
+                .saturating_mul(1 << doublings)
+                .min(self.max_backoff);
+            self.next_fetch = Some(now + wait);
+        } else {
+            self.degenerate = 0;
+            self.next_fetch = None;
+        }
         self.generation
     }
 
@@ -133,76 +196,220 @@ impl Token {
     }
 }
 
+/// How many token generations a [`TokenStore`] keeps.
+pub const KEPT_GENERATIONS: usize = 4;
+
+/// The secret values of the last [`KEPT_GENERATIONS`] token generations, for drivers: the
+/// engine hands out generation numbers, the driver attaches the value it stored for one.
+/// Attempts in flight may still carry an older generation when a new token arrives, so a few
+/// are kept; older ones are dropped (and their values with them).
+#[derive(Clone)]
+pub struct TokenStore<T> {
+    slots: [Option<(u32, T)>; KEPT_GENERATIONS],
+    /// The slot the next new generation goes to: the oldest one, as generations arrive in order.
+    next: usize,
+}
+
+impl<T> TokenStore<T> {
+    /// An empty store.
+    pub fn new() -> Self {
+        TokenStore {
+            slots: core::array::from_fn(|_| None),
+            next: 0,
+        }
+    }
+
+    /// Keeps `value` as `generation` (the engine's [`Token::fetched`] answer), dropping the
+    /// oldest kept generation when full. A generation already kept is replaced.
+    pub fn insert(&mut self, generation: u32, value: T) {
+        if let Some(slot) = self
+            .slots
+            .iter_mut()
+            .flatten()
+            .find(|(g, _)| *g == generation)
+        {
+            slot.1 = value;
+            return;
+        }
+        self.slots[self.next] = Some((generation, value));
+        self.next = (self.next + 1) % KEPT_GENERATIONS;
+    }
+
+    /// The value of `generation`, if it is still kept.
+    pub fn get(&self, generation: u32) -> Option<&T> {
+        self.slots
+            .iter()
+            .flatten()
+            .find_map(|(g, value)| (*g == generation).then_some(value))
+    }
+}
+
+impl<T> Default for TokenStore<T> {
+    fn default() -> Self {
+        TokenStore::new()
+    }
+}
+
+/// Lists the kept generations only: the values are secrets.
+impl<T> core::fmt::Debug for TokenStore<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(self.slots.iter().flatten().map(|(g, _)| g))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    const SKEW: Duration = Duration::from_secs(60);
+    fn token() -> Token {
+        Token::new(&TokenConfig::default())
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
 
     #[test]
     fn lifecycle() {
-        let mut t = Token::new();
-        let t0 = Instant::from_millis(0);
-        assert_eq!(t.status(SKEW, t0), TokenStatus::Wait(Why::TokenMissing));
-        assert!(t.begin_fetch());
-        assert!(!t.begin_fetch(), "single flight");
+        let mut t = token();
+        let t0 = ms(0);
+        assert_eq!(t.status(t0), TokenStatus::Wait(Why::TokenMissing));
+        assert_eq!(t.begin_fetch(t0), FetchStart::Start);
+        assert_eq!(t.begin_fetch(t0), FetchStart::InFlight, "single flight");
         let g = t.fetched(Some(Duration::from_secs(300)), t0);
         assert_eq!(g, 1);
         assert_eq!(
-            t.status(SKEW, Instant::from_millis(1000)),
+            t.status(ms(1000)),
             TokenStatus::Usable {
                 generation: 1,
                 refresh: false
             }
         );
-        let early = Instant::from_millis(240_000);
+        let early = ms(240_000);
         assert_eq!(
-            t.status(SKEW, early),
+            t.status(early),
             TokenStatus::Usable {
                 generation: 1,
                 refresh: true
             }
         );
-        assert!(t.begin_fetch());
+        assert_eq!(t.begin_fetch(early), FetchStart::Start);
         assert_eq!(
-            t.status(SKEW, early),
+            t.status(early),
             TokenStatus::Usable {
                 generation: 1,
                 refresh: false
             },
             "already fetching"
         );
-        assert_eq!(
-            t.status(SKEW, Instant::from_millis(300_000)),
-            TokenStatus::Wait(Why::TokenExpired)
-        );
+        assert_eq!(t.status(ms(300_000)), TokenStatus::Wait(Why::TokenExpired));
         assert_eq!(t.fetched(Some(Duration::from_secs(300)), early), 2);
     }
 
     #[test]
+    fn the_refresh_window_is_at_most_a_fifth_of_the_lifetime() {
+        // (lifetime, the first instant an early refresh is asked for)
+        let table = [
+            (3_000, 2_400),     // 3 s token: the last 600 ms, not the whole 60 s skew
+            (30_000, 24_000),   // 30 s token: the last 6 s
+            (300_000, 240_000), // 5 min token: the full 60 s skew
+            (3_600_000, 3_540_000),
+        ];
+        for (lifetime, refresh_from) in table {
+            let mut t = token();
+            let _ = t.begin_fetch(ms(0));
+            t.fetched(Some(Duration::from_millis(lifetime)), ms(0));
+            let refresh =
+                |at| matches!(t.status(ms(at)), TokenStatus::Usable { refresh: true, .. });
+            assert!(!refresh(refresh_from - 1), "lifetime {lifetime}");
+            assert!(refresh(refresh_from), "lifetime {lifetime}");
+        }
+    }
+
+    #[test]
+    fn degenerate_tokens_back_off_exponentially_up_to_the_cap() {
+        let mut t = token();
+        let mut now = ms(0);
+        let mut waits = vec![];
+        for _ in 0..8 {
+            assert_eq!(t.begin_fetch(now), FetchStart::Start);
+            t.fetched(Some(Duration::ZERO), now);
+            assert_eq!(t.status(now), TokenStatus::Wait(Why::TokenExpired));
+            let FetchStart::NotUntil(at) = t.begin_fetch(now) else {
+                panic!("a degenerate token puts the next fetch off")
+            };
+            assert_eq!(
+                t.begin_fetch(at.saturating_sub(Duration::from_millis(1))),
+                FetchStart::NotUntil(at)
+            );
+            waits.push((at - now).as_millis());
+            now = at;
+        }
+        assert_eq!(
+            waits,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
+        // A good token ends the streak: the next fetch may go at once.
+        assert_eq!(t.begin_fetch(now), FetchStart::Start);
+        t.fetched(Some(Duration::from_secs(3)), now);
+        assert!(t.reject(t.view().generation));
+        assert_eq!(t.begin_fetch(now), FetchStart::Start);
+    }
+
+    #[test]
     fn rejection_invalidates_once_per_generation() {
-        let mut t = Token::new();
-        t.begin_fetch();
+        let mut t = token();
+        let _ = t.begin_fetch(ms(0));
         t.fetched(None, Instant::ZERO);
         assert!(t.reject(1));
         assert!(
             !t.reject(1),
             "a second 401 on the same generation needs no second fetch"
         );
-        assert!(t.begin_fetch());
+        assert_eq!(t.begin_fetch(ms(0)), FetchStart::Start);
         t.fetched(None, Instant::ZERO);
         assert!(
             !t.reject(1),
             "an old generation's 401 does not touch the new token"
         );
         assert_eq!(
-            t.status(SKEW, Instant::ZERO),
+            t.status(Instant::ZERO),
             TokenStatus::Usable {
                 generation: 2,
                 refresh: false
             }
+        );
+    }
+
+    #[test]
+    fn the_store_keeps_the_last_generations() {
+        let mut store = TokenStore::new();
+        assert_eq!(store.get(1), None::<&String>);
+        for g in 1..=6u32 {
+            store.insert(g, format!("secret-{g}"));
+        }
+        let kept: Vec<u32> = (0..=7).filter(|g| store.get(*g).is_some()).collect();
+        assert_eq!(
+            kept,
+            [3, 4, 5, 6],
+            "the last {KEPT_GENERATIONS} generations"
+        );
+        assert_eq!(store.get(5).map(String::as_str), Some("secret-5"));
+        store.insert(5, "replaced".to_string());
+        assert_eq!(store.get(5).map(String::as_str), Some("replaced"));
+        assert_eq!(
+            store.get(3).map(String::as_str),
+            Some("secret-3"),
+            "replacing drops nothing"
+        );
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("secret"),
+            "Debug shows generations only: {shown}"
         );
     }
 }

@@ -120,13 +120,13 @@ proptest! {
         extra in 0u32..100,
         ops in proptest::collection::vec(any::<bool>(), 0..2000),
     ) {
-        let mut b = Budget::new(&BudgetConfig { enabled: true, ratio, reserve, max_saved: reserve + extra });
+        let mut b = Budget::new(&BudgetConfig { enabled: true, ratio, reserve, max_saved: reserve + extra, ..BudgetConfig::default() });
         let (mut deposits, mut withdrawn) = (0u64, 0u64);
         for deposit in ops {
             if deposit {
-                b.deposit();
+                b.deposit(Instant::ZERO);
                 deposits += 1;
-            } else if b.try_withdraw() {
+            } else if b.try_withdraw(Instant::ZERO) {
                 withdrawn += 1;
             }
         }

@@ -16,7 +16,7 @@
 //! next deadline; it holds only a `Weak` reference and ends when the last `Client` is dropped.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -28,7 +28,7 @@ use reqwest::Url;
 use tokio::sync::Notify;
 
 use resile_core::engine::HostView;
-use resile_core::token::TokenView;
+use resile_core::token::{TokenStore, TokenView};
 use resile_core::{
     Action, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime, Uuid, Why,
 };
@@ -40,9 +40,6 @@ use crate::token::{AccessToken, Secret, TokenSource};
 
 /// The user's event callback.
 pub(crate) type EventCallback = Arc<dyn Fn(&ClientEvent) + Send + Sync>;
-
-/// How many token generations are kept: an attempt may still ask for the previous one.
-const KEPT_TOKENS: usize = 4;
 
 /// What the engine tells one call.
 pub(crate) enum CallMsg {
@@ -72,7 +69,7 @@ pub(crate) struct SendOrder {
 struct State {
     engine: Engine,
     waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
-    tokens: VecDeque<(u32, Secret)>,
+    tokens: TokenStore<Secret>,
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
@@ -191,7 +188,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 waiters: HashMap::new(),
-                tokens: VecDeque::new(),
+                tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
             }),
@@ -306,12 +303,7 @@ impl Shared {
                     token,
                     ..
                 } => {
-                    let token = token.and_then(|g| {
-                        st.tokens
-                            .iter()
-                            .find(|(gen, _)| *gen == g)
-                            .map(|(_, s)| s.clone())
-                    });
+                    let token = token.and_then(|g| st.tokens.get(g).cloned());
                     let order = SendOrder {
                         attempt,
                         timeout,
@@ -415,10 +407,7 @@ impl Shared {
         self.with_engine(|st, now| match result {
             Ok(token) => {
                 let generation = st.engine.token_fetched(token.expires_in, now);
-                st.tokens.push_back((generation, token.secret));
-                while st.tokens.len() > KEPT_TOKENS {
-                    st.tokens.pop_front();
-                }
+                st.tokens.insert(generation, token.secret);
                 st.token_error = None;
             }
             Err(e) => {

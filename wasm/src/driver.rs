@@ -31,6 +31,7 @@ use std::rc::{Rc, Weak};
 
 use futures_channel::oneshot;
 use js_sys::Uint8Array;
+use resile_core::token::TokenStore;
 use resile_core::{
     Action, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant, Method,
     Outcome, Response, TransportError, Uuid,
@@ -180,7 +181,7 @@ impl Slot {
 struct Inner {
     engine: RefCell<Engine>,
     calls: RefCell<HashMap<CallId, Slot>>,
-    tokens: RefCell<HashMap<u32, String>>,
+    tokens: RefCell<TokenStore<String>>,
     last_token_error: RefCell<Option<String>>,
     listeners: RefCell<Vec<(u32, Listener)>>,
     next_listener: Cell<u32>,
@@ -208,7 +209,7 @@ impl Driver {
             inner: Rc::new(Inner {
                 engine: RefCell::new(engine),
                 calls: RefCell::new(HashMap::new()),
-                tokens: RefCell::new(HashMap::new()),
+                tokens: RefCell::new(TokenStore::new()),
                 last_token_error: RefCell::new(None),
                 listeners: RefCell::new(Vec::new()),
                 next_listener: Cell::new(1),
@@ -640,7 +641,7 @@ impl Inner {
         }
         set("x-request-id", &request_id.to_string())?;
         if let Some(generation) = token {
-            if let Some(t) = self.tokens.borrow().get(&generation) {
+            if let Some(t) = self.tokens.borrow().get(generation) {
                 set("authorization", &format!("Bearer {t}"))?;
             }
         }
@@ -695,10 +696,9 @@ impl Inner {
                     .engine
                     .borrow_mut()
                     .token_fetched(grant.expires_in, now);
-                let mut tokens = self.tokens.borrow_mut();
-                tokens.insert(generation, grant.access_token);
-                // Attempts in flight may still carry the previous generations.
-                tokens.retain(|g, _| g.saturating_add(4) > generation);
+                self.tokens
+                    .borrow_mut()
+                    .insert(generation, grant.access_token);
             }
             Err(message) => {
                 *self.last_token_error.borrow_mut() = Some(message);

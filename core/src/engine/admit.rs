@@ -25,7 +25,7 @@ use crate::engine::failure::{Detail, Failure, Hint};
 use crate::engine::Engine;
 use crate::rng::RandomSource;
 use crate::time::{duration_nanos, Instant};
-use crate::token::TokenStatus;
+use crate::token::{FetchStart, TokenStatus};
 use crate::why::Why;
 
 impl Engine {
@@ -81,8 +81,7 @@ impl Engine {
         // 4. The token.
         let mut token = None;
         if needs_token {
-            let skew = Duration::from_millis(self.config.token.refresh_skew_ms);
-            match self.token.status(skew, now) {
+            match self.token.status(now) {
                 TokenStatus::Usable {
                     generation,
                     refresh,
@@ -298,11 +297,22 @@ impl Engine {
         );
     }
 
+    /// Asks for a token fetch, unless one is in flight or put off (the last ones returned
+    /// tokens that expired at once: the fetch then waits on its own timer).
     pub(crate) fn fetch_token(&mut self, why: Why, now: Instant) {
-        if self.token.begin_fetch() {
-            self.stats.token_fetches += 1;
-            self.event(now, EventKind::TokenFetchStarted { why });
-            self.actions.push_back(Action::FetchToken { why });
+        match self.token.begin_fetch(now) {
+            FetchStart::Start => {
+                self.token_fetch_at = None;
+                self.stats.token_fetches += 1;
+                self.event(now, EventKind::TokenFetchStarted { why });
+                self.actions.push_back(Action::FetchToken { why });
+            }
+            FetchStart::InFlight => {}
+            FetchStart::NotUntil(at) => {
+                if self.token_fetch_at.is_none_or(|(t, _)| at < t) {
+                    self.token_fetch_at = Some((at, why));
+                }
+            }
         }
     }
 }

@@ -208,7 +208,7 @@ impl Engine {
                     _ => None,
                 },
                 || {
-                    let ok = budget.try_withdraw();
+                    let ok = budget.try_withdraw(now);
                     budget_refused = !ok;
                     ok
                 },

@@ -115,6 +115,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     token: Token,
+    /// A token fetch put off because the last ones returned tokens that expired at once.
+    token_fetch_at: Option<(Instant, Why)>,
     stats: Stats,
 }
 
@@ -149,7 +151,8 @@ impl Engine {
             in_flight: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            token: Token::new(),
+            token: Token::new(&config.token),
+            token_fetch_at: None,
             stats: Stats::default(),
             config,
         })
@@ -189,7 +192,7 @@ impl Engine {
                     other => other,
                 },
                 consecutive_failures: h.breaker.consecutive_failures(),
-                budget_available: h.budget.available(),
+                budget_available: h.budget.available(now),
                 limiter_next_free: h.limiter.map(|l| l.next_free(now)),
                 held_until: (h.hold_until > now).then_some(h.hold_until),
                 active_calls: h.active,
@@ -260,7 +263,7 @@ impl Engine {
         call.host = host;
         let h = &mut self.hosts[host as usize];
         h.active += 1;
-        h.budget.deposit();
+        h.budget.deposit(now);
         let host_name = h.name.clone();
         self.calls[slot as usize] = Some(call);
         self.event(
@@ -312,6 +315,17 @@ impl Engine {
 
     /// Fires every deadline due at `now`. Early or repeated calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((_, why)) = self.token_fetch_at.filter(|(at, _)| *at <= now) {
+            self.token_fetch_at = None;
+            let waited_for = self
+                .calls
+                .iter()
+                .flatten()
+                .any(|c| c.phase == Phase::WaitingToken);
+            if waited_for {
+                self.fetch_token(why, now);
+            }
+        }
         while let Some((at, key)) = self.timers.pop_due(now) {
             let Some(c) = self
                 .calls
@@ -395,7 +409,11 @@ impl Engine {
     /// call's deadline), never a stale one.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let token = self.token_fetch_at.map(|(at, _)| at);
+        match (self.timers.next(), token) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // --- internals -----------------------------------------------------------------------
