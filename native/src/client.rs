@@ -17,13 +17,15 @@ use resile_core::{CallSpec, Outcome, Stats, TransportError, Why};
 
 use crate::config::ClientConfig;
 use crate::driver::{CallGuard, CallMsg, EventCallback, Shared};
-use crate::error::{Error, FailureContext, LastCause};
+use crate::error::{excerpt, Error, FailureContext, LastCause};
 use crate::events::ClientEvent;
 use crate::paginate::Paginate;
 use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
+use crate::response::EXCERPT_BYTES;
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, HintHeaders, Limits, Prepared, Received};
+use resile_core::Problem;
 
 /// A resilient HTTP client: reqwest for the wire, the resile engine for every decision
 /// (retries, backoff, budget, breaker, rate limits, tokens, idempotency).
@@ -306,7 +308,7 @@ impl Client {
     /// # let _ = (item.id, item.name); Ok(()) }
     /// ```
     pub async fn get_json<T: DeserializeOwned>(&self, url: impl AsRef<str>) -> Result<T, Error> {
-        self.get(url).send().await?.error_for_status()?.json()
+        self.get(url).send_json().await
     }
 
     /// POSTs `body` as JSON (with an automatic `Idempotency-Key`) and decodes a 2xx JSON reply.
@@ -322,12 +324,7 @@ impl Client {
         url: impl AsRef<str>,
         body: &B,
     ) -> Result<T, Error> {
-        self.post(url)
-            .json(body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
+        self.post(url).json(body).send_json().await
     }
 
     /// GETs every URL (at most `batch_concurrency` at once) and decodes each 2xx JSON body.
@@ -465,17 +462,41 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<Response, Error> {
-        let span = tracing::debug_span!(
-            "resile.call",
-            method = %req.method,
-            url = %redacted_url(&req.url),
-            call = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        );
-        self.run(req, options).instrument(span).await
+        let span = call_span(&req);
+        let (response, _) = self.run::<()>(req, options, None).instrument(span).await?;
+        Ok(response)
     }
 
-    async fn run(&self, req: Prepared, options: CallOptions) -> Result<Response, Error> {
+    /// Like [`Client::execute`], decoding a 2xx body as `T` *inside* the call: a body that
+    /// does not decode is reported to the engine as unusable before it decides, so events,
+    /// stats and the breaker agree with the [`Error::Decode`] the caller gets.
+    pub(crate) async fn execute_json<T: DeserializeOwned>(
+        self,
+        req: Prepared,
+        options: CallOptions,
+    ) -> Result<T, Error> {
+        let span = call_span(&req);
+        let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
+        let (response, value) = self
+            .run(req, options, Some(decode))
+            .instrument(span)
+            .await?;
+        match value {
+            Some(v) => Ok(v),
+            // A final non-2xx status: the engine handed it back as the answer.
+            None => Err(response.error_for_status().err().unwrap_or(Error::Status {
+                status: 0,
+                body_excerpt: String::new(),
+            })),
+        }
+    }
+
+    async fn run<T>(
+        &self,
+        req: Prepared,
+        options: CallOptions,
+        decode: Option<Decoder<T>>,
+    ) -> Result<(Response, Option<T>), Error> {
         let shared = &self.shared;
         let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
         spec.replayable = req.body.replayable();
@@ -499,6 +520,8 @@ impl Client {
         let mut request_id = String::new();
         let mut attempts = 0;
         let mut early: Option<CallMsg> = None;
+        let mut decoded: Option<T> = None;
+        let mut undecodable: Option<(String, String)> = None;
         // Bounded by the engine: every order is an attempt it allowed, then Done or Fail.
         loop {
             let order = match early.take() {
@@ -551,7 +574,22 @@ impl Client {
                                     &hints,
                                     Shared::wall(),
                                 );
-                                let outcome = match received.problem {
+                                decoded = None;
+                                undecodable = None;
+                                let mut problem = received.problem;
+                                if let (None, Some(decode), true) =
+                                    (problem, decode, received.status.is_success())
+                                {
+                                    match decode(&received.body) {
+                                        Ok(v) => decoded = Some(v),
+                                        Err(message) => {
+                                            let quoted = excerpt(&received.body, EXCERPT_BYTES);
+                                            undecodable = Some((message, quoted));
+                                            problem = Some(Problem::Undecodable);
+                                        }
+                                    }
+                                }
+                                let outcome = match problem {
                                     Some(problem) => Outcome::Unusable(response, problem),
                                     None => Outcome::Response(response),
                                 };
@@ -590,7 +628,7 @@ impl Client {
                             message: "the engine finished a call that has no response".into(),
                         });
                     };
-                    return Ok(Response {
+                    let response = Response {
                         status: r.status,
                         headers: r.headers,
                         body: r.body,
@@ -598,7 +636,8 @@ impl Client {
                         version: r.version,
                         attempts,
                         request_id,
-                    });
+                    };
+                    return Ok((response, decoded));
                 }
                 CallMsg::Fail {
                     failure,
@@ -610,11 +649,24 @@ impl Client {
                         transport_message: last_message.as_deref(),
                         detail,
                         retry_at,
-                        decode: None,
+                        decode: undecodable,
                     };
                     return Err(Error::from_failure(failure, cx));
                 }
             }
         }
     }
+}
+
+/// Decodes a 2xx body inside the call (see [`Client::execute_json`]).
+type Decoder<T> = fn(&[u8]) -> Result<T, String>;
+
+fn call_span(req: &Prepared) -> tracing::Span {
+    tracing::debug_span!(
+        "resile.call",
+        method = %req.method,
+        url = %redacted_url(&req.url),
+        call = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    )
 }

@@ -259,6 +259,24 @@ impl RequestBuilder {
         client.execute(prepared, options).await
     }
 
+    /// Sends the request and decodes a 2xx JSON body as `T`, as part of the call: a body that
+    /// does not decode fails the call with [`Error::Decode`] (and the engine counts it as a
+    /// failed call, not a success); any other final status is [`Error::Status`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let order: serde_json::Value = client
+    ///     .post("https://api.example.com/orders")
+    ///     .json(&serde_json::json!({ "sku": "A-1" }))
+    ///     .send_json()
+    ///     .await?;
+    /// # let _ = order; Ok(()) }
+    /// ```
+    pub async fn send_json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let (client, prepared, options) = self.build()?;
+        client.execute_json(prepared, options).await
+    }
+
     pub(crate) fn build(self) -> Result<(Client, Prepared, CallOptions), Error> {
         if let Some(e) = self.error {
             return Err(e);
