@@ -142,6 +142,8 @@ pub enum Error {
         header: Option<&'static str>,
         /// When the host may be called again, if known.
         retry_at: Option<SystemTime>,
+        /// Whether the server may have applied the request.
+        maybe_processed: bool,
     },
     /// Every allowed attempt failed (attempts used up, or the retry budget is spent).
     #[error("gave up after {attempts} attempt(s): {why}; last attempt: {last}")]
@@ -306,6 +308,7 @@ impl Error {
                 why: f.why,
                 header: f.hint().map(resile_core::Hint::header),
                 retry_at: cx.retry_at,
+                maybe_processed,
             },
             FailureKind::BadResponse => match f.detail {
                 Detail::Problem(Problem::BodyTooLarge { limit }) => Error::BodyTooLarge { limit },
@@ -395,7 +398,12 @@ impl Error {
             }
             | Error::NotRetried {
                 maybe_processed, ..
+            }
+            | Error::RateLimited {
+                maybe_processed, ..
             } => *maybe_processed,
+            // The server answered 401 to a fresh token: it saw the request.
+            Error::Auth { why, .. } => *why == Why::TokenRejectedAgain,
             Error::Status { .. }
             | Error::Decode { .. }
             | Error::BodyTooLarge { .. }

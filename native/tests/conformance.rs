@@ -315,11 +315,34 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         }));
     }
     let mut outcomes = Vec::new();
+    let mut results = Vec::new();
     for c in calls {
-        outcomes.push(outcome(&c.await.map_err(|e| format!("call task: {e}"))?));
+        let r = c.await.map_err(|e| format!("call task: {e}"))?;
+        outcomes.push(outcome(&r));
+        results.push(r);
     }
 
     let trace = recorder.engine();
+    if let ([Err(e)], true) = (results.as_slice(), s.compares_traces()) {
+        // The adapter's error says what the engine's failure says: one source of semantics.
+        let failure = trace.iter().find_map(|ev| match &ev.kind {
+            EventKind::CallFailed { failure, .. } => Some(*failure),
+            _ => None,
+        });
+        if let Some(f) = failure {
+            let agree = e.why() == Some(f.why)
+                && e.is_retryable() == f.is_retryable()
+                && e.maybe_processed() == f.maybe_processed();
+            if !agree {
+                return Err(format!(
+                    "{}: the error disagrees with the engine: {e:?} (retryable {}, maybe processed {}) vs {f:?}",
+                    s.name,
+                    e.is_retryable(),
+                    e.maybe_processed()
+                ));
+            }
+        }
+    }
     if s.paginate.is_some() {
         // A walk's calls are its pages: their outcomes are read off the trace.
         outcomes = trace
