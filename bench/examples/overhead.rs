@@ -174,7 +174,7 @@ fn main() {
             cfg.engine.retry.attempt_timeout_ms = None;
             cfg.engine.retry.deadline_ms = None;
             cfg.connect_timeout_ms = None;
-            cfg.pool_max_idle_per_host = 64;
+            cfg.pool_max_idle_per_host = Some(64);
             let resile2 = resile::Client::from_config(cfg).unwrap();
             let (c, u) = (resile2.clone(), url.clone());
             drive("resile, no timeouts", move || {

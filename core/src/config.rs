@@ -42,7 +42,7 @@ pub struct Config {
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
 /// served, until a slot frees or its deadline passes; it never holds a slot while it waits
 /// out a backoff, a hold or a rate-limit slot.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
     /// Attempts in flight across all hosts; `None`: no limit. Default none (adapters set
@@ -50,6 +50,20 @@ pub struct ConcurrencyConfig {
     pub max_in_flight: Option<u32>,
     /// Attempts in flight per host; `None`: no limit. Default none (adapters set their own).
     pub max_in_flight_per_host: Option<u32>,
+    /// The longest a call waits for a slot (the pool-acquire timeout, distinct from the connect
+    /// timeout) before it fails with [`crate::Why::QueueTimeout`]; `None`: until its deadline.
+    /// Default 10 s.
+    pub max_queue_ms: Option<u64>,
+}
+
+impl Default for ConcurrencyConfig {
+    fn default() -> Self {
+        ConcurrencyConfig {
+            max_in_flight: None,
+            max_in_flight_per_host: None,
+            max_queue_ms: Some(10_000),
+        }
+    }
 }
 
 /// Rebuilding the driver's connection pool.
@@ -440,6 +454,14 @@ impl Config {
                 return Err(out_of_range(field, 0, "must be positive or null"));
             }
         }
+        if c.max_queue_ms == Some(0) {
+            return Err(out_of_range(
+                "concurrency.max_queue_ms",
+                0,
+                "must be positive or null",
+            ));
+        }
+        check_ms("concurrency.max_queue_ms", c.max_queue_ms.unwrap_or(0))?;
         if !(b.factor.is_finite() && b.factor >= 1.0) {
             return Err(out_of_range(
                 "backoff.factor",

@@ -80,11 +80,13 @@ pub enum Why {
     ConcurrencyLimit,
     /// Connections to the host failed again and again; the pooled ones are dropped.
     ConnectionsFailing,
+    /// The call waited longer than `concurrency.max_queue_ms` for a concurrency slot.
+    QueueTimeout,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 35] = [
+    pub const ALL: [Why; 36] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -120,6 +122,7 @@ impl Why {
         Why::TooManyRedirects,
         Why::ConcurrencyLimit,
         Why::ConnectionsFailing,
+        Why::QueueTimeout,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -160,6 +163,7 @@ impl Why {
             Why::TooManyRedirects => "too_many_redirects",
             Why::ConcurrencyLimit => "concurrency_limit",
             Why::ConnectionsFailing => "connections_failing",
+            Why::QueueTimeout => "queue_timeout",
         }
     }
 
@@ -229,6 +233,7 @@ impl Why {
             Why::ConnectionsFailing => {
                 "connections to the host failed again and again; the pool is rebuilt"
             }
+            Why::QueueTimeout => "the call waited too long for a free slot among those in flight",
         }
     }
 }

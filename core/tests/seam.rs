@@ -393,3 +393,24 @@ fn every_reason_has_a_stable_name_equal_to_its_serde_form() {
         assert!(!why.explain().is_empty());
     }
 }
+
+#[test]
+fn a_queued_call_gives_up_after_the_queue_timeout_with_its_own_reason() {
+    let mut config = Config::default();
+    config.concurrency.max_in_flight = Some(1);
+    config.concurrency.max_queue_ms = Some(1_000);
+    config.retry.deadline_ms = Some(60_000);
+    config.retry.attempt_timeout_ms = None;
+    let mut e = Engine::new(config, 10, Instant::ZERO).unwrap();
+    let _busy = e.start(CallSpec::get(HOST), ms(0));
+    let waiting = e.start(CallSpec::get(HOST), ms(0));
+    actions(&mut e);
+    assert_eq!(e.poll_timeout(), Some(ms(1_000)));
+    e.handle_timeout(ms(1_000));
+    let Action::Fail { call, failure } = only(&mut e) else {
+        panic!("fails")
+    };
+    assert_eq!((call, failure.why), (waiting, Why::QueueTimeout));
+    assert_eq!(failure.kind(), FailureKind::Overloaded);
+    assert!(failure.is_retryable() && !failure.maybe_processed());
+}

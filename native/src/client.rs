@@ -160,7 +160,7 @@ impl ClientBuilder {
 
     /// Idle connections kept per host.
     pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
-        self.config.pool_max_idle_per_host = n;
+        self.config.pool_max_idle_per_host = Some(n);
         self
     }
 

@@ -41,13 +41,19 @@ pub struct ClientConfig {
     pub read_timeout_ms: Option<u64>,
     /// How long an idle pooled connection is kept. `None`: forever. Default 90 s.
     pub pool_idle_timeout_ms: Option<u64>,
-    /// Idle connections kept per host. Default 128.
-    pub pool_max_idle_per_host: usize,
-    /// Logical calls in flight at once over the whole client; more wait for a slot before they
-    /// start (their deadline starts when they do). Default 512.
+    /// Idle connections kept per host. `None` (the default): as many as attempts may be in
+    /// flight to one host (`max_in_flight_per_host`, else `max_in_flight`), so a steady load
+    /// reuses its connections instead of opening new ones (and exhausting ports) while others
+    /// sit closed.
+    pub pool_max_idle_per_host: Option<usize>,
+    /// Attempts in flight at once over the whole client (the engine's
+    /// `concurrency.max_in_flight`, unless that is set). More calls queue in the engine, first
+    /// come first served, for at most `engine.concurrency.max_queue_ms` (then
+    /// [`Error::Overloaded`] with [`crate::Why::QueueTimeout`]); a call waiting out a backoff or
+    /// a hold holds no slot. Default 512.
     pub max_in_flight: usize,
-    /// Logical calls in flight at once per host (`scheme://authority`). Default `None`: only
-    /// the client-wide bound.
+    /// Attempts in flight at once per host (`scheme://authority`), which also bounds the
+    /// connections open to it. Default `None`: only the client-wide bound.
     pub max_in_flight_per_host: Option<usize>,
     /// The largest response body read; a larger one fails the call with
     /// [`Error::BodyTooLarge`]. Default 16 MiB.
@@ -76,7 +82,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: Some(5_000),
             read_timeout_ms: None,
             pool_idle_timeout_ms: Some(90_000),
-            pool_max_idle_per_host: 128,
+            pool_max_idle_per_host: None,
             max_in_flight: 512,
             max_in_flight_per_host: None,
             max_response_bytes: 16 << 20,

@@ -127,7 +127,13 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(config.user_agent.clone())
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .pool_max_idle_per_host(
+            config.pool_max_idle_per_host.unwrap_or(
+                config
+                    .max_in_flight_per_host
+                    .unwrap_or(config.max_in_flight),
+            ),
+        )
         .pool_idle_timeout(config.pool_idle_timeout_ms.map(Duration::from_millis));
     if let Some(ms) = config.connect_timeout_ms {
         b = b.connect_timeout(Duration::from_millis(ms));

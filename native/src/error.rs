@@ -249,10 +249,12 @@ pub enum Error {
     /// The call was cancelled (a batch gave up, or the engine was told to).
     #[error("the call was cancelled")]
     Cancelled,
-    /// The engine keeps state for too many hosts with calls in flight.
+    /// The client is overloaded: the call waited longer than
+    /// `engine.concurrency.max_queue_ms` for a slot among those in flight, or the engine keeps
+    /// state for too many hosts with calls in flight.
     #[error("overloaded: {why}")]
     Overloaded {
-        /// [`Why::TooManyHosts`].
+        /// [`Why::QueueTimeout`] or [`Why::TooManyHosts`].
         why: Why,
     },
 }

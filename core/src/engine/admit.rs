@@ -6,7 +6,8 @@
 //!    slice of its length afterwards; a hold that outlasts the deadline fails the call with the
 //!    hold's reason, its end and the header that asked for it;
 //! 4. the access token: usable, refresh early in the background, or wait for a fetch;
-//! 5. concurrency (client-wide and per host): no free slot → queue, first come first served;
+//! 5. concurrency (client-wide and per host): no free slot → queue, first come first served,
+//!    for at most `concurrency.max_queue_ms` ([`Why::QueueTimeout`]) and never past the deadline;
 //! 6. the client-side rate limit (configured or learned): book a slot and wait for it; a learned
 //!    limit that would wait past the cap fails with [`Why::RetryAfterTooLong`] naming its header;
 //! 7. the breaker's admission (a half-open probe slot) and the send, whose attempt deadline the
@@ -111,8 +112,17 @@ impl Engine {
                 c.phase = Phase::Queued;
             }
             self.queue.push_back(id);
-            if let Some(d) = deadline {
-                self.set_timer(slot, d);
+            let limit = self
+                .config
+                .concurrency
+                .max_queue_ms
+                .map(|ms| now + Duration::from_millis(ms));
+            let until = match (deadline, limit) {
+                (Some(d), Some(l)) => Some(d.min(l)),
+                (d, l) => d.or(l),
+            };
+            if let Some(at) = until {
+                self.set_timer(slot, at);
             }
             self.event(
                 now,

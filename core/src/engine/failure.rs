@@ -149,7 +149,7 @@ impl Failure {
             Why::MaxAttempts | Why::BudgetExhausted => FailureKind::RetriesExhausted,
             Why::TokenFetchFailed | Why::TokenRejectedAgain => FailureKind::Auth,
             Why::Cancelled => FailureKind::Cancelled,
-            Why::TooManyHosts => FailureKind::Overloaded,
+            Why::TooManyHosts | Why::QueueTimeout => FailureKind::Overloaded,
             Why::BodyTooLarge | Why::Undecodable | Why::TooManyRedirects => {
                 FailureKind::BadResponse
             }

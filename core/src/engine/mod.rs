@@ -339,8 +339,12 @@ impl Engine {
             }
             let slot = key.slot;
             c.timer = None;
+            let past_deadline = c.deadline.is_some_and(|d| now >= d);
             match c.phase {
                 Phase::Waiting { .. } => self.advance(slot, now),
+                Phase::Queued if !past_deadline => {
+                    self.fail_why(slot, Why::QueueTimeout, Processed::Never, now)
+                }
                 Phase::WaitingToken | Phase::Queued => {
                     self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now)
                 }
