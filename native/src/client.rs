@@ -24,7 +24,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::token::TokenSource;
-use crate::transport::{self, Attempt, HintHeaders, Limits, Prepared, Received};
+use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
 
 /// A resilient HTTP client: reqwest for the wire, the resile engine for every decision
@@ -543,7 +543,8 @@ impl Client {
                     }
                     // The engine keeps the attempt's deadline: it answers `Abort` when the
                     // attempt has taken too long, and the attempt is dropped here.
-                    let exchange = transport::attempt(shared.http(), &req, &order, limits);
+                    let mode = BodyMode::Buffer(&shared.buffer);
+                    let exchange = transport::attempt(shared.http(), &req, &order, limits, mode);
                     let next = futures::StreamExt::next(&mut orders);
                     let outcome = match futures::future::select(Box::pin(exchange), next).await {
                         futures::future::Either::Left((outcome, _)) => outcome,

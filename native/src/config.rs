@@ -58,6 +58,11 @@ pub struct ClientConfig {
     /// The largest response body read; a larger one fails the call with
     /// [`Error::BodyTooLarge`]. Default 16 MiB.
     pub max_response_bytes: u64,
+    /// Response bytes buffered at once across the whole client, by attempts reading their
+    /// bodies (a body counts until its call hands it to the caller). An attempt that would go
+    /// over waits for room, within its deadline. At least `max_response_bytes`. Default 256 MiB.
+    /// For larger bodies, stream them: [`crate::RequestBuilder::send_streaming`].
+    pub max_buffered_bytes: u64,
     /// Redirects followed within one attempt; `0` hands 3xx responses to the caller. Default 10.
     pub max_redirects: u32,
     /// After this many connection failures in a row (refused, DNS, TLS, connect timeout), the
@@ -86,6 +91,7 @@ impl Default for ClientConfig {
             max_in_flight: 512,
             max_in_flight_per_host: None,
             max_response_bytes: 16 << 20,
+            max_buffered_bytes: 256 << 20,
             max_redirects: 10,
             recycle_pool_after: 5,
             batch_concurrency: 16,
@@ -163,6 +169,15 @@ impl ClientConfig {
                     format!("is {n}, must be in 1..=max_in_flight or null"),
                 ));
             }
+        }
+        if self.max_buffered_bytes < self.max_response_bytes || self.max_buffered_bytes > 1 << 50 {
+            return Err(bad(
+                "max_buffered_bytes",
+                format!(
+                    "is {}, must be at least max_response_bytes ({}) and at most 2^50",
+                    self.max_buffered_bytes, self.max_response_bytes
+                ),
+            ));
         }
         if self.max_response_bytes == 0 {
             return Err(bad("max_response_bytes", "must be at least 1"));

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use futures::channel::mpsc;
 use reqwest::header::HeaderMap;
 use reqwest::Url;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     token_source: Option<Arc<dyn TokenSource>>,
     on_event: Option<EventCallback>,
     recycles: AtomicU64,
+    /// The client-wide budget of response bytes being buffered (see `max_buffered_bytes`).
+    pub(crate) buffer: Arc<Semaphore>,
     stats: Mutex<Stats>,
     /// Calls whose futures the event callback dropped.
     deferred_cancels: Mutex<Vec<CallId>>,
@@ -209,6 +211,9 @@ impl Shared {
             token_source,
             on_event,
             recycles: AtomicU64::new(0),
+            buffer: Arc::new(Semaphore::new(
+                usize::try_from(config.max_buffered_bytes).unwrap_or(Semaphore::MAX_PERMITS),
+            )),
             stats: Mutex::new(Stats::default()),
             deferred_cancels: Mutex::new(Vec::new()),
             config,

@@ -4,7 +4,9 @@
 //! outcome means is the engine's business.
 
 use std::borrow::Cow;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{
@@ -70,6 +72,10 @@ pub(crate) struct Received {
     pub version: Version,
     /// Why the answer cannot be handed to the caller (reported to the engine as such).
     pub problem: Option<Problem>,
+    /// The unread body, for a streaming call.
+    pub stream: Option<reqwest::Response>,
+    /// The share of the client-wide buffer this body holds until the call hands it over.
+    pub buffered: Option<OwnedSemaphorePermit>,
 }
 
 /// How an attempt ended, before the engine says what it means.
@@ -83,15 +89,44 @@ pub(crate) enum Attempt {
     BodyGone,
 }
 
+/// What happens to a final answer's body.
+pub(crate) enum BodyMode<'a> {
+    /// Read in full (within `max_response_bytes`), counted against the client-wide
+    /// `max_buffered_bytes` while it is read and until the call hands it over.
+    Buffer(&'a Arc<Semaphore>),
+    /// Left unread for the caller to stream ([`crate::RequestBuilder::send_streaming`]).
+    Stream,
+}
+
 /// Runs one attempt. Its time limit is the engine's: the engine answers `Abort` when the
-/// attempt's deadline passes, and the caller drops this future.
+/// attempt's deadline passes, and the caller drops this future (and with it whatever the
+/// attempt had buffered).
 pub(crate) async fn attempt(
     http: reqwest::Client,
     req: &Prepared,
     order: &SendOrder,
     limits: Limits,
+    mode: BodyMode<'_>,
 ) -> Attempt {
-    exchange(http, req, order, limits).await
+    let (response, problem) = match exchange(http, req, order, limits).await {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    match (problem, mode) {
+        (Some(problem), _) => {
+            let mut received = head(&response);
+            received.problem = Some(problem);
+            Attempt::Response(received)
+        }
+        (None, BodyMode::Stream) => {
+            let mut received = head(&response);
+            received.stream = Some(response);
+            Attempt::Response(received)
+        }
+        (None, BodyMode::Buffer(buffer)) => {
+            read_body(response, limits.max_response_bytes, buffer).await
+        }
+    }
 }
 
 /// The headers of one request of an attempt: the call's own, the attempt's X-Request-ID and
@@ -134,12 +169,13 @@ const CONTENT_HEADERS: [HeaderName; 4] = [
 /// Headers that never follow a redirect to another origin.
 const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
 
+/// Sends the request and follows redirects; the final answer, unread, or why there is none.
 async fn exchange(
     http: reqwest::Client,
     req: &Prepared,
     order: &SendOrder,
     limits: Limits,
-) -> Attempt {
+) -> Result<(reqwest::Response, Option<Problem>), Attempt> {
     let streamed = !req.body.replayable();
     let mut replay = match &req.body {
         PreparedBody::Bytes(b) => Some(b.clone()),
@@ -150,7 +186,7 @@ async fn exchange(
         PreparedBody::Bytes(b) => Some(b.clone().into()),
         PreparedBody::Stream(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(b) => Some(b),
-            None => return Attempt::BodyGone,
+            None => return Err(Attempt::BodyGone),
         },
     };
     let (mut method, mut url) = (req.method.clone(), req.url.clone());
@@ -176,26 +212,22 @@ async fn exchange(
         }
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return failed(&e),
+            Err(e) => return Err(failed(&e)),
         };
         let next = (limits.max_redirects > 0)
             .then(|| redirect_target(&response))
             .flatten();
         let Some(next) = next else {
             // Not a redirect, or redirects are off (`max_redirects = 0`): this is the answer.
-            return read_body(response, limits.max_response_bytes).await;
+            return Ok((response, None));
         };
         if hops >= limits.max_redirects {
             // One more redirect than allowed (a loop ends here too): never hand a 3xx back as
             // if it were the answer.
-            let mut received = match read_body(response, 0).await {
-                Attempt::Response(r) => r,
-                other => return other,
-            };
-            received.problem = Some(Problem::TooManyRedirects {
+            let problem = Problem::TooManyRedirects {
                 limit: limits.max_redirects,
-            });
-            return Attempt::Response(received);
+            };
+            return Ok((response, Some(problem)));
         }
         let status = response.status();
         let keeps_method = matches!(
@@ -204,7 +236,7 @@ async fn exchange(
         );
         if keeps_method && streamed && method != Method::GET && method != Method::HEAD {
             // The stream went with the first request; it cannot follow a 307/308.
-            return read_body(response, limits.max_response_bytes).await;
+            return Ok((response, None));
         }
         drop(response);
         if !keeps_method && method != Method::HEAD {
@@ -234,7 +266,41 @@ fn redirect_target(response: &reqwest::Response) -> Option<Url> {
     matches!(next.scheme(), "http" | "https").then_some(next)
 }
 
-async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
+/// A response's status line and headers, its body left unread.
+fn head(response: &reqwest::Response) -> Received {
+    Received {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: Bytes::new(),
+        url: response.url().clone(),
+        version: response.version(),
+        problem: None,
+        stream: None,
+        buffered: None,
+    }
+}
+
+/// Takes `n` bytes of the client-wide buffer, waiting for them. A wait that never ends is
+/// ended by the engine's attempt deadline, which drops the attempt and what it held.
+async fn take_buffer(
+    buffer: &Arc<Semaphore>,
+    held: &mut Option<OwnedSemaphorePermit>,
+    n: u64,
+) {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    if n == 0 {
+        return;
+    }
+    // The semaphore is never closed.
+    if let Ok(p) = buffer.clone().acquire_many_owned(n).await {
+        match held {
+            Some(h) => h.merge(p),
+            None => *held = Some(p),
+        }
+    }
+}
+
+async fn read_body(mut response: reqwest::Response, limit: u64, buffer: &Arc<Semaphore>) -> Attempt {
     let mut received = Received {
         status: response.status(),
         headers: std::mem::take(response.headers_mut()),
@@ -242,10 +308,17 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
         url: response.url().clone(),
         version: response.version(),
         problem: None,
+        stream: None,
+        buffered: None,
     };
-    if response.content_length().is_some_and(|n| n > limit) {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
         received.problem = Some(Problem::BodyTooLarge { limit });
         return Attempt::Response(received);
+    }
+    // An announced length is taken at once (no partial holds); otherwise chunk by chunk.
+    if let Some(n) = announced {
+        take_buffer(buffer, &mut received.buffered, n).await;
     }
     // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
     let mut first: Option<Bytes> = None;
@@ -257,7 +330,12 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
                 len = len.saturating_add(chunk.len() as u64);
                 if len > limit {
                     received.problem = Some(Problem::BodyTooLarge { limit });
+                    received.buffered = None;
                     return Attempt::Response(received);
+                }
+                if announced.is_none_or(|n| len > n) {
+                    let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
+                    take_buffer(buffer, &mut received.buffered, over).await;
                 }
                 match first.take() {
                     None if buf.is_empty() => first = Some(chunk),
