@@ -23,6 +23,7 @@ use crate::paginate::Paginate;
 use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
+use crate::stream::StreamingResponse;
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -463,8 +464,31 @@ impl Client {
         options: CallOptions,
     ) -> Result<Response, Error> {
         let span = call_span(&req);
-        let (response, _) = self.run::<()>(req, options, None).instrument(span).await?;
-        Ok(response)
+        let answer = self
+            .run::<()>(req, options, None, false)
+            .instrument(span)
+            .await?;
+        Ok(answer.response)
+    }
+
+    /// Like [`Client::execute`], leaving the final answer's body unread for the caller.
+    pub(crate) async fn execute_streaming(
+        self,
+        req: Prepared,
+        options: CallOptions,
+    ) -> Result<StreamingResponse, Error> {
+        let span = call_span(&req);
+        let answer = self
+            .run::<()>(req, options, None, true)
+            .instrument(span)
+            .await?;
+        match answer.stream {
+            Some(body) => Ok(StreamingResponse::new(answer.response, body)),
+            None => Err(Error::Transport {
+                kind: TransportError::Other,
+                message: "the final answer of a streaming call had no body to stream".into(),
+            }),
+        }
     }
 
     /// Like [`Client::execute`], decoding a 2xx body as `T` *inside* the call: a body that
@@ -477,17 +501,21 @@ impl Client {
     ) -> Result<T, Error> {
         let span = call_span(&req);
         let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
-        let (response, value) = self
-            .run(req, options, Some(decode))
+        let answer = self
+            .run(req, options, Some(decode), false)
             .instrument(span)
             .await?;
-        match value {
+        match answer.decoded {
             Some(v) => Ok(v),
             // A final non-2xx status: the engine handed it back as the answer.
-            None => Err(response.error_for_status().err().unwrap_or(Error::Status {
-                status: 0,
-                body_excerpt: String::new(),
-            })),
+            None => Err(answer
+                .response
+                .error_for_status()
+                .err()
+                .unwrap_or(Error::Status {
+                    status: 0,
+                    body_excerpt: String::new(),
+                })),
         }
     }
 
@@ -496,7 +524,8 @@ impl Client {
         req: Prepared,
         options: CallOptions,
         decode: Option<Decoder<T>>,
-    ) -> Result<(Response, Option<T>), Error> {
+        stream: bool,
+    ) -> Result<Answer<T>, Error> {
         let shared = &self.shared;
         let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
         spec.replayable = req.body.replayable();
@@ -543,7 +572,11 @@ impl Client {
                     }
                     // The engine keeps the attempt's deadline: it answers `Abort` when the
                     // attempt has taken too long, and the attempt is dropped here.
-                    let mode = BodyMode::Buffer(&shared.buffer);
+                    let mode = if stream {
+                        BodyMode::Stream
+                    } else {
+                        BodyMode::Buffer(&shared.buffer)
+                    };
                     let exchange = transport::attempt(shared.http(), &req, &order, limits, mode);
                     let next = futures::StreamExt::next(&mut orders);
                     let outcome = match futures::future::select(Box::pin(exchange), next).await {
@@ -623,12 +656,13 @@ impl Client {
                 CallMsg::Abort => {}
                 CallMsg::Done { attempts } => {
                     guard.live = false;
-                    let Some(r) = last else {
+                    let Some(mut r) = last else {
                         return Err(Error::Transport {
                             kind: TransportError::Other,
                             message: "the engine finished a call that has no response".into(),
                         });
                     };
+                    let stream = r.stream.take();
                     let response = Response {
                         status: r.status,
                         headers: r.headers,
@@ -638,7 +672,11 @@ impl Client {
                         attempts,
                         request_id,
                     };
-                    return Ok((response, decoded));
+                    return Ok(Answer {
+                        response,
+                        decoded,
+                        stream,
+                    });
                 }
                 CallMsg::Fail {
                     failure,
@@ -657,6 +695,14 @@ impl Client {
             }
         }
     }
+}
+
+/// What a call ended with: the response, the body decoded inside the call, or the unread body
+/// of a streaming call.
+struct Answer<T> {
+    response: Response,
+    decoded: Option<T>,
+    stream: Option<reqwest::Response>,
 }
 
 /// Decodes a 2xx body inside the call (see [`Client::execute_json`]).

@@ -77,6 +77,7 @@ mod events;
 mod paginate;
 mod request;
 mod response;
+mod stream;
 mod token;
 mod transport;
 
@@ -87,6 +88,7 @@ pub use events::ClientEvent;
 pub use paginate::{Page, Paginate};
 pub use request::{IdempotencyKey, RequestBuilder};
 pub use response::Response;
+pub use stream::StreamingResponse;
 pub use token::{
     AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource,
 };

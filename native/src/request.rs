@@ -14,6 +14,7 @@ use resile_core::Idempotency;
 use crate::client::Client;
 use crate::error::Error;
 use crate::response::Response;
+use crate::stream::StreamingResponse;
 use crate::transport::{is_sensitive, Prepared, PreparedBody};
 
 /// Who supplies the `Idempotency-Key` header of a call.
@@ -275,6 +276,27 @@ impl RequestBuilder {
     pub async fn send_json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
         let (client, prepared, options) = self.build()?;
         client.execute_json(prepared, options).await
+    }
+
+    /// Sends the request and hands back the final answer with its body unread, for bodies too
+    /// large to hold in memory (downloads). Retries, waits, the breaker and the limits apply up
+    /// to the response head; the body is the caller's to read, chunk by chunk, and is neither
+    /// capped by `max_response_bytes` nor counted in `max_buffered_bytes`. A body that breaks
+    /// off while it is read is an [`Error::Transport`] from the stream, not a retry.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let mut download = client.get("https://api.example.com/export").send_streaming().await?;
+    /// let mut total = 0;
+    /// while let Some(chunk) = download.chunk().await? {
+    ///     total += chunk.len();
+    /// }
+    /// println!("{} bytes after {} attempt(s)", total, download.attempts());
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_streaming(self) -> Result<StreamingResponse, Error> {
+        let (client, prepared, options) = self.build()?;
+        client.execute_streaming(prepared, options).await
     }
 
     pub(crate) fn build(self) -> Result<(Client, Prepared, CallOptions), Error> {

@@ -282,11 +282,7 @@ fn head(response: &reqwest::Response) -> Received {
 
 /// Takes `n` bytes of the client-wide buffer, waiting for them. A wait that never ends is
 /// ended by the engine's attempt deadline, which drops the attempt and what it held.
-async fn take_buffer(
-    buffer: &Arc<Semaphore>,
-    held: &mut Option<OwnedSemaphorePermit>,
-    n: u64,
-) {
+async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePermit>, n: u64) {
     let n = u32::try_from(n).unwrap_or(u32::MAX);
     if n == 0 {
         return;
@@ -300,7 +296,11 @@ async fn take_buffer(
     }
 }
 
-async fn read_body(mut response: reqwest::Response, limit: u64, buffer: &Arc<Semaphore>) -> Attempt {
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+    buffer: &Arc<Semaphore>,
+) -> Attempt {
     let mut received = Received {
         status: response.status(),
         headers: std::mem::take(response.headers_mut()),

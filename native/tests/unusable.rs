@@ -98,3 +98,50 @@ async fn a_redirect_loop_is_a_typed_error() {
     // The original request and five redirects, then the engine stopped: no retry.
     assert_eq!(server.requests().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_streams_past_the_buffer_caps() {
+    let server =
+        mini_server(|_| async { MiniResponse::status(200).body(vec![7u8; 4 << 20]) }).await;
+    let client = Client::builder()
+        .engine(fast_policy())
+        .max_response_bytes(1024)
+        .build()
+        .unwrap();
+    let mut download = client
+        .get(format!("{}/export", server.url()))
+        .send_streaming()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let mut total = 0usize;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        assert!(chunk.iter().all(|b| *b == 7));
+        total += chunk.len();
+    }
+    assert_eq!(total, 4 << 20);
+    assert_eq!(client.stats().succeeded, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_beyond_the_client_wide_buffer_wait_their_turn() {
+    let server =
+        mini_server(|_| async { MiniResponse::status(200).body(vec![1u8; 60 << 10]) }).await;
+    // Room for one 60 KiB body at a time across the client.
+    let mut config = resile::ClientConfig::default();
+    config.engine = fast_policy();
+    config.max_response_bytes = 64 << 10;
+    config.max_buffered_bytes = 64 << 10;
+    let client = Client::from_config(config).unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url) = (client.clone(), format!("{}/b", server.url()));
+            tokio::spawn(async move { client.get(url).send().await })
+        })
+        .collect();
+    for c in calls {
+        let r = c.await.unwrap().unwrap();
+        assert_eq!(r.bytes().len(), 60 << 10);
+    }
+    assert_eq!(client.stats().succeeded, 8);
+}
