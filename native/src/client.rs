@@ -470,7 +470,7 @@ impl Client {
         let span = tracing::debug_span!(
             "resile.call",
             method = %req.method,
-            url = %redacted_url(&req.url),
+            url = %crate::redact::redact_url(req.url.as_str(), &self.shared.config.redact_query_params),
             call = tracing::field::Empty,
             request_id = tracing::field::Empty,
         );
@@ -565,6 +565,11 @@ impl Client {
                     if r.too_large {
                         return Err(Error::BodyTooLarge {
                             limit: limits.max_response_bytes,
+                        });
+                    }
+                    if r.redirects_exceeded {
+                        return Err(Error::TooManyRedirects {
+                            limit: limits.max_redirects,
                         });
                     }
                     return Ok(Response {

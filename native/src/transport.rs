@@ -69,6 +69,9 @@ pub(crate) struct Received {
     pub url: Url,
     pub version: Version,
     pub too_large: bool,
+    /// Still a redirect after `max_redirects` hops (a loop, or a longer chain): the call
+    /// fails with [`crate::Error::TooManyRedirects`] instead of handing the 3xx back.
+    pub redirects_exceeded: bool,
 }
 
 /// How an attempt ended, before the engine says what it means.
@@ -186,12 +189,16 @@ async fn exchange(
             Ok(r) => r,
             Err(e) => return failed(&e),
         };
-        let next = (hops < limits.max_redirects)
-            .then(|| redirect_target(&response))
-            .flatten();
-        let Some(next) = next else {
+        let Some(next) = redirect_target(&response).filter(|_| limits.max_redirects > 0) else {
             return read_body(response, limits.max_response_bytes).await;
         };
+        if hops >= limits.max_redirects {
+            let mut attempt = read_body(response, limits.max_response_bytes).await;
+            if let Attempt::Response(received) = &mut attempt {
+                received.redirects_exceeded = true;
+            }
+            return attempt;
+        }
         let status = response.status();
         let keeps_method = matches!(
             status,
@@ -237,6 +244,7 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Attempt {
         url: response.url().clone(),
         version: response.version(),
         too_large: false,
+        redirects_exceeded: false,
     };
     if response.content_length().is_some_and(|n| n > limit) {
         received.too_large = true;
