@@ -87,7 +87,7 @@ fn usage_errors_exit_2_with_one_line() {
         vec![
             "post",
             &*Box::leak(format!("{}/orders", s.url()).into_boxed_str()),
-            "--data",
+            "--json",
             "{not json",
         ],
         vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "soon"],
