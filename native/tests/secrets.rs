@@ -138,9 +138,11 @@ fn secrets_stay_out_of_debug_output_events_and_logs() {
                 .await
                 .unwrap();
             // URL secrets: user info, the built-in names, and the client's own list.
-            let mut config = resile::ClientConfig::default();
-            config.engine = fast_policy();
-            config.redact_query_params = vec!["session".into()];
+            let config = resile::ClientConfig {
+                engine: fast_policy(),
+                redact_query_params: vec!["session".into()],
+                ..Default::default()
+            };
             let listed = Client::builder()
                 .config(config)
                 .on_event(events.callback())

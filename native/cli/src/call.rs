@@ -84,7 +84,8 @@ pub struct CallArgs {
     /// A multipart part (repeatable): `name=value`, or `name=@file[;type=mime/type]`.
     #[arg(short = 'F', long = "multipart", value_name = "NAME=VALUE|NAME=@FILE")]
     pub multipart: Vec<String>,
-    /// Write the body (and the head, with -i) to this file instead of stdout.
+    /// Write the body (and the head, with -i; the JSON lines of a multi-call run) to this file
+    /// instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// No progress bar, summary or notes (error lines still print).

@@ -82,7 +82,7 @@ fn progress(total: usize, show: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {per_sec:>9} {wide_msg}")
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {elapsed:>4} {wide_msg}")
     {
         bar.set_style(style);
     }
