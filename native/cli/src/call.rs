@@ -384,6 +384,17 @@ impl Plan {
     pub fn shown(&self, url: &str) -> String {
         redact_url(url, &self.redact)
     }
+
+    /// An error's line, with URLs redacted by the configured list too (the error's own
+    /// `Display` knows only the built-in one).
+    pub fn describe(&self, e: &resile::Error) -> String {
+        match e {
+            resile::Error::InvalidUrl { url, message } => {
+                format!("invalid URL `{}`: {message}", self.shown(url))
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 type Sink = Arc<Mutex<Option<BufWriter<File>>>>;
@@ -481,7 +492,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
         .request(client, url)
         .send()
         .await
-        .map_err(|e| (for_error(&e), e.to_string()))?;
+        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
     if args.verbose {
         output::show_response(&response);
     }

@@ -49,7 +49,7 @@ async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, 
                 bytes: None,
                 error: Some(error_kind(&e)),
                 why: e.why(),
-                message: Some(e.to_string()),
+                message: Some(plan.describe(&e)),
             };
             (record, for_error(&e))
         }

@@ -255,6 +255,7 @@ fn error_lines_never_echo_credentials_or_secret_query_values() {
         format!("{}/status/404?token=q-sekrit-1&session=q-sekrit-2", s.url()),
         "http://me:pw-sekrit-3@127.0.0.1:1/x?signature=q-sekrit-4".to_string(),
         "http://me:pw-sekrit-5@/bad url?password=q-sekrit-6".to_string(),
+        "not-a-url?session=q-sekrit-7".to_string(),
     ];
     for url in &cases {
         let o = resile(&[
@@ -286,7 +287,7 @@ fn error_lines_never_echo_credentials_or_secret_query_values() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(stdout(&o).lines().count(), 3);
+    assert_eq!(stdout(&o).lines().count(), cases.len());
 }
 
 // ---------------------------------------------------------------- familiar flags
