@@ -121,6 +121,46 @@ pub fn redact_url(url: &str, extra: &[String]) -> String {
     out
 }
 
+/// Free text (an error message, a log line) with every `http://` or `https://` URL in it
+/// passed through [`redact_url`]. A URL ends at whitespace or at one of `"'<>()[]{}` and a
+/// backtick.
+///
+/// ```
+/// use resile::redact::redact_text;
+/// assert_eq!(
+///     redact_text("the same next link twice (https://h.test/items?token=t1&page=3)", &[]),
+///     "the same next link twice (https://h.test/items?token=REDACTED&page=3)"
+/// );
+/// ```
+pub fn redact_text(text: &str, extra: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let start = ["http://", "https://"]
+            .iter()
+            .filter_map(|s| find_ascii_ci(rest, s))
+            .min();
+        let Some(start) = start else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "\"'<>()[]{}`".contains(c))
+            .unwrap_or(tail.len());
+        out.push_str(&redact_url(&tail[..end], extra));
+        rest = &tail[end..];
+    }
+}
+
+fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// A parsed URL without user info, query and fragment: for `Debug` output, which cannot see
 /// the client's own list of secret parameters.
 pub(crate) fn redacted_url(url: &reqwest::Url) -> String {
@@ -171,6 +211,26 @@ mod tests {
         for name in SECRET_QUERY_PARAMS {
             let shown = redact_url(&format!("http://h/?{name}=s3cr3t"), &[]);
             assert!(!shown.contains("s3cr3t"), "{name}: {shown}");
+        }
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        let r = REDACTED;
+        let table = [
+            ("no url here", "no url here".to_string()),
+            (
+                "a http://u:p@h/x?sig=1 and HTTPS://h/y?key=2).",
+                format!("a http://{r}@h/x?sig={r} and HTTPS://h/y?key={r})."),
+            ),
+            (
+                "`https://h/?session=s` ",
+                format!("`https://h/?session={r}` "),
+            ),
+            ("ends with http://", "ends with http://".to_string()),
+        ];
+        for (input, want) in table {
+            assert_eq!(redact_text(input, &["session".into()]), want, "{input}");
         }
     }
 

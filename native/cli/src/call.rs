@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use reqwest::Method;
 
-use resile::redact::redact_url;
+use resile::redact::{redact_text, redact_url};
 use resile::{ClientAuth, ClientCredentials, ClientEvent, IdempotencyKey, Secret, StaticBearer};
 
 use crate::body::{self, Sources};
@@ -386,13 +386,13 @@ impl Plan {
     }
 
     /// An error's line, with URLs redacted by the configured list too (the error's own
-    /// `Display` knows only the built-in one).
+    /// `Display` knows only the built-in one), wherever they appear in it.
     pub fn describe(&self, e: &resile::Error) -> String {
         match e {
             resile::Error::InvalidUrl { url, message } => {
                 format!("invalid URL `{}`: {message}", self.shown(url))
             }
-            other => other.to_string(),
+            other => redact_text(&other.to_string(), &self.redact),
         }
     }
 }
@@ -536,7 +536,10 @@ async fn paginate(
             }
             Err(e) => {
                 let _ = out.flush();
-                return Err((for_error(&e), format!("after {count} item(s): {e}")));
+                return Err((
+                    for_error(&e),
+                    format!("after {count} item(s): {}", plan.describe(&e)),
+                ));
             }
         }
     }
