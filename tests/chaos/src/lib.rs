@@ -36,7 +36,6 @@
 //! | `ANY /reset` | | closes the connection without any response: the client sees a connection error, not a status |
 //! | `ANY /truncate` | `len=L` (100, ≤ 1 MiB), `send=S` (`L/2`, < `L`), `status` (200) | `Content-Length: L`, `S` bytes of body, then the connection breaks |
 //! | `ANY /ratelimited` | `rate=R` (1.0 per second), `burst=B` (5), `key=K`, `form=seconds\|date`, `xreset=delta\|epoch`, `dialects=ietf,x` | a token bucket per key, see below |
-//!
 //! | `ANY /redirect/{n}` | `status=301\|302\|303\|307\|308` (302) | `n` redirects (`Location: /redirect/{n-1}`, relative), then `200 {"redirected":true,"method"}`; `n` ≤ 100 |
 //! | `ANY /redirect/loop` | `status` as above | redirects to itself, forever |
 //!
