@@ -68,8 +68,8 @@ fn host_state(hosts: &[HostView]) -> String {
             };
             let held = if h.held_until.is_some() { ", held" } else { "" };
             format!(
-                "{}: breaker {breaker}, {} in flight, budget {:.0}{held}",
-                h.host, h.active_calls, h.budget_available
+                "breaker {breaker}, {} in flight, budget {:.0}{held} ({})",
+                h.active_calls, h.budget_available, h.host
             )
         })
         .collect::<Vec<_>>()
@@ -82,7 +82,7 @@ fn progress(total: usize, show: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {elapsed:>4} {wide_msg}")
+        ProgressStyle::with_template("{bar:16.cyan/blue} {pos}/{len} {elapsed:>3} {wide_msg}")
     {
         bar.set_style(style);
     }
@@ -125,7 +125,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
         if !bar.is_hidden() {
             bar.inc(1);
             bar.set_message(format!(
-                "ok {ok}, failed {failed} | {}",
+                "ok {ok} failed {failed} | {}",
                 host_state(&client.hosts())
             ));
         }

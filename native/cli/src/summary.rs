@@ -149,7 +149,13 @@ impl Summary {
             .statuses
             .iter()
             .map(|(s, n)| format!("{s}: {n}"))
-            .chain(self.errors.iter().map(|(e, n)| format!("{e}: {n}")))
+            // A 4xx/5xx shows as its status already.
+            .chain(
+                self.errors
+                    .iter()
+                    .filter(|(e, _)| **e != "http_status")
+                    .map(|(e, n)| format!("{e}: {n}")),
+            )
             .collect();
         if !statuses.is_empty() {
             let _ = writeln!(out, "  {}", statuses.join("   "));

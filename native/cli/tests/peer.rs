@@ -668,3 +668,48 @@ fn help_documents_the_differences_from_curl() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a multi-call run shows a
+/// progress bar with the host's state and ends with the summary; without one (every other
+/// test here), stderr stays empty of both.
+#[test]
+fn on_a_terminal_a_run_shows_progress_and_a_summary() {
+    let s = server();
+    let dir = tempdir();
+    let list = dir.join("urls.txt");
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!("{}/slow?ms=60&i={i}\n", s.url()));
+    }
+    text.push_str(&format!("{}/status/404\n", s.url()));
+    std::fs::write(&list, text).unwrap();
+    let lines = dir.join("lines.jsonl");
+    let bin = assert_cmd::cargo::cargo_bin("resile");
+    let command = format!(
+        "{} get --urls {} --parallel 2 -o {}",
+        bin.display(),
+        list.display(),
+        lines.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env_remove("RESILE_CONFIG")
+        .output()
+        .expect("util-linux `script` runs (package bsdutils)");
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "the 404: {screen}");
+    assert!(
+        screen.contains("breaker closed"),
+        "the host's state: {screen}"
+    );
+    assert!(screen.contains("in flight"), "{screen}");
+    assert!(
+        screen.contains("21 call(s)") && screen.contains("404: 1"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("latency") && screen.contains("≤ 100 ms"),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&lines).unwrap().lines().count(), 21);
+}
