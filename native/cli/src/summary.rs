@@ -239,5 +239,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("≤ 5 ms") && text.contains("> 10 s"), "{text}");
+        assert!(
+            !text.contains("http_status"),
+            "a 4xx/5xx shows once, as its status: {text}"
+        );
     }
 }
