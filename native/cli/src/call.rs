@@ -258,6 +258,12 @@ impl Plan {
             None => method,
         };
         let stdin_body = [args.data.as_deref(), args.json.as_deref()].contains(&Some("@-"));
+        if stdin_body && args.urls.as_deref() == Some(std::path::Path::new("-")) {
+            return Err((
+                Exit::Usage,
+                "stdin cannot hold both the URLs and the body".into(),
+            ));
+        }
         let (mut urls, item_args, from_list) = match &args.urls {
             Some(path) => (read_urls(path)?, &args.targets[..], true),
             None => match args.targets.split_first() {
@@ -277,12 +283,6 @@ impl Plan {
         };
         if urls.is_empty() {
             return Err((Exit::Usage, "no URL to call".into()));
-        }
-        if from_list && stdin_body && args.urls.as_deref() == Some(std::path::Path::new("-")) {
-            return Err((
-                Exit::Usage,
-                "stdin cannot hold both the URLs and the body".into(),
-            ));
         }
         let items = item_args
             .iter()

@@ -94,7 +94,8 @@ fn progress(total: usize, show: bool) -> ProgressBar {
 /// input order.
 pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, Failed> {
     let terminal = io::stderr().is_terminal();
-    let bar = progress(plan.urls.len(), terminal && !args.silent);
+    // -v lines would tear through the bar.
+    let bar = progress(plan.urls.len(), terminal && !args.silent && !args.verbose);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => {
             Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
