@@ -484,6 +484,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
         output::show_request(
             plan.method.as_str(),
             url,
+            &plan.query,
             &plan.shown_headers(),
             &plan.redact,
         );

@@ -222,12 +222,16 @@ fn verbose_goes_to_stderr_with_secrets_hidden() {
         "-H",
         "Authorization: Bearer h-sekrit-3",
         "X-Api-Key:h-sekrit-4",
+        "token==i-sekrit-5",
+        "view==full",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("> GET http://REDACTED@127.0.0.1:"), "{err}");
     assert!(
-        err.contains("page=1") && err.contains("api_key=REDACTED"),
+        err.contains("page=1&token=REDACTED&view=full")
+            && err.contains("api_key=REDACTED")
+            && err.contains("token=REDACTED"),
         "{err}"
     );
     assert!(err.contains("< HTTP/1.1 200 OK"), "{err}");
