@@ -199,8 +199,10 @@ pub struct CallArgs {
 pub struct Plan {
     /// The method.
     pub method: Method,
-    /// The URLs, in order, repeats included.
+    /// The URLs, in order.
     pub urls: Vec<String>,
+    /// How many times the whole list is called.
+    pub repeat: usize,
     /// One call, or a run of many.
     pub shape: Shape,
     /// `name==value` items.
@@ -264,7 +266,7 @@ impl Plan {
                 "stdin cannot hold both the URLs and the body".into(),
             ));
         }
-        let (mut urls, item_args, from_list) = match &args.urls {
+        let (urls, item_args, from_list) = match &args.urls {
             Some(path) => (read_urls(path)?, &args.targets[..], true),
             None => match args.targets.split_first() {
                 Some((url, items)) => (vec![url.clone()], items, false),
@@ -333,18 +335,10 @@ impl Plan {
         } else {
             Shape::Single
         };
-        if repeat > 1 {
-            let once = std::mem::take(&mut urls);
-            urls = once
-                .iter()
-                .cycle()
-                .take(once.len().saturating_mul(repeat))
-                .cloned()
-                .collect();
-        }
         Ok(Plan {
             method,
             urls,
+            repeat,
             shape,
             query,
             body,
@@ -352,6 +346,18 @@ impl Plan {
             headers,
             redact: Vec::new(),
         })
+    }
+
+    /// Every call of the run: the list, `repeat` times, numbered from 0.
+    pub fn calls(&self) -> impl Iterator<Item = (usize, &str)> {
+        (0..self.repeat)
+            .flat_map(move |_| self.urls.iter().map(String::as_str))
+            .enumerate()
+    }
+
+    /// How many calls the run makes.
+    pub fn total(&self) -> usize {
+        self.urls.len().saturating_mul(self.repeat)
     }
 
     /// The headers the command sets, as `-v` shows them (values of secret ones hidden later).

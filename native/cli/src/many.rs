@@ -95,7 +95,7 @@ fn progress(total: usize, show: bool) -> ProgressBar {
 pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, Failed> {
     let terminal = io::stderr().is_terminal();
     // -v lines would tear through the bar.
-    let bar = progress(plan.urls.len(), terminal && !args.silent && !args.verbose);
+    let bar = progress(plan.total(), terminal && !args.silent && !args.verbose);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => {
             Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
@@ -107,7 +107,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_failure: Option<(usize, Exit)> = None;
-    let mut calls = futures::stream::iter(plan.urls.iter().enumerate())
+    let mut calls = futures::stream::iter(plan.calls())
         .map(|(i, url)| one(client, plan, i, url))
         .buffer_unordered(args.parallel as usize);
     let (mut ok, mut failed) = (0u64, 0u64);
