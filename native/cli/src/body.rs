@@ -209,12 +209,11 @@ fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     (boundary, out)
 }
 
+/// A random start for the boundary: `RandomState` is keyed from the OS, anew per process.
 fn random_u64() -> u64 {
     use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(std::process::id().into());
-    h.finish()
+    use std::hash::BuildHasher;
+    RandomState::new().hash_one(0u8)
 }
 
 #[cfg(test)]
