@@ -463,7 +463,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<Response, Error> {
-        let span = call_span(&req);
+        let span = call_span(&req, &self.shared.config.redact_query_params);
         let answer = self
             .run::<()>(req, options, None, false)
             .instrument(span)
@@ -477,7 +477,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<StreamingResponse, Error> {
-        let span = call_span(&req);
+        let span = call_span(&req, &self.shared.config.redact_query_params);
         let answer = self
             .run::<()>(req, options, None, true)
             .instrument(span)
@@ -499,7 +499,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<T, Error> {
-        let span = call_span(&req);
+        let span = call_span(&req, &self.shared.config.redact_query_params);
         let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
         let answer = self
             .run(req, options, Some(decode), false)
@@ -708,11 +708,11 @@ struct Answer<T> {
 /// Decodes a 2xx body inside the call (see [`Client::execute_json`]).
 type Decoder<T> = fn(&[u8]) -> Result<T, String>;
 
-fn call_span(req: &Prepared) -> tracing::Span {
+fn call_span(req: &Prepared, redact: &[String]) -> tracing::Span {
     tracing::debug_span!(
         "resile.call",
         method = %req.method,
-        url = %redacted_url(&req.url),
+        url = %crate::redact::redact_url(req.url.as_str(), redact),
         call = tracing::field::Empty,
         request_id = tracing::field::Empty,
     )

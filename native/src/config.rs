@@ -2,10 +2,12 @@
 //! timeouts of the HTTP stack, concurrency, limits).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::redact;
 
 /// Everything a [`crate::Client`] is built from. Plain data (serde), with production-safe
 /// defaults; checked once when the client is built, and an error names the field.
@@ -20,7 +22,11 @@ use crate::error::Error;
 /// let client = resile::Client::from_config(config).unwrap();
 /// # drop(client);
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` hides the values of credential headers in `default_headers` (see
+/// [`crate::redact::is_secret_header`]) and the user info and secret query values of
+/// `base_url`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {
     /// The engine's policy: retries, backoff, budget, breaker, rate limit, tokens.
@@ -63,7 +69,9 @@ pub struct ClientConfig {
     /// over waits for room, within its deadline. At least `max_response_bytes`. Default 256 MiB.
     /// For larger bodies, stream them: [`crate::RequestBuilder::send_streaming`].
     pub max_buffered_bytes: u64,
-    /// Redirects followed within one attempt; `0` hands 3xx responses to the caller. Default 10.
+    /// Redirects followed within one attempt; `0` hands 3xx responses to the caller. A response
+    /// that is still a redirect after this many fails the call with
+    /// [`Error::TooManyRedirects`] (a redirect loop is an error, never a success). Default 10.
     pub max_redirects: u32,
     /// After this many connection failures in a row (refused, DNS, TLS, connect timeout), the
     /// connection pool is rebuilt once. `0`: never. Default 5.
@@ -75,6 +83,43 @@ pub struct ClientConfig {
     /// The engine's seed (jitter, idempotency keys, request ids). `None`: from the OS, different
     /// for every client. Set it to replay a run.
     pub seed: Option<u64>,
+    /// Query parameters whose values are hidden wherever the client prints or logs a URL, on
+    /// top of [`crate::redact::SECRET_QUERY_PARAMS`] (`api_key`, `token`, `signature`, ...).
+    /// Default empty.
+    pub redact_query_params: Vec<String>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .default_headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), redact::header_value(name, value)))
+            .collect();
+        let base_url = self
+            .base_url
+            .as_deref()
+            .map(|u| redact::redact_url(u, &self.redact_query_params));
+        f.debug_struct("ClientConfig")
+            .field("engine", &self.engine)
+            .field("base_url", &base_url)
+            .field("default_headers", &headers)
+            .field("user_agent", &self.user_agent)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("read_timeout_ms", &self.read_timeout_ms)
+            .field("pool_idle_timeout_ms", &self.pool_idle_timeout_ms)
+            .field("pool_max_idle_per_host", &self.pool_max_idle_per_host)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_in_flight_per_host", &self.max_in_flight_per_host)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_redirects", &self.max_redirects)
+            .field("recycle_pool_after", &self.recycle_pool_after)
+            .field("batch_concurrency", &self.batch_concurrency)
+            .field("token_fetch_timeout_ms", &self.token_fetch_timeout_ms)
+            .field("seed", &self.seed)
+            .field("redact_query_params", &self.redact_query_params)
+            .finish()
+    }
 }
 
 impl Default for ClientConfig {
@@ -97,6 +142,7 @@ impl Default for ClientConfig {
             batch_concurrency: 16,
             token_fetch_timeout_ms: 10_000,
             seed: None,
+            redact_query_params: Vec::new(),
         }
     }
 }
@@ -109,16 +155,33 @@ fn bad(field: &str, message: impl Into<String>) -> Error {
 }
 
 impl ClientConfig {
-    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults.
+    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults. A
+    /// value of the wrong type is an [`Error::ConfigParse`] with its full path and position.
     ///
     /// ```
     /// let e = resile::ClientConfig::from_json(r#"{"max_in_flight": 0}"#).unwrap_err();
     /// assert!(e.to_string().contains("max_in_flight"));
+    /// let e = resile::ClientConfig::from_json(r#"{"engine":{"backoff":{"factor":"two"}}}"#).unwrap_err();
+    /// assert!(matches!(&e, resile::Error::ConfigParse { field: Some(f), line: 1, .. } if f == "engine.backoff.factor"), "{e}");
     /// ```
     pub fn from_json(text: &str) -> Result<ClientConfig, Error> {
-        let config: ClientConfig = serde_json::from_str(text).map_err(|e| Error::Config {
-            field: None,
-            message: format!("config could not be read: {e}"),
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: ClientConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = field_path(e.path());
+            let inner = e.into_inner();
+            let (line, column) = (inner.line(), inner.column());
+            let text = inner.to_string();
+            // serde_json appends the position; it is in the variant already.
+            let message = match text.rfind(" at line ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            Error::ConfigParse {
+                field,
+                line,
+                column,
+                message,
+            }
         })?;
         config.validate()?;
         Ok(config)
@@ -188,8 +251,17 @@ impl ClientConfig {
         if self.token_fetch_timeout_ms == 0 {
             return Err(bad("token_fetch_timeout_ms", "must be positive"));
         }
+        if self.redact_query_params.iter().any(|p| p.is_empty()) {
+            return Err(bad("redact_query_params", "names must not be empty"));
+        }
         Ok(())
     }
+}
+
+/// The dotted path of a deserialization error (`engine.backoff.factor`); `None` at the top.
+pub(crate) fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    let text = path.to_string();
+    (text != "." && !text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
@@ -229,9 +301,74 @@ mod tests {
                 other => panic!("{text}: expected an error naming {field}, got {other:?}"),
             }
         }
+        let unknown = ClientConfig::from_json(r#"{"retries":1}"#).unwrap_err();
+        assert!(
+            matches!(&unknown, Error::ConfigParse { message, .. } if message.contains("unknown field `retries`")),
+            "{unknown:?}"
+        );
         assert!(matches!(
-            ClientConfig::from_json(r#"{"retries":1}"#),
-            Err(Error::Config { field: None, .. })
+            ClientConfig::from_json(r#"{"engine": "#),
+            Err(Error::ConfigParse { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn type_errors_name_the_full_path_and_the_position() {
+        let cases = [
+            (
+                "{\"engine\":{\"backoff\":{\"factor\":\"two\"}}}",
+                "engine.backoff.factor",
+                1,
+            ),
+            ("{\n  \"max_in_flight\": -1\n}", "max_in_flight", 2),
+            ("{\"max_in_flight\": \"lots\"}", "max_in_flight", 1),
+            (
+                "{\"engine\": {\n \"backoff\": {\n  \"jitter\": \"wild\"}}}",
+                "engine.backoff.jitter",
+                3,
+            ),
+        ];
+        for (text, path, at_line) in cases {
+            match ClientConfig::from_json(text) {
+                Err(e @ Error::ConfigParse { .. }) => {
+                    let Error::ConfigParse {
+                        field,
+                        line,
+                        column,
+                        ..
+                    } = &e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!(field.as_deref(), Some(path), "{text}");
+                    assert_eq!(*line, at_line, "{text}");
+                    assert!(*column > 0);
+                    assert!(e.to_string().contains(path), "{e}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_hides_credential_headers_and_url_secrets() {
+        let mut c = ClientConfig::default();
+        for (name, value) in [
+            ("Authorization", "Bearer sekrit-1"),
+            ("Cookie", "sid=sekrit-2"),
+            ("Proxy-Authorization", "Basic sekrit-3"),
+            ("X-Api-Key", "sekrit-4"),
+            ("X-Tenant", "acme"),
+        ] {
+            c.default_headers.insert(name.into(), value.into());
+        }
+        c.base_url = Some("https://me:sekrit-5@api.test/v1?tenant_code=sekrit-6".into());
+        c.redact_query_params = vec!["tenant_code".into()];
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(
+            shown.contains("acme") && shown.contains("X-Api-Key"),
+            "{shown}"
+        );
     }
 }

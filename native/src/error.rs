@@ -215,12 +215,6 @@ pub enum Error {
         /// What the HTTP stack said.
         message: String,
     },
-    /// The server redirected more times than `max_redirects` allows (or in a loop).
-    #[error("too many redirects (more than {limit}; raise max_redirects to follow more)")]
-    TooManyRedirects {
-        /// The configured limit.
-        limit: u32,
-    },
     /// The response body is larger than `max_response_bytes`.
     #[error(
         "the response body is larger than {limit} bytes (raise max_response_bytes to accept it)"
@@ -229,10 +223,31 @@ pub enum Error {
         /// The configured limit.
         limit: u64,
     },
+    /// A config file could not be read: bad syntax, an unknown field, or a value of the wrong
+    /// type. `field` is the full dotted path of the value at fault (`engine.backoff.factor`),
+    /// `line` and `column` (from 1) where it is in the file.
+    #[error("invalid configuration{} at line {line}, column {column}: {message}", field.as_ref().map(|f| format!(" `{f}`")).unwrap_or_default())]
+    ConfigParse {
+        /// The dotted path of the field, when one is at fault.
+        field: Option<String>,
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A response was still a redirect after `max_redirects` were followed: a redirect loop,
+    /// or a chain longer than the limit.
+    #[error("more than {limit} redirect(s) (a redirect loop?); raise max_redirects to follow longer chains")]
+    TooManyRedirects {
+        /// The configured `max_redirects`.
+        limit: u32,
+    },
     /// The URL cannot be used.
-    #[error("invalid URL `{url}`: {message}")]
+    #[error("invalid URL `{}`: {message}", crate::redact::redact_url(url, &[]))]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given (printed redacted: see [`crate::redact`]).
         url: String,
         /// What is wrong with it.
         message: String,
@@ -379,8 +394,9 @@ impl Error {
             Error::Auth { why, .. } => *why == Why::TokenFetchFailed,
             Error::Decode { .. }
             | Error::Config { .. }
-            | Error::BodyTooLarge { .. }
+            | Error::ConfigParse { .. }
             | Error::TooManyRedirects { .. }
+            | Error::BodyTooLarge { .. }
             | Error::InvalidUrl { .. }
             | Error::InvalidRequest { .. }
             | Error::Pagination(_)
@@ -582,6 +598,19 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("backoff.factor"));
+    }
+
+    #[test]
+    fn redirect_loops_and_bad_urls_say_what_to_change_and_hide_secrets() {
+        let e = Error::TooManyRedirects { limit: 10 };
+        assert!(!e.is_retryable() && e.maybe_processed());
+        assert!(e.to_string().contains("max_redirects"), "{e}");
+        let e = Error::InvalidUrl {
+            url: "http://me:pw@h.test/?token=t0k".into(),
+            message: "bad".into(),
+        };
+        let shown = e.to_string();
+        assert!(!shown.contains("pw") && !shown.contains("t0k"), "{shown}");
     }
 
     #[test]

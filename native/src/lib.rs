@@ -48,6 +48,7 @@
 //! | pagination | [`Client::paginate`] → [`Paginate`] (a `Stream`), four [`PageStyle`]s |
 //! | tokens | [`TokenSource`], [`ClientCredentials`], [`StaticBearer`] |
 //! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` (target `resile::engine`), [`Client::stats`], [`Client::hosts`] |
+//! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //!
 //! ## How it drives the engine
@@ -75,6 +76,7 @@ mod driver;
 mod error;
 mod events;
 mod paginate;
+pub mod redact;
 mod request;
 mod response;
 mod stream;

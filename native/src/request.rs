@@ -13,6 +13,7 @@ use resile_core::Idempotency;
 
 use crate::client::Client;
 use crate::error::Error;
+pub(crate) use crate::redact::redacted_url;
 use crate::response::Response;
 use crate::stream::StreamingResponse;
 use crate::transport::{is_sensitive, Prepared, PreparedBody};
@@ -386,16 +387,6 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
     Ok(url)
 }
 
-/// A URL without its query, fragment and user info: safe to log.
-pub(crate) fn redacted_url(url: &Url) -> String {
-    let mut s = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        s.push_str(&format!(":{port}"));
-    }
-    s.push_str(url.path());
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,11 +417,5 @@ mod tests {
             Err(Error::InvalidUrl { .. })
         ));
         assert!(parse_base("mailto:a@b").is_err());
-    }
-
-    #[test]
-    fn redaction_drops_query_and_credentials() {
-        let url = Url::parse("http://user:pw@h.test:8080/p?token=abc#f").unwrap();
-        assert_eq!(redacted_url(&url), "http://h.test:8080/p");
     }
 }

@@ -137,9 +137,28 @@ fn secrets_stay_out_of_debug_output_events_and_logs() {
                 .send()
                 .await
                 .unwrap();
+            // URL secrets: user info, the built-in names, and the client's own list.
+            let config = resile::ClientConfig {
+                engine: fast_policy(),
+                redact_query_params: vec!["session".into()],
+                ..Default::default()
+            };
+            let listed = Client::builder()
+                .config(config)
+                .on_event(events.callback())
+                .build()
+                .unwrap();
+            let url_secrets = listed
+                .get(format!(
+                    "{}/status/200?api_key=url-secret-1&session=url-secret-2",
+                    base.replace("http://", "http://me:url-secret-3@")
+                ))
+                .send()
+                .await
+                .unwrap();
             let _ = write!(
                 debug_text,
-                "{client:?} {other:?} {request:?} {response:?} {failed:?}"
+                "{client:?} {other:?} {request:?} {response:?} {failed:?} {listed:?} {url_secrets:?}"
             );
             debug_text
         })
@@ -162,6 +181,9 @@ fn secrets_stay_out_of_debug_output_events_and_logs() {
             "default-header-secret",
             "explicit-bearer-secret",
             "rejected-bearer-secret",
+            "url-secret-1",
+            "url-secret-2",
+            "url-secret-3",
         ]
         .map(String::from),
     );

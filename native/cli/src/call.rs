@@ -1,51 +1,136 @@
-//! `resile get|post|put|patch|delete URL`: one call (or a paginated walk) through the engine.
+//! `resile get|post|put|patch|delete|head|options URL [ITEM]...`: one call, many calls
+//! (`--urls`, `--repeat`), or a paginated walk, through one client and its engine.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::Args;
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use reqwest::Method;
 
+use resile::redact::{redact_text, redact_url};
 use resile::{ClientAuth, ClientCredentials, ClientEvent, IdempotencyKey, Secret, StaticBearer};
 
+use crate::body::{self, Sources};
 use crate::exit::{for_error, Exit};
-use crate::units::{parse_duration, parse_header, parse_paginate, parse_rate};
-use crate::{settings, Failed};
+use crate::items::{parse_item, Item};
+use crate::units::{
+    parse_backoff, parse_duration, parse_header, parse_paginate, parse_rate, parse_status, Backoff,
+};
+use crate::{many, output, settings, Failed};
+
+/// How the command differs from curl and xh, printed after `--help`.
+pub const DIFFERENCES: &str =
+    "Request items (after the URL, as in xh): Name:value (header), name==value (query),
+key=value (JSON string field), key:=json (JSON value, sent as written).
+
+Differences from curl:
+  -d/--data TEXT|@FILE|@-   sent byte for byte (curl's --data-binary; curl -d strips CR/LF
+                            from files); Content-Type application/x-www-form-urlencoded
+  --json TEXT|@FILE|@-      validated, never re-serialized; Content-Type and Accept JSON
+  --form key=value          urlencoded (curl's -F/--form is multipart; here that is -F)
+  -F name=value|name=@FILE[;type=MIME]   multipart/form-data
+  --retry N                 retries after the first attempt, as curl; resile also retries
+                            connection resets, 429 and 5xx, honours Retry-After and a budget
+  --max-time                the whole call, waits included (an alias of --deadline)
+  redirects                 followed by default (curl: only with -L); --no-follow turns it
+                            off; more than --max-redirects (10) is an error, exit 8
+  4xx/5xx                   exit 1 with the body still written (curl: exit 0 unless --fail)
+  -s                        hides progress, summaries and notes; error lines still print
+  -i                        the head as received, before the body, to stdout or -o FILE
+  -v                        what was sent and each engine decision, on stderr, secrets hidden
+Many calls: --urls FILE (or URLs on stdin, or --urls -) with --parallel N through one client
+(one pool, one engine); one JSON line per call; --repeat N; --report FILE.json.";
+
+/// When to print the end-of-run summary of a multi-call run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryMode {
+    /// On a terminal, unless `-s`.
+    Auto,
+    /// Always, on stderr.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Flags shared by every HTTP command.
 #[derive(Args, Debug)]
 pub struct CallArgs {
-    /// The URL (absolute, or relative to `base_url` in the config file).
-    pub url: String,
-    /// Request body: JSON text, or `@file` to read it from a file (`@-` for stdin).
-    #[arg(long, short = 'd')]
+    /// The URL (absolute, or relative to `base_url` in the config file), then request items.
+    /// With --urls, every argument is an item.
+    #[arg(value_name = "URL [ITEM]")]
+    pub targets: Vec<String>,
+    /// The method, any: GET, HEAD, OPTIONS, PROPFIND, ... (overrides the subcommand's).
+    #[arg(long = "request", short = 'X', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Request body, sent byte for byte: text, `@file`, or `@-` for stdin.
+    #[arg(
+        long,
+        short = 'd',
+        visible_alias = "data-binary",
+        value_name = "TEXT|@FILE|@-"
+    )]
     pub data: Option<String>,
+    /// A JSON body, validated and sent exactly as written, with JSON Content-Type and Accept.
+    #[arg(long, value_name = "JSON|@FILE|@-")]
+    pub json: Option<String>,
+    /// An urlencoded form field (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub form: Vec<String>,
+    /// A multipart part (repeatable): `name=value`, or `name=@file[;type=mime/type]`.
+    #[arg(short = 'F', long = "multipart", value_name = "NAME=VALUE|NAME=@FILE")]
+    pub multipart: Vec<String>,
+    /// Write the body (and the head, with -i; the JSON lines of a multi-call run) to this file
+    /// instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// No progress bar, summary or notes (error lines still print).
+    #[arg(long, short = 's')]
+    pub silent: bool,
     /// A config file (TOML or JSON) with the same fields as resile::ClientConfig.
     #[arg(long, env = "RESILE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Retries after the first attempt.
-    #[arg(long)]
+    /// Retries after the first attempt (curl's --retry).
+    #[arg(long, visible_alias = "retry", value_name = "N")]
     pub retries: Option<u32>,
+    /// Also retry these statuses (comma-separated), on top of 408, 429, 500, 502, 503, 504.
+    #[arg(long, value_delimiter = ',', value_parser = parse_status, value_name = "CODES")]
+    pub retry_on: Vec<u16>,
+    /// Backoff: the first delay and the cap, `200ms..10s` (or only the first delay).
+    #[arg(long, value_parser = parse_backoff, value_name = "FIRST..CAP")]
+    pub backoff: Option<Backoff>,
     /// Backoff jitter: none, full, equal or decorrelated.
     #[arg(long)]
     pub jitter: Option<String>,
     /// Timeout of one attempt (500ms, 5s, ...).
     #[arg(long, value_parser = parse_duration)]
     pub attempt_timeout: Option<Duration>,
-    /// Total time for the call, waits included.
-    #[arg(long, value_parser = parse_duration)]
+    /// Total time for the call, waits included (curl's --max-time).
+    #[arg(long, visible_alias = "max-time", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
+    /// Time to open a connection.
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Follow redirects (the default; curl's -L).
+    #[arg(long, short = 'L', overrides_with = "no_follow")]
+    pub follow: bool,
+    /// Do not follow redirects: a 3xx is the answer.
+    #[arg(long, overrides_with = "follow")]
+    pub no_follow: bool,
+    /// Redirects followed before the call fails (default 10).
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<u32>,
     /// Client-side rate limit per host (10/s, 600/m).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Burst for --rate.
     #[arg(long)]
     pub burst: Option<u32>,
-    /// Calls in flight at once.
+    /// Calls in flight at once in the engine (the client's max_in_flight).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// A request header, `Name: value` (repeatable).
@@ -81,13 +166,28 @@ pub struct CallArgs {
     /// Stop after this many pages.
     #[arg(long)]
     pub max_pages: Option<u64>,
+    /// Call every URL of this file (one a line; `#` comments), `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub urls: Option<PathBuf>,
+    /// Calls of a multi-call run in flight at once, all through one client.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub parallel: u32,
+    /// Call each URL this many times (load against one URL).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub repeat: u64,
+    /// Write a JSON report of a multi-call run to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// The end-of-run summary (latency histogram, counts per status).
+    #[arg(long, value_enum, default_value_t = SummaryMode::Auto)]
+    pub summary: SummaryMode,
     /// Write the engine's events to this file as JSON lines.
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// Print each decision with its reason on stderr.
+    /// Print what is sent and each decision with its reason on stderr.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Print the status line and headers on stderr.
+    /// Print the status line and headers before the body, on stdout (or -o FILE).
     #[arg(long, short = 'i')]
     pub include: bool,
     /// The engine's seed, to replay a run's jitter and keys.
@@ -95,31 +195,228 @@ pub struct CallArgs {
     pub seed: Option<u64>,
 }
 
-fn read_data(data: &str) -> Result<serde_json::Value, Failed> {
-    let text = match data.strip_prefix('@') {
-        Some("-") => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| (Exit::Usage, format!("stdin: {e}")))?,
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| (Exit::Usage, format!("{path}: {e}")))?
-        }
-        None => data.to_string(),
+/// What to send, decided once for every call of the run.
+pub struct Plan {
+    /// The method.
+    pub method: Method,
+    /// The URLs, in order.
+    pub urls: Vec<String>,
+    /// How many times the whole list is called.
+    pub repeat: usize,
+    /// One call, or a run of many.
+    pub shape: Shape,
+    /// `name==value` items.
+    pub query: Vec<(String, String)>,
+    /// The body and its default headers.
+    pub body: Option<(Bytes, Vec<(&'static str, String)>)>,
+    /// The Idempotency-Key policy.
+    pub key: IdempotencyKey,
+    /// The `-H` headers and the header items: sent with every call.
+    pub headers: Vec<(String, String)>,
+    /// Query parameter names to hide on top of the built-in list.
+    pub redact: Vec<String>,
+}
+
+/// One call, or a run of many.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// The body goes to stdout.
+    Single,
+    /// A JSON line per call.
+    Many,
+}
+
+fn no_control(flag: &str, value: &str) -> Result<(), Failed> {
+    if value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        return Err((
+            Exit::Usage,
+            format!("{flag} has control characters (CR, LF, ...); it cannot be sent in a header"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_urls(path: &std::path::Path) -> Result<Vec<String>, Failed> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| (Exit::Usage, format!("--urls -: stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| (Exit::Usage, format!("--urls {}: {e}", path.display())))?
     };
-    serde_json::from_str(&text).map_err(|e| (Exit::Usage, format!("--data is not valid JSON: {e}")))
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+impl Plan {
+    fn new(method: Method, args: &CallArgs) -> Result<Plan, Failed> {
+        let method = match &args.method {
+            Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .map_err(|_| (Exit::Usage, format!("-X {m}: not an HTTP method")))?,
+            None => method,
+        };
+        let stdin_body = [args.data.as_deref(), args.json.as_deref()].contains(&Some("@-"));
+        if stdin_body && args.urls.as_deref() == Some(std::path::Path::new("-")) {
+            return Err((
+                Exit::Usage,
+                "stdin cannot hold both the URLs and the body".into(),
+            ));
+        }
+        let (urls, item_args, from_list) = match &args.urls {
+            Some(path) => (read_urls(path)?, &args.targets[..], true),
+            None => match args.targets.split_first() {
+                Some((url, items)) => (vec![url.clone()], items, false),
+                None if !std::io::stdin().is_terminal() && !stdin_body => (
+                    read_urls(std::path::Path::new("-"))?,
+                    &args.targets[..],
+                    true,
+                ),
+                None => {
+                    return Err((
+                        Exit::Usage,
+                        "no URL given (a URL, --urls FILE, or URLs on stdin)".into(),
+                    ))
+                }
+            },
+        };
+        if urls.is_empty() {
+            return Err((Exit::Usage, "no URL to call".into()));
+        }
+        let items = item_args
+            .iter()
+            .map(|t| parse_item(t))
+            .collect::<Result<Vec<Item>, String>>()
+            .map_err(|e| (Exit::Usage, e))?;
+        let mut headers = args.headers.clone();
+        let mut query = Vec::new();
+        for item in &items {
+            match item {
+                Item::Header(n, v) => headers.push((n.clone(), v.clone())),
+                Item::Query(n, v) => query.push((n.clone(), v.clone())),
+                Item::Field(..) | Item::RawJson(..) => {}
+            }
+        }
+        if let Some(token) = &args.bearer {
+            no_control("--bearer", token)?;
+        }
+        let key = match args.idempotency_key.as_str() {
+            "auto" => IdempotencyKey::Auto,
+            "off" => IdempotencyKey::Off,
+            key => {
+                no_control("--idempotency-key", key)?;
+                IdempotencyKey::Explicit(key.to_string())
+            }
+        };
+        let body = body::build(&Sources {
+            data: args.data.as_deref(),
+            json: args.json.as_deref(),
+            form: &args.form,
+            multipart: &args.multipart,
+            items: &items,
+        })?;
+        let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let body = body.map(|b| {
+            let mut defaults = Vec::new();
+            if !has("content-type") {
+                defaults.push(("content-type", b.content_type.clone()));
+            }
+            if b.accept_json && !has("accept") {
+                defaults.push(("accept", "application/json".to_string()));
+            }
+            (Bytes::from(b.bytes), defaults)
+        });
+        let repeat = usize::try_from(args.repeat).unwrap_or(usize::MAX);
+        let shape = if from_list || repeat > 1 {
+            Shape::Many
+        } else {
+            Shape::Single
+        };
+        Ok(Plan {
+            method,
+            urls,
+            repeat,
+            shape,
+            query,
+            body,
+            key,
+            headers,
+            redact: Vec::new(),
+        })
+    }
+
+    /// Every call of the run: the list, `repeat` times, numbered from 0.
+    pub fn calls(&self) -> impl Iterator<Item = (usize, &str)> {
+        (0..self.repeat)
+            .flat_map(move |_| self.urls.iter().map(String::as_str))
+            .enumerate()
+    }
+
+    /// How many calls the run makes.
+    pub fn total(&self) -> usize {
+        self.urls.len().saturating_mul(self.repeat)
+    }
+
+    /// The headers the command sets, as `-v` shows them (values of secret ones hidden later).
+    fn shown_headers(&self) -> Vec<(String, String)> {
+        let mut shown = self.headers.clone();
+        if let Some((_, defaults)) = &self.body {
+            shown.extend(defaults.iter().map(|(n, v)| (n.to_string(), v.clone())));
+        }
+        shown
+    }
+
+    /// The request for `url`.
+    pub fn request(&self, client: &resile::Client, url: &str) -> resile::RequestBuilder {
+        let mut r = client
+            .request(self.method.clone(), url)
+            .idempotency_key(self.key.clone());
+        if !self.query.is_empty() {
+            r = r.query(&self.query);
+        }
+        if let Some((bytes, defaults)) = &self.body {
+            for (name, value) in defaults {
+                r = r.header(*name, value.as_str());
+            }
+            r = r.body(bytes.clone());
+        }
+        r
+    }
+
+    /// `url` as it may be printed.
+    pub fn shown(&self, url: &str) -> String {
+        redact_url(url, &self.redact)
+    }
+
+    /// An error's line, with URLs redacted by the configured list too (the error's own
+    /// `Display` knows only the built-in one), wherever they appear in it.
+    pub fn describe(&self, e: &resile::Error) -> String {
+        match e {
+            resile::Error::InvalidUrl { url, message } => {
+                format!("invalid URL `{}`: {message}", self.shown(url))
+            }
+            other => redact_text(&other.to_string(), &self.redact),
+        }
+    }
 }
 
 type Sink = Arc<Mutex<Option<BufWriter<File>>>>;
 
 pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
-    let config = settings::client_config(&args)?;
-    let body = args.data.as_deref().map(read_data).transpose()?;
+    let mut plan = Plan::new(method, &args)?;
+    let config = settings::client_config(&args, &plan.headers)?;
+    plan.redact = config.redact_query_params.clone();
     let style = args
         .paginate
         .as_deref()
         .map(|p| parse_paginate(p, args.page_size))
         .transpose()
         .map_err(|e| (Exit::Usage, e))?;
-    if style.is_some() && method != Method::GET {
-        return Err((Exit::Usage, "--paginate works with get only".into()));
+    if style.is_some() && (plan.method != Method::GET || plan.shape == Shape::Many) {
+        return Err((Exit::Usage, "--paginate works with one GET only".into()));
     }
 
     let sink: Sink = Arc::new(Mutex::new(match &args.events {
@@ -144,8 +441,8 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
             }
             if verbose {
                 match e {
-                    ClientEvent::Engine(ev) => eprintln!("{}", ev.describe()),
-                    other => eprintln!("{other:?}"),
+                    ClientEvent::Engine(ev) => eprintln!("* {}", ev.describe()),
+                    other => eprintln!("* {other:?}"),
                 }
             }
         });
@@ -174,9 +471,10 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
         .build()
         .map_err(|e| (for_error(&e), e.to_string()))?;
 
-    let outcome = match style {
-        Some(style) => paginate(&client, &args, style).await,
-        None => single(&client, method, &args, body).await,
+    let outcome = match (style, plan.shape) {
+        (Some(style), _) => paginate(&client, &args, &plan, style).await,
+        (None, Shape::Single) => single(&client, &args, &plan).await,
+        (None, Shape::Many) => many::run(&client, &args, &plan).await,
     };
     if let Ok(mut guard) = sink.lock() {
         if let Some(w) = guard.as_mut() {
@@ -186,46 +484,39 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
     outcome
 }
 
-async fn single(
-    client: &resile::Client,
-    method: Method,
-    args: &CallArgs,
-    body: Option<serde_json::Value>,
-) -> Result<Exit, Failed> {
-    let key = match args.idempotency_key.as_str() {
-        "auto" => IdempotencyKey::Auto,
-        "off" => IdempotencyKey::Off,
-        key => IdempotencyKey::Explicit(key.to_string()),
-    };
-    let name = method.to_string();
-    let mut request = client.request(method, &args.url).idempotency_key(key);
-    if let Some(body) = &body {
-        request = request.json(body);
+async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result<Exit, Failed> {
+    let url = &plan.urls[0];
+    if args.verbose {
+        output::show_request(
+            plan.method.as_str(),
+            url,
+            &plan.query,
+            &plan.shown_headers(),
+            &plan.redact,
+        );
     }
-    let response = request
+    let response = plan
+        .request(client, url)
         .send()
         .await
-        .map_err(|e| (for_error(&e), e.to_string()))?;
+        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
+    if args.verbose {
+        output::show_response(&response);
+    }
+    output::write_response(&response, args.include, args.output.as_deref()).map_err(|e| {
+        let to = args
+            .output
+            .as_ref()
+            .map_or("stdout".to_string(), |p| p.display().to_string());
+        (Exit::Other, format!("cannot write the body to {to}: {e}"))
+    })?;
     let status = response.status();
-    if args.include {
-        eprintln!(
-            "{:?} {status} ({} attempt(s), request id {})",
-            response.version(),
-            response.attempts(),
-            response.request_id()
-        );
-        for (name, value) in response.headers() {
-            eprintln!("{name}: {}", value.to_str().unwrap_or("<binary>"));
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let bytes = response.bytes();
-    let _ = out.write_all(&bytes);
-    if !bytes.ends_with(b"\n") && !bytes.is_empty() {
-        let _ = out.write_all(b"\n");
-    }
     if status.as_u16() >= 400 {
-        eprintln!("resile: {name} {} answered {status}", args.url);
+        eprintln!(
+            "resile: {} {} answered {status}",
+            plan.method,
+            plan.shown(url)
+        );
         return Ok(Exit::HttpError);
     }
     Ok(Exit::Ok)
@@ -234,9 +525,10 @@ async fn single(
 async fn paginate(
     client: &resile::Client,
     args: &CallArgs,
+    plan: &Plan,
     style: resile_core::paginate::PageStyle,
 ) -> Result<Exit, Failed> {
-    let mut walk = client.paginate(&args.url, style, args.items.as_deref());
+    let mut walk = client.paginate(&plan.urls[0], style, args.items.as_deref());
     if let Some(max) = args.max_pages {
         walk = walk.max_pages(max);
     }
@@ -251,7 +543,10 @@ async fn paginate(
             }
             Err(e) => {
                 let _ = out.flush();
-                return Err((for_error(&e), format!("after {count} item(s): {e}")));
+                return Err((
+                    for_error(&e),
+                    format!("after {count} item(s): {}", plan.describe(&e)),
+                ));
             }
         }
     }

@@ -21,7 +21,7 @@ pub enum Exit {
     Config = 6,
     /// No access token could be had, or the server rejected it.
     Auth = 7,
-    /// Anything else: transport errors, undecodable bodies, I/O.
+    /// Anything else: transport errors, too many redirects, undecodable bodies, I/O.
     Other = 8,
 }
 
@@ -35,7 +35,8 @@ pub const HELP: &str = "Exit codes:
   5  circuit breaker open for the host
   6  invalid configuration
   7  authentication failed (token fetch or rejected token)
-  8  other errors (transport, decoding, I/O)";
+  8  other errors (transport, too many redirects, decoding, I/O)
+With several calls (--urls, --repeat), the code is that of the first failed call in input order.";
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
@@ -58,8 +59,45 @@ pub fn for_error(e: &resile::Error) -> Exit {
         E::RateLimited { .. } | E::RetriesExhausted { .. } | E::NotRetried { .. } => Exit::GaveUp,
         E::Status { .. } => Exit::HttpError,
         E::Auth { .. } => Exit::Auth,
-        E::Config { .. } => Exit::Config,
-        E::InvalidUrl { .. } => Exit::Usage,
+        E::Config { .. } | E::ConfigParse { .. } => Exit::Config,
+        E::InvalidUrl { .. } | E::InvalidRequest { .. } => Exit::Usage,
         _ => Exit::Other,
+    }
+}
+
+/// A stable name for an error, for JSON lines and reports.
+pub fn error_kind(e: &resile::Error) -> &'static str {
+    use resile::Error as E;
+    match e {
+        E::Timeout { .. } => "timeout",
+        E::Unavailable { .. } => "unavailable",
+        E::RateLimited { .. } => "rate_limited",
+        E::RetriesExhausted { .. } => "retries_exhausted",
+        E::NotRetried { .. } => "not_retried",
+        E::Status { .. } => "http_status",
+        E::Decode { .. } => "decode",
+        E::Auth { .. } => "auth",
+        E::Config { .. } | E::ConfigParse { .. } => "config",
+        E::Transport { .. } => "transport",
+        E::BodyTooLarge { .. } => "body_too_large",
+        E::TooManyRedirects { .. } => "too_many_redirects",
+        E::InvalidUrl { .. } => "invalid_url",
+        E::InvalidRequest { .. } => "invalid_request",
+        E::Pagination(_) => "pagination",
+        E::Cancelled => "cancelled",
+        E::Overloaded { .. } => "overloaded",
+        _ => "other",
+    }
+}
+
+/// Attempts an error says were made, when it says.
+pub fn error_attempts(e: &resile::Error) -> Option<u32> {
+    use resile::Error as E;
+    match e {
+        E::Timeout { attempts, .. }
+        | E::RateLimited { attempts, .. }
+        | E::RetriesExhausted { attempts, .. }
+        | E::NotRetried { attempts, .. } => Some(*attempts),
+        _ => None,
     }
 }

@@ -1,10 +1,15 @@
 //! `resile`: call HTTP APIs that fail, resiliently; and see, on an embedded chaos server, what
 //! the engine decides under 429 storms, outages, token expiry and flaky pagination.
 
+mod body;
 mod call;
 mod demo;
 mod exit;
+mod items;
+mod many;
+mod output;
 mod settings;
+mod summary;
 mod units;
 
 use std::path::PathBuf;
@@ -27,16 +32,27 @@ struct Cli {
 enum Command {
     /// Run the demo: an embedded chaos server, resile next to a naive client, and a report.
     Demo(demo::DemoArgs),
-    /// GET a URL.
+    /// GET a URL (or many: --urls FILE, URLs on stdin, --repeat N).
+    #[command(after_help = call::DIFFERENCES)]
     Get(call::CallArgs),
-    /// POST to a URL (`--data JSON` or `--data @file`).
+    /// POST to a URL (--data, --json, --form, -F, or key=value items).
+    #[command(after_help = call::DIFFERENCES)]
     Post(call::CallArgs),
     /// PUT to a URL.
+    #[command(after_help = call::DIFFERENCES)]
     Put(call::CallArgs),
     /// PATCH a URL.
+    #[command(after_help = call::DIFFERENCES)]
     Patch(call::CallArgs),
     /// DELETE a URL.
+    #[command(after_help = call::DIFFERENCES)]
     Delete(call::CallArgs),
+    /// HEAD a URL: the status and headers (use -i to print them).
+    #[command(after_help = call::DIFFERENCES)]
+    Head(call::CallArgs),
+    /// OPTIONS on a URL.
+    #[command(after_help = call::DIFFERENCES)]
+    Options(call::CallArgs),
     /// Run a scenario file through the engine on a virtual clock and print its decisions.
     Simulate(SimulateArgs),
     /// Serve the chaos server (and optionally the browser demo page) on loopback.
@@ -95,6 +111,8 @@ fn main() -> ExitCode {
             Command::Put(args) => call::run(reqwest::Method::PUT, args).await,
             Command::Patch(args) => call::run(reqwest::Method::PATCH, args).await,
             Command::Delete(args) => call::run(reqwest::Method::DELETE, args).await,
+            Command::Head(args) => call::run(reqwest::Method::HEAD, args).await,
+            Command::Options(args) => call::run(reqwest::Method::OPTIONS, args).await,
             Command::Simulate(args) => simulate(args),
             Command::ServeChaos(args) => serve(args).await,
         }

@@ -11,19 +11,52 @@ use crate::call::CallArgs;
 use crate::exit::Exit;
 use crate::Failed;
 
-/// Reads a config file: `.json` as JSON, anything else as TOML.
+/// Reads a config file: `.json` as JSON, anything else as TOML. A value of the wrong type names
+/// its full path (`engine.backoff.factor`) and where it is in the file.
 pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| (Exit::Usage, format!("{shown}: {e}")))?;
-    let config: ClientConfig = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?
+    let config = if path.extension().is_some_and(|e| e == "json") {
+        ClientConfig::from_json(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?
     } else {
-        toml::from_str(&text).map_err(|e| (Exit::Config, format!("{shown}: {}", e.message())))?
+        let config = from_toml(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+        config
+            .validate()
+            .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+        config
     };
-    config
-        .validate()
-        .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
     Ok(config)
+}
+
+/// TOML into a config, with the path and position of a bad value.
+fn from_toml(text: &str) -> Result<ClientConfig, resile::Error> {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != "." && !path.is_empty()).then_some(path);
+        let inner = e.into_inner();
+        let (line, column) = inner
+            .span()
+            .map(|span| line_column(text, span.start))
+            .unwrap_or((1, 1));
+        resile::Error::ConfigParse {
+            field,
+            line,
+            column,
+            message: inner.message().to_string(),
+        }
+    })
+}
+
+/// The line and column (from 1, in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 fn jitter(name: &str) -> Result<Jitter, Failed> {
@@ -39,8 +72,12 @@ fn jitter(name: &str) -> Result<Jitter, Failed> {
     }
 }
 
-/// The config file (if any) with the flags applied.
-pub fn client_config(args: &CallArgs) -> Result<ClientConfig, Failed> {
+/// The config file (if any) with the flags applied; `headers` are the `-H` flags and the
+/// header items.
+pub fn client_config(
+    args: &CallArgs,
+    headers: &[(String, String)],
+) -> Result<ClientConfig, Failed> {
     let mut c = match &args.config {
         Some(path) => load_file(path)?,
         None => ClientConfig::default(),
@@ -48,6 +85,18 @@ pub fn client_config(args: &CallArgs) -> Result<ClientConfig, Failed> {
     let e = &mut c.engine;
     if let Some(n) = args.retries {
         e.retry.max_attempts = n.saturating_add(1);
+    }
+    for status in &args.retry_on {
+        if !e.retry.retry_statuses.contains(status) {
+            e.retry.retry_statuses.push(*status);
+        }
+    }
+    if let Some(backoff) = args.backoff {
+        e.backoff.base_ms = backoff.base.as_millis() as u64;
+        if let Some(cap) = backoff.cap {
+            e.backoff.cap_ms = cap.as_millis() as u64;
+        }
+        e.backoff.cap_ms = e.backoff.cap_ms.max(e.backoff.base_ms);
     }
     if let Some(j) = &args.jitter {
         e.backoff.jitter = jitter(j)?;
@@ -64,15 +113,62 @@ pub fn client_config(args: &CallArgs) -> Result<ClientConfig, Failed> {
             burst: args.burst.unwrap_or(1),
         });
     }
+    if let Some(d) = args.connect_timeout {
+        c.connect_timeout_ms = Some((d.as_millis() as u64).max(1));
+    }
+    if args.no_follow {
+        c.max_redirects = 0;
+    } else if let Some(n) = args.max_redirects {
+        c.max_redirects = n;
+    }
     if let Some(n) = args.concurrency {
         c.max_in_flight = n.max(1);
     }
     if let Some(seed) = args.seed {
         c.seed = Some(seed);
     }
-    for (name, value) in &args.headers {
+    for (name, value) in headers {
         c.default_headers.insert(name.clone(), value.clone());
     }
     c.validate().map_err(|e| (Exit::Config, e.to_string()))?;
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_type_errors_name_the_path_and_the_position() {
+        let cases = [
+            ("max_in_flight = -1\n", "max_in_flight", (1, 17)),
+            ("\nmax_in_flight = \"lots\"\n", "max_in_flight", (2, 17)),
+            (
+                "[engine.backoff]\nbase_ms = 10\njitter = \"wild\"\n",
+                "engine.backoff.jitter",
+                (3, 10),
+            ),
+            (
+                "[engine.backoff]\nfactor = \"two\"\n",
+                "engine.backoff.factor",
+                (2, 10),
+            ),
+        ];
+        for (text, path, at) in cases {
+            match from_toml(text) {
+                Err(resile::Error::ConfigParse {
+                    field,
+                    line,
+                    column,
+                    ..
+                }) => {
+                    assert_eq!(field.as_deref(), Some(path), "{text}");
+                    assert_eq!((line, column), at, "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(line_column("ab\ncé\nx", 6), (2, 3));
+        assert!(from_toml("max_redirects = 3").is_ok());
+    }
 }

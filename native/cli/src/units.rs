@@ -58,6 +58,41 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// `--backoff`: the first delay, and the cap when given.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay.
+    pub base: Duration,
+    /// The longest delay.
+    pub cap: Option<Duration>,
+}
+
+/// `--backoff`: `200ms..10s` (the first delay and the cap), or `200ms` (the first delay).
+pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
+    let (base, cap) = match text.split_once("..") {
+        Some((b, c)) => (b, Some(c)),
+        None => (text, None),
+    };
+    let base = parse_duration(base)?;
+    if base.is_zero() {
+        return Err(format!("`{text}`: the first delay must be positive"));
+    }
+    let cap = cap.map(parse_duration).transpose()?;
+    if cap.is_some_and(|c| c < base) {
+        return Err(format!("`{text}`: the cap is below the first delay"));
+    }
+    Ok(Backoff { base, cap })
+}
+
+/// One status of `--retry-on 409,425`: a code in 100..=599.
+pub fn parse_status(text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .ok_or_else(|| format!("`{text}` is not a status code in 100..=599"))
+}
+
 /// `Name: value`.
 pub fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
@@ -119,6 +154,31 @@ mod tests {
         assert_eq!(parse_rate("4"), Ok(4.0));
         for bad in ["0/s", "-3/s", "x/s", "10/fortnight"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_ranges_and_status_lists() {
+        assert_eq!(
+            parse_backoff("200ms..10s"),
+            Ok(Backoff {
+                base: Duration::from_millis(200),
+                cap: Some(Duration::from_secs(10))
+            })
+        );
+        assert_eq!(
+            parse_backoff("1s"),
+            Ok(Backoff {
+                base: Duration::from_secs(1),
+                cap: None
+            })
+        );
+        for bad in ["0ms..1s", "2s..1s", "..", "fast", "1s..x"] {
+            assert!(parse_backoff(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_status(" 409"), Ok(409));
+        for bad in ["", "99", "600", "x"] {
+            assert!(parse_status(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,63 +1,12 @@
 //! The `resile` command against a real chaos server on 127.0.0.1: every command, every exit
 //! code, bad input, pagination, events, and a short demo.
 
-use std::process::Output;
+mod common;
 
 use assert_cmd::Command;
-use resile_chaos::{BackgroundServer, ChaosConfig};
 use serde_json::Value;
 
-fn server() -> BackgroundServer {
-    resile_chaos::start_in_background(ChaosConfig {
-        seed: 3,
-        collection_size: 1_000,
-        ..ChaosConfig::default()
-    })
-    .expect("the chaos server starts")
-}
-
-fn resile(args: &[&str]) -> Output {
-    Command::cargo_bin("resile")
-        .expect("the resile binary is built")
-        .args(args)
-        .env_remove("RESILE_CONFIG")
-        .env_remove("RESILE_BEARER")
-        .env_remove("RESILE_CLIENT_SECRET")
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .expect("resile runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Bad input ends with one clear line, never a panic or a backtrace.
-fn one_clear_line(o: &Output) {
-    let err = stderr(o);
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    // clap's usage errors add a "For more information, try '--help'." line.
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
-        .collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(
-        lines[0].starts_with("resile: ") || lines[0].starts_with("error: "),
-        "{err}"
-    );
-}
+use common::{code, one_clear_line, resile, server, stderr, stdout, tempdir};
 
 #[test]
 fn get_prints_the_body_and_exits_0() {
@@ -87,7 +36,7 @@ fn usage_errors_exit_2_with_one_line() {
         vec![
             "post",
             &*Box::leak(format!("{}/orders", s.url()).into_boxed_str()),
-            "--data",
+            "--json",
             "{not json",
         ],
         vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "soon"],
@@ -439,17 +388,4 @@ fn quick_demo_report_shows_no_duplicates_or_losses_for_resile() {
         "one fetch, one forced refresh"
     );
     assert_eq!(phase(resile, "429 storm")["failed"], 0);
-}
-
-/// A fresh directory under the target dir (no extra crate needed).
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "resile-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -36,6 +36,8 @@
 //! | `ANY /reset` | | closes the connection without any response: the client sees a connection error, not a status |
 //! | `ANY /truncate` | `len=L` (100, ≤ 1 MiB), `send=S` (`L/2`, < `L`), `status` (200) | `Content-Length: L`, `S` bytes of body, then the connection breaks |
 //! | `ANY /ratelimited` | `rate=R` (1.0 per second), `burst=B` (5), `key=K`, `form=seconds\|date`, `xreset=delta\|epoch`, `dialects=ietf,x` | a token bucket per key, see below |
+//! | `ANY /redirect/{n}` | `status=301\|302\|303\|307\|308` (302) | `n` redirects (`Location: /redirect/{n-1}`, relative), then `200 {"redirected":true,"method"}`; `n` ≤ 100 |
+//! | `ANY /redirect/loop` | `status` as above | redirects to itself, forever |
 //!
 //! `/ratelimited` answers 200 `{"key","remaining"}` while the bucket has a token and 429 with
 //! `Retry-After` (delta seconds, or an HTTP-date with `form=date`) when it has none. Every
@@ -47,6 +49,15 @@
 //! structured `RateLimit`/`RateLimit-Policy` headers), `legacy` (`RateLimit-Limit`,
 //! `RateLimit-Remaining`, `RateLimit-Reset`), `legacy-dict` (`RateLimit: limit=B,
 //! remaining=R, reset=T`, not together with `ietf`), `x` (`X-RateLimit-*`).
+//!
+//! ## Bytes in, bytes out
+//!
+//! | Route | Parameters | Behaviour |
+//! |---|---|---|
+//! | `ANY /echo` | | `200 {"method","path","query","content_type","headers":{name:value},"len","sha256","body"}`: the raw body's length and hex SHA-256, and the body as text when it is UTF-8 (else `null`) |
+//! | `ANY /signed` | | `200 {"verified":true,"len","sha256"}` when `X-Signature: sha256=HEX` is the HMAC-SHA256 of the raw body under [`SIGNING_KEY`] (compute it with [`sign`]); else `401 {"error":"bad_signature"}` |
+//! | `POST /upload` | | a `multipart/form-data` body: `200 {"parts":[{"name","filename","content_type","len","sha256","text"}]}` |
+//! | `GET /bytes/{n}` | `seed=S` (the server's) | `n` (≤ 8 MiB) bytes of [`download_bytes`], every byte value included, as `application/octet-stream` with `X-Content-SHA256` |
 //!
 //! ## Outage windows
 //!
@@ -153,6 +164,8 @@
 //!   echoed, with `Allow-Credentials: true`, or `*`) and `Access-Control-Expose-Headers:`
 //!   [`EXPOSED_HEADERS`], unless the request has `?no_expose=1`.
 //! - **`X-Request-ID`** from the request is echoed in the response.
+//! - **Connections**: [`Stats::connections`] counts TCP connections accepted, so a test can
+//!   tell one pooled client from a client per call.
 //! - **Bounds**: 127.0.0.1 only; at most [`ChaosConfig::max_connections`] connections at once;
 //!   request bodies over [`ChaosConfig::max_body_bytes`] (1 MiB) get 413; every delay is
 //!   capped by [`ChaosConfig::max_stall`] (30 s); keys, orders, tokens and scripts are held in
@@ -175,6 +188,7 @@ mod state;
 mod util;
 
 pub use config::{ChaosConfig, MAX_COLLECTION};
+pub use routes::body::{download_bytes, sha256_hex, sign, SIGNING_KEY};
 pub use script::{Script, ScriptFault, ScriptLog, ScriptLogEntry, ScriptReply};
 pub use server::{start, start_in_background, BackgroundServer, ChaosServer, EXPOSED_HEADERS};
 pub use state::{ChaosHandle, Order, Stats};

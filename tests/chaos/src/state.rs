@@ -61,6 +61,12 @@ pub struct Stats {
     pub authorized: u64,
     /// Requests served from scripts (`/s/{id}`).
     pub scripted: u64,
+    /// Redirects answered by `/redirect/...`.
+    pub redirects: u64,
+    /// `/signed` requests whose `X-Signature` matched the body.
+    pub signatures_verified: u64,
+    /// `/signed` requests whose `X-Signature` was missing or did not match.
+    pub signatures_rejected: u64,
 }
 
 /// One side effect of `POST /orders`.

@@ -2,11 +2,13 @@
 
 mod admin;
 mod basic;
+pub(crate) mod body;
 mod files;
 mod items;
 mod oauth;
 mod orders;
 mod ratelimit;
+mod redirect;
 
 use std::sync::Arc;
 
@@ -33,6 +35,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/reset", any(basic::reset))
         .route("/truncate", any(basic::truncate))
         .route("/ratelimited", any(ratelimit::ratelimited))
+        .route("/echo", any(body::echo))
+        .route("/signed", any(body::signed))
+        .route("/upload", post(body::upload))
+        .route("/bytes/{n}", get(body::bytes))
+        .route("/redirect/{hops}", any(redirect::redirect))
         .route("/items/link", get(items::link))
         .route("/items/cursor", get(items::cursor))
         .route("/items/offset", get(items::offset))
@@ -86,6 +93,11 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("reset", None) => "/reset",
         ("truncate", None) => "/truncate",
         ("ratelimited", None) => "/ratelimited",
+        ("echo", None) => "/echo",
+        ("signed", None) => "/signed",
+        ("upload", None) => "/upload",
+        ("bytes", Some(_)) => "/bytes/{n}",
+        ("redirect", Some(_)) => "/redirect/{hops}",
         ("items", Some("link")) => "/items/link",
         ("items", Some("cursor")) => "/items/cursor",
         ("items", Some("offset")) => "/items/offset",

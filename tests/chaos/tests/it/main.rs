@@ -4,6 +4,7 @@
 
 mod background;
 mod basic;
+mod body;
 mod common;
 mod cors;
 mod items;

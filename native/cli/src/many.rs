@@ -1,0 +1,154 @@
+//! A run of many calls (`--urls`, URLs on stdin, `--repeat`): `--parallel N` at once through
+//! one client, so one pool and one engine (budget, breaker, limits) serve them all. One JSON
+//! line per call on stdout (or `-o FILE`), a progress bar with the host's state on a terminal,
+//! and a summary at the end.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use resile::{Client, HostView};
+
+use crate::call::{CallArgs, Plan, SummaryMode};
+use crate::exit::{error_attempts, error_kind, for_error, Exit};
+use crate::summary::{Record, Summary};
+use crate::Failed;
+
+async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, Exit) {
+    let started = Instant::now();
+    let result = plan.request(client, url).send().await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let shown = plan.shown(url);
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let failed = status >= 400;
+            let record = Record {
+                index,
+                url: shown,
+                status: Some(status),
+                attempts: Some(response.attempts()),
+                duration_ms,
+                bytes: Some(response.bytes().len()),
+                error: failed.then_some("http_status"),
+                why: None,
+                message: failed.then(|| format!("the server answered {}", response.status())),
+            };
+            (record, if failed { Exit::HttpError } else { Exit::Ok })
+        }
+        Err(e) => {
+            let record = Record {
+                index,
+                url: shown,
+                status: e.status(),
+                attempts: error_attempts(&e),
+                duration_ms,
+                bytes: None,
+                error: Some(error_kind(&e)),
+                why: e.why(),
+                message: Some(plan.describe(&e)),
+            };
+            (record, for_error(&e))
+        }
+    }
+}
+
+/// The host's state in a few words, for the progress bar.
+fn host_state(hosts: &[HostView]) -> String {
+    hosts
+        .iter()
+        .map(|h| {
+            let breaker = match h.breaker {
+                resile_core::breaker::BreakerState::Closed => "closed",
+                resile_core::breaker::BreakerState::Open { .. } => "OPEN",
+                _ => "half-open",
+            };
+            let held = if h.held_until.is_some() { ", held" } else { "" };
+            format!(
+                "breaker {breaker}, {} in flight, budget {:.0}{held} ({})",
+                h.active_calls, h.budget_available, h.host
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn progress(total: usize, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:16.cyan/blue} {pos}/{len} {elapsed:>3} {wide_msg}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Runs every call of the plan and reports; the exit code is that of the first failed call in
+/// input order.
+pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, Failed> {
+    let terminal = io::stderr().is_terminal();
+    // -v lines would tear through the bar.
+    let bar = progress(plan.total(), terminal && !args.silent && !args.verbose);
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
+                (Exit::Usage, format!("-o {}: {e}", path.display()))
+            })?))
+        }
+        None => Box::new(io::stdout().lock()),
+    };
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut first_failure: Option<(usize, Exit)> = None;
+    let mut calls = futures::stream::iter(plan.calls())
+        .map(|(i, url)| one(client, plan, i, url))
+        .buffer_unordered(args.parallel as usize);
+    let (mut ok, mut failed) = (0u64, 0u64);
+    while let Some((record, code)) = calls.next().await {
+        summary.add(&record);
+        if record.ok() {
+            ok += 1;
+        } else {
+            failed += 1;
+            if first_failure.map_or(true, |(i, _)| record.index < i) {
+                first_failure = Some((record.index, code));
+            }
+        }
+        let line = serde_json::to_string(&record).map_err(|e| (Exit::Other, e.to_string()))?;
+        writeln!(out, "{line}").map_err(|e| (Exit::Other, format!("cannot write: {e}")))?;
+        if !bar.is_hidden() {
+            bar.inc(1);
+            bar.set_message(format!(
+                "ok {ok} failed {failed} | {}",
+                host_state(&client.hosts())
+            ));
+        }
+    }
+    bar.finish_and_clear();
+    out.flush()
+        .map_err(|e| (Exit::Other, format!("cannot write: {e}")))?;
+    let wall = started.elapsed();
+    if let Some(path) = &args.report {
+        let report = summary.report(wall, &client.stats());
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| (Exit::Other, e.to_string()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| (Exit::Usage, format!("--report {}: {e}", path.display())))?;
+    }
+    let show_summary = match args.summary {
+        SummaryMode::Always => true,
+        SummaryMode::Never => false,
+        SummaryMode::Auto => terminal && !args.silent,
+    };
+    if show_summary {
+        eprint!("{}", summary.render(wall));
+    }
+    Ok(first_failure.map_or(Exit::Ok, |(_, code)| code))
+}

@@ -1,0 +1,85 @@
+//! Where a response goes: the body byte for byte to stdout or `-o FILE`, after the status
+//! line and headers with `-i` (as curl does); what was sent and received, redacted, on stderr
+//! with `-v`.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use resile::redact::{self, redact_url};
+use resile::Response;
+
+/// `HTTP/1.1`, `HTTP/2`, as curl writes the version.
+fn version(response: &Response) -> &'static str {
+    use resile::reqwest::Version;
+    match response.version() {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The status line and headers as they came, `CRLF`-terminated, then an empty line.
+pub fn head(response: &Response) -> Vec<u8> {
+    let mut out = format!("{} {}\r\n", version(response), response.status()).into_bytes();
+    for (name, value) in response.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Writes the head (with `-i`) and the body, exactly, to `path` or stdout.
+pub fn write_response(response: &Response, include: bool, path: Option<&Path>) -> io::Result<()> {
+    let body = response.bytes();
+    let mut sink: Box<dyn Write> = match path {
+        Some(p) => Box::new(File::create(p)?),
+        None => Box::new(io::stdout().lock()),
+    };
+    if include {
+        sink.write_all(&head(response))?;
+    }
+    sink.write_all(&body)?;
+    sink.flush()
+}
+
+/// `-v`: the request line (with the `name==value` items) and the headers the command sets,
+/// secrets hidden.
+pub fn show_request(
+    method: &str,
+    url: &str,
+    query: &[(String, String)],
+    headers: &[(String, String)],
+    extra: &[String],
+) {
+    let mut full = url.split('#').next().unwrap_or(url).to_string();
+    if !query.is_empty() {
+        full.push(if full.contains('?') { '&' } else { '?' });
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.extend_pairs(query);
+        full.push_str(&q.finish());
+    }
+    eprintln!("> {method} {}", redact_url(&full, extra));
+    for (name, value) in headers {
+        eprintln!("> {name}: {}", redact::header_value(name, value));
+    }
+}
+
+/// `-v`: the response head, secrets hidden.
+pub fn show_response(response: &Response) {
+    eprintln!("< {} {}", version(response), response.status());
+    for (name, value) in response.headers() {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        eprintln!("< {name}: {}", redact::header_value(name.as_str(), &text));
+    }
+    eprintln!(
+        "* {} attempt(s), request id {}",
+        response.attempts(),
+        response.request_id()
+    );
+}
