@@ -414,3 +414,52 @@ fn a_queued_call_gives_up_after_the_queue_timeout_with_its_own_reason() {
     assert_eq!(failure.kind(), FailureKind::Overloaded);
     assert!(failure.is_retryable() && !failure.maybe_processed());
 }
+
+mod states {
+    //! The engine in a given state, set up by `Setup`, one state per test.
+    use super::*;
+    use resile_core::sim::Setup;
+
+    #[test]
+    fn half_open_with_a_lost_probe_recovers_by_itself() {
+        let mut s = Setup::new(Config::default()).probe_out();
+        let (probe, _) = s.probe.unwrap();
+        // Whatever the attempt timeout is, the engine reclaims the probe at its deadline.
+        let deadline = s
+            .engine
+            .poll_timeout()
+            .expect("the probe's deadline is kept");
+        s.now = deadline;
+        s.engine.handle_timeout(s.now);
+        let aborted = actions(&mut s.engine)
+            .into_iter()
+            .any(|a| matches!(a, Action::Abort { call, .. } if call == probe));
+        assert!(aborted);
+        // Open again; the next half-open period lets a new probe through.
+        s.advance(Duration::from_secs(120));
+        let c = s.engine.start(CallSpec::get(Setup::HOST), s.now);
+        assert_eq!(sends(&actions(&mut s.engine)), vec![(c, 1)]);
+    }
+
+    #[test]
+    fn a_held_host_makes_calls_wait_not_send() {
+        let mut s = Setup::new(Config::default()).held_for(5);
+        let c = s.engine.start(CallSpec::get(Setup::HOST), s.now);
+        assert!(actions(&mut s.engine).is_empty());
+        assert!(events(&mut s.engine).iter().any(|k| matches!(
+            k,
+            EventKind::Waiting { call, why: Why::ServerRetryAfterHold, .. } if *call == c
+        )));
+    }
+
+    #[test]
+    fn while_a_token_is_fetched_no_second_fetch_is_asked_for() {
+        let mut s = Setup::new(Config::default()).token_fetching();
+        s.engine
+            .start(CallSpec::get(Setup::HOST).with_token(), s.now);
+        let again = actions(&mut s.engine)
+            .into_iter()
+            .any(|a| matches!(a, Action::FetchToken { .. }));
+        assert!(!again, "single flight");
+    }
+}
