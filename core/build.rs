@@ -16,7 +16,11 @@ fn main() {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let path = entry.path();
-            let name = path.file_name()?.to_str()?.strip_suffix(".json")?.to_string();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".json")?
+                .to_string();
             let trace = dir.join("traces").join(format!("{name}.txt"));
             let json = path.canonicalize().ok()?.to_str()?.to_string();
             let trace = trace

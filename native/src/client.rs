@@ -567,7 +567,7 @@ impl Client {
                 CallMsg::Send(order) => {
                     attempts += 1;
                     if request_id.is_empty() {
-                        request_id = order.request_id.to_string();
+                        request_id = order.headers.request_id.to_string();
                         tracing::Span::current().record("request_id", request_id.as_str());
                     }
                     // The engine keeps the attempt's deadline: it answers `Abort` when the

@@ -30,7 +30,8 @@ use tokio::sync::{Notify, Semaphore};
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
 use resile_core::{
-    Action, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime, Uuid, Why,
+    Action, AttemptHeaders, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime,
+    Why,
 };
 
 use crate::config::ClientConfig;
@@ -61,8 +62,9 @@ pub(crate) enum CallMsg {
 pub(crate) struct SendOrder {
     pub attempt: u32,
     pub timeout: Option<Duration>,
-    pub idempotency_key: Option<Uuid>,
-    pub request_id: Uuid,
+    /// The headers the engine decided for this attempt.
+    pub headers: AttemptHeaders,
+    /// The value of the token generation `headers` names.
     pub token: Option<Secret>,
 }
 
@@ -309,18 +311,15 @@ impl Shared {
                     call,
                     attempt,
                     timeout,
-                    idempotency_key,
-                    request_id,
-                    token,
+                    headers,
                     ..
                 } => {
-                    let token = token.and_then(|g| st.tokens.get(g).cloned());
+                    let token = headers.token.and_then(|g| st.tokens.get(g).cloned());
                     let order = SendOrder {
                         attempt,
                         timeout,
-                        idempotency_key,
-                        request_id,
                         token,
+                        headers,
                     };
                     let delivered = st
                         .waiters

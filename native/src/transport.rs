@@ -15,14 +15,12 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url, Version};
 
 use resile_core::headers::Headers;
-use resile_core::{Problem, TransportError};
+use resile_core::{Authorization, Problem, TransportError};
 
 use crate::driver::SendOrder;
 
-/// `X-Request-ID`: the engine's request id, the same on every attempt of a call.
-pub(crate) const X_REQUEST_ID: &str = "x-request-id";
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
-pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = resile_core::engine::IDEMPOTENCY_KEY_HEADER;
 
 /// Headers that carry credentials: never sent to another origin, never logged.
 pub(crate) fn is_sensitive(name: &HeaderName) -> bool {
@@ -133,21 +131,18 @@ pub(crate) async fn attempt(
 /// Idempotency-Key, and the token.
 fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
     let mut headers = req.headers.clone();
-    if let Ok(v) = HeaderValue::from_bytes(&order.request_id.to_text()) {
-        headers.insert(X_REQUEST_ID, v);
-    }
-    match (&req.explicit_key, order.idempotency_key) {
-        (Some(key), _) => {
-            headers.insert(IDEMPOTENCY_KEY, key.clone());
+    // The engine decides the attempt's headers; they are copied as they are.
+    for (name, value) in order.headers.text() {
+        if let Ok(v) = HeaderValue::from_bytes(&value) {
+            headers.insert(name, v);
         }
-        (None, Some(key)) => {
-            if let Ok(v) = HeaderValue::from_bytes(&key.to_text()) {
-                headers.insert(IDEMPOTENCY_KEY, v);
-            }
-        }
-        (None, None) => {}
     }
-    if let Some(token) = &order.token {
+    // A caller's own key (`Idempotency::Provided`) is sent as given on every attempt.
+    if let Some(key) = &req.explicit_key {
+        headers.insert(IDEMPOTENCY_KEY, key.clone());
+    }
+    // Only a token call carries the token; a caller's own Authorization is never replaced.
+    if let (Authorization::Token, Some(token)) = (order.headers.authorization, &order.token) {
         // A token that is not a valid header value is not attached: the server's 401 then
         // lets the engine refresh it.
         if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {

@@ -66,6 +66,8 @@ impl TimerQueue {
 mod tests {
     use super::*;
     use core::time::Duration;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)

@@ -15,7 +15,10 @@ include!(concat!(env!("OUT_DIR"), "/scenarios.rs"));
 fn every_scenario_decides_as_recorded() {
     // Generated from the directory: every scenario file is replayed, and one without a
     // recorded trace (listed with an empty one) fails here.
-    assert!(SCENARIOS.len() >= 20, "the scenario directory was not found");
+    assert!(
+        SCENARIOS.len() >= 20,
+        "the scenario directory was not found"
+    );
     let all = SCENARIOS.iter().copied();
     for (name, json, recorded) in all {
         let scenario = Scenario::from_json(json).unwrap_or_else(|e| panic!("{name}: {e}"));
