@@ -35,21 +35,73 @@
 //! with `hints_may_be_hidden`, so a 429 or 503 whose `Retry-After` / `RateLimit` is not readable
 //! produces a `hint_unreadable` event and the engine's own backoff instead of silence.
 //!
+//! ## From Rust: the same API as native `resile`
+//!
+//! [`Client`], [`ClientBuilder`], [`RequestBuilder`], [`Response`], [`Error`] and
+//! [`ClientEvent`] have the names, methods and signatures of native `resile`'s for everything
+//! both targets can do, on the same `http` and `bytes` types, so one crate compiles for the host
+//! and for wasm32 by choosing the crate per target:
+//!
+//! ```toml
+//! [target.'cfg(not(target_arch = "wasm32"))'.dependencies]
+//! resile = { path = "../native" }
+//! [target.'cfg(target_arch = "wasm32")'.dependencies]
+//! resile = { package = "resile-wasm", path = "../wasm" }
+//! ```
+//!
+//! (`examples/shared-app` in the repository is such a crate.) Native-only parts (a custom
+//! `reqwest::Client`, pool settings, streamed bodies, batches, token sources as a trait) have no
+//! mirror; the browser adds [`RequestBuilder::signal`] for an `AbortSignal`.
+//!
 //! ## Native builds
 //!
-//! On other targets only the pure translation helpers compile (and are unit-tested), so
-//! `cargo test --workspace` never builds the JavaScript bindings.
+//! On other targets only the pure parts compile (and are unit-tested): [`Error`],
+//! [`ClientEvent`], [`IdempotencyKey`], the translation helpers and the bulkhead's bookkeeping,
+//! so `cargo test --workspace` never builds the JavaScript bindings.
 #![warn(missing_docs)]
 
+pub mod bulkhead;
 pub mod conformance;
+mod error;
+mod events;
 pub mod translate;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]
+mod client;
+#[cfg(target_arch = "wasm32")]
 pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+#[cfg(target_arch = "wasm32")]
+mod request;
+#[cfg(target_arch = "wasm32")]
+mod response;
+
+pub use error::Error;
+pub use events::ClientEvent;
+pub use translate::IdempotencyKey;
 
 #[cfg(target_arch = "wasm32")]
-pub use api::{Client, ClientConfig, PaginateOptions, Paginator, RequestOptions, ResileResponse};
+pub use client::{Client, ClientBuilder};
+#[cfg(target_arch = "wasm32")]
+pub use request::RequestBuilder;
+#[cfg(target_arch = "wasm32")]
+pub use response::Response;
+
+/// The JavaScript API's classes, as Rust sees them (JavaScript sees `Client`, `ResileResponse`,
+/// `Paginator` and `ResileError`).
+#[cfg(target_arch = "wasm32")]
+pub mod js_api {
+    pub use crate::api::{
+        ClientConfig, JsClient, JsResponse, PaginateOptions, Paginator, RequestOptions, ResileError,
+    };
+}
+
+pub use bytes;
+pub use http;
+pub use resile_core;
+pub use resile_core::engine::HostView;
+pub use resile_core::paginate::PageStyle;
+pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};

@@ -2,10 +2,14 @@
 //! (so every request is a CORS request).
 //!
 //! `scripts/test-wasm.sh` starts the chaos server and builds these tests with
-//! `RESILE_CHAOS_URL` set; without it every test says so and passes without checking anything.
+//! `RESILE_CHAOS_URL` set; without it every test fails, saying so (a run that checked nothing
+//! must not pass).
 #![cfg(target_arch = "wasm32")]
 
-mod scenarios;
+/// Every scenario of `tests/scenarios/`, listed by `build.rs` from the directory.
+mod scenarios {
+    include!(concat!(env!("OUT_DIR"), "/scenarios.rs"));
+}
 
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
