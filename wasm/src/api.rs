@@ -72,7 +72,7 @@ thread_local! {
 }
 
 /// Whether `value` is an error this API rejected with.
-#[wasm_bindgen(js_name = isResileError)]
+#[wasm_bindgen(js_name = isResileError, unchecked_return_type = "value is ResileError")]
 pub fn is_resile_error(value: &JsValue) -> bool {
     value.is_object() && ERROR_PROTOTYPE.with(|p| p.is_prototype_of(value))
 }

@@ -95,7 +95,8 @@ pub use response::Response;
 #[cfg(target_arch = "wasm32")]
 pub mod js_api {
     pub use crate::api::{
-        ClientConfig, JsClient, JsResponse, PaginateOptions, Paginator, RequestOptions, ResileError,
+        is_resile_error, ClientConfig, JsClient, JsResponse, PaginateOptions, Paginator,
+        RequestOptions, ResileError,
     };
 }
 
