@@ -67,8 +67,11 @@ impl fmt::Debug for Client {
 pub struct ClientBuilder {
     engine: Config,
     options: Options,
-    on_event: Option<Rc<dyn Fn(&ClientEvent)>>,
+    on_event: Option<EventCallback>,
 }
+
+/// What [`ClientBuilder::on_event`] keeps.
+type EventCallback = Rc<dyn Fn(&ClientEvent)>;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,6 +12,11 @@
 //!                                    └ arm one setTimeout for poll_timeout()
 //! ```
 //!
+//! Before a call reaches the engine it takes a slot of the client's bulkhead
+//! ([`crate::bulkhead`]: `max_in_flight`, `max_in_flight_per_host`), waiting first come first
+//! served; the slot is given back when the call ends or its future is dropped (which also
+//! cancels the engine's call, as native's `CallGuard` does).
+//!
 //! Every input takes the engine's `RefCell` for one decision and lets go before anything is
 //! awaited or any JavaScript runs. The driver has no `if` about retrying: it reports what fetch
 //! did, and does what the engine says.

@@ -9,24 +9,27 @@
 //! ## From JavaScript
 //!
 //! ```js
-//! import init, { Client } from "./pkg/resile_wasm.js";
+//! import init, { Client, isResileError } from "./pkg/resile_wasm.js";
 //! await init();
 //! const client = new Client({
 //!   baseUrl: "http://127.0.0.1:8080",
-//!   retry: { max_attempts: 5, attempt_timeout_ms: 2000 },
-//!   backoff: { base_ms: 100, jitter: "full" },
+//!   maxInFlight: 16,
+//!   retry: { maxAttempts: 5, attemptTimeoutMs: 2000 },
+//!   backoff: { baseMs: 100, jitter: "full" },
 //!   tokenProvider: async () => ({ accessToken: "…", expiresIn: 3600 }),
 //! });
-//! client.onEvent((e) => console.log(e.at_ms, e.event, e.explain ?? ""));
+//! const stop = client.onEvent((e) => console.log(e.atMs, e.event, e.explain ?? ""));
 //! const order = await client.post("/orders", { json: { sku: 1 } }); // Idempotency-Key: auto
-//! console.log(order.status, order.attempts, order.requestId, await order.json());
-//! for await (const item of client.paginate("/items/cursor?limit=100", { style: "cursor" })) {}
-//! try { await client.getJson("/status/503") } catch (e) { e.name === "ResileError"; e.code; e.retryable }
-//! client.hosts(); client.token(); client.stats();
+//! console.log(order.status, order.headers.get("x-request-id"), order.attempts, await order.json());
+//! const walk = new AbortController();
+//! for await (const item of client.paginate("/items/cursor?limit=100", { style: "cursor", signal: walk.signal })) {}
+//! try { await client.getJson("/status/503") } catch (e) { isResileError(e) && e.code && e.retryable }
+//! client.hosts(); client.token(); client.stats(); stop();
 //! ```
 //!
 //! The full TypeScript declarations (config, options, events, errors) are in the generated
-//! `resile_wasm.d.ts`; their source is the `typescript_custom_section` in `api.rs`.
+//! `resile_wasm.d.ts`; their source is `src/types.d.ts`, checked against the core by
+//! `tests/contract.rs`.
 //!
 //! ## Cross-origin responses
 //!

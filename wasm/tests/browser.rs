@@ -958,10 +958,10 @@ fn most_in_flight(events: &[Event], host: Option<&str>) -> usize {
                     most = most.max(now);
                 }
             }
-            EventKind::CallSucceeded { call, .. } | EventKind::CallFailed { call, .. } => {
-                if host.map_or(true, |want| hosts.get(call).is_some_and(|h| h == want)) {
-                    now -= 1;
-                }
+            EventKind::CallSucceeded { call, .. } | EventKind::CallFailed { call, .. }
+                if host.map_or(true, |want| hosts.get(call).is_some_and(|h| h == want)) =>
+            {
+                now -= 1;
             }
             _ => {}
         }

@@ -88,7 +88,11 @@ pub async fn search(client: &Client, query: &str) -> Result<(String, u32, String
         }));
     }
     let id = response.request_id().to_string();
-    Ok((format!("{kind}: {}", response.text()), response.attempts(), id))
+    Ok((
+        format!("{kind}: {}", response.text()),
+        response.attempts(),
+        id,
+    ))
 }
 
 /// Replaces, renames and deletes an item, then checks it is gone.
