@@ -63,6 +63,8 @@ fn chaos() -> String {
 
 thread_local! {
     static COUNTER: Cell<u32> = const { Cell::new(0) };
+    /// Final errors whose semantics the conformance replay compared with the sim's.
+    static ERRORS_COMPARED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// A name no earlier run of the tests used on this chaos server.
@@ -1117,6 +1119,9 @@ async fn conformance_scenarios_replay_like_the_sim() {
         failures.len()
     );
     assert!(traced >= 10, "only {traced} traces compared");
+    let errors = ERRORS_COMPARED.with(Cell::get);
+    console_log!("conformance: {errors} final errors with the sim's kind, retryability, maybe-processed and retry_at");
+    assert!(errors >= 5, "only {errors} final errors compared");
     assert_eq!(traced + checked + skipped, scenarios::SCENARIOS.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -1243,6 +1248,11 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
             }
         });
     let results = join_all(calls).await;
+    let semantics = if s.paginate.is_none() && starts.len() == 1 {
+        same_failure_semantics(&sim.trace, &results[0].0)
+    } else {
+        Ok(())
+    };
 
     let mut logs = Vec::new();
     for id in &ids {
@@ -1300,7 +1310,52 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
         slack_ms: SLACK_MS,
         side_effects: s.token.reject_generations.is_empty(),
     };
+    semantics.map_err(|e| format!("{name}: {e}"))?;
     verify(s, "browser", &result, clock)
+}
+
+/// A single call that failed in the sim fails in the browser with the same semantics, read off
+/// the public `Error`: its kind, `is_retryable()`, `maybe_processed()` and whether it says when
+/// to try again. A call that succeeded in the sim must not fail here (`verify` compares the
+/// outcomes themselves).
+fn same_failure_semantics(
+    sim_trace: &[Event],
+    browser: &Result<Reply, CallError>,
+) -> Result<(), String> {
+    let sim = sim_trace.iter().rev().find_map(|e| match &e.kind {
+        EventKind::CallFailed { failure, .. } => Some(failure.clone()),
+        _ => None,
+    });
+    let (Some(sim), Err(error)) = (sim, browser) else {
+        return Ok(());
+    };
+    let (error, _) = error.clone().into_error("GET", "http://scenario.test/");
+    let Some(failure) = error.failure() else {
+        return Err(format!(
+            "the sim's call failed ({:?}), the browser's is {error}",
+            sim.why
+        ));
+    };
+    let mine = (
+        failure.kind(),
+        error.is_retryable(),
+        error.maybe_processed(),
+        failure.retry_at.is_some(),
+    );
+    let theirs = (
+        sim.kind(),
+        sim.is_retryable(),
+        sim.processed != resile_core::Processed::Never,
+        sim.retry_at.is_some(),
+    );
+    if mine == theirs {
+        ERRORS_COMPARED.with(|n| n.set(n.get() + 1));
+        Ok(())
+    } else {
+        Err(format!(
+            "final error (kind, retryable, maybe processed, retry_at known): browser {mine:?}, sim {theirs:?}"
+        ))
+    }
 }
 
 /// Writes the sim's server would have applied, from the chaos script logs: a POST or PATCH whose
