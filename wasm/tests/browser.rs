@@ -1386,3 +1386,65 @@ fn side_effects(s: &Scenario, logs: &[Value]) -> u32 {
     }
     applied
 }
+
+#[wasm_bindgen_test]
+async fn dropping_a_call_cancels_it_and_frees_its_slot() {
+    use futures_util::future::{select, Either};
+    use resile_wasm::{Client, ClientEvent};
+
+    let chaos = chaos();
+    let seen: Rc<RefCell<Vec<Event>>> = Rc::default();
+    let sink = seen.clone();
+    let client = Client::builder()
+        .base_url(&chaos)
+        .max_in_flight(1)
+        .on_event(move |e: &ClientEvent| {
+            if let Some(e) = e.engine() {
+                sink.borrow_mut().push(e.clone());
+            }
+        })
+        .build()
+        .expect("a client");
+    // The only slot is taken by a stalled call; a second call waits behind it.
+    let stalled = Box::pin(client.get("stall?ms=20000").send());
+    let waiting = Box::pin(client.get("status/200").send());
+    let both = Box::pin(async move {
+        let _ = futures_util::future::join(stalled, waiting).await;
+    });
+    match select(both, Box::pin(sleep(Duration::from_millis(300)))).await {
+        Either::Left(_) => panic!("a stalled call finished"),
+        Either::Right(((), both)) => drop(both),
+    }
+    // The engine hears of the drop on the next turn of the event loop.
+    sleep(Duration::from_millis(50)).await;
+    let failed: Vec<Why> = seen
+        .borrow()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CallFailed { failure, .. } => Some(failure.why),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [Why::Cancelled],
+        "the started call was cancelled; the waiting one never started"
+    );
+    let started = seen
+        .borrow()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::CallStarted { .. }))
+        .count();
+    assert_eq!(
+        started, 1,
+        "the call waiting for the slot never reached the engine"
+    );
+    assert_eq!(client.hosts()[0].active_calls, 0);
+    // The slot is free again.
+    let response = client
+        .get("status/200")
+        .send()
+        .await
+        .expect("the slot is free");
+    assert_eq!(response.status().as_u16(), 200);
+}
