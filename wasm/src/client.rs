@@ -128,6 +128,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Where access tokens come from; calls then carry one unless they opt out
+    /// ([`RequestBuilder::without_token`], [`RequestBuilder::bearer`]).
+    pub fn token_source(mut self, source: impl crate::TokenSource) -> Self {
+        self.options.token_provider = Some(crate::token::provider(source));
+        self
+    }
+
     /// Called with every event, in order, after the engine decided (never while it is borrowed).
     pub fn on_event(mut self, callback: impl Fn(&ClientEvent) + 'static) -> Self {
         self.on_event = Some(Rc::new(callback));

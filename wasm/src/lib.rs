@@ -53,8 +53,9 @@
 //! ```
 //!
 //! (`examples/shared-app` in the repository is such a crate.) Native-only parts (a custom
-//! `reqwest::Client`, pool settings, streamed bodies, batches, token sources as a trait) have no
-//! mirror; the browser adds [`RequestBuilder::signal`] for an `AbortSignal`.
+//! `reqwest::Client`, pool settings, streamed bodies, batches, the OAuth2 client-credentials
+//! source, the pagination stream) have no mirror; a [`TokenSource`] here fetches without being
+//! lent an HTTP client; the browser adds [`RequestBuilder::signal`] for an `AbortSignal`.
 //!
 //! ## Native builds
 //!
@@ -81,6 +82,8 @@ pub mod js;
 mod request;
 #[cfg(target_arch = "wasm32")]
 mod response;
+#[cfg(target_arch = "wasm32")]
+mod token;
 
 pub use error::Error;
 pub use events::ClientEvent;
@@ -92,6 +95,8 @@ pub use client::{Client, ClientBuilder};
 pub use request::RequestBuilder;
 #[cfg(target_arch = "wasm32")]
 pub use response::Response;
+#[cfg(target_arch = "wasm32")]
+pub use token::{AccessToken, Secret, StaticBearer, TokenFuture, TokenSource};
 
 /// The JavaScript API's classes, as Rust sees them (JavaScript sees `Client`, `ResileResponse`,
 /// `Paginator` and `ResileError`).

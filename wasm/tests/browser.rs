@@ -1448,3 +1448,79 @@ async fn dropping_a_call_cancels_it_and_frees_its_slot() {
         .expect("the slot is free");
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// A token source for the chaos server's client-credentials endpoint, as a Rust caller writes it.
+struct ChaosCredentials {
+    url: String,
+    fetches: Rc<Cell<u32>>,
+}
+
+impl resile_wasm::TokenSource for ChaosCredentials {
+    fn fetch(&self) -> resile_wasm::TokenFuture<'_> {
+        Box::pin(async move {
+            self.fetches.set(self.fetches.get() + 1);
+            let form = "grant_type=client_credentials&client_id=demo&client_secret=demo";
+            let (status, body) = raw(
+                "POST",
+                &self.url,
+                Some(form),
+                &[("content-type", "application/x-www-form-urlencoded")],
+            )
+            .await
+            .map_err(|message| resile_wasm::Error::InvalidRequest { message })?;
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            match v["access_token"].as_str() {
+                Some(token) if status == 200 => Ok(resile_wasm::AccessToken {
+                    secret: token.into(),
+                    expires_in: v["expires_in"].as_f64().map(Duration::from_secs_f64),
+                }),
+                _ => Err(resile_wasm::Error::Status {
+                    status,
+                    body_excerpt: body,
+                }),
+            }
+        })
+    }
+}
+
+#[wasm_bindgen_test]
+async fn rust_token_sources_feed_the_engine() {
+    use resile_wasm::{Client, Error, StaticBearer};
+
+    let chaos = chaos();
+    let fetches = Rc::new(Cell::new(0));
+    let client = Client::builder()
+        .base_url(&chaos)
+        .token_source(ChaosCredentials {
+            url: format!("{chaos}/oauth/token"),
+            fetches: fetches.clone(),
+        })
+        .build()
+        .expect("a client");
+    let calls = (0..5).map(|i| client.get(format!("protected/rust{i}")).send());
+    for r in join_all(calls).await {
+        assert_eq!(r.expect("authorized").status().as_u16(), 200);
+    }
+    assert_eq!(fetches.get(), 1, "five calls, one fetch");
+    let token = client.token();
+    assert_eq!(token.generation, 1);
+
+    // A token the server never issued: one forced refresh, then the engine gives up.
+    let client = Client::builder()
+        .base_url(&chaos)
+        .token_source(StaticBearer::new("never-issued"))
+        .build()
+        .expect("a client");
+    let e = client
+        .get("protected/static")
+        .send()
+        .await
+        .expect_err("rejected twice");
+    assert_eq!(e.why(), Some(Why::TokenRejectedAgain), "{e}");
+    assert!(!e.is_retryable());
+    assert!(matches!(e, Error::Failed { .. }));
+    assert!(
+        !e.to_string().contains("never-issued"),
+        "no secret in messages: {e}"
+    );
+}

@@ -48,6 +48,14 @@ pub fn client(base_url: &str, log: fn(&str)) -> Result<Client, Error> {
         .build()
 }
 
+/// A client that sends a fixed bearer token (the same `StaticBearer` on both targets).
+pub fn client_with_token(base_url: &str, token: &str) -> Result<Client, Error> {
+    Client::builder()
+        .base_url(base_url)
+        .token_source(resile::StaticBearer::new(token))
+        .build()
+}
+
 /// One item, decoded.
 pub async fn item(client: &Client, id: u64) -> Result<Item, Error> {
     client.get_json(format!("items/{id}")).await
