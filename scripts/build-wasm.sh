@@ -52,7 +52,7 @@ initSync({ module: readFileSync(`${dir}/resile_wasm_bg.wasm`) });
 
 for (const bad of [{ retry: { max_attempts: 0 } }, { retry: { maxAttempts: 0 } }]) {
   assert.throws(() => new Client(bad),
-    (e) => e instanceof ResileError && e instanceof Error && isResileError(e) && e.code === "config" && /retry\.max_attempts/.test(e.message));
+    (e) => e instanceof ResileError && e instanceof Error && isResileError(e) && e.code === "config" && /retry\.maxAttempts/.test(e.message));
 }
 assert.throws(() => new Client({ retries: 3 }), (e) => e.code === "config");
 assert.equal(isResileError(new Error("plain")), false);

@@ -355,7 +355,7 @@ fn engine_config(config: &JsValue) -> Result<Config, JsValue> {
     let value: Value =
         serde_json::from_str(&text).map_err(|e| config_error(format!("the config: {e}")))?;
     Config::from_json(&translate::snake_keys(value).to_string())
-        .map_err(|e| js_error(&Error::from(e), js::now()))
+        .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))
 }
 
 /// A plain callback for `onEvent`: the engine's event as the JS API spells it.
@@ -419,7 +419,7 @@ impl JsClient {
             options.token_provider = Some(js_provider(f));
         }
         let driver = Driver::new(engine_config(&config)?, options)
-            .map_err(|e| js_error(&Error::from(e), js::now()))?;
+            .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))?;
         Ok(JsClient { driver })
     }
 

@@ -49,7 +49,7 @@ pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
 
 /// The fields of a JavaScript `ResileError` besides `name`, `code` and `message`, camelCase:
 /// `retryable`, `maybeProcessed`, and what the error knows of `why`, `explain`, `attempts`,
-/// `status` or `transport`, `retryAfterMs` (from `now`) and `tokenError`.
+/// `status` or `transport`, `retryAfterMs` (from `now`), `tokenError` and a config `field`.
 pub fn error_fields(error: &Error, now: Instant) -> Value {
     let mut fields = json!({
         "retryable": error.is_retryable(),
@@ -57,6 +57,12 @@ pub fn error_fields(error: &Error, now: Instant) -> Value {
     });
     if let Some(status) = error.status() {
         fields["status"] = json!(status);
+    }
+    if let Error::Config {
+        field: Some(field), ..
+    } = error
+    {
+        fields["field"] = json!(field);
     }
     if let Error::Failed {
         failure, detail, ..
@@ -114,6 +120,30 @@ pub fn snake(name: &str) -> String {
         prev = Some(c);
     }
     out
+}
+
+/// A configuration error as JavaScript spells the config: the field path and every name in
+/// backticks in the message camelCase (`retry.max_attempts` → `retry.maxAttempts`).
+pub fn camel_config_error(error: Error) -> Error {
+    let dotted = |path: &str| path.split('.').map(camel).collect::<Vec<_>>().join(".");
+    match error {
+        Error::Config { field, message } => Error::Config {
+            field: field.as_deref().map(dotted),
+            message: message
+                .split('`')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i % 2 == 1 {
+                        dotted(part)
+                    } else {
+                        part.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("`"),
+        },
+        other => other,
+    }
 }
 
 /// Every object key in `value`, at any depth, renamed by `rename`.
@@ -338,6 +368,25 @@ mod tests {
         assert_eq!(parsed.retry.max_attempts, 3);
         assert_eq!(parsed.retry.retry_statuses, [503]);
         assert!(!parsed.token.refresh_on_401);
+    }
+
+    #[test]
+    fn config_errors_speak_camel_case() {
+        let e: Error = Config::from_json(r#"{"retry":{"max_attempts":0}}"#)
+            .unwrap_err()
+            .into();
+        let e = camel_config_error(e);
+        assert!(
+            matches!(&e, Error::Config { field: Some(f), .. } if f == "retry.maxAttempts"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`retry.maxAttempts`"), "{e}");
+        let unknown: Error = Config::from_json(r#"{"retries":3}"#).unwrap_err().into();
+        let text = camel_config_error(unknown).to_string();
+        assert!(
+            text.contains("`retries`") && text.contains("`learnLimits`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -129,6 +129,8 @@ export interface ResileError extends Error {
   /** When the host may be tried again (breaker open), in ms from the failure. */
   retryAfterMs?: number;
   tokenError?: string;
+  /** For `code: "config"`: the field at fault, as a dotted camelCase path (`retry.maxAttempts`). */
+  field?: string;
 }
 
 /** The engine's reason for a decision (resile-core's `Why`; a test checks this list against it). */

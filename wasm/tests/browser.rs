@@ -693,7 +693,8 @@ async fn the_js_api_is_shaped_like_fetch() {
         assert_eq!(string(&e, "code").as_deref(), Some("config"));
         assert!(string(&e, "message")
             .unwrap()
-            .contains("retry.max_attempts"));
+            .contains("retry.maxAttempts"));
+        assert_eq!(string(&e, "field").as_deref(), Some("retry.maxAttempts"));
     }
     assert!(JsClient::new(Some(js(r#"{"retries":3}"#).unchecked_into())).is_err());
     assert!(!resile_wasm::js_api::is_resile_error(
