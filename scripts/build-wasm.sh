@@ -47,33 +47,44 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import assert from "node:assert/strict";
 const dir = resolve(process.argv[2]);
-const { initSync, Client } = await import(`${dir}/resile_wasm.js`);
+const { initSync, Client, ResileError, isResileError } = await import(`${dir}/resile_wasm.js`);
 initSync({ module: readFileSync(`${dir}/resile_wasm_bg.wasm`) });
 
-assert.throws(() => new Client({ retry: { max_attempts: 0 } }),
-  (e) => e.name === "ResileError" && e.code === "config" && /retry\.max_attempts/.test(e.message));
+for (const bad of [{ retry: { max_attempts: 0 } }, { retry: { maxAttempts: 0 } }]) {
+  assert.throws(() => new Client(bad),
+    (e) => e instanceof ResileError && e instanceof Error && isResileError(e) && e.code === "config" && /retry\.maxAttempts/.test(e.message));
+}
 assert.throws(() => new Client({ retries: 3 }), (e) => e.code === "config");
+assert.equal(isResileError(new Error("plain")), false);
 
 const events = [];
 const client = new Client({
   baseUrl: "http://127.0.0.1:9", // discard port: nothing listens, every attempt is refused
   seed: 7,
-  retry: { max_attempts: 3 },
-  backoff: { base_ms: 10, jitter: "none" },
+  maxInFlight: 2,
+  retry: { maxAttempts: 3 },
+  backoff: { baseMs: 10, jitter: "none" },
 });
-client.onEvent((e) => events.push(e));
-assert.equal(client.config().retry.max_attempts, 3);
+const dispose = client.onEvent((e) => events.push(e));
+assert.equal(typeof dispose, "function");
+assert.equal(client.config().retry.maxAttempts, 3);
 assert.deepEqual(client.hosts(), []);
 assert.equal(client.token().generation, 0);
 const error = await client.get("/nothing", { deadlineMs: 5000 }).then(() => null, (e) => e);
 assert.ok(error, "a refused connection cannot succeed");
+assert.ok(isResileError(error));
 assert.equal(error.name, "ResileError");
 assert.equal(error.code, "retries_exhausted");
 assert.equal(error.attempts, 3);
 assert.equal(error.transport, "reset");
 assert.equal(events.filter((e) => e.event === "retry_scheduled").length, 2);
-assert.ok(events.find((e) => e.event === "retry_scheduled").explain.length > 0);
+const retry = events.find((e) => e.event === "retry_scheduled");
+assert.ok(retry.explain.length > 0 && typeof retry.delayMs === "number" && typeof retry.atMs === "number");
 assert.equal(client.hosts()[0].host, "http://127.0.0.1:9");
+dispose();
+const seen = events.length;
+await client.get("/nothing", { maxAttempts: 1 }).catch(() => {});
+assert.equal(events.length, seen, "a disposed listener hears nothing");
 console.log(`node: loaded, ${events.length} events, error ${error.code}: ${error.message}`);
 JS
 

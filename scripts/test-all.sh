@@ -14,6 +14,10 @@ step "core builds for wasm32-unknown-unknown"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 cargo build -p resile-core --target wasm32-unknown-unknown
 
+step "examples/shared-app: one crate on the common API, for the host (resile) and wasm32 (resile-wasm)"
+cargo build -p shared-app
+cargo build -p shared-app --target wasm32-unknown-unknown
+
 step "core unit tests and recorded scenario traces on wasm32 (Node)"
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$(scripts/wasm-bindgen-version.sh)"; then
   cargo install wasm-bindgen-cli --version "$(scripts/wasm-bindgen-version.sh)"

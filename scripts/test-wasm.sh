@@ -4,10 +4,12 @@
 #   1. installs what is missing: the wasm32 target, Chromium and ChromeDriver (Debian), the
 #      wasm-bindgen-cli matching Cargo.lock, npm's binaryen@132, playwright-core and typescript
 #      (under .tools/)
-#   2. runs resile-wasm's native tests (pure translation helpers, the scenario list), then builds
+#   2. runs resile-wasm's native tests (the pure helpers, the bulkhead, the error type; the
+#      generated scenario list and the .d.ts checked against the core), then builds
 #      and starts the chaos server on a free loopback port, serving www/ (stopped on exit)
 #   3. runs resile-wasm's tests in headless Chromium (wasm-bindgen-test-runner + chromedriver);
-#      the page runs on the runner's origin, the chaos server is another one, so CORS is real
+#      the page runs on the runner's origin, the chaos server is another one, so CORS is real;
+#      they are built with the chaos server's URL and fail without it
 #   4. builds the release wasm for the web (scripts/build-wasm.sh: wasm-bindgen, wasm-opt -Oz,
 #      a Node smoke test, sizes in artifacts/wasm-size.txt)
 #   5. type-checks a TypeScript usage file against the generated declarations
@@ -36,7 +38,7 @@ if [ ! -d .tools/node_modules/playwright-core ] || [ ! -x .tools/node_modules/.b
 fi
 echo "wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), $(chromium --version 2>/dev/null | head -1), node $(node --version)"
 
-step "resile-wasm natively (translation helpers, scenario list)"
+step "resile-wasm natively (pure helpers, bulkhead, Error; scenario list and .d.ts against the core)"
 cargo test -p resile-wasm
 
 step "chaos server"

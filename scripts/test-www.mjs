@@ -122,6 +122,14 @@ try {
   check("outage: calls failed fast while open", outage.kpi.failed > 0 && outage.kpi.succeeded > 0, JSON.stringify(outage.kpi));
   await page.screenshot({ path: "artifacts/www.png", fullPage: true });
 
+  // The panels read the client's camelCase views (hosts(), token(), stats(), config()): a key
+  // the page misspells shows up as "undefined" or "NaN".
+  const panels = await page.evaluate(() => ["#hosts", "#token", "#stats", "#log tbody"].map((s) => [s, document.querySelector(s)?.textContent || ""]));
+  for (const [selector, text] of panels) {
+    check(`${selector} shows no undefined or NaN`, !/undefined|NaN/.test(text), text.slice(0, 200));
+  }
+  check("the stats panel shows every total as a number", await page.$$eval("#stats dd", (dds) => dds.length >= 10 && dds.every((d) => /^\d+$/.test(d.textContent))));
+
   check("no errors in the page", errors.length === 0, errors.join("; "));
 } finally {
   await browser.close();

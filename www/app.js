@@ -1,7 +1,7 @@
 // resile live: runs scenarios through the wasm client against the chaos server and draws what
 // the engine decided. No bundler: an ES module that loads ./pkg/resile_wasm.js (wasm-bindgen
 // --target web output, built by scripts/build-wasm.sh).
-import init, { Client } from "./pkg/resile_wasm.js";
+import init, { Client, isResileError } from "./pkg/resile_wasm.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -55,7 +55,7 @@ const scenarios = [
     title: "429 storm",
     tag: "Retry-After · host hold",
     blurb: "16 calls at once against a server that allows 5 requests per second. It answers the rest with 429 and Retry-After; resile holds the whole host until then, so the waiting calls do not hammer it, and every call gets through.",
-    config: { retry: { max_attempts: 8, deadline_ms: 20000 }, budget: { reserve: 60, max_saved: 100 } },
+    config: { retry: { maxAttempts: 8, deadlineMs: 20000 }, budget: { reserve: 60, maxSaved: 100 } },
     async run({ client }) {
       const key = `storm-${Date.now()}`;
       await Promise.allSettled(range(16).map(() => client.get(`/ratelimited?rate=5&burst=5&key=${key}`)));
@@ -67,9 +67,9 @@ const scenarios = [
     tag: "circuit breaker · half-open probe",
     blurb: "The server answers 503 to everything for 2.2 s while a call starts every 150 ms. After 4 failures in a row the breaker opens and calls fail fast instead of piling on; a single probe tests the host when the breaker half-opens, and one success closes it.",
     config: {
-      retry: { max_attempts: 3, attempt_timeout_ms: 3000 },
-      backoff: { base_ms: 120, jitter: "equal" },
-      breaker: { consecutive_failures: 4, failure_rate: null, open_ms: 600, open_growth: 1.5 },
+      retry: { maxAttempts: 3, attemptTimeoutMs: 3000 },
+      backoff: { baseMs: 120, jitter: "equal" },
+      breaker: { consecutiveFailures: 4, failureRate: null, openMs: 600, openGrowth: 1.5 },
     },
     async run({ client, ctx }) {
       ctx.annotate("server", "outage: every request answers 503", 0, 2200);
@@ -87,7 +87,7 @@ const scenarios = [
     title: "Token expiry, 45 concurrent calls",
     tag: "single-flight · early refresh · 401",
     blurb: "Three waves of 15 calls to a protected API with 2-second tokens. Wave 1 shares one token fetch; wave 2 arrives inside the refresh window and triggers one early refresh in the background; then the server revokes every token, and wave 3's fifteen 401s share one forced refresh.",
-    config: { token: { refresh_skew_ms: 700 } },
+    config: { token: { refreshSkewMs: 700 } },
     token: true,
     async run({ client, ctx }) {
       const wave = (name) => Promise.allSettled(range(15).map((i) => client.get(`/protected/${name}${i}`)));
@@ -106,7 +106,7 @@ const scenarios = [
     title: "Paginate under faults",
     tag: "cursor · 30% of pages fail",
     blurb: "Walks 320 items, 32 per page, by cursor, while the server fails 30% of page requests with 503. Every page is a logical call with its own retries; the async iterator hands out items in order, none lost, none repeated.",
-    config: { retry: { max_attempts: 6 }, backoff: { base_ms: 60, cap_ms: 1000, jitter: "full" }, budget: { reserve: 40 } },
+    config: { retry: { maxAttempts: 6 }, backoff: { baseMs: 60, capMs: 1000, jitter: "full" }, budget: { reserve: 40 } },
     async run({ client, ctx }) {
       const pages = client.paginate("/items/cursor?limit=32&total=320&fail_rate=0.3", { style: "cursor" });
       const ids = [];
@@ -122,7 +122,7 @@ const scenarios = [
     title: "POST with commit-then-fail",
     tag: "Idempotency-Key",
     blurb: "The server commits the order, then answers 503. Order A carries resile's automatic Idempotency-Key: the retry is safe and the server replays the order. Order B is sent without a key: resile refuses to repeat a write that may have happened, and says so.",
-    config: { backoff: { base_ms: 150, jitter: "none" } },
+    config: { backoff: { baseMs: 150, jitter: "none" } },
     async run({ client, ctx }) {
       const run = `run-${Date.now()}`;
       const a = await client.post("/orders?mode=commit_then_fail&fail=503", { json: { item: "A", run } });
@@ -132,8 +132,8 @@ const scenarios = [
       const all = await raw("GET", "/orders");
       const list = Array.isArray(all) ? all : all.orders || [];
       const count = (item) => list.filter((o) => o.body && o.body.run === run && o.body.item === item).length;
-      ctx.insight(`A: ${a.attempts} attempts, status ${a.status}, ${count("A")} order on the server (the retry was replayed, header idempotent-replayed: ${a.headers["idempotent-replayed"] || "–"}). ` +
-        `B: ${b.name === "ResileError" ? `${b.code} after ${b.attempts} attempt, maybeProcessed: ${b.maybeProcessed}` : `status ${b.status}`}; the server did create ${count("B")} order, so a blind retry would have made a duplicate.`);
+      ctx.insight(`A: ${a.attempts} attempts, status ${a.status}, ${count("A")} order on the server (the retry was replayed, header idempotent-replayed: ${a.headers.get("idempotent-replayed") || "–"}). ` +
+        `B: ${isResileError(b) ? `${b.code} after ${b.attempts} attempt, maybeProcessed: ${b.maybeProcessed}` : `status ${b.status}`}; the server did create ${count("B")} order, so a blind retry would have made a duplicate.`);
     },
   },
   {
@@ -141,7 +141,7 @@ const scenarios = [
     title: "CORS hides Retry-After",
     tag: "hint_unreadable · backoff",
     blurb: "Two 429s with Retry-After: 1, from the server under its other loopback name, so CORS applies. The first response lists Retry-After in Access-Control-Expose-Headers and resile waits the server's second; the second (no_expose=1) hides it from the page: resile notes that the hint is unreadable and falls back to its own backoff.",
-    config: { backoff: { base_ms: 250, jitter: "none" } },
+    config: { backoff: { baseMs: 250, jitter: "none" } },
     crossOrigin: true,
     async run({ client }) {
       const key = Date.now();
@@ -174,7 +174,7 @@ class Run {
   }
 
   on(e) {
-    const at = e.at_ms;
+    const at = e.atMs;
     const c = e.call !== undefined ? this.call(e.call) : undefined;
     switch (e.event) {
       case "call_started":
@@ -183,7 +183,7 @@ class Run {
       case "attempt_started":
         if (!c) break;
         closeOpen(c.waits, at);
-        c.attempts.push({ n: e.attempt, start: at, end: null, probe: e.probe, timeout: e.timeout_ms });
+        c.attempts.push({ n: e.attempt, start: at, end: null, probe: e.probe, timeout: e.timeoutMs });
         break;
       case "attempt_finished": {
         const a = c && c.attempts.find((x) => x.n === e.attempt);
@@ -191,10 +191,10 @@ class Run {
         break;
       }
       case "retry_scheduled":
-        if (c) c.waits.push({ start: at, end: at + e.delay_ms, why: e.why, explain: e.explain, kind: "retry" });
+        if (c) c.waits.push({ start: at, end: at + e.delayMs, why: e.why, explain: e.explain, kind: "retry" });
         break;
       case "waiting":
-        if (c) c.waits.push({ start: at, end: e.until_ms, why: e.why, explain: e.explain, kind: "wait" });
+        if (c) c.waits.push({ start: at, end: e.untilMs, why: e.why, explain: e.explain, kind: "wait" });
         break;
       case "waiting_for_token":
         if (c) c.waits.push({ start: at, end: null, why: e.why, explain: e.explain, kind: "token" });
@@ -217,7 +217,7 @@ class Run {
         break;
       case "breaker_opened":
         closeOpen(this.breaker, at);
-        this.breaker.push({ state: "open", start: at, end: e.until_ms, trips: e.trips });
+        this.breaker.push({ state: "open", start: at, end: e.untilMs, trips: e.trips });
         break;
       case "breaker_half_open":
         this.breaker.push({ state: "half_open", start: at, end: null });
@@ -226,7 +226,7 @@ class Run {
         closeOpen(this.breaker, at);
         break;
       case "host_held":
-        this.holds.push({ start: at, end: e.until_ms, why: e.why, explain: e.explain });
+        this.holds.push({ start: at, end: e.untilMs, why: e.why, explain: e.explain });
         break;
       case "token_fetch_started":
         this.tokenFetches += 1;
@@ -466,15 +466,15 @@ const PILL = {
 function detail(e, run) {
   switch (e.event) {
     case "call_started": return `${e.method} ${shortPath(e.url || e.host)}`;
-    case "attempt_started": return `attempt ${e.attempt}${e.probe ? " (probe)" : ""}${e.timeout_ms ? `, timeout ${Math.round(e.timeout_ms)} ms` : ""}`;
+    case "attempt_started": return `attempt ${e.attempt}${e.probe ? " (probe)" : ""}${e.timeoutMs ? `, timeout ${Math.round(e.timeoutMs)} ms` : ""}`;
     case "attempt_finished": return `attempt ${e.attempt} → ${resultText(e.result)}`;
-    case "retry_scheduled": return `attempt ${e.attempt} in ${Math.round(e.delay_ms)} ms`;
-    case "waiting": return `until +${Math.round(e.until_ms - run.t0)} ms`;
-    case "host_held": return `until +${Math.round(e.until_ms - run.t0)} ms`;
-    case "breaker_opened": return `until +${Math.round(e.until_ms - run.t0)} ms, trip ${e.trips}`;
-    case "token_refreshed": return `generation ${e.generation}${e.expires_in_ms ? `, ${Math.round(e.expires_in_ms / 1000)} s` : ""}`;
-    case "token_fetch_failed": return `${e.calls_failed} calls failed`;
-    case "call_succeeded": return `status ${e.status}, ${e.attempts} attempt(s), ${Math.round(e.elapsed_ms)} ms`;
+    case "retry_scheduled": return `attempt ${e.attempt} in ${Math.round(e.delayMs)} ms`;
+    case "waiting": return `until +${Math.round(e.untilMs - run.t0)} ms`;
+    case "host_held": return `until +${Math.round(e.untilMs - run.t0)} ms`;
+    case "breaker_opened": return `until +${Math.round(e.untilMs - run.t0)} ms, trip ${e.trips}`;
+    case "token_refreshed": return `generation ${e.generation}${e.expiresInMs ? `, ${Math.round(e.expiresInMs / 1000)} s` : ""}`;
+    case "token_fetch_failed": return `${e.callsFailed} calls failed`;
+    case "call_succeeded": return `status ${e.status}, ${e.attempts} attempt(s), ${Math.round(e.elapsedMs)} ms`;
     case "call_failed": return `${e.failure.why}, ${e.failure.attempts} attempt(s)${e.failure.last ? `, last ${resultText(e.failure.last)}` : ""}`;
     default: return "";
   }
@@ -486,7 +486,7 @@ function appendLog(run, e) {
   tr.className = e.event;
   tr.dataset.event = e.event;
   const cells = [
-    `+${Math.round(e.at_ms - run.t0)}`,
+    `+${Math.round(e.atMs - run.t0)}`,
     e.call !== undefined ? `#${e.call}` : "",
     `<span class="pill ${PILL[e.event] || ""}">${e.event.replaceAll("_", " ")}</span>`,
     escapeHtml(detail(e, run)),
@@ -513,18 +513,18 @@ function drawState(client) {
     box.innerHTML = `<p class="empty">No host yet.</p>`;
   } else {
     box.innerHTML = hosts.map((h) => {
-      const budgetMax = config.budget.max_saved || 1;
-      const budget = Math.min(1, h.budget_available / budgetMax);
-      const until = h.open_until_ms ? ` · ${Math.max(0, Math.round(h.open_until_ms - h.now_ms))} ms left` : "";
-      const held = h.held_until_ms ? `${Math.max(0, Math.round(h.held_until_ms - h.now_ms))} ms` : "–";
+      const budgetMax = config.budget.maxSaved || 1;
+      const budget = Math.min(1, h.budgetAvailable / budgetMax);
+      const until = h.openUntilMs ? ` · ${Math.max(0, Math.round(h.openUntilMs - h.nowMs))} ms left` : "";
+      const held = h.heldUntilMs ? `${Math.max(0, Math.round(h.heldUntilMs - h.nowMs))} ms` : "–";
       return `<div class="host" data-host="${escapeHtml(h.host)}">
         <div class="name">${escapeHtml(h.host)}</div>
         <div class="breaker"><span class="state-pill ${h.breaker}">${h.breaker.replace("_", "-")}</span><small>breaker${until}</small></div>
-        <div class="meter"><span>failures</span><div class="bar"><div style="width:${Math.min(100, (h.consecutive_failures / Math.max(1, config.breaker.consecutive_failures)) * 100)}%;background:var(--bad)"></div></div><b>${h.consecutive_failures}</b></div>
-        <div class="meter"><span>retry budget</span><div class="bar"><div style="width:${budget * 100}%"></div></div><b>${h.budget_available.toFixed(1)}</b></div>
+        <div class="meter"><span>failures</span><div class="bar"><div style="width:${Math.min(100, (h.consecutiveFailures / Math.max(1, config.breaker.consecutiveFailures)) * 100)}%;background:var(--bad)"></div></div><b>${h.consecutiveFailures}</b></div>
+        <div class="meter"><span>retry budget</span><div class="bar"><div style="width:${budget * 100}%"></div></div><b>${h.budgetAvailable.toFixed(1)}</b></div>
         <div class="meter"><span>server hold</span><div></div><b>${held}</b></div>
-        <div class="meter"><span>rate limiter</span><div></div><b>${h.limiter_next_free_ms === null ? "–" : h.limiter_next_free_ms > h.now_ms ? `next in ${Math.round(h.limiter_next_free_ms - h.now_ms)} ms` : "free"}</b></div>
-        <div class="meter"><span>active calls</span><div></div><b>${h.active_calls}</b></div>
+        <div class="meter"><span>rate limiter</span><div></div><b>${h.limiterNextFreeMs === null ? "–" : h.limiterNextFreeMs > h.nowMs ? `next in ${Math.round(h.limiterNextFreeMs - h.nowMs)} ms` : "free"}</b></div>
+        <div class="meter"><span>active calls</span><div></div><b>${h.activeCalls}</b></div>
       </div>`;
     }).join("");
   }
@@ -533,7 +533,7 @@ function drawState(client) {
   if (!state.run || (!state.run.scenario.token && t.generation === 0)) {
     tokenBox.innerHTML = `<p class="empty">No token in this scenario.</p>`;
   } else {
-    const left = t.expires_in_ms === null ? "–" : `${(Math.max(0, t.expires_in_ms) / 1000).toFixed(1)} s`;
+    const left = t.expiresInMs === null ? "–" : `${(Math.max(0, t.expiresInMs) / 1000).toFixed(1)} s`;
     tokenBox.innerHTML = `<div class="host">
       <div class="breaker"><span class="state-pill ${t.valid ? "closed" : "open"}">${t.valid ? "valid" : "none"}</span><small>generation ${t.generation}${t.fetching ? " · fetching…" : ""}</small></div>
       <div class="meter"><span>expires in</span><div></div><b>${left}</b></div>
@@ -543,8 +543,8 @@ function drawState(client) {
   const s = client.stats();
   const rows = [
     ["calls", s.calls], ["attempts", s.attempts], ["retries", s.retries], ["succeeded", s.succeeded], ["failed", s.failed],
-    ["breaker trips", s.breaker_trips], ["fail-fast refusals", s.breaker_rejections], ["budget refusals", s.budget_refusals],
-    ["token fetches", s.token_fetches], ["rate-limit waits", s.rate_limited_waits],
+    ["breaker trips", s.breakerTrips], ["fail-fast refusals", s.breakerRejections], ["budget refusals", s.budgetRefusals],
+    ["token fetches", s.tokenFetches], ["rate-limit waits", s.rateLimitedWaits],
   ];
   $("#stats").innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
 }
@@ -628,7 +628,7 @@ async function start(scenario) {
     await scenario.run({ client, ctx });
   } catch (e) {
     error = e;
-    run.insight = `The scenario stopped: ${e.name === "ResileError" ? `${e.code}: ` : ""}${e.message}`;
+    run.insight = `The scenario stopped: ${isResileError(e) ? `${e.code}: ` : ""}${e.message}`;
     run.insightBad = true;
   }
   run.end = performance.now();

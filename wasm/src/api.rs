@@ -1,4 +1,7 @@
-//! The JavaScript / TypeScript API: `Client`, `ResileResponse`, `Paginator`, `ResileError`.
+//! The JavaScript / TypeScript API: `Client`, `ResileResponse`, `Paginator`, `ResileError`,
+//! `isResileError`, shaped like `fetch`: camelCase at the boundary (config, options, events,
+//! host and token views), a response with a `Headers` object and async `json()`, `text()`,
+//! `arrayBuffer()`; every rejection a `ResileError` built from the Rust [`Error`].
 
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
@@ -7,197 +10,22 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use resile_core::paginate::{PageRequest, PageStyle, PaginateError, Paginator as PageState};
-use resile_core::{Config, Event, Method};
+use resile_core::{Config, Event, Instant, Method};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::driver::{Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider};
+use crate::error::{request_text, Error};
 use crate::js;
-use crate::translate::{self, KeyOption, CLIENT_ONLY_KEYS};
+use crate::translate::{self, IdempotencyKey, CLIENT_ONLY_KEYS};
 
+/// The declarations of everything the API takes and hands out (config, options, events, views,
+/// errors); `wasm/tests/contract.rs` checks `Why` and `ResileEvent` against the core's serde
+/// output.
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &'static str = r#"
-/** Jitter of the exponential backoff (Brooker, "Exponential Backoff And Jitter"). */
-export type Jitter = "none" | "full" | "equal" | "decorrelated";
-
-/**
- * The client's configuration. Engine fields are the same (snake_case) as resile-core's serde
- * `Config`, every duration in whole milliseconds in a field ending in `_ms`; missing fields take
- * the core's production defaults, unknown fields are an error (`code: "config"`, the message
- * names the field). `baseUrl`, `headers`, `seed` and `tokenProvider` belong to the client.
- */
-export interface ClientConfig {
-  /** Relative URLs resolve against it (default: the page's location). */
-  baseUrl?: string;
-  /** Sent on every request. */
-  headers?: Record<string, string>;
-  /** The engine's seed (jitter, request ids, idempotency keys); default: crypto.getRandomValues. */
-  seed?: number | bigint;
-  /**
-   * Fetches an access token. Called by the engine, one fetch at a time however many calls wait
-   * (single flight), early when the token is within `token.refresh_skew_ms` of expiring, and once
-   * after a 401. Calls carry `Authorization: Bearer …` when the client has a provider.
-   */
-  tokenProvider?: () => Promise<TokenGrant> | TokenGrant;
-  retry?: {
-    max_attempts?: number;
-    attempt_timeout_ms?: number | null;
-    deadline_ms?: number | null;
-    retry_statuses?: number[];
-    respect_retry_after?: boolean;
-    max_retry_after_ms?: number;
-    /** Calls waiting out a server hold wake spread over this fraction of their wait after it ends. */
-    hold_spread?: number;
-  };
-  backoff?: { base_ms?: number; factor?: number; cap_ms?: number; jitter?: Jitter };
-  budget?: { enabled?: boolean; ratio?: number; reserve?: number; max_saved?: number };
-  breaker?: {
-    enabled?: boolean;
-    consecutive_failures?: number;
-    failure_rate?: number | null;
-    window_ms?: number;
-    min_calls?: number;
-    open_ms?: number;
-    open_growth?: number;
-    max_open_ms?: number;
-    half_open_probes?: number;
-  };
-  limit?: { per_second: number; burst?: number } | null;
-  /** Learn each host's pace from its RateLimit-Policy / remaining quota (tightens only). */
-  learn_limits?: boolean;
-  token?: { refresh_skew_ms?: number; refresh_on_401?: boolean };
-  max_hosts?: number;
-  max_queued_events?: number;
-}
-
-/** What a token provider resolves to. `expiresIn` is in seconds, like OAuth2's `expires_in`. */
-export interface TokenGrant {
-  accessToken: string;
-  expiresIn?: number;
-}
-
-/** Options of one call. */
-export interface RequestOptions {
-  headers?: Record<string, string>;
-  /** A body sent as is (kept, so every attempt can send it again). */
-  body?: string | Uint8Array | ArrayBuffer;
-  /** A value sent as JSON (sets Content-Type: application/json). */
-  json?: unknown;
-  /**
-   * "auto" (default): POST and PATCH get a generated key, the same on every attempt, so they can
-   * be retried safely; "off": no key, a write that may have been applied is never repeated; any
-   * other string: your own key, sent on every attempt.
-   */
-  idempotencyKey?: "auto" | "off" | string;
-  /** The call's total time, waits included (default `retry.deadline_ms`). */
-  deadlineMs?: number;
-  /** Attempts for this call (default `retry.max_attempts`). */
-  maxAttempts?: number;
-  /** Attach the access token (default: when the client has a tokenProvider). */
-  token?: boolean;
-  /** Aborting it cancels the call: the attempt in flight is aborted, the promise rejects with `code: "cancelled"`. */
-  signal?: AbortSignal;
-}
-
-/** How to page through a collection. */
-export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey" | "signal"> {
-  /** "link" (default): RFC 8288 `Link: <…>; rel="next"`; "cursor": a cursor in the body;
-   * "offset": offset/limit; "page": page/per_page (stops at X-Total-Count). */
-  style?: "link" | "cursor" | "offset" | "page";
-  /** Cursor style: JSON pointer to the next cursor in the body (default "/next_cursor"). */
-  pointer?: string;
-  /** Cursor style: the query parameter that sends it back (default "cursor"). */
-  param?: string;
-  /** Offset style: items per page (default 100). */
-  limit?: number;
-  /** Page style: items per page (default 100). */
-  perPage?: number;
-  /** JSON pointer to the items in a page body (default: the body is the array; "/items" for cursor style). */
-  items?: string;
-  /** Safety bound on pages (default one million). */
-  maxPages?: number;
-}
-
-export type ResileErrorCode =
-  | "timeout" | "unavailable" | "rate_limited" | "retries_exhausted" | "not_retried" | "auth"
-  | "cancelled" | "overloaded" | "status" | "decode" | "pagination" | "config" | "invalid";
-
-/** Every rejection of this API is an `Error` with `name === "ResileError"`. */
-export interface ResileError extends Error {
-  name: "ResileError";
-  code: ResileErrorCode;
-  /** Whether trying the whole call again later could succeed. */
-  retryable: boolean;
-  /** Whether the server may have applied the request (a write may have happened). */
-  maybeProcessed: boolean;
-  /** The engine's reason (snake_case `Why`) and its one-line explanation. */
-  why?: string;
-  explain?: string;
-  attempts?: number;
-  /** The last status, or the last transport failure ("timeout", "reset", "truncated"). */
-  status?: number;
-  transport?: string;
-  /** When the host may be tried again (breaker open), in ms from the failure. */
-  retryAfterMs?: number;
-  tokenError?: string;
-}
-
-export type Why = string;
-export type AttemptResult = { status: number } | { transport: string };
-
-interface EventBase { at_ms: number; explain?: string }
-/** The engine's events, as plain objects (times in ms on the `performance.now()` clock). */
-export type ResileEvent = EventBase & (
-  | { event: "call_started"; call: number; host: string; method: string; url?: string }
-  | { event: "attempt_started"; call: number; attempt: number; timeout_ms: number | null; probe: boolean }
-  | { event: "attempt_finished"; call: number; attempt: number; result: AttemptResult; why: Why }
-  | { event: "retry_scheduled"; call: number; attempt: number; delay_ms: number; why: Why }
-  | { event: "waiting"; call: number; until_ms: number; why: Why }
-  | { event: "waiting_for_token"; call: number; why: Why }
-  | { event: "host_held"; host: string; until_ms: number; why: Why }
-  | { event: "hint_unreadable"; call: number }
-  | { event: "breaker_opened"; host: string; until_ms: number; trips: number }
-  | { event: "breaker_half_open"; host: string }
-  | { event: "breaker_closed"; host: string }
-  | { event: "budget_exhausted"; host: string; call: number }
-  | { event: "token_fetch_started"; why: Why }
-  | { event: "token_refreshed"; generation: number; expires_in_ms: number | null }
-  | { event: "token_fetch_failed"; calls_failed: number }
-  | { event: "call_succeeded"; call: number; status: number; attempts: number; elapsed_ms: number }
-  | { event: "call_failed"; call: number; elapsed_ms: number;
-      failure: { why: Why; attempts: number; last: AttemptResult | null; retry_at_ms: number | null; processed: "never" | "maybe" | "yes" } }
-);
-
-/** One host's state (times in ms on the `performance.now()` clock, like `now_ms`). */
-export interface HostState {
-  host: string;
-  breaker: "closed" | "open" | "half_open";
-  open_until_ms: number | null;
-  consecutive_failures: number;
-  budget_available: number;
-  limiter_next_free_ms: number | null;
-  held_until_ms: number | null;
-  active_calls: number;
-  now_ms: number;
-}
-
-/** The access token's state. */
-export interface TokenState {
-  generation: number;
-  valid: boolean;
-  fetching: boolean;
-  expires_at_ms: number | null;
-  expires_in_ms: number | null;
-  now_ms: number;
-  last_error: string | null;
-}
-
-export interface Paginator {
-  [Symbol.asyncIterator](): Paginator;
-}
-"#;
+const TS_TYPES: &'static str = include_str!("types.d.ts");
 
 #[wasm_bindgen]
 extern "C" {
@@ -223,10 +51,39 @@ fn to_js(value: &Value) -> JsValue {
         .unwrap_or(JsValue::NULL)
 }
 
-/// A `ResileError`: an `Error` with a stable `name` and `code`, `retryable`, `maybeProcessed`,
-/// and whatever else `fields` holds.
+/// The class of every rejection: `e instanceof ResileError` (and `instanceof Error`), or
+/// `isResileError(e)`. Its instances are real `Error`s (message, stack) with the fields of the
+/// `ResileError` declaration as plain properties; JavaScript cannot construct one.
+#[wasm_bindgen]
+pub struct ResileError {
+    _private: (),
+}
+
+thread_local! {
+    /// `ResileError.prototype`, re-parented onto `Error.prototype` the first time it is needed.
+    static ERROR_PROTOTYPE: Object = {
+        let probe: JsValue = ResileError { _private: () }.into();
+        let prototype = Reflect::get_prototype_of(&probe).unwrap_or_else(|_| Object::new());
+        if let Ok(error_prototype) = Reflect::get_prototype_of(&js_sys::Error::new("")) {
+            let _ = Reflect::set_prototype_of(&prototype, &error_prototype);
+        }
+        prototype
+    };
+}
+
+/// Whether `value` is an error this API rejected with.
+#[wasm_bindgen(js_name = isResileError, unchecked_return_type = "value is ResileError")]
+pub fn is_resile_error(value: &JsValue) -> bool {
+    value.is_object() && ERROR_PROTOTYPE.with(|p| p.is_prototype_of(value))
+}
+
+/// A `ResileError` with `code` and `message`; `retryable` and `maybeProcessed` default to
+/// `false`, `fields` sets the rest.
 pub(crate) fn resile_error(code: &str, message: &str, fields: &Value) -> JsValue {
     let error = js_sys::Error::new(message);
+    ERROR_PROTOTYPE.with(|p| {
+        let _ = Reflect::set_prototype_of(&error, p);
+    });
     error.set_name("ResileError");
     let object: &JsValue = error.as_ref();
     let _ = Reflect::set(object, &"code".into(), &code.into());
@@ -240,46 +97,64 @@ pub(crate) fn resile_error(code: &str, message: &str, fields: &Value) -> JsValue
     error.into()
 }
 
+/// The `ResileError` for a Rust [`Error`] decided at `at` (for `retryAfterMs`).
+fn js_error(error: &Error, at: Instant) -> JsValue {
+    resile_error(
+        error.code(),
+        &error.to_string(),
+        &translate::error_fields(error, at),
+    )
+}
+
 fn call_error(method: Method, url: &str, error: CallError) -> JsValue {
-    match error {
-        CallError::Failed {
-            failure,
-            at,
-            token_error,
-        } => {
-            let mut message = translate::failure_message(method.as_str(), url, &failure);
-            let mut fields = translate::failure_fields(&failure, at);
-            if let Some(t) = token_error {
-                message.push_str(&format!(" ({t})"));
-                fields["tokenError"] = json!(t);
-            }
-            resile_error(translate::failure_code(failure.kind()), &message, &fields)
-        }
-        CallError::Invalid(message) => resile_error("invalid", &message, &Value::Null),
-    }
+    let (error, at) = error.into_error(method.as_str(), url);
+    js_error(&error, at)
 }
 
 fn status_error(method: Method, reply: &Reply) -> JsValue {
+    let error = Error::Status {
+        status: reply.status,
+        body_excerpt: crate::error::excerpt(&reply.body, crate::error::EXCERPT_BYTES),
+    };
+    let mut fields = translate::error_fields(&error, js::now());
+    fields["attempts"] = json!(reply.attempts);
     resile_error(
-        "status",
+        error.code(),
         &format!(
-            "{method} {} answered {} after {} attempt(s)",
-            reply.url, reply.status, reply.attempts
+            "{} answered {} after {} attempt(s)",
+            request_text(method.as_str(), &reply.url),
+            reply.status,
+            reply.attempts
         ),
-        &json!({
-            "status": reply.status,
-            "attempts": reply.attempts,
-            "maybeProcessed": true,
-        }),
+        &fields,
     )
 }
 
 fn decode_error(what: &str, detail: &str) -> JsValue {
-    resile_error("decode", &format!("{what}: {detail}"), &Value::Null)
+    resile_error(
+        "decode",
+        &format!("{what}: {detail}"),
+        &json!({"maybeProcessed": true}),
+    )
 }
 
 fn invalid(message: impl AsRef<str>) -> JsValue {
-    resile_error("invalid", message.as_ref(), &Value::Null)
+    js_error(
+        &Error::InvalidRequest {
+            message: message.as_ref().to_string(),
+        },
+        js::now(),
+    )
+}
+
+fn config_error(message: impl AsRef<str>) -> JsValue {
+    js_error(
+        &Error::Config {
+            field: None,
+            message: message.as_ref().to_string(),
+        },
+        js::now(),
+    )
 }
 
 // ---- reading JS values --------------------------------------------------------------------------
@@ -289,6 +164,16 @@ fn get(object: &JsValue, key: &str) -> JsValue {
         Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
     } else {
         JsValue::UNDEFINED
+    }
+}
+
+/// A config field by its camelCase name, or its snake_case one.
+fn get_either(object: &JsValue, camel: &str) -> JsValue {
+    let v = get(object, camel);
+    if present(&v) {
+        v
+    } else {
+        get(object, &translate::snake(camel))
     }
 }
 
@@ -318,8 +203,11 @@ fn number_field(object: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
 }
 
 fn headers_field(object: &JsValue, key: &str) -> Result<Vec<(String, String)>, JsValue> {
-    let v = get(object, key);
-    if !present(&v) {
+    headers_value(&get(object, key), key)
+}
+
+fn headers_value(v: &JsValue, key: &str) -> Result<Vec<(String, String)>, JsValue> {
+    if !present(v) {
         return Ok(Vec::new());
     }
     if !v.is_object() {
@@ -345,7 +233,7 @@ fn request_spec(method: Method, url: String, options: &JsValue) -> Result<Reques
     let mut spec = RequestSpec::new(method, url);
     spec.headers = headers_field(options, "headers")?;
     let key = string_field(options, "idempotencyKey")?;
-    spec.key = KeyOption::parse(key.as_deref());
+    spec.key = IdempotencyKey::parse(key.as_deref());
     spec.deadline =
         number_field(options, "deadlineMs")?.map(|ms| Duration::from_secs_f64(ms / 1000.0));
     spec.max_attempts = number_field(options, "maxAttempts")?.map(|n| n.clamp(1.0, 100.0) as u32);
@@ -433,69 +321,106 @@ fn parse_seed(value: &JsValue) -> Result<Option<u64>, JsValue> {
             return Ok(Some(n));
         }
     }
-    Err(resile_error(
-        "config",
+    Err(config_error(
         "config field `seed` must be a whole number from 0 to 2^53 - 1, or a BigInt below 2^64",
-        &Value::Null,
     ))
+}
+
+fn limit_field(config: &JsValue, camel: &str) -> Result<Option<usize>, JsValue> {
+    let v = get_either(config, camel);
+    if !present(&v) {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 => Ok(Some(n as usize)),
+        _ => Err(config_error(format!(
+            "config field `{camel}` must be a whole number of calls, at least 1"
+        ))),
+    }
+}
+
+/// The engine's part of a JS config: the client's own keys left out, every key snake_case.
+fn engine_config(config: &JsValue) -> Result<Config, JsValue> {
+    if !present(config) {
+        return Ok(Config::default());
+    }
+    let rest = Object::assign(&Object::new(), config.unchecked_ref());
+    for key in CLIENT_ONLY_KEYS {
+        let _ = Reflect::delete_property(&rest, &key.into());
+        let _ = Reflect::delete_property(&rest, &translate::snake(key).into());
+    }
+    let text = JSON::stringify(&rest)
+        .map(String::from)
+        .map_err(|_| config_error("the config cannot be read as JSON"))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| config_error(format!("the config: {e}")))?;
+    Config::from_json(&translate::snake_keys(value).to_string())
+        .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))
+}
+
+/// A plain callback for `onEvent`: the engine's event as the JS API spells it.
+fn event_listener(callback: Function) -> crate::driver::Listener {
+    Rc::new(move |event: &Event, info: Option<(&str, &str)>| {
+        let mut value = translate::event_json(event);
+        if let (Some((_, url)), Value::Object(map)) = (info, &mut value) {
+            map.insert("url".into(), json!(url));
+        }
+        if let Err(e) = callback.call1(&JsValue::NULL, &to_js(&value)) {
+            console_error("resile: an onEvent callback threw", &e);
+        }
+    })
 }
 
 // ---- Client -------------------------------------------------------------------------------------
 
 /// A resilient HTTP client: retries with backoff and Retry-After, a retry budget, a circuit
-/// breaker, rate limits and access tokens per host, all decided by resile's engine.
-#[wasm_bindgen]
-pub struct Client {
+/// breaker, rate limits, a concurrency bulkhead and access tokens per host, all decided by
+/// resile's engine. JavaScript's `Client`.
+#[wasm_bindgen(js_name = Client)]
+pub struct JsClient {
     driver: Driver,
 }
 
-#[wasm_bindgen]
-impl Client {
+#[wasm_bindgen(js_class = Client)]
+impl JsClient {
     /// A client from a plain config object (see `ClientConfig`). Throws a `ResileError` with
     /// `code: "config"` naming the first bad field.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: Option<ClientConfig>) -> Result<Client, JsValue> {
+    pub fn new(config: Option<ClientConfig>) -> Result<JsClient, JsValue> {
         let config: JsValue = config.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         if present(&config) && !config.is_object() {
-            return Err(resile_error(
-                "config",
-                "the config must be an object",
-                &Value::Null,
-            ));
+            return Err(config_error("the config must be an object"));
         }
+        let base_url = get_either(&config, "baseUrl");
+        let base_url = match present(&base_url) {
+            false => None,
+            true => Some(
+                base_url
+                    .as_string()
+                    .ok_or_else(|| config_error("config field `baseUrl` must be a string"))?,
+            ),
+        };
         let mut options = Options {
-            base_url: string_field(&config, "baseUrl")?,
-            headers: headers_field(&config, "headers")?,
+            base_url,
+            headers: headers_value(&get(&config, "headers"), "headers")?,
             seed: parse_seed(&get(&config, "seed"))?,
             token_provider: None,
+            max_in_flight_per_host: limit_field(&config, "maxInFlightPerHost")?,
+            ..Options::default()
         };
-        let provider = get(&config, "tokenProvider");
+        if let Some(n) = limit_field(&config, "maxInFlight")? {
+            options.max_in_flight = n;
+        }
+        let provider = get_either(&config, "tokenProvider");
         if present(&provider) {
-            let f = provider.dyn_into::<Function>().map_err(|_| {
-                resile_error(
-                    "config",
-                    "config field `tokenProvider` must be a function",
-                    &Value::Null,
-                )
-            })?;
+            let f = provider
+                .dyn_into::<Function>()
+                .map_err(|_| config_error("config field `tokenProvider` must be a function"))?;
             options.token_provider = Some(js_provider(f));
         }
-        let engine_config = if present(&config) {
-            let rest = Object::assign(&Object::new(), config.unchecked_ref());
-            for key in CLIENT_ONLY_KEYS {
-                let _ = Reflect::delete_property(&rest, &key.into());
-            }
-            let text = JSON::stringify(&rest).map(String::from).map_err(|_| {
-                resile_error("config", "the config cannot be read as JSON", &Value::Null)
-            })?;
-            Config::from_json(&text)
-                .map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?
-        } else {
-            Config::default()
-        };
-        let driver = Driver::new(engine_config, options)
-            .map_err(|e| resile_error("config", &e.to_string(), &Value::Null))?;
-        Ok(Client { driver })
+        let driver = Driver::new(engine_config(&config)?, options)
+            .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))?;
+        Ok(JsClient { driver })
     }
 
     /// Sends one logical request with any method; resolves to a `ResileResponse` for the final
@@ -518,7 +443,7 @@ impl Client {
                 .resolve(&spec.url)
                 .unwrap_or_else(|_| spec.url.clone());
             match driver.request(spec).await {
-                Ok(reply) => Ok(ResileResponse { reply }.into()),
+                Ok(reply) => Ok(JsResponse::new(reply).into()),
                 Err(e) => Err(call_error(method, &url, e)),
             }
         })
@@ -528,6 +453,12 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
     pub fn get(&self, url: String, options: Option<RequestOptions>) -> Promise {
         self.request("GET", url, options)
+    }
+
+    /// `request("HEAD", url, options)`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
+    pub fn head(&self, url: String, options: Option<RequestOptions>) -> Promise {
+        self.request("HEAD", url, options)
     }
 
     /// `request("POST", url, options)`: gets an automatic Idempotency-Key unless told otherwise.
@@ -572,17 +503,18 @@ impl Client {
                 .request(spec)
                 .await
                 .map_err(|e| call_error(Method::Get, &url, e))?;
-            let response = ResileResponse { reply };
-            if !response.ok() {
-                return Err(status_error(Method::Get, &response.reply));
+            if !(200..300).contains(&reply.status) {
+                return Err(status_error(Method::Get, &reply));
             }
-            response.json()
+            parse_json(&reply)
         })
     }
 
     /// Pages through a collection, one item at a time: `for await (const item of
     /// client.paginate(url, {style: "cursor"}))`. Each page is a GET with retries; a page that
-    /// fails for good rejects `next()` (calling `next()` again retries that page).
+    /// fails for good rejects `next()` (calling `next()` again retries that page). Its `signal`
+    /// (an `AbortSignal`) stops the walk: the page in flight is cancelled and `next()` rejects
+    /// with `code: "cancelled"`.
     #[wasm_bindgen(unchecked_return_type = "Paginator")]
     pub fn paginate(
         &self,
@@ -635,29 +567,21 @@ impl Client {
         }))
     }
 
-    /// Calls `callback` with every engine event, as a plain object with an `explain` sentence
-    /// for its `why` (see `ResileEvent`). Returns an id for `offEvent`.
-    #[wasm_bindgen(js_name = onEvent)]
+    /// Calls `callback` with every engine event, as a plain object with camelCase keys and an
+    /// `explain` sentence for its `why` (see `ResileEvent`). Returns a function that removes it.
+    #[wasm_bindgen(js_name = onEvent, unchecked_return_type = "() => void")]
     pub fn on_event(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: ResileEvent) => void")] callback: Function,
-    ) -> u32 {
-        self.driver
-            .add_listener(Rc::new(move |event: &Event, info: Option<(&str, &str)>| {
-                let mut value = translate::event_json(event);
-                if let (Some((_, url)), Value::Object(map)) = (info, &mut value) {
-                    map.insert("url".into(), json!(url));
-                }
-                if let Err(e) = callback.call1(&JsValue::NULL, &to_js(&value)) {
-                    console_error("resile: an onEvent callback threw", &e);
-                }
-            }))
-    }
-
-    /// Removes an `onEvent` callback; `false` when the id is unknown.
-    #[wasm_bindgen(js_name = offEvent)]
-    pub fn off_event(&self, id: u32) -> bool {
-        self.driver.remove_listener(id)
+    ) -> JsValue {
+        let id = self.driver.add_listener(event_listener(callback));
+        let driver = self.driver.downgrade();
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(d) = driver.upgrade() {
+                d.remove_listener(id);
+            }
+        })
+        .into_js_value()
     }
 
     /// Every known host's breaker, budget, limiter and server hold (see `HostState`).
@@ -680,28 +604,30 @@ impl Client {
         let mut value = self
             .driver
             .with_engine(|e| translate::token_json(&e.token_view(), now));
-        value["last_error"] = json!(self.driver.last_token_error());
+        value["lastError"] = json!(self.driver.last_token_error());
         to_js(&value)
     }
 
     /// Running totals: calls, attempts, retries, breaker trips, budget refusals, token fetches.
-    #[wasm_bindgen(unchecked_return_type = "Record<string, number>")]
+    #[wasm_bindgen(unchecked_return_type = "Stats")]
     pub fn stats(&self) -> JsValue {
         let stats = self.driver.with_engine(|e| e.stats());
-        to_js(&serde_json::to_value(stats).unwrap_or(Value::Null))
+        to_js(&translate::camel_keys(
+            serde_json::to_value(stats).unwrap_or(Value::Null),
+        ))
     }
 
-    /// The engine's config in force, with every default filled in.
+    /// The engine's config in force, with every default filled in (camelCase).
     #[wasm_bindgen(unchecked_return_type = "ClientConfig")]
     pub fn config(&self) -> JsValue {
         let config = self
             .driver
             .with_engine(|e| serde_json::to_value(e.config()).unwrap_or(Value::Null));
-        to_js(&config)
+        to_js(&translate::camel_keys(config))
     }
 }
 
-impl Client {
+impl JsClient {
     /// The driver underneath, for Rust callers and tests.
     pub fn driver(&self) -> &Driver {
         &self.driver
@@ -710,21 +636,45 @@ impl Client {
 
 // ---- ResileResponse -----------------------------------------------------------------------------
 
-/// A call's final response, body already read.
-#[wasm_bindgen]
-pub struct ResileResponse {
-    reply: Reply,
+fn parse_json(reply: &Reply) -> Result<JsValue, JsValue> {
+    JSON::parse(&String::from_utf8_lossy(&reply.body)).map_err(|e| {
+        let detail = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_default();
+        decode_error(&format!("the body of {} is not JSON", reply.url), &detail)
+    })
 }
 
-impl ResileResponse {
+/// A call's final response, body already read; shaped like fetch's `Response`. JavaScript's
+/// `ResileResponse`.
+#[wasm_bindgen(js_name = ResileResponse)]
+pub struct JsResponse {
+    reply: Reply,
+    headers: web_sys::Headers,
+}
+
+impl JsResponse {
+    fn new(reply: Reply) -> JsResponse {
+        let headers = web_sys::Headers::new().unwrap_or_else(|_| {
+            // `new Headers()` does not throw; a bare object keeps the API usable if it ever did.
+            Object::new().unchecked_into()
+        });
+        for (k, v) in &reply.headers {
+            // The browser handed these out, so it accepts them back.
+            let _ = headers.append(k, v);
+        }
+        JsResponse { reply, headers }
+    }
+
     /// The reply underneath.
     pub fn reply(&self) -> &Reply {
         &self.reply
     }
 }
 
-#[wasm_bindgen]
-impl ResileResponse {
+#[wasm_bindgen(js_class = ResileResponse)]
+impl JsResponse {
     /// The final status.
     #[wasm_bindgen(getter)]
     pub fn status(&self) -> u16 {
@@ -737,26 +687,11 @@ impl ResileResponse {
         (200..300).contains(&self.reply.status)
     }
 
-    /// The headers JavaScript may read, lowercase names (cross-origin: only those the server
-    /// exposes with Access-Control-Expose-Headers).
-    #[wasm_bindgen(getter, unchecked_return_type = "Record<string, string>")]
-    pub fn headers(&self) -> JsValue {
-        let map: serde_json::Map<String, Value> = self
-            .reply
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        to_js(&Value::Object(map))
-    }
-
-    /// One header, case-insensitively.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.reply
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+    /// The headers JavaScript may read, as fetch's `Headers` (cross-origin: only those the
+    /// server exposes with Access-Control-Expose-Headers).
+    #[wasm_bindgen(getter)]
+    pub fn headers(&self) -> web_sys::Headers {
+        self.headers.clone()
     }
 
     /// Attempts the call made.
@@ -789,33 +724,44 @@ impl ResileResponse {
         self.reply.cross_origin
     }
 
-    /// The body as text (invalid UTF-8 replaced). Synchronous: the body is already read, but
-    /// `await response.text()` works as with fetch.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.reply.body).into_owned()
+    /// The body as text (invalid UTF-8 replaced). The body was read before the engine decided,
+    /// so unlike fetch's it can be read any number of times.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn text(&self) -> Promise {
+        Promise::resolve(&JsValue::from_str(&String::from_utf8_lossy(
+            &self.reply.body,
+        )))
     }
 
-    /// The body parsed as JSON; a `ResileError` with `code: "decode"` if it is not JSON.
-    pub fn json(&self) -> Result<JsValue, JsValue> {
-        JSON::parse(&self.text()).map_err(|e| {
-            let detail = e
-                .dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-                .unwrap_or_default();
-            decode_error(
-                &format!("the body of {} is not JSON", self.reply.url),
-                &detail,
-            )
-        })
+    /// The body parsed as JSON; rejects with a `ResileError` with `code: "decode"` if it is not.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn json(&self) -> Promise {
+        match parse_json(&self.reply) {
+            Ok(v) => Promise::resolve(&v),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
-    /// The body as bytes.
-    pub fn bytes(&self) -> Uint8Array {
-        Uint8Array::from(self.reply.body.as_slice())
+    /// The body as an `ArrayBuffer`.
+    #[wasm_bindgen(js_name = arrayBuffer, unchecked_return_type = "Promise<ArrayBuffer>")]
+    pub fn array_buffer(&self) -> Promise {
+        Promise::resolve(&JsValue::from(
+            Uint8Array::from(self.reply.body.as_slice()).buffer(),
+        ))
+    }
+
+    /// The body as a `Uint8Array`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn bytes(&self) -> Promise {
+        Promise::resolve(&JsValue::from(Uint8Array::from(self.reply.body.as_slice())))
     }
 }
 
 // ---- Paginator ----------------------------------------------------------------------------------
+//
+// The walk itself (`PaginatorInner::step`) is the pagination change's; this API only hands it a
+// request template, which carries the caller's `signal`: aborting it cancels the page in flight,
+// and every later `next()` rejects with `code: "cancelled"`.
 
 struct PaginatorInner {
     driver: Driver,
@@ -854,11 +800,7 @@ fn with_query(url: &str, params: &[(String, String)]) -> Result<String, JsValue>
 }
 
 fn page_error(e: PaginateError) -> JsValue {
-    let code = match e {
-        PaginateError::Repeated(_) | PaginateError::TooManyPages { .. } => "pagination",
-        _ => "decode",
-    };
-    resile_error(code, &e.to_string(), &Value::Null)
+    js_error(&Error::Pagination(e), js::now())
 }
 
 impl PaginatorInner {
@@ -933,6 +875,16 @@ impl Paginator {
         let promise = future_to_promise(async move {
             // Serve calls in order: a second next() waits for the first.
             let _ = JsFuture::from(previous).await;
+            if inner.template.signal.as_ref().is_some_and(|s| s.aborted()) {
+                // The engine cancels a call whose signal has aborted: one more (empty) call
+                // gives the caller the engine's own `cancelled` error.
+                let mut spec = inner.template.clone();
+                spec.url = inner.first.clone();
+                return match inner.driver.request(spec).await {
+                    Err(e) => Err(call_error(Method::Get, &inner.first, e)),
+                    Ok(_) => Ok(iter_result(&JsValue::UNDEFINED, true)),
+                };
+            }
             inner.step().await
         });
         *self.tail.borrow_mut() = promise.clone();

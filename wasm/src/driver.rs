@@ -12,6 +12,11 @@
 //!                                    └ arm one setTimeout for poll_timeout()
 //! ```
 //!
+//! Before a call reaches the engine it takes a slot of the client's bulkhead
+//! ([`crate::bulkhead`]: `max_in_flight`, `max_in_flight_per_host`), waiting first come first
+//! served; the slot is given back when the call ends or its future is dropped (which also
+//! cancels the engine's call, as native's `CallGuard` does).
+//!
 //! Every input takes the engine's `RefCell` for one decision and lets go before anything is
 //! awaited or any JavaScript runs. The driver has no `if` about retrying: it reports what fetch
 //! did, and does what the engine says.
@@ -40,8 +45,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
+use crate::bulkhead::{Admit, Bulkhead, Ticket};
 use crate::js::{self, Timer};
-use crate::translate::KeyOption;
+use crate::translate::IdempotencyKey;
 
 /// A request body; it is kept so every attempt can send it again.
 #[derive(Clone, Debug)]
@@ -63,8 +69,8 @@ pub struct RequestSpec {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Option<Body>,
-    /// The Idempotency-Key policy.
-    pub key: KeyOption,
+    /// Who supplies the Idempotency-Key.
+    pub key: IdempotencyKey,
     /// The call's deadline, instead of the configured one.
     pub deadline: Option<Duration>,
     /// Attempts, instead of the configured number.
@@ -83,7 +89,7 @@ impl RequestSpec {
             url: url.into(),
             headers: Vec::new(),
             body: None,
-            key: KeyOption::Auto,
+            key: IdempotencyKey::Auto,
             deadline: None,
             max_attempts: None,
             token: None,
@@ -146,7 +152,7 @@ pub type TokenProvider = Rc<dyn Fn() -> TokenFuture>;
 pub type Listener = Rc<dyn Fn(&Event, Option<(&str, &str)>)>;
 
 /// Client-level settings besides the engine's config.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Options {
     /// Relative URLs resolve against it (else against the page's location).
     pub base_url: Option<String>,
@@ -156,6 +162,25 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Supplies access tokens.
     pub token_provider: Option<TokenProvider>,
+    /// Logical calls in flight at once over the client; more wait for a slot before they start
+    /// (their deadline starts when they do). Default 512, as native's.
+    pub max_in_flight: usize,
+    /// Logical calls in flight at once per host (`scheme://authority`). Default `None`: only the
+    /// client-wide bound.
+    pub max_in_flight_per_host: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            base_url: None,
+            headers: Vec::new(),
+            seed: None,
+            token_provider: None,
+            max_in_flight: 512,
+            max_in_flight_per_host: None,
+        }
+    }
 }
 
 struct Slot {
@@ -187,13 +212,91 @@ struct Inner {
     next_listener: Cell<u32>,
     timer: RefCell<Option<(Instant, Timer)>>,
     pumping: Cell<bool>,
+    bulkhead: RefCell<Bulkhead>,
+    /// The calls waiting for a bulkhead slot, woken when they get one or their signal aborts.
+    waiters: RefCell<HashMap<Ticket, oneshot::Sender<Wake>>>,
     options: Options,
+}
+
+/// Why a call waiting for a bulkhead slot woke up.
+enum Wake {
+    Granted,
+    Aborted,
+}
+
+/// A bulkhead slot (or a place in its queue), given back when dropped.
+struct Permit {
+    inner: Weak<Inner>,
+    host: String,
+    state: PermitState,
+}
+
+enum PermitState {
+    Held,
+    Waiting(Ticket),
+    /// The caller's signal aborted the wait: nothing to give back.
+    Gone,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let held = match self.state {
+            PermitState::Held => true,
+            // Granted but never woken (the call was dropped in between): give the slot back.
+            PermitState::Waiting(t) => {
+                inner.waiters.borrow_mut().remove(&t);
+                !inner.bulkhead.borrow_mut().withdraw(t)
+            }
+            PermitState::Gone => false,
+        };
+        if held {
+            inner.release_slot(&self.host);
+        }
+    }
+}
+
+/// Cancels the engine's call when the caller drops the request before it ends, as native does.
+struct CancelOnDrop {
+    inner: Weak<Inner>,
+    call: CallId,
+    live: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.live {
+            return;
+        }
+        let (weak, call) = (self.inner.clone(), self.call);
+        // Not here: a drop may run inside a pump. A task runs once the current one returned.
+        spawn_local(async move {
+            if let Some(inner) = weak.upgrade() {
+                inner.cancel(call);
+            }
+        });
+    }
 }
 
 /// The browser driver. Cheap to clone; clones share one engine.
 #[derive(Clone)]
 pub struct Driver {
     inner: Rc<Inner>,
+}
+
+/// A driver that does not keep its engine alive (for callbacks handed to JavaScript).
+#[derive(Clone)]
+pub struct WeakDriver {
+    inner: Weak<Inner>,
+}
+
+impl WeakDriver {
+    /// The driver, while a clone of it is alive.
+    pub fn upgrade(&self) -> Option<Driver> {
+        self.inner.upgrade().map(|inner| Driver { inner })
+    }
 }
 
 /// Rounds one pump may take before it yields to the event loop (a listener that starts a call
@@ -215,9 +318,21 @@ impl Driver {
                 next_listener: Cell::new(1),
                 timer: RefCell::new(None),
                 pumping: Cell::new(false),
+                bulkhead: RefCell::new(Bulkhead::new(
+                    options.max_in_flight,
+                    options.max_in_flight_per_host,
+                )),
+                waiters: RefCell::new(HashMap::new()),
                 options,
             }),
         })
+    }
+
+    /// A handle that does not keep the engine alive.
+    pub fn downgrade(&self) -> WeakDriver {
+        WeakDriver {
+            inner: Rc::downgrade(&self.inner),
+        }
     }
 
     /// Runs `f` with the engine borrowed (for snapshots; never across an await).
@@ -267,7 +382,7 @@ impl Driver {
                 .set(k, v)
                 .map_err(|e| CallError::Invalid(format!("header `{k}`: {}", js_text(&e))))?;
         }
-        if let KeyOption::Own(k) = &spec.key {
+        if let IdempotencyKey::Explicit(k) = &spec.key {
             check
                 .set("idempotency-key", k)
                 .map_err(|e| CallError::Invalid(format!("idempotencyKey: {}", js_text(&e))))?;
@@ -280,10 +395,17 @@ impl Driver {
         call_spec.deadline = spec.deadline;
         call_spec.max_attempts = spec.max_attempts;
 
+        let signal = spec.signal.clone();
+        let _permit = self.inner.admit(&origin, signal.as_ref()).await;
+
         let (settle, settled) = oneshot::channel();
         let now = js::now();
-        let signal = spec.signal.clone();
         let call = self.inner.engine.borrow_mut().start(call_spec, now);
+        let mut guard = CancelOnDrop {
+            inner: Rc::downgrade(&self.inner),
+            call,
+            live: true,
+        };
         let mut slot = Slot {
             request: Rc::new(spec),
             url,
@@ -319,7 +441,9 @@ impl Driver {
         } else {
             self.inner.pump();
         }
-        match settled.await {
+        let result = settled.await;
+        guard.live = false;
+        match result {
             Ok(result) => result,
             Err(_) => Err(CallError::Invalid(
                 "the client was dropped while the call ran".into(),
@@ -347,6 +471,29 @@ fn resolve(url: &str, base: Option<&str>) -> Result<(String, String), String> {
         return Err(format!("`{url}`: only http and https URLs can be fetched"));
     }
     Ok((parsed.href(), parsed.origin()))
+}
+
+/// A base URL: http(s), with a trailing slash so relative paths append to it (as native's).
+pub(crate) fn parse_base(base: &str) -> Result<String, String> {
+    let url = web_sys::Url::new(base).map_err(|_| "not an absolute URL".to_string())?;
+    if url.protocol() != "http:" && url.protocol() != "https:" {
+        return Err("only http and https URLs can be a base".into());
+    }
+    let path = url.pathname();
+    if !path.ends_with('/') {
+        url.set_pathname(&format!("{path}/"));
+    }
+    Ok(url.href())
+}
+
+/// `url` with `params` appended to its query.
+pub(crate) fn append_query(url: &str, params: &[(String, String)]) -> Result<String, String> {
+    let u = web_sys::Url::new(url).map_err(|_| format!("`{url}` is not a URL"))?;
+    let search = u.search_params();
+    for (k, v) in params {
+        search.append(k, v);
+    }
+    Ok(u.href())
 }
 
 fn js_text(value: &JsValue) -> String {
@@ -390,6 +537,77 @@ impl Drop for AbortGuard {
 }
 
 impl Inner {
+    /// Waits for a bulkhead slot for `host`, or until `signal` aborts (the caller then starts
+    /// the call only for the engine to fail it as cancelled).
+    async fn admit(self: &Rc<Self>, host: &str, signal: Option<&web_sys::AbortSignal>) -> Permit {
+        let admit = self.bulkhead.borrow_mut().admit(host);
+        let mut permit = Permit {
+            inner: Rc::downgrade(self),
+            host: host.to_string(),
+            state: PermitState::Held,
+        };
+        let Admit::Wait(ticket) = admit else {
+            return permit;
+        };
+        permit.state = PermitState::Waiting(ticket);
+        let (wake, woken) = oneshot::channel();
+        self.waiters.borrow_mut().insert(ticket, wake);
+        let on_abort = signal.map(|signal| {
+            let weak = Rc::downgrade(self);
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                let Some(inner) = weak.upgrade() else { return };
+                let waiter = inner.waiters.borrow_mut().remove(&ticket);
+                if let Some(w) = waiter {
+                    let _ = w.send(Wake::Aborted);
+                }
+            });
+            let _ =
+                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+            (signal.clone(), listener)
+        });
+        if signal.is_some_and(|s| s.aborted()) {
+            self.waiters.borrow_mut().remove(&ticket);
+            self.bulkhead.borrow_mut().withdraw(ticket);
+            permit.state = PermitState::Gone;
+        } else {
+            permit.state = match woken.await {
+                Ok(Wake::Granted) => PermitState::Held,
+                // Aborted (or the client is gone): leave the queue without a slot.
+                _ => {
+                    if self.bulkhead.borrow_mut().withdraw(ticket) {
+                        PermitState::Gone
+                    } else {
+                        PermitState::Held
+                    }
+                }
+            };
+        }
+        if let Some((signal, listener)) = on_abort {
+            let _ = signal
+                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+        permit
+    }
+
+    /// Gives a bulkhead slot back and wakes the waiters it lets through.
+    fn release_slot(&self, host: &str) {
+        let mut hosts = vec![host.to_string()];
+        // Bounded: each round hands a slot to a queued waiter, or to nobody.
+        while let Some(host) = hosts.pop() {
+            let granted = self.bulkhead.borrow_mut().release(&host);
+            for (ticket, host) in granted {
+                // No waiter: its signal just aborted, and it finds itself granted and holding.
+                let Some(waiter) = self.waiters.borrow_mut().remove(&ticket) else {
+                    continue;
+                };
+                if waiter.send(Wake::Granted).is_err() {
+                    // Its call is gone: the slot goes straight to the next in line.
+                    hosts.push(host);
+                }
+            }
+        }
+    }
+
     /// Drains the engine: events to listeners, actions to tasks; then arms the timer.
     fn pump(self: &Rc<Self>) {
         if self.pumping.replace(true) {
@@ -636,7 +854,7 @@ impl Inner {
         }
         match (&key, &spec.key) {
             (Some(k), _) => set("idempotency-key", &k.to_string())?,
-            (None, KeyOption::Own(k)) => set("idempotency-key", k)?,
+            (None, IdempotencyKey::Explicit(k)) => set("idempotency-key", k)?,
             _ => {}
         }
         set("x-request-id", &request_id.to_string())?;

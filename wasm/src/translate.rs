@@ -8,11 +8,21 @@ use core::time::Duration;
 use resile_core::breaker::BreakerState;
 use resile_core::engine::{EventKind, HostView};
 use resile_core::token::TokenView;
-use resile_core::{Event, Failure, FailureKind, Idempotency, Instant, Last, Processed, Why};
+use resile_core::{Event, FailureKind, Idempotency, Instant, Last, Why};
+
+use crate::error::Error;
 use serde_json::{json, Map, Value};
 
-/// Option and config keys the JS API adds on top of the core's serde `Config`.
-pub const CLIENT_ONLY_KEYS: [&str; 4] = ["baseUrl", "headers", "seed", "tokenProvider"];
+/// Config keys the JS API adds on top of the core's serde `Config`, as JavaScript spells them
+/// (their snake_case spellings are accepted too, see [`snake_keys`]).
+pub const CLIENT_ONLY_KEYS: [&str; 6] = [
+    "baseUrl",
+    "headers",
+    "seed",
+    "tokenProvider",
+    "maxInFlight",
+    "maxInFlightPerHost",
+];
 
 /// The stable `code` of a `ResileError` for a failed call.
 pub fn failure_code(kind: FailureKind) -> &'static str {
@@ -37,49 +47,130 @@ pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-/// How the last attempt of a call ended, as short text: `status 503`, `transport timeout`.
-pub fn last_text(last: &Last) -> String {
-    match last {
-        Last::Status(s) => format!("status {s}"),
-        Last::Transport(e) => format!("transport {}", serde_name(e)),
-    }
-}
-
-/// A one-line message for a failed call, e.g. `GET http://h/x failed after 3 attempts (last:
-/// status 503): the call used all of its attempts`.
-pub fn failure_message(method: &str, url: &str, failure: &Failure) -> String {
-    let last = failure
-        .last
-        .as_ref()
-        .map(|l| format!(", last: {}", last_text(l)))
-        .unwrap_or_default();
-    let plural = if failure.attempts == 1 { "" } else { "s" };
-    format!(
-        "{method} {url} failed after {} attempt{plural}{last}: {}",
-        failure.attempts,
-        failure.why.explain()
-    )
-}
-
-/// The extra fields of a `ResileError` for a failed call (besides `name`, `code`, `message`).
-pub fn failure_fields(failure: &Failure, now: Instant) -> Value {
+/// The fields of a JavaScript `ResileError` besides `name`, `code` and `message`, camelCase:
+/// `retryable`, `maybeProcessed`, and what the error knows of `why`, `explain`, `attempts`,
+/// `status` or `transport`, `retryAfterMs` (from `now`), `tokenError` and a config `field`.
+pub fn error_fields(error: &Error, now: Instant) -> Value {
     let mut fields = json!({
-        "retryable": failure.is_retryable(),
-        "maybeProcessed": failure.processed != Processed::Never,
-        "why": serde_name(&failure.why),
-        "explain": failure.why.explain(),
-        "attempts": failure.attempts,
+        "retryable": error.is_retryable(),
+        "maybeProcessed": error.maybe_processed(),
     });
-    if let Some(last) = &failure.last {
-        match last {
-            Last::Status(s) => fields["status"] = json!(s),
-            Last::Transport(e) => fields["transport"] = json!(serde_name(e)),
+    if let Some(status) = error.status() {
+        fields["status"] = json!(status);
+    }
+    if let Error::Config {
+        field: Some(field), ..
+    } = error
+    {
+        fields["field"] = json!(field);
+    }
+    if let Error::Failed {
+        failure, detail, ..
+    } = error
+    {
+        fields["why"] = json!(serde_name(&failure.why));
+        fields["explain"] = json!(failure.why.explain());
+        fields["attempts"] = json!(failure.attempts);
+        if let Some(Last::Transport(e)) = &failure.last {
+            fields["transport"] = json!(serde_name(e));
+        }
+        if let Some(at) = failure.retry_at {
+            fields["retryAfterMs"] = json!(ms(at - now));
+        }
+        if let Some(d) = detail {
+            fields["tokenError"] = json!(d);
         }
     }
-    if let Some(at) = failure.retry_at {
-        fields["retryAfterMs"] = json!(ms(at - now));
-    }
     fields
+}
+
+/// `snake_case` → `camelCase`, a digit run starting a new word: `refresh_on_401` → `refreshOn401`.
+pub fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = !out.is_empty();
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `camelCase` → `snake_case`, the inverse of [`camel`]: `refreshOn401` → `refresh_on_401`.
+/// A name that is already snake_case is left as it is.
+pub fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        let boundary = match prev {
+            Some(p) if p != '_' => {
+                c.is_ascii_uppercase() || (c.is_ascii_digit() && !p.is_ascii_digit())
+            }
+            _ => false,
+        };
+        if boundary {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+        prev = Some(c);
+    }
+    out
+}
+
+/// A configuration error as JavaScript spells the config: the field path and every name in
+/// backticks in the message camelCase (`retry.max_attempts` → `retry.maxAttempts`).
+pub fn camel_config_error(error: Error) -> Error {
+    let dotted = |path: &str| path.split('.').map(camel).collect::<Vec<_>>().join(".");
+    match error {
+        Error::Config { field, message } => Error::Config {
+            field: field.as_deref().map(dotted),
+            message: message
+                .split('`')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i % 2 == 1 {
+                        dotted(part)
+                    } else {
+                        part.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("`"),
+        },
+        other => other,
+    }
+}
+
+/// Every object key in `value`, at any depth, renamed by `rename`.
+fn rename_keys(value: Value, rename: &dyn Fn(&str) -> String) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (rename(&k), rename_keys(v, rename)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| rename_keys(v, rename)).collect())
+        }
+        other => other,
+    }
+}
+
+/// The JS boundary's spelling of an engine value: every key camelCase (values, such as event
+/// names and `why`s, stay as the core names them).
+pub fn camel_keys(value: Value) -> Value {
+    rename_keys(value, &camel)
+}
+
+/// The core's spelling of a JS config: every key snake_case, so `{retry: {maxAttempts: 3}}` and
+/// `{retry: {max_attempts: 3}}` both read.
+pub fn snake_keys(value: Value) -> Value {
+    rename_keys(value, &snake)
 }
 
 /// The `why` an event carries, if any (`CallFailed` carries its failure's).
@@ -90,9 +181,9 @@ pub fn event_why(value: &Value) -> Option<Why> {
     serde_json::from_value(why.clone()).ok()
 }
 
-/// An event as the JS API hands it out: the engine's serde form plus `explain`, the one-line
-/// reason of its `why`, with a failure's `retry_at` (an instant) as `retry_at_ms` like every
-/// other time in events.
+/// An event as the JS API hands it out: the engine's serde form with camelCase keys, plus
+/// `explain`, the one-line reason of its `why`, and a failure's `retry_at` (an instant) as
+/// `retryAtMs` like every other time in events.
 pub fn event_json(event: &Event) -> Value {
     let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
     if let EventKind::CallFailed { failure, .. } = &event.kind {
@@ -109,36 +200,48 @@ pub fn event_json(event: &Event) -> Value {
             map.insert("explain".into(), Value::String(why.explain().into()));
         }
     }
-    value
+    camel_keys(value)
 }
 
-/// The `idempotencyKey` request option: `"auto"` (default), `"off"`, or the caller's own key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyOption {
-    /// The engine generates a key for POST and PATCH.
+/// Who supplies the `Idempotency-Key` header of a call (native `resile::IdempotencyKey`).
+///
+/// With a key, a server that implements idempotency keys applies a write once however many
+/// times it arrives, so the engine may repeat a POST whose first attempt may have been applied.
+/// Without one, such a POST is not repeated ([`Why::NotIdempotent`]).
+///
+/// ```
+/// use resile_wasm::IdempotencyKey;
+/// assert_eq!(IdempotencyKey::default(), IdempotencyKey::Auto);
+/// assert_eq!(IdempotencyKey::parse(Some("order-7")), IdempotencyKey::Explicit("order-7".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IdempotencyKey {
+    /// The engine generates one for POST and PATCH, once per call, and sends it on every
+    /// attempt. Other methods are idempotent already and get none.
+    #[default]
     Auto,
-    /// No key.
+    /// This key, on every attempt (any method).
+    Explicit(String),
+    /// No key: a write that may have been applied is never repeated.
     Off,
-    /// The caller's key, sent on every attempt.
-    Own(String),
 }
 
-impl KeyOption {
-    /// Reads the option; `None` means the default.
-    pub fn parse(value: Option<&str>) -> KeyOption {
+impl IdempotencyKey {
+    /// Reads the JS `idempotencyKey` option: `"auto"` (or absent), `"off"`, or the caller's key.
+    pub fn parse(value: Option<&str>) -> IdempotencyKey {
         match value {
-            None | Some("auto") => KeyOption::Auto,
-            Some("off") => KeyOption::Off,
-            Some(own) => KeyOption::Own(own.to_string()),
+            None | Some("auto") => IdempotencyKey::Auto,
+            Some("off") => IdempotencyKey::Off,
+            Some(own) => IdempotencyKey::Explicit(own.to_string()),
         }
     }
 
     /// What the engine is told.
     pub fn idempotency(&self) -> Idempotency {
         match self {
-            KeyOption::Auto => Idempotency::Auto,
-            KeyOption::Off => Idempotency::Off,
-            KeyOption::Own(_) => Idempotency::Provided,
+            IdempotencyKey::Auto => Idempotency::Auto,
+            IdempotencyKey::Off => Idempotency::Off,
+            IdempotencyKey::Explicit(_) => Idempotency::Provided,
         }
     }
 }
@@ -152,7 +255,7 @@ fn instant_ms(t: Instant) -> f64 {
 }
 
 /// One host's breaker, limiter, budget and hold, with times in milliseconds on the same clock as
-/// events' `at_ms` (`performance.now()`).
+/// events' `atMs` (`performance.now()`), camelCase.
 pub fn host_json(view: &HostView, now: Instant) -> Value {
     let (breaker, open_until) = match view.breaker {
         BreakerState::Closed => ("closed", None),
@@ -164,22 +267,19 @@ pub fn host_json(view: &HostView, now: Instant) -> Value {
     let mut m = Map::new();
     m.insert("host".into(), json!(&*view.host));
     m.insert("breaker".into(), json!(breaker));
-    m.insert("open_until_ms".into(), json!(open_until));
+    m.insert("openUntilMs".into(), json!(open_until));
     m.insert(
-        "consecutive_failures".into(),
+        "consecutiveFailures".into(),
         json!(view.consecutive_failures),
     );
-    m.insert("budget_available".into(), json!(view.budget_available));
+    m.insert("budgetAvailable".into(), json!(view.budget_available));
     m.insert(
-        "limiter_next_free_ms".into(),
+        "limiterNextFreeMs".into(),
         json!(view.limiter_next_free.map(instant_ms)),
     );
-    m.insert(
-        "held_until_ms".into(),
-        json!(view.held_until.map(instant_ms)),
-    );
-    m.insert("active_calls".into(), json!(view.active_calls));
-    m.insert("now_ms".into(), json!(instant_ms(now)));
+    m.insert("heldUntilMs".into(), json!(view.held_until.map(instant_ms)));
+    m.insert("activeCalls".into(), json!(view.active_calls));
+    m.insert("nowMs".into(), json!(instant_ms(now)));
     Value::Object(m)
 }
 
@@ -189,9 +289,9 @@ pub fn token_json(view: &TokenView, now: Instant) -> Value {
         "generation": view.generation,
         "valid": view.valid,
         "fetching": view.fetching,
-        "expires_at_ms": view.expires_at.map(instant_ms),
-        "expires_in_ms": view.expires_at.map(|at| ms(at - now)),
-        "now_ms": instant_ms(now),
+        "expiresAtMs": view.expires_at.map(instant_ms),
+        "expiresInMs": view.expires_at.map(|at| ms(at - now)),
+        "nowMs": instant_ms(now),
     })
 }
 
@@ -227,15 +327,16 @@ mod tests {
     }
 
     #[test]
-    fn events_carry_their_explanation() {
+    fn events_carry_their_explanation_in_camel_case() {
         let mut engine = Engine::new(Config::default(), 1, Instant::ZERO).unwrap();
         let _ = engine.start(CallSpec::get("http://a.test"), Instant::ZERO);
         let mut saw_started = false;
         while let Some(e) = engine.poll_event() {
             let v = event_json(&e);
+            assert!(v.get("atMs").is_some() && v.get("at_ms").is_none(), "{v}");
             if matches!(e.kind, EventKind::CallStarted { .. }) {
                 saw_started = true;
-                assert_eq!(v["event"], "call_started");
+                assert_eq!(v["event"], "call_started", "names stay the core's");
                 assert!(v.get("explain").is_none());
             }
         }
@@ -245,34 +346,85 @@ mod tests {
     }
 
     #[test]
-    fn failure_message_and_fields() {
-        let f = Failure::new(
-            Why::MaxAttempts,
-            3,
-            Some(Last::Status(503)),
-            Processed::Maybe,
-        )
-        .retry_at(Some(Instant::from_millis(1500)));
-        let msg = failure_message("GET", "http://h/x", &f);
-        assert_eq!(msg, "GET http://h/x failed after 3 attempts, last: status 503: the call used all of its attempts");
-        let v = failure_fields(&f, Instant::from_millis(500));
-        assert_eq!(v["status"], 503);
-        assert_eq!(v["retryable"], true);
-        assert_eq!(v["maybeProcessed"], true);
-        assert_eq!(v["retryAfterMs"], 1000.0);
-        assert_eq!(v["why"], "max_attempts");
+    fn names_convert_both_ways() {
+        let table = [
+            ("max_attempts", "maxAttempts"),
+            ("attempt_timeout_ms", "attemptTimeoutMs"),
+            ("refresh_on_401", "refreshOn401"),
+            ("at_ms", "atMs"),
+            ("seed", "seed"),
+        ];
+        for (snake_name, camel_name) in table {
+            assert_eq!(camel(snake_name), camel_name);
+            assert_eq!(snake(camel_name), snake_name);
+            assert_eq!(
+                snake(snake_name),
+                snake_name,
+                "snake_case is accepted as is"
+            );
+        }
+        let config = json!({"retry": {"maxAttempts": 3, "retryStatuses": [503]}, "token": {"refreshOn401": false}});
+        let parsed = Config::from_json(&snake_keys(config).to_string()).unwrap();
+        assert_eq!(parsed.retry.max_attempts, 3);
+        assert_eq!(parsed.retry.retry_statuses, [503]);
+        assert!(!parsed.token.refresh_on_401);
     }
 
     #[test]
-    fn key_option() {
-        assert_eq!(KeyOption::parse(None), KeyOption::Auto);
+    fn config_errors_speak_camel_case() {
+        let e: Error = Config::from_json(r#"{"retry":{"max_attempts":0}}"#)
+            .unwrap_err()
+            .into();
+        let e = camel_config_error(e);
+        assert!(
+            matches!(&e, Error::Config { field: Some(f), .. } if f == "retry.maxAttempts"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`retry.maxAttempts`"), "{e}");
+        let unknown: Error = Config::from_json(r#"{"retries":3}"#).unwrap_err().into();
+        let text = camel_config_error(unknown).to_string();
+        assert!(
+            text.contains("`retries`") && text.contains("`learnLimits`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn error_fields_come_from_the_error() {
+        let f = resile_core::Failure::new(
+            Why::MaxAttempts,
+            3,
+            Some(Last::Status(503)),
+            resile_core::Processed::Maybe,
+        )
+        .retry_at(Some(Instant::from_millis(1500)));
+        let e = Error::Failed {
+            failure: f,
+            request: "GET http://h/x".into(),
+            detail: None,
+        };
+        let v = error_fields(&e, Instant::from_millis(500));
+        assert_eq!(v["status"], 503);
+        assert_eq!(v["retryable"], e.is_retryable());
+        assert_eq!(v["maybeProcessed"], e.maybe_processed());
+        assert_eq!(v["retryAfterMs"], 1000.0);
+        assert_eq!(v["why"], "max_attempts");
+        assert_eq!(v["attempts"], 3);
+    }
+
+    #[test]
+    fn idempotency_key_option() {
+        assert_eq!(IdempotencyKey::parse(None), IdempotencyKey::Auto);
         assert_eq!(
-            KeyOption::parse(Some("off")).idempotency(),
+            IdempotencyKey::parse(Some("off")).idempotency(),
             Idempotency::Off
         );
-        assert_eq!(KeyOption::parse(Some("k-1")), KeyOption::Own("k-1".into()));
         assert_eq!(
-            KeyOption::parse(Some("k-1")).idempotency(),
+            IdempotencyKey::parse(Some("k-1")),
+            IdempotencyKey::Explicit("k-1".into())
+        );
+        assert_eq!(
+            IdempotencyKey::parse(Some("k-1")).idempotency(),
             Idempotency::Provided
         );
     }

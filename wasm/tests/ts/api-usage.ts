@@ -1,6 +1,6 @@
 // Type-checked (never run) against the generated www/pkg/resile_wasm.d.ts by scripts/test-wasm.sh:
 // the declarations cover every part of the JS API a caller touches.
-import init, { Client, ResileResponse, type ClientConfig, type ResileError, type ResileEvent, type HostState, type TokenState } from "../../../www/pkg/resile_wasm.js";
+import init, { Client, ResileResponse, ResileError, isResileError, type ClientConfig, type ResileEvent, type HostState, type TokenState, type Why } from "../../../www/pkg/resile_wasm.js";
 
 export async function usage(): Promise<number> {
   await init();
@@ -8,31 +8,39 @@ export async function usage(): Promise<number> {
     baseUrl: "http://127.0.0.1:8080",
     headers: { "x-app": "demo" },
     seed: 42,
-    retry: { max_attempts: 5, attempt_timeout_ms: 2000, deadline_ms: null },
-    backoff: { base_ms: 100, jitter: "decorrelated" },
-    breaker: { consecutive_failures: 5, failure_rate: null },
-    limit: { per_second: 10 },
+    maxInFlight: 16,
+    maxInFlightPerHost: 4,
+    retry: { maxAttempts: 5, attemptTimeoutMs: 2000, deadlineMs: null },
+    backoff: { baseMs: 100, jitter: "decorrelated" },
+    breaker: { consecutiveFailures: 5, failureRate: null },
+    limit: { perSecond: 10 },
+    token: { refreshSkewMs: 30000, refreshOn401: true },
     tokenProvider: async () => ({ accessToken: "t", expiresIn: 3600 }),
   };
   const client = new Client(config);
-  const id: number = client.onEvent((e: ResileEvent) => {
-    if (e.event === "retry_scheduled") console.log(e.delay_ms, e.why, e.explain);
-    if (e.event === "call_failed") console.log(e.failure.why, e.failure.retry_at_ms);
+  const dispose: () => void = client.onEvent((e: ResileEvent) => {
+    if (e.event === "retry_scheduled") console.log(e.atMs, e.delayMs, e.why, e.explain);
+    if (e.event === "call_failed") console.log(e.failure.why, e.failure.retryAtMs);
   });
   const controller = new AbortController();
   const r: ResileResponse = await client.post("/orders", { json: { sku: 1 }, idempotencyKey: "auto", deadlineMs: 5000, signal: controller.signal });
-  const body: unknown = r.json();
-  const text: string = r.text();
-  console.log(r.status, r.ok, r.attempts, r.requestId, r.headers["retry-after"], r.header("link"), body, text);
+  const body: unknown = await r.json();
+  const text: string = await r.text();
+  const buffer: ArrayBuffer = await r.arrayBuffer();
+  const headers: Headers = r.headers;
+  console.log(r.status, r.ok, r.attempts, r.requestId, headers.get("retry-after"), body, text, buffer.byteLength);
   await client.put("/x", { body: new Uint8Array([1, 2]), idempotencyKey: "my-key" });
   await client.patch("/x", { body: "text", maxAttempts: 2, token: false });
   await client.delete("/x");
-  await client.request("HEAD", "/x");
+  await client.head("/x");
+  await client.request("OPTIONS", "/x");
   const value: unknown = await client.getJson("/x", { headers: { accept: "application/json" } });
   console.log(value);
   let n = 0;
-  for await (const item of client.paginate("/items/cursor", { style: "cursor", pointer: "/next_cursor", param: "cursor", items: "/items" })) {
+  const walk = new AbortController();
+  for await (const item of client.paginate("/items/cursor", { style: "cursor", pointer: "/next_cursor", param: "cursor", items: "/items", signal: walk.signal })) {
     n += (item as { id: number }).id;
+    if (n > 100) walk.abort();
   }
   const pages = client.paginate("/items/offset", { style: "offset", limit: 50, maxPages: 10 });
   const step: IteratorResult<unknown> = await pages.next();
@@ -40,12 +48,14 @@ export async function usage(): Promise<number> {
   try {
     await client.get("/status/503");
   } catch (e) {
-    const err = e as ResileError;
-    if (err.name === "ResileError" && err.code === "retries_exhausted") console.log(err.retryable, err.maybeProcessed, err.status, err.retryAfterMs);
+    if (isResileError(e) && e instanceof ResileError && e.code === "retries_exhausted") {
+      const why: Why | undefined = e.why;
+      console.log(e.retryable, e.maybeProcessed, e.status, e.retryAfterMs, why, e.message);
+    }
   }
   const hosts: HostState[] = client.hosts();
   const token: TokenState = client.token();
-  console.log(hosts[0]?.breaker, token.generation, client.stats().attempts, client.config().retry?.max_attempts);
-  client.offEvent(id);
+  console.log(hosts[0]?.breaker, hosts[0]?.heldUntilMs, token.generation, token.lastError, client.stats().attempts, client.config().retry?.maxAttempts);
+  dispose();
   return n;
 }
