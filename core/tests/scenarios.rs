@@ -141,16 +141,3 @@ fn decision_traces_match_the_recorded_ones() {
         stale.join("\n")
     );
 }
-
-/// The wasm build replays the recorded traces from a list compiled into the core's unit tests;
-/// that list must name every scenario here.
-#[test]
-fn the_wasm_replay_list_names_every_scenario() {
-    let listed = include_str!("../src/sim/recorded.rs");
-    for (path, s) in load_all() {
-        assert!(
-            listed.contains(&format!("\"{}\"", s.name)),
-            "{path} is missing from core/src/sim/recorded.rs"
-        );
-    }
-}
