@@ -28,10 +28,10 @@ use crate::events::ClientEvent;
 use crate::request::RequestBuilder;
 
 /// A resilient HTTP client over `fetch`: the resile engine decides retries, backoff, budget,
-/// breaker, rate limits, tokens and idempotency; at most `max_in_flight` calls run at once.
+/// breaker, rate limits, tokens, idempotency and concurrency (at most `max_in_flight` attempts
+/// at once; the engine queues the rest).
 ///
-/// Cheap to clone: clones share the engine (breakers, budgets and limits per host) and the
-/// bulkhead.
+/// Cheap to clone: clones share the engine (breakers, budgets, limits and concurrency).
 #[derive(Clone)]
 pub struct Client {
     pub(crate) driver: Driver,

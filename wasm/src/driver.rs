@@ -12,10 +12,9 @@
 //!                                    └ arm one setTimeout for poll_timeout()
 //! ```
 //!
-//! Before a call reaches the engine it takes a slot of the client's bulkhead
-//! ([`crate::bulkhead`]: `max_in_flight`, `max_in_flight_per_host`), waiting first come first
-//! served; the slot is given back when the call ends or its future is dropped (which also
-//! cancels the engine's call, as native's `CallGuard` does).
+//! The concurrency bulkhead (`max_in_flight`, `max_in_flight_per_host`) is the engine's, as on
+//! native: calls over the limit queue in the engine, first come first served, with a `queued`
+//! event; a dropped future cancels the engine's call, as native's `CallGuard` does.
 //!
 //! Every input takes the engine's `RefCell` for one decision and lets go before anything is
 //! awaited or any JavaScript runs. The driver has no `if` about retrying: it reports what fetch
@@ -45,7 +44,6 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use crate::bulkhead::{Admit, Bulkhead, Ticket};
 use crate::js::{self, Timer};
 use crate::translate::IdempotencyKey;
 
@@ -212,50 +210,7 @@ struct Inner {
     next_listener: Cell<u32>,
     timer: RefCell<Option<(Instant, Timer)>>,
     pumping: Cell<bool>,
-    bulkhead: RefCell<Bulkhead>,
-    /// The calls waiting for a bulkhead slot, woken when they get one or their signal aborts.
-    waiters: RefCell<HashMap<Ticket, oneshot::Sender<Wake>>>,
     options: Options,
-}
-
-/// Why a call waiting for a bulkhead slot woke up.
-enum Wake {
-    Granted,
-    Aborted,
-}
-
-/// A bulkhead slot (or a place in its queue), given back when dropped.
-struct Permit {
-    inner: Weak<Inner>,
-    host: String,
-    state: PermitState,
-}
-
-enum PermitState {
-    Held,
-    Waiting(Ticket),
-    /// The caller's signal aborted the wait: nothing to give back.
-    Gone,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let held = match self.state {
-            PermitState::Held => true,
-            // Granted but never woken (the call was dropped in between): give the slot back.
-            PermitState::Waiting(t) => {
-                inner.waiters.borrow_mut().remove(&t);
-                !inner.bulkhead.borrow_mut().withdraw(t)
-            }
-            PermitState::Gone => false,
-        };
-        if held {
-            inner.release_slot(&self.host);
-        }
-    }
 }
 
 /// Cancels the engine's call when the caller drops the request before it ends, as native does.
@@ -307,6 +262,15 @@ impl Driver {
     /// A driver with a validated config.
     pub fn new(config: Config, options: Options) -> Result<Driver, ConfigError> {
         let seed = options.seed.unwrap_or_else(js::random_seed);
+        let mut config = config;
+        // The client's own limits fill the engine's, unless the engine config sets them.
+        let c = &mut config.concurrency;
+        c.max_in_flight = c
+            .max_in_flight
+            .or(u32::try_from(options.max_in_flight.max(1)).ok());
+        c.max_in_flight_per_host = c.max_in_flight_per_host.or(options
+            .max_in_flight_per_host
+            .and_then(|n| u32::try_from(n.max(1)).ok()));
         let engine = Engine::new(config, seed, js::now())?;
         Ok(Driver {
             inner: Rc::new(Inner {
@@ -318,11 +282,6 @@ impl Driver {
                 next_listener: Cell::new(1),
                 timer: RefCell::new(None),
                 pumping: Cell::new(false),
-                bulkhead: RefCell::new(Bulkhead::new(
-                    options.max_in_flight,
-                    options.max_in_flight_per_host,
-                )),
-                waiters: RefCell::new(HashMap::new()),
                 options,
             }),
         })
@@ -396,7 +355,6 @@ impl Driver {
         call_spec.max_attempts = spec.max_attempts;
 
         let signal = spec.signal.clone();
-        let _permit = self.inner.admit(&origin, signal.as_ref()).await;
 
         let (settle, settled) = oneshot::channel();
         let now = js::now();
@@ -537,77 +495,6 @@ impl Drop for AbortGuard {
 }
 
 impl Inner {
-    /// Waits for a bulkhead slot for `host`, or until `signal` aborts (the caller then starts
-    /// the call only for the engine to fail it as cancelled).
-    async fn admit(self: &Rc<Self>, host: &str, signal: Option<&web_sys::AbortSignal>) -> Permit {
-        let admit = self.bulkhead.borrow_mut().admit(host);
-        let mut permit = Permit {
-            inner: Rc::downgrade(self),
-            host: host.to_string(),
-            state: PermitState::Held,
-        };
-        let Admit::Wait(ticket) = admit else {
-            return permit;
-        };
-        permit.state = PermitState::Waiting(ticket);
-        let (wake, woken) = oneshot::channel();
-        self.waiters.borrow_mut().insert(ticket, wake);
-        let on_abort = signal.map(|signal| {
-            let weak = Rc::downgrade(self);
-            let listener = Closure::<dyn FnMut()>::new(move || {
-                let Some(inner) = weak.upgrade() else { return };
-                let waiter = inner.waiters.borrow_mut().remove(&ticket);
-                if let Some(w) = waiter {
-                    let _ = w.send(Wake::Aborted);
-                }
-            });
-            let _ =
-                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-            (signal.clone(), listener)
-        });
-        if signal.is_some_and(|s| s.aborted()) {
-            self.waiters.borrow_mut().remove(&ticket);
-            self.bulkhead.borrow_mut().withdraw(ticket);
-            permit.state = PermitState::Gone;
-        } else {
-            permit.state = match woken.await {
-                Ok(Wake::Granted) => PermitState::Held,
-                // Aborted (or the client is gone): leave the queue without a slot.
-                _ => {
-                    if self.bulkhead.borrow_mut().withdraw(ticket) {
-                        PermitState::Gone
-                    } else {
-                        PermitState::Held
-                    }
-                }
-            };
-        }
-        if let Some((signal, listener)) = on_abort {
-            let _ = signal
-                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-        }
-        permit
-    }
-
-    /// Gives a bulkhead slot back and wakes the waiters it lets through.
-    fn release_slot(&self, host: &str) {
-        let mut hosts = vec![host.to_string()];
-        // Bounded: each round hands a slot to a queued waiter, or to nobody.
-        while let Some(host) = hosts.pop() {
-            let granted = self.bulkhead.borrow_mut().release(&host);
-            for (ticket, host) in granted {
-                // No waiter: its signal just aborted, and it finds itself granted and holding.
-                let Some(waiter) = self.waiters.borrow_mut().remove(&ticket) else {
-                    continue;
-                };
-                if waiter.send(Wake::Granted).is_err() {
-                    // Its call is gone: the slot goes straight to the next in line.
-                    hosts.push(host);
-                }
-            }
-        }
-    }
-
     /// Drains the engine: events to listeners, actions to tasks; then arms the timer.
     fn pump(self: &Rc<Self>) {
         if self.pumping.replace(true) {

@@ -60,11 +60,10 @@
 //! ## Native builds
 //!
 //! On other targets only the pure parts compile (and are unit-tested): [`Error`],
-//! [`ClientEvent`], [`IdempotencyKey`], the translation helpers and the bulkhead's bookkeeping,
+//! [`ClientEvent`], [`IdempotencyKey`], and the translation helpers,
 //! so `cargo test --workspace` never builds the JavaScript bindings.
 #![warn(missing_docs)]
 
-pub mod bulkhead;
 pub mod conformance;
 mod error;
 mod events;

@@ -21,9 +21,9 @@ export interface ClientConfig {
    * after a 401. Calls carry `Authorization: Bearer …` when the client has a provider.
    */
   tokenProvider?: () => Promise<TokenGrant> | TokenGrant;
-  /** Calls in flight at once over the client; more wait their turn before they start (default 512). */
+  /** Attempts in flight at once over the client; the engine queues more calls (default 512). */
   maxInFlight?: number;
-  /** Calls in flight at once per host (`scheme://host:port`); default: only `maxInFlight`. */
+  /** Attempts in flight at once per host (`scheme://host:port`); default: only `maxInFlight`. */
   maxInFlightPerHost?: number;
   retry?: {
     maxAttempts?: number;
@@ -36,7 +36,7 @@ export interface ClientConfig {
     holdSpread?: number;
   };
   backoff?: { baseMs?: number; factor?: number; capMs?: number; jitter?: Jitter };
-  budget?: { enabled?: boolean; ratio?: number; reserve?: number; maxSaved?: number };
+  budget?: { enabled?: boolean; ratio?: number; reserve?: number; maxSaved?: number; windowMs?: number };
   breaker?: {
     enabled?: boolean;
     consecutiveFailures?: number;
@@ -51,7 +51,10 @@ export interface ClientConfig {
   limit?: { perSecond: number; burst?: number } | null;
   /** Learn each host's pace from its RateLimit-Policy / remaining quota (tightens only). */
   learnLimits?: boolean;
-  token?: { refreshSkewMs?: number; refreshOn401?: boolean };
+  token?: { refreshSkewMs?: number; refreshOn401?: boolean; fetchBackoffMs?: number; maxFetchBackoffMs?: number };
+  /** The engine's own concurrency limits (`maxInFlight` above fills them when unset). */
+  concurrency?: { maxInFlight?: number | null; maxInFlightPerHost?: number | null; maxQueueMs?: number | null };
+  pool?: { recycleAfterFailures?: number };
   maxHosts?: number;
   maxQueuedEvents?: number;
 }
@@ -142,9 +145,29 @@ export type Why =
   | "deadline_would_pass" | "not_idempotent" | "body_not_replayable" | "retry_after_too_long"
   | "token_missing" | "token_expiring" | "token_expired" | "token_rejected"
   | "token_rejected_again" | "token_fetch_failed" | "hint_unreadable" | "cancelled"
-  | "too_many_hosts";
+  | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
+  | "concurrency_limit" | "connections_failing" | "queue_timeout";
 
 export type AttemptResult = { status: number } | { transport: string };
+
+/** Why a call failed, with its data (resile-core's `Failure`). */
+export interface Failure {
+  why: Why;
+  attempts: number;
+  last: AttemptResult | null;
+  retryAtMs: number | null;
+  processed: "never" | "maybe" | "yes";
+  /** What more the failure carries. */
+  detail: "none" | "wait_too_long" | "host_held" | "problem";
+  /** `wait_too_long`: what the server asked for, and the cap. */
+  askedMs?: number;
+  capMs?: number;
+  /** `wait_too_long`, `host_held`: the header that asked (`Retry-After`, `RateLimit-Reset`, ...). */
+  hint?: string;
+  /** `problem`: why the answer could not be used, and the limit it broke. */
+  problem?: "body_too_large" | "undecodable" | "too_many_redirects";
+  limit?: number;
+}
 
 interface EventBase { atMs: number; explain?: string }
 /**
@@ -156,6 +179,9 @@ export type ResileEvent = EventBase & (
   | { event: "call_started"; call: number; host: string; method: string; url?: string }
   | { event: "attempt_started"; call: number; attempt: number; timeoutMs: number | null; probe: boolean }
   | { event: "attempt_finished"; call: number; attempt: number; result: AttemptResult; why: Why }
+  | { event: "attempt_aborted"; call: number; attempt: number; why: Why }
+  | { event: "connections_recycled"; host: string; failures: number }
+  | { event: "queued"; call: number; why: Why }
   | { event: "retry_scheduled"; call: number; attempt: number; delayMs: number; why: Why }
   | { event: "waiting"; call: number; untilMs: number; why: Why }
   | { event: "waiting_for_token"; call: number; why: Why }
@@ -169,7 +195,7 @@ export type ResileEvent = EventBase & (
   | { event: "token_refreshed"; generation: number; expiresInMs: number | null }
   | { event: "token_fetch_failed"; callsFailed: number }
   | { event: "call_succeeded"; call: number; status: number; attempts: number; elapsedMs: number }
-  | { event: "call_failed"; call: number; elapsedMs: number; failure: { why: Why; attempts: number; last: AttemptResult | null; retryAtMs: number | null; processed: "never" | "maybe" | "yes" } }
+  | { event: "call_failed"; call: number; elapsedMs: number; failure: Failure }
 );
 
 /** One host's state (times in ms on the `performance.now()` clock, like `nowMs`). */

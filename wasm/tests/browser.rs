@@ -946,22 +946,24 @@ async fn the_bulkhead_bounds_calls_in_flight() {
     );
 }
 
-/// The most calls the engine had started and not finished at once (for one host, or all).
+/// The most attempts the engine had out at once (for one host, or all); the engine queues the
+/// calls over the limit.
 fn most_in_flight(events: &[Event], host: Option<&str>) -> usize {
     let mut hosts = std::collections::HashMap::new();
     let (mut now, mut most) = (0usize, 0usize);
+    let counts = |hosts: &std::collections::HashMap<_, String>, call| {
+        host.map_or(true, |want| hosts.get(call).is_some_and(|h| h == want))
+    };
     for e in events {
         match &e.kind {
             EventKind::CallStarted { call, host: h, .. } => {
                 hosts.insert(*call, h.to_string());
-                if host.map_or(true, |want| &**h == want) {
-                    now += 1;
-                    most = most.max(now);
-                }
             }
-            EventKind::CallSucceeded { call, .. } | EventKind::CallFailed { call, .. }
-                if host.map_or(true, |want| hosts.get(call).is_some_and(|h| h == want)) =>
-            {
+            EventKind::AttemptStarted { call, .. } if counts(&hosts, call) => {
+                now += 1;
+                most = most.max(now);
+            }
+            EventKind::AttemptFinished { call, .. } if counts(&hosts, call) => {
                 now -= 1;
             }
             _ => {}
@@ -1426,18 +1428,25 @@ async fn dropping_a_call_cancels_it_and_frees_its_slot() {
         .collect();
     assert_eq!(
         failed,
-        [Why::Cancelled],
-        "the started call was cancelled; the waiting one never started"
+        [Why::Cancelled, Why::Cancelled],
+        "both calls were cancelled: the one in flight and the one queued behind it"
     );
-    let started = seen
+    let attempts = seen
         .borrow()
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::CallStarted { .. }))
+        .filter(|e| matches!(e.kind, EventKind::AttemptStarted { .. }))
         .count();
-    assert_eq!(
-        started, 1,
-        "the call waiting for the slot never reached the engine"
-    );
+    assert_eq!(attempts, 1, "the queued call never sent an attempt");
+    let queued = seen.borrow().iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::Queued {
+                why: Why::ConcurrencyLimit,
+                ..
+            }
+        )
+    });
+    assert!(queued, "the engine said why the second call waited");
     assert_eq!(client.hosts()[0].active_calls, 0);
     // The slot is free again.
     let response = client

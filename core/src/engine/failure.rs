@@ -11,15 +11,20 @@ use crate::headers::HintSource;
 use crate::time::Instant;
 use crate::why::Why;
 
-/// Which server header asked for a wait.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Which server header asked for a wait. It serializes as [`Hint::header`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Hint {
     /// `Retry-After` (or the learned limit is slower than the cap allows).
     RetryAfter,
     /// A rate-limit header family: its reset, or the policy a learned limit came from.
     RateLimit(HintSource),
+}
+
+impl Serialize for Hint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.header())
+    }
 }
 
 impl Hint {
