@@ -10,6 +10,7 @@ mod brooker;
 mod conformance;
 mod recorded;
 mod scenario;
+mod walk;
 mod world;
 
 pub use brooker::{contention, ContentionResult};
@@ -19,4 +20,5 @@ pub use scenario::{
     walk_error_label, CallPlan, Expect, Fault, PagePlan, Reply, Scenario, ScenarioResult,
     ScriptedServer, TokenPlan,
 };
+pub use walk::{run_walk, stop_label, WalkRun, FIRST_PAGE};
 pub use world::{CallResult, LastReply, Server, SimReply, SimRequest, World};

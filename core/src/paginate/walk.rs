@@ -1,0 +1,435 @@
+//! The walk over a paginated collection, sans IO: every driver (the native stream, the browser
+//! iterator, the simulator) runs this loop and only performs the page calls.
+//!
+//! ```text
+//!            ┌──────────── accept(page) ◄── the page call succeeded ───┐
+//!            ▼                                                         │
+//!   poll ─► Fetch(PageCall) ── driver makes one engine call ──────────┤
+//!     │                                                                │
+//!     ├──► Wait { until } ◄── failed(failure): the host is callable ◄──┘
+//!     │      (sleep, poll again)    again soon and the walk has retries left
+//!     ├──► Fail(WalkError)   once: a page that cannot be had or followed, after the
+//!     │                      items of the page before it; carries the resume point
+//!     └──► Done              the collection is exhausted
+//! ```
+//!
+//! A page call is an ordinary engine call whose attempts and deadline come from the walk's
+//! [`Allowance`](super::Allowance): the walk, not one page's attempt count, decides when to
+//! give up. An error working out the *next* page (a repeated cursor) is held and served by the
+//! next [`Walk::poll`], after the page's items. At every step [`Walk::resume_point`] says the
+//! next request, so a walk that fails can be continued later with [`Walk::resume`].
+//!
+//! ```
+//! use resile_core::paginate::{Body, PageReply, PageStyle, Step, Walk};
+//! use resile_core::Instant;
+//! use serde_json::json;
+//!
+//! let style = PageStyle::cursor("/next", "cursor");
+//! let mut walk = Walk::new("https://api.test/items", style, Some("/items".into())).unwrap();
+//! let now = Instant::ZERO;
+//! let Step::Fetch(call) = walk.poll(now) else { panic!() };
+//! assert_eq!(call.url, "https://api.test/items");
+//! let page = json!({"items": [1, 2], "next": "b"});
+//! let items = walk.accept(PageReply::new(200, &[("content-type", "application/json")], Body::Json(&page)));
+//! assert_eq!(items.len(), 2);
+//! let Step::Fetch(call) = walk.poll(now) else { panic!() };
+//! assert_eq!(call.url, "https://api.test/items?cursor=b");
+//! assert_eq!(walk.resume_point().unwrap().token(), "?cursor=b");
+//! let last = json!({"items": [3], "next": null});
+//! walk.accept(PageReply::new(200, &[("x", "y")], Body::Json(&last)));
+//! assert!(matches!(walk.poll(now), Step::Done));
+//! ```
+
+use core::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::allowance::{Allowance, WalkPolicy};
+use super::next::{PageRequest, PaginateError, Paginator};
+use super::resume::Resume;
+use super::style::PageStyle;
+use super::url::{origin, resolve, with_query, UrlError};
+use crate::engine::Failure;
+use crate::headers::Headers;
+use crate::time::Instant;
+
+/// What the driver does next.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use = "a step says what the driver must do next"]
+pub enum Step {
+    /// Make this page call, then [`Walk::accept`] its response or [`Walk::failed`] its failure.
+    Fetch(PageCall),
+    /// Sleep until then (the host is held or its breaker open), then poll again.
+    Wait {
+        /// When to poll again.
+        until: Instant,
+    },
+    /// The walk stopped before its end; served once, then [`Step::Done`].
+    Fail(WalkError),
+    /// The collection is exhausted.
+    Done,
+}
+
+/// One page call: a GET of `url`, with the walk's limits in its call spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageCall {
+    /// The absolute URL to GET.
+    pub url: String,
+    /// The attempts this page may take (the call spec's `max_attempts`).
+    pub max_attempts: u32,
+    /// The time left of the walk's deadline (the call spec's `deadline`); `None`: the
+    /// configured per-call deadline.
+    pub deadline: Option<Duration>,
+}
+
+impl PageCall {
+    /// `scheme://authority` of the page, the engine's host key.
+    pub fn host(&self) -> String {
+        origin(&self.url).unwrap_or_default()
+    }
+}
+
+/// A page body as the driver has it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Body<'a> {
+    /// The raw bytes (the walk decodes them as JSON).
+    Bytes(&'a [u8]),
+    /// Already decoded.
+    Json(&'a Value),
+}
+
+/// A response to a page call.
+#[derive(Clone, Copy)]
+pub struct PageReply<'a> {
+    /// The URL that answered, after redirects (`None`: the one asked for). `Link` targets are
+    /// resolved against it.
+    pub url: Option<&'a str>,
+    /// The status.
+    pub status: u16,
+    /// Its headers (`Link`, `X-Total-Count`).
+    pub headers: &'a dyn Headers,
+    /// Its body.
+    pub body: Body<'a>,
+    /// Attempts the call took (1 when unknown).
+    pub attempts: u32,
+}
+
+impl<'a> PageReply<'a> {
+    /// A reply from the URL asked for, after one attempt.
+    pub fn new(status: u16, headers: &'a dyn Headers, body: Body<'a>) -> Self {
+        PageReply {
+            url: None,
+            status,
+            headers,
+            body,
+            attempts: 1,
+        }
+    }
+
+    /// Sets the URL that answered.
+    pub fn url(mut self, url: &'a str) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// Sets the attempts the call took.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+}
+
+/// What a failed page call allows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PageFailure {
+    /// Attempts the call made.
+    pub attempts: u32,
+    /// When the host may be called again, if the failure was only that it could not be called
+    /// now (an open breaker, a server hold) and trying the page again then may work.
+    pub again_at: Option<Instant>,
+}
+
+impl From<&Failure> for PageFailure {
+    fn from(f: &Failure) -> Self {
+        PageFailure {
+            attempts: f.attempts,
+            again_at: f.retry_at.filter(|_| f.is_retryable()),
+        }
+    }
+}
+
+/// Why a walk stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Stop {
+    /// The page could not be followed (a repeated cursor, items not an array, too many pages).
+    #[error(transparent)]
+    Page(#[from] PaginateError),
+    /// The page answered a status other than 2xx.
+    #[error("the page answered {status}")]
+    Status {
+        /// The status.
+        status: u16,
+    },
+    /// The page body is not JSON.
+    #[error("the page is not JSON: {message}")]
+    NotJson {
+        /// What the parser said.
+        message: String,
+    },
+    /// The page call failed for good (the driver holds its error).
+    #[error("the page call failed after {attempts} attempt(s)")]
+    Call {
+        /// Attempts it made.
+        attempts: u32,
+    },
+    /// The walk's deadline passed before the next page.
+    #[error("the walk's deadline passed")]
+    Deadline,
+}
+
+/// A walk that stopped, with where to go on.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{stop} (after {items} item(s) in {pages} page(s))")]
+pub struct WalkError {
+    /// Why.
+    pub stop: Stop,
+    /// The next request, when there is one to make (none after a repeated cursor).
+    pub resume: Option<Resume>,
+    /// Pages taken in before it stopped.
+    pub pages: u64,
+    /// Items taken in before it stopped.
+    pub items: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Ready,
+    Waiting(Instant),
+    Failed(WalkError),
+    Finished,
+}
+
+/// A walk over a paginated collection (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Walk {
+    pages: Paginator,
+    first: String,
+    last: String,
+    next: Option<String>,
+    state: State,
+    allowance: Allowance,
+    max_wait: Duration,
+}
+
+impl Walk {
+    /// A walk from the first page at `first` (an absolute URL). `items` says where a page's
+    /// items are (a JSON pointer; `None`: the body is the array).
+    pub fn new(first: &str, style: PageStyle, items: Option<String>) -> Result<Self, UrlError> {
+        let first = with_query(first, &[])?;
+        let pages = Paginator::new(style, items);
+        Ok(Walk::at(first, pages))
+    }
+
+    /// A walk over `first` that starts at a resume point's token (see [`Resume`]) instead of
+    /// the first page.
+    pub fn resume(
+        first: &str,
+        style: PageStyle,
+        items: Option<String>,
+        token: &str,
+    ) -> Result<Self, UrlError> {
+        let first = with_query(first, &[])?;
+        let (base, request) = Resume::request(token, &first, &style)?;
+        let mut pages = Paginator::new(style, items);
+        pages.resume_at(request);
+        Ok(Walk::at(base, pages))
+    }
+
+    fn at(first: String, pages: Paginator) -> Self {
+        let mut walk = Walk {
+            pages,
+            last: first.clone(),
+            first,
+            next: None,
+            state: State::Ready,
+            allowance: Allowance::new(WalkPolicy::default()),
+            max_wait: Duration::from_secs(60),
+        };
+        walk.next = walk.pages.next_request().map(|r| walk.url_of(&r));
+        walk
+    }
+
+    /// Sets the safety bound on pages (default one million).
+    pub fn max_pages(mut self, max: u64) -> Self {
+        self.pages = self.pages.max_pages(max);
+        self
+    }
+
+    /// Sets the walk's retry allowance and deadline (default [`WalkPolicy::default`]).
+    pub fn policy(mut self, policy: WalkPolicy) -> Self {
+        self.max_wait = Duration::from_millis(policy.max_wait_ms);
+        self.allowance = Allowance::new(policy);
+        self
+    }
+
+    /// What to do next at `now`. Until an input arrives (`accept`, `failed`) it says the same.
+    pub fn poll(&mut self, now: Instant) -> Step {
+        match core::mem::replace(&mut self.state, State::Ready) {
+            State::Failed(e) => {
+                self.state = State::Finished;
+                return Step::Fail(e);
+            }
+            State::Finished => {
+                self.state = State::Finished;
+                return Step::Done;
+            }
+            State::Waiting(until) if now < until => {
+                self.state = State::Waiting(until);
+                return Step::Wait { until };
+            }
+            State::Waiting(_) | State::Ready => {}
+        }
+        let Some(url) = self.next.clone() else {
+            self.state = State::Finished;
+            return Step::Done;
+        };
+        match self.allowance.limits(now) {
+            Some((max_attempts, deadline)) => Step::Fetch(PageCall {
+                url,
+                max_attempts,
+                deadline,
+            }),
+            None => {
+                self.state = State::Finished;
+                Step::Fail(self.error(Stop::Deadline))
+            }
+        }
+    }
+
+    /// Takes in the response to the last [`Step::Fetch`]: returns the page's items (none when
+    /// it cannot be read). An error, about this page or about following it, is served by the
+    /// next [`Walk::poll`].
+    pub fn accept(&mut self, reply: PageReply<'_>) -> Vec<Value> {
+        let Some(current) = self.next.clone() else {
+            return Vec::new();
+        };
+        if !(200..300).contains(&reply.status) {
+            self.allowance.page_failed(reply.attempts);
+            self.stop(Stop::Status {
+                status: reply.status,
+            });
+            return Vec::new();
+        }
+        let decoded;
+        let body = match reply.body {
+            Body::Json(v) => v,
+            Body::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
+                Ok(v) => {
+                    decoded = v;
+                    &decoded
+                }
+                Err(e) => {
+                    self.allowance.page_failed(reply.attempts);
+                    self.stop(Stop::NotJson {
+                        message: e.to_string(),
+                    });
+                    return Vec::new();
+                }
+            },
+        };
+        match self.pages.accept(reply.headers, body) {
+            Err(e) => {
+                self.stop(Stop::Page(e));
+                Vec::new()
+            }
+            Ok((items, pending)) => {
+                self.allowance.page_arrived(reply.attempts);
+                self.last = reply
+                    .url
+                    .filter(|u| origin(u).is_ok())
+                    .map_or(current, str::to_string);
+                self.next = self.pages.next_request().map(|r| self.url_of(&r));
+                if let Some(e) = pending {
+                    self.stop(Stop::Page(e));
+                }
+                items
+            }
+        }
+    }
+
+    /// Takes in the failure of the last [`Step::Fetch`]'s call. When the host is only
+    /// unavailable for a while (no longer than the policy's `max_wait_ms`, and before the
+    /// walk's deadline) and the walk has a retry left, the next poll waits and fetches the page
+    /// again; otherwise it serves [`Stop::Call`] with this page as the resume point.
+    pub fn failed(&mut self, failure: PageFailure, now: Instant) {
+        self.allowance.page_failed(failure.attempts);
+        match failure.again_at {
+            Some(at)
+                if at.saturating_duration_since(now) <= self.max_wait
+                    && self.allowance.take_refetch(at) =>
+            {
+                self.state = State::Waiting(at);
+            }
+            _ => self.stop(Stop::Call {
+                attempts: failure.attempts,
+            }),
+        }
+    }
+
+    /// Where the walk goes on: the next request not yet taken in, or `None` when the
+    /// collection is exhausted (or the next page is unknown, after a repeated cursor).
+    pub fn resume_point(&self) -> Option<Resume> {
+        self.next
+            .as_deref()
+            .map(|next| Resume::new(&self.first, next, self.pages.style()))
+    }
+
+    /// Pages and items taken in so far.
+    pub fn progress(&self) -> (u64, u64) {
+        self.pages.progress()
+    }
+
+    /// Retries the walk has left.
+    pub fn retries_left(&self) -> u32 {
+        self.allowance.retries_left()
+    }
+
+    /// Whether the walk has ended (its last step, `Done` or `Fail`, was served).
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Finished
+    }
+
+    /// Ends the walk now (the caller stopped early).
+    pub fn finish(&mut self) {
+        self.state = State::Finished;
+    }
+
+    fn stop(&mut self, stop: Stop) {
+        self.state = State::Failed(self.error(stop));
+    }
+
+    fn error(&self, stop: Stop) -> WalkError {
+        let (pages, items) = self.pages.progress();
+        WalkError {
+            stop,
+            resume: self.resume_point(),
+            pages,
+            items,
+        }
+    }
+
+    fn url_of(&self, request: &PageRequest) -> String {
+        match request {
+            // `last` is absolute, so resolving cannot fail; a target that is no URL at all
+            // goes to the driver as it came and fails there as an invalid URL.
+            PageRequest::Url(target) => {
+                resolve(&self.last, target).unwrap_or_else(|_| target.clone())
+            }
+            PageRequest::Query(params) => {
+                with_query(&self.first, params).unwrap_or_else(|_| self.first.clone())
+            }
+        }
+    }
+}
