@@ -51,9 +51,10 @@ pub struct WalkPolicy {
     /// its own deadline. `None` (the default): no walk deadline, and each page keeps the
     /// configured per-call deadline.
     pub deadline_ms: Option<u64>,
-    /// The longest the walk waits for a host that cannot be called now (an open breaker, a
-    /// server's hold) before fetching a failed page again; a longer wait ends the walk with a
-    /// resume point. Default 60 s, the default cap on `Retry-After`.
+    /// The longest the walk waits, in all, for the host of one page while it cannot be called
+    /// (an open breaker, a server's hold) before fetching the page again; a longer wait ends
+    /// the walk with a resume point. Default 60 s, the default cap on `Retry-After`: under the
+    /// default breaker a dead host ends a walk after its breaker opened three times.
     pub max_wait_ms: u64,
 }
 

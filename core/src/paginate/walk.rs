@@ -31,7 +31,7 @@
 //! assert_eq!(call.url, "https://api.test/items");
 //! let page = json!({"items": [1, 2], "next": "b"});
 //! let items = walk.accept(PageReply::new(200, &[("content-type", "application/json")], Body::Json(&page)));
-//! assert_eq!(items.len(), 2);
+//! assert_eq!(items.map(|i| i.len()), Some(2));
 //! let Step::Fetch(call) = walk.poll(now) else { panic!() };
 //! assert_eq!(call.url, "https://api.test/items?cursor=b");
 //! assert_eq!(walk.resume_point().unwrap().token(), "?cursor=b");
@@ -221,6 +221,8 @@ pub struct Walk {
     state: State,
     allowance: Allowance,
     max_wait: Duration,
+    /// Time waited for the host since the last page arrived.
+    waited: Duration,
 }
 
 impl Walk {
@@ -256,6 +258,7 @@ impl Walk {
             state: State::Ready,
             allowance: Allowance::new(WalkPolicy::default()),
             max_wait: Duration::from_secs(60),
+            waited: Duration::ZERO,
         };
         walk.next = walk.pages.next_request().map(|r| walk.url_of(&r));
         walk
@@ -308,19 +311,18 @@ impl Walk {
         }
     }
 
-    /// Takes in the response to the last [`Step::Fetch`]: returns the page's items (none when
-    /// it cannot be read). An error, about this page or about following it, is served by the
-    /// next [`Walk::poll`].
-    pub fn accept(&mut self, reply: PageReply<'_>) -> Vec<Value> {
-        let Some(current) = self.next.clone() else {
-            return Vec::new();
-        };
+    /// Takes in the response to the last [`Step::Fetch`]: returns the page's items, or `None`
+    /// when the page cannot be taken in (a status other than 2xx, a body that is not JSON or
+    /// has no items where they should be; the walk has nothing to fetch). An error, about this
+    /// page or about following it, is served by the next [`Walk::poll`], after the items.
+    pub fn accept(&mut self, reply: PageReply<'_>) -> Option<Vec<Value>> {
+        let current = self.next.clone()?;
         if !(200..300).contains(&reply.status) {
             self.allowance.page_failed(reply.attempts);
             self.stop(Stop::Status {
                 status: reply.status,
             });
-            return Vec::new();
+            return None;
         }
         let decoded;
         let body = match reply.body {
@@ -335,17 +337,18 @@ impl Walk {
                     self.stop(Stop::NotJson {
                         message: e.to_string(),
                     });
-                    return Vec::new();
+                    return None;
                 }
             },
         };
         match self.pages.accept(reply.headers, body) {
             Err(e) => {
                 self.stop(Stop::Page(e));
-                Vec::new()
+                None
             }
             Ok((items, pending)) => {
                 self.allowance.page_arrived(reply.attempts);
+                self.waited = Duration::ZERO;
                 self.last = reply
                     .url
                     .filter(|u| origin(u).is_ok())
@@ -354,22 +357,27 @@ impl Walk {
                 if let Some(e) = pending {
                     self.stop(Stop::Page(e));
                 }
-                items
+                Some(items)
             }
         }
     }
 
-    /// Takes in the failure of the last [`Step::Fetch`]'s call. When the host is only
-    /// unavailable for a while (no longer than the policy's `max_wait_ms`, and before the
-    /// walk's deadline) and the walk has a retry left, the next poll waits and fetches the page
-    /// again; otherwise it serves [`Stop::Call`] with this page as the resume point.
+    /// Takes in the failure of the last [`Step::Fetch`]'s call. When the host only refused
+    /// for a while (an open breaker, a hold), the walk has a retry left, and waiting for it
+    /// keeps the time waited for this page within the policy's `max_wait_ms` and the walk's
+    /// deadline, the next poll waits and fetches the page again; otherwise it serves
+    /// [`Stop::Call`] with this page as the resume point.
     pub fn failed(&mut self, failure: PageFailure, now: Instant) {
         self.allowance.page_failed(failure.attempts);
-        match failure.again_at {
-            Some(at)
-                if at.saturating_duration_since(now) <= self.max_wait
+        let wait = failure
+            .again_at
+            .map(|at| (at, at.saturating_duration_since(now)));
+        match wait {
+            Some((at, wait))
+                if self.waited.saturating_add(wait) <= self.max_wait
                     && self.allowance.take_refetch(at) =>
             {
+                self.waited = self.waited.saturating_add(wait);
                 self.state = State::Waiting(at);
             }
             _ => self.stop(Stop::Call {

@@ -51,7 +51,7 @@ pub fn run_walk<S: Server>(
                         let reply = PageReply::new(status, &headers, Body::Json(&body))
                             .url(&page.url)
                             .attempts(attempts);
-                        items.extend(walk.accept(reply));
+                        items.extend(walk.accept(reply).unwrap_or_default());
                     }
                     Some(CallResult::Failed { failure, .. }) => {
                         failed_as = outcome_label(Some(&CallResult::Failed {
