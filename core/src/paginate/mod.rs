@@ -44,6 +44,8 @@ mod resume;
 pub mod style;
 pub mod url;
 pub mod walk;
+#[cfg(test)]
+mod walk_tests;
 
 pub use allowance::{Allowance, WalkPolicy};
 pub use next::{PageRequest, PaginateError, Paginator};
