@@ -14,9 +14,9 @@ use std::rc::Rc;
 use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use resile_core::engine::EventKind;
-use resile_core::paginate::{PageRequest, Paginator};
+use resile_core::paginate::{Body as PageBody, PageFailure, PageReply, Step, Walk};
 use resile_core::sim::{
-    has_date_headers, run_scenario, verify, walk_error_label, CallPlan, RealClock, Scenario,
+    has_date_headers, run_scenario, stop_label, verify, CallPlan, RealClock, Scenario,
     ScenarioResult, TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
@@ -892,51 +892,48 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
     let t0 = perf_now();
     let (mut items, mut walk_error) = (Vec::new(), None);
     if let Some(walk) = &s.paginate {
-        // The pages, one call after the other, the next chosen by the core's paginator from
-        // the last page's (CORS-exposed) headers and body, as the JS API's paginate() does.
+        // The pages, one call after the other, walked by the core's walk from the last
+        // page's (CORS-exposed) headers and body, as the JS API's paginate() does.
         let first = format!("{chaos}/s/{}", ids[0]);
-        let mut pages =
-            Paginator::new(walk.style.clone(), walk.items.clone()).max_pages(walk.max_pages);
-        let mut last_url = first.clone();
-        while let Some(next) = pages.next_request() {
-            let url = match next {
-                PageRequest::Url(u) => web_sys::Url::new_with_base(&u, &last_url)
-                    .map(|u| u.href())
-                    .unwrap_or(u),
-                PageRequest::Query(params) => {
-                    let u = web_sys::Url::new(&first).map_err(|e| format!("{e:?}"))?;
-                    for (k, v) in params {
-                        u.search_params().set(&k, &v);
-                    }
-                    u.href()
-                }
-            };
-            match d.request(RequestSpec::new(Method::Get, url)).await {
-                Ok(reply) if (200..300).contains(&reply.status) => {
-                    last_url = reply.url.clone();
-                    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                    match pages.accept(&reply.headers, &body) {
-                        Ok((page, next)) => {
-                            items.extend(page);
-                            if let Some(e) = next {
-                                walk_error = Some(walk_error_label(&e));
-                                break;
-                            }
+        let mut pages = Walk::new(&first, walk.style.clone(), walk.items.clone())
+            .map_err(|e| e.to_string())?
+            .max_pages(walk.max_pages);
+        let mut failed_as = String::new();
+        for _ in 0..10_000 {
+            match pages.poll(d.now()) {
+                Step::Fetch(call) => {
+                    let mut spec = RequestSpec::new(Method::Get, call.url.clone());
+                    spec.max_attempts = Some(call.max_attempts);
+                    spec.deadline = call.deadline;
+                    match d.request(spec).await {
+                        Ok(reply) => {
+                            let body: Value =
+                                serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                            let page =
+                                PageReply::new(reply.status, &reply.headers, PageBody::Json(&body))
+                                    .url(&reply.url)
+                                    .attempts(reply.attempts);
+                            items.extend(pages.accept(page).unwrap_or_default());
                         }
                         Err(e) => {
-                            walk_error = Some(walk_error_label(&e));
-                            break;
+                            let failure = match &e {
+                                CallError::Failed { failure, .. } => PageFailure::from(failure),
+                                CallError::Invalid(_) => PageFailure {
+                                    attempts: 0,
+                                    again_at: None,
+                                },
+                            };
+                            failed_as = format!("{e:?}");
+                            pages.failed(failure, d.now());
                         }
                     }
                 }
-                Ok(reply) => {
-                    walk_error = Some(format!("call:done:{}", reply.status));
+                Step::Wait { until } => sleep(until.saturating_duration_since(d.now())).await,
+                Step::Fail(e) => {
+                    walk_error = Some(stop_label(&e.stop, &failed_as));
                     break;
                 }
-                Err(e) => {
-                    walk_error = Some(format!("call:{e:?}"));
-                    break;
-                }
+                Step::Done => break,
             }
         }
     }
