@@ -2,8 +2,9 @@
 //! pass back (`resile get URL --paginate ... --resume TOKEN`).
 //!
 //! The token is the smallest text that, with the walk's first URL, names the next request:
-//! - cursor, offset and page styles: the parameters the walk sets, as a query (`?cursor=abc`);
-//!   the rest of the first URL (other parameters, credentials in it) is not repeated;
+//! - cursor, offset and page styles: the parameters the walk sets, as a query (`?cursor=abc`,
+//!   `?` for the first page); the rest of the first URL (other parameters, credentials in it)
+//!   is not repeated;
 //! - link style: the next URL, without its scheme and host when they are the first URL's
 //!   (`/items?after=80`), else whole.
 //!
@@ -56,7 +57,11 @@ impl Resume {
                     .into_iter()
                     .filter(|(k, _)| names.contains(&k.as_str()))
                     .collect();
-                query_string(&pairs)
+                // `?` alone: no parameter set yet, the first page.
+                match query_string(&pairs) {
+                    q if q.is_empty() => "?".to_string(),
+                    q => q,
+                }
             }
         };
         Resume {

@@ -105,7 +105,7 @@ fn every_style_asks_for_the_right_pages_and_knows_where_it_would_resume() {
                 served(&[], json!({"data": [5], "meta": {"next": ""}})),
             ],
             vec![
-                ("https://api.test/items?sort=id", ""),
+                ("https://api.test/items?sort=id", "?"),
                 (
                     "https://api.test/items?sort=id&cursor=c%2F2+%2B",
                     "?cursor=c%2F2+%2B",

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
-use futures::StreamExt;
 use reqwest::Method;
 
 use resile::{ClientAuth, ClientCredentials, ClientEvent, IdempotencyKey, Secret, StaticBearer};
@@ -81,6 +80,9 @@ pub struct CallArgs {
     /// Stop after this many pages.
     #[arg(long)]
     pub max_pages: Option<u64>,
+    /// Continue a walk that stopped: the value it printed (`--paginate` only).
+    #[arg(long, requires = "paginate")]
+    pub resume: Option<String>,
     /// Write the engine's events to this file as JSON lines.
     #[arg(long)]
     pub events: Option<PathBuf>,
@@ -175,7 +177,7 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
         .map_err(|e| (for_error(&e), e.to_string()))?;
 
     let outcome = match style {
-        Some(style) => paginate(&client, &args, style).await,
+        Some(style) => crate::walk::paginate(&client, &args, style).await,
         None => single(&client, method, &args, body).await,
     };
     if let Ok(mut guard) = sink.lock() {
@@ -227,37 +229,6 @@ async fn single(
     if status.as_u16() >= 400 {
         eprintln!("resile: {name} {} answered {status}", args.url);
         return Ok(Exit::HttpError);
-    }
-    Ok(Exit::Ok)
-}
-
-async fn paginate(
-    client: &resile::Client,
-    args: &CallArgs,
-    style: resile_core::paginate::PageStyle,
-) -> Result<Exit, Failed> {
-    let mut walk = client.paginate(&args.url, style, args.items.as_deref());
-    if let Some(max) = args.max_pages {
-        walk = walk.max_pages(max);
-    }
-    let mut items = walk.items::<serde_json::Value>();
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut count = 0u64;
-    while let Some(item) = items.next().await {
-        match item {
-            Ok(v) => {
-                count += 1;
-                let _ = writeln!(out, "{v}");
-            }
-            Err(e) => {
-                let _ = out.flush();
-                return Err((for_error(&e), format!("after {count} item(s): {e}")));
-            }
-        }
-    }
-    let _ = out.flush();
-    if args.verbose {
-        eprintln!("resile: {count} item(s)");
     }
     Ok(Exit::Ok)
 }

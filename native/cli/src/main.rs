@@ -6,6 +6,7 @@ mod demo;
 mod exit;
 mod settings;
 mod units;
+mod walk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
