@@ -859,6 +859,20 @@ fn page_error(e: PaginateError) -> JsValue {
     resile_error(code, &e.to_string(), &Value::Null)
 }
 
+/// What the walk needs to know of a failed page call (a request that could not start is a
+/// failure no wait cures).
+impl From<&CallError> for PageFailure {
+    fn from(e: &CallError) -> Self {
+        match e {
+            CallError::Failed { failure, .. } => PageFailure::from(failure),
+            CallError::Invalid(_) => PageFailure {
+                attempts: 0,
+                again_at: None,
+            },
+        }
+    }
+}
+
 /// Turns of [`PaginatorInner::step`] before it gives up on a walk that neither yields nor ends
 /// (each turn feeds the walk one input, so a real walk never needs this many in a row).
 const MAX_TURNS: u32 = 10_000;
@@ -884,15 +898,8 @@ impl PaginatorInner {
                     match self.driver.request(spec).await {
                         Ok(reply) => self.accept(call.url, reply),
                         Err(e) => {
-                            let failure = match &e {
-                                CallError::Failed { failure, .. } => PageFailure::from(failure),
-                                CallError::Invalid(_) => PageFailure {
-                                    attempts: 0,
-                                    again_at: None,
-                                },
-                            };
                             let now = self.driver.now();
-                            self.walk.borrow_mut().failed(failure, now);
+                            self.walk.borrow_mut().failed(PageFailure::from(&e), now);
                             *self.last.borrow_mut() = Some((call.url, Err(e)));
                         }
                     }

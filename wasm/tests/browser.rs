@@ -916,15 +916,8 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                             items.extend(pages.accept(page).unwrap_or_default());
                         }
                         Err(e) => {
-                            let failure = match &e {
-                                CallError::Failed { failure, .. } => PageFailure::from(failure),
-                                CallError::Invalid(_) => PageFailure {
-                                    attempts: 0,
-                                    again_at: None,
-                                },
-                            };
+                            pages.failed(PageFailure::from(&e), d.now());
                             failed_as = format!("{e:?}");
-                            pages.failed(failure, d.now());
                         }
                     }
                 }
