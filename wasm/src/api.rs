@@ -146,6 +146,10 @@ export interface ResileError extends Error {
   /** When the host may be tried again (breaker open), in ms from the failure. */
   retryAfterMs?: number;
   tokenError?: string;
+  /** A paginated walk that stopped: pass this as `paginate`'s `resume` option to go on. */
+  resume?: string;
+  /** The same resume point as a whole URL. */
+  resumeUrl?: string;
 }
 
 export type Why = string;
