@@ -223,42 +223,34 @@ struct Run {
     last: Option<Result<Response, Error>>,
 }
 
-fn walk_of(setup: &Setup) -> Result<Walk, Error> {
-    let first = setup.first.as_ref().map_err(clone_error)?;
-    let items = setup.items_pointer.clone();
+/// The core's walk for `setup`, from its first URL or its resume point.
+fn walk_of(setup: Setup) -> Result<(Client, Walk), Error> {
+    let first = setup.first?;
     let invalid = |e: resile_core::paginate::url::UrlError| Error::InvalidUrl {
         url: setup.resume.clone().unwrap_or_else(|| first.to_string()),
         message: e.to_string(),
     };
+    let (style, items) = (setup.style, setup.items_pointer);
     let walk = match &setup.resume {
-        Some(token) => Walk::resume(first.as_str(), setup.style.clone(), items, token),
-        None => Walk::new(first.as_str(), setup.style.clone(), items),
+        Some(token) => Walk::resume(first.as_str(), style, items, token),
+        None => Walk::new(first.as_str(), style, items),
     }
-    .map_err(invalid)?;
-    let walk = walk.policy(setup.policy.clone());
-    Ok(match setup.max_pages {
+    .map_err(invalid)?
+    .policy(setup.policy);
+    let walk = match setup.max_pages {
         Some(max) => walk.max_pages(max),
         None => walk,
-    })
-}
-
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::InvalidUrl { url, message } => Error::InvalidUrl {
-            url: url.clone(),
-            message: message.clone(),
-        },
-        other => Error::invalid_request(other),
-    }
+    };
+    Ok((setup.client, walk))
 }
 
 fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
-    let walk = match walk_of(&setup) {
+    let (client, walk) = match walk_of(setup) {
         Ok(w) => w,
         Err(e) => return futures::stream::iter([Err(e)]).boxed(),
     };
     let run = Run {
-        client: setup.client,
+        client,
         walk,
         last: None,
     };
