@@ -47,7 +47,7 @@ fn split(text: &str) -> Parts<'_> {
         Some((t, q)) => (t, Some(q)),
         None => (text, None),
     };
-    let (scheme, rest) = match text.find(|c| matches!(c, ':' | '/')) {
+    let (scheme, rest) = match text.find([':', '/']) {
         Some(i) if text.as_bytes()[i] == b':' && is_scheme(&text[..i]) => {
             (Some(&text[..i]), &text[i + 1..])
         }

@@ -75,7 +75,8 @@ fn every_style_asks_for_the_right_pages_and_knows_where_it_would_resume() {
     let l2 = link("/items?sort=id&after=2");
     let l4 = link("https://api.test/items?sort=id&after=4");
     // (style, items pointer, pages served, [(URL asked, resume token)])
-    let table: Vec<(PageStyle, Option<&str>, Vec<Served>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (PageStyle, Option<&'a str>, Vec<Served>, Vec<(&'a str, &'a str)>);
+    let table: Vec<Case<'_>> = vec![
         (
             PageStyle::Link,
             None,
@@ -271,7 +272,8 @@ fn a_repeated_cursor_is_served_after_the_items_of_its_page_without_a_resume_poin
 fn a_page_that_cannot_be_read_stops_the_walk_with_that_page_to_resume_from() {
     let first = "https://api.test/i";
     // (status, body, why it stops)
-    let table: Vec<(u16, Body<'_>, fn(&Stop) -> bool)> = vec![
+    type Case<'a> = (u16, Body<'a>, fn(&Stop) -> bool);
+    let table: Vec<Case<'_>> = vec![
         (404, Body::Bytes(b"[1]"), |s| {
             *s == Stop::Status { status: 404 }
         }),
