@@ -345,6 +345,10 @@ impl Run {
                 last: None,
                 maybe_processed: false,
             },
+            (Stop::BadLink { target, error }, _) => Error::InvalidUrl {
+                url: target,
+                message: error.to_string(),
+            },
             (stop, _) => Error::invalid_request(stop),
         };
         Error::Walk {

@@ -26,7 +26,7 @@
 
 use super::next::PageRequest;
 use super::style::PageStyle;
-use super::url::{origin, query_pairs, query_string, resolve, UrlError};
+use super::url::{origin, path_and_query, query_pairs, query_string, resolve, UrlError};
 
 /// The next request of a walk that stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,15 +40,8 @@ impl Resume {
     /// URL) next.
     pub fn new(first: &str, next: &str, style: &PageStyle) -> Self {
         let token = match style {
-            PageStyle::Link => match (origin(first), origin(next)) {
-                (Ok(a), Ok(b)) if a == b => {
-                    let rest = &next[b.len().min(next.len())..];
-                    if rest.starts_with('/') {
-                        rest.to_string()
-                    } else {
-                        format!("/{rest}")
-                    }
-                }
+            PageStyle::Link => match (origin(first), origin(next), path_and_query(next)) {
+                (Ok(a), Ok(b), Ok(target)) if a == b => target,
                 _ => next.to_string(),
             },
             _ => {

@@ -94,11 +94,31 @@ pub fn origin(url: &str) -> Result<String, UrlError> {
     ))
 }
 
+/// The path and query of an absolute URL (`/items?after=2`), its target within its origin.
+pub fn path_and_query(url: &str) -> Result<String, UrlError> {
+    let p = absolute(url)?;
+    let path = if p.path.is_empty() { "/" } else { p.path };
+    Ok(match p.query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    })
+}
+
 /// The reference `reference` (absolute, or relative like `?after=2`, `/items`, `../x`)
-/// resolved against the absolute URL `base` (RFC 3986 §5.2.2), without a fragment.
+/// resolved against the absolute URL `base` (RFC 3986 §5.2.2, non-strict), without a
+/// fragment. A result that is not a `scheme://authority` URL (`mailto:x`) is an error.
 pub fn resolve(base: &str, reference: &str) -> Result<String, UrlError> {
     let b = absolute(base)?;
-    let r = split(reference.trim());
+    let mut r = split(reference.trim());
+    // RFC 3986 §5.2.2's non-strict reading, as browsers do: `http:g` against an http base
+    // is relative.
+    if r.authority.is_none()
+        && r.scheme
+            .zip(b.scheme)
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+    {
+        r.scheme = None;
+    }
     let (scheme, authority, path, query);
     if let Some(s) = r.scheme {
         scheme = s;
@@ -145,6 +165,9 @@ pub fn resolve(base: &str, reference: &str) -> Result<String, UrlError> {
         out.push('?');
         out.push_str(q);
     }
+    // A reference to something that is no `scheme://authority` URL (`mailto:x`) cannot be
+    // requested.
+    absolute(&out)?;
     Ok(out)
 }
 
@@ -292,7 +315,6 @@ mod tests {
         // RFC 3986 §5.4.1 and §5.4.2 (fragments dropped: they are never requested).
         let base = "http://a/b/c/d;p?q";
         let table = [
-            ("g:h", "g:h"),
             ("g", "http://a/b/c/g"),
             ("./g", "http://a/b/c/g"),
             ("g/", "http://a/b/c/g/"),
@@ -329,6 +351,13 @@ mod tests {
             resolve("http://h.test", "?after=2").unwrap(),
             "http://h.test/?after=2"
         );
+        // Non-strict: the base's own scheme without an authority is a relative reference.
+        assert_eq!(resolve(base, "http:g").unwrap(), "http://a/b/c/g");
+        assert_eq!(resolve(base, "HTTP:").unwrap(), "http://a/b/c/d;p?q");
+        // What cannot be requested is refused.
+        for reference in ["g:h", "mailto:x@y", "https:"] {
+            assert!(resolve(base, reference).is_err(), "{reference}");
+        }
     }
 
     #[test]

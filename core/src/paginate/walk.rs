@@ -187,6 +187,14 @@ pub enum Stop {
     /// The walk's deadline passed before the next page.
     #[error("the walk's deadline passed")]
     Deadline,
+    /// The next link names nothing that can be requested (`mailto:x`, `//`).
+    #[error("the next link `{target}` cannot be followed: {error}")]
+    BadLink {
+        /// The link as the server sent it.
+        target: String,
+        /// What is wrong with it.
+        error: UrlError,
+    },
 }
 
 /// A walk that stopped, with where to go on.
@@ -260,7 +268,7 @@ impl Walk {
             max_wait: Duration::from_secs(60),
             waited: Duration::ZERO,
         };
-        walk.next = walk.pages.next_request().map(|r| walk.url_of(&r));
+        walk.next = walk.pages.next_request().and_then(|r| walk.url_of(&r).ok());
         walk
     }
 
@@ -353,9 +361,13 @@ impl Walk {
                     .url
                     .filter(|u| origin(u).is_ok())
                     .map_or(current, str::to_string);
-                self.next = self.pages.next_request().map(|r| self.url_of(&r));
-                if let Some(e) = pending {
-                    self.stop(Stop::Page(e));
+                let next = self.pages.next_request();
+                self.next = None;
+                match (pending, next.map(|r| self.url_of(&r))) {
+                    (Some(e), _) => self.stop(Stop::Page(e)),
+                    (None, Some(Err(stop))) => self.stop(stop),
+                    (None, Some(Ok(url))) => self.next = Some(url),
+                    (None, None) => {}
                 }
                 Some(items)
             }
@@ -428,15 +440,17 @@ impl Walk {
         }
     }
 
-    fn url_of(&self, request: &PageRequest) -> String {
+    fn url_of(&self, request: &PageRequest) -> Result<String, Stop> {
         match request {
-            // `last` is absolute, so resolving cannot fail; a target that is no URL at all
-            // goes to the driver as it came and fails there as an invalid URL.
             PageRequest::Url(target) => {
-                resolve(&self.last, target).unwrap_or_else(|_| target.clone())
+                resolve(&self.last, target).map_err(|error| Stop::BadLink {
+                    target: target.clone(),
+                    error,
+                })
             }
+            // `first` is absolute, so this cannot fail.
             PageRequest::Query(params) => {
-                with_query(&self.first, params).unwrap_or_else(|_| self.first.clone())
+                Ok(with_query(&self.first, params).unwrap_or_else(|_| self.first.clone()))
             }
         }
     }

@@ -75,7 +75,12 @@ fn every_style_asks_for_the_right_pages_and_knows_where_it_would_resume() {
     let l2 = link("/items?sort=id&after=2");
     let l4 = link("https://api.test/items?sort=id&after=4");
     // (style, items pointer, pages served, [(URL asked, resume token)])
-    type Case<'a> = (PageStyle, Option<&'a str>, Vec<Served>, Vec<(&'a str, &'a str)>);
+    type Case<'a> = (
+        PageStyle,
+        Option<&'a str>,
+        Vec<Served>,
+        Vec<(&'a str, &'a str)>,
+    );
     let table: Vec<Case<'_>> = vec![
         (
             PageStyle::Link,
@@ -475,4 +480,30 @@ fn link_targets_resolve_against_the_url_that_answered() {
 fn a_first_url_that_is_not_absolute_is_refused() {
     assert!(Walk::new("/items", PageStyle::Link, None).is_err());
     assert!(Walk::resume("items", PageStyle::Link, None, "?a=1").is_err());
+}
+
+#[test]
+fn a_next_link_that_cannot_be_requested_stops_the_walk_after_its_page() {
+    let mut walk = Walk::new("https://api.test/items", PageStyle::Link, None).unwrap();
+    let now = Instant::ZERO;
+    let _ = fetch(&mut walk, now);
+    let headers = [("link", "<mailto:ops@api.test>; rel=\"next\"")];
+    let body = json!([1, 2]);
+    let items = walk.accept(PageReply::new(200, &headers, Body::Json(&body)));
+    assert_eq!(
+        items,
+        Some(vec![json!(1), json!(2)]),
+        "the page's items first"
+    );
+    match walk.poll(now) {
+        Step::Fail(e) => {
+            assert!(
+                matches!(&e.stop, Stop::BadLink { target, .. } if target == "mailto:ops@api.test"),
+                "{:?}",
+                e.stop
+            );
+            assert_eq!(e.resume, None);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -74,7 +74,7 @@ pub fn run_walk<S: Server>(
 /// The label an expectation names a stopped walk by: the [`walk_error_label`] of a page that
 /// cannot be followed, `call:done:STATUS` for a page answered with a status other than 2xx,
 /// `call:fail:WHY` (the call's `outcome_label`) for a page call that failed, `not_json`,
-/// `deadline`.
+/// `deadline`, `bad_link`.
 pub fn stop_label(stop: &Stop, call_failure: &str) -> String {
     match stop {
         Stop::Page(e) => walk_error_label(e),
@@ -82,5 +82,6 @@ pub fn stop_label(stop: &Stop, call_failure: &str) -> String {
         Stop::NotJson { .. } => "not_json".into(),
         Stop::Call { .. } => format!("call:{call_failure}"),
         Stop::Deadline => "deadline".into(),
+        Stop::BadLink { .. } => "bad_link".into(),
     }
 }
