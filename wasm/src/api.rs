@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use resile_core::paginate::{
-    Body as PageBody, PageFailure, PageReply, PageStyle, PaginateError, Step, Stop, Walk, WalkError,
+    Body as PageBody, PageFailure, PageReply, PageStyle, PaginateError, Step, Stop, Walk,
+    WalkError, WalkPolicy,
 };
 use resile_core::{Config, Event, Method};
 use serde_json::{json, Value};
@@ -104,7 +105,13 @@ export interface RequestOptions {
 }
 
 /** How to page through a collection. */
-export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey" | "signal"> {
+export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey" | "signal" | "maxAttempts" | "deadlineMs"> {
+  /** Retries the whole walk may spend over all its pages; each page that arrives earns one
+   * back (default 10). A page takes as many attempts as the walk has left. */
+  retries?: number;
+  /** The whole walk's deadline; each page gets the time left (default: none, each page keeps
+   * the configured per-call deadline). */
+  deadlineMs?: number;
   /** "link" (default): RFC 8288 `Link: <…>; rel="next"`; "cursor": a cursor in the body;
    * "offset": offset/limit; "page": page/per_page (stops at X-Total-Count). */
   style?: "link" | "cursor" | "offset" | "page";
@@ -631,6 +638,15 @@ impl Client {
             None => Walk::new(&first, style, items),
         }
         .map_err(|e| invalid(e.to_string()))?;
+        let defaults = WalkPolicy::default();
+        let policy = WalkPolicy {
+            retries: number_field(&options, "retries")?.map_or(defaults.retries, |n| {
+                n.clamp(0.0, f64::from(u32::MAX)) as u32
+            }),
+            deadline_ms: template.deadline.map(|d| d.as_millis() as u64),
+            ..defaults
+        };
+        let walk = walk.policy(policy);
         let walk = match number_field(&options, "maxPages")? {
             Some(max) => walk.max_pages(max as u64),
             None => walk,
@@ -898,7 +914,7 @@ impl PaginatorInner {
                     let mut spec = self.template.clone();
                     spec.url = call.url.clone();
                     spec.max_attempts = Some(call.max_attempts);
-                    spec.deadline = call.deadline.or(spec.deadline);
+                    spec.deadline = call.deadline;
                     match self.driver.request(spec).await {
                         Ok(reply) => self.accept(call.url, reply),
                         Err(e) => {

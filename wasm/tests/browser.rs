@@ -484,6 +484,53 @@ async fn pagination_in_four_styles_under_faults() {
     );
 }
 
+/// A walk that fails says where to resume (the error's `resume`); walks resumed from there
+/// get the rest, with no item lost or repeated.
+#[wasm_bindgen_test]
+async fn a_failed_walk_resumes_where_it_stopped() {
+    let Some(chaos) = chaos() else { return };
+    let client = js_client(json!({"baseUrl": chaos, "seed": 5, "breaker": {"enabled": false}}));
+    let url = "/items/cursor?limit=10&total=200&fail_rate=0.35".to_string();
+    let (mut ids, mut stops, mut resume) = (Vec::<u64>::new(), 0, None::<String>);
+    for _ in 0..200 {
+        // No retries: the first failed page request stops the walk.
+        let mut options = json!({"style": "cursor", "retries": 0});
+        if let Some(token) = &resume {
+            options["resume"] = json!(token);
+        }
+        let options = JSON::parse(&options.to_string()).unwrap().unchecked_into();
+        let pages = client.paginate(url.clone(), Some(options)).unwrap();
+        let next: Function = prop(&pages, "next").unchecked_into();
+        resume = None;
+        for _ in 0..1000 {
+            match settle(next.call0(&pages).unwrap().unchecked_into()).await {
+                Ok(step) if prop(&step, "done").as_bool() == Some(true) => break,
+                Ok(step) => ids.push(prop(&prop(&step, "value"), "id").as_f64().unwrap() as u64),
+                Err(e) => {
+                    assert_eq!(prop(&e, "retryable").as_bool(), Some(true));
+                    resume = Some(
+                        prop(&e, "resume")
+                            .as_string()
+                            .unwrap_or_else(|| panic!("no resume in {:?}", prop(&e, "message"))),
+                    );
+                    stops += 1;
+                    break;
+                }
+            }
+        }
+        if resume.is_none() {
+            break;
+        }
+    }
+    assert!(resume.is_none(), "the walk got to its end");
+    assert!(stops >= 1, "it stopped and was resumed");
+    assert_eq!(
+        ids,
+        (1..=200).collect::<Vec<u64>>(),
+        "every item once, in order"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn writes_carry_one_idempotency_key_on_every_attempt() {
     let Some(chaos) = chaos() else { return };
