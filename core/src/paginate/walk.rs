@@ -2,15 +2,11 @@
 //! iterator, the simulator) runs this loop and only performs the page calls.
 //!
 //! ```text
-//!            ┌──────────── accept(page) ◄── the page call succeeded ───┐
-//!            ▼                                                         │
-//!   poll ─► Fetch(PageCall) ── driver makes one engine call ──────────┤
-//!     │                                                                │
-//!     ├──► Wait { until } ◄── failed(failure): the host is callable ◄──┘
-//!     │      (sleep, poll again)    again soon and the walk has retries left
-//!     ├──► Fail(WalkError)   once: a page that cannot be had or followed, after the
-//!     │                      items of the page before it; carries the resume point
-//!     └──► Done              the collection is exhausted
+//!   ┌─► poll(now) ─┬─► Fetch(PageCall)  make the call, then accept(reply) or failed(failure)
+//!   │              ├─► Wait { until }   the host refuses for a while: sleep until then
+//!   │              ├─► Fail(WalkError)  once, after the last page's items; says where to resume
+//!   │              └─► Done             the collection is exhausted
+//!   └──────────────── after each input, and after a wait
 //! ```
 //!
 //! A page call is an ordinary engine call whose attempts and deadline come from the walk's
