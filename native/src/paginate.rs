@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use resile_core::paginate::{
-    Body, PageCall, PageFailure, PageReply, PageStyle, Step, Stop, Walk, WalkError, WalkPolicy,
+    Again, Body, PageCall, PageFailure, PageReply, PageStyle, Step, Stop, Walk, WalkError,
+    WalkPolicy,
 };
 use resile_core::{Instant, Why};
 
@@ -360,11 +361,11 @@ impl Run {
     }
 }
 
-/// What the walk needs to know of a failed page call: its attempts, and when the host may be
-/// called again if it only refused for a while (an open breaker).
+/// What the walk needs to know of a failed page call, by the core's one rule
+/// ([`PageFailure::from_parts`]) over the facts the client's error keeps.
 fn page_failure(e: &Error, client: &Client) -> PageFailure {
     let now: Instant = client.now();
-    let again_at = match e {
+    let retry_at = match e {
         Error::Unavailable {
             retry_at: Some(at), ..
         } => Some(
@@ -382,5 +383,11 @@ fn page_failure(e: &Error, client: &Client) -> PageFailure {
         | Error::NotRetried { attempts, .. } => *attempts,
         _ => 1,
     };
-    PageFailure { attempts, again_at }
+    match e.why() {
+        Some(why) => PageFailure::from_parts(why, e.is_retryable(), retry_at, attempts),
+        None => PageFailure {
+            attempts,
+            again: Again::Never,
+        },
+    }
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use resile_core::paginate::{
-    Body as PageBody, PageFailure, PageReply, PageStyle, PaginateError, Step, Stop, Walk,
+    Again, Body as PageBody, PageFailure, PageReply, PageStyle, PaginateError, Step, Stop, Walk,
     WalkError, WalkPolicy,
 };
 use resile_core::{Config, Event, Method};
@@ -887,7 +887,7 @@ impl From<&CallError> for PageFailure {
             CallError::Failed { failure, .. } => PageFailure::from(failure),
             CallError::Invalid(_) => PageFailure {
                 attempts: 0,
-                again_at: None,
+                again: Again::Never,
             },
         }
     }

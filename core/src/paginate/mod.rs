@@ -51,4 +51,4 @@ pub use allowance::{Allowance, WalkPolicy};
 pub use next::{PageRequest, PaginateError, Paginator};
 pub use resume::Resume;
 pub use style::PageStyle;
-pub use walk::{Body, PageCall, PageFailure, PageReply, Step, Stop, Walk, WalkError};
+pub use walk::{Again, Body, PageCall, PageFailure, PageReply, Step, Stop, Walk, WalkError};

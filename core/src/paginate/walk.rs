@@ -49,6 +49,7 @@ use super::url::{origin, resolve, with_query, UrlError};
 use crate::engine::Failure;
 use crate::headers::Headers;
 use crate::time::Instant;
+use crate::why::Why;
 
 /// What the driver does next.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,22 +137,49 @@ impl<'a> PageReply<'a> {
     }
 }
 
+/// When fetching a failed page again may work.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Again {
+    /// Not by waiting: the request is refused for what it is (a 404, an unsafe repeat), or the
+    /// page already had every attempt the walk could give it.
+    Never,
+    /// Once the host may be called again (an open breaker's end, a server's hold).
+    At(Instant),
+    /// Later, when the walk chooses: the page's call ended on a limit of its own (the host's
+    /// retry budget, the call's deadline) while the host was still failing.
+    Later,
+}
+
 /// What a failed page call allows.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct PageFailure {
     /// Attempts the call made.
     pub attempts: u32,
-    /// When the host may be called again, if the failure was only that it could not be called
-    /// now (an open breaker, a server hold) and trying the page again then may work.
-    pub again_at: Option<Instant>,
+    /// When fetching the page again may work.
+    pub again: Again,
+}
+
+impl PageFailure {
+    /// The one rule, from the engine's reason for a failed call: whether it is retryable,
+    /// when the host may be called again, and how many attempts it made. Drivers whose error
+    /// type keeps these facts (rather than the [`Failure`]) call this.
+    pub fn from_parts(why: Why, retryable: bool, retry_at: Option<Instant>, attempts: u32) -> Self {
+        let again = match (retryable, retry_at, why) {
+            (false, _, _) => Again::Never,
+            (true, Some(at), _) => Again::At(at),
+            (true, None, Why::BudgetExhausted | Why::DeadlineExceeded | Why::DeadlineWouldPass) => {
+                Again::Later
+            }
+            (true, None, _) => Again::Never,
+        };
+        PageFailure { attempts, again }
+    }
 }
 
 impl From<&Failure> for PageFailure {
     fn from(f: &Failure) -> Self {
-        PageFailure {
-            attempts: f.attempts,
-            again_at: f.retry_at.filter(|_| f.is_retryable()),
-        }
+        PageFailure::from_parts(f.why, f.is_retryable(), f.retry_at, f.attempts)
     }
 }
 
@@ -227,6 +255,8 @@ pub struct Walk {
     max_wait: Duration,
     /// Time waited for the host since the last page arrived.
     waited: Duration,
+    /// Times the page now due was fetched again.
+    refetches: u32,
 }
 
 impl Walk {
@@ -263,6 +293,7 @@ impl Walk {
             allowance: Allowance::new(WalkPolicy::default()),
             max_wait: Duration::from_secs(60),
             waited: Duration::ZERO,
+            refetches: 0,
         };
         walk.next = walk.pages.next_request().and_then(|r| walk.url_of(&r).ok());
         walk
@@ -353,6 +384,7 @@ impl Walk {
             Ok((items, pending)) => {
                 self.allowance.page_arrived(reply.attempts);
                 self.waited = Duration::ZERO;
+                self.refetches = 0;
                 self.last = reply
                     .url
                     .filter(|u| origin(u).is_ok())
@@ -370,22 +402,27 @@ impl Walk {
         }
     }
 
-    /// Takes in the failure of the last [`Step::Fetch`]'s call. When the host only refused
-    /// for a while (an open breaker, a hold), the walk has a retry left, and waiting for it
+    /// Takes in the failure of the last [`Step::Fetch`]'s call. When waiting may cure it
+    /// ([`Again::At`] the host's time, or [`Again::Later`] after the walk's own backoff: 1 s,
+    /// doubling for each refetch of the same page), the walk has a retry left, and the wait
     /// keeps the time waited for this page within the policy's `max_wait_ms` and the walk's
     /// deadline, the next poll waits and fetches the page again; otherwise it serves
     /// [`Stop::Call`] with this page as the resume point.
     pub fn failed(&mut self, failure: PageFailure, now: Instant) {
         self.allowance.page_failed(failure.attempts);
-        let wait = failure
-            .again_at
-            .map(|at| (at, at.saturating_duration_since(now)));
+        let at = match failure.again {
+            Again::At(at) => Some(at.max(now)),
+            Again::Later => Some(now.saturating_add(refetch_backoff(self.refetches))),
+            Again::Never => None,
+        };
+        let wait = at.map(|at| (at, at.saturating_duration_since(now)));
         match wait {
             Some((at, wait))
                 if self.waited.saturating_add(wait) <= self.max_wait
                     && self.allowance.take_refetch(at) =>
             {
                 self.waited = self.waited.saturating_add(wait);
+                self.refetches = self.refetches.saturating_add(1);
                 self.state = State::Waiting(at);
             }
             _ => self.stop(Stop::Call {
@@ -450,4 +487,10 @@ impl Walk {
             }
         }
     }
+}
+
+/// The walk's wait before fetching a page again after its call ended on a limit of its own:
+/// 1 s, doubling per refetch of the same page (the policy's `max_wait_ms` bounds the sum).
+fn refetch_backoff(refetches: u32) -> Duration {
+    Duration::from_secs(1u64 << refetches.min(16))
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::time::Instant;
+use crate::Why;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -371,7 +372,7 @@ fn a_host_refusing_for_a_while_is_waited_for_and_the_page_fetched_again() {
     walk.failed(
         PageFailure {
             attempts: 5,
-            again_at: Some(again),
+            again: Again::At(again),
         },
         t0,
     );
@@ -394,7 +395,7 @@ fn a_host_refusing_for_a_while_is_waited_for_and_the_page_fetched_again() {
         walk.failed(
             PageFailure {
                 attempts: 1,
-                again_at: Some(at),
+                again: Again::At(at),
             },
             now,
         );
@@ -426,7 +427,7 @@ fn a_failure_that_waiting_cannot_cure_ends_the_walk_at_once() {
     walk.failed(
         PageFailure {
             attempts: 11,
-            again_at: None,
+            again: Again::Never,
         },
         now,
     );
@@ -449,7 +450,7 @@ fn a_failure_that_waiting_cannot_cure_ends_the_walk_at_once() {
     walk.failed(
         PageFailure {
             attempts: 1,
-            again_at: Some(now + Duration::from_millis(10)),
+            again: Again::At(now + Duration::from_millis(10)),
         },
         now,
     );
@@ -506,4 +507,60 @@ fn a_next_link_that_cannot_be_requested_stops_the_walk_after_its_page() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn which_failures_waiting_may_cure() {
+    let t = Instant::from_millis(7);
+    // (why, retryable, retry_at, again)
+    let table = [
+        (Why::BreakerOpen, true, Some(t), Again::At(t)),
+        (Why::BudgetExhausted, true, None, Again::Later),
+        (Why::DeadlineExceeded, true, None, Again::Later),
+        (Why::DeadlineWouldPass, true, None, Again::Later),
+        (Why::MaxAttempts, true, None, Again::Never),
+        (Why::NotRetryableStatus, false, None, Again::Never),
+        (Why::NotIdempotent, false, Some(t), Again::Never),
+    ];
+    for (why, retryable, retry_at, again) in table {
+        let f = PageFailure::from_parts(why, retryable, retry_at, 3);
+        assert_eq!(f, PageFailure { attempts: 3, again }, "{why:?}");
+    }
+}
+
+#[test]
+fn a_page_stopped_by_a_limit_of_its_call_is_fetched_again_after_the_walks_backoff() {
+    let style = PageStyle::cursor("/next", "c");
+    let mut walk = Walk::new("https://api.test/i", style, Some("/items".into())).unwrap();
+    let mut now = Instant::ZERO;
+    let page_url = fetch(&mut walk, now).url;
+    for backoff_s in [1, 2, 4] {
+        walk.failed(
+            PageFailure {
+                attempts: 1,
+                again: Again::Later,
+            },
+            now,
+        );
+        let until = now + Duration::from_secs(backoff_s);
+        assert_eq!(walk.poll(now), Step::Wait { until });
+        now = until;
+        assert_eq!(fetch(&mut walk, now).url, page_url);
+    }
+    page(&mut walk, 1, Some("a"));
+    let _ = fetch(&mut walk, now);
+    walk.failed(
+        PageFailure {
+            attempts: 1,
+            again: Again::Later,
+        },
+        now,
+    );
+    assert_eq!(
+        walk.poll(now),
+        Step::Wait {
+            until: now + Duration::from_secs(1)
+        },
+        "a page that arrived starts the backoff over"
+    );
 }
