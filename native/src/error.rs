@@ -210,6 +210,7 @@ pub enum Error {
     #[error("the walk stopped after {items} item(s) in {pages} page(s): {cause}")]
     Walk {
         /// What stopped it.
+        #[source]
         cause: Box<Error>,
         /// The next request, when there is one (none after a repeated cursor).
         resume: Option<resile_core::paginate::Resume>,
