@@ -263,8 +263,13 @@ fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
                         return Some((Ok(page), run));
                     }
                 }
-                Step::Wait { until } => {
+                Step::Wait { until, why } => {
                     let wait = until.saturating_duration_since(run.client.now());
+                    tracing::debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        why = ?why,
+                        "the walk fetches the page again after a wait"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Step::Fail(e) => {

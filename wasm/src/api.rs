@@ -907,7 +907,7 @@ impl PaginatorInner {
             match step {
                 Step::Done => return Ok(iter_result(&JsValue::UNDEFINED, true)),
                 Step::Fail(e) => return Err(self.error(e)),
-                Step::Wait { until } => {
+                Step::Wait { until, .. } => {
                     js::sleep(until.saturating_duration_since(self.driver.now())).await
                 }
                 Step::Fetch(call) => {

@@ -968,7 +968,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                         }
                     }
                 }
-                Step::Wait { until } => sleep(until.saturating_duration_since(d.now())).await,
+                Step::Wait { until, .. } => sleep(until.saturating_duration_since(d.now())).await,
                 Step::Fail(e) => {
                     walk_error = Some(stop_label(&e.stop, &failed_as));
                     break;

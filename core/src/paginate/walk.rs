@@ -57,10 +57,13 @@ use crate::why::Why;
 pub enum Step {
     /// Make this page call, then [`Walk::accept`] its response or [`Walk::failed`] its failure.
     Fetch(PageCall),
-    /// Sleep until then (the host is held or its breaker open), then poll again.
+    /// Sleep until then, then poll again: the page is fetched again once the host may be
+    /// called (its breaker open, a server's hold) or after the walk's backoff.
     Wait {
         /// When to poll again.
         until: Instant,
+        /// Why the page's call failed ([`Why::BreakerOpen`], [`Why::BudgetExhausted`], ...).
+        why: Why,
     },
     /// The walk stopped before its end; served once, then [`Step::Done`].
     Fail(WalkError),
@@ -145,10 +148,18 @@ pub enum Again {
     /// page already had every attempt the walk could give it.
     Never,
     /// Once the host may be called again (an open breaker's end, a server's hold).
-    At(Instant),
+    At {
+        /// When.
+        at: Instant,
+        /// Why the call failed.
+        why: Why,
+    },
     /// Later, when the walk chooses: the page's call ended on a limit of its own (the host's
     /// retry budget, the call's deadline) while the host was still failing.
-    Later,
+    Later {
+        /// Why the call failed.
+        why: Why,
+    },
 }
 
 /// What a failed page call allows.
@@ -167,10 +178,12 @@ impl PageFailure {
     pub fn from_parts(why: Why, retryable: bool, retry_at: Option<Instant>, attempts: u32) -> Self {
         let again = match (retryable, retry_at, why) {
             (false, _, _) => Again::Never,
-            (true, Some(at), _) => Again::At(at),
-            (true, None, Why::BudgetExhausted | Why::DeadlineExceeded | Why::DeadlineWouldPass) => {
-                Again::Later
-            }
+            (true, Some(at), why) => Again::At { at, why },
+            (
+                true,
+                None,
+                why @ (Why::BudgetExhausted | Why::DeadlineExceeded | Why::DeadlineWouldPass),
+            ) => Again::Later { why },
             (true, None, _) => Again::Never,
         };
         PageFailure { attempts, again }
@@ -238,7 +251,7 @@ pub struct WalkError {
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Ready,
-    Waiting(Instant),
+    Waiting(Instant, Why),
     Failed(WalkError),
     Finished,
 }
@@ -323,11 +336,11 @@ impl Walk {
                 self.state = State::Finished;
                 return Step::Done;
             }
-            State::Waiting(until) if now < until => {
-                self.state = State::Waiting(until);
-                return Step::Wait { until };
+            State::Waiting(until, why) if now < until => {
+                self.state = State::Waiting(until, why);
+                return Step::Wait { until, why };
             }
-            State::Waiting(_) | State::Ready => {}
+            State::Waiting(..) | State::Ready => {}
         }
         let Some(url) = self.next.clone() else {
             self.state = State::Finished;
@@ -411,19 +424,21 @@ impl Walk {
     pub fn failed(&mut self, failure: PageFailure, now: Instant) {
         self.allowance.page_failed(failure.attempts);
         let at = match failure.again {
-            Again::At(at) => Some(at.max(now)),
-            Again::Later => Some(now.saturating_add(refetch_backoff(self.refetches))),
+            Again::At { at, why } => Some((at.max(now), why)),
+            Again::Later { why } => {
+                Some((now.saturating_add(refetch_backoff(self.refetches)), why))
+            }
             Again::Never => None,
         };
-        let wait = at.map(|at| (at, at.saturating_duration_since(now)));
+        let wait = at.map(|(at, why)| (at, why, at.saturating_duration_since(now)));
         match wait {
-            Some((at, wait))
+            Some((at, why, wait))
                 if self.waited.saturating_add(wait) <= self.max_wait
                     && self.allowance.take_refetch(at) =>
             {
                 self.waited = self.waited.saturating_add(wait);
                 self.refetches = self.refetches.saturating_add(1);
-                self.state = State::Waiting(at);
+                self.state = State::Waiting(at, why);
             }
             _ => self.stop(Stop::Call {
                 attempts: failure.attempts,

@@ -372,14 +372,26 @@ fn a_host_refusing_for_a_while_is_waited_for_and_the_page_fetched_again() {
     walk.failed(
         PageFailure {
             attempts: 5,
-            again: Again::At(again),
+            again: Again::At {
+                at: again,
+                why: Why::BreakerOpen,
+            },
         },
         t0,
     );
-    assert_eq!(walk.poll(t0), Step::Wait { until: again });
+    assert_eq!(
+        walk.poll(t0),
+        Step::Wait {
+            until: again,
+            why: Why::BreakerOpen
+        }
+    );
     assert_eq!(
         walk.poll(again.saturating_sub(Duration::from_millis(1))),
-        Step::Wait { until: again }
+        Step::Wait {
+            until: again,
+            why: Why::BreakerOpen
+        }
     );
     let retry = fetch(&mut walk, again);
     assert_eq!(retry.url, first.url, "the same page");
@@ -395,12 +407,16 @@ fn a_host_refusing_for_a_while_is_waited_for_and_the_page_fetched_again() {
         walk.failed(
             PageFailure {
                 attempts: 1,
-                again: Again::At(at),
+                again: Again::At {
+                    at,
+                    why: Why::BreakerOpen,
+                },
             },
             now,
         );
         match walk.poll(now) {
-            Step::Wait { until } if waits => {
+            Step::Wait { until, why } if waits => {
+                assert_eq!(why, Why::BreakerOpen);
                 assert_eq!(until, at);
                 now = at;
                 assert_eq!(fetch(&mut walk, now).url, first.url);
@@ -450,7 +466,10 @@ fn a_failure_that_waiting_cannot_cure_ends_the_walk_at_once() {
     walk.failed(
         PageFailure {
             attempts: 1,
-            again: Again::At(now + Duration::from_millis(10)),
+            again: Again::At {
+                at: now + Duration::from_millis(10),
+                why: Why::BreakerOpen,
+            },
         },
         now,
     );
@@ -514,10 +533,39 @@ fn which_failures_waiting_may_cure() {
     let t = Instant::from_millis(7);
     // (why, retryable, retry_at, again)
     let table = [
-        (Why::BreakerOpen, true, Some(t), Again::At(t)),
-        (Why::BudgetExhausted, true, None, Again::Later),
-        (Why::DeadlineExceeded, true, None, Again::Later),
-        (Why::DeadlineWouldPass, true, None, Again::Later),
+        (
+            Why::BreakerOpen,
+            true,
+            Some(t),
+            Again::At {
+                at: t,
+                why: Why::BreakerOpen,
+            },
+        ),
+        (
+            Why::BudgetExhausted,
+            true,
+            None,
+            Again::Later {
+                why: Why::BudgetExhausted,
+            },
+        ),
+        (
+            Why::DeadlineExceeded,
+            true,
+            None,
+            Again::Later {
+                why: Why::DeadlineExceeded,
+            },
+        ),
+        (
+            Why::DeadlineWouldPass,
+            true,
+            None,
+            Again::Later {
+                why: Why::DeadlineWouldPass,
+            },
+        ),
         (Why::MaxAttempts, true, None, Again::Never),
         (Why::NotRetryableStatus, false, None, Again::Never),
         (Why::NotIdempotent, false, Some(t), Again::Never),
@@ -538,12 +586,20 @@ fn a_page_stopped_by_a_limit_of_its_call_is_fetched_again_after_the_walks_backof
         walk.failed(
             PageFailure {
                 attempts: 1,
-                again: Again::Later,
+                again: Again::Later {
+                    why: Why::BudgetExhausted,
+                },
             },
             now,
         );
         let until = now + Duration::from_secs(backoff_s);
-        assert_eq!(walk.poll(now), Step::Wait { until });
+        assert_eq!(
+            walk.poll(now),
+            Step::Wait {
+                until,
+                why: Why::BudgetExhausted
+            }
+        );
         now = until;
         assert_eq!(fetch(&mut walk, now).url, page_url);
     }
@@ -552,14 +608,17 @@ fn a_page_stopped_by_a_limit_of_its_call_is_fetched_again_after_the_walks_backof
     walk.failed(
         PageFailure {
             attempts: 1,
-            again: Again::Later,
+            again: Again::Later {
+                why: Why::BudgetExhausted,
+            },
         },
         now,
     );
     assert_eq!(
         walk.poll(now),
         Step::Wait {
-            until: now + Duration::from_secs(1)
+            until: now + Duration::from_secs(1),
+            why: Why::BudgetExhausted,
         },
         "a page that arrived starts the backoff over"
     );

@@ -63,7 +63,7 @@ pub fn run_walk<S: Server>(
                     None => return (items, Some("call:pending".into())),
                 }
             }
-            Step::Wait { until } => world.run_until(until, max_steps),
+            Step::Wait { until, .. } => world.run_until(until, max_steps),
             Step::Fail(e) => return (items, Some(stop_label(&e.stop, &failed_as))),
             Step::Done => return (items, None),
         }
