@@ -26,7 +26,7 @@ pub struct CallArgs {
     /// A config file (TOML or JSON) with the same fields as resile::ClientConfig.
     #[arg(long, env = "RESILE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Retries after the first attempt.
+    /// Retries after the first attempt (with --paginate: the walk's, shared by its pages).
     #[arg(long)]
     pub retries: Option<u32>,
     /// Backoff jitter: none, full, equal or decorrelated.
@@ -35,7 +35,7 @@ pub struct CallArgs {
     /// Timeout of one attempt (500ms, 5s, ...).
     #[arg(long, value_parser = parse_duration)]
     pub attempt_timeout: Option<Duration>,
-    /// Total time for the call, waits included.
+    /// Total time for the call, waits included (with --paginate: for the whole walk).
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<Duration>,
     /// Client-side rate limit per host (10/s, 600/m).
