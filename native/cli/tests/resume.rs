@@ -75,3 +75,31 @@ fn resume_needs_paginate() {
     let o = resile(&["get", "http://127.0.0.1:1/", "--resume", "?cursor=a"]);
     assert_eq!(o.status.code(), Some(2), "a usage error");
 }
+
+/// Issue 12 item 15 as it was reported: `--paginate link` through a server failing 35 % of
+/// page requests, under the default config, prints all 250 items once and exits 0. (Under seed
+/// 55 the third page fails four times in a row, which used to end the walk after 40 items.)
+#[test]
+fn paginate_link_through_35_percent_failures_prints_every_item_once() {
+    let server = resile_chaos::start_in_background(ChaosConfig {
+        seed: 55,
+        ..ChaosConfig::default()
+    })
+    .expect("the chaos server starts");
+    let url = format!(
+        "{}/items/link?page_size=20&total=250&fail_rate=0.35",
+        server.url()
+    );
+    let o = resile(&["get", &url, "--paginate", "link"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let ids: Vec<u64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (1..=250).collect::<Vec<u64>>());
+}
