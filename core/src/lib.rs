@@ -16,7 +16,9 @@
 //!   GCRA rate limit, and the access-token lifecycle with single-flight refresh.
 //! - [`engine`]: many concurrent logical calls over shared host state: the attempt loop with
 //!   deadlines, per-attempt timeouts, idempotency keys and server hints.
-//! - [`paginate`]: the next page from a `Link` header, a cursor, an offset or a page number.
+//! - [`paginate`]: the walk over a paginated collection that every driver runs: the next page
+//!   from a `Link` header, a cursor, an offset or a page number, one retry allowance and
+//!   deadline for the whole walk, and where a stopped walk resumes.
 //! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
 //!
 //! # Out of scope

@@ -261,6 +261,20 @@ pub enum Error {
     /// A paginated collection could not be followed.
     #[error("pagination stopped: {0}")]
     Pagination(#[from] resile_core::paginate::PaginateError),
+    /// A paginated walk stopped before its end: `cause` is the error of the page that could
+    /// not be had or followed, `resume` where to go on ([`crate::Paginate::resume`]).
+    #[error("the walk stopped after {items} item(s) in {pages} page(s): {cause}")]
+    Walk {
+        /// What stopped it.
+        #[source]
+        cause: Box<Error>,
+        /// The next request, when there is one (none after a repeated cursor).
+        resume: Option<resile_core::paginate::Resume>,
+        /// Pages taken in.
+        pages: u64,
+        /// Items taken in.
+        items: u64,
+    },
     /// The call was cancelled (a batch gave up, or the engine was told to).
     #[error("the call was cancelled")]
     Cancelled,
@@ -381,6 +395,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
+            Error::Walk { cause, .. } => cause.is_retryable(),
             Error::Timeout { .. }
             | Error::Unavailable { .. }
             | Error::RateLimited { .. }
@@ -408,6 +423,7 @@ impl Error {
     /// [`Error::Cancelled`] it answers `true`: an attempt may have been in flight.
     pub fn maybe_processed(&self) -> bool {
         match self {
+            Error::Walk { cause, .. } => cause.maybe_processed(),
             Error::Timeout {
                 maybe_processed, ..
             }
@@ -439,6 +455,7 @@ impl Error {
     /// The engine's reason, for errors the engine decided.
     pub fn why(&self) -> Option<Why> {
         match self {
+            Error::Walk { cause, .. } => cause.why(),
             Error::Timeout { why, .. }
             | Error::Unavailable { why, .. }
             | Error::RetriesExhausted { why, .. }
@@ -456,6 +473,7 @@ impl Error {
     /// Whether the call ran out of time (its deadline, or attempts that timed out).
     pub fn is_timeout(&self) -> bool {
         match self {
+            Error::Walk { cause, .. } => cause.is_timeout(),
             Error::Timeout { .. } => true,
             Error::RetriesExhausted { last, .. } => matches!(
                 last,
@@ -472,6 +490,7 @@ impl Error {
     /// The status of the response that caused the error, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
+            Error::Walk { cause, .. } => cause.status(),
             Error::Status { status, .. } | Error::Decode { status, .. } => Some(*status),
             Error::RetriesExhausted {
                 last: LastCause::Status(s),
@@ -485,6 +504,14 @@ impl Error {
                 last: Some(LastCause::Status(s)),
                 ..
             } => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// Where a stopped paginated walk goes on ([`Error::Walk`]).
+    pub fn resume(&self) -> Option<&resile_core::paginate::Resume> {
+        match self {
+            Error::Walk { resume, .. } => resume.as_ref(),
             _ => None,
         }
     }

@@ -98,7 +98,7 @@ pub use token::{
 pub use reqwest;
 pub use resile_core;
 pub use resile_core::engine::HostView;
-pub use resile_core::paginate::PageStyle;
+pub use resile_core::paginate::{PageStyle, Resume, WalkPolicy};
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Paginated collections as a `futures::Stream`. The core's [`Paginator`] says which page comes
-//! next and when to stop; each page is one engine call, with its retries.
+//! Paginated collections as a `futures::Stream`. The core's [`Walk`] decides everything (the
+//! next page, its attempts and deadline from the walk's shared allowance, when to stop, where
+//! to resume); this module only makes its page calls and sleeps when it says to.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,12 +12,16 @@ use reqwest::Url;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use resile_core::paginate::{PageRequest, PageStyle, Paginator};
+use resile_core::paginate::{
+    Again, Body, PageCall, PageFailure, PageReply, PageStyle, Step, Stop, Walk, WalkError,
+    WalkPolicy,
+};
+use resile_core::{Instant, Why};
 
 use crate::client::Client;
 use crate::error::{excerpt, Error};
 use crate::request::resolve_url;
-use crate::response::EXCERPT_BYTES;
+use crate::response::{Response, EXCERPT_BYTES};
 use crate::transport::HintHeaders;
 
 /// One page of a collection.
@@ -39,8 +44,11 @@ pub struct Page {
 /// A paginated collection, walked lazily: a `Stream` of its items as JSON values, or of typed
 /// items ([`Paginate::items`]), or of whole pages ([`Paginate::pages`]).
 ///
-/// Each page is fetched with retries like any call; the stream ends after the last page, and
-/// ends with an error after a page that fails for good (nothing is skipped silently).
+/// The walk is one logical operation: its pages share one retry allowance and one deadline
+/// ([`Paginate::policy`], default [`WalkPolicy::default`]), so a long walk through a flaky
+/// server does not end on one page's bad streak. A walk that still fails ends the stream with
+/// [`Error::Walk`], whose [`Error::resume`] says where to go on ([`Paginate::resume`]); nothing
+/// is skipped silently.
 ///
 /// ```no_run
 /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
@@ -58,10 +66,22 @@ pub struct Page {
 ///     .try_collect()
 ///     .await?;
 ///
-/// // Link: <...>; rel="next" headers, the body an array.
-/// let mut pages = client.paginate("https://api.example.com/events", PageStyle::Link, None).pages();
-/// while let Some(page) = pages.try_next().await? {
-///     println!("{} items from {}", page.items.len(), page.url);
+/// // Link: <...>; rel="next" headers, the body an array. A walk that stops says where to
+/// // go on, and a later walk starts there.
+/// let url = "https://api.example.com/events";
+/// let mut pages = client.paginate(url, PageStyle::Link, None).pages();
+/// loop {
+///     match pages.try_next().await {
+///         Ok(Some(page)) => println!("{} items from {}", page.items.len(), page.url),
+///         Ok(None) => break,
+///         Err(e) => match e.resume() {
+///             Some(at) => {
+///                 eprintln!("{e}; going on from {}", at.token());
+///                 pages = client.paginate(url, PageStyle::Link, None).resume(at.token()).pages();
+///             }
+///             None => return Err(e),
+///         },
+///     }
 /// }
 /// # Ok::<(), resile::Error>(()) }
 /// ```
@@ -77,14 +97,8 @@ struct Setup {
     style: PageStyle,
     items_pointer: Option<String>,
     max_pages: Option<u64>,
-}
-
-struct Walk {
-    client: Client,
-    first: Url,
-    last_url: Url,
-    paginator: Paginator,
-    pending_error: Option<Error>,
+    policy: WalkPolicy,
+    resume: Option<String>,
 }
 
 impl Paginate {
@@ -102,6 +116,8 @@ impl Paginate {
                 style,
                 items_pointer: items_pointer.map(str::to_string),
                 max_pages: None,
+                policy: WalkPolicy::default(),
+                resume: None,
             }),
             items: None,
         }
@@ -111,6 +127,23 @@ impl Paginate {
     pub fn max_pages(mut self, max: u64) -> Self {
         if let Some(s) = self.setup.as_mut() {
             s.max_pages = Some(max);
+        }
+        self
+    }
+
+    /// The walk's shared retry allowance and deadline.
+    pub fn policy(mut self, policy: WalkPolicy) -> Self {
+        if let Some(s) = self.setup.as_mut() {
+            s.policy = policy;
+        }
+        self
+    }
+
+    /// Starts where an earlier walk over the same URL stopped: the token of its
+    /// [`Error::resume`] (`?cursor=...`, or a URL for link paging).
+    pub fn resume(mut self, token: impl Into<String>) -> Self {
+        if let Some(s) = self.setup.as_mut() {
+            s.resume = Some(token.into());
         }
         self
     }
@@ -183,103 +216,183 @@ impl Stream for Paginate {
     }
 }
 
+/// A walk in progress: the core's walk, and what the adapter keeps to build its error.
+struct Run {
+    client: Client,
+    walk: Walk,
+    /// The last page call's error, or the response the walk did not take in.
+    last: Option<Result<Response, Error>>,
+}
+
+/// The core's walk for `setup`, from its first URL or its resume point.
+fn walk_of(setup: Setup) -> Result<(Client, Walk), Error> {
+    let first = setup.first?;
+    let invalid = |e: resile_core::paginate::url::UrlError| Error::InvalidUrl {
+        url: setup.resume.clone().unwrap_or_else(|| first.to_string()),
+        message: e.to_string(),
+    };
+    let (style, items) = (setup.style, setup.items_pointer);
+    let walk = match &setup.resume {
+        Some(token) => Walk::resume(first.as_str(), style, items, token),
+        None => Walk::new(first.as_str(), style, items),
+    }
+    .map_err(invalid)?
+    .policy(setup.policy);
+    let walk = match setup.max_pages {
+        Some(max) => walk.max_pages(max),
+        None => walk,
+    };
+    Ok((setup.client, walk))
+}
+
 fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
-    let first = match setup.first {
-        Ok(u) => u,
+    let (client, walk) = match walk_of(setup) {
+        Ok(w) => w,
         Err(e) => return futures::stream::iter([Err(e)]).boxed(),
     };
-    let mut paginator = Paginator::new(setup.style, setup.items_pointer);
-    if let Some(max) = setup.max_pages {
-        paginator = paginator.max_pages(max);
-    }
-    let walk = Walk {
-        client: setup.client,
-        last_url: first.clone(),
-        first,
-        paginator,
-        pending_error: None,
+    let run = Run {
+        client,
+        walk,
+        last: None,
     };
-    futures::stream::unfold(Some(walk), |walk| async move {
-        let mut walk = walk?;
-        if let Some(e) = walk.pending_error.take() {
-            return Some((Err(e), None));
-        }
-        let url = match walk.paginator.next_request()? {
-            PageRequest::Url(next) => match walk.last_url.join(&next) {
-                Ok(u) => u,
-                Err(e) => {
-                    let e = Error::InvalidUrl {
-                        url: next,
-                        message: e.to_string(),
-                    };
-                    return Some((Err(e), None));
+    futures::stream::unfold(run, |mut run| async move {
+        loop {
+            match run.walk.poll(run.client.now()) {
+                Step::Fetch(call) => {
+                    if let Some(page) = run.fetch(call).await {
+                        return Some((Ok(page), run));
+                    }
                 }
-            },
-            PageRequest::Query(params) => with_params(&walk.first, &params),
-        };
-        match fetch_page(&walk.client, url, &mut walk.paginator).await {
-            Ok((page, advance_error)) => {
-                walk.last_url = page.url.clone();
-                walk.pending_error = advance_error;
-                Some((Ok(page), Some(walk)))
+                Step::Wait { until, why } => {
+                    let wait = until.saturating_duration_since(run.client.now());
+                    tracing::debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        why = ?why,
+                        "the walk fetches the page again after a wait"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Step::Fail(e) => {
+                    let error = run.error(e);
+                    return Some((Err(error), run));
+                }
+                Step::Done => return None,
             }
-            Err(e) => Some((Err(e), None)),
         }
     })
     .boxed()
 }
 
-/// One page; an error working out the next one comes second, after this page's items.
-async fn fetch_page(
-    client: &Client,
-    url: Url,
-    paginator: &mut Paginator,
-) -> Result<(Page, Option<Error>), Error> {
-    let response = client.get(url.as_str()).send().await?.error_for_status()?;
-    let body: Value = response.json()?;
-    let (items, advance) = paginator.accept(&HintHeaders::new(response.headers()), &body)?;
-    let advance = advance.map(Error::from);
-    let page = Page {
-        url: response.url().clone(),
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        attempts: response.attempts(),
-        items,
-        body,
-    };
-    Ok((page, advance))
-}
-
-/// `first` with `params` set, replacing parameters of the same names.
-fn with_params(first: &Url, params: &[(String, String)]) -> Url {
-    let mut url = first.clone();
-    let kept: Vec<(String, String)> = first
-        .query_pairs()
-        .filter(|(k, _)| !params.iter().any(|(name, _)| name == k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if params.is_empty() {
-        return url;
+impl Run {
+    /// Makes one page call and feeds the walk; the page when the walk took it in.
+    async fn fetch(&mut self, call: PageCall) -> Option<Page> {
+        let mut request = self
+            .client
+            .get(call.url.as_str())
+            .max_attempts(call.max_attempts);
+        if let Some(deadline) = call.deadline {
+            request = request.deadline(deadline);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let failure = page_failure(&e, &self.client);
+                self.last = Some(Err(e));
+                self.walk.failed(failure, self.client.now());
+                return None;
+            }
+        };
+        let bytes = response.bytes();
+        let decoded = serde_json::from_slice::<Value>(&bytes).ok();
+        let body = match &decoded {
+            Some(v) => Body::Json(v),
+            None => Body::Bytes(&bytes),
+        };
+        let headers = HintHeaders::new(response.headers());
+        let reply = PageReply::new(response.status().as_u16(), &headers, body)
+            .url(response.url().as_str())
+            .attempts(response.attempts());
+        let taken = self.walk.accept(reply);
+        match (taken, decoded) {
+            (Some(items), Some(body)) => Some(Page {
+                url: response.url().clone(),
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                attempts: response.attempts(),
+                items,
+                body,
+            }),
+            _ => {
+                self.last = Some(Ok(response));
+                None
+            }
+        }
     }
-    url.query_pairs_mut()
-        .clear()
-        .extend_pairs(kept)
-        .extend_pairs(params.iter().map(|(k, v)| (k, v)));
-    url
+
+    /// The client's error for a stopped walk: the cause as a single call would report it,
+    /// with where to resume.
+    fn error(&mut self, e: WalkError) -> Error {
+        let last = self.last.take();
+        let cause = match (e.stop, last) {
+            (Stop::Call { .. }, Some(Err(error))) => error,
+            (Stop::Status { status }, Some(Ok(r))) => Error::Status {
+                status,
+                body_excerpt: excerpt(&r.bytes(), EXCERPT_BYTES),
+            },
+            (Stop::NotJson { message }, Some(Ok(r))) => Error::Decode {
+                status: r.status().as_u16(),
+                excerpt: excerpt(&r.bytes(), EXCERPT_BYTES),
+                message,
+            },
+            (Stop::Page(p), _) => Error::Pagination(p),
+            (Stop::Deadline, _) => Error::Timeout {
+                why: Why::DeadlineExceeded,
+                attempts: 0,
+                last: None,
+                maybe_processed: false,
+            },
+            (Stop::BadLink { target, error }, _) => Error::InvalidUrl {
+                url: target,
+                message: error.to_string(),
+            },
+            (stop, _) => Error::invalid_request(stop),
+        };
+        Error::Walk {
+            cause: Box::new(cause),
+            resume: e.resume,
+            pages: e.pages,
+            items: e.items,
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_parameters_replace_same_names() {
-        let first = Url::parse("http://h.test/items?limit=5&offset=99&x=1").unwrap();
-        let next = with_params(
-            &first,
-            &[("offset".into(), "10".into()), ("limit".into(), "5".into())],
-        );
-        assert_eq!(next.as_str(), "http://h.test/items?x=1&offset=10&limit=5");
-        assert_eq!(with_params(&first, &[]).as_str(), first.as_str());
+/// What the walk needs to know of a failed page call, by the core's one rule
+/// ([`PageFailure::from_parts`]) over the facts the client's error keeps.
+fn page_failure(e: &Error, client: &Client) -> PageFailure {
+    let now: Instant = client.now();
+    let retry_at = match e {
+        Error::Unavailable {
+            retry_at: Some(at), ..
+        } => Some(
+            now.saturating_add(
+                at.duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default(),
+            ),
+        ),
+        _ => None,
+    };
+    let attempts = match e {
+        Error::Timeout { attempts, .. }
+        | Error::RateLimited { attempts, .. }
+        | Error::RetriesExhausted { attempts, .. }
+        | Error::NotRetried { attempts, .. } => *attempts,
+        _ => 1,
+    };
+    match e.why() {
+        Some(why) => PageFailure::from_parts(why, e.is_retryable(), retry_at, attempts),
+        None => PageFailure {
+            attempts,
+            again: Again::Never,
+        },
     }
 }

@@ -277,12 +277,15 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         while let Some(item) = futures::StreamExt::next(&mut stream).await {
             match item {
                 Ok(v) => items.push(v),
-                Err(Error::Pagination(e)) => {
-                    walk_error = Some(walk_error_label(&e));
-                    break;
-                }
                 Err(e) => {
-                    walk_error = Some(format!("call:{e}"));
+                    let cause = match &e {
+                        Error::Walk { cause, .. } => cause.as_ref(),
+                        other => other,
+                    };
+                    walk_error = Some(match cause {
+                        Error::Pagination(p) => walk_error_label(p),
+                        other => format!("call:{other}"),
+                    });
                     break;
                 }
             }

@@ -3,13 +3,16 @@
 //! host and token views), a response with a `Headers` object and async `json()`, `text()`,
 //! `arrayBuffer()`; every rejection a `ResileError` built from the Rust [`Error`].
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
-use resile_core::paginate::{PageRequest, PageStyle, PaginateError, Paginator as PageState};
+use resile_core::paginate::{
+    Again, Body as PageBody, PageFailure, PageReply, PageStyle, PaginateError, Step, Stop, Walk,
+    WalkError, WalkPolicy,
+};
 use resile_core::{Config, Event, Instant, Method};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -511,8 +514,10 @@ impl JsClient {
     }
 
     /// Pages through a collection, one item at a time: `for await (const item of
-    /// client.paginate(url, {style: "cursor"}))`. Each page is a GET with retries; a page that
-    /// fails for good rejects `next()` (calling `next()` again retries that page). Its `signal`
+    /// client.paginate(url, {style: "cursor"}))`. Each page is a GET whose attempts and
+    /// deadline come from the walk's shared allowance (the core's `WalkPolicy`); a walk that
+    /// fails for good rejects `next()` with an error whose `resume` (and `resumeUrl`) says
+    /// where to go on: `client.paginate(url, {...options, resume: error.resume})`. Its `signal`
     /// (an `AbortSignal`) stops the walk: the page in flight is cancelled and `next()` rejects
     /// with `code: "cancelled"`.
     #[wasm_bindgen(unchecked_return_type = "Paginator")]
@@ -546,22 +551,33 @@ impl JsClient {
             }
         };
         let items = string_field(&options, "items")?.or(default_items);
-        let mut state = PageState::new(style, items);
-        if let Some(max) = number_field(&options, "maxPages")? {
-            state = state.max_pages(max as u64);
-        }
         let template = request_spec(Method::Get, String::new(), &options)?;
         let first = self.driver.resolve(&url).map_err(invalid)?;
+        let walk = match string_field(&options, "resume")? {
+            Some(token) => Walk::resume(&first, style, items, &token),
+            None => Walk::new(&first, style, items),
+        }
+        .map_err(|e| invalid(e.to_string()))?;
+        let defaults = WalkPolicy::default();
+        let policy = WalkPolicy {
+            retries: number_field(&options, "retries")?.map_or(defaults.retries, |n| {
+                n.clamp(0.0, f64::from(u32::MAX)) as u32
+            }),
+            deadline_ms: template.deadline.map(|d| d.as_millis() as u64),
+            ..defaults
+        };
+        let walk = walk.policy(policy);
+        let walk = match number_field(&options, "maxPages")? {
+            Some(max) => walk.max_pages(max as u64),
+            None => walk,
+        };
         Ok(iterable(Paginator {
             inner: Rc::new(PaginatorInner {
                 driver: self.driver.clone(),
                 template,
-                current: RefCell::new(first.clone()),
-                first,
-                state: RefCell::new(state),
+                walk: RefCell::new(walk),
                 buffer: RefCell::new(VecDeque::new()),
-                pending: RefCell::new(None),
-                finished: Cell::new(false),
+                last: RefCell::new(None),
             }),
             tail: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         }))
@@ -763,16 +779,15 @@ impl JsResponse {
 // request template, which carries the caller's `signal`: aborting it cancels the page in flight,
 // and every later `next()` rejects with `code: "cancelled"`.
 
+/// The browser's driver of the core's [`Walk`]: it makes the page calls and sleeps when told;
+/// the walk decides the rest.
 struct PaginatorInner {
     driver: Driver,
     template: RequestSpec,
-    first: String,
-    current: RefCell<String>,
-    state: RefCell<PageState>,
+    walk: RefCell<Walk>,
     buffer: RefCell<VecDeque<JsValue>>,
-    /// An error working out the next page, served once the buffered items are taken.
-    pending: RefCell<Option<JsValue>>,
-    finished: Cell<bool>,
+    /// The last page call's URL and result when the walk did not take it in, for the error.
+    last: RefCell<Option<(String, Result<Reply, CallError>)>>,
 }
 
 /// An async iterator over a collection's items (`for await`, or `next()` by hand). `next()`
@@ -790,78 +805,103 @@ fn iter_result(value: &JsValue, done: bool) -> JsValue {
     o.into()
 }
 
-fn with_query(url: &str, params: &[(String, String)]) -> Result<String, JsValue> {
-    let u = web_sys::Url::new(url).map_err(|_| invalid(format!("`{url}` is not a URL")))?;
-    let search = u.search_params();
-    for (k, v) in params {
-        search.set(k, v);
-    }
-    Ok(u.href())
-}
-
 fn page_error(e: PaginateError) -> JsValue {
     js_error(&Error::Pagination(e), js::now())
 }
 
+/// What the walk needs to know of a failed page call (a request that could not start is a
+/// failure no wait cures).
+impl From<&CallError> for PageFailure {
+    fn from(e: &CallError) -> Self {
+        match e {
+            CallError::Failed { failure, .. } => PageFailure::from(failure),
+            CallError::Invalid(_) => PageFailure {
+                attempts: 0,
+                again: Again::Never,
+            },
+        }
+    }
+}
+
+/// Turns of [`PaginatorInner::step`] before it gives up on a walk that neither yields nor ends
+/// (each turn feeds the walk one input, so a real walk never needs this many in a row).
+const MAX_TURNS: u32 = 10_000;
+
 impl PaginatorInner {
     async fn step(self: Rc<Self>) -> Result<JsValue, JsValue> {
-        // At most: take a buffered item; fetch one page; take one of its items or finish.
-        for _ in 0..3 {
+        for _ in 0..MAX_TURNS {
             if let Some(item) = self.buffer.borrow_mut().pop_front() {
                 return Ok(iter_result(&item, false));
             }
-            if let Some(error) = self.pending.borrow_mut().take() {
-                self.finished.set(true);
-                return Err(error);
-            }
-            if self.finished.get() {
-                return Ok(iter_result(&JsValue::UNDEFINED, true));
-            }
-            let next = self.state.borrow().next_request();
-            let url = match next {
-                None => {
-                    self.finished.set(true);
-                    continue;
+            let step = self.walk.borrow_mut().poll(self.driver.now());
+            match step {
+                Step::Done => return Ok(iter_result(&JsValue::UNDEFINED, true)),
+                Step::Fail(e) => return Err(self.error(e)),
+                Step::Wait { until, .. } => {
+                    js::sleep(until.saturating_duration_since(self.driver.now())).await
                 }
-                Some(PageRequest::Url(link)) => {
-                    web_sys::Url::new_with_base(&link, &self.current.borrow())
-                        .map(|u| u.href())
-                        .map_err(|_| {
-                            decode_error("a Link header", &format!("`{link}` is not a URL"))
-                        })?
+                Step::Fetch(call) => {
+                    let mut spec = self.template.clone();
+                    spec.url = call.url.clone();
+                    spec.max_attempts = Some(call.max_attempts);
+                    spec.deadline = call.deadline;
+                    match self.driver.request(spec).await {
+                        Ok(reply) => self.accept(call.url, reply),
+                        Err(e) => {
+                            let now = self.driver.now();
+                            self.walk.borrow_mut().failed(PageFailure::from(&e), now);
+                            *self.last.borrow_mut() = Some((call.url, Err(e)));
+                        }
+                    }
                 }
-                Some(PageRequest::Query(params)) => with_query(&self.first, &params)?,
-            };
-            let mut spec = self.template.clone();
-            spec.url = url.clone();
-            let reply = self
-                .driver
-                .request(spec)
-                .await
-                .map_err(|e| call_error(Method::Get, &url, e))?;
-            if !(200..300).contains(&reply.status) {
-                return Err(status_error(Method::Get, &reply));
             }
-            let body: Value = serde_json::from_slice(&reply.body).map_err(|e| {
-                decode_error(&format!("the page {url} is not JSON"), &e.to_string())
-            })?;
-            // The page's items come first; an error working out the next page (a repeated
-            // cursor) is served after them.
-            let (page, next) = self
-                .state
-                .borrow_mut()
-                .accept(&reply.headers, &body)
-                .map_err(page_error)?;
-            let items: Vec<JsValue> = page.iter().map(to_js).collect();
-            *self.pending.borrow_mut() = next.map(page_error);
-            *self.current.borrow_mut() = if reply.url.is_empty() {
-                url
-            } else {
-                reply.url.clone()
-            };
-            self.buffer.borrow_mut().extend(items);
         }
-        Ok(iter_result(&JsValue::UNDEFINED, true))
+        Err(resile_error(
+            "pagination",
+            "the walk made no progress",
+            &Value::Null,
+        ))
+    }
+
+    fn accept(&self, url: String, reply: Reply) {
+        let decoded = serde_json::from_slice::<Value>(&reply.body).ok();
+        let body = match &decoded {
+            Some(v) => PageBody::Json(v),
+            None => PageBody::Bytes(&reply.body),
+        };
+        let mut page = PageReply::new(reply.status, &reply.headers, body).attempts(reply.attempts);
+        if !reply.url.is_empty() {
+            page = page.url(&reply.url);
+        }
+        let taken = self.walk.borrow_mut().accept(page);
+        match taken {
+            Some(items) => self.buffer.borrow_mut().extend(items.iter().map(to_js)),
+            None => *self.last.borrow_mut() = Some((url, Ok(reply))),
+        }
+    }
+
+    /// The JS error for a stopped walk, with `resume` (the token) and `resumeUrl`.
+    fn error(&self, e: WalkError) -> JsValue {
+        let last = self.last.borrow_mut().take();
+        let error = match (e.stop, last) {
+            (Stop::Call { .. }, Some((url, Err(error)))) => call_error(Method::Get, &url, error),
+            (Stop::Status { .. }, Some((_, Ok(reply)))) => status_error(Method::Get, &reply),
+            (Stop::NotJson { message }, Some((url, Ok(_)))) => {
+                decode_error(&format!("the page {url} is not JSON"), &message)
+            }
+            (Stop::Page(p), _) => page_error(p),
+            (Stop::Deadline, _) => resile_error(
+                "timeout",
+                "the walk's deadline passed before its next page",
+                &Value::Null,
+            ),
+            (stop, _) => resile_error("pagination", &stop.to_string(), &Value::Null),
+        };
+        if let Some(resume) = &e.resume {
+            let _ = Reflect::set(&error, &"resume".into(), &resume.token().into());
+            let _ = Reflect::set(&error, &"resumeUrl".into(), &resume.url().into());
+        }
+        error
     }
 }
 
@@ -878,10 +918,16 @@ impl Paginator {
             if inner.template.signal.as_ref().is_some_and(|s| s.aborted()) {
                 // The engine cancels a call whose signal has aborted: one more (empty) call
                 // gives the caller the engine's own `cancelled` error.
+                let url = inner
+                    .walk
+                    .borrow()
+                    .resume_point()
+                    .map(|r| r.url().to_string())
+                    .unwrap_or_else(|| inner.template.url.clone());
                 let mut spec = inner.template.clone();
-                spec.url = inner.first.clone();
+                spec.url = url.clone();
                 return match inner.driver.request(spec).await {
-                    Err(e) => Err(call_error(Method::Get, &inner.first, e)),
+                    Err(e) => Err(call_error(Method::Get, &url, e)),
                     Ok(_) => Ok(iter_result(&JsValue::UNDEFINED, true)),
                 };
             }
@@ -897,7 +943,7 @@ impl Paginator {
         unchecked_return_type = "Promise<IteratorResult<any>>"
     )]
     pub fn stop(&self) -> Promise {
-        self.inner.finished.set(true);
+        self.inner.walk.borrow_mut().finish();
         self.inner.buffer.borrow_mut().clear();
         Promise::resolve(&iter_result(&JsValue::UNDEFINED, true))
     }
@@ -905,13 +951,21 @@ impl Paginator {
     /// Pages fetched so far.
     #[wasm_bindgen(getter)]
     pub fn pages(&self) -> f64 {
-        self.inner.state.borrow().progress().0 as f64
+        self.inner.walk.borrow().progress().0 as f64
     }
 
     /// Items received so far.
     #[wasm_bindgen(getter)]
     pub fn items(&self) -> f64 {
-        self.inner.state.borrow().progress().1 as f64
+        self.inner.walk.borrow().progress().1 as f64
+    }
+
+    /// Where the walk would go on now (pass it as the `resume` option), or `undefined` at the
+    /// end of the collection.
+    #[wasm_bindgen(getter)]
+    pub fn resume(&self) -> Option<String> {
+        let walk = self.inner.walk.borrow();
+        walk.resume_point().map(|r| r.token().to_string())
     }
 }
 

@@ -89,7 +89,13 @@ export interface RequestOptions {
 }
 
 /** How to page through a collection. */
-export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey"> {
+export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | "idempotencyKey" | "maxAttempts" | "deadlineMs"> {
+  /** Retries the whole walk may spend over all its pages; each page that arrives earns one
+   * back (default 10). A page takes as many attempts as the walk has left. */
+  retries?: number;
+  /** The whole walk's deadline; each page gets the time left (default: none, each page keeps
+   * the configured per-call deadline). */
+  deadlineMs?: number;
   /** "link" (default): RFC 8288 `Link: <…>; rel="next"`; "cursor": a cursor in the body;
    * "offset": offset/limit; "page": page/per_page (stops at X-Total-Count). */
   style?: "link" | "cursor" | "offset" | "page";
@@ -105,6 +111,8 @@ export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | 
   items?: string;
   /** Safety bound on pages (default one million). */
   maxPages?: number;
+  /** Start where an earlier walk over the same URL stopped: the `resume` of its error. */
+  resume?: string;
 }
 
 export type ResileErrorCode =
@@ -131,6 +139,10 @@ export interface ResileError extends Error {
   transport?: string;
   /** When the host may be tried again (breaker open), in ms from the failure. */
   retryAfterMs?: number;
+  /** A paginated walk that stopped: pass this as `paginate`'s `resume` option to go on. */
+  resume?: string;
+  /** The same resume point as a whole URL. */
+  resumeUrl?: string;
   tokenError?: string;
   /** For `code: "config"`: the field at fault, as a dotted camelCase path (`retry.maxAttempts`). */
   field?: string;

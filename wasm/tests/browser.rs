@@ -18,9 +18,9 @@ use std::rc::Rc;
 use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use resile_core::engine::EventKind;
-use resile_core::paginate::{PageRequest, Paginator};
+use resile_core::paginate::{Body as PageBody, PageFailure, PageReply, Step, Walk};
 use resile_core::sim::{
-    has_date_headers, run_scenario, verify, walk_error_label, CallPlan, RealClock, Scenario,
+    has_date_headers, run_scenario, stop_label, verify, CallPlan, RealClock, Scenario,
     ScenarioResult, TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
@@ -500,6 +500,53 @@ async fn pagination_in_four_styles_under_faults() {
     assert!(
         failed > 0,
         "fail_rate=0.25 made some pages fail, and the retries hid it"
+    );
+}
+
+/// A walk that fails says where to resume (the error's `resume`); walks resumed from there
+/// get the rest, with no item lost or repeated.
+#[wasm_bindgen_test]
+async fn a_failed_walk_resumes_where_it_stopped() {
+    let chaos = chaos();
+    let client = js_client(json!({"baseUrl": chaos, "seed": 5, "breaker": {"enabled": false}}));
+    let url = "/items/cursor?limit=10&total=200&fail_rate=0.35".to_string();
+    let (mut ids, mut stops, mut resume) = (Vec::<u64>::new(), 0, None::<String>);
+    for _ in 0..200 {
+        // No retries: the first failed page request stops the walk.
+        let mut options = json!({"style": "cursor", "retries": 0});
+        if let Some(token) = &resume {
+            options["resume"] = json!(token);
+        }
+        let options = JSON::parse(&options.to_string()).unwrap().unchecked_into();
+        let pages = client.paginate(url.clone(), Some(options)).unwrap();
+        let next: Function = prop(&pages, "next").unchecked_into();
+        resume = None;
+        for _ in 0..1000 {
+            match settle(next.call0(&pages).unwrap().unchecked_into()).await {
+                Ok(step) if prop(&step, "done").as_bool() == Some(true) => break,
+                Ok(step) => ids.push(prop(&prop(&step, "value"), "id").as_f64().unwrap() as u64),
+                Err(e) => {
+                    assert_eq!(prop(&e, "retryable").as_bool(), Some(true));
+                    resume = Some(
+                        prop(&e, "resume")
+                            .as_string()
+                            .unwrap_or_else(|| panic!("no resume in {:?}", prop(&e, "message"))),
+                    );
+                    stops += 1;
+                    break;
+                }
+            }
+        }
+        if resume.is_none() {
+            break;
+        }
+    }
+    assert!(resume.is_none(), "the walk got to its end");
+    assert!(stops >= 1, "it stopped and was resumed");
+    assert_eq!(
+        ids,
+        (1..=200).collect::<Vec<u64>>(),
+        "every item once, in order"
     );
 }
 
@@ -1172,51 +1219,41 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
     let t0 = perf_now();
     let (mut items, mut walk_error) = (Vec::new(), None);
     if let Some(walk) = &s.paginate {
-        // The pages, one call after the other, the next chosen by the core's paginator from
-        // the last page's (CORS-exposed) headers and body, as the JS API's paginate() does.
+        // The pages, one call after the other, walked by the core's walk from the last
+        // page's (CORS-exposed) headers and body, as the JS API's paginate() does.
         let first = format!("{chaos}/s/{}", ids[0]);
-        let mut pages =
-            Paginator::new(walk.style.clone(), walk.items.clone()).max_pages(walk.max_pages);
-        let mut last_url = first.clone();
-        while let Some(next) = pages.next_request() {
-            let url = match next {
-                PageRequest::Url(u) => web_sys::Url::new_with_base(&u, &last_url)
-                    .map(|u| u.href())
-                    .unwrap_or(u),
-                PageRequest::Query(params) => {
-                    let u = web_sys::Url::new(&first).map_err(|e| format!("{e:?}"))?;
-                    for (k, v) in params {
-                        u.search_params().set(&k, &v);
-                    }
-                    u.href()
-                }
-            };
-            match d.request(RequestSpec::new(Method::Get, url)).await {
-                Ok(reply) if (200..300).contains(&reply.status) => {
-                    last_url = reply.url.clone();
-                    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-                    match pages.accept(&reply.headers, &body) {
-                        Ok((page, next)) => {
-                            items.extend(page);
-                            if let Some(e) = next {
-                                walk_error = Some(walk_error_label(&e));
-                                break;
-                            }
+        let mut pages = Walk::new(&first, walk.style.clone(), walk.items.clone())
+            .map_err(|e| e.to_string())?
+            .max_pages(walk.max_pages);
+        let mut failed_as = String::new();
+        for _ in 0..10_000 {
+            match pages.poll(d.now()) {
+                Step::Fetch(call) => {
+                    let mut spec = RequestSpec::new(Method::Get, call.url.clone());
+                    spec.max_attempts = Some(call.max_attempts);
+                    spec.deadline = call.deadline;
+                    match d.request(spec).await {
+                        Ok(reply) => {
+                            let body: Value =
+                                serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+                            let page =
+                                PageReply::new(reply.status, &reply.headers, PageBody::Json(&body))
+                                    .url(&reply.url)
+                                    .attempts(reply.attempts);
+                            items.extend(pages.accept(page).unwrap_or_default());
                         }
                         Err(e) => {
-                            walk_error = Some(walk_error_label(&e));
-                            break;
+                            pages.failed(PageFailure::from(&e), d.now());
+                            failed_as = format!("{e:?}");
                         }
                     }
                 }
-                Ok(reply) => {
-                    walk_error = Some(format!("call:done:{}", reply.status));
+                Step::Wait { until, .. } => sleep(until.saturating_duration_since(d.now())).await,
+                Step::Fail(e) => {
+                    walk_error = Some(stop_label(&e.stop, &failed_as));
                     break;
                 }
-                Err(e) => {
-                    walk_error = Some(format!("call:{e:?}"));
-                    break;
-                }
+                Step::Done => break,
             }
         }
     }

@@ -11,6 +11,7 @@ mod conformance;
 mod recorded;
 mod scenario;
 mod setup;
+mod walk;
 mod world;
 
 pub use brooker::{contention, ContentionResult};
@@ -21,4 +22,5 @@ pub use scenario::{
     ScriptedServer, TokenPlan,
 };
 pub use setup::Setup;
+pub use walk::{run_walk, stop_label, WalkRun, FIRST_PAGE};
 pub use world::{CallResult, LastReply, Server, SimReply, SimRequest, World};

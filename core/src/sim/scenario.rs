@@ -3,11 +3,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::walk::run_walk;
 use super::world::{CallResult, Server, SimReply, SimRequest, World};
 use crate::classify::{Method, TransportError};
 use crate::config::Config;
 use crate::engine::{CallSpec, Engine, Event, EventKind, Idempotency};
-use crate::paginate::{PageStyle, PaginateError, Paginator};
+use crate::paginate::{PageStyle, PaginateError};
 use crate::time::{Instant, UnixTime};
 
 /// A fault instead of a normal response.
@@ -106,8 +107,9 @@ impl Default for TokenPlan {
 }
 
 /// A paginated walk: the scenario's calls are its pages, one after the other, each a GET with
-/// the engine's retries, the next one chosen by a [`Paginator`] from the last page's headers and
-/// body (the scripted replies carry them).
+/// the engine's retries, walked by the core's [`crate::paginate::Walk`] from the last page's
+/// headers and body (the scripted replies carry them). The pages take their attempts and
+/// deadline from the walk's default [`crate::paginate::WalkPolicy`], not from the call plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagePlan {
@@ -425,35 +427,7 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
         Some(walk) => {
             // The pages, one call after the other; the first call plan shapes them all.
             let plan = s.calls.first().cloned().unwrap_or_default();
-            let mut pages =
-                Paginator::new(walk.style.clone(), walk.items.clone()).max_pages(walk.max_pages);
-            while pages.next_request().is_some() {
-                let label = world.start(spec_for(&plan));
-                world.drive_bounded(max_steps);
-                match world.results.get(label).copied().flatten() {
-                    Some(CallResult::Done { status, .. }) if (200..300).contains(&status) => {
-                        let (headers, body) = world.last_reply.remove(&label).unwrap_or_default();
-                        let body = body.unwrap_or(serde_json::Value::Null);
-                        match pages.accept(&headers, &body) {
-                            Ok((page, next)) => {
-                                items.extend(page);
-                                if let Some(e) = next {
-                                    walk_error = Some(walk_error_label(&e));
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                walk_error = Some(walk_error_label(&e));
-                                break;
-                            }
-                        }
-                    }
-                    other => {
-                        walk_error = Some(format!("call:{}", outcome_label(other.as_ref())));
-                        break;
-                    }
-                }
-            }
+            (items, walk_error) = run_walk(&mut world, walk, &plan, max_steps);
         }
     }
 

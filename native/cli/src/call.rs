@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use futures::StreamExt;
 use reqwest::Method;
 
 use resile::redact::{redact_text, redact_url};
@@ -94,7 +93,8 @@ pub struct CallArgs {
     /// A config file (TOML or JSON) with the same fields as resile::ClientConfig.
     #[arg(long, env = "RESILE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Retries after the first attempt (curl's --retry).
+    /// Retries after the first attempt (curl's --retry; with --paginate: the walk's, shared by
+    /// its pages).
     #[arg(long, visible_alias = "retry", value_name = "N")]
     pub retries: Option<u32>,
     /// Also retry these statuses (comma-separated), on top of 408, 429, 500, 502, 503, 504.
@@ -109,7 +109,8 @@ pub struct CallArgs {
     /// Timeout of one attempt (500ms, 5s, ...).
     #[arg(long, value_parser = parse_duration)]
     pub attempt_timeout: Option<Duration>,
-    /// Total time for the call, waits included (curl's --max-time).
+    /// Total time for the call, waits included (curl's --max-time; with --paginate: for the
+    /// whole walk).
     #[arg(long, visible_alias = "max-time", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
     /// Time to open a connection.
@@ -181,6 +182,9 @@ pub struct CallArgs {
     /// The end-of-run summary (latency histogram, counts per status).
     #[arg(long, value_enum, default_value_t = SummaryMode::Auto)]
     pub summary: SummaryMode,
+    /// Continue a walk that stopped: the value it printed (`--paginate` only).
+    #[arg(long, requires = "paginate")]
+    pub resume: Option<String>,
     /// Write the engine's events to this file as JSON lines.
     #[arg(long)]
     pub events: Option<PathBuf>,
@@ -472,7 +476,7 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
         .map_err(|e| (for_error(&e), e.to_string()))?;
 
     let outcome = match (style, plan.shape) {
-        (Some(style), _) => paginate(&client, &args, &plan, style).await,
+        (Some(style), _) => crate::walk::paginate(&client, &args, &plan, style).await,
         (None, Shape::Single) => single(&client, &args, &plan).await,
         (None, Shape::Many) => many::run(&client, &args, &plan).await,
     };
@@ -518,41 +522,6 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             plan.shown(url)
         );
         return Ok(Exit::HttpError);
-    }
-    Ok(Exit::Ok)
-}
-
-async fn paginate(
-    client: &resile::Client,
-    args: &CallArgs,
-    plan: &Plan,
-    style: resile_core::paginate::PageStyle,
-) -> Result<Exit, Failed> {
-    let mut walk = client.paginate(&plan.urls[0], style, args.items.as_deref());
-    if let Some(max) = args.max_pages {
-        walk = walk.max_pages(max);
-    }
-    let mut items = walk.items::<serde_json::Value>();
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut count = 0u64;
-    while let Some(item) = items.next().await {
-        match item {
-            Ok(v) => {
-                count += 1;
-                let _ = writeln!(out, "{v}");
-            }
-            Err(e) => {
-                let _ = out.flush();
-                return Err((
-                    for_error(&e),
-                    format!("after {count} item(s): {}", plan.describe(&e)),
-                ));
-            }
-        }
-    }
-    let _ = out.flush();
-    if args.verbose {
-        eprintln!("resile: {count} item(s)");
     }
     Ok(Exit::Ok)
 }

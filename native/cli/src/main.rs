@@ -11,6 +11,7 @@ mod output;
 mod settings;
 mod summary;
 mod units;
+mod walk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

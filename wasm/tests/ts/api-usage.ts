@@ -45,6 +45,8 @@ export async function usage(): Promise<number> {
   const pages = client.paginate("/items/offset", { style: "offset", limit: 50, maxPages: 10 });
   const step: IteratorResult<unknown> = await pages.next();
   console.log(step.done, pages.pages, pages.items);
+  const resumed = client.paginate("/items/offset", { style: "offset", limit: 50, resume: pages.resume ?? "?" });
+  console.log(resumed.pages);
   try {
     await client.get("/status/503");
   } catch (e) {

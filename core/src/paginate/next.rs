@@ -1,119 +1,13 @@
-//! Which page to ask for next, and when to stop.
-//!
-//! Four styles, each a small state machine over what the last page said:
-//!
-//! | style | next request | stops when |
-//! |---|---|---|
-//! | [`PageStyle::Link`] | the `Link: <…>; rel="next"` target (RFC 8288) | no `next` link, or an empty page |
-//! | [`PageStyle::Cursor`] | the cursor found at a JSON pointer, sent as a query parameter | the cursor is null, missing or empty, or an empty page |
-//! | [`PageStyle::Offset`] | `offset += items seen`, `limit` fixed | a short or empty page |
-//! | [`PageStyle::Page`] | `page += 1`, `per_page` fixed | an empty or short page, or `X-Total-Count` reached |
-//!
-//! A cursor or next link that comes back a second time is an error ([`PaginateError::Repeated`]),
-//! not an endless loop. Offset and page styles over a collection that changes while paging can
-//! skip or repeat items; that is the style's nature (the cursor and link styles, keyed by the
-//! server, do not), so prefer them where the server offers them.
-//!
-//! ```
-//! use resile_core::paginate::{PageRequest, PageStyle, Paginator};
-//! use resile_core::headers::NoHeaders;
-//! use serde_json::json;
-//!
-//! let mut p = Paginator::new(PageStyle::cursor("/next_cursor", "cursor"), Some("/items".into()));
-//! assert_eq!(p.next_request(), Some(PageRequest::Query(vec![])));
-//! let page = json!({"items": [1, 2], "next_cursor": "abc"});
-//! assert_eq!(p.items(&page).unwrap().len(), 2);
-//! p.advance(&NoHeaders, &page).unwrap();
-//! assert_eq!(p.next_request(), Some(PageRequest::Query(vec![("cursor".into(), "abc".into())])));
-//! p.advance(&NoHeaders, &json!({"items": [3], "next_cursor": null})).unwrap();
-//! assert_eq!(p.next_request(), None);
-//! ```
+//! Which page to ask for next, and when to stop: the [`Paginator`], a small state machine over
+//! what the last page said (its headers and body).
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use super::style::PageStyle;
 use crate::headers::{find_rel, Headers};
-
-/// How a collection is paged.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "style", rename_all = "snake_case")]
-pub enum PageStyle {
-    /// RFC 8288 `Link` headers with `rel="next"`.
-    Link,
-    /// An opaque cursor in the body, sent back as a query parameter.
-    Cursor {
-        /// JSON pointer to the cursor in the page body, e.g. `/next_cursor`.
-        pointer: String,
-        /// The query parameter that carries it, e.g. `cursor`.
-        param: String,
-    },
-    /// `offset` and `limit` query parameters.
-    Offset {
-        /// Items per page.
-        limit: u64,
-        /// Parameter names.
-        #[serde(default = "offset_name")]
-        offset_param: String,
-        /// Parameter names.
-        #[serde(default = "limit_name")]
-        limit_param: String,
-    },
-    /// `page` and `per_page` query parameters (pages count from 1).
-    Page {
-        /// Items per page.
-        per_page: u64,
-        /// Parameter names.
-        #[serde(default = "page_name")]
-        page_param: String,
-        /// Parameter names.
-        #[serde(default = "per_page_name")]
-        per_page_param: String,
-    },
-}
-
-fn offset_name() -> String {
-    "offset".into()
-}
-fn limit_name() -> String {
-    "limit".into()
-}
-fn page_name() -> String {
-    "page".into()
-}
-fn per_page_name() -> String {
-    "per_page".into()
-}
-
-impl PageStyle {
-    /// Cursor paging with the cursor at `pointer`, sent as `param`.
-    pub fn cursor(pointer: &str, param: &str) -> Self {
-        PageStyle::Cursor {
-            pointer: pointer.into(),
-            param: param.into(),
-        }
-    }
-
-    /// Offset paging with the usual parameter names.
-    pub fn offset(limit: u64) -> Self {
-        PageStyle::Offset {
-            limit,
-            offset_param: offset_name(),
-            limit_param: limit_name(),
-        }
-    }
-
-    /// Page-number paging with the usual parameter names.
-    pub fn page(per_page: u64) -> Self {
-        PageStyle::Page {
-            per_page,
-            page_param: page_name(),
-            per_page_param: per_page_name(),
-        }
-    }
-}
 
 /// What to request next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +97,42 @@ impl Paginator {
     pub fn max_pages(mut self, max: u64) -> Self {
         self.max_pages = max.max(1);
         self
+    }
+
+    /// Starts at `request` instead of the first page: a walk resumed where an earlier one
+    /// stopped. Offset and page styles read their position back from its parameters (so
+    /// [`Paginator::progress`] counts the pages or items before it as seen); a cursor or link
+    /// is remembered, so a server that sends it again is still caught.
+    pub fn resume_at(&mut self, request: PageRequest) {
+        let number = |params: &[(String, String)], name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        };
+        match (&self.style, &request) {
+            (PageStyle::Offset { offset_param, .. }, PageRequest::Query(params)) => {
+                self.items = number(params, offset_param).unwrap_or(0);
+            }
+            (PageStyle::Page { page_param, .. }, PageRequest::Query(params)) => {
+                self.pages = number(params, page_param).unwrap_or(1).saturating_sub(1);
+            }
+            (PageStyle::Cursor { param, .. }, PageRequest::Query(params)) => {
+                if let Some((_, cursor)) = params.iter().find(|(k, _)| k == param) {
+                    self.seen.insert(cursor.clone());
+                }
+            }
+            (PageStyle::Link, PageRequest::Url(url)) => {
+                self.seen.insert(url.clone());
+            }
+            _ => {}
+        }
+        self.next = Some(request);
+    }
+
+    /// The style this paginator follows.
+    pub fn style(&self) -> &PageStyle {
+        &self.style
     }
 
     /// The next request, or `None` when the collection is exhausted.
