@@ -10,9 +10,8 @@
 
 use std::fmt::Write;
 
-use super::scenario::{
-    check, compare_decisions, decision_lines, run_scenario, Scenario, ScenarioResult,
-};
+use super::decisions::{compare_decisions, decision_lines};
+use super::scenario::{check, run_scenario, Scenario, ScenarioResult};
 use crate::engine::EventKind;
 
 /// How a real driver's run is read.

@@ -8,6 +8,7 @@
 
 mod brooker;
 mod conformance;
+mod decisions;
 mod recorded;
 mod scenario;
 mod setup;
@@ -16,10 +17,10 @@ mod world;
 
 pub use brooker::{contention, ContentionResult};
 pub use conformance::{has_date_headers, verify, without_hint_notes, RealClock};
+pub use decisions::{compare_decisions, decision_lines};
 pub use scenario::{
-    check, compare_decisions, decision_lines, expand_header, item_id, outcome_label, run_scenario,
-    walk_error_label, CallPlan, Expect, Fault, PagePlan, Reply, Scenario, ScenarioResult,
-    ScriptedServer, TokenPlan,
+    check, expand_header, item_id, outcome_label, run_scenario, walk_error_label, CallPlan, Expect,
+    Fault, PagePlan, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
 };
 pub use setup::Setup;
 pub use walk::{run_walk, stop_label, WalkRun, FIRST_PAGE};
