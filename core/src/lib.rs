@@ -64,7 +64,8 @@ pub use classify::{Method, Processed, TransportError};
 pub use config::{Config, ConfigError, Jitter};
 pub use engine::{
     Action, AttemptHeaders, Authorization, CallId, CallSpec, Detail, Engine, Event, EventKind,
-    Failure, FailureKind, Hint, Idempotency, Last, Outcome, Problem, Response, Stats,
+    Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem, Response,
+    Stats,
 };
 pub use rng::Uuid;
 pub use time::{Instant, UnixTime};

@@ -464,6 +464,7 @@ impl Error {
             | Error::Overloaded { why } => Some(*why),
             Error::RateLimited { why, .. } => Some(*why),
             Error::BodyTooLarge { .. } => Some(Why::BodyTooLarge),
+            Error::Decode { .. } => Some(Why::Undecodable),
             Error::TooManyRedirects { .. } => Some(Why::TooManyRedirects),
             Error::Cancelled => Some(Why::Cancelled),
             _ => None,

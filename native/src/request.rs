@@ -18,29 +18,8 @@ use crate::response::Response;
 use crate::stream::StreamingResponse;
 use crate::transport::{is_sensitive, Prepared, PreparedBody};
 
-/// Who supplies the `Idempotency-Key` header of a call.
-///
-/// With a key, a server that implements idempotency keys applies a write once however many
-/// times it arrives, so the engine may repeat a POST whose first attempt may have been applied.
-/// Without one, such a POST is not repeated ([`resile_core::Why::NotIdempotent`]).
-///
-/// ```
-/// use resile::IdempotencyKey;
-/// assert_eq!(IdempotencyKey::default(), IdempotencyKey::Auto);
-/// let mine = IdempotencyKey::Explicit("order-2024-0001".into());
-/// # let _ = mine;
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum IdempotencyKey {
-    /// The engine generates one for POST and PATCH, once per call, and sends it on every
-    /// attempt. Other methods are idempotent already and get none.
-    #[default]
-    Auto,
-    /// This key, on every attempt (any method).
-    Explicit(String),
-    /// No key: a write that may have been applied is never repeated.
-    Off,
-}
+/// Who supplies the `Idempotency-Key` header of a call (one type for both adapters).
+pub use resile_core::IdempotencyKey;
 
 /// A request to send through the engine. Made by [`Client::get`], [`Client::post`], ...
 ///

@@ -8,7 +8,7 @@ use core::time::Duration;
 use resile_core::breaker::BreakerState;
 use resile_core::engine::{EventKind, HostView};
 use resile_core::token::TokenView;
-use resile_core::{Event, FailureKind, Idempotency, Instant, Last, Why};
+use resile_core::{Event, FailureKind, Instant, Last, Why};
 
 use crate::error::Error;
 use serde_json::{json, Map, Value};
@@ -203,48 +203,7 @@ pub fn event_json(event: &Event) -> Value {
     camel_keys(value)
 }
 
-/// Who supplies the `Idempotency-Key` header of a call (native `resile::IdempotencyKey`).
-///
-/// With a key, a server that implements idempotency keys applies a write once however many
-/// times it arrives, so the engine may repeat a POST whose first attempt may have been applied.
-/// Without one, such a POST is not repeated ([`Why::NotIdempotent`]).
-///
-/// ```
-/// use resile_wasm::IdempotencyKey;
-/// assert_eq!(IdempotencyKey::default(), IdempotencyKey::Auto);
-/// assert_eq!(IdempotencyKey::parse(Some("order-7")), IdempotencyKey::Explicit("order-7".into()));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum IdempotencyKey {
-    /// The engine generates one for POST and PATCH, once per call, and sends it on every
-    /// attempt. Other methods are idempotent already and get none.
-    #[default]
-    Auto,
-    /// This key, on every attempt (any method).
-    Explicit(String),
-    /// No key: a write that may have been applied is never repeated.
-    Off,
-}
-
-impl IdempotencyKey {
-    /// Reads the JS `idempotencyKey` option: `"auto"` (or absent), `"off"`, or the caller's key.
-    pub fn parse(value: Option<&str>) -> IdempotencyKey {
-        match value {
-            None | Some("auto") => IdempotencyKey::Auto,
-            Some("off") => IdempotencyKey::Off,
-            Some(own) => IdempotencyKey::Explicit(own.to_string()),
-        }
-    }
-
-    /// What the engine is told.
-    pub fn idempotency(&self) -> Idempotency {
-        match self {
-            IdempotencyKey::Auto => Idempotency::Auto,
-            IdempotencyKey::Off => Idempotency::Off,
-            IdempotencyKey::Explicit(_) => Idempotency::Provided,
-        }
-    }
-}
+pub use resile_core::IdempotencyKey;
 
 fn ms(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
@@ -417,7 +376,7 @@ mod tests {
         assert_eq!(IdempotencyKey::parse(None), IdempotencyKey::Auto);
         assert_eq!(
             IdempotencyKey::parse(Some("off")).idempotency(),
-            Idempotency::Off
+            resile_core::Idempotency::Off
         );
         assert_eq!(
             IdempotencyKey::parse(Some("k-1")),
@@ -425,7 +384,7 @@ mod tests {
         );
         assert_eq!(
             IdempotencyKey::parse(Some("k-1")).idempotency(),
-            Idempotency::Provided
+            resile_core::Idempotency::Provided
         );
     }
 

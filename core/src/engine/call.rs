@@ -53,6 +53,58 @@ pub enum Idempotency {
     Off,
 }
 
+/// Who supplies the `Idempotency-Key` header of a call, as a caller says it (the adapters'
+/// request builders take it; both re-export it).
+///
+/// With a key, a server that implements idempotency keys applies a write once however many
+/// times it arrives, so the engine may repeat a POST whose first attempt may have been applied.
+/// Without one, such a POST is not repeated ([`crate::Why::NotIdempotent`]).
+///
+/// ```
+/// use resile_core::IdempotencyKey;
+/// assert_eq!(IdempotencyKey::default(), IdempotencyKey::Auto);
+/// assert_eq!(IdempotencyKey::parse(Some("order-7")), IdempotencyKey::Explicit("order-7".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IdempotencyKey {
+    /// The engine generates one for POST and PATCH, once per call, and sends it on every
+    /// attempt. Other methods are idempotent already and get none.
+    #[default]
+    Auto,
+    /// This key, on every attempt (any method).
+    Explicit(String),
+    /// No key: a write that may have been applied is never repeated.
+    Off,
+}
+
+impl IdempotencyKey {
+    /// Reads an option's text: `"auto"` (or absent), `"off"`, or the caller's own key.
+    pub fn parse(value: Option<&str>) -> IdempotencyKey {
+        match value {
+            None | Some("auto") => IdempotencyKey::Auto,
+            Some("off") => IdempotencyKey::Off,
+            Some(own) => IdempotencyKey::Explicit(own.to_string()),
+        }
+    }
+
+    /// What the engine is told.
+    pub fn idempotency(&self) -> Idempotency {
+        match self {
+            IdempotencyKey::Auto => Idempotency::Auto,
+            IdempotencyKey::Off => Idempotency::Off,
+            IdempotencyKey::Explicit(_) => Idempotency::Provided,
+        }
+    }
+
+    /// The caller's own key, if it is one.
+    pub fn explicit(&self) -> Option<&str> {
+        match self {
+            IdempotencyKey::Explicit(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
 /// Where a call's `Authorization` comes from.
 ///
 /// The one rule every adapter follows: **a caller's own `Authorization` header wins.** It is

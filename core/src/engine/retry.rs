@@ -105,7 +105,8 @@ pub fn decide(
     if let Some(asked) = input.retry_after.filter(|ra| *ra > input.cap) {
         return RetryDecision::Fail {
             why: Why::RetryAfterTooLong,
-            retry_at: Some(input.now + input.cap),
+            // When the server said it may be called again (the engine holds it for the cap).
+            retry_at: Some(input.now + asked),
             detail: Detail::WaitTooLong {
                 asked,
                 cap: input.cap,
@@ -300,7 +301,7 @@ mod tests {
             got,
             RetryDecision::Fail {
                 why: Why::RetryAfterTooLong,
-                retry_at: Some(Instant::ZERO + 60_000 * MS),
+                retry_at: Some(Instant::ZERO + 3_600_000 * MS),
                 detail: Detail::WaitTooLong {
                     asked: 3_600_000 * MS,
                     cap: 60_000 * MS,
