@@ -29,7 +29,7 @@
 //! | [`Error::Walk`] | as its `cause` | as its `cause` | as its `cause` |
 //! | [`Error::Timeout`]; any error whose last attempt timed out ([`Error::is_timeout`], or [`Error::NotRetried`] after a timeout) | 504 Gateway Timeout | `upstream-timeout` | — |
 //! | [`Error::Unavailable`] (the breaker is open) | 503 Service Unavailable | `upstream-unavailable` | until `retry_at`, when known |
-//! | [`Error::RateLimited`] (the upstream's rate limit) | 503 | `upstream-unavailable` | until `retry_at`, else the wait the upstream asked for |
+//! | [`Error::RateLimited`] (the upstream's rate limit) | 503 | `upstream-unavailable` | the later of `retry_at` and the wait the upstream asked for, of those known |
 //! | [`Error::RetriesExhausted`] whose last answer was 503 or 429; [`Error::Status`] 503 or 429 | 503 | `upstream-unavailable` | — (the error does not keep the upstream's own) |
 //! | [`Error::Overloaded`] (this service's client is at capacity) | 503 | `overloaded` | — |
 //! | [`Error::Cancelled`] | 503 | `cancelled` | — |
@@ -60,7 +60,7 @@
 //! ```json
 //! {"type":"https://docs.rs/resile/latest/resile/axum/index.html#upstream-unavailable",
 //!  "title":"The upstream is unavailable","status":503,
-//!  "detail":"every attempt failed: the call used all its attempts (3 attempt(s); last: status 503)",
+//!  "detail":"every attempt failed: the call used all of its attempts (3 attempt(s); last: status 503)",
 //!  "why":"max_attempts","retryable":true,"attempts":3}
 //! ```
 //!
@@ -417,11 +417,15 @@ fn retry_after(e: &Error, now: SystemTime) -> Option<u64> {
     let wait = match e {
         Error::Walk { cause, .. } => return retry_after(cause, now),
         Error::Unavailable { retry_at, .. } => retry_at.as_ref().map(until),
+        // Not before the upstream said, nor before this service's engine calls it again.
         Error::RateLimited {
             retry_at,
             retry_after,
             ..
-        } => retry_at.as_ref().map(until).or(*retry_after),
+        } => match (retry_at.as_ref().map(until), *retry_after) {
+            (Some(held), Some(asked)) => Some(held.max(asked)),
+            (held, asked) => held.or(asked),
+        },
         _ => None,
     }?;
     let secs = wait
@@ -633,10 +637,10 @@ mod tests {
                 T::UpstreamUnavailable,
                 Some(0),
             ),
-            // Whole seconds stay whole.
+            // Whole seconds stay whole; the later of the hold and the asked wait.
             (
                 Error::RateLimited {
-                    retry_after: Some(Duration::from_secs(7200)),
+                    retry_after: Some(Duration::from_secs(1)),
                     attempts: 1,
                     why: Why::ServerRetryAfterHold,
                     header: Some("Retry-After"),
@@ -646,6 +650,20 @@ mod tests {
                 503,
                 T::UpstreamUnavailable,
                 Some(2),
+            ),
+            // The engine stops waiting at its cap (60 s), the upstream asked for 120 s.
+            (
+                Error::RateLimited {
+                    retry_after: Some(Duration::from_secs(120)),
+                    attempts: 1,
+                    why: Why::RetryAfterTooLong,
+                    header: Some("Retry-After"),
+                    retry_at: later(60_000),
+                    maybe_processed: false,
+                },
+                503,
+                T::UpstreamUnavailable,
+                Some(120),
             ),
             // No retry_at: the wait the upstream asked for, capped at an hour.
             (

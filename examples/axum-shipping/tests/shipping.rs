@@ -184,6 +184,27 @@ async fn an_upstream_always_503_answers_503_naming_the_reason_then_the_breaker_s
 }
 
 #[tokio::test]
+async fn an_upstream_asking_for_minutes_answers_503_with_its_retry_after() {
+    let mut limited = reply(429, json!({"error": "slow down"}));
+    limited.headers.insert("Retry-After".into(), "120".into());
+    let w = world(vec![limited], "").await;
+    let (status, headers, body) = get(&w, "/quote/A-1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_problem(&headers, &body, 503, "upstream-unavailable");
+    assert_eq!(body["why"], "retry_after_too_long", "{body}");
+    let retry_after: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!(
+        (110..=120).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    assert_eq!(upstream_requests(&w), 1, "a wait over the cap is not slept");
+}
+
+#[tokio::test]
 async fn a_stalled_upstream_answers_504() {
     let w = world(
         vec![ScriptReply {
