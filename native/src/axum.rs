@@ -69,8 +69,8 @@
 //! `attempts` the attempts made, when known. The `detail` is written here from the error's
 //! data, never from text that came from outside: no upstream URL (it may carry credentials or
 //! secret query values), no upstream body excerpt, no transport or decoder message, and for a
-//! 500 nothing about this service's configuration. Log the [`Error`] itself before returning
-//! it if you want those.
+//! 500 nothing about this service's configuration (a 500 logs the error with `tracing`
+//! instead). Log the [`Error`] itself before returning it if you want the rest.
 //!
 //! ## Problem types
 //!
@@ -286,9 +286,16 @@ impl IntoResponse for ProblemDetails {
 }
 
 /// 502, 503, 504 or 500 with a problem document: see the [module docs](self#the-mapping).
+///
+/// A 500 also logs the error (`tracing` target `resile::axum`, level `warn`): its document
+/// says nothing about this service's configuration, so the log is where to find the cause.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        ProblemDetails::new(&self).into_response()
+        let problem = ProblemDetails::new(&self);
+        if problem.kind == ProblemType::Internal {
+            tracing::warn!(target: "resile::axum", error = %self, "answering 500: the upstream request could not be made");
+        }
+        problem.into_response()
     }
 }
 
