@@ -24,13 +24,13 @@ impl Drop for World {
     }
 }
 
-/// The service's policy with short waits: 3 attempts of at most 300 ms within 2 s.
+/// The service's policy with short waits: 3 attempts of at most 1 s within 2.5 s.
 fn fast_policy() -> resile::Config {
     let mut policy = axum_shipping::policy();
     policy.backoff.base_ms = 5;
     policy.backoff.cap_ms = 20;
-    policy.retry.attempt_timeout_ms = Some(300);
-    policy.retry.deadline_ms = Some(2_000);
+    policy.retry.attempt_timeout_ms = Some(1_000);
+    policy.retry.deadline_ms = Some(2_500);
     policy
 }
 
