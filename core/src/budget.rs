@@ -154,9 +154,10 @@ mod tests {
             }
         }
         // ratio · calls, plus the reserve once per window (100 s / 10 s, and the first one).
-        let bound = 0.1 * calls as f64 + 10.0 * 11.0;
+        let bound = config.ratio * calls as f64 + f64::from(config.reserve) * 11.0;
         assert!((retries as f64) <= bound, "{retries} retries > {bound}");
-        assert!(retries >= 1000, "the ratio is still earned: {retries}");
+        let earned = (config.ratio * calls as f64) as u64;
+        assert!(retries >= earned, "the ratio is still earned: {retries}");
     }
 
     #[test]

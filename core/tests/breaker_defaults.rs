@@ -97,10 +97,10 @@ fn twenty_percent_random_failures_at_concurrency_64_never_open_it() {
             "seed {seed}: a mostly healthy host is never cut off"
         );
         // Without fail-fast, every call gets its attempts as far as the retry budget allows
-        // (a tenth of a retry per call): the 80 % that succeed at once and more through
-        // retries (about 88 % in these runs).
+        // (a fifth of a retry per call, plus the reserve): the 80 % that succeed at once and
+        // most of the rest through retries (about 96 % in these runs; 88 % with gRPC's 0.1).
         let ok = succeeded(&world);
-        assert!(ok > 8_500, "seed {seed}: {ok} of 10 000 succeeded");
+        assert!(ok > 9_400, "seed {seed}: {ok} of 10 000 succeeded");
     }
 }
 

@@ -66,8 +66,9 @@ fn attempt_times<S>(world: &World<S>) -> Vec<(u64, u32)> {
 /// having lasted until `end`: each call and a tenth of a retry, plus the reserve (10) once for
 /// every 10 s window the run touched.
 fn budget_bound(calls: u64, end: &Instant) -> u64 {
+    let b = resile_core::config::BudgetConfig::default();
     let windows = end.as_millis() / 10_000 + 1;
-    calls + calls / 10 + 10 * windows
+    calls + (calls as f64 * b.ratio).ceil() as u64 + u64::from(b.reserve) * windows
 }
 
 #[test]

@@ -187,8 +187,10 @@ impl Default for BackoffConfig {
 pub struct BudgetConfig {
     /// Off: every call may use all its attempts. Default on.
     pub enabled: bool,
-    /// Retries earned per logical call, in `[0, 1]`. Default 0.1 (gRPC A6's `tokenRatio`;
-    /// Finagle allows 0.2): a host that is down sees about 10 % more than its normal load.
+    /// Retries earned per logical call, in `[0, 1]`. Default 0.2 (Finagle's `percentCanRetry`;
+    /// gRPC A6's `tokenRatio` is 0.1): a host that is down sees at most about 20 % more than its
+    /// normal load (and the breaker cuts that short), while a host failing a fifth of requests
+    /// at random still has its failures retried.
     pub ratio: f64,
     /// Retries every window grants even without calls, so a quiet client can retry its odd
     /// failure (Finagle's `minRetriesPerSec` · `ttl`). Default 10.
@@ -205,7 +207,7 @@ impl Default for BudgetConfig {
     fn default() -> Self {
         BudgetConfig {
             enabled: true,
-            ratio: 0.1,
+            ratio: 0.2,
             reserve: 10,
             max_saved: 100,
             window_ms: 10_000,
