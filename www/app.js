@@ -86,13 +86,13 @@ const scenarios = [
     id: "token",
     title: "Token expiry, 45 concurrent calls",
     tag: "single-flight · early refresh · 401",
-    blurb: "Three waves of 15 calls to a protected API with 2-second tokens. Wave 1 shares one token fetch; wave 2 arrives inside the refresh window and triggers one early refresh in the background; then the server revokes every token, and wave 3's fifteen 401s share one forced refresh.",
+    blurb: "Three waves of 15 calls to a protected API with 2-second tokens. Wave 1 shares one token fetch; wave 2 arrives in the refresh window (the last fifth of a token's life, for tokens this short) and triggers one early refresh in the background; then the server revokes every token, and wave 3's fifteen 401s share one forced refresh.",
     config: { token: { refreshSkewMs: 700 } },
     token: true,
     async run({ client, ctx }) {
       const wave = (name) => Promise.allSettled(range(15).map((i) => client.get(`/protected/${name}${i}`)));
       await wave("a");
-      await sleep(1400);
+      await sleep(1750);
       await wave("b");
       await sleep(300);
       await raw("POST", "/admin/expire-tokens");
