@@ -16,6 +16,12 @@ step "crates: cargo package resile-core and resile (what crates.io would get), e
 # a local registry, so neither has to be on crates.io and both are compiled as a user would.
 cargo package -p resile-core -p resile --allow-dirty
 
+step "cargo install --path native/cli: the command installs from the repository (debug, temporary root)"
+install_root=$(mktemp -d)
+cargo install --locked --quiet --debug --path native/cli --root "$install_root" --target-dir target
+"$install_root/bin/resile" --version
+rm -rf "$install_root"
+
 step "MSRV: resile-core, resile and resile-cli build with the rust-version in Cargo.toml"
 scripts/check-msrv.sh
 
