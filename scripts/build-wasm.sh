@@ -6,6 +6,9 @@
 #      its wasm-opt 108 corrupts wasm-bindgen output)
 #   4. loads the optimized module in Node with initSync and drives a Client a little
 #   5. writes the sizes (raw, after wasm-bindgen, after wasm-opt, gzipped) to artifacts/wasm-size.txt
+#   6. makes www/pkg/ the npm package `resile-wasm`: wasm/npm/package.json (its version must be
+#      the crate's), wasm/README.md and the license files next to wasm-bindgen's output;
+#      `npm pack` in www/pkg/ builds the tarball (scripts/test-npm.mjs packs and installs it)
 # Idempotent; needs cargo, the wasm32 target, wasm-bindgen-cli matching Cargo.lock, node and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,3 +102,22 @@ mkdir -p artifacts
   printf '%-44s %9d %9d\n' "JS glue: resile_wasm.js" "$(stat -c %s "$out/resile_wasm.js")" "$(gz "$out/resile_wasm.js")"
 } | tee artifacts/wasm-size.txt
 rm -f "$out/.resile_wasm_bg.unopt.wasm"
+
+echo "==> npm package resile-wasm in $out/"
+# The package's exports: "." (types: the .d.ts wasm-bindgen generates from src/types.d.ts and the
+# bindings; default: the ES module) and "./resile_wasm_bg.wasm", so Node code can find the module
+# bytes with import.meta.resolve and pass them to initSync (Node's fetch reads no file: URLs); in
+# a browser or a bundler `await init()` fetches the .wasm next to the .js. "sideEffects": false:
+# importing the glue only defines its classes and functions, so bundlers may drop what is unused.
+crate_version=$(cargo metadata --no-deps --format-version 1 | node -e '
+  let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () =>
+    console.log(JSON.parse(s).packages.find((p) => p.name === "resile-wasm").version));')
+node -e '
+  const [file, want] = process.argv.slice(1);
+  const got = JSON.parse(require("fs").readFileSync(file, "utf8")).version;
+  if (got !== want) { console.error(`${file}: version ${got}, but the resile-wasm crate is ${want}`); process.exit(1); }
+' wasm/npm/package.json "$crate_version"
+cp wasm/npm/package.json "$out/package.json"
+cp wasm/README.md "$out/README.md"
+cp LICENSE-MIT LICENSE-APACHE "$out/"
+echo "resile-wasm@$crate_version: $(cd "$out" && find . -type f | sort | sed 's|^\./||' | tr '\n' ' ')"

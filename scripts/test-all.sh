@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of resile on a fresh Debian machine with Rust stable: installs what it needs
-# (the wasm32 target, Chromium and ChromeDriver, wasm-bindgen-cli, npm's binaryen), then runs
-# the native workspace tests, builds the core for wasm32, and runs the browser tests.
+# (the wasm32 target, Chromium and ChromeDriver, wasm-bindgen-cli, npm's binaryen, the Rust
+# toolchain named by rust-version), then runs the native workspace tests, packages the crates,
+# checks the MSRV, builds the core for wasm32, and runs the browser tests (npm package included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,20 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
+
+step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
+# One invocation: cargo verifies `resile` against the just-packaged resile-core through
+# a local registry, so neither has to be on crates.io and both are compiled as a user would.
+cargo package -p resile-core -p resile --allow-dirty
+
+step "cargo install --path native/cli: the command installs from the repository (debug, temporary root)"
+install_root=$(mktemp -d)
+cargo install --locked --quiet --debug --path native/cli --root "$install_root" --target-dir target
+"$install_root/bin/resile" --version
+rm -rf "$install_root"
+
+step "MSRV: resile-core, resile and resile-cli build with the rust-version in Cargo.toml"
+scripts/check-msrv.sh
 
 step "core builds for wasm32-unknown-unknown"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown

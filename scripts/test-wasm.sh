@@ -14,6 +14,9 @@
 #      a Node smoke test, sizes in artifacts/wasm-size.txt)
 #   5. type-checks a TypeScript usage file against the generated declarations
 #   6. runs the www/ page in headless Chromium (scripts/test-www.mjs), screenshot artifacts/www.png
+#   7. the npm package (scripts/test-npm.mjs): `npm pack` of www/pkg/ into artifacts/, the tarball
+#      installed offline into a scratch project, used by name from Node (the README's snippet),
+#      TypeScript and headless Chromium, each call checked against the chaos server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,5 +88,8 @@ echo "types: ok"
 
 step "www/ in headless Chromium"
 node scripts/test-www.mjs "$chaos_url"
+
+step "npm package: npm pack, install the tarball in a scratch project, use it from Node, TypeScript, Chromium"
+node scripts/test-npm.mjs "$chaos_url"
 
 step "browser suite passed in $(( $(date +%s) - started )) s"

@@ -15,6 +15,12 @@ include!(concat!(env!("OUT_DIR"), "/scenarios.rs"));
 fn every_scenario_decides_as_recorded() {
     // Generated from the directory: every scenario file is replayed, and one without a
     // recorded trace (listed with an empty one) fails here.
+    if PACKAGED {
+        // A packaged copy of the crate has no tests/scenarios/ to replay; inside the
+        // repository the directory must be there.
+        eprintln!("skipped: a packaged resile-core carries no scenario files");
+        return;
+    }
     assert!(
         SCENARIOS.len() >= 20,
         "the scenario directory was not found"
