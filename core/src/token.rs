@@ -413,3 +413,53 @@ mod tests {
         );
     }
 }
+
+/// A secret string whose `Debug` never shows it (an access token, a client secret). Both
+/// adapters use this one type.
+///
+/// ```
+/// let s = resile_core::token::Secret::new("hunter2");
+/// assert_eq!(format!("{s:?}"), "Secret(***)");
+/// assert_eq!(s.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(std::sync::Arc<str>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(std::sync::Arc::from(secret.into()))
+    }
+
+    /// The secret itself; call it only where it is sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret::new(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret::new(s)
+    }
+}
+
+/// A fetched access token, as a token source hands it to its adapter.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub secret: Secret,
+    /// Its lifetime from now (OAuth2 `expires_in`), if known.
+    pub expires_in: Option<Duration>,
+}

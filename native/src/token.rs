@@ -5,10 +5,8 @@
 //! ([`resile_core::Action::FetchToken`]), at most one fetch at a time, and attaches the token of
 //! the generation the engine names to each attempt.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,54 +14,7 @@ use serde::Deserialize;
 use crate::error::{excerpt, Error};
 use resile_core::Why;
 
-/// A secret string whose `Debug` never shows it.
-///
-/// ```
-/// let s = resile::Secret::new("hunter2");
-/// assert_eq!(format!("{s:?}"), "Secret(***)");
-/// assert_eq!(s.expose(), "hunter2");
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<str>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Secret(Arc::from(secret.into()))
-    }
-
-    /// The secret itself; call it only where it is sent.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret::new(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret::new(s)
-    }
-}
-
-/// A fetched access token.
-#[derive(Clone, Debug)]
-pub struct AccessToken {
-    /// The bearer token.
-    pub secret: Secret,
-    /// Its lifetime from now (OAuth2 `expires_in`), if known.
-    pub expires_in: Option<Duration>,
-}
+pub use resile_core::token::{AccessToken, Secret};
 
 /// What [`TokenSource::fetch`] returns: a boxed future, so the trait stays object safe.
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, Error>> + Send + 'a>>;
