@@ -15,6 +15,10 @@ cargo test --workspace --exclude resile-bench --exclude resile-wasm
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through
 # a local registry, so neither has to be on crates.io and both are compiled as a user would.
+# Cargo unpacks the local-registry copy of resile-core once per version and reuses it: drop
+# what an earlier run unpacked, so the verification builds against this tree's core.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/resile-core-0.1.0 \
+  "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/resile-0.1.0
 cargo package -p resile-core -p resile --allow-dirty
 
 step "cargo install --path native/cli: the command installs from the repository (debug, temporary root)"
