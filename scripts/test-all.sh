@@ -15,11 +15,16 @@ cargo test --workspace --exclude resile-bench --exclude resile-wasm
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through
 # a local registry, so neither has to be on crates.io and both are compiled as a user would.
-# Cargo unpacks the local-registry copy of resile-core once per version and reuses it: drop
-# what an earlier run unpacked, so the verification builds against this tree's core.
+# Cargo takes a registry crate of a given version as immutable: it reuses what an earlier run
+# unpacked and compiled of the local-registry resile-core 0.1.0. Drop both (in a target dir of
+# the packaging's own, so the dependencies stay cached), so `resile` is verified against this
+# tree's core.
+verify_dir=target/package-verify
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/resile-core-0.1.0 \
-  "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/resile-0.1.0
-cargo package -p resile-core -p resile --allow-dirty
+  "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/resile-0.1.0 \
+  "$verify_dir"/debug/.fingerprint/resile-* "$verify_dir"/debug/deps/libresile* \
+  "$verify_dir"/debug/deps/resile*
+cargo package -p resile-core -p resile --allow-dirty --target-dir "$verify_dir"
 
 step "cargo install --path native/cli: the command installs from the repository (debug, temporary root)"
 install_root=$(mktemp -d)
