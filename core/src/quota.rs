@@ -37,12 +37,13 @@ impl QuotaConfig {
         success_increment: 1,
     };
 
-    /// AWS "Retry Behavior 2.1": 14 per retry, 5 per throttled retry. The published rule names
-    /// no separate timeout cost, so a timeout costs what any other retry costs (14).
+    /// AWS "Retry Behavior 2.1": 14 per retry, 10 per timeout retry, 5 per throttled retry
+    /// (aws-sdk-net `StandardRetryPolicy`, `CapacityManager(500, 14, 1, 10, 5)` under
+    /// `UseNewRetries2026`).
     pub const AWS_2_1: QuotaConfig = QuotaConfig {
         capacity: 500,
         retry_cost: 14,
-        timeout_cost: 14,
+        timeout_cost: 10,
         throttling_cost: 5,
         success_increment: 1,
     };
@@ -290,6 +291,74 @@ mod tests {
             .unwrap();
         q.succeeded(&mut hold);
         assert_eq!(q.available(), 495);
+    }
+
+    const V21: QuotaConfig = QuotaConfig::AWS_2_1;
+
+    fn v21(capacity: u32) -> RetryQuota {
+        RetryQuota::new(QuotaConfig { capacity, ..V21 })
+    }
+
+    /// Replays one call under the 2.1 costs: `Some(kind)` a retry that must be paid, `None`
+    /// the end of the call (success when `ok`); the tokens after each step.
+    fn replay21(quota: &mut RetryQuota, retries: &[(RetryKind, u32)], end: Option<(bool, u32)>) {
+        let mut hold = QuotaHold::default();
+        for (kind, left) in retries {
+            quota.try_retry(&mut hold, *kind).unwrap();
+            assert_eq!(quota.available(), *left);
+        }
+        if let Some((ok, left)) = end {
+            if ok {
+                quota.succeeded(&mut hold);
+            } else {
+                quota.failed(&mut hold);
+            }
+            assert_eq!(quota.available(), left);
+        }
+    }
+
+    // AWS "Retry Behavior 2.1" SEP standard-mode cases, as aws-sdk-net
+    // `RetryHandlerStandardMode21Tests` carries them (quota columns).
+    #[test]
+    fn sep_2_1_quota_cases() {
+        use RetryKind::*;
+        // "Retry eventually succeeds": 486 → 472 → 486.
+        replay21(&mut v21(500), &[(Error, 486), (Error, 472)], Some((true, 486)));
+        // "Fail due to max attempts reached": 486 → 472.
+        replay21(&mut v21(500), &[(Error, 486), (Error, 472)], Some((false, 472)));
+        // "Retry quota reached after a single retry": 14 → 0, then refused.
+        let mut q = v21(14);
+        let mut hold = QuotaHold::default();
+        q.try_retry(&mut hold, Error).unwrap();
+        assert_eq!(q.available(), 0);
+        assert!(q.try_retry(&mut hold, Error).is_err());
+        // "No retries at all if retry quota is 0".
+        assert!(v21(0).try_retry(&mut QuotaHold::default(), Error).is_err());
+        // "Verifying exponential backoff timing": 486 → 472 → 458 → 444.
+        replay21(
+            &mut v21(500),
+            &[(Error, 486), (Error, 472), (Error, 458), (Error, 444)],
+            Some((false, 444)),
+        );
+        // "Retry stops after retry quota exhaustion": 20 → 6, the second retry refused.
+        let mut q = v21(20);
+        let mut hold = QuotaHold::default();
+        q.try_retry(&mut hold, Error).unwrap();
+        assert_eq!(
+            q.try_retry(&mut hold, Error),
+            Err(QuotaExhausted {
+                available: 6,
+                cost: 14
+            })
+        );
+        // "Retry quota recovery after successful responses": 30 → 16 → 2 → 16, then 16 → 2 → 16.
+        let mut q = v21(30);
+        replay21(&mut q, &[(Error, 16), (Error, 2)], Some((true, 16)));
+        replay21(&mut q, &[(Error, 2)], Some((true, 16)));
+        // "Throttling error token bucket drain": 495 → 500.
+        replay21(&mut v21(500), &[(Throttling, 495)], Some((true, 500)));
+        // "Honor x-amz-retry-after": 486 → 500.
+        replay21(&mut v21(500), &[(Error, 486)], Some((true, 500)));
     }
 
     #[test]
