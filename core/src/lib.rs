@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod adaptive;
+pub mod aws_backoff;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;

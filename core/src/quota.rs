@@ -323,9 +323,17 @@ mod tests {
     fn sep_2_1_quota_cases() {
         use RetryKind::*;
         // "Retry eventually succeeds": 486 → 472 → 486.
-        replay21(&mut v21(500), &[(Error, 486), (Error, 472)], Some((true, 486)));
+        replay21(
+            &mut v21(500),
+            &[(Error, 486), (Error, 472)],
+            Some((true, 486)),
+        );
         // "Fail due to max attempts reached": 486 → 472.
-        replay21(&mut v21(500), &[(Error, 486), (Error, 472)], Some((false, 472)));
+        replay21(
+            &mut v21(500),
+            &[(Error, 486), (Error, 472)],
+            Some((false, 472)),
+        );
         // "Retry quota reached after a single retry": 14 → 0, then refused.
         let mut q = v21(14);
         let mut hold = QuotaHold::default();
