@@ -7,17 +7,25 @@
 //! keeps AWS's backoff and changes only the attempt count. From Rust,
 //! [`Config::preset`] and [`Config::from_preset`] give the same starting point.
 //!
-//! Where a peer's policy needs a mechanism the engine's config does not express (the AWS
-//! retry quota, AWS's throttling base delay and `x-amz-retry-after` clamp, gRPC's retry
-//! throttling), the preset names the pure component that does ([`Preset::quota`],
-//! [`Preset::aws_backoff`], [`Preset::throttle`]); each of those reproduces the peer's
-//! published test vectors in its own module.
+//! Where a peer's policy needs a mechanism the engine's config does not express, the preset
+//! names the pure component that does, and each of those reproduces the peer's published test
+//! vectors in its own module:
+//!
+//! - [`Preset::quota`] (the AWS retry quota) and [`Preset::throttle`] (gRPC A6 retry
+//!   throttling) are consulted by the engine, per host, under their preset only: they take
+//!   the place of the retry budget (which these presets turn off; turned back on, both must
+//!   allow a retry), and a retry they refuse fails the call with
+//!   [`crate::Why::BudgetExhausted`]. As with the budget, a call's first 429 with a positive
+//!   `Retry-After` is retried without asking them (the host is held until then).
+//! - [`Preset::aws_backoff`] (AWS's throttling base delay, cap order and `x-amz-retry-after`
+//!   clamp) is not consulted by the engine yet: the engine's exponential backoff with the
+//!   preset's base and cap decides the waits, and `Retry-After` the server-asked ones.
 //!
 //! | preset | reproduces |
 //! |---|---|
 //! | `aws-standard` | AWS SDKs' standard retry mode: 3 attempts, full jitter from 1 s, cap 20 s; quota 500, retry 5, timeout 10, +1 on a first-try success |
 //! | `aws-2.1` | AWS "Retry Behavior 2.1": 3 attempts, full jitter from 50 ms (1 s after throttling), cap 20 s; quota 500, retry 14, timeout 10, throttling 5; `x-amz-retry-after` clamped to `[t, t+5 s]` |
-//! | `grpc-a6` | gRPC retry policy (proposal A6, its example): 4 attempts (at most 5), `random(0, min(0.1 s·2ⁿ⁻¹, 1 s))`; `retryThrottling` 10 tokens, ratio 0.1 |
+//! | `grpc-a6` | gRPC retry policy (proposal A6, its example): 4 attempts (at most 5), `random(0, min(0.1 s·2ⁿ⁻¹, 1 s))`; `retryThrottling` 10 tokens, ratio 0.1, retries only above 5 |
 //! | `dotnet-standard` | Microsoft.Extensions.Http.Resilience standard handler: 30 s total, 10 s per attempt, 3 retries with jitter from 2 s; breaker at 10 % over 100 calls in 30 s, 5 s break |
 
 use serde::{Deserialize, Serialize};
@@ -110,6 +118,8 @@ impl Preset {
                 c.backoff.cap_ms = delay.max_backoff_ms;
                 c.backoff.factor = 2.0;
                 c.backoff.jitter = Jitter::Full;
+                // The retry quota takes the budget's place.
+                c.budget.enabled = false;
             }
             Preset::GrpcA6 => {
                 // A6's example policy: maxAttempts 4, initialBackoff 0.1 s, maxBackoff 1 s,
@@ -121,7 +131,8 @@ impl Preset {
                 c.backoff.factor = 2.0;
                 c.backoff.cap_ms = 1_000;
                 c.backoff.jitter = Jitter::Full;
-                c.budget.ratio = 0.1;
+                // retryThrottling takes the budget's place.
+                c.budget.enabled = false;
             }
             Preset::DotnetStandard => {
                 // HttpStandardResilienceOptions: total request timeout 30 s, attempt timeout

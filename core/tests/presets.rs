@@ -170,6 +170,65 @@ fn grpc_a6_caps_attempts_at_five() {
     Config::from_json(r#"{"retry":{"max_attempts":6}}"#).unwrap();
 }
 
+/// Calls one after another against a host answering 503 forever (breaker off, so only the
+/// retry rule decides): the attempts each call sent.
+fn attempts_per_call(mut config: Config, calls: usize) -> Vec<u64> {
+    config.breaker.enabled = false;
+    let engine = Engine::new(config, 5, Instant::ZERO).unwrap();
+    let server = |_: &SimRequest, _: Instant, _: UnixTime| SimReply::Status {
+        status: 503,
+        headers: vec![],
+        body: None,
+        latency: Duration::from_millis(5),
+    };
+    let mut world = World::new(engine, server);
+    let mut per_call = Vec::new();
+    for _ in 0..calls {
+        let before = world.attempts;
+        let call = world.start(CallSpec::get("https://api.test"));
+        world.drive_bounded(10_000);
+        assert!(matches!(
+            world.results[call],
+            Some(CallResult::Failed { .. })
+        ));
+        per_call.push(world.attempts - before);
+    }
+    per_call
+}
+
+// aws-standard's quota in the engine: 500 tokens, 5 per retry, never refunded while the host
+// fails: 50 calls get their two retries (10 tokens each), then every call gets one attempt.
+#[test]
+fn the_aws_quota_bounds_retries_in_the_engine() {
+    let per_call = attempts_per_call(Config::preset(Preset::AwsStandard), 53);
+    assert_eq!(&per_call[..50], &[3; 50]);
+    assert_eq!(&per_call[50..], &[1, 1, 1]);
+    // aws-2.1 charges 14 per retry: 17 calls get two retries (28 tokens each), the 24 left
+    // pay one more retry (10 left), then no call is retried.
+    let per_call = attempts_per_call(Config::preset(Preset::Aws21), 20);
+    assert_eq!(&per_call[..17], &[3; 17]);
+    assert_eq!(&per_call[17..], &[2, 1, 1]);
+}
+
+// grpc-a6's throttle in the engine: 10 tokens, −1 per failed attempt, retries only above 5.
+// The first call fails 4 attempts (10 → 6, retried at 9, 8, 7; the fourth is the last
+// allowed); every later call's first failure leaves at most 5, so it is not retried.
+#[test]
+fn grpc_throttling_bounds_retries_in_the_engine() {
+    let per_call = attempts_per_call(Config::preset(Preset::GrpcA6), 4);
+    assert_eq!(per_call, [4, 1, 1, 1]);
+}
+
+// The default config has neither: the budget alone decides, as before (the recorded traces in
+// tests/scenarios/traces pin that down too).
+#[test]
+fn without_a_preset_the_budget_alone_decides() {
+    let per_call = attempts_per_call(Config::default(), 12);
+    // Reserve 10 + 0.2 per call: the first calls get all three retries.
+    assert_eq!(per_call[0], 4);
+    assert!(per_call.iter().sum::<u64>() > 12 + 10);
+}
+
 /// One call against a host answering 503 forever: the attempts sent and when it ended.
 fn against_a_dead_host(config: Config, seed: u64) -> (u64, Duration) {
     let engine = Engine::new(config, seed, Instant::ZERO).unwrap();
