@@ -19,6 +19,10 @@
 //! - [`paginate`]: the walk over a paginated collection that every driver runs: the next page
 //!   from a `Link` header, a cursor, an offset or a page number, one retry allowance and
 //!   deadline for the whole walk, and where a stopped walk resumes.
+//! - [`preset`]: named policies that reproduce peers' published behaviour (`aws-standard`,
+//!   `aws-2.1`, `grpc-a6`, `dotnet-standard`), with the pure components they need:
+//!   [`quota`] (the AWS retry quota), [`aws_backoff`] (AWS's delay rules), [`throttle`]
+//!   (gRPC A6 retry throttling) and [`adaptive`] (AWS's adaptive client rate, CUBIC).
 //! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
 //!
 //! # Out of scope
@@ -45,6 +49,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adaptive;
+pub mod aws_backoff;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
@@ -54,8 +60,11 @@ pub mod engine;
 pub mod headers;
 pub mod limit;
 pub mod paginate;
+pub mod preset;
+pub mod quota;
 pub mod rng;
 pub mod sim;
+pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod why;
@@ -67,6 +76,7 @@ pub use engine::{
     Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem, Response,
     Stats,
 };
+pub use preset::Preset;
 pub use rng::Uuid;
 pub use time::{Instant, UnixTime};
 pub use why::Why;

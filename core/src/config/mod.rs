@@ -7,10 +7,18 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
+
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// The peer policy this config started from, if any (see [`crate::preset`]). In JSON,
+    /// `{"preset": "aws-standard", ...}` read by [`Config::from_json`] or [`Config::from_value`]
+    /// starts from [`Preset::config`], and every field written next to `preset` overrides the
+    /// preset's, field by field. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     /// The attempt loop: how many attempts, how long each, how long in all.
     pub retry: RetryConfig,
     /// How long to wait between attempts when the server does not say.
@@ -86,6 +94,7 @@ impl Default for PoolConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            preset: None,
             retry: RetryConfig::default(),
             backoff: BackoffConfig::default(),
             budget: BudgetConfig::default(),
@@ -366,12 +375,58 @@ fn out_of_range(field: &'static str, value: impl ToString, expected: &'static st
 }
 
 impl Config {
-    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults.
+    /// Reads a config from JSON; unknown fields are an error, missing ones take defaults (or,
+    /// with a `preset`, the preset's values; the fields written win).
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let config: Config =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if value.get("preset").is_none() {
+            // Straight from the text, so a type error keeps its line and column.
+            let config: Config =
+                serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+            config.validate()?;
+            return Ok(config);
+        }
+        Config::from_value(value)
+    }
+
+    /// Reads a config from an already-parsed document (TOML or a JavaScript object turned
+    /// into a `serde_json::Value`). A `preset` is applied first: the document's fields are
+    /// laid over [`Preset::config`], objects merged key by key and anything else replaced, so
+    /// `"limit": null` next to a preset removes its limit.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Config, ConfigError> {
+        let preset = match value.get("preset") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(name)) => Some(Preset::from_name(name)?),
+            Some(other) => {
+                return Err(ConfigError::OutOfRange {
+                    field: "preset",
+                    value: other.to_string(),
+                    expected: crate::preset::NAMES,
+                })
+            }
+        };
+        if let Some(preset) = preset {
+            let mut base = serde_json::to_value(preset.config())
+                .map_err(|e| ConfigError::Parse(e.to_string()))?;
+            merge(&mut base, value);
+            value = base;
+        }
+        let config: Config =
+            serde_json::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration of a named peer policy (see [`crate::preset`]).
+    pub fn preset(preset: Preset) -> Config {
+        preset.config()
+    }
+
+    /// The configuration of the preset called `name`; an unknown name is a
+    /// [`ConfigError::OutOfRange`] naming the `preset` field.
+    pub fn from_preset(name: &str) -> Result<Config, ConfigError> {
+        Ok(Preset::from_name(name)?.config())
     }
 
     /// Checks every field; the error names the first one that is off.
@@ -407,6 +462,13 @@ impl Config {
                 "retry.max_attempts",
                 0,
                 "must be at least 1 (1 means no retries)",
+            ));
+        }
+        if self.preset == Some(Preset::GrpcA6) && r.max_attempts > GRPC_MAX_ATTEMPTS {
+            return Err(out_of_range(
+                "retry.max_attempts",
+                r.max_attempts,
+                "must be at most 5 under preset grpc-a6 (gRPC A6 caps maxAttempts at 5)",
             ));
         }
         if r.max_attempts > 100 {
@@ -570,6 +632,23 @@ impl Config {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+/// Lays `over` onto `base`: objects merge key by key, anything else replaces.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (key, value) in o {
+                match b.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        b.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
     }
 }
 

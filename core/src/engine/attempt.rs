@@ -13,6 +13,8 @@ use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::retry::{decide, RetryDecision, RetryInput};
 use crate::engine::Engine;
+use crate::quota::RetryKind;
+use crate::throttle::Throttled;
 use crate::time::Instant;
 use crate::why::Why;
 
@@ -74,6 +76,9 @@ impl Engine {
                 self.on_unauthorized(slot, generation, now);
                 return;
             }
+        }
+        if class.success {
+            self.preset_success(slot, host);
         }
         if class.success || (!class.retryable && status.is_some()) {
             self.done(slot, status.unwrap_or(0), now);
@@ -183,6 +188,12 @@ impl Engine {
             return;
         };
         let (host, id, previous, attempts) = (c.host as usize, c.id, c.previous_delay, c.attempts);
+        let mut hold = c.quota_hold;
+        let kind = match last {
+            _ if class.why == Why::TooManyRequests => RetryKind::Throttling,
+            Last::Transport(_) => RetryKind::Timeout,
+            Last::Status(_) => RetryKind::Error,
+        };
         let input = RetryInput {
             replayable: c.replayable,
             safe_to_repeat: c.method.is_idempotent() || c.has_key,
@@ -198,6 +209,9 @@ impl Engine {
         let (backoff, rng, breaker_config) = (&self.backoff, &mut self.rng, &self.config.breaker);
         let h = &mut self.hosts[host];
         let (breaker, budget) = (&h.breaker, &mut h.budget);
+        let (quota, throttle) = (&mut h.quota, &mut h.throttle);
+        // gRPC A6: every failed attempt costs a token, retried or not.
+        let throttled = throttle.as_mut().map(|t| t.failed());
         let mut budget_refused = false;
         let decision = {
             decide(
@@ -208,7 +222,11 @@ impl Engine {
                     _ => None,
                 },
                 || {
-                    let ok = budget.try_withdraw(now);
+                    let ok = throttled != Some(Throttled::Refused)
+                        && quota
+                            .as_mut()
+                            .is_none_or(|q| q.try_retry(&mut hold, kind).is_ok())
+                        && budget.try_withdraw(now);
                     budget_refused = !ok;
                     ok
                 },
@@ -217,6 +235,7 @@ impl Engine {
         match decision {
             RetryDecision::Retry { at, delay, why } => {
                 if let Some(c) = self.calls[slot as usize].as_mut() {
+                    c.quota_hold = hold;
                     c.previous_delay = Some(delay);
                     c.throttled |= class.why == Why::TooManyRequests;
                 }
@@ -257,6 +276,21 @@ impl Engine {
                     .detail(detail);
                 self.fail(slot, f, now);
             }
+        }
+    }
+
+    /// A successful attempt under a preset with a quota or a throttle: the quota gets the
+    /// call's latest retry charge back (or its first-try increment), the throttle its ratio.
+    fn preset_success(&mut self, slot: u32, host: usize) {
+        let (Some(c), Some(h)) = (self.calls[slot as usize].as_mut(), self.hosts.get_mut(host))
+        else {
+            return;
+        };
+        if let Some(q) = h.quota.as_mut() {
+            q.succeeded(&mut c.quota_hold);
+        }
+        if let Some(t) = h.throttle.as_mut() {
+            t.succeeded();
         }
     }
 

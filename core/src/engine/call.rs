@@ -263,6 +263,8 @@ pub(crate) struct Call {
     pub forced_refresh: bool,
     /// The call had its one budget-free retry after a 429 (see `retry.rs`).
     pub throttled: bool,
+    /// What the call holds of its host's retry quota (presets with a quota only).
+    pub quota_hold: crate::quota::QuotaHold,
     pub phase: Phase,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,

@@ -14,6 +14,8 @@ use crate::engine::outcome::Response;
 use crate::engine::Engine;
 use crate::headers::{parse_ratelimit, parse_retry_after, HintSource, RateLimitHint};
 use crate::limit::Gcra;
+use crate::quota::RetryQuota;
+use crate::throttle::RetryThrottle;
 use crate::time::Instant;
 use crate::why::Why;
 
@@ -22,6 +24,10 @@ pub(crate) struct Host {
     pub name: Arc<str>,
     pub breaker: Breaker,
     pub budget: Budget,
+    /// The AWS retry quota, only under a preset that has one (`aws-standard`, `aws-2.1`).
+    pub quota: Option<RetryQuota>,
+    /// gRPC A6 retry throttling, only under `grpc-a6`.
+    pub throttle: Option<RetryThrottle>,
     pub limiter: Option<Gcra>,
     /// A limit learned from the host's headers lapses at this time unless the host repeats it.
     pub learned_until: Option<Instant>,
@@ -64,6 +70,16 @@ impl Engine {
             name: Arc::from(name),
             breaker: Breaker::new(),
             budget: Budget::new(&self.config.budget),
+            quota: self
+                .config
+                .preset
+                .and_then(|p| p.quota())
+                .map(RetryQuota::new),
+            throttle: self
+                .config
+                .preset
+                .and_then(|p| p.throttle())
+                .map(RetryThrottle::new),
             limiter: self.config.limit.as_ref().map(Gcra::new),
             learned_until: None,
             learned_from: None,

@@ -251,6 +251,7 @@ impl Engine {
             previous_delay: None,
             forced_refresh: false,
             throttled: false,
+            quota_hold: Default::default(),
             phase: Phase::Ready,
             timer: None,
         };
