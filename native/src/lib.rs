@@ -72,11 +72,14 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod call_loop;
 mod client;
 mod config;
 mod driver;
 mod error;
 mod events;
+#[cfg(feature = "reqwest-middleware")]
+pub mod middleware;
 mod paginate;
 pub mod redact;
 mod request;
