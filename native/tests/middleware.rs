@@ -11,7 +11,7 @@ use common::{chaos, fast_policy};
 use reqwest_middleware::ClientWithMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use reqwest_retry::RetryTransientMiddleware;
-use resile::{Client, Error, EventKind, Why};
+use resile::{Client, ClientAuth, ClientCredentials, Error, EventKind, Secret, Why};
 use serde_json::{json, Value};
 
 // README: begin
@@ -38,6 +38,18 @@ async fn get_text(resile: &resile::Client, url: &str) -> Result<String, reqwest_
     Ok(response.text().await?)
 }
 // README: end
+
+/// A JSON body (reqwest-middleware's own `json` needs its `json` feature).
+trait JsonBody {
+    fn json_body(self, value: Value) -> Self;
+}
+
+impl JsonBody for reqwest_middleware::RequestBuilder {
+    fn json_body(self, value: Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(value.to_string())
+    }
+}
 
 fn client_with(policy: resile::Config) -> Client {
     Client::builder().engine(policy).seed(7).build().unwrap()
@@ -238,8 +250,7 @@ async fn a_post_retried_after_a_503_carries_one_key_and_is_applied_once() {
     // The engine's key, the same on the retry: the server applies the order once.
     let response = http
         .post(&url)
-        .header("content-type", "application/json")
-        .body(json!({"sku": "auto"}).to_string())
+        .json_body(json!({"sku": "auto"}))
         .send()
         .await
         .unwrap();
@@ -263,8 +274,7 @@ async fn a_post_retried_after_a_503_carries_one_key_and_is_applied_once() {
     let response = http
         .post(&url)
         .header("Idempotency-Key", "order-77")
-        .header("content-type", "application/json")
-        .body(json!({"sku": "explicit"}).to_string())
+        .json_body(json!({"sku": "explicit"}))
         .send()
         .await
         .unwrap();
@@ -386,6 +396,99 @@ async fn exhausted_retries_downcast_to_the_engines_error() {
     assert_eq!(middleware.client().stats().attempts, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_over_its_time_is_dropped_and_retried() {
+    let server = chaos().await;
+    script(
+        &server,
+        "slow",
+        json!([{"delay_ms": 2500, "body": {"slow": true}}, {"body": {"slow": false}}]),
+    );
+    let mut policy = fast_policy();
+    policy.retry.attempt_timeout_ms = Some(200);
+    let client = client_with(policy);
+    let response = stack(&client)
+        .get(format!("{}/s/slow", server.url()))
+        .send()
+        .await
+        .unwrap();
+    let report = report(&response);
+    assert_eq!(report.attempts, 2);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"slow": false})
+    );
+    let first = report
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::AttemptAborted {
+                attempt: 1, why, ..
+            } => Some(*why),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the first attempt aborted: {:#?}", report.decisions()));
+    assert_eq!(first, Why::AttemptTimeout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_calls_carry_the_clients_token_and_refresh_it_once() {
+    let server = chaos().await;
+    let base = server.url();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .token_source(ClientCredentials {
+            token_url: format!("{base}/oauth/token"),
+            client_id: "demo".into(),
+            client_secret: Secret::new("demo"),
+            scope: Some("read".into()),
+            auth: ClientAuth::Basic,
+        })
+        .build()
+        .unwrap();
+    let http = stack(&client);
+    for _ in 0..3 {
+        let response = http
+            .get(format!("{base}/protected/x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(server.stats().tokens_issued, 1, "one token for every call");
+    // The server forgets its tokens: the 401 makes the engine fetch one more, once.
+    server.state().expire_tokens();
+    let response = http
+        .get(format!("{base}/protected/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status().as_u16(), report(&response).attempts),
+        (200, 2)
+    );
+    assert_eq!(server.stats().tokens_issued, 2);
+    // The client itself uses the same token.
+    let value: Value = client
+        .get_json(format!("{base}/protected/y"))
+        .await
+        .unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(server.stats().tokens_issued, 2);
+    // A request with its own Authorization keeps it: no token, and the 401 is the answer.
+    let response = http
+        .get(format!("{base}/protected/z"))
+        .header("authorization", "Bearer mine")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status().as_u16(), report(&response).attempts),
+        (401, 1)
+    );
+    assert_eq!(server.stats().tokens_issued, 2);
+}
+
 /// The same scenarios through `RetryTransientMiddleware` and through `ResileMiddleware`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_to_retry_transient_middleware() {
@@ -397,38 +500,46 @@ async fn next_to_retry_transient_middleware() {
     let theirs = ClientBuilder::new(reqwest::Client::new())
         .with(RetryTransientMiddleware::new_with_policy(backoff))
         .build();
-    let client = client_with(fast_policy());
-    let ours = stack(&client);
-
-    // 503, 503, 200: both retry twice and succeed.
-    let replies = json!([{"status": 503}, {"status": 503}, {"status": 200}]);
-    script(&server, "theirs", replies.clone());
-    script(&server, "ours", replies);
-    let response = theirs
-        .get(format!("{}/s/theirs", server.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let response = ours
-        .get(format!("{}/s/ours", server.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (200, 3)
-    );
-    assert_eq!(state.script_log("theirs").unwrap().count, 3);
-    assert_eq!(state.script_log("ours").unwrap().count, 3);
+    // (script, replies, requests through RetryTransientMiddleware, through ResileMiddleware)
+    let always_503: Vec<Value> = (0..8).map(|_| json!({"status": 503})).collect();
+    let scenarios = [
+        (
+            "503-503-200",
+            json!([{"status": 503}, {"status": 503}, {"status": 200}]),
+            3,
+            3,
+        ),
+        ("400", json!([{"status": 400}]), 1, 1),
+        (
+            "always-503",
+            Value::Array(always_503),
+            4,
+            u64::from(fast_policy().retry.max_attempts),
+        ),
+    ];
+    for (id, replies, theirs_sent, ours_sent) in scenarios {
+        let client = client_with(fast_policy());
+        let ours = stack(&client);
+        for (who, http, expected) in [("theirs", &theirs, theirs_sent), ("ours", &ours, ours_sent)]
+        {
+            let name = format!("{id}-{who}");
+            script(&server, &name, replies.clone());
+            let answer = http.get(format!("{}/s/{name}", server.url())).send().await;
+            if let (Ok(response), "ours") = (&answer, who) {
+                assert_eq!(u64::from(report(response).attempts), expected, "{name}");
+            }
+            assert_eq!(state.script_log(&name).unwrap().count, expected, "{name}");
+        }
+    }
 
     // A POST the server applies and then answers 503: retried without a key, it is applied
     // twice; with the engine's key, once.
+    let client = client_with(fast_policy());
+    let ours = stack(&client);
     let url = format!("{}/orders?mode=commit_then_fail&fail=503", server.url());
     let response = theirs
         .post(&url)
-        .header("content-type", "application/json")
-        .body(json!({"sku": "theirs"}).to_string())
+        .json_body(json!({"sku": "theirs"}))
         .send()
         .await
         .unwrap();
@@ -436,8 +547,7 @@ async fn next_to_retry_transient_middleware() {
     let theirs_orders = state.orders().len();
     let response = ours
         .post(&url)
-        .header("content-type", "application/json")
-        .body(json!({"sku": "ours"}).to_string())
+        .json_body(json!({"sku": "ours"}))
         .send()
         .await
         .unwrap();
@@ -452,27 +562,6 @@ async fn next_to_retry_transient_middleware() {
         1,
         "only the retry without a key"
     );
-
-    // A 400 is final for both: one attempt each.
-    script(&server, "bad-theirs", json!([{"status": 400}]));
-    script(&server, "bad-ours", json!([{"status": 400}]));
-    let response = theirs
-        .get(format!("{}/s/bad-theirs", server.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let response = ours
-        .get(format!("{}/s/bad-ours", server.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (400, 1)
-    );
-    assert_eq!(state.script_log("bad-theirs").unwrap().count, 1);
-    assert_eq!(state.script_log("bad-ours").unwrap().count, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
