@@ -69,6 +69,11 @@ fn report(response: &reqwest::Response) -> CallReport {
         .expect("the middleware puts a CallReport in the response's extensions")
 }
 
+/// The final status and how many attempts it took.
+fn status_and_attempts(response: &reqwest::Response) -> (u16, u32) {
+    (response.status().as_u16(), report(response).attempts)
+}
+
 /// The `resile::Error` inside a middleware error.
 fn resile_error(e: &reqwest_middleware::Error) -> &Error {
     match e {
@@ -254,10 +259,7 @@ async fn a_post_retried_after_a_503_carries_one_key_and_is_applied_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (201, 2)
-    );
+    assert_eq!(status_and_attempts(&response), (201, 2));
     assert_eq!(
         response
             .headers()
@@ -278,10 +280,7 @@ async fn a_post_retried_after_a_503_carries_one_key_and_is_applied_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (201, 2)
-    );
+    assert_eq!(status_and_attempts(&response), (201, 2));
     assert_eq!(state.orders().len(), 2);
     assert_eq!(
         state.orders()[1].idempotency_key.as_deref(),
@@ -463,10 +462,7 @@ async fn token_calls_carry_the_clients_token_and_refresh_it_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (200, 2)
-    );
+    assert_eq!(status_and_attempts(&response), (200, 2));
     assert_eq!(server.stats().tokens_issued, 2);
     // The client itself uses the same token.
     let value: Value = client
@@ -482,10 +478,7 @@ async fn token_calls_carry_the_clients_token_and_refresh_it_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (401, 1)
-    );
+    assert_eq!(status_and_attempts(&response), (401, 1));
     assert_eq!(server.stats().tokens_issued, 2);
 }
 
@@ -551,10 +544,7 @@ async fn next_to_retry_transient_middleware() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (response.status().as_u16(), report(&response).attempts),
-        (201, 2)
-    );
+    assert_eq!(status_and_attempts(&response), (201, 2));
     let ours_orders = state.orders().len() - theirs_orders;
     assert_eq!((theirs_orders, ours_orders), (2, 1));
     assert_eq!(
