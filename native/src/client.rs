@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -13,11 +14,12 @@ use tracing::Instrument;
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
-use resile_core::{CallSpec, Outcome, Stats, TransportError, Why};
+use resile_core::{CallSpec, Outcome, Stats, TransportError};
 
+use crate::call_loop::{self, Exchange};
 use crate::config::ClientConfig;
-use crate::driver::{CallGuard, CallMsg, EventCallback, Shared};
-use crate::error::{excerpt, Error, FailureContext, LastCause};
+use crate::driver::{EventCallback, SendOrder, Shared};
+use crate::error::{excerpt, Error};
 use crate::events::ClientEvent;
 use crate::paginate::Paginate;
 use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
@@ -533,167 +535,116 @@ impl Client {
         spec.own_authorization = req.headers.contains_key(reqwest::header::AUTHORIZATION);
         spec.deadline = options.deadline;
         spec.max_attempts = options.max_attempts;
-        let (id, mut orders) = shared.start(spec);
-        let mut guard = CallGuard {
-            shared: shared.clone(),
-            id,
-            live: true,
+        let exchange = Transport {
+            shared,
+            req: &req,
+            limits: Limits {
+                max_response_bytes: shared.config.max_response_bytes,
+                max_redirects: shared.config.max_redirects,
+            },
+            stream,
+            decode,
+            last: None,
+            decoded: None,
+            undecodable: None,
         };
-        tracing::Span::current().record("call", id.number());
-        let limits = Limits {
-            max_response_bytes: shared.config.max_response_bytes,
-            max_redirects: shared.config.max_redirects,
+        call_loop::drive(shared, spec, None, exchange).await
+    }
+}
+
+/// The client's own attempts: reqwest on the wire, redirects and the body read by
+/// [`transport::attempt`], a 2xx body decoded inside the call when there is a decoder.
+struct Transport<'r, T> {
+    shared: &'r Shared,
+    req: &'r Prepared,
+    limits: Limits,
+    stream: bool,
+    decode: Option<Decoder<T>>,
+    last: Option<Received>,
+    decoded: Option<T>,
+    undecodable: Option<(String, String)>,
+}
+
+impl<T> Exchange for Transport<'_, T> {
+    type Received = Received;
+    type Output = Answer<T>;
+
+    fn send<'a>(&'a mut self, order: &'a SendOrder) -> BoxFuture<'a, Attempt> {
+        let mode = if self.stream {
+            BodyMode::Stream
+        } else {
+            BodyMode::Buffer(&self.shared.buffer)
         };
-        let mut last: Option<Received> = None;
-        let mut last_message: Option<String> = None;
-        let mut request_id = String::new();
-        let mut attempts = 0;
-        let mut early: Option<CallMsg> = None;
-        let mut decoded: Option<T> = None;
-        let mut undecodable: Option<(String, String)> = None;
-        // Bounded by the engine: every order is an attempt it allowed, then Done or Fail.
-        loop {
-            let order = match early.take() {
-                Some(order) => order,
-                None => match futures::StreamExt::next(&mut orders).await {
-                    Some(order) => order,
-                    None => {
-                        guard.live = false;
-                        return Err(Error::Cancelled);
+        Box::pin(transport::attempt(
+            self.shared.http(),
+            self.req,
+            order,
+            self.limits,
+            mode,
+        ))
+    }
+
+    fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
+        {
+            let hints = HintHeaders::new(&received.headers);
+            let response =
+                resile_core::Response::new(received.status.as_u16(), &hints, Shared::wall());
+            self.decoded = None;
+            self.undecodable = None;
+            let mut problem = received.problem;
+            if let (None, Some(decode), true) = (problem, self.decode, received.status.is_success())
+            {
+                match decode(&received.body) {
+                    Ok(v) => self.decoded = Some(v),
+                    Err(message) => {
+                        let quoted = excerpt(&received.body, EXCERPT_BYTES);
+                        self.undecodable = Some((message, quoted));
+                        problem = Some(Problem::Undecodable);
                     }
-                },
-            };
-            match order {
-                CallMsg::Send(order) => {
-                    attempts += 1;
-                    if request_id.is_empty() {
-                        request_id = order.headers.request_id.to_string();
-                        tracing::Span::current().record("request_id", request_id.as_str());
-                    }
-                    // The engine keeps the attempt's deadline: it answers `Abort` when the
-                    // attempt has taken too long, and the attempt is dropped here.
-                    let mode = if stream {
-                        BodyMode::Stream
-                    } else {
-                        BodyMode::Buffer(&shared.buffer)
-                    };
-                    let exchange = transport::attempt(shared.http(), &req, &order, limits, mode);
-                    let next = futures::StreamExt::next(&mut orders);
-                    let outcome = match futures::future::select(Box::pin(exchange), next).await {
-                        futures::future::Either::Left((outcome, _)) => outcome,
-                        futures::future::Either::Right((msg, _)) => {
-                            let Some(msg) = msg else {
-                                guard.live = false;
-                                return Err(Error::Cancelled);
-                            };
-                            if !matches!(msg, CallMsg::Abort) {
-                                early = Some(msg);
-                            }
-                            last = None;
-                            last_message = Some(match order.timeout {
-                                Some(t) => {
-                                    format!("no complete response within {} ms", t.as_millis())
-                                }
-                                None => "the attempt was aborted".to_string(),
-                            });
-                            continue;
-                        }
-                    };
-                    match outcome {
-                        Attempt::Response(received) => {
-                            {
-                                let hints = HintHeaders::new(&received.headers);
-                                let response = resile_core::Response::new(
-                                    received.status.as_u16(),
-                                    &hints,
-                                    Shared::wall(),
-                                );
-                                decoded = None;
-                                undecodable = None;
-                                let mut problem = received.problem;
-                                if let (None, Some(decode), true) =
-                                    (problem, decode, received.status.is_success())
-                                {
-                                    match decode(&received.body) {
-                                        Ok(v) => decoded = Some(v),
-                                        Err(message) => {
-                                            let quoted = excerpt(&received.body, EXCERPT_BYTES);
-                                            undecodable = Some((message, quoted));
-                                            problem = Some(Problem::Undecodable);
-                                        }
-                                    }
-                                }
-                                let outcome = match problem {
-                                    Some(problem) => Outcome::Unusable(response, problem),
-                                    None => Outcome::Response(response),
-                                };
-                                shared.handle(id, order.attempt, outcome);
-                            }
-                            last = Some(received);
-                            last_message = None;
-                        }
-                        Attempt::Failed { kind, message } => {
-                            tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
-                            shared.handle(id, order.attempt, Outcome::Transport(kind));
-                            last = None;
-                            last_message = Some(message);
-                        }
-                        Attempt::BodyGone => {
-                            // The engine never asks to resend a one-shot body (it answers a
-                            // 401 on one with Done); should it ever, fail the call instead of
-                            // sending an empty body.
-                            guard.live = false;
-                            shared.cancel(id);
-                            return Err(Error::NotRetried {
-                                why: Why::BodyNotReplayable,
-                                maybe_processed: true,
-                                attempts: attempts - 1,
-                                last: last.as_ref().map(|r| LastCause::Status(r.status.as_u16())),
-                            });
-                        }
-                    }
-                }
-                CallMsg::Abort => {}
-                CallMsg::Done { attempts } => {
-                    guard.live = false;
-                    let Some(mut r) = last else {
-                        return Err(Error::Transport {
-                            kind: TransportError::Other,
-                            message: "the engine finished a call that has no response".into(),
-                        });
-                    };
-                    let stream = r.stream.take();
-                    let response = Response {
-                        status: r.status,
-                        headers: r.headers,
-                        body: r.body,
-                        url: r.url,
-                        version: r.version,
-                        attempts,
-                        request_id,
-                    };
-                    return Ok(Answer {
-                        response,
-                        decoded,
-                        stream,
-                    });
-                }
-                CallMsg::Fail {
-                    failure,
-                    detail,
-                    retry_at,
-                } => {
-                    guard.live = false;
-                    let cx = FailureContext {
-                        transport_message: last_message.as_deref(),
-                        detail,
-                        retry_at,
-                        decode: undecodable,
-                    };
-                    return Err(Error::from_failure(failure, cx));
                 }
             }
+            report(match problem {
+                Some(problem) => Outcome::Unusable(response, problem),
+                None => Outcome::Response(response),
+            });
         }
+        self.last = Some(received);
+    }
+
+    fn lost(&mut self) {
+        self.last = None;
+    }
+
+    fn last_status(&self) -> Option<u16> {
+        self.last.as_ref().map(|r| r.status.as_u16())
+    }
+
+    fn undecodable(&mut self) -> Option<(String, String)> {
+        self.undecodable.take()
+    }
+
+    fn done(self, attempts: u32, request_id: String) -> Result<Answer<T>, Error> {
+        let Some(mut r) = self.last else {
+            return Err(Error::Transport {
+                kind: TransportError::Other,
+                message: "the engine finished a call that has no response".into(),
+            });
+        };
+        let stream = r.stream.take();
+        let response = Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            url: r.url,
+            version: r.version,
+            attempts,
+            request_id,
+        };
+        Ok(Answer {
+            response,
+            decoded: self.decoded,
+            stream,
+        })
     }
 }
 

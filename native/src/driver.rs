@@ -30,8 +30,8 @@ use tokio::sync::{Notify, Semaphore};
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
 use resile_core::{
-    Action, AttemptHeaders, CallId, CallSpec, Engine, Failure, Instant, Outcome, Stats, UnixTime,
-    Why,
+    Action, AttemptHeaders, CallId, CallSpec, Engine, EventKind, Failure, Instant, Outcome, Stats,
+    UnixTime, Why,
 };
 
 use crate::config::ClientConfig;
@@ -41,6 +41,9 @@ use crate::token::{AccessToken, Secret, TokenSource};
 
 /// The user's event callback.
 pub(crate) type EventCallback = Arc<dyn Fn(&ClientEvent) + Send + Sync>;
+
+/// The engine's events of one call, collected while it runs (the middleware's decision log).
+pub(crate) type CallLog = Arc<Mutex<Vec<resile_core::Event>>>;
 
 /// What the engine tells one call.
 pub(crate) enum CallMsg {
@@ -71,6 +74,8 @@ pub(crate) struct SendOrder {
 struct State {
     engine: Engine,
     waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
+    /// Calls whose events are collected, until their last one.
+    logs: HashMap<CallId, CallLog>,
     tokens: TokenStore<Secret>,
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
@@ -198,6 +203,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 waiters: HashMap::new(),
+                logs: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
@@ -290,6 +296,7 @@ impl Shared {
             for id in dropped {
                 st.waiters.remove(&id);
                 st.engine.cancel(id, now);
+                st.logs.remove(&id);
             }
         }
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
@@ -364,6 +371,22 @@ impl Shared {
         }
         while let Some(event) = st.engine.poll_event() {
             trace_engine(&event);
+            if let Some(call) = event.kind.call() {
+                let ended = matches!(
+                    event.kind,
+                    EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
+                );
+                let log = if ended {
+                    st.logs.remove(&call)
+                } else {
+                    st.logs.get(&call).cloned()
+                };
+                if let Some(log) = log {
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(event.clone());
+                }
+            }
             self.emit(ClientEvent::Engine(event));
         }
     }
@@ -381,12 +404,20 @@ impl Shared {
 
     // --- inputs ------------------------------------------------------------------------------
 
-    /// Starts a call; its orders arrive on the returned channel.
-    pub(crate) fn start(&self, spec: CallSpec<'_>) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+    /// Starts a call; its orders arrive on the returned channel, and its events go to `log`
+    /// too when there is one.
+    pub(crate) fn start(
+        &self,
+        spec: CallSpec<'_>,
+        log: Option<CallLog>,
+    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
         let (tx, rx) = mpsc::unbounded();
         let id = self.with_engine(move |st, now| {
             let id = st.engine.start(spec, now);
             st.waiters.insert(id, tx);
+            if let Some(log) = log {
+                st.logs.insert(id, log);
+            }
             id
         });
         (id, rx)
@@ -410,6 +441,7 @@ impl Shared {
         self.with_engine(|st, now| {
             st.waiters.remove(&id);
             st.engine.cancel(id, now);
+            st.logs.remove(&id);
         });
     }
 

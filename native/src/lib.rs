@@ -50,6 +50,7 @@
 //! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` (target `resile::engine`), [`Client::stats`], [`Client::hosts`] |
 //! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
+//! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |
 //!
 //! ## How it drives the engine
 //!
@@ -72,11 +73,14 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod call_loop;
 mod client;
 mod config;
 mod driver;
 mod error;
 mod events;
+#[cfg(feature = "reqwest-middleware")]
+pub mod middleware;
 mod paginate;
 pub mod redact;
 mod request;

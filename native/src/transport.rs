@@ -76,9 +76,11 @@ pub(crate) struct Received {
     pub buffered: Option<OwnedSemaphorePermit>,
 }
 
-/// How an attempt ended, before the engine says what it means.
-pub(crate) enum Attempt {
-    Response(Received),
+/// How an attempt ended, before the engine says what it means. `R` is what a response is to
+/// whoever performed the attempt: a [`Received`] for the client, a `reqwest::Response` for the
+/// middleware.
+pub(crate) enum Attempt<R = Received> {
+    Response(R),
     Failed {
         kind: TransportError,
         message: String,
@@ -131,6 +133,17 @@ pub(crate) async fn attempt(
 /// Idempotency-Key, and the token.
 fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
     let mut headers = req.headers.clone();
+    add_engine_headers(&mut headers, req.explicit_key.as_ref(), order);
+    headers
+}
+
+/// Adds what the engine decided for one attempt to a request's headers: X-Request-ID, the
+/// Idempotency-Key (the caller's own, `explicit_key`, wins), and the token on a token call.
+pub(crate) fn add_engine_headers(
+    headers: &mut HeaderMap,
+    explicit_key: Option<&HeaderValue>,
+    order: &SendOrder,
+) {
     // The engine decides the attempt's headers; they are copied as they are.
     for (name, value) in order.headers.text() {
         if let Ok(v) = HeaderValue::from_bytes(&value) {
@@ -138,7 +151,7 @@ fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
         }
     }
     // A caller's own key (`Idempotency::Provided`) is sent as given on every attempt.
-    if let Some(key) = &req.explicit_key {
+    if let Some(key) = explicit_key {
         headers.insert(IDEMPOTENCY_KEY, key.clone());
     }
     // Only a token call carries the token; a caller's own Authorization is never replaced.
@@ -150,7 +163,6 @@ fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
             headers.insert(AUTHORIZATION, v);
         }
     }
-    headers
 }
 
 /// Headers a 301/302/303 turned into a GET no longer sends.
