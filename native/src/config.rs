@@ -166,7 +166,7 @@ impl ClientConfig {
     /// ```
     pub fn from_json(text: &str) -> Result<ClientConfig, Error> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let config: ClientConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut config: ClientConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let field = field_path(e.path());
             let inner = e.into_inner();
             let (line, column) = (inner.line(), inner.column());
@@ -183,8 +183,32 @@ impl ClientConfig {
                 message,
             }
         })?;
+        if config.engine.preset.is_some() {
+            // A preset lays the fields written next to it over its own: that needs the
+            // engine section as written, not as serde filled it with defaults.
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| bad("engine", e.to_string()))?;
+            config.set_engine_from_value(value.get("engine").cloned().unwrap_or_default())?;
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Sets the engine's policy from its section as written (JSON, or TOML turned into JSON),
+    /// so a `preset` takes effect with the fields written next to it on top
+    /// ([`resile_core::Config::from_value`]).
+    ///
+    /// ```
+    /// let mut config = resile::ClientConfig::default();
+    /// config
+    ///     .set_engine_from_value(serde_json::json!({"preset": "aws-standard", "retry": {"max_attempts": 5}}))
+    ///     .unwrap();
+    /// assert_eq!(config.engine.retry.max_attempts, 5);
+    /// assert_eq!(config.engine.backoff.cap_ms, 20_000);
+    /// ```
+    pub fn set_engine_from_value(&mut self, engine: serde_json::Value) -> Result<(), Error> {
+        self.engine = resile_core::Config::from_value(engine)?;
+        Ok(())
     }
 
     /// Checks every field; the error names the first one that is off.
@@ -348,6 +372,20 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_preset_in_the_engine_section_takes_effect_under_the_fields_beside_it() {
+        let c = ClientConfig::from_json(
+            r#"{"engine":{"preset":"aws-standard","retry":{"max_attempts":5}},"max_in_flight":8}"#,
+        )
+        .unwrap();
+        let aws = resile_core::Config::from_preset("aws-standard").unwrap();
+        assert_eq!(c.engine.retry.max_attempts, 5, "the field written wins");
+        assert_eq!(c.engine.backoff, aws.backoff, "the rest is the preset's");
+        assert_eq!(c.max_in_flight, 8);
+        let e = ClientConfig::from_json(r#"{"engine":{"preset":"bogus"}}"#).unwrap_err();
+        assert!(e.to_string().contains("preset"), "{e}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ export interface ClientConfig {
   pool?: { recycleAfterFailures?: number };
   maxHosts?: number;
   maxQueuedEvents?: number;
+  /** Start from a peer's published policy; the fields written next to it override it. */
+  preset?: "aws-standard" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
 }
 
 /** What a token provider resolves to. `expiresIn` is in seconds, like OAuth2's `expires_in`. */

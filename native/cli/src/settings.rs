@@ -19,7 +19,21 @@ pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
     let config = if path.extension().is_some_and(|e| e == "json") {
         ClientConfig::from_json(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?
     } else {
-        let config = from_toml(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+        let mut config = from_toml(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+        if config.engine.preset.is_some() {
+            // The preset under the fields written next to it: the section as written.
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+            let engine = table
+                .get("engine")
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?
+                .unwrap_or_default();
+            config
+                .set_engine_from_value(engine)
+                .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+        }
         config
             .validate()
             .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
