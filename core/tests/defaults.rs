@@ -123,12 +123,17 @@ fn a_put_off_fetch_starts_on_its_timer_and_wakes_the_waiting_calls() {
     e.token_fetched(Some(Duration::from_secs(3600)), ms(1_030));
     let Some(Action::Send {
         call: sent,
-        token: Some(2),
+        headers,
         ..
     }) = e.poll_action()
     else {
         panic!("the waiting call is sent with the good token")
     };
+    assert_eq!(
+        headers.token,
+        Some(2),
+        "the waiting call is sent with the good token"
+    );
     assert_eq!(sent, call);
 }
 

@@ -336,7 +336,8 @@ fn request_id_is_reused_on_every_attempt() {
     let mut now = ms(0);
     for _ in 0..3 {
         while let Some(a) = e.poll_action() {
-            if let resile_core::Action::Send { request_id, .. } = a {
+            if let resile_core::Action::Send { headers, .. } = a {
+                let request_id = headers.request_id;
                 request_ids.push(request_id);
                 e.handle(
                     id,
@@ -408,13 +409,10 @@ fn provided_keys_make_posts_retryable() {
         CallSpec::post(HOST).idempotency(Idempotency::Provided),
         ms(0),
     );
-    let Some(resile_core::Action::Send {
-        idempotency_key, ..
-    }) = e.poll_action()
-    else {
+    let Some(resile_core::Action::Send { headers, .. }) = e.poll_action() else {
         panic!("send")
     };
-    assert_eq!(idempotency_key, None, "the caller sends its own");
+    assert_eq!(headers.idempotency_key, None, "the caller sends its own");
     e.handle(
         id,
         resile_core::Outcome::Transport(resile_core::TransportError::Timeout),
@@ -657,9 +655,10 @@ fn a_401_on_a_one_shot_body_refreshes_the_token_but_is_the_answer() {
         Some(resile_core::Action::FetchToken { .. })
     ));
     e.token_fetched(None, ms(1));
-    let Some(resile_core::Action::Send { token: Some(1), .. }) = e.poll_action() else {
+    let Some(resile_core::Action::Send { headers, .. }) = e.poll_action() else {
         panic!("send with token 1")
     };
+    assert_eq!(headers.token, Some(1), "send with token 1");
     e.handle(
         id,
         resile_core::Outcome::Response(resile_core::Response::new(

@@ -366,18 +366,12 @@ fn the_engine_decides_the_attempt_headers_and_a_callers_authorization_wins() {
         CallSpec::post(HOST).authorization(Authorization::Caller),
         ms(0),
     );
-    let Action::Send {
-        call,
-        headers,
-        token,
-        ..
-    } = only(&mut e)
-    else {
+    let Action::Send { call, headers, .. } = only(&mut e) else {
         panic!("one send")
     };
     assert_eq!(call, post);
     assert_eq!(
-        token, None,
+        headers.token, None,
         "no token is attached over the caller's own header"
     );
     assert_eq!(headers.authorization, Authorization::Caller);

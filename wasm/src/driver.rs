@@ -37,8 +37,8 @@ use futures_channel::oneshot;
 use js_sys::Uint8Array;
 use resile_core::token::TokenStore;
 use resile_core::{
-    Action, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant, Method,
-    Outcome, Response, TransportError, Uuid,
+    Action, AttemptHeaders, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant,
+    Method, Outcome, Response, TransportError, Uuid,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -557,9 +557,13 @@ impl Inner {
             Action::Send {
                 call,
                 attempt,
-                idempotency_key,
-                request_id,
-                token,
+                headers:
+                    AttemptHeaders {
+                        idempotency_key,
+                        request_id,
+                        token,
+                        ..
+                    },
                 ..
             } => {
                 spawn_local(self.clone().attempt(

@@ -62,13 +62,8 @@ pub enum Action {
         /// times the attempt out and asks for an [`Action::Abort`]. Drivers need no timer of
         /// their own.
         timeout: Option<Duration>,
-        /// The key to send as `Idempotency-Key` (also in `headers`).
-        idempotency_key: Option<Uuid>,
-        /// The value for `X-Request-ID` (also in `headers`).
-        request_id: Uuid,
-        /// Which token generation to attach (also in `headers`).
-        token: Option<u32>,
-        /// Every header the attempt must add.
+        /// Every header the attempt must add: the request id, the Idempotency-Key, and the
+        /// token generation to send as `Authorization`.
         headers: AttemptHeaders,
     },
     /// Stop attempt `attempt` of `call` and drop whatever it returns: the engine timed it out

@@ -228,9 +228,6 @@ impl Engine {
             call: id,
             attempt,
             timeout,
-            idempotency_key: c.key,
-            request_id: c.request_id,
-            token,
             headers,
         };
         self.hosts[host].in_flight += 1;

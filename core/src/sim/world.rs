@@ -4,7 +4,8 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::classify::{Method, TransportError};
 use crate::engine::{
-    Action, CallId, CallSpec, Engine, Event, Failure, Idempotency, Outcome, Response,
+    Action, AttemptHeaders, CallId, CallSpec, Engine, Event, Failure, Idempotency, Outcome,
+    Response,
 };
 use crate::rng::Uuid;
 use crate::time::{Instant, UnixTime};
@@ -228,9 +229,12 @@ impl<S: Server> World<S> {
                     call,
                     attempt,
                     timeout,
-                    idempotency_key,
-                    token,
-                    ..
+                    headers:
+                        AttemptHeaders {
+                            idempotency_key,
+                            token,
+                            ..
+                        },
                 } => {
                     self.attempts += 1;
                     let label = self.labels.get(&call).copied().unwrap_or(usize::MAX);
