@@ -72,9 +72,9 @@ pub mod why;
 pub use classify::{Method, Processed, TransportError};
 pub use config::{Config, ConfigError, Jitter};
 pub use engine::{
-    Action, AttemptHeaders, Authorization, CallId, CallSpec, Detail, Engine, Event, EventKind,
-    Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem, Response,
-    Stats,
+    Action, AttemptHeaders, Authorization, CallId, CallSpec, ClientEvent, Detail, Engine, Event,
+    EventKind, Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem,
+    Response, Stats,
 };
 pub use preset::Preset;
 pub use rng::Uuid;

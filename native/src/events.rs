@@ -1,6 +1,6 @@
-//! What the client did, for logs, traces and UIs: the engine's events, plus the adapter's own.
+//! What the client did, for logs, traces and UIs (core's `ClientEvent`), and how engine events
+//! become `tracing` events.
 
-use serde::Serialize;
 use tracing::Level;
 
 use resile_core::{Event, EventKind};
@@ -19,22 +19,7 @@ use resile_core::{Event, EventKind};
 ///     .unwrap();
 /// # drop(client);
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ClientEvent {
-    /// A decision of the engine (attempts, retries, breaker, budget, tokens, ...).
-    Engine(Event),
-}
-
-impl ClientEvent {
-    /// The engine event, if this is one.
-    pub fn engine(&self) -> Option<&Event> {
-        match self {
-            ClientEvent::Engine(e) => Some(e),
-        }
-    }
-}
+pub use resile_core::ClientEvent;
 
 fn level(kind: &EventKind) -> Level {
     match kind {

@@ -1,7 +1,5 @@
-//! What the client did, for logs, traces and UIs: the mirror of native `resile::ClientEvent`.
-
-use resile_core::Event;
-use serde::Serialize;
+//! What the client did, for logs, traces and UIs: core's `ClientEvent`, the same type native
+//! `resile::ClientEvent` is.
 
 /// Something the client did.
 ///
@@ -15,19 +13,4 @@ use serde::Serialize;
 /// }
 /// # let _ = log;
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ClientEvent {
-    /// A decision of the engine (attempts, retries, breaker, budget, tokens, ...).
-    Engine(Event),
-}
-
-impl ClientEvent {
-    /// The engine event, if this is one.
-    pub fn engine(&self) -> Option<&Event> {
-        match self {
-            ClientEvent::Engine(e) => Some(e),
-        }
-    }
-}
+pub use resile_core::ClientEvent;

@@ -364,3 +364,31 @@ fn ser_opt_duration_ms<S: serde::Serializer>(
 fn ser_instant_ms<S: serde::Serializer>(t: &Instant, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(t.as_nanos() as f64 / 1e6)
 }
+
+/// What an adapter's client reports to its `on_event` callback: one type for both adapters, so
+/// a callback written once compiles for the host and for wasm32.
+///
+/// ```
+/// use resile_core::ClientEvent;
+///
+/// fn log(e: &ClientEvent) -> Option<String> {
+///     e.engine().map(|e| e.describe())
+/// }
+/// # let _ = log;
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A decision of the engine (attempts, retries, breaker, budget, tokens, ...).
+    Engine(Event),
+}
+
+impl ClientEvent {
+    /// The engine event, if this is one.
+    pub fn engine(&self) -> Option<&Event> {
+        match self {
+            ClientEvent::Engine(e) => Some(e),
+        }
+    }
+}

@@ -78,7 +78,7 @@ use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
 pub use call::{Authorization, CallId, CallSpec, Idempotency, IdempotencyKey};
-pub use event::{Event, EventKind};
+pub use event::{ClientEvent, Event, EventKind};
 pub use failure::{Detail, Failure, FailureKind, Hint};
 pub use outcome::{Last, Outcome, Problem, Response};
 pub use view::{HostView, Stats};
