@@ -57,6 +57,7 @@ pub mod budget;
 pub mod classify;
 pub mod config;
 pub mod engine;
+pub mod excerpt;
 pub mod headers;
 pub mod limit;
 pub mod paginate;

@@ -290,19 +290,9 @@ pub enum Error {
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
-        match e {
-            ConfigError::OutOfRange {
-                field,
-                ref value,
-                expected,
-            } => Error::Config {
-                field: Some(field.to_string()),
-                message: format!("is {value}, but {expected}"),
-            },
-            other => Error::Config {
-                field: None,
-                message: other.to_string(),
-            },
+        Error::Config {
+            field: e.field().map(str::to_string),
+            message: e.problem(),
         }
     }
 }
@@ -524,16 +514,7 @@ impl Error {
     }
 }
 
-/// At most `max` bytes of `body` as text, cut at a character boundary.
-pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
-    let cut = &body[..body.len().min(max)];
-    let text = String::from_utf8_lossy(cut);
-    let mut s = text.into_owned();
-    if body.len() > max {
-        s.push('…');
-    }
-    s
-}
+pub(crate) use resile_core::excerpt::excerpt;
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{excerpt, Error};
 
-/// How much of a body an error message quotes.
-pub(crate) const EXCERPT_BYTES: usize = 512;
+pub(crate) use resile_core::excerpt::EXCERPT_BYTES;
 
 /// A response the engine handed back: a success, or a final status such as 404.
 ///

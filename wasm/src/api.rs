@@ -117,7 +117,10 @@ fn call_error(method: Method, url: &str, error: CallError) -> JsValue {
 fn status_error(method: Method, reply: &Reply) -> JsValue {
     let error = Error::Status {
         status: reply.status,
-        body_excerpt: crate::error::excerpt(&reply.body, crate::error::EXCERPT_BYTES),
+        body_excerpt: resile_core::excerpt::excerpt(
+            &reply.body,
+            resile_core::excerpt::EXCERPT_BYTES,
+        ),
     };
     let mut fields = translate::error_fields(&error, js::now());
     fields["attempts"] = json!(reply.attempts);

@@ -13,7 +13,6 @@ use resile_core::{ConfigError, Failure, FailureKind, Last, TransportError, Why};
 
 /// How much of a body an error quotes.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the browser client
-pub(crate) const EXCERPT_BYTES: usize = 512;
 
 /// Why a call, a page or a client could not be had.
 ///
@@ -92,19 +91,9 @@ pub enum Error {
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
-        match e {
-            ConfigError::OutOfRange {
-                field,
-                ref value,
-                expected,
-            } => Error::Config {
-                field: Some(field.to_string()),
-                message: format!("is {value}, but {expected}"),
-            },
-            other => Error::Config {
-                field: None,
-                message: other.to_string(),
-            },
+        Error::Config {
+            field: e.field().map(str::to_string),
+            message: e.problem(),
         }
     }
 }
@@ -213,17 +202,6 @@ pub(crate) fn request_text(method: &str, url: &str) -> String {
     format!("{method} {shown}")
 }
 
-/// At most `max` bytes of `body` as text, cut at a character boundary.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the browser client
-pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
-    let mut s = text.into_owned();
-    if body.len() > max {
-        s.push('…');
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +294,7 @@ mod tests {
             .into();
         assert!(matches!(&config, Error::Config { field: Some(f), .. } if f == "backoff.factor"));
         assert!(!config.maybe_processed() && config.why().is_none());
+        use resile_core::excerpt::{excerpt, EXCERPT_BYTES};
         assert_eq!(excerpt(&[b'x'; 600], EXCERPT_BYTES).chars().count(), 513);
     }
 }

@@ -9,7 +9,8 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::driver::Reply;
-use crate::error::{excerpt, Error, EXCERPT_BYTES};
+use crate::error::Error;
+use resile_core::excerpt::{excerpt, EXCERPT_BYTES};
 
 /// A response the engine handed back: a success, or a final status such as 404.
 ///

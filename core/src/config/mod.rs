@@ -351,6 +351,26 @@ pub enum ConfigError {
     Parse(String),
 }
 
+impl ConfigError {
+    /// The dotted path of the field at fault, when one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::OutOfRange { field, .. } => Some(field),
+            ConfigError::Parse(_) => None,
+        }
+    }
+
+    /// What is wrong, without the field's name (the adapters' errors name it themselves).
+    pub fn problem(&self) -> String {
+        match self {
+            ConfigError::OutOfRange {
+                value, expected, ..
+            } => format!("is {value}, but {expected}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The longest duration any setting may hold: 2³¹−1 ms (24.8 days). Browsers' `setTimeout`
 /// turns anything longer into an immediate timer, which would make a long backoff a hot loop.
 pub const MAX_DURATION_MS: u64 = i32::MAX as u64;
