@@ -269,26 +269,11 @@ mod tests {
 
     #[test]
     fn the_readme_shows_this_crate_s_code() {
-        let readme = include_str!("../../../README.md");
-        let source = include_str!("lib.rs");
-        let snippet = between(
-            readme,
+        resile_chaos::readme::assert_snippet_is_code(
+            include_str!("../../../README.md"),
             "## Behind an axum service",
-            "```rust,ignore\n",
-            "```",
+            include_str!("lib.rs"),
+            "examples/axum-shipping/src/lib.rs",
         );
-        let code = between(source, "", "// README: begin\n", "// README: end");
-        assert!(!snippet.trim().is_empty());
-        assert!(
-            code.contains(snippet),
-            "the README's axum snippet is not a part of examples/axum-shipping/src/lib.rs:\n{snippet}"
-        );
-    }
-
-    /// The text after `start` (itself after `heading`) and before the next `end`.
-    fn between<'a>(text: &'a str, heading: &str, start: &str, end: &str) -> &'a str {
-        let after_heading = &text[text.find(heading).expect("heading") + heading.len()..];
-        let from = &after_heading[after_heading.find(start).expect("start") + start.len()..];
-        &from[..from.find(end).expect("end")]
     }
 }

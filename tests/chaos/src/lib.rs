@@ -180,6 +180,7 @@
 //! request was read, without writing anything; clients report it as a connection error.
 
 mod config;
+pub mod readme;
 mod rng;
 mod routes;
 mod script;
