@@ -35,7 +35,8 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
-        let (id, host, deadline, needs_token) = (c.id, c.host as usize, c.deadline, c.needs_token);
+        let (id, host, deadline) = (c.id, c.host as usize, c.deadline);
+        let needs_token = c.authorization == Authorization::Token;
         let reserved = matches!(c.phase, Phase::Waiting { reserved: true, .. });
         if let Some(c) = self.calls[slot as usize].as_mut() {
             // Woken: the slot booked for now is used now (or given up below).
@@ -215,13 +216,7 @@ impl Engine {
             request_id: c.request_id,
             idempotency_key: c.key,
             token,
-            authorization: if c.needs_token {
-                Authorization::Token
-            } else if c.own_authorization {
-                Authorization::Caller
-            } else {
-                Authorization::None
-            },
+            authorization: c.authorization,
         };
         let (id, attempt) = (c.id, c.attempts);
         let action = Action::Send {

@@ -253,8 +253,8 @@ pub(crate) struct Call {
     pub key: Option<Uuid>,
     pub request_id: Uuid,
     pub replayable: bool,
-    pub needs_token: bool,
-    pub own_authorization: bool,
+    /// Where its `Authorization` comes from (the caller's header wins over a token).
+    pub authorization: Authorization,
     pub max_attempts: u32,
     pub started: Instant,
     pub deadline: Option<Instant>,

@@ -239,8 +239,7 @@ impl Engine {
             key,
             request_id,
             replayable: spec.replayable,
-            needs_token: authorization == Authorization::Token,
-            own_authorization: authorization == Authorization::Caller,
+            authorization,
             max_attempts: spec
                 .max_attempts
                 .unwrap_or(self.config.retry.max_attempts)
