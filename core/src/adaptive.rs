@@ -15,8 +15,19 @@
 //! - the fill rate becomes `max(min(calculated, 2·measured), 0.5)` per second, and the bucket
 //!   holds at most `max(min(calculated, 2·measured), 1)` tokens.
 //!
+//! Two ways to take a token: [`AdaptiveRate::acquire`] takes one if it is there and otherwise
+//! says when it will be (aws-sdk-go-v2's `AcquireToken`); [`AdaptiveRate::reserve`] always takes
+//! it, letting the bucket go below zero, and says how long to wait for it (smithy-rs's
+//! `acquire_permission_to_send_a_request`), so callers that wait are paced one after the other
+//! instead of all waking at once. The engine reserves, one token per attempt (the Go SDK's
+//! `RequestCost`; smithy-rs charges retries 5 and 10).
+//!
+//! What counts as a throttle is [`signal`]'s: 429, or an AWS throttling error code in
+//! `x-amzn-ErrorType` (aws-sdk-go-v2 `DefaultThrottleErrorCodes`).
+//!
 //! Time is an input: every method takes the driver's [`Instant`]; nothing here reads a clock.
 
+use crate::headers::Headers;
 use crate::time::Instant;
 
 /// The smallest fill rate, in tokens per second.
@@ -53,6 +64,45 @@ pub enum Signal {
     Throttled,
     /// Any other answer.
     NotThrottled,
+}
+
+/// The error codes AWS SDKs treat as throttles (aws-sdk-go-v2 `aws/retry/standard.go`,
+/// `DefaultThrottleErrorCodes`).
+pub const THROTTLING_CODES: [&str; 14] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// What an answer says about the server's load: a 429, or an error status whose
+/// `x-amzn-ErrorType` (`Code`, `Code:uri` or `namespace#Code`) is one of [`THROTTLING_CODES`]
+/// (a 503 `SlowDown`, a 400 `ThrottlingException`), is a throttle; anything else is not.
+pub fn signal(status: u16, headers: &dyn Headers) -> Signal {
+    if status == 429 {
+        return Signal::Throttled;
+    }
+    if status < 400 {
+        return Signal::NotThrottled;
+    }
+    let code = headers.get("x-amzn-errortype").map(|v| {
+        let v = v.split(':').next().unwrap_or(v).trim();
+        v.rsplit('#').next().unwrap_or(v)
+    });
+    match code {
+        Some(code) if THROTTLING_CODES.contains(&code) => Signal::Throttled,
+        _ => Signal::NotThrottled,
+    }
 }
 
 /// The bucket is empty: the next send may go at `at`.
@@ -132,16 +182,41 @@ impl AdaptiveRate {
             self.tokens -= amount;
             return Ok(());
         }
-        let wait_s = (amount - self.tokens) / self.fill_rate;
-        let wait_ns = (wait_s * 1e9).ceil();
+        Err(NotUntil {
+            at: self.ready_at(now, amount - self.tokens),
+        })
+    }
+
+    /// Takes `amount` tokens at `now`, going below zero if need be, and says when the request
+    /// may go: `None` now (or the bucket is off), `Some(t)` once the deficit is refilled.
+    pub fn reserve(&mut self, now: Instant, amount: f64) -> Option<Instant> {
+        if !self.enabled {
+            return None;
+        }
+        self.refill(seconds(now));
+        let wait = (amount > self.tokens).then(|| self.ready_at(now, amount - self.tokens));
+        self.tokens -= amount;
+        wait
+    }
+
+    /// When `amount` tokens would be there, without taking them: `None` if they are now (or
+    /// the bucket is off).
+    pub fn wait_until(&self, now: Instant, amount: f64) -> Option<Instant> {
+        if !self.enabled {
+            return None;
+        }
+        let tokens = self.refilled(seconds(now));
+        (amount > tokens).then(|| self.ready_at(now, amount - tokens))
+    }
+
+    fn ready_at(&self, now: Instant, deficit: f64) -> Instant {
+        let wait_ns = (deficit / self.fill_rate * 1e9).ceil();
         let wait_ns = if wait_ns.is_finite() && wait_ns < u64::MAX as f64 {
             wait_ns as u64
         } else {
             u64::MAX
         };
-        Err(NotUntil {
-            at: Instant::from_nanos(now.as_nanos().saturating_add(wait_ns)),
-        })
+        Instant::from_nanos(now.as_nanos().saturating_add(wait_ns))
     }
 
     /// Records an answer received at `now`.
@@ -171,12 +246,20 @@ impl AdaptiveRate {
         self.tokens = self.tokens.min(self.capacity);
     }
 
-    fn refill(&mut self, t: f64) {
-        if let Some(last) = self.last_refill {
-            let added = (t - last).max(0.0) * self.fill_rate;
-            self.tokens = (self.tokens + added).min(self.capacity);
+    fn refilled(&self, t: f64) -> f64 {
+        match self.last_refill {
+            Some(last) => {
+                let added = (t - last).max(0.0) * self.fill_rate;
+                (self.tokens + added).min(self.capacity)
+            }
+            None => self.tokens,
         }
-        self.last_refill = Some(t);
+    }
+
+    fn refill(&mut self, t: f64) {
+        self.tokens = self.refilled(t);
+        // Time that seems to go backwards adds nothing now and is not counted twice later.
+        self.last_refill = Some(self.last_refill.map_or(t, |last| last.max(t)));
     }
 
     fn measure(&mut self, t: f64) {
@@ -316,5 +399,114 @@ mod tests {
         a.update(Instant::from_millis(5_000), Signal::Throttled);
         assert!(a.acquire(Instant::from_millis(5_000), 1.0).is_err());
         assert!(a.acquire(Instant::from_millis(1_000), 1.0).is_err());
+    }
+
+    // smithy-rs `client_rate_limiter.rs`, `should_match_beta_decrease`: cubic_throttle(10) = 7,
+    // and a success at the instant of the throttle (lastMaxRate 10) gives 7 too.
+    #[test]
+    fn beta_decrease_matches_smithy() {
+        close(7.0, cubic_throttle(10.0), "cubic_throttle(10)");
+        close(7.0, cubic_success(0.0, 10.0), "cubic_success at the throttle");
+    }
+
+    // smithy-rs `client_rate_limiter.rs`, `test_client_sending_rates`, with its digits (the
+    // same run as the Go table above, printed to more places): a limiter built at 0, one
+    // answer every 200 ms, throttles at 2.0 s and 3.2 s.
+    #[test]
+    fn measured_and_fill_rates_follow_smithys_table() {
+        let table = [
+            (200, false, 0.000000, 0.500000),
+            (400, false, 0.000000, 0.500000),
+            (600, false, 4.800000000000001, 0.500000),
+            (800, false, 4.800000000000001, 0.500000),
+            (1000, false, 4.160000, 0.500000),
+            (1200, false, 4.160000, 0.691200),
+            (1400, false, 4.160000, 1.0975999999999997),
+            (1600, false, 5.632000000000001, 1.6384000000000005),
+            (1800, false, 5.632000000000001, 2.332800),
+            (2000, true, 4.326400, 3.0284799999999996),
+            (2200, false, 4.326400, 3.48663917347026),
+            (2400, false, 4.326400, 3.821874416040255),
+            (2600, false, 5.665280, 4.053385727709987),
+            (2800, false, 5.665280, 4.200373108479454),
+            (3000, false, 4.333056, 4.282036558348658),
+            (3200, true, 4.333056, 2.99742559084406),
+            (3400, false, 4.333056, 3.4522263943863463),
+        ];
+        let mut a = AdaptiveRate::new(Instant::ZERO);
+        for (ms, throttled, measured, fill) in table {
+            let signal = if throttled {
+                Signal::Throttled
+            } else {
+                Signal::NotThrottled
+            };
+            a.update(Instant::from_millis(ms), signal);
+            close(measured, a.measured_rate(), &format!("measured at {ms} ms"));
+            close(fill, a.fill_rate(), &format!("fill at {ms} ms"));
+        }
+    }
+
+    // From the rule (smithy-rs's reservation): each caller takes its token at once, the bucket
+    // goes below zero, and the waits queue up one fill interval apart.
+    #[test]
+    fn reservations_pace_waiters_one_after_the_other() {
+        let mut a = AdaptiveRate::new(Instant::ZERO);
+        assert_eq!(a.reserve(Instant::ZERO, 1.0), None, "off: no wait");
+        a.update(Instant::ZERO, Signal::Throttled);
+        // Fill 0.5/s, no tokens: 2 s, 4 s, 6 s.
+        let t = Instant::from_millis(0);
+        assert_eq!(a.wait_until(t, 1.0), Some(Instant::from_millis(2_000)));
+        assert_eq!(a.reserve(t, 1.0), Some(Instant::from_millis(2_000)));
+        assert_eq!(a.reserve(t, 1.0), Some(Instant::from_millis(4_000)));
+        assert_eq!(a.wait_until(t, 1.0), Some(Instant::from_millis(6_000)));
+        assert_eq!(a.reserve(t, 1.0), Some(Instant::from_millis(6_000)));
+        // After 6 s the debt is paid: one more token takes another 2 s.
+        let later = Instant::from_millis(6_000);
+        assert_eq!(a.reserve(later, 1.0), Some(Instant::from_millis(8_000)));
+        // A full bucket (capacity 1) serves one at once.
+        let full = Instant::from_millis(20_000);
+        assert_eq!(a.wait_until(full, 1.0), None);
+        assert_eq!(a.reserve(full, 1.0), None);
+    }
+
+    // smithy-rs `test_when_throttling_is_enabled_requests_can_still_be_sent`, with a fixed
+    // sequence of gaps instead of random ones: after a throttle, every request waits at most
+    // what its reservation says, and the limiter stays on and follows the clock.
+    #[test]
+    fn after_a_throttle_requests_still_go() {
+        let mut a = AdaptiveRate::new(Instant::ZERO);
+        a.update(Instant::ZERO, Signal::Throttled);
+        let mut now = Instant::ZERO;
+        for i in 0..100u64 {
+            now = Instant::from_nanos(now.as_nanos() + (i * 7_919 % 1_000) * 1_000_000);
+            if let Some(at) = a.reserve(now, 1.0) {
+                assert!(at > now);
+                now = at;
+            }
+            a.update(now, Signal::NotThrottled);
+        }
+        assert!(a.is_enabled());
+        assert!(a.fill_rate() >= MIN_FILL_RATE);
+    }
+
+    #[test]
+    fn throttle_signals() {
+        let h = |v: &str| vec![("x-amzn-ErrorType".to_string(), v.to_string())];
+        let none: Vec<(String, String)> = Vec::new();
+        let table: [(u16, Vec<(String, String)>, Signal); 9] = [
+            (429, none.clone(), Signal::Throttled),
+            (503, none.clone(), Signal::NotThrottled),
+            (500, none.clone(), Signal::NotThrottled),
+            (200, none.clone(), Signal::NotThrottled),
+            (400, h("ThrottlingException"), Signal::Throttled),
+            (503, h("SlowDown:http://internal.amazon.com/coral/"), Signal::Throttled),
+            (400, h("com.amazon.coral#RequestLimitExceeded"), Signal::Throttled),
+            (400, h("ValidationException"), Signal::NotThrottled),
+            // A success is never a throttle, whatever it says.
+            (200, h("ThrottlingException"), Signal::NotThrottled),
+        ];
+        for (status, headers, want) in table {
+            assert_eq!(signal(status, &headers), want, "{status} {headers:?}");
+        }
     }
 }

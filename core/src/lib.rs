@@ -23,6 +23,7 @@
 //!   `aws-2.1`, `grpc-a6`, `dotnet-standard`), with the pure components they need:
 //!   [`quota`] (the AWS retry quota), [`aws_backoff`] (AWS's delay rules), [`throttle`]
 //!   (gRPC A6 retry throttling) and [`adaptive`] (AWS's adaptive client rate, CUBIC).
+//! - [`concurrency_limit`]: adaptive per-host concurrency limits (Netflix's AIMD and Gradient2).
 //! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
 //!
 //! # Out of scope
@@ -55,6 +56,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod classify;
+pub mod concurrency_limit;
 pub mod config;
 pub mod engine;
 pub mod excerpt;

@@ -82,11 +82,22 @@ pub enum Why {
     ConnectionsFailing,
     /// The call waited longer than `concurrency.max_queue_ms` for a concurrency slot.
     QueueTimeout,
+    /// The host's adaptive client rate (on since the host throttled) has no token yet.
+    AdaptiveRate,
+    /// The server throttled a call (429 or an AWS throttling code): the adaptive rate backs off.
+    Throttled,
+    /// Answers keep coming without throttling: the adaptive rate grows back (CUBIC).
+    RateRecovering,
+    /// The host's adaptive concurrency limit is reached; the call queues.
+    AdaptiveConcurrency,
+    /// The host shed an attempt (429, 502, 503, 504, or it timed out): the concurrency limit
+    /// backs off.
+    AttemptDropped,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 36] = [
+    pub const ALL: [Why; 41] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -123,6 +134,11 @@ impl Why {
         Why::ConcurrencyLimit,
         Why::ConnectionsFailing,
         Why::QueueTimeout,
+        Why::AdaptiveRate,
+        Why::Throttled,
+        Why::RateRecovering,
+        Why::AdaptiveConcurrency,
+        Why::AttemptDropped,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -164,6 +180,11 @@ impl Why {
             Why::ConcurrencyLimit => "concurrency_limit",
             Why::ConnectionsFailing => "connections_failing",
             Why::QueueTimeout => "queue_timeout",
+            Why::AdaptiveRate => "adaptive_rate",
+            Why::Throttled => "throttled",
+            Why::RateRecovering => "rate_recovering",
+            Why::AdaptiveConcurrency => "adaptive_concurrency",
+            Why::AttemptDropped => "attempt_dropped",
         }
     }
 
@@ -234,6 +255,19 @@ impl Why {
                 "connections to the host failed again and again; the pool is rebuilt"
             }
             Why::QueueTimeout => "the call waited too long for a free slot among those in flight",
+            Why::AdaptiveRate => {
+                "the host throttled calls, and its adaptive client rate has no token yet"
+            }
+            Why::Throttled => "the server throttled a call; the adaptive client rate backs off",
+            Why::RateRecovering => {
+                "answers come without throttling; the adaptive client rate grows back"
+            }
+            Why::AdaptiveConcurrency => {
+                "the host's adaptive concurrency limit is reached; the call queues"
+            }
+            Why::AttemptDropped => {
+                "the host shed an attempt (429, 502-504 or a timeout); the concurrency limit backs off"
+            }
         }
     }
 }

@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
 
+mod adaptive;
+pub use adaptive::{AdaptiveConcurrency, AdaptiveRateConfig, AimdConfig, Gradient2Config};
+
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +48,8 @@ pub struct Config {
     pub concurrency: ConcurrencyConfig,
     /// When the driver's connection pool is rebuilt.
     pub pool: PoolConfig,
+    /// AWS's adaptive client rate per host (CUBIC). Default off.
+    pub adaptive_rate: AdaptiveRateConfig,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -62,6 +67,9 @@ pub struct ConcurrencyConfig {
     /// timeout) before it fails with [`crate::Why::QueueTimeout`]; `None`: until its deadline.
     /// Default 10 s.
     pub max_queue_ms: Option<u64>,
+    /// An adaptive per-host limit (AIMD or Gradient2) in place of `max_in_flight_per_host`;
+    /// `None`: the fixed bound. Default none.
+    pub adaptive: Option<AdaptiveConcurrency>,
 }
 
 impl Default for ConcurrencyConfig {
@@ -70,6 +78,7 @@ impl Default for ConcurrencyConfig {
             max_in_flight: None,
             max_in_flight_per_host: None,
             max_queue_ms: Some(10_000),
+            adaptive: None,
         }
     }
 }
@@ -106,6 +115,7 @@ impl Default for Config {
             max_queued_events: 65_536,
             concurrency: ConcurrencyConfig::default(),
             pool: PoolConfig::default(),
+            adaptive_rate: AdaptiveRateConfig::default(),
         }
     }
 }
@@ -546,6 +556,9 @@ impl Config {
             ));
         }
         check_ms("concurrency.max_queue_ms", c.max_queue_ms.unwrap_or(0))?;
+        if let Some(adaptive) = &c.adaptive {
+            adaptive.validate()?;
+        }
         if !(b.factor.is_finite() && b.factor >= 1.0) {
             return Err(out_of_range(
                 "backoff.factor",

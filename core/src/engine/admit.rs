@@ -6,10 +6,12 @@
 //!    slice of its length afterwards; a hold that outlasts the deadline fails the call with the
 //!    hold's reason, its end and the header that asked for it;
 //! 4. the access token: usable, refresh early in the background, or wait for a fetch;
-//! 5. concurrency (client-wide and per host): no free slot → queue, first come first served,
-//!    for at most `concurrency.max_queue_ms` ([`Why::QueueTimeout`]) and never past the deadline;
-//! 6. the client-side rate limit (configured or learned): book a slot and wait for it; a learned
-//!    limit that would wait past the cap fails with [`Why::RetryAfterTooLong`] naming its header;
+//! 5. concurrency (client-wide and per host, the per-host bound adaptive where configured): no
+//!    free slot → queue, first come first served, for at most `concurrency.max_queue_ms`
+//!    ([`Why::QueueTimeout`]) and never past the deadline;
+//! 6. the client-side rate limits (configured or learned, and the adaptive client rate): book a
+//!    slot and a token and wait for the later; a learned limit that would wait past the cap fails
+//!    with [`Why::RetryAfterTooLong`] naming its header;
 //! 7. the breaker's admission (a half-open probe slot) and the send, whose attempt deadline the
 //!    engine keeps.
 //!
@@ -125,18 +127,20 @@ impl Engine {
             if let Some(at) = until {
                 self.set_timer(slot, at);
             }
-            self.event(
-                now,
-                EventKind::Queued {
-                    call: id,
-                    why: Why::ConcurrencyLimit,
-                },
-            );
+            let why = self.queue_why(host);
+            self.event(now, EventKind::Queued { call: id, why });
             return;
         }
-        // 6. The client-side rate limit: book a slot and wait for it.
+        // 6. The client-side rate limits: book a slot and a token, and wait for the later.
         self.lapse_learned_limit(host, now);
         if !reserved {
+            if let Some(at) = self.adaptive_rate_wait(host, now).filter(|t| past_deadline(*t)) {
+                let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
+                    .retry_at(Some(at));
+                self.fail(slot, f, now);
+                return;
+            }
+            let mut wait = None;
             let cap = self.retry_after_cap();
             let learned_from = self.hosts[host].learned_from;
             if let Some(limiter) = self.hosts[host].limiter.as_mut() {
@@ -163,18 +167,26 @@ impl Engine {
                 }
                 let at = limiter.reserve(now);
                 if at > now {
-                    self.stats.rate_limited_waits += 1;
-                    self.event(
-                        now,
-                        EventKind::Waiting {
-                            call: id,
-                            until: at,
-                            why: Why::ClientRateLimit,
-                        },
-                    );
-                    self.schedule(slot, at, true);
-                    return;
+                    wait = Some((at, Why::ClientRateLimit));
                 }
+            }
+            if let Some(at) = self.book_adaptive_rate(host, now) {
+                if wait.is_none_or(|(w, _)| at > w) {
+                    wait = Some((at, Why::AdaptiveRate));
+                }
+            }
+            if let Some((until, why)) = wait {
+                self.stats.rate_limited_waits += 1;
+                self.event(
+                    now,
+                    EventKind::Waiting {
+                        call: id,
+                        until,
+                        why,
+                    },
+                );
+                self.schedule(slot, until, true);
+                return;
             }
         }
         // 7. Admission (takes a half-open probe slot) and send.
@@ -227,6 +239,7 @@ impl Engine {
         };
         self.hosts[host].in_flight += 1;
         self.in_flight += 1;
+        self.note_sent(slot, host, now);
         if let Some(at) = expires {
             self.set_timer(slot, at);
         }
@@ -247,7 +260,8 @@ impl Engine {
     fn has_room(&self, host: usize) -> bool {
         let c = &self.config.concurrency;
         c.max_in_flight.is_none_or(|m| self.in_flight < m)
-            && c.max_in_flight_per_host
+            && self
+                .per_host_limit(host)
                 .is_none_or(|m| self.hosts[host].in_flight < m)
     }
 

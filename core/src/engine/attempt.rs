@@ -29,7 +29,7 @@ impl Engine {
         };
         c.phase = Phase::Ready;
         c.timer = None;
-        let (id, attempt, host) = (c.id, c.attempts, c.host as usize);
+        let (id, attempt, host, sent) = (c.id, c.attempts, c.host as usize, c.sent);
         self.release_slot(host);
 
         let (class, last) = match outcome {
@@ -49,6 +49,7 @@ impl Engine {
                 why: class.why,
             },
         );
+        self.learn_adaptive(host, sent, &outcome, now);
         let transition = self.hosts[host].breaker.record(
             &self.config.breaker,
             admit,

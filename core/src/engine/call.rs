@@ -266,6 +266,8 @@ pub(crate) struct Call {
     /// What the call holds of its host's retry quota (presets with a quota only).
     pub quota_hold: crate::quota::QuotaHold,
     pub phase: Phase,
+    /// The latest attempt's send, for the adaptive concurrency limit.
+    pub sent: crate::engine::adaptive::Sent,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,
 }

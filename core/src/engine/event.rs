@@ -204,6 +204,29 @@ pub enum EventKind {
         #[serde(rename = "elapsed_ms", serialize_with = "ser_duration_ms")]
         elapsed: Duration,
     },
+    /// The host's adaptive client rate changed: lowered by a throttle, or grown back by answers
+    /// without one (reported once it moved by a tenth).
+    AdaptiveRateChanged {
+        /// The host.
+        host: Arc<str>,
+        /// The bucket's new fill rate, tokens (attempts) per second.
+        per_second: f64,
+        /// The measured send rate, attempts per second.
+        measured: f64,
+        /// [`Why::Throttled`] or [`Why::RateRecovering`].
+        why: Why,
+    },
+    /// The host's adaptive concurrency limit changed.
+    ConcurrencyLimitChanged {
+        /// The host.
+        host: Arc<str>,
+        /// Attempts that may now be in flight to it.
+        limit: u32,
+        /// The limit before.
+        previous: u32,
+        /// The sample that moved it: [`Why::Success`] or [`Why::AttemptDropped`].
+        why: Why,
+    },
 }
 
 impl EventKind {
@@ -217,7 +240,9 @@ impl EventKind {
             | EventKind::WaitingForToken { why, .. }
             | EventKind::Queued { why, .. }
             | EventKind::HostHeld { why, .. }
-            | EventKind::TokenFetchStarted { why } => Some(*why),
+            | EventKind::TokenFetchStarted { why }
+            | EventKind::AdaptiveRateChanged { why, .. }
+            | EventKind::ConcurrencyLimitChanged { why, .. } => Some(*why),
             EventKind::CallFailed { failure, .. } => Some(failure.why),
             EventKind::BreakerOpened { .. } => Some(Why::BreakerOpen),
             EventKind::BudgetExhausted { .. } => Some(Why::BudgetExhausted),
@@ -337,6 +362,18 @@ impl Event {
                 failure.attempts,
                 elapsed.as_millis()
             ),
+            EventKind::AdaptiveRateChanged {
+                host,
+                per_second,
+                measured,
+                ..
+            } => format!("{host} adaptive rate {per_second:.2}/s (measured {measured:.2}/s)"),
+            EventKind::ConcurrencyLimitChanged {
+                host,
+                limit,
+                previous,
+                ..
+            } => format!("{host} concurrency limit {previous} -> {limit}"),
         };
         match self.kind.why() {
             Some(why) if !matches!(self.kind, EventKind::CallSucceeded { .. }) => {

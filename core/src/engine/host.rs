@@ -43,6 +43,8 @@ pub(crate) struct Host {
     /// Connection failures (connect, DNS, TLS) in a row.
     pub connect_failures: u32,
     pub last_used: Instant,
+    /// The adaptive client rate and concurrency limit, where configured.
+    pub adaptive: crate::engine::adaptive::Adaptive,
 }
 
 /// What a response's hints asked of the call that got it.
@@ -90,6 +92,7 @@ impl Engine {
             in_flight: 0,
             connect_failures: 0,
             last_used: now,
+            adaptive: crate::engine::adaptive::Adaptive::new(&self.config, now),
         };
         let index = if self.hosts.len() < self.config.max_hosts as usize {
             self.hosts.push(fresh);

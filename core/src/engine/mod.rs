@@ -57,10 +57,12 @@
 //! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
+//! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 
 mod action;
+mod adaptive;
 mod admit;
 mod attempt;
 mod call;
@@ -252,6 +254,7 @@ impl Engine {
             throttled: false,
             quota_hold: Default::default(),
             phase: Phase::Ready,
+            sent: Default::default(),
             timer: None,
         };
         let Some(host) = self.host_for(spec.host, now) else {

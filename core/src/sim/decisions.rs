@@ -111,6 +111,15 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
             } => {
                 format!("{call} done status {status} after {attempts} attempts")
             }
+            EventKind::AdaptiveRateChanged { why: w, .. } => {
+                format!("adaptive rate changed ({})", why(w))
+            }
+            EventKind::ConcurrencyLimitChanged {
+                limit,
+                previous,
+                why: w,
+                ..
+            } => format!("concurrency limit {previous} -> {limit} ({})", why(w)),
             EventKind::CallFailed { call, failure, .. } => format!(
                 "{call} failed ({}) after {} attempts{}; {}, {}, {}{}",
                 why(&failure.why),
