@@ -24,6 +24,7 @@
 //! | preset | reproduces |
 //! |---|---|
 //! | `aws-standard` | AWS SDKs' standard retry mode: 3 attempts, full jitter from 1 s, cap 20 s; quota 500, retry 5, timeout 10, +1 on a first-try success |
+//! | `aws-adaptive` | AWS SDKs' adaptive retry mode: `aws-standard` plus the adaptive client rate per host ([`crate::adaptive`]: off until a throttle, then CUBIC, ×0.7 on each throttle) |
 //! | `aws-2.1` | AWS "Retry Behavior 2.1": 3 attempts, full jitter from 50 ms (1 s after throttling), cap 20 s; quota 500, retry 14, timeout 10, throttling 5; `x-amz-retry-after` clamped to `[t, t+5 s]` |
 //! | `grpc-a6` | gRPC retry policy (proposal A6, its example): 4 attempts (at most 5), `random(0, min(0.1 s·2ⁿ⁻¹, 1 s))`; `retryThrottling` 10 tokens, ratio 0.1, retries only above 5 |
 //! | `dotnet-standard` | Microsoft.Extensions.Http.Resilience standard handler: 30 s total, 10 s per attempt, 3 retries with jitter from 2 s; breaker at 10 % over 100 calls in 30 s, 5 s break |
@@ -41,6 +42,9 @@ pub enum Preset {
     /// The AWS SDKs' standard retry mode.
     #[serde(rename = "aws-standard")]
     AwsStandard,
+    /// The AWS SDKs' adaptive retry mode: standard mode plus the adaptive client rate.
+    #[serde(rename = "aws-adaptive")]
+    AwsAdaptive,
     /// AWS "Retry Behavior 2.1" (2026), standard mode.
     #[serde(rename = "aws-2.1")]
     Aws21,
@@ -53,15 +57,16 @@ pub enum Preset {
 }
 
 /// Every preset, in the order the docs list them.
-pub const ALL: [Preset; 4] = [
+pub const ALL: [Preset; 5] = [
     Preset::AwsStandard,
+    Preset::AwsAdaptive,
     Preset::Aws21,
     Preset::GrpcA6,
     Preset::DotnetStandard,
 ];
 
 /// The names [`Preset::from_name`] accepts, for error messages.
-pub const NAMES: &str = "one of aws-standard, aws-2.1, grpc-a6, dotnet-standard";
+pub const NAMES: &str = "one of aws-standard, aws-adaptive, aws-2.1, grpc-a6, dotnet-standard";
 
 /// gRPC A6: "maxAttempts ... values greater than 5 are treated as 5".
 pub const GRPC_MAX_ATTEMPTS: u32 = 5;
@@ -71,6 +76,7 @@ impl Preset {
     pub fn name(self) -> &'static str {
         match self {
             Preset::AwsStandard => "aws-standard",
+            Preset::AwsAdaptive => "aws-adaptive",
             Preset::Aws21 => "aws-2.1",
             Preset::GrpcA6 => "grpc-a6",
             Preset::DotnetStandard => "dotnet-standard",
@@ -92,6 +98,7 @@ impl Preset {
     pub fn reproduces(self) -> &'static str {
         match self {
             Preset::AwsStandard => "the AWS SDKs' standard retry mode",
+            Preset::AwsAdaptive => "the AWS SDKs' adaptive retry mode (standard + client rate)",
             Preset::Aws21 => "AWS Retry Behavior 2.1 (standard mode)",
             Preset::GrpcA6 => "gRPC's retry policy and retryThrottling (proposal A6)",
             Preset::DotnetStandard => {
@@ -108,6 +115,14 @@ impl Preset {
             ..Config::default()
         };
         match self {
+            Preset::AwsAdaptive => {
+                // Adaptive mode is standard mode with a client-side rate limiter in front.
+                c = Config {
+                    preset: Some(self),
+                    ..Preset::AwsStandard.config()
+                };
+                c.adaptive_rate.enabled = true;
+            }
             Preset::AwsStandard | Preset::Aws21 => {
                 // Both modes: 3 attempts; full jitter; transient statuses 500, 502, 503, 504
                 // and throttling (429). The per-mode base is the AWS delay rule's.
@@ -164,7 +179,7 @@ impl Preset {
     /// The AWS retry quota the preset's peer keeps per host, if it has one.
     pub fn quota(self) -> Option<QuotaConfig> {
         match self {
-            Preset::AwsStandard => Some(QuotaConfig::AWS_STANDARD),
+            Preset::AwsStandard | Preset::AwsAdaptive => Some(QuotaConfig::AWS_STANDARD),
             Preset::Aws21 => Some(QuotaConfig::AWS_2_1),
             Preset::GrpcA6 | Preset::DotnetStandard => None,
         }
@@ -173,7 +188,7 @@ impl Preset {
     /// The AWS delay rule (throttling base, cap order, `x-amz-retry-after`), if AWS's.
     pub fn aws_backoff(self) -> Option<AwsBackoff> {
         match self {
-            Preset::AwsStandard => Some(AwsBackoff::STANDARD),
+            Preset::AwsStandard | Preset::AwsAdaptive => Some(AwsBackoff::STANDARD),
             Preset::Aws21 => Some(AwsBackoff::V2_1),
             Preset::GrpcA6 | Preset::DotnetStandard => None,
         }

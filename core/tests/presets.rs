@@ -8,8 +8,9 @@ use resile_core::preset::{self, Preset};
 use resile_core::sim::{CallResult, SimReply, SimRequest, World};
 use resile_core::{CallSpec, Config, ConfigError, Engine, Instant, UnixTime};
 
-const NAMES: [(&str, Preset); 4] = [
+const NAMES: [(&str, Preset); 5] = [
     ("aws-standard", Preset::AwsStandard),
+    ("aws-adaptive", Preset::AwsAdaptive),
     ("aws-2.1", Preset::Aws21),
     ("grpc-a6", Preset::GrpcA6),
     ("dotnet-standard", Preset::DotnetStandard),
@@ -151,7 +152,7 @@ fn an_unknown_preset_is_a_typed_error_naming_the_field() {
         let e = Config::from_json(text).unwrap_err();
         let message = e.to_string();
         assert_eq!(field_of(e), "preset", "{text}");
-        assert!(message.contains("aws-standard, aws-2.1, grpc-a6, dotnet-standard"));
+        assert!(message.contains("aws-standard, aws-adaptive, aws-2.1, grpc-a6, dotnet-standard"));
     }
     assert_eq!(
         field_of(Config::from_preset("polly").unwrap_err()),
