@@ -406,7 +406,11 @@ mod tests {
     #[test]
     fn beta_decrease_matches_smithy() {
         close(7.0, cubic_throttle(10.0), "cubic_throttle(10)");
-        close(7.0, cubic_success(0.0, 10.0), "cubic_success at the throttle");
+        close(
+            7.0,
+            cubic_success(0.0, 10.0),
+            "cubic_success at the throttle",
+        );
     }
 
     // smithy-rs `client_rate_limiter.rs`, `test_client_sending_rates`, with its digits (the
@@ -499,8 +503,16 @@ mod tests {
             (500, none.clone(), Signal::NotThrottled),
             (200, none.clone(), Signal::NotThrottled),
             (400, h("ThrottlingException"), Signal::Throttled),
-            (503, h("SlowDown:http://internal.amazon.com/coral/"), Signal::Throttled),
-            (400, h("com.amazon.coral#RequestLimitExceeded"), Signal::Throttled),
+            (
+                503,
+                h("SlowDown:http://internal.amazon.com/coral/"),
+                Signal::Throttled,
+            ),
+            (
+                400,
+                h("com.amazon.coral#RequestLimitExceeded"),
+                Signal::Throttled,
+            ),
             (400, h("ValidationException"), Signal::NotThrottled),
             // A success is never a throttle, whatever it says.
             (200, h("ThrottlingException"), Signal::NotThrottled),

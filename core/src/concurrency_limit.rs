@@ -262,9 +262,17 @@ mod tests {
         let mut a = aimd(10, 2, 100);
         assert_eq!(a.sample(ok(1, 4)), 10, "4 of 10 in use: app-limited");
         assert_eq!(a.sample(ok(1, 5)), 11);
-        assert_eq!(a.sample(ok(6_000, 11)), 9, "slower than the 5 s timeout: 11·0.9 = 9.9 → 9");
+        assert_eq!(
+            a.sample(ok(6_000, 11)),
+            9,
+            "slower than the 5 s timeout: 11·0.9 = 9.9 → 9"
+        );
         let mut floor = aimd(2, 2, 10);
-        assert_eq!(floor.sample(dropped(1, 2)), 2, "1.8 → 1, held at the minimum 2");
+        assert_eq!(
+            floor.sample(dropped(1, 2)),
+            2,
+            "1.8 → 1, held at the minimum 2"
+        );
     }
 
     // Netflix `ExpAvgMeasurementTest.testWarmup`: window 100, warm-up 10, samples 10..19 give

@@ -11,8 +11,7 @@ use resile_core::config::{AdaptiveConcurrency, AimdConfig, Gradient2Config, Jitt
 use resile_core::headers::NoHeaders;
 use resile_core::sim::{CallResult, SimReply, SimRequest, World};
 use resile_core::{
-    Action, CallSpec, Config, Engine, EventKind, Instant, Outcome, Preset, Response, UnixTime,
-    Why,
+    Action, CallSpec, Config, Engine, EventKind, Instant, Outcome, Preset, Response, UnixTime, Why,
 };
 
 const HOST: &str = "https://api.test";
@@ -118,8 +117,14 @@ fn a_throttle_turns_the_bucket_on_and_the_retry_waits_for_its_token() {
     // the fill rate is 1.6 — moved by more than a tenth, so reported.
     let (at, fill, measured, why) = events[1];
     assert_eq!((at, why), (2_020, Why::RateRecovering));
-    assert!((measured - 0.8).abs() < 1e-9 && (fill - 1.6).abs() < 1e-9, "{events:?}");
-    assert!(matches!(w.results[0], Some(CallResult::Done { status: 200, .. })));
+    assert!(
+        (measured - 0.8).abs() < 1e-9 && (fill - 1.6).abs() < 1e-9,
+        "{events:?}"
+    );
+    assert!(matches!(
+        w.results[0],
+        Some(CallResult::Done { status: 200, .. })
+    ));
 }
 
 #[test]
@@ -143,7 +148,10 @@ fn a_throttle_backs_the_rate_off_to_0_7_of_the_measured_rate_and_paces_sends() {
     let (_, fill, measured, why) = events[0];
     assert_eq!(why, Why::Throttled);
     assert!((15.0..=25.0).contains(&measured), "measured {measured}");
-    assert!((fill - 0.7 * measured).abs() < 1e-9, "×0.7: {fill} vs {measured}");
+    assert!(
+        (fill - 0.7 * measured).abs() < 1e-9,
+        "×0.7: {fill} vs {measured}"
+    );
     // Later throttles take 0.7 of min(measured, fill) each.
     for pair in events.windows(2) {
         let ((_, before, _, _), (_, after, m, w)) = (pair[0], pair[1]);
@@ -276,7 +284,15 @@ fn aimd_replaces_the_fixed_bound_grows_by_one_and_backs_off_on_drops() {
     let queued = w
         .trace
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::Queued { why: Why::AdaptiveConcurrency, .. }))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Queued {
+                    why: Why::AdaptiveConcurrency,
+                    ..
+                }
+            )
+        })
         .count();
     // Two go at once; the adaptive limit (not the fixed 100) queues the other 18 first attempts
     // and, at 0.4 s with all four slots busy, the 503's retry.
@@ -327,7 +343,10 @@ fn gradient2_grows_while_latency_holds_and_sheds_when_it_climbs() {
     }
     assert!(w.results.iter().all(|r| r.is_some()), "every call ended");
     let events = limit_events(&w);
-    assert!(events.first().is_some_and(|e| e.1 > 4), "it grew: {events:?}");
+    assert!(
+        events.first().is_some_and(|e| e.1 > 4),
+        "it grew: {events:?}"
+    );
     assert!(
         events.iter().any(|(p, l, _)| l < p),
         "and shrank once latency climbed"
@@ -335,7 +354,10 @@ fn gradient2_grows_while_latency_holds_and_sheds_when_it_climbs() {
     assert!(events.iter().all(|(_, l, _)| (1..=64).contains(l)));
     let top = events.iter().map(|e| e.1).max().unwrap();
     assert!(top < 64, "latency kept it off the maximum: {top}");
-    assert!(peak <= u64::from(top), "in flight {peak} never above the limit {top}");
+    assert!(
+        peak <= u64::from(top),
+        "in flight {peak} never above the limit {top}"
+    );
 }
 
 // ---- no allocation per decision ----------------------------------------------------------------

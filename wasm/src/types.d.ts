@@ -52,14 +52,40 @@ export interface ClientConfig {
   /** Learn each host's pace from its RateLimit-Policy / remaining quota (tightens only). */
   learnLimits?: boolean;
   token?: { refreshSkewMs?: number; refreshOn401?: boolean; fetchBackoffMs?: number; maxFetchBackoffMs?: number };
-  /** The engine's own concurrency limits (`maxInFlight` above fills them when unset). */
-  concurrency?: { maxInFlight?: number | null; maxInFlightPerHost?: number | null; maxQueueMs?: number | null };
+  /**
+   * The engine's own concurrency limits (`maxInFlight` above fills them when unset). `adaptive`
+   * replaces the fixed per-host bound with Netflix's AIMD or Gradient2 limit.
+   */
+  concurrency?: {
+    maxInFlight?: number | null;
+    maxInFlightPerHost?: number | null;
+    maxQueueMs?: number | null;
+    adaptive?: AdaptiveConcurrency | null;
+  };
+  /** AWS's adaptive client rate per host: off until the host throttles, then CUBIC (default off). */
+  adaptiveRate?: { enabled?: boolean };
   pool?: { recycleAfterFailures?: number };
   maxHosts?: number;
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */
-  preset?: "aws-standard" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
+  preset?: "aws-standard" | "aws-adaptive" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
 }
+
+/** An adaptive per-host concurrency limit (Netflix concurrency-limits); defaults are Netflix's. */
+export type AdaptiveConcurrency =
+  | {
+      algorithm: "aimd";
+      initialLimit?: number; minLimit?: number; maxLimit?: number;
+      /** A drop multiplies the limit by this, in [0.5, 1) (default 0.9). */
+      backoffRatio?: number;
+      /** An attempt slower than this counts as a drop (default 5000). */
+      timeoutMs?: number;
+    }
+  | {
+      algorithm: "gradient2";
+      initialLimit?: number; minLimit?: number; maxLimit?: number;
+      smoothing?: number; queueSize?: number; longWindow?: number; rttTolerance?: number;
+    };
 
 /** What a token provider resolves to. `expiresIn` is in seconds, like OAuth2's `expires_in`. */
 export interface TokenGrant {
@@ -160,7 +186,8 @@ export type Why =
   | "token_missing" | "token_expiring" | "token_expired" | "token_rejected"
   | "token_rejected_again" | "token_fetch_failed" | "hint_unreadable" | "cancelled"
   | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
-  | "concurrency_limit" | "connections_failing" | "queue_timeout";
+  | "concurrency_limit" | "connections_failing" | "queue_timeout"
+  | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -210,6 +237,10 @@ export type ResileEvent = EventBase & (
   | { event: "token_fetch_failed"; callsFailed: number }
   | { event: "call_succeeded"; call: number; status: number; attempts: number; elapsedMs: number }
   | { event: "call_failed"; call: number; elapsedMs: number; failure: Failure }
+  /** The host's adaptive client rate changed (`why`: "throttled" or "rate_recovering"). */
+  | { event: "adaptive_rate_changed"; host: string; perSecond: number; measured: number; why: Why }
+  /** The host's adaptive concurrency limit changed (`why`: "success" or "attempt_dropped"). */
+  | { event: "concurrency_limit_changed"; host: string; limit: number; previous: number; why: Why }
 );
 
 /** One host's state (times in ms on the `performance.now()` clock, like `nowMs`). */

@@ -217,8 +217,8 @@ mod tests {
                 ..AimdConfig::default()
             }))
         );
-        let g = Config::from_json(r#"{"concurrency":{"adaptive":{"algorithm":"gradient2"}}}"#)
-            .unwrap();
+        let g =
+            Config::from_json(r#"{"concurrency":{"adaptive":{"algorithm":"gradient2"}}}"#).unwrap();
         assert_eq!(
             g.concurrency.adaptive,
             Some(AdaptiveConcurrency::Gradient2(Gradient2Config::default()))
@@ -233,13 +233,28 @@ mod tests {
         let cases = [
             (r#"{"algorithm":"aimd","min_limit":0}"#, "min_limit"),
             (r#"{"algorithm":"aimd","max_limit":10}"#, "max_limit"),
-            (r#"{"algorithm":"aimd","initial_limit":300}"#, "initial_limit"),
-            (r#"{"algorithm":"aimd","backoff_ratio":1.0}"#, "backoff_ratio"),
-            (r#"{"algorithm":"aimd","backoff_ratio":0.4}"#, "backoff_ratio"),
+            (
+                r#"{"algorithm":"aimd","initial_limit":300}"#,
+                "initial_limit",
+            ),
+            (
+                r#"{"algorithm":"aimd","backoff_ratio":1.0}"#,
+                "backoff_ratio",
+            ),
+            (
+                r#"{"algorithm":"aimd","backoff_ratio":0.4}"#,
+                "backoff_ratio",
+            ),
             (r#"{"algorithm":"aimd","timeout_ms":0}"#, "timeout_ms"),
             (r#"{"algorithm":"gradient2","smoothing":0}"#, "smoothing"),
-            (r#"{"algorithm":"gradient2","long_window":0}"#, "long_window"),
-            (r#"{"algorithm":"gradient2","rtt_tolerance":0.9}"#, "rtt_tolerance"),
+            (
+                r#"{"algorithm":"gradient2","long_window":0}"#,
+                "long_window",
+            ),
+            (
+                r#"{"algorithm":"gradient2","rtt_tolerance":0.9}"#,
+                "rtt_tolerance",
+            ),
         ];
         for (adaptive, field) in cases {
             let text = format!(r#"{{"concurrency":{{"adaptive":{adaptive}}}}}"#);

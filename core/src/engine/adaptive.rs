@@ -49,7 +49,11 @@ impl Adaptive {
         Adaptive {
             rate: config.adaptive_rate.enabled.then(|| AdaptiveRate::new(now)),
             reported: 0.0,
-            concurrency: config.concurrency.adaptive.as_ref().map(ConcurrencyLimit::new),
+            concurrency: config
+                .concurrency
+                .adaptive
+                .as_ref()
+                .map(ConcurrencyLimit::new),
         }
     }
 

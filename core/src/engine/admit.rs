@@ -134,7 +134,10 @@ impl Engine {
         // 6. The client-side rate limits: book a slot and a token, and wait for the later.
         self.lapse_learned_limit(host, now);
         if !reserved {
-            if let Some(at) = self.adaptive_rate_wait(host, now).filter(|t| past_deadline(*t)) {
+            if let Some(at) = self
+                .adaptive_rate_wait(host, now)
+                .filter(|t| past_deadline(*t))
+            {
                 let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
                     .retry_at(Some(at));
                 self.fail(slot, f, now);

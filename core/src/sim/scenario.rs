@@ -157,6 +157,9 @@ pub struct Expect {
     /// A paginated walk ends with this error (`repeated`, `items_not_array`, `bad_cursor`,
     /// `too_many_pages`, or `call:WHY` when a page's call failed); absent: it ends cleanly.
     pub walk_error: Option<String>,
+    /// At least this many waits (`waiting` and `queued` events) with each reason, e.g.
+    /// `{"adaptive_rate": 3}`.
+    pub min_waits: Option<BTreeMap<String, u32>>,
 }
 
 /// A scripted server, a policy, a seed, calls, and what the rules say must happen.
@@ -548,6 +551,21 @@ pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
             "walk ended with {:?}, expected {:?}",
             r.walk_error, expect.walk_error
         ));
+    }
+    if let Some(min) = &expect.min_waits {
+        for (why, want) in min {
+            let got = r
+                .trace
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::Waiting { .. } | EventKind::Queued { .. }))
+                .filter(|e| e.kind.why().is_some_and(|w| w.name() == why))
+                .count();
+            if got < *want as usize {
+                out.push(format!(
+                    "waits ({why}): expected at least {want}, got {got}"
+                ));
+            }
+        }
     }
     if let Some(by) = expect.finished_by_ms {
         if r.finished_ms > by {
