@@ -445,3 +445,27 @@ fn adaptive_decisions_allocate_nothing_after_warm_up() {
         assert_eq!(ALLOCS.with(Cell::get), 0, "allocations in 200 cycles");
     }
 }
+
+#[test]
+fn a_scenario_holds_its_minimum_waits() {
+    let scenario = |replies: &str| {
+        resile_core::sim::Scenario::from_json(&format!(
+            r#"{{"name":"t","config":{{"adaptive_rate":{{"enabled":true}}}},
+                "calls":[{{"method":"GET"}}],"replies":{replies},
+                "expect":{{"min_waits":{{"adaptive_rate":1}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let never = resile_core::sim::run_scenario(&scenario(r#"[{"status":200}]"#)).unwrap();
+    assert_eq!(
+        never.mismatches,
+        ["waits (adaptive_rate): expected at least 1, got 0"]
+    );
+    let throttled =
+        resile_core::sim::run_scenario(&scenario(r#"[{"status":429},{"status":200}]"#)).unwrap();
+    assert!(
+        throttled.mismatches.is_empty(),
+        "{:?}",
+        throttled.mismatches
+    );
+}

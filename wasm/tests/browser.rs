@@ -1576,3 +1576,69 @@ async fn rust_token_sources_feed_the_engine() {
         "no secret in messages: {e}"
     );
 }
+
+// ---- presets from JavaScript --------------------------------------------------------------------
+
+/// A JS value as serde JSON (through `JSON.stringify`).
+fn json_of(v: &JsValue) -> Value {
+    let text: String = JSON::stringify(v).expect("stringify").into();
+    serde_json::from_str(&text).expect("json")
+}
+
+#[wasm_bindgen_test]
+fn a_js_config_selects_a_preset_as_toml_and_json_do_natively() {
+    // Every name `ClientConfig.preset` lists, alone and with a field written over it in
+    // camelCase: the engine runs what the core reads from the same JSON, field by field.
+    for preset in resile_core::preset::ALL {
+        let name = preset.name();
+        for (js_config, core_json) in [
+            (json!({"preset": name}), json!({"preset": name})),
+            (
+                json!({"preset": name, "retry": {"maxAttempts": 2}, "backoff": {"baseMs": 7}}),
+                json!({"preset": name, "retry": {"max_attempts": 2}, "backoff": {"base_ms": 7}}),
+            ),
+        ] {
+            let client = js_client(js_config.clone());
+            let mut got = json_of(&client.config());
+            let mut want = resile_wasm::translate::camel_keys(
+                serde_json::to_value(Config::from_value(core_json).expect("core reads it"))
+                    .unwrap(),
+            );
+            // The client fills the concurrency limits the config leaves open (512 in flight).
+            for v in [&mut got, &mut want] {
+                v.as_object_mut().unwrap().remove("concurrency");
+            }
+            assert_eq!(got, want, "{js_config}");
+            assert_eq!(got["preset"], json!(name));
+        }
+    }
+    let adaptive = json_of(&js_client(json!({"preset": "aws-adaptive"})).config());
+    assert_eq!(adaptive["adaptiveRate"]["enabled"], json!(true));
+    assert_eq!(adaptive["retry"]["maxAttempts"], json!(3));
+    // A name that is not a preset is a config error naming the field.
+    for bad in [r#"{"preset":"aws-99"}"#, r#"{"preset":3}"#] {
+        let e = JsClient::new(Some(js(bad).unchecked_into()))
+            .err()
+            .expect("rejected");
+        assert_eq!(string(&e, "code").as_deref(), Some("config"), "{bad}");
+        assert_eq!(string(&e, "field").as_deref(), Some("preset"), "{bad}");
+        assert!(
+            string(&e, "message").unwrap().contains("aws-adaptive"),
+            "{bad}"
+        );
+    }
+    // The adaptive sections read in camelCase too.
+    let c = json_of(
+        &js_client(json!({
+            "adaptiveRate": {"enabled": true},
+            "concurrency": {"adaptive": {"algorithm": "gradient2", "minLimit": 2, "initialLimit": 3}},
+        }))
+        .config(),
+    );
+    assert_eq!(c["adaptiveRate"]["enabled"], json!(true));
+    assert_eq!(
+        c["concurrency"]["adaptive"],
+        json!({"algorithm": "gradient2", "initialLimit": 3, "minLimit": 2, "maxLimit": 200,
+               "smoothing": 0.2, "queueSize": 4, "longWindow": 600, "rttTolerance": 1.5})
+    );
+}
