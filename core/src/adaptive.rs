@@ -312,9 +312,10 @@ mod tests {
         }
     }
 
-    // aws-sdk-go-v2 `adaptive_ratelimit_test.go`, `TestAdaptiveRateLimit_cubic`, case "mixed":
-    // a throttle takes 0.7 of the last calculated rate and becomes the new lastMaxRate and
-    // lastThrottleTime, as that test does.
+    // aws-sdk-go-v2 `adaptive_ratelimit_test.go`, `TestAdaptiveRateLimit_cubic`, case "mixed"
+    // (smithy-rs `client_rate_limiter.rs`, `test_calculated_rate_with_throttles`, has the same
+    // numbers): a throttle takes 0.7 of the last calculated rate and becomes the new
+    // lastMaxRate and lastThrottleTime, as those tests do.
     #[test]
     fn cubic_mixed_throttles_and_successes() {
         let table = [
