@@ -45,6 +45,14 @@ where
     World::new(Engine::new(config, 7, Instant::ZERO).unwrap(), server)
 }
 
+/// A server whose first answer is a 429 and every later one a 200, each after 10 ms.
+fn throttle_once() -> impl FnMut(&SimRequest, Instant, UnixTime) -> SimReply {
+    let mut first = true;
+    move |_: &SimRequest, _: Instant, _: UnixTime| {
+        reply(if std::mem::take(&mut first) { 429 } else { 200 }, 10)
+    }
+}
+
 fn waits<S>(w: &World<S>, why: Why) -> usize {
     w.trace
         .iter()
@@ -96,17 +104,7 @@ fn a_throttle_turns_the_bucket_on_and_the_retry_waits_for_its_token() {
     // 429 at 10 ms; the measured rate is 0 (no half-second bucket closed yet), so the fill rate
     // is its floor, 0.5/s, and the bucket holds 0.05 tokens when the 100 ms backoff ends: the
     // retry waits (1 − 0.05) / 0.5 = 1.9 s more, to 2.01 s.
-    let mut first = true;
-    let mut w = world(
-        rate_config(),
-        move |_: &SimRequest, _: Instant, _: UnixTime| {
-            if std::mem::take(&mut first) {
-                reply(429, 10)
-            } else {
-                reply(200, 10)
-            }
-        },
-    );
+    let mut w = world(rate_config(), throttle_once());
     w.start(CallSpec::get(HOST));
     w.drive_bounded(1_000);
     assert_eq!(attempt_times(&w), vec![0, 2_010]);
@@ -181,17 +179,7 @@ fn a_throttle_backs_the_rate_off_to_0_7_of_the_measured_rate_and_paces_sends() {
 
 #[test]
 fn a_token_wait_past_the_deadline_fails_the_call_at_once() {
-    let mut first = true;
-    let mut w = world(
-        rate_config(),
-        move |_: &SimRequest, _: Instant, _: UnixTime| {
-            if std::mem::take(&mut first) {
-                reply(429, 10)
-            } else {
-                reply(200, 10)
-            }
-        },
-    );
+    let mut w = world(rate_config(), throttle_once());
     let mut one = CallSpec::get(HOST);
     one.max_attempts = Some(1);
     w.start(one);

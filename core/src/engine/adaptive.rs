@@ -3,7 +3,9 @@
 //!
 //! - Before a send (admission step 6) an attempt takes one token of the host's adaptive bucket,
 //!   once the host has throttled a call; a short bucket makes the call wait
-//!   ([`Why::AdaptiveRate`]), never past its deadline ([`Why::DeadlineWouldPass`]).
+//!   ([`Why::AdaptiveRate`]), never past its deadline ([`Why::DeadlineWouldPass`]). The token
+//!   is booked with the rate-limit slot (the wait is for the later of the two); a call that
+//!   ends before it sends gives its slot back but not its token, as the AWS SDKs do not.
 //! - Admission step 5 bounds the host's attempts in flight by its adaptive limit instead of
 //!   `concurrency.max_in_flight_per_host` ([`Why::AdaptiveConcurrency`] when that is what
 //!   queues a call).
