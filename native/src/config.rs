@@ -218,20 +218,20 @@ impl ClientConfig {
             crate::request::parse_base(base).map_err(|e| bad("base_url", e.to_string()))?;
         }
         for (name, value) in &self.default_headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(bad(
                     "default_headers",
                     format!("`{name}` is not a valid header name"),
                 ));
             }
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
+            if http::header::HeaderValue::from_str(value).is_err() {
                 return Err(bad(
                     "default_headers",
                     format!("the value of `{name}` is not a valid header value"),
                 ));
             }
         }
-        if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
+        if http::header::HeaderValue::from_str(&self.user_agent).is_err() {
             return Err(bad("user_agent", "must be a valid header value"));
         }
         for (field, value) in [

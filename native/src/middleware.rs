@@ -58,8 +58,8 @@
 //! `reqwest::Client` sends the request.
 
 use futures::future::{self, BoxFuture};
+use http::header::{HeaderValue, AUTHORIZATION};
 use http::Extensions;
-use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::Instrument;
