@@ -11,6 +11,7 @@ use common::{chaos, fast_policy};
 use reqwest_middleware::ClientWithMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use reqwest_retry::RetryTransientMiddleware;
+use resile::middleware::CallOptions;
 use resile::{Client, ClientAuth, ClientCredentials, Error, EventKind, Secret, Why};
 use serde_json::{json, Value};
 
@@ -682,6 +683,88 @@ async fn the_client_side_rate_limit_paces_the_stacks_requests() {
         "{:#?}",
         report(&second).decisions()
     );
+}
+
+/// `CallOptions` in the request's extensions: what `RequestBuilder` sets for the client's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_options_in_the_extensions_set_attempts_deadline_token_and_key() {
+    let server = chaos().await;
+    let base = server.url();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .seed(7)
+        .token_source(ClientCredentials {
+            token_url: format!("{base}/oauth/token"),
+            client_id: "demo".into(),
+            client_secret: Secret::new("demo"),
+            scope: None,
+            auth: ClientAuth::Basic,
+        })
+        .build()
+        .unwrap();
+    let http = stack(&client);
+
+    let e = http
+        .get(format!("{base}/status/503"))
+        .with_extension(CallOptions::new().max_attempts(2).without_token())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            resile_error(&e),
+            Error::RetriesExhausted { attempts: 2, .. }
+        ),
+        "{e:?}"
+    );
+
+    script(&server, "slow-opt", json!([{"delay_ms": 2500}]));
+    let e = http
+        .get(format!("{base}/s/slow-opt"))
+        .with_extension(
+            CallOptions::new()
+                .deadline(Duration::from_millis(300))
+                .without_token(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let why = resile_error(&e).why();
+    assert!(
+        matches!(why, Some(Why::DeadlineExceeded | Why::DeadlineWouldPass)),
+        "{e:?}"
+    );
+
+    // No key: a POST that may have been applied is not repeated.
+    let url = format!("{base}/orders?mode=commit_then_fail&fail=503");
+    let e = http
+        .post(&url)
+        .json_body(json!({"sku": "no-key"}))
+        .with_extension(CallOptions::new().without_idempotency_key().without_token())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(resile_error(&e).why(), Some(Why::NotIdempotent), "{e:?}");
+    assert_eq!(server.state().orders().len(), 1);
+    assert_eq!(server.state().orders()[0].idempotency_key, None);
+
+    // No token: the protected resource answers 401, and no token was fetched.
+    let response = http
+        .get(format!("{base}/protected/x"))
+        .with_extension(CallOptions::new().without_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_attempts(&response), (401, 1));
+    assert_eq!(server.stats().tokens_issued, 0);
+    // Without options, the same request carries the client's token.
+    let response = http
+        .get(format!("{base}/protected/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.stats().tokens_issued, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
