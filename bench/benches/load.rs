@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use resile_bench::Sample;
-use resile_chaos::{BackgroundServer, ChaosConfig};
+use resile_chaos::BackgroundServer;
 
 const CONCURRENCY: usize = 64;
 const HEALTHY_CALLS: usize = 30_000;
@@ -144,16 +144,7 @@ async fn phase(
 }
 
 fn main() {
-    let server = resile_chaos::start_in_background(ChaosConfig {
-        max_connections: 4096,
-        ..Default::default()
-    })
-    .expect("chaos server");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (server, runtime) = resile_bench::setup();
     let mut rounds: Vec<Row> = Vec::new();
     for round in 0..ROUNDS {
         rounds.extend(runtime.block_on(phase(

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use reqwest_middleware::ClientWithMiddleware;
 use resile_bench::{drive, Sample};
-use resile_chaos::{BackgroundServer, ChaosConfig};
+use resile_chaos::BackgroundServer;
 
 const CONCURRENCY: usize = 64;
 const OUTAGE_CALLS: usize = 1_000;
@@ -180,16 +180,7 @@ fn main() {
     let calls = env_or("CALLS", 10_000);
     let rounds = env_or("ROUNDS", 3).max(1);
     let load_before = load_average();
-    let server = resile_chaos::start_in_background(ChaosConfig {
-        max_connections: 4096,
-        ..Default::default()
-    })
-    .expect("chaos server");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (server, runtime) = resile_bench::setup();
     let mut healthy: Vec<Row> = Vec::new();
     for round in 0..rounds {
         healthy.extend(runtime.block_on(phase(&server, "healthy", "/status/200", calls, round)));

@@ -6,13 +6,30 @@
 //! - `cargo bench -p resile-bench --bench middleware`:
 //!   `ResileMiddleware` next to `RetryTransientMiddleware` in the same reqwest-middleware stack.
 //!
-//! What the load benches share: [`drive`] runs a bounded number of logical calls from a fixed
-//! number of workers and measures them.
+//! What the load benches share: [`setup`] starts the chaos server and the clients' runtime;
+//! [`drive`] runs a bounded number of logical calls from a fixed number of workers and
+//! measures them.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The chaos server on its own threads (up to 4096 connections) and a two-worker runtime for
+/// the clients.
+pub fn setup() -> (resile_chaos::BackgroundServer, tokio::runtime::Runtime) {
+    let server = resile_chaos::start_in_background(resile_chaos::ChaosConfig {
+        max_connections: 4096,
+        ..Default::default()
+    })
+    .expect("chaos server");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (server, runtime)
+}
 
 /// What [`drive`] measured.
 pub struct Sample {

@@ -120,10 +120,10 @@ pub use token::{
 
 pub use bytes;
 pub use http;
-/// The reqwest that [`ClientBuilder::http_client`] and the `reqwest-middleware` integration
-/// take. resile's own types name the [`http`] crate's (`Method`, `StatusCode`, `HeaderMap`,
-/// `Version`) and [`Url`], which reqwest re-exports: a reqwest major version changes only
-/// those two entry points.
+/// The reqwest that [`ClientBuilder::http_client`], [`TokenSource::fetch`] and the
+/// `reqwest-middleware` integration take. resile's own types name the [`http`] crate's
+/// (`Method`, `StatusCode`, `HeaderMap`, `Version`) and [`Url`], the same ones reqwest
+/// re-exports: a reqwest major version changes only those entry points.
 pub use reqwest;
 pub use resile_core;
 pub use resile_core::engine::HostView;

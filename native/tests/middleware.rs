@@ -56,6 +56,21 @@ fn client_with(policy: resile::Config) -> Client {
     Client::builder().engine(policy).seed(7).build().unwrap()
 }
 
+/// A client whose calls carry a token from the chaos server's token endpoint.
+fn client_with_token(base: &str) -> Client {
+    Client::builder()
+        .engine(fast_policy())
+        .token_source(ClientCredentials {
+            token_url: format!("{base}/oauth/token"),
+            client_id: "demo".into(),
+            client_secret: Secret::new("demo"),
+            scope: Some("read".into()),
+            auth: ClientAuth::Basic,
+        })
+        .build()
+        .unwrap()
+}
+
 fn stack(client: &Client) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(ResileMiddleware::new(client))
@@ -437,17 +452,7 @@ async fn an_attempt_over_its_time_is_dropped_and_retried() {
 async fn token_calls_carry_the_clients_token_and_refresh_it_once() {
     let server = chaos().await;
     let base = server.url();
-    let client = Client::builder()
-        .engine(fast_policy())
-        .token_source(ClientCredentials {
-            token_url: format!("{base}/oauth/token"),
-            client_id: "demo".into(),
-            client_secret: Secret::new("demo"),
-            scope: Some("read".into()),
-            auth: ClientAuth::Basic,
-        })
-        .build()
-        .unwrap();
+    let client = client_with_token(&base);
     let http = stack(&client);
     for _ in 0..3 {
         let response = http
@@ -690,18 +695,7 @@ async fn the_client_side_rate_limit_paces_the_stacks_requests() {
 async fn call_options_in_the_extensions_set_attempts_deadline_token_and_key() {
     let server = chaos().await;
     let base = server.url();
-    let client = Client::builder()
-        .engine(fast_policy())
-        .seed(7)
-        .token_source(ClientCredentials {
-            token_url: format!("{base}/oauth/token"),
-            client_id: "demo".into(),
-            client_secret: Secret::new("demo"),
-            scope: None,
-            auth: ClientAuth::Basic,
-        })
-        .build()
-        .unwrap();
+    let client = client_with_token(&base);
     let http = stack(&client);
 
     let e = http
