@@ -501,7 +501,8 @@ impl Client {
         self.shared.now()
     }
 
-    /// How many times the connection pool was rebuilt.
+    /// How many times the connection pool was rebuilt (never for a caller's
+    /// [`ClientBuilder::http_client`]).
     pub fn pool_recycles(&self) -> u64 {
         self.shared.recycles()
     }
