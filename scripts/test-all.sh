@@ -12,6 +12,14 @@ step() { printf '\n==> %s\n' "$*"; }
 step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
 cargo test -p resile --features reqwest-middleware --test middleware
+cargo test -p resile --features reqwest-middleware --test conformance through_the_reqwest_middleware
+
+step "TLS features: rustls with the platform's roots, and native-tls (OpenSSL's headers)"
+if ! { command -v pkg-config >/dev/null && pkg-config --exists openssl; }; then
+  apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
+fi
+cargo check -p resile --no-default-features --features rustls-native-roots
+cargo check -p resile --no-default-features --features native-tls
 
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through

@@ -12,11 +12,10 @@
 //!
 //! Not a test: `cargo test` does not build it. Prints a markdown table.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use resile_chaos::{BackgroundServer, ChaosConfig};
+use resile_bench::Sample;
+use resile_chaos::BackgroundServer;
 
 const CONCURRENCY: usize = 64;
 const HEALTHY_CALLS: usize = 30_000;
@@ -97,44 +96,13 @@ struct Row {
     attempts: u64,
 }
 
-async fn run(
-    contender: &Contender,
-    url: &str,
-    calls: usize,
-) -> (usize, usize, Duration, Vec<Duration>) {
-    let next = Arc::new(AtomicUsize::new(0));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls)));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
-        let (contender, url) = (contender.clone(), url.to_string());
-        let (next, ok, latencies) = (next.clone(), ok.clone(), latencies.clone());
-        workers.spawn(async move {
-            let mut mine = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < calls && started.elapsed() < CAP {
-                let t = Instant::now();
-                if contender.call(&url).await {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                }
-                mine.push(t.elapsed());
-            }
-            latencies.lock().unwrap().extend(mine);
-        });
-    }
-    while workers.join_next().await.is_some() {}
-    let wall = started.elapsed();
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
-    latencies.sort_unstable();
-    (latencies.len(), ok.load(Ordering::Relaxed), wall, latencies)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+async fn run(contender: &Contender, url: &str, calls: usize) -> Sample {
+    let (contender, url) = (contender.clone(), url.to_string());
+    let call = move || {
+        let (contender, url) = (contender.clone(), url.clone());
+        async move { contender.call(&url).await }
+    };
+    resile_bench::drive(call, calls, CONCURRENCY, CAP).await
 }
 
 async fn phase(
@@ -153,7 +121,7 @@ async fn phase(
         // Warm the pool on the healthy route, then count from zero.
         let _ = run(&contender, &format!("{}/status/200", server.url()), WARMUP).await;
         server.state().reset();
-        let (done, ok, wall, latencies) = run(&contender, &url, calls).await;
+        let sample = run(&contender, &url, calls).await;
         let attempts = server
             .stats()
             .requests_by_route
@@ -163,11 +131,11 @@ async fn phase(
         rows.push(Row {
             phase,
             client: contender.name(),
-            calls: done,
-            ok,
-            wall,
-            p50: percentile(&latencies, 0.50),
-            p99: percentile(&latencies, 0.99),
+            calls: sample.calls,
+            ok: sample.ok,
+            wall: sample.wall,
+            p50: sample.percentile(0.50),
+            p99: sample.percentile(0.99),
             attempts,
         });
         eprintln!("{phase}: {} done", contender.name());
@@ -176,16 +144,7 @@ async fn phase(
 }
 
 fn main() {
-    let server = resile_chaos::start_in_background(ChaosConfig {
-        max_connections: 4096,
-        ..Default::default()
-    })
-    .expect("chaos server");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (server, runtime) = resile_bench::setup();
     let mut rounds: Vec<Row> = Vec::new();
     for round in 0..ROUNDS {
         rounds.extend(runtime.block_on(phase(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use reqwest::Method;
+use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
@@ -100,12 +100,14 @@ pub struct ClientBuilder {
     config: ClientConfig,
     token_source: Option<Arc<dyn TokenSource>>,
     on_event: Option<EventCallback>,
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("token_source", &self.token_source.is_some())
+            .field("http_client", &self.http.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -222,9 +224,53 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every attempt (and token fetch) with the caller's own `reqwest::Client`: its
+    /// proxies, root certificates, client certificate, TLS backend, DNS resolver, connection
+    /// pool (shared with whatever else uses that client) and default headers.
+    ///
+    /// The engine still decides everything it decides for a client resile builds: retries,
+    /// waits, the budget, the breaker, limits, tokens, idempotency keys, attempt timeouts and
+    /// deadlines. What resile then no longer configures, because it belongs to the client
+    /// handed in:
+    ///
+    /// - the connection pool: `pool_idle_timeout_ms`, `pool_max_idle_per_host`, and
+    ///   `recycle_pool_after` (a caller's pool is never rebuilt: the engine's recycling is off);
+    /// - the HTTP stack's timeouts, `connect_timeout_ms` and `read_timeout_ms`, and the
+    ///   `user_agent` (each the client's own);
+    /// - TLS and proxies: this crate's TLS features do not apply to it.
+    ///
+    /// Redirects: resile follows the 3xx answers that reach it (up to `max_redirects`), and
+    /// never sends `Authorization`, `Cookie` or `Proxy-Authorization` to another origin. A
+    /// client that follows redirects itself (reqwest's default policy) drops the same headers
+    /// when the host, port or scheme changes; its own limit then applies, and resile sees only
+    /// the final answer. Build it with `reqwest::redirect::Policy::none()` to let resile's
+    /// `max_redirects` decide.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let http = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     // .proxy(reqwest::Proxy::all("http://proxy.internal:3128")?)
+    ///     // .tls_certs_merge([reqwest::Certificate::from_pem(include_bytes!("corp-ca.pem"))?])
+    ///     .build()
+    ///     .unwrap();
+    /// let client = resile::Client::builder()
+    ///     .base_url("https://api.example.com/v1/")
+    ///     .http_client(http)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<Client, Error> {
-        let shared = Shared::new(self.config, self.token_source, self.on_event)?;
+        let shared = Shared::new(self.config, self.token_source, self.on_event, self.http)?;
         Ok(Client { shared })
     }
 }
@@ -455,7 +501,8 @@ impl Client {
         self.shared.now()
     }
 
-    /// How many times the connection pool was rebuilt.
+    /// How many times the connection pool was rebuilt (never for a caller's
+    /// [`ClientBuilder::http_client`]).
     pub fn pool_recycles(&self) -> u64 {
         self.shared.recycles()
     }
@@ -532,7 +579,7 @@ impl Client {
         let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
         spec.replayable = req.body.replayable();
         spec.needs_token = options.needs_token;
-        spec.own_authorization = req.headers.contains_key(reqwest::header::AUTHORIZATION);
+        spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
         spec.deadline = options.deadline;
         spec.max_attempts = options.max_attempts;
         let exchange = Transport {

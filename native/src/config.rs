@@ -23,6 +23,11 @@ use crate::redact;
 /// # drop(client);
 /// ```
 ///
+/// With [`crate::ClientBuilder::http_client`] the caller's `reqwest::Client` is the HTTP
+/// stack, and its own settings stand in for `user_agent`, `connect_timeout_ms`,
+/// `read_timeout_ms`, `pool_idle_timeout_ms` and `pool_max_idle_per_host`; `recycle_pool_after`
+/// does not apply (a caller's pool is never rebuilt). Everything else applies as usual.
+///
 /// `Debug` hides the values of credential headers in `default_headers` (see
 /// [`crate::redact::is_secret_header`]) and the user info and secret query values of
 /// `base_url`.
@@ -218,20 +223,20 @@ impl ClientConfig {
             crate::request::parse_base(base).map_err(|e| bad("base_url", e.to_string()))?;
         }
         for (name, value) in &self.default_headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(bad(
                     "default_headers",
                     format!("`{name}` is not a valid header name"),
                 ));
             }
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
+            if http::header::HeaderValue::from_str(value).is_err() {
                 return Err(bad(
                     "default_headers",
                     format!("the value of `{name}` is not a valid header value"),
                 ));
             }
         }
-        if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
+        if http::header::HeaderValue::from_str(&self.user_agent).is_err() {
             return Err(bad("user_agent", "must be a valid header value"));
         }
         for (field, value) in [

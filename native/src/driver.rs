@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::channel::mpsc;
-use reqwest::header::HeaderMap;
-use reqwest::Url;
+use http::HeaderMap;
 use tokio::sync::{Notify, Semaphore};
+use url::Url;
 
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
@@ -80,6 +80,9 @@ struct State {
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
+    /// The call whose attempt outcome is being fed: the host's events it causes (a hold, a
+    /// learned limit, a breaker transition) belong to that call's log too.
+    cause: Option<CallId>,
 }
 
 thread_local! {
@@ -150,7 +153,7 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     if let Some(ms) = config.read_timeout_ms {
         b = b.read_timeout(Duration::from_millis(ms));
     }
-    b.build().map_err(|e| Error::Config {
+    crate::tls::roots(b).build().map_err(|e| Error::Config {
         field: None,
         message: format!(
             "the HTTP client could not be built: {}",
@@ -159,16 +162,29 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     })
 }
 
+/// Whose connection pool the client sends with.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Pool {
+    /// Built from the [`ClientConfig`]; rebuilt after connection failures in a row.
+    Own,
+    /// The caller's (`ClientBuilder::http_client`): never replaced.
+    Callers,
+}
+
 /// The engine's config with the client's own settings for what the engine decides: the
-/// concurrency limits (unless the engine config sets them) and pool recycling.
-fn engine_config(config: &ClientConfig) -> resile_core::Config {
+/// concurrency limits (unless the engine config sets them) and pool recycling (off for a
+/// caller's pool).
+fn engine_config(config: &ClientConfig, pool: Pool) -> resile_core::Config {
     let mut engine = config.engine.clone();
     let c = &mut engine.concurrency;
     c.max_in_flight = c.max_in_flight.or(u32::try_from(config.max_in_flight).ok());
     c.max_in_flight_per_host = c.max_in_flight_per_host.or(config
         .max_in_flight_per_host
         .and_then(|n| u32::try_from(n).ok()));
-    engine.pool.recycle_after_failures = config.recycle_pool_after;
+    engine.pool.recycle_after_failures = match pool {
+        Pool::Own => config.recycle_pool_after,
+        Pool::Callers => 0,
+    };
     engine
 }
 
@@ -177,6 +193,7 @@ impl Shared {
         config: ClientConfig,
         token_source: Option<Arc<dyn TokenSource>>,
         on_event: Option<EventCallback>,
+        http: Option<reqwest::Client>,
     ) -> Result<Arc<Shared>, Error> {
         config.validate()?;
         let base_url = config
@@ -186,16 +203,23 @@ impl Shared {
             .transpose()?;
         let mut default_headers = HeaderMap::new();
         for (name, value) in &config.default_headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            let name = http::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(Error::invalid_request)?;
             let mut value =
-                reqwest::header::HeaderValue::from_str(value).map_err(Error::invalid_request)?;
+                http::header::HeaderValue::from_str(value).map_err(Error::invalid_request)?;
             value.set_sensitive(crate::transport::is_sensitive(&name));
             default_headers.insert(name, value);
         }
-        let http = build_http(&config)?;
+        let pool = match http {
+            Some(_) => Pool::Callers,
+            None => Pool::Own,
+        };
+        let http = match http {
+            Some(http) => http,
+            None => build_http(&config)?,
+        };
         let engine = Engine::new(
-            engine_config(&config),
+            engine_config(&config, pool),
             config.seed.unwrap_or_else(os_seed),
             Instant::ZERO,
         )?;
@@ -207,6 +231,7 @@ impl Shared {
                 tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
+                cause: None,
             }),
             origin: tokio::time::Instant::now(),
             notify: Arc::new(Notify::new()),
@@ -275,6 +300,7 @@ impl Shared {
         let now = self.now();
         let r = input(&mut st, now);
         self.drain(&mut st, now, false);
+        st.cause = None;
         r
     }
 
@@ -371,7 +397,7 @@ impl Shared {
         }
         while let Some(event) = st.engine.poll_event() {
             trace_engine(&event);
-            if let Some(call) = event.kind.call() {
+            if let Some(call) = event.kind.call().or(st.cause) {
                 let ended = matches!(
                     event.kind,
                     EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
@@ -425,7 +451,10 @@ impl Shared {
 
     /// Reports how an attempt ended.
     pub(crate) fn handle(&self, id: CallId, attempt: u32, outcome: Outcome<'_>) {
-        self.with_engine(|st, now| st.engine.handle_attempt(id, attempt, outcome, now));
+        self.with_engine(|st, now| {
+            st.cause = Some(id);
+            st.engine.handle_attempt(id, attempt, outcome, now)
+        });
     }
 
     /// The caller gave up on a call (its future was dropped).

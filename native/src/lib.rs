@@ -62,12 +62,28 @@
 //! around the whole exchange, body included: a body cut short is a failed attempt the engine
 //! may repeat, not a broken response handed to the caller.
 //!
+//! ## TLS, proxies, and your own reqwest client
+//!
+//! | feature | TLS backend | trusted roots |
+//! |---|---|---|
+//! | `rustls` (default) | rustls (aws-lc-rs) | Mozilla's, built in (webpki) |
+//! | `rustls-native-roots` | rustls (aws-lc-rs) | the operating system's |
+//! | `native-tls` | the platform's (OpenSSL on Linux) | the operating system's |
+//!
+//! No TLS feature: plain HTTP only. `rustls` with `rustls-native-roots` trusts both sets;
+//! `native-tls` next to either picks the native backend, as reqwest does. Proxies are
+//! reqwest's: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, and the system settings on
+//! macOS and Windows.
+//!
+//! Anything else about the HTTP stack (a proxy with credentials, a private CA, a client
+//! certificate, a DNS resolver, a pool shared with other code) is configured on a
+//! `reqwest::Client` handed to [`ClientBuilder::http_client`]; the engine still decides.
+//!
 //! ## Scope
 //!
-//! In: JSON APIs over HTTP/1.1 and HTTP/2, HTTPS with rustls (feature `rustls-tls`, on by
-//! default), redirects followed within an attempt (credentials dropped across origins),
-//! response bodies read whole up to `max_response_bytes`. Out: streaming response bodies,
-//! cookies, proxies' own auth, caching.
+//! In: JSON APIs over HTTP/1.1 and HTTP/2, HTTPS (see above), redirects followed within an
+//! attempt (credentials dropped across origins), response bodies read whole up to
+//! `max_response_bytes` or streamed. Out: cookies, caching.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -86,6 +102,7 @@ pub mod redact;
 mod request;
 mod response;
 mod stream;
+mod tls;
 mod token;
 mod transport;
 
@@ -101,11 +118,18 @@ pub use token::{
     AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource,
 };
 
+pub use bytes;
+pub use http;
+/// The reqwest that [`ClientBuilder::http_client`], [`TokenSource::fetch`] and the
+/// `reqwest-middleware` integration take. resile's own types name the [`http`] crate's
+/// (`Method`, `StatusCode`, `HeaderMap`, `Version`) and [`Url`], the same ones reqwest
+/// re-exports: a reqwest major version changes only those entry points.
 pub use reqwest;
 pub use resile_core;
 pub use resile_core::engine::HostView;
 pub use resile_core::paginate::{PageStyle, Resume, WalkPolicy};
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};
+pub use url::Url;
 
 #[cfg(test)]
 mod tests {

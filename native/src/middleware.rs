@@ -34,7 +34,13 @@
 //!
 //! - The engine's host is the URL's `scheme://authority`; its method, the request's.
 //! - An `Idempotency-Key` header already on the request is the caller's own key
-//!   (`Provided`), sent on every attempt; without one, POST and PATCH get the engine's key.
+//!   (`Provided`), sent on every attempt; without one, POST and PATCH get the engine's key
+//!   (unless [`CallOptions::without_idempotency_key`]).
+//! - A [`CallOptions`] in the request's extensions sets what [`crate::RequestBuilder`] sets for
+//!   the client's own requests: the call's deadline, its attempts, no token, no key.
+//! - The client-side rate limit, the concurrency limits, the breaker, the retry budget and the
+//!   holds a server asks for (`Retry-After`, `RateLimit` quotas) are the client's, per host: a
+//!   request through the stack waits, or fails fast, exactly as the client's own would.
 //! - The request can be sent again if [`reqwest::Request::try_clone`] can copy it. A streaming
 //!   body cannot: it is sent once, and a failure the engine would have retried ends the call
 //!   with [`Why::BodyNotReplayable`](crate::Why::BodyNotReplayable).
@@ -57,9 +63,11 @@
 //! limits) belong to [`Client`]'s requests and do not apply here: the stack's
 //! `reqwest::Client` sends the request.
 
+use std::time::Duration;
+
 use futures::future::{self, BoxFuture};
+use http::header::{HeaderValue, AUTHORIZATION};
 use http::Extensions;
-use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::Instrument;
@@ -114,6 +122,87 @@ impl From<Client> for ResileMiddleware {
     }
 }
 
+/// Per-request settings for [`ResileMiddleware`], read from the request's [`Extensions`]
+/// (`reqwest_middleware::RequestBuilder::with_extension`). Each is what the
+/// [`crate::RequestBuilder`] method of the same name does for the client's own requests.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use resile::middleware::CallOptions;
+///
+/// # async fn demo(http: reqwest_middleware::ClientWithMiddleware) -> reqwest_middleware::Result<()> {
+/// let response = http
+///     .post("https://api.example.com/v1/notify")
+///     .with_extension(
+///         CallOptions::new()
+///             .deadline(Duration::from_secs(5))
+///             .max_attempts(2)
+///             .without_idempotency_key(),
+///     )
+///     .send()
+///     .await?;
+/// # let _ = response; Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOptions {
+    idempotency: Idempotency,
+    token: TokenUse,
+    deadline: Option<Duration>,
+    max_attempts: Option<u32>,
+}
+
+/// Whether a call carries the client's token.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum TokenUse {
+    /// When the client has a token source and the request no `Authorization` of its own.
+    IfConfigured,
+    /// Never.
+    Without,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            idempotency: Idempotency::Auto,
+            token: TokenUse::IfConfigured,
+            deadline: None,
+            max_attempts: None,
+        }
+    }
+}
+
+impl CallOptions {
+    /// The defaults: the engine's deadline and attempts, the token, an automatic key.
+    pub fn new() -> Self {
+        CallOptions::default()
+    }
+
+    /// The whole call's time limit, waits included (overrides `retry.deadline_ms`).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Attempts for this call, the first included (overrides `retry.max_attempts`).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// No access token on this call, even if the client has a token source.
+    pub fn without_token(mut self) -> Self {
+        self.token = TokenUse::Without;
+        self
+    }
+
+    /// No engine-made `Idempotency-Key`: a POST or PATCH that may have been applied is then
+    /// never repeated. (A key the request carries itself is still the caller's own.)
+    pub fn without_idempotency_key(mut self) -> Self {
+        self.idempotency = Idempotency::Off;
+        self
+    }
+}
+
 /// What the engine did for one request through [`ResileMiddleware`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -122,7 +211,9 @@ pub struct CallReport {
     pub attempts: u32,
     /// The `X-Request-ID` every attempt carried (empty if none was sent).
     pub request_id: String,
-    /// The engine's events for this call, in order: its decision log.
+    /// The engine's events for this call, in order: its decision log. It includes what the
+    /// call's answers did to the host's state (a `Retry-After` or quota hold, a limit learned
+    /// from rate-limit headers, a breaker opening), next to the call's own waits and retries.
     pub events: Vec<Event>,
 }
 
@@ -159,17 +250,22 @@ impl Middleware for ResileMiddleware {
         // CONNECT and extension methods: treated as writes that are not safe to repeat.
         let method =
             resile_core::Method::parse(req.method().as_str()).unwrap_or(resile_core::Method::Post);
+        let options = extensions.get::<CallOptions>().cloned().unwrap_or_default();
         let explicit_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
         let idempotency = match explicit_key {
             Some(_) => Idempotency::Provided,
-            None => Idempotency::Auto,
+            None => options.idempotency,
         };
         let own_authorization = req.headers().contains_key(AUTHORIZATION);
         let replayable = req.try_clone().is_some();
         let mut spec = CallSpec::new(method, &host).idempotency(idempotency);
         spec.replayable = replayable;
         spec.own_authorization = own_authorization;
-        spec.needs_token = shared.has_token_source && !own_authorization;
+        spec.needs_token = shared.has_token_source
+            && !own_authorization
+            && options.token == TokenUse::IfConfigured;
+        spec.deadline = options.deadline;
+        spec.max_attempts = options.max_attempts;
         let span = tracing::debug_span!(
             "resile.middleware",
             method = %req.method(),

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use reqwest::header::HeaderMap;
-use reqwest::Url;
+use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use url::Url;
 
 use resile_core::paginate::{
     Again, Body, PageCall, PageFailure, PageReply, PageStyle, Step, Stop, Walk, WalkError,

@@ -3,9 +3,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
-use reqwest::{StatusCode, Url, Version};
+use http::{HeaderMap, StatusCode, Version};
 use serde::de::DeserializeOwned;
+use url::Url;
 
 use crate::error::{excerpt, Error};
 

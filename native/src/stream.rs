@@ -3,8 +3,8 @@
 use std::fmt;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
-use reqwest::{StatusCode, Url};
+use http::{HeaderMap, StatusCode};
+use url::Url;
 
 use crate::error::Error;
 use crate::response::Response;

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{
+use http::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION,
 };
-use reqwest::{Method, StatusCode, Url, Version};
+use http::{Method, StatusCode, Version};
+use url::Url;
 
 use resile_core::headers::Headers;
 use resile_core::{Authorization, Problem, TransportError};
@@ -167,10 +168,10 @@ pub(crate) fn add_engine_headers(
 
 /// Headers a 301/302/303 turned into a GET no longer sends.
 const CONTENT_HEADERS: [HeaderName; 4] = [
-    reqwest::header::CONTENT_TYPE,
-    reqwest::header::CONTENT_LENGTH,
-    reqwest::header::CONTENT_ENCODING,
-    reqwest::header::TRANSFER_ENCODING,
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_ENCODING,
+    http::header::TRANSFER_ENCODING,
 ];
 
 /// Headers that never follow a redirect to another origin.

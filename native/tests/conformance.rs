@@ -28,13 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
+use futures::FutureExt;
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{
     has_date_headers, verify, walk_error_label, Fault, RealClock, Scenario, ScenarioResult,
 };
 use resile::{
-    AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture,
-    TokenSource, Why,
+    AccessToken, Client, Error, EventKind, IdempotencyKey, Secret, TokenFuture, TokenSource, Why,
 };
 use resile_chaos::{ChaosServer, Script, ScriptLog};
 use serde_json::json;
@@ -179,9 +179,19 @@ fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
     applied
 }
 
-fn outcome(r: &Result<Response, Error>) -> String {
+/// Which adapter sends the scenario's calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// `resile::Client`'s own requests.
+    Client,
+    /// A reqwest-middleware stack with `ResileMiddleware`, built from the same client.
+    #[cfg(feature = "reqwest-middleware")]
+    Middleware,
+}
+
+fn outcome(r: &Result<u16, Error>) -> String {
     match r {
-        Ok(response) => format!("done:{}", response.status().as_u16()),
+        Ok(status) => format!("done:{status}"),
         Err(e) => match e.why() {
             Some(why) => format!(
                 "fail:{}",
@@ -193,10 +203,14 @@ fn outcome(r: &Result<Response, Error>) -> String {
 }
 
 /// Replays one scenario; `Ok` carries notes about what was adapted or skipped.
-async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, String> {
+async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     if s.replies.iter().any(|r| r.fault == Some(Fault::Connect)) {
         notes.push("skipped: a `connect` fault cannot be scripted on a server that accepted the connection".into());
+        return Ok(notes);
+    }
+    if s.paginate.is_some() && via != Via::Client {
+        notes.push("skipped: pagination is the client's own".into());
         return Ok(notes);
     }
     // Starts in time order, stable for equal times, as the sim orders them.
@@ -249,6 +263,10 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         builder = builder.token_source(TokenScript(tokens.clone()));
     }
     let client = builder.build().map_err(|e| e.to_string())?;
+    #[cfg(feature = "reqwest-middleware")]
+    let stack = reqwest_middleware::ClientBuilder::new(resile::reqwest::Client::new())
+        .with(resile::middleware::ResileMiddleware::new(&client))
+        .build();
 
     if has_date_headers(s) {
         // The server writes an HTTP-date (whole seconds) N seconds ahead; starting early in a
@@ -294,33 +312,22 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     let mut calls = Vec::new();
     for (label, (at, _, plan)) in starts.iter().enumerate().filter(|_| s.paginate.is_none()) {
         let script = &script_ids[if s.per_call { label } else { 0 }];
-        let method = resile::reqwest::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
-        let mut request = client
-            .request(method, format!("{base}/s/{script}"))
-            .idempotency_key(match plan.idempotency {
-                Idempotency::Auto => IdempotencyKey::Auto,
-                Idempotency::Off => IdempotencyKey::Off,
-                Idempotency::Provided => IdempotencyKey::Explicit(format!("own-{label}")),
-            });
-        if !plan.token {
-            request = request.without_token();
-        }
-        if let Some(d) = plan.deadline_ms {
-            request = request.deadline(Duration::from_millis(d));
-        }
-        if let Some(n) = plan.max_attempts {
-            request = request.max_attempts(n);
-        }
+        let url = format!("{base}/s/{script}");
         let start = t0 + Duration::from_millis(*at);
+        let send = match via {
+            Via::Client => through_client(&client, plan, label, url).boxed(),
+            #[cfg(feature = "reqwest-middleware")]
+            Via::Middleware => through_middleware(&stack, plan, label, url).boxed(),
+        };
         calls.push(tokio::spawn(async move {
             tokio::time::sleep_until(start).await;
-            request.send().await
+            send.await
         }));
     }
     let mut outcomes = Vec::new();
     let mut results = Vec::new();
     for c in calls {
-        let r = c.await.map_err(|e| format!("call task: {e}"))?;
+        let r = c.await.map_err(|e| format!("call task: {e}"))??;
         outcomes.push(outcome(&r));
         results.push(r);
     }
@@ -393,9 +400,14 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         mismatches: Vec::new(),
     };
 
+    let driver = match via {
+        Via::Client => "native",
+        #[cfg(feature = "reqwest-middleware")]
+        Via::Middleware => "reqwest-middleware",
+    };
     let verdict = verify(
         s,
-        "native",
+        driver,
         &result,
         RealClock {
             slack_ms: SLACK_MS,
@@ -425,7 +437,7 @@ async fn every_scenario_replays_on_the_native_adapter() {
     let mut report = BTreeMap::new();
     for (path, s) in &all {
         let started = std::time::Instant::now();
-        match replay(&server, s).await {
+        match replay(&server, s, Via::Client).await {
             Ok(notes) => {
                 report.insert(
                     s.name.clone(),
@@ -438,6 +450,101 @@ async fn every_scenario_replays_on_the_native_adapter() {
     for (name, line) in &report {
         eprintln!("{name}: {line}");
     }
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// One scenario call as the client's own request.
+fn through_client(
+    client: &Client,
+    plan: &resile::resile_core::sim::CallPlan,
+    label: usize,
+    url: String,
+) -> impl std::future::Future<Output = Result<Result<u16, Error>, String>> + Send + 'static {
+    let method = resile::http::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
+    let mut request = client
+        .request(method, url)
+        .idempotency_key(match plan.idempotency {
+            Idempotency::Auto => IdempotencyKey::Auto,
+            Idempotency::Off => IdempotencyKey::Off,
+            Idempotency::Provided => IdempotencyKey::Explicit(format!("own-{label}")),
+        });
+    if !plan.token {
+        request = request.without_token();
+    }
+    if let Some(d) = plan.deadline_ms {
+        request = request.deadline(Duration::from_millis(d));
+    }
+    if let Some(n) = plan.max_attempts {
+        request = request.max_attempts(n);
+    }
+    async move { Ok(request.send().await.map(|r| r.status().as_u16())) }
+}
+
+/// One scenario call through a reqwest-middleware stack: the plan's key, token, deadline and
+/// attempts as the request's own header and `CallOptions`.
+#[cfg(feature = "reqwest-middleware")]
+fn through_middleware(
+    stack: &reqwest_middleware::ClientWithMiddleware,
+    plan: &resile::resile_core::sim::CallPlan,
+    label: usize,
+    url: String,
+) -> impl std::future::Future<Output = Result<Result<u16, Error>, String>> + Send + 'static {
+    use resile::middleware::CallOptions;
+    let method = resile::http::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
+    let mut options = CallOptions::new();
+    let mut request = stack.request(method, url);
+    match plan.idempotency {
+        Idempotency::Auto => {}
+        Idempotency::Off => options = options.without_idempotency_key(),
+        Idempotency::Provided => {
+            request = request.header("idempotency-key", format!("own-{label}"))
+        }
+    }
+    if !plan.token {
+        options = options.without_token();
+    }
+    if let Some(d) = plan.deadline_ms {
+        options = options.deadline(Duration::from_millis(d));
+    }
+    if let Some(n) = plan.max_attempts {
+        options = options.max_attempts(n);
+    }
+    let request = request.with_extension(options);
+    async move {
+        match request.send().await {
+            Ok(response) => Ok(Ok(response.status().as_u16())),
+            Err(reqwest_middleware::Error::Middleware(e)) => match e.downcast::<Error>() {
+                Ok(e) => Ok(Err(e)),
+                Err(other) => Err(format!("not resile's error: {other:#}")),
+            },
+            Err(other) => Err(format!("not resile's error: {other}")),
+        }
+    }
+}
+
+/// The same scenarios through `ResileMiddleware` in a reqwest-middleware stack: the same
+/// decisions, line for line, as the sim (pagination is the client's own, so walks are skipped).
+#[cfg(feature = "reqwest-middleware")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_replays_through_the_reqwest_middleware() {
+    let server = chaos().await;
+    let mut failures = Vec::new();
+    let mut replayed = 0;
+    for (path, s) in &load_all() {
+        match replay(&server, s, Via::Middleware).await {
+            Ok(notes) => {
+                replayed += usize::from(!notes.iter().any(|n| n.starts_with("skipped")));
+                eprintln!("{}: {notes:?}", s.name);
+            }
+            Err(why) => failures.push(format!("{path}:\n  {why}")),
+        }
+    }
+    assert!(replayed >= 15, "only {replayed} scenarios replayed");
     assert!(
         failures.is_empty(),
         "{} scenario(s) failed:\n{}",

@@ -11,6 +11,7 @@ use common::{chaos, fast_policy};
 use reqwest_middleware::ClientWithMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use reqwest_retry::RetryTransientMiddleware;
+use resile::middleware::CallOptions;
 use resile::{Client, ClientAuth, ClientCredentials, Error, EventKind, Secret, Why};
 use serde_json::{json, Value};
 
@@ -55,6 +56,21 @@ fn client_with(policy: resile::Config) -> Client {
     Client::builder().engine(policy).seed(7).build().unwrap()
 }
 
+/// A client whose calls carry a token from the chaos server's token endpoint.
+fn client_with_token(base: &str) -> Client {
+    Client::builder()
+        .engine(fast_policy())
+        .token_source(ClientCredentials {
+            token_url: format!("{base}/oauth/token"),
+            client_id: "demo".into(),
+            client_secret: Secret::new("demo"),
+            scope: Some("read".into()),
+            auth: ClientAuth::Basic,
+        })
+        .build()
+        .unwrap()
+}
+
 fn stack(client: &Client) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(ResileMiddleware::new(client))
@@ -72,6 +88,11 @@ fn report(response: &reqwest::Response) -> CallReport {
 /// The final status and how many attempts it took.
 fn status_and_attempts(response: &reqwest::Response) -> (u16, u32) {
     (response.status().as_u16(), report(response).attempts)
+}
+
+/// A response's JSON body (reqwest's own `json` needs its `json` feature).
+async fn body_json(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
 /// The `resile::Error` inside a middleware error.
@@ -111,7 +132,7 @@ async fn retries_503_then_succeeds_with_one_request_id_and_a_decision_log() {
     assert_eq!(response.status(), 200);
     let report = report(&response);
     assert_eq!(report.attempts, 3);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"ok": true}));
+    assert_eq!(body_json(response).await, json!({"ok": true}));
 
     let log = server.state().script_log("mw").unwrap();
     assert_eq!(log.count, 3);
@@ -413,10 +434,7 @@ async fn an_attempt_over_its_time_is_dropped_and_retried() {
         .unwrap();
     let report = report(&response);
     assert_eq!(report.attempts, 2);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"slow": false})
-    );
+    assert_eq!(body_json(response).await, json!({"slow": false}));
     let first = report
         .events
         .iter()
@@ -434,17 +452,7 @@ async fn an_attempt_over_its_time_is_dropped_and_retried() {
 async fn token_calls_carry_the_clients_token_and_refresh_it_once() {
     let server = chaos().await;
     let base = server.url();
-    let client = Client::builder()
-        .engine(fast_policy())
-        .token_source(ClientCredentials {
-            token_url: format!("{base}/oauth/token"),
-            client_id: "demo".into(),
-            client_secret: Secret::new("demo"),
-            scope: Some("read".into()),
-            auth: ClientAuth::Basic,
-        })
-        .build()
-        .unwrap();
+    let client = client_with_token(&base);
     let http = stack(&client);
     for _ in 0..3 {
         let response = http
@@ -552,6 +560,205 @@ async fn next_to_retry_transient_middleware() {
         1,
         "only the retry without a key"
     );
+}
+
+/// `RetryTransientMiddleware` with a short backoff and 4 attempts, as in the scenarios above.
+fn retry_transient() -> ClientWithMiddleware {
+    let backoff = ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_millis(20))
+        .build_with_max_retries(3);
+    ClientBuilder::new(reqwest::Client::new())
+        .with(RetryTransientMiddleware::new_with_policy(backoff))
+        .build()
+}
+
+fn waited_for(report: &CallReport, why: Why) -> bool {
+    report
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Waiting { why: w, .. } if w == why))
+}
+
+/// A quota of one request a second, announced in the IETF `RateLimit` headers: the engine
+/// learns the limit and waits out the used-up quota; the retry middleware walks into 429s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_hints_are_learned_and_waited_out_next_to_retry_transient_middleware() {
+    let server = chaos().await;
+    let url = |key: &str| {
+        format!(
+            "{}/ratelimited?rate=1&burst=1&dialects=ietf&key={key}",
+            server.url()
+        )
+    };
+
+    let theirs = retry_transient();
+    let before = server.stats().rate_limited;
+    assert_eq!(
+        theirs.get(url("theirs")).send().await.unwrap().status(),
+        200
+    );
+    let second = theirs.get(url("theirs")).send().await.unwrap();
+    assert_eq!(
+        second.status(),
+        429,
+        "four attempts within the second, all refused"
+    );
+    let theirs_refused = server.stats().rate_limited - before;
+    assert_eq!(theirs_refused, 4);
+
+    let client = client_with(fast_policy());
+    let ours = stack(&client);
+    let before = server.stats().rate_limited;
+    let first = ours.get(url("ours")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let learned = report(&first).events.iter().find_map(|e| match e.kind {
+        EventKind::LimitLearned {
+            per_second, burst, ..
+        } => Some((per_second, burst)),
+        _ => None,
+    });
+    assert_eq!(learned, Some((1.0, 1)), "{:#?}", report(&first).decisions());
+    let second = ours.get(url("ours")).send().await.unwrap();
+    assert_eq!(status_and_attempts(&second), (200, 1));
+    assert!(
+        waited_for(&report(&second), Why::ServerQuotaHold),
+        "{:#?}",
+        report(&second).decisions()
+    );
+    assert_eq!(
+        server.stats().rate_limited - before,
+        0,
+        "no request was refused"
+    );
+}
+
+/// The retry budget: with two retries in reserve and none earned, an outage gets two retries
+/// in all from the engine, and four attempts per call from the retry middleware.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_budget_caps_retries_into_an_outage_next_to_retry_transient_middleware() {
+    let server = chaos().await;
+    let url = format!("{}/status/503", server.url());
+    const CALLS: u64 = 5;
+
+    let theirs = retry_transient();
+    let before = server.stats().requests;
+    for _ in 0..CALLS {
+        assert_eq!(theirs.get(&url).send().await.unwrap().status(), 503);
+    }
+    assert_eq!(server.stats().requests - before, CALLS * 4);
+
+    let mut policy = fast_policy();
+    policy.retry.max_attempts = 4;
+    policy.breaker.enabled = false;
+    policy.budget.ratio = 0.0;
+    policy.budget.reserve = 2;
+    let client = client_with(policy);
+    let ours = stack(&client);
+    let before = server.stats().requests;
+    let mut last = None;
+    for _ in 0..CALLS {
+        last = Some(ours.get(&url).send().await.unwrap_err());
+    }
+    assert_eq!(
+        server.stats().requests - before,
+        CALLS + 2,
+        "two retries in all"
+    );
+    let e = last.unwrap();
+    assert_eq!(resile_error(&e).why(), Some(Why::BudgetExhausted), "{e:?}");
+    assert_eq!(resile_error(&e).status(), Some(503));
+}
+
+/// The client-side rate limit paces requests through the stack as it paces the client's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_side_rate_limit_paces_the_stacks_requests() {
+    let server = chaos().await;
+    let mut policy = fast_policy();
+    policy.limit = Some(serde_json::from_value(json!({"per_second": 2.0, "burst": 1})).unwrap());
+    let client = client_with(policy);
+    let http = stack(&client);
+    let url = format!("{}/status/200", server.url());
+    let first = http.get(&url).send().await.unwrap();
+    assert!(!waited_for(&report(&first), Why::ClientRateLimit));
+    // Within half a second of the first: the limiter makes it wait, then it goes.
+    let second = http.get(&url).send().await.unwrap();
+    assert_eq!(status_and_attempts(&second), (200, 1));
+    assert!(
+        waited_for(&report(&second), Why::ClientRateLimit),
+        "{:#?}",
+        report(&second).decisions()
+    );
+}
+
+/// `CallOptions` in the request's extensions: what `RequestBuilder` sets for the client's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_options_in_the_extensions_set_attempts_deadline_token_and_key() {
+    let server = chaos().await;
+    let base = server.url();
+    let client = client_with_token(&base);
+    let http = stack(&client);
+
+    let e = http
+        .get(format!("{base}/status/503"))
+        .with_extension(CallOptions::new().max_attempts(2).without_token())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            resile_error(&e),
+            Error::RetriesExhausted { attempts: 2, .. }
+        ),
+        "{e:?}"
+    );
+
+    script(&server, "slow-opt", json!([{"delay_ms": 2500}]));
+    let e = http
+        .get(format!("{base}/s/slow-opt"))
+        .with_extension(
+            CallOptions::new()
+                .deadline(Duration::from_millis(300))
+                .without_token(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let why = resile_error(&e).why();
+    assert!(
+        matches!(why, Some(Why::DeadlineExceeded | Why::DeadlineWouldPass)),
+        "{e:?}"
+    );
+
+    // No key: a POST that may have been applied is not repeated.
+    let url = format!("{base}/orders?mode=commit_then_fail&fail=503");
+    let e = http
+        .post(&url)
+        .json_body(json!({"sku": "no-key"}))
+        .with_extension(CallOptions::new().without_idempotency_key().without_token())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(resile_error(&e).why(), Some(Why::NotIdempotent), "{e:?}");
+    assert_eq!(server.state().orders().len(), 1);
+    assert_eq!(server.state().orders()[0].idempotency_key, None);
+
+    // No token: the protected resource answers 401, and no token was fetched.
+    let response = http
+        .get(format!("{base}/protected/x"))
+        .with_extension(CallOptions::new().without_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_attempts(&response), (401, 1));
+    assert_eq!(server.stats().tokens_issued, 0);
+    // Without options, the same request carries the client's token.
+    let response = http
+        .get(format!("{base}/protected/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.stats().tokens_issued, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,7 @@ impl Upstream {
             url: base.to_string(),
             message: message.to_string(),
         };
-        let url = resile::reqwest::Url::parse(base).map_err(|e| invalid(&e.to_string()))?;
+        let url = resile::Url::parse(base).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("the upstream is an http:// or https:// URL"));
         }

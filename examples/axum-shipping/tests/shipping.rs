@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_shipping::{client, router, AppState, Upstream};
-use resile::reqwest::{header, StatusCode};
+use reqwest::{header, StatusCode};
 use resile_chaos::{ChaosConfig, ChaosServer, Script, ScriptFault, ScriptReply};
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 struct World {
     chaos: ChaosServer,
     app: String,
-    http: resile::reqwest::Client,
+    http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -71,7 +71,7 @@ async fn world(replies: Vec<ScriptReply>, orders_query: &str) -> World {
     World {
         chaos,
         app,
-        http: resile::reqwest::Client::new(),
+        http: reqwest::Client::new(),
         server,
     }
 }

@@ -11,7 +11,7 @@ use resile::Response;
 
 /// `HTTP/1.1`, `HTTP/2`, as curl writes the version.
 fn version(response: &Response) -> &'static str {
-    use resile::reqwest::Version;
+    use resile::http::Version;
     match response.version() {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
