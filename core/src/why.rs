@@ -82,11 +82,17 @@ pub enum Why {
     ConnectionsFailing,
     /// The call waited longer than `concurrency.max_queue_ms` for a concurrency slot.
     QueueTimeout,
+    /// The breaker for this host is held open by hand (isolated) until the hold is released.
+    BreakerIsolated,
+    /// The caller's retry predicate chose this wait.
+    RetryPredicate,
+    /// The caller's retry predicate said not to retry this failure.
+    PredicateDeclined,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 36] = [
+    pub const ALL: [Why; 39] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -123,6 +129,9 @@ impl Why {
         Why::ConcurrencyLimit,
         Why::ConnectionsFailing,
         Why::QueueTimeout,
+        Why::BreakerIsolated,
+        Why::RetryPredicate,
+        Why::PredicateDeclined,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -164,6 +173,9 @@ impl Why {
             Why::ConcurrencyLimit => "concurrency_limit",
             Why::ConnectionsFailing => "connections_failing",
             Why::QueueTimeout => "queue_timeout",
+            Why::BreakerIsolated => "breaker_isolated",
+            Why::RetryPredicate => "retry_predicate",
+            Why::PredicateDeclined => "predicate_declined",
         }
     }
 
@@ -180,6 +192,7 @@ impl Why {
                 | Why::BodyTooLarge
                 | Why::Undecodable
                 | Why::TooManyRedirects
+                | Why::PredicateDeclined
         )
     }
 
@@ -234,6 +247,9 @@ impl Why {
                 "connections to the host failed again and again; the pool is rebuilt"
             }
             Why::QueueTimeout => "the call waited too long for a free slot among those in flight",
+            Why::BreakerIsolated => "the breaker for this host is held open by hand (isolated)",
+            Why::RetryPredicate => "the caller's retry predicate chose this wait",
+            Why::PredicateDeclined => "the caller's retry predicate said not to retry this failure",
         }
     }
 }

@@ -58,16 +58,22 @@
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
+//! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
+//! | `control.rs` | breakers by hand: hold, release, reset, export, import |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 
 mod action;
 mod admit;
 mod attempt;
 mod call;
+mod control;
 mod event;
 mod failure;
+pub mod fallback;
 mod host;
 mod outcome;
+pub mod predicate;
 pub mod retry;
 mod timer;
 mod view;
@@ -78,9 +84,12 @@ use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
 pub use call::{Authorization, CallId, CallSpec, Idempotency, IdempotencyKey};
+pub use control::ControlError;
 pub use event::{ClientEvent, Event, EventKind};
 pub use failure::{Detail, Failure, FailureKind, Hint};
+pub use fallback::{FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites};
 pub use outcome::{Last, Outcome, Problem, Response};
+pub use predicate::{Attempted, Predicate, RetryPredicate, RetryVerdict, Seen};
 pub use view::{HostView, Stats};
 
 use crate::backoff::Backoff;
@@ -253,6 +262,8 @@ impl Engine {
             quota_hold: Default::default(),
             phase: Phase::Ready,
             timer: None,
+            fallback: spec.fallback,
+            predicate: spec.predicate.clone(),
         };
         let Some(host) = self.host_for(spec.host, now) else {
             // No room: fail the call without touching any host.
@@ -549,11 +560,15 @@ impl Engine {
         let Some(call) = self.finish(slot, now) else {
             return;
         };
-        self.stats.failed += 1;
         failure.attempts = call.attempts;
         if call.attempts == 0 {
             failure.processed = Processed::Never;
         }
+        if let Some(used) = fallback::decide(call.method, call.fallback, &failure, now) {
+            self.fell_back(&call, failure, used, now);
+            return;
+        }
+        self.stats.failed += 1;
         self.event(
             now,
             EventKind::CallFailed {

@@ -111,6 +111,23 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
             } => {
                 format!("{call} done status {status} after {attempts} attempts")
             }
+            EventKind::CallFellBack {
+                call,
+                failure,
+                used,
+                ..
+            } => format!(
+                "{call} fell back to {} ({}) after {} attempts",
+                match used {
+                    crate::engine::FallbackUsed::Value => "its value",
+                    crate::engine::FallbackUsed::LastGood { .. } => "the last good response",
+                },
+                why(&failure.why),
+                failure.attempts
+            ),
+            EventKind::BreakerControlled { control, .. } => {
+                format!("breaker {}", control.name())
+            }
             EventKind::CallFailed { call, failure, .. } => format!(
                 "{call} failed ({}) after {} attempts{}; {}, {}, {}{}",
                 why(&failure.why),
