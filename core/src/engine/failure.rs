@@ -150,7 +150,9 @@ impl Failure {
         match self.why {
             Why::DeadlineExceeded | Why::DeadlineWouldPass => FailureKind::Timeout,
             Why::AttemptTimeout => FailureKind::Timeout,
-            Why::BreakerOpen | Why::BreakerProbesBusy => FailureKind::Unavailable,
+            Why::BreakerOpen | Why::BreakerProbesBusy | Why::BreakerIsolated => {
+                FailureKind::Unavailable
+            }
             Why::RetryAfterTooLong | Why::ServerRetryAfterHold | Why::ServerQuotaHold => {
                 FailureKind::RateLimited
             }
