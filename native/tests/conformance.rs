@@ -15,6 +15,12 @@
 //!   strictly in order and cannot look at the token, so for scenarios that reject generations a
 //!   small gate in front of the chaos server answers 401 to those tokens (without using up a
 //!   reply, as the sim's server does) and forwards everything else.
+//! - a call plan's fallback becomes the request's [`Fallback`] (a value: 200 `"fallback"`; the
+//!   last good response: the client's own store, all calls being one URL), and a fall-back
+//!   answer is labelled `fallback:WHY` as the sim labels it.
+//! - control steps run at their times on the client: isolate and force closed keep their
+//!   [`resile::BreakerOverride`], `release` gives back the oldest, `export` keeps the JSON for
+//!   `import`.
 //! - the verdict is the core's [`verify`], shared with the browser driver: real time adds
 //!   latency the virtual clock has not, so `finished_by_ms` gets [`SLACK_MS`] of slack, and a
 //!   date-form `Retry-After` (one-second resolution) is compared in whole seconds.
@@ -30,11 +36,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{
-    has_date_headers, verify, walk_error_label, Fault, RealClock, Scenario, ScenarioResult,
+    has_date_headers, verify, walk_error_label, ControlAction, FallbackPlan, Fault, RealClock,
+    Scenario, ScenarioResult,
 };
+use resile::resile_core::FallbackWrites;
 use resile::{
-    AccessToken, Client, Error, EventKind, IdempotencyKey, Response, Secret, TokenFuture,
-    TokenSource, Why,
+    AccessToken, BreakerSnapshot, Client, Error, EventKind, Fallback, IdempotencyKey, Response,
+    Secret, TokenFuture, TokenSource, Why,
 };
 use resile_chaos::{ChaosServer, Script, ScriptLog};
 use serde_json::json;
@@ -181,7 +189,10 @@ fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
 
 fn outcome(r: &Result<Response, Error>) -> String {
     match r {
-        Ok(response) => format!("done:{}", response.status().as_u16()),
+        Ok(response) => match response.fallback() {
+            Some(f) => format!("fallback:{}", f.why().name()),
+            None => format!("done:{}", response.status().as_u16()),
+        },
         Err(e) => match e.why() {
             Some(why) => format!(
                 "fail:{}",
@@ -311,12 +322,41 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         if let Some(n) = plan.max_attempts {
             request = request.max_attempts(n);
         }
+        if let Some(plan) = plan.fallback {
+            request = request.fallback(fallback_of(plan));
+        }
         let start = t0 + Duration::from_millis(*at);
         calls.push(tokio::spawn(async move {
             tokio::time::sleep_until(start).await;
             request.send().await
         }));
     }
+    let controls = {
+        let (client, steps, url) = (client.clone(), s.controls.clone(), format!("{base}/s/x"));
+        tokio::spawn(async move {
+            let mut holds = std::collections::VecDeque::new();
+            let mut exported = None;
+            for step in steps {
+                // A control at a call's start time goes first: the call waits for its time.
+                tokio::time::sleep_until(t0 + Duration::from_millis(step.at_ms)).await;
+                match step.action {
+                    ControlAction::Isolate => holds.push_back(client.isolate(&url)?),
+                    ControlAction::ForceClosed => holds.push_back(client.force_closed(&url)?),
+                    ControlAction::Release => drop(holds.pop_front()),
+                    ControlAction::Reset => client.reset_breaker(&url)?,
+                    ControlAction::Export => exported = Some(client.export_breakers()?.to_json()),
+                    ControlAction::Import => {
+                        if let Some(text) = &exported {
+                            let snapshot = BreakerSnapshot::from_json(text)
+                                .map_err(resile::ControlError::from)?;
+                            client.import_breakers(&snapshot)?;
+                        }
+                    }
+                }
+            }
+            Ok::<_, Error>(holds)
+        })
+    };
     let mut outcomes = Vec::new();
     let mut results = Vec::new();
     for c in calls {
@@ -325,6 +365,11 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
         results.push(r);
     }
 
+    let holds = controls
+        .await
+        .map_err(|e| format!("control task: {e}"))?
+        .map_err(|e| format!("control: {e}"))?;
+    drop(holds);
     let trace = recorder.engine();
     if let ([Err(e)], true) = (results.as_slice(), s.compares_traces()) {
         // The adapter's error says what the engine's failure says: one source of semantics.
@@ -410,6 +455,24 @@ async fn replay(server: &ChaosServer, s: &Scenario) -> Result<Vec<String>, Strin
     }
     notes.push(verdict);
     Ok(notes)
+}
+
+/// A scenario's fallback as the request's.
+fn fallback_of(plan: FallbackPlan) -> Fallback {
+    let (f, writes) = match plan {
+        FallbackPlan::Value { writes } => (
+            Fallback::value(resile::reqwest::StatusCode::OK, "fallback"),
+            writes,
+        ),
+        FallbackPlan::LastGood { max_age_ms, writes } => (
+            Fallback::last_good(Duration::from_millis(max_age_ms)),
+            writes,
+        ),
+    };
+    match writes {
+        FallbackWrites::Allow => f.allow_writes(),
+        FallbackWrites::Refuse => f,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
