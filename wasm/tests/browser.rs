@@ -17,16 +17,18 @@ use std::rc::Rc;
 
 use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
+use resile_core::breaker::{BreakerSnapshot, HoldKind};
 use resile_core::engine::EventKind;
 use resile_core::paginate::{Body as PageBody, PageFailure, PageReply, Step, Walk};
 use resile_core::sim::{
-    has_date_headers, run_scenario, stop_label, verify, CallPlan, RealClock, Scenario,
-    ScenarioResult, TokenPlan,
+    has_date_headers, run_scenario, stop_label, verify, CallPlan, ControlAction, ControlStep,
+    FallbackPlan, RealClock, Scenario, ScenarioResult, TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
 use resile_wasm::conformance::{browser_skip_reason, chaos_script};
 use resile_wasm::driver::{
-    Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider,
+    Body, CallError, Driver, Fallback, FallbackSource, Grant, Options, Reply, RequestSpec,
+    TokenProvider,
 };
 use resile_wasm::js::sleep;
 use resile_wasm::js_api::{ClientConfig, JsClient};
@@ -1174,6 +1176,65 @@ async fn conformance_scenarios_replay_like_the_sim() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A scenario's fallback as the request's (a value: 200 `"fallback"`).
+fn fallback_of(plan: FallbackPlan) -> Fallback {
+    let (source, writes) = match plan {
+        FallbackPlan::Value { writes } => (
+            FallbackSource::Value {
+                status: 200,
+                headers: Vec::new(),
+                body: b"fallback".to_vec(),
+            },
+            writes,
+        ),
+        FallbackPlan::LastGood { max_age_ms, writes } => (
+            FallbackSource::LastGood {
+                max_age: Duration::from_millis(max_age_ms),
+            },
+            writes,
+        ),
+    };
+    Fallback { source, writes }
+}
+
+/// A scenario's breaker controls, each at its time (holds kept until `release`, the export kept
+/// as JSON for `import`).
+async fn run_controls(
+    d: Driver,
+    steps: Vec<ControlStep>,
+    t0: f64,
+    url: String,
+) -> Result<(), String> {
+    let mut holds = std::collections::VecDeque::new();
+    let mut exported = None;
+    for step in steps {
+        let wait = t0 + step.at_ms as f64 - perf_now();
+        if wait > 0.0 {
+            sleep(Duration::from_secs_f64(wait / 1000.0)).await;
+        }
+        match step.action {
+            ControlAction::Isolate => holds.push_back(d.hold_breaker(&url, HoldKind::Isolate)?),
+            ControlAction::ForceClosed => {
+                holds.push_back(d.hold_breaker(&url, HoldKind::ForceClosed)?)
+            }
+            ControlAction::Release => {
+                if let Some(hold) = holds.pop_front() {
+                    d.release_breaker(hold);
+                }
+            }
+            ControlAction::Reset => d.reset_breaker(&url)?,
+            ControlAction::Export => exported = Some(d.export_breakers().to_json()),
+            ControlAction::Import => {
+                if let Some(text) = &exported {
+                    let snapshot = BreakerSnapshot::from_json(text).map_err(|e| e.to_string())?;
+                    d.import_breakers(&snapshot).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Replays a scenario through this adapter against the chaos server: its expectations must hold
 /// (with real-time slack on `finished_by_ms`) and, for a single call, its decisions must be the
 /// sim's, line for line.
@@ -1272,6 +1333,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
             spec.deadline = plan.deadline_ms.map(Duration::from_millis);
             spec.max_attempts = plan.max_attempts;
             spec.token = Some(plan.token);
+            spec.fallback = plan.fallback.map(fallback_of);
             if !plan.method.is_idempotent() || plan.method == Method::Put {
                 spec.body = Some(Body::Text("{}".into()));
             }
@@ -1285,7 +1347,9 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                 (result, perf_now())
             }
         });
-    let results = join_all(calls).await;
+    let steps = run_controls(d.clone(), s.controls.clone(), t0, format!("{chaos}/s/x"));
+    let (results, controlled) = futures_util::future::join(join_all(calls), steps).await;
+    controlled.map_err(|e| format!("{name}: control: {e}"))?;
     let semantics = if s.paginate.is_none() && starts.len() == 1 {
         same_failure_semantics(&sim.trace, &results[0].0)
     } else {
@@ -1300,6 +1364,10 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
     let mut outcomes: Vec<String> = results
         .iter()
         .map(|(r, _)| match r {
+            Ok(Reply {
+                fallback: Some((failure, _)),
+                ..
+            }) => format!("fallback:{}", failure.why.name()),
             Ok(reply) => format!("done:{}", reply.status),
             Err(CallError::Failed { failure, .. }) => {
                 format!("fail:{}", resile_wasm::translate::serde_name(&failure.why))
