@@ -365,7 +365,7 @@ impl Client {
     /// ```
     /// # fn demo() -> Result<(), resile::Error> {
     /// let before = resile::Client::new();
-    /// let text = before.export_breakers().to_json();
+    /// let text = before.export_breakers()?.to_json();
     /// // ... a later process ...
     /// let after = resile::Client::new();
     /// let snapshot = resile::BreakerSnapshot::from_json(&text).map_err(resile::ControlError::from)?;

@@ -31,7 +31,7 @@ use resile_wasm::driver::{
     TokenProvider,
 };
 use resile_wasm::js::sleep;
-use resile_wasm::js_api::{ClientConfig, JsClient};
+use resile_wasm::js_api::{ClientConfig, JsClient, RequestOptions};
 use resile_wasm::IdempotencyKey;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -1643,4 +1643,96 @@ async fn rust_token_sources_feed_the_engine() {
         !e.to_string().contains("never-issued"),
         "no secret in messages: {e}"
     );
+}
+
+#[wasm_bindgen_test]
+async fn js_fallbacks_predicates_and_breakers_by_hand() {
+    let chaos = chaos();
+    let id = unique("ctl");
+    control(
+        "POST",
+        &format!("{chaos}/script/{id}"),
+        Some(&json!({"replies": [{"status": 200, "body": {"price": 7}}, {"status": 503}, {"status": 503}]})),
+    )
+    .await;
+    let url = format!("{chaos}/s/{id}");
+    let client = js_client(json!({
+        "backoff": {"baseMs": 10, "jitter": "none"},
+        "breaker": {"consecutiveFailures": 1, "failureRate": null, "openMs": 10000},
+    }));
+    let options = |text: &str| -> RequestOptions { js(text).unchecked_into() };
+    let last_good = r#"{"maxAttempts": 1, "fallback": {"lastGoodMs": 60000}}"#;
+    let first = settle(client.get(url.clone(), Some(options(last_good))))
+        .await
+        .expect("200");
+    assert!(prop(&first, "fallback").is_undefined());
+    // A 503 uses up the attempt (and trips the breaker): the stored 200 answers, saying why.
+    let second = settle(client.get(url.clone(), Some(options(last_good))))
+        .await
+        .expect("the fallback");
+    let info = prop(&second, "fallback");
+    assert_eq!(string(&info, "why").as_deref(), Some("max_attempts"));
+    assert_eq!(string(&info, "source").as_deref(), Some("last_good"));
+    assert_eq!(prop(&second, "status").as_f64(), Some(200.0));
+    // Open now: a value answers without a request; without a fallback the call fails.
+    let value = settle(client.get(
+        url.clone(),
+        Some(options(
+            r#"{"fallback": {"value": {"status": 203, "json": {"cached": true}}}}"#,
+        )),
+    ))
+    .await
+    .expect("the value");
+    assert_eq!(prop(&value, "status").as_f64(), Some(203.0));
+    assert_eq!(
+        string(&prop(&value, "fallback"), "why").as_deref(),
+        Some("breaker_open")
+    );
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_open"));
+    let bad = settle(client.get(
+        url.clone(),
+        Some(options(r#"{"fallback": {"stale": true}}"#)),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(string(&bad, "code").as_deref(), Some("invalid"));
+
+    // Export, reset, import: open again.
+    let snapshot = client.export_breakers();
+    assert_eq!(prop(&snapshot, "version").as_f64(), Some(1.0));
+    client.reset_breaker(&url).expect("reset");
+    let text = JSON::stringify(&snapshot).unwrap().as_string().unwrap();
+    assert_eq!(client.import_breakers(text.into()).expect("imports"), 1);
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_open"));
+    let refused = client
+        .import_breakers(js(r#"{"version": 9, "hosts": []}"#))
+        .unwrap_err();
+    assert_eq!(string(&refused, "code").as_deref(), Some("invalid"));
+    assert!(string(&refused, "message").unwrap().contains("version 9"));
+
+    // Isolated: fails fast with its own reason until released; forced closed lets calls through.
+    client.reset_breaker(&url).expect("reset");
+    let hold = client.isolate(&url).expect("isolates");
+    assert_eq!(hold.host(), chaos);
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_isolated"));
+    hold.release();
+    hold.release();
+    let closed = client.force_closed(&url).expect("holds closed");
+
+    // A predicate that declines the 503: it is the answer, after one attempt, breaker held closed.
+    let o = options(r#"{"maxAttempts": 3}"#);
+    let f = Function::new_with_args(
+        "check",
+        "return check.status === 503 && check.headers instanceof Headers && check.method === 'GET' ? 'dontRetry' : undefined",
+    );
+    Reflect::set(&o, &"retryIf".into(), &f).unwrap();
+    let declined = settle(client.get(url.clone(), Some(o))).await.expect("503");
+    assert_eq!(prop(&declined, "status").as_f64(), Some(503.0));
+    assert_eq!(prop(&declined, "attempts").as_f64(), Some(1.0));
+    closed.release();
+    let fallbacks = client.driver().with_engine(|e| e.stats().fallbacks);
+    assert_eq!(fallbacks, 2, "two calls answered with their fallback");
 }

@@ -42,13 +42,14 @@
 //! - **Inputs** (each takes `now`; each only queues actions and events):
 //!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
 //!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
-//!   [`Engine::handle_timeout`].
+//!   [`Engine::handle_timeout`]; breakers by hand: [`Engine::hold_breaker`],
+//!   [`Engine::release_breaker`], [`Engine::reset_breaker`], [`Engine::import_breakers`].
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
 //! - **Views**: [`Engine::stats`], [`Engine::hosts`], [`Engine::token_view`],
-//!   [`Engine::active_calls`], [`Engine::config`].
+//!   [`Engine::active_calls`], [`Engine::config`], [`Engine::export_breakers`].
 //!
 //! # Where each decision lives
 //! | file | decides |
