@@ -10,10 +10,11 @@ impl Scenario {
         self.calls.iter().map(|c| u64::from(c.count)).sum()
     }
 
-    /// Whether drivers must produce identical decision traces (one call: yes; many concurrent
-    /// calls: their interleaving depends on real timing, so only the expectations are compared).
+    /// Whether drivers must produce identical decision traces (one call, or calls marked
+    /// `sequential`: yes; many concurrent calls: their interleaving depends on real timing, so
+    /// only the expectations are compared).
     pub fn compares_traces(&self) -> bool {
-        self.total_calls() == 1
+        self.total_calls() == 1 || self.sequential
     }
 }
 

@@ -268,6 +268,10 @@ pub struct Scenario {
     /// Breaker controls, at their times (before a call that starts at the same time).
     #[serde(default)]
     pub controls: Vec<ControlStep>,
+    /// The calls never overlap (each ends well before the next starts), so every driver must
+    /// make the sim's decisions line for line, as for a single call.
+    #[serde(default)]
+    pub sequential: bool,
     /// Expectations.
     #[serde(default)]
     pub expect: Expect,
