@@ -139,13 +139,7 @@ impl Fallback {
                 (FallbackSpec::stored(at, *max_age), stored.clone())
             }
         };
-        Some((
-            FallbackSpec {
-                writes: self.writes,
-                ..spec
-            },
-            stored,
-        ))
+        Some((spec.writes(self.writes), stored))
     }
 }
 

@@ -494,13 +494,7 @@ impl Driver {
                 (FallbackSpec::stored(at, *max_age), reply.clone())
             }
         };
-        Some((
-            FallbackSpec {
-                writes: f.writes,
-                ..spec
-            },
-            reply,
-        ))
+        Some((spec.writes(f.writes), reply))
     }
 
     /// Holds the breaker of `url`'s host open ([`HoldKind::Isolate`]) or closed until the hold

@@ -80,9 +80,9 @@ impl FallbackSpec {
         }
     }
 
-    /// Lets a write that may have been applied fall back too.
-    pub fn allow_writes(mut self) -> Self {
-        self.writes = FallbackWrites::Allow;
+    /// Says whether a write that may have been applied falls back too.
+    pub fn writes(mut self, writes: FallbackWrites) -> Self {
+        self.writes = writes;
         self
     }
 }

@@ -103,7 +103,7 @@ impl FallbackPlan {
                 writes,
             ),
         };
-        Some(FallbackSpec { writes, ..spec })
+        Some(spec.writes(writes))
     }
 
     /// Whether a good answer of a call with this plan is kept for later calls.
