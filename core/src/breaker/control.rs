@@ -474,7 +474,8 @@ mod tests {
 
     #[test]
     fn bad_snapshots_are_typed_errors() {
-        let rows: [(&str, fn(&SnapshotError) -> bool); 6] = [
+        type Row = (&'static str, fn(&SnapshotError) -> bool);
+        let rows: [Row; 6] = [
             ("not json", |e| matches!(e, SnapshotError::Malformed { .. })),
             (r#"{"hosts":[]}"#, |e| {
                 matches!(e, SnapshotError::Malformed { .. })
