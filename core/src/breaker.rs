@@ -29,6 +29,12 @@ use serde::Serialize;
 use crate::config::BreakerConfig;
 use crate::time::Instant;
 
+mod control;
+pub use control::{
+    BreakerControl, BreakerHold, BreakerSnapshot, HoldKind, HostBreaker, SnapshotError,
+    SnapshotState, SNAPSHOT_VERSION,
+};
+
 const BUCKETS: usize = 8;
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +76,8 @@ pub enum Refusal {
     Open(Instant),
     /// Half-open and all probes are in flight; the time is unknown until they answer.
     ProbesBusy,
+    /// Held open by hand ([`HoldKind::Isolate`]) until the hold is released.
+    Isolated,
 }
 
 /// A change of state, for events.
@@ -98,6 +106,8 @@ pub struct Breaker {
     probe_successes: u32,
     period: u32,
     window: [Bucket; BUCKETS],
+    /// Holds set by hand (see [`control`]).
+    holds: control::Holds,
 }
 
 impl Breaker {
@@ -111,6 +121,7 @@ impl Breaker {
             probe_successes: 0,
             period: 0,
             window: [Bucket::default(); BUCKETS],
+            holds: control::Holds::default(),
         }
     }
 
@@ -146,6 +157,9 @@ impl Breaker {
         config: &BreakerConfig,
         now: Instant,
     ) -> (Result<Admit, Refusal>, Option<Transition>) {
+        if let Some(held) = self.holds.admit() {
+            return (held, None);
+        }
         if !config.enabled {
             return (Ok(Admit::Normal), None);
         }
@@ -164,6 +178,9 @@ impl Breaker {
 
     /// Whether an attempt could go at `now`, taking nothing.
     pub fn peek(&self, config: &BreakerConfig, now: Instant) -> Result<(), Refusal> {
+        if let Some(held) = self.holds.admit() {
+            return held.map(|_| ());
+        }
         if !config.enabled {
             return Ok(());
         }
@@ -220,7 +237,7 @@ impl Breaker {
                 } else {
                     self.consecutive = 0;
                 }
-                if self.should_trip(config, now) {
+                if !self.holds.forced_closed() && self.should_trip(config, now) {
                     Some(self.trip(config, now))
                 } else {
                     None

@@ -79,6 +79,10 @@ pub use engine::{
     EventKind, Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem,
     Response, Stats,
 };
+pub use engine::{
+    Attempted, ControlError, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites, Predicate,
+    RetryPredicate, RetryVerdict, Seen,
+};
 pub use preset::Preset;
 pub use rng::Uuid;
 pub use time::{Instant, UnixTime};

@@ -93,11 +93,17 @@ pub enum Why {
     /// The host shed an attempt (429, 502, 503, 504, or it timed out): the concurrency limit
     /// backs off.
     AttemptDropped,
+    /// The breaker for this host is held open by hand (isolated) until the hold is released.
+    BreakerIsolated,
+    /// The caller's retry predicate chose this wait.
+    RetryPredicate,
+    /// The caller's retry predicate said not to retry this failure.
+    PredicateDeclined,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 41] = [
+    pub const ALL: [Why; 44] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -139,6 +145,9 @@ impl Why {
         Why::RateRecovering,
         Why::AdaptiveConcurrency,
         Why::AttemptDropped,
+        Why::BreakerIsolated,
+        Why::RetryPredicate,
+        Why::PredicateDeclined,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -185,6 +194,9 @@ impl Why {
             Why::RateRecovering => "rate_recovering",
             Why::AdaptiveConcurrency => "adaptive_concurrency",
             Why::AttemptDropped => "attempt_dropped",
+            Why::BreakerIsolated => "breaker_isolated",
+            Why::RetryPredicate => "retry_predicate",
+            Why::PredicateDeclined => "predicate_declined",
         }
     }
 
@@ -201,6 +213,7 @@ impl Why {
                 | Why::BodyTooLarge
                 | Why::Undecodable
                 | Why::TooManyRedirects
+                | Why::PredicateDeclined
         )
     }
 
@@ -268,6 +281,9 @@ impl Why {
             Why::AttemptDropped => {
                 "the host shed an attempt (429, 502-504 or a timeout); the concurrency limit backs off"
             }
+            Why::BreakerIsolated => "the breaker for this host is held open by hand (isolated)",
+            Why::RetryPredicate => "the caller's retry predicate chose this wait",
+            Why::PredicateDeclined => "the caller's retry predicate said not to retry this failure",
         }
     }
 }

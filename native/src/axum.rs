@@ -389,7 +389,8 @@ fn gateway_status(e: &Error) -> (StatusCode, ProblemType) {
         Error::Config { .. }
         | Error::ConfigParse { .. }
         | Error::InvalidUrl { .. }
-        | Error::InvalidRequest { .. } => INTERNAL,
+        | Error::InvalidRequest { .. }
+        | Error::BreakerControl(_) => INTERNAL,
     }
 }
 
@@ -543,7 +544,8 @@ fn detail(e: &Error) -> String {
         Error::Config { .. }
         | Error::ConfigParse { .. }
         | Error::InvalidUrl { .. }
-        | Error::InvalidRequest { .. } => {
+        | Error::InvalidRequest { .. }
+        | Error::BreakerControl(_) => {
             "this service could not make the upstream request".to_string()
         }
     }

@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use resile_core::{CallSpec, Outcome, Why};
 
+use crate::control::FallbackAnswer;
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
 use crate::transport::Attempt;
@@ -48,6 +49,21 @@ pub(crate) trait Exchange {
 
     /// The engine says the latest answer is final.
     fn done(self, attempts: u32, request_id: String) -> Result<Self::Output, Error>;
+
+    /// The engine says the call answers with its fallback; `None` if this exchange gave the
+    /// call none (the engine then never says so, but the call fails cleanly if it did).
+    fn fallback(
+        self,
+        answer: FallbackAnswer,
+        attempts: u32,
+        request_id: String,
+    ) -> Option<Result<Self::Output, Error>>
+    where
+        Self: Sized,
+    {
+        let _ = (answer, attempts, request_id);
+        None
+    }
 }
 
 /// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
@@ -148,6 +164,22 @@ pub(crate) async fn drive<E: Exchange>(
             CallMsg::Done { attempts } => {
                 guard.live = false;
                 return exchange.done(attempts, request_id);
+            }
+            CallMsg::Fallback { failure, used } => {
+                guard.live = false;
+                let answer = FallbackAnswer { failure, used };
+                if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
+                    return answer;
+                }
+                let cx = FailureContext {
+                    transport_message: last_message.as_deref(),
+                    detail: None,
+                    retry_at: failure
+                        .retry_at
+                        .map(|at| shared.system_time(at, shared.now())),
+                    decode: None,
+                };
+                return Err(Error::from_failure(failure, cx));
             }
             CallMsg::Fail {
                 failure,

@@ -18,6 +18,7 @@ use resile_core::{CallSpec, Outcome, Stats, TransportError};
 
 use crate::call_loop::{self, Exchange};
 use crate::config::ClientConfig;
+use crate::control::{self, Fallback, FallbackAnswer, JudgedHeaders, Stored};
 use crate::driver::{EventCallback, SendOrder, Shared};
 use crate::error::{excerpt, Error};
 use crate::events::ClientEvent;
@@ -202,6 +203,14 @@ impl ClientBuilder {
     /// Requests a batch runs at once.
     pub fn batch_concurrency(mut self, n: usize) -> Self {
         self.config.batch_concurrency = n;
+        self
+    }
+
+    /// Bounds the last good responses kept for [`crate::Fallback::last_good`]: at most
+    /// `max_entries` of at most `max_bytes` in all, the oldest going first.
+    pub fn fallback_store(mut self, max_entries: usize, max_bytes: u64) -> Self {
+        self.config.fallback_store_entries = max_entries;
+        self.config.fallback_store_bytes = max_bytes;
         self
     }
 
@@ -582,6 +591,22 @@ impl Client {
         spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
         spec.deadline = options.deadline;
         spec.max_attempts = options.max_attempts;
+        if let Some(f) = options.retry_if {
+            spec.predicate = Some(control::predicate(f, &req.method, &req.url, &req.headers));
+        }
+        // Streaming calls hand back a live body: a stored one cannot stand in for it.
+        let fallback = options.fallback.filter(|_| !stream);
+        let key = fallback
+            .as_ref()
+            .map(|_| control::store_key(&req.method, &req.url));
+        let stand_in = match (&fallback, &key) {
+            (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
+                spec.fallback = Some(spec_fb);
+                stored
+            }),
+            _ => None,
+        };
+        let keep_as = key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
         let exchange = Transport {
             shared,
             req: &req,
@@ -594,6 +619,9 @@ impl Client {
             last: None,
             decoded: None,
             undecodable: None,
+            stand_in,
+            keep_as,
+            judged: spec.predicate.is_some(),
         };
         call_loop::drive(shared, spec, None, exchange).await
     }
@@ -610,6 +638,12 @@ struct Transport<'r, T> {
     last: Option<Received>,
     decoded: Option<T>,
     undecodable: Option<(String, String)>,
+    /// What the call answers with if the engine says it falls back.
+    stand_in: Option<Stored>,
+    /// The last-good key a good answer is kept under, for requests with that fallback.
+    keep_as: Option<String>,
+    /// The call has a retry predicate, which may read any response header.
+    judged: bool,
 }
 
 impl<T> Exchange for Transport<'_, T> {
@@ -634,8 +668,19 @@ impl<T> Exchange for Transport<'_, T> {
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
         {
             let hints = HintHeaders::new(&received.headers);
+            // A predicate may look at any header; other calls show the engine the hints only.
+            let judged;
+            let headers: &dyn resile_core::headers::Headers = if self.judged {
+                judged = JudgedHeaders {
+                    hints,
+                    map: &received.headers,
+                };
+                &judged
+            } else {
+                &hints
+            };
             let response =
-                resile_core::Response::new(received.status.as_u16(), &hints, Shared::wall());
+                resile_core::Response::new(received.status.as_u16(), headers, Shared::wall());
             self.decoded = None;
             self.undecodable = None;
             let mut problem = received.problem;
@@ -670,6 +715,15 @@ impl<T> Exchange for Transport<'_, T> {
         self.undecodable.take()
     }
 
+    fn fallback(
+        self,
+        answer: FallbackAnswer,
+        attempts: u32,
+        request_id: String,
+    ) -> Option<Result<Answer<T>, Error>> {
+        self.fall_back(answer, attempts, request_id)
+    }
+
     fn done(self, attempts: u32, request_id: String) -> Result<Answer<T>, Error> {
         let Some(mut r) = self.last else {
             return Err(Error::Transport {
@@ -678,6 +732,19 @@ impl<T> Exchange for Transport<'_, T> {
             });
         };
         let stream = r.stream.take();
+        if let (Some(key), true) = (self.keep_as, r.status.is_success()) {
+            let stored = Stored {
+                status: r.status,
+                headers: r.headers.clone(),
+                body: r.body.clone(),
+                url: Some(r.url.clone()),
+                version: r.version,
+            };
+            let size = stored.size();
+            self.shared
+                .last_good()
+                .put(key, stored, size, self.shared.now());
+        }
         let response = Response {
             status: r.status,
             headers: r.headers,
@@ -686,12 +753,53 @@ impl<T> Exchange for Transport<'_, T> {
             version: r.version,
             attempts,
             request_id,
+            fallback: None,
         };
         Ok(Answer {
             response,
             decoded: self.decoded,
             stream,
         })
+    }
+}
+
+impl<T> Transport<'_, T> {
+    /// The stand-in as the call's answer, its body decoded when the call decodes.
+    fn fall_back(
+        self,
+        answer: FallbackAnswer,
+        attempts: u32,
+        request_id: String,
+    ) -> Option<Result<Answer<T>, Error>> {
+        let stored = self.stand_in?;
+        let decoded = match (self.decode, stored.status.is_success()) {
+            (Some(decode), true) => match decode(&stored.body) {
+                Ok(v) => Some(v),
+                Err(message) => {
+                    return Some(Err(Error::Decode {
+                        status: stored.status.as_u16(),
+                        excerpt: excerpt(&stored.body, EXCERPT_BYTES),
+                        message,
+                    }))
+                }
+            },
+            _ => None,
+        };
+        let response = Response {
+            status: stored.status,
+            headers: stored.headers,
+            body: stored.body,
+            url: stored.url.unwrap_or_else(|| self.req.url.clone()),
+            version: stored.version,
+            attempts,
+            request_id,
+            fallback: Some(answer),
+        };
+        Some(Ok(Answer {
+            response,
+            decoded,
+            stream: None,
+        }))
     }
 }
 

@@ -92,6 +92,11 @@ pub struct ClientConfig {
     /// top of [`crate::redact::SECRET_QUERY_PARAMS`] (`api_key`, `token`, `signature`, ...).
     /// Default empty.
     pub redact_query_params: Vec<String>,
+    /// Last good responses kept for [`crate::Fallback::last_good`], at most. Default 256.
+    pub fallback_store_entries: usize,
+    /// Bytes (bodies and headers) of the last good responses kept, at most; a larger response
+    /// is not kept. Default 8 MiB.
+    pub fallback_store_bytes: u64,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -123,6 +128,8 @@ impl fmt::Debug for ClientConfig {
             .field("token_fetch_timeout_ms", &self.token_fetch_timeout_ms)
             .field("seed", &self.seed)
             .field("redact_query_params", &self.redact_query_params)
+            .field("fallback_store_entries", &self.fallback_store_entries)
+            .field("fallback_store_bytes", &self.fallback_store_bytes)
             .finish()
     }
 }
@@ -148,6 +155,8 @@ impl Default for ClientConfig {
             token_fetch_timeout_ms: 10_000,
             seed: None,
             redact_query_params: Vec::new(),
+            fallback_store_entries: 256,
+            fallback_store_bytes: 8 << 20,
         }
     }
 }

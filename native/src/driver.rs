@@ -27,14 +27,16 @@ use http::HeaderMap;
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
 
+use resile_core::breaker::{BreakerHold, BreakerSnapshot};
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
 use resile_core::{
-    Action, AttemptHeaders, CallId, CallSpec, Engine, EventKind, Failure, Instant, Outcome, Stats,
-    UnixTime, Why,
+    Action, AttemptHeaders, CallId, CallSpec, ControlError, Engine, EventKind, Failure,
+    FallbackStore, FallbackUsed, Instant, Outcome, Stats, UnixTime, Why,
 };
 
 use crate::config::ClientConfig;
+use crate::control::Stored;
 use crate::error::Error;
 use crate::events::{trace_engine, ClientEvent};
 use crate::token::{AccessToken, Secret, TokenSource};
@@ -58,6 +60,11 @@ pub(crate) enum CallMsg {
         failure: Failure,
         detail: Option<String>,
         retry_at: Option<SystemTime>,
+    },
+    /// The call answers with its fallback instead of failing with `failure`.
+    Fallback {
+        failure: Failure,
+        used: FallbackUsed,
     },
 }
 
@@ -114,6 +121,10 @@ pub(crate) struct Shared {
     stats: Mutex<Stats>,
     /// Calls whose futures the event callback dropped.
     deferred_cancels: Mutex<Vec<CallId>>,
+    /// Breaker holds the event callback released.
+    deferred_releases: Mutex<Vec<BreakerHold>>,
+    /// Last good responses for fallbacks.
+    last_good: Mutex<FallbackStore<Stored>>,
 }
 
 impl Drop for Shared {
@@ -249,6 +260,11 @@ impl Shared {
             )),
             stats: Mutex::new(Stats::default()),
             deferred_cancels: Mutex::new(Vec::new()),
+            deferred_releases: Mutex::new(Vec::new()),
+            last_good: Mutex::new(FallbackStore::new(
+                config.fallback_store_entries,
+                usize::try_from(config.fallback_store_bytes).unwrap_or(usize::MAX),
+            )),
             config,
         }))
     }
@@ -316,8 +332,17 @@ impl Shared {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()),
             );
-            if dropped.is_empty() {
+            let released = std::mem::take(
+                &mut *self
+                    .deferred_releases
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            if dropped.is_empty() && released.is_empty() {
                 break;
+            }
+            for hold in released {
+                st.engine.release_breaker(hold, now);
             }
             for id in dropped {
                 st.waiters.remove(&id);
@@ -373,6 +398,15 @@ impl Shared {
                 Action::Done { call, attempts, .. } => {
                     if let Some(tx) = st.waiters.remove(&call) {
                         let _ = tx.unbounded_send(CallMsg::Done { attempts });
+                    }
+                }
+                Action::Fallback {
+                    call,
+                    failure,
+                    used,
+                } => {
+                    if let Some(tx) = st.waiters.remove(&call) {
+                        let _ = tx.unbounded_send(CallMsg::Fallback { failure, used });
                     }
                 }
                 Action::Fail { call, failure } => {
@@ -455,6 +489,42 @@ impl Shared {
             st.cause = Some(id);
             st.engine.handle_attempt(id, attempt, outcome, now)
         });
+    }
+
+    /// Runs a breaker control on the engine. Not from inside the event callback, which runs
+    /// under the engine's lock.
+    pub(crate) fn control<R>(
+        &self,
+        f: impl FnOnce(&mut Engine, Instant) -> Result<R, ControlError>,
+    ) -> Result<R, Error> {
+        if in_callback() {
+            return Err(Error::InvalidRequest {
+                message: "breakers cannot be controlled from inside the event callback".into(),
+            });
+        }
+        Ok(self.with_engine(|st, now| f(&mut st.engine, now))?)
+    }
+
+    /// Gives a breaker hold back (after the event callback returns, if it runs now).
+    pub(crate) fn release_breaker(&self, hold: BreakerHold) {
+        if in_callback() {
+            self.deferred_releases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(hold);
+            return;
+        }
+        self.with_engine(|st, now| st.engine.release_breaker(hold, now));
+    }
+
+    /// Every breaker, relative to now and the wall clock.
+    pub(crate) fn export_breakers(&self) -> Result<BreakerSnapshot, Error> {
+        self.control(|e, now| Ok(e.export_breakers(now, Some(Shared::wall()))))
+    }
+
+    /// The last good responses kept for fallbacks.
+    pub(crate) fn last_good(&self) -> MutexGuard<'_, FallbackStore<Stored>> {
+        self.last_good.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The caller gave up on a call (its future was dropped).

@@ -286,6 +286,9 @@ pub enum Error {
         /// [`Why::QueueTimeout`] or [`Why::TooManyHosts`].
         why: Why,
     },
+    /// A breaker could not be controlled (a full host table, a snapshot that does not import).
+    #[error("breaker control: {0}")]
+    BreakerControl(#[source] resile_core::ControlError),
 }
 
 impl From<ConfigError> for Error {
@@ -405,6 +408,7 @@ impl Error {
             | Error::InvalidUrl { .. }
             | Error::InvalidRequest { .. }
             | Error::Pagination(_)
+            | Error::BreakerControl(_)
             | Error::Cancelled => false,
         }
     }

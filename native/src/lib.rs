@@ -92,6 +92,7 @@ pub mod axum;
 mod call_loop;
 mod client;
 mod config;
+mod control;
 mod driver;
 mod error;
 mod events;
@@ -108,10 +109,13 @@ mod transport;
 
 pub use client::{BatchMode, Client, ClientBuilder};
 pub use config::ClientConfig;
+pub use control::{BreakerOverride, Fallback, FallbackAnswer, RetryCheck};
 pub use error::{Error, LastCause};
 pub use events::ClientEvent;
 pub use paginate::{Page, Paginate};
 pub use request::{IdempotencyKey, RequestBuilder};
+pub use resile_core::breaker::{BreakerSnapshot, HoldKind, SnapshotError};
+pub use resile_core::{ControlError, FallbackUsed, RetryVerdict, Seen};
 pub use response::Response;
 pub use stream::StreamingResponse;
 pub use token::{

@@ -13,6 +13,7 @@ use url::Url;
 use resile_core::Idempotency;
 
 use crate::client::Client;
+use crate::control::{Fallback, RetryCheck, RetryIf};
 use crate::error::Error;
 pub(crate) use crate::redact::redacted_url;
 use crate::response::Response;
@@ -51,6 +52,8 @@ pub struct RequestBuilder {
     use_token: bool,
     deadline: Option<Duration>,
     max_attempts: Option<u32>,
+    fallback: Option<Fallback>,
+    retry_if: Option<RetryIf>,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -75,6 +78,8 @@ pub(crate) struct CallOptions {
     pub needs_token: bool,
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
+    pub fallback: Option<Fallback>,
+    pub retry_if: Option<RetryIf>,
 }
 
 impl RequestBuilder {
@@ -90,6 +95,8 @@ impl RequestBuilder {
             use_token: true,
             deadline: None,
             max_attempts: None,
+            fallback: None,
+            retry_if: None,
         }
     }
 
@@ -231,6 +238,46 @@ impl RequestBuilder {
         self
     }
 
+    /// Answers with `fallback` instead of failing when the host is refused or the retries run
+    /// out (see [`Fallback`] for exactly which failures).
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// A retry predicate: it sees the request and each attempt's outcome (the response head,
+    /// or the kind of transport failure) and may say retry, don't retry, or retry after a
+    /// wait. It can only narrow what is safe: a write that may have been applied without an
+    /// Idempotency-Key is still not repeated, and the attempts, the deadline, the budget, the
+    /// breaker and the `Retry-After` cap still refuse. It runs under the client's lock: it must
+    /// not call the client. A predicate that panics has no opinion.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// use std::time::Duration;
+    /// use resile::{RetryVerdict, Seen};
+    ///
+    /// let job = client
+    ///     .get("https://api.example.com/jobs/7")
+    ///     .retry_if(|check| match check.outcome {
+    ///         // The job is not ready yet: ask again in a second.
+    ///         Seen::Response { status: 409, .. } => RetryVerdict::RetryAfter(Duration::from_secs(1)),
+    ///         // Never retry this endpoint's 503s: they mean "gone for the day".
+    ///         Seen::Response { status: 503, .. } => RetryVerdict::DontRetry,
+    ///         _ => RetryVerdict::Decide,
+    ///     })
+    ///     .send()
+    ///     .await?;
+    /// # let _ = job; Ok(()) }
+    /// ```
+    pub fn retry_if(
+        mut self,
+        predicate: impl Fn(&RetryCheck<'_>) -> resile_core::RetryVerdict + Send + Sync + 'static,
+    ) -> Self {
+        self.retry_if = Some(std::sync::Arc::new(predicate));
+        self
+    }
+
     /// Sends the request, with the engine deciding retries, waits and failure.
     ///
     /// Statuses the engine takes as final (2xx, 3xx, and errors not worth repeating such as
@@ -312,6 +359,8 @@ impl RequestBuilder {
             needs_token,
             deadline: self.deadline,
             max_attempts: self.max_attempts,
+            fallback: self.fallback,
+            retry_if: self.retry_if,
         };
         let prepared = Prepared {
             method: self.method,

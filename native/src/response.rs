@@ -35,6 +35,7 @@ pub struct Response {
     pub(crate) version: Version,
     pub(crate) attempts: u32,
     pub(crate) request_id: String,
+    pub(crate) fallback: Option<crate::FallbackAnswer>,
 }
 
 impl Response {
@@ -61,6 +62,12 @@ impl Response {
     /// Attempts the call made, this one included.
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// Whether this is the request's [`crate::Fallback`] rather than the server's answer, and
+    /// if so why the call did not answer for itself.
+    pub fn fallback(&self) -> Option<&crate::FallbackAnswer> {
+        self.fallback.as_ref()
     }
 
     /// The `X-Request-ID` sent with every attempt of the call.
@@ -114,6 +121,7 @@ impl fmt::Debug for Response {
             .field("attempts", &self.attempts)
             .field("request_id", &self.request_id)
             .field("body_len", &self.body.len())
+            .field("fallback", &self.fallback.map(|f| f.why()))
             .finish_non_exhaustive()
     }
 }

@@ -15,6 +15,12 @@
 //!   strictly in order and cannot look at the token, so for scenarios that reject generations a
 //!   small gate in front of the chaos server answers 401 to those tokens (without using up a
 //!   reply, as the sim's server does) and forwards everything else.
+//! - a call plan's fallback becomes the request's [`Fallback`] (a value: 200 `"fallback"`; the
+//!   last good response: the client's own store, all calls being one URL), and a fall-back
+//!   answer is labelled `fallback:WHY` as the sim labels it.
+//! - control steps run at their times on the client: isolate and force closed keep their
+//!   [`resile::BreakerOverride`], `release` gives back the oldest, `export` keeps the JSON for
+//!   `import`.
 //! - the verdict is the core's [`verify`], shared with the browser driver: real time adds
 //!   latency the virtual clock has not, so `finished_by_ms` gets [`SLACK_MS`] of slack, and a
 //!   date-form `Retry-After` (one-second resolution) is compared in whole seconds.
@@ -31,10 +37,13 @@ use common::{chaos, mini_server, MiniResponse, MiniServer, Recorder};
 use futures::FutureExt;
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{
-    has_date_headers, verify, walk_error_label, Fault, RealClock, Scenario, ScenarioResult,
+    has_date_headers, verify, walk_error_label, ControlAction, FallbackPlan, Fault, RealClock,
+    Scenario, ScenarioResult,
 };
+use resile::resile_core::FallbackWrites;
 use resile::{
-    AccessToken, Client, Error, EventKind, IdempotencyKey, Secret, TokenFuture, TokenSource, Why,
+    AccessToken, BreakerSnapshot, Client, Error, EventKind, Fallback, IdempotencyKey, Secret,
+    TokenFuture, TokenSource, Why,
 };
 use resile_chaos::{ChaosServer, Script, ScriptLog};
 use serde_json::json;
@@ -189,9 +198,10 @@ enum Via {
     Middleware,
 }
 
-fn outcome(r: &Result<u16, Error>) -> String {
+/// `r` carries `done:STATUS` or `fallback:WHY` for an answer.
+fn outcome(r: &Result<String, Error>) -> String {
     match r {
-        Ok(status) => format!("done:{status}"),
+        Ok(answer) => answer.clone(),
         Err(e) => match e.why() {
             Some(why) => format!(
                 "fail:{}",
@@ -211,6 +221,11 @@ async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<Stri
     }
     if s.paginate.is_some() && via != Via::Client {
         notes.push("skipped: pagination is the client's own".into());
+        return Ok(notes);
+    }
+    let by_hand = !s.controls.is_empty() || s.calls.iter().any(|c| c.fallback.is_some());
+    if by_hand && via != Via::Client {
+        notes.push("skipped: fallbacks and breaker control are the client's own".into());
         return Ok(notes);
     }
     // Starts in time order, stable for equal times, as the sim orders them.
@@ -324,6 +339,32 @@ async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<Stri
             send.await
         }));
     }
+    let controls = {
+        let (client, steps, url) = (client.clone(), s.controls.clone(), format!("{base}/s/x"));
+        tokio::spawn(async move {
+            let mut holds = std::collections::VecDeque::new();
+            let mut exported = None;
+            for step in steps {
+                // A control at a call's start time goes first: the call waits for its time.
+                tokio::time::sleep_until(t0 + Duration::from_millis(step.at_ms)).await;
+                match step.action {
+                    ControlAction::Isolate => holds.push_back(client.isolate(&url)?),
+                    ControlAction::ForceClosed => holds.push_back(client.force_closed(&url)?),
+                    ControlAction::Release => drop(holds.pop_front()),
+                    ControlAction::Reset => client.reset_breaker(&url)?,
+                    ControlAction::Export => exported = Some(client.export_breakers()?.to_json()),
+                    ControlAction::Import => {
+                        if let Some(text) = &exported {
+                            let snapshot = BreakerSnapshot::from_json(text)
+                                .map_err(resile::ControlError::from)?;
+                            client.import_breakers(&snapshot)?;
+                        }
+                    }
+                }
+            }
+            Ok::<_, Error>(holds)
+        })
+    };
     let mut outcomes = Vec::new();
     let mut results = Vec::new();
     for c in calls {
@@ -332,6 +373,11 @@ async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<Stri
         results.push(r);
     }
 
+    let holds = controls
+        .await
+        .map_err(|e| format!("control task: {e}"))?
+        .map_err(|e| format!("control: {e}"))?;
+    drop(holds);
     let trace = recorder.engine();
     if let ([Err(e)], true) = (results.as_slice(), s.compares_traces()) {
         // The adapter's error says what the engine's failure says: one source of semantics.
@@ -424,6 +470,24 @@ async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<Stri
     Ok(notes)
 }
 
+/// A scenario's fallback as the request's.
+fn fallback_of(plan: FallbackPlan) -> Fallback {
+    let (f, writes) = match plan {
+        FallbackPlan::Value { writes } => (
+            Fallback::value(resile::http::StatusCode::OK, "fallback"),
+            writes,
+        ),
+        FallbackPlan::LastGood { max_age_ms, writes } => (
+            Fallback::last_good(Duration::from_millis(max_age_ms)),
+            writes,
+        ),
+    };
+    match writes {
+        FallbackWrites::Allow => f.allow_writes(),
+        FallbackWrites::Refuse => f,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_replays_on_the_native_adapter() {
     let server = chaos().await;
@@ -464,7 +528,7 @@ fn through_client(
     plan: &resile::resile_core::sim::CallPlan,
     label: usize,
     url: String,
-) -> impl std::future::Future<Output = Result<Result<u16, Error>, String>> + Send + 'static {
+) -> impl std::future::Future<Output = Result<Result<String, Error>, String>> + Send + 'static {
     let method = resile::http::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
     let mut request = client
         .request(method, url)
@@ -482,7 +546,15 @@ fn through_client(
     if let Some(n) = plan.max_attempts {
         request = request.max_attempts(n);
     }
-    async move { Ok(request.send().await.map(|r| r.status().as_u16())) }
+    if let Some(plan) = plan.fallback {
+        request = request.fallback(fallback_of(plan));
+    }
+    async move {
+        Ok(request.send().await.map(|r| match r.fallback() {
+            Some(f) => format!("fallback:{}", f.why().name()),
+            None => format!("done:{}", r.status().as_u16()),
+        }))
+    }
 }
 
 /// One scenario call through a reqwest-middleware stack: the plan's key, token, deadline and
@@ -493,7 +565,7 @@ fn through_middleware(
     plan: &resile::resile_core::sim::CallPlan,
     label: usize,
     url: String,
-) -> impl std::future::Future<Output = Result<Result<u16, Error>, String>> + Send + 'static {
+) -> impl std::future::Future<Output = Result<Result<String, Error>, String>> + Send + 'static {
     use resile::middleware::CallOptions;
     let method = resile::http::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
     let mut options = CallOptions::new();
@@ -517,7 +589,7 @@ fn through_middleware(
     let request = request.with_extension(options);
     async move {
         match request.send().await {
-            Ok(response) => Ok(Ok(response.status().as_u16())),
+            Ok(response) => Ok(Ok(format!("done:{}", response.status().as_u16()))),
             Err(reqwest_middleware::Error::Middleware(e)) => match e.downcast::<Error>() {
                 Ok(e) => Ok(Err(e)),
                 Err(other) => Err(format!("not resile's error: {other:#}")),

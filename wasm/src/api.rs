@@ -45,6 +45,10 @@ extern "C" {
     fn console_error(message: &str, value: &JsValue);
 }
 
+mod control;
+pub(crate) use control::judging;
+pub use control::BreakerOverride;
+
 // ---- errors -------------------------------------------------------------------------------------
 
 fn to_js(value: &Value) -> JsValue {
@@ -245,6 +249,8 @@ fn request_spec(method: Method, url: String, options: &JsValue) -> Result<Reques
     spec.max_attempts = number_field(options, "maxAttempts")?.map(|n| n.clamp(1.0, 100.0) as u32);
     let token = get(options, "token");
     spec.token = token.as_bool();
+    spec.fallback = control::fallback_option(options)?;
+    spec.retry_if = control::retry_if_option(options, method, &spec.url)?;
     let signal = get(options, "signal");
     if present(&signal) {
         spec.signal = Some(

@@ -35,10 +35,12 @@ use std::rc::{Rc, Weak};
 
 use futures_channel::oneshot;
 use js_sys::Uint8Array;
+use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
 use resile_core::token::TokenStore;
 use resile_core::{
-    Action, AttemptHeaders, CallId, CallSpec, Config, ConfigError, Engine, Event, Failure, Instant,
-    Method, Outcome, Response, TransportError, Uuid,
+    Action, AttemptHeaders, CallId, CallSpec, Config, ConfigError, ControlError, Engine, Event,
+    Failure, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites, Instant, Method, Outcome,
+    Predicate, Response, TransportError, Uuid,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -77,6 +79,38 @@ pub struct RequestSpec {
     pub token: Option<bool>,
     /// Cancels the call when aborted (the engine fails it with `Why::Cancelled`).
     pub signal: Option<web_sys::AbortSignal>,
+    /// Answers instead of failing when the host is refused or the retries run out.
+    pub fallback: Option<Fallback>,
+    /// The caller's retry predicate.
+    pub retry_if: Option<Predicate>,
+}
+
+/// A request's fallback (see `resile_core::engine::fallback` for which failures qualify).
+#[derive(Clone, Debug)]
+pub struct Fallback {
+    /// Where the stand-in comes from.
+    pub source: FallbackSource,
+    /// Whether a write that may have been applied falls back too.
+    pub writes: FallbackWrites,
+}
+
+/// Where a fallback comes from.
+#[derive(Clone, Debug)]
+pub enum FallbackSource {
+    /// This status, headers and body.
+    Value {
+        /// The status.
+        status: u16,
+        /// The headers.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// The last 2xx reply to the same method and URL, at most this old when used.
+    LastGood {
+        /// The oldest usable age.
+        max_age: Duration,
+    },
 }
 
 impl RequestSpec {
@@ -92,6 +126,8 @@ impl RequestSpec {
             max_attempts: None,
             token: None,
             signal: None,
+            fallback: None,
+            retry_if: None,
         }
     }
 }
@@ -115,6 +151,8 @@ pub struct Reply {
     pub call: u32,
     /// A cross-origin answer (some headers may be hidden by CORS).
     pub cross_origin: bool,
+    /// Set when this is the request's fallback: the failure it stands in for and which one.
+    pub fallback: Option<(Failure, FallbackUsed)>,
 }
 
 /// Why a call produced no response.
@@ -185,6 +223,10 @@ struct Slot {
     request: Rc<RequestSpec>,
     url: String,
     last: Option<Reply>,
+    /// What the call answers with if the engine says it falls back.
+    stand_in: Option<Reply>,
+    /// The last-good key a good answer is kept under, for requests with that fallback.
+    keep_as: Option<String>,
     settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
     /// The attempt in flight, aborted when the caller cancels.
     inflight: Option<web_sys::AbortController>,
@@ -210,6 +252,8 @@ struct Inner {
     next_listener: Cell<u32>,
     timer: RefCell<Option<(Instant, Timer)>>,
     pumping: Cell<bool>,
+    /// Last good replies for fallbacks.
+    last_good: RefCell<FallbackStore<Reply>>,
     options: Options,
 }
 
@@ -282,6 +326,7 @@ impl Driver {
                 next_listener: Cell::new(1),
                 timer: RefCell::new(None),
                 pumping: Cell::new(false),
+                last_good: RefCell::new(FallbackStore::default()),
                 options,
             }),
         })
@@ -353,6 +398,19 @@ impl Driver {
         call_spec.needs_token = needs_token;
         call_spec.deadline = spec.deadline;
         call_spec.max_attempts = spec.max_attempts;
+        call_spec.predicate = spec.retry_if.clone();
+        let key = format!("{} {url}", spec.method.as_str());
+        let (stand_in, keep_as) = match &spec.fallback {
+            Some(f) => {
+                let stand_in = self.stand_in(f, &key, &url);
+                if let Some((fallback, _)) = &stand_in {
+                    call_spec.fallback = Some(*fallback);
+                }
+                let keeps = matches!(f.source, FallbackSource::LastGood { .. });
+                (stand_in.map(|(_, r)| r), keeps.then_some(key))
+            }
+            None => (None, None),
+        };
 
         let signal = spec.signal.clone();
 
@@ -368,6 +426,8 @@ impl Driver {
             request: Rc::new(spec),
             url,
             last: None,
+            stand_in,
+            keep_as,
             settle: Some(settle),
             inflight: None,
             on_abort: None,
@@ -407,6 +467,89 @@ impl Driver {
                 "the client was dropped while the call ran".into(),
             )),
         }
+    }
+}
+
+impl Driver {
+    /// The engine's spec of a fallback, and the reply it stands in with.
+    fn stand_in(&self, f: &Fallback, key: &str, url: &str) -> Option<(FallbackSpec, Reply)> {
+        let (spec, reply) = match &f.source {
+            FallbackSource::Value {
+                status,
+                headers,
+                body,
+            } => (
+                FallbackSpec::value(),
+                Reply {
+                    status: *status,
+                    headers: headers.clone(),
+                    body: body.clone(),
+                    url: url.to_string(),
+                    ..Reply::default()
+                },
+            ),
+            FallbackSource::LastGood { max_age } => {
+                let store = self.inner.last_good.borrow();
+                let (reply, at) = store.get(key)?;
+                (FallbackSpec::stored(at, *max_age), reply.clone())
+            }
+        };
+        Some((spec.writes(f.writes), reply))
+    }
+
+    /// Holds the breaker of `url`'s host open ([`HoldKind::Isolate`]) or closed until the hold
+    /// is given back to [`Driver::release_breaker`].
+    pub fn hold_breaker(&self, url: &str, kind: HoldKind) -> Result<BreakerHold, String> {
+        let host = self.origin_of(url)?;
+        let now = js::now();
+        let hold = self
+            .inner
+            .engine
+            .borrow_mut()
+            .hold_breaker(&host, kind, now)
+            .map_err(|e| e.to_string())?;
+        self.inner.pump();
+        Ok(hold)
+    }
+
+    /// Gives a hold back.
+    pub fn release_breaker(&self, hold: BreakerHold) {
+        let now = js::now();
+        self.inner.engine.borrow_mut().release_breaker(hold, now);
+        self.inner.pump();
+    }
+
+    /// Closes the breaker of `url`'s host now, with a fresh window.
+    pub fn reset_breaker(&self, url: &str) -> Result<(), String> {
+        let host = self.origin_of(url)?;
+        let now = js::now();
+        let r = self.inner.engine.borrow_mut().reset_breaker(&host, now);
+        self.inner.pump();
+        r.map_err(|e| e.to_string())
+    }
+
+    /// Every known host's breaker, relative to now and the wall clock.
+    pub fn export_breakers(&self) -> BreakerSnapshot {
+        self.inner
+            .engine
+            .borrow()
+            .export_breakers(js::now(), Some(js::wall()))
+    }
+
+    /// Takes each host's breaker from `snapshot`, less the wall-clock time since its export.
+    pub fn import_breakers(&self, snapshot: &BreakerSnapshot) -> Result<usize, ControlError> {
+        let now = js::now();
+        let r = self
+            .inner
+            .engine
+            .borrow_mut()
+            .import_breakers(snapshot, now, Some(js::wall()));
+        self.inner.pump();
+        r
+    }
+
+    fn origin_of(&self, url: &str) -> Result<String, String> {
+        resolve(url, self.inner.options.base_url.as_deref()).map(|(_, origin)| origin)
     }
 }
 
@@ -600,8 +743,49 @@ impl Inner {
                 reply.status = status;
                 reply.attempts = attempts;
                 reply.call = call.number();
+                if let (Some(key), true) = (slot.keep_as.take(), (200..300).contains(&status)) {
+                    let size = reply.body.len()
+                        + reply
+                            .headers
+                            .iter()
+                            .map(|(k, v)| k.len() + v.len())
+                            .sum::<usize>();
+                    self.last_good
+                        .borrow_mut()
+                        .put(key, reply.clone(), size, js::now());
+                }
                 if let Some(settle) = slot.settle.take() {
                     let _ = settle.send(Ok(reply));
+                }
+            }
+            Action::Fallback {
+                call,
+                failure,
+                used,
+            } => {
+                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                    return;
+                };
+                slot.finish();
+                if let Some(attempt) = slot.inflight.take() {
+                    attempt.abort();
+                }
+                // The engine falls back only for a call it was given a fallback for.
+                let answer = match slot.stand_in.take() {
+                    Some(mut reply) => {
+                        reply.attempts = failure.attempts;
+                        reply.call = call.number();
+                        reply.fallback = Some((failure, used));
+                        Ok(reply)
+                    }
+                    None => Err(CallError::Failed {
+                        failure,
+                        at: js::now(),
+                        token_error: None,
+                    }),
+                };
+                if let Some(settle) = slot.settle.take() {
+                    let _ = settle.send(answer);
                 }
             }
             Action::Fail { call, failure } => {
@@ -683,6 +867,7 @@ impl Inner {
             return;
         };
         let (spec, url) = spec;
+        let judged = spec.retry_if.is_some();
         let guard = AbortGuard::new();
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
             slot.inflight = guard.controller.clone();
@@ -706,12 +891,20 @@ impl Inner {
                 }
                 let mut response = Response::new(status, &headers, js::wall());
                 response.hints_may_be_hidden = hidden;
-                self.engine.borrow_mut().handle_attempt(
-                    call,
-                    attempt,
-                    Outcome::Response(response),
-                    now,
-                );
+                let report = || {
+                    self.engine.borrow_mut().handle_attempt(
+                        call,
+                        attempt,
+                        Outcome::Response(response),
+                        now,
+                    )
+                };
+                if judged {
+                    // A JavaScript predicate sees every header the browser exposes.
+                    crate::api::judging(&headers, report);
+                } else {
+                    report();
+                }
             }
             Err(stage) => {
                 let error = match stage {

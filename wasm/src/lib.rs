@@ -102,8 +102,8 @@ pub use token::{AccessToken, Secret, StaticBearer, TokenFuture, TokenSource};
 #[cfg(target_arch = "wasm32")]
 pub mod js_api {
     pub use crate::api::{
-        is_resile_error, ClientConfig, JsClient, JsResponse, PaginateOptions, Paginator,
-        RequestOptions, ResileError,
+        is_resile_error, BreakerOverride, ClientConfig, JsClient, JsResponse, PaginateOptions,
+        Paginator, RequestOptions, ResileError,
     };
 }
 

@@ -186,7 +186,9 @@ pub fn event_why(value: &Value) -> Option<Why> {
 /// `retryAtMs` like every other time in events.
 pub fn event_json(event: &Event) -> Value {
     let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
-    if let EventKind::CallFailed { failure, .. } = &event.kind {
+    if let EventKind::CallFailed { failure, .. } | EventKind::CallFellBack { failure, .. } =
+        &event.kind
+    {
         if let Some(Value::Object(f)) = value.get_mut("failure") {
             f.remove("retry_at");
             f.insert(

@@ -114,6 +114,58 @@ export interface RequestOptions {
   token?: boolean;
   /** Aborting it cancels the call: the attempt in flight is aborted, the promise rejects with `code: "cancelled"`. */
   signal?: AbortSignal;
+  /**
+   * Answer with this instead of failing when the host is refused (breaker open or isolated, a
+   * server hold past the deadline) or the retries ran out (attempts, budget, deadline, a
+   * Retry-After over the cap). A write whose last attempt may have been applied still fails
+   * unless `allowWrites`. The response's `fallback` says it is one, and why.
+   */
+  fallback?: FallbackOption;
+  /**
+   * A retry predicate. It can only narrow what is safe: a write that may have been applied
+   * without an Idempotency-Key is not repeated whatever it says, and the attempts, deadline,
+   * budget, breaker and `retry.maxRetryAfterMs` cap still refuse. It must not call the client.
+   */
+  retryIf?: (check: RetryCheck) => RetryVerdict | undefined | void;
+}
+
+/** A value (status default 200; `json` sets Content-Type), or the last 2xx reply to the same method and URL if at most `lastGoodMs` old. */
+export type FallbackOption =
+  | { value: { status?: number; headers?: Record<string, string>; body?: string; json?: unknown }; allowWrites?: boolean }
+  | { lastGoodMs: number; allowWrites?: boolean };
+
+/** `ResileResponse.fallback`: the call answered with its fallback because of `why`. */
+export interface FallbackInfo {
+  why: Why;
+  explain: string;
+  attempts: number;
+  source: "value" | "last_good";
+  /** For `last_good`: the stored reply's age. */
+  ageMs?: number;
+}
+
+/** What a retry predicate sees: the request, and the attempt's response head or transport failure. */
+export interface RetryCheck {
+  method: string;
+  url: string;
+  attempt: number;
+  status?: number;
+  headers?: Headers;
+  /** The transport failure: "reset", "timeout", "truncated", ... */
+  error?: string;
+}
+
+/** `"retry"`, `"dontRetry"` (a response is the answer, a failure fails), a wait, or `"decide"` / `undefined`: the engine's rules. */
+export type RetryVerdict = "retry" | "dontRetry" | "decide" | { retryAfterMs: number };
+
+/**
+ * Every breaker's state (`client.exportBreakers()`), versioned, with times relative to the export
+ * and the exporter's wall clock: the same JSON the native client writes.
+ */
+export interface BreakerSnapshot {
+  version: 1;
+  exported_at_unix_ms?: number;
+  hosts: { host: string; state: "closed" | "open" | "half_open"; open_remaining_ms?: number; trips?: number; consecutive_failures?: number }[];
 }
 
 /** How to page through a collection. */
@@ -187,7 +239,8 @@ export type Why =
   | "token_rejected_again" | "token_fetch_failed" | "hint_unreadable" | "cancelled"
   | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
   | "concurrency_limit" | "connections_failing" | "queue_timeout"
-  | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped";
+  | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped"
+  | "breaker_isolated" | "retry_predicate" | "predicate_declined";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -241,6 +294,8 @@ export type ResileEvent = EventBase & (
   | { event: "adaptive_rate_changed"; host: string; perSecond: number; measured: number; why: Why }
   /** The host's adaptive concurrency limit changed (`why`: "success" or "attempt_dropped"). */
   | { event: "concurrency_limit_changed"; host: string; limit: number; previous: number; why: Why }
+  | { event: "call_fell_back"; call: number; elapsedMs: number; failure: Failure; fallback: { source: "value" | "last_good"; ageMs?: number } }
+  | { event: "breaker_controlled"; host: string; control: "isolated" | "isolation_released" | "forced_closed" | "force_released" | "reset" | "imported" }
 );
 
 /** One host's state (times in ms on the `performance.now()` clock, like `nowMs`). */

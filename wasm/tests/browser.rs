@@ -17,19 +17,21 @@ use std::rc::Rc;
 
 use futures_util::future::join_all;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
+use resile_core::breaker::{BreakerSnapshot, HoldKind};
 use resile_core::engine::EventKind;
 use resile_core::paginate::{Body as PageBody, PageFailure, PageReply, Step, Walk};
 use resile_core::sim::{
-    has_date_headers, run_scenario, stop_label, verify, CallPlan, RealClock, Scenario,
-    ScenarioResult, TokenPlan,
+    has_date_headers, run_scenario, stop_label, verify, CallPlan, ControlAction, ControlStep,
+    FallbackPlan, RealClock, Scenario, ScenarioResult, TokenPlan,
 };
 use resile_core::{Config, Event, FailureKind, Idempotency, Last, Method, TransportError, Why};
 use resile_wasm::conformance::{browser_skip_reason, chaos_script};
 use resile_wasm::driver::{
-    Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider,
+    Body, CallError, Driver, Fallback, FallbackSource, Grant, Options, Reply, RequestSpec,
+    TokenProvider,
 };
 use resile_wasm::js::sleep;
-use resile_wasm::js_api::{ClientConfig, JsClient};
+use resile_wasm::js_api::{ClientConfig, JsClient, RequestOptions};
 use resile_wasm::IdempotencyKey;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -1174,6 +1176,65 @@ async fn conformance_scenarios_replay_like_the_sim() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A scenario's fallback as the request's (a value: 200 `"fallback"`).
+fn fallback_of(plan: FallbackPlan) -> Fallback {
+    let (source, writes) = match plan {
+        FallbackPlan::Value { writes } => (
+            FallbackSource::Value {
+                status: 200,
+                headers: Vec::new(),
+                body: b"fallback".to_vec(),
+            },
+            writes,
+        ),
+        FallbackPlan::LastGood { max_age_ms, writes } => (
+            FallbackSource::LastGood {
+                max_age: Duration::from_millis(max_age_ms),
+            },
+            writes,
+        ),
+    };
+    Fallback { source, writes }
+}
+
+/// A scenario's breaker controls, each at its time (holds kept until `release`, the export kept
+/// as JSON for `import`).
+async fn run_controls(
+    d: Driver,
+    steps: Vec<ControlStep>,
+    t0: f64,
+    url: String,
+) -> Result<(), String> {
+    let mut holds = std::collections::VecDeque::new();
+    let mut exported = None;
+    for step in steps {
+        let wait = t0 + step.at_ms as f64 - perf_now();
+        if wait > 0.0 {
+            sleep(Duration::from_secs_f64(wait / 1000.0)).await;
+        }
+        match step.action {
+            ControlAction::Isolate => holds.push_back(d.hold_breaker(&url, HoldKind::Isolate)?),
+            ControlAction::ForceClosed => {
+                holds.push_back(d.hold_breaker(&url, HoldKind::ForceClosed)?)
+            }
+            ControlAction::Release => {
+                if let Some(hold) = holds.pop_front() {
+                    d.release_breaker(hold);
+                }
+            }
+            ControlAction::Reset => d.reset_breaker(&url)?,
+            ControlAction::Export => exported = Some(d.export_breakers().to_json()),
+            ControlAction::Import => {
+                if let Some(text) = &exported {
+                    let snapshot = BreakerSnapshot::from_json(text).map_err(|e| e.to_string())?;
+                    d.import_breakers(&snapshot).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Replays a scenario through this adapter against the chaos server: its expectations must hold
 /// (with real-time slack on `finished_by_ms`) and, for a single call, its decisions must be the
 /// sim's, line for line.
@@ -1272,6 +1333,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
             spec.deadline = plan.deadline_ms.map(Duration::from_millis);
             spec.max_attempts = plan.max_attempts;
             spec.token = Some(plan.token);
+            spec.fallback = plan.fallback.map(fallback_of);
             if !plan.method.is_idempotent() || plan.method == Method::Put {
                 spec.body = Some(Body::Text("{}".into()));
             }
@@ -1285,7 +1347,9 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                 (result, perf_now())
             }
         });
-    let results = join_all(calls).await;
+    let steps = run_controls(d.clone(), s.controls.clone(), t0, format!("{chaos}/s/x"));
+    let (results, controlled) = futures_util::future::join(join_all(calls), steps).await;
+    controlled.map_err(|e| format!("{name}: control: {e}"))?;
     let semantics = if s.paginate.is_none() && starts.len() == 1 {
         same_failure_semantics(&sim.trace, &results[0].0)
     } else {
@@ -1300,6 +1364,10 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
     let mut outcomes: Vec<String> = results
         .iter()
         .map(|(r, _)| match r {
+            Ok(Reply {
+                fallback: Some((failure, _)),
+                ..
+            }) => format!("fallback:{}", failure.why.name()),
             Ok(reply) => format!("done:{}", reply.status),
             Err(CallError::Failed { failure, .. }) => {
                 format!("fail:{}", resile_wasm::translate::serde_name(&failure.why))
@@ -1641,4 +1709,96 @@ fn a_js_config_selects_a_preset_as_toml_and_json_do_natively() {
         json!({"algorithm": "gradient2", "initialLimit": 3, "minLimit": 2, "maxLimit": 200,
                "smoothing": 0.2, "queueSize": 4, "longWindow": 600, "rttTolerance": 1.5})
     );
+}
+
+#[wasm_bindgen_test]
+async fn js_fallbacks_predicates_and_breakers_by_hand() {
+    let chaos = chaos();
+    let id = unique("ctl");
+    control(
+        "POST",
+        &format!("{chaos}/script/{id}"),
+        Some(&json!({"replies": [{"status": 200, "body": {"price": 7}}, {"status": 503}, {"status": 503}]})),
+    )
+    .await;
+    let url = format!("{chaos}/s/{id}");
+    let client = js_client(json!({
+        "backoff": {"baseMs": 10, "jitter": "none"},
+        "breaker": {"consecutiveFailures": 1, "failureRate": null, "openMs": 10000},
+    }));
+    let options = |text: &str| -> RequestOptions { js(text).unchecked_into() };
+    let last_good = r#"{"maxAttempts": 1, "fallback": {"lastGoodMs": 60000}}"#;
+    let first = settle(client.get(url.clone(), Some(options(last_good))))
+        .await
+        .expect("200");
+    assert!(prop(&first, "fallback").is_undefined());
+    // A 503 uses up the attempt (and trips the breaker): the stored 200 answers, saying why.
+    let second = settle(client.get(url.clone(), Some(options(last_good))))
+        .await
+        .expect("the fallback");
+    let info = prop(&second, "fallback");
+    assert_eq!(string(&info, "why").as_deref(), Some("max_attempts"));
+    assert_eq!(string(&info, "source").as_deref(), Some("last_good"));
+    assert_eq!(prop(&second, "status").as_f64(), Some(200.0));
+    // Open now: a value answers without a request; without a fallback the call fails.
+    let value = settle(client.get(
+        url.clone(),
+        Some(options(
+            r#"{"fallback": {"value": {"status": 203, "json": {"cached": true}}}}"#,
+        )),
+    ))
+    .await
+    .expect("the value");
+    assert_eq!(prop(&value, "status").as_f64(), Some(203.0));
+    assert_eq!(
+        string(&prop(&value, "fallback"), "why").as_deref(),
+        Some("breaker_open")
+    );
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_open"));
+    let bad = settle(client.get(
+        url.clone(),
+        Some(options(r#"{"fallback": {"stale": true}}"#)),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(string(&bad, "code").as_deref(), Some("invalid"));
+
+    // Export, reset, import: open again.
+    let snapshot = client.export_breakers();
+    assert_eq!(prop(&snapshot, "version").as_f64(), Some(1.0));
+    client.reset_breaker(&url).expect("reset");
+    let text = JSON::stringify(&snapshot).unwrap().as_string().unwrap();
+    assert_eq!(client.import_breakers(text.into()).expect("imports"), 1);
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_open"));
+    let refused = client
+        .import_breakers(js(r#"{"version": 9, "hosts": []}"#))
+        .unwrap_err();
+    assert_eq!(string(&refused, "code").as_deref(), Some("invalid"));
+    assert!(string(&refused, "message").unwrap().contains("version 9"));
+
+    // Isolated: fails fast with its own reason until released; forced closed lets calls through.
+    client.reset_breaker(&url).expect("reset");
+    let hold = client.isolate(&url).expect("isolates");
+    assert_eq!(hold.host(), chaos);
+    let e = settle(client.get(url.clone(), None)).await.unwrap_err();
+    assert_eq!(string(&e, "why").as_deref(), Some("breaker_isolated"));
+    hold.release();
+    hold.release();
+    let closed = client.force_closed(&url).expect("holds closed");
+
+    // A predicate that declines the 503: it is the answer, after one attempt, breaker held closed.
+    let o = options(r#"{"maxAttempts": 3}"#);
+    let f = Function::new_with_args(
+        "check",
+        "return check.status === 503 && check.headers instanceof Headers && check.method === 'GET' ? 'dontRetry' : undefined",
+    );
+    Reflect::set(&o, &"retryIf".into(), &f).unwrap();
+    let declined = settle(client.get(url.clone(), Some(o))).await.expect("503");
+    assert_eq!(prop(&declined, "status").as_f64(), Some(503.0));
+    assert_eq!(prop(&declined, "attempts").as_f64(), Some(1.0));
+    closed.release();
+    let fallbacks = client.driver().with_engine(|e| e.stats().fallbacks);
+    assert_eq!(fallbacks, 2, "two calls answered with their fallback");
 }

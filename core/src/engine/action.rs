@@ -4,6 +4,7 @@ use core::time::Duration;
 
 use crate::engine::call::{Authorization, CallId};
 use crate::engine::failure::Failure;
+use crate::engine::fallback::FallbackUsed;
 use crate::rng::Uuid;
 use crate::why::Why;
 
@@ -104,5 +105,15 @@ pub enum Action {
         call: CallId,
         /// Why the engine gave up.
         failure: Failure,
+    },
+    /// The call is over without a usable response, and answers with its fallback instead
+    /// (see [`crate::engine::fallback`]): the caller's value, or the last good response.
+    Fallback {
+        /// The call.
+        call: CallId,
+        /// The failure the fallback stands in for (its `why` says why).
+        failure: Failure,
+        /// Which fallback.
+        used: FallbackUsed,
     },
 }

@@ -308,6 +308,7 @@ impl Engine {
         let (why, at) = match refusal {
             Refusal::Open(until) => (Why::BreakerOpen, Some(until)),
             Refusal::ProbesBusy => (Why::BreakerProbesBusy, None),
+            Refusal::Isolated => (Why::BreakerIsolated, None),
         };
         self.fail(
             slot,

@@ -11,6 +11,7 @@ use crate::engine::call::Phase;
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
+use crate::engine::predicate::{self, Attempted, RetryVerdict, Seen};
 use crate::engine::retry::{decide, RetryDecision, RetryInput};
 use crate::engine::Engine;
 use crate::quota::RetryKind;
@@ -78,6 +79,13 @@ impl Engine {
                 return;
             }
         }
+        let verdict = self.judge(slot, attempt, outcome);
+        if verdict == RetryVerdict::DontRetry && status.is_none() {
+            let f = Failure::new(Why::PredicateDeclined, 0, Some(last), class.processed);
+            self.fail(slot, f, now);
+            return;
+        }
+        let (class, predicate_wait) = predicate::apply(verdict, class);
         if class.success {
             self.preset_success(slot, host);
         }
@@ -85,7 +93,29 @@ impl Engine {
             self.done(slot, status.unwrap_or(0), now);
             return;
         }
-        self.retry_or_fail(slot, class, last, asked.retry_after, now);
+        self.retry_or_fail(slot, class, last, asked.retry_after, predicate_wait, now);
+    }
+
+    /// The caller's retry predicate's verdict on the attempt, if the call has one.
+    fn judge(&self, slot: u32, attempt: u32, outcome: Outcome<'_>) -> RetryVerdict {
+        let Some(c) = self.calls[slot as usize].as_ref() else {
+            return RetryVerdict::Decide;
+        };
+        let Some(p) = c.predicate.as_ref() else {
+            return RetryVerdict::Decide;
+        };
+        let seen = match outcome {
+            Outcome::Response(r) | Outcome::Unusable(r, _) => Seen::Response {
+                status: r.status,
+                headers: r.headers,
+            },
+            Outcome::Transport(e) => Seen::Transport(e),
+        };
+        p.0.judge(&Attempted {
+            method: c.method,
+            attempt,
+            outcome: seen,
+        })
     }
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
@@ -183,12 +213,20 @@ impl Engine {
         class: Class,
         last: Last,
         retry_after: Option<Duration>,
+        predicate_wait: Option<Duration>,
         now: Instant,
     ) {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
         let (host, id, previous, attempts) = (c.host as usize, c.id, c.previous_delay, c.attempts);
+        if self.hosts[host].breaker.is_isolated() {
+            // Held open by hand: no retry could be admitted, so none is drawn or paid for.
+            self.stats.breaker_rejections += 1;
+            let f = Failure::new(Why::BreakerIsolated, 0, Some(last), class.processed);
+            self.fail(slot, f, now);
+            return;
+        }
         let mut hold = c.quota_hold;
         let kind = match last {
             _ if class.why == Why::TooManyRequests => RetryKind::Throttling,
@@ -205,6 +243,7 @@ impl Engine {
             cap: self.retry_after_cap(),
             deadline: c.deadline,
             first_throttle: class.why == Why::TooManyRequests && !c.throttled,
+            predicate_wait,
             now,
         };
         let (backoff, rng, breaker_config) = (&self.backoff, &mut self.rng, &self.config.breaker);

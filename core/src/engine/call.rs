@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::breaker::Admit;
 use crate::classify::Method;
+use crate::engine::fallback::FallbackSpec;
+use crate::engine::predicate::Predicate;
 use crate::rng::Uuid;
 use crate::time::Instant;
 
@@ -142,6 +144,10 @@ pub struct CallSpec<'a> {
     pub deadline: Option<Duration>,
     /// Overrides the configured attempt count.
     pub max_attempts: Option<u32>,
+    /// The call's fallback, if it has one (see [`crate::engine::fallback`]).
+    pub fallback: Option<FallbackSpec>,
+    /// The caller's retry predicate, if any (see [`crate::engine::predicate`]).
+    pub predicate: Option<Predicate>,
 }
 
 impl<'a> CallSpec<'a> {
@@ -156,6 +162,8 @@ impl<'a> CallSpec<'a> {
             own_authorization: false,
             deadline: None,
             max_attempts: None,
+            fallback: None,
+            predicate: None,
         }
     }
 
@@ -204,6 +212,18 @@ impl<'a> CallSpec<'a> {
     /// Overrides the number of attempts (at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// Gives the call a fallback.
+    pub fn fallback(mut self, fallback: FallbackSpec) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// Gives the call a retry predicate.
+    pub fn retry_predicate(mut self, predicate: Predicate) -> Self {
+        self.predicate = Some(predicate);
         self
     }
 
@@ -270,6 +290,10 @@ pub(crate) struct Call {
     pub sent: crate::engine::adaptive::Sent,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,
+    /// Its fallback.
+    pub fallback: Option<FallbackSpec>,
+    /// Its retry predicate.
+    pub predicate: Option<Predicate>,
 }
 
 impl Call {

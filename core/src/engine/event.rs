@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::breaker::BreakerControl;
 use crate::classify::Method;
 use crate::engine::call::CallId;
 use crate::engine::failure::Failure;
+use crate::engine::fallback::FallbackUsed;
 use crate::engine::outcome::Last;
 use crate::time::Instant;
 use crate::why::Why;
@@ -227,6 +229,26 @@ pub enum EventKind {
         /// The sample that moved it: [`Why::Success`] or [`Why::AttemptDropped`].
         why: Why,
     },
+    /// The call answered with its fallback instead of failing.
+    CallFellBack {
+        /// The call.
+        call: CallId,
+        /// The failure the fallback stands in for.
+        failure: Failure,
+        /// Which fallback.
+        #[serde(rename = "fallback")]
+        used: FallbackUsed,
+        /// Time from start to end.
+        #[serde(rename = "elapsed_ms", serialize_with = "ser_duration_ms")]
+        elapsed: Duration,
+    },
+    /// A breaker was held, released, reset or imported by hand.
+    BreakerControlled {
+        /// The host.
+        host: Arc<str>,
+        /// What was done.
+        control: BreakerControl,
+    },
 }
 
 impl EventKind {
@@ -243,7 +265,13 @@ impl EventKind {
             | EventKind::TokenFetchStarted { why }
             | EventKind::AdaptiveRateChanged { why, .. }
             | EventKind::ConcurrencyLimitChanged { why, .. } => Some(*why),
-            EventKind::CallFailed { failure, .. } => Some(failure.why),
+            EventKind::CallFailed { failure, .. } | EventKind::CallFellBack { failure, .. } => {
+                Some(failure.why)
+            }
+            EventKind::BreakerControlled {
+                control: BreakerControl::Isolated,
+                ..
+            } => Some(Why::BreakerIsolated),
             EventKind::BreakerOpened { .. } => Some(Why::BreakerOpen),
             EventKind::BudgetExhausted { .. } => Some(Why::BudgetExhausted),
             EventKind::ConnectionsRecycled { .. } => Some(Why::ConnectionsFailing),
@@ -268,7 +296,8 @@ impl EventKind {
             | EventKind::HintUnreadable { call }
             | EventKind::BudgetExhausted { call, .. }
             | EventKind::CallSucceeded { call, .. }
-            | EventKind::CallFailed { call, .. } => Some(*call),
+            | EventKind::CallFailed { call, .. }
+            | EventKind::CallFellBack { call, .. } => Some(*call),
             _ => None,
         }
     }
@@ -374,6 +403,24 @@ impl Event {
                 previous,
                 ..
             } => format!("{host} concurrency limit {previous} -> {limit}"),
+            EventKind::CallFellBack {
+                call,
+                failure,
+                used,
+                elapsed,
+            } => format!(
+                "{call} answered with its fallback ({}) after {} attempt(s), {} ms",
+                match used {
+                    FallbackUsed::Value => "the caller's value".to_string(),
+                    FallbackUsed::LastGood { age } =>
+                        format!("the last good response, {} ms old", age.as_millis()),
+                },
+                failure.attempts,
+                elapsed.as_millis()
+            ),
+            EventKind::BreakerControlled { host, control } => {
+                format!("breaker for {host}: {} by hand", control.name())
+            }
         };
         match self.kind.why() {
             Some(why) if !matches!(self.kind, EventKind::CallSucceeded { .. }) => {

@@ -19,6 +19,8 @@ pub enum Hint {
     RetryAfter,
     /// A rate-limit header family: its reset, or the policy a learned limit came from.
     RateLimit(HintSource),
+    /// Not a header: the caller's retry predicate asked for the wait.
+    RetryPredicate,
 }
 
 impl Serialize for Hint {
@@ -35,6 +37,7 @@ impl Hint {
             Hint::RateLimit(HintSource::Ietf) => "RateLimit / RateLimit-Policy",
             Hint::RateLimit(HintSource::IetfLegacy) => "RateLimit-Reset",
             Hint::RateLimit(HintSource::XRateLimit) => "X-RateLimit-Reset",
+            Hint::RetryPredicate => "the retry predicate",
         }
     }
 }
@@ -147,7 +150,9 @@ impl Failure {
         match self.why {
             Why::DeadlineExceeded | Why::DeadlineWouldPass => FailureKind::Timeout,
             Why::AttemptTimeout => FailureKind::Timeout,
-            Why::BreakerOpen | Why::BreakerProbesBusy => FailureKind::Unavailable,
+            Why::BreakerOpen | Why::BreakerProbesBusy | Why::BreakerIsolated => {
+                FailureKind::Unavailable
+            }
             Why::RetryAfterTooLong | Why::ServerRetryAfterHold | Why::ServerQuotaHold => {
                 FailureKind::RateLimited
             }

@@ -103,7 +103,7 @@ impl Engine {
                 .hosts
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| h.active == 0)
+                .filter(|(_, h)| h.active == 0 && !h.breaker.is_held())
                 .min_by_key(|(_, h)| h.last_used)?;
             self.host_index.remove(&self.hosts[i].name);
             self.hosts[i] = fresh;

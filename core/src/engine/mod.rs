@@ -42,13 +42,14 @@
 //! - **Inputs** (each takes `now`; each only queues actions and events):
 //!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
 //!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
-//!   [`Engine::handle_timeout`].
+//!   [`Engine::handle_timeout`]; breakers by hand: [`Engine::hold_breaker`],
+//!   [`Engine::release_breaker`], [`Engine::reset_breaker`], [`Engine::import_breakers`].
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
 //! - **Views**: [`Engine::stats`], [`Engine::hosts`], [`Engine::token_view`],
-//!   [`Engine::active_calls`], [`Engine::config`].
+//!   [`Engine::active_calls`], [`Engine::config`], [`Engine::export_breakers`].
 //!
 //! # Where each decision lives
 //! | file | decides |
@@ -59,6 +60,9 @@
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
+//! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
+//! | `control.rs` | breakers by hand: hold, release, reset, export, import |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 
 mod action;
@@ -66,10 +70,13 @@ mod adaptive;
 mod admit;
 mod attempt;
 mod call;
+mod control;
 mod event;
 mod failure;
+pub mod fallback;
 mod host;
 mod outcome;
+pub mod predicate;
 pub mod retry;
 mod timer;
 mod view;
@@ -80,9 +87,12 @@ use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
 pub use call::{Authorization, CallId, CallSpec, Idempotency, IdempotencyKey};
+pub use control::ControlError;
 pub use event::{ClientEvent, Event, EventKind};
 pub use failure::{Detail, Failure, FailureKind, Hint};
+pub use fallback::{FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites};
 pub use outcome::{Last, Outcome, Problem, Response};
+pub use predicate::{Attempted, Predicate, RetryPredicate, RetryVerdict, Seen};
 pub use view::{HostView, Stats};
 
 use crate::backoff::Backoff;
@@ -256,6 +266,8 @@ impl Engine {
             phase: Phase::Ready,
             sent: Default::default(),
             timer: None,
+            fallback: spec.fallback,
+            predicate: spec.predicate.clone(),
         };
         let Some(host) = self.host_for(spec.host, now) else {
             // No room: fail the call without touching any host.
@@ -552,11 +564,15 @@ impl Engine {
         let Some(call) = self.finish(slot, now) else {
             return;
         };
-        self.stats.failed += 1;
         failure.attempts = call.attempts;
         if call.attempts == 0 {
             failure.processed = Processed::Never;
         }
+        if let Some(used) = fallback::decide(call.method, call.fallback, &failure, now) {
+            self.fell_back(&call, failure, used, now);
+            return;
+        }
+        self.stats.failed += 1;
         self.event(
             now,
             EventKind::CallFailed {

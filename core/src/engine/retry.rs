@@ -9,8 +9,9 @@
 //! 2. a write that may have been applied, without an Idempotency-Key → [`Why::NotIdempotent`];
 //! 3. attempts used up → [`Why::MaxAttempts`];
 //! 4. the server asked for a wait over the cap → [`Why::RetryAfterTooLong`];
-//! 5. the wait: `Retry-After` when the server gave one (a zero `Retry-After` is no wait at all,
-//!    so backoff applies), else backoff;
+//! 5. the wait: the caller's predicate's when it asked for one (capped as `Retry-After` is, in
+//!    4.), else `Retry-After` when the server gave one (a zero `Retry-After` is no wait at
+//!    all, so backoff applies), else backoff;
 //! 6. the retry would start at or after the deadline → [`Why::DeadlineWouldPass`];
 //! 7. the breaker will still be open then → [`Why::BreakerOpen`];
 //! 8. the budget refuses → [`Why::BudgetExhausted`]. Every retry costs budget, throttled ones
@@ -50,6 +51,10 @@ pub struct RetryInput {
     /// The failure was a 429 and the call has not yet had its one budget-free, server-paced
     /// retry.
     pub first_throttle: bool,
+    /// The wait the caller's retry predicate asked for ([`crate::RetryVerdict::RetryAfter`]):
+    /// it replaces the server's and backoff, is capped like `Retry-After`, and is never the
+    /// budget-free retry.
+    pub predicate_wait: Option<Duration>,
     /// Now.
     pub now: Instant,
 }
@@ -102,21 +107,26 @@ pub fn decide(
     if input.attempts >= input.max_attempts {
         return fail(Why::MaxAttempts);
     }
-    if let Some(asked) = input.retry_after.filter(|ra| *ra > input.cap) {
+    let (asked, hint) = match input.predicate_wait {
+        Some(wait) => (Some(wait), Hint::RetryPredicate),
+        None => (input.retry_after, Hint::RetryAfter),
+    };
+    if let Some(asked) = asked.filter(|ra| *ra > input.cap) {
         return RetryDecision::Fail {
             why: Why::RetryAfterTooLong,
             // When the server said it may be called again (the engine holds it for the cap).
-            retry_at: Some(input.now + asked),
+            retry_at: (hint == Hint::RetryAfter).then_some(input.now + asked),
             detail: Detail::WaitTooLong {
                 asked,
                 cap: input.cap,
-                hint: Hint::RetryAfter,
+                hint,
             },
         };
     }
-    let (delay, why) = match input.retry_after.filter(|ra| !ra.is_zero()) {
-        Some(ra) => (ra, Why::RetryAfterHeader),
-        None => (backoff(), Why::Backoff),
+    let (delay, why) = match (input.predicate_wait, input.retry_after) {
+        (Some(wait), _) => (wait, Why::RetryPredicate),
+        (None, Some(ra)) if !ra.is_zero() => (ra, Why::RetryAfterHeader),
+        _ => (backoff(), Why::Backoff),
     };
     let at = input.now + delay;
     if input.deadline.is_some_and(|d| at >= d) {
@@ -155,6 +165,7 @@ mod tests {
             cap: 60_000 * MS,
             deadline: Some(Instant::ZERO + 30_000 * MS),
             first_throttle: false,
+            predicate_wait: None,
             now: Instant::ZERO,
         }
     }

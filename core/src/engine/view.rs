@@ -38,6 +38,8 @@ pub struct Stats {
     pub pool_recycles: u64,
     /// Events dropped because nobody drained the queue.
     pub events_dropped: u64,
+    /// Calls that answered with their fallback instead of failing.
+    pub fallbacks: u64,
 }
 
 /// One host's state, for UIs and reports.

@@ -73,7 +73,7 @@ pub fn contention(jitter: Jitter, clients: u32, write_ms: u64, seed: u64) -> Con
     for r in world.results.iter().flatten() {
         match r {
             super::CallResult::Done { at, .. } => completion = completion.max(at.as_millis()),
-            super::CallResult::Failed { .. } => gave_up += 1,
+            super::CallResult::Failed { .. } | super::CallResult::FellBack { .. } => gave_up += 1,
         }
     }
     ContentionResult {

@@ -10,10 +10,11 @@ impl Scenario {
         self.calls.iter().map(|c| u64::from(c.count)).sum()
     }
 
-    /// Whether drivers must produce identical decision traces (one call: yes; many concurrent
-    /// calls: their interleaving depends on real timing, so only the expectations are compared).
+    /// Whether drivers must produce identical decision traces (one call, or calls marked
+    /// `sequential`: yes; many concurrent calls: their interleaving depends on real timing, so
+    /// only the expectations are compared).
     pub fn compares_traces(&self) -> bool {
-        self.total_calls() == 1
+        self.total_calls() == 1 || self.sequential
     }
 }
 
@@ -120,6 +121,23 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
                 why: w,
                 ..
             } => format!("concurrency limit {previous} -> {limit} ({})", why(w)),
+            EventKind::CallFellBack {
+                call,
+                failure,
+                used,
+                ..
+            } => format!(
+                "{call} fell back to {} ({}) after {} attempts",
+                match used {
+                    crate::engine::FallbackUsed::Value => "its value",
+                    crate::engine::FallbackUsed::LastGood { .. } => "the last good response",
+                },
+                why(&failure.why),
+                failure.attempts
+            ),
+            EventKind::BreakerControlled { control, .. } => {
+                format!("breaker {}", control.name())
+            }
             EventKind::CallFailed { call, failure, .. } => format!(
                 "{call} failed ({}) after {} attempts{}; {}, {}, {}{}",
                 why(&failure.why),

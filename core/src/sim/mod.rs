@@ -19,8 +19,9 @@ pub use brooker::{contention, ContentionResult};
 pub use conformance::{has_date_headers, verify, without_hint_notes, RealClock};
 pub use decisions::{compare_decisions, decision_lines};
 pub use scenario::{
-    check, expand_header, item_id, outcome_label, run_scenario, walk_error_label, CallPlan, Expect,
-    Fault, PagePlan, Reply, Scenario, ScenarioResult, ScriptedServer, TokenPlan,
+    check, control_lines, expand_header, item_id, outcome_label, run_scenario, walk_error_label,
+    CallPlan, ControlAction, ControlStep, Expect, FallbackPlan, Fault, PagePlan, Reply, Scenario,
+    ScenarioResult, ScriptedServer, TokenPlan,
 };
 pub use setup::Setup;
 pub use walk::{run_walk, stop_label, WalkRun, FIRST_PAGE};

@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::walk::run_walk;
 use super::world::{CallResult, Server, SimReply, SimRequest, World};
+use crate::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
 use crate::classify::{Method, TransportError};
 use crate::config::Config;
-use crate::engine::{CallSpec, Engine, Event, EventKind, Idempotency};
+use crate::engine::{
+    CallSpec, Engine, Event, EventKind, FallbackSpec, FallbackStore, FallbackWrites, Idempotency,
+};
 use crate::paginate::{PageStyle, PaginateError};
 use crate::time::{Instant, UnixTime};
 
@@ -64,6 +67,78 @@ pub struct CallPlan {
     pub deadline_ms: Option<u64>,
     /// Attempts override.
     pub max_attempts: Option<u32>,
+    /// The call's fallback.
+    pub fallback: Option<FallbackPlan>,
+}
+
+/// A call's fallback in a scenario: `{"source": "value"}` (the driver's value: status 200,
+/// body `"fallback"`) or `{"source": "last_good", "max_age_ms": N}` (the last 2xx answer to
+/// an earlier call of the scenario that asked for it too, all calls being the same request).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FallbackPlan {
+    /// A value.
+    Value {
+        /// Whether a write that may have been applied falls back too.
+        #[serde(default)]
+        writes: FallbackWrites,
+    },
+    /// The last good response.
+    LastGood {
+        /// Its oldest usable age.
+        max_age_ms: u64,
+        /// Whether a write that may have been applied falls back too.
+        #[serde(default)]
+        writes: FallbackWrites,
+    },
+}
+
+impl FallbackPlan {
+    /// The engine's spec, given when the last good response was stored (if it was).
+    pub fn spec(self, stored_at: Option<Instant>) -> Option<FallbackSpec> {
+        let (spec, writes) = match self {
+            FallbackPlan::Value { writes } => (FallbackSpec::value(), writes),
+            FallbackPlan::LastGood { max_age_ms, writes } => (
+                FallbackSpec::stored(stored_at?, Duration::from_millis(max_age_ms)),
+                writes,
+            ),
+        };
+        Some(spec.writes(writes))
+    }
+
+    /// Whether a good answer of a call with this plan is kept for later calls.
+    pub fn keeps_last_good(self) -> bool {
+        matches!(self, FallbackPlan::LastGood { .. })
+    }
+}
+
+/// A breaker control at a time (all calls go to one host).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlStep {
+    /// When, from the start.
+    pub at_ms: u64,
+    /// What.
+    #[serde(rename = "do")]
+    pub action: ControlAction,
+}
+
+/// What a control step does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    /// Isolate the breaker (a new hold).
+    Isolate,
+    /// Force it closed (a new hold).
+    ForceClosed,
+    /// Release the oldest hold still held.
+    Release,
+    /// Reset it.
+    Reset,
+    /// Export every breaker (kept, as JSON, for `import`).
+    Export,
+    /// Import the last export.
+    Import,
 }
 
 impl Default for CallPlan {
@@ -77,6 +152,7 @@ impl Default for CallPlan {
             token: false,
             deadline_ms: None,
             max_attempts: None,
+            fallback: None,
         }
     }
 }
@@ -160,6 +236,8 @@ pub struct Expect {
     /// At least this many waits (`waiting` and `queued` events) with each reason, e.g.
     /// `{"adaptive_rate": 3}`.
     pub min_waits: Option<BTreeMap<String, u32>>,
+    /// The breaker controls' events, in order (`isolated`, `reset`, `imported`, ...).
+    pub breaker_controls: Option<Vec<String>>,
 }
 
 /// A scripted server, a policy, a seed, calls, and what the rules say must happen.
@@ -190,6 +268,13 @@ pub struct Scenario {
     /// Walk these calls as the pages of a collection instead of starting them all.
     #[serde(default)]
     pub paginate: Option<PagePlan>,
+    /// Breaker controls, at their times (before a call that starts at the same time).
+    #[serde(default)]
+    pub controls: Vec<ControlStep>,
+    /// The calls never overlap (each ends well before the next starts), so every driver must
+    /// make the sim's decisions line for line, as for a single call.
+    #[serde(default)]
+    pub sequential: bool,
     /// Expectations.
     #[serde(default)]
     pub expect: Expect,
@@ -356,12 +441,9 @@ pub struct ScenarioResult {
 pub fn outcome_label(r: Option<&CallResult>) -> String {
     match r {
         Some(CallResult::Done { status, .. }) => format!("done:{status}"),
-        Some(CallResult::Failed { failure, .. }) => {
-            let why = serde_json::to_value(failure.why).ok();
-            format!(
-                "fail:{}",
-                why.as_ref().and_then(|v| v.as_str()).unwrap_or("?")
-            )
+        Some(CallResult::Failed { failure, .. }) => format!("fail:{}", failure.why.name()),
+        Some(CallResult::FellBack { failure, .. }) => {
+            format!("fallback:{}", failure.why.name())
         }
         None => "pending".to_string(),
     }
@@ -421,9 +503,31 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
     let mut walk_error = None;
     match &s.paginate {
         None => {
+            let mut controls = Controls::default();
+            let mut steps = s.controls.iter().peekable();
+            let mut last_good = FallbackStore::<()>::default();
+            let mut plans: Vec<&CallPlan> = Vec::new();
             for (at, _, plan) in &starts {
+                while let Some(step) = steps.next_if(|c| c.at_ms <= *at) {
+                    world.run_until(Instant::from_millis(step.at_ms), max_steps);
+                    let (now, wall) = (world.now, world.wall());
+                    controls.apply(&mut world.engine, step.action, now, wall);
+                    world.pump();
+                }
                 world.run_until(Instant::from_millis(*at), max_steps);
-                world.start(spec_for(plan));
+                keep_last_good(&world.results, &plans, &mut last_good);
+                let mut spec = spec_for(plan);
+                spec.fallback = plan
+                    .fallback
+                    .and_then(|f| f.spec(last_good.get(LAST_GOOD_KEY).map(|(_, at)| at)));
+                plans.push(plan);
+                world.start(spec);
+            }
+            for step in steps {
+                world.run_until(Instant::from_millis(step.at_ms), max_steps);
+                let (now, wall) = (world.now, world.wall());
+                controls.apply(&mut world.engine, step.action, now, wall);
+                world.pump();
             }
             world.drive_bounded(max_steps);
         }
@@ -461,6 +565,90 @@ pub fn run_scenario(s: &Scenario) -> Result<ScenarioResult, crate::ConfigError> 
     };
     result.mismatches = check(&s.expect, &result);
     Ok(result)
+}
+
+/// All of a scenario's calls are one request: its last good answer has one key.
+const LAST_GOOD_KEY: &str = "scenario";
+
+/// Keeps the latest 2xx answer of a call whose plan keeps last good responses.
+fn keep_last_good(
+    results: &[Option<CallResult>],
+    plans: &[&CallPlan],
+    store: &mut FallbackStore<()>,
+) {
+    let latest = results
+        .iter()
+        .zip(plans)
+        .filter(|(_, p)| p.fallback.is_some_and(FallbackPlan::keeps_last_good))
+        .filter_map(|(r, _)| match r {
+            Some(CallResult::Done { status, at, .. }) if (200..300).contains(status) => Some(*at),
+            _ => None,
+        })
+        .max();
+    if let Some(at) = latest {
+        if store
+            .get(LAST_GOOD_KEY)
+            .is_none_or(|(_, stored)| stored < at)
+        {
+            store.put(LAST_GOOD_KEY.into(), (), 0, at);
+        }
+    }
+}
+
+/// The sim's side of the control steps: the holds taken and the last export.
+#[derive(Default)]
+struct Controls {
+    holds: std::collections::VecDeque<BreakerHold>,
+    exported: Option<String>,
+}
+
+impl Controls {
+    fn apply(&mut self, engine: &mut Engine, action: ControlAction, now: Instant, wall: UnixTime) {
+        const HOST: &str = "http://sim.test";
+        match action {
+            ControlAction::Isolate | ControlAction::ForceClosed => {
+                let kind = if action == ControlAction::Isolate {
+                    HoldKind::Isolate
+                } else {
+                    HoldKind::ForceClosed
+                };
+                if let Ok(hold) = engine.hold_breaker(HOST, kind, now) {
+                    self.holds.push_back(hold);
+                }
+            }
+            ControlAction::Release => {
+                if let Some(hold) = self.holds.pop_front() {
+                    engine.release_breaker(hold, now);
+                }
+            }
+            ControlAction::Reset => {
+                let _ = engine.reset_breaker(HOST, now);
+            }
+            ControlAction::Export => {
+                self.exported = Some(engine.export_breakers(now, Some(wall)).to_json());
+            }
+            ControlAction::Import => {
+                if let Some(snapshot) = self
+                    .exported
+                    .as_deref()
+                    .and_then(|t| BreakerSnapshot::from_json(t).ok())
+                {
+                    let _ = engine.import_breakers(&snapshot, now, Some(wall));
+                }
+            }
+        }
+    }
+}
+
+/// The breaker controls' event names in a trace, in order.
+pub fn control_lines(trace: &[Event]) -> Vec<String> {
+    trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BreakerControlled { control, .. } => Some(control.name().to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn retry_lines(trace: &[Event]) -> (Vec<u64>, Vec<String>) {
@@ -530,6 +718,13 @@ pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
     }
     if let Some(n) = expect.breaker_trips {
         eq("breaker trips", n.to_string(), r.breaker_trips.to_string());
+    }
+    if let Some(want) = &expect.breaker_controls {
+        eq(
+            "breaker controls",
+            format!("{want:?}"),
+            format!("{:?}", control_lines(&r.trace)),
+        );
     }
     if let Some(max) = expect.max_attempts {
         if r.attempts > max {

@@ -53,7 +53,10 @@ pub fn run_walk<S: Server>(
                             .attempts(attempts);
                         items.extend(walk.accept(reply).unwrap_or_default());
                     }
-                    Some(CallResult::Failed { failure, .. }) => {
+                    // Pages carry no fallback: a fall-back page never happens in a walk.
+                    Some(
+                        CallResult::Failed { failure, .. } | CallResult::FellBack { failure, .. },
+                    ) => {
                         failed_as = outcome_label(Some(&CallResult::Failed {
                             failure,
                             at: world.now,

@@ -4,8 +4,8 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::classify::{Method, TransportError};
 use crate::engine::{
-    Action, AttemptHeaders, CallId, CallSpec, Engine, Event, Failure, Idempotency, Outcome,
-    Response,
+    Action, AttemptHeaders, CallId, CallSpec, Engine, Event, Failure, FallbackUsed, Idempotency,
+    Outcome, Response,
 };
 use crate::rng::Uuid;
 use crate::time::{Instant, UnixTime};
@@ -88,6 +88,15 @@ pub enum CallResult {
         /// When it ended.
         at: Instant,
     },
+    /// A failure answered with the call's fallback.
+    FellBack {
+        /// The failure it stands in for.
+        failure: Failure,
+        /// Which fallback.
+        used: FallbackUsed,
+        /// When it ended.
+        at: Instant,
+    },
 }
 
 impl CallResult {
@@ -95,14 +104,18 @@ impl CallResult {
     pub fn attempts(&self) -> u32 {
         match self {
             CallResult::Done { attempts, .. } => *attempts,
-            CallResult::Failed { failure, .. } => failure.attempts,
+            CallResult::Failed { failure, .. } | CallResult::FellBack { failure, .. } => {
+                failure.attempts
+            }
         }
     }
 
     /// When the call ended.
     pub fn at(&self) -> Instant {
         match self {
-            CallResult::Done { at, .. } | CallResult::Failed { at, .. } => *at,
+            CallResult::Done { at, .. }
+            | CallResult::Failed { at, .. }
+            | CallResult::FellBack { at, .. } => *at,
         }
     }
 }
@@ -222,7 +235,7 @@ impl<S: Server> World<S> {
     }
 
     /// Drains actions and events, turning sends into pending replies.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send {
@@ -303,6 +316,14 @@ impl<S: Server> World<S> {
                 Action::Fail { call, failure } => {
                     let at = self.now;
                     self.record(call, CallResult::Failed { failure, at });
+                }
+                Action::Fallback {
+                    call,
+                    failure,
+                    used,
+                } => {
+                    let at = self.now;
+                    self.record(call, CallResult::FellBack { failure, used, at });
                 }
                 // Nothing is in flight past its deadline here (see `Send`), and the sim
                 // keeps no connection pool.

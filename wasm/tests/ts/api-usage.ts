@@ -1,6 +1,6 @@
 // Type-checked (never run) against the generated www/pkg/resile_wasm.d.ts by scripts/test-wasm.sh:
 // the declarations cover every part of the JS API a caller touches.
-import init, { Client, ResileResponse, ResileError, isResileError, type ClientConfig, type ResileEvent, type HostState, type TokenState, type Why } from "../../../www/pkg/resile_wasm.js";
+import init, { Client, ResileResponse, ResileError, isResileError, BreakerOverride, type ClientConfig, type ResileEvent, type HostState, type TokenState, type Why, type RetryCheck, type RetryVerdict, type FallbackInfo, type BreakerSnapshot } from "../../../www/pkg/resile_wasm.js";
 
 export async function usage(): Promise<number> {
   await init();
@@ -58,6 +58,22 @@ export async function usage(): Promise<number> {
   const hosts: HostState[] = client.hosts();
   const token: TokenState = client.token();
   console.log(hosts[0]?.breaker, hosts[0]?.heldUntilMs, token.generation, token.lastError, client.stats().attempts, client.config().retry?.maxAttempts);
+  const stale = await client.get("/prices", {
+    fallback: { lastGoodMs: 60_000 },
+    retryIf: (check: RetryCheck): RetryVerdict | undefined =>
+      check.status === 409 ? { retryAfterMs: 500 } : check.error === "reset" ? "dontRetry" : undefined,
+  });
+  const info: FallbackInfo | undefined = stale.fallback;
+  console.log(info?.why, info?.source, info?.ageMs);
+  await client.post("/orders", { json: {}, fallback: { value: { status: 202, json: { queued: true } }, allowWrites: true } });
+  const hold: BreakerOverride = client.isolate("/prices");
+  console.log(hold.host);
+  hold.release();
+  client.forceClosed("/prices").release();
+  client.resetBreaker("/prices");
+  const snapshot: BreakerSnapshot = client.exportBreakers();
+  const imported: number = client.importBreakers(JSON.stringify(snapshot)) + client.importBreakers(snapshot);
+  console.log(snapshot.version, snapshot.hosts[0]?.open_remaining_ms, imported);
   dispose();
   return n;
 }
