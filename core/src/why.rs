@@ -82,11 +82,18 @@ pub enum Why {
     ConnectionsFailing,
     /// The call waited longer than `concurrency.max_queue_ms` for a concurrency slot.
     QueueTimeout,
+    /// The attempt out has not answered within the fixed hedge delay: another is sent beside it.
+    HedgeDelay,
+    /// The attempt out is slower than the host's recent latency percentile: another is sent
+    /// beside it.
+    HedgePercentile,
+    /// Another attempt of the same call answered first; this one is abandoned.
+    HedgeLost,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 36] = [
+    pub const ALL: [Why; 39] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -123,6 +130,9 @@ impl Why {
         Why::ConcurrencyLimit,
         Why::ConnectionsFailing,
         Why::QueueTimeout,
+        Why::HedgeDelay,
+        Why::HedgePercentile,
+        Why::HedgeLost,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -164,6 +174,9 @@ impl Why {
             Why::ConcurrencyLimit => "concurrency_limit",
             Why::ConnectionsFailing => "connections_failing",
             Why::QueueTimeout => "queue_timeout",
+            Why::HedgeDelay => "hedge_delay",
+            Why::HedgePercentile => "hedge_percentile",
+            Why::HedgeLost => "hedge_lost",
         }
     }
 
@@ -234,6 +247,11 @@ impl Why {
                 "connections to the host failed again and again; the pool is rebuilt"
             }
             Why::QueueTimeout => "the call waited too long for a free slot among those in flight",
+            Why::HedgeDelay => "the attempt out did not answer within the hedge delay",
+            Why::HedgePercentile => {
+                "the attempt out is slower than the host's recent latency percentile"
+            }
+            Why::HedgeLost => "another attempt of the same call answered first",
         }
     }
 }

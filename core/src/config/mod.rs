@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
 
+mod hedge;
+pub use hedge::{HedgeConfig, MAX_HEDGES};
+
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +48,8 @@ pub struct Config {
     pub concurrency: ConcurrencyConfig,
     /// When the driver's connection pool is rebuilt.
     pub pool: PoolConfig,
+    /// Hedged requests for idempotent reads (off by default).
+    pub hedge: HedgeConfig,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -106,6 +111,7 @@ impl Default for Config {
             max_queued_events: 65_536,
             concurrency: ConcurrencyConfig::default(),
             pool: PoolConfig::default(),
+            hedge: HedgeConfig::default(),
         }
     }
 }
@@ -651,6 +657,7 @@ impl Config {
         if self.max_queued_events == 0 {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
+        self.hedge.validate()?;
         Ok(())
     }
 }

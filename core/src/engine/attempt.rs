@@ -19,17 +19,28 @@ use crate::time::Instant;
 use crate::why::Why;
 
 impl Engine {
-    /// The attempt in flight for `slot` ended with `outcome`.
-    pub(crate) fn on_outcome(&mut self, slot: u32, outcome: Outcome<'_>, now: Instant) {
+    /// Attempt `attempt` of `slot`, in flight, ended with `outcome`.
+    pub(crate) fn on_outcome(
+        &mut self,
+        slot: u32,
+        attempt: u32,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) {
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return;
         };
-        let Phase::InFlight { admit, token, .. } = c.phase else {
+        let Some(flight) = c.flights.take(attempt) else {
             return;
         };
-        c.phase = Phase::Ready;
-        c.timer = None;
-        let (id, attempt, host) = (c.id, c.attempts, c.host as usize);
+        let (admit, token) = (flight.admit, flight.token);
+        let others = !c.flights.is_empty();
+        if !others {
+            c.phase = Phase::Ready;
+            c.timer = None;
+            c.hedge.due = None;
+        }
+        let (id, host) = (c.id, c.host as usize);
         self.release_slot(host);
 
         let (class, last) = match outcome {
@@ -60,10 +71,32 @@ impl Engine {
 
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
+                self.record_latency(host, now - flight.sent);
                 self.read_hints(slot, host, &r, class.success, now)
             }
             Outcome::Transport(_) => Default::default(),
         };
+        if others {
+            let unauthorized = last.status() == Some(401) && token.is_some();
+            let settles = class.success
+                || !class.retryable
+                || unauthorized
+                || matches!(outcome, Outcome::Unusable(..));
+            if !settles {
+                // A retryable failure while another attempt of the call is out: that one
+                // decides (gRPC A6's non-fatal status). It still counts as a failure.
+                if let Some(t) = self.hosts[host].throttle.as_mut() {
+                    t.failed();
+                }
+                self.arm_in_flight(slot);
+                return;
+            }
+            self.abort_flights(slot, now);
+            if let Some(c) = self.calls[slot as usize].as_mut() {
+                c.phase = Phase::Ready;
+                c.timer = None;
+            }
+        }
         if let Outcome::Unusable(_, problem) = outcome {
             let f = Failure::new(class.why, 0, Some(last), Processed::Yes)
                 .detail(Detail::Problem(problem));
@@ -89,11 +122,11 @@ impl Engine {
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
     /// and decide as for a timeout the driver had seen.
-    pub(crate) fn expire_attempt(&mut self, slot: u32, now: Instant) {
+    pub(crate) fn expire_attempt(&mut self, slot: u32, attempt: u32, now: Instant) {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
-        let (id, attempt) = (c.id, c.attempts);
+        let id = c.id;
         self.stats.attempts_aborted += 1;
         self.event(
             now,
@@ -108,7 +141,12 @@ impl Engine {
             attempt,
             why: Why::AttemptTimeout,
         });
-        self.on_outcome(slot, Outcome::Transport(TransportError::Timeout), now);
+        self.on_outcome(
+            slot,
+            attempt,
+            Outcome::Transport(TransportError::Timeout),
+            now,
+        );
     }
 
     /// Counts connection failures in a row per host; the configured number asks the driver to

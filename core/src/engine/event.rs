@@ -182,6 +182,26 @@ pub enum EventKind {
         /// Calls failed because of it.
         calls_failed: u32,
     },
+    /// Another attempt of the call was sent beside the one(s) still out (hedging).
+    HedgeSent {
+        /// The call.
+        call: CallId,
+        /// The attempt the hedge is.
+        attempt: u32,
+        /// How long the attempt before it had been out.
+        #[serde(rename = "delay_ms", serialize_with = "ser_duration_ms")]
+        delay: Duration,
+        /// The fixed hedge delay, or the host's latency percentile.
+        why: Why,
+    },
+    /// A hedge was due but not sent; the attempts out carry on.
+    HedgeRefused {
+        /// The call.
+        call: CallId,
+        /// What refused it: the budget, the breaker, a hold, the concurrency or rate limit,
+        /// the deadline, or the token.
+        why: Why,
+    },
     /// The call got its final response.
     CallSucceeded {
         /// The call.
@@ -217,6 +237,8 @@ impl EventKind {
             | EventKind::WaitingForToken { why, .. }
             | EventKind::Queued { why, .. }
             | EventKind::HostHeld { why, .. }
+            | EventKind::HedgeSent { why, .. }
+            | EventKind::HedgeRefused { why, .. }
             | EventKind::TokenFetchStarted { why } => Some(*why),
             EventKind::CallFailed { failure, .. } => Some(failure.why),
             EventKind::BreakerOpened { .. } => Some(Why::BreakerOpen),
@@ -242,6 +264,8 @@ impl EventKind {
             | EventKind::Queued { call, .. }
             | EventKind::HintUnreadable { call }
             | EventKind::BudgetExhausted { call, .. }
+            | EventKind::HedgeSent { call, .. }
+            | EventKind::HedgeRefused { call, .. }
             | EventKind::CallSucceeded { call, .. }
             | EventKind::CallFailed { call, .. } => Some(*call),
             _ => None,
@@ -308,6 +332,16 @@ impl Event {
             EventKind::BudgetExhausted { host, call } => {
                 format!("{call} retry refused: budget for {host} spent")
             }
+            EventKind::HedgeSent {
+                call,
+                attempt,
+                delay,
+                ..
+            } => format!(
+                "{call} hedge: attempt {attempt} after {} ms",
+                delay.as_millis()
+            ),
+            EventKind::HedgeRefused { call, .. } => format!("{call} hedge not sent"),
             EventKind::TokenFetchStarted { .. } => "fetching an access token".to_string(),
             EventKind::TokenRefreshed {
                 generation,

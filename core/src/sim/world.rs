@@ -304,15 +304,32 @@ impl<S: Server> World<S> {
                     let at = self.now;
                     self.record(call, CallResult::Failed { failure, at });
                 }
-                // Nothing is in flight past its deadline here (see `Send`), and the sim
-                // keeps no connection pool.
-                Action::Abort { .. } | Action::RecycleConnections { .. } => {}
+                // An aborted attempt's answer never arrives (one past its deadline was never
+                // scheduled, see `Send`; a hedge's loser is dropped here). The sim keeps no
+                // connection pool.
+                Action::Abort { call, attempt, .. } => self.drop_reply(call, attempt),
+                Action::RecycleConnections { .. } => {}
             }
         }
         while let Some(e) = self.engine.poll_event() {
             if self.keep_trace {
                 self.trace.push(e);
             }
+        }
+    }
+
+    /// Forgets the pending answer of an aborted attempt, if one is scheduled.
+    fn drop_reply(&mut self, call: CallId, attempt: u32) {
+        let index = self.pending.iter().find_map(|Reverse((_, _, p))| match p {
+            Pending::Reply {
+                call: c,
+                attempt: a,
+                index,
+            } if *c == call && *a == attempt => Some(*index),
+            _ => None,
+        });
+        if let Some(reply) = index.and_then(|i| self.replies.get_mut(i)) {
+            *reply = None;
         }
     }
 
