@@ -186,8 +186,9 @@ struct Slot {
     url: String,
     last: Option<Reply>,
     settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
-    /// The attempt in flight, aborted when the caller cancels.
-    inflight: Option<web_sys::AbortController>,
+    /// The attempts in flight (several when the call is hedged), by number; each is aborted
+    /// when the engine says so, all when the call fails.
+    inflight: Vec<(u32, web_sys::AbortController)>,
     /// The caller's abort listener, removed when the call ends.
     on_abort: Option<(web_sys::AbortSignal, Closure<dyn FnMut()>)>,
 }
@@ -369,7 +370,7 @@ impl Driver {
             url,
             last: None,
             settle: Some(settle),
-            inflight: None,
+            inflight: Vec::new(),
             on_abort: None,
         };
         let mut cancelled = false;
@@ -574,14 +575,14 @@ impl Inner {
                     token,
                 ));
             }
-            // The engine timed the attempt out: abort its fetch; whatever it still reports is
-            // for an attempt the engine has moved past, and is ignored.
-            Action::Abort { call, .. } => {
-                let controller = self
-                    .calls
-                    .borrow_mut()
-                    .get_mut(&call)
-                    .and_then(|slot| slot.inflight.take());
+            // The engine timed the attempt out, or another attempt of the call answered first:
+            // abort its fetch; whatever it still reports is for an attempt the engine has
+            // moved past, and is ignored.
+            Action::Abort { call, attempt, .. } => {
+                let controller = self.calls.borrow_mut().get_mut(&call).and_then(|slot| {
+                    let i = slot.inflight.iter().position(|(n, _)| *n == attempt)?;
+                    Some(slot.inflight.swap_remove(i).1)
+                });
                 if let Some(c) = controller {
                     c.abort();
                 }
@@ -609,7 +610,7 @@ impl Inner {
                     return;
                 };
                 slot.finish();
-                if let Some(attempt) = slot.inflight.take() {
+                for (_, attempt) in slot.inflight.drain(..) {
                     attempt.abort();
                 }
                 let token_error = match failure.kind() {
@@ -684,15 +685,15 @@ impl Inner {
         };
         let (spec, url) = spec;
         let guard = AbortGuard::new();
-        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
-            slot.inflight = guard.controller.clone();
+        if let (Some(slot), Some(c)) = (self.calls.borrow_mut().get_mut(&call), &guard.controller) {
+            slot.inflight.push((attempt, c.clone()));
         }
         let result = self
             .send(&spec, &url, key, request_id, token, guard.signal())
             .await;
         drop(guard);
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
-            slot.inflight = None;
+            slot.inflight.retain(|(n, _)| *n != attempt);
         }
         let now = js::now();
         match result {

@@ -55,6 +55,23 @@ export interface ClientConfig {
   /** The engine's own concurrency limits (`maxInFlight` above fills them when unset). */
   concurrency?: { maxInFlight?: number | null; maxInFlightPerHost?: number | null; maxQueueMs?: number | null };
   pool?: { recycleAfterFailures?: number };
+  /**
+   * Hedged requests for GET, HEAD and OPTIONS (off by default): when an attempt has not answered
+   * after `delayMs` (or, with `percentile`, the host's recent latency at that quantile, once it
+   * has `minSamples`, within `minDelayMs`..`maxDelayMs`), another goes beside it; the first good
+   * answer wins and the others are aborted. A hedge is an attempt: it counts against
+   * `retry.maxAttempts`, the budget, the concurrency and rate limits, and is never sent to a
+   * breaker that is not closed. At most `maxHedges` (1..3) per call.
+   */
+  hedge?: {
+    enabled?: boolean;
+    delayMs?: number;
+    percentile?: number | null;
+    minSamples?: number;
+    minDelayMs?: number;
+    maxDelayMs?: number;
+    maxHedges?: number;
+  };
   maxHosts?: number;
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */
@@ -160,7 +177,8 @@ export type Why =
   | "token_missing" | "token_expiring" | "token_expired" | "token_rejected"
   | "token_rejected_again" | "token_fetch_failed" | "hint_unreadable" | "cancelled"
   | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
-  | "concurrency_limit" | "connections_failing" | "queue_timeout";
+  | "concurrency_limit" | "connections_failing" | "queue_timeout" | "hedge_delay"
+  | "hedge_percentile" | "hedge_lost";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -205,6 +223,8 @@ export type ResileEvent = EventBase & (
   | { event: "breaker_half_open"; host: string }
   | { event: "breaker_closed"; host: string }
   | { event: "budget_exhausted"; host: string; call: number }
+  | { event: "hedge_sent"; call: number; attempt: number; delayMs: number; why: Why }
+  | { event: "hedge_refused"; call: number; why: Why }
   | { event: "token_fetch_started"; why: Why }
   | { event: "token_refreshed"; generation: number; expiresInMs: number | null }
   | { event: "token_fetch_failed"; callsFailed: number }
