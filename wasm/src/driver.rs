@@ -685,12 +685,20 @@ impl Inner {
         };
         let (spec, url) = spec;
         let guard = AbortGuard::new();
-        if let (Some(slot), Some(c)) = (self.calls.borrow_mut().get_mut(&call), &guard.controller) {
-            slot.inflight.push((attempt, c.clone()));
+        let init = web_sys::RequestInit::new();
+        init.set_signal(guard.signal().as_ref());
+        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            if !slot.inflight.is_empty() {
+                // Another attempt of this request is out (a hedge): Chromium's HTTP cache would
+                // hold this one back until the first completes (its cache lock on a URL being
+                // fetched), so it bypasses the cache.
+                init.set_cache(web_sys::RequestCache::NoStore);
+            }
+            if let Some(c) = &guard.controller {
+                slot.inflight.push((attempt, c.clone()));
+            }
         }
-        let result = self
-            .send(&spec, &url, key, request_id, token, guard.signal())
-            .await;
+        let result = self.send(&spec, &url, key, request_id, token, init).await;
         drop(guard);
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
             slot.inflight.retain(|(n, _)| *n != attempt);
@@ -737,7 +745,7 @@ impl Inner {
         key: Option<Uuid>,
         request_id: Uuid,
         token: Option<u32>,
-        signal: Option<web_sys::AbortSignal>,
+        init: web_sys::RequestInit,
     ) -> Result<Reply, Stage> {
         let headers = web_sys::Headers::new().map_err(|_| Stage::Request)?;
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| Stage::Request);
@@ -755,11 +763,9 @@ impl Inner {
                 set("authorization", &format!("Bearer {t}"))?;
             }
         }
-        let init = web_sys::RequestInit::new();
         init.set_method(spec.method.as_str());
         init.set_headers(&headers);
         init.set_mode(web_sys::RequestMode::Cors);
-        init.set_signal(signal.as_ref());
         match &spec.body {
             Some(Body::Text(t)) => init.set_body(&JsValue::from_str(t)),
             Some(Body::Bytes(b)) => init.set_body(&Uint8Array::from(b.as_slice())),

@@ -7,7 +7,7 @@ use core::time::Duration;
 use crate::breaker::{Admit, Refusal};
 use crate::classify::{classify_status, classify_transport, Class, Processed, TransportError};
 use crate::engine::action::Action;
-use crate::engine::call::Phase;
+use crate::engine::call::{CallId, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
@@ -296,17 +296,7 @@ impl Engine {
             } => {
                 match why {
                     Why::BreakerOpen => self.stats.breaker_rejections += 1,
-                    Why::BudgetExhausted if budget_refused => {
-                        self.stats.budget_refusals += 1;
-                        let name = self.hosts[host].name.clone();
-                        self.event(
-                            now,
-                            EventKind::BudgetExhausted {
-                                host: name,
-                                call: id,
-                            },
-                        );
-                    }
+                    Why::BudgetExhausted if budget_refused => self.budget_refused(host, id, now),
                     _ => {}
                 }
                 let f = Failure::new(why, 0, Some(last), class.processed)
@@ -315,6 +305,13 @@ impl Engine {
                 self.fail(slot, f, now);
             }
         }
+    }
+
+    /// The host's budget refused `call` a retry (or a hedge): counted, and said in an event.
+    pub(crate) fn budget_refused(&mut self, host: usize, call: CallId, now: Instant) {
+        self.stats.budget_refusals += 1;
+        let name = self.hosts[host].name.clone();
+        self.event(now, EventKind::BudgetExhausted { host: name, call });
     }
 
     /// A successful attempt under a preset with a quota or a throttle: the quota gets the

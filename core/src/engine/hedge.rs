@@ -167,15 +167,7 @@ impl Engine {
         };
         // The budget last: a hedge refused for any other reason costs nothing.
         if !self.hedge_withdraw(slot, host, now) {
-            self.stats.budget_refusals += 1;
-            let name = self.hosts[host].name.clone();
-            self.event(
-                now,
-                EventKind::BudgetExhausted {
-                    host: name,
-                    call: id,
-                },
-            );
+            self.budget_refused(host, id, now);
             self.event(
                 now,
                 EventKind::HedgeRefused {

@@ -40,8 +40,8 @@
 //!
 //! # The methods, grouped
 //! - **Inputs** (each takes `now`; each only queues actions and events):
-//!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
-//!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
+//!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the oldest
+//!   attempt in flight; with hedging a call may have several), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
 //!   [`Engine::handle_timeout`].
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know

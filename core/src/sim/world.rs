@@ -318,19 +318,12 @@ impl<S: Server> World<S> {
         }
     }
 
-    /// Forgets the pending answer of an aborted attempt, if one is scheduled.
+    /// Forgets the pending answer of an aborted attempt, if one is scheduled, so the clock
+    /// does not stop at a time nothing happens.
     fn drop_reply(&mut self, call: CallId, attempt: u32) {
-        let index = self.pending.iter().find_map(|Reverse((_, _, p))| match p {
-            Pending::Reply {
-                call: c,
-                attempt: a,
-                index,
-            } if *c == call && *a == attempt => Some(*index),
-            _ => None,
+        self.pending.retain(|Reverse((_, _, p))| {
+            !matches!(p, Pending::Reply { call: c, attempt: a, .. } if *c == call && *a == attempt)
         });
-        if let Some(reply) = index.and_then(|i| self.replies.get_mut(i)) {
-            *reply = None;
-        }
     }
 
     fn record(&mut self, call: CallId, result: CallResult) {
