@@ -96,3 +96,49 @@ impl HedgeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn off_by_default_and_read_by_its_json_names() {
+        assert!(!Config::default().hedge.enabled);
+        let c = Config::from_json(
+            r#"{"hedge": {"enabled": true, "delay_ms": 40, "percentile": 0.95, "min_samples": 50,
+                "min_delay_ms": 10, "max_delay_ms": 500, "max_hedges": 2}}"#,
+        )
+        .unwrap();
+        let h = &c.hedge;
+        assert!(h.enabled);
+        assert_eq!(
+            (h.delay_ms, h.percentile, h.min_samples),
+            (40, Some(0.95), 50)
+        );
+        assert_eq!((h.min_delay_ms, h.max_delay_ms, h.max_hedges), (10, 500, 2));
+        let unknown = Config::from_json(r#"{"hedge": {"delay": 40}}"#).unwrap_err();
+        assert!(matches!(unknown, ConfigError::Parse(_)), "{unknown}");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        for (json, field) in [
+            (r#"{"delay_ms": 0}"#, "hedge.delay_ms"),
+            (r#"{"percentile": 1.0}"#, "hedge.percentile"),
+            (r#"{"percentile": 0.0}"#, "hedge.percentile"),
+            (r#"{"min_samples": 0}"#, "hedge.min_samples"),
+            (
+                r#"{"min_delay_ms": 10, "max_delay_ms": 5}"#,
+                "hedge.max_delay_ms",
+            ),
+            (r#"{"max_hedges": 0}"#, "hedge.max_hedges"),
+            (r#"{"max_hedges": 4}"#, "hedge.max_hedges"),
+            (r#"{"max_delay_ms": 3000000000}"#, "hedge.max_delay_ms"),
+        ] {
+            let err = Config::from_json(&format!(r#"{{"hedge": {json}}}"#)).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{json}: {err}");
+        }
+    }
+}
