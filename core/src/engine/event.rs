@@ -60,8 +60,9 @@ pub enum EventKind {
         /// What that means.
         why: Why,
     },
-    /// The engine timed an attempt out (its outcome never came) and asked the driver to
-    /// abort it; what it held (a breaker probe, a concurrency slot) is released.
+    /// The engine timed an attempt out (its outcome never came), or another attempt of the
+    /// same call answered first (`hedge_lost`), and asked the driver to abort it; what it held
+    /// (a breaker probe, a concurrency slot) is released.
     AttemptAborted {
         /// The call.
         call: CallId,
