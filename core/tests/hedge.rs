@@ -518,3 +518,68 @@ proptest! {
             "{} retries + {} hedges > {allowed}", stats.retries, stats.hedges);
     }
 }
+
+#[test]
+fn no_hedge_to_a_host_whose_breaker_opened_or_that_holds_its_calls() {
+    // Call 0 is slow; calls 1 and 2 start at once and fail fast: two 503s open a breaker that
+    // trips on two failures in a row, a 429 with Retry-After holds the host.
+    let mut breaker = hedging(100);
+    breaker.breaker.consecutive_failures = 2;
+    let hold = hedging(100);
+    for (config, others, why) in [
+        (breaker, status(503, &[]), Why::BreakerOpen),
+        (
+            hold,
+            status(429, &[("Retry-After", "5")]),
+            Why::ServerRetryAfterHold,
+        ),
+    ] {
+        let engine = Engine::new(config, 9, Instant::ZERO).unwrap();
+        let mut world = World::new(
+            engine,
+            move |r: &SimRequest, _: Instant, _: UnixTime| match r.label {
+                0 => reply(200, 400),
+                _ => others.clone(),
+            },
+        );
+        world.start(CallSpec::get(HOST));
+        for _ in 0..2 {
+            world.start(CallSpec::get(HOST).max_attempts(1));
+        }
+        world.drive_bounded(10_000);
+        let refused: Vec<Why> = world
+            .trace
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::HedgeRefused { why, .. } => Some(why),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused, vec![why]);
+        assert_eq!(world.engine.stats().hedges, 0);
+        assert!(
+            matches!(
+                world.results[0],
+                Some(CallResult::Done {
+                    status: 200,
+                    attempts: 1,
+                    ..
+                })
+            ),
+            "{why:?}: the slow attempt still answers: {:?}",
+            world.results[0]
+        );
+    }
+}
+
+fn status(code: u16, headers: &[(&str, &str)]) -> SimReply {
+    SimReply::Status {
+        status: code,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: None,
+        latency: Duration::from_millis(10),
+    }
+}
