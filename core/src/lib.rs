@@ -61,6 +61,7 @@ pub mod config;
 pub mod engine;
 pub mod excerpt;
 pub mod headers;
+pub mod latency;
 pub mod limit;
 pub mod paginate;
 pub mod preset;

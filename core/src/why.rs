@@ -99,11 +99,18 @@ pub enum Why {
     RetryPredicate,
     /// The caller's retry predicate said not to retry this failure.
     PredicateDeclined,
+    /// The attempt out has not answered within the fixed hedge delay: another is sent beside it.
+    HedgeDelay,
+    /// The attempt out is slower than the host's recent latency percentile: another is sent
+    /// beside it.
+    HedgePercentile,
+    /// Another attempt of the same call answered first; this one is abandoned.
+    HedgeLost,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 44] = [
+    pub const ALL: [Why; 47] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -148,6 +155,9 @@ impl Why {
         Why::BreakerIsolated,
         Why::RetryPredicate,
         Why::PredicateDeclined,
+        Why::HedgeDelay,
+        Why::HedgePercentile,
+        Why::HedgeLost,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -197,6 +207,9 @@ impl Why {
             Why::BreakerIsolated => "breaker_isolated",
             Why::RetryPredicate => "retry_predicate",
             Why::PredicateDeclined => "predicate_declined",
+            Why::HedgeDelay => "hedge_delay",
+            Why::HedgePercentile => "hedge_percentile",
+            Why::HedgeLost => "hedge_lost",
         }
     }
 
@@ -284,6 +297,11 @@ impl Why {
             Why::BreakerIsolated => "the breaker for this host is held open by hand (isolated)",
             Why::RetryPredicate => "the caller's retry predicate chose this wait",
             Why::PredicateDeclined => "the caller's retry predicate said not to retry this failure",
+            Why::HedgeDelay => "the attempt out did not answer within the hedge delay",
+            Why::HedgePercentile => {
+                "the attempt out is slower than the host's recent latency percentile"
+            }
+            Why::HedgeLost => "another attempt of the same call answered first",
         }
     }
 }

@@ -3,17 +3,25 @@
 //! stack. The loop owns the order channel; the exchange owns the wire and the answer.
 //!
 //! ```text
-//!   start ─▶ Send  ─▶ exchange.send, racing the next order (Abort drops the attempt)
+//!   start ─▶ Send  ─▶ exchange.send: one more attempt out (with hedging, several at once)
 //!                  ─▶ a response: exchange.received ─▶ the engine
 //!                  ─▶ a failure below HTTP          ─▶ the engine
-//!            Done  ─▶ exchange.done: the call's answer
+//!            Abort ─▶ that attempt is dropped (timed out, or lost to a hedge)
+//!            Done  ─▶ exchange.done: the call's answer (the attempts still out are dropped)
 //!            Fail  ─▶ Error::from_failure
 //! ```
+//!
+//! Orders are read before attempt results: after an answer the engine has already queued what
+//! follows (a loser's `Abort`, `Done`), and those are carried out before any other attempt is
+//! looked at.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
-use futures::future::{self, BoxFuture, Either};
-use futures::StreamExt;
+use futures::future::{self, Either};
+use futures::{Future, StreamExt};
 
 use resile_core::{CallSpec, Outcome, Why};
 
@@ -22,15 +30,19 @@ use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
 use crate::transport::Attempt;
 
-/// Performs the attempts of one call and keeps what the call will answer with.
+/// Performs the attempts of one call and keeps what the call will answer with. An attempt
+/// borrows what the exchange borrows (the request, the client), never the exchange itself, so
+/// several can be out at once while the exchange takes in the answers.
 pub(crate) trait Exchange {
     /// A response, as whoever performed the attempt has it.
     type Received;
     /// What the call answers with once the engine says `Done`.
     type Output;
+    /// One attempt in progress.
+    type Attempt: Future<Output = Attempt<Self::Received>> + Send + Unpin;
 
-    /// Performs one attempt the engine ordered. Dropped unfinished when the engine aborts it.
-    fn send<'a>(&'a mut self, order: &'a SendOrder) -> BoxFuture<'a, Attempt<Self::Received>>;
+    /// Starts one attempt the engine ordered. Dropped unfinished when the engine aborts it.
+    fn send(&mut self, order: SendOrder) -> Self::Attempt;
 
     /// Tells the engine what a response means (through `report`, exactly once) and keeps it as
     /// the call's latest answer.
@@ -66,6 +78,25 @@ pub(crate) trait Exchange {
     }
 }
 
+/// One attempt out: its number, its time limit (for the message if it is aborted) and the
+/// attempt itself.
+type Out<A> = (u32, Option<Duration>, A);
+
+/// The first attempt out to finish, taken out of `out`.
+fn first_done<R, A: Future<Output = Attempt<R>> + Unpin>(
+    out: &mut Vec<Out<A>>,
+) -> impl Future<Output = (u32, Attempt<R>)> + '_ {
+    future::poll_fn(move |cx| {
+        for i in 0..out.len() {
+            if let Poll::Ready(attempt) = Pin::new(&mut out[i].2).poll(cx) {
+                let (n, _, _) = out.swap_remove(i);
+                return Poll::Ready((n, attempt));
+            }
+        }
+        Poll::Pending
+    })
+}
+
 /// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
 /// the exchange's output or the engine's failure. Events of the call go to `log` as well.
 ///
@@ -86,114 +117,115 @@ pub(crate) async fn drive<E: Exchange>(
     let mut last_message: Option<String> = None;
     let mut request_id = String::new();
     let mut attempts = 0;
-    let mut early: Option<CallMsg> = None;
+    let mut out: Vec<Out<E::Attempt>> = Vec::new();
     loop {
-        let order = match early.take() {
-            Some(order) => order,
-            None => match orders.next().await {
-                Some(order) => order,
-                None => {
-                    guard.live = false;
-                    return Err(Error::Cancelled);
-                }
-            },
+        let next = if out.is_empty() {
+            Either::Left(orders.next().await)
+        } else {
+            match future::select(orders.next(), first_done(&mut out)).await {
+                Either::Left((msg, _)) => Either::Left(msg),
+                Either::Right((done, _)) => Either::Right(done),
+            }
         };
-        match order {
-            CallMsg::Send(order) => {
-                attempts += 1;
-                if request_id.is_empty() {
-                    request_id = order.headers.request_id.to_string();
-                    tracing::Span::current().record("request_id", request_id.as_str());
-                }
-                // The engine keeps the attempt's deadline: it answers `Abort` when the attempt
-                // has taken too long, and the attempt is dropped here.
-                let raced = {
-                    let send = exchange.send(&order);
-                    match future::select(send, orders.next()).await {
-                        Either::Left((outcome, _)) => Ok(outcome),
-                        Either::Right((msg, _)) => Err(msg),
-                    }
-                };
-                let outcome = match raced {
-                    Ok(outcome) => outcome,
-                    Err(msg) => {
-                        let Some(msg) = msg else {
-                            guard.live = false;
-                            return Err(Error::Cancelled);
-                        };
-                        if !matches!(msg, CallMsg::Abort) {
-                            early = Some(msg);
+        let (attempt, outcome) = match next {
+            Either::Left(None) => {
+                guard.live = false;
+                return Err(Error::Cancelled);
+            }
+            Either::Left(Some(order)) => {
+                match order {
+                    CallMsg::Send(order) => {
+                        attempts += 1;
+                        if request_id.is_empty() {
+                            request_id = order.headers.request_id.to_string();
+                            tracing::Span::current().record("request_id", request_id.as_str());
                         }
-                        exchange.lost();
-                        last_message = Some(match order.timeout {
-                            Some(t) => format!("no complete response within {} ms", t.as_millis()),
-                            None => "the attempt was aborted".to_string(),
-                        });
-                        continue;
+                        // The engine keeps the attempt's deadline: it answers `Abort` when the
+                        // attempt has taken too long, and the attempt is dropped then.
+                        let (n, timeout) = (order.attempt, order.timeout);
+                        out.push((n, timeout, exchange.send(order)));
                     }
-                };
-                match outcome {
-                    Attempt::Response(received) => {
-                        exchange.received(received, |outcome| {
-                            shared.handle(id, order.attempt, outcome);
-                        });
-                        last_message = None;
+                    CallMsg::Abort { attempt, why } => {
+                        let Some(i) = out.iter().position(|(n, _, _)| *n == attempt) else {
+                            continue;
+                        };
+                        let (_, timeout, _) = out.swap_remove(i);
+                        if why != Why::HedgeLost {
+                            // A loser's abort leaves the winner's answer; a timeout ends the
+                            // latest attempt without one.
+                            exchange.lost();
+                            last_message = Some(match timeout {
+                                Some(t) => {
+                                    format!("no complete response within {} ms", t.as_millis())
+                                }
+                                None => "the attempt was aborted".to_string(),
+                            });
+                        }
                     }
-                    Attempt::Failed { kind, message } => {
-                        tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
-                        shared.handle(id, order.attempt, Outcome::Transport(kind));
-                        exchange.lost();
-                        last_message = Some(message);
-                    }
-                    Attempt::BodyGone => {
-                        // The engine never asks to resend a one-shot body (it answers a 401 on
-                        // one with Done); should it ever, fail the call instead of sending an
-                        // empty body.
+                    CallMsg::Done { attempts } => {
                         guard.live = false;
-                        shared.cancel(id);
-                        return Err(Error::NotRetried {
-                            why: Why::BodyNotReplayable,
-                            maybe_processed: true,
-                            attempts: attempts - 1,
-                            last: exchange.last_status().map(LastCause::Status),
-                        });
+                        return exchange.done(attempts, request_id);
+                    }
+                    CallMsg::Fallback { failure, used } => {
+                        guard.live = false;
+                        let answer = FallbackAnswer { failure, used };
+                        if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
+                            return answer;
+                        }
+                        let cx = FailureContext {
+                            transport_message: last_message.as_deref(),
+                            detail: None,
+                            retry_at: failure
+                                .retry_at
+                                .map(|at| shared.system_time(at, shared.now())),
+                            decode: None,
+                        };
+                        return Err(Error::from_failure(failure, cx));
+                    }
+                    CallMsg::Fail {
+                        failure,
+                        detail,
+                        retry_at,
+                    } => {
+                        guard.live = false;
+                        let cx = FailureContext {
+                            transport_message: last_message.as_deref(),
+                            detail,
+                            retry_at,
+                            decode: exchange.undecodable(),
+                        };
+                        return Err(Error::from_failure(failure, cx));
                     }
                 }
+                continue;
             }
-            CallMsg::Abort => {}
-            CallMsg::Done { attempts } => {
-                guard.live = false;
-                return exchange.done(attempts, request_id);
+            Either::Right(done) => done,
+        };
+        match outcome {
+            Attempt::Response(received) => {
+                exchange.received(received, |outcome| {
+                    shared.handle(id, attempt, outcome);
+                });
+                last_message = None;
             }
-            CallMsg::Fallback { failure, used } => {
-                guard.live = false;
-                let answer = FallbackAnswer { failure, used };
-                if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
-                    return answer;
-                }
-                let cx = FailureContext {
-                    transport_message: last_message.as_deref(),
-                    detail: None,
-                    retry_at: failure
-                        .retry_at
-                        .map(|at| shared.system_time(at, shared.now())),
-                    decode: None,
-                };
-                return Err(Error::from_failure(failure, cx));
+            Attempt::Failed { kind, message } => {
+                tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
+                shared.handle(id, attempt, Outcome::Transport(kind));
+                exchange.lost();
+                last_message = Some(message);
             }
-            CallMsg::Fail {
-                failure,
-                detail,
-                retry_at,
-            } => {
+            Attempt::BodyGone => {
+                // The engine never asks to resend a one-shot body (it answers a 401 on one
+                // with Done, and never hedges one); should it ever, fail the call instead of
+                // sending an empty body.
                 guard.live = false;
-                let cx = FailureContext {
-                    transport_message: last_message.as_deref(),
-                    detail,
-                    retry_at,
-                    decode: exchange.undecodable(),
-                };
-                return Err(Error::from_failure(failure, cx));
+                shared.cancel(id);
+                return Err(Error::NotRetried {
+                    why: Why::BodyNotReplayable,
+                    maybe_processed: true,
+                    attempts: attempts - 1,
+                    last: exchange.last_status().map(LastCause::Status),
+                });
             }
         }
     }

@@ -646,23 +646,20 @@ struct Transport<'r, T> {
     judged: bool,
 }
 
-impl<T> Exchange for Transport<'_, T> {
+impl<'r, T> Exchange for Transport<'r, T> {
     type Received = Received;
     type Output = Answer<T>;
+    type Attempt = BoxFuture<'r, Attempt>;
 
-    fn send<'a>(&'a mut self, order: &'a SendOrder) -> BoxFuture<'a, Attempt> {
+    fn send(&mut self, order: SendOrder) -> BoxFuture<'r, Attempt> {
+        let shared: &'r Shared = self.shared;
         let mode = if self.stream {
             BodyMode::Stream
         } else {
-            BodyMode::Buffer(&self.shared.buffer)
+            BodyMode::Buffer(&shared.buffer)
         };
-        Box::pin(transport::attempt(
-            self.shared.http(),
-            self.req,
-            order,
-            self.limits,
-            mode,
-        ))
+        let (http, req, limits) = (shared.http(), self.req, self.limits);
+        Box::pin(async move { transport::attempt(http, req, &order, limits, mode).await })
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {

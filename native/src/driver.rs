@@ -51,8 +51,9 @@ pub(crate) type CallLog = Arc<Mutex<Vec<resile_core::Event>>>;
 pub(crate) enum CallMsg {
     /// Send an attempt now.
     Send(SendOrder),
-    /// Drop the attempt in flight: the engine timed it out and has decided what follows.
-    Abort,
+    /// Drop attempt `attempt`: the engine timed it out, or another attempt of the call
+    /// answered first (`why`), and has decided what follows.
+    Abort { attempt: u32, why: Why },
     /// The last response is final.
     Done { attempts: u32 },
     /// The call failed.
@@ -388,9 +389,9 @@ impl Shared {
                         st.engine.cancel(call, now);
                     }
                 }
-                Action::Abort { call, .. } => {
+                Action::Abort { call, attempt, why } => {
                     if let Some(tx) = st.waiters.get(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Abort);
+                        let _ = tx.unbounded_send(CallMsg::Abort { attempt, why });
                     }
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),

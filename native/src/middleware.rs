@@ -299,7 +299,10 @@ impl Middleware for ResileMiddleware {
     }
 }
 
-/// The rest of the stack, as the engine's transport: one `next.run` per attempt.
+/// The rest of the stack, as the engine's transport: one `next.run` per attempt. Each attempt
+/// runs on its own copy of the caller's extensions (attempts of a hedged call are out at
+/// once); the copy of the answer kept is written back, so what the rest of the stack put
+/// there reaches the caller as it did with one attempt at a time.
 struct Downstream<'n, 'r> {
     /// The caller's request; copied for each attempt, or taken by the only one.
     template: Option<Request>,
@@ -312,11 +315,12 @@ struct Downstream<'n, 'r> {
     last: Option<Response>,
 }
 
-impl Exchange for Downstream<'_, '_> {
-    type Received = Response;
+impl<'n> Exchange for Downstream<'n, '_> {
+    type Received = (Response, Extensions);
     type Output = Response;
+    type Attempt = BoxFuture<'n, Attempt<Self::Received>>;
 
-    fn send<'a>(&'a mut self, order: &'a SendOrder) -> BoxFuture<'a, Attempt<Response>> {
+    fn send(&mut self, order: SendOrder) -> BoxFuture<'n, Attempt<Self::Received>> {
         let req = if self.replayable {
             self.template.as_ref().and_then(Request::try_clone)
         } else {
@@ -325,15 +329,15 @@ impl Exchange for Downstream<'_, '_> {
         let Some(mut req) = req else {
             return Box::pin(future::ready(Attempt::BodyGone));
         };
-        transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), order);
+        transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), &order);
         if self.request_id.is_empty() {
             *self.request_id = order.headers.request_id.to_string();
         }
-        let next: Next<'a> = self.next.clone();
-        let run = next.run(req, &mut *self.extensions);
+        let next: Next<'n> = self.next.clone();
+        let mut extensions = self.extensions.clone();
         Box::pin(async move {
-            match run.await {
-                Ok(response) => Attempt::Response(response),
+            match next.run(req, &mut extensions).await {
+                Ok(response) => Attempt::Response((response, extensions)),
                 Err(reqwest_middleware::Error::Reqwest(e)) => Attempt::Failed {
                     kind: transport::classify_error(&e),
                     message: transport::error_text(&e),
@@ -346,7 +350,11 @@ impl Exchange for Downstream<'_, '_> {
         })
     }
 
-    fn received(&mut self, response: Response, report: impl FnOnce(Outcome<'_>)) {
+    fn received(
+        &mut self,
+        (response, extensions): (Response, Extensions),
+        report: impl FnOnce(Outcome<'_>),
+    ) {
         {
             let hints = HintHeaders::new(response.headers());
             report(Outcome::Response(resile_core::Response::new(
@@ -355,6 +363,7 @@ impl Exchange for Downstream<'_, '_> {
                 Shared::wall(),
             )));
         }
+        *self.extensions = extensions;
         self.last = Some(response);
     }
 

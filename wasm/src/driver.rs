@@ -228,8 +228,9 @@ struct Slot {
     /// The last-good key a good answer is kept under, for requests with that fallback.
     keep_as: Option<String>,
     settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
-    /// The attempt in flight, aborted when the caller cancels.
-    inflight: Option<web_sys::AbortController>,
+    /// The attempts in flight (several when the call is hedged), by number; each is aborted
+    /// when the engine says so, all when the call fails.
+    inflight: Vec<(u32, web_sys::AbortController)>,
     /// The caller's abort listener, removed when the call ends.
     on_abort: Option<(web_sys::AbortSignal, Closure<dyn FnMut()>)>,
 }
@@ -429,7 +430,7 @@ impl Driver {
             stand_in,
             keep_as,
             settle: Some(settle),
-            inflight: None,
+            inflight: Vec::new(),
             on_abort: None,
         };
         let mut cancelled = false;
@@ -717,14 +718,14 @@ impl Inner {
                     token,
                 ));
             }
-            // The engine timed the attempt out: abort its fetch; whatever it still reports is
-            // for an attempt the engine has moved past, and is ignored.
-            Action::Abort { call, .. } => {
-                let controller = self
-                    .calls
-                    .borrow_mut()
-                    .get_mut(&call)
-                    .and_then(|slot| slot.inflight.take());
+            // The engine timed the attempt out, or another attempt of the call answered first:
+            // abort its fetch; whatever it still reports is for an attempt the engine has
+            // moved past, and is ignored.
+            Action::Abort { call, attempt, .. } => {
+                let controller = self.calls.borrow_mut().get_mut(&call).and_then(|slot| {
+                    let i = slot.inflight.iter().position(|(n, _)| *n == attempt)?;
+                    Some(slot.inflight.swap_remove(i).1)
+                });
                 if let Some(c) = controller {
                     c.abort();
                 }
@@ -767,7 +768,7 @@ impl Inner {
                     return;
                 };
                 slot.finish();
-                if let Some(attempt) = slot.inflight.take() {
+                for (_, attempt) in slot.inflight.drain(..) {
                     attempt.abort();
                 }
                 // The engine falls back only for a call it was given a fallback for.
@@ -793,7 +794,7 @@ impl Inner {
                     return;
                 };
                 slot.finish();
-                if let Some(attempt) = slot.inflight.take() {
+                for (_, attempt) in slot.inflight.drain(..) {
                     attempt.abort();
                 }
                 let token_error = match failure.kind() {
@@ -869,15 +870,23 @@ impl Inner {
         let (spec, url) = spec;
         let judged = spec.retry_if.is_some();
         let guard = AbortGuard::new();
+        let init = web_sys::RequestInit::new();
+        init.set_signal(guard.signal().as_ref());
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
-            slot.inflight = guard.controller.clone();
+            if !slot.inflight.is_empty() {
+                // Another attempt of this request is out (a hedge): Chromium's HTTP cache would
+                // hold this one back until the first completes (its cache lock on a URL being
+                // fetched), so it bypasses the cache.
+                init.set_cache(web_sys::RequestCache::NoStore);
+            }
+            if let Some(c) = &guard.controller {
+                slot.inflight.push((attempt, c.clone()));
+            }
         }
-        let result = self
-            .send(&spec, &url, key, request_id, token, guard.signal())
-            .await;
+        let result = self.send(&spec, &url, key, request_id, token, init).await;
         drop(guard);
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
-            slot.inflight = None;
+            slot.inflight.retain(|(n, _)| *n != attempt);
         }
         let now = js::now();
         match result {
@@ -929,7 +938,7 @@ impl Inner {
         key: Option<Uuid>,
         request_id: Uuid,
         token: Option<u32>,
-        signal: Option<web_sys::AbortSignal>,
+        init: web_sys::RequestInit,
     ) -> Result<Reply, Stage> {
         let headers = web_sys::Headers::new().map_err(|_| Stage::Request)?;
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| Stage::Request);
@@ -947,11 +956,9 @@ impl Inner {
                 set("authorization", &format!("Bearer {t}"))?;
             }
         }
-        let init = web_sys::RequestInit::new();
         init.set_method(spec.method.as_str());
         init.set_headers(&headers);
         init.set_mode(web_sys::RequestMode::Cors);
-        init.set_signal(signal.as_ref());
         match &spec.body {
             Some(Body::Text(t)) => init.set_body(&JsValue::from_str(t)),
             Some(Body::Bytes(b)) => init.set_body(&Uint8Array::from(b.as_slice())),

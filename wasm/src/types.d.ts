@@ -65,6 +65,23 @@ export interface ClientConfig {
   /** AWS's adaptive client rate per host: off until the host throttles, then CUBIC (default off). */
   adaptiveRate?: { enabled?: boolean };
   pool?: { recycleAfterFailures?: number };
+  /**
+   * Hedged requests for GET, HEAD and OPTIONS (off by default): when an attempt has not answered
+   * after `delayMs` (or, with `percentile`, the host's recent latency at that quantile, once it
+   * has `minSamples`, within `minDelayMs`..`maxDelayMs`), another goes beside it; the first good
+   * answer wins and the others are aborted. A hedge is an attempt: it counts against
+   * `retry.maxAttempts`, the budget, the concurrency and rate limits, and is never sent to a
+   * breaker that is not closed. At most `maxHedges` (1..3) per call.
+   */
+  hedge?: {
+    enabled?: boolean;
+    delayMs?: number;
+    percentile?: number | null;
+    minSamples?: number;
+    minDelayMs?: number;
+    maxDelayMs?: number;
+    maxHedges?: number;
+  };
   maxHosts?: number;
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */
@@ -240,7 +257,8 @@ export type Why =
   | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
   | "concurrency_limit" | "connections_failing" | "queue_timeout"
   | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped"
-  | "breaker_isolated" | "retry_predicate" | "predicate_declined";
+  | "breaker_isolated" | "retry_predicate" | "predicate_declined"
+  | "hedge_delay" | "hedge_percentile" | "hedge_lost";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -285,6 +303,8 @@ export type ResileEvent = EventBase & (
   | { event: "breaker_half_open"; host: string }
   | { event: "breaker_closed"; host: string }
   | { event: "budget_exhausted"; host: string; call: number }
+  | { event: "hedge_sent"; call: number; attempt: number; delayMs: number; why: Why }
+  | { event: "hedge_refused"; call: number; why: Why }
   | { event: "token_fetch_started"; why: Why }
   | { event: "token_refreshed"; generation: number; expiresInMs: number | null }
   | { event: "token_fetch_failed"; callsFailed: number }

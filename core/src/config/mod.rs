@@ -11,6 +11,8 @@ use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
 
 mod adaptive;
 pub use adaptive::{AdaptiveConcurrency, AdaptiveRateConfig, AimdConfig, Gradient2Config};
+mod hedge;
+pub use hedge::{HedgeConfig, MAX_HEDGES};
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,8 @@ pub struct Config {
     pub pool: PoolConfig,
     /// AWS's adaptive client rate per host (CUBIC). Default off.
     pub adaptive_rate: AdaptiveRateConfig,
+    /// Hedged requests for idempotent reads (off by default).
+    pub hedge: HedgeConfig,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -116,6 +120,7 @@ impl Default for Config {
             concurrency: ConcurrencyConfig::default(),
             pool: PoolConfig::default(),
             adaptive_rate: AdaptiveRateConfig::default(),
+            hedge: HedgeConfig::default(),
         }
     }
 }
@@ -664,6 +669,7 @@ impl Config {
         if self.max_queued_events == 0 {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
+        self.hedge.validate()?;
         Ok(())
     }
 }

@@ -67,8 +67,10 @@ pub enum Action {
         /// token generation to send as `Authorization`.
         headers: AttemptHeaders,
     },
-    /// Stop attempt `attempt` of `call` and drop whatever it returns: the engine timed it out
-    /// (or the call ended) and has already decided what follows.
+    /// Stop attempt `attempt` of `call` and drop whatever it returns: the engine timed it out,
+    /// or another attempt of the same call answered first (hedging, [`Why::HedgeLost`]), and
+    /// has already decided what follows. With hedging a call may have several attempts out:
+    /// abort only the one named.
     Abort {
         /// The call.
         call: CallId,

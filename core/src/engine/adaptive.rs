@@ -118,14 +118,6 @@ impl Engine {
             .and_then(|r| r.reserve(now, 1.0))
     }
 
-    /// Notes an attempt's send for the concurrency limit's latency sample.
-    pub(crate) fn note_sent(&mut self, slot: u32, host: usize, now: Instant) {
-        let in_flight = self.hosts[host].in_flight;
-        if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.sent = Sent { at: now, in_flight };
-        }
-    }
-
     /// An attempt sent at `sent` ended with `outcome`: the host's bucket and limit learn from it.
     pub(crate) fn learn_adaptive(
         &mut self,

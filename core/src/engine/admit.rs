@@ -25,6 +25,7 @@ use crate::engine::action::{Action, AttemptHeaders};
 use crate::engine::call::{Authorization, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure, Hint};
+use crate::engine::flight::Flight;
 use crate::engine::Engine;
 use crate::rng::RandomSource;
 use crate::time::{duration_nanos, Instant};
@@ -205,7 +206,8 @@ impl Engine {
         self.send(slot, admit, token, now);
     }
 
-    fn send(&mut self, slot: u32, admit: Admit, token: Option<u32>, now: Instant) {
+    /// Sends the call's next attempt (a hedge too: see `hedge.rs`).
+    pub(crate) fn send(&mut self, slot: u32, admit: Admit, token: Option<u32>, now: Instant) {
         let attempt_timeout = self
             .config
             .retry
@@ -222,11 +224,15 @@ impl Engine {
             (a, l) => a.or(l),
         };
         let expires = timeout.map(|t| now + t);
-        c.phase = Phase::InFlight {
+        c.phase = Phase::InFlight;
+        c.flights.push(Flight {
+            attempt: c.attempts,
             admit,
             token,
             expires,
-        };
+            sent: now,
+            in_flight: self.hosts[host].in_flight + 1,
+        });
         let headers = AttemptHeaders {
             request_id: c.request_id,
             idempotency_key: c.key,
@@ -242,10 +248,8 @@ impl Engine {
         };
         self.hosts[host].in_flight += 1;
         self.in_flight += 1;
-        self.note_sent(slot, host, now);
-        if let Some(at) = expires {
-            self.set_timer(slot, at);
-        }
+        self.arm_hedge(slot, now);
+        self.arm_in_flight(slot);
         self.stats.attempts += 1;
         self.event(
             now,
@@ -260,7 +264,7 @@ impl Engine {
     }
 
     /// Whether an attempt to `host` may start under the concurrency limits.
-    fn has_room(&self, host: usize) -> bool {
+    pub(crate) fn has_room(&self, host: usize) -> bool {
         let c = &self.config.concurrency;
         c.max_in_flight.is_none_or(|m| self.in_flight < m)
             && self

@@ -7,7 +7,7 @@ use core::time::Duration;
 use crate::breaker::{Admit, Refusal};
 use crate::classify::{classify_status, classify_transport, Class, Processed, TransportError};
 use crate::engine::action::Action;
-use crate::engine::call::Phase;
+use crate::engine::call::{CallId, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
@@ -20,17 +20,28 @@ use crate::time::Instant;
 use crate::why::Why;
 
 impl Engine {
-    /// The attempt in flight for `slot` ended with `outcome`.
-    pub(crate) fn on_outcome(&mut self, slot: u32, outcome: Outcome<'_>, now: Instant) {
+    /// Attempt `attempt` of `slot`, in flight, ended with `outcome`.
+    pub(crate) fn on_outcome(
+        &mut self,
+        slot: u32,
+        attempt: u32,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) {
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return;
         };
-        let Phase::InFlight { admit, token, .. } = c.phase else {
+        let Some(flight) = c.flights.take(attempt) else {
             return;
         };
-        c.phase = Phase::Ready;
-        c.timer = None;
-        let (id, attempt, host, sent) = (c.id, c.attempts, c.host as usize, c.sent);
+        let (admit, token) = (flight.admit, flight.token);
+        let others = !c.flights.is_empty();
+        if !others {
+            c.phase = Phase::Ready;
+            c.timer = None;
+            c.hedge.due = None;
+        }
+        let (id, host) = (c.id, c.host as usize);
         self.release_slot(host);
 
         let (class, last) = match outcome {
@@ -50,7 +61,7 @@ impl Engine {
                 why: class.why,
             },
         );
-        self.learn_adaptive(host, sent, &outcome, now);
+        self.learn_adaptive(host, flight.sent_with(), &outcome, now);
         let transition = self.hosts[host].breaker.record(
             &self.config.breaker,
             admit,
@@ -62,10 +73,32 @@ impl Engine {
 
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
+                self.record_latency(host, now - flight.sent);
                 self.read_hints(slot, host, &r, class.success, now)
             }
             Outcome::Transport(_) => Default::default(),
         };
+        if others {
+            let unauthorized = last.status() == Some(401) && token.is_some();
+            let settles = class.success
+                || !class.retryable
+                || unauthorized
+                || matches!(outcome, Outcome::Unusable(..));
+            if !settles {
+                // A retryable failure while another attempt of the call is out: that one
+                // decides (gRPC A6's non-fatal status). It still counts as a failure.
+                if let Some(t) = self.hosts[host].throttle.as_mut() {
+                    t.failed();
+                }
+                self.arm_in_flight(slot);
+                return;
+            }
+            self.abort_flights(slot, now);
+            if let Some(c) = self.calls[slot as usize].as_mut() {
+                c.phase = Phase::Ready;
+                c.timer = None;
+            }
+        }
         if let Outcome::Unusable(_, problem) = outcome {
             let f = Failure::new(class.why, 0, Some(last), Processed::Yes)
                 .detail(Detail::Problem(problem));
@@ -120,11 +153,11 @@ impl Engine {
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
     /// and decide as for a timeout the driver had seen.
-    pub(crate) fn expire_attempt(&mut self, slot: u32, now: Instant) {
+    pub(crate) fn expire_attempt(&mut self, slot: u32, attempt: u32, now: Instant) {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
-        let (id, attempt) = (c.id, c.attempts);
+        let id = c.id;
         self.stats.attempts_aborted += 1;
         self.event(
             now,
@@ -139,7 +172,12 @@ impl Engine {
             attempt,
             why: Why::AttemptTimeout,
         });
-        self.on_outcome(slot, Outcome::Transport(TransportError::Timeout), now);
+        self.on_outcome(
+            slot,
+            attempt,
+            Outcome::Transport(TransportError::Timeout),
+            now,
+        );
     }
 
     /// Counts connection failures in a row per host; the configured number asks the driver to
@@ -298,17 +336,7 @@ impl Engine {
             } => {
                 match why {
                     Why::BreakerOpen => self.stats.breaker_rejections += 1,
-                    Why::BudgetExhausted if budget_refused => {
-                        self.stats.budget_refusals += 1;
-                        let name = self.hosts[host].name.clone();
-                        self.event(
-                            now,
-                            EventKind::BudgetExhausted {
-                                host: name,
-                                call: id,
-                            },
-                        );
-                    }
+                    Why::BudgetExhausted if budget_refused => self.budget_refused(host, id, now),
                     _ => {}
                 }
                 let f = Failure::new(why, 0, Some(last), class.processed)
@@ -317,6 +345,13 @@ impl Engine {
                 self.fail(slot, f, now);
             }
         }
+    }
+
+    /// The host's budget refused `call` a retry (or a hedge): counted, and said in an event.
+    pub(crate) fn budget_refused(&mut self, host: usize, call: CallId, now: Instant) {
+        self.stats.budget_refusals += 1;
+        let name = self.hosts[host].name.clone();
+        self.event(now, EventKind::BudgetExhausted { host: name, call });
     }
 
     /// A successful attempt under a preset with a quota or a throttle: the quota gets the

@@ -4,9 +4,10 @@ use core::time::Duration;
 
 use serde::Serialize;
 
-use crate::breaker::Admit;
 use crate::classify::Method;
 use crate::engine::fallback::FallbackSpec;
+use crate::engine::flight::Flights;
+use crate::engine::hedge::Hedge;
 use crate::engine::predicate::Predicate;
 use crate::rng::Uuid;
 use crate::time::Instant;
@@ -254,13 +255,8 @@ pub(crate) enum Phase {
     WaitingToken,
     /// Waiting for a concurrency slot.
     Queued,
-    /// An attempt is out.
-    InFlight {
-        admit: Admit,
-        token: Option<u32>,
-        /// When the engine times the attempt out itself.
-        expires: Option<Instant>,
-    },
+    /// One attempt or more is out (see [`Call::flights`]).
+    InFlight,
 }
 
 /// One logical call's state.
@@ -286,19 +282,14 @@ pub(crate) struct Call {
     /// What the call holds of its host's retry quota (presets with a quota only).
     pub quota_hold: crate::quota::QuotaHold,
     pub phase: Phase,
-    /// The latest attempt's send, for the adaptive concurrency limit.
-    pub sent: crate::engine::adaptive::Sent,
+    /// The attempts out while `phase` is [`Phase::InFlight`].
+    pub flights: Flights,
+    /// The next hedge, if one is due and when (see `hedge.rs`).
+    pub hedge: Hedge,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,
     /// Its fallback.
     pub fallback: Option<FallbackSpec>,
     /// Its retry predicate.
     pub predicate: Option<Predicate>,
-}
-
-impl Call {
-    /// Whether an attempt is in flight, and which.
-    pub fn in_flight(&self) -> Option<u32> {
-        matches!(self.phase, Phase::InFlight { .. }).then_some(self.attempts)
-    }
 }

@@ -62,8 +62,9 @@ pub enum EventKind {
         /// What that means.
         why: Why,
     },
-    /// The engine timed an attempt out (its outcome never came) and asked the driver to
-    /// abort it; what it held (a breaker probe, a concurrency slot) is released.
+    /// The engine timed an attempt out (its outcome never came), or another attempt of the
+    /// same call answered first (`hedge_lost`), and asked the driver to abort it; what it held
+    /// (a breaker probe, a concurrency slot) is released.
     AttemptAborted {
         /// The call.
         call: CallId,
@@ -184,6 +185,26 @@ pub enum EventKind {
         /// Calls failed because of it.
         calls_failed: u32,
     },
+    /// Another attempt of the call was sent beside the one(s) still out (hedging).
+    HedgeSent {
+        /// The call.
+        call: CallId,
+        /// The attempt the hedge is.
+        attempt: u32,
+        /// How long the attempt before it had been out.
+        #[serde(rename = "delay_ms", serialize_with = "ser_duration_ms")]
+        delay: Duration,
+        /// The fixed hedge delay, or the host's latency percentile.
+        why: Why,
+    },
+    /// A hedge was due but not sent; the attempts out carry on.
+    HedgeRefused {
+        /// The call.
+        call: CallId,
+        /// What refused it: the budget, the breaker, a hold, the concurrency or rate limit,
+        /// the deadline, or the token.
+        why: Why,
+    },
     /// The call got its final response.
     CallSucceeded {
         /// The call.
@@ -264,7 +285,9 @@ impl EventKind {
             | EventKind::HostHeld { why, .. }
             | EventKind::TokenFetchStarted { why }
             | EventKind::AdaptiveRateChanged { why, .. }
-            | EventKind::ConcurrencyLimitChanged { why, .. } => Some(*why),
+            | EventKind::ConcurrencyLimitChanged { why, .. }
+            | EventKind::HedgeSent { why, .. }
+            | EventKind::HedgeRefused { why, .. } => Some(*why),
             EventKind::CallFailed { failure, .. } | EventKind::CallFellBack { failure, .. } => {
                 Some(failure.why)
             }
@@ -295,6 +318,8 @@ impl EventKind {
             | EventKind::Queued { call, .. }
             | EventKind::HintUnreadable { call }
             | EventKind::BudgetExhausted { call, .. }
+            | EventKind::HedgeSent { call, .. }
+            | EventKind::HedgeRefused { call, .. }
             | EventKind::CallSucceeded { call, .. }
             | EventKind::CallFailed { call, .. }
             | EventKind::CallFellBack { call, .. } => Some(*call),
@@ -362,6 +387,16 @@ impl Event {
             EventKind::BudgetExhausted { host, call } => {
                 format!("{call} retry refused: budget for {host} spent")
             }
+            EventKind::HedgeSent {
+                call,
+                attempt,
+                delay,
+                ..
+            } => format!(
+                "{call} hedge: attempt {attempt} after {} ms",
+                delay.as_millis()
+            ),
+            EventKind::HedgeRefused { call, .. } => format!("{call} hedge not sent"),
             EventKind::TokenFetchStarted { .. } => "fetching an access token".to_string(),
             EventKind::TokenRefreshed {
                 generation,

@@ -13,6 +13,7 @@ use crate::engine::failure::Hint;
 use crate::engine::outcome::Response;
 use crate::engine::Engine;
 use crate::headers::{parse_ratelimit, parse_retry_after, HintSource, RateLimitHint};
+use crate::latency::Latencies;
 use crate::limit::Gcra;
 use crate::quota::RetryQuota;
 use crate::throttle::RetryThrottle;
@@ -42,6 +43,8 @@ pub(crate) struct Host {
     pub in_flight: u32,
     /// Connection failures (connect, DNS, TLS) in a row.
     pub connect_failures: u32,
+    /// Recent attempt latencies, kept only when hedging waits for a percentile of them.
+    pub latencies: Option<Box<Latencies>>,
     pub last_used: Instant,
     /// The adaptive client rate and concurrency limit, where configured.
     pub adaptive: crate::engine::adaptive::Adaptive,
@@ -91,6 +94,8 @@ impl Engine {
             active: 0,
             in_flight: 0,
             connect_failures: 0,
+            latencies: (self.config.hedge.enabled && self.config.hedge.percentile.is_some())
+                .then(Box::default),
             last_used: now,
             adaptive: crate::engine::adaptive::Adaptive::new(&self.config, now),
         };

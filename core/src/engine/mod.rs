@@ -40,10 +40,11 @@
 //!
 //! # The methods, grouped
 //! - **Inputs** (each takes `now`; each only queues actions and events):
-//!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
-//!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
-//!   [`Engine::handle_timeout`]; breakers by hand: [`Engine::hold_breaker`],
-//!   [`Engine::release_breaker`], [`Engine::reset_breaker`], [`Engine::import_breakers`].
+//!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the oldest
+//!   attempt in flight; with hedging a call may have several), [`Engine::cancel`],
+//!   [`Engine::token_fetched`], [`Engine::token_failed`], [`Engine::handle_timeout`]; breakers
+//!   by hand: [`Engine::hold_breaker`], [`Engine::release_breaker`], [`Engine::reset_breaker`],
+//!   [`Engine::import_breakers`].
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
@@ -57,6 +58,8 @@
 //! | `admit.rs` | before a send: deadline, breaker, server hold, token, concurrency, rate limit |
 //! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
+//! | `hedge.rs` | another attempt of a slow idempotent read beside the first; the losers' abort |
+//! | `flight.rs` | the attempts of one call out at once |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
@@ -74,6 +77,8 @@ mod control;
 mod event;
 mod failure;
 pub mod fallback;
+mod flight;
+mod hedge;
 mod host;
 mod outcome;
 pub mod predicate;
@@ -264,7 +269,8 @@ impl Engine {
             throttled: false,
             quota_hold: Default::default(),
             phase: Phase::Ready,
-            sent: Default::default(),
+            flights: Default::default(),
+            hedge: Default::default(),
             timer: None,
             fallback: spec.fallback,
             predicate: spec.predicate.clone(),
@@ -305,18 +311,21 @@ impl Engine {
         now: Instant,
     ) {
         let Some(slot) = self.live(call) else { return };
-        if self.calls[slot as usize].as_ref().and_then(Call::in_flight) != Some(attempt) {
-            return;
-        }
-        self.on_outcome(slot, outcome, now);
+        self.on_outcome(slot, attempt, outcome, now);
         self.settle(now);
     }
 
-    /// Reports how the attempt in flight for `call` ended (see [`Engine::handle_attempt`],
-    /// which also checks that it is the attempt meant). Stale ids are ignored.
+    /// Reports how the oldest attempt in flight for `call` ended (see
+    /// [`Engine::handle_attempt`], which names the attempt meant: with hedging several may be
+    /// out). Stale ids are ignored.
     pub fn handle(&mut self, call: CallId, outcome: Outcome<'_>, now: Instant) {
         let Some(slot) = self.live(call) else { return };
-        self.on_outcome(slot, outcome, now);
+        let oldest = self.calls[slot as usize]
+            .as_ref()
+            .and_then(|c| c.flights.iter().map(|f| f.attempt).min());
+        if let Some(attempt) = oldest {
+            self.on_outcome(slot, attempt, outcome, now);
+        }
         self.settle(now);
     }
 
@@ -363,7 +372,7 @@ impl Engine {
                 Phase::WaitingToken | Phase::Queued => {
                     self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now)
                 }
-                Phase::InFlight { .. } => self.expire_attempt(slot, now),
+                Phase::InFlight => self.in_flight_due(slot, now),
                 Phase::Ready => {}
             }
         }
@@ -513,9 +522,11 @@ impl Engine {
         self.free.push(slot);
         let host = call.host as usize;
         match call.phase {
-            Phase::InFlight { admit, .. } => {
-                self.release_in_flight(host, admit);
-                self.release_slot(host);
+            Phase::InFlight => {
+                for flight in call.flights.iter() {
+                    self.release_in_flight(host, flight.admit);
+                    self.release_slot(host);
+                }
             }
             Phase::Waiting {
                 until,

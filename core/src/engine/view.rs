@@ -30,7 +30,8 @@ pub struct Stats {
     pub token_fetches: u64,
     /// Waits caused by the client or server rate limit.
     pub rate_limited_waits: u64,
-    /// Attempts the engine timed out itself because no outcome came.
+    /// Attempts the engine aborted: timed out itself because no outcome came, or lost to
+    /// another attempt of the same call (hedging).
     pub attempts_aborted: u64,
     /// Times a call queued for a concurrency slot.
     pub concurrency_waits: u64,
@@ -40,6 +41,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Calls that answered with their fallback instead of failing.
     pub fallbacks: u64,
+    /// Hedges sent (attempts beside one still out).
+    pub hedges: u64,
 }
 
 /// One host's state, for UIs and reports.

@@ -99,6 +99,15 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
             EventKind::BreakerHalfOpen { .. } => "breaker half-open".to_string(),
             EventKind::BreakerClosed { .. } => "breaker closed".to_string(),
             EventKind::BudgetExhausted { call, .. } => format!("{call} budget exhausted"),
+            EventKind::HedgeSent {
+                call,
+                attempt,
+                why: w,
+                ..
+            } => format!("{call} hedge {attempt} ({})", why(w)),
+            EventKind::HedgeRefused { call, why: w } => {
+                format!("{call} hedge refused ({})", why(w))
+            }
             EventKind::TokenFetchStarted { why: w } => format!("token fetch ({})", why(w)),
             EventKind::TokenRefreshed { generation, .. } => format!("token {generation} ready"),
             EventKind::TokenFetchFailed { calls_failed } => {

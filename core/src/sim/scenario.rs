@@ -225,6 +225,11 @@ pub struct Expect {
     pub token_fetches: Option<u32>,
     /// Breaker trips.
     pub breaker_trips: Option<u64>,
+    /// Hedges sent over all calls (`hedge_sent` events).
+    pub hedges: Option<u64>,
+    /// Attempts that lost to a hedge race and were aborted (`attempt_aborted` with
+    /// `hedge_lost`), over all calls.
+    pub hedges_lost: Option<u64>,
     /// Every call ends by this virtual time.
     pub finished_by_ms: Option<u64>,
     /// A paginated walk yields these item ids (the `id` field, or the item itself when it is a
@@ -725,6 +730,23 @@ pub fn check(expect: &Expect, r: &ScenarioResult) -> Vec<String> {
             format!("{want:?}"),
             format!("{:?}", control_lines(&r.trace)),
         );
+    }
+    let count = |f: fn(&EventKind) -> bool| r.trace.iter().filter(|e| f(&e.kind)).count();
+    if let Some(n) = expect.hedges {
+        let got = count(|k| matches!(k, EventKind::HedgeSent { .. }));
+        eq("hedges", n.to_string(), got.to_string());
+    }
+    if let Some(n) = expect.hedges_lost {
+        let got = count(|k| {
+            matches!(
+                k,
+                EventKind::AttemptAborted {
+                    why: crate::Why::HedgeLost,
+                    ..
+                }
+            )
+        });
+        eq("hedges lost", n.to_string(), got.to_string());
     }
     if let Some(max) = expect.max_attempts {
         if r.attempts > max {

@@ -325,9 +325,11 @@ impl<S: Server> World<S> {
                     let at = self.now;
                     self.record(call, CallResult::FellBack { failure, used, at });
                 }
-                // Nothing is in flight past its deadline here (see `Send`), and the sim
-                // keeps no connection pool.
-                Action::Abort { .. } | Action::RecycleConnections { .. } => {}
+                // An aborted attempt's answer never arrives (one past its deadline was never
+                // scheduled, see `Send`; a hedge's loser is dropped here). The sim keeps no
+                // connection pool.
+                Action::Abort { call, attempt, .. } => self.drop_reply(call, attempt),
+                Action::RecycleConnections { .. } => {}
             }
         }
         while let Some(e) = self.engine.poll_event() {
@@ -335,6 +337,14 @@ impl<S: Server> World<S> {
                 self.trace.push(e);
             }
         }
+    }
+
+    /// Forgets the pending answer of an aborted attempt, if one is scheduled, so the clock
+    /// does not stop at a time nothing happens.
+    fn drop_reply(&mut self, call: CallId, attempt: u32) {
+        self.pending.retain(|Reverse((_, _, p))| {
+            !matches!(p, Pending::Reply { call: c, attempt: a, .. } if *c == call && *a == attempt)
+        });
     }
 
     fn record(&mut self, call: CallId, result: CallResult) {

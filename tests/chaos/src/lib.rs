@@ -32,6 +32,7 @@
 //! | `ANY /status/{code}` | `retry_after=SECS`, `retry_after_date=SECS_FROM_NOW` (HTTP-date), `retry_after_raw=TEXT` (verbatim) | answers `code` (200..=599, else 400) with `{"status":code}` and the chosen `Retry-After` |
 //! | `ANY /flaky` | `key=K` (`default`), `fail=N` (1), `status=S` (503), the `retry_after*` set | the first `N` requests per key answer `S` with `{"key","attempt","failed":true}`, later ones 200 `{"key":K,"attempt":n}` |
 //! | `ANY /slow` | `ms=N` (100), `status=S` (200) | answers after `N` ms (capped by `max_stall`) with `{"slept_ms":N}` |
+//! | `GET /replica` | `key=K`, `every=N` (10), `slow_ms=S` (1000), `fast_ms=F` (5) | a slow replica: request `n` of key `K` sleeps `S` ms when `(n-1) % N == 0`, else `F` ms (capped), then `{"key","request","slow"}` |
 //! | `ANY /stall` | `ms=N` (`max_stall`) | accepts and never answers; after `N` ms (capped) closes the connection |
 //! | `ANY /reset` | | closes the connection without any response: the client sees a connection error, not a status |
 //! | `ANY /truncate` | `len=L` (100, ≤ 1 MiB), `send=S` (`L/2`, < `L`), `status` (200) | `Content-Length: L`, `S` bytes of body, then the connection breaks |

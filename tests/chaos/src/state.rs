@@ -146,6 +146,8 @@ pub(crate) struct IdemRecord {
 pub(crate) struct State {
     pub stats: Stats,
     pub flaky: HashMap<String, u64>,
+    /// Requests seen per key by `/replica`.
+    pub replica: HashMap<String, u64>,
     pub buckets: HashMap<String, Bucket>,
     pub collection: Collection,
     pub page_requests: u64,
@@ -165,6 +167,7 @@ impl State {
         State {
             stats: Stats::default(),
             flaky: HashMap::new(),
+            replica: HashMap::new(),
             buckets: HashMap::new(),
             collection: Collection {
                 total: config.collection_size,

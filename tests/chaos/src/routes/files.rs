@@ -97,7 +97,7 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
     if shared.config.static_dir.is_some() {
         Redirect::to("/www/index.html").into_response()
     } else {
-        let text = "resile-chaos: a misbehaving HTTP server. Routes: /status/{code} /flaky /slow /stall \
+        let text = "resile-chaos: a misbehaving HTTP server. Routes: /status/{code} /flaky /slow /replica /stall \
 /reset /truncate /ratelimited /echo /signed /upload /bytes/{n} /redirect/{n} /items/{link,cursor,offset,page} /orders /oauth/token /protected/{path} \
 /s/{id} /script/{id} /admin/outage /admin/expire-tokens /admin/config /stats\n";
         ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()

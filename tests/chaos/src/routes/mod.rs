@@ -9,6 +9,7 @@ mod oauth;
 mod orders;
 mod ratelimit;
 mod redirect;
+mod replica;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/flaky", any(basic::flaky))
         .route("/slow", any(basic::slow))
         .route("/stall", any(basic::stall))
+        .route("/replica", get(replica::replica))
         .route("/reset", any(basic::reset))
         .route("/truncate", any(basic::truncate))
         .route("/ratelimited", any(ratelimit::ratelimited))
@@ -90,6 +92,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("flaky", None) => "/flaky",
         ("slow", None) => "/slow",
         ("stall", None) => "/stall",
+        ("replica", None) => "/replica",
         ("reset", None) => "/reset",
         ("truncate", None) => "/truncate",
         ("ratelimited", None) => "/ratelimited",

@@ -301,3 +301,23 @@ async fn keep_alive_off_closes_every_connection() {
     }
     assert_eq!(s.stats().connections, 3, "one connection per request");
 }
+
+#[tokio::test]
+async fn replica_is_slow_on_the_first_of_every_n_requests_per_key() {
+    let s = server().await;
+    let c = client();
+    let mut slow = Vec::new();
+    for _ in 0..7 {
+        let url = format!("{}/replica?key=r&every=3&slow_ms=40&fast_ms=0", s.url());
+        let (status, body) = get_json(&c, &url).await;
+        assert_eq!(status, 200);
+        slow.push(body["slow"].as_bool().unwrap());
+    }
+    assert_eq!(slow, [true, false, false, true, false, false, true]);
+    let (_, other) = get_json(
+        &c,
+        &format!("{}/replica?key=other&every=3&slow_ms=0", s.url()),
+    )
+    .await;
+    assert_eq!(other["request"], 1, "counted per key");
+}
