@@ -63,6 +63,7 @@ pub mod limit;
 pub mod paginate;
 pub mod preset;
 pub mod quota;
+pub mod resume;
 pub mod rng;
 pub mod sim;
 pub mod throttle;

@@ -176,7 +176,7 @@ impl Engine {
         }
     }
 
-    fn retry_or_fail(
+    pub(super) fn retry_or_fail(
         &mut self,
         slot: u32,
         class: Class,

@@ -68,6 +68,7 @@ mod event;
 mod failure;
 mod host;
 mod outcome;
+mod resumed;
 pub mod retry;
 mod timer;
 mod view;
@@ -210,6 +211,23 @@ impl Engine {
 
     /// Starts a logical call. Its first action (usually `Send`) is ready to poll.
     pub fn start(&mut self, spec: CallSpec<'_>, now: Instant) -> CallId {
+        let (id, slot) = self.open_call(spec, now);
+        if let Some(slot) = slot {
+            // Every logical call earns its host's budget a share of a retry (a resumed call
+            // does not: it continues one).
+            let host = self.calls[slot as usize].as_ref().map(|c| c.host as usize);
+            if let Some(h) = host.and_then(|h| self.hosts.get_mut(h)) {
+                h.budget.deposit(now);
+            }
+            self.advance(slot, now);
+        }
+        self.settle(now);
+        id
+    }
+
+    /// Makes a call's state and announces it; its slot, unless it already failed (no room
+    /// for its host). The caller decides its first step.
+    fn open_call(&mut self, spec: CallSpec<'_>, now: Instant) -> (CallId, Option<u32>) {
         self.next_seq = self.next_seq.wrapping_add(1);
         let seq = self.next_seq;
         let slot = match self.free.pop() {
@@ -258,12 +276,11 @@ impl Engine {
             // No room: fail the call without touching any host.
             self.calls[slot as usize] = Some(call);
             self.fail_why(slot, Why::TooManyHosts, Processed::Never, now);
-            return id;
+            return (id, None);
         };
         call.host = host;
         let h = &mut self.hosts[host as usize];
         h.active += 1;
-        h.budget.deposit(now);
         let host_name = h.name.clone();
         self.calls[slot as usize] = Some(call);
         self.event(
@@ -274,9 +291,7 @@ impl Engine {
                 method: spec.method,
             },
         );
-        self.advance(slot, now);
-        self.settle(now);
-        id
+        (id, Some(slot))
     }
 
     /// Reports how attempt `attempt` of `call` ended. Outcomes of an attempt the engine has
