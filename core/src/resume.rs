@@ -135,6 +135,16 @@ pub enum ResumeError {
         /// The header as received (empty when missing).
         got: String,
     },
+    /// The server sent the body again from its first byte, to a consumer that reads bytes
+    /// in order (an adapter's plain chunk reader): the bytes delivered are void. A consumer
+    /// that handles it discards them and reads on; the bytes that follow start the body.
+    #[error("the server sent the body again from its first byte ({}): discard the {discard} byte(s) delivered", why.explain())]
+    Restarted {
+        /// Bytes delivered before, now void.
+        discard: u64,
+        /// Why the body started again.
+        why: RestartWhy,
+    },
     /// A 206 that names another representation (its ETag differs from the one resumed).
     #[error(
         "the partial answer's ETag `{got}` is not the `{expected}` of the bytes already delivered"

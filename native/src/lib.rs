@@ -73,6 +73,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod body;
 mod call_loop;
 mod client;
 mod config;
@@ -85,6 +86,7 @@ mod paginate;
 pub mod redact;
 mod request;
 mod response;
+mod resume;
 mod stream;
 mod token;
 mod transport;
@@ -96,6 +98,7 @@ pub use events::ClientEvent;
 pub use paginate::{Page, Paginate};
 pub use request::{IdempotencyKey, RequestBuilder};
 pub use response::Response;
+pub use resume::Piece;
 pub use stream::StreamingResponse;
 pub use token::{
     AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource,
