@@ -11,24 +11,31 @@
 //! `last-modified`, or `none`. `R` is `honor` (default: a single `bytes=N-` or `bytes=N-M`
 //! range is served as 206 when `If-Range`, if any, matches; 416 past the end) or `ignore`
 //! (every answer is the whole body as 200, like a server without range support).
+//! `bad_range=416` answers every range request 416; `bad_range=start` answers it 206 from
+//! byte 0 whatever was asked (a partial answer that is not the range asked for).
 //!
 //! `PUT|POST /upload-retry?key=K&fail=N&status=S` reads the whole body, logs its length and
 //! SHA-256, and answers `S` (default 503) to the first `N` (default 1) requests for `K`,
 //! then 200 with `{"len", "sha256", "attempt"}`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_body::Frame;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::routes::body::{download_bytes, sha256_hex};
 use crate::state::{ChaosHandle, Shared};
-use crate::util::{status_param, truncated_response, ApiError, ApiResult, Params};
+use crate::util::{status_param, ApiError, ApiResult, Params};
 
 /// Largest `/download/{n}`.
 const MAX_DOWNLOAD: u64 = 8 << 20;
@@ -79,6 +86,45 @@ enum ValidatorKind {
     Weak,
     LastModified,
     None,
+}
+
+/// Frames of a breaking body: small enough that the server writes each out before the next.
+const FRAME: usize = 64 << 10;
+/// How long a breaking body waits, all its bytes written, before it breaks: long enough for
+/// them (and the head) to reach a client on a busy machine, so the break falls where it was
+/// asked to and not before the head.
+const BREAK_PAUSE: Duration = Duration::from_millis(300);
+
+/// A body that sends `rest` in frames, then fails after [`BREAK_PAUSE`] (short of the
+/// `Content-Length` announced, so the client sees a truncated body).
+struct Breaking {
+    rest: Bytes,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Breaking {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if !this.rest.is_empty() {
+            let frame = this.rest.split_to(this.rest.len().min(FRAME));
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
+        ready!(this.pause.as_mut().poll(cx));
+        Poll::Ready(Some(Err("download broken by resile-chaos".into())))
+    }
+}
+
+/// A fault in the answer to a range request.
+#[derive(Copy, Clone)]
+enum BadRange {
+    Unsatisfiable,
+    FromStart,
 }
 
 /// A single byte range of a body of `len` bytes: `bytes=first-` or `bytes=first-last`.
@@ -142,6 +188,16 @@ pub(crate) async fn download(
             )))
         }
     };
+    let bad_range = match p.get("bad_range") {
+        None => None,
+        Some("416") => Some(BadRange::Unsatisfiable),
+        Some("start") => Some(BadRange::FromStart),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`bad_range` is 416 or start, got `{other}`"
+            )))
+        }
+    };
     let asked = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -177,7 +233,11 @@ pub(crate) async fn download(
         }
     };
     let range = match (&asked, honor && if_range_holds) {
-        (Some(text), true) => parse_range(text, len),
+        (Some(text), true) => match (parse_range(text, len), bad_range) {
+            (Some(_), Some(BadRange::Unsatisfiable)) => Some(Err(())),
+            (Some(_), Some(BadRange::FromStart)) => Some(Ok((0, len.saturating_sub(1)))),
+            (parsed, _) => parsed,
+        },
         _ => None,
     };
     let (status, start, end) = match range {
@@ -212,17 +272,20 @@ pub(crate) async fn download(
     }
     let slice = body.slice(start as usize..end as usize);
     let mut resp = if breaking {
-        truncated_response(status, slice, sent as usize, "application/octet-stream")
+        Response::new(Body::new(Breaking {
+            rest: slice.slice(..sent as usize),
+            pause: Box::pin(tokio::time::sleep(BREAK_PAUSE)),
+        }))
     } else {
-        let mut r = Response::new(Body::from(slice));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        r
+        Response::new(Body::from(slice))
     };
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if status == StatusCode::PARTIAL_CONTENT {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
             h.insert(header::CONTENT_RANGE, v);
