@@ -72,6 +72,11 @@ impl StreamingResponse {
         self.head.headers()
     }
 
+    /// The HTTP version of the answer.
+    pub fn version(&self) -> reqwest::Version {
+        self.head.version()
+    }
+
     /// The URL of the final answer (after redirects).
     pub fn url(&self) -> &Url {
         self.head.url()

@@ -499,6 +499,10 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             &plan.redact,
         );
     }
+    // A GET into a file: streamed to it, and resumed where it breaks.
+    if let (Some(path), true, None) = (&args.output, plan.method == Method::GET, &plan.body) {
+        return crate::download::to_file(client, plan, url, args.include, args.verbose, path).await;
+    }
     let response = plan
         .request(client, url)
         .send()
