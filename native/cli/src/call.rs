@@ -41,6 +41,8 @@ Differences from curl:
   4xx/5xx                   exit 1 with the body still written (curl: exit 0 unless --fail)
   -s                        hides progress, summaries and notes; error lines still print
   -i                        the head as received, before the body, to stdout or -o FILE
+  -o FILE                   a GET is streamed into FILE; a body that breaks is resumed with
+                            Range/If-Range (curl: -C -, by hand), never mixing two versions
   -v                        what was sent and each engine decision, on stderr, secrets hidden
 Many calls: --urls FILE (or URLs on stdin, or --urls -) with --parallel N through one client
 (one pool, one engine); one JSON line per call; --repeat N; --report FILE.json.";
@@ -84,7 +86,8 @@ pub struct CallArgs {
     #[arg(short = 'F', long = "multipart", value_name = "NAME=VALUE|NAME=@FILE")]
     pub multipart: Vec<String>,
     /// Write the body (and the head, with -i; the JSON lines of a multi-call run) to this file
-    /// instead of stdout.
+    /// instead of stdout. A single GET is streamed into it, and a body that breaks is resumed
+    /// where it broke (`Range` / `If-Range`).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// No progress bar, summary or notes (error lines still print).
