@@ -23,6 +23,9 @@
 //!   `aws-2.1`, `grpc-a6`, `dotnet-standard`), with the pure components they need:
 //!   [`quota`] (the AWS retry quota), [`aws_backoff`] (AWS's delay rules), [`throttle`]
 //!   (gRPC A6 retry throttling) and [`adaptive`] (AWS's adaptive client rate, CUBIC).
+//! - [`resume`]: taking a broken download up where it broke: the `Range` / `If-Range` an
+//!   attempt sends and whether its answer continues the bytes delivered, restarts them, or
+//!   fails; [`Engine::resume`] makes that attempt a retry of the call.
 //! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
 //!
 //! # Out of scope

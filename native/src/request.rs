@@ -315,7 +315,9 @@ impl RequestBuilder {
     /// for the rest with `Range: bytes=N-` and `If-Range` (the strong ETag, else the
     /// `Last-Modified` of the first answer), so the bytes already read are not fetched again.
     /// That attempt is the engine's to allow, like any retry of the call: it counts against
-    /// `max_attempts`, the retry budget and the breaker, and waits its backoff.
+    /// `max_attempts`, the retry budget and the breaker, and waits its backoff. Its deadline
+    /// (`retry.deadline_ms`, or [`RequestBuilder::deadline`]) counts from the break, and it
+    /// carries an `X-Request-ID` of its own.
     ///
     /// The bytes handed over always belong to one version of the resource. A server that
     /// answers the range request with the whole body (it ignores `Range`, or the resource

@@ -57,6 +57,7 @@
 //! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
+//! | `resumed.rs` | a download whose body broke after its head: the next attempt as a retry ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 

@@ -521,14 +521,18 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             .map_or("stdout".to_string(), |p| p.display().to_string());
         (Exit::Other, format!("cannot write the body to {to}: {e}"))
     })?;
-    let status = response.status();
+    Ok(status_exit(plan, url, response.status()))
+}
+
+/// The exit code of a single call's final status: 1 (and a line on stderr) for 4xx/5xx.
+pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
         eprintln!(
             "resile: {} {} answered {status}",
             plan.method,
             plan.shown(url)
         );
-        return Ok(Exit::HttpError);
+        return Exit::HttpError;
     }
-    Ok(Exit::Ok)
+    Exit::Ok
 }

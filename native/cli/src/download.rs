@@ -54,16 +54,7 @@ pub async fn to_file(
     if verbose {
         eprintln!("* {received} byte(s) in {} attempt(s)", download.attempts());
     }
-    let status = download.status();
-    if status.as_u16() >= 400 {
-        eprintln!(
-            "resile: {} {} answered {status}",
-            plan.method,
-            plan.shown(url)
-        );
-        return Ok(Exit::HttpError);
-    }
-    Ok(Exit::Ok)
+    Ok(crate::call::status_exit(plan, url, download.status()))
 }
 
 enum Copy {

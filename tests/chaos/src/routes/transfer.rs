@@ -33,12 +33,10 @@ use http_body::Frame;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::routes::body::{download_bytes, sha256_hex};
+use crate::routes::body::{download_bytes, download_len, sha256_hex};
 use crate::state::{ChaosHandle, Shared};
 use crate::util::{status_param, ApiError, ApiResult, Params};
 
-/// Largest `/download/{n}`.
-const MAX_DOWNLOAD: u64 = 8 << 20;
 /// Keys remembered at once; past this the log starts again.
 const MAX_KEYS: usize = 10_000;
 /// The `Last-Modified` of version 0 (version `v` is `v` days later).
@@ -153,13 +151,7 @@ pub(crate) async fn download(
     headers: HeaderMap,
     p: Params,
 ) -> ApiResult {
-    let len: u64 = n
-        .parse()
-        .ok()
-        .filter(|n| *n <= MAX_DOWNLOAD)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("`{n}` is not a length in 0..={MAX_DOWNLOAD}"))
-        })?;
+    let len = download_len(&n)?;
     let key = key_of(&p)?;
     let seed: u64 = p.num("seed", shared.config.seed, "an unsigned integer")?;
     let break_at = match p.get("break_at") {
