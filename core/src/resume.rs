@@ -354,8 +354,11 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    fn downloaded(first: &[(&str, &str)], delivered: u64) -> Download {
-        let mut d = Download::start(&first[..]);
+    /// A response head, as a table row writes it.
+    type Head<'a> = &'a [(&'a str, &'a str)];
+
+    fn downloaded(first: Head<'_>, delivered: u64) -> Download {
+        let mut d = Download::start(first);
         d.delivered(delivered);
         d
     }
@@ -363,7 +366,7 @@ mod tests {
     #[test]
     fn the_validator_is_a_strong_etag_else_last_modified() {
         let lm = "Tue, 01 Dec 2026 10:00:00 GMT";
-        let table: [(&[(&str, &str)], Option<Validator>); 5] = [
+        let table: [(Head<'_>, Option<Validator>); 5] = [
             (&[("etag", "\"a\"")], Some(Validator::ETag("\"a\"".into()))),
             (
                 &[("etag", "\"a\""), ("last-modified", lm)],
@@ -423,7 +426,7 @@ mod tests {
     #[test]
     fn answers_to_a_resume_continue_restart_or_fail() {
         let first = [("etag", "\"v1\""), ("content-length", "100")];
-        let table: [(u16, &[(&str, &str)], Verdict); 11] = [
+        let table: [(u16, Head<'_>, Verdict); 11] = [
             (
                 206,
                 &[("content-range", "bytes 40-99/100")],

@@ -25,16 +25,11 @@ fn parts() -> Vec<Bytes> {
     body.chunks(4 << 10).map(Bytes::copy_from_slice).collect()
 }
 
+/// The stream a test factory makes.
+type Parts = futures::stream::Iter<std::vec::IntoIter<Result<Bytes, std::io::Error>>>;
+
 /// A factory over `parts` that counts how often it was asked for a body.
-fn counted(
-    parts: Vec<Bytes>,
-) -> (
-    Arc<AtomicUsize>,
-    impl Fn() -> futures::stream::Iter<std::vec::IntoIter<Result<Bytes, std::io::Error>>>
-        + Send
-        + Sync
-        + 'static,
-) {
+fn counted(parts: Vec<Bytes>) -> (Arc<AtomicUsize>, impl Fn() -> Parts + Send + Sync + 'static) {
     let made = Arc::new(AtomicUsize::new(0));
     let counter = made.clone();
     let make = move || {

@@ -12,7 +12,7 @@ use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::retry::{decide, RetryDecision, RetryInput};
-use crate::engine::Engine;
+use crate::engine::{CallId, Engine};
 use crate::quota::RetryKind;
 use crate::throttle::Throttled;
 use crate::time::Instant;
@@ -40,22 +40,7 @@ impl Engine {
             Outcome::Transport(e) => (classify_transport(e), Last::Transport(e)),
             Outcome::Unusable(r, problem) => (unusable(problem), Last::Status(r.status)),
         };
-        self.event(
-            now,
-            EventKind::AttemptFinished {
-                call: id,
-                attempt,
-                result: last,
-                why: class.why,
-            },
-        );
-        let transition = self.hosts[host].breaker.record(
-            &self.config.breaker,
-            admit,
-            class.breaker_failure,
-            now,
-        );
-        self.breaker_event(host, transition, now);
+        self.attempt_finished(id, attempt, host, admit, class, last, now);
         self.note_connection(host, outcome, now);
 
         let asked = match outcome {
@@ -85,6 +70,36 @@ impl Engine {
             return;
         }
         self.retry_or_fail(slot, class, last, asked.retry_after, now);
+    }
+
+    /// Reports how attempt `attempt` of call `id` ended and records it on its host's breaker.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attempt_finished(
+        &mut self,
+        id: CallId,
+        attempt: u32,
+        host: usize,
+        admit: Admit,
+        class: Class,
+        last: Last,
+        now: Instant,
+    ) {
+        self.event(
+            now,
+            EventKind::AttemptFinished {
+                call: id,
+                attempt,
+                result: last,
+                why: class.why,
+            },
+        );
+        let transition = self.hosts[host].breaker.record(
+            &self.config.breaker,
+            admit,
+            class.breaker_failure,
+            now,
+        );
+        self.breaker_event(host, transition, now);
     }
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,

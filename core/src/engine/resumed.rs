@@ -8,9 +8,9 @@
 //! count against `max_attempts`, and the next one waits for its backoff and is paid from the
 //! retry budget, exactly as if the attempt had failed before its head arrived.
 
+use crate::breaker::Admit;
 use crate::classify::{classify_transport, TransportError};
 use crate::engine::call::CallSpec;
-use crate::engine::event::EventKind;
 use crate::engine::outcome::Last;
 use crate::engine::{CallId, Engine};
 use crate::time::Instant;
@@ -39,24 +39,9 @@ impl Engine {
         let (attempt, host) = (c.attempts, c.host as usize);
         let class = classify_transport(broke);
         let last = Last::Transport(broke);
-        self.event(
-            now,
-            EventKind::AttemptFinished {
-                call: id,
-                attempt,
-                result: last,
-                why: class.why,
-            },
-        );
         // The attempt was admitted as an ordinary one when it was sent (its probe, if it was
         // one, was settled by its head).
-        let transition = self.hosts[host].breaker.record(
-            &self.config.breaker,
-            crate::breaker::Admit::Normal,
-            class.breaker_failure,
-            now,
-        );
-        self.breaker_event(host, transition, now);
+        self.attempt_finished(id, attempt, host, Admit::Normal, class, last, now);
         self.retry_or_fail(slot, class, last, None, now);
         self.settle(now);
         id
