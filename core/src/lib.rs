@@ -24,6 +24,9 @@
 //!   [`quota`] (the AWS retry quota), [`aws_backoff`] (AWS's delay rules), [`throttle`]
 //!   (gRPC A6 retry throttling) and [`adaptive`] (AWS's adaptive client rate, CUBIC).
 //! - [`concurrency_limit`]: adaptive per-host concurrency limits (Netflix's AIMD and Gradient2).
+//! - [`resume`]: taking a broken download up where it broke: the `Range` / `If-Range` an
+//!   attempt sends and whether its answer continues the bytes delivered, restarts them, or
+//!   fails; [`Engine::resume`] makes that attempt a retry of the call.
 //! - [`sim`]: a virtual-clock driver with scripted servers, for tests, benchmarks and demos.
 //!
 //! # Out of scope
@@ -66,6 +69,7 @@ pub mod limit;
 pub mod paginate;
 pub mod preset;
 pub mod quota;
+pub mod resume;
 pub mod rng;
 pub mod sim;
 pub mod throttle;

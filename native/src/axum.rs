@@ -34,7 +34,7 @@
 //! | [`Error::Overloaded`] (this service's client is at capacity) | 503 | `overloaded` | — |
 //! | [`Error::Cancelled`] | 503 | `cancelled` | — |
 //! | [`Error::Auth`] (no token, or the upstream rejected ours) | 502 Bad Gateway | `upstream-auth` | — |
-//! | [`Error::RetriesExhausted`], [`Error::NotRetried`], [`Error::Status`], [`Error::Decode`], [`Error::BodyTooLarge`], [`Error::TooManyRedirects`], [`Error::Transport`], [`Error::Pagination`] | 502 | `bad-upstream` | — |
+//! | [`Error::RetriesExhausted`], [`Error::NotRetried`], [`Error::Status`], [`Error::Decode`], [`Error::BodyTooLarge`], [`Error::TooManyRedirects`], [`Error::Transport`], [`Error::Resume`], [`Error::Pagination`] | 502 | `bad-upstream` | — |
 //! | [`Error::Config`], [`Error::ConfigParse`], [`Error::InvalidUrl`], [`Error::InvalidRequest`] | 500 Internal Server Error | `internal` | — |
 //!
 //! `Retry-After` is in whole seconds, rounded up, never negative (a `retry_at` already past
@@ -385,6 +385,7 @@ fn gateway_status(e: &Error) -> (StatusCode, ProblemType) {
         | Error::BodyTooLarge { .. }
         | Error::TooManyRedirects { .. }
         | Error::Transport { .. }
+        | Error::Resume { .. }
         | Error::Pagination(_) => BAD,
         Error::Config { .. }
         | Error::ConfigParse { .. }
@@ -531,6 +532,7 @@ fn detail(e: &Error) -> String {
                 transport_name(*kind)
             )
         }
+        Error::Resume { .. } => "the upstream's download could not be resumed".to_string(),
         Error::Auth { why, .. } => format!(
             "the upstream did not accept this service's credentials: {}",
             why.explain()

@@ -101,13 +101,42 @@ fn first_done<R, A: Future<Output = Attempt<R>> + Unpin>(
 /// the exchange's output or the engine's failure. Events of the call go to `log` as well.
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
+// The integrations' entry point (the client itself starts calls with `drive_from`).
+#[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
     spec: CallSpec<'_>,
     log: Option<CallLog>,
+    exchange: E,
+) -> Result<E::Output, Error> {
+    drive_from(shared, spec, Start::Fresh, log, exchange).await
+}
+
+/// How a call begins on the engine.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Start {
+    /// A new call: its first attempt now.
+    Fresh,
+    /// The continuation of a download whose body broke after `attempts` attempts
+    /// ([`resile_core::Engine::resume`]): its first attempt is a retry.
+    Resumed {
+        attempts: u32,
+        broke: resile_core::TransportError,
+    },
+}
+
+/// [`drive`], begun as `start` says.
+pub(crate) async fn drive_from<E: Exchange>(
+    shared: &Arc<Shared>,
+    spec: CallSpec<'_>,
+    start: Start,
+    log: Option<CallLog>,
     mut exchange: E,
 ) -> Result<E::Output, Error> {
-    let (id, mut orders) = shared.start(spec, log);
+    let (id, mut orders) = match start {
+        Start::Fresh => shared.start(spec, log),
+        Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, log),
+    };
     let mut guard = CallGuard {
         shared: shared.clone(),
         id,

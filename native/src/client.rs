@@ -16,7 +16,7 @@ use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
 use resile_core::{CallSpec, Outcome, Stats, TransportError};
 
-use crate::call_loop::{self, Exchange};
+use crate::call_loop::{self, Exchange, Start};
 use crate::config::ClientConfig;
 use crate::control::{self, Fallback, FallbackAnswer, JudgedHeaders, Stored};
 use crate::driver::{EventCallback, SendOrder, Shared};
@@ -540,13 +540,7 @@ impl Client {
             .run::<()>(req, options, None, true)
             .instrument(span)
             .await?;
-        match answer.stream {
-            Some(body) => Ok(StreamingResponse::new(answer.response, body)),
-            None => Err(Error::Transport {
-                kind: TransportError::Other,
-                message: "the final answer of a streaming call had no body to stream".into(),
-            }),
-        }
+        StreamingResponse::from_answer(answer.response, answer.stream)
     }
 
     /// Like [`Client::execute`], decoding a 2xx body as `T` *inside* the call: a body that
@@ -577,12 +571,40 @@ impl Client {
         }
     }
 
+    /// The continuation of a download whose body broke: a streaming call begun as `start`
+    /// says (see [`crate::call_loop::Start::Resumed`]).
+    pub(crate) async fn execute_resumed(
+        self,
+        req: Prepared,
+        options: CallOptions,
+        start: Start,
+    ) -> Result<StreamingResponse, Error> {
+        let span = call_span(&req, &self.shared.config.redact_query_params);
+        let answer = self
+            .run_from::<()>(req, options, None, true, start)
+            .instrument(span)
+            .await?;
+        StreamingResponse::from_answer(answer.response, answer.stream)
+    }
+
     async fn run<T>(
         &self,
         req: Prepared,
         options: CallOptions,
         decode: Option<Decoder<T>>,
         stream: bool,
+    ) -> Result<Answer<T>, Error> {
+        self.run_from(req, options, decode, stream, Start::Fresh)
+            .await
+    }
+
+    async fn run_from<T>(
+        &self,
+        req: Prepared,
+        options: CallOptions,
+        decode: Option<Decoder<T>>,
+        stream: bool,
+        start: Start,
     ) -> Result<Answer<T>, Error> {
         let shared = &self.shared;
         let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
@@ -623,7 +645,7 @@ impl Client {
             keep_as,
             judged: spec.predicate.is_some(),
         };
-        call_loop::drive(shared, spec, None, exchange).await
+        call_loop::drive_from(shared, spec, start, None, exchange).await
     }
 }
 

@@ -472,9 +472,30 @@ impl Shared {
         spec: CallSpec<'_>,
         log: Option<CallLog>,
     ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+        self.start_with(log, move |engine, now| engine.start(spec, now))
+    }
+
+    /// Starts the continuation of a download whose body broke ([`Engine::resume`]).
+    pub(crate) fn resume(
+        &self,
+        spec: CallSpec<'_>,
+        attempts: u32,
+        broke: resile_core::TransportError,
+        log: Option<CallLog>,
+    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+        self.start_with(log, move |engine, now| {
+            engine.resume(spec, attempts, broke, now)
+        })
+    }
+
+    fn start_with(
+        &self,
+        log: Option<CallLog>,
+        start: impl FnOnce(&mut Engine, Instant) -> CallId,
+    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
         let (tx, rx) = mpsc::unbounded();
         let id = self.with_engine(move |st, now| {
-            let id = st.engine.start(spec, now);
+            let id = start(&mut st.engine, now);
             st.waiters.insert(id, tx);
             if let Some(log) = log {
                 st.logs.insert(id, log);

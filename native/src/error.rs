@@ -289,6 +289,15 @@ pub enum Error {
     /// A breaker could not be controlled (a full host table, a snapshot that does not import).
     #[error("breaker control: {0}")]
     BreakerControl(#[source] resile_core::ControlError),
+    /// A download whose body broke could not be taken up where it broke
+    /// ([`crate::RequestBuilder::send_download`]): a 416, a partial answer that is not the range
+    /// asked for, or (from [`crate::StreamingResponse::chunk`]) a server that sent the body again
+    /// from its first byte. Downloading again from the start may succeed.
+    #[error("the download cannot continue: {error}")]
+    Resume {
+        /// What the answer to the resumed attempt was.
+        error: resile_core::resume::ResumeError,
+    },
 }
 
 impl From<ConfigError> for Error {
@@ -394,7 +403,8 @@ impl Error {
             | Error::RateLimited { .. }
             | Error::RetriesExhausted { .. }
             | Error::Transport { .. }
-            | Error::Overloaded { .. } => true,
+            | Error::Overloaded { .. }
+            | Error::Resume { .. } => true,
             Error::NotRetried { why, .. } => why.is_retryable_failure(),
             // A final status handed back by the engine: the engine retries every status it
             // is configured to, so one that reached the caller is not worth repeating as is.

@@ -89,6 +89,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod body;
 mod call_loop;
 mod client;
 mod config;
@@ -102,6 +103,7 @@ mod paginate;
 pub mod redact;
 mod request;
 mod response;
+mod resume;
 mod stream;
 mod tls;
 mod token;
@@ -117,6 +119,7 @@ pub use request::{IdempotencyKey, RequestBuilder};
 pub use resile_core::breaker::{BreakerSnapshot, HoldKind, SnapshotError};
 pub use resile_core::{ControlError, FallbackUsed, RetryVerdict, Seen};
 pub use response::Response;
+pub use resume::Piece;
 pub use stream::StreamingResponse;
 pub use token::{
     AccessToken, ClientAuth, ClientCredentials, Secret, StaticBearer, TokenFuture, TokenSource,

@@ -12,6 +12,7 @@ use url::Url;
 
 use resile_core::Idempotency;
 
+use crate::body::BodyFactory;
 use crate::client::Client;
 use crate::control::{Fallback, RetryCheck, RetryIf};
 use crate::error::Error;
@@ -72,6 +73,7 @@ impl fmt::Debug for RequestBuilder {
 }
 
 /// What the engine is told about a call.
+#[derive(Clone)]
 pub(crate) struct CallOptions {
     pub method: resile_core::Method,
     pub idempotency: Idempotency,
@@ -169,7 +171,8 @@ impl RequestBuilder {
     }
 
     /// A streamed body. It can be sent once: the engine does not retry the call after an attempt
-    /// that failed ([`resile_core::Why::BodyNotReplayable`]).
+    /// that failed ([`resile_core::Why::BodyNotReplayable`]); use
+    /// [`RequestBuilder::body_factory`] for a stream that can be made again.
     ///
     /// ```no_run
     /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
@@ -184,6 +187,34 @@ impl RequestBuilder {
         Bytes: From<S::Ok>,
     {
         self.body = PreparedBody::Stream(Mutex::new(Some(reqwest::Body::wrap_stream(stream))));
+        self
+    }
+
+    /// A streamed body made again for every attempt by `make`, so the call can be retried (and
+    /// follow a 307/308) like one with a body in memory, without holding the body in memory.
+    /// `make` runs once per attempt; each stream it returns is sent once.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// use futures::StreamExt;
+    ///
+    /// // Chunks produced on demand (a file reopened for each attempt works the same way).
+    /// let parts: Vec<bytes::Bytes> = vec!["a,b\n".into(), "c,d\n".into()];
+    /// let upload = client
+    ///     .put("https://api.example.com/uploads/report.csv")
+    ///     .body_factory(move || futures::stream::iter(parts.clone()).map(Ok::<_, std::io::Error>))
+    ///     .send()
+    ///     .await?;
+    /// # let _ = upload; Ok(()) }
+    /// ```
+    pub fn body_factory<F, S>(mut self, make: F) -> Self
+    where
+        F: Fn() -> S + Send + Sync + 'static,
+        S: futures::TryStream + Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        Bytes: From<S::Ok>,
+    {
+        self.body = PreparedBody::Factory(BodyFactory::new(make));
         self
     }
 
@@ -325,6 +356,37 @@ impl RequestBuilder {
     pub async fn send_streaming(self) -> Result<StreamingResponse, Error> {
         let (client, prepared, options) = self.build()?;
         client.execute_streaming(prepared, options).await
+    }
+
+    /// Sends a GET and hands back its body as it arrives, like
+    /// [`RequestBuilder::send_streaming`], taking it up where it breaks: the next attempt asks
+    /// for the rest with `Range: bytes=N-` and `If-Range` (the strong ETag, else the
+    /// `Last-Modified` of the first answer), so the bytes already read are not fetched again.
+    /// That attempt is the engine's to allow, like any retry of the call: it counts against
+    /// `max_attempts`, the retry budget and the breaker, and waits its backoff. Its deadline
+    /// (`retry.deadline_ms`, or [`RequestBuilder::deadline`]) counts from the break, and it
+    /// carries an `X-Request-ID` of its own.
+    ///
+    /// The bytes handed over always belong to one version of the resource. A server that
+    /// answers the range request with the whole body (it ignores `Range`, or the resource
+    /// changed) starts the body again, which [`StreamingResponse::piece`] reports as
+    /// [`crate::Piece::Restart`] (and [`StreamingResponse::chunk`] as [`Error::Resume`]); a 416
+    /// or a partial answer that is not the range asked for is [`Error::Resume`]. Without a
+    /// strong ETag or `Last-Modified` to resume against, the body is fetched again whole.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let mut download = client.get("https://files.example.com/big.iso").send_download().await?;
+    /// let mut total = 0;
+    /// while let Some(chunk) = download.chunk().await? {
+    ///     total += chunk.len();
+    /// }
+    /// println!("{total} bytes after {} attempt(s)", download.attempts());
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_download(self) -> Result<StreamingResponse, Error> {
+        let (client, prepared, options) = self.build()?;
+        crate::resume::download(client, prepared, options).await
     }
 
     pub(crate) fn build(self) -> Result<(Client, Prepared, CallOptions), Error> {

@@ -6,14 +6,25 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use url::Url;
 
+use resile_core::resume::{ResumeError, Verdict};
+use resile_core::TransportError;
+
 use crate::error::Error;
 use crate::response::Response;
+use crate::resume::{Piece, Resumer};
 use crate::transport::classify_error;
 
 /// A response the engine handed back, with its body still on the wire.
+///
+/// From [`crate::RequestBuilder::send_download`], a body that breaks is taken up where it
+/// broke: [`StreamingResponse::piece`] says where each piece goes and when the server sent the
+/// body again from its start; [`StreamingResponse::chunk`] hands over the bytes in order.
 pub struct StreamingResponse {
     head: Response,
     body: reqwest::Response,
+    /// Bytes of the body handed over so far.
+    offset: u64,
+    resume: Option<Box<Resumer>>,
 }
 
 impl fmt::Debug for StreamingResponse {
@@ -26,8 +37,29 @@ impl fmt::Debug for StreamingResponse {
 }
 
 impl StreamingResponse {
-    pub(crate) fn new(head: Response, body: reqwest::Response) -> Self {
-        StreamingResponse { head, body }
+    /// The answer of a streaming call: its head and its unread body.
+    pub(crate) fn from_answer(
+        head: Response,
+        body: Option<reqwest::Response>,
+    ) -> Result<Self, Error> {
+        match body {
+            Some(body) => Ok(StreamingResponse {
+                head,
+                body,
+                offset: 0,
+                resume: None,
+            }),
+            None => Err(Error::Transport {
+                kind: TransportError::Other,
+                message: "the final answer of a streaming call had no body to stream".into(),
+            }),
+        }
+    }
+
+    /// Takes the body up where it breaks, with `resumer`.
+    pub(crate) fn resumable(mut self, resumer: Box<Resumer>) -> Self {
+        self.resume = Some(resumer);
+        self
     }
 
     /// The status.
@@ -38,6 +70,11 @@ impl StreamingResponse {
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
         self.head.headers()
+    }
+
+    /// The HTTP version of the answer.
+    pub fn version(&self) -> reqwest::Version {
+        self.head.version()
     }
 
     /// The URL of the final answer (after redirects).
@@ -56,11 +93,72 @@ impl StreamingResponse {
     }
 
     /// The next chunk of the body; `None` at its end. A body that breaks off is an
-    /// [`Error::Transport`] (truncated, reset or timed out): it is not retried.
+    /// [`Error::Transport`] (truncated, reset or timed out), unless the response came from
+    /// [`crate::RequestBuilder::send_download`]: then the rest is asked for as the call's next
+    /// attempt, and the bytes go on where they broke. Should the server send the body again
+    /// from its start instead, this answers [`Error::Resume`] with
+    /// [`ResumeError::Restarted`]: discard what was read, and the chunks that follow are the
+    /// body from its first byte ([`StreamingResponse::piece`] says the same without an error).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        self.body.chunk().await.map_err(|e| Error::Transport {
-            kind: classify_error(&e),
-            message: crate::transport::error_text(&e),
-        })
+        match self.piece().await? {
+            None => Ok(None),
+            Some(Piece::Bytes { bytes, .. }) => Ok(Some(bytes)),
+            Some(Piece::Restart { discard, why }) => Err(Error::Resume {
+                error: ResumeError::Restarted { discard, why },
+            }),
+        }
+    }
+
+    /// The next piece of the body: bytes with the offset they start at, or a restart of the
+    /// body from its first byte; `None` at its end.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// use resile::Piece;
+    ///
+    /// let mut download = client.get("https://files.example.com/big.iso").send_download().await?;
+    /// let mut file: Vec<u8> = Vec::new();
+    /// while let Some(piece) = download.piece().await? {
+    ///     match piece {
+    ///         Piece::Bytes { bytes, .. } => file.extend_from_slice(&bytes),
+    ///         Piece::Restart { .. } => file.clear(),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn piece(&mut self) -> Result<Option<Piece>, Error> {
+        loop {
+            let broke = match self.body.chunk().await {
+                Ok(Some(bytes)) => {
+                    let offset = self.offset;
+                    self.offset += bytes.len() as u64;
+                    if let Some(r) = self.resume.as_mut() {
+                        r.delivered(bytes.len());
+                    }
+                    return Ok(Some(Piece::Bytes { offset, bytes }));
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => e,
+            };
+            let kind = classify_error(&broke);
+            let Some(resumer) = self.resume.as_mut() else {
+                return Err(Error::Transport {
+                    kind,
+                    message: crate::transport::error_text(&broke),
+                });
+            };
+            tracing::debug!(target: "resile", offset = self.offset, error = %crate::transport::error_text(&broke), "the body broke; taking it up");
+            let (next, verdict) = resumer.take_up(kind, self.head.attempts()).await?;
+            self.body = next.body;
+            match verdict {
+                Verdict::Restart { discard, why } => {
+                    self.head = next.head;
+                    self.offset = 0;
+                    return Ok(Some(Piece::Restart { discard, why }));
+                }
+                _ => self.head.attempts = next.head.attempts,
+            }
+        }
     }
 }

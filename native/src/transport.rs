@@ -18,6 +18,7 @@ use url::Url;
 use resile_core::headers::Headers;
 use resile_core::{Authorization, Problem, TransportError};
 
+use crate::body::BodyFactory;
 use crate::driver::SendOrder;
 
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
@@ -35,11 +36,22 @@ pub(crate) enum PreparedBody {
     Bytes(Bytes),
     /// A one-shot stream: the first attempt takes it.
     Stream(Mutex<Option<reqwest::Body>>),
+    /// A stream made afresh for every attempt and every 307/308 hop.
+    Factory(BodyFactory),
 }
 
 impl PreparedBody {
     pub(crate) fn replayable(&self) -> bool {
         !matches!(self, PreparedBody::Stream(_))
+    }
+
+    /// The body sent again after a 307/308 (none for a one-shot stream).
+    fn again(&self) -> Option<reqwest::Body> {
+        match self {
+            PreparedBody::Bytes(b) => Some(b.clone().into()),
+            PreparedBody::Factory(f) => Some(f.make()),
+            PreparedBody::Empty | PreparedBody::Stream(_) => None,
+        }
     }
 }
 
@@ -185,17 +197,14 @@ async fn exchange(
     limits: Limits,
 ) -> Result<(reqwest::Response, Option<Problem>), Attempt> {
     let streamed = !req.body.replayable();
-    let mut replay = match &req.body {
-        PreparedBody::Bytes(b) => Some(b.clone()),
-        _ => None,
-    };
+    // Whether a 307/308 sends the body again (a 301/302/303 turns the request into a GET).
+    let mut resend = true;
     let mut body: Option<reqwest::Body> = match &req.body {
-        PreparedBody::Empty => None,
-        PreparedBody::Bytes(b) => Some(b.clone().into()),
         PreparedBody::Stream(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(b) => Some(b),
             None => return Err(Attempt::BodyGone),
         },
+        other => other.again(),
     };
     let (mut method, mut url) = (req.method.clone(), req.url.clone());
     let (mut strip_content, mut strip_credentials) = (false, false);
@@ -251,7 +260,7 @@ async fn exchange(
             // 301, 302, 303: the next request is a GET without a body (as browsers and
             // reqwest do).
             method = Method::GET;
-            replay = None;
+            resend = false;
             strip_content = true;
         }
         if next.origin() != url.origin() {
@@ -259,7 +268,7 @@ async fn exchange(
             // later hop.
             strip_credentials = true;
         }
-        body = replay.clone().map(reqwest::Body::from);
+        body = if resend { req.body.again() } else { None };
         url = next;
         hops += 1;
     }

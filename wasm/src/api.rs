@@ -277,9 +277,14 @@ fn request_spec(method: Method, url: String, options: &JsValue) -> Result<Reques
         spec.body = Some(Body::Text(text));
     } else if body.is_instance_of::<Uint8Array>() || body.is_instance_of::<js_sys::ArrayBuffer>() {
         spec.body = Some(Body::Bytes(Uint8Array::new(&body).to_vec()));
+    } else if let Some(make) = body.dyn_ref::<Function>() {
+        spec.body = Some(Body::Factory(make.clone()));
+    } else if crate::driver::is_stream(&body) {
+        spec.body = Some(Body::Stream(Rc::new(RefCell::new(Some(body)))));
     } else if present(&body) {
         return Err(invalid(
-            "`body` must be a string, a Uint8Array or an ArrayBuffer (or use `json`)",
+            "`body` must be a string, a Uint8Array, an ArrayBuffer, a ReadableStream, or a \
+             function returning one per attempt (or use `json`)",
         ));
     }
     Ok(spec)

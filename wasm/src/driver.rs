@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use futures_channel::oneshot;
-use js_sys::Uint8Array;
+use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
 use resile_core::token::TokenStore;
 use resile_core::{
@@ -49,13 +49,58 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use crate::js::{self, Timer};
 use crate::translate::IdempotencyKey;
 
-/// A request body; it is kept so every attempt can send it again.
+/// A request body.
 #[derive(Clone, Debug)]
 pub enum Body {
-    /// Text (JSON included).
+    /// Text (JSON included), sent again on every attempt.
     Text(String),
-    /// Bytes.
+    /// Bytes, sent again on every attempt.
     Bytes(Vec<u8>),
+    /// A JavaScript function called once per attempt for that attempt's body: a
+    /// `ReadableStream`, a `Blob`, text or bytes, or a promise of one. The call can be retried
+    /// as with a body in memory.
+    Factory(js_sys::Function),
+    /// A `ReadableStream` sent once: the first attempt takes it, and the engine does not retry
+    /// the call after that attempt (`Why::BodyNotReplayable`).
+    Stream(Rc<RefCell<Option<JsValue>>>),
+}
+
+/// Whether `value` is a `ReadableStream` (or anything with a `getReader()`).
+pub fn is_stream(value: &JsValue) -> bool {
+    value.is_object()
+        && js_sys::Reflect::get(value, &JsValue::from_str("getReader"))
+            .is_ok_and(|f| f.is_function())
+}
+
+impl Body {
+    /// What one attempt sends. A stream is read into a `Blob` first: Chromium sends a
+    /// streamed request body only with `duplex: "half"` and only over HTTP/2 (never over
+    /// HTTP/1.1), so a stream is never handed to `fetch` as it is.
+    async fn for_attempt(&self) -> Result<Option<JsValue>, Stage> {
+        let source = match self {
+            Body::Text(t) => return Ok(Some(JsValue::from_str(t))),
+            Body::Bytes(b) => return Ok(Some(Uint8Array::from(b.as_slice()).into())),
+            Body::Factory(make) => {
+                let made = make.call0(&JsValue::NULL).map_err(|_| Stage::Request)?;
+                match made.dyn_into::<Promise>() {
+                    Ok(p) => JsFuture::from(p).await.map_err(|_| Stage::Request)?,
+                    Err(value) => value,
+                }
+            }
+            // Taken by the first attempt; the engine asks for no other.
+            Body::Stream(slot) => slot.borrow_mut().take().ok_or(Stage::Request)?,
+        };
+        if !is_stream(&source) {
+            return Ok(Some(source));
+        }
+        let stream: web_sys::ReadableStream = source.unchecked_into();
+        let whole = web_sys::Response::new_with_opt_readable_stream(Some(&stream))
+            .map_err(|_| Stage::Request)?;
+        let blob = whole.blob().map_err(|_| Stage::Request)?;
+        Ok(Some(
+            JsFuture::from(blob).await.map_err(|_| Stage::Request)?,
+        ))
+    }
 }
 
 /// One logical request.
@@ -397,6 +442,7 @@ impl Driver {
             .unwrap_or(self.inner.options.token_provider.is_some());
         let mut call_spec = CallSpec::new(spec.method, &origin).idempotency(spec.key.idempotency());
         call_spec.needs_token = needs_token;
+        call_spec.replayable = !matches!(spec.body, Some(Body::Stream(_)));
         call_spec.deadline = spec.deadline;
         call_spec.max_attempts = spec.max_attempts;
         call_spec.predicate = spec.retry_if.clone();
@@ -959,10 +1005,10 @@ impl Inner {
         init.set_method(spec.method.as_str());
         init.set_headers(&headers);
         init.set_mode(web_sys::RequestMode::Cors);
-        match &spec.body {
-            Some(Body::Text(t)) => init.set_body(&JsValue::from_str(t)),
-            Some(Body::Bytes(b)) => init.set_body(&Uint8Array::from(b.as_slice())),
-            None => {}
+        if let Some(body) = &spec.body {
+            if let Some(value) = body.for_attempt().await? {
+                init.set_body(&value);
+            }
         }
         let request =
             web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Stage::Request)?;

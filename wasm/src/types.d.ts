@@ -110,11 +110,24 @@ export interface TokenGrant {
   expiresIn?: number;
 }
 
+/** What a body factory returns for one attempt. */
+export type BodySource = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array>;
+
+/** Makes the body of one attempt (called again for every attempt). */
+export type BodyFactory = () => BodySource | Promise<BodySource>;
+
 /** Options of one call. */
 export interface RequestOptions {
   headers?: Record<string, string>;
-  /** A body sent as is (kept, so every attempt can send it again). */
-  body?: string | Uint8Array | ArrayBuffer;
+  /**
+   * The body. Text and bytes are kept, so every attempt can send them again. A function is
+   * called once per attempt for that attempt's body (a body factory: the call can be retried as
+   * with a body in memory). A `ReadableStream` is sent once: the call is never retried after
+   * the attempt that took it (`body_not_replayable`). A stream, given or made, is read into a
+   * Blob before it is sent: Chromium streams a request body only with `duplex: "half"` and only
+   * over HTTP/2, never over HTTP/1.1.
+   */
+  body?: string | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | BodyFactory;
   /** A value sent as JSON (sets Content-Type: application/json). */
   json?: unknown;
   /**

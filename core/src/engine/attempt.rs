@@ -52,23 +52,8 @@ impl Engine {
             Outcome::Transport(e) => (classify_transport(e), Last::Transport(e)),
             Outcome::Unusable(r, problem) => (unusable(problem), Last::Status(r.status)),
         };
-        self.event(
-            now,
-            EventKind::AttemptFinished {
-                call: id,
-                attempt,
-                result: last,
-                why: class.why,
-            },
-        );
+        self.attempt_finished(id, attempt, host, admit, class, last, now);
         self.learn_adaptive(host, flight.sent_with(), &outcome, now);
-        let transition = self.hosts[host].breaker.record(
-            &self.config.breaker,
-            admit,
-            class.breaker_failure,
-            now,
-        );
-        self.breaker_event(host, transition, now);
         self.note_connection(host, outcome, now);
 
         let asked = match outcome {
@@ -149,6 +134,36 @@ impl Engine {
             attempt,
             outcome: seen,
         })
+    }
+
+    /// Reports how attempt `attempt` of call `id` ended and records it on its host's breaker.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attempt_finished(
+        &mut self,
+        id: CallId,
+        attempt: u32,
+        host: usize,
+        admit: Admit,
+        class: Class,
+        last: Last,
+        now: Instant,
+    ) {
+        self.event(
+            now,
+            EventKind::AttemptFinished {
+                call: id,
+                attempt,
+                result: last,
+                why: class.why,
+            },
+        );
+        let transition = self.hosts[host].breaker.record(
+            &self.config.breaker,
+            admit,
+            class.breaker_failure,
+            now,
+        );
+        self.breaker_event(host, transition, now);
     }
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
@@ -245,7 +260,7 @@ impl Engine {
         }
     }
 
-    fn retry_or_fail(
+    pub(super) fn retry_or_fail(
         &mut self,
         slot: u32,
         class: Class,

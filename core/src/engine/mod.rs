@@ -62,6 +62,7 @@
 //! | `flight.rs` | the attempts of one call out at once |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
+//! | `resumed.rs` | a download whose body broke after its head: the next attempt as a retry ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
@@ -82,6 +83,7 @@ mod hedge;
 mod host;
 mod outcome;
 pub mod predicate;
+mod resumed;
 pub mod retry;
 mod timer;
 mod view;
@@ -227,6 +229,23 @@ impl Engine {
 
     /// Starts a logical call. Its first action (usually `Send`) is ready to poll.
     pub fn start(&mut self, spec: CallSpec<'_>, now: Instant) -> CallId {
+        let (id, slot) = self.open_call(spec, now);
+        if let Some(slot) = slot {
+            // Every logical call earns its host's budget a share of a retry (a resumed call
+            // does not: it continues one).
+            let host = self.calls[slot as usize].as_ref().map(|c| c.host as usize);
+            if let Some(h) = host.and_then(|h| self.hosts.get_mut(h)) {
+                h.budget.deposit(now);
+            }
+            self.advance(slot, now);
+        }
+        self.settle(now);
+        id
+    }
+
+    /// Makes a call's state and announces it; its slot, unless it already failed (no room
+    /// for its host). The caller decides its first step.
+    fn open_call(&mut self, spec: CallSpec<'_>, now: Instant) -> (CallId, Option<u32>) {
         self.next_seq = self.next_seq.wrapping_add(1);
         let seq = self.next_seq;
         let slot = match self.free.pop() {
@@ -279,12 +298,11 @@ impl Engine {
             // No room: fail the call without touching any host.
             self.calls[slot as usize] = Some(call);
             self.fail_why(slot, Why::TooManyHosts, Processed::Never, now);
-            return id;
+            return (id, None);
         };
         call.host = host;
         let h = &mut self.hosts[host as usize];
         h.active += 1;
-        h.budget.deposit(now);
         let host_name = h.name.clone();
         self.calls[slot as usize] = Some(call);
         self.event(
@@ -295,9 +313,7 @@ impl Engine {
                 method: spec.method,
             },
         );
-        self.advance(slot, now);
-        self.settle(now);
-        id
+        (id, Some(slot))
     }
 
     /// Reports how attempt `attempt` of `call` ended. Outcomes of an attempt the engine has

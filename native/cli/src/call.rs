@@ -41,6 +41,8 @@ Differences from curl:
   4xx/5xx                   exit 1 with the body still written (curl: exit 0 unless --fail)
   -s                        hides progress, summaries and notes; error lines still print
   -i                        the head as received, before the body, to stdout or -o FILE
+  -o FILE                   a GET is streamed into FILE; a body that breaks is resumed with
+                            Range/If-Range (curl: -C -, by hand), never mixing two versions
   -v                        what was sent and each engine decision, on stderr, secrets hidden
 Many calls: --urls FILE (or URLs on stdin, or --urls -) with --parallel N through one client
 (one pool, one engine); one JSON line per call; --repeat N; --report FILE.json.";
@@ -84,7 +86,8 @@ pub struct CallArgs {
     #[arg(short = 'F', long = "multipart", value_name = "NAME=VALUE|NAME=@FILE")]
     pub multipart: Vec<String>,
     /// Write the body (and the head, with -i; the JSON lines of a multi-call run) to this file
-    /// instead of stdout.
+    /// instead of stdout. A single GET is streamed into it, and a body that breaks is resumed
+    /// where it broke (`Range` / `If-Range`).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// No progress bar, summary or notes (error lines still print).
@@ -499,6 +502,10 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             &plan.redact,
         );
     }
+    // A GET into a file: streamed to it, and resumed where it breaks.
+    if let (Some(path), true, None) = (&args.output, plan.method == Method::GET, &plan.body) {
+        return crate::download::to_file(client, plan, url, args.include, args.verbose, path).await;
+    }
     let response = plan
         .request(client, url)
         .send()
@@ -514,14 +521,18 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             .map_or("stdout".to_string(), |p| p.display().to_string());
         (Exit::Other, format!("cannot write the body to {to}: {e}"))
     })?;
-    let status = response.status();
+    Ok(status_exit(plan, url, response.status()))
+}
+
+/// The exit code of a single call's final status: 1 (and a line on stderr) for 4xx/5xx.
+pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
         eprintln!(
             "resile: {} {} answered {status}",
             plan.method,
             plan.shown(url)
         );
-        return Ok(Exit::HttpError);
+        return Exit::HttpError;
     }
-    Ok(Exit::Ok)
+    Exit::Ok
 }

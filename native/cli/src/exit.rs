@@ -86,6 +86,7 @@ pub fn error_kind(e: &resile::Error) -> &'static str {
         E::Pagination(_) => "pagination",
         E::Cancelled => "cancelled",
         E::Overloaded { .. } => "overloaded",
+        E::Resume { .. } => "resume",
         _ => "other",
     }
 }

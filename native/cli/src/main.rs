@@ -4,6 +4,7 @@
 mod body;
 mod call;
 mod demo;
+mod download;
 mod exit;
 mod items;
 mod many;

@@ -9,8 +9,46 @@ use std::path::Path;
 use resile::redact::{self, redact_url};
 use resile::Response;
 
+/// What `-i` and `-v` show of an answer, buffered or streamed.
+pub trait Head {
+    /// The status.
+    fn status(&self) -> resile::reqwest::StatusCode;
+    /// The HTTP version.
+    fn version(&self) -> resile::reqwest::Version;
+    /// The headers.
+    fn headers(&self) -> &resile::reqwest::header::HeaderMap;
+    /// Attempts the call took.
+    fn attempts(&self) -> u32;
+    /// The call's X-Request-ID.
+    fn request_id(&self) -> &str;
+}
+
+macro_rules! head_of {
+    ($t:ty) => {
+        impl Head for $t {
+            fn status(&self) -> resile::reqwest::StatusCode {
+                <$t>::status(self)
+            }
+            fn version(&self) -> resile::reqwest::Version {
+                <$t>::version(self)
+            }
+            fn headers(&self) -> &resile::reqwest::header::HeaderMap {
+                <$t>::headers(self)
+            }
+            fn attempts(&self) -> u32 {
+                <$t>::attempts(self)
+            }
+            fn request_id(&self) -> &str {
+                <$t>::request_id(self)
+            }
+        }
+    };
+}
+head_of!(Response);
+head_of!(resile::StreamingResponse);
+
 /// `HTTP/1.1`, `HTTP/2`, as curl writes the version.
-fn version(response: &Response) -> &'static str {
+fn version(response: &impl Head) -> &'static str {
     use resile::http::Version;
     match response.version() {
         Version::HTTP_09 => "HTTP/0.9",
@@ -22,7 +60,7 @@ fn version(response: &Response) -> &'static str {
 }
 
 /// The status line and headers as they came, `CRLF`-terminated, then an empty line.
-pub fn head(response: &Response) -> Vec<u8> {
+pub fn head(response: &impl Head) -> Vec<u8> {
     let mut out = format!("{} {}\r\n", version(response), response.status()).into_bytes();
     for (name, value) in response.headers() {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -71,7 +109,7 @@ pub fn show_request(
 }
 
 /// `-v`: the response head, secrets hidden.
-pub fn show_response(response: &Response) {
+pub fn show_response(response: &impl Head) {
     eprintln!("< {} {}", version(response), response.status());
     for (name, value) in response.headers() {
         let text = String::from_utf8_lossy(value.as_bytes());

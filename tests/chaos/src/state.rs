@@ -160,6 +160,8 @@ pub(crate) struct State {
     pub token_expires_in: u64,
     pub outage: Option<Outage>,
     pub scripts: HashMap<String, (Script, ScriptLog)>,
+    /// What `/download/{n}` and `/upload-retry` saw, per key.
+    pub transfers: HashMap<String, crate::routes::transfer::TransferLog>,
 }
 
 impl State {
@@ -183,6 +185,7 @@ impl State {
             token_expires_in: config.token_expires_in_secs,
             outage: None,
             scripts: HashMap::new(),
+            transfers: HashMap::new(),
         }
     }
 

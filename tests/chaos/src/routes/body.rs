@@ -65,6 +65,16 @@ fn download_byte(seed: u64, n: u64) -> u8 {
     (splitmix64(seed ^ splitmix64(n / 8)) >> ((n % 8) * 8)) as u8
 }
 
+/// The `{n}` of `/bytes/{n}` and `/download/{n}`: a length up to 8 MiB.
+pub(crate) fn download_len(n: &str) -> Result<u64, ApiError> {
+    n.parse()
+        .ok()
+        .filter(|n| *n <= MAX_DOWNLOAD)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("`{n}` is not a length in 0..={MAX_DOWNLOAD}"))
+        })
+}
+
 /// The body `/bytes/{n}?seed=S` serves: `n` pseudo-random bytes, a pure function of `seed`.
 ///
 /// ```
@@ -200,13 +210,7 @@ pub(crate) async fn bytes(
     Path(n): Path<String>,
     p: Params,
 ) -> ApiResult {
-    let n: u64 = n
-        .parse()
-        .ok()
-        .filter(|n| *n <= MAX_DOWNLOAD)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("`{n}` is not a length in 0..={MAX_DOWNLOAD}"))
-        })?;
+    let n = download_len(&n)?;
     let seed = p.num("seed", shared.config.seed, "an unsigned integer")?;
     let body = download_bytes(seed, n);
     let mut resp = (StatusCode::OK, body.clone()).into_response();

@@ -10,6 +10,7 @@ mod orders;
 mod ratelimit;
 mod redirect;
 mod replica;
+pub(crate) mod transfer;
 
 use std::sync::Arc;
 
@@ -42,6 +43,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/upload", post(body::upload))
         .route("/bytes/{n}", get(body::bytes))
         .route("/redirect/{hops}", any(redirect::redirect))
+        .route("/download/{n}", get(transfer::download))
+        .route(
+            "/upload-retry",
+            post(transfer::upload_retry).put(transfer::upload_retry),
+        )
+        .route("/transfers/{key}", get(transfer::log))
         .route("/items/link", get(items::link))
         .route("/items/cursor", get(items::cursor))
         .route("/items/offset", get(items::offset))
@@ -101,6 +108,9 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("upload", None) => "/upload",
         ("bytes", Some(_)) => "/bytes/{n}",
         ("redirect", Some(_)) => "/redirect/{hops}",
+        ("download", Some(_)) => "/download/{n}",
+        ("upload-retry", None) => "/upload-retry",
+        ("transfers", Some(_)) => "/transfers/{key}",
         ("items", Some("link")) => "/items/link",
         ("items", Some("cursor")) => "/items/cursor",
         ("items", Some("offset")) => "/items/offset",
@@ -121,5 +131,8 @@ pub(crate) fn route_label(path: &str) -> &'static str {
 
 /// Routes an outage does not touch: the control plane and the static files.
 pub(crate) fn outage_exempt(label: &str) -> bool {
-    matches!(label, "/" | "/www/{path}" | "/script/{id}" | "/stats") || label.starts_with("/admin/")
+    matches!(
+        label,
+        "/" | "/www/{path}" | "/script/{id}" | "/stats" | "/transfers/{key}"
+    ) || label.starts_with("/admin/")
 }

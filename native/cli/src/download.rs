@@ -1,0 +1,89 @@
+//! `resile get URL -o FILE`: the body goes to the file as it arrives, and a body that breaks
+//! is taken up where it broke (`Range` / `If-Range`) instead of being fetched again whole.
+//! Should the server send the whole body again instead, the file is cut back to what it held
+//! before the body, so it never mixes two versions.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+
+use resile::{Piece, StreamingResponse};
+
+use crate::call::Plan;
+use crate::exit::{for_error, Exit};
+use crate::{output, Failed};
+
+/// Downloads `url` into `path` (after the head with `-i`); the exit code its status means.
+pub async fn to_file(
+    client: &resile::Client,
+    plan: &Plan,
+    url: &str,
+    include: bool,
+    verbose: bool,
+    path: &Path,
+) -> Result<Exit, Failed> {
+    let write_failed = |e: std::io::Error| {
+        (
+            Exit::Other,
+            format!("cannot write the body to {}: {e}", path.display()),
+        )
+    };
+    let mut download = plan
+        .request(client, url)
+        .send_download()
+        .await
+        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
+    if verbose {
+        output::show_response(&download);
+    }
+    let mut file = File::create(path).map_err(write_failed)?;
+    let start = if include {
+        let head = output::head(&download);
+        file.write_all(&head).map_err(write_failed)?;
+        head.len() as u64
+    } else {
+        0
+    };
+    let received = copy(&mut download, &mut file, start)
+        .await
+        .map_err(|e| match e {
+            Copy::Read(e) => (for_error(&e), plan.describe(&e)),
+            Copy::Write(e) => write_failed(e),
+        })?;
+    file.flush().map_err(write_failed)?;
+    if verbose {
+        eprintln!("* {received} byte(s) in {} attempt(s)", download.attempts());
+    }
+    Ok(crate::call::status_exit(plan, url, download.status()))
+}
+
+enum Copy {
+    Read(resile::Error),
+    Write(std::io::Error),
+}
+
+/// Writes every piece where it belongs (the body starts at `start` in the file); a restart
+/// cuts the file back to `start`. The body's length.
+async fn copy(download: &mut StreamingResponse, file: &mut File, start: u64) -> Result<u64, Copy> {
+    let mut len = 0u64;
+    while let Some(piece) = download.piece().await.map_err(Copy::Read)? {
+        match piece {
+            Piece::Bytes { bytes, .. } => {
+                file.write_all(&bytes).map_err(Copy::Write)?;
+                len += bytes.len() as u64;
+            }
+            Piece::Restart { .. } => {
+                file.set_len(start).map_err(Copy::Write)?;
+                file.seek(SeekFrom::Start(start)).map_err(Copy::Write)?;
+                len = 0;
+            }
+            // A kind of piece this command does not know: stop rather than guess.
+            other => {
+                return Err(Copy::Write(std::io::Error::other(format!(
+                    "unexpected piece {other:?}"
+                ))))
+            }
+        }
+    }
+    Ok(len)
+}

@@ -1,0 +1,277 @@
+//! Downloads that break part-way against the chaos server: taken up with `Range` / `If-Range`
+//! from the last byte received, started again cleanly when the server sends the whole body,
+//! and typed errors when the partial answer is not the one asked for.
+
+mod common;
+
+use common::{chaos, fast_policy};
+use resile::resile_core::resume::{RestartWhy, ResumeError};
+use resile::{Client, Error, Piece, StreamingResponse};
+
+const LEN: u64 = 1 << 20;
+const SEED: u64 = 5;
+
+fn client() -> Client {
+    Client::builder()
+        .engine(fast_policy())
+        .seed(7)
+        .build()
+        .unwrap()
+}
+
+fn url(server: &resile_chaos::ChaosServer, key: &str, query: &str) -> String {
+    format!(
+        "{}/download/{LEN}?key={key}&seed={SEED}{query}",
+        server.url()
+    )
+}
+
+/// Every piece of `download`, written where it says: what a file on disk would hold, and the
+/// restarts seen on the way.
+async fn collect(
+    mut download: StreamingResponse,
+) -> Result<(Vec<u8>, Vec<(u64, RestartWhy)>), Error> {
+    let mut file = Vec::new();
+    let mut restarts = Vec::new();
+    while let Some(piece) = download.piece().await? {
+        match piece {
+            Piece::Bytes { offset, bytes } => {
+                assert_eq!(offset, file.len() as u64, "pieces arrive in order");
+                file.extend_from_slice(&bytes);
+            }
+            Piece::Restart { discard, why } => {
+                assert_eq!(discard, file.len() as u64);
+                restarts.push((discard, why));
+                file.clear();
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    Ok((file, restarts))
+}
+
+/// The reasons of `restarts`; each discarded at most what the server sent before its break.
+fn whys(restarts: &[(u64, RestartWhy)]) -> Vec<RestartWhy> {
+    assert!(
+        restarts.iter().all(|(discard, _)| *discard <= LEN / 2),
+        "{restarts:?}"
+    );
+    restarts.iter().map(|(_, why)| *why).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_broken_at_half_resumes_from_the_last_byte() {
+    let server = chaos().await;
+    let mut download = client()
+        .get(url(&server, "half", ""))
+        .send_download()
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    assert!(
+        body == resile_chaos::download_bytes(SEED, LEN),
+        "the file, byte for byte"
+    );
+    assert_eq!(
+        download.attempts(),
+        2,
+        "the resume is the call's second attempt"
+    );
+    let log = server.state().transfer_log("half").unwrap();
+    // The resume asks for what did not arrive: the break is at half the file, less what was
+    // still in flight when the connection went.
+    assert_eq!(log.downloads.len(), 2, "{:?}", log.downloads);
+    assert_eq!(log.downloads[0], (None, 200));
+    let asked = log.downloads[1].0.as_deref().unwrap_or_default();
+    let from: u64 = asked
+        .strip_prefix("bytes=")
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("Range `{asked}`"));
+    assert!(from > 0 && from <= LEN / 2, "{asked}");
+    assert_eq!(log.downloads[1].1, 206);
+    assert!(
+        log.bytes_sent as f64 <= 1.1 * LEN as f64,
+        "{} bytes sent for a {LEN}-byte file",
+        log.bytes_sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_modified_is_the_validator_without_a_strong_etag() {
+    let server = chaos().await;
+    let download = client()
+        .get(url(&server, "lm", "&validator=last-modified&break_at=0.3"))
+        .send_download()
+        .await
+        .unwrap();
+    let (file, restarts) = collect(download).await.unwrap();
+    assert!(file == resile_chaos::download_bytes(SEED, LEN));
+    assert!(restarts.is_empty());
+    let log = server.state().transfer_log("lm").unwrap();
+    assert_eq!(log.downloads[1].1, 206, "{:?}", log.downloads);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_range_restarts_the_body_cleanly() {
+    let server = chaos().await;
+    let download = client()
+        .get(url(&server, "ignore", "&ranges=ignore"))
+        .send_download()
+        .await
+        .unwrap();
+    let (file, restarts) = collect(download).await.unwrap();
+    assert!(file == resile_chaos::download_bytes(SEED, LEN));
+    assert_eq!(whys(&restarts), [RestartWhy::RangeIgnored]);
+    let log = server.state().transfer_log("ignore").unwrap();
+    assert_eq!(
+        log.downloads.iter().map(|d| d.1).collect::<Vec<_>>(),
+        vec![200, 200]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_resource_restarts_with_the_new_version_only() {
+    let server = chaos().await;
+    let download = client()
+        .get(url(&server, "changed", "&change_after=1"))
+        .send_download()
+        .await
+        .unwrap();
+    let (file, restarts) = collect(download).await.unwrap();
+    // If-Range no longer matches: the server sends the new version whole, and nothing of the
+    // old one is kept.
+    assert!(file == resile_chaos::download_bytes(SEED + 1, LEN));
+    assert_eq!(whys(&restarts), [RestartWhy::Changed]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_validator_the_body_is_fetched_again_whole() {
+    let server = chaos().await;
+    let download = client()
+        .get(url(&server, "none", "&validator=weak"))
+        .send_download()
+        .await
+        .unwrap();
+    let (file, restarts) = collect(download).await.unwrap();
+    assert!(file == resile_chaos::download_bytes(SEED, LEN));
+    assert_eq!(whys(&restarts), [RestartWhy::NoValidator]);
+    let log = server.state().transfer_log("none").unwrap();
+    assert_eq!(
+        log.downloads,
+        vec![(None, 200), (None, 200)],
+        "no Range without a validator"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_reports_a_restart_as_an_error_and_reads_on() {
+    let server = chaos().await;
+    let mut download = client()
+        .get(url(&server, "chunk", "&ranges=ignore"))
+        .send_download()
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    let mut restarted = 0;
+    loop {
+        match download.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(Error::Resume {
+                error: ResumeError::Restarted { discard, .. },
+            }) => {
+                assert_eq!(discard, body.len() as u64);
+                restarted += 1;
+                body.clear();
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(restarted, 1);
+    assert!(body == resile_chaos::download_bytes(SEED, LEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_416_or_a_partial_answer_from_elsewhere_is_a_typed_error() {
+    let server = chaos().await;
+    let cases = [("416", "&bad_range=416"), ("start", "&bad_range=start")];
+    for (key, query) in cases {
+        let download = client()
+            .get(url(&server, key, query))
+            .send_download()
+            .await
+            .unwrap();
+        let e = collect(download).await.unwrap_err();
+        match (key, &e) {
+            (
+                "416",
+                Error::Resume {
+                    error: ResumeError::RangeNotSatisfiable { offset, total },
+                },
+            ) => assert!(*offset <= LEN / 2 && *total == Some(LEN), "{e:?}"),
+            (
+                "start",
+                Error::Resume {
+                    error: ResumeError::ContentRangeMismatch { offset, got, .. },
+                },
+            ) => assert!(
+                *offset > 0 && *got == format!("bytes 0-{}/{LEN}", LEN - 1),
+                "{e:?}"
+            ),
+            _ => panic!("{key}: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_count_against_the_calls_attempts() {
+    let server = chaos().await;
+    let mut policy = fast_policy();
+    policy.retry.max_attempts = 2;
+    let client = Client::builder().engine(policy).seed(7).build().unwrap();
+    // Every answer breaks: the first resume is attempt 2, and there is no attempt 3.
+    let download = client
+        .get(url(&server, "budget", "&breaks=100&break_at=0.9"))
+        .send_download()
+        .await
+        .unwrap();
+    let e = collect(download).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::RetriesExhausted { attempts: 2, .. }),
+        "{e:?}"
+    );
+    assert_eq!(server.state().transfer_log("budget").unwrap().requests, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_streaming_call_still_reports_the_break() {
+    let server = chaos().await;
+    let mut stream = client()
+        .get(url(&server, "plain", ""))
+        .send_streaming()
+        .await
+        .unwrap();
+    let e = loop {
+        match stream.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the body should break"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    assert_eq!(server.state().transfer_log("plain").unwrap().requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_gets_are_downloads() {
+    let e = client()
+        .post("http://127.0.0.1:9/x")
+        .send_download()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest { .. }), "{e:?}");
+}
