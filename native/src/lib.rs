@@ -51,6 +51,7 @@
 //! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |
+//! | tower | `tower::ResileLayer`, `tower::ResileService` (feature `tower`): the engine around any tower service of `http` requests |
 //!
 //! ## How it drives the engine
 //!
@@ -79,6 +80,8 @@ mod config;
 mod driver;
 mod error;
 mod events;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+mod http_call;
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
 mod paginate;
@@ -87,6 +90,8 @@ mod request;
 mod response;
 mod stream;
 mod token;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod transport;
 
 pub use client::{BatchMode, Client, ClientBuilder};

@@ -59,17 +59,20 @@
 
 use futures::future::{self, BoxFuture};
 use http::Extensions;
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::HeaderValue;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::Instrument;
 
-use resile_core::{CallSpec, Event, EventKind, Idempotency, Outcome, TransportError};
+use resile_core::{Outcome, TransportError};
 
 use crate::call_loop::{self, Exchange};
-use crate::driver::{CallLog, SendOrder, Shared};
-use crate::transport::{self, Attempt, HintHeaders, IDEMPOTENCY_KEY};
+use crate::driver::{CallLog, SendOrder};
+use crate::http_call::{self, Incoming};
+use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
+
+pub use crate::http_call::CallReport;
 
 /// A reqwest-middleware [`Middleware`] that sends each request as a resile call; see the
 /// [module docs](self).
@@ -114,38 +117,6 @@ impl From<Client> for ResileMiddleware {
     }
 }
 
-/// What the engine did for one request through [`ResileMiddleware`].
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct CallReport {
-    /// Attempts the engine started.
-    pub attempts: u32,
-    /// The `X-Request-ID` every attempt carried (empty if none was sent).
-    pub request_id: String,
-    /// The engine's events for this call, in order: its decision log.
-    pub events: Vec<Event>,
-}
-
-impl CallReport {
-    fn from_log(log: &CallLog, request_id: String) -> Self {
-        let events = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let attempts = events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::AttemptStarted { .. }))
-            .count();
-        CallReport {
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            request_id,
-            events,
-        }
-    }
-
-    /// The decision log as lines a person can read ([`Event::describe`]).
-    pub fn decisions(&self) -> Vec<String> {
-        self.events.iter().map(Event::describe).collect()
-    }
-}
-
 #[async_trait::async_trait]
 impl Middleware for ResileMiddleware {
     async fn handle(
@@ -155,21 +126,13 @@ impl Middleware for ResileMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let shared = &self.client.shared;
-        let host = req.url().origin().ascii_serialization();
-        // CONNECT and extension methods: treated as writes that are not safe to repeat.
-        let method =
-            resile_core::Method::parse(req.method().as_str()).unwrap_or(resile_core::Method::Post);
-        let explicit_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
-        let idempotency = match explicit_key {
-            Some(_) => Idempotency::Provided,
-            None => Idempotency::Auto,
-        };
-        let own_authorization = req.headers().contains_key(AUTHORIZATION);
+        let incoming = Incoming::new(
+            req.method(),
+            req.url().origin().ascii_serialization(),
+            req.headers(),
+        );
         let replayable = req.try_clone().is_some();
-        let mut spec = CallSpec::new(method, &host).idempotency(idempotency);
-        spec.replayable = replayable;
-        spec.own_authorization = own_authorization;
-        spec.needs_token = shared.has_token_source && !own_authorization;
+        let spec = incoming.spec(shared, replayable);
         let span = tracing::debug_span!(
             "resile.middleware",
             method = %req.method(),
@@ -182,7 +145,7 @@ impl Middleware for ResileMiddleware {
         let downstream = Downstream {
             template: Some(req),
             replayable,
-            explicit_key,
+            explicit_key: incoming.explicit_key.clone(),
             next,
             extensions: &mut *extensions,
             request_id: &mut request_id,
@@ -251,14 +214,7 @@ impl Exchange for Downstream<'_, '_> {
     }
 
     fn received(&mut self, response: Response, report: impl FnOnce(Outcome<'_>)) {
-        {
-            let hints = HintHeaders::new(response.headers());
-            report(Outcome::Response(resile_core::Response::new(
-                response.status().as_u16(),
-                &hints,
-                Shared::wall(),
-            )));
-        }
+        http_call::report_head(response.status().as_u16(), response.headers(), report);
         self.last = Some(response);
     }
 
@@ -271,12 +227,6 @@ impl Exchange for Downstream<'_, '_> {
     }
 
     fn done(self, _attempts: u32, _request_id: String) -> Result<Response, Error> {
-        match self.last {
-            Some(response) => Ok(response),
-            None => Err(Error::Transport {
-                kind: TransportError::Other,
-                message: "the engine finished a call that has no response".into(),
-            }),
-        }
+        http_call::final_answer(self.last)
     }
 }

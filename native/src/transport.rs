@@ -421,7 +421,8 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     }
 }
 
-fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
+/// The kind of the first I/O error among an error's causes.
+pub(crate) fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     let mut depth = 0;
     while let Some(s) = source {
@@ -439,18 +440,7 @@ fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
 
 /// What went wrong, from the error's causes, without the URL (a query may hold a secret).
 pub(crate) fn error_text(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        if parts.len() >= 8 {
-            break;
-        }
-        source = s.source();
-    }
+    let parts = causes(std::error::Error::source(e));
     if parts.is_empty() {
         let what = if e.is_connect() {
             "connection failed"
@@ -468,6 +458,23 @@ pub(crate) fn error_text(e: &reqwest::Error) -> String {
         return what.to_string();
     }
     parts.join(": ")
+}
+
+/// The messages of an error chain from `first` on, each once, at most eight.
+pub(crate) fn causes(first: Option<&(dyn std::error::Error + 'static)>) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = first;
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if parts.len() >= 8 {
+            break;
+        }
+        source = s.source();
+    }
+    parts
 }
 
 /// The headers the engine reads from a response (`Retry-After`, the rate-limit families,
