@@ -12,6 +12,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
 cargo test -p resile --features reqwest-middleware --test middleware
+cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test tower --test telemetry
+cargo test -p resile --features tower,opentelemetry --doc
 
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through

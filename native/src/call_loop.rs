@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use futures::future::{self, BoxFuture, Either};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use resile_core::{CallSpec, Outcome, Why};
 
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
+use crate::telemetry::{self, Ended, Target};
 use crate::transport::Attempt;
 
 /// Performs the attempts of one call and keeps what the call will answer with.
@@ -51,16 +53,31 @@ pub(crate) trait Exchange {
 }
 
 /// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
-/// the exchange's output or the engine's failure. Events of the call go to `log` as well.
+/// the exchange's output or the engine's failure. Events of the call go to `log` as well, and
+/// each attempt to `target` gets its span and its measurement ([`telemetry`]).
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
     spec: CallSpec<'_>,
+    target: Target<'_>,
+    log: Option<CallLog>,
+    exchange: E,
+) -> Result<E::Output, Error> {
+    let call = telemetry::Call::start(target);
+    let result = run(shared, spec, &call, log, exchange).await;
+    call.finish(result.is_ok());
+    result
+}
+
+async fn run<E: Exchange>(
+    shared: &Arc<Shared>,
+    spec: CallSpec<'_>,
+    call: &telemetry::Call<'_>,
     log: Option<CallLog>,
     mut exchange: E,
 ) -> Result<E::Output, Error> {
-    let (id, mut orders) = shared.start(spec, log);
+    let (id, mut orders) = shared.start(spec, call.sink(log));
     let mut guard = CallGuard {
         shared: shared.clone(),
         id,
@@ -83,8 +100,10 @@ pub(crate) async fn drive<E: Exchange>(
             },
         };
         match order {
-            CallMsg::Send(order) => {
+            CallMsg::Send(mut order) => {
                 attempts += 1;
+                let span = call.attempt(attempts);
+                order.traceparent = span.traceparent();
                 if request_id.is_empty() {
                     request_id = order.headers.request_id.to_string();
                     tracing::Span::current().record("request_id", request_id.as_str());
@@ -92,7 +111,7 @@ pub(crate) async fn drive<E: Exchange>(
                 // The engine keeps the attempt's deadline: it answers `Abort` when the attempt
                 // has taken too long, and the attempt is dropped here.
                 let raced = {
-                    let send = exchange.send(&order);
+                    let send = exchange.send(&order).instrument(span.span());
                     match future::select(send, orders.next()).await {
                         Either::Left((outcome, _)) => Ok(outcome),
                         Either::Right((msg, _)) => Err(msg),
@@ -108,6 +127,7 @@ pub(crate) async fn drive<E: Exchange>(
                         if !matches!(msg, CallMsg::Abort) {
                             early = Some(msg);
                         }
+                        span.end(Ended::Aborted);
                         exchange.lost();
                         last_message = Some(match order.timeout {
                             Some(t) => format!("no complete response within {} ms", t.as_millis()),
@@ -121,10 +141,12 @@ pub(crate) async fn drive<E: Exchange>(
                         exchange.received(received, |outcome| {
                             shared.handle(id, order.attempt, outcome);
                         });
+                        span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
                         last_message = None;
                     }
                     Attempt::Failed { kind, message } => {
                         tracing::debug!(target: "resile", attempt = attempts, error = %message, "attempt failed below HTTP");
+                        span.end(Ended::Transport(kind));
                         shared.handle(id, order.attempt, Outcome::Transport(kind));
                         exchange.lost();
                         last_message = Some(message);

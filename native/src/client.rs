@@ -26,6 +26,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::stream::StreamingResponse;
+use crate::telemetry::Target;
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -548,7 +549,12 @@ impl Client {
             decoded: None,
             undecodable: None,
         };
-        call_loop::drive(shared, spec, None, exchange).await
+        let target = Target {
+            method: req.method.as_str(),
+            url: req.url.as_str(),
+            redact: &shared.config.redact_query_params,
+        };
+        call_loop::drive(shared, spec, target, None, exchange).await
     }
 }
 
@@ -660,7 +666,7 @@ struct Answer<T> {
 type Decoder<T> = fn(&[u8]) -> Result<T, String>;
 
 fn call_span(req: &Prepared, redact: &[String]) -> tracing::Span {
-    tracing::debug_span!(
+    tracing::info_span!(
         "resile.call",
         method = %req.method,
         url = %crate::redact::redact_url(req.url.as_str(), redact),

@@ -36,7 +36,8 @@ use resile_core::{
 
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::events::{trace_engine, ClientEvent};
+use crate::events::ClientEvent;
+use crate::telemetry::{self, CallSink};
 use crate::token::{AccessToken, Secret, TokenSource};
 
 /// The user's event callback.
@@ -69,13 +70,15 @@ pub(crate) struct SendOrder {
     pub headers: AttemptHeaders,
     /// The value of the token generation `headers` names.
     pub token: Option<Secret>,
+    /// The W3C `traceparent` of the attempt's span, under a caller's trace.
+    pub traceparent: Option<reqwest::header::HeaderValue>,
 }
 
 struct State {
     engine: Engine,
     waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
-    /// Calls whose events are collected, until their last one.
-    logs: HashMap<CallId, CallLog>,
+    /// Where each call's events go (its log, its spans), until its last one.
+    sinks: HashMap<CallId, CallSink>,
     tokens: TokenStore<Secret>,
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
@@ -203,7 +206,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 waiters: HashMap::new(),
-                logs: HashMap::new(),
+                sinks: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
@@ -296,7 +299,7 @@ impl Shared {
             for id in dropped {
                 st.waiters.remove(&id);
                 st.engine.cancel(id, now);
-                st.logs.remove(&id);
+                st.sinks.remove(&id);
             }
         }
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
@@ -327,6 +330,7 @@ impl Shared {
                         timeout,
                         token,
                         headers,
+                        traceparent: None,
                     };
                     let delivered = st
                         .waiters
@@ -370,22 +374,12 @@ impl Shared {
             }
         }
         while let Some(event) = st.engine.poll_event() {
-            trace_engine(&event);
-            if let Some(call) = event.kind.call() {
-                let ended = matches!(
-                    event.kind,
-                    EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
-                );
-                let log = if ended {
-                    st.logs.remove(&call)
-                } else {
-                    st.logs.get(&call).cloned()
-                };
-                if let Some(log) = log {
-                    log.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(event.clone());
-                }
+            let call = event.kind.call();
+            telemetry::engine_event(&event, call.and_then(|c| st.sinks.get(&c)));
+            if let (Some(call), EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }) =
+                (call, &event.kind)
+            {
+                st.sinks.remove(&call);
             }
             self.emit(ClientEvent::Engine(event));
         }
@@ -404,20 +398,17 @@ impl Shared {
 
     // --- inputs ------------------------------------------------------------------------------
 
-    /// Starts a call; its orders arrive on the returned channel, and its events go to `log`
-    /// too when there is one.
+    /// Starts a call; its orders arrive on the returned channel, and its events go to `sink`.
     pub(crate) fn start(
         &self,
         spec: CallSpec<'_>,
-        log: Option<CallLog>,
+        sink: CallSink,
     ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
         let (tx, rx) = mpsc::unbounded();
         let id = self.with_engine(move |st, now| {
             let id = st.engine.start(spec, now);
             st.waiters.insert(id, tx);
-            if let Some(log) = log {
-                st.logs.insert(id, log);
-            }
+            st.sinks.insert(id, sink);
             id
         });
         (id, rx)
@@ -441,7 +432,7 @@ impl Shared {
         self.with_engine(|st, now| {
             st.waiters.remove(&id);
             st.engine.cancel(id, now);
-            st.logs.remove(&id);
+            st.sinks.remove(&id);
         });
     }
 

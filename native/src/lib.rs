@@ -89,6 +89,7 @@ pub mod redact;
 mod request;
 mod response;
 mod stream;
+pub mod telemetry;
 mod token;
 #[cfg(feature = "tower")]
 pub mod tower;

@@ -69,6 +69,7 @@ use resile_core::{Outcome, TransportError};
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
 use crate::http_call::{self, Incoming};
+use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
 
@@ -133,7 +134,14 @@ impl Middleware for ResileMiddleware {
         );
         let replayable = req.try_clone().is_some();
         let spec = incoming.spec(shared, replayable);
-        let span = tracing::debug_span!(
+        let url = req.url().to_string();
+        let method = req.method().clone();
+        let target = Target {
+            method: method.as_str(),
+            url: &url,
+            redact: &shared.config.redact_query_params,
+        };
+        let span = tracing::info_span!(
             "resile.middleware",
             method = %req.method(),
             url = %crate::redact::redact_url(req.url().as_str(), &shared.config.redact_query_params),
@@ -151,7 +159,7 @@ impl Middleware for ResileMiddleware {
             request_id: &mut request_id,
             last: None,
         };
-        let result = call_loop::drive(shared, spec, Some(log.clone()), downstream)
+        let result = call_loop::drive(shared, spec, target, Some(log.clone()), downstream)
             .instrument(span)
             .await;
         let report = CallReport::from_log(&log, request_id);

@@ -72,6 +72,7 @@ use resile_core::{Outcome, TransportError};
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
 use crate::http_call::{self, Incoming};
+use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
 
@@ -211,10 +212,17 @@ where
     let body = ResileBody::read(body, body_limit).await?;
     let replayable = matches!(body.kind, Kind::Replay { .. });
     let spec = incoming.spec(shared, replayable);
-    let span = tracing::debug_span!(
+    let url = parts.uri.to_string();
+    let method = parts.method.clone();
+    let target = Target {
+        method: method.as_str(),
+        url: &url,
+        redact: &shared.config.redact_query_params,
+    };
+    let span = tracing::info_span!(
         "resile.tower",
-        method = %parts.method,
-        url = %crate::redact::redact_url(&parts.uri.to_string(), &shared.config.redact_query_params),
+        method = %method,
+        url = %crate::redact::redact_url(&url, target.redact),
         call = tracing::field::Empty,
         request_id = tracing::field::Empty,
     );
@@ -227,7 +235,7 @@ where
         log: log.clone(),
         last: None,
     };
-    call_loop::drive(shared, spec, Some(log), downstream)
+    call_loop::drive(shared, spec, target, Some(log), downstream)
         .instrument(span)
         .await
 }

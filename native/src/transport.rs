@@ -22,6 +22,9 @@ use crate::driver::SendOrder;
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
 pub(crate) const IDEMPOTENCY_KEY: &str = resile_core::engine::IDEMPOTENCY_KEY_HEADER;
 
+/// The W3C trace context header.
+const TRACEPARENT: &str = "traceparent";
+
 /// Headers that carry credentials: never sent to another origin, never logged.
 pub(crate) fn is_sensitive(name: &HeaderName) -> bool {
     name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
@@ -138,7 +141,8 @@ fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
 }
 
 /// Adds what the engine decided for one attempt to a request's headers: X-Request-ID, the
-/// Idempotency-Key (the caller's own, `explicit_key`, wins), and the token on a token call.
+/// Idempotency-Key (the caller's own, `explicit_key`, wins), the token on a token call, and
+/// the attempt's `traceparent` when it has one.
 pub(crate) fn add_engine_headers(
     headers: &mut HeaderMap,
     explicit_key: Option<&HeaderValue>,
@@ -149,6 +153,11 @@ pub(crate) fn add_engine_headers(
         if let Ok(v) = HeaderValue::from_bytes(&value) {
             headers.insert(name, v);
         }
+    }
+    // The attempt's own span under the caller's trace (feature `opentelemetry`); otherwise a
+    // caller's own `traceparent` is sent as it is.
+    if let Some(tp) = &order.traceparent {
+        headers.insert(TRACEPARENT, tp.clone());
     }
     // A caller's own key (`Idempotency::Provided`) is sent as given on every attempt.
     if let Some(key) = explicit_key {
