@@ -48,22 +48,73 @@ impl Incoming {
     }
 }
 
-/// Tells the engine what a response's status and headers mean (its body is not read).
-pub(crate) fn report_head(status: u16, headers: &HeaderMap, report: impl FnOnce(Outcome<'_>)) {
-    let hints = HintHeaders::new(headers);
-    report(Outcome::Response(resile_core::Response::new(
-        status,
-        &hints,
-        Shared::wall(),
-    )));
+/// A response as an integration's stack hands it back: the engine reads its status and
+/// headers, never its body.
+pub(crate) trait Head {
+    fn status(&self) -> u16;
+    fn headers(&self) -> &HeaderMap;
 }
 
-/// The latest answer kept, once the engine says it is final.
-pub(crate) fn final_answer<R>(last: Option<R>) -> Result<R, Error> {
-    last.ok_or_else(|| Error::Transport {
-        kind: TransportError::Other,
-        message: "the engine finished a call that has no response".into(),
-    })
+#[cfg(feature = "reqwest-middleware")]
+impl Head for reqwest::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<B> Head for http::Response<B> {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+/// The call's latest answer: what the engine is told about it, and what the call answers with
+/// once the engine says it is final.
+pub(crate) struct Latest<R>(Option<R>);
+
+impl<R: Head> Latest<R> {
+    pub(crate) fn new() -> Self {
+        Latest(None)
+    }
+
+    /// Tells the engine what the response means (through `report`) and keeps it.
+    pub(crate) fn received(&mut self, response: R, report: impl FnOnce(Outcome<'_>)) {
+        {
+            let hints = HintHeaders::new(response.headers());
+            report(Outcome::Response(resile_core::Response::new(
+                response.status(),
+                &hints,
+                Shared::wall(),
+            )));
+        }
+        self.0 = Some(response);
+    }
+
+    /// The latest attempt ended without a response.
+    pub(crate) fn lost(&mut self) {
+        self.0 = None;
+    }
+
+    pub(crate) fn status(&self) -> Option<u16> {
+        self.0.as_ref().map(Head::status)
+    }
+
+    /// The final answer.
+    pub(crate) fn answer(self) -> Result<R, Error> {
+        self.0.ok_or_else(|| Error::Transport {
+            kind: TransportError::Other,
+            message: "the engine finished a call that has no response".into(),
+        })
+    }
 }
 
 /// What the engine did for one request through an integration (the reqwest-middleware

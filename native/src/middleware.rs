@@ -68,7 +68,7 @@ use resile_core::{Outcome, TransportError};
 
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
-use crate::http_call::{self, Incoming};
+use crate::http_call::{Incoming, Latest};
 use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
@@ -157,7 +157,7 @@ impl Middleware for ResileMiddleware {
             next,
             extensions: &mut *extensions,
             request_id: &mut request_id,
-            last: None,
+            last: Latest::new(),
         };
         let result = call_loop::drive(shared, spec, target, Some(log.clone()), downstream)
             .instrument(span)
@@ -184,7 +184,7 @@ struct Downstream<'n, 'r> {
     extensions: &'n mut Extensions,
     /// The call's `X-Request-ID`, for the report.
     request_id: &'r mut String,
-    last: Option<Response>,
+    last: Latest<Response>,
 }
 
 impl Exchange for Downstream<'_, '_> {
@@ -222,19 +222,18 @@ impl Exchange for Downstream<'_, '_> {
     }
 
     fn received(&mut self, response: Response, report: impl FnOnce(Outcome<'_>)) {
-        http_call::report_head(response.status().as_u16(), response.headers(), report);
-        self.last = Some(response);
+        self.last.received(response, report);
     }
 
     fn lost(&mut self) {
-        self.last = None;
+        self.last.lost();
     }
 
     fn last_status(&self) -> Option<u16> {
-        self.last.as_ref().map(|r| r.status().as_u16())
+        self.last.status()
     }
 
     fn done(self, _attempts: u32, _request_id: String) -> Result<Response, Error> {
-        http_call::final_answer(self.last)
+        self.last.answer()
     }
 }

@@ -71,7 +71,7 @@ use resile_core::{Outcome, TransportError};
 
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
-use crate::http_call::{self, Incoming};
+use crate::http_call::{Incoming, Latest};
 use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
@@ -79,7 +79,7 @@ use crate::{Client, ClientBuilder, Error};
 pub use crate::http_call::CallReport;
 
 /// What an inner service may fail with.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes of a request body read into memory to be sent again, unless set otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -162,14 +162,30 @@ impl<S> ResileService<S> {
     }
 }
 
+/// An inner service that can perform the attempts of a call: any `Service` of
+/// `http::Request<ResileBody<B>>` whose future is `Send` and whose error converts to a
+/// [`BoxError`] (implemented for all of them).
+pub trait Attempts<B, R>:
+    Service<Request<ResileBody<B>>, Response = Response<R>, Error: Into<BoxError>, Future: Send> + Send
+{
+}
+
+impl<S, B, R> Attempts<B, R> for S where
+    S: Service<Request<ResileBody<B>>, Response = Response<R>, Error: Into<BoxError>, Future: Send>
+        + Send
+{
+}
+
+/// A request body [`ResileService`] can read and send: any `Send` body whose error converts
+/// to a [`BoxError`] (implemented for all of them).
+pub trait RequestBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> RequestBody for B where B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
 impl<S, B, R> Service<Request<B>> for ResileService<S>
 where
-    S: Service<Request<ResileBody<B>>, Response = Response<R>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: Service<Request<ResileBody<B>>, Response = Response<R>> + Attempts<B, R> + Clone + 'static,
+    B: RequestBody,
     R: Send + 'static,
 {
     type Response = Response<R>;
@@ -198,12 +214,8 @@ async fn run<S, B, R>(
     body_limit: usize,
 ) -> Result<Response<R>, Error>
 where
-    S: Service<Request<ResileBody<B>>, Response = Response<R>> + Send,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: Attempts<B, R>,
+    B: RequestBody,
     R: Send,
 {
     let shared = &client.shared;
@@ -233,7 +245,7 @@ where
         body: Some(body),
         explicit_key: incoming.explicit_key.clone(),
         log: log.clone(),
-        last: None,
+        last: Latest::new(),
     };
     call_loop::drive(shared, spec, target, Some(log), downstream)
         .instrument(span)
@@ -266,7 +278,7 @@ struct Downstream<S, B, R> {
     body: Option<ResileBody<B>>,
     explicit_key: Option<HeaderValue>,
     log: CallLog,
-    last: Option<Response<R>>,
+    last: Latest<Response<R>>,
 }
 
 impl<S, B, R> Downstream<S, B, R> {
@@ -283,12 +295,8 @@ impl<S, B, R> Downstream<S, B, R> {
 
 impl<S, B, R> Exchange for Downstream<S, B, R>
 where
-    S: Service<Request<ResileBody<B>>, Response = Response<R>> + Send,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: Attempts<B, R>,
+    B: RequestBody,
     R: Send,
 {
     type Received = Response<R>;
@@ -319,20 +327,19 @@ where
     }
 
     fn received(&mut self, response: Response<R>, report: impl FnOnce(Outcome<'_>)) {
-        http_call::report_head(response.status().as_u16(), response.headers(), report);
-        self.last = Some(response);
+        self.last.received(response, report);
     }
 
     fn lost(&mut self) {
-        self.last = None;
+        self.last.lost();
     }
 
     fn last_status(&self) -> Option<u16> {
-        self.last.as_ref().map(|r| r.status().as_u16())
+        self.last.status()
     }
 
     fn done(self, _attempts: u32, request_id: String) -> Result<Response<R>, Error> {
-        let mut response = http_call::final_answer(self.last)?;
+        let mut response = self.last.answer()?;
         let report = CallReport::from_log(&self.log, request_id);
         response.extensions_mut().insert(report);
         Ok(response)

@@ -233,22 +233,31 @@ async fn under_tower_http_layers_every_attempt_carries_their_headers_and_the_sam
     );
 }
 
+/// A PUT of `body` to a route that always answers 503: the call's error.
+async fn put_503(
+    service: &mut ResileService<Hyper>,
+    server: &ChaosServer,
+    body: &'static [u8],
+) -> Error {
+    let request = http::Request::put(format!("{}/status/503", server.url()))
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_is_sent_once_and_the_error_says_why() {
     let server = chaos().await;
     let client = client_with(fast_policy());
     let mut service = ResileLayer::new(&client).body_limit(4).layer(hyper());
     let before = server.stats().requests;
-    let request = http::Request::put(format!("{}/status/503", server.url()))
-        .body(Full::new(Bytes::from_static(b"longer than four")))
-        .unwrap();
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = put_503(&mut service, &server, b"longer than four").await;
     assert!(
         matches!(
             e,
@@ -263,16 +272,7 @@ async fn a_body_over_the_limit_is_sent_once_and_the_error_says_why() {
     assert_eq!(server.stats().requests, before + 1, "sent once");
 
     // Within the limit: replayed until the engine gives up.
-    let request = http::Request::put(format!("{}/status/503", server.url()))
-        .body(Full::new(Bytes::from_static(b"ok")))
-        .unwrap();
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = put_503(&mut service, &server, b"ok").await;
     let max = fast_policy().retry.max_attempts;
     assert!(
         matches!(e, Error::RetriesExhausted { attempts, .. } if attempts == max),
