@@ -52,20 +52,25 @@ pub(crate) trait Exchange {
     fn done(self, attempts: u32, request_id: String) -> Result<Self::Output, Error>;
 }
 
-/// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
-/// the exchange's output or the engine's failure. Events of the call go to `log` as well, and
-/// each attempt to `target` gets its span and its measurement ([`telemetry`]).
+/// Runs one call in its `span`: starts it on the engine, performs every attempt it orders, and
+/// answers with the exchange's output or the engine's failure. Events of the call go to `log`
+/// as well, and each attempt to `target` gets its span and its measurement ([`telemetry`]).
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
     spec: CallSpec<'_>,
     target: Target<'_>,
+    span: tracing::Span,
     log: Option<CallLog>,
     exchange: E,
 ) -> Result<E::Output, Error> {
+    // Started in the caller's context, outside the call's own span: whether there is a trace
+    // to carry on is the caller's.
     let call = telemetry::Call::start(target);
-    let result = run(shared, spec, &call, log, exchange).await;
+    let result = run(shared, spec, &call, log, exchange)
+        .instrument(span)
+        .await;
     call.finish(result.is_ok());
     result
 }

@@ -9,7 +9,6 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tracing::Instrument;
 
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
@@ -466,11 +465,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<Response, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
-        let answer = self
-            .run::<()>(req, options, None, false)
-            .instrument(span)
-            .await?;
+        let answer = self.run::<()>(req, options, None, false).await?;
         Ok(answer.response)
     }
 
@@ -480,11 +475,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<StreamingResponse, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
-        let answer = self
-            .run::<()>(req, options, None, true)
-            .instrument(span)
-            .await?;
+        let answer = self.run::<()>(req, options, None, true).await?;
         match answer.stream {
             Some(body) => Ok(StreamingResponse::new(answer.response, body)),
             None => Err(Error::Transport {
@@ -502,12 +493,8 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<T, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
         let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
-        let answer = self
-            .run(req, options, Some(decode), false)
-            .instrument(span)
-            .await?;
+        let answer = self.run(req, options, Some(decode), false).await?;
         match answer.decoded {
             Some(v) => Ok(v),
             // A final non-2xx status: the engine handed it back as the answer.
@@ -554,7 +541,8 @@ impl Client {
             url: req.url.as_str(),
             redact: &shared.config.redact_query_params,
         };
-        call_loop::drive(shared, spec, target, None, exchange).await
+        let span = call_span(&req, &shared.config.redact_query_params);
+        call_loop::drive(shared, spec, target, span, None, exchange).await
     }
 }
 

@@ -47,7 +47,7 @@
 //! | batches | [`Client::get_many`] with [`BatchMode`] |
 //! | pagination | [`Client::paginate`] → [`Paginate`] (a `Stream`), four [`PageStyle`]s |
 //! | tokens | [`TokenSource`], [`ClientCredentials`], [`StaticBearer`] |
-//! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` (target `resile::engine`), [`Client::stats`], [`Client::hosts`] |
+//! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` spans and metrics in OpenTelemetry's names ([`telemetry`]; feature `opentelemetry` for the API itself and `traceparent`), [`Client::stats`], [`Client::hosts`] |
 //! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |

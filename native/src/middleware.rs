@@ -62,7 +62,6 @@ use http::Extensions;
 use reqwest::header::HeaderValue;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
-use tracing::Instrument;
 
 use resile_core::{Outcome, TransportError};
 
@@ -159,9 +158,8 @@ impl Middleware for ResileMiddleware {
             request_id: &mut request_id,
             last: Latest::new(),
         };
-        let result = call_loop::drive(shared, spec, target, Some(log.clone()), downstream)
-            .instrument(span)
-            .await;
+        let result =
+            call_loop::drive(shared, spec, target, span, Some(log.clone()), downstream).await;
         let report = CallReport::from_log(&log, request_id);
         extensions.insert(report.clone());
         match result {

@@ -65,7 +65,6 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
-use tracing::Instrument;
 
 use resile_core::{Outcome, TransportError};
 
@@ -247,9 +246,7 @@ where
         log: log.clone(),
         last: Latest::new(),
     };
-    call_loop::drive(shared, spec, target, Some(log), downstream)
-        .instrument(span)
-        .await
+    call_loop::drive(shared, spec, target, span, Some(log), downstream).await
 }
 
 /// `scheme://authority` of the request, from its URI or its `Host` header.
@@ -349,7 +346,8 @@ where
 /// An attempt the inner service failed: what the engine calls it, from its causes.
 fn failed<T>(e: BoxError) -> Attempt<T> {
     let e: &(dyn std::error::Error + 'static) = &*e;
-    let message = transport::causes(Some(e)).join(": ");
+    // An inner service's error may quote the URL (reqwest's does): printed redacted.
+    let message = crate::redact::redact_text(&transport::causes(Some(e)).join(": "), &[]);
     let text = message.to_ascii_lowercase();
     use std::io::ErrorKind::*;
     let kind = match transport::io_kind(e)

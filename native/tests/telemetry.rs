@@ -20,6 +20,12 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{global, KeyValue, Value};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use std::sync::OnceLock;
+
 #[cfg(feature = "opentelemetry")]
 // README: begin
 async fn traced_call(client: &resile::Client, url: &str) -> Result<u16, resile::Error> {
@@ -151,11 +157,16 @@ impl Capture {
 fn capture() -> &'static Capture {
     static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
     CAPTURE.get_or_init(|| {
+        let sdk = sdk();
         let capture = Capture::default();
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(capture.clone()),
-        )
-        .expect("the only subscriber");
+        // tracing-opentelemetry's layers, as a user of `tracing` has them.
+        let bridge = tracing_opentelemetry::layer().with_tracer(sdk.tracer.tracer("tracing"));
+        let metrics = tracing_opentelemetry::MetricsLayer::new(sdk.meter.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(capture.clone())
+            .with(bridge)
+            .with(metrics);
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
         capture
     })
 }
@@ -249,16 +260,13 @@ fn assert_conventions(capture: &Capture, server: &ChaosServer, call_span: &str) 
 
 /// Runs `call` on a current-thread runtime, so that the engine's timer, and with it every span
 /// and event of the call, runs on this thread.
-fn captured<F: std::future::Future<Output = ()>>(call: F) {
-    // The instruments are made on the providers of the first call (see `resile::telemetry`).
-    #[cfg(feature = "opentelemetry")]
-    otel::sdk();
+fn captured<T, F: std::future::Future<Output = T>>(call: F) -> T {
     capture();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(call);
+        .block_on(call)
 }
 
 fn client() -> Client {
@@ -321,62 +329,181 @@ fn the_middleware_traces_the_same() {
     });
 }
 
+/// The SDK's in-memory exporters, installed as the global providers once for this binary
+/// (resile's instruments are made on the providers of the first call).
+struct Sdk {
+    spans: InMemorySpanExporter,
+    tracer: SdkTracerProvider,
+    metrics: InMemoryMetricExporter,
+    meter: SdkMeterProvider,
+}
+
+fn sdk() -> &'static Sdk {
+    static SDK: OnceLock<Sdk> = OnceLock::new();
+    SDK.get_or_init(|| {
+        let spans = InMemorySpanExporter::default();
+        let tracer = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        global::set_tracer_provider(tracer.clone());
+        let metrics = InMemoryMetricExporter::default();
+        let meter = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(metrics.clone()).build())
+            .build();
+        global::set_meter_provider(meter.clone());
+        Sdk {
+            spans,
+            tracer,
+            metrics,
+            meter,
+        }
+    })
+}
+
+pub fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+fn on_port(s: &SpanData, port: u16) -> bool {
+    attr(&s.attributes, "server.port") == Some(&Value::I64(i64::from(port)))
+}
+
+/// A server that answers 503 to its first request and 200 to the others.
+async fn flaky_once() -> common::MiniServer {
+    let answered = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    common::mini_server(move |_| {
+        let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            match n {
+                0 => common::MiniResponse::status(503),
+                _ => common::MiniResponse::status(200).body("ok"),
+            }
+        }
+    })
+    .await
+}
+
+/// The points of `metric` (any scope but resile's own) that carry `server.port = port`.
+fn bridged_points(name: &str, port: u16) -> Vec<(Vec<KeyValue>, f64)> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let sdk = sdk();
+    sdk.meter.force_flush().unwrap();
+    let exported = sdk.metrics.get_finished_metrics().unwrap();
+    let metric = exported
+        .iter()
+        .flat_map(|r| r.scope_metrics())
+        .filter(|s| s.scope().name() != "resile")
+        .flat_map(|s| s.metrics())
+        .filter(|m| m.name() == name)
+        .last()
+        .unwrap_or_else(|| panic!("no {name}"));
+    let points: Vec<(Vec<KeyValue>, f64)> = match metric.data() {
+        AggregatedMetrics::F64(MetricData::Histogram(h)) => h
+            .data_points()
+            .map(|p| (p.attributes().cloned().collect(), p.count() as f64))
+            .collect(),
+        AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
+            .data_points()
+            .map(|p| (p.attributes().cloned().collect(), p.value() as f64))
+            .collect(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let port = Value::I64(i64::from(port));
+    points
+        .into_iter()
+        .filter(|(attrs, _)| attr(attrs, "server.port").is_none_or(|p| *p == port))
+        .collect()
+}
+
+#[test]
+fn tracing_opentelemetry_turns_them_into_client_spans_and_instruments() {
+    let port = captured(async {
+        let server = flaky_once().await;
+        let response = client()
+            .get(format!("{}/b?api_key=s3cret", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        server.addr.port()
+    });
+    let sdk = sdk();
+    sdk.tracer.force_flush().unwrap();
+    let spans = sdk.spans.get_finished_spans().unwrap();
+    let bridged: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.instrumentation_scope.name() == "tracing" && on_port(s, port))
+        .collect();
+    assert_eq!(bridged.len(), 2, "{spans:#?}");
+    let call = spans
+        .iter()
+        .find(|s| s.span_context.span_id() == bridged[0].parent_span_id)
+        .expect("the attempt's parent");
+    assert_eq!(call.name, "resile.call");
+    for a in &bridged {
+        assert_eq!(a.name, "GET");
+        assert_eq!(a.span_kind, opentelemetry::trace::SpanKind::Client);
+        assert_eq!(a.parent_span_id, call.span_context.span_id());
+        let url = attr(&a.attributes, "url.full")
+            .unwrap()
+            .as_str()
+            .to_string();
+        assert!(!url.contains("s3cret"), "{url}");
+    }
+    assert!(matches!(
+        bridged[0].status,
+        opentelemetry::trace::Status::Error { .. }
+    ));
+    assert_eq!(
+        attr(&bridged[0].attributes, "error.type")
+            .map(Value::as_str)
+            .as_deref(),
+        Some("503")
+    );
+    // The decisions are the call span's events, each with the engine's reason.
+    let retry = call
+        .events
+        .events
+        .iter()
+        .find(|e| e.name.contains(" retry "))
+        .unwrap_or_else(|| panic!("{:#?}", call.events));
+    assert!(attr(&retry.attributes, "why").is_some(), "{retry:?}");
+
+    // MetricsLayer: the per-attempt histogram and the retry counted.
+    let durations = bridged_points("http.client.request.duration", port);
+    let attempts: f64 = durations
+        .iter()
+        .filter(|(attrs, _)| attr(attrs, "server.port").is_some())
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(attempts, 2.0, "{durations:#?}");
+    let events = bridged_points("resile.events", port);
+    assert!(
+        events.iter().any(|(attrs, n)| {
+            *n >= 1.0
+                && attr(attrs, "resile.event").map(Value::as_str).as_deref()
+                    == Some("retry_scheduled")
+        }),
+        "{events:#?}"
+    );
+}
+
 #[cfg(feature = "opentelemetry")]
 mod otel {
     //! The `opentelemetry` feature, on the SDK's in-memory exporters installed as the global
     //! providers (once for this test binary).
 
-    use std::sync::OnceLock;
-
     use opentelemetry::context::FutureExt;
     use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer};
-    use opentelemetry::{global, Context, KeyValue, Value};
+    use opentelemetry::{global, Context, Value};
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+    use opentelemetry_sdk::trace::SpanData;
 
-    use super::client;
+    use super::{attr, client, on_port, sdk};
     use crate::common::{mini_server, MiniResponse};
-
-    pub(super) struct Sdk {
-        spans: InMemorySpanExporter,
-        tracer: SdkTracerProvider,
-        metrics: InMemoryMetricExporter,
-        meter: SdkMeterProvider,
-    }
-
-    pub(super) fn sdk() -> &'static Sdk {
-        static SDK: OnceLock<Sdk> = OnceLock::new();
-        SDK.get_or_init(|| {
-            let spans = InMemorySpanExporter::default();
-            let tracer = SdkTracerProvider::builder()
-                .with_simple_exporter(spans.clone())
-                .build();
-            global::set_tracer_provider(tracer.clone());
-            let metrics = InMemoryMetricExporter::default();
-            let meter = SdkMeterProvider::builder()
-                .with_reader(PeriodicReader::builder(metrics.clone()).build())
-                .build();
-            global::set_meter_provider(meter.clone());
-            Sdk {
-                spans,
-                tracer,
-                metrics,
-                meter,
-            }
-        })
-    }
-
-    fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-        attrs
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
-    }
-
-    fn on_port(s: &SpanData, port: u16) -> bool {
-        attr(&s.attributes, "server.port") == Some(&Value::I64(i64::from(port)))
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spans_metrics_and_traceparent_through_the_sdk() {
@@ -413,12 +540,20 @@ mod otel {
         let spans: Vec<SpanData> = sdk.spans.get_finished_spans().unwrap();
         let attempts: Vec<&SpanData> = spans
             .iter()
-            .filter(|s| s.span_kind == SpanKind::Client && on_port(s, port))
+            .filter(|s| {
+                s.instrumentation_scope.name() == "resile"
+                    && s.span_kind == SpanKind::Client
+                    && on_port(s, port)
+            })
             .collect();
         assert_eq!(attempts.len(), 2, "{spans:#?}");
         let call = spans
             .iter()
-            .find(|s| s.name == "resile.call" && s.span_context.trace_id() == trace_id)
+            .find(|s| {
+                s.instrumentation_scope.name() == "resile"
+                    && s.name == "resile.call"
+                    && s.span_context.trace_id() == trace_id
+            })
             .expect("the call's span, in the caller's trace");
         for (i, a) in attempts.iter().enumerate() {
             assert_eq!(a.name, "GET");

@@ -339,6 +339,94 @@ async fn an_inner_service_error_is_a_failed_attempt_the_engine_judges() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_never_sent_and_retried() {
+    let port = common::closed_port().await;
+    let mut policy = fast_policy();
+    policy.retry.max_attempts = 2;
+    let client = client_with(policy);
+    let mut service = ResileLayer::new(&client).layer(hyper());
+    let request = http::Request::post(format!("http://{port}/orders"))
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    let e = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap_err();
+    // hyper-util's connect error is the engine's `connect`: never sent, so even a POST may be
+    // tried again, and the error says it was not applied.
+    assert!(
+        matches!(
+            e,
+            Error::RetriesExhausted {
+                attempts: 2,
+                last: resile::LastCause::Transport {
+                    kind: resile::TransportError::Connect,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.maybe_processed(), "{e:?}");
+}
+
+/// A service that counts how often it is asked whether it is ready.
+#[derive(Clone)]
+struct CountsReadiness {
+    polled: Arc<AtomicU32>,
+    called: Arc<AtomicU32>,
+}
+
+impl Service<http::Request<ResileBody<Full<Bytes>>>> for CountsReadiness {
+    type Response = http::Response<String>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<http::Response<String>, std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.polled.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: http::Request<ResileBody<Full<Bytes>>>) -> Self::Future {
+        let n = self.called.fetch_add(1, Ordering::SeqCst);
+        let status = if n == 0 { 503 } else { 200 };
+        let mut response = http::Response::new(String::new());
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        std::future::ready(Ok(response))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inner_service_is_made_ready_before_each_attempt_not_before_the_call() {
+    let inner = CountsReadiness {
+        polled: Arc::default(),
+        called: Arc::default(),
+    };
+    let client = client_with(fast_policy());
+    let mut service = ResileService::new(inner.clone(), &client);
+    service.ready().await.unwrap();
+    assert_eq!(
+        inner.polled.load(Ordering::SeqCst),
+        0,
+        "always ready itself"
+    );
+    let request = http::Request::get("http://inner.test/x")
+        .body(Full::default())
+        .unwrap();
+    let response = service.call(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(inner.called.load(Ordering::SeqCst), 2);
+    assert_eq!(inner.polled.load(Ordering::SeqCst), 2, "once per attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_is_shared_with_the_client_it_came_from() {
     let server = chaos().await;
     let mut policy = fast_policy();

@@ -79,9 +79,9 @@ impl<'a> AttemptSpan<'a> {
             otel.status_code = Empty,
             http.request.method = method,
             server.address = address,
-            server.port = port,
+            server.port = port.map(i64::from),
             url.full = %crate::redact::redact_url(target.url, target.redact),
-            http.request.resend_count = resend,
+            http.request.resend_count = resend.map(i64::from),
             http.response.status_code = Empty,
             error.r#type = Empty,
         );
@@ -113,7 +113,7 @@ impl<'a> AttemptSpan<'a> {
         let error = ended.error_type();
         let status = ended.status();
         if let Some(s) = status {
-            self.span.record("http.response.status_code", s);
+            self.span.record("http.response.status_code", i64::from(s));
         }
         if let Some(e) = &error {
             self.span.record("error.type", e.as_ref());

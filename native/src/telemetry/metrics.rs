@@ -22,8 +22,8 @@ pub(super) fn duration(a: &Attempt<'_>) {
         histogram.http.client.request.duration = a.seconds,
         http.request.method = a.method,
         server.address = a.address,
-        server.port = a.port,
-        http.response.status_code = a.status,
+        server.port = a.port.map(i64::from),
+        http.response.status_code = a.status.map(i64::from),
         error.r#type = a.error,
         "http.client.request.duration"
     );

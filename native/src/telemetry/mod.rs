@@ -38,7 +38,11 @@
 //! `traceparent` of its own span **only when that context has a span**: resile never starts a
 //! trace of its own on the wire. Install the providers before the first call (the instruments
 //! are made once). Without the feature no `traceparent` is added; one the caller put on the
-//! request is sent as it is.
+//! request is sent as it is. Whether there is a caller's trace is decided when the call starts,
+//! in the caller's context, before the call's own `tracing` span is entered.
+//!
+//! Record through one pipeline: `tracing-opentelemetry`'s layers or this feature. With both,
+//! every span and measurement is there twice.
 
 mod attempt;
 mod metrics;
