@@ -219,11 +219,16 @@ where
 {
     let shared = &client.shared;
     let (parts, body) = req.into_parts();
-    let incoming = Incoming::new(&parts.method, origin(&parts)?, &parts.headers);
+    let host = origin(&parts)?;
+    // What the attempts go to, whole, for their spans (a relative URI under its `Host`).
+    let url = match parts.uri.scheme() {
+        Some(_) => parts.uri.to_string(),
+        None => format!("{host}{}", parts.uri),
+    };
+    let incoming = Incoming::new(&parts.method, host, &parts.headers);
     let body = ResileBody::read(body, body_limit).await?;
     let replayable = matches!(body.kind, Kind::Replay { .. });
     let spec = incoming.spec(shared, replayable);
-    let url = parts.uri.to_string();
     let method = parts.method.clone();
     let target = Target {
         method: method.as_str(),
