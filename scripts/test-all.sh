@@ -12,6 +12,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
 cargo test -p resile --features reqwest-middleware --test middleware
+# The telemetry tests run in the workspace run too (tracing only); here with every integration
+# and the `opentelemetry` feature.
 cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test tower --test telemetry
 cargo test -p resile --features tower,opentelemetry --doc
 
