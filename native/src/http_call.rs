@@ -3,47 +3,123 @@
 //! request's method and headers, the engine's reading of each response, the final answer, and
 //! the report of what the engine did.
 
+use std::time::Duration;
+
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
-use resile_core::{CallSpec, Event, EventKind, Idempotency, Outcome, TransportError};
+use resile_core::{
+    CallSpec, Event, EventKind, Idempotency, IdempotencyKey, Outcome, TransportError,
+};
 
 use crate::driver::{CallLog, Shared};
 use crate::transport::{HintHeaders, IDEMPOTENCY_KEY};
 use crate::Error;
+
+/// Settings of one request sent through an integration (`ResileMiddleware`, `ResileService`),
+/// put in the request's extensions; without them the engine's configuration applies.
+///
+/// ```
+/// use std::time::Duration;
+/// use resile::IdempotencyKey;
+/// # #[cfg(feature = "tower")]
+/// use resile::tower::CallOptions;
+/// # #[cfg(not(feature = "tower"))]
+/// # use resile::middleware::CallOptions;
+///
+/// let options = CallOptions::default()
+///     .deadline(Duration::from_secs(5))
+///     .max_attempts(2)
+///     .idempotency_key(IdempotencyKey::Off);
+/// let mut request = http::Request::post("http://api.example.com/v1/orders").body(()).unwrap();
+/// request.extensions_mut().insert(options);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's deadline, instead of `retry.deadline_ms`.
+    pub deadline: Option<Duration>,
+    /// The call's attempts at most, instead of `retry.max_attempts`.
+    pub max_attempts: Option<u32>,
+    /// The call's `Idempotency-Key`; unset: the request's own header if it has one, else
+    /// [`IdempotencyKey::Auto`].
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl CallOptions {
+    /// The call's deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The call's attempts at most.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// The call's `Idempotency-Key` policy (`Explicit` sends that key on every attempt).
+    pub fn idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+}
 
 /// What the engine needs to know about a request before its first attempt.
 pub(crate) struct Incoming {
     /// `scheme://authority`: the engine's host key.
     pub host: String,
     method: resile_core::Method,
+    idempotency: Idempotency,
     /// The caller's own `Idempotency-Key`, sent on every attempt.
     pub explicit_key: Option<HeaderValue>,
     own_authorization: bool,
+    deadline: Option<Duration>,
+    max_attempts: Option<u32>,
 }
 
 impl Incoming {
-    pub(crate) fn new(method: &http::Method, host: String, headers: &HeaderMap) -> Self {
-        Incoming {
+    pub(crate) fn new(
+        method: &http::Method,
+        host: String,
+        headers: &HeaderMap,
+        options: Option<&CallOptions>,
+    ) -> Result<Self, Error> {
+        let header = headers.get(IDEMPOTENCY_KEY).cloned();
+        let key = options.and_then(|o| o.idempotency_key.as_ref());
+        let (idempotency, explicit_key) = match (key, header) {
+            (Some(IdempotencyKey::Explicit(own)), _) => {
+                let value = HeaderValue::from_str(own).map_err(|_| Error::InvalidRequest {
+                    message: "the Idempotency-Key is not a valid header value".into(),
+                })?;
+                (Idempotency::Provided, Some(value))
+            }
+            (Some(IdempotencyKey::Off), _) => (Idempotency::Off, None),
+            (_, Some(own)) => (Idempotency::Provided, Some(own)),
+            (_, None) => (Idempotency::Auto, None),
+        };
+        Ok(Incoming {
             host,
             // CONNECT and extension methods: treated as writes that are not safe to repeat.
             method: resile_core::Method::parse(method.as_str())
                 .unwrap_or(resile_core::Method::Post),
-            explicit_key: headers.get(IDEMPOTENCY_KEY).cloned(),
+            idempotency,
+            explicit_key,
             own_authorization: headers.contains_key(AUTHORIZATION),
-        }
+            deadline: options.and_then(|o| o.deadline),
+            max_attempts: options.and_then(|o| o.max_attempts),
+        })
     }
 
     /// The engine's call: a caller's own key is `Provided`; a request with its own
     /// `Authorization` keeps it, others get the client's token when it has a source.
     pub(crate) fn spec(&self, shared: &Shared, replayable: bool) -> CallSpec<'_> {
-        let idempotency = match self.explicit_key {
-            Some(_) => Idempotency::Provided,
-            None => Idempotency::Auto,
-        };
-        let mut spec = CallSpec::new(self.method, &self.host).idempotency(idempotency);
+        let mut spec = CallSpec::new(self.method, &self.host).idempotency(self.idempotency);
         spec.replayable = replayable;
         spec.own_authorization = self.own_authorization;
         spec.needs_token = shared.has_token_source && !self.own_authorization;
+        spec.deadline = self.deadline;
+        spec.max_attempts = self.max_attempts;
         spec
     }
 }

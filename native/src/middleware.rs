@@ -41,6 +41,9 @@
 //! - A request with its own `Authorization` keeps it; otherwise, if the client has a token
 //!   source, each attempt carries `Authorization: Bearer` with the engine's token.
 //! - Every attempt carries the engine's `X-Request-ID` (one per call).
+//! - A [`CallOptions`] in the request's extensions
+//!   (`reqwest_middleware::RequestBuilder::with_extension`) sets the call's deadline, attempts
+//!   and key policy.
 //!
 //! ## What comes back
 //!
@@ -72,7 +75,7 @@ use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
 
-pub use crate::http_call::CallReport;
+pub use crate::http_call::{CallOptions, CallReport};
 
 /// A reqwest-middleware [`Middleware`] that sends each request as a resile call; see the
 /// [module docs](self).
@@ -126,11 +129,15 @@ impl Middleware for ResileMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let shared = &self.client.shared;
-        let incoming = Incoming::new(
+        let incoming = match Incoming::new(
             req.method(),
             req.url().origin().ascii_serialization(),
             req.headers(),
-        );
+            extensions.get::<CallOptions>(),
+        ) {
+            Ok(incoming) => incoming,
+            Err(e) => return Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(e))),
+        };
         let replayable = req.try_clone().is_some();
         let spec = incoming.spec(shared, replayable);
         let url = req.url().to_string();

@@ -36,7 +36,10 @@
 //!   [`Why::BodyNotReplayable`](crate::Why::BodyNotReplayable).
 //! - The inner service gets the request as a [`ResileBody`], with the engine's headers added
 //!   (`X-Request-ID`, `Idempotency-Key` for writes, the token); a caller's own
-//!   `Idempotency-Key` and `Authorization` are kept, as [`crate::middleware`] does.
+//!   `Idempotency-Key` and `Authorization` are kept, as the reqwest-middleware integration
+//!   does.
+//! - A [`CallOptions`] in the request's extensions sets the call's deadline, attempts and key
+//!   policy (`IdempotencyKey::Off` for a write that must never be repeated).
 //!
 //! ## What comes back
 //!
@@ -75,7 +78,7 @@ use crate::telemetry::Target;
 use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
 
-pub use crate::http_call::CallReport;
+pub use crate::http_call::{CallOptions, CallReport};
 
 /// What an inner service may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -225,7 +228,8 @@ where
         Some(_) => parts.uri.to_string(),
         None => format!("{host}{}", parts.uri),
     };
-    let incoming = Incoming::new(&parts.method, host, &parts.headers);
+    let options = parts.extensions.get::<CallOptions>();
+    let incoming = Incoming::new(&parts.method, host, &parts.headers, options)?;
     let body = ResileBody::read(body, body_limit).await?;
     let replayable = matches!(body.kind, Kind::Replay { .. });
     let spec = incoming.spec(shared, replayable);

@@ -15,7 +15,7 @@ use common::{chaos, fast_policy, mini_server, MiniResponse, Recorder};
 use http::header::{HeaderName, HeaderValue};
 use resile::resile_core::engine::Idempotency;
 use resile::resile_core::sim::{decision_lines, has_date_headers, Fault, Scenario};
-use resile::tower::ResileService;
+use resile::tower::{CallOptions, ResileService};
 use resile::{Client, Error, EventKind, IdempotencyKey, Why};
 use resile_chaos::ChaosServer;
 use tower::{service_fn, Layer};
@@ -79,20 +79,25 @@ fn outcome(r: Result<u16, &Error>) -> String {
     }
 }
 
-/// Whether a scenario can go through an integration as one plain request: one call, no
-/// pagination, no token, no `connect` fault, and no per-call option an `http::Request` has no
-/// way to say (keys turned off, a deadline or attempt count of its own).
-fn one_plain_request(s: &Scenario) -> bool {
+/// Whether a scenario can go through an integration as one request: one call, no
+/// pagination, no token, no `connect` fault.
+fn one_request(s: &Scenario) -> bool {
     let [plan] = s.calls.as_slice() else {
         return false;
     };
     s.compares_traces()
         && s.paginate.is_none()
         && !plan.token
-        && plan.idempotency != Idempotency::Off
-        && plan.deadline_ms.is_none()
-        && plan.max_attempts.is_none()
         && !s.replies.iter().any(|r| r.fault == Some(Fault::Connect))
+}
+
+/// The scenario's key policy, the key of its own being `own-0`.
+fn idempotency_key(plan: Idempotency) -> IdempotencyKey {
+    match plan {
+        Idempotency::Auto => IdempotencyKey::Auto,
+        Idempotency::Off => IdempotencyKey::Off,
+        Idempotency::Provided => IdempotencyKey::Explicit("own-0".into()),
+    }
 }
 
 /// A client for the scenario whose engine events go to a recorder.
@@ -120,10 +125,17 @@ async fn through_client(server: &ChaosServer, s: &Scenario) -> (Vec<String>, Str
     let (client, recorder) = scenario_client(s);
     let plan = &s.calls[0];
     let method = http::Method::from_bytes(plan.method.as_str().as_bytes()).unwrap();
-    let mut request = client.request(method, script(server, &format!("tw-client-{}", s.name), s));
-    if plan.idempotency == Idempotency::Provided {
-        request = request.idempotency_key(IdempotencyKey::Explicit("own-0".into()));
+    let url = script(server, &format!("tw-client-{}", s.name), s);
+    let mut request = client
+        .request(method, url)
+        .idempotency_key(idempotency_key(plan.idempotency));
+    if let Some(d) = plan.deadline_ms {
+        request = request.deadline(Duration::from_millis(d));
     }
+    if let Some(n) = plan.max_attempts {
+        request = request.max_attempts(n);
+    }
+
     let answer = request.send().await;
     let label = outcome(answer.as_ref().map(|r| r.status().as_u16()));
     (decision_lines(&recorder.engine()), label)
@@ -135,11 +147,13 @@ async fn through_tower(server: &ChaosServer, s: &Scenario) -> (Vec<String>, Stri
     let plan = &s.calls[0];
     let mut request = http::Request::builder()
         .method(plan.method.as_str())
-        .uri(script(server, &format!("tw-tower-{}", s.name), s));
-    if plan.idempotency == Idempotency::Provided {
-        request = request.header("idempotency-key", "own-0");
-    }
-    let request = request.body(Full::default()).unwrap();
+        .uri(script(server, &format!("tw-tower-{}", s.name), s))
+        .body(Full::default())
+        .unwrap();
+    let mut options = CallOptions::default().idempotency_key(idempotency_key(plan.idempotency));
+    options.deadline = plan.deadline_ms.map(Duration::from_millis);
+    options.max_attempts = plan.max_attempts;
+    request.extensions_mut().insert(options);
     let mut service = ResileLayer::new(&client).layer(hyper());
     let answer = service.ready().await.unwrap().call(request).await;
     let label = outcome(answer.as_ref().map(|r| r.status().as_u16()));
@@ -152,7 +166,7 @@ async fn the_scenarios_reach_the_same_decisions_as_the_client() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
     let (mut compared, mut skipped, mut differ) = (Vec::new(), Vec::new(), Vec::new());
     for (_, s) in resile_chaos::scenario::load_all(&dir) {
-        if !one_plain_request(&s) {
+        if !one_request(&s) {
             skipped.push(s.name.clone());
             continue;
         }
@@ -336,6 +350,46 @@ async fn an_inner_service_error_is_a_failed_attempt_the_engine_judges() {
         .unwrap_err();
     assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_options_in_the_extensions_set_the_calls_attempts_and_key() {
+    let server = chaos().await;
+    let client = client_with(fast_policy());
+    let mut service = ResileLayer::new(&client).layer(hyper());
+    let mut request = http::Request::get(format!("{}/status/503", server.url()))
+        .body(Full::default())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(CallOptions::default().max_attempts(2));
+    let e = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::RetriesExhausted { attempts: 2, .. }),
+        "{e:?}"
+    );
+
+    // Keys off: a POST answered 503 after it may have been applied is not repeated.
+    let mut request = http::Request::post(format!("{}/status/503", server.url()))
+        .body(Full::default())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(CallOptions::default().idempotency_key(IdempotencyKey::Off));
+    let e = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap_err();
+    assert_eq!(e.why(), Some(Why::NotIdempotent), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
