@@ -20,6 +20,10 @@ if ! { command -v pkg-config >/dev/null && pkg-config --exists openssl; }; then
 fi
 cargo check -p resile --no-default-features --features rustls-native-roots
 cargo check -p resile --no-default-features --features native-tls
+# The telemetry tests run in the workspace run too (tracing only); here with every integration
+# and the `opentelemetry` feature.
+cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test tower --test telemetry
+cargo test -p resile --features tower,opentelemetry --doc
 
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through

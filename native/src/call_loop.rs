@@ -22,12 +22,15 @@ use std::time::Duration;
 
 use futures::future::{self, Either};
 use futures::{Future, StreamExt};
+use tracing::instrument::Instrumented;
+use tracing::Instrument;
 
 use resile_core::{CallSpec, Outcome, Why};
 
 use crate::control::FallbackAnswer;
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
+use crate::telemetry::{self, AttemptSpan, Ended, Target};
 use crate::transport::Attempt;
 
 /// Performs the attempts of one call and keeps what the call will answer with. An attempt
@@ -78,27 +81,39 @@ pub(crate) trait Exchange {
     }
 }
 
-/// One attempt out: its number, its time limit (for the message if it is aborted) and the
-/// attempt itself.
-type Out<A> = (u32, Option<Duration>, A);
+/// One attempt out: its number, its time limit (for the message if it is aborted), the
+/// attempt itself (run in its span) and its span.
+struct Out<'t, A> {
+    n: u32,
+    timeout: Option<Duration>,
+    attempt: Instrumented<A>,
+    span: AttemptSpan<'t>,
+}
 
 /// The first attempt out to finish, taken out of `out`.
-fn first_done<R, A: Future<Output = Attempt<R>> + Unpin>(
-    out: &mut Vec<Out<A>>,
-) -> impl Future<Output = (u32, Attempt<R>)> + '_ {
+fn first_done<'o, 't, R, A: Future<Output = Attempt<R>> + Unpin>(
+    out: &'o mut Vec<Out<'t, A>>,
+) -> impl Future<Output = (Out<'t, A>, Attempt<R>)> + 'o {
     future::poll_fn(move |cx| {
         for i in 0..out.len() {
-            if let Poll::Ready(attempt) = Pin::new(&mut out[i].2).poll(cx) {
-                let (n, _, _) = out.swap_remove(i);
-                return Poll::Ready((n, attempt));
+            if let Poll::Ready(attempt) = Pin::new(&mut out[i].attempt).poll(cx) {
+                return Poll::Ready((out.swap_remove(i), attempt));
             }
         }
         Poll::Pending
     })
 }
 
-/// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
-/// the exchange's output or the engine's failure. Events of the call go to `log` as well.
+/// The attempts still out when the call ends are dropped: their spans say so.
+fn abandon<A>(out: &mut Vec<Out<'_, A>>) {
+    for o in out.drain(..) {
+        o.span.end(Ended::Abandoned);
+    }
+}
+
+/// Runs one call in its `span`: starts it on the engine, performs every attempt it orders, and
+/// answers with the exchange's output or the engine's failure. Events of the call go to `log`
+/// as well, and each attempt to `target` gets its span and its measurement ([`telemetry`]).
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
 // The integrations' entry point (the client itself starts calls with `drive_from`).
@@ -106,10 +121,12 @@ fn first_done<R, A: Future<Output = Attempt<R>> + Unpin>(
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
     spec: CallSpec<'_>,
+    target: Target<'_>,
+    span: tracing::Span,
     log: Option<CallLog>,
     exchange: E,
 ) -> Result<E::Output, Error> {
-    drive_from(shared, spec, Start::Fresh, log, exchange).await
+    drive_from(shared, spec, Start::Fresh, target, span, log, exchange).await
 }
 
 /// How a call begins on the engine.
@@ -130,12 +147,33 @@ pub(crate) async fn drive_from<E: Exchange>(
     shared: &Arc<Shared>,
     spec: CallSpec<'_>,
     start: Start,
+    target: Target<'_>,
+    span: tracing::Span,
+    log: Option<CallLog>,
+    exchange: E,
+) -> Result<E::Output, Error> {
+    // Started in the caller's context, outside the call's own span: whether there is a trace
+    // to carry on is the caller's.
+    let call = telemetry::Call::start(target);
+    let result = run(shared, spec, start, &call, log, exchange)
+        .instrument(span)
+        .await;
+    call.finish(result.is_ok());
+    result
+}
+
+async fn run<E: Exchange>(
+    shared: &Arc<Shared>,
+    spec: CallSpec<'_>,
+    start: Start,
+    call: &telemetry::Call<'_>,
     log: Option<CallLog>,
     mut exchange: E,
 ) -> Result<E::Output, Error> {
+    let sink = call.sink(log);
     let (id, mut orders) = match start {
-        Start::Fresh => shared.start(spec, log),
-        Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, log),
+        Start::Fresh => shared.start(spec, sink),
+        Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, sink),
     };
     let mut guard = CallGuard {
         shared: shared.clone(),
@@ -146,7 +184,7 @@ pub(crate) async fn drive_from<E: Exchange>(
     let mut last_message: Option<String> = None;
     let mut request_id = String::new();
     let mut attempts = 0;
-    let mut out: Vec<Out<E::Attempt>> = Vec::new();
+    let mut out: Vec<Out<'_, E::Attempt>> = Vec::new();
     loop {
         let next = if out.is_empty() {
             Either::Left(orders.next().await)
@@ -156,15 +194,22 @@ pub(crate) async fn drive_from<E: Exchange>(
                 Either::Right((done, _)) => Either::Right(done),
             }
         };
-        let (attempt, outcome) = match next {
+        let (
+            Out {
+                n: attempt, span, ..
+            },
+            outcome,
+        ) = match next {
             Either::Left(None) => {
                 guard.live = false;
                 return Err(Error::Cancelled);
             }
             Either::Left(Some(order)) => {
                 match order {
-                    CallMsg::Send(order) => {
+                    CallMsg::Send(mut order) => {
                         attempts += 1;
+                        let span = call.attempt(order.attempt);
+                        order.traceparent = span.traceparent();
                         if request_id.is_empty() {
                             request_id = order.headers.request_id.to_string();
                             tracing::Span::current().record("request_id", request_id.as_str());
@@ -172,13 +217,24 @@ pub(crate) async fn drive_from<E: Exchange>(
                         // The engine keeps the attempt's deadline: it answers `Abort` when the
                         // attempt has taken too long, and the attempt is dropped then.
                         let (n, timeout) = (order.attempt, order.timeout);
-                        out.push((n, timeout, exchange.send(order)));
+                        let attempt = exchange.send(order).instrument(span.span());
+                        out.push(Out {
+                            n,
+                            timeout,
+                            attempt,
+                            span,
+                        });
                     }
                     CallMsg::Abort { attempt, why } => {
-                        let Some(i) = out.iter().position(|(n, _, _)| *n == attempt) else {
+                        let Some(i) = out.iter().position(|o| o.n == attempt) else {
                             continue;
                         };
-                        let (_, timeout, _) = out.swap_remove(i);
+                        let Out { timeout, span, .. } = out.swap_remove(i);
+                        span.end(if why == Why::HedgeLost {
+                            Ended::Abandoned
+                        } else {
+                            Ended::Aborted
+                        });
                         if why != Why::HedgeLost {
                             // A loser's abort leaves the winner's answer; a timeout ends the
                             // latest attempt without one.
@@ -193,10 +249,12 @@ pub(crate) async fn drive_from<E: Exchange>(
                     }
                     CallMsg::Done { attempts } => {
                         guard.live = false;
+                        abandon(&mut out);
                         return exchange.done(attempts, request_id);
                     }
                     CallMsg::Fallback { failure, used } => {
                         guard.live = false;
+                        abandon(&mut out);
                         let answer = FallbackAnswer { failure, used };
                         if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
                             return answer;
@@ -217,6 +275,7 @@ pub(crate) async fn drive_from<E: Exchange>(
                         retry_at,
                     } => {
                         guard.live = false;
+                        abandon(&mut out);
                         let cx = FailureContext {
                             transport_message: last_message.as_deref(),
                             detail,
@@ -235,19 +294,23 @@ pub(crate) async fn drive_from<E: Exchange>(
                 exchange.received(received, |outcome| {
                     shared.handle(id, attempt, outcome);
                 });
+                span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
                 last_message = None;
             }
             Attempt::Failed { kind, message } => {
                 tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
+                span.end(Ended::Transport(kind));
                 shared.handle(id, attempt, Outcome::Transport(kind));
                 exchange.lost();
                 last_message = Some(message);
             }
             Attempt::BodyGone => {
+                span.end(Ended::Abandoned);
                 // The engine never asks to resend a one-shot body (it answers a 401 on one
                 // with Done, and never hedges one); should it ever, fail the call instead of
                 // sending an empty body.
                 guard.live = false;
+                abandon(&mut out);
                 shared.cancel(id);
                 return Err(Error::NotRetried {
                     why: Why::BodyNotReplayable,

@@ -9,7 +9,6 @@ use futures::StreamExt;
 use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tracing::Instrument;
 
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
@@ -27,6 +26,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::stream::StreamingResponse;
+use crate::telemetry::Target;
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -521,11 +521,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<Response, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
-        let answer = self
-            .run::<()>(req, options, None, false)
-            .instrument(span)
-            .await?;
+        let answer = self.run::<()>(req, options, None, false).await?;
         Ok(answer.response)
     }
 
@@ -535,11 +531,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<StreamingResponse, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
-        let answer = self
-            .run::<()>(req, options, None, true)
-            .instrument(span)
-            .await?;
+        let answer = self.run::<()>(req, options, None, true).await?;
         StreamingResponse::from_answer(answer.response, answer.stream)
     }
 
@@ -551,12 +543,8 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> Result<T, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
         let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
-        let answer = self
-            .run(req, options, Some(decode), false)
-            .instrument(span)
-            .await?;
+        let answer = self.run(req, options, Some(decode), false).await?;
         match answer.decoded {
             Some(v) => Ok(v),
             // A final non-2xx status: the engine handed it back as the answer.
@@ -579,11 +567,7 @@ impl Client {
         options: CallOptions,
         start: Start,
     ) -> Result<StreamingResponse, Error> {
-        let span = call_span(&req, &self.shared.config.redact_query_params);
-        let answer = self
-            .run_from::<()>(req, options, None, true, start)
-            .instrument(span)
-            .await?;
+        let answer = self.run_from::<()>(req, options, None, true, start).await?;
         StreamingResponse::from_answer(answer.response, answer.stream)
     }
 
@@ -645,7 +629,13 @@ impl Client {
             keep_as,
             judged: spec.predicate.is_some(),
         };
-        call_loop::drive_from(shared, spec, start, None, exchange).await
+        let target = Target {
+            method: req.method.as_str(),
+            url: req.url.as_str(),
+            redact: &shared.config.redact_query_params,
+        };
+        let span = call_span(&req, &shared.config.redact_query_params);
+        call_loop::drive_from(shared, spec, start, target, span, None, exchange).await
     }
 }
 
@@ -834,7 +824,7 @@ struct Answer<T> {
 type Decoder<T> = fn(&[u8]) -> Result<T, String>;
 
 fn call_span(req: &Prepared, redact: &[String]) -> tracing::Span {
-    tracing::debug_span!(
+    tracing::info_span!(
         "resile.call",
         method = %req.method,
         url = %crate::redact::redact_url(req.url.as_str(), redact),

@@ -38,7 +38,8 @@ use resile_core::{
 use crate::config::ClientConfig;
 use crate::control::Stored;
 use crate::error::Error;
-use crate::events::{trace_engine, ClientEvent};
+use crate::events::ClientEvent;
+use crate::telemetry::{self, CallSink};
 use crate::token::{AccessToken, Secret, TokenSource};
 
 /// The user's event callback.
@@ -77,13 +78,15 @@ pub(crate) struct SendOrder {
     pub headers: AttemptHeaders,
     /// The value of the token generation `headers` names.
     pub token: Option<Secret>,
+    /// The W3C `traceparent` of the attempt's span, under a caller's trace.
+    pub traceparent: Option<reqwest::header::HeaderValue>,
 }
 
 struct State {
     engine: Engine,
     waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
-    /// Calls whose events are collected, until their last one.
-    logs: HashMap<CallId, CallLog>,
+    /// Where each call's events go (its log, its spans), until its last one.
+    sinks: HashMap<CallId, CallSink>,
     tokens: TokenStore<Secret>,
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
@@ -239,7 +242,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 waiters: HashMap::new(),
-                logs: HashMap::new(),
+                sinks: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
@@ -348,7 +351,7 @@ impl Shared {
             for id in dropped {
                 st.waiters.remove(&id);
                 st.engine.cancel(id, now);
-                st.logs.remove(&id);
+                st.sinks.remove(&id);
             }
         }
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
@@ -379,6 +382,7 @@ impl Shared {
                         timeout,
                         token,
                         headers,
+                        traceparent: None,
                     };
                     let delivered = st
                         .waiters
@@ -431,22 +435,16 @@ impl Shared {
             }
         }
         while let Some(event) = st.engine.poll_event() {
-            trace_engine(&event);
-            if let Some(call) = event.kind.call().or(st.cause) {
-                let ended = matches!(
-                    event.kind,
-                    EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
-                );
-                let log = if ended {
-                    st.logs.remove(&call)
-                } else {
-                    st.logs.get(&call).cloned()
-                };
-                if let Some(log) = log {
-                    log.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(event.clone());
-                }
+            let call = event.kind.call().or(st.cause);
+            telemetry::engine_event(&event, call.and_then(|c| st.sinks.get(&c)));
+            if let (
+                Some(call),
+                EventKind::CallSucceeded { .. }
+                | EventKind::CallFailed { .. }
+                | EventKind::CallFellBack { .. },
+            ) = (call, &event.kind)
+            {
+                st.sinks.remove(&call);
             }
             self.emit(ClientEvent::Engine(event));
         }
@@ -465,14 +463,13 @@ impl Shared {
 
     // --- inputs ------------------------------------------------------------------------------
 
-    /// Starts a call; its orders arrive on the returned channel, and its events go to `log`
-    /// too when there is one.
+    /// Starts a call; its orders arrive on the returned channel, and its events go to `sink`.
     pub(crate) fn start(
         &self,
         spec: CallSpec<'_>,
-        log: Option<CallLog>,
+        sink: CallSink,
     ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
-        self.start_with(log, move |engine, now| engine.start(spec, now))
+        self.start_with(sink, move |engine, now| engine.start(spec, now))
     }
 
     /// Starts the continuation of a download whose body broke ([`Engine::resume`]).
@@ -481,25 +478,23 @@ impl Shared {
         spec: CallSpec<'_>,
         attempts: u32,
         broke: resile_core::TransportError,
-        log: Option<CallLog>,
+        sink: CallSink,
     ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
-        self.start_with(log, move |engine, now| {
+        self.start_with(sink, move |engine, now| {
             engine.resume(spec, attempts, broke, now)
         })
     }
 
     fn start_with(
         &self,
-        log: Option<CallLog>,
+        sink: CallSink,
         start: impl FnOnce(&mut Engine, Instant) -> CallId,
     ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
         let (tx, rx) = mpsc::unbounded();
         let id = self.with_engine(move |st, now| {
             let id = start(&mut st.engine, now);
             st.waiters.insert(id, tx);
-            if let Some(log) = log {
-                st.logs.insert(id, log);
-            }
+            st.sinks.insert(id, sink);
             id
         });
         (id, rx)
@@ -562,7 +557,7 @@ impl Shared {
         self.with_engine(|st, now| {
             st.waiters.remove(&id);
             st.engine.cancel(id, now);
-            st.logs.remove(&id);
+            st.sinks.remove(&id);
         });
     }
 

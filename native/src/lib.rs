@@ -47,10 +47,11 @@
 //! | batches | [`Client::get_many`] with [`BatchMode`] |
 //! | pagination | [`Client::paginate`] → [`Paginate`] (a `Stream`), four [`PageStyle`]s |
 //! | tokens | [`TokenSource`], [`ClientCredentials`], [`StaticBearer`] |
-//! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` (target `resile::engine`), [`Client::stats`], [`Client::hosts`] |
+//! | observability | [`ClientBuilder::on_event`] ([`ClientEvent`]), `tracing` spans and metrics in OpenTelemetry's names ([`telemetry`]; feature `opentelemetry` for the API itself and `traceparent`), [`Client::stats`], [`Client::hosts`] |
 //! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |
+//! | tower | `tower::ResileLayer`, `tower::ResileService` (feature `tower`): the engine around any tower service of `http` requests |
 //!
 //! ## How it drives the engine
 //!
@@ -97,6 +98,8 @@ mod control;
 mod driver;
 mod error;
 mod events;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+mod http_call;
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
 mod paginate;
@@ -105,8 +108,11 @@ mod request;
 mod response;
 mod resume;
 mod stream;
+pub mod telemetry;
 mod tls;
 mod token;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod transport;
 
 pub use client::{BatchMode, Client, ClientBuilder};

@@ -34,19 +34,16 @@
 //!
 //! - The engine's host is the URL's `scheme://authority`; its method, the request's.
 //! - An `Idempotency-Key` header already on the request is the caller's own key
-//!   (`Provided`), sent on every attempt; without one, POST and PATCH get the engine's key
-//!   (unless [`CallOptions::without_idempotency_key`]).
-//! - A [`CallOptions`] in the request's extensions sets what [`crate::RequestBuilder`] sets for
-//!   the client's own requests: the call's deadline, its attempts, no token, no key.
-//! - The client-side rate limit, the concurrency limits, the breaker, the retry budget and the
-//!   holds a server asks for (`Retry-After`, `RateLimit` quotas) are the client's, per host: a
-//!   request through the stack waits, or fails fast, exactly as the client's own would.
+//!   (`Provided`), sent on every attempt; without one, POST and PATCH get the engine's key.
 //! - The request can be sent again if [`reqwest::Request::try_clone`] can copy it. A streaming
 //!   body cannot: it is sent once, and a failure the engine would have retried ends the call
 //!   with [`Why::BodyNotReplayable`](crate::Why::BodyNotReplayable).
 //! - A request with its own `Authorization` keeps it; otherwise, if the client has a token
 //!   source, each attempt carries `Authorization: Bearer` with the engine's token.
 //! - Every attempt carries the engine's `X-Request-ID` (one per call).
+//! - A [`CallOptions`] in the request's extensions
+//!   (`reqwest_middleware::RequestBuilder::with_extension`) sets the call's deadline, attempts
+//!   and key policy.
 //!
 //! ## What comes back
 //!
@@ -63,21 +60,22 @@
 //! limits) belong to [`Client`]'s requests and do not apply here: the stack's
 //! `reqwest::Client` sends the request.
 
-use std::time::Duration;
-
 use futures::future::{self, BoxFuture};
-use http::header::{HeaderValue, AUTHORIZATION};
 use http::Extensions;
+use reqwest::header::HeaderValue;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
-use tracing::Instrument;
 
-use resile_core::{CallSpec, Event, EventKind, Idempotency, Outcome, TransportError};
+use resile_core::{Outcome, TransportError};
 
 use crate::call_loop::{self, Exchange};
-use crate::driver::{CallLog, SendOrder, Shared};
-use crate::transport::{self, Attempt, HintHeaders, IDEMPOTENCY_KEY};
+use crate::driver::{CallLog, SendOrder};
+use crate::http_call::{Incoming, Latest};
+use crate::telemetry::Target;
+use crate::transport::{self, Attempt};
 use crate::{Client, ClientBuilder, Error};
+
+pub use crate::http_call::{CallOptions, CallReport};
 
 /// A reqwest-middleware [`Middleware`] that sends each request as a resile call; see the
 /// [module docs](self).
@@ -122,121 +120,6 @@ impl From<Client> for ResileMiddleware {
     }
 }
 
-/// Per-request settings for [`ResileMiddleware`], read from the request's [`Extensions`]
-/// (`reqwest_middleware::RequestBuilder::with_extension`). Each is what the
-/// [`crate::RequestBuilder`] method of the same name does for the client's own requests.
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use resile::middleware::CallOptions;
-///
-/// # async fn demo(http: reqwest_middleware::ClientWithMiddleware) -> reqwest_middleware::Result<()> {
-/// let response = http
-///     .post("https://api.example.com/v1/notify")
-///     .with_extension(
-///         CallOptions::new()
-///             .deadline(Duration::from_secs(5))
-///             .max_attempts(2)
-///             .without_idempotency_key(),
-///     )
-///     .send()
-///     .await?;
-/// # let _ = response; Ok(()) }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallOptions {
-    idempotency: Idempotency,
-    token: TokenUse,
-    deadline: Option<Duration>,
-    max_attempts: Option<u32>,
-}
-
-/// Whether a call carries the client's token.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum TokenUse {
-    /// When the client has a token source and the request no `Authorization` of its own.
-    IfConfigured,
-    /// Never.
-    Without,
-}
-
-impl Default for CallOptions {
-    fn default() -> Self {
-        CallOptions {
-            idempotency: Idempotency::Auto,
-            token: TokenUse::IfConfigured,
-            deadline: None,
-            max_attempts: None,
-        }
-    }
-}
-
-impl CallOptions {
-    /// The defaults: the engine's deadline and attempts, the token, an automatic key.
-    pub fn new() -> Self {
-        CallOptions::default()
-    }
-
-    /// The whole call's time limit, waits included (overrides `retry.deadline_ms`).
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// Attempts for this call, the first included (overrides `retry.max_attempts`).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts.max(1));
-        self
-    }
-
-    /// No access token on this call, even if the client has a token source.
-    pub fn without_token(mut self) -> Self {
-        self.token = TokenUse::Without;
-        self
-    }
-
-    /// No engine-made `Idempotency-Key`: a POST or PATCH that may have been applied is then
-    /// never repeated. (A key the request carries itself is still the caller's own.)
-    pub fn without_idempotency_key(mut self) -> Self {
-        self.idempotency = Idempotency::Off;
-        self
-    }
-}
-
-/// What the engine did for one request through [`ResileMiddleware`].
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct CallReport {
-    /// Attempts the engine started.
-    pub attempts: u32,
-    /// The `X-Request-ID` every attempt carried (empty if none was sent).
-    pub request_id: String,
-    /// The engine's events for this call, in order: its decision log. It includes what the
-    /// call's answers did to the host's state (a `Retry-After` or quota hold, a limit learned
-    /// from rate-limit headers, a breaker opening), next to the call's own waits and retries.
-    pub events: Vec<Event>,
-}
-
-impl CallReport {
-    fn from_log(log: &CallLog, request_id: String) -> Self {
-        let events = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let attempts = events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::AttemptStarted { .. }))
-            .count();
-        CallReport {
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            request_id,
-            events,
-        }
-    }
-
-    /// The decision log as lines a person can read ([`Event::describe`]).
-    pub fn decisions(&self) -> Vec<String> {
-        self.events.iter().map(Event::describe).collect()
-    }
-}
-
 #[async_trait::async_trait]
 impl Middleware for ResileMiddleware {
     async fn handle(
@@ -246,27 +129,25 @@ impl Middleware for ResileMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let shared = &self.client.shared;
-        let host = req.url().origin().ascii_serialization();
-        // CONNECT and extension methods: treated as writes that are not safe to repeat.
-        let method =
-            resile_core::Method::parse(req.method().as_str()).unwrap_or(resile_core::Method::Post);
-        let options = extensions.get::<CallOptions>().cloned().unwrap_or_default();
-        let explicit_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
-        let idempotency = match explicit_key {
-            Some(_) => Idempotency::Provided,
-            None => options.idempotency,
+        let incoming = match Incoming::new(
+            req.method(),
+            req.url().origin().ascii_serialization(),
+            req.headers(),
+            extensions.get::<CallOptions>(),
+        ) {
+            Ok(incoming) => incoming,
+            Err(e) => return Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(e))),
         };
-        let own_authorization = req.headers().contains_key(AUTHORIZATION);
         let replayable = req.try_clone().is_some();
-        let mut spec = CallSpec::new(method, &host).idempotency(idempotency);
-        spec.replayable = replayable;
-        spec.own_authorization = own_authorization;
-        spec.needs_token = shared.has_token_source
-            && !own_authorization
-            && options.token == TokenUse::IfConfigured;
-        spec.deadline = options.deadline;
-        spec.max_attempts = options.max_attempts;
-        let span = tracing::debug_span!(
+        let spec = incoming.spec(shared, replayable);
+        let url = req.url().to_string();
+        let method = req.method().clone();
+        let target = Target {
+            method: method.as_str(),
+            url: &url,
+            redact: &shared.config.redact_query_params,
+        };
+        let span = tracing::info_span!(
             "resile.middleware",
             method = %req.method(),
             url = %crate::redact::redact_url(req.url().as_str(), &shared.config.redact_query_params),
@@ -278,15 +159,14 @@ impl Middleware for ResileMiddleware {
         let downstream = Downstream {
             template: Some(req),
             replayable,
-            explicit_key,
+            explicit_key: incoming.explicit_key.clone(),
             next,
             extensions: &mut *extensions,
             request_id: &mut request_id,
-            last: None,
+            last: Latest::new(),
         };
-        let result = call_loop::drive(shared, spec, Some(log.clone()), downstream)
-            .instrument(span)
-            .await;
+        let result =
+            call_loop::drive(shared, spec, target, span, Some(log.clone()), downstream).await;
         let report = CallReport::from_log(&log, request_id);
         extensions.insert(report.clone());
         match result {
@@ -299,10 +179,7 @@ impl Middleware for ResileMiddleware {
     }
 }
 
-/// The rest of the stack, as the engine's transport: one `next.run` per attempt. Each attempt
-/// runs on its own copy of the caller's extensions (attempts of a hedged call are out at
-/// once); the copy of the answer kept is written back, so what the rest of the stack put
-/// there reaches the caller as it did with one attempt at a time.
+/// The rest of the stack, as the engine's transport: one `next.run` per attempt.
 struct Downstream<'n, 'r> {
     /// The caller's request; copied for each attempt, or taken by the only one.
     template: Option<Request>,
@@ -312,15 +189,17 @@ struct Downstream<'n, 'r> {
     extensions: &'n mut Extensions,
     /// The call's `X-Request-ID`, for the report.
     request_id: &'r mut String,
-    last: Option<Response>,
+    last: Latest<Response>,
 }
 
+/// Each attempt runs on its own copy of the caller's extensions (with hedging several are out
+/// at once); the kept answer's copy is written back.
 impl<'n> Exchange for Downstream<'n, '_> {
     type Received = (Response, Extensions);
     type Output = Response;
     type Attempt = BoxFuture<'n, Attempt<Self::Received>>;
 
-    fn send(&mut self, order: SendOrder) -> BoxFuture<'n, Attempt<Self::Received>> {
+    fn send(&mut self, order: SendOrder) -> Self::Attempt {
         let req = if self.replayable {
             self.template.as_ref().and_then(Request::try_clone)
         } else {
@@ -352,36 +231,22 @@ impl<'n> Exchange for Downstream<'n, '_> {
 
     fn received(
         &mut self,
-        (response, extensions): (Response, Extensions),
+        (response, extensions): Self::Received,
         report: impl FnOnce(Outcome<'_>),
     ) {
-        {
-            let hints = HintHeaders::new(response.headers());
-            report(Outcome::Response(resile_core::Response::new(
-                response.status().as_u16(),
-                &hints,
-                Shared::wall(),
-            )));
-        }
         *self.extensions = extensions;
-        self.last = Some(response);
+        self.last.received(response, report);
     }
 
     fn lost(&mut self) {
-        self.last = None;
+        self.last.lost();
     }
 
     fn last_status(&self) -> Option<u16> {
-        self.last.as_ref().map(|r| r.status().as_u16())
+        self.last.status()
     }
 
     fn done(self, _attempts: u32, _request_id: String) -> Result<Response, Error> {
-        match self.last {
-            Some(response) => Ok(response),
-            None => Err(Error::Transport {
-                kind: TransportError::Other,
-                message: "the engine finished a call that has no response".into(),
-            }),
-        }
+        self.last.answer()
     }
 }

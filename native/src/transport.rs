@@ -24,6 +24,9 @@ use crate::driver::SendOrder;
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
 pub(crate) const IDEMPOTENCY_KEY: &str = resile_core::engine::IDEMPOTENCY_KEY_HEADER;
 
+/// The W3C trace context header.
+const TRACEPARENT: &str = "traceparent";
+
 /// Headers that carry credentials: never sent to another origin, never logged.
 pub(crate) fn is_sensitive(name: &HeaderName) -> bool {
     name == AUTHORIZATION || name == COOKIE || name == PROXY_AUTHORIZATION
@@ -151,7 +154,8 @@ fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
 }
 
 /// Adds what the engine decided for one attempt to a request's headers: X-Request-ID, the
-/// Idempotency-Key (the caller's own, `explicit_key`, wins), and the token on a token call.
+/// Idempotency-Key (the caller's own, `explicit_key`, wins), the token on a token call, and
+/// the attempt's `traceparent` when it has one.
 pub(crate) fn add_engine_headers(
     headers: &mut HeaderMap,
     explicit_key: Option<&HeaderValue>,
@@ -162,6 +166,11 @@ pub(crate) fn add_engine_headers(
         if let Ok(v) = HeaderValue::from_bytes(&value) {
             headers.insert(name, v);
         }
+    }
+    // The attempt's own span under the caller's trace (feature `opentelemetry`); otherwise a
+    // caller's own `traceparent` is sent as it is.
+    if let Some(tp) = &order.traceparent {
+        headers.insert(TRACEPARENT, tp.clone());
     }
     // A caller's own key (`Idempotency::Provided`) is sent as given on every attempt.
     if let Some(key) = explicit_key {
@@ -431,7 +440,8 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     }
 }
 
-fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
+/// The kind of the first I/O error among an error's causes.
+pub(crate) fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     let mut depth = 0;
     while let Some(s) = source {
@@ -449,18 +459,7 @@ fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
 
 /// What went wrong, from the error's causes, without the URL (a query may hold a secret).
 pub(crate) fn error_text(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        if parts.len() >= 8 {
-            break;
-        }
-        source = s.source();
-    }
+    let parts = causes(std::error::Error::source(e));
     if parts.is_empty() {
         let what = if e.is_connect() {
             "connection failed"
@@ -478,6 +477,23 @@ pub(crate) fn error_text(e: &reqwest::Error) -> String {
         return what.to_string();
     }
     parts.join(": ")
+}
+
+/// The messages of an error chain from `first` on, each once, at most eight.
+pub(crate) fn causes(first: Option<&(dyn std::error::Error + 'static)>) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = first;
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if parts.len() >= 8 {
+            break;
+        }
+        source = s.source();
+    }
+    parts
 }
 
 /// The headers the engine reads from a response (`Retry-After`, the rate-limit families,

@@ -45,28 +45,15 @@ use resile::{
     AccessToken, BreakerSnapshot, Client, Error, EventKind, Fallback, IdempotencyKey, Secret,
     TokenFuture, TokenSource, Why,
 };
-use resile_chaos::{ChaosServer, Script, ScriptLog};
-use serde_json::json;
+use resile_chaos::{ChaosServer, ScriptLog};
 
 /// Real-time slack on `finished_by_ms`: request latency and timer granularity.
 const SLACK_MS: u64 = 150;
 
 fn load_all() -> Vec<(String, Scenario)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/scenarios exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("readable scenario");
-            let s = Scenario::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.display().to_string(), s)
-        })
-        .collect()
+    resile_chaos::scenario::load_all(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios"),
+    )
 }
 
 /// The token endpoint of a scenario: latency, lifetime, failing fetches; the N-th token issued
@@ -142,24 +129,6 @@ async fn token_gate(upstream: String, reject: Vec<u32>) -> MiniServer {
         }
     })
     .await
-}
-
-fn script_of(s: &Scenario) -> Script {
-    let replies: Vec<serde_json::Value> = s
-        .replies
-        .iter()
-        .map(|r| {
-            let fault = match r.fault {
-                Some(Fault::Reset) => json!("reset"),
-                Some(Fault::Stall) => json!("stall"),
-                Some(Fault::Truncate) => json!("truncate"),
-                _ => json!(null),
-            };
-            let body = r.body.clone().unwrap_or_else(|| json!("scripted"));
-            json!({"status": r.status.unwrap_or(200), "headers": r.headers, "delay_ms": r.delay_ms, "fault": fault, "body": body})
-        })
-        .collect();
-    serde_json::from_value(json!({ "replies": replies })).expect("a valid chaos script")
 }
 
 /// Writes the sim's server would have applied, from what the chaos server logged.
@@ -247,7 +216,7 @@ async fn replay(server: &ChaosServer, s: &Scenario, via: Via) -> Result<Vec<Stri
     for id in &script_ids {
         server
             .state()
-            .set_script(id, script_of(s))
+            .set_script(id, resile_chaos::scenario::script_for(s))
             .map_err(|e| format!("script: {e}"))?;
     }
     let uses_tokens = s.calls.iter().any(|c| c.token);

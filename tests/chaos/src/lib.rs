@@ -187,6 +187,7 @@ mod config;
 pub mod readme;
 mod rng;
 mod routes;
+pub mod scenario;
 mod script;
 mod server;
 mod state;
