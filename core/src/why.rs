@@ -82,11 +82,19 @@ pub enum Why {
     ConnectionsFailing,
     /// The call waited longer than `concurrency.max_queue_ms` for a concurrency slot.
     QueueTimeout,
+    /// The fleet's shared rate limit booked the call a later slot (fleet mode).
+    FleetRateLimit,
+    /// Another instance's breaker for this host is open; the fleet holds its calls (fleet mode
+    /// with `fleet.share_breaker`).
+    FleetBreakerOpen,
+    /// The fleet's store did not answer in time or could not be reached; the instance uses its
+    /// local share of the limit (fleet mode).
+    FleetStoreDown,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 36] = [
+    pub const ALL: [Why; 39] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -123,6 +131,9 @@ impl Why {
         Why::ConcurrencyLimit,
         Why::ConnectionsFailing,
         Why::QueueTimeout,
+        Why::FleetRateLimit,
+        Why::FleetBreakerOpen,
+        Why::FleetStoreDown,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -164,6 +175,9 @@ impl Why {
             Why::ConcurrencyLimit => "concurrency_limit",
             Why::ConnectionsFailing => "connections_failing",
             Why::QueueTimeout => "queue_timeout",
+            Why::FleetRateLimit => "fleet_rate_limit",
+            Why::FleetBreakerOpen => "fleet_breaker_open",
+            Why::FleetStoreDown => "fleet_store_down",
         }
     }
 
@@ -234,6 +248,13 @@ impl Why {
                 "connections to the host failed again and again; the pool is rebuilt"
             }
             Why::QueueTimeout => "the call waited too long for a free slot among those in flight",
+            Why::FleetRateLimit => "the fleet's shared rate limit booked a later slot",
+            Why::FleetBreakerOpen => {
+                "another instance's breaker for this host is open; the fleet holds its calls"
+            }
+            Why::FleetStoreDown => {
+                "the fleet's store is unreachable or slow; this instance uses its local share"
+            }
         }
     }
 }

@@ -59,6 +59,11 @@ export interface ClientConfig {
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */
   preset?: "aws-standard" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
+  /**
+   * Fleet mode (instances sharing one quota through a store). The browser client has no store:
+   * with this set it runs on its local share (`limit / size`), announced by `fleet_fallback`.
+   */
+  fleet?: { name?: string; size?: number; answerWithinMs?: number; recheckMs?: number; shareBreaker?: boolean } | null;
 }
 
 /** What a token provider resolves to. `expiresIn` is in seconds, like OAuth2's `expires_in`. */
@@ -160,7 +165,8 @@ export type Why =
   | "token_missing" | "token_expiring" | "token_expired" | "token_rejected"
   | "token_rejected_again" | "token_fetch_failed" | "hint_unreadable" | "cancelled"
   | "too_many_hosts" | "body_too_large" | "undecodable" | "too_many_redirects"
-  | "concurrency_limit" | "connections_failing" | "queue_timeout";
+  | "concurrency_limit" | "connections_failing" | "queue_timeout" | "fleet_rate_limit"
+  | "fleet_breaker_open" | "fleet_store_down";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -210,6 +216,8 @@ export type ResileEvent = EventBase & (
   | { event: "token_fetch_failed"; callsFailed: number }
   | { event: "call_succeeded"; call: number; status: number; attempts: number; elapsedMs: number }
   | { event: "call_failed"; call: number; elapsedMs: number; failure: Failure }
+  | { event: "fleet_fallback"; problem: "timeout" | "unreachable" | "rejected"; shareOf: number; untilMs: number }
+  | { event: "fleet_resumed"; downMs: number }
 );
 
 /** One host's state (times in ms on the `performance.now()` clock, like `nowMs`). */

@@ -314,8 +314,8 @@ fn client_config_declares_every_field_of_the_cores_config() {
     }
     let client_only = resile_wasm::translate::CLIENT_ONLY_KEYS;
     for key in declared.keys() {
-        // `limit` and `preset` are options the core writes out only when they are set.
-        let optional = key == "limit" || key == "preset";
+        // `limit`, `preset` and `fleet` are options the core writes out only when they are set.
+        let optional = key == "limit" || key == "preset" || key == "fleet";
         if !map.contains_key(key) && !client_only.contains(&key.as_str()) && !optional {
             problems.push(format!(
                 "ClientConfig declares `{key}`, which the core does not have"

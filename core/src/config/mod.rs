@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
 
+mod fleet;
+pub use fleet::FleetConfig;
+
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +48,10 @@ pub struct Config {
     pub concurrency: ConcurrencyConfig,
     /// When the driver's connection pool is rebuilt.
     pub pool: PoolConfig,
+    /// Fleet mode: share limits and holds with other instances through a store; `None` (the
+    /// default) keeps all state in this instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetConfig>,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -106,6 +113,7 @@ impl Default for Config {
             max_queued_events: 65_536,
             concurrency: ConcurrencyConfig::default(),
             pool: PoolConfig::default(),
+            fleet: None,
         }
     }
 }
@@ -650,6 +658,9 @@ impl Config {
         }
         if self.max_queued_events == 0 {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.validate()?;
         }
         Ok(())
     }

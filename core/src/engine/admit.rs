@@ -10,6 +10,7 @@
 //!    for at most `concurrency.max_queue_ms` ([`Why::QueueTimeout`]) and never past the deadline;
 //! 6. the client-side rate limit (configured or learned): book a slot and wait for it; a learned
 //!    limit that would wait past the cap fails with [`Why::RetryAfterTooLong`] naming its header;
+//!    in fleet mode the fleet's store books the slot instead (`shared.rs`);
 //! 7. the breaker's admission (a half-open probe slot) and the send, whose attempt deadline the
 //!    engine keeps.
 //!
@@ -23,6 +24,7 @@ use crate::engine::action::{Action, AttemptHeaders};
 use crate::engine::call::{Authorization, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure, Hint};
+use crate::engine::shared::Gate;
 use crate::engine::Engine;
 use crate::rng::RandomSource;
 use crate::time::{duration_nanos, Instant};
@@ -136,7 +138,12 @@ impl Engine {
         }
         // 6. The client-side rate limit: book a slot and wait for it.
         self.lapse_learned_limit(host, now);
-        if !reserved {
+        if !reserved && self.fleet.is_some() {
+            // Fleet mode: the store's shared limit (or, while it is down, the local share).
+            if self.fleet_limit(slot, host, now) == Gate::Stop {
+                return;
+            }
+        } else if !reserved {
             let cap = self.retry_after_cap();
             let learned_from = self.hosts[host].learned_from;
             if let Some(limiter) = self.hosts[host].limiter.as_mut() {

@@ -234,6 +234,8 @@ pub(crate) enum Phase {
     WaitingToken,
     /// Waiting for a concurrency slot.
     Queued,
+    /// Waiting for the fleet store's answer to a reservation (fleet mode).
+    Reserving,
     /// An attempt is out.
     InFlight {
         admit: Admit,
@@ -266,6 +268,8 @@ pub(crate) struct Call {
     /// What the call holds of its host's retry quota (presets with a quota only).
     pub quota_hold: crate::quota::QuotaHold,
     pub phase: Phase,
+    /// Where the call stands with the fleet's store (fleet mode).
+    pub fleet: crate::engine::shared::Ticket,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,
 }

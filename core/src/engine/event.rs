@@ -204,6 +204,24 @@ pub enum EventKind {
         #[serde(rename = "elapsed_ms", serialize_with = "ser_duration_ms")]
         elapsed: Duration,
     },
+    /// Fleet mode: the store did not answer in time or could not be reached; this instance
+    /// paces each host at its share of the limit (`1 / share_of`) until `until`, then asks the
+    /// store again.
+    FleetFallback {
+        /// What went wrong.
+        problem: crate::fleet::StoreProblem,
+        /// The fleet size the limit is split by.
+        share_of: u32,
+        /// When the store is asked again.
+        #[serde(rename = "until_ms", serialize_with = "ser_instant_ms")]
+        until: Instant,
+    },
+    /// Fleet mode: the store answers again; the shared limits apply again.
+    FleetResumed {
+        /// How long the instance ran on its local share.
+        #[serde(rename = "down_ms", serialize_with = "ser_duration_ms")]
+        down_for: Duration,
+    },
 }
 
 impl EventKind {
@@ -225,6 +243,7 @@ impl EventKind {
             EventKind::HintUnreadable { .. } => Some(Why::HintUnreadable),
             EventKind::TokenFetchFailed { .. } => Some(Why::TokenFetchFailed),
             EventKind::CallSucceeded { .. } => Some(Why::Success),
+            EventKind::FleetFallback { .. } => Some(Why::FleetStoreDown),
             _ => None,
         }
     }
@@ -336,6 +355,18 @@ impl Event {
                 "{call} failed after {} attempt(s), {} ms",
                 failure.attempts,
                 elapsed.as_millis()
+            ),
+            EventKind::FleetFallback {
+                problem,
+                share_of,
+                until,
+            } => format!(
+                "fleet store: {}; local share 1/{share_of} until {until}",
+                problem.explain()
+            ),
+            EventKind::FleetResumed { down_for } => format!(
+                "fleet store answers again after {} ms on the local share",
+                down_for.as_millis()
             ),
         };
         match self.kind.why() {

@@ -19,6 +19,8 @@ pub enum Hint {
     RetryAfter,
     /// A rate-limit header family: its reset, or the policy a learned limit came from.
     RateLimit(HintSource),
+    /// Another instance of the fleet saw the server's hint (fleet mode).
+    Fleet,
 }
 
 impl Serialize for Hint {
@@ -35,6 +37,7 @@ impl Hint {
             Hint::RateLimit(HintSource::Ietf) => "RateLimit / RateLimit-Policy",
             Hint::RateLimit(HintSource::IetfLegacy) => "RateLimit-Reset",
             Hint::RateLimit(HintSource::XRateLimit) => "X-RateLimit-Reset",
+            Hint::Fleet => "the fleet's store",
         }
     }
 }

@@ -58,6 +58,7 @@
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `shared.rs` | fleet mode: the store's reservation instead of the local limiter; fallback |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 
 mod action;
@@ -69,6 +70,7 @@ mod failure;
 mod host;
 mod outcome;
 pub mod retry;
+mod shared;
 mod timer;
 mod view;
 
@@ -118,6 +120,8 @@ pub struct Engine {
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
     stats: Stats,
+    /// Fleet mode's state (`config.fleet`).
+    fleet: Option<shared::Fleet>,
 }
 
 impl core::fmt::Debug for Engine {
@@ -154,6 +158,7 @@ impl Engine {
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
+            fleet: config.fleet.clone().map(shared::Fleet::new),
             config,
         })
     }
@@ -252,6 +257,7 @@ impl Engine {
             throttled: false,
             quota_hold: Default::default(),
             phase: Phase::Ready,
+            fleet: Default::default(),
             timer: None,
         };
         let Some(host) = self.host_for(spec.host, now) else {
@@ -349,6 +355,7 @@ impl Engine {
                     self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now)
                 }
                 Phase::InFlight { .. } => self.expire_attempt(slot, now),
+                Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
                 Phase::Ready => {}
             }
         }
