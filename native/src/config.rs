@@ -87,6 +87,12 @@ pub struct ClientConfig {
     /// top of [`crate::redact::SECRET_QUERY_PARAMS`] (`api_key`, `token`, `signature`, ...).
     /// Default empty.
     pub redact_query_params: Vec<String>,
+    /// Fleet mode: the Redis server (`redis://[:password@]host:port[/db]`, feature `redis`)
+    /// through which this client shares its hosts' rate limits, server holds and learned limits
+    /// with the other instances of its fleet. The fleet's settings are `engine.fleet` (the
+    /// defaults when unset: set `engine.fleet.size` to the number of instances). With it, the
+    /// engine's `limit` is the whole fleet's limit. Default none. Printed without its password.
+    pub redis_url: Option<String>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -118,6 +124,13 @@ impl fmt::Debug for ClientConfig {
             .field("token_fetch_timeout_ms", &self.token_fetch_timeout_ms)
             .field("seed", &self.seed)
             .field("redact_query_params", &self.redact_query_params)
+            .field(
+                "redis_url",
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(|u| redact::redact_url(u, &self.redact_query_params)),
+            )
             .finish()
     }
 }
@@ -143,6 +156,7 @@ impl Default for ClientConfig {
             token_fetch_timeout_ms: 10_000,
             seed: None,
             redact_query_params: Vec::new(),
+            redis_url: None,
         }
     }
 }
@@ -214,6 +228,21 @@ impl ClientConfig {
     /// Checks every field; the error names the first one that is off.
     pub fn validate(&self) -> Result<(), Error> {
         self.engine.validate()?;
+        match (&self.redis_url, &self.engine.fleet) {
+            (None, Some(_)) => {
+                return Err(bad(
+                    "engine.fleet",
+                    "fleet mode needs a store: set `redis_url` too",
+                ))
+            }
+            (Some(_), _) if !cfg!(feature = "redis") => {
+                return Err(bad(
+                    "redis_url",
+                    "this build of resile has no Redis support: enable the crate's `redis` feature",
+                ))
+            }
+            _ => {}
+        }
         if let Some(base) = &self.base_url {
             crate::request::parse_base(base).map_err(|e| bad("base_url", e.to_string()))?;
         }

@@ -111,6 +111,9 @@ pub(crate) struct Shared {
     stats: Mutex<Stats>,
     /// Calls whose futures the event callback dropped.
     deferred_cancels: Mutex<Vec<CallId>>,
+    /// Fleet mode's store.
+    #[cfg(feature = "redis")]
+    fleet: Option<Arc<crate::fleet::RedisStore>>,
 }
 
 impl Drop for Shared {
@@ -169,6 +172,9 @@ fn engine_config(config: &ClientConfig) -> resile_core::Config {
         .max_in_flight_per_host
         .and_then(|n| u32::try_from(n).ok()));
     engine.pool.recycle_after_failures = config.recycle_pool_after;
+    if config.redis_url.is_some() && engine.fleet.is_none() {
+        engine.fleet = Some(resile_core::FleetConfig::default());
+    }
     engine
 }
 
@@ -194,6 +200,11 @@ impl Shared {
             default_headers.insert(name, value);
         }
         let http = build_http(&config)?;
+        #[cfg(feature = "redis")]
+        let fleet = match (&config.redis_url, &engine_config(&config).fleet) {
+            (Some(url), Some(f)) => Some(Arc::new(crate::fleet::RedisStore::new(url, &f.name)?)),
+            _ => None,
+        };
         let engine = Engine::new(
             engine_config(&config),
             config.seed.unwrap_or_else(os_seed),
@@ -224,6 +235,8 @@ impl Shared {
             )),
             stats: Mutex::new(Stats::default()),
             deferred_cancels: Mutex::new(Vec::new()),
+            #[cfg(feature = "redis")]
+            fleet,
             config,
         }))
     }
@@ -344,6 +357,16 @@ impl Shared {
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
+                #[cfg(feature = "redis")]
+                Action::Reserve {
+                    call,
+                    attempt,
+                    host,
+                    limit,
+                    max_wait,
+                } => self.spawn_reserve(call, attempt, host, limit, max_wait),
+                #[cfg(feature = "redis")]
+                Action::Share { host, update } => self.spawn_share(host, update),
                 Action::Done { call, attempts, .. } => {
                     if let Some(tx) = st.waiters.remove(&call) {
                         let _ = tx.unbounded_send(CallMsg::Done { attempts });
@@ -492,6 +515,45 @@ impl Shared {
                 shared.token_result(result);
             }
         });
+    }
+
+    // --- the fleet's store ----------------------------------------------------------------------
+
+    /// Asks the store for a slot; the answer goes to the engine whenever it comes (the engine
+    /// has its own deadline for it and ignores a late one).
+    #[cfg(feature = "redis")]
+    fn spawn_reserve(
+        &self,
+        call: CallId,
+        attempt: u32,
+        host: Arc<str>,
+        limit: Option<resile_core::fleet::SharedLimit>,
+        max_wait: Duration,
+    ) {
+        let (Some(store), Ok(runtime)) =
+            (self.fleet.clone(), tokio::runtime::Handle::try_current())
+        else {
+            // No runtime to ask on: the engine's own timer falls back.
+            return;
+        };
+        let weak = self.weak.clone();
+        runtime.spawn(async move {
+            let answer = store.reserve(&host, limit, max_wait).await;
+            if let Some(shared) = weak.upgrade() {
+                shared.with_engine(|st, now| {
+                    st.engine.handle_reservation(call, attempt, answer, now)
+                });
+            }
+        });
+    }
+
+    #[cfg(feature = "redis")]
+    fn spawn_share(&self, host: Arc<str>, update: resile_core::fleet::SharedUpdate) {
+        if let (Some(store), Ok(runtime)) =
+            (self.fleet.clone(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move { store.share(&host, update).await });
+        }
     }
 
     // --- the timer task -----------------------------------------------------------------------

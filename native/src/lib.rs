@@ -51,6 +51,7 @@
 //! | printing safely | [`redact`]: URLs without credentials or secret query values, credential headers hidden |
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |
+//! | fleets | [`ClientConfig::redis_url`] and `engine.fleet` (feature `redis`): instances share rate limits, server holds and learned limits through Redis, and fall back to a local share when it is down |
 //!
 //! ## How it drives the engine
 //!
@@ -79,6 +80,8 @@ mod config;
 mod driver;
 mod error;
 mod events;
+#[cfg(feature = "redis")]
+mod fleet;
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
 mod paginate;

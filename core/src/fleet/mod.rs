@@ -212,7 +212,7 @@ impl MemoryStore {
 
     /// One reservation for `host` at the store's time `now`: a hold in force answers first,
     /// then the host's GCRA (the slower of `limit` and a limit the fleet learned) books a slot
-    /// unless it is more than `max_wait` away.
+    /// unless it is more than `max_wait` away. `limit: None` asks about holds only.
     pub fn reserve(
         &mut self,
         host: &str,
@@ -233,13 +233,14 @@ impl MemoryStore {
                 why,
             };
         }
-        let learned = e.limit.filter(|(_, until)| *until > now).map(|(l, _)| l);
-        let limit = match (limit, learned) {
-            (Some(own), Some(learned)) => own.slower(learned),
-            (own, learned) => match own.or(learned) {
-                Some(l) => l,
-                None => return Reservation::Admitted,
-            },
+        // Without a limit of its own the instance asks about holds only (a call whose slot is
+        // already booked); a learned limit only ever slows an instance's own.
+        let Some(own) = limit else {
+            return Reservation::Admitted;
+        };
+        let limit = match e.limit.filter(|(_, until)| *until > now) {
+            Some((learned, _)) => own.slower(learned),
+            None => own,
         };
         let tat = e.tat.unwrap_or(Instant::ZERO);
         let tolerance = limit.interval * (limit.burst - 1);

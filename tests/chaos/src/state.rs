@@ -158,6 +158,18 @@ pub(crate) struct State {
     pub token_expires_in: u64,
     pub outage: Option<Outage>,
     pub scripts: HashMap<String, (Script, ScriptLog)>,
+    /// `/quota`'s buckets and request logs, per key.
+    pub quotas: HashMap<String, QuotaLog>,
+}
+
+/// One `/quota` key: its bucket and every request it saw.
+#[derive(Debug, Clone)]
+pub(crate) struct QuotaLog {
+    pub origin: Instant,
+    pub bucket: Bucket,
+    pub seen: u64,
+    /// `(µs since the first request, status, instance)`.
+    pub entries: Vec<(u64, u16, u32)>,
 }
 
 impl State {
@@ -180,6 +192,7 @@ impl State {
             token_expires_in: config.token_expires_in_secs,
             outage: None,
             scripts: HashMap::new(),
+            quotas: HashMap::new(),
         }
     }
 
