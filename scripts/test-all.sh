@@ -13,6 +13,12 @@ step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
 cargo test -p resile --features reqwest-middleware --test middleware
 
+step "fleet: processes sharing one quota through a real redis-server (feature redis)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+cargo test -p resile --features redis --test fleet
+
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through
 # a local registry, so neither has to be on crates.io and both are compiled as a user would.

@@ -205,6 +205,11 @@ impl Shared {
             (Some(url), Some(f)) => Some(Arc::new(crate::fleet::RedisStore::new(url, &f.name)?)),
             _ => None,
         };
+        #[cfg(feature = "redis")]
+        if let (Some(store), Ok(runtime)) = (&fleet, tokio::runtime::Handle::try_current()) {
+            let store = store.clone();
+            runtime.spawn(async move { store.warm().await });
+        }
         let engine = Engine::new(
             engine_config(&config),
             config.seed.unwrap_or_else(os_seed),

@@ -98,6 +98,14 @@ impl RedisStore {
             .cloned()
     }
 
+    /// Opens the connection ahead of the first reservation (in the background, when the
+    /// client is built on a runtime), so the first calls do not fall back while it connects.
+    pub(crate) async fn warm(&self) {
+        if let Err(e) = self.connection().await {
+            tracing::debug!(target: "resile", error = %e, "fleet store not reachable yet");
+        }
+    }
+
     async fn run(&self, host: &str, args: &[u64], op: &str) -> Result<[i64; 3], RedisError> {
         let mut conn = self.connection().await?;
         let base = format!("{}:{{{host}}}", self.prefix);
