@@ -272,10 +272,13 @@ impl Engine {
     /// Holds the host and, in fleet mode, tells the fleet.
     fn hold(&mut self, host: usize, until: Instant, why: Why, hint: Hint, now: Instant) {
         if self.hold_local(host, until, why, hint, now) {
-            self.share(host, SharedUpdate::Hold {
-                wait: until - now,
-                why,
-            });
+            self.share(
+                host,
+                SharedUpdate::Hold {
+                    wait: until - now,
+                    why,
+                },
+            );
         }
     }
 

@@ -162,8 +162,8 @@ impl Engine {
         let id = c.id;
         if c.deadline.is_some_and(|d| at >= d) {
             share.1.release(at, now);
-            let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
-                .retry_at(Some(at));
+            let f =
+                Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never).retry_at(Some(at));
             self.fail(slot, f, now);
             return Gate::Stop;
         }

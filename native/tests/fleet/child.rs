@@ -62,7 +62,12 @@ pub fn spawn(specs: &[Spec]) -> Vec<std::process::Child> {
         .iter()
         .map(|spec| {
             Command::new(&exe)
-                .args(["--ignored", "--exact", "fleet_client_process", "--nocapture"])
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "fleet_client_process",
+                    "--nocapture",
+                ])
                 .env(ENV, serde_json::to_string(spec).expect("a spec serializes"))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -81,7 +86,9 @@ pub fn collect(children: Vec<std::process::Child>) -> Vec<Report> {
             let line = text
                 .lines()
                 .find_map(|l| l.strip_prefix(MARK))
-                .unwrap_or_else(|| panic!("no report from a fleet process ({}):\n{text}", out.status));
+                .unwrap_or_else(|| {
+                    panic!("no report from a fleet process ({}):\n{text}", out.status)
+                });
             serde_json::from_str(line).expect("a report parses")
         })
         .collect()
@@ -95,7 +102,10 @@ pub fn run(spec: Spec) {
         .build()
         .expect("a runtime");
     let report = runtime.block_on(drive(spec));
-    println!("{MARK}{}", serde_json::to_string(&report).expect("serializes"));
+    println!(
+        "{MARK}{}",
+        serde_json::to_string(&report).expect("serializes")
+    );
 }
 
 async fn drive(spec: Spec) -> Report {
@@ -155,7 +165,9 @@ async fn drive(spec: Spec) -> Report {
                     match result {
                         Ok(_) => r.ok += 1,
                         Err(e) => {
-                            let why = e.why().map_or("untyped".to_string(), |w| w.name().to_string());
+                            let why = e
+                                .why()
+                                .map_or("untyped".to_string(), |w| w.name().to_string());
                             *r.failed.entry(why).or_default() += 1;
                         }
                     }

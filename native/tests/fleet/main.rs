@@ -5,12 +5,11 @@
 //! each test starts its own on a free loopback port, persistence off, and kills it).
 
 mod child;
-mod redis;
 
 use std::time::Duration;
 
 use child::{Report, Spec};
-use redis::RedisServer;
+use resile_chaos::redis::RedisServer;
 use resile_chaos::ChaosConfig;
 
 /// Not a test: the body of one fleet client process (see `child.rs`). It does nothing unless
@@ -76,7 +75,9 @@ fn count(log: &[(u64, u16, u32)], status: u16) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_on_one_store_send_one_quota() {
     let redis = RedisServer::start();
-    let chaos = resile_chaos::start(ChaosConfig::default()).await.expect("chaos");
+    let chaos = resile_chaos::start(ChaosConfig::default())
+        .await
+        .expect("chaos");
     // The upstream allows 20/s with a burst of 10; the fleet's limit is the same rate with a
     // burst of 5, so a slot sent a little late still finds a token.
     let (rate, burst, secs) = (20.0, 5, 3.0);
@@ -104,9 +105,16 @@ async fn four_processes_on_one_store_send_one_quota() {
     for w in [500u64, 1_000, 2_000] {
         let bound = (rate * w as f64 / 1_000.0) as usize + burst as usize + 1;
         let seen = busiest(&with, Duration::from_millis(w));
-        assert!(seen <= bound, "{seen} attempts in {w} ms with the store (bound {bound})");
+        assert!(
+            seen <= bound,
+            "{seen} attempts in {w} ms with the store (bound {bound})"
+        );
     }
-    assert!(count(&with, 200) >= 40, "the fleet used its quota: {}", count(&with, 200));
+    assert!(
+        count(&with, 200) >= 40,
+        "the fleet used its quota: {}",
+        count(&with, 200)
+    );
     for r in &shared {
         assert!(r.ok > 0, "instance {} got its share: {r:?}", r.instance);
     }
@@ -128,7 +136,9 @@ async fn four_processes_on_one_store_send_one_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_seen_by_one_process_holds_all_four() {
     let redis = RedisServer::start();
-    let chaos = resile_chaos::start(ChaosConfig::default()).await.expect("chaos");
+    let chaos = resile_chaos::start(ChaosConfig::default())
+        .await
+        .expect("chaos");
     // A roomy upstream whose 40th request answers 429 Retry-After: 2; the fleet sends 40/s.
     let url = format!(
         "{}/quota?key=hold&rate=1000&burst=1000&refuse_at=40&retry_after=2",
@@ -151,16 +161,23 @@ async fn a_retry_after_seen_by_one_process_holds_all_four() {
     );
     // Attempts already on the wire when the 429 came may land in its first 100 ms; after that
     // nobody sends until the hold ends, by the upstream's own log.
-    assert_eq!(hold(100, 1_950), 0, "the whole fleet waits out the Retry-After");
+    assert_eq!(
+        hold(100, 1_950),
+        0,
+        "the whole fleet waits out the Retry-After"
+    );
     let instances_after: std::collections::BTreeSet<u32> = log
         .iter()
         .filter(|e| e.0 >= t429 + 2_000_000)
         .map(|e| e.2)
         .collect();
-    let instances_before: std::collections::BTreeSet<u32> =
-        log[..39].iter().map(|e| e.2).collect();
+    let instances_before: std::collections::BTreeSet<u32> = log[..39].iter().map(|e| e.2).collect();
     assert_eq!(instances_before.len(), 4, "all four sent before the 429");
-    assert_eq!(instances_after.len(), 4, "all four send again after the hold");
+    assert_eq!(
+        instances_after.len(),
+        4,
+        "all four send again after the hold"
+    );
     chaos.shutdown().await;
     drop(redis);
 }
@@ -169,7 +186,9 @@ async fn a_retry_after_seen_by_one_process_holds_all_four() {
 async fn redis_killed_mid_run_falls_back_and_the_fleet_resumes() {
     let mut redis = RedisServer::start();
     let port = redis.port;
-    let chaos = resile_chaos::start(ChaosConfig::default()).await.expect("chaos");
+    let chaos = resile_chaos::start(ChaosConfig::default())
+        .await
+        .expect("chaos");
     let url = format!("{}/quota?key=fault&rate=40&burst=20", chaos.url());
     let mut fleet = specs(&url, Some(&redis.url()), 6.0, 40.0, 5);
     for s in &mut fleet {
@@ -186,16 +205,26 @@ async fn redis_killed_mid_run_falls_back_and_the_fleet_resumes() {
         .await
         .expect("the fleet ends");
     let log = quota_log(&chaos.url(), "fault").await;
-    println!("{} attempts, {} answered 429; {reports:#?}", log.len(), count(&log, 429));
+    println!(
+        "{} attempts, {} answered 429; {reports:#?}",
+        log.len(),
+        count(&log, 429)
+    );
     for r in &reports {
         assert!(r.calls() > 0, "{r:?}");
-        assert_eq!(r.over_deadline, 0, "no call waited past its deadline: {r:?}");
+        assert_eq!(
+            r.over_deadline, 0,
+            "no call waited past its deadline: {r:?}"
+        );
         assert!(
             !r.failed.contains_key("untyped"),
             "every failure says why: {r:?}"
         );
         assert!(r.fallbacks >= 1, "the fallback was announced: {r:?}");
-        assert!(r.resumes >= 1, "shared mode resumed after the restart: {r:?}");
+        assert!(
+            r.resumes >= 1,
+            "shared mode resumed after the restart: {r:?}"
+        );
         assert!(r.ok > 0, "{r:?}");
     }
     chaos.shutdown().await;

@@ -182,6 +182,7 @@
 
 mod config;
 pub mod readme;
+pub mod redis;
 mod rng;
 mod routes;
 mod script;

@@ -171,9 +171,16 @@ fn four_engines_on_one_store_send_one_quota() {
     for w in [100, 500, 1_000, 3_000] {
         let bound = 10 * w / 1_000 + 4;
         let seen = shared.busiest(Duration::from_millis(w as u64));
-        assert!(seen <= bound as usize, "{seen} sends in {w} ms, bound {bound}");
+        assert!(
+            seen <= bound as usize,
+            "{seen} sends in {w} ms, bound {bound}"
+        );
     }
-    assert!(shared.sends.len() >= 50, "{} sends in 5 s", shared.sends.len());
+    assert!(
+        shared.sends.len() >= 50,
+        "{} sends in 5 s",
+        shared.sends.len()
+    );
     // Every engine got its turn.
     for i in 0..4 {
         assert!(shared.sends.iter().filter(|(_, e)| *e == i).count() >= 5);
@@ -193,7 +200,13 @@ fn four_engines_on_one_store_send_one_quota() {
 fn a_retry_after_seen_by_one_engine_holds_all_of_them() {
     let mut fleet = Fleet::new(4, config(Some(fleet_of(4))));
     // The 20th attempt gets 429 Retry-After: 2; the others succeed.
-    fleet.upstream = |n| if n == 19 { (429, Some("2")) } else { (200, None) };
+    fleet.upstream = |n| {
+        if n == 19 {
+            (429, Some("2"))
+        } else {
+            (200, None)
+        }
+    };
     fleet.run(2, secs(6));
     let (t429, who) = fleet.sends[19];
     let held = fleet
@@ -240,7 +253,11 @@ fn a_store_that_hangs_costs_one_answer_bound_then_the_local_share() {
     )));
     // The local share is a quarter of 10/s, burst 1, and each recheck may cost one more
     // attempt: over 3 s about 2.5·3 + 1 sends, never the whole quota.
-    assert!(fleet.busiest(Duration::from_secs(1)) <= 4, "{:?}", fleet.sends);
+    assert!(
+        fleet.busiest(Duration::from_secs(1)) <= 4,
+        "{:?}",
+        fleet.sends
+    );
     assert!(fleet.sends.len() <= 12, "{} sends", fleet.sends.len());
     // A late answer to a question the engine gave up on changes nothing.
     let sends = fleet.sends.len();
@@ -255,7 +272,11 @@ fn an_unreachable_store_falls_back_at_once_and_the_fleet_resumes() {
     let mut fleet = Fleet::new(1, config(Some(fleet_of(2))));
     fleet.mode = Store::Unreachable;
     fleet.run(2, secs(2));
-    assert_eq!(fleet.sends[0].0, Instant::ZERO, "no wait for a refused connection");
+    assert_eq!(
+        fleet.sends[0].0,
+        Instant::ZERO,
+        "no wait for a refused connection"
+    );
     assert!(fleet.saw(0, |k| matches!(
         k,
         EventKind::FleetFallback {
