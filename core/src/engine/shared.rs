@@ -159,25 +159,35 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return Gate::Stop;
         };
-        let id = c.id;
-        if c.deadline.is_some_and(|d| at >= d) {
+        let (id, deadline) = (c.id, c.deadline);
+        if deadline.is_some_and(|d| at >= d) {
             share.1.release(at, now);
-            let f =
-                Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never).retry_at(Some(at));
-            self.fail(slot, f, now);
-            return Gate::Stop;
+            self.fail_slot_too_late(slot, at, now);
+        } else {
+            self.wait_for_slot(id, at, Why::ClientRateLimit, now);
+            // The local share's slot is booked: on waking the call sends.
+            self.schedule(slot, at, true);
         }
+        Gate::Stop
+    }
+
+    /// The first slot is at `at`, past the call's deadline: fail it, saying when.
+    fn fail_slot_too_late(&mut self, slot: u32, at: Instant, now: Instant) {
+        let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never).retry_at(Some(at));
+        self.fail(slot, f, now);
+    }
+
+    /// The call waits for a slot at `at` (the caller schedules it).
+    fn wait_for_slot(&mut self, id: CallId, at: Instant, why: Why, now: Instant) {
         self.stats.rate_limited_waits += 1;
         self.event(
             now,
             EventKind::Waiting {
                 call: id,
                 until: at,
-                why: Why::ClientRateLimit,
+                why,
             },
         );
-        self.schedule(slot, at, true);
-        Gate::Stop
     }
 
     /// The store's answer to the [`Action::Reserve`] for attempt `attempt` of `call`. An answer
@@ -214,30 +224,16 @@ impl Engine {
             Reservation::NotBefore { wait } => {
                 let at = now + wait;
                 if deadline.is_some_and(|d| at >= d) {
-                    let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
-                        .retry_at(Some(at));
-                    self.fail(slot, f, now);
+                    self.fail_slot_too_late(slot, at, now);
                 } else {
-                    self.stats.rate_limited_waits += 1;
-                    self.event(
-                        now,
-                        EventKind::Waiting {
-                            call: id,
-                            until: at,
-                            why: Why::FleetRateLimit,
-                        },
-                    );
+                    self.wait_for_slot(id, at, Why::FleetRateLimit, now);
                     if let Some(c) = self.calls[slot as usize].as_mut() {
                         c.fleet = Ticket::Booked(attempt);
                     }
                     self.schedule(slot, at, false);
                 }
             }
-            Reservation::Refused { wait } => {
-                let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never)
-                    .retry_at(Some(now + wait));
-                self.fail(slot, f, now);
-            }
+            Reservation::Refused { wait } => self.fail_slot_too_late(slot, now + wait, now),
             Reservation::Held { wait, why } => {
                 // Another instance's hint: hold the host here too (without telling the fleet
                 // again), and walk admission anew, which waits the hold out. A slot booked

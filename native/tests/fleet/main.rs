@@ -230,3 +230,80 @@ async fn redis_killed_mid_run_falls_back_and_the_fleet_resumes() {
     chaos.shutdown().await;
     drop(restarted);
 }
+
+#[test]
+fn fleet_settings_are_checked_and_the_password_never_prints() {
+    let mut config = resile::ClientConfig {
+        redis_url: Some("redis://:hunter2@127.0.0.1:6379/".into()),
+        ..Default::default()
+    };
+    assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
+    config
+        .validate()
+        .expect("a Redis URL alone is fleet mode with defaults");
+    config.redis_url = Some("memcached://:hunter2@127.0.0.1/".into());
+    let e = resile::Client::from_config(config.clone()).unwrap_err();
+    assert!(e.to_string().contains("redis_url"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    config.redis_url = None;
+    config.engine.fleet = Some(resile_core::FleetConfig::default());
+    let e = config.validate().unwrap_err();
+    assert!(e.to_string().contains("engine.fleet"), "{e}");
+    config.redis_url = Some("redis://127.0.0.1:6379/".into());
+    config.engine.fleet = Some(resile_core::FleetConfig {
+        size: 0,
+        ..Default::default()
+    });
+    let e = config.validate().unwrap_err();
+    assert!(e.to_string().contains("fleet.size"), "{e}");
+}
+
+/// With Redis unreachable from the start, calls still go, at the local share, and say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_redis_at_all_runs_on_the_local_share() {
+    let chaos = resile_chaos::start(ChaosConfig::default())
+        .await
+        .expect("chaos");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let fallbacks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = fallbacks.clone();
+    let mut config = resile::ClientConfig {
+        redis_url: Some(format!("redis://127.0.0.1:{port}/")),
+        ..Default::default()
+    };
+    config.engine.limit = Some(resile_core::config::LimitConfig {
+        per_second: 40.0,
+        burst: 4,
+    });
+    config.engine.fleet = Some(resile_core::FleetConfig {
+        size: 4,
+        ..Default::default()
+    });
+    let client = resile::Client::builder()
+        .config(config)
+        .on_event(move |e| {
+            if let Some(resile::EventKind::FleetFallback { .. }) = e.engine().map(|e| &e.kind) {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .build()
+        .expect("a client builds while Redis is down");
+    let url = format!("{}/quota?key=no-redis&rate=1000&burst=1000", chaos.url());
+    for _ in 0..12 {
+        client
+            .get(&url)
+            .send()
+            .await
+            .expect("a call succeeds on the local share");
+    }
+    assert!(fallbacks.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // The local share is 10/s (burst 1): twelve calls take at least a second on the upstream's
+    // own clock.
+    let log = quota_log(&chaos.url(), "no-redis").await;
+    assert_eq!(log.len(), 12);
+    assert!(log[11].0 - log[0].0 >= 1_000_000, "{log:?}");
+    chaos.shutdown().await;
+}
