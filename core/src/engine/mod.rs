@@ -42,7 +42,8 @@
 //! - **Inputs** (each takes `now`; each only queues actions and events):
 //!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the attempt in
 //!   flight), [`Engine::cancel`], [`Engine::token_fetched`], [`Engine::token_failed`],
-//!   [`Engine::handle_timeout`].
+//!   [`Engine::handle_timeout`], and in fleet mode [`Engine::handle_reservation`] (the store's
+//!   answer to an [`Action::Reserve`]).
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
