@@ -122,10 +122,8 @@ impl Fleet {
                         self.engines[i].handle_reservation(call, attempt, answer, now);
                     }
                 },
-                Action::Share { host, update } => {
-                    if self.mode == Store::Answers {
-                        self.store.share(&host, update, now);
-                    }
+                Action::Share { host, update } if self.mode == Store::Answers => {
+                    self.store.share(&host, update, now);
                 }
                 Action::Send { call, attempt, .. } => {
                     let (status, retry_after) = (self.upstream)(self.sends.len());
