@@ -25,6 +25,12 @@ cargo check -p resile --no-default-features --features native-tls
 cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test tower --test telemetry
 cargo test -p resile --features tower,opentelemetry --doc
 
+step "fleet: processes sharing one quota through a real redis-server (feature redis)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+cargo test -p resile --features redis --test fleet
+
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
 # One invocation: cargo verifies `resile` against the just-packaged resile-core through
 # a local registry, so neither has to be on crates.io and both are compiled as a user would.

@@ -63,6 +63,7 @@ pub mod concurrency_limit;
 pub mod config;
 pub mod engine;
 pub mod excerpt;
+pub mod fleet;
 pub mod headers;
 pub mod latency;
 pub mod limit;
@@ -78,7 +79,7 @@ pub mod token;
 pub mod why;
 
 pub use classify::{Method, Processed, TransportError};
-pub use config::{Config, ConfigError, Jitter};
+pub use config::{Config, ConfigError, FleetConfig, Jitter};
 pub use engine::{
     Action, AttemptHeaders, Authorization, CallId, CallSpec, ClientEvent, Detail, Engine, Event,
     EventKind, Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem,

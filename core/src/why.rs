@@ -106,11 +106,19 @@ pub enum Why {
     HedgePercentile,
     /// Another attempt of the same call answered first; this one is abandoned.
     HedgeLost,
+    /// The fleet's shared rate limit booked the call a later slot (fleet mode).
+    FleetRateLimit,
+    /// Another instance's breaker for this host is open; the fleet holds its calls (fleet mode
+    /// with `fleet.share_breaker`).
+    FleetBreakerOpen,
+    /// The fleet's store did not answer in time or could not be reached; the instance uses its
+    /// local share of the limit (fleet mode).
+    FleetStoreDown,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 47] = [
+    pub const ALL: [Why; 50] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -158,6 +166,9 @@ impl Why {
         Why::HedgeDelay,
         Why::HedgePercentile,
         Why::HedgeLost,
+        Why::FleetRateLimit,
+        Why::FleetBreakerOpen,
+        Why::FleetStoreDown,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -210,6 +221,9 @@ impl Why {
             Why::HedgeDelay => "hedge_delay",
             Why::HedgePercentile => "hedge_percentile",
             Why::HedgeLost => "hedge_lost",
+            Why::FleetRateLimit => "fleet_rate_limit",
+            Why::FleetBreakerOpen => "fleet_breaker_open",
+            Why::FleetStoreDown => "fleet_store_down",
         }
     }
 
@@ -302,6 +316,13 @@ impl Why {
                 "the attempt out is slower than the host's recent latency percentile"
             }
             Why::HedgeLost => "another attempt of the same call answered first",
+            Why::FleetRateLimit => "the fleet's shared rate limit booked a later slot",
+            Why::FleetBreakerOpen => {
+                "another instance's breaker for this host is open; the fleet holds its calls"
+            }
+            Why::FleetStoreDown => {
+                "the fleet's store is unreachable or slow; this instance uses its local share"
+            }
         }
     }
 }

@@ -97,6 +97,12 @@ pub struct ClientConfig {
     /// Bytes (bodies and headers) of the last good responses kept, at most; a larger response
     /// is not kept. Default 8 MiB.
     pub fallback_store_bytes: u64,
+    /// Fleet mode: the Redis server (`redis://[:password@]host:port[/db]`, feature `redis`)
+    /// through which this client shares its hosts' rate limits, server holds and learned limits
+    /// with the other instances of its fleet. The fleet's settings are `engine.fleet` (the
+    /// defaults when unset: set `engine.fleet.size` to the number of instances). With it, the
+    /// engine's `limit` is the whole fleet's limit. Default none. Printed without its password.
+    pub redis_url: Option<String>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -130,6 +136,13 @@ impl fmt::Debug for ClientConfig {
             .field("redact_query_params", &self.redact_query_params)
             .field("fallback_store_entries", &self.fallback_store_entries)
             .field("fallback_store_bytes", &self.fallback_store_bytes)
+            .field(
+                "redis_url",
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(|u| redact::redact_url(u, &self.redact_query_params)),
+            )
             .finish()
     }
 }
@@ -157,6 +170,7 @@ impl Default for ClientConfig {
             redact_query_params: Vec::new(),
             fallback_store_entries: 256,
             fallback_store_bytes: 8 << 20,
+            redis_url: None,
         }
     }
 }
@@ -228,6 +242,21 @@ impl ClientConfig {
     /// Checks every field; the error names the first one that is off.
     pub fn validate(&self) -> Result<(), Error> {
         self.engine.validate()?;
+        match (&self.redis_url, &self.engine.fleet) {
+            (None, Some(_)) => {
+                return Err(bad(
+                    "engine.fleet",
+                    "fleet mode needs a store: set `redis_url` too",
+                ))
+            }
+            (Some(_), _) if !cfg!(feature = "redis") => {
+                return Err(bad(
+                    "redis_url",
+                    "this build of resile has no Redis support: enable the crate's `redis` feature",
+                ))
+            }
+            _ => {}
+        }
         if let Some(base) = &self.base_url {
             crate::request::parse_base(base).map_err(|e| bad("base_url", e.to_string()))?;
         }

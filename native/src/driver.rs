@@ -129,6 +129,9 @@ pub(crate) struct Shared {
     deferred_releases: Mutex<Vec<BreakerHold>>,
     /// Last good responses for fallbacks.
     last_good: Mutex<FallbackStore<Stored>>,
+    /// Fleet mode's store.
+    #[cfg(feature = "redis")]
+    fleet: Option<Arc<crate::fleet::RedisStore>>,
 }
 
 impl Drop for Shared {
@@ -200,6 +203,9 @@ fn engine_config(config: &ClientConfig, pool: Pool) -> resile_core::Config {
         Pool::Own => config.recycle_pool_after,
         Pool::Callers => 0,
     };
+    if config.redis_url.is_some() && engine.fleet.is_none() {
+        engine.fleet = Some(resile_core::FleetConfig::default());
+    }
     engine
 }
 
@@ -233,8 +239,19 @@ impl Shared {
             Some(http) => http,
             None => build_http(&config)?,
         };
+        let engine_settings = engine_config(&config, pool);
+        #[cfg(feature = "redis")]
+        let fleet = match (&config.redis_url, &engine_settings.fleet) {
+            (Some(url), Some(f)) => Some(Arc::new(crate::fleet::RedisStore::new(url, &f.name)?)),
+            _ => None,
+        };
+        #[cfg(feature = "redis")]
+        if let (Some(store), Ok(runtime)) = (&fleet, tokio::runtime::Handle::try_current()) {
+            let store = store.clone();
+            runtime.spawn(async move { store.warm().await });
+        }
         let engine = Engine::new(
-            engine_config(&config, pool),
+            engine_settings,
             config.seed.unwrap_or_else(os_seed),
             Instant::ZERO,
         )?;
@@ -269,6 +286,8 @@ impl Shared {
                 config.fallback_store_entries,
                 usize::try_from(config.fallback_store_bytes).unwrap_or(usize::MAX),
             )),
+            #[cfg(feature = "redis")]
+            fleet,
             config,
         }))
     }
@@ -400,6 +419,16 @@ impl Shared {
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
+                #[cfg(feature = "redis")]
+                Action::Reserve {
+                    call,
+                    attempt,
+                    host,
+                    limit,
+                    max_wait,
+                } => self.spawn_reserve(call, attempt, host, limit, max_wait),
+                #[cfg(feature = "redis")]
+                Action::Share { host, update } => self.spawn_share(host, update),
                 Action::Done { call, attempts, .. } => {
                     if let Some(tx) = st.waiters.remove(&call) {
                         let _ = tx.unbounded_send(CallMsg::Done { attempts });
@@ -608,6 +637,45 @@ impl Shared {
                 shared.token_result(result);
             }
         });
+    }
+
+    // --- the fleet's store ----------------------------------------------------------------------
+
+    /// Asks the store for a slot; the answer goes to the engine whenever it comes (the engine
+    /// has its own deadline for it and ignores a late one).
+    #[cfg(feature = "redis")]
+    fn spawn_reserve(
+        &self,
+        call: CallId,
+        attempt: u32,
+        host: Arc<str>,
+        limit: Option<resile_core::fleet::SharedLimit>,
+        max_wait: Duration,
+    ) {
+        let (Some(store), Ok(runtime)) =
+            (self.fleet.clone(), tokio::runtime::Handle::try_current())
+        else {
+            // No runtime to ask on: the engine's own timer falls back.
+            return;
+        };
+        let weak = self.weak.clone();
+        runtime.spawn(async move {
+            let answer = store.reserve(&host, limit, max_wait).await;
+            if let Some(shared) = weak.upgrade() {
+                shared.with_engine(|st, now| {
+                    st.engine.handle_reservation(call, attempt, answer, now)
+                });
+            }
+        });
+    }
+
+    #[cfg(feature = "redis")]
+    fn spawn_share(&self, host: Arc<str>, update: resile_core::fleet::SharedUpdate) {
+        if let (Some(store), Ok(runtime)) =
+            (self.fleet.clone(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move { store.share(&host, update).await });
+        }
     }
 
     // --- the timer task -----------------------------------------------------------------------

@@ -52,6 +52,7 @@
 //! | errors | [`Error`] with [`Error::is_retryable`], [`Error::maybe_processed`], [`Error::why`] |
 //! | reqwest-middleware | `middleware::ResileMiddleware` (feature `reqwest-middleware`): the engine inside a reqwest-middleware stack |
 //! | tower | `tower::ResileLayer`, `tower::ResileService` (feature `tower`): the engine around any tower service of `http` requests |
+//! | fleets | [`ClientConfig::redis_url`] and `engine.fleet` (feature `redis`): instances share rate limits, server holds and learned limits through Redis, and fall back to a local share when it is down |
 //!
 //! ## How it drives the engine
 //!
@@ -98,6 +99,8 @@ mod control;
 mod driver;
 mod error;
 mod events;
+#[cfg(feature = "redis")]
+mod fleet;
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 mod http_call;
 #[cfg(feature = "reqwest-middleware")]

@@ -86,6 +86,11 @@ export interface ClientConfig {
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */
   preset?: "aws-standard" | "aws-adaptive" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
+  /**
+   * Fleet mode (instances sharing one quota through a store). The browser client has no store:
+   * with this set it runs on its local share (`limit / size`), announced by `fleet_fallback`.
+   */
+  fleet?: { name?: string; size?: number; answerWithinMs?: number; recheckMs?: number; shareBreaker?: boolean } | null;
 }
 
 /** An adaptive per-host concurrency limit (Netflix concurrency-limits); defaults are Netflix's. */
@@ -271,7 +276,8 @@ export type Why =
   | "concurrency_limit" | "connections_failing" | "queue_timeout"
   | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped"
   | "breaker_isolated" | "retry_predicate" | "predicate_declined"
-  | "hedge_delay" | "hedge_percentile" | "hedge_lost";
+  | "hedge_delay" | "hedge_percentile" | "hedge_lost"
+  | "fleet_rate_limit" | "fleet_breaker_open" | "fleet_store_down";
 
 export type AttemptResult = { status: number } | { transport: string };
 
@@ -329,6 +335,8 @@ export type ResileEvent = EventBase & (
   | { event: "concurrency_limit_changed"; host: string; limit: number; previous: number; why: Why }
   | { event: "call_fell_back"; call: number; elapsedMs: number; failure: Failure; fallback: { source: "value" | "last_good"; ageMs?: number } }
   | { event: "breaker_controlled"; host: string; control: "isolated" | "isolation_released" | "forced_closed" | "force_released" | "reset" | "imported" }
+  | { event: "fleet_fallback"; problem: "timeout" | "unreachable" | "rejected"; shareOf: number; untilMs: number }
+  | { event: "fleet_resumed"; downMs: number }
 );
 
 /** One host's state (times in ms on the `performance.now()` clock, like `nowMs`). */

@@ -239,7 +239,8 @@ fn every_event_the_engine_emits_matches_its_declaration() {
         result.trace.iter().for_each(&mut check);
     }
     // What the scenarios do not show: a host answering 503 (breaker, budget) and then 200
-    // (closed again), a client-side rate limit (waiting), a 429 whose hints CORS hid.
+    // (closed again), a client-side rate limit (waiting), a 429 whose hints CORS hid, a fleet
+    // whose store never answers (fallback).
     let storms = [
         (r#"{"retry":{"max_attempts":3}}"#, 503, false),
         (
@@ -248,6 +249,12 @@ fn every_event_the_engine_emits_matches_its_declaration() {
             false,
         ),
         (r#"{"limit":{"per_second":1,"burst":1}}"#, 429, true),
+        // Fleet mode with no store answering: the engine falls back on its own.
+        (
+            r#"{"limit":{"per_second":5,"burst":1},"fleet":{"size":2}}"#,
+            200,
+            false,
+        ),
     ];
     for (config, status, hidden) in storms {
         let config = Config::from_json(config).expect("valid config");
@@ -314,8 +321,8 @@ fn client_config_declares_every_field_of_the_cores_config() {
     }
     let client_only = resile_wasm::translate::CLIENT_ONLY_KEYS;
     for key in declared.keys() {
-        // `limit` and `preset` are options the core writes out only when they are set.
-        let optional = key == "limit" || key == "preset";
+        // `limit`, `preset` and `fleet` are options the core writes out only when they are set.
+        let optional = key == "limit" || key == "preset" || key == "fleet";
         if !map.contains_key(key) && !client_only.contains(&key.as_str()) && !optional {
             problems.push(format!(
                 "ClientConfig declares `{key}`, which the core does not have"

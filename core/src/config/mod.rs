@@ -13,6 +13,8 @@ mod adaptive;
 pub use adaptive::{AdaptiveConcurrency, AdaptiveRateConfig, AimdConfig, Gradient2Config};
 mod hedge;
 pub use hedge::{HedgeConfig, MAX_HEDGES};
+mod fleet;
+pub use fleet::FleetConfig;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,10 @@ pub struct Config {
     pub adaptive_rate: AdaptiveRateConfig,
     /// Hedged requests for idempotent reads (off by default).
     pub hedge: HedgeConfig,
+    /// Fleet mode: share limits and holds with other instances through a store; `None` (the
+    /// default) keeps all state in this instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetConfig>,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -121,6 +127,7 @@ impl Default for Config {
             pool: PoolConfig::default(),
             adaptive_rate: AdaptiveRateConfig::default(),
             hedge: HedgeConfig::default(),
+            fleet: None,
         }
     }
 }
@@ -670,6 +677,9 @@ impl Config {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
         self.hedge.validate()?;
+        if let Some(fleet) = &self.fleet {
+            fleet.validate()?;
+        }
         Ok(())
     }
 }

@@ -118,4 +118,29 @@ pub enum Action {
         /// Which fallback.
         used: FallbackUsed,
     },
+    /// Fleet mode: ask the fleet's store for a slot for attempt `attempt` of `call` (see
+    /// [`crate::fleet`]) and report its answer with [`crate::Engine::handle_reservation`],
+    /// [`crate::fleet::Reservation::Unavailable`] if it cannot be had. The engine waits for it
+    /// at most `fleet.answer_within_ms`, then falls back on its own: the driver needs no timer.
+    Reserve {
+        /// The call.
+        call: CallId,
+        /// The attempt the slot is for.
+        attempt: u32,
+        /// The host (`scheme://authority`): the key of the shared state.
+        host: std::sync::Arc<str>,
+        /// The host's limit (configured or learned); `None`: only holds apply.
+        limit: Option<crate::fleet::SharedLimit>,
+        /// Book nothing further away than this (the time left to the call's deadline, at most
+        /// the Retry-After cap): answer `Refused` instead.
+        max_wait: Duration,
+    },
+    /// Fleet mode: tell the fleet's store what this instance learned about `host`. Fire and
+    /// forget: nothing is reported back.
+    Share {
+        /// The host.
+        host: std::sync::Arc<str>,
+        /// What to record.
+        update: crate::fleet::SharedUpdate,
+    },
 }

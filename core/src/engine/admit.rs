@@ -11,7 +11,8 @@
 //!    ([`Why::QueueTimeout`]) and never past the deadline;
 //! 6. the client-side rate limits (configured or learned, and the adaptive client rate): book a
 //!    slot and a token and wait for the later; a learned limit that would wait past the cap fails
-//!    with [`Why::RetryAfterTooLong`] naming its header;
+//!    with [`Why::RetryAfterTooLong`] naming its header; in fleet mode the fleet's store books
+//!    the slot instead (`shared.rs`);
 //! 7. the breaker's admission (a half-open probe slot) and the send, whose attempt deadline the
 //!    engine keeps.
 //!
@@ -26,6 +27,7 @@ use crate::engine::call::{Authorization, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure, Hint};
 use crate::engine::flight::Flight;
+use crate::engine::shared::Gate;
 use crate::engine::Engine;
 use crate::rng::RandomSource;
 use crate::time::{duration_nanos, Instant};
@@ -134,7 +136,12 @@ impl Engine {
         }
         // 6. The client-side rate limits: book a slot and a token, and wait for the later.
         self.lapse_learned_limit(host, now);
-        if !reserved {
+        if !reserved && self.fleet.is_some() {
+            // Fleet mode: the store's shared limit (or, while it is down, the local share).
+            if self.fleet_limit(slot, host, now) == Gate::Stop {
+                return;
+            }
+        } else if !reserved {
             if let Some(at) = self
                 .adaptive_rate_wait(host, now)
                 .filter(|t| past_deadline(*t))

@@ -255,6 +255,8 @@ pub(crate) enum Phase {
     WaitingToken,
     /// Waiting for a concurrency slot.
     Queued,
+    /// Waiting for the fleet store's answer to a reservation (fleet mode).
+    Reserving,
     /// One attempt or more is out (see [`Call::flights`]).
     InFlight,
 }
@@ -286,6 +288,8 @@ pub(crate) struct Call {
     pub flights: Flights,
     /// The next hedge, if one is due and when (see `hedge.rs`).
     pub hedge: Hedge,
+    /// Where the call stands with the fleet's store (fleet mode).
+    pub fleet: crate::engine::shared::Ticket,
     /// The deadline this call's timer entry stands for, if any.
     pub timer: Option<Instant>,
     /// Its fallback.

@@ -270,6 +270,24 @@ pub enum EventKind {
         /// What was done.
         control: BreakerControl,
     },
+    /// Fleet mode: the store did not answer in time or could not be reached; this instance
+    /// paces each host at its share of the limit (`1 / share_of`) until `until`, then asks the
+    /// store again.
+    FleetFallback {
+        /// What went wrong.
+        problem: crate::fleet::StoreProblem,
+        /// The fleet size the limit is split by.
+        share_of: u32,
+        /// When the store is asked again.
+        #[serde(rename = "until_ms", serialize_with = "ser_instant_ms")]
+        until: Instant,
+    },
+    /// Fleet mode: the store answers again; the shared limits apply again.
+    FleetResumed {
+        /// How long the instance ran on its local share.
+        #[serde(rename = "down_ms", serialize_with = "ser_duration_ms")]
+        down_for: Duration,
+    },
 }
 
 impl EventKind {
@@ -301,6 +319,7 @@ impl EventKind {
             EventKind::HintUnreadable { .. } => Some(Why::HintUnreadable),
             EventKind::TokenFetchFailed { .. } => Some(Why::TokenFetchFailed),
             EventKind::CallSucceeded { .. } => Some(Why::Success),
+            EventKind::FleetFallback { .. } => Some(Why::FleetStoreDown),
             _ => None,
         }
     }
@@ -456,6 +475,18 @@ impl Event {
             EventKind::BreakerControlled { host, control } => {
                 format!("breaker for {host}: {} by hand", control.name())
             }
+            EventKind::FleetFallback {
+                problem,
+                share_of,
+                until,
+            } => format!(
+                "fleet store: {}; local share 1/{share_of} until {until}",
+                problem.explain()
+            ),
+            EventKind::FleetResumed { down_for } => format!(
+                "fleet store answers again after {} ms on the local share",
+                down_for.as_millis()
+            ),
         };
         match self.kind.why() {
             Some(why) if !matches!(self.kind, EventKind::CallSucceeded { .. }) => {

@@ -21,6 +21,8 @@ pub enum Hint {
     RateLimit(HintSource),
     /// Not a header: the caller's retry predicate asked for the wait.
     RetryPredicate,
+    /// Another instance of the fleet saw the server's hint (fleet mode).
+    Fleet,
 }
 
 impl Serialize for Hint {
@@ -38,6 +40,7 @@ impl Hint {
             Hint::RateLimit(HintSource::IetfLegacy) => "RateLimit-Reset",
             Hint::RateLimit(HintSource::XRateLimit) => "X-RateLimit-Reset",
             Hint::RetryPredicate => "the retry predicate",
+            Hint::Fleet => "the fleet's store",
         }
     }
 }

@@ -235,6 +235,11 @@ impl Engine {
         if h.hold_until > now {
             return Err(h.hold_why);
         }
+        if self.fleet.is_some() {
+            // A hedge never waits, and a slot of the fleet's limit is the store's to give (a
+            // round trip that may book a later one): in fleet mode no hedge is sent.
+            return Err(Why::FleetRateLimit);
+        }
         let full = self.calls[slot as usize]
             .as_ref()
             .is_none_or(|c| c.flights.len() >= super::flight::MAX_FLIGHTS);

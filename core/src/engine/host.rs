@@ -12,6 +12,7 @@ use crate::engine::event::EventKind;
 use crate::engine::failure::Hint;
 use crate::engine::outcome::Response;
 use crate::engine::Engine;
+use crate::fleet::{SharedLimit, SharedUpdate};
 use crate::headers::{parse_ratelimit, parse_retry_after, HintSource, RateLimitHint};
 use crate::latency::Latencies;
 use crate::limit::Gcra;
@@ -131,6 +132,8 @@ impl Engine {
         let kind = match t {
             Transition::Opened { until, trips } => {
                 self.stats.breaker_trips += 1;
+                let wait = until.saturating_duration_since(now);
+                self.share(host, SharedUpdate::BreakerOpen { wait });
                 EventKind::BreakerOpened {
                     host: name,
                     until,
@@ -246,6 +249,14 @@ impl Engine {
                     h.learned_from = Some(hint.source);
                     let name = h.name.clone();
                     let burst = learned.burst.into();
+                    let ttl = (window * 2).max(Duration::from_secs(1));
+                    self.share(
+                        host,
+                        SharedUpdate::Limit {
+                            limit: SharedLimit::from_config(&learned),
+                            ttl,
+                        },
+                    );
                     self.event(
                         now,
                         EventKind::LimitLearned {
@@ -266,9 +277,31 @@ impl Engine {
         }
     }
 
+    /// Holds the host and, in fleet mode, tells the fleet.
     fn hold(&mut self, host: usize, until: Instant, why: Why, hint: Hint, now: Instant) {
+        if self.hold_local(host, until, why, hint, now) {
+            self.share(
+                host,
+                SharedUpdate::Hold {
+                    wait: until - now,
+                    why,
+                },
+            );
+        }
+    }
+
+    /// Holds the host in this instance; whether the hold got longer.
+    pub(crate) fn hold_local(
+        &mut self,
+        host: usize,
+        until: Instant,
+        why: Why,
+        hint: Hint,
+        now: Instant,
+    ) -> bool {
         let h = &mut self.hosts[host];
-        if until > h.hold_until {
+        let longer = until > h.hold_until;
+        if longer {
             h.hold_until = until;
             h.hold_why = why;
             h.hold_hint = hint;
@@ -282,5 +315,6 @@ impl Engine {
                 },
             );
         }
+        longer
     }
 }

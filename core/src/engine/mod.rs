@@ -44,7 +44,8 @@
 //!   attempt in flight; with hedging a call may have several), [`Engine::cancel`],
 //!   [`Engine::token_fetched`], [`Engine::token_failed`], [`Engine::handle_timeout`]; breakers
 //!   by hand: [`Engine::hold_breaker`], [`Engine::release_breaker`], [`Engine::reset_breaker`],
-//!   [`Engine::import_breakers`].
+//!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
+//!   answer to an [`Action::Reserve`]).
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
 //!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
@@ -67,6 +68,7 @@
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
 //! | `control.rs` | breakers by hand: hold, release, reset, export, import |
+//! | `shared.rs` | fleet mode: the store's reservation instead of the local limiter; fallback |
 //! | `failure.rs`, `event.rs`, `action.rs`, `outcome.rs`, `call.rs`, `view.rs` | the types |
 
 mod action;
@@ -85,6 +87,7 @@ mod outcome;
 pub mod predicate;
 mod resumed;
 pub mod retry;
+mod shared;
 mod timer;
 mod view;
 
@@ -137,6 +140,8 @@ pub struct Engine {
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
     stats: Stats,
+    /// Fleet mode's state (`config.fleet`).
+    fleet: Option<shared::Fleet>,
 }
 
 impl core::fmt::Debug for Engine {
@@ -173,6 +178,7 @@ impl Engine {
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
+            fleet: config.fleet.clone().map(shared::Fleet::new),
             config,
         })
     }
@@ -290,6 +296,7 @@ impl Engine {
             phase: Phase::Ready,
             flights: Default::default(),
             hedge: Default::default(),
+            fleet: Default::default(),
             timer: None,
             fallback: spec.fallback,
             predicate: spec.predicate.clone(),
@@ -389,6 +396,7 @@ impl Engine {
                     self.fail_why(slot, Why::DeadlineExceeded, Processed::Never, now)
                 }
                 Phase::InFlight => self.in_flight_due(slot, now),
+                Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
                 Phase::Ready => {}
             }
         }

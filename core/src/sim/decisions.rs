@@ -176,6 +176,10 @@ pub fn decision_lines(trace: &[Event]) -> Vec<String> {
                     ""
                 },
             ),
+            EventKind::FleetFallback { problem, .. } => {
+                format!("fleet fallback ({})", problem.explain())
+            }
+            EventKind::FleetResumed { .. } => "fleet resumed".to_string(),
         })
         .collect()
 }

@@ -175,6 +175,8 @@ pub struct World<S> {
     pub attempts: u64,
     /// The last response each call got, by start order.
     pub last_reply: HashMap<usize, LastReply>,
+    /// The fleet's store, for an engine in fleet mode: it answers at once, on the world's clock.
+    pub store: crate::fleet::MemoryStore,
     labels: HashMap<CallId, usize>,
     meta: Vec<(Method, bool)>,
     replies: Vec<Option<SimReply>>,
@@ -195,6 +197,7 @@ impl<S: Server> World<S> {
             trace: Vec::new(),
             results: Vec::new(),
             token_fetches: 0,
+            store: crate::fleet::MemoryStore::new(),
             attempts: 0,
             last_reply: HashMap::new(),
             labels: HashMap::new(),
@@ -317,6 +320,18 @@ impl<S: Server> World<S> {
                     let at = self.now;
                     self.record(call, CallResult::Failed { failure, at });
                 }
+                Action::Reserve {
+                    call,
+                    attempt,
+                    host,
+                    limit,
+                    max_wait,
+                } => {
+                    let answer = self.store.reserve(&host, limit, max_wait, self.now);
+                    self.engine
+                        .handle_reservation(call, attempt, answer, self.now);
+                }
+                Action::Share { host, update } => self.store.share(&host, update, self.now),
                 Action::Fallback {
                     call,
                     failure,

@@ -200,6 +200,13 @@ pub struct CallArgs {
     /// The engine's seed, to replay a run's jitter and keys.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Fleet mode: share rate limits and server holds with every other client on this Redis
+    /// (`redis://[:password@]host:port[/db]`); `--rate` is then the whole fleet's limit.
+    #[arg(long, value_name = "URL", env = "RESILE_REDIS")]
+    pub redis: Option<String>,
+    /// Fleet mode: how many clients share the limit (each one's share while Redis is down).
+    #[arg(long, value_name = "N", requires = "redis")]
+    pub fleet_size: Option<u32>,
 }
 
 /// What to send, decided once for every call of the run.

@@ -8,8 +8,12 @@
 //! 4. recovery: calls right after the outage ends;
 //! 5. token expiry: OAuth2-protected calls, all tokens revoked halfway;
 //! 6. paging: 10 000 items by cursor with 20% of page requests failing;
-//! 7. writes: POSTs the server commits and then answers 503 (commit-then-fail).
+//! 7. writes: POSTs the server commits and then answers 503 (commit-then-fail);
+//! 8. fleet (resile only): four clients against one upstream quota, alone and then sharing it
+//!    through Redis (`--redis URL`, or a `redis-server` on PATH the demo starts and stops; the
+//!    phase says how to get one when there is neither).
 
+mod fleet;
 mod naive;
 mod report;
 
@@ -44,6 +48,9 @@ pub struct DemoArgs {
     /// Run resile only, without the naive client for comparison.
     #[arg(long)]
     pub no_naive: bool,
+    /// The Redis for the fleet phase; default: a `redis-server` from PATH on a loopback port.
+    #[arg(long, value_name = "URL", env = "RESILE_REDIS")]
+    pub redis: Option<String>,
 }
 
 /// The workload's size.
@@ -58,6 +65,8 @@ struct Workload {
     token_calls: usize,
     items: u64,
     orders: usize,
+    /// Each fleet run's length, in seconds.
+    fleet_secs: f64,
 }
 
 impl Workload {
@@ -72,6 +81,7 @@ impl Workload {
             token_calls: 200,
             items: 10_000,
             orders: 200,
+            fleet_secs: 3.0,
         }
     }
 
@@ -86,6 +96,7 @@ impl Workload {
             token_calls: 40,
             items: 1_000,
             orders: 30,
+            fleet_secs: 1.5,
         }
     }
 }
@@ -409,6 +420,10 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failed> {
     if ui.enabled {
         let _ = ui.multi.clear();
     }
+    if !args.json {
+        eprintln!("fleet: four clients on one quota, alone and then sharing Redis ...");
+    }
+    report.fleet = Some(fleet::run(&base, args.redis.clone(), workload.fleet_secs).await);
     report.duration_ms = started.elapsed().as_millis() as u64;
     server.shutdown().await;
 

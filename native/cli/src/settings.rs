@@ -141,6 +141,13 @@ pub fn client_config(
     if let Some(seed) = args.seed {
         c.seed = Some(seed);
     }
+    if let Some(url) = &args.redis {
+        c.redis_url = Some(url.clone());
+        let fleet = c.engine.fleet.get_or_insert_with(Default::default);
+        if let Some(n) = args.fleet_size {
+            fleet.size = n;
+        }
+    }
     for (name, value) in headers {
         c.default_headers.insert(name.clone(), value.clone());
     }

@@ -37,6 +37,7 @@
 //! | `ANY /reset` | | closes the connection without any response: the client sees a connection error, not a status |
 //! | `ANY /truncate` | `len=L` (100, ≤ 1 MiB), `send=S` (`L/2`, < `L`), `status` (200) | `Content-Length: L`, `S` bytes of body, then the connection breaks |
 //! | `ANY /ratelimited` | `rate=R` (1.0 per second), `burst=B` (5), `key=K`, `form=seconds\|date`, `xreset=delta\|epoch`, `dialects=ietf,x` | a token bucket per key, see below |
+//! | `ANY /quota` | `rate=R` (10 per second), `burst=B` (10), `key=K`, `instance=I` (0), `retry_after=S` (1), `refuse_at=N` | one token bucket per key that logs every request: 200 `{"key"}` while it has a token, else 429 with `Retry-After`; the `N`-th request of the key answers 429 `Retry-After: S` whatever the bucket holds. `GET /quota/log?key=K` answers `{"key","seen","entries":[[µs since the key's first request, status, I], ...]}` |
 //! | `ANY /redirect/{n}` | `status=301\|302\|303\|307\|308` (302) | `n` redirects (`Location: /redirect/{n-1}`, relative), then `200 {"redirected":true,"method"}`; `n` ≤ 100 |
 //! | `ANY /redirect/loop` | `status` as above | redirects to itself, forever |
 //!
@@ -185,6 +186,7 @@
 
 mod config;
 pub mod readme;
+pub mod redis;
 mod rng;
 mod routes;
 pub mod scenario;

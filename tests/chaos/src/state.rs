@@ -162,6 +162,18 @@ pub(crate) struct State {
     pub scripts: HashMap<String, (Script, ScriptLog)>,
     /// What `/download/{n}` and `/upload-retry` saw, per key.
     pub transfers: HashMap<String, crate::routes::transfer::TransferLog>,
+    /// `/quota`'s buckets and request logs, per key.
+    pub quotas: HashMap<String, QuotaLog>,
+}
+
+/// One `/quota` key: its bucket and every request it saw.
+#[derive(Debug, Clone)]
+pub(crate) struct QuotaLog {
+    pub origin: Instant,
+    pub bucket: Bucket,
+    pub seen: u64,
+    /// `(µs since the first request, status, instance)`.
+    pub entries: Vec<(u64, u16, u32)>,
 }
 
 impl State {
@@ -186,6 +198,7 @@ impl State {
             outage: None,
             scripts: HashMap::new(),
             transfers: HashMap::new(),
+            quotas: HashMap::new(),
         }
     }
 

@@ -104,6 +104,9 @@ pub struct Report {
     pub duration_ms: u64,
     pub resile_policy: Value,
     pub contenders: Vec<ContenderReport>,
+    /// The fleet phase (several clients, one quota, with and without Redis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<super::fleet::FleetReport>,
 }
 
 impl Report {
@@ -114,6 +117,7 @@ impl Report {
             duration_ms: 0,
             resile_policy: policy,
             contenders: Vec::new(),
+            fleet: None,
         }
     }
 
@@ -195,6 +199,9 @@ impl Report {
                     let _ = writeln!(out, "  {} failures: {e}", c.name);
                 }
             }
+        }
+        if let Some(fleet) = &self.fleet {
+            out.push_str(&fleet.render());
         }
         out
     }

@@ -7,6 +7,7 @@ mod files;
 mod items;
 mod oauth;
 mod orders;
+mod quota;
 mod ratelimit;
 mod redirect;
 mod replica;
@@ -38,6 +39,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/reset", any(basic::reset))
         .route("/truncate", any(basic::truncate))
         .route("/ratelimited", any(ratelimit::ratelimited))
+        .route("/quota", any(quota::quota))
+        .route("/quota/log", get(quota::log))
         .route("/echo", any(body::echo))
         .route("/signed", any(body::signed))
         .route("/upload", post(body::upload))
@@ -103,6 +106,8 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("reset", None) => "/reset",
         ("truncate", None) => "/truncate",
         ("ratelimited", None) => "/ratelimited",
+        ("quota", None) => "/quota",
+        ("quota", Some("log")) => "/quota/log",
         ("echo", None) => "/echo",
         ("signed", None) => "/signed",
         ("upload", None) => "/upload",
@@ -133,6 +138,6 @@ pub(crate) fn route_label(path: &str) -> &'static str {
 pub(crate) fn outage_exempt(label: &str) -> bool {
     matches!(
         label,
-        "/" | "/www/{path}" | "/script/{id}" | "/stats" | "/transfers/{key}"
+        "/" | "/www/{path}" | "/script/{id}" | "/stats" | "/transfers/{key}" | "/quota/log"
     ) || label.starts_with("/admin/")
 }

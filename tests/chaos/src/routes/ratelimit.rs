@@ -55,15 +55,15 @@ impl Dialects {
     }
 }
 
-struct Decision {
-    allowed: bool,
+pub(crate) struct Decision {
+    pub allowed: bool,
     remaining: u64,
     /// Seconds until the next request is allowed (when refused) or the bucket is full.
     reset_secs: u64,
-    retry_after_secs: u64,
+    pub retry_after_secs: u64,
 }
 
-fn decide(bucket: &mut Bucket, now: Instant, rate: f64, burst: f64) -> Decision {
+pub(crate) fn decide(bucket: &mut Bucket, now: Instant, rate: f64, burst: f64) -> Decision {
     let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
     bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
     bucket.at = now;

@@ -1,0 +1,182 @@
+//! Fleet mode on Redis (feature `redis`): the store behind the engine's
+//! [`resile_core::Action::Reserve`] and [`resile_core::Action::Share`].
+//!
+//! Every decision is one call of one Lua script (`fleet.lua`, loaded once and called by its
+//! SHA with `EVALSHA`; reloaded when Redis answers `NOSCRIPT`, after a restart): the GCRA per
+//! host, the holds, the learned limits and the shared breaker live in four keys per host,
+//! `NAME:{HOST}:tat|hold|brk|lim` (one hash tag, so a Redis Cluster keeps them on one shard).
+//! The script reads the time with `TIME` and answers relative waits: no instance's clock is
+//! compared with Redis's or another's (see [`resile_core::fleet`] for the bound on skew).
+//!
+//! The connection is redis-rs's tokio `ConnectionManager` (one multiplexed connection, shared
+//! by every call, reconnecting in the background), opened on first use so that a client builds
+//! and works while Redis is down. The store never decides: the engine waits for an answer at
+//! most `fleet.answer_within_ms` on its own timer and falls back to its local share.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use tokio::sync::OnceCell;
+
+use resile_core::fleet::{Reservation, SharedLimit, SharedUpdate, StoreProblem};
+use resile_core::Why;
+
+use crate::error::Error;
+
+/// The longest a store task lives (connecting included). The engine gives up much earlier
+/// (`fleet.answer_within_ms`); this only bounds the task.
+const TASK_LIMIT: Duration = Duration::from_secs(1);
+
+/// The fleet's Redis: a lazily opened connection and the script.
+pub(crate) struct RedisStore {
+    client: redis::Client,
+    conn: OnceCell<ConnectionManager>,
+    script: Script,
+    prefix: String,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// How a hold's reason travels through the script.
+fn why_code(why: Why) -> u8 {
+    match why {
+        Why::ServerQuotaHold => 2,
+        Why::FleetBreakerOpen => 3,
+        _ => 1,
+    }
+}
+
+fn code_why(code: i64) -> Why {
+    match code {
+        2 => Why::ServerQuotaHold,
+        3 => Why::FleetBreakerOpen,
+        _ => Why::ServerRetryAfterHold,
+    }
+}
+
+fn problem(e: &RedisError) -> StoreProblem {
+    if e.is_timeout() {
+        StoreProblem::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreProblem::Unreachable
+    } else {
+        StoreProblem::Rejected
+    }
+}
+
+impl RedisStore {
+    /// A store for `url` (`redis://[:password@]host:port[/db]`), keys prefixed with the fleet's
+    /// name. Nothing is connected yet.
+    pub(crate) fn new(url: &str, name: &str) -> Result<RedisStore, Error> {
+        let client = redis::Client::open(url).map_err(|e| Error::Config {
+            field: Some("redis_url".to_string()),
+            // The error's detail may repeat the URL, password included: only its kind.
+            message: format!("not a Redis URL ({:?})", e.kind()),
+        })?;
+        Ok(RedisStore {
+            client,
+            conn: OnceCell::new(),
+            script: Script::new(include_str!("fleet.lua")),
+            prefix: name.to_string(),
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        self.conn
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Duration::from_millis(250))
+                    .set_response_timeout(Duration::from_millis(250))
+                    .set_number_of_retries(2)
+                    .set_max_delay(200);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Opens the connection ahead of the first reservation (in the background, when the
+    /// client is built on a runtime), so the first calls do not fall back while it connects.
+    pub(crate) async fn warm(&self) {
+        if let Err(e) = self.connection().await {
+            tracing::debug!(target: "resile", error = %e, "fleet store not reachable yet");
+        }
+    }
+
+    async fn run(&self, host: &str, args: &[u64], op: &str) -> Result<[i64; 3], RedisError> {
+        let mut conn = self.connection().await?;
+        let base = format!("{}:{{{host}}}", self.prefix);
+        let mut invocation = self.script.prepare_invoke();
+        for key in ["tat", "hold", "brk", "lim"] {
+            invocation.key(format!("{base}:{key}"));
+        }
+        invocation.arg(op);
+        for a in args {
+            invocation.arg(*a);
+        }
+        let reply: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        match reply[..] {
+            [a, b, c] => Ok([a, b, c]),
+            _ => Err(RedisError::from((
+                redis::ErrorKind::TypeError,
+                "the fleet script answered with the wrong shape",
+            ))),
+        }
+    }
+
+    /// The engine's [`resile_core::Action::Reserve`], answered.
+    pub(crate) async fn reserve(
+        &self,
+        host: &str,
+        limit: Option<SharedLimit>,
+        max_wait: Duration,
+    ) -> Reservation {
+        let (interval, burst) = limit.map_or((0, 0), |l| (micros(l.interval).max(1), l.burst));
+        let args = [interval, u64::from(burst), micros(max_wait)];
+        let reply = tokio::time::timeout(TASK_LIMIT, self.run(host, &args, "reserve")).await;
+        let wait = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
+        match reply {
+            Err(_) => Reservation::Unavailable(StoreProblem::Timeout),
+            Ok(Err(e)) => {
+                tracing::debug!(target: "resile", error = %e, "fleet store failed");
+                Reservation::Unavailable(problem(&e))
+            }
+            Ok(Ok([0, _, _])) => Reservation::Admitted,
+            Ok(Ok([1, us, _])) => Reservation::NotBefore { wait: wait(us) },
+            Ok(Ok([2, us, _])) => Reservation::Refused { wait: wait(us) },
+            Ok(Ok([3, us, why])) => Reservation::Held {
+                wait: wait(us),
+                why: code_why(why),
+            },
+            Ok(Ok(_)) => Reservation::Unavailable(StoreProblem::Rejected),
+        }
+    }
+
+    /// The engine's [`resile_core::Action::Share`], sent; a failure is only logged (the engine
+    /// learns of a store that is down from its next reservation).
+    pub(crate) async fn share(&self, host: &str, update: SharedUpdate) {
+        let (op, args) = match update {
+            SharedUpdate::Hold { wait, why } => ("hold", vec![micros(wait), why_code(why).into()]),
+            SharedUpdate::BreakerOpen { wait } => ("breaker", vec![micros(wait)]),
+            SharedUpdate::Limit { limit, ttl } => (
+                "limit",
+                vec![
+                    micros(limit.interval).max(1),
+                    limit.burst.into(),
+                    micros(ttl),
+                ],
+            ),
+            _ => return,
+        };
+        match tokio::time::timeout(TASK_LIMIT, self.run(host, &args, op)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(target: "resile", error = %e, op, "fleet store update failed")
+            }
+            Err(_) => tracing::debug!(target: "resile", op, "fleet store update timed out"),
+        }
+    }
+}
