@@ -78,6 +78,6 @@ pub use engine::{
     Response, Stats,
 };
 pub use preset::Preset;
-pub use rng::Uuid;
+pub use rng::{Uuid, UuidText};
 pub use time::{Instant, UnixTime};
 pub use why::Why;

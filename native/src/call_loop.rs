@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::future::{self, BoxFuture, Either};
 use futures::StreamExt;
 
-use resile_core::{CallSpec, Outcome, Why};
+use resile_core::{CallSpec, Outcome, UuidText, Why};
 
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
@@ -47,7 +47,7 @@ pub(crate) trait Exchange {
     }
 
     /// The engine says the latest answer is final.
-    fn done(self, attempts: u32, request_id: String) -> Result<Self::Output, Error>;
+    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Self::Output, Error>;
 }
 
 /// Runs one call: starts it on the engine, performs every attempt it orders, and answers with
@@ -68,7 +68,7 @@ pub(crate) async fn drive<E: Exchange>(
     };
     tracing::Span::current().record("call", id.number());
     let mut last_message: Option<String> = None;
-    let mut request_id = String::new();
+    let mut request_id: Option<UuidText> = None;
     let mut attempts = 0;
     let mut early: Option<CallMsg> = None;
     loop {
@@ -85,9 +85,11 @@ pub(crate) async fn drive<E: Exchange>(
         match order {
             CallMsg::Send(order) => {
                 attempts += 1;
-                if request_id.is_empty() {
-                    request_id = order.headers.request_id.to_string();
-                    tracing::Span::current().record("request_id", request_id.as_str());
+                if request_id.is_none() {
+                    request_id = order.headers.request_id.map(|id| id.text());
+                    if let Some(id) = &request_id {
+                        tracing::Span::current().record("request_id", id.as_str());
+                    }
                 }
                 // The engine keeps the attempt's deadline: it answers `Abort` when the attempt
                 // has taken too long, and the attempt is dropped here.

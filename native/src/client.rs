@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
+use resile_core::config::RequestIds;
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
-use resile_core::{CallSpec, Outcome, Stats, TransportError};
+use resile_core::{CallSpec, Outcome, Stats, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange};
 use crate::config::ClientConfig;
@@ -200,6 +201,20 @@ impl ClientBuilder {
     /// Requests a batch runs at once.
     pub fn batch_concurrency(mut self, n: usize) -> Self {
         self.config.batch_concurrency = n;
+        self
+    }
+
+    /// Whether calls carry a generated `X-Request-ID` (default [`RequestIds::Generate`]).
+    /// [`RequestIds::Off`] sends none and costs nothing per call; [`Response::request_id`] is
+    /// then empty. The same as `request_id` in the engine's config (`"request_id": "off"` in a
+    /// config file); set it after [`ClientBuilder::engine`], which replaces the engine's config.
+    ///
+    /// ```
+    /// let client = resile::Client::builder().request_ids(resile::RequestIds::Off).build().unwrap();
+    /// assert_eq!(client.config().engine.request_id, resile::RequestIds::Off);
+    /// ```
+    pub fn request_ids(mut self, ids: RequestIds) -> Self {
+        self.config.engine.request_id = ids;
         self
     }
 
@@ -529,26 +544,31 @@ impl Client {
         stream: bool,
     ) -> Result<Answer<T>, Error> {
         let shared = &self.shared;
-        let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
-        spec.replayable = req.body.replayable();
-        spec.needs_token = options.needs_token;
-        spec.own_authorization = req.headers.contains_key(reqwest::header::AUTHORIZATION);
-        spec.deadline = options.deadline;
-        spec.max_attempts = options.max_attempts;
-        let exchange = Transport {
-            shared,
-            req: &req,
-            limits: Limits {
-                max_response_bytes: shared.config.max_response_bytes,
-                max_redirects: shared.config.max_redirects,
-            },
-            stream,
-            decode,
-            last: None,
-            decoded: None,
-            undecodable: None,
+        let final_answer = {
+            let host = transport::host_key(&req.url);
+            let mut spec = CallSpec::new(options.method, &host).idempotency(options.idempotency);
+            spec.replayable = req.body.replayable();
+            spec.needs_token = options.needs_token;
+            spec.own_authorization = req.headers.contains_key(reqwest::header::AUTHORIZATION);
+            spec.deadline = options.deadline;
+            spec.max_attempts = options.max_attempts;
+            let exchange = Transport {
+                shared,
+                req: &req,
+                limits: Limits {
+                    max_response_bytes: shared.config.max_response_bytes,
+                    max_redirects: shared.config.max_redirects,
+                },
+                stream,
+                decode,
+                last: None,
+                decoded: None,
+                undecodable: None,
+            };
+            call_loop::drive(shared, spec, None, exchange).await?
         };
-        call_loop::drive(shared, spec, None, exchange).await
+        // An answer from the request's own URL takes it over (no copy).
+        Ok(final_answer.into_answer(req.url))
     }
 }
 
@@ -567,7 +587,7 @@ struct Transport<'r, T> {
 
 impl<T> Exchange for Transport<'_, T> {
     type Received = Received;
-    type Output = Answer<T>;
+    type Output = Final<T>;
 
     fn send<'a>(&'a mut self, order: &'a SendOrder) -> BoxFuture<'a, Attempt> {
         let mode = if self.stream {
@@ -623,28 +643,49 @@ impl<T> Exchange for Transport<'_, T> {
         self.undecodable.take()
     }
 
-    fn done(self, attempts: u32, request_id: String) -> Result<Answer<T>, Error> {
-        let Some(mut r) = self.last else {
+    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Final<T>, Error> {
+        let Some(received) = self.last else {
             return Err(Error::Transport {
                 kind: TransportError::Other,
                 message: "the engine finished a call that has no response".into(),
             });
         };
+        Ok(Final {
+            received,
+            attempts,
+            request_id,
+            decoded: self.decoded,
+        })
+    }
+}
+
+/// The final answer as the call loop hands it over, before it takes the request's URL.
+struct Final<T> {
+    received: Received,
+    attempts: u32,
+    request_id: Option<UuidText>,
+    decoded: Option<T>,
+}
+
+impl<T> Final<T> {
+    /// The answer; `request_url` is its URL unless redirects led elsewhere.
+    fn into_answer(self, request_url: reqwest::Url) -> Answer<T> {
+        let mut r = self.received;
         let stream = r.stream.take();
         let response = Response {
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url: r.url,
+            url: r.url.unwrap_or(request_url),
             version: r.version,
-            attempts,
-            request_id,
+            attempts: self.attempts,
+            request_id: self.request_id,
         };
-        Ok(Answer {
+        Answer {
             response,
             decoded: self.decoded,
             stream,
-        })
+        }
     }
 }
 

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
-use futures::channel::mpsc;
 use reqwest::header::HeaderMap;
 use reqwest::Url;
 use tokio::sync::{Notify, Semaphore};
@@ -37,6 +36,7 @@ use resile_core::{
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::events::{trace_engine, ClientEvent};
+use crate::orders::{Mailboxes, Orders};
 use crate::token::{AccessToken, Secret, TokenSource};
 
 /// The user's event callback.
@@ -73,7 +73,7 @@ pub(crate) struct SendOrder {
 
 struct State {
     engine: Engine,
-    waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
+    waiters: Mailboxes,
     /// Calls whose events are collected, until their last one.
     logs: HashMap<CallId, CallLog>,
     tokens: TokenStore<Secret>,
@@ -202,7 +202,7 @@ impl Shared {
         Ok(Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(State {
                 engine,
-                waiters: HashMap::new(),
+                waiters: Mailboxes::default(),
                 logs: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
@@ -294,7 +294,7 @@ impl Shared {
                 break;
             }
             for id in dropped {
-                st.waiters.remove(&id);
+                st.waiters.close(id);
                 st.engine.cancel(id, now);
                 st.logs.remove(&id);
             }
@@ -328,50 +328,41 @@ impl Shared {
                         token,
                         headers,
                     };
-                    let delivered = st
-                        .waiters
-                        .get(&call)
-                        .is_some_and(|tx| tx.unbounded_send(CallMsg::Send(order)).is_ok());
-                    if !delivered {
-                        st.waiters.remove(&call);
+                    if !st.waiters.deliver(call, CallMsg::Send(order)) {
+                        st.waiters.close(call);
                         st.engine.cancel(call, now);
                     }
                 }
                 Action::Abort { call, .. } => {
-                    if let Some(tx) = st.waiters.get(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Abort);
-                    }
+                    st.waiters.deliver(call, CallMsg::Abort);
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
                 Action::Done { call, attempts, .. } => {
-                    if let Some(tx) = st.waiters.remove(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Done { attempts });
-                    }
+                    st.waiters.finish(call, CallMsg::Done { attempts });
                 }
                 Action::Fail { call, failure } => {
-                    if let Some(tx) = st.waiters.remove(&call) {
-                        let detail = match failure.why {
-                            Why::TokenFetchFailed => st.token_error.clone(),
-                            Why::TokenRejectedAgain => Some(
-                                "the server answered 401 to a freshly fetched token".to_string(),
-                            ),
-                            _ => None,
-                        };
-                        let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
-                        let _ = tx.unbounded_send(CallMsg::Fail {
-                            failure,
-                            detail,
-                            retry_at,
-                        });
-                    }
+                    let detail = match failure.why {
+                        Why::TokenFetchFailed => st.token_error.clone(),
+                        Why::TokenRejectedAgain => {
+                            Some("the server answered 401 to a freshly fetched token".to_string())
+                        }
+                        _ => None,
+                    };
+                    let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
+                    let fail = CallMsg::Fail {
+                        failure,
+                        detail,
+                        retry_at,
+                    };
+                    st.waiters.finish(call, fail);
                 }
                 _ => {}
             }
         }
         while let Some(event) = st.engine.poll_event() {
             trace_engine(&event);
-            if let Some(call) = event.kind.call() {
+            if let Some(call) = event.kind.call().filter(|_| !st.logs.is_empty()) {
                 let ended = matches!(
                     event.kind,
                     EventKind::CallSucceeded { .. } | EventKind::CallFailed { .. }
@@ -406,21 +397,15 @@ impl Shared {
 
     /// Starts a call; its orders arrive on the returned channel, and its events go to `log`
     /// too when there is one.
-    pub(crate) fn start(
-        &self,
-        spec: CallSpec<'_>,
-        log: Option<CallLog>,
-    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
-        let (tx, rx) = mpsc::unbounded();
-        let id = self.with_engine(move |st, now| {
+    pub(crate) fn start(&self, spec: CallSpec<'_>, log: Option<CallLog>) -> (CallId, Orders) {
+        self.with_engine(move |st, now| {
             let id = st.engine.start(spec, now);
-            st.waiters.insert(id, tx);
+            let orders = st.waiters.open(id);
             if let Some(log) = log {
                 st.logs.insert(id, log);
             }
-            id
-        });
-        (id, rx)
+            (id, orders)
+        })
     }
 
     /// Reports how an attempt ended.
@@ -439,7 +424,7 @@ impl Shared {
             return;
         }
         self.with_engine(|st, now| {
-            st.waiters.remove(&id);
+            st.waiters.close(id);
             st.engine.cancel(id, now);
             st.logs.remove(&id);
         });

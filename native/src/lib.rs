@@ -81,6 +81,7 @@ mod error;
 mod events;
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
+mod orders;
 mod paginate;
 pub mod redact;
 mod request;
@@ -103,6 +104,7 @@ pub use token::{
 
 pub use reqwest;
 pub use resile_core;
+pub use resile_core::config::RequestIds;
 pub use resile_core::engine::HostView;
 pub use resile_core::paginate::{PageStyle, Resume, WalkPolicy};
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};

@@ -64,7 +64,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 use tracing::Instrument;
 
-use resile_core::{CallSpec, Event, EventKind, Idempotency, Outcome, TransportError};
+use resile_core::{CallSpec, Event, EventKind, Idempotency, Outcome, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder, Shared};
@@ -155,7 +155,7 @@ impl Middleware for ResileMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let shared = &self.client.shared;
-        let host = req.url().origin().ascii_serialization();
+        let host = transport::host_key(req.url()).into_owned();
         // CONNECT and extension methods: treated as writes that are not safe to repeat.
         let method =
             resile_core::Method::parse(req.method().as_str()).unwrap_or(resile_core::Method::Post);
@@ -230,8 +230,8 @@ impl Exchange for Downstream<'_, '_> {
             return Box::pin(future::ready(Attempt::BodyGone));
         };
         transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), order);
-        if self.request_id.is_empty() {
-            *self.request_id = order.headers.request_id.to_string();
+        if let (true, Some(id)) = (self.request_id.is_empty(), order.headers.request_id) {
+            *self.request_id = id.to_string();
         }
         let next: Next<'a> = self.next.clone();
         let run = next.run(req, &mut *self.extensions);
@@ -270,7 +270,7 @@ impl Exchange for Downstream<'_, '_> {
         self.last.as_ref().map(|r| r.status().as_u16())
     }
 
-    fn done(self, _attempts: u32, _request_id: String) -> Result<Response, Error> {
+    fn done(self, _attempts: u32, _request_id: Option<UuidText>) -> Result<Response, Error> {
         match self.last {
             Some(response) => Ok(response),
             None => Err(Error::Transport {

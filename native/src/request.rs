@@ -284,7 +284,6 @@ impl RequestBuilder {
             return Err(e);
         }
         let url = self.url?;
-        let host = url.origin().ascii_serialization();
         let mut headers = self.client.shared.default_headers.clone();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
@@ -315,7 +314,6 @@ impl RequestBuilder {
         let prepared = Prepared {
             method: self.method,
             url,
-            host,
             headers,
             body: self.body,
             explicit_key,

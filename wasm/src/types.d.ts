@@ -55,6 +55,8 @@ export interface ClientConfig {
   /** The engine's own concurrency limits (`maxInFlight` above fills them when unset). */
   concurrency?: { maxInFlight?: number | null; maxInFlightPerHost?: number | null; maxQueueMs?: number | null };
   pool?: { recycleAfterFailures?: number };
+  /** "generate" (default): every call carries a random `X-Request-ID`, the same on every attempt; "off": none (and `requestId` of a response is empty). */
+  requestId?: "generate" | "off";
   maxHosts?: number;
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */

@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
 
+mod request_id;
+pub use request_id::RequestIds;
+
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +48,8 @@ pub struct Config {
     pub concurrency: ConcurrencyConfig,
     /// When the driver's connection pool is rebuilt.
     pub pool: PoolConfig,
+    /// Whether calls carry a generated `X-Request-ID`. Default `"generate"`.
+    pub request_id: RequestIds,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -106,6 +111,7 @@ impl Default for Config {
             max_queued_events: 65_536,
             concurrency: ConcurrencyConfig::default(),
             pool: PoolConfig::default(),
+            request_id: RequestIds::Generate,
         }
     }
 }
