@@ -1,7 +1,8 @@
 //! Where the native client's per-call overhead goes: the same healthy load through variants.
 //!
 //! - `cargo run --release -p resile-bench --example overhead`: every variant, three rounds;
-//! - `... --example overhead -- reqwest` (or `resile`): one client only, five rounds, for
+//! - `... --example overhead -- reqwest` (or `resile`, or `resile-noid` with request ids off):
+//!   one client only, five rounds, for
 //!   `CALLS=3000 valgrind --tool=callgrind target/release/examples/overhead resile`;
 //! - `... --example overhead -- memory`: the size of a call's future, and the heap a call holds
 //!   while it is in flight (on `/slow`) or queued behind `max_in_flight`, next to raw reqwest.
@@ -210,8 +211,14 @@ fn main() {
                     .await;
                 }
             } else {
+                // `resile-noid`: request ids off.
+                let ids = match which.as_str() {
+                    "resile-noid" => resile::RequestIds::Off,
+                    _ => resile::RequestIds::Generate,
+                };
                 let resile = resile::Client::builder()
                     .pool_max_idle_per_host(64)
+                    .request_ids(ids)
                     .build()
                     .unwrap();
                 for _ in 0..5 {

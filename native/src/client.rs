@@ -500,7 +500,7 @@ impl Client {
             .instrument(span)
             .await?;
         match answer.stream {
-            Some(body) => Ok(StreamingResponse::new(answer.response, body)),
+            Some(body) => Ok(StreamingResponse::new(answer.response, *body)),
             None => Err(Error::Transport {
                 kind: TransportError::Other,
                 message: "the final answer of a streaming call had no body to stream".into(),
@@ -694,7 +694,7 @@ impl<T> Final<T> {
 struct Answer<T> {
     response: Response,
     decoded: Option<T>,
-    stream: Option<reqwest::Response>,
+    stream: Option<Box<reqwest::Response>>,
 }
 
 /// Decodes a 2xx body inside the call (see [`Client::execute_json`]).

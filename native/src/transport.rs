@@ -94,8 +94,8 @@ pub(crate) struct Received {
     pub version: Version,
     /// Why the answer cannot be handed to the caller (reported to the engine as such).
     pub problem: Option<Problem>,
-    /// The unread body, for a streaming call.
-    pub stream: Option<reqwest::Response>,
+    /// The unread body, for a streaming call (boxed: every other answer carries `None`).
+    pub stream: Option<Box<reqwest::Response>>,
     /// The share of the client-wide buffer this body holds until the call hands it over.
     pub buffered: Option<OwnedSemaphorePermit>,
 }
@@ -144,7 +144,7 @@ pub(crate) async fn attempt(
         }
         (None, BodyMode::Stream) => {
             let mut received = head(&response, &req.url);
-            received.stream = Some(response);
+            received.stream = Some(Box::new(response));
             Attempt::Response(received)
         }
         (None, BodyMode::Buffer(buffer)) => {

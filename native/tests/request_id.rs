@@ -19,7 +19,7 @@ async fn three_attempts(client: &Client, script: &str, own: Option<&str>) -> res
         request = request.header("x-request-id", id);
     }
     let response = request.send().await.unwrap();
-    assert_eq!((response.status(), response.attempts()), (200, 3));
+    assert_eq!((response.status().as_u16(), response.attempts()), (200, 3));
     let log = state.script_log(script).unwrap();
     assert_eq!(log.count, 3);
     let seen: Vec<Option<String>> = log
