@@ -111,9 +111,15 @@ async fn memory(base: &str) {
         .pool_max_idle_per_host(HELD)
         .build()
         .unwrap();
+    // `REQUEST_IDS=off`: the same with request ids off.
+    let ids = match std::env::var("REQUEST_IDS").as_deref() {
+        Ok("off") => resile::RequestIds::Off,
+        _ => resile::RequestIds::Generate,
+    };
     let resile = resile::Client::builder()
         .pool_max_idle_per_host(HELD)
         .max_in_flight(HELD)
+        .request_ids(ids)
         .build()
         .unwrap();
     println!(
