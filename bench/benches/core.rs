@@ -4,6 +4,9 @@
 //!   clock that advances 1 ms per check, quota 1000/s with burst 50.
 //! - `engine/decision_cycle`: start a call, send, a 200, done, drain events.
 //! - `engine/retry_cycle`: a 503 with Retry-After, the timer, the retry, a 200.
+//! - `engine/attempt_decision` vs `anchor/retry_policies_should_retry`: the engine's decision
+//!   on one attempt's outcome, events included, next to retry-policies' single
+//!   `should_retry` (what reqwest-retry asks once per failed attempt).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -130,5 +133,19 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, limiter, engine);
+fn anchor(c: &mut Criterion) {
+    use retry_policies::policies::ExponentialBackoff;
+    use retry_policies::RetryPolicy;
+    let mut group = c.benchmark_group("anchor");
+    group.bench_function("retry_policies_should_retry", |b| {
+        let policy = ExponentialBackoff::builder()
+            .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
+            .build_with_max_retries(3);
+        let start = std::time::SystemTime::now();
+        b.iter(|| black_box(policy.should_retry(black_box(start), black_box(1))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, limiter, engine, anchor);
 criterion_main!(benches);

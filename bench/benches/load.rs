@@ -11,16 +11,29 @@
 //!   the server (attempts per logical call) and how fast callers learn of it.
 //!
 //! Not a test: `cargo test` does not build it. Prints a markdown table.
+//!
+//! Short runs on a busy machine: `LOAD_CONCURRENCY=1024 LOAD_CALLS=5000 LOAD_ROUNDS=5
+//! LOAD_OUTAGE=off cargo bench -p resile-bench --bench load` (defaults: 64, 30 000, 3, on).
 
 use std::time::Duration;
 
 use resile_bench::Sample;
 use resile_chaos::BackgroundServer;
 
-const CONCURRENCY: usize = 64;
-const HEALTHY_CALLS: usize = 30_000;
+/// A setting from the environment, or its default.
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+static CONCURRENCY: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| env("LOAD_CONCURRENCY", 64));
+static HEALTHY_CALLS: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| env("LOAD_CALLS", 30_000));
 /// Healthy rounds, each contender once per round in a rotated order; the median round counts.
-const ROUNDS: usize = 3;
+static ROUNDS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| env("LOAD_ROUNDS", 3));
 const OUTAGE_CALLS: usize = 2_000;
 const CAP: Duration = Duration::from_secs(30);
 const WARMUP: usize = 256;
@@ -62,11 +75,11 @@ impl Contender {
 /// The three clients, each with a policy of 4 attempts and 100 ms base backoff (10 s cap).
 fn contenders() -> Vec<Contender> {
     let resile = resile::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
+        .pool_max_idle_per_host(*CONCURRENCY)
         .build()
         .expect("resile client");
     let reqwest = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
+        .pool_max_idle_per_host(*CONCURRENCY)
         .build()
         .expect("reqwest client");
     let policy = reqwest_retry::policies::ExponentialBackoff::builder()
@@ -96,13 +109,44 @@ struct Row {
     attempts: u64,
 }
 
-async fn run(contender: &Contender, url: &str, calls: usize) -> Sample {
-    let (contender, url) = (contender.clone(), url.to_string());
-    let call = move || {
-        let (contender, url) = (contender.clone(), url.clone());
-        async move { contender.call(&url).await }
-    };
-    resile_bench::drive(call, calls, CONCURRENCY, CAP).await
+async fn run(
+    contender: &Contender,
+    url: &str,
+    calls: usize,
+) -> (usize, usize, Duration, Vec<Duration>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls)));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..*CONCURRENCY {
+        let (contender, url) = (contender.clone(), url.to_string());
+        let (next, ok, latencies) = (next.clone(), ok.clone(), latencies.clone());
+        workers.spawn(async move {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < calls && started.elapsed() < CAP {
+                let t = Instant::now();
+                if contender.call(&url).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                mine.push(t.elapsed());
+            }
+            latencies.lock().unwrap().extend(mine);
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let wall = started.elapsed();
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort_unstable();
+    (latencies.len(), ok.load(Ordering::Relaxed), wall, latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn phase(
@@ -143,15 +187,26 @@ async fn phase(
     rows
 }
 
+/// The load averages, to read the figures by.
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| {
+            let avg: Vec<&str> = l.split_whitespace().take(3).collect();
+            format!("load average {}", avg.join(", "))
+        })
+        .unwrap_or_default()
+}
+
 fn main() {
     let (server, runtime) = resile_bench::setup();
     let mut rounds: Vec<Row> = Vec::new();
-    for round in 0..ROUNDS {
+    for round in 0..*ROUNDS {
+        eprintln!("round {round}: {}", uptime());
         rounds.extend(runtime.block_on(phase(
             &server,
             "healthy",
             "/status/200",
-            HEALTHY_CALLS,
+            *HEALTHY_CALLS,
             round,
         )));
     }
@@ -173,18 +228,24 @@ fn main() {
         );
         rows.push(mine.swap_remove(mine.len() / 2));
     }
-    rows.extend(runtime.block_on(phase(
-        &server,
-        "total outage",
-        "/status/503",
-        OUTAGE_CALLS,
-        0,
-    )));
+    if std::env::var("LOAD_OUTAGE").as_deref() != Ok("off") {
+        rows.extend(runtime.block_on(phase(
+            &server,
+            "total outage",
+            "/status/503",
+            OUTAGE_CALLS,
+            0,
+        )));
+    }
 
     println!(
-        "concurrency {CONCURRENCY}; healthy: up to {HEALTHY_CALLS} calls, median of {ROUNDS} rotated rounds; outage: up to {OUTAGE_CALLS} calls, each capped at {} s; \
-         server-side attempts from the chaos server's /stats\n",
-        CAP.as_secs()
+        "concurrency {}; healthy: up to {} calls, median of {} rotated rounds; outage: up to {OUTAGE_CALLS} calls, each capped at {} s; \
+         server-side attempts from the chaos server's /stats; load after the run: {}\n",
+        *CONCURRENCY,
+        *HEALTHY_CALLS,
+        *ROUNDS,
+        CAP.as_secs(),
+        uptime()
     );
     println!("| phase | client | calls | ok | wall (s) | calls/s | p50 (ms) | p99 (ms) | server attempts | attempts/call |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");

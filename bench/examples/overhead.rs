@@ -1,5 +1,11 @@
 //! Where the native client's per-call overhead goes: the same healthy load through variants.
-//! `cargo run --release -p resile-bench --example overhead`
+//!
+//! - `cargo run --release -p resile-bench --example overhead`: every variant, three rounds;
+//! - `... --example overhead -- reqwest` (or `resile`, or `resile-noid` with request ids off):
+//!   one client only, five rounds, for
+//!   `CALLS=3000 valgrind --tool=callgrind target/release/examples/overhead resile`;
+//! - `... --example overhead -- memory`: the size of a call's future, and the heap a call holds
+//!   while it is in flight (on `/slow`) or queued behind `max_in_flight`, next to raw reqwest.
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,13 +21,17 @@ const CONCURRENCY: usize = 64;
 struct Counting;
 static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Bytes allocated and not yet freed.
+static LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(l.size() as u64, Ordering::Relaxed);
+        LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
         unsafe { std::alloc::System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size() as i64, Ordering::Relaxed);
         unsafe { std::alloc::System.dealloc(p, l) }
     }
 }
@@ -74,6 +84,105 @@ where
     );
 }
 
+/// Calls held open at once by the memory measurement.
+const HELD: usize = 512;
+
+/// The heap `HELD` calls hold while they wait (the server's share of an in-flight call
+/// included, the same for every client), per call.
+async fn held<F, Fut>(start: F) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let before = LIVE.load(Ordering::Relaxed);
+    let tasks: Vec<_> = (0..HELD).map(|_| tokio::spawn(start())).collect();
+    // Long enough for every call to be sent (or queued) and well before `/slow` answers.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = LIVE.load(Ordering::Relaxed);
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    (during - before) as f64 / HELD as f64
+}
+
+async fn memory(base: &str) {
+    let slow = format!("{base}/slow?ms=3000");
+    let raw = reqwest::Client::builder()
+        .pool_max_idle_per_host(HELD)
+        .build()
+        .unwrap();
+    // `REQUEST_IDS=off`: the same with request ids off.
+    let ids = match std::env::var("REQUEST_IDS").as_deref() {
+        Ok("off") => resile::RequestIds::Off,
+        _ => resile::RequestIds::Generate,
+    };
+    let resile = resile::Client::builder()
+        .pool_max_idle_per_host(HELD)
+        .max_in_flight(HELD)
+        .request_ids(ids)
+        .build()
+        .unwrap();
+    println!(
+        "future of one call: reqwest `send()` {} B, resile `send()` {} B",
+        std::mem::size_of_val(&raw.get(&slow).send()),
+        std::mem::size_of_val(&resile.get(&slow).send()),
+    );
+    // Warm both pools to HELD connections, so connection set-up is not counted.
+    for _ in 0..2 {
+        let (c, u) = (raw.clone(), slow.replace("3000", "1"));
+        held(|| {
+            let (c, u) = (c.clone(), u.clone());
+            async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+        })
+        .await;
+        let (c, u) = (resile.clone(), slow.replace("3000", "1"));
+        held(|| {
+            let (c, u) = (c.clone(), u.clone());
+            async move { c.get(&u).send().await.is_ok() }
+        })
+        .await;
+    }
+    let (c, u) = (raw.clone(), slow.clone());
+    let reqwest_flight = held(|| {
+        let (c, u) = (c.clone(), u.clone());
+        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+    })
+    .await;
+    let (c, u) = (resile.clone(), slow.clone());
+    let resile_flight = held(|| {
+        let (c, u) = (c.clone(), u.clone());
+        async move { c.get(&u).send().await.is_ok() }
+    })
+    .await;
+    println!(
+        "in flight: reqwest {reqwest_flight:.0} B per call, resile {resile_flight:.0} B per call ({:.2}x)",
+        resile_flight / reqwest_flight
+    );
+    // One call in flight, the other HELD - 1 queued in the engine behind `max_in_flight`.
+    let one = resile::Client::builder()
+        .pool_max_idle_per_host(1)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let (c, u) = (one.clone(), slow.replace("3000", "1"));
+    held(|| {
+        let (c, u) = (c.clone(), u.clone());
+        async move { c.get(&u).send().await.is_ok() }
+    })
+    .await;
+    let (c, u) = (one.clone(), format!("{base}/slow?ms=2000"));
+    let queued = held(|| {
+        let (c, u) = (c.clone(), u.clone());
+        async move {
+            // Queued calls wait up to max_queue_ms (10 s): only the first is sent in time.
+            let _ = c.get(&u).send().await;
+            true
+        }
+    })
+    .await;
+    println!("queued: resile {queued:.0} B per waiting call (one call in flight, the rest queued)");
+}
+
 fn main() {
     let server = resile_chaos::start_in_background(resile_chaos::ChaosConfig {
         max_connections: 4096,
@@ -87,6 +196,11 @@ fn main() {
         .build()
         .unwrap();
     let only = std::env::args().nth(1);
+    if only.as_deref() == Some("memory") {
+        rt.block_on(memory(&server.url()));
+        server.stop();
+        return;
+    }
     if let Some(which) = only {
         rt.block_on(async {
             if which == "reqwest" {
@@ -103,8 +217,14 @@ fn main() {
                     .await;
                 }
             } else {
+                // `resile-noid`: request ids off.
+                let ids = match which.as_str() {
+                    "resile-noid" => resile::RequestIds::Off,
+                    _ => resile::RequestIds::Generate,
+                };
                 let resile = resile::Client::builder()
                     .pool_max_idle_per_host(64)
+                    .request_ids(ids)
                     .build()
                     .unwrap();
                 for _ in 0..5 {

@@ -90,6 +90,6 @@ pub use engine::{
     RetryPredicate, RetryVerdict, Seen,
 };
 pub use preset::Preset;
-pub use rng::Uuid;
+pub use rng::{Uuid, UuidText};
 pub use time::{Instant, UnixTime};
 pub use why::Why;

@@ -103,18 +103,48 @@ impl Uuid {
     /// The text form into a stack buffer: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
     pub fn to_text(&self) -> [u8; 36] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 36];
-        let mut j = 0;
-        for (i, byte) in self.0.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                out[j] = b'-';
-                j += 1;
+        // Where each byte's two digits go: the dashes sit after bytes 4, 6, 8 and 10.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut out = [b'-'; 36];
+        for (byte, at) in self.0.iter().zip(AT) {
+            if let [hi, lo] = &mut out[at..at + 2] {
+                *hi = HEX[usize::from(byte >> 4)];
+                *lo = HEX[usize::from(byte & 0x0f)];
             }
-            out[j] = HEX[usize::from(byte >> 4)];
-            out[j + 1] = HEX[usize::from(byte & 0x0f)];
-            j += 2;
         }
         out
+    }
+}
+
+/// A UUID's 36-character text, held inline: formatted once, read as a `&str` without
+/// allocating.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct UuidText([u8; 36]);
+
+impl UuidText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes (see `Uuid::to_text`).
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Display for UuidText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for UuidText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Uuid {
+    /// The text form, kept: `id.text().as_str()`.
+    pub fn text(&self) -> UuidText {
+        UuidText(self.to_text())
     }
 }
 
@@ -184,5 +214,17 @@ mod tests {
             assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
             assert_eq!(text.matches('-').count(), 4);
         }
+    }
+
+    #[test]
+    fn uuid_text_is_the_usual_form() {
+        let id = Uuid([
+            0x0c, 0x9f, 0x3d, 0x7e, 0x6b, 0x0a, 0x4a, 0x4e, 0x9d, 0x55, 0x2b, 0x1c, 0x3f, 0x5e,
+            0x7a, 0x90,
+        ]);
+        let want = "0c9f3d7e-6b0a-4a4e-9d55-2b1c3f5e7a90";
+        assert_eq!(id.text().as_str(), want);
+        assert_eq!(id.to_string(), want);
+        assert_eq!(&id.to_text(), want.as_bytes());
     }
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use resile_core::config::{BreakerConfig, BudgetConfig, LimitConfig};
+use resile_core::config::{BreakerConfig, BudgetConfig, LimitConfig, RequestIds};
 use resile_core::sim::{CallResult, SimReply, SimRequest, World};
 use resile_core::{
     CallSpec, Config, Engine, EventKind, Idempotency, Instant, Jitter, Method, UnixTime, Why,
@@ -330,7 +330,21 @@ fn idempotency_key_and_request_id_are_stable_across_attempts() {
 
 #[test]
 fn request_id_is_reused_on_every_attempt() {
-    let mut e = engine(Config::default());
+    for mode in [RequestIds::Generate, RequestIds::Off] {
+        let mut config = Config::default();
+        config.request_id = mode;
+        let request_ids = request_ids_of_three_attempts(config);
+        assert_eq!(request_ids.len(), 3);
+        assert!(request_ids.iter().all(|r| *r == request_ids[0]));
+        match mode {
+            RequestIds::Generate => assert!(request_ids[0].is_some()),
+            RequestIds::Off => assert_eq!(request_ids[0], None, "off: no id at all"),
+        }
+    }
+}
+
+fn request_ids_of_three_attempts(config: Config) -> Vec<Option<resile_core::Uuid>> {
+    let mut e = engine(config);
     let id = e.start(CallSpec::get(HOST), ms(0));
     let mut request_ids = vec![];
     let mut now = ms(0);
@@ -351,8 +365,7 @@ fn request_id_is_reused_on_every_attempt() {
             e.handle_timeout(now);
         }
     }
-    assert_eq!(request_ids.len(), 3);
-    assert!(request_ids.iter().all(|r| *r == request_ids[0]));
+    request_ids
 }
 
 #[test]

@@ -25,7 +25,7 @@ use futures::{Future, StreamExt};
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use resile_core::{CallSpec, Outcome, Why};
+use resile_core::{CallSpec, Outcome, UuidText, Why};
 
 use crate::control::FallbackAnswer;
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
@@ -63,7 +63,7 @@ pub(crate) trait Exchange {
     }
 
     /// The engine says the latest answer is final.
-    fn done(self, attempts: u32, request_id: String) -> Result<Self::Output, Error>;
+    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Self::Output, Error>;
 
     /// The engine says the call answers with its fallback; `None` if this exchange gave the
     /// call none (the engine then never says so, but the call fails cleanly if it did).
@@ -71,7 +71,7 @@ pub(crate) trait Exchange {
         self,
         answer: FallbackAnswer,
         attempts: u32,
-        request_id: String,
+        request_id: Option<UuidText>,
     ) -> Option<Result<Self::Output, Error>>
     where
         Self: Sized,
@@ -182,7 +182,7 @@ async fn run<E: Exchange>(
     };
     tracing::Span::current().record("call", id.number());
     let mut last_message: Option<String> = None;
-    let mut request_id = String::new();
+    let mut request_id: Option<UuidText> = None;
     let mut attempts = 0;
     let mut out: Vec<Out<'_, E::Attempt>> = Vec::new();
     loop {
@@ -210,9 +210,11 @@ async fn run<E: Exchange>(
                         attempts += 1;
                         let span = call.attempt(order.attempt);
                         order.traceparent = span.traceparent();
-                        if request_id.is_empty() {
-                            request_id = order.headers.request_id.to_string();
-                            tracing::Span::current().record("request_id", request_id.as_str());
+                        if request_id.is_none() {
+                            request_id = order.headers.request_id.map(|id| id.text());
+                            if let Some(id) = &request_id {
+                                tracing::Span::current().record("request_id", id.as_str());
+                            }
                         }
                         // The engine keeps the attempt's deadline: it answers `Abort` when the
                         // attempt has taken too long, and the attempt is dropped then.

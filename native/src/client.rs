@@ -10,10 +10,11 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use resile_core::config::RequestIds;
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
-use resile_core::{CallSpec, Outcome, Stats, TransportError};
+use resile_core::{CallSpec, Outcome, Stats, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange, Start};
 use crate::config::ClientConfig;
@@ -211,6 +212,20 @@ impl ClientBuilder {
     pub fn fallback_store(mut self, max_entries: usize, max_bytes: u64) -> Self {
         self.config.fallback_store_entries = max_entries;
         self.config.fallback_store_bytes = max_bytes;
+        self
+    }
+
+    /// Whether calls carry a generated `X-Request-ID` (default [`RequestIds::Generate`]).
+    /// [`RequestIds::Off`] sends none and costs nothing per call; [`Response::request_id`] is
+    /// then empty. The same as `request_id` in the engine's config (`"request_id": "off"` in a
+    /// config file); set it after [`ClientBuilder::engine`], which replaces the engine's config.
+    ///
+    /// ```
+    /// let client = resile::Client::builder().request_ids(resile::RequestIds::Off).build().unwrap();
+    /// assert_eq!(client.config().engine.request_id, resile::RequestIds::Off);
+    /// ```
+    pub fn request_ids(mut self, ids: RequestIds) -> Self {
+        self.config.engine.request_id = ids;
         self
     }
 
@@ -591,7 +606,8 @@ impl Client {
         start: Start,
     ) -> Result<Answer<T>, Error> {
         let shared = &self.shared;
-        let mut spec = CallSpec::new(options.method, &req.host).idempotency(options.idempotency);
+        let host = transport::host_key(&req.url);
+        let mut spec = CallSpec::new(options.method, &host).idempotency(options.idempotency);
         spec.replayable = req.body.replayable();
         spec.needs_token = options.needs_token;
         spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
@@ -728,25 +744,27 @@ impl<'r, T> Exchange for Transport<'r, T> {
         self,
         answer: FallbackAnswer,
         attempts: u32,
-        request_id: String,
+        request_id: Option<UuidText>,
     ) -> Option<Result<Answer<T>, Error>> {
         self.fall_back(answer, attempts, request_id)
     }
 
-    fn done(self, attempts: u32, request_id: String) -> Result<Answer<T>, Error> {
+    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Answer<T>, Error> {
         let Some(mut r) = self.last else {
             return Err(Error::Transport {
                 kind: TransportError::Other,
                 message: "the engine finished a call that has no response".into(),
             });
         };
-        let stream = r.stream.take();
+        let stream = r.stream.take().map(|s| *s);
+        // The request's own URL unless redirects led elsewhere.
+        let url = r.url.take().unwrap_or_else(|| self.req.url.clone());
         if let (Some(key), true) = (self.keep_as, r.status.is_success()) {
             let stored = Stored {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),
-                url: Some(r.url.clone()),
+                url: Some(url.clone()),
                 version: r.version,
             };
             let size = stored.size();
@@ -758,7 +776,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url: r.url,
+            url,
             version: r.version,
             attempts,
             request_id,
@@ -778,7 +796,7 @@ impl<T> Transport<'_, T> {
         self,
         answer: FallbackAnswer,
         attempts: u32,
-        request_id: String,
+        request_id: Option<UuidText>,
     ) -> Option<Result<Answer<T>, Error>> {
         let stored = self.stand_in?;
         let decoded = match (self.decode, stored.status.is_success()) {

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
-use futures::channel::mpsc;
 use http::HeaderMap;
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
@@ -39,6 +38,7 @@ use crate::config::ClientConfig;
 use crate::control::Stored;
 use crate::error::Error;
 use crate::events::ClientEvent;
+use crate::orders::{Mailboxes, Orders};
 use crate::telemetry::{self, CallSink};
 use crate::token::{AccessToken, Secret, TokenSource};
 
@@ -84,7 +84,7 @@ pub(crate) struct SendOrder {
 
 struct State {
     engine: Engine,
-    waiters: HashMap<CallId, mpsc::UnboundedSender<CallMsg>>,
+    waiters: Mailboxes,
     /// Where each call's events go (its log, its spans), until its last one.
     sinks: HashMap<CallId, CallSink>,
     tokens: TokenStore<Secret>,
@@ -258,7 +258,7 @@ impl Shared {
         Ok(Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(State {
                 engine,
-                waiters: HashMap::new(),
+                waiters: Mailboxes::default(),
                 sinks: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
@@ -368,7 +368,7 @@ impl Shared {
                 st.engine.release_breaker(hold, now);
             }
             for id in dropped {
-                st.waiters.remove(&id);
+                st.waiters.close(id);
                 st.engine.cancel(id, now);
                 st.sinks.remove(&id);
             }
@@ -403,19 +403,13 @@ impl Shared {
                         headers,
                         traceparent: None,
                     };
-                    let delivered = st
-                        .waiters
-                        .get(&call)
-                        .is_some_and(|tx| tx.unbounded_send(CallMsg::Send(order)).is_ok());
-                    if !delivered {
-                        st.waiters.remove(&call);
+                    if !st.waiters.deliver(call, CallMsg::Send(order)) {
+                        st.waiters.close(call);
                         st.engine.cancel(call, now);
                     }
                 }
                 Action::Abort { call, attempt, why } => {
-                    if let Some(tx) = st.waiters.get(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Abort { attempt, why });
-                    }
+                    st.waiters.deliver(call, CallMsg::Abort { attempt, why });
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
@@ -430,35 +424,30 @@ impl Shared {
                 #[cfg(feature = "redis")]
                 Action::Share { host, update } => self.spawn_share(host, update),
                 Action::Done { call, attempts, .. } => {
-                    if let Some(tx) = st.waiters.remove(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Done { attempts });
-                    }
+                    st.waiters.finish(call, CallMsg::Done { attempts });
                 }
                 Action::Fallback {
                     call,
                     failure,
                     used,
                 } => {
-                    if let Some(tx) = st.waiters.remove(&call) {
-                        let _ = tx.unbounded_send(CallMsg::Fallback { failure, used });
-                    }
+                    st.waiters.finish(call, CallMsg::Fallback { failure, used });
                 }
                 Action::Fail { call, failure } => {
-                    if let Some(tx) = st.waiters.remove(&call) {
-                        let detail = match failure.why {
-                            Why::TokenFetchFailed => st.token_error.clone(),
-                            Why::TokenRejectedAgain => Some(
-                                "the server answered 401 to a freshly fetched token".to_string(),
-                            ),
-                            _ => None,
-                        };
-                        let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
-                        let _ = tx.unbounded_send(CallMsg::Fail {
-                            failure,
-                            detail,
-                            retry_at,
-                        });
-                    }
+                    let detail = match failure.why {
+                        Why::TokenFetchFailed => st.token_error.clone(),
+                        Why::TokenRejectedAgain => {
+                            Some("the server answered 401 to a freshly fetched token".to_string())
+                        }
+                        _ => None,
+                    };
+                    let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
+                    let fail = CallMsg::Fail {
+                        failure,
+                        detail,
+                        retry_at,
+                    };
+                    st.waiters.finish(call, fail);
                 }
                 _ => {}
             }
@@ -493,11 +482,7 @@ impl Shared {
     // --- inputs ------------------------------------------------------------------------------
 
     /// Starts a call; its orders arrive on the returned channel, and its events go to `sink`.
-    pub(crate) fn start(
-        &self,
-        spec: CallSpec<'_>,
-        sink: CallSink,
-    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+    pub(crate) fn start(&self, spec: CallSpec<'_>, sink: CallSink) -> (CallId, Orders) {
         self.start_with(sink, move |engine, now| engine.start(spec, now))
     }
 
@@ -508,7 +493,7 @@ impl Shared {
         attempts: u32,
         broke: resile_core::TransportError,
         sink: CallSink,
-    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
+    ) -> (CallId, Orders) {
         self.start_with(sink, move |engine, now| {
             engine.resume(spec, attempts, broke, now)
         })
@@ -518,15 +503,13 @@ impl Shared {
         &self,
         sink: CallSink,
         start: impl FnOnce(&mut Engine, Instant) -> CallId,
-    ) -> (CallId, mpsc::UnboundedReceiver<CallMsg>) {
-        let (tx, rx) = mpsc::unbounded();
-        let id = self.with_engine(move |st, now| {
+    ) -> (CallId, Orders) {
+        self.with_engine(move |st, now| {
             let id = start(&mut st.engine, now);
-            st.waiters.insert(id, tx);
+            let orders = st.waiters.open(id);
             st.sinks.insert(id, sink);
-            id
-        });
-        (id, rx)
+            (id, orders)
+        })
     }
 
     /// Reports how an attempt ended.
@@ -584,7 +567,7 @@ impl Shared {
             return;
         }
         self.with_engine(|st, now| {
-            st.waiters.remove(&id);
+            st.waiters.close(id);
             st.engine.cancel(id, now);
             st.sinks.remove(&id);
         });

@@ -105,6 +105,7 @@ mod fleet;
 mod http_call;
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
+mod orders;
 mod paginate;
 pub mod redact;
 mod request;
@@ -142,6 +143,7 @@ pub use http;
 /// re-exports: a reqwest major version changes only those entry points.
 pub use reqwest;
 pub use resile_core;
+pub use resile_core::config::RequestIds;
 pub use resile_core::engine::HostView;
 pub use resile_core::paginate::{PageStyle, Resume, WalkPolicy};
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};

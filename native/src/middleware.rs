@@ -66,7 +66,7 @@ use reqwest::header::HeaderValue;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use resile_core::{Outcome, TransportError};
+use resile_core::{Outcome, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
@@ -209,8 +209,8 @@ impl<'n> Exchange for Downstream<'n, '_> {
             return Box::pin(future::ready(Attempt::BodyGone));
         };
         transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), &order);
-        if self.request_id.is_empty() {
-            *self.request_id = order.headers.request_id.to_string();
+        if let (true, Some(id)) = (self.request_id.is_empty(), order.headers.request_id) {
+            *self.request_id = id.to_string();
         }
         let next: Next<'n> = self.next.clone();
         let mut extensions = self.extensions.clone();
@@ -246,7 +246,7 @@ impl<'n> Exchange for Downstream<'n, '_> {
         self.last.status()
     }
 
-    fn done(self, _attempts: u32, _request_id: String) -> Result<Response, Error> {
+    fn done(self, _attempts: u32, _request_id: Option<UuidText>) -> Result<Response, Error> {
         self.last.answer()
     }
 }

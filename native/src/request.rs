@@ -1,10 +1,12 @@
 //! Building a request: URL, headers, body, and what the engine needs to know about it.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::{self, Either};
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::Method;
 use serde::Serialize;
@@ -314,9 +316,12 @@ impl RequestBuilder {
     /// Statuses the engine takes as final (2xx, 3xx, and errors not worth repeating such as
     /// 404) come back as `Ok`; use [`Response::error_for_status`] or the typed helpers to turn
     /// non-2xx into an error. Dropping the future cancels the call.
-    pub async fn send(self) -> Result<Response, Error> {
-        let (client, prepared, options) = self.build()?;
-        client.execute(prepared, options).await
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> {
+        // Built now, so the call's future does not carry the builder as well.
+        match self.build() {
+            Ok((client, prepared, options)) => Either::Left(client.execute(prepared, options)),
+            Err(e) => Either::Right(future::ready(Err(e))),
+        }
     }
 
     /// Sends the request and decodes a 2xx JSON body as `T`, as part of the call: a body that
@@ -332,9 +337,13 @@ impl RequestBuilder {
     ///     .await?;
     /// # let _ = order; Ok(()) }
     /// ```
-    pub async fn send_json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
-        let (client, prepared, options) = self.build()?;
-        client.execute_json(prepared, options).await
+    pub fn send_json<T: serde::de::DeserializeOwned>(
+        self,
+    ) -> impl Future<Output = Result<T, Error>> {
+        match self.build() {
+            Ok((client, prepared, options)) => Either::Left(client.execute_json(prepared, options)),
+            Err(e) => Either::Right(future::ready(Err(e))),
+        }
     }
 
     /// Sends the request and hands back the final answer with its body unread, for bodies too
@@ -353,9 +362,13 @@ impl RequestBuilder {
     /// println!("{} bytes after {} attempt(s)", total, download.attempts());
     /// # Ok(()) }
     /// ```
-    pub async fn send_streaming(self) -> Result<StreamingResponse, Error> {
-        let (client, prepared, options) = self.build()?;
-        client.execute_streaming(prepared, options).await
+    pub fn send_streaming(self) -> impl Future<Output = Result<StreamingResponse, Error>> {
+        match self.build() {
+            Ok((client, prepared, options)) => {
+                Either::Left(client.execute_streaming(prepared, options))
+            }
+            Err(e) => Either::Right(future::ready(Err(e))),
+        }
     }
 
     /// Sends a GET and hands back its body as it arrives, like
@@ -394,7 +407,6 @@ impl RequestBuilder {
             return Err(e);
         }
         let url = self.url?;
-        let host = url.origin().ascii_serialization();
         let mut headers = self.client.shared.default_headers.clone();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
@@ -427,7 +439,6 @@ impl RequestBuilder {
         let prepared = Prepared {
             method: self.method,
             url,
-            host,
             headers,
             body: self.body,
             explicit_key,

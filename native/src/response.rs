@@ -7,6 +7,8 @@ use http::{HeaderMap, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use resile_core::UuidText;
+
 use crate::error::{excerpt, Error};
 
 pub(crate) use resile_core::excerpt::EXCERPT_BYTES;
@@ -34,7 +36,7 @@ pub struct Response {
     pub(crate) url: Url,
     pub(crate) version: Version,
     pub(crate) attempts: u32,
-    pub(crate) request_id: String,
+    pub(crate) request_id: Option<UuidText>,
     pub(crate) fallback: Option<crate::FallbackAnswer>,
 }
 
@@ -70,9 +72,10 @@ impl Response {
         self.fallback.as_ref()
     }
 
-    /// The `X-Request-ID` sent with every attempt of the call.
+    /// The `X-Request-ID` sent with every attempt of the call; empty when request ids are off
+    /// ([`ClientBuilder::request_ids`](crate::ClientBuilder::request_ids)).
     pub fn request_id(&self) -> &str {
-        &self.request_id
+        self.request_id.as_ref().map_or("", UuidText::as_str)
     }
 
     /// The body (a cheap clone).
@@ -119,7 +122,7 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("url", &crate::request::redacted_url(&self.url))
             .field("attempts", &self.attempts)
-            .field("request_id", &self.request_id)
+            .field("request_id", &self.request_id())
             .field("body_len", &self.body.len())
             .field("fallback", &self.fallback.map(|f| f.why()))
             .finish_non_exhaustive()

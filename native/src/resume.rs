@@ -50,7 +50,6 @@ pub(crate) struct Resumer {
     client: Client,
     method: Method,
     url: Url,
-    host: String,
     headers: HeaderMap,
     explicit_key: Option<HeaderValue>,
     options: CallOptions,
@@ -84,7 +83,7 @@ pub(crate) async fn download(
     }
     // A caller who asks for a range of their own gets that answer as it is.
     let own_range = req.headers.contains_key(RANGE);
-    let (method, url, host) = (req.method.clone(), req.url.clone(), req.host.clone());
+    let (method, url) = (req.method.clone(), req.url.clone());
     let (headers, explicit_key) = (req.headers.clone(), req.explicit_key.clone());
     let response = client
         .clone()
@@ -98,7 +97,6 @@ pub(crate) async fn download(
         client,
         method,
         url,
-        host,
         headers,
         explicit_key,
         options,
@@ -131,7 +129,6 @@ impl Resumer {
         let req = Prepared {
             method: self.method.clone(),
             url: self.url.clone(),
-            host: self.host.clone(),
             headers,
             body: PreparedBody::Empty,
             explicit_key: self.explicit_key.clone(),

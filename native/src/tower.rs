@@ -69,7 +69,7 @@ use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use resile_core::{Outcome, TransportError};
+use resile_core::{Outcome, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
@@ -347,8 +347,9 @@ where
         self.last.status()
     }
 
-    fn done(self, _attempts: u32, request_id: String) -> Result<Response<R>, Error> {
+    fn done(self, _attempts: u32, request_id: Option<UuidText>) -> Result<Response<R>, Error> {
         let mut response = self.last.answer()?;
+        let request_id = request_id.map(|id| id.to_string()).unwrap_or_default();
         let report = CallReport::from_log(&self.log, request_id);
         response.extensions_mut().insert(report);
         Ok(response)

@@ -22,7 +22,21 @@ use crate::body::BodyFactory;
 use crate::driver::SendOrder;
 
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
-pub(crate) const IDEMPOTENCY_KEY: &str = resile_core::engine::IDEMPOTENCY_KEY_HEADER;
+pub(crate) const IDEMPOTENCY_KEY: HeaderName =
+    HeaderName::from_static(resile_core::engine::IDEMPOTENCY_KEY_HEADER);
+
+/// `X-Request-ID`, the same on every attempt of a call.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static(resile_core::engine::REQUEST_ID_HEADER);
+
+/// The header names the engine's attempt headers use, without parsing (or, for a name that is
+/// not a standard one, allocating) them again on every attempt.
+fn engine_header_name(name: &'static str) -> HeaderName {
+    match name {
+        resile_core::engine::REQUEST_ID_HEADER => X_REQUEST_ID,
+        resile_core::engine::IDEMPOTENCY_KEY_HEADER => IDEMPOTENCY_KEY,
+        other => HeaderName::from_static(other),
+    }
+}
 
 /// The W3C trace context header.
 const TRACEPARENT: &str = "traceparent";
@@ -62,12 +76,21 @@ impl PreparedBody {
 pub(crate) struct Prepared {
     pub method: Method,
     pub url: Url,
-    /// `scheme://authority`: the engine's host key.
-    pub host: String,
     pub headers: HeaderMap,
     pub body: PreparedBody,
     /// The caller's own `Idempotency-Key`, sent on every attempt.
     pub explicit_key: Option<HeaderValue>,
+}
+
+/// The engine's host key of `url`: its origin, `scheme://host[:port]`. Sliced from the URL
+/// as it is written (the URL parser already lower-cased and IDNA-encoded the host and dropped
+/// a default port); only a URL with userinfo, which the origin leaves out, is serialized anew.
+pub(crate) fn host_key(url: &Url) -> Cow<'_, str> {
+    if url.username().is_empty() && url.password().is_none() {
+        Cow::Borrowed(&url[..url::Position::BeforePath])
+    } else {
+        Cow::Owned(url.origin().ascii_serialization())
+    }
 }
 
 /// Bounds of one attempt.
@@ -82,12 +105,13 @@ pub(crate) struct Received {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
-    pub url: Url,
+    /// Where the answer came from, when redirects led away from the request's URL.
+    pub url: Option<Url>,
     pub version: Version,
     /// Why the answer cannot be handed to the caller (reported to the engine as such).
     pub problem: Option<Problem>,
-    /// The unread body, for a streaming call.
-    pub stream: Option<reqwest::Response>,
+    /// The unread body, for a streaming call (boxed: every other answer carries `None`).
+    pub stream: Option<Box<reqwest::Response>>,
     /// The share of the client-wide buffer this body holds until the call hands it over.
     pub buffered: Option<OwnedSemaphorePermit>,
 }
@@ -130,17 +154,17 @@ pub(crate) async fn attempt(
     };
     match (problem, mode) {
         (Some(problem), _) => {
-            let mut received = head(&response);
+            let mut received = head(&response, &req.url);
             received.problem = Some(problem);
             Attempt::Response(received)
         }
         (None, BodyMode::Stream) => {
-            let mut received = head(&response);
-            received.stream = Some(response);
+            let mut received = head(&response, &req.url);
+            received.stream = Some(Box::new(response));
             Attempt::Response(received)
         }
         (None, BodyMode::Buffer(buffer)) => {
-            read_body(response, limits.max_response_bytes, buffer).await
+            read_body(response, &req.url, limits.max_response_bytes, buffer).await
         }
     }
 }
@@ -164,7 +188,7 @@ pub(crate) fn add_engine_headers(
     // The engine decides the attempt's headers; they are copied as they are.
     for (name, value) in order.headers.text() {
         if let Ok(v) = HeaderValue::from_bytes(&value) {
-            headers.insert(name, v);
+            headers.insert(engine_header_name(name), v);
         }
     }
     // The attempt's own span under the caller's trace (feature `opentelemetry`); otherwise a
@@ -232,11 +256,14 @@ async fn exchange(
                 headers.remove(h);
             }
         }
-        let mut builder = http.request(method.clone(), url.clone()).headers(headers);
-        if let Some(b) = body.take() {
-            builder = builder.body(b);
-        }
-        let response = match builder.send().await {
+        // The headers are moved into the request whole, not copied into a second map.
+        let mut request = match http.request(method.clone(), url.clone()).build() {
+            Ok(r) => r,
+            Err(e) => return Err(failed(&e)),
+        };
+        *request.headers_mut() = headers;
+        *request.body_mut() = body.take();
+        let response = match http.execute(request).await {
             Ok(r) => r,
             Err(e) => return Err(failed(&e)),
         };
@@ -292,13 +319,18 @@ fn redirect_target(response: &reqwest::Response) -> Option<Url> {
     matches!(next.scheme(), "http" | "https").then_some(next)
 }
 
+/// Where a response came from, if not from the request's own URL.
+fn redirected(response: &reqwest::Response, request_url: &Url) -> Option<Url> {
+    (response.url() != request_url).then(|| response.url().clone())
+}
+
 /// A response's status line and headers, its body left unread.
-fn head(response: &reqwest::Response) -> Received {
+fn head(response: &reqwest::Response, request_url: &Url) -> Received {
     Received {
         status: response.status(),
         headers: response.headers().clone(),
         body: Bytes::new(),
-        url: response.url().clone(),
+        url: redirected(response, request_url),
         version: response.version(),
         problem: None,
         stream: None,
@@ -324,6 +356,7 @@ async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePe
 
 async fn read_body(
     mut response: reqwest::Response,
+    request_url: &Url,
     limit: u64,
     buffer: &Arc<Semaphore>,
 ) -> Attempt {
@@ -331,7 +364,7 @@ async fn read_body(
         status: response.status(),
         headers: std::mem::take(response.headers_mut()),
         body: Bytes::new(),
-        url: response.url().clone(),
+        url: redirected(&response, request_url),
         version: response.version(),
         problem: None,
         stream: None,
@@ -550,6 +583,30 @@ impl Headers for HintHeaders<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_key_is_the_origin() {
+        let urls = [
+            "http://api.test/a/b?c=d#e",
+            "https://API.Test:443/",
+            "http://api.test:8080",
+            "http://127.0.0.1:9/x",
+            "http://[::1]:3000/x",
+            "https://bücher.example/",
+            "http://user:secret@api.test:81/x",
+            "http://user@api.test/x",
+        ];
+        for input in urls {
+            let url = Url::parse(input).unwrap();
+            assert_eq!(
+                host_key(&url),
+                url.origin().ascii_serialization(),
+                "{input}"
+            );
+        }
+        let with_userinfo = Url::parse("http://user:secret@api.test:81/x").unwrap();
+        assert!(!host_key(&with_userinfo).contains("secret"));
+    }
 
     #[test]
     fn repeated_headers_are_joined() {

@@ -190,7 +190,7 @@ pub struct Reply {
     pub url: String,
     /// Attempts the call made.
     pub attempts: u32,
-    /// The `X-Request-ID` sent on every attempt.
+    /// The `X-Request-ID` sent on every attempt; empty when request ids are off.
     pub request_id: String,
     /// The call's number in the engine's events.
     pub call: u32,
@@ -902,7 +902,7 @@ impl Inner {
         call: CallId,
         attempt: u32,
         key: Option<Uuid>,
-        request_id: Uuid,
+        request_id: Option<Uuid>,
         token: Option<u32>,
     ) {
         let Some(spec) = self
@@ -937,7 +937,8 @@ impl Inner {
         let now = js::now();
         match result {
             Ok(mut reply) => {
-                reply.request_id = request_id.to_string();
+                reply.request_id =
+                    request_id.map_or_else(String::new, |id| id.text().as_str().to_owned());
                 let headers = reply.headers.clone();
                 let (status, hidden) = (reply.status, reply.cross_origin);
                 match self.calls.borrow_mut().get_mut(&call) {
@@ -982,7 +983,7 @@ impl Inner {
         spec: &RequestSpec,
         url: &str,
         key: Option<Uuid>,
-        request_id: Uuid,
+        request_id: Option<Uuid>,
         token: Option<u32>,
         init: web_sys::RequestInit,
     ) -> Result<Reply, Stage> {
@@ -996,7 +997,9 @@ impl Inner {
             (None, IdempotencyKey::Explicit(k)) => set("idempotency-key", k)?,
             _ => {}
         }
-        set("x-request-id", &request_id.to_string())?;
+        if let Some(id) = request_id {
+            set("x-request-id", id.text().as_str())?;
+        }
         if let Some(generation) = token {
             if let Some(t) = self.tokens.borrow().get(generation) {
                 set("authorization", &format!("Bearer {t}"))?;

@@ -82,6 +82,8 @@ export interface ClientConfig {
     maxDelayMs?: number;
     maxHedges?: number;
   };
+  /** "generate" (default): every call carries a random `X-Request-ID`, the same on every attempt; "off": none (and `requestId` of a response is empty). */
+  requestId?: "generate" | "off";
   maxHosts?: number;
   maxQueuedEvents?: number;
   /** Start from a peer's published policy; the fields written next to it override it. */

@@ -15,6 +15,8 @@ mod hedge;
 pub use hedge::{HedgeConfig, MAX_HEDGES};
 mod fleet;
 pub use fleet::FleetConfig;
+mod request_id;
+pub use request_id::RequestIds;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,8 @@ pub struct Config {
     /// default) keeps all state in this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetConfig>,
+    /// Whether calls carry a generated `X-Request-ID`. Default `"generate"`.
+    pub request_id: RequestIds,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -128,6 +132,7 @@ impl Default for Config {
             adaptive_rate: AdaptiveRateConfig::default(),
             hedge: HedgeConfig::default(),
             fleet: None,
+            request_id: RequestIds::Generate,
         }
     }
 }

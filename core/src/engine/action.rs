@@ -24,8 +24,9 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 ///   ([`Authorization::Caller`]) is left as is and never replaced.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct AttemptHeaders {
-    /// The value for `X-Request-ID`.
-    pub request_id: Uuid,
+    /// The value for `X-Request-ID`; `None` when request ids are off
+    /// ([`crate::config::RequestIds::Off`]).
+    pub request_id: Option<Uuid>,
     /// The value for `Idempotency-Key`, if the engine generated one.
     pub idempotency_key: Option<Uuid>,
     /// Which token generation to send as `Authorization: Bearer …`.
@@ -35,11 +36,11 @@ pub struct AttemptHeaders {
 }
 
 impl AttemptHeaders {
-    /// The text headers to set, as `(lower-case name, value)`: `X-Request-ID` and, if
-    /// generated, `Idempotency-Key`. `Authorization` needs the token's value, which the driver
+    /// The text headers to set, as `(lower-case name, value)`: `X-Request-ID` unless request
+    /// ids are off and, if generated, `Idempotency-Key`. `Authorization` needs the token's value, which the driver
     /// holds: see [`AttemptHeaders::token`].
     pub fn text(&self) -> impl Iterator<Item = (&'static str, [u8; 36])> {
-        let id = Some((REQUEST_ID_HEADER, self.request_id.to_text()));
+        let id = self.request_id.map(|id| (REQUEST_ID_HEADER, id.to_text()));
         let key = self
             .idempotency_key
             .map(|k| (IDEMPOTENCY_KEY_HEADER, k.to_text()));

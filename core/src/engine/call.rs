@@ -24,6 +24,13 @@ impl CallId {
     pub fn number(self) -> u32 {
         self.seq
     }
+
+    /// The call's place in the engine's table of live calls: no two live calls share it, and
+    /// it is reused after a call ends, so a driver may keep its own per-call state in a table
+    /// indexed by it (checking the whole id on every look-up) instead of hashing ids.
+    pub fn slot(self) -> usize {
+        self.slot as usize
+    }
 }
 
 impl core::fmt::Debug for CallId {
@@ -269,7 +276,7 @@ pub(crate) struct Call {
     pub method: Method,
     pub has_key: bool,
     pub key: Option<Uuid>,
-    pub request_id: Uuid,
+    pub request_id: Option<Uuid>,
     pub replayable: bool,
     /// Where its `Authorization` comes from (the caller's header wins over a token).
     pub authorization: Authorization,

@@ -108,7 +108,7 @@ pub use view::{HostView, Stats};
 use crate::backoff::Backoff;
 use crate::breaker::BreakerState;
 use crate::classify::{classify_status, Processed, StatusSet};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, RequestIds};
 use crate::rng::Rng;
 use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
@@ -267,7 +267,10 @@ impl Engine {
             (Idempotency::Auto, false) => Some(self.rng.uuid_v4()),
             _ => None,
         };
-        let request_id = self.rng.uuid_v4();
+        let request_id = match self.config.request_id {
+            RequestIds::Generate => Some(self.rng.uuid_v4()),
+            RequestIds::Off => None,
+        };
         let deadline = spec
             .deadline
             .or(self.config.retry.deadline_ms.map(Duration::from_millis))

@@ -2,63 +2,116 @@
 //!
 //! Each call has at most one deadline that something waits for: the end of a wait (backoff, a
 //! rate-limit slot, a server hold), its deadline while it waits for a token or a concurrency
-//! slot, or the end of its attempt in flight. The queue is a heap of `(at, slot, seq)` entries;
-//! an entry is live only while its call still holds exactly that deadline. Stale entries are
-//! dropped as soon as they reach the top ([`TimerQueue::prune`] runs after every input), so
+//! slot, or the end of its attempt in flight. The queue holds `(at, key)` entries, earliest
+//! first and, at the same instant, the call started first first; an entry is live only while
+//! its call still holds exactly that deadline. Stale entries are dropped as soon as they reach
+//! the front ([`TimerQueue::prune`] runs after every input), so
 //! [`TimerQueue::next`] — and the engine's `poll_timeout()` — reports only deadlines something
 //! waits for, as quinn-proto's `TimerTable` does, and a driver never wakes for nothing.
+//!
+//! Most deadlines are `now + a fixed timeout`, so they arrive in order: those go to a FIFO
+//! (push and pop in O(1)); only a deadline earlier than the last one queued (a shorter
+//! timeout, a wait) goes to a heap. The earliest entry is the earlier of the two fronts.
 
 use core::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::time::Instant;
 
-/// Whose deadline an entry is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Whose deadline an entry is. Ordered by `seq` (start order) first, so deadlines at the same
+/// instant fire first come, first served.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
     pub slot: u32,
     pub seq: u32,
 }
 
+impl Ord for TimerKey {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        (self.seq, self.slot).cmp(&(other.seq, other.slot))
+    }
+}
+
+impl PartialOrd for TimerKey {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+type Entry = (Instant, TimerKey);
+
 /// Deadlines, earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
-    heap: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    /// Entries pushed in order: each no earlier than the one before.
+    fifo: VecDeque<Entry>,
+    /// Entries that came out of order.
+    heap: BinaryHeap<Reverse<Entry>>,
+}
+
+/// Which queue holds the earliest entry.
+enum Front {
+    Fifo,
+    Heap,
 }
 
 impl TimerQueue {
     /// Adds a deadline; the owner records `at` as its current one.
     pub fn push(&mut self, at: Instant, key: TimerKey) {
-        self.heap.push(Reverse((at, key)));
+        let entry = (at, key);
+        if self.fifo.back().is_none_or(|last| entry >= *last) {
+            self.fifo.push_back(entry);
+        } else {
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    fn front(&self) -> Option<(Entry, Front)> {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) if h < f => Some((*h, Front::Heap)),
+            (Some(f), _) => Some((*f, Front::Fifo)),
+            (None, Some(Reverse(h))) => Some((*h, Front::Heap)),
+            (None, None) => None,
+        }
+    }
+
+    fn pop_front(&mut self, front: Front) {
+        match front {
+            Front::Fifo => {
+                self.fifo.pop_front();
+            }
+            Front::Heap => {
+                self.heap.pop();
+            }
+        }
     }
 
     /// Pops the earliest entry due at `now`, live or not: the caller checks it.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
-        match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
-        }
+        let (entry, front) = self.front().filter(|((at, _), _)| *at <= now)?;
+        self.pop_front(front);
+        Some(entry)
     }
 
-    /// Drops stale entries from the top, so [`TimerQueue::next`] is exact.
+    /// Drops stale entries from the front, so [`TimerQueue::next`] is exact.
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
-        while let Some(Reverse((at, key))) = self.heap.peek() {
-            if live(*at, *key) {
+        while let Some(((at, key), front)) = self.front() {
+            if live(at, key) {
                 return;
             }
-            self.heap.pop();
+            self.pop_front(front);
         }
     }
 
     /// The earliest deadline (exact once [`TimerQueue::prune`] ran).
     pub fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        self.front().map(|((at, _), _)| at)
     }
 
     /// Entries held, live or stale (for tests).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.fifo.len() + self.heap.len()
     }
 }
 
@@ -87,5 +140,22 @@ mod tests {
         assert_eq!(q.pop_due(at(19)), None);
         assert_eq!(q.pop_due(at(20)), Some((at(20), b)));
         assert_eq!(q.next(), None);
+    }
+
+    #[test]
+    fn in_order_and_out_of_order_deadlines_come_out_earliest_first() {
+        let mut q = TimerQueue::default();
+        let key = |seq| TimerKey { slot: 9 - seq, seq };
+        // In order (the FIFO), then earlier ones (the heap), then ties at one instant.
+        for (ms, seq) in [(10, 1), (20, 2), (30, 3), (15, 4), (5, 5), (30, 6), (20, 7)] {
+            q.push(at(ms), key(seq));
+        }
+        let mut out = Vec::new();
+        while let Some((t, k)) = q.pop_due(at(100)) {
+            out.push((t, k.seq));
+        }
+        let want = [(5, 5), (10, 1), (15, 4), (20, 2), (20, 7), (30, 3), (30, 6)];
+        assert_eq!(out, want.map(|(ms, seq)| (at(ms), seq)));
+        assert_eq!(q.len(), 0);
     }
 }
