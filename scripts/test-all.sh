@@ -20,6 +20,8 @@ if ! { command -v pkg-config >/dev/null && pkg-config --exists openssl; }; then
 fi
 cargo check -p resile --no-default-features --features rustls-native-roots
 cargo check -p resile --no-default-features --features native-tls
+
+step "integrations: tower and OpenTelemetry (features tower, reqwest-middleware, opentelemetry)"
 # The telemetry tests run in the workspace run too (tracing only); here with every integration
 # and the `opentelemetry` feature.
 cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test tower --test telemetry

@@ -109,44 +109,13 @@ struct Row {
     attempts: u64,
 }
 
-async fn run(
-    contender: &Contender,
-    url: &str,
-    calls: usize,
-) -> (usize, usize, Duration, Vec<Duration>) {
-    let next = Arc::new(AtomicUsize::new(0));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls)));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..*CONCURRENCY {
-        let (contender, url) = (contender.clone(), url.to_string());
-        let (next, ok, latencies) = (next.clone(), ok.clone(), latencies.clone());
-        workers.spawn(async move {
-            let mut mine = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < calls && started.elapsed() < CAP {
-                let t = Instant::now();
-                if contender.call(&url).await {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                }
-                mine.push(t.elapsed());
-            }
-            latencies.lock().unwrap().extend(mine);
-        });
-    }
-    while workers.join_next().await.is_some() {}
-    let wall = started.elapsed();
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
-    latencies.sort_unstable();
-    (latencies.len(), ok.load(Ordering::Relaxed), wall, latencies)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+async fn run(contender: &Contender, url: &str, calls: usize) -> Sample {
+    let (contender, url) = (contender.clone(), url.to_string());
+    let call = move || {
+        let (contender, url) = (contender.clone(), url.clone());
+        async move { contender.call(&url).await }
+    };
+    resile_bench::drive(call, calls, *CONCURRENCY, CAP).await
 }
 
 async fn phase(
