@@ -1,18 +1,14 @@
 //! The adaptive client rate and the adaptive concurrency limit, driven through the engine on the
 //! virtual clock and written from the rules: off until configured (the rate: until the first
-//! throttle), waits with their reason, never past a deadline, events when they change, and no
-//! allocation per decision.
+//! throttle), waits with their reason, never past a deadline, and events when they change (that
+//! they allocate nothing per decision is in `alloc.rs`, beside the engine's other such tests).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
 use resile_core::config::{AdaptiveConcurrency, AimdConfig, Gradient2Config, Jitter};
-use resile_core::headers::NoHeaders;
 use resile_core::sim::{CallResult, SimReply, SimRequest, World};
-use resile_core::{
-    Action, CallSpec, Config, Engine, EventKind, Instant, Outcome, Preset, Response, UnixTime, Why,
-};
+use resile_core::{CallSpec, Config, Engine, EventKind, Instant, Preset, UnixTime, Why};
 
 const HOST: &str = "https://api.test";
 
@@ -346,92 +342,6 @@ fn gradient2_grows_while_latency_holds_and_sheds_when_it_climbs() {
         peak <= u64::from(top),
         "in flight {peak} never above the limit {top}"
     );
-}
-
-// ---- no allocation per decision ----------------------------------------------------------------
-
-/// Counts the allocations of the one thread that asks (the other tests run beside it).
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if COUNTING.with(Cell::get) {
-        ALLOCS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// One call: a 429 (a throttle, a drop), a wait for a token, a 200.
-fn cycle(engine: &mut Engine, now: &mut u64) {
-    let id = engine.start(CallSpec::get(HOST), ms(*now));
-    let mut sent = 0;
-    loop {
-        while let Some(action) = engine.poll_action() {
-            match action {
-                Action::Send { .. } => {
-                    sent += 1;
-                    *now += 5;
-                    let status = if sent == 1 { 429 } else { 200 };
-                    let r = Response::new(status, &NoHeaders, UnixTime::from_secs(1_700_000_000));
-                    engine.handle(id, Outcome::Response(r), ms(*now));
-                }
-                Action::Done { .. } | Action::Fail { .. } => {
-                    while engine.poll_event().is_some() {}
-                    return;
-                }
-                _ => panic!("unexpected action"),
-            }
-        }
-        while engine.poll_event().is_some() {}
-        let at = engine.poll_timeout().expect("a wait");
-        *now = at.as_millis() + 1;
-        engine.handle_timeout(ms(*now));
-    }
-}
-
-#[test]
-fn adaptive_decisions_allocate_nothing_after_warm_up() {
-    for adaptive in [
-        AdaptiveConcurrency::Aimd(AimdConfig::default()),
-        AdaptiveConcurrency::Gradient2(Gradient2Config::default()),
-    ] {
-        let mut config = rate_config();
-        config.concurrency.adaptive = Some(adaptive);
-        config.budget.enabled = false;
-        config.breaker.enabled = false;
-        let mut engine = Engine::new(config, 1, Instant::ZERO).unwrap();
-        let mut now = 0;
-        for _ in 0..50 {
-            cycle(&mut engine, &mut now);
-        }
-        ALLOCS.with(|n| n.set(0));
-        COUNTING.with(|c| c.set(true));
-        for _ in 0..200 {
-            cycle(&mut engine, &mut now);
-        }
-        COUNTING.with(|c| c.set(false));
-        assert_eq!(ALLOCS.with(Cell::get), 0, "allocations in 200 cycles");
-    }
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! After warm-up, a decision cycle allocates nothing: start a call, send, answer, finish,
 //! including a retry with a timer and the events of all of it; and a hedged call: the first
 //! attempt, the hedge after the host's latency percentile (the estimator is a fixed
-//! histogram), the loser's abort, the done. Only the test's own thread's allocations are
-//! counted, so the harness's other threads (and other tests run beside it) cannot disturb it.
+//! histogram), the loser's abort, the done; and the adaptive rate and concurrency limit's
+//! decisions. Each test counts only its own thread's allocations (flag and count are both
+//! thread-local), so the harness's other threads and the tests run beside it cannot disturb
+//! it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use resile_core::config::{AdaptiveConcurrency, AimdConfig, Gradient2Config, Jitter};
 use resile_core::headers::NoHeaders;
 use resile_core::{Action, CallSpec, Config, Engine, Instant, Outcome, Response, UnixTime, Why};
 
@@ -15,14 +17,23 @@ struct Counting;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 fn count() {
-    // `try_with`: the thread-local may be gone while a thread shuts down.
+    // `try_with`: the thread-locals may be gone while a thread shuts down.
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
     }
+}
+
+/// Runs `f` and returns the heap allocations this thread made in it.
+fn counted(f: impl FnOnce()) -> u64 {
+    ALLOCS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.with(Cell::get)
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -85,13 +96,11 @@ fn a_decision_cycle_allocates_nothing_after_warm_up() {
     for _ in 0..100 {
         cycle(&mut engine, &mut now, &headers);
     }
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.with(|c| c.set(true));
-    for _ in 0..1000 {
-        cycle(&mut engine, &mut now, &headers);
-    }
-    COUNTING.with(|c| c.set(false));
-    let n = ALLOCS.load(Ordering::SeqCst);
+    let n = counted(|| {
+        for _ in 0..1000 {
+            cycle(&mut engine, &mut now, &headers);
+        }
+    });
     assert_eq!(n, 0, "{n} heap allocations in 1000 warm decision cycles");
 }
 
@@ -140,18 +149,75 @@ fn a_hedged_call_allocates_nothing_after_warm_up() {
     for _ in 0..100 {
         assert!(hedged_call(&mut engine, &mut now));
     }
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.with(|c| c.set(true));
     let mut lost = 0;
-    for _ in 0..1000 {
-        lost += usize::from(hedged_call(&mut engine, &mut now));
-    }
-    COUNTING.with(|c| c.set(false));
+    let n = counted(|| {
+        for _ in 0..1000 {
+            lost += usize::from(hedged_call(&mut engine, &mut now));
+        }
+    });
     assert_eq!(
         lost, 1000,
         "every call was hedged and its first attempt aborted"
     );
     assert!(engine.stats().hedges >= 1100);
-    let n = ALLOCS.load(Ordering::SeqCst);
     assert_eq!(n, 0, "{n} heap allocations in 1000 warm hedged calls");
+}
+
+/// One call: a 429 (a throttle, a drop), a wait for a token, a 200.
+fn adaptive_cycle(engine: &mut Engine, now: &mut u64) {
+    let id = engine.start(
+        CallSpec::get("https://api.test"),
+        Instant::from_millis(*now),
+    );
+    let mut sent = 0;
+    loop {
+        while let Some(action) = engine.poll_action() {
+            match action {
+                Action::Send { .. } => {
+                    sent += 1;
+                    *now += 5;
+                    let status = if sent == 1 { 429 } else { 200 };
+                    let r = Response::new(status, &NoHeaders, UnixTime::from_secs(1_700_000_000));
+                    engine.handle(id, Outcome::Response(r), Instant::from_millis(*now));
+                }
+                Action::Done { .. } | Action::Fail { .. } => {
+                    while engine.poll_event().is_some() {}
+                    return;
+                }
+                _ => panic!("unexpected action"),
+            }
+        }
+        while engine.poll_event().is_some() {}
+        let at = engine.poll_timeout().expect("a wait");
+        *now = at.as_millis() + 1;
+        engine.handle_timeout(Instant::from_millis(*now));
+    }
+}
+
+#[test]
+fn adaptive_decisions_allocate_nothing_after_warm_up() {
+    for adaptive in [
+        AdaptiveConcurrency::Aimd(AimdConfig::default()),
+        AdaptiveConcurrency::Gradient2(Gradient2Config::default()),
+    ] {
+        // The adaptive rate on (it turns on at the first 429), with exact waits.
+        let mut config = Config::default();
+        config.adaptive_rate.enabled = true;
+        config.backoff.jitter = Jitter::None;
+        config.backoff.base_ms = 100;
+        config.concurrency.adaptive = Some(adaptive);
+        config.budget.enabled = false;
+        config.breaker.enabled = false;
+        let mut engine = Engine::new(config, 1, Instant::ZERO).unwrap();
+        let mut now = 0;
+        for _ in 0..50 {
+            adaptive_cycle(&mut engine, &mut now);
+        }
+        let n = counted(|| {
+            for _ in 0..200 {
+                adaptive_cycle(&mut engine, &mut now);
+            }
+        });
+        assert_eq!(n, 0, "allocations in 200 cycles");
+    }
 }
