@@ -158,11 +158,8 @@ async fn phase(
 
 /// The load averages, to read the figures by.
 fn uptime() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| {
-            let avg: Vec<&str> = l.split_whitespace().take(3).collect();
-            format!("load average {}", avg.join(", "))
-        })
+    resile_bench::load_averages()
+        .map(|avg| format!("load average {}", avg.join(", ")))
         .unwrap_or_default()
 }
 

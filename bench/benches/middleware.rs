@@ -111,9 +111,9 @@ fn cpu_time() -> Option<Duration> {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+    resile_bench::load_averages()
+        .map(|avg| avg.join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 struct Row {

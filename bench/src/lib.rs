@@ -98,3 +98,15 @@ where
         latencies,
     }
 }
+
+/// The machine's 1, 5 and 15 minute load averages (`/proc/loadavg`), to read a run's figures
+/// by; `None` where there is no such file.
+pub fn load_averages() -> Option<Vec<String>> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .map(str::to_string)
+            .collect(),
+    )
+}
