@@ -55,6 +55,16 @@ async fn get_status(resile: &resile::Client, url: &str) -> Result<u16, Box<dyn s
 type Hyper =
     HyperClient<hyper_util::client::legacy::connect::HttpConnector, ResileBody<Full<Bytes>>>;
 
+/// Waits until `service` is ready (which it must become) and calls it with `request`.
+async fn send<S, R>(service: &mut S, request: R) -> Result<S::Response, S::Error>
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    service.ready().await.expect("the service becomes ready");
+    service.call(request).await
+}
+
 fn hyper() -> Hyper {
     HyperClient::builder(TokioExecutor::new()).build_http()
 }
@@ -155,7 +165,7 @@ async fn through_tower(server: &ChaosServer, s: &Scenario) -> (Vec<String>, Stri
     options.max_attempts = plan.max_attempts;
     request.extensions_mut().insert(options);
     let mut service = ResileLayer::new(&client).layer(hyper());
-    let answer = service.ready().await.unwrap().call(request).await;
+    let answer = send(&mut service, request).await;
     let label = outcome(answer.as_ref().map(|r| r.status().as_u16()));
     (decision_lines(&recorder.engine()), label)
 }
@@ -226,7 +236,7 @@ async fn under_tower_http_layers_every_attempt_carries_their_headers_and_the_sam
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(br#"{"sku":"A-1"}"#)))
         .unwrap();
-    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    let response = send(&mut service, request).await.unwrap();
     assert_eq!(response.status(), 201);
     assert_eq!(report(&response).attempts, 2);
 
@@ -256,13 +266,7 @@ async fn put_503(
     let request = http::Request::put(format!("{}/status/503", server.url()))
         .body(Full::new(Bytes::from_static(body)))
         .unwrap();
-    service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err()
+    send(service, request).await.unwrap_err()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +321,7 @@ async fn an_inner_service_error_is_a_failed_attempt_the_engine_judges() {
     let request = http::Request::get("http://inner.test/x")
         .body(Full::default())
         .unwrap();
-    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    let response = send(&mut service, request).await.unwrap();
     assert_eq!(response.body(), "attempt 2");
     let report = report(&response);
     let first = report.events.iter().find_map(|e| match &e.kind {
@@ -341,13 +345,7 @@ async fn an_inner_service_error_is_a_failed_attempt_the_engine_judges() {
     let request = http::Request::get("/relative")
         .body(Full::default())
         .unwrap();
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = send(&mut service, request).await.unwrap_err();
     assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -363,13 +361,7 @@ async fn call_options_in_the_extensions_set_the_calls_attempts_and_key() {
     request
         .extensions_mut()
         .insert(CallOptions::default().max_attempts(2));
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = send(&mut service, request).await.unwrap_err();
     assert!(
         matches!(e, Error::RetriesExhausted { attempts: 2, .. }),
         "{e:?}"
@@ -382,13 +374,7 @@ async fn call_options_in_the_extensions_set_the_calls_attempts_and_key() {
     request
         .extensions_mut()
         .insert(CallOptions::default().idempotency_key(IdempotencyKey::Off));
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = send(&mut service, request).await.unwrap_err();
     assert_eq!(e.why(), Some(Why::NotIdempotent), "{e:?}");
 }
 
@@ -402,13 +388,7 @@ async fn a_refused_connection_is_never_sent_and_retried() {
     let request = http::Request::post(format!("http://{port}/orders"))
         .body(Full::new(Bytes::from_static(b"{}")))
         .unwrap();
-    let e = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let e = send(&mut service, request).await.unwrap_err();
     // hyper-util's connect error is the engine's `connect`: never sent, so even a POST may be
     // tried again, and the error says it was not applied.
     assert!(
@@ -494,13 +474,7 @@ async fn the_breaker_is_shared_with_the_client_it_came_from() {
         let request = http::Request::get(format!("{}/status/500", server.url()))
             .body(Full::default())
             .unwrap();
-        let e = service
-            .ready()
-            .await
-            .unwrap()
-            .call(request)
-            .await
-            .unwrap_err();
+        let e = send(&mut service, request).await.unwrap_err();
         assert_eq!(e.status(), Some(500), "{e:?}");
     }
     let before = server.stats().requests;
