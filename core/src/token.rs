@@ -435,7 +435,33 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether the secret can be sent as `Authorization: Bearer <secret>`: not empty, and only
+    /// visible ASCII, spaces and tabs (no CR, LF or other control byte a header cannot carry).
+    ///
+    /// ```
+    /// use resile_core::token::Secret;
+    /// assert!(Secret::new("eyJhbGciOi.x-y_z~").is_sendable());
+    /// assert!(!Secret::new("abc\r\nX-Injected: 1").is_sendable());
+    /// assert!(!Secret::new("").is_sendable());
+    /// ```
+    pub fn is_sendable(&self) -> bool {
+        sendable(&self.0)
+    }
 }
+
+/// Whether `token` can be sent as `Authorization: Bearer <token>` (see [`Secret::is_sendable`]).
+pub fn sendable(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+/// Why a fetched token is refused before it is stored: it cannot be sent as a header, so
+/// storing it would only earn a 401 and a refetch of the same token.
+pub const UNSENDABLE_TOKEN: &str = "the token source returned a token that is empty or holds \
+     control characters, which an Authorization header cannot carry";
 
 impl core::fmt::Debug for Secret {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -574,6 +574,19 @@ impl Shared {
     }
 
     fn token_result(&self, result: Result<AccessToken, Error>) {
+        // A token that cannot be sent as `Authorization: Bearer …` (a CR, LF or other control
+        // byte) is a failed fetch, not a token: attached it would be dropped, and the server's
+        // 401 would only fetch the same token again.
+        let result = result.and_then(|token| {
+            if token.secret.is_sendable() {
+                Ok(token)
+            } else {
+                Err(Error::Auth {
+                    why: Why::TokenFetchFailed,
+                    detail: Some(resile_core::token::UNSENDABLE_TOKEN.into()),
+                })
+            }
+        });
         self.with_engine(|st, now| match result {
             Ok(token) => {
                 let generation = st.engine.token_fetched(token.expires_in, now);

@@ -173,3 +173,33 @@ async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_no_header_can_carry_fails_the_fetch_instead_of_being_dropped() {
+    let server = chaos().await;
+    for bad in ["", "abc\r\nX-Injected: 1", "tab\u{7f}del"] {
+        let client = Client::builder()
+            .engine(fast_policy())
+            .token_source(StaticBearer::new(bad))
+            .build()
+            .unwrap();
+        let e = client
+            .get(format!("{}/protected/x", server.url()))
+            .send()
+            .await
+            .unwrap_err();
+        match &e {
+            Error::Auth {
+                why: Why::TokenFetchFailed,
+                detail: Some(detail),
+            } => assert!(detail.contains("control characters"), "{detail}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        assert!(!format!("{e} {e:?}").contains("X-Injected"), "{e:?}");
+    }
+    assert_eq!(
+        server.stats().requests,
+        0,
+        "no attempt went out without its token"
+    );
+}

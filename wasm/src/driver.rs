@@ -1046,6 +1046,13 @@ impl Inner {
             Some(p) => p().await,
             None => Err("a call needs an access token but the client has no tokenProvider".into()),
         };
+        let result = result.and_then(|grant| {
+            if resile_core::token::sendable(&grant.access_token) {
+                Ok(grant)
+            } else {
+                Err(resile_core::token::UNSENDABLE_TOKEN.into())
+            }
+        });
         let now = js::now();
         match result {
             Ok(grant) => {
