@@ -389,3 +389,12 @@ fn quick_demo_report_shows_no_duplicates_or_losses_for_resile() {
     );
     assert_eq!(phase(resile, "429 storm")["failed"], 0);
 }
+
+#[test]
+fn a_compressed_answer_prints_decoded() {
+    let s = server();
+    let o = resile(&["get", &format!("{}/gzip", s.url())]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let body: Value = serde_json::from_str(stdout(&o).trim()).expect("decoded JSON body");
+    assert_eq!(body["compressed"], true);
+}

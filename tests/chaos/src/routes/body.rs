@@ -222,6 +222,22 @@ pub(crate) async fn bytes(
     Ok(resp)
 }
 
+/// `GET /gzip`: a JSON document sent `Content-Encoding: gzip` whatever the request's
+/// `Accept-Encoding` says (servers that compress regardless exist). `?bomb` sends 8 MiB of
+/// zeros in 8 KB of gzip instead: a client must count the decoded bytes against its cap.
+pub(crate) async fn gzip(p: Params) -> Response {
+    let (body, kind): (&'static [u8], _) = if p.flag("bomb") {
+        (include_bytes!("zeros-8m.gz"), "application/octet-stream")
+    } else {
+        (include_bytes!("compressed.json.gz"), "application/json")
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/signed", any(body::signed))
         .route("/upload", post(body::upload))
         .route("/bytes/{n}", get(body::bytes))
+        .route("/gzip", get(body::gzip))
         .route("/redirect/{hops}", any(redirect::redirect))
         .route("/download/{n}", get(transfer::download))
         .route(
@@ -112,6 +113,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("signed", None) => "/signed",
         ("upload", None) => "/upload",
         ("bytes", Some(_)) => "/bytes/{n}",
+        ("gzip", None) => "/gzip",
         ("redirect", Some(_)) => "/redirect/{hops}",
         ("download", Some(_)) => "/download/{n}",
         ("upload-retry", None) => "/upload-retry",
