@@ -472,6 +472,31 @@ impl JsClient {
         self.request("GET", url, options)
     }
 
+    /// A GET whose body is read as it arrives and, where it breaks, taken up with `Range` /
+    /// `If-Range` as the call's next attempt (same deadline, attempts and request id); a server
+    /// that ignores `Range` sends the body again and only that one is kept. Resolves to a
+    /// `ResileResponse` with the whole body; a resumed answer that cannot be used (416, a
+    /// partial answer that is not the range asked for) rejects with `code: "resume"`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
+    pub fn download(&self, url: String, options: Option<RequestOptions>) -> Promise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let mut spec = match request_spec(Method::Get, url, &options) {
+            Ok(s) => s,
+            Err(e) => return Promise::reject(&e),
+        };
+        spec.ends = resile_core::CallEnd::AfterBody;
+        let driver = self.driver.clone();
+        future_to_promise(async move {
+            let url = driver
+                .resolve(&spec.url)
+                .unwrap_or_else(|_| spec.url.clone());
+            match driver.request(spec).await {
+                Ok(reply) => Ok(JsResponse::new(reply).into()),
+                Err(e) => Err(call_error(Method::Get, &url, e)),
+            }
+        })
+    }
+
     /// `request("HEAD", url, options)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
     pub fn head(&self, url: String, options: Option<RequestOptions>) -> Promise {
@@ -829,7 +854,7 @@ impl From<&CallError> for PageFailure {
     fn from(e: &CallError) -> Self {
         match e {
             CallError::Failed { failure, .. } => PageFailure::from(failure),
-            CallError::Invalid(_) => PageFailure {
+            CallError::Invalid(_) | CallError::Resume(_) => PageFailure {
                 attempts: 0,
                 again: Again::Never,
             },
