@@ -450,10 +450,14 @@ impl JsClient {
             )));
         };
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-        let spec = match request_spec(method, url, &options) {
-            Ok(s) => s,
-            Err(e) => return Promise::reject(&e),
-        };
+        match request_spec(method, url, &options) {
+            Ok(spec) => self.respond(method, spec),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Runs `spec` to a `ResileResponse`, or a `ResileError`.
+    fn respond(&self, method: Method, spec: RequestSpec) -> Promise {
         let driver = self.driver.clone();
         future_to_promise(async move {
             let url = driver
@@ -480,21 +484,13 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
     pub fn download(&self, url: String, options: Option<RequestOptions>) -> Promise {
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-        let mut spec = match request_spec(Method::Get, url, &options) {
-            Ok(s) => s,
-            Err(e) => return Promise::reject(&e),
-        };
-        spec.ends = resile_core::CallEnd::AfterBody;
-        let driver = self.driver.clone();
-        future_to_promise(async move {
-            let url = driver
-                .resolve(&spec.url)
-                .unwrap_or_else(|_| spec.url.clone());
-            match driver.request(spec).await {
-                Ok(reply) => Ok(JsResponse::new(reply).into()),
-                Err(e) => Err(call_error(Method::Get, &url, e)),
+        match request_spec(Method::Get, url, &options) {
+            Ok(mut spec) => {
+                spec.ends = resile_core::CallEnd::AfterBody;
+                self.respond(Method::Get, spec)
             }
-        })
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// `request("HEAD", url, options)`.
