@@ -1015,8 +1015,15 @@ impl Inner {
         let result = self
             .send(&spec, &url, key, request_id, token, init, read)
             .await;
+        let mut stale = false;
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            // A download's call outlives its attempts: one the engine already aborted (a
+            // hedge that lost) must not take the place of the answer whose body is read.
+            stale = slot.transfer.is_some() && !slot.inflight.iter().any(|(n, _)| *n == attempt);
             slot.inflight.retain(|(n, _)| *n != attempt);
+        }
+        if stale {
+            return;
         }
         let now = js::now();
         match result {
