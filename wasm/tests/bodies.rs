@@ -288,3 +288,28 @@ async fn the_js_api_downloads_with_resume() {
         "the file, byte for byte"
     );
 }
+
+#[wasm_bindgen_test]
+async fn the_rust_client_downloads_with_resume() {
+    let chaos = chaos();
+    let client = resile_wasm::Client::builder()
+        .engine(Config::from_json(r#"{"backoff":{"base_ms":10,"jitter":"none"}}"#).unwrap())
+        .build()
+        .expect("client");
+    let key = unique("rust-download");
+    let response = client
+        .get(format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11"))
+        .send_download()
+        .await
+        .expect("the download succeeds");
+    assert_eq!((response.status().as_u16(), response.attempts()), (200, 2));
+    assert!(
+        response.bytes().as_ref() == the_file(&driver(), &chaos, 11).await.as_slice(),
+        "the file, byte for byte"
+    );
+    let log = transfers(&driver(), &chaos, &key).await;
+    assert_eq!(
+        log["request_ids"],
+        serde_json::json!([response.request_id(), response.request_id()])
+    );
+}
