@@ -313,3 +313,27 @@ async fn the_rust_client_downloads_with_resume() {
         serde_json::json!([response.request_id(), response.request_id()])
     );
 }
+
+/// The call's deadline holds across a resume: the server breaks the body only after a pause
+/// longer than the whole deadline, so the break comes too late to be taken up.
+#[wasm_bindgen_test]
+async fn a_deadline_that_passes_across_a_resume_ends_the_download() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-deadline");
+    let mut spec = RequestSpec::new(
+        Method::Get,
+        format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11"),
+    );
+    spec.ends = CallEnd::AfterBody;
+    spec.deadline = Some(core::time::Duration::from_millis(250));
+    match d.request(spec).await {
+        Err(CallError::Failed { failure, .. }) => {
+            assert_eq!((failure.why, failure.attempts), (Why::DeadlineWouldPass, 1))
+        }
+        Err(e) => panic!("expected the deadline, got {e:?}"),
+        Ok(r) => panic!("expected the deadline, got status {}", r.status),
+    }
+    let log = transfers(&d, &chaos, &key).await;
+    assert_eq!(log["requests"], 1, "no range request past the deadline");
+}
