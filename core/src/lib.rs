@@ -81,13 +81,13 @@ pub mod why;
 pub use classify::{Method, Processed, TransportError};
 pub use config::{Config, ConfigError, FleetConfig, Jitter};
 pub use engine::{
-    Action, AttemptHeaders, Authorization, CallId, CallSpec, ClientEvent, Detail, Engine, Event,
-    EventKind, Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome, Problem,
-    Response, Stats,
+    Action, AttemptHeaders, Authorization, CallEnd, CallId, CallSpec, ClientEvent, Detail, Engine,
+    Event, EventKind, Failure, FailureKind, Hint, Idempotency, IdempotencyKey, Last, Outcome,
+    Problem, Response, Stats,
 };
 pub use engine::{
-    Attempted, ControlError, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites, Predicate,
-    RetryPredicate, RetryVerdict, Seen,
+    Attempted, ControlError, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites,
+    NotStreaming, Predicate, RetryPredicate, RetryVerdict, Seen,
 };
 pub use preset::Preset;
 pub use rng::{Uuid, UuidText};

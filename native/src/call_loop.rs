@@ -25,7 +25,7 @@ use futures::{Future, StreamExt};
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use resile_core::{CallSpec, Outcome, UuidText, Why};
+use resile_core::{CallId, CallSpec, Outcome, TransportError, UuidText, Why};
 
 use crate::control::FallbackAnswer;
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
@@ -60,6 +60,11 @@ pub(crate) trait Exchange {
     /// What the decoder said about the latest answer, if it could not decode it.
     fn undecodable(&mut self) -> Option<(String, String)> {
         None
+    }
+
+    /// The engine opened the call as `id` (a download's body is taken up under it).
+    fn opened(&mut self, id: CallId) {
+        let _ = id;
     }
 
     /// The engine says the latest answer is final.
@@ -134,12 +139,12 @@ pub(crate) async fn drive<E: Exchange>(
 pub(crate) enum Start {
     /// A new call: its first attempt now.
     Fresh,
-    /// The continuation of a download whose body broke after `attempts` attempts
-    /// ([`resile_core::Engine::resume`]): its first attempt is a retry.
-    Resumed {
-        attempts: u32,
-        broke: resile_core::TransportError,
-    },
+    /// A new download: the call stays open on the engine while its body is read
+    /// ([`resile_core::CallEnd::AfterBody`]).
+    Download,
+    /// The next attempt of download `call`, whose body broke with `broke`
+    /// ([`resile_core::Engine::resume`]): the same call, taken up.
+    Resumed { call: CallId, broke: TransportError },
 }
 
 /// [`drive`], begun as `start` says.
@@ -173,8 +178,14 @@ async fn run<E: Exchange>(
     let sink = call.sink(log);
     let (id, mut orders) = match start {
         Start::Fresh => shared.start(spec, sink),
-        Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, sink),
+        Start::Download => shared.start(spec.download(), sink),
+        Start::Resumed { call, broke } => {
+            // Not open any more: the caller cancelled the download meanwhile.
+            let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
+            (call, orders)
+        }
     };
+    exchange.opened(id);
     let mut guard = CallGuard {
         shared: shared.clone(),
         id,

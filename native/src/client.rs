@@ -14,7 +14,7 @@ use resile_core::config::RequestIds;
 use resile_core::engine::HostView;
 use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
-use resile_core::{CallSpec, Outcome, Stats, TransportError, UuidText};
+use resile_core::{CallId, CallSpec, Outcome, Stats, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange, Start};
 use crate::config::ClientConfig;
@@ -574,16 +574,29 @@ impl Client {
         }
     }
 
-    /// The continuation of a download whose body broke: a streaming call begun as `start`
-    /// says (see [`crate::call_loop::Start::Resumed`]).
-    pub(crate) async fn execute_resumed(
+    /// A download's call ([`Start::Download`]) or the next attempt of one
+    /// ([`Start::Resumed`]): a streaming call that stays open on the engine while its body is
+    /// read, and its id.
+    pub(crate) async fn execute_download(
         self,
         req: Prepared,
         options: CallOptions,
         start: Start,
-    ) -> Result<StreamingResponse, Error> {
+    ) -> Result<(StreamingResponse, CallId), Error> {
         let answer = self.run_from::<()>(req, options, None, true, start).await?;
-        StreamingResponse::from_answer(answer.response, answer.stream)
+        let Some(call) = answer.call else {
+            return Err(Error::Transport {
+                kind: TransportError::Other,
+                message: "a download's answer came from no call".into(),
+            });
+        };
+        match StreamingResponse::from_answer(answer.response, answer.stream) {
+            Ok(response) => Ok((response, call)),
+            Err(e) => {
+                self.shared.cancel(call);
+                Err(e)
+            }
+        }
     }
 
     async fn run<T>(
@@ -644,6 +657,7 @@ impl Client {
             stand_in,
             keep_as,
             judged: spec.predicate.is_some(),
+            call: None,
         };
         let target = Target {
             method: req.method.as_str(),
@@ -672,6 +686,8 @@ struct Transport<'r, T> {
     keep_as: Option<String>,
     /// The call has a retry predicate, which may read any response header.
     judged: bool,
+    /// The engine's id of the call.
+    call: Option<CallId>,
 }
 
 impl<'r, T> Exchange for Transport<'r, T> {
@@ -732,6 +748,10 @@ impl<'r, T> Exchange for Transport<'r, T> {
         self.last = None;
     }
 
+    fn opened(&mut self, id: CallId) {
+        self.call = Some(id);
+    }
+
     fn last_status(&self) -> Option<u16> {
         self.last.as_ref().map(|r| r.status.as_u16())
     }
@@ -786,6 +806,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             response,
             decoded: self.decoded,
             stream,
+            call: self.call,
         })
     }
 }
@@ -826,6 +847,7 @@ impl<T> Transport<'_, T> {
             response,
             decoded,
             stream: None,
+            call: self.call,
         }))
     }
 }
@@ -836,6 +858,8 @@ struct Answer<T> {
     response: Response,
     decoded: Option<T>,
     stream: Option<reqwest::Response>,
+    /// The engine's id of the call.
+    call: Option<CallId>,
 }
 
 /// Decodes a 2xx body inside the call (see [`Client::execute_json`]).

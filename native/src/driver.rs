@@ -483,33 +483,33 @@ impl Shared {
 
     /// Starts a call; its orders arrive on the returned channel, and its events go to `sink`.
     pub(crate) fn start(&self, spec: CallSpec<'_>, sink: CallSink) -> (CallId, Orders) {
-        self.start_with(sink, move |engine, now| engine.start(spec, now))
-    }
-
-    /// Starts the continuation of a download whose body broke ([`Engine::resume`]).
-    pub(crate) fn resume(
-        &self,
-        spec: CallSpec<'_>,
-        attempts: u32,
-        broke: resile_core::TransportError,
-        sink: CallSink,
-    ) -> (CallId, Orders) {
-        self.start_with(sink, move |engine, now| {
-            engine.resume(spec, attempts, broke, now)
-        })
-    }
-
-    fn start_with(
-        &self,
-        sink: CallSink,
-        start: impl FnOnce(&mut Engine, Instant) -> CallId,
-    ) -> (CallId, Orders) {
         self.with_engine(move |st, now| {
-            let id = start(&mut st.engine, now);
+            let id = st.engine.start(spec, now);
             let orders = st.waiters.open(id);
             st.sinks.insert(id, sink);
             (id, orders)
         })
+    }
+
+    /// Takes up download `call`, whose body broke with `broke` ([`Engine::resume`]): its
+    /// orders arrive on the returned channel again; `None` if the call is no longer open.
+    pub(crate) fn resume(
+        &self,
+        call: CallId,
+        broke: resile_core::TransportError,
+        sink: CallSink,
+    ) -> Option<Orders> {
+        self.with_engine(move |st, now| {
+            st.engine.resume(call, broke, now).ok()?;
+            let orders = st.waiters.open(call);
+            st.sinks.insert(call, sink);
+            Some(orders)
+        })
+    }
+
+    /// Download `call`'s body was read to its end ([`Engine::body_read`]).
+    pub(crate) fn body_read(&self, call: CallId) {
+        self.with_engine(|st, now| st.engine.body_read(call, now));
     }
 
     /// Reports how an attempt ended.

@@ -119,6 +119,7 @@ mod token;
 pub mod tower;
 mod transport;
 
+pub use body::BodyFactory;
 pub use client::{BatchMode, Client, ClientBuilder};
 pub use config::ClientConfig;
 pub use control::{BreakerOverride, Fallback, FallbackAnswer, RetryCheck};

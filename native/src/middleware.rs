@@ -37,7 +37,26 @@
 //!   (`Provided`), sent on every attempt; without one, POST and PATCH get the engine's key.
 //! - The request can be sent again if [`reqwest::Request::try_clone`] can copy it. A streaming
 //!   body cannot: it is sent once, and a failure the engine would have retried ends the call
-//!   with [`Why::BodyNotReplayable`](crate::Why::BodyNotReplayable).
+//!   with [`Why::BodyNotReplayable`](crate::Why::BodyNotReplayable) — unless a
+//!   [`BodyFactory`] in the request's extensions makes the body again: then every attempt's
+//!   body is the factory's, and the call is retried like one with a body in memory.
+//!
+//! ```no_run
+//! # async fn demo(http: reqwest_middleware::ClientWithMiddleware) -> Result<(), reqwest_middleware::Error> {
+//! use resile::BodyFactory;
+//!
+//! // Chunks produced again for every attempt (a file reopened for each works the same way).
+//! let parts: Vec<bytes::Bytes> = vec!["a,b\n".into(), "c,d\n".into()];
+//! let upload = BodyFactory::new(move || {
+//!     futures::stream::iter(parts.clone().into_iter().map(Ok::<_, std::io::Error>))
+//! });
+//! let response = http
+//!     .put("https://api.example.com/uploads/report.csv")
+//!     .with_extension(upload)
+//!     .send()
+//!     .await?;
+//! # let _ = response; Ok(()) }
+//! ```
 //! - A request with its own `Authorization` keeps it; otherwise, if the client has a token
 //!   source, each attempt carries `Authorization: Bearer` with the engine's token.
 //! - Every attempt carries the engine's `X-Request-ID` (one per call).
@@ -68,6 +87,7 @@ use reqwest_middleware::{Middleware, Next};
 
 use resile_core::{Outcome, TransportError, UuidText};
 
+use crate::body::BodyFactory;
 use crate::call_loop::{self, Exchange};
 use crate::driver::{CallLog, SendOrder};
 use crate::http_call::{Incoming, Latest};
@@ -138,7 +158,8 @@ impl Middleware for ResileMiddleware {
             Ok(incoming) => incoming,
             Err(e) => return Err(reqwest_middleware::Error::Middleware(anyhow::Error::new(e))),
         };
-        let replayable = req.try_clone().is_some();
+        let factory = extensions.get::<BodyFactory>().cloned();
+        let replayable = factory.is_some() || req.try_clone().is_some();
         let spec = incoming.spec(shared, replayable);
         let url = req.url().to_string();
         let method = req.method().clone();
@@ -159,6 +180,7 @@ impl Middleware for ResileMiddleware {
         let downstream = Downstream {
             template: Some(req),
             replayable,
+            factory,
             explicit_key: incoming.explicit_key.clone(),
             next,
             extensions: &mut *extensions,
@@ -184,6 +206,8 @@ struct Downstream<'n, 'r> {
     /// The caller's request; copied for each attempt, or taken by the only one.
     template: Option<Request>,
     replayable: bool,
+    /// Makes each attempt's body, when the caller gave one.
+    factory: Option<BodyFactory>,
     explicit_key: Option<HeaderValue>,
     next: Next<'n>,
     extensions: &'n mut Extensions,
@@ -200,10 +224,10 @@ impl<'n> Exchange for Downstream<'n, '_> {
     type Attempt = BoxFuture<'n, Attempt<Self::Received>>;
 
     fn send(&mut self, order: SendOrder) -> Self::Attempt {
-        let req = if self.replayable {
-            self.template.as_ref().and_then(Request::try_clone)
-        } else {
-            self.template.take()
+        let req = match (&self.factory, self.replayable) {
+            (Some(factory), _) => self.template.as_ref().map(|t| with_body(t, factory)),
+            (None, true) => self.template.as_ref().and_then(Request::try_clone),
+            (None, false) => self.template.take(),
         };
         let Some(mut req) = req else {
             return Box::pin(future::ready(Attempt::BodyGone));
@@ -249,4 +273,14 @@ impl<'n> Exchange for Downstream<'n, '_> {
     fn done(self, _attempts: u32, _request_id: Option<UuidText>) -> Result<Response, Error> {
         self.last.answer()
     }
+}
+
+/// A copy of `template` whose body `factory` makes anew.
+fn with_body(template: &Request, factory: &BodyFactory) -> Request {
+    let mut req = Request::new(template.method().clone(), template.url().clone());
+    *req.headers_mut() = template.headers().clone();
+    *req.timeout_mut() = template.timeout().copied();
+    *req.version_mut() = template.version();
+    *req.body_mut() = Some(factory.make());
+    req
 }

@@ -375,10 +375,13 @@ impl RequestBuilder {
     /// [`RequestBuilder::send_streaming`], taking it up where it breaks: the next attempt asks
     /// for the rest with `Range: bytes=N-` and `If-Range` (the strong ETag, else the
     /// `Last-Modified` of the first answer), so the bytes already read are not fetched again.
-    /// That attempt is the engine's to allow, like any retry of the call: it counts against
-    /// `max_attempts`, the retry budget and the breaker, and waits its backoff. Its deadline
-    /// (`retry.deadline_ms`, or [`RequestBuilder::deadline`]) counts from the break, and it
-    /// carries an `X-Request-ID` of its own.
+    /// The download is one call, open until its body has been read to the end (or the
+    /// response is dropped, which cancels it), and that attempt is the call's next one, the
+    /// engine's to allow like any retry: it counts against `max_attempts`, the retry budget and
+    /// the breaker, waits its backoff, carries the call's `X-Request-ID`, and the call's
+    /// deadline (`retry.deadline_ms`, or [`RequestBuilder::deadline`], from the first attempt)
+    /// still holds: a body that breaks after it has passed ends the download with
+    /// [`Error::Timeout`].
     ///
     /// The bytes handed over always belong to one version of the resource. A server that
     /// answers the range request with the whole body (it ignores `Range`, or the resource

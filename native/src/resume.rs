@@ -3,9 +3,10 @@
 //! The rule is the core's ([`resile_core::resume`]): what the next attempt asks for (`Range`
 //! and `If-Range` on a strong ETag or `Last-Modified`, or the whole body again) and what its
 //! answer means (continue, restart, fail). The engine decides whether and when that attempt is
-//! made ([`resile_core::Engine::resume`]): it counts against the call's attempts, the retry
-//! budget and the breaker, and waits its backoff. This module only carries the headers and the
-//! new body between the two.
+//! made ([`resile_core::Engine::resume`]): a download is one call, open while its body is read,
+//! so the attempt for the rest is that call's next one, under its deadline and attempt count,
+//! with its `X-Request-ID`, after its backoff, paid from the retry budget and counted by the
+//! breaker. This module only carries the headers and the new body between the two.
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, IF_RANGE, RANGE};
@@ -15,8 +16,13 @@ use resile_core::headers::Headers;
 use resile_core::resume::{Download, Plan, RestartWhy, Verdict};
 use resile_core::TransportError;
 
+use std::sync::Arc;
+
+use resile_core::CallId;
+
 use crate::call_loop::Start;
 use crate::client::Client;
+use crate::driver::Shared;
 use crate::error::Error;
 use crate::request::CallOptions;
 use crate::stream::StreamingResponse;
@@ -54,6 +60,37 @@ pub(crate) struct Resumer {
     explicit_key: Option<HeaderValue>,
     options: CallOptions,
     download: Download,
+    call: OpenCall,
+}
+
+/// The download's call, open on the engine while its body is read: read to its end it
+/// succeeds; dropped before, it is cancelled.
+struct OpenCall {
+    shared: Arc<Shared>,
+    id: CallId,
+    open: bool,
+}
+
+impl OpenCall {
+    /// The body was read to its end (or the answer is taken as it is).
+    fn read(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.shared.body_read(self.id);
+        }
+    }
+
+    /// The download cannot go on.
+    fn give_up(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.shared.cancel(self.id);
+        }
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        self.give_up();
+    }
 }
 
 /// The head of an answer, as the core reads it.
@@ -85,11 +122,21 @@ pub(crate) async fn download(
     let own_range = req.headers.contains_key(RANGE);
     let (method, url) = (req.method.clone(), req.url.clone());
     let (headers, explicit_key) = (req.headers.clone(), req.explicit_key.clone());
-    let response = client
+    if own_range {
+        return client.execute_streaming(req, options).await;
+    }
+    let (response, id) = client
         .clone()
-        .execute_streaming(req, options.clone())
+        .execute_download(req, options.clone(), Start::Download)
         .await?;
-    if own_range || response.status() != reqwest::StatusCode::OK {
+    let mut call = OpenCall {
+        shared: client.shared.clone(),
+        id,
+        open: true,
+    };
+    if response.status() != reqwest::StatusCode::OK {
+        // Not a body to take up: the call ends with this answer, as a plain one would.
+        call.read();
         return Ok(response);
     }
     let download = Download::start(&Head(response.headers()));
@@ -101,6 +148,7 @@ pub(crate) async fn download(
         explicit_key,
         options,
         download,
+        call,
     })))
 }
 
@@ -110,12 +158,27 @@ impl Resumer {
         self.download.delivered(n as u64);
     }
 
-    /// The body broke with `broke` after `attempts` attempts: the engine's next attempt for
-    /// the rest, and what its answer means. `Continue` and `Restart` come with the new answer.
+    /// The body was read to its end: the call succeeds.
+    pub(crate) fn finished(&mut self) {
+        self.call.read();
+    }
+
+    /// The body broke with `broke`: the call's next attempt for the rest, and what its answer
+    /// means. `Continue` and `Restart` come with the new answer; otherwise the call ends.
     pub(crate) async fn take_up(
         &mut self,
         broke: TransportError,
-        attempts: u32,
+    ) -> Result<(StreamingResponse, Verdict), Error> {
+        let taken = self.next_attempt(broke).await;
+        if taken.is_err() {
+            self.call.give_up();
+        }
+        taken
+    }
+
+    async fn next_attempt(
+        &mut self,
+        broke: TransportError,
     ) -> Result<(StreamingResponse, Verdict), Error> {
         let mut headers = self.headers.clone();
         if let Plan::Resume { range, if_range } = self.download.plan() {
@@ -133,11 +196,14 @@ impl Resumer {
             body: PreparedBody::Empty,
             explicit_key: self.explicit_key.clone(),
         };
-        let start = Start::Resumed { attempts, broke };
-        let next = self
+        let start = Start::Resumed {
+            call: self.call.id,
+            broke,
+        };
+        let (next, _) = self
             .client
             .clone()
-            .execute_resumed(req, self.options.clone(), start)
+            .execute_download(req, self.options.clone(), start)
             .await?;
         match self
             .download

@@ -138,7 +138,12 @@ impl StreamingResponse {
                     }
                     return Ok(Some(Piece::Bytes { offset, bytes }));
                 }
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    if let Some(r) = self.resume.as_mut() {
+                        r.finished();
+                    }
+                    return Ok(None);
+                }
                 Err(e) => e,
             };
             let kind = classify_error(&broke);
@@ -149,7 +154,7 @@ impl StreamingResponse {
                 });
             };
             tracing::debug!(target: "resile", offset = self.offset, error = %crate::transport::error_text(&broke), "the body broke; taking it up");
-            let (next, verdict) = resumer.take_up(kind, self.head.attempts()).await?;
+            let (next, verdict) = resumer.take_up(kind).await?;
             self.body = next.body;
             match verdict {
                 Verdict::Restart { discard, why } => {

@@ -352,6 +352,48 @@ async fn a_streaming_body_is_sent_once_and_the_error_says_why() {
     ));
 }
 
+/// reqwest-middleware #44 / #214: a streamed body cannot be cloned, so a retry has nothing to
+/// send. A `BodyFactory` in the extensions makes it again: the upload that failed after the
+/// server read it is sent whole a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_factory_in_the_extensions_makes_a_streamed_upload_retryable() {
+    let server = chaos().await;
+    let client = client_with(fast_policy());
+    let parts: Vec<bytes::Bytes> = (0..64u8).map(|i| vec![i; 4096].into()).collect();
+    let whole: Vec<u8> = parts.iter().flatten().copied().collect();
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = made.clone();
+    let factory = resile::BodyFactory::new(move || {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        futures::stream::iter(parts.clone().into_iter().map(Ok::<_, std::io::Error>))
+    });
+    let response = stack(&client)
+        .put(format!(
+            "{}/upload-retry?key=mw-factory&fail=1",
+            server.url()
+        ))
+        .with_extension(factory)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_and_attempts(&response), (200, 2));
+    assert_eq!(
+        made.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one body per attempt"
+    );
+    let body = body_json(response).await;
+    assert_eq!(body["len"], json!(whole.len()));
+    assert_eq!(body["sha256"], json!(resile_chaos::sha256_hex(&whole)));
+    let log = server.state().transfer_log("mw-factory").unwrap();
+    let want = (whole.len() as u64, resile_chaos::sha256_hex(&whole));
+    assert_eq!(
+        log.uploads,
+        vec![want.clone(), want],
+        "the whole body, both times"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_is_shared_with_the_client_it_came_from() {
     let server = chaos().await;

@@ -4,8 +4,11 @@
 
 mod common;
 
-use common::{chaos, fast_policy};
+use std::time::Duration;
+
+use common::{chaos, fast_policy, Recorder};
 use resile::resile_core::resume::{RestartWhy, ResumeError};
+use resile::resile_core::{EventKind, Why};
 use resile::{Client, Error, Piece, StreamingResponse};
 
 const LEN: u64 = 1 << 20;
@@ -245,6 +248,105 @@ async fn resumes_count_against_the_calls_attempts() {
         "{e:?}"
     );
     assert_eq!(server.state().transfer_log("budget").unwrap().requests, 2);
+}
+
+/// A resume continues the call: one call in the events, one `X-Request-ID` on every request
+/// the server saw, and the call ends once the body has been read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_the_same_call_with_the_same_request_id() {
+    let server = chaos().await;
+    let events = Recorder::default();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .seed(7)
+        .on_event(events.callback())
+        .build()
+        .unwrap();
+    let download = client
+        .get(url(&server, "same-call", ""))
+        .send_download()
+        .await
+        .unwrap();
+    let request_id = download.request_id().to_string();
+    assert_eq!(
+        client.active_calls(),
+        1,
+        "the call stays open while its body is read"
+    );
+    let (file, _) = collect(download).await.unwrap();
+    assert_eq!(file.len() as u64, LEN);
+    assert_eq!(client.active_calls(), 0);
+    let log = server.state().transfer_log("same-call").unwrap();
+    assert_eq!(log.downloads.len(), 2, "{:?}", log.downloads);
+    assert!(!request_id.is_empty());
+    assert_eq!(log.request_ids, vec![Some(request_id.clone()); 2]);
+    let engine = events.engine();
+    let started: Vec<_> = engine
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 1, "one call");
+    assert!(
+        engine
+            .iter()
+            .all(|e| e.kind.call().is_none_or(|c| c == started[0])),
+        "every event on that call"
+    );
+    let ended: Vec<_> = engine
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CallSucceeded { attempts, .. } => Some(*attempts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [2],
+        "it succeeds once, with the body, after two attempts"
+    );
+}
+
+/// The call's deadline covers its resumes: a body that breaks after it has passed is not
+/// taken up, and the download ends with a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_that_passes_across_a_resume_ends_the_download_typed() {
+    let server = chaos().await;
+    let deadline = Duration::from_millis(800);
+    let mut download = client()
+        .get(url(&server, "deadline", ""))
+        .deadline(deadline)
+        .send_download()
+        .await
+        .unwrap();
+    // Some of the body, then the caller dawdles past the call's deadline.
+    assert!(download.chunk().await.unwrap().is_some());
+    tokio::time::sleep(deadline).await;
+    let e = loop {
+        match download.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the body breaks at half"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(
+            e,
+            Error::Timeout {
+                why: Why::DeadlineWouldPass,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        server.state().transfer_log("deadline").unwrap().requests,
+        1,
+        "no range request past the deadline"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -450,10 +450,14 @@ impl JsClient {
             )));
         };
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
-        let spec = match request_spec(method, url, &options) {
-            Ok(s) => s,
-            Err(e) => return Promise::reject(&e),
-        };
+        match request_spec(method, url, &options) {
+            Ok(spec) => self.respond(method, spec),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Runs `spec` to a `ResileResponse`, or a `ResileError`.
+    fn respond(&self, method: Method, spec: RequestSpec) -> Promise {
         let driver = self.driver.clone();
         future_to_promise(async move {
             let url = driver
@@ -470,6 +474,23 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
     pub fn get(&self, url: String, options: Option<RequestOptions>) -> Promise {
         self.request("GET", url, options)
+    }
+
+    /// A GET whose body is read as it arrives and, where it breaks, taken up with `Range` /
+    /// `If-Range` as the call's next attempt (same deadline, attempts and request id); a server
+    /// that ignores `Range` sends the body again and only that one is kept. Resolves to a
+    /// `ResileResponse` with the whole body; a resumed answer that cannot be used (416, a
+    /// partial answer that is not the range asked for) rejects with `code: "resume"`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ResileResponse>")]
+    pub fn download(&self, url: String, options: Option<RequestOptions>) -> Promise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        match request_spec(Method::Get, url, &options) {
+            Ok(mut spec) => {
+                spec.ends = resile_core::CallEnd::AfterBody;
+                self.respond(Method::Get, spec)
+            }
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// `request("HEAD", url, options)`.
@@ -829,7 +850,7 @@ impl From<&CallError> for PageFailure {
     fn from(e: &CallError) -> Self {
         match e {
             CallError::Failed { failure, .. } => PageFailure::from(failure),
-            CallError::Invalid(_) => PageFailure {
+            CallError::Invalid(_) | CallError::Resume(_) => PageFailure {
                 attempts: 0,
                 again: Again::Never,
             },

@@ -287,6 +287,7 @@ impl CallError {
                 at,
             ),
             CallError::Invalid(message) => (Error::InvalidRequest { message }, crate::js::now()),
+            CallError::Resume(e) => (Error::Resume(e), crate::js::now()),
         }
     }
 }

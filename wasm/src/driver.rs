@@ -25,6 +25,13 @@
 //! [`TransportError::Reset`] (the request may have been processed), the safe reading for writes.
 //! A body that breaks off after the headers arrived is [`TransportError::Truncated`]; an attempt
 //! aborted by its own timeout is [`TransportError::Timeout`].
+//!
+//! A download ([`RequestSpec::ends`] = [`CallEnd::AfterBody`]) reads its body with the stream's
+//! reader instead of whole. The engine's call stays open while it is read; when the body breaks,
+//! the engine decides the call's next attempt ([`Engine::resume`]), which asks for the rest with
+//! `Range` / `If-Range` as [`resile_core::resume`] plans it, and its answer is judged there too:
+//! it continues the bytes, or (a server that ignores `Range`, a changed resource) the body
+//! starts again from its first byte and the bytes kept so far are dropped.
 
 use core::cell::{Cell, RefCell};
 use core::future::Future;
@@ -36,11 +43,12 @@ use std::rc::{Rc, Weak};
 use futures_channel::oneshot;
 use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
+use resile_core::resume::{Download, Plan, ResumeError, Verdict};
 use resile_core::token::TokenStore;
 use resile_core::{
-    Action, AttemptHeaders, CallId, CallSpec, Config, ConfigError, ControlError, Engine, Event,
-    Failure, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites, Instant, Method, Outcome,
-    Predicate, Response, TransportError, Uuid,
+    Action, AttemptHeaders, CallEnd, CallId, CallSpec, Config, ConfigError, ControlError, Engine,
+    Event, Failure, FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites, Instant, Method,
+    Outcome, Predicate, Response, TransportError, Uuid,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -128,6 +136,9 @@ pub struct RequestSpec {
     pub fallback: Option<Fallback>,
     /// The caller's retry predicate.
     pub retry_if: Option<Predicate>,
+    /// [`CallEnd::AfterBody`]: a download, whose body is read as it arrives and taken up where
+    /// it breaks (a GET without a body; see the module docs).
+    pub ends: CallEnd,
 }
 
 /// A request's fallback (see `resile_core::engine::fallback` for which failures qualify).
@@ -173,6 +184,7 @@ impl RequestSpec {
             signal: None,
             fallback: None,
             retry_if: None,
+            ends: CallEnd::AtHead,
         }
     }
 }
@@ -214,6 +226,9 @@ pub enum CallError {
     },
     /// The request could not even be started (bad URL or header).
     Invalid(String),
+    /// A download's resumed answer could not be used (a 416, or a partial answer that is not
+    /// the range asked for).
+    Resume(ResumeError),
 }
 
 /// What a token provider hands back.
@@ -278,6 +293,34 @@ struct Slot {
     inflight: Vec<(u32, web_sys::AbortController)>,
     /// The caller's abort listener, removed when the call ends.
     on_abort: Option<(web_sys::AbortSignal, Closure<dyn FnMut()>)>,
+    /// A download's body so far, for [`CallEnd::AfterBody`].
+    transfer: Option<Transfer>,
+}
+
+/// A download between its attempts: what was delivered and against what it resumes.
+#[derive(Default)]
+struct Transfer {
+    /// Set by the first full answer (a 200).
+    download: Option<Download>,
+    /// The head of the answer the body comes from (its first full answer, or the latest
+    /// restart): what the call answers with, once the body is whole.
+    head: Option<Reply>,
+    /// The bytes of the body so far.
+    body: Vec<u8>,
+    /// The latest answer, its body unread.
+    unread: Option<web_sys::Response>,
+    /// Its fetch, aborted when the transfer goes (the call ended, or the body is whole).
+    fetch: Option<AbortGuard>,
+}
+
+impl Transfer {
+    /// The `Range` and `If-Range` of the next attempt, if it resumes.
+    fn range(&self) -> Option<(String, String)> {
+        match self.download.as_ref()?.plan() {
+            Plan::Resume { range, if_range } => Some((range, if_range)),
+            Plan::Restart { .. } => None,
+        }
+    }
 }
 
 impl Slot {
@@ -437,6 +480,11 @@ impl Driver {
                 .set("idempotency-key", k)
                 .map_err(|e| CallError::Invalid(format!("idempotencyKey: {}", js_text(&e))))?;
         }
+        if spec.ends == CallEnd::AfterBody && (spec.method != Method::Get || spec.body.is_some()) {
+            return Err(CallError::Invalid(
+                "a download is a GET without a body".into(),
+            ));
+        }
         let needs_token = spec
             .token
             .unwrap_or(self.inner.options.token_provider.is_some());
@@ -446,6 +494,7 @@ impl Driver {
         call_spec.deadline = spec.deadline;
         call_spec.max_attempts = spec.max_attempts;
         call_spec.predicate = spec.retry_if.clone();
+        call_spec.ends = spec.ends;
         let key = format!("{} {url}", spec.method.as_str());
         let (stand_in, keep_as) = match &spec.fallback {
             Some(f) => {
@@ -469,6 +518,7 @@ impl Driver {
             call,
             live: true,
         };
+        let transfer = (spec.ends == CallEnd::AfterBody).then(Transfer::default);
         let mut slot = Slot {
             request: Rc::new(spec),
             url,
@@ -478,6 +528,7 @@ impl Driver {
             settle: Some(settle),
             inflight: Vec::new(),
             on_abort: None,
+            transfer,
         };
         let mut cancelled = false;
         if let Some(signal) = signal {
@@ -658,6 +709,22 @@ enum Stage {
     Body,
 }
 
+/// How an attempt reads its answer's body.
+enum Read {
+    /// Whole, before the engine hears of the answer.
+    Whole,
+    /// After the engine handed the answer over (a download), asking with these `Range` and
+    /// `If-Range` values when it resumes.
+    Later { range: Option<(String, String)> },
+}
+
+/// The whole body of `response`.
+async fn whole_body(response: &web_sys::Response) -> Result<Vec<u8>, Stage> {
+    let buffer = response.array_buffer().map_err(|_| Stage::Body)?;
+    let buffer = JsFuture::from(buffer).await.map_err(|_| Stage::Body)?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 /// Aborts the attempt's fetch when dropped (the call's future went away). The attempt's time
 /// limit is the engine's: it answers `Action::Abort` when the deadline passes.
 struct AbortGuard {
@@ -782,6 +849,15 @@ impl Inner {
                 status,
                 attempts,
             } => {
+                let downloading = self
+                    .calls
+                    .borrow()
+                    .get(&call)
+                    .is_some_and(|s| s.transfer.is_some());
+                if downloading {
+                    spawn_local(self.clone().read_body(call, status, attempts));
+                    return;
+                }
                 let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
                     return;
                 };
@@ -918,7 +994,14 @@ impl Inner {
         let guard = AbortGuard::new();
         let init = web_sys::RequestInit::new();
         init.set_signal(guard.signal().as_ref());
+        let mut read = Read::Whole;
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            if let Some(t) = &slot.transfer {
+                read = Read::Later { range: t.range() };
+                // The browser's cache could keep a broken answer and take it up by itself, with
+                // ranges of its own: the driver's resume is the only one.
+                init.set_cache(web_sys::RequestCache::NoStore);
+            }
             if !slot.inflight.is_empty() {
                 // Another attempt of this request is out (a hedge): Chromium's HTTP cache would
                 // hold this one back until the first completes (its cache lock on a URL being
@@ -929,20 +1012,35 @@ impl Inner {
                 slot.inflight.push((attempt, c.clone()));
             }
         }
-        let result = self.send(&spec, &url, key, request_id, token, init).await;
-        drop(guard);
+        let result = self
+            .send(&spec, &url, key, request_id, token, init, read)
+            .await;
+        let mut stale = false;
         if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+            // A download's call outlives its attempts: one the engine already aborted (a
+            // hedge that lost) must not take the place of the answer whose body is read.
+            stale = slot.transfer.is_some() && !slot.inflight.iter().any(|(n, _)| *n == attempt);
             slot.inflight.retain(|(n, _)| *n != attempt);
+        }
+        if stale {
+            return;
         }
         let now = js::now();
         match result {
-            Ok(mut reply) => {
+            Ok((mut reply, unread)) => {
                 reply.request_id =
                     request_id.map_or_else(String::new, |id| id.text().as_str().to_owned());
                 let headers = reply.headers.clone();
                 let (status, hidden) = (reply.status, reply.cross_origin);
                 match self.calls.borrow_mut().get_mut(&call) {
-                    Some(slot) => slot.last = Some(reply),
+                    Some(slot) => {
+                        slot.last = Some(reply);
+                        if let (Some(t), Some(response)) = (slot.transfer.as_mut(), unread) {
+                            // Its fetch stays open while the body is read.
+                            t.unread = Some(response);
+                            t.fetch = Some(guard);
+                        }
+                    }
                     None => return,
                 }
                 let mut response = Response::new(status, &headers, js::wall());
@@ -978,6 +1076,7 @@ impl Inner {
         self.pump();
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         spec: &RequestSpec,
@@ -986,7 +1085,8 @@ impl Inner {
         request_id: Option<Uuid>,
         token: Option<u32>,
         init: web_sys::RequestInit,
-    ) -> Result<Reply, Stage> {
+        read: Read,
+    ) -> Result<(Reply, Option<web_sys::Response>), Stage> {
         let headers = web_sys::Headers::new().map_err(|_| Stage::Request)?;
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| Stage::Request);
         for (k, v) in self.options.headers.iter().chain(&spec.headers) {
@@ -999,6 +1099,13 @@ impl Inner {
         }
         if let Some(id) = request_id {
             set("x-request-id", id.text().as_str())?;
+        }
+        if let Read::Later {
+            range: Some((range, if_range)),
+        } = &read
+        {
+            set("range", range)?;
+            set("if-range", if_range)?;
         }
         if let Some(generation) = token {
             if let Some(t) = self.tokens.borrow().get(generation) {
@@ -1034,10 +1141,163 @@ impl Inner {
                 }
             }
         }
-        let buffer = response.array_buffer().map_err(|_| Stage::Body)?;
-        let buffer = JsFuture::from(buffer).await.map_err(|_| Stage::Body)?;
-        reply.body = Uint8Array::new(&buffer).to_vec();
-        Ok(reply)
+        if let Read::Later { .. } = read {
+            return Ok((reply, Some(response)));
+        }
+        reply.body = whole_body(&response).await?;
+        Ok((reply, None))
+    }
+
+    /// Reads the body of download `call`'s latest answer (`status`, after `attempts`), which
+    /// the engine handed over: to its end (the call succeeds with the bytes), or until it
+    /// breaks (the engine decides the call's next attempt).
+    async fn read_body(self: Rc<Self>, call: CallId, status: u16, attempts: u32) {
+        let verdict = {
+            let mut calls = self.calls.borrow_mut();
+            let Some(slot) = calls.get_mut(&call) else {
+                return;
+            };
+            let last = slot.last.clone();
+            let headers = last.as_ref().map(|r| r.headers.clone()).unwrap_or_default();
+            let Some(t) = slot.transfer.as_mut() else {
+                return;
+            };
+            let verdict = match t.download.as_mut() {
+                Some(d) => d.judge(status, &headers),
+                // The first full answer: the body starts, and its head is the call's.
+                None if status == 200 => {
+                    t.download = Some(Download::start(&headers));
+                    t.head = last.clone();
+                    Verdict::Continue
+                }
+                None => Verdict::NotTheBody,
+            };
+            match verdict {
+                // The body again from its first byte: this answer's head is the call's now.
+                Verdict::Restart { .. } => t.head = last,
+                Verdict::NotTheBody => t.head = None,
+                _ => {}
+            }
+            verdict
+        };
+        let response = match verdict {
+            Verdict::Continue | Verdict::Restart { .. } => self.transfer_mut(call, |t| {
+                if matches!(verdict, Verdict::Restart { .. }) {
+                    t.body.clear();
+                }
+                t.unread.take()
+            }),
+            Verdict::Fail(error) => {
+                self.settle(call, Err(CallError::Resume(error)));
+                self.engine.borrow_mut().cancel(call, js::now());
+                self.pump();
+                return;
+            }
+            // A final answer that is not the body (a 404, or a status the engine gave up
+            // retrying): the call answers with it, as a plain request would.
+            Verdict::NotTheBody => {
+                let response = self.transfer_mut(call, |t| t.unread.take()).flatten();
+                let body = match response {
+                    Some(r) => whole_body(&r).await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                self.transfer_mut(call, |t| t.body = body);
+                self.finish_download(call, status, attempts);
+                return;
+            }
+        };
+        let Some(response) = response.flatten() else {
+            return;
+        };
+        let reader = response
+            .body()
+            .and_then(|stream| js::call_method(&stream, "getReader").ok());
+        let Some(reader) = reader else {
+            // An empty body (no stream at all).
+            self.finish_download(call, status, attempts);
+            return;
+        };
+        loop {
+            let chunk = match js::call_method(&reader, "read") {
+                Ok(p) => JsFuture::from(Promise::from(p)).await,
+                Err(e) => Err(e),
+            };
+            let Ok(chunk) = chunk else {
+                // The body broke: the engine decides the call's next attempt.
+                self.transfer_mut(call, |t| t.fetch = None);
+                let _ = self
+                    .engine
+                    .borrow_mut()
+                    .resume(call, TransportError::Truncated, js::now());
+                self.pump();
+                return;
+            };
+            let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                self.finish_download(call, status, attempts);
+                return;
+            }
+            let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))
+                .map(|v| Uint8Array::new(&v).to_vec())
+                .unwrap_or_default();
+            let kept = self.transfer_mut(call, |t| {
+                if let Some(d) = t.download.as_mut() {
+                    d.delivered(value.len() as u64);
+                }
+                t.body.extend_from_slice(&value);
+            });
+            if kept.is_none() {
+                // The call ended meanwhile (cancelled, or its client went).
+                let _ = js::call_method(&reader, "cancel");
+                return;
+            }
+        }
+    }
+
+    /// Runs `f` on download `call`'s transfer, if the call is still open.
+    fn transfer_mut<T>(&self, call: CallId, f: impl FnOnce(&mut Transfer) -> T) -> Option<T> {
+        let mut calls = self.calls.borrow_mut();
+        calls.get_mut(&call)?.transfer.as_mut().map(f)
+    }
+
+    /// Download `call`'s body is whole: the call answers with it and ends.
+    fn finish_download(self: &Rc<Self>, call: CallId, status: u16, attempts: u32) {
+        let reply = {
+            let mut calls = self.calls.borrow_mut();
+            let Some(slot) = calls.get_mut(&call) else {
+                return;
+            };
+            let head = slot.transfer.as_mut().and_then(|t| t.head.take());
+            let mut reply = head.unwrap_or_else(|| {
+                let mut last = slot.last.take().unwrap_or_default();
+                last.status = status;
+                last
+            });
+            if let Some(t) = slot.transfer.as_mut() {
+                reply.body = core::mem::take(&mut t.body);
+                t.fetch = None;
+            }
+            reply.attempts = attempts;
+            reply.call = call.number();
+            reply
+        };
+        self.settle(call, Ok(reply));
+        self.engine.borrow_mut().body_read(call, js::now());
+        self.pump();
+    }
+
+    /// Ends `call`'s slot with `answer`.
+    fn settle(&self, call: CallId, answer: Result<Reply, CallError>) {
+        let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+            return;
+        };
+        slot.finish();
+        if let Some(settle) = slot.settle.take() {
+            let _ = settle.send(answer);
+        }
     }
 
     async fn fetch_token(self: Rc<Self>) {

@@ -87,6 +87,10 @@ pub enum Error {
     /// A paginated collection could not be followed.
     #[error("pagination stopped: {0}")]
     Pagination(#[from] resile_core::paginate::PaginateError),
+    /// A download's resumed answer could not be used (a 416, or a partial answer that is not
+    /// the range asked for): see [`resile_core::resume`].
+    #[error("the download could not be resumed: {0}")]
+    Resume(#[from] resile_core::resume::ResumeError),
 }
 
 impl From<ConfigError> for Error {
@@ -163,6 +167,7 @@ impl Error {
             Error::Decode { .. } => "decode",
             Error::Config { .. } => "config",
             Error::InvalidUrl { .. } | Error::InvalidRequest { .. } => "invalid",
+            Error::Resume(_) => "resume",
             Error::Pagination(e) => match e {
                 resile_core::paginate::PaginateError::Repeated(_)
                 | resile_core::paginate::PaginateError::TooManyPages { .. } => "pagination",

@@ -34,6 +34,14 @@ extern "C" {
     pub(crate) fn async_iterable(o: JsValue) -> JsValue;
 }
 
+/// Calls `object.name()` (a method the bindings do not declare, such as a stream reader's).
+pub(crate) fn call_method(object: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    let method: js_sys::Function = js_sys::Reflect::get(object, &JsValue::from_str(name))?
+        .dyn_into()
+        .map_err(|_| JsValue::from_str(name))?;
+    method.call0(object)
+}
+
 /// The monotonic clock: `performance.now()`, in the engine's units.
 pub(crate) fn now() -> Instant {
     Instant::from_millis_f64(performance_now())

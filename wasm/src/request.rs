@@ -8,6 +8,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TY
 use http::Method;
 use serde::Serialize;
 
+use resile_core::CallEnd;
+
 use crate::client::Client;
 use crate::driver::{Body, RequestSpec};
 use crate::error::Error;
@@ -206,6 +208,27 @@ impl RequestBuilder {
     /// 404) come back as `Ok`; use [`Response::error_for_status`] or the typed helpers to turn
     /// non-2xx into an error. Dropping the future cancels the call.
     pub async fn send(self) -> Result<Response, Error> {
+        self.send_as(CallEnd::AtHead).await
+    }
+
+    /// Sends a GET whose body is read as it arrives and taken up where it breaks: the rest is
+    /// asked for with `Range` / `If-Range` (on a strong ETag or `Last-Modified`) as the call's
+    /// next attempt, under its deadline, attempts and request id; a server that ignores `Range`
+    /// (or a changed resource) sends the body again, and only that one is kept. The response
+    /// holds the whole body, as from [`RequestBuilder::send`]. A resumed answer that cannot be
+    /// used (a 416, a partial answer that is not the range asked for) is [`Error::Resume`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile_wasm::Client) -> Result<(), resile_wasm::Error> {
+    /// let file = client.get("https://files.example.com/big.bin").send_download().await?;
+    /// let bytes = file.error_for_status()?.bytes();
+    /// # let _ = bytes; Ok(()) }
+    /// ```
+    pub async fn send_download(self) -> Result<Response, Error> {
+        self.send_as(CallEnd::AfterBody).await
+    }
+
+    async fn send_as(self, ends: CallEnd) -> Result<Response, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -247,6 +270,7 @@ impl RequestBuilder {
         let own_auth = self.headers.contains_key(AUTHORIZATION);
         spec.token = (!self.use_token || own_auth).then_some(false);
         spec.signal = self.signal;
+        spec.ends = ends;
         match driver.request(spec).await {
             Ok(reply) => Response::from_reply(reply),
             Err(e) => Err(e.into_error(method.as_str(), &url).0),

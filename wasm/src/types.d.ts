@@ -234,7 +234,8 @@ export interface PaginateOptions extends Omit<RequestOptions, "body" | "json" | 
 
 export type ResileErrorCode =
   | "timeout" | "unavailable" | "rate_limited" | "retries_exhausted" | "not_retried" | "auth"
-  | "cancelled" | "overloaded" | "status" | "decode" | "pagination" | "config" | "invalid";
+  | "cancelled" | "overloaded" | "status" | "decode" | "pagination" | "config" | "invalid"
+  | "resume";
 
 /**
  * Every rejection of this API is a `ResileError`: `e instanceof ResileError`, `e instanceof

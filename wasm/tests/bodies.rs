@@ -1,6 +1,7 @@
 //! Request bodies in headless Chromium against the chaos server: a body factory makes a fresh
 //! `ReadableStream` for every attempt (read into a Blob before it is sent, since Chromium
 //! streams request bodies only over HTTP/2), and a `ReadableStream` given as is is sent once.
+//! Downloads read their body as it arrives and take it up where it breaks (`/download/{n}`).
 //!
 //! Built and run by `scripts/test-wasm.sh`, which passes the chaos server's URL.
 #![cfg(target_arch = "wasm32")]
@@ -9,8 +10,8 @@ use core::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
-use resile_core::{Config, Method, Why};
-use resile_wasm::driver::{Body, CallError, Driver, Options, RequestSpec};
+use resile_core::{CallEnd, Config, Method, Why};
+use resile_wasm::driver::{Body, CallError, Driver, Options, Reply, RequestSpec};
 use resile_wasm::js_api::{ClientConfig, JsClient};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -62,8 +63,8 @@ fn made(counter: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// What `/upload-retry` logged for `key`: the length of every body received.
-async fn uploads(d: &Driver, chaos: &str, key: &str) -> Vec<u64> {
+/// What `/download/{n}` and `/upload-retry` logged for `key`.
+async fn transfers(d: &Driver, chaos: &str, key: &str) -> Value {
     let reply = d
         .request(RequestSpec::new(
             Method::Get,
@@ -71,7 +72,12 @@ async fn uploads(d: &Driver, chaos: &str, key: &str) -> Vec<u64> {
         ))
         .await
         .unwrap_or_else(|_| panic!("the log of {key}"));
-    let log: Value = serde_json::from_slice(&reply.body).expect("JSON log");
+    serde_json::from_slice(&reply.body).expect("JSON log")
+}
+
+/// What `/upload-retry` logged for `key`: the length of every body received.
+async fn uploads(d: &Driver, chaos: &str, key: &str) -> Vec<u64> {
+    let log = transfers(d, chaos, key).await;
     log["uploads"]
         .as_array()
         .expect("uploads")
@@ -140,4 +146,194 @@ async fn the_js_api_takes_a_function_as_body() {
     let status = Reflect::get(&response, &"status".into()).unwrap().as_f64();
     assert_eq!(status, Some(200.0));
     assert_eq!(made(&key), 2.0);
+}
+
+/// The file `/download/{DOWNLOAD}` serves for `seed`, fetched whole from `/bytes/{n}`.
+const DOWNLOAD: usize = 256 << 10;
+
+async fn the_file(d: &Driver, chaos: &str, seed: u64) -> Vec<u8> {
+    let reply = d
+        .request(RequestSpec::new(
+            Method::Get,
+            format!("{chaos}/bytes/{DOWNLOAD}?seed={seed}"),
+        ))
+        .await
+        .unwrap_or_else(|_| panic!("the whole file"));
+    assert_eq!(reply.body.len(), DOWNLOAD);
+    reply.body
+}
+
+/// A download of `query` on `/download/{DOWNLOAD}` under a new key: its reply and its log.
+async fn download(d: &Driver, chaos: &str, key: &str, query: &str) -> (Reply, Value) {
+    let mut spec = RequestSpec::new(
+        Method::Get,
+        format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11{query}"),
+    );
+    spec.ends = CallEnd::AfterBody;
+    let reply = match d.request(spec).await {
+        Ok(r) => r,
+        Err(e) => panic!("the download failed: {e:?}"),
+    };
+    (reply, transfers(d, chaos, key).await)
+}
+
+#[wasm_bindgen_test]
+async fn a_download_broken_at_half_resumes_from_the_last_byte() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-half");
+    let (reply, log) = download(&d, &chaos, &key, "").await;
+    assert!(
+        reply.body == the_file(&d, &chaos, 11).await,
+        "the file, byte for byte"
+    );
+    assert_eq!(
+        (reply.status, reply.attempts),
+        (200, 2),
+        "the resume is the call's second attempt"
+    );
+    let downloads = log["downloads"].as_array().expect("downloads");
+    assert_eq!(downloads.len(), 2, "{downloads:?}");
+    assert_eq!(downloads[0], serde_json::json!([null, 200]));
+    let asked = downloads[1][0].as_str().unwrap_or_default();
+    let from: u64 = asked
+        .strip_prefix("bytes=")
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("Range `{asked}`"));
+    assert!(from > 0 && from <= DOWNLOAD as u64 / 2, "{asked}");
+    assert_eq!(downloads[1][1], 206);
+    let sent = log["bytes_sent"].as_u64().expect("bytes_sent");
+    assert!(
+        sent as f64 <= 1.1 * DOWNLOAD as f64,
+        "{sent} bytes sent for a {DOWNLOAD}-byte file"
+    );
+    // The same call: one request id on both requests.
+    assert!(!reply.request_id.is_empty());
+    assert_eq!(
+        log["request_ids"],
+        serde_json::json!([reply.request_id, reply.request_id])
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_server_that_ignores_range_restarts_the_body_cleanly() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-ignore");
+    let (reply, log) = download(&d, &chaos, &key, "&ranges=ignore").await;
+    assert!(
+        reply.body == the_file(&d, &chaos, 11).await,
+        "the second whole body only, not appended to the first's half"
+    );
+    assert_eq!((reply.status, reply.attempts), (200, 2));
+    let statuses: Vec<u64> = log["downloads"]
+        .as_array()
+        .expect("downloads")
+        .iter()
+        .map(|d| d[1].as_u64().expect("a status"))
+        .collect();
+    assert_eq!(statuses, [200, 200]);
+}
+
+#[wasm_bindgen_test]
+async fn a_416_to_the_resume_is_a_typed_error() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-416");
+    let mut spec = RequestSpec::new(
+        Method::Get,
+        format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11&bad_range=416"),
+    );
+    spec.ends = CallEnd::AfterBody;
+    match d.request(spec).await {
+        Err(CallError::Resume(resile_core::resume::ResumeError::RangeNotSatisfiable {
+            total,
+            ..
+        })) => assert_eq!(total, Some(DOWNLOAD as u64)),
+        Err(e) => panic!("expected a 416 resume error, got {e:?}"),
+        Ok(r) => panic!("expected a 416 resume error, got status {}", r.status),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_js_api_downloads_with_resume() {
+    let chaos = chaos();
+    let config: ClientConfig = js_sys::JSON::parse(r#"{"backoff":{"baseMs":10,"jitter":"none"}}"#)
+        .unwrap()
+        .unchecked_into();
+    let client = JsClient::new(Some(config)).expect("client");
+    let key = unique("js-download");
+    let url = format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11");
+    let response = JsFuture::from(client.download(url, None))
+        .await
+        .expect("the download succeeds");
+    let attempts = Reflect::get(&response, &"attempts".into())
+        .unwrap()
+        .as_f64();
+    assert_eq!(attempts, Some(2.0));
+    let buffer = JsFuture::from(
+        Reflect::get(&response, &"arrayBuffer".into())
+            .unwrap()
+            .unchecked_into::<Function>()
+            .call0(&response)
+            .unwrap()
+            .unchecked_into::<js_sys::Promise>(),
+    )
+    .await
+    .unwrap();
+    let body = js_sys::Uint8Array::new(&buffer).to_vec();
+    assert!(
+        body == the_file(&driver(), &chaos, 11).await,
+        "the file, byte for byte"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_rust_client_downloads_with_resume() {
+    let chaos = chaos();
+    let client = resile_wasm::Client::builder()
+        .engine(Config::from_json(r#"{"backoff":{"base_ms":10,"jitter":"none"}}"#).unwrap())
+        .build()
+        .expect("client");
+    let key = unique("rust-download");
+    let response = client
+        .get(format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11"))
+        .send_download()
+        .await
+        .expect("the download succeeds");
+    assert_eq!((response.status().as_u16(), response.attempts()), (200, 2));
+    assert!(
+        response.bytes().as_ref() == the_file(&driver(), &chaos, 11).await.as_slice(),
+        "the file, byte for byte"
+    );
+    let log = transfers(&driver(), &chaos, &key).await;
+    assert_eq!(
+        log["request_ids"],
+        serde_json::json!([response.request_id(), response.request_id()])
+    );
+}
+
+/// The call's deadline holds across a resume: the server breaks the body only after a pause
+/// longer than the whole deadline, so the break comes too late to be taken up.
+#[wasm_bindgen_test]
+async fn a_deadline_that_passes_across_a_resume_ends_the_download() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-deadline");
+    let mut spec = RequestSpec::new(
+        Method::Get,
+        format!("{chaos}/download/{DOWNLOAD}?key={key}&seed=11"),
+    );
+    spec.ends = CallEnd::AfterBody;
+    spec.deadline = Some(core::time::Duration::from_millis(250));
+    match d.request(spec).await {
+        Err(CallError::Failed { failure, .. }) => {
+            assert_eq!((failure.why, failure.attempts), (Why::DeadlineWouldPass, 1))
+        }
+        Err(e) => panic!("expected the deadline, got {e:?}"),
+        Ok(r) => panic!("expected the deadline, got status {}", r.status),
+    }
+    let log = transfers(&d, &chaos, &key).await;
+    assert_eq!(log["requests"], 1, "no range request past the deadline");
 }

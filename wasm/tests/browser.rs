@@ -153,6 +153,7 @@ fn failure(result: Result<Reply, CallError>) -> resile_core::Failure {
     match result {
         Err(CallError::Failed { failure, .. }) => failure,
         Err(CallError::Invalid(m)) => panic!("invalid request: {m}"),
+        Err(CallError::Resume(e)) => panic!("download not resumed: {e}"),
         Ok(r) => panic!(
             "expected a failure, got status {} after {} attempts",
             r.status, r.attempts
@@ -165,6 +166,7 @@ fn ok(result: Result<Reply, CallError>) -> Reply {
         Ok(r) => r,
         Err(CallError::Failed { failure, .. }) => panic!("call failed: {failure:?}"),
         Err(CallError::Invalid(m)) => panic!("invalid request: {m}"),
+        Err(CallError::Resume(e)) => panic!("download not resumed: {e}"),
     }
 }
 
@@ -1373,6 +1375,7 @@ async fn replay(chaos: &str, name: &str, s: &Scenario) -> Result<String, String>
                 format!("fail:{}", resile_wasm::translate::serde_name(&failure.why))
             }
             Err(CallError::Invalid(m)) => format!("invalid:{m}"),
+            Err(CallError::Resume(e)) => format!("resume:{e}"),
         })
         .collect();
     if s.paginate.is_some() {

@@ -156,6 +156,26 @@ pub struct CallSpec<'a> {
     pub fallback: Option<FallbackSpec>,
     /// The caller's retry predicate, if any (see [`crate::engine::predicate`]).
     pub predicate: Option<Predicate>,
+    /// When the call ends: at its final answer's head, or once a download's body is read.
+    pub ends: CallEnd,
+}
+
+/// When a call ends, as far as the engine goes.
+///
+/// ```
+/// use resile_core::{CallEnd, CallSpec};
+/// assert_eq!(CallSpec::get("https://files.example").ends, CallEnd::AtHead);
+/// assert_eq!(CallSpec::get("https://files.example").download().ends, CallEnd::AfterBody);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum CallEnd {
+    /// With its final answer's head ([`crate::Action::Done`]): the body is the caller's.
+    #[default]
+    AtHead,
+    /// A download: the call stays open while the body is read, so a body that breaks is
+    /// taken up by the same call ([`crate::Engine::resume`]), under its deadline, attempt
+    /// count and request id, and it ends with [`crate::Engine::body_read`] (or a cancel).
+    AfterBody,
 }
 
 impl<'a> CallSpec<'a> {
@@ -172,6 +192,7 @@ impl<'a> CallSpec<'a> {
             max_attempts: None,
             fallback: None,
             predicate: None,
+            ends: CallEnd::AtHead,
         }
     }
 
@@ -229,6 +250,12 @@ impl<'a> CallSpec<'a> {
         self
     }
 
+    /// Makes the call a download that stays open while its body is read ([`CallEnd::AfterBody`]).
+    pub fn download(mut self) -> Self {
+        self.ends = CallEnd::AfterBody;
+        self
+    }
+
     /// Gives the call a retry predicate.
     pub fn retry_predicate(mut self, predicate: Predicate) -> Self {
         self.predicate = Some(predicate);
@@ -266,6 +293,9 @@ pub(crate) enum Phase {
     Reserving,
     /// One attempt or more is out (see [`Call::flights`]).
     InFlight,
+    /// A download's final answer (`status`) was handed over; its body is being read
+    /// ([`CallEnd::AfterBody`], see `resumed.rs`).
+    Streaming { status: u16 },
 }
 
 /// One logical call's state.
@@ -303,4 +333,6 @@ pub(crate) struct Call {
     pub fallback: Option<FallbackSpec>,
     /// Its retry predicate.
     pub predicate: Option<Predicate>,
+    /// When it ends.
+    pub ends: CallEnd,
 }

@@ -42,7 +42,8 @@
 //! - **Inputs** (each takes `now`; each only queues actions and events):
 //!   [`Engine::start`], [`Engine::handle_attempt`] (or [`Engine::handle`] for the oldest
 //!   attempt in flight; with hedging a call may have several), [`Engine::cancel`],
-//!   [`Engine::token_fetched`], [`Engine::token_failed`], [`Engine::handle_timeout`]; breakers
+//!   [`Engine::token_fetched`], [`Engine::token_failed`], [`Engine::handle_timeout`]; a
+//!   download's body: [`Engine::resume`], [`Engine::body_read`]; breakers
 //!   by hand: [`Engine::hold_breaker`], [`Engine::release_breaker`], [`Engine::reset_breaker`],
 //!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
 //!   answer to an [`Action::Reserve`]).
@@ -63,7 +64,7 @@
 //! | `flight.rs` | the attempts of one call out at once |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
-//! | `resumed.rs` | a download whose body broke after its head: the next attempt as a retry ([`Engine::resume`]) |
+//! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
@@ -96,13 +97,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
-pub use call::{Authorization, CallId, CallSpec, Idempotency, IdempotencyKey};
+pub use call::{Authorization, CallEnd, CallId, CallSpec, Idempotency, IdempotencyKey};
 pub use control::ControlError;
 pub use event::{ClientEvent, Event, EventKind};
 pub use failure::{Detail, Failure, FailureKind, Hint};
 pub use fallback::{FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites};
 pub use outcome::{Last, Outcome, Problem, Response};
 pub use predicate::{Attempted, Predicate, RetryPredicate, RetryVerdict, Seen};
+pub use resumed::NotStreaming;
 pub use view::{HostView, Stats};
 
 use crate::backoff::Backoff;
@@ -303,6 +305,7 @@ impl Engine {
             timer: None,
             fallback: spec.fallback,
             predicate: spec.predicate.clone(),
+            ends: spec.ends,
         };
         let Some(host) = self.host_for(spec.host, now) else {
             // No room: fail the call without touching any host.
@@ -400,7 +403,7 @@ impl Engine {
                 }
                 Phase::InFlight => self.in_flight_due(slot, now),
                 Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
-                Phase::Ready => {}
+                Phase::Ready | Phase::Streaming { .. } => {}
             }
         }
         self.settle(now);
@@ -573,9 +576,21 @@ impl Engine {
     }
 
     fn done(&mut self, slot: u32, status: u16, now: Instant) {
-        let Some(call) = self.finish(slot, now) else {
+        if self.keep_open(slot, status) {
             return;
-        };
+        }
+        if let Some((call, attempts)) = self.succeeded(slot, status, now) {
+            self.actions.push_back(Action::Done {
+                call,
+                status,
+                attempts,
+            });
+        }
+    }
+
+    /// Ends a call that succeeded with `status`: its id and attempts.
+    fn succeeded(&mut self, slot: u32, status: u16, now: Instant) -> Option<(CallId, u32)> {
+        let call = self.finish(slot, now)?;
         self.stats.succeeded += 1;
         self.event(
             now,
@@ -586,11 +601,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        self.actions.push_back(Action::Done {
-            call: call.id,
-            status,
-            attempts: call.attempts,
-        });
+        Some((call.id, call.attempts))
     }
 
     fn fail_why(&mut self, slot: u32, why: Why, processed: Processed, now: Instant) {

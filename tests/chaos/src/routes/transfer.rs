@@ -54,6 +54,8 @@ pub struct TransferLog {
     pub downloads: Vec<(Option<String>, u16)>,
     /// Per upload request: the length and SHA-256 of the body received.
     pub uploads: Vec<(u64, String)>,
+    /// Per download request: its `X-Request-ID` (`None`: none).
+    pub request_ids: Vec<Option<String>>,
 }
 
 impl ChaosHandle {
@@ -198,6 +200,10 @@ pub(crate) async fn download(
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
 
     let served = shared.lock().transfers.get(&key).map_or(0, |l| l.requests);
     let version = match change_after {
@@ -240,6 +246,7 @@ pub(crate) async fn download(
             let log = log_for(&mut state, &key);
             log.requests += 1;
             log.downloads.push((asked, 416));
+            log.request_ids.push(request_id);
             let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 resp.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -261,6 +268,7 @@ pub(crate) async fn download(
         log.requests += 1;
         log.bytes_sent += sent;
         log.downloads.push((asked, status.as_u16()));
+        log.request_ids.push(request_id);
     }
     let slice = body.slice(start as usize..end as usize);
     let mut resp = if breaking {
