@@ -97,6 +97,10 @@ pub enum RestartWhy {
     RangeIgnored,
     /// The resource changed since the delivered bytes (its validator differs).
     Changed,
+    /// The body came with a `Content-Encoding` (gzip, br, ...) and was decoded on the way: the
+    /// bytes delivered are decoded ones, while a `Range` counts the encoded representation's,
+    /// so no offset of one names a byte of the other. (A browser cannot ask for `identity`.)
+    Encoded,
 }
 
 impl RestartWhy {
@@ -109,6 +113,9 @@ impl RestartWhy {
             RestartWhy::RangesRefused => "the server refuses range requests (Accept-Ranges: none)",
             RestartWhy::RangeIgnored => "the server answered the range request with the whole body",
             RestartWhy::Changed => "the resource changed since the bytes already delivered",
+            RestartWhy::Encoded => {
+                "the body was sent with a Content-Encoding, so a byte offset into it cannot be resumed"
+            }
         }
     }
 }
@@ -191,6 +198,7 @@ pub struct Download {
 enum Ranges {
     Unknown,
     Refused,
+    Encoded,
 }
 
 impl Download {
@@ -208,7 +216,11 @@ impl Download {
 
     fn restart_from(&mut self, headers: &(impl Headers + ?Sized)) {
         self.validator = Validator::of(headers);
+        let encoded = headers
+            .get("content-encoding")
+            .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
         self.ranges = match headers.get("accept-ranges") {
+            _ if encoded => Ranges::Encoded,
             Some(v) if v.trim().eq_ignore_ascii_case("none") => Ranges::Refused,
             _ => Ranges::Unknown,
         };
@@ -243,6 +255,9 @@ impl Download {
         match (&self.validator, self.ranges) {
             (_, Ranges::Refused) => Plan::Restart {
                 why: RestartWhy::RangesRefused,
+            },
+            (_, Ranges::Encoded) => Plan::Restart {
+                why: RestartWhy::Encoded,
             },
             (None, _) => Plan::Restart {
                 why: RestartWhy::NoValidator,
@@ -403,6 +418,24 @@ mod tests {
                 if_range: lm.into()
             }
         );
+    }
+
+    #[test]
+    fn an_encoded_body_restarts_instead_of_resuming_at_a_decoded_offset() {
+        for encoding in ["gzip", " br ", "GZIP, identity"] {
+            let d = downloaded(&[("etag", "\"v1\""), ("content-encoding", encoding)], 50);
+            assert_eq!(
+                d.plan(),
+                Plan::Restart {
+                    why: RestartWhy::Encoded
+                },
+                "{encoding}"
+            );
+        }
+        for plain in ["identity", "", " Identity "] {
+            let d = downloaded(&[("etag", "\"v1\""), ("content-encoding", plain)], 50);
+            assert!(matches!(d.plan(), Plan::Resume { .. }), "{plain:?}");
+        }
     }
 
     #[test]
