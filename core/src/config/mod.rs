@@ -17,6 +17,8 @@ mod fleet;
 pub use fleet::FleetConfig;
 mod request_id;
 pub use request_id::RequestIds;
+mod aws;
+pub use aws::AwsRetryConfig;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,6 +66,10 @@ pub struct Config {
     pub fleet: Option<FleetConfig>,
     /// Whether calls carry a generated `X-Request-ID`. Default `"generate"`.
     pub request_id: RequestIds,
+    /// AWS's retry rules (quota, throttling base, `x-amz-retry-after`, long polling), set by
+    /// the AWS presets; `None` (the default) leaves retries to the budget and backoff alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsRetryConfig>,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -133,6 +139,7 @@ impl Default for Config {
             hedge: HedgeConfig::default(),
             fleet: None,
             request_id: RequestIds::Generate,
+            aws: None,
         }
     }
 }
@@ -682,6 +689,9 @@ impl Config {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
         self.hedge.validate()?;
+        if let Some(aws) = &self.aws {
+            aws.validate(&self.backoff)?;
+        }
         if let Some(fleet) = &self.fleet {
             fleet.validate()?;
         }

@@ -59,6 +59,11 @@ impl Adaptive {
         }
     }
 
+    /// The adaptive client rate, if enabled.
+    pub fn rate(&self) -> Option<&AdaptiveRate> {
+        self.rate.as_ref()
+    }
+
     /// The adaptive concurrency limit in force, if one is configured.
     pub fn concurrency_limit(&self) -> Option<u32> {
         self.concurrency.as_ref().map(ConcurrencyLimit::limit)

@@ -266,6 +266,12 @@ pub(crate) enum Phase {
     Reserving,
     /// One attempt or more is out (see [`Call::flights`]).
     InFlight,
+    /// A long poll whose retry the AWS quota refused backs off until `until`, then fails with
+    /// `failure` (the config's `aws.long_polling`).
+    Failing {
+        until: Instant,
+        failure: crate::engine::failure::Failure,
+    },
 }
 
 /// One logical call's state.

@@ -26,7 +26,7 @@ pub(crate) struct Host {
     pub name: Arc<str>,
     pub breaker: Breaker,
     pub budget: Budget,
-    /// The AWS retry quota, only under a preset that has one (`aws-standard`, `aws-2.1`).
+    /// The AWS retry quota, only with the config's `aws` section (the AWS presets).
     pub quota: Option<RetryQuota>,
     /// gRPC A6 retry throttling, only under `grpc-a6`.
     pub throttle: Option<RetryThrottle>,
@@ -76,11 +76,7 @@ impl Engine {
             name: Arc::from(name),
             breaker: Breaker::new(),
             budget: Budget::new(&self.config.budget),
-            quota: self
-                .config
-                .preset
-                .and_then(|p| p.quota())
-                .map(RetryQuota::new),
+            quota: self.config.aws.as_ref().map(|a| RetryQuota::new(a.quota)),
             throttle: self
                 .config
                 .preset

@@ -63,6 +63,7 @@
 //! | `flight.rs` | the attempts of one call out at once |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
+//! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download whose body broke after its head: the next attempt as a retry ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
@@ -75,6 +76,7 @@ mod action;
 mod adaptive;
 mod admit;
 mod attempt;
+mod aws;
 mod call;
 mod control;
 mod event;
@@ -103,7 +105,7 @@ pub use failure::{Detail, Failure, FailureKind, Hint};
 pub use fallback::{FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites};
 pub use outcome::{Last, Outcome, Problem, Response};
 pub use predicate::{Attempted, Predicate, RetryPredicate, RetryVerdict, Seen};
-pub use view::{HostView, Stats};
+pub use view::{AdaptiveRateView, HostView, Stats};
 
 use crate::backoff::Backoff;
 use crate::breaker::BreakerState;
@@ -222,6 +224,11 @@ impl Engine {
                 held_until: (h.hold_until > now).then_some(h.hold_until),
                 active_calls: h.active,
                 in_flight: h.in_flight,
+                breaker_hold: h.breaker.hold_kind(),
+                adaptive_rate: h.adaptive.rate().map(AdaptiveRateView::of),
+                concurrency_limit: h.adaptive.concurrency_limit(),
+                retry_quota: h.quota.as_ref().map(|q| q.available()),
+                retry_throttle_milli: h.throttle.as_ref().map(|t| t.tokens_milli()),
             })
             .collect()
     }
@@ -400,6 +407,7 @@ impl Engine {
                 }
                 Phase::InFlight => self.in_flight_due(slot, now),
                 Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
+                Phase::Failing { failure, .. } => self.fail(slot, failure, now),
                 Phase::Ready => {}
             }
         }

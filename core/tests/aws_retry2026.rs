@@ -1,0 +1,451 @@
+//! The AWS Go SDK's "Retry Behavior 2.1" vectors, replayed through the engine under the
+//! `aws-2.1` preset.
+//!
+//! Source: aws/aws-sdk-go-v2 `aws/retry/retry2026_test.go` (`TestRetry2026StandardMode`, every
+//! case, and `TestLongPollingContextBackoff`). Each case is a sequence of answers; per answer
+//! the test states the outcome (retry / max attempts / quota exceeded / fail / success), the
+//! retry quota after it and the delay. The Go test fixes the jitter with
+//! `exponentialBase: 1` (the random draw returns 1); here that is `backoff.jitter = "none"`,
+//! under which the AWS rule takes `r = 1`. A success ends the call; the next answer belongs to
+//! a new call (the Go test resets its attempt count there).
+//!
+//! Mapped, not copied:
+//! - the Go retryer's options become config overrides next to the preset: `initialTokens` is
+//!   `aws.quota.capacity` (the Go bucket starts full at it too), `maxAttempts` is
+//!   `retry.max_attempts`, `maxBackoffTime` is `backoff.cap_ms`; the `dynamodb` service's
+//!   25 ms base and 4 attempts are `backoff.base_ms = 25`, `retry.max_attempts = 4`; the
+//!   `sqs` long-polling wrapper is `aws.long_polling = true`;
+//! - the Go error `400` with error code `Throttling` is a `429` here: the engine sees the
+//!   response head, not an AWS error body, and reads throttling from the status;
+//! - the breaker is turned off, as the Go retryer has none (five failures would otherwise
+//!   trip resile's default breaker before the Go case ends).
+
+use std::time::Duration;
+
+use resile_core::engine::HostView;
+use resile_core::{
+    Action, CallSpec, Config, Engine, EventKind, Instant, Outcome, Response, UnixTime, Why,
+};
+use serde_json::json;
+
+const URL: &str = "https://api.test/";
+
+/// What the engine decided after one answer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Decided {
+    /// `retryOutcomeSuccess`: the call ended with the answer.
+    Success,
+    /// `retryOutcomeRetryRequest`: a retry after this many milliseconds.
+    Retry(u64),
+    /// `retryOutcomeMaxAttemptsExceeded`: failed at once, attempts used up.
+    MaxAttempts,
+    /// `retryOutcomeRetryQuotaExceeded`: failed, the quota could not pay, after this many
+    /// milliseconds (0 unless a long poll backs off first).
+    QuotaExceeded(u64),
+    /// `retryOutcomeFailRequest`: not retryable, answered at once.
+    Fail,
+}
+use Decided::*;
+
+/// One answer: status, headers, then what the engine must decide and the quota after it.
+type Step = (u16, &'static [(&'static str, &'static str)], Decided, u32);
+
+struct Case {
+    name: &'static str,
+    /// The overrides next to `"preset": "aws-2.1"`.
+    config: serde_json::Value,
+    steps: Vec<Step>,
+}
+
+/// `exponentialBase: 1`.
+fn fixed() -> serde_json::Value {
+    json!({ "backoff": { "jitter": "none" } })
+}
+
+fn with(mut base: serde_json::Value, over: serde_json::Value) -> serde_json::Value {
+    if let (Some(b), serde_json::Value::Object(o)) = (base.as_object_mut(), over) {
+        for (k, v) in o {
+            match (b.get_mut(&k), v) {
+                (Some(serde_json::Value::Object(slot)), serde_json::Value::Object(v)) => {
+                    slot.extend(v)
+                }
+                (_, v) => {
+                    b.insert(k, v);
+                }
+            }
+        }
+    }
+    base
+}
+
+fn tokens(n: u32) -> serde_json::Value {
+    json!({ "aws": { "quota": { "capacity": n } } })
+}
+
+fn attempts(n: u32) -> serde_json::Value {
+    json!({ "retry": { "max_attempts": n } })
+}
+
+fn dynamodb() -> serde_json::Value {
+    json!({ "retry": { "max_attempts": 4 }, "backoff": { "base_ms": 25 } })
+}
+
+fn long_polling() -> serde_json::Value {
+    json!({ "aws": { "long_polling": true } })
+}
+
+const NONE: &[(&str, &str)] = &[];
+const THROTTLE: u16 = 429;
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "retry eventually succeeds",
+            config: fixed(),
+            steps: vec![
+                (500, NONE, Retry(50), 486),
+                (500, NONE, Retry(100), 472),
+                (200, NONE, Success, 486),
+            ],
+        },
+        Case {
+            name: "fail due to max attempts reached",
+            config: fixed(),
+            steps: vec![
+                (502, NONE, Retry(50), 486),
+                (502, NONE, Retry(100), 472),
+                (502, NONE, MaxAttempts, 472),
+            ],
+        },
+        Case {
+            name: "retry quota reached after a single retry",
+            config: with(fixed(), tokens(14)),
+            steps: vec![(500, NONE, Retry(50), 0), (500, NONE, QuotaExceeded(0), 0)],
+        },
+        Case {
+            name: "no retries at all if retry quota is 0",
+            config: with(fixed(), tokens(0)),
+            steps: vec![(500, NONE, QuotaExceeded(0), 0)],
+        },
+        Case {
+            name: "verifying exponential backoff timing",
+            config: with(fixed(), attempts(5)),
+            steps: vec![
+                (500, NONE, Retry(50), 486),
+                (500, NONE, Retry(100), 472),
+                (500, NONE, Retry(200), 458),
+                (500, NONE, Retry(400), 444),
+                (500, NONE, MaxAttempts, 444),
+            ],
+        },
+        Case {
+            name: "verify max backoff time",
+            config: with(
+                with(fixed(), attempts(5)),
+                json!({ "backoff": { "cap_ms": 200 } }),
+            ),
+            steps: vec![
+                (500, NONE, Retry(50), 486),
+                (500, NONE, Retry(100), 472),
+                (500, NONE, Retry(200), 458),
+                (500, NONE, Retry(200), 444),
+                (500, NONE, MaxAttempts, 444),
+            ],
+        },
+        Case {
+            name: "retry stops after retry quota exhaustion",
+            config: with(with(fixed(), attempts(5)), tokens(20)),
+            steps: vec![(500, NONE, Retry(50), 6), (502, NONE, QuotaExceeded(0), 6)],
+        },
+        Case {
+            name: "retry quota recovery after successful responses",
+            config: with(with(fixed(), attempts(5)), tokens(30)),
+            steps: vec![
+                (500, NONE, Retry(50), 16),
+                (502, NONE, Retry(100), 2),
+                (200, NONE, Success, 16),
+                (500, NONE, Retry(50), 2),
+                (200, NONE, Success, 16),
+            ],
+        },
+        Case {
+            name: "throttling error token bucket drain and backoff duration",
+            config: fixed(),
+            steps: vec![
+                (THROTTLE, NONE, Retry(1_000), 495),
+                (200, NONE, Success, 500),
+            ],
+        },
+        Case {
+            name: "dynamodb base backoff and increased retries",
+            config: with(fixed(), dynamodb()),
+            steps: vec![
+                (500, NONE, Retry(25), 486),
+                (500, NONE, Retry(50), 472),
+                (500, NONE, Retry(100), 458),
+                (500, NONE, MaxAttempts, 458),
+            ],
+        },
+        Case {
+            name: "long-polling backoff when token bucket empty",
+            config: with(with(fixed(), long_polling()), tokens(0)),
+            steps: vec![(500, NONE, QuotaExceeded(50), 0)],
+        },
+        Case {
+            name: "long-polling backoff after throttling error when token bucket empty",
+            config: with(with(fixed(), long_polling()), tokens(0)),
+            steps: vec![(THROTTLE, NONE, QuotaExceeded(50), 0)],
+        },
+        Case {
+            name: "long-polling max attempts exceeded must not delay",
+            config: with(with(fixed(), long_polling()), attempts(2)),
+            steps: vec![(500, NONE, Retry(50), 486), (500, NONE, MaxAttempts, 486)],
+        },
+        Case {
+            name: "long-polling success must not delay",
+            config: with(with(fixed(), long_polling()), attempts(2)),
+            steps: vec![(500, NONE, Retry(50), 486), (200, NONE, Success, 500)],
+        },
+        Case {
+            name: "long-polling non-retriable errors must not delay",
+            config: with(with(fixed(), long_polling()), attempts(2)),
+            steps: vec![(404, NONE, Fail, 500)],
+        },
+        Case {
+            name: "x-amz-retry-after minimum is exponential backoff duration",
+            config: fixed(),
+            steps: vec![
+                (500, &[("x-amz-retry-after", "0")], Retry(50), 486),
+                (200, NONE, Success, 500),
+            ],
+        },
+        Case {
+            name: "x-amz-retry-after maximum is 5+exponential backoff duration",
+            config: fixed(),
+            steps: vec![
+                (500, &[("x-amz-retry-after", "10000")], Retry(5_050), 486),
+                (200, NONE, Success, 500),
+            ],
+        },
+        Case {
+            name: "invalid x-amz-retry-after falls back to exponential backoff",
+            config: fixed(),
+            steps: vec![
+                (500, &[("x-amz-retry-after", "invalid")], Retry(50), 486),
+                (200, NONE, Success, 500),
+            ],
+        },
+    ]
+}
+
+fn engine_for(overrides: &serde_json::Value, seed: u64) -> Engine {
+    let mut doc = with(json!({ "preset": "aws-2.1" }), overrides.clone());
+    doc = with(doc, json!({ "breaker": { "enabled": false } }));
+    let config = Config::from_value(doc).expect("the case's config is valid");
+    Engine::new(config, seed, Instant::ZERO).unwrap()
+}
+
+/// Drains the engine's actions and events; returns the call's end, if it ended, and the
+/// delay of a retry it scheduled.
+fn drain(engine: &mut Engine) -> (Option<Action>, Option<Duration>, Option<Instant>) {
+    let mut end = None;
+    let mut sends = Vec::new();
+    while let Some(a) = engine.poll_action() {
+        match a {
+            Action::Send { .. } => sends.push(a),
+            other => end = Some(other),
+        }
+    }
+    assert!(sends.is_empty(), "no attempt is sent at once: {sends:?}");
+    let (mut retry, mut waiting) = (None, None);
+    while let Some(e) = engine.poll_event() {
+        match e.kind {
+            EventKind::RetryScheduled { delay, .. } => retry = Some(delay),
+            EventKind::Waiting { until, .. } => waiting = Some(until),
+            _ => {}
+        }
+    }
+    (end, retry, waiting)
+}
+
+fn quota(engine: &Engine, now: Instant) -> u32 {
+    let hosts: Vec<HostView> = engine.hosts(now);
+    hosts[0]
+        .retry_quota
+        .expect("the aws-2.1 preset keeps a quota")
+}
+
+/// Replays one case: every step's decision and quota, checked as the Go test checks them.
+fn replay(case: &Case, seed: u64) {
+    let name = case.name;
+    let mut engine = engine_for(&case.config, seed);
+    let mut now = Instant::ZERO;
+    let mut call = None;
+    for (i, (status, headers, expected, left)) in case.steps.iter().enumerate() {
+        // The attempt: the call's first, or its retry once the engine's timer fires.
+        let id = *call.get_or_insert_with(|| engine.start(CallSpec::get(URL), now));
+        let attempt = loop {
+            match engine.poll_action() {
+                Some(Action::Send { call, attempt, .. }) if call == id => break attempt,
+                Some(other) => panic!("{name}, step {i}: {other:?} before the attempt"),
+                None => {
+                    now = engine.poll_timeout().expect("a retry is scheduled");
+                    engine.handle_timeout(now);
+                }
+            }
+        };
+        while engine.poll_event().is_some() {}
+        let response = Response::new(*status, headers, UnixTime::EPOCH);
+        engine.handle_attempt(id, attempt, Outcome::Response(response), now);
+        let answered = now;
+        let (mut end, retry, waiting) = drain(&mut engine);
+        if let Some(until) = waiting {
+            // A long poll backs off before it fails: the failure comes when the wait ends.
+            assert!(end.is_none(), "{name}, step {i}: ended before its wait");
+            now = engine.poll_timeout().expect("the long poll's wait");
+            assert_eq!(now, until, "{name}, step {i}");
+            engine.handle_timeout(now);
+            end = drain(&mut engine).0;
+        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let decided = match (end, retry) {
+            (None, Some(delay)) => Retry(ms(delay)),
+            (Some(Action::Done { status, .. }), None) if (200..300).contains(&status) => Success,
+            (Some(Action::Done { .. }), None) => Fail,
+            (Some(Action::Fail { failure, .. }), None) => match failure.why {
+                Why::MaxAttempts => MaxAttempts,
+                Why::BudgetExhausted => QuotaExceeded(ms(now - answered)),
+                other => panic!("{name}, step {i}: failed with {other:?}"),
+            },
+            other => panic!("{name}, step {i}: {other:?}"),
+        };
+        assert_eq!(decided, *expected, "{name}, step {i}");
+        assert_eq!(quota(&engine, now), *left, "{name}, step {i}: quota");
+        if !matches!(decided, Retry(_)) {
+            call = None;
+        }
+    }
+}
+
+#[test]
+fn retry_2026_standard_mode_cases() {
+    let cases = cases();
+    assert_eq!(cases.len(), 18, "every fixed-jitter case of the Go table");
+    for case in &cases {
+        replay(case, 7);
+    }
+}
+
+// "honor x-amz-retry-after header": the one case without `exponentialBase`, so the jitter
+// is the preset's (full): whatever `r` is drawn, the computed delay is at most 50 ms, and the
+// header's 1500 ms lies inside `[t, t + 5 s]`, so it is the wait.
+#[test]
+fn honor_x_amz_retry_after_header_whatever_the_jitter() {
+    let case = Case {
+        name: "honor x-amz-retry-after header",
+        config: json!({}),
+        steps: vec![
+            (500, &[("x-amz-retry-after", "1500")], Retry(1_500), 486),
+            (200, NONE, Success, 500),
+        ],
+    };
+    for seed in 0..32 {
+        replay(&case, seed);
+    }
+}
+
+// The same rule from the other side: with full jitter and no header, the first waits are
+// spread over `[0, 50 ms]` (not all equal), never past it.
+#[test]
+fn full_jitter_draws_below_the_computed_delay() {
+    let case = |delay| Case {
+        name: "jittered",
+        config: json!({}),
+        steps: vec![(500, NONE, Retry(delay), 486)],
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..32 {
+        let mut engine = engine_for(&json!({}), seed);
+        let id = engine.start(CallSpec::get(URL), Instant::ZERO);
+        let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
+            panic!("no first attempt")
+        };
+        let response = Response::new(500, &NONE, UnixTime::EPOCH);
+        engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+        let (_, retry, _) = drain(&mut engine);
+        let delay = retry.expect("retried").as_millis() as u64;
+        assert!(delay <= 50, "seed {seed}: {delay} ms");
+        seen.insert(delay);
+        // And the fixed replay agrees with what was drawn, for that seed.
+        replay(&case(delay), seed);
+    }
+    assert!(seen.len() > 8, "the draws spread: {seen:?}");
+}
+
+// `TestLongPollingContextBackoff`: a long poll whose quota is already empty sleeps before it
+// returns the 500 (the SEP: "if not HasRetryQuota: if IsLongPollingOperation: sleep"); the
+// same call without long polling returns at once.
+#[test]
+fn long_polling_context_backoff() {
+    for (long_poll, waits) in [(true, 50), (false, 0)] {
+        let case = Case {
+            name: "long polling with an empty quota",
+            config: with(
+                with(fixed(), tokens(0)),
+                json!({ "aws": { "long_polling": long_poll } }),
+            ),
+            steps: vec![(500, NONE, QuotaExceeded(waits), 0)],
+        };
+        replay(&case, 1);
+    }
+}
+
+// A long poll backing off is still a live call: cancelled, it ends at once (cancelled, not
+// failed on the quota), and nothing waits on its timer any more.
+#[test]
+fn a_long_poll_backing_off_can_be_cancelled() {
+    let config = with(with(fixed(), tokens(0)), long_polling());
+    let mut engine = engine_for(&config, 1);
+    let id = engine.start(CallSpec::get(URL), Instant::ZERO);
+    let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
+        panic!("no first attempt")
+    };
+    let response = Response::new(500, &NONE, UnixTime::EPOCH);
+    engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+    let (end, _, waiting) = drain(&mut engine);
+    assert!(end.is_none());
+    assert_eq!(waiting, Some(Instant::ZERO + Duration::from_millis(50)));
+    let later = Instant::ZERO + Duration::from_millis(10);
+    engine.cancel(id, later);
+    assert!(matches!(
+        drain(&mut engine).0,
+        Some(Action::Fail { failure, .. }) if failure.why == Why::Cancelled
+    ));
+    assert_eq!(engine.poll_timeout(), None);
+    assert_eq!(engine.active_calls(), 0);
+}
+
+// The aws section is checked: AWS draws `r · t`, so only full or no jitter and a factor of
+// 2 fit it; a typed error names the field.
+#[test]
+fn the_aws_section_refuses_what_aws_cannot_mean() {
+    for (doc, field) in [
+        (
+            json!({"preset": "aws-2.1", "backoff": {"jitter": "equal"}}),
+            "backoff.jitter",
+        ),
+        (
+            json!({"preset": "aws-2.1", "backoff": {"factor": 3.0}}),
+            "backoff.factor",
+        ),
+        (
+            json!({"preset": "aws-2.1", "aws": {"quota": {"retry_cost": 0}}}),
+            "aws.quota",
+        ),
+    ] {
+        match Config::from_value(doc) {
+            Err(resile_core::ConfigError::OutOfRange { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+}
