@@ -158,7 +158,7 @@ impl Engine {
                 in_flight: sent.in_flight,
                 verdict,
             };
-            let next = limit.sample(sample);
+            let next = limit.sample(sample, now);
             if next != previous {
                 let why = match verdict {
                     Verdict::Dropped => Why::AttemptDropped,
