@@ -14,16 +14,20 @@
 //! - The AWS presets set the config's `aws` section ([`crate::config::AwsRetryConfig`]): the
 //!   per-host retry quota ([`Preset::quota`]) and AWS's delay rule ([`Preset::aws_backoff`]:
 //!   throttling base delay, cap order, `x-amz-retry-after` clamp) with the base and cap of
-//!   the `backoff` section. [`Preset::throttle`] (gRPC A6 retry throttling) is kept per host
-//!   under `grpc-a6`. The quota and the throttle take the place of the retry budget (which
-//!   these presets turn off; turned back on, both must allow a retry), and a retry they
-//!   refuse fails the call with [`crate::Why::BudgetExhausted`]. As with the budget, a call's
-//!   first 429 with a positive `Retry-After` is retried without asking them (the host is held
-//!   until then).
+//!   the `backoff` section, and, optionally, the long poll's backoff.
+//! - `grpc-a6` sets the `retry_throttling` section ([`Preset::throttle`], gRPC A6 retry
+//!   throttling), kept per host.
 //!
-//! The published vectors driven through the engine are in `core/tests/aws_retry2026.rs` (the
-//! AWS Go SDK's `retry2026_test.go`) and `core/tests/presets.rs`; the pure components' own
-//! tables are in [`crate::quota`], [`crate::aws_backoff`] and [`crate::throttle`].
+//! The quota and the throttle take the place of the retry budget (which these presets turn
+//! off; turned back on, both must allow a retry), and a retry they refuse fails the call with
+//! [`crate::Why::BudgetExhausted`]. As with the budget, a call's first 429 with a positive
+//! `Retry-After` is retried without asking them (the host is held until then).
+//!
+//! The published vectors driven through the engine are in `core/tests/aws_vectors.rs` (the
+//! AWS Go SDK's `retry2026_test.go`, smithy-rs's standard-strategy tests),
+//! `core/tests/grpc_vectors.rs` (grpc-go's `TestRetryThrottling`) and `core/tests/presets.rs`;
+//! the pure components' own tables are in [`crate::quota`], [`crate::aws_backoff`] and
+//! [`crate::throttle`].
 //!
 //! | preset | reproduces |
 //! |---|---|
@@ -153,6 +157,7 @@ impl Preset {
                 c.backoff.jitter = Jitter::Full;
                 // retryThrottling takes the budget's place.
                 c.budget.enabled = false;
+                c.retry_throttling = self.throttle();
             }
             Preset::DotnetStandard => {
                 // HttpStandardResilienceOptions: total request timeout 30 s, attempt timeout

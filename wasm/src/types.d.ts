@@ -101,6 +101,8 @@ export interface ClientConfig {
     retryAfterSlackMs?: number | null;
     longPolling?: boolean;
   } | null;
+  /** gRPC A6 retry throttling per host, set by `grpc-a6`: starts at `maxTokens` (1..1000), −1 per failed attempt, +`tokenRatio` per success, retries only above half. */
+  retryThrottling?: { maxTokens?: number; tokenRatio?: number } | null;
   /** Start from a peer's published policy; the fields written next to it override it. */
   preset?: "aws-standard" | "aws-adaptive" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
   /**

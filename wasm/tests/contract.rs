@@ -322,8 +322,10 @@ fn client_config_declares_every_field_of_the_cores_config() {
     }
     let client_only = resile_wasm::translate::CLIENT_ONLY_KEYS;
     for key in declared.keys() {
-        // `limit`, `preset`, `fleet` and `aws` are options the core writes out only when set.
-        let optional = ["limit", "preset", "fleet", "aws"].contains(&key.as_str());
+        // `limit`, `preset`, `fleet`, `aws` and `retryThrottling` are options the core writes
+        // out only when they are set.
+        let optional =
+            ["limit", "preset", "fleet", "aws", "retryThrottling"].contains(&key.as_str());
         if !map.contains_key(key) && !client_only.contains(&key.as_str()) && !optional {
             problems.push(format!(
                 "ClientConfig declares `{key}`, which the core does not have"
@@ -360,10 +362,18 @@ fn host_state_declares_what_hosts_sends() {
 }
 
 #[test]
-fn client_config_declares_the_aws_section() {
-    let core = camel_keys(
-        serde_json::to_value(Config::preset(resile_core::Preset::Aws21)).expect("serializes"),
-    );
+fn client_config_declares_the_preset_sections() {
+    for (preset, key) in [
+        (resile_core::Preset::Aws21, "aws"),
+        (resile_core::Preset::GrpcA6, "retryThrottling"),
+    ] {
+        check_section(preset, key);
+    }
+}
+
+/// The section `key` that `preset` sets is declared in `ClientConfig`, field by field.
+fn check_section(preset: resile_core::Preset, key: &str) {
+    let core = camel_keys(serde_json::to_value(Config::preset(preset)).expect("serializes"));
     let declared = members(
         declaration("ClientConfig")
             .split_once('{')
@@ -371,9 +381,16 @@ fn client_config_declares_the_aws_section() {
             .as_deref()
             .unwrap_or("{}"),
     );
-    let (_, ty) = declared.get("aws").expect("ClientConfig declares aws");
+    let (_, ty) = declared
+        .get(key)
+        .expect("ClientConfig declares the section");
     let ty = ty.strip_suffix(" | null").unwrap_or(ty);
     let mut problems = Vec::new();
-    check_object("ClientConfig.aws", ty, &core["aws"], &mut problems);
+    check_object(
+        &format!("ClientConfig.{key}"),
+        ty,
+        &core[key],
+        &mut problems,
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -19,6 +19,7 @@ mod request_id;
 pub use request_id::RequestIds;
 mod aws;
 pub use aws::AwsRetryConfig;
+mod throttling;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +71,10 @@ pub struct Config {
     /// the AWS presets; `None` (the default) leaves retries to the budget and backoff alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsRetryConfig>,
+    /// gRPC A6 retry throttling per host (`maxTokens`, `tokenRatio`), set by `grpc-a6`; `None`
+    /// (the default) has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_throttling: Option<crate::throttle::ThrottleConfig>,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -140,6 +145,7 @@ impl Default for Config {
             fleet: None,
             request_id: RequestIds::Generate,
             aws: None,
+            retry_throttling: None,
         }
     }
 }
@@ -691,6 +697,9 @@ impl Config {
         self.hedge.validate()?;
         if let Some(aws) = &self.aws {
             aws.validate(&self.backoff)?;
+        }
+        if let Some(t) = &self.retry_throttling {
+            throttling::validate(t)?;
         }
         if let Some(fleet) = &self.fleet {
             fleet.validate()?;

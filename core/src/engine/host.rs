@@ -28,7 +28,7 @@ pub(crate) struct Host {
     pub budget: Budget,
     /// The AWS retry quota, only with the config's `aws` section (the AWS presets).
     pub quota: Option<RetryQuota>,
-    /// gRPC A6 retry throttling, only under `grpc-a6`.
+    /// gRPC A6 retry throttling, only with the config's `retry_throttling` (`grpc-a6`).
     pub throttle: Option<RetryThrottle>,
     pub limiter: Option<Gcra>,
     /// A limit learned from the host's headers lapses at this time unless the host repeats it.
@@ -77,11 +77,7 @@ impl Engine {
             breaker: Breaker::new(),
             budget: Budget::new(&self.config.budget),
             quota: self.config.aws.as_ref().map(|a| RetryQuota::new(a.quota)),
-            throttle: self
-                .config
-                .preset
-                .and_then(|p| p.throttle())
-                .map(RetryThrottle::new),
+            throttle: self.config.retry_throttling.map(RetryThrottle::new),
             limiter: self.config.limit.as_ref().map(Gcra::new),
             learned_until: None,
             learned_from: None,
