@@ -155,7 +155,7 @@ impl Default for SampleWindow {
 
 impl SampleWindow {
     /// The window with `s` added.
-    pub fn add(self, s: Sample) -> Self {
+    pub fn with(self, s: Sample) -> Self {
         let rtt = duration_nanos(s.rtt);
         SampleWindow {
             min_rtt: self.min_rtt.min(rtt),
@@ -233,7 +233,7 @@ impl Windowed {
         if s.rtt < MIN_RTT {
             return None;
         }
-        self.current = self.current.add(s);
+        self.current = self.current.with(s);
         let end = end.as_nanos();
         if end <= self.next_update {
             return None;
@@ -497,11 +497,11 @@ mod tests {
         };
         let (big, moderate, low) = (5_000, 500, 10);
         let w = SampleWindow::default()
-            .add(ns(big, false))
-            .add(ns(moderate, false))
-            .add(ns(low, false));
+            .with(ns(big, false))
+            .with(ns(moderate, false))
+            .with(ns(low, false));
         assert_eq!(w.tracked_rtt_nanos(), (big + moderate + low) / 3);
-        let w = w.add(ns(big, true));
+        let w = w.with(ns(big, true));
         assert_eq!(w.tracked_rtt_nanos(), (big + moderate + low + big) / 4);
         assert_eq!(w.candidate_rtt_nanos(), low);
         assert_eq!(w.as_sample().verdict, Verdict::Dropped);

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use resile_core::engine::HostView;
 use resile_core::{
-    Action, CallSpec, Config, Engine, EventKind, Instant, Outcome, Response, TransportError,
-    UnixTime, Why,
+    Action, CallId, CallSpec, Config, Engine, EventKind, Instant, Outcome, Response,
+    TransportError, UnixTime, Why,
 };
 use serde_json::json;
 
@@ -273,6 +273,17 @@ fn drain(engine: &mut Engine) -> (Option<Action>, Option<Duration>, Option<Insta
     (end, retry, waiting)
 }
 
+/// Starts a call at time zero and answers its first attempt with a 500 at once.
+fn answer_first_with_500(engine: &mut Engine) -> CallId {
+    let id = engine.start(CallSpec::get(URL), Instant::ZERO);
+    let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
+        panic!("no first attempt")
+    };
+    let response = Response::new(500, &NONE, UnixTime::EPOCH);
+    engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+    id
+}
+
 fn quota(engine: &Engine, now: Instant) -> u32 {
     let hosts: Vec<HostView> = engine.hosts(now);
     hosts[0]
@@ -375,12 +386,7 @@ fn full_jitter_draws_below_the_computed_delay() {
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..32 {
         let mut engine = engine_for(&json!({}), seed);
-        let id = engine.start(CallSpec::get(URL), Instant::ZERO);
-        let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
-            panic!("no first attempt")
-        };
-        let response = Response::new(500, &NONE, UnixTime::EPOCH);
-        engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+        answer_first_with_500(&mut engine);
         let (_, retry, _) = drain(&mut engine);
         let delay = retry.expect("retried").as_millis() as u64;
         assert!(delay <= 50, "seed {seed}: {delay} ms");
@@ -415,12 +421,7 @@ fn long_polling_context_backoff() {
 fn a_long_poll_backing_off_can_be_cancelled() {
     let config = with(with(fixed(), tokens(0)), long_polling());
     let mut engine = engine_for(&config, 1);
-    let id = engine.start(CallSpec::get(URL), Instant::ZERO);
-    let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
-        panic!("no first attempt")
-    };
-    let response = Response::new(500, &NONE, UnixTime::EPOCH);
-    engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+    let id = answer_first_with_500(&mut engine);
     let (end, _, waiting) = drain(&mut engine);
     assert!(end.is_none());
     assert_eq!(waiting, Some(Instant::ZERO + Duration::from_millis(50)));

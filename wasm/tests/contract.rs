@@ -291,17 +291,22 @@ fn every_event_the_engine_emits_matches_its_declaration() {
     );
 }
 
-#[test]
-fn client_config_declares_every_field_of_the_cores_config() {
-    let core = camel_keys(serde_json::to_value(Config::default()).expect("serializes"));
-    let mut problems = Vec::new();
-    let declared = members(
+/// The members of `ClientConfig`.
+fn client_config_members() -> BTreeMap<String, (bool, String)> {
+    members(
         declaration("ClientConfig")
             .split_once('{')
             .map(|(_, rest)| format!("{{{rest}"))
             .as_deref()
             .unwrap_or("{}"),
-    );
+    )
+}
+
+#[test]
+fn client_config_declares_every_field_of_the_cores_config() {
+    let core = camel_keys(serde_json::to_value(Config::default()).expect("serializes"));
+    let mut problems = Vec::new();
+    let declared = client_config_members();
     let Value::Object(map) = &core else {
         panic!("{core}")
     };
@@ -374,13 +379,7 @@ fn client_config_declares_the_preset_sections() {
 /// The section `key` that `preset` sets is declared in `ClientConfig`, field by field.
 fn check_section(preset: resile_core::Preset, key: &str) {
     let core = camel_keys(serde_json::to_value(Config::preset(preset)).expect("serializes"));
-    let declared = members(
-        declaration("ClientConfig")
-            .split_once('{')
-            .map(|(_, rest)| format!("{{{rest}"))
-            .as_deref()
-            .unwrap_or("{}"),
-    );
+    let declared = client_config_members();
     let (_, ty) = declared
         .get(key)
         .expect("ClientConfig declares the section");
