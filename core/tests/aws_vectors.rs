@@ -435,6 +435,34 @@ fn a_long_poll_backing_off_can_be_cancelled() {
     assert_eq!(engine.active_calls(), 0);
 }
 
+// A long poll's wait never outlasts the call's deadline. Here the retry rule checked the
+// server's `Retry-After: 1` (1 s, before the 2 s deadline) and the quota refused; the long
+// poll's own wait, `x-amz-retry-after` 5 s clamped to [50 ms, 5.05 s], ends at the deadline.
+#[test]
+fn a_long_poll_waits_no_longer_than_its_deadline() {
+    let config = with(
+        with(with(fixed(), tokens(0)), long_polling()),
+        json!({ "retry": { "deadline_ms": 2_000 } }),
+    );
+    let mut engine = engine_for(&config, 1);
+    let id = engine.start(CallSpec::get(URL), Instant::ZERO);
+    let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
+        panic!("no first attempt")
+    };
+    let headers = [("retry-after", "1"), ("x-amz-retry-after", "5000")];
+    let response = Response::new(500, &headers, UnixTime::EPOCH);
+    engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+    let (end, _, waiting) = drain(&mut engine);
+    assert!(end.is_none());
+    let deadline = Instant::ZERO + Duration::from_secs(2);
+    assert_eq!(waiting, Some(deadline));
+    engine.handle_timeout(deadline);
+    assert!(matches!(
+        drain(&mut engine).0,
+        Some(Action::Fail { failure, .. }) if failure.why == Why::BudgetExhausted
+    ));
+}
+
 // The aws section is checked: AWS draws `r · t`, so only full or no jitter and a factor of
 // 2 fit it; a typed error names the field.
 #[test]

@@ -81,9 +81,7 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return false;
         };
-        // The deadline needs no check: the retry rule refuses a wait past it before it asks
-        // the quota.
-        let (id, n) = (c.id, c.attempts.saturating_sub(1));
+        let (id, n, deadline) = (c.id, c.attempts.saturating_sub(1), c.deadline);
         let Some(rule) = self.aws_rule() else {
             return false;
         };
@@ -96,7 +94,9 @@ impl Engine {
             x_amz_retry_after,
             &mut self.rng,
         );
-        let until = now + wait;
+        // This draw is not the one the retry rule checked against the deadline: the wait
+        // ends at the deadline at the latest.
+        let until = deadline.map_or(now + wait, |d| d.min(now + wait));
         if let Some(c) = self.calls[slot as usize].as_mut() {
             c.phase = Phase::Failing { until, failure };
         }
