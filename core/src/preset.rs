@@ -11,15 +11,23 @@
 //! names the pure component that does, and each of those reproduces the peer's published test
 //! vectors in its own module:
 //!
-//! - [`Preset::quota`] (the AWS retry quota) and [`Preset::throttle`] (gRPC A6 retry
-//!   throttling) are consulted by the engine, per host, under their preset only: they take
-//!   the place of the retry budget (which these presets turn off; turned back on, both must
-//!   allow a retry), and a retry they refuse fails the call with
-//!   [`crate::Why::BudgetExhausted`]. As with the budget, a call's first 429 with a positive
-//!   `Retry-After` is retried without asking them (the host is held until then).
-//! - [`Preset::aws_backoff`] (AWS's throttling base delay, cap order and `x-amz-retry-after`
-//!   clamp) is not consulted by the engine yet: the engine's exponential backoff with the
-//!   preset's base and cap decides the waits, and `Retry-After` the server-asked ones.
+//! - The AWS presets set the config's `aws` section ([`crate::config::AwsRetryConfig`]): the
+//!   per-host retry quota ([`Preset::quota`]) and AWS's delay rule ([`Preset::aws_backoff`]:
+//!   throttling base delay, cap order, `x-amz-retry-after` clamp) with the base and cap of
+//!   the `backoff` section, and, optionally, the long poll's backoff.
+//! - `grpc-a6` sets the `retry_throttling` section ([`Preset::throttle`], gRPC A6 retry
+//!   throttling), kept per host.
+//!
+//! The quota and the throttle take the place of the retry budget (which these presets turn
+//! off; turned back on, both must allow a retry), and a retry they refuse fails the call with
+//! [`crate::Why::BudgetExhausted`]. As with the budget, a call's first 429 with a positive
+//! `Retry-After` is retried without asking them (the host is held until then).
+//!
+//! The published vectors driven through the engine are in `core/tests/aws_vectors.rs` (the
+//! AWS Go SDK's `retry2026_test.go`, smithy-rs's standard-strategy tests),
+//! `core/tests/grpc_vectors.rs` (grpc-go's `TestRetryThrottling`) and `core/tests/presets.rs`;
+//! the pure components' own tables are in [`crate::quota`], [`crate::aws_backoff`] and
+//! [`crate::throttle`].
 //!
 //! | preset | reproduces |
 //! |---|---|
@@ -32,7 +40,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aws_backoff::AwsBackoff;
-use crate::config::{Config, ConfigError, Jitter};
+use crate::config::{AwsRetryConfig, Config, ConfigError, Jitter};
 use crate::quota::QuotaConfig;
 use crate::throttle::ThrottleConfig;
 
@@ -135,6 +143,7 @@ impl Preset {
                 c.backoff.jitter = Jitter::Full;
                 // The retry quota takes the budget's place.
                 c.budget.enabled = false;
+                c.aws = self.aws();
             }
             Preset::GrpcA6 => {
                 // A6's example policy: maxAttempts 4, initialBackoff 0.1 s, maxBackoff 1 s,
@@ -148,6 +157,7 @@ impl Preset {
                 c.backoff.jitter = Jitter::Full;
                 // retryThrottling takes the budget's place.
                 c.budget.enabled = false;
+                c.retry_throttling = self.throttle();
             }
             Preset::DotnetStandard => {
                 // HttpStandardResilienceOptions: total request timeout 30 s, attempt timeout
@@ -176,13 +186,18 @@ impl Preset {
         c
     }
 
-    /// The AWS retry quota the preset's peer keeps per host, if it has one.
-    pub fn quota(self) -> Option<QuotaConfig> {
+    /// The AWS retry rules the preset sets as the config's `aws` section, if AWS's.
+    pub fn aws(self) -> Option<AwsRetryConfig> {
         match self {
-            Preset::AwsStandard | Preset::AwsAdaptive => Some(QuotaConfig::AWS_STANDARD),
-            Preset::Aws21 => Some(QuotaConfig::AWS_2_1),
+            Preset::AwsStandard | Preset::AwsAdaptive => Some(AwsRetryConfig::default()),
+            Preset::Aws21 => Some(AwsRetryConfig::v2_1()),
             Preset::GrpcA6 | Preset::DotnetStandard => None,
         }
+    }
+
+    /// The AWS retry quota the preset's peer keeps per host, if it has one.
+    pub fn quota(self) -> Option<QuotaConfig> {
+        self.aws().map(|a| a.quota)
     }
 
     /// The AWS delay rule (throttling base, cap order, `x-amz-retry-after`), if AWS's.

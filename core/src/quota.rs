@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The costs and capacity of a retry quota.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Tokens when full (and at start).
     pub capacity: u32,
@@ -24,6 +24,12 @@ pub struct QuotaConfig {
     pub throttling_cost: u32,
     /// Tokens a call that succeeds on its first attempt adds.
     pub success_increment: u32,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig::AWS_STANDARD
+    }
 }
 
 impl QuotaConfig {

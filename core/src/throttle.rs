@@ -91,53 +91,8 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    // grpc-go `test/retry_test.go` `TestRetryThrottling`: maxAttempts 4, maxTokens 10,
-    // tokenRatio 0.5; the server answers OK on attempts 0, 3, 6, 10, 11, 12, 13, 14, 16, 18
-    // (counted across calls) and UNAVAILABLE otherwise. Each row is one call: its result, the
-    // index of its last attempt, and the tokens after it. The first two columns are grpc-go's;
-    // the tokens are computed from A6's rule (grpc-go's comments say 6 after the third call,
-    // 5.5 after the eleventh and 4.5 after the twelfth; the rule, which its attempt counts
-    // bear out, gives 7, 6 and 5).
-    #[test]
-    fn grpc_go_retry_throttling_table() {
-        let ok_at = [0, 3, 6, 10, 11, 12, 13, 14, 16, 18];
-        let table: [(bool, i32, u64); 12] = [
-            (true, 0, 10_000),
-            (true, 3, 8_500),
-            (true, 6, 7_000),
-            (false, 8, 5_000), // first attempt retried; the second refused
-            (false, 9, 4_000),
-            (true, 10, 4_500),
-            (true, 11, 5_000),
-            (true, 12, 5_500),
-            (true, 13, 6_000),
-            (true, 14, 6_500),
-            (true, 16, 6_000),
-            (false, 17, 5_000),
-        ];
-        let mut t = RetryThrottle::new(ThrottleConfig {
-            max_tokens: 10,
-            token_ratio: 0.5,
-        });
-        let mut i = -1;
-        for (row, (ok, last, tokens)) in table.into_iter().enumerate() {
-            let mut attempts = 0;
-            let result = loop {
-                i += 1;
-                attempts += 1;
-                if ok_at.contains(&i) {
-                    t.succeeded();
-                    break true;
-                }
-                if t.failed() == Throttled::Refused || attempts == 4 {
-                    break false;
-                }
-            };
-            assert_eq!(result, ok, "call {row}");
-            assert_eq!(i, last, "call {row}");
-            assert_eq!(t.tokens_milli(), tokens, "call {row}");
-        }
-    }
+    // grpc-go `test/retry_test.go` `TestRetryThrottling` is replayed through the engine in
+    // `core/tests/grpc_vectors.rs`.
 
     // From A6's rule: with maxTokens 10 a retry goes at 5.001 tokens and not at 5.
     #[test]

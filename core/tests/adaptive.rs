@@ -296,12 +296,15 @@ fn aimd_replaces_the_fixed_bound_grows_by_one_and_backs_off_on_drops() {
 #[test]
 fn gradient2_grows_while_latency_holds_and_sheds_when_it_climbs() {
     // Latency is 20 ms up to 12 attempts in flight, then grows with the queue: 20 ms per
-    // attempt over 12 (a server with 12 workers).
+    // attempt over 12 (a server with 12 workers). Sampling windows of 100 ms (Netflix's
+    // shortest), so the limit moves up to ten times a second.
     let mut config = Config::default();
     config.concurrency.adaptive = Some(AdaptiveConcurrency::Gradient2(Gradient2Config {
         initial_limit: 4,
         min_limit: 1,
         max_limit: 64,
+        min_window_ms: 100,
+        max_window_ms: 100,
         ..Gradient2Config::default()
     }));
     config.retry.deadline_ms = None;
@@ -313,11 +316,11 @@ fn gradient2_grows_while_latency_holds_and_sheds_when_it_climbs() {
         reply(200, 20 + 20 * n.saturating_sub(12))
     };
     let mut w = world(config, server);
-    for _ in 0..600 {
+    for _ in 0..3_000 {
         w.start(CallSpec::get(HOST));
     }
     let mut peak = 0;
-    for _ in 0..200_000 {
+    for _ in 0..1_000_000 {
         // The server sees how many attempts are out when each arrives.
         in_flight.set(w.engine.hosts(w.now)[0].in_flight.into());
         peak = peak.max(in_flight.get());

@@ -240,6 +240,16 @@ pub fn host_json(view: &HostView, now: Instant) -> Value {
     );
     m.insert("heldUntilMs".into(), json!(view.held_until.map(instant_ms)));
     m.insert("activeCalls".into(), json!(view.active_calls));
+    m.insert("inFlight".into(), json!(view.in_flight));
+    m.insert("breakerHold".into(), json!(view.breaker_hold));
+    let rate = view.adaptive_rate.map(|r| {
+        json!({"throttled": r.throttled, "fillRate": r.fill_rate, "measuredRate": r.measured_rate})
+    });
+    m.insert("adaptiveRate".into(), json!(rate));
+    m.insert("concurrencyLimit".into(), json!(view.concurrency_limit));
+    m.insert("retryQuota".into(), json!(view.retry_quota));
+    let throttle = view.retry_throttle_milli.map(|t| t as f64 / 1e3);
+    m.insert("retryThrottleTokens".into(), json!(throttle));
     m.insert("nowMs".into(), json!(instant_ms(now)));
     Value::Object(m)
 }

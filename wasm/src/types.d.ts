@@ -86,6 +86,23 @@ export interface ClientConfig {
   requestId?: "generate" | "off";
   maxHosts?: number;
   maxQueuedEvents?: number;
+  /**
+   * AWS's retry rules, set by the AWS presets (override field by field next to `preset`): the
+   * per-host retry quota (`capacity`, the cost of a retry after an error, a timeout and a 429,
+   * and what a first-try success adds), the base delay after a 429 (null: `backoff.baseMs`),
+   * where `backoff.capMs` applies, how far `x-amz-retry-after` may push a wait past the computed
+   * one (null: the header is ignored), and long polling (a call the quota refused still waits
+   * out its backoff before it fails). Only `backoff.jitter` "full" or "none" and factor 2 fit it.
+   */
+  aws?: {
+    quota?: { capacity?: number; retryCost?: number; timeoutCost?: number; throttlingCost?: number; successIncrement?: number };
+    throttlingBaseMs?: number | null;
+    cap?: "after_jitter" | "before_jitter";
+    retryAfterSlackMs?: number | null;
+    longPolling?: boolean;
+  } | null;
+  /** gRPC A6 retry throttling per host, set by `grpc-a6`: starts at `maxTokens` (1..1000), −1 per failed attempt, +`tokenRatio` per success, retries only above half. */
+  retryThrottling?: { maxTokens?: number; tokenRatio?: number } | null;
   /** Start from a peer's published policy; the fields written next to it override it. */
   preset?: "aws-standard" | "aws-adaptive" | "aws-2.1" | "grpc-a6" | "dotnet-standard";
   /**
@@ -109,6 +126,8 @@ export type AdaptiveConcurrency =
       algorithm: "gradient2";
       initialLimit?: number; minLimit?: number; maxLimit?: number;
       smoothing?: number; queueSize?: number; longWindow?: number; rttTolerance?: number;
+      /** Sampling windows (Netflix's WindowedLimit): each lasts twice its fastest attempt, within these bounds (≥ 100, default 1000 each); one that held at least `windowSize` (≥ 10, default 10) attempts is one sample. */
+      minWindowMs?: number; maxWindowMs?: number; windowSize?: number;
     };
 
 /** What a token provider resolves to. `expiresIn` is in seconds, like OAuth2's `expires_in`. */
@@ -352,6 +371,18 @@ export interface HostState {
   limiterNextFreeMs: number | null;
   heldUntilMs: number | null;
   activeCalls: number;
+  /** Attempts in flight to the host now. */
+  inFlight: number;
+  /** A hold by hand on the breaker (`isolate` outranks `force_closed`), or null. */
+  breakerHold: "isolate" | "force_closed" | null;
+  /** The adaptive client rate (with `adaptiveRate.enabled`): paced once the host throttled. */
+  adaptiveRate: { throttled: boolean; fillRate: number; measuredRate: number } | null;
+  /** The adaptive concurrency limit in force (with `concurrency.adaptive`). */
+  concurrencyLimit: number | null;
+  /** Tokens left in the AWS retry quota (with the `aws` section, the AWS presets). */
+  retryQuota: number | null;
+  /** gRPC A6 retry-throttling tokens (under `grpc-a6`). */
+  retryThrottleTokens: number | null;
   nowMs: number;
 }
 

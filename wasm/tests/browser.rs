@@ -1710,7 +1710,8 @@ fn a_js_config_selects_a_preset_as_toml_and_json_do_natively() {
     assert_eq!(
         c["concurrency"]["adaptive"],
         json!({"algorithm": "gradient2", "initialLimit": 3, "minLimit": 2, "maxLimit": 200,
-               "smoothing": 0.2, "queueSize": 4, "longWindow": 600, "rttTolerance": 1.5})
+               "smoothing": 0.2, "queueSize": 4, "longWindow": 600, "rttTolerance": 1.5,
+               "minWindowMs": 1000, "maxWindowMs": 1000, "windowSize": 10})
     );
 }
 

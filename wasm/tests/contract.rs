@@ -106,7 +106,8 @@ fn check_object(path: &str, ty: &str, value: &Value, problems: &mut Vec<String>)
                 problems.push(format!("{path}.{key}: declared as required, not sent"))
             }
             Some(v @ Value::Object(_)) if member_ty.starts_with('{') => {
-                check_object(&format!("{path}.{key}"), member_ty, v, problems)
+                let ty = member_ty.strip_suffix(" | null").unwrap_or(member_ty);
+                check_object(&format!("{path}.{key}"), ty, v, problems)
             }
             _ => {}
         }
@@ -290,17 +291,22 @@ fn every_event_the_engine_emits_matches_its_declaration() {
     );
 }
 
-#[test]
-fn client_config_declares_every_field_of_the_cores_config() {
-    let core = camel_keys(serde_json::to_value(Config::default()).expect("serializes"));
-    let mut problems = Vec::new();
-    let declared = members(
+/// The members of `ClientConfig`.
+fn client_config_members() -> BTreeMap<String, (bool, String)> {
+    members(
         declaration("ClientConfig")
             .split_once('{')
             .map(|(_, rest)| format!("{{{rest}"))
             .as_deref()
             .unwrap_or("{}"),
-    );
+    )
+}
+
+#[test]
+fn client_config_declares_every_field_of_the_cores_config() {
+    let core = camel_keys(serde_json::to_value(Config::default()).expect("serializes"));
+    let mut problems = Vec::new();
+    let declared = client_config_members();
     let Value::Object(map) = &core else {
         panic!("{core}")
     };
@@ -321,13 +327,69 @@ fn client_config_declares_every_field_of_the_cores_config() {
     }
     let client_only = resile_wasm::translate::CLIENT_ONLY_KEYS;
     for key in declared.keys() {
-        // `limit`, `preset` and `fleet` are options the core writes out only when they are set.
-        let optional = key == "limit" || key == "preset" || key == "fleet";
+        // `limit`, `preset`, `fleet`, `aws` and `retryThrottling` are options the core writes
+        // out only when they are set.
+        let optional =
+            ["limit", "preset", "fleet", "aws", "retryThrottling"].contains(&key.as_str());
         if !map.contains_key(key) && !client_only.contains(&key.as_str()) && !optional {
             problems.push(format!(
                 "ClientConfig declares `{key}`, which the core does not have"
             ));
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn host_state_declares_what_hosts_sends() {
+    // A host with every optional part: the AWS quota, the adaptive rate and limit.
+    let mut config = Config::preset(resile_core::Preset::Aws21);
+    config.adaptive_rate.enabled = true;
+    config.concurrency.adaptive = Some(resile_core::config::AdaptiveConcurrency::Gradient2(
+        Default::default(),
+    ));
+    let mut engine = Engine::new(config, 1, Instant::ZERO).expect("valid");
+    let _ = engine.start(CallSpec::get("https://api.test/"), Instant::ZERO);
+    let hosts = engine.hosts(Instant::ZERO);
+    let json = resile_wasm::translate::host_json(&hosts[0], Instant::ZERO);
+    let mut problems = Vec::new();
+    let ty = declaration("HostState");
+    let body = ty
+        .split_once('{')
+        .map(|(_, rest)| format!("{{{rest}"))
+        .unwrap();
+    check_object("HostState", &body, &json, &mut problems);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(json["retryQuota"], 500);
+    assert_eq!(json["concurrencyLimit"], 20);
+    assert_eq!(json["adaptiveRate"]["throttled"], false);
+    assert_eq!(json["breakerHold"], Value::Null);
+}
+
+#[test]
+fn client_config_declares_the_preset_sections() {
+    for (preset, key) in [
+        (resile_core::Preset::Aws21, "aws"),
+        (resile_core::Preset::GrpcA6, "retryThrottling"),
+    ] {
+        check_section(preset, key);
+    }
+}
+
+/// The section `key` that `preset` sets is declared in `ClientConfig`, field by field.
+fn check_section(preset: resile_core::Preset, key: &str) {
+    let core = camel_keys(serde_json::to_value(Config::preset(preset)).expect("serializes"));
+    let declared = client_config_members();
+    let (_, ty) = declared
+        .get(key)
+        .expect("ClientConfig declares the section");
+    let ty = ty.strip_suffix(" | null").unwrap_or(ty);
+    let mut problems = Vec::new();
+    check_object(
+        &format!("ClientConfig.{key}"),
+        ty,
+        &core[key],
+        &mut problems,
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

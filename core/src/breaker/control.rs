@@ -158,6 +158,17 @@ impl Breaker {
         self.holds.isolated > 0
     }
 
+    /// The hold in force, if any: an isolation outranks a force-closed hold, as in admission.
+    pub fn hold_kind(&self) -> Option<HoldKind> {
+        if self.holds.isolated > 0 {
+            Some(HoldKind::Isolate)
+        } else if self.holds.forced_closed > 0 {
+            Some(HoldKind::ForceClosed)
+        } else {
+            None
+        }
+    }
+
     /// Closed now, with no trips and a fresh window; probes still out answer into a period
     /// that is over, so they decide nothing.
     pub(crate) fn close_fresh(&mut self) {

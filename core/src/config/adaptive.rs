@@ -63,10 +63,14 @@ impl Default for AimdConfig {
     }
 }
 
-/// `Gradient2Limit`: each sample moves the limit towards `limit · gradient + queue_size`, where
+/// `Gradient2Limit` behind Netflix's `WindowedLimit`: attempts are gathered into sampling
+/// windows (each lasts twice the window's fastest attempt, within `min_window_ms` ..
+/// `max_window_ms`; attempts faster than 100 µs are ignored); a window with at least
+/// `window_size` attempts is one sample, its average latency and its most attempts in flight.
+/// Each sample moves the limit towards `limit · gradient + queue_size`, where
 /// `gradient = clamp(rtt_tolerance · long_rtt / rtt, 0.5, 1)` and `long_rtt` is an exponential
-/// average of the latency over `long_window` samples; `smoothing` of the step is taken. Defaults
-/// are Netflix's.
+/// average of the latency over `long_window` samples; `smoothing` of the step is taken.
+/// Defaults are Netflix's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Gradient2Config {
@@ -86,6 +90,12 @@ pub struct Gradient2Config {
     /// How much slower than the long-term average an attempt may be before the limit shrinks
     /// (≥ 1). Default 1.5.
     pub rtt_tolerance: f64,
+    /// The shortest sampling window (≥ 100). Default 1000.
+    pub min_window_ms: u64,
+    /// The longest sampling window (≥ `min_window_ms`). Default 1000.
+    pub max_window_ms: u64,
+    /// Attempts a window needs to count (≥ 10). Default 10.
+    pub window_size: u32,
 }
 
 impl Default for Gradient2Config {
@@ -98,6 +108,9 @@ impl Default for Gradient2Config {
             queue_size: 4,
             long_window: 600,
             rtt_tolerance: 1.5,
+            min_window_ms: 1_000,
+            max_window_ms: 1_000,
+            window_size: 10,
         }
     }
 }
@@ -185,6 +198,29 @@ impl AdaptiveConcurrency {
                         "must be a finite number ≥ 1",
                     ));
                 }
+                // WindowedLimit's preconditions.
+                if c.min_window_ms < 100 {
+                    return Err(out_of_range(
+                        "concurrency.adaptive.min_window_ms",
+                        c.min_window_ms,
+                        "must be at least 100",
+                    ));
+                }
+                check_ms("concurrency.adaptive.max_window_ms", c.max_window_ms)?;
+                if c.max_window_ms < c.min_window_ms {
+                    return Err(out_of_range(
+                        "concurrency.adaptive.max_window_ms",
+                        c.max_window_ms,
+                        "must be at least concurrency.adaptive.min_window_ms",
+                    ));
+                }
+                if c.window_size < 10 {
+                    return Err(out_of_range(
+                        "concurrency.adaptive.window_size",
+                        c.window_size,
+                        "must be at least 10",
+                    ));
+                }
                 Ok(())
             }
         }
@@ -254,6 +290,18 @@ mod tests {
             (
                 r#"{"algorithm":"gradient2","rtt_tolerance":0.9}"#,
                 "rtt_tolerance",
+            ),
+            (
+                r#"{"algorithm":"gradient2","min_window_ms":99}"#,
+                "min_window_ms",
+            ),
+            (
+                r#"{"algorithm":"gradient2","max_window_ms":500}"#,
+                "max_window_ms",
+            ),
+            (
+                r#"{"algorithm":"gradient2","window_size":9}"#,
+                "window_size",
             ),
         ];
         for (adaptive, field) in cases {

@@ -17,6 +17,9 @@ mod fleet;
 pub use fleet::FleetConfig;
 mod request_id;
 pub use request_id::RequestIds;
+mod aws;
+pub use aws::AwsRetryConfig;
+mod throttling;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,7 +28,9 @@ pub struct Config {
     /// The peer policy this config started from, if any (see [`crate::preset`]). In JSON,
     /// `{"preset": "aws-standard", ...}` read by [`Config::from_json`] or [`Config::from_value`]
     /// starts from [`Preset::config`], and every field written next to `preset` overrides the
-    /// preset's, field by field. Default none.
+    /// preset's, field by field. In Rust, start from [`Config::preset`] and change fields
+    /// after: this field only records the name, and setting it alone changes no decision.
+    /// Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
     /// The attempt loop: how many attempts, how long each, how long in all.
@@ -64,6 +69,14 @@ pub struct Config {
     pub fleet: Option<FleetConfig>,
     /// Whether calls carry a generated `X-Request-ID`. Default `"generate"`.
     pub request_id: RequestIds,
+    /// AWS's retry rules (quota, throttling base, `x-amz-retry-after`, long polling), set by
+    /// the AWS presets; `None` (the default) leaves retries to the budget and backoff alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsRetryConfig>,
+    /// gRPC A6 retry throttling per host (`maxTokens`, `tokenRatio`), set by `grpc-a6`; `None`
+    /// (the default) has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_throttling: Option<crate::throttle::ThrottleConfig>,
 }
 
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
@@ -133,6 +146,8 @@ impl Default for Config {
             hedge: HedgeConfig::default(),
             fleet: None,
             request_id: RequestIds::Generate,
+            aws: None,
+            retry_throttling: None,
         }
     }
 }
@@ -682,6 +697,12 @@ impl Config {
             return Err(out_of_range("max_queued_events", 0, "must be at least 1"));
         }
         self.hedge.validate()?;
+        if let Some(aws) = &self.aws {
+            aws.validate(&self.backoff)?;
+        }
+        if let Some(t) = &self.retry_throttling {
+            throttling::validate(t)?;
+        }
         if let Some(fleet) = &self.fleet {
             fleet.validate()?;
         }

@@ -59,6 +59,11 @@ impl Adaptive {
         }
     }
 
+    /// The adaptive client rate, if enabled.
+    pub fn rate(&self) -> Option<&AdaptiveRate> {
+        self.rate.as_ref()
+    }
+
     /// The adaptive concurrency limit in force, if one is configured.
     pub fn concurrency_limit(&self) -> Option<u32> {
         self.concurrency.as_ref().map(ConcurrencyLimit::limit)
@@ -153,7 +158,7 @@ impl Engine {
                 in_flight: sent.in_flight,
                 verdict,
             };
-            let next = limit.sample(sample);
+            let next = limit.sample(sample, now);
             if next != previous {
                 let why = match verdict {
                     Verdict::Dropped => Why::AttemptDropped,

@@ -13,7 +13,7 @@ use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::predicate::{self, Attempted, RetryVerdict, Seen};
 use crate::engine::retry::{decide, RetryDecision, RetryInput};
-use crate::engine::Engine;
+use crate::engine::{aws, Engine};
 use crate::quota::RetryKind;
 use crate::throttle::Throttled;
 use crate::time::Instant;
@@ -56,6 +56,7 @@ impl Engine {
         self.learn_adaptive(host, flight.sent_with(), &outcome, now);
         self.note_connection(host, outcome, now);
 
+        let x_amz = self.x_amz_retry_after(&outcome);
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
                 self.record_latency(host, now - flight.sent);
@@ -111,7 +112,8 @@ impl Engine {
             self.done(slot, status.unwrap_or(0), now);
             return;
         }
-        self.retry_or_fail(slot, class, last, asked.retry_after, predicate_wait, now);
+        let asked = (asked.retry_after, predicate_wait, x_amz);
+        self.retry_or_fail_asked(slot, class, last, asked, now);
     }
 
     /// The caller's retry predicate's verdict on the attempt, if the call has one.
@@ -269,6 +271,19 @@ impl Engine {
         predicate_wait: Option<Duration>,
         now: Instant,
     ) {
+        self.retry_or_fail_asked(slot, class, last, (retry_after, predicate_wait, None), now);
+    }
+
+    /// [`Engine::retry_or_fail`] with what the answer asked for: the server's `Retry-After`,
+    /// the predicate's wait and `x-amz-retry-after` (read only under the `aws` section).
+    fn retry_or_fail_asked(
+        &mut self,
+        slot: u32,
+        class: Class,
+        last: Last,
+        (retry_after, predicate_wait, x_amz): (Option<Duration>, Option<Duration>, Option<&str>),
+        now: Instant,
+    ) {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
@@ -299,6 +314,7 @@ impl Engine {
             predicate_wait,
             now,
         };
+        let (aws, jitter) = (self.aws_rule(), self.config.backoff.jitter);
         let (backoff, rng, breaker_config) = (&self.backoff, &mut self.rng, &self.config.breaker);
         let h = &mut self.hosts[host];
         let (breaker, budget) = (&h.breaker, &mut h.budget);
@@ -309,7 +325,10 @@ impl Engine {
         let decision = {
             decide(
                 input,
-                || backoff.delay(attempts - 1, previous, rng),
+                || match &aws {
+                    Some(rule) => aws::wait(rule, jitter, attempts - 1, kind, x_amz, rng),
+                    None => backoff.delay(attempts - 1, previous, rng),
+                },
                 |at| match breaker.peek(breaker_config, at) {
                     Err(Refusal::Open(until)) => Some(until),
                     _ => None,
@@ -357,6 +376,9 @@ impl Engine {
                 let f = Failure::new(why, 0, Some(last), class.processed)
                     .retry_at(retry_at)
                     .detail(detail);
+                if budget_refused && self.long_poll_backoff(slot, f, x_amz, now) {
+                    return;
+                }
                 self.fail(slot, f, now);
             }
         }

@@ -296,6 +296,12 @@ pub(crate) enum Phase {
     /// A download's final answer (`status`) was handed over; its body is being read
     /// ([`CallEnd::AfterBody`], see `resumed.rs`).
     Streaming { status: u16 },
+    /// A long poll whose retry the AWS quota refused backs off until `until`, then fails with
+    /// `failure` (the config's `aws.long_polling`).
+    Failing {
+        until: Instant,
+        failure: crate::engine::failure::Failure,
+    },
 }
 
 /// One logical call's state.

@@ -26,9 +26,9 @@ pub(crate) struct Host {
     pub name: Arc<str>,
     pub breaker: Breaker,
     pub budget: Budget,
-    /// The AWS retry quota, only under a preset that has one (`aws-standard`, `aws-2.1`).
+    /// The AWS retry quota, only with the config's `aws` section (the AWS presets).
     pub quota: Option<RetryQuota>,
-    /// gRPC A6 retry throttling, only under `grpc-a6`.
+    /// gRPC A6 retry throttling, only with the config's `retry_throttling` (`grpc-a6`).
     pub throttle: Option<RetryThrottle>,
     pub limiter: Option<Gcra>,
     /// A limit learned from the host's headers lapses at this time unless the host repeats it.
@@ -76,16 +76,8 @@ impl Engine {
             name: Arc::from(name),
             breaker: Breaker::new(),
             budget: Budget::new(&self.config.budget),
-            quota: self
-                .config
-                .preset
-                .and_then(|p| p.quota())
-                .map(RetryQuota::new),
-            throttle: self
-                .config
-                .preset
-                .and_then(|p| p.throttle())
-                .map(RetryThrottle::new),
+            quota: self.config.aws.as_ref().map(|a| RetryQuota::new(a.quota)),
+            throttle: self.config.retry_throttling.map(RetryThrottle::new),
             limiter: self.config.limit.as_ref().map(Gcra::new),
             learned_until: None,
             learned_from: None,

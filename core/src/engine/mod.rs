@@ -64,6 +64,7 @@
 //! | `flight.rs` | the attempts of one call out at once |
 //! | `host.rs` | the host table; holds and limits learned from the server's hints |
 //! | `adaptive.rs` | the adaptive client rate and adaptive concurrency limit per host |
+//! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
@@ -76,6 +77,7 @@ mod action;
 mod adaptive;
 mod admit;
 mod attempt;
+mod aws;
 mod call;
 mod control;
 mod event;
@@ -105,7 +107,7 @@ pub use fallback::{FallbackSpec, FallbackStore, FallbackUsed, FallbackWrites};
 pub use outcome::{Last, Outcome, Problem, Response};
 pub use predicate::{Attempted, Predicate, RetryPredicate, RetryVerdict, Seen};
 pub use resumed::NotStreaming;
-pub use view::{HostView, Stats};
+pub use view::{AdaptiveRateView, HostView, Stats};
 
 use crate::backoff::Backoff;
 use crate::breaker::BreakerState;
@@ -224,6 +226,11 @@ impl Engine {
                 held_until: (h.hold_until > now).then_some(h.hold_until),
                 active_calls: h.active,
                 in_flight: h.in_flight,
+                breaker_hold: h.breaker.hold_kind(),
+                adaptive_rate: h.adaptive.rate().map(AdaptiveRateView::of),
+                concurrency_limit: h.adaptive.concurrency_limit(),
+                retry_quota: h.quota.as_ref().map(|q| q.available()),
+                retry_throttle_milli: h.throttle.as_ref().map(|t| t.tokens_milli()),
             })
             .collect()
     }
@@ -403,6 +410,7 @@ impl Engine {
                 }
                 Phase::InFlight => self.in_flight_due(slot, now),
                 Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
+                Phase::Failing { failure, .. } => self.fail(slot, failure, now),
                 Phase::Ready | Phase::Streaming { .. } => {}
             }
         }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::breaker::BreakerState;
+use crate::adaptive::AdaptiveRate;
+use crate::breaker::{BreakerState, HoldKind};
 use crate::time::Instant;
 
 /// Running totals, for reports.
@@ -64,4 +65,37 @@ pub struct HostView {
     pub active_calls: u32,
     /// Attempts in flight now.
     pub in_flight: u32,
+    /// A hold by hand on the breaker ([`crate::Engine::hold_breaker`]): `isolate` (held open)
+    /// or `force_closed`; none without one. An isolation outranks a force-closed hold.
+    pub breaker_hold: Option<HoldKind>,
+    /// The adaptive client rate, when `adaptive_rate` is enabled.
+    pub adaptive_rate: Option<AdaptiveRateView>,
+    /// The adaptive concurrency limit in force, when `concurrency.adaptive` is set.
+    pub concurrency_limit: Option<u32>,
+    /// Tokens left in the AWS retry quota, with the config's `aws` section.
+    pub retry_quota: Option<u32>,
+    /// gRPC A6 retry-throttling tokens (thousandths), under `grpc-a6`.
+    pub retry_throttle_milli: Option<u64>,
+}
+
+/// A host's adaptive client rate ([`crate::adaptive`]).
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct AdaptiveRateView {
+    /// The host has throttled a call, so sends are paced (off until then).
+    pub throttled: bool,
+    /// Tokens per second the bucket fills at (meaningful once throttled).
+    pub fill_rate: f64,
+    /// The smoothed send rate, in requests per second.
+    pub measured_rate: f64,
+}
+
+impl AdaptiveRateView {
+    /// The view of `rate`.
+    pub fn of(rate: &AdaptiveRate) -> Self {
+        AdaptiveRateView {
+            throttled: rate.is_enabled(),
+            fill_rate: rate.fill_rate(),
+            measured_rate: rate.measured_rate(),
+        }
+    }
 }
