@@ -24,6 +24,18 @@ pub const CLIENT_ONLY_KEYS: [&str; 6] = [
     "maxInFlightPerHost",
 ];
 
+/// A JSON text as a [`Value`]. Every JSON text the module reads (configs, breaker snapshots,
+/// pages) goes through this one reader, and typed values are then taken from the `Value`
+/// (`from_value`): each (reader, type) pair would be its own copy of the derive's code.
+pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    parse_bytes(text.as_bytes())
+}
+
+/// [`parse`] for bytes that may not be UTF-8 (a response body).
+pub fn parse_bytes(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
 /// The stable `code` of a `ResileError` for a failed call.
 pub fn failure_code(kind: FailureKind) -> &'static str {
     match kind {
