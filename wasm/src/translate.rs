@@ -97,6 +97,8 @@ pub fn error_fields(error: &Error, now: Instant) -> Value {
 }
 
 /// `snake_case` → `camelCase`, a digit run starting a new word: `refresh_on_401` → `refreshOn401`.
+/// Only ASCII letters change case (every name the core has is ASCII; Unicode's case tables
+/// would be 26 KB of the module).
 pub fn camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
@@ -104,7 +106,7 @@ pub fn camel(name: &str) -> String {
         if c == '_' {
             upper = !out.is_empty();
         } else if upper {
-            out.extend(c.to_uppercase());
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
@@ -114,7 +116,8 @@ pub fn camel(name: &str) -> String {
 }
 
 /// `camelCase` → `snake_case`, the inverse of [`camel`]: `refreshOn401` → `refresh_on_401`.
-/// A name that is already snake_case is left as it is.
+/// A name that is already snake_case is left as it is; as in [`camel`], only ASCII letters
+/// change case.
 pub fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     let mut prev: Option<char> = None;
@@ -128,7 +131,7 @@ pub fn snake(name: &str) -> String {
         if boundary {
             out.push('_');
         }
-        out.extend(c.to_lowercase());
+        out.push(c.to_ascii_lowercase());
         prev = Some(c);
     }
     out
@@ -336,6 +339,9 @@ mod tests {
                 "snake_case is accepted as is"
             );
         }
+        // Only ASCII letters change case: a name outside ASCII reads (and is reported) as written.
+        assert_eq!(snake("größeLimit"), "größe_limit");
+        assert_eq!(camel("größe_älter"), "größeälter");
         let config = json!({"retry": {"maxAttempts": 3, "retryStatuses": [503]}, "token": {"refreshOn401": false}});
         let parsed = Config::from_json(&snake_keys(config).to_string()).unwrap();
         assert_eq!(parsed.retry.max_attempts, 3);
