@@ -360,6 +360,14 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("`retry.maxAttempts`"), "{e}");
+        // A preset that is not a name is shown as its compact JSON.
+        let preset = Config::from_value(json!({"preset": {"name": "aws-standard"}})).unwrap_err();
+        assert!(
+            preset
+                .to_string()
+                .contains(r#"is {"name":"aws-standard"}, but"#),
+            "{preset}"
+        );
         let unknown: Error = Config::from_json(r#"{"retries":3}"#).unwrap_err().into();
         let text = camel_config_error(unknown).to_string();
         assert!(
