@@ -10,7 +10,7 @@
 #   3. runs resile-wasm's tests in headless Chromium (wasm-bindgen-test-runner + chromedriver);
 #      the page runs on the runner's origin, the chaos server is another one, so CORS is real;
 #      they are built with the chaos server's URL and fail without it
-#   4. builds the release wasm for the web (scripts/build-wasm.sh: wasm-bindgen, wasm-opt -Oz,
+#   4. builds the release wasm for the web (scripts/build-wasm.sh: wasm-bindgen, wasm-opt,
 #      a Node smoke test, sizes in artifacts/wasm-size.txt)
 #   5. type-checks a TypeScript usage file against the generated declarations
 #   6. runs the www/ page in headless Chromium (scripts/test-www.mjs), screenshot artifacts/www.png

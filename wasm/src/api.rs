@@ -369,9 +369,8 @@ fn engine_config(config: &JsValue) -> Result<Config, JsValue> {
     let text = JSON::stringify(&rest)
         .map(String::from)
         .map_err(|_| config_error("the config cannot be read as JSON"))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| config_error(format!("the config: {e}")))?;
-    Config::from_json(&translate::snake_keys(value).to_string())
+    let value = translate::parse(&text).map_err(|e| config_error(format!("the config: {e}")))?;
+    Config::from_value(translate::snake_keys(value))
         .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))
 }
 
@@ -899,7 +898,7 @@ impl PaginatorInner {
     }
 
     fn accept(&self, url: String, reply: Reply) {
-        let decoded = serde_json::from_slice::<Value>(&reply.body).ok();
+        let decoded = translate::parse_bytes(&reply.body).ok();
         let body = match &decoded {
             Some(v) => PageBody::Json(v),
             None => PageBody::Bytes(&reply.body),

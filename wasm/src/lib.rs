@@ -113,3 +113,9 @@ pub use resile_core;
 pub use resile_core::engine::HostView;
 pub use resile_core::paginate::PageStyle;
 pub use resile_core::{Config, Event, EventKind, Processed, Stats, TransportError, Why};
+
+/// The module's allocator: talc instead of the standard library's dlmalloc, the same
+/// growth of wasm memory with less code (about 3 KB less of the gzipped module).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

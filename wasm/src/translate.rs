@@ -8,7 +8,7 @@ use core::time::Duration;
 use resile_core::breaker::BreakerState;
 use resile_core::engine::{EventKind, HostView};
 use resile_core::token::TokenView;
-use resile_core::{Event, FailureKind, Instant, Last, Why};
+use resile_core::{Event, FailureKind, Instant, Last};
 
 use crate::error::Error;
 use serde_json::{json, Map, Value};
@@ -23,6 +23,18 @@ pub const CLIENT_ONLY_KEYS: [&str; 6] = [
     "maxInFlight",
     "maxInFlightPerHost",
 ];
+
+/// A JSON text as a [`Value`]. Every JSON text the module reads (configs, breaker snapshots,
+/// pages) goes through this one reader, and typed values are then taken from the `Value`
+/// (`from_value`): each (reader, type) pair would be its own copy of the derive's code.
+pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    parse_bytes(text.as_bytes())
+}
+
+/// [`parse`] for bytes that may not be UTF-8 (a response body).
+pub fn parse_bytes(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
 
 /// The stable `code` of a `ResileError` for a failed call.
 pub fn failure_code(kind: FailureKind) -> &'static str {
@@ -85,6 +97,8 @@ pub fn error_fields(error: &Error, now: Instant) -> Value {
 }
 
 /// `snake_case` → `camelCase`, a digit run starting a new word: `refresh_on_401` → `refreshOn401`.
+/// Only ASCII letters change case (every name the core has is ASCII; Unicode's case tables
+/// would be 26 KB of the module).
 pub fn camel(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
@@ -92,7 +106,7 @@ pub fn camel(name: &str) -> String {
         if c == '_' {
             upper = !out.is_empty();
         } else if upper {
-            out.extend(c.to_uppercase());
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
@@ -102,7 +116,8 @@ pub fn camel(name: &str) -> String {
 }
 
 /// `camelCase` → `snake_case`, the inverse of [`camel`]: `refreshOn401` → `refresh_on_401`.
-/// A name that is already snake_case is left as it is.
+/// A name that is already snake_case is left as it is; as in [`camel`], only ASCII letters
+/// change case.
 pub fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     let mut prev: Option<char> = None;
@@ -116,7 +131,7 @@ pub fn snake(name: &str) -> String {
         if boundary {
             out.push('_');
         }
-        out.extend(c.to_lowercase());
+        out.push(c.to_ascii_lowercase());
         prev = Some(c);
     }
     out
@@ -173,12 +188,11 @@ pub fn snake_keys(value: Value) -> Value {
     rename_keys(value, &snake)
 }
 
-/// The `why` an event carries, if any (`CallFailed` carries its failure's).
-pub fn event_why(value: &Value) -> Option<Why> {
-    let why = value
-        .get("why")
-        .or_else(|| value.get("failure").and_then(|f| f.get("why")))?;
-    serde_json::from_value(why.clone()).ok()
+/// Whether an event's serde form carries a `why` (`CallFailed` and `CallFellBack` carry their
+/// failure's): those events get an `explain`. The `why` itself is [`EventKind::why`], so no
+/// `Why` is read back from JSON.
+fn carries_why(value: &Value) -> bool {
+    value.get("why").is_some() || value.get("failure").is_some_and(|f| f.get("why").is_some())
 }
 
 /// An event as the JS API hands it out: the engine's serde form with camelCase keys, plus
@@ -197,7 +211,7 @@ pub fn event_json(event: &Event) -> Value {
             );
         }
     }
-    if let Some(why) = event_why(&value) {
+    if let (true, Some(why)) = (carries_why(&value), event.kind.why()) {
         if let Value::Object(map) = &mut value {
             map.insert("explain".into(), Value::String(why.explain().into()));
         }
@@ -277,7 +291,7 @@ pub fn expires_in(seconds: Option<f64>) -> Option<Duration> {
 mod tests {
     use super::*;
     // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
-    use resile_core::{CallSpec, Config, Engine};
+    use resile_core::{CallSpec, Config, Engine, Why};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -313,7 +327,8 @@ mod tests {
         }
         assert!(saw_started);
         let failed = json!({"event": "call_failed", "failure": {"why": "max_attempts"}});
-        assert_eq!(event_why(&failed), Some(Why::MaxAttempts));
+        assert!(carries_why(&failed));
+        assert!(!carries_why(&json!({"event": "call_started", "call": 1})));
     }
 
     #[test]
@@ -334,6 +349,9 @@ mod tests {
                 "snake_case is accepted as is"
             );
         }
+        // Only ASCII letters change case: a name outside ASCII reads (and is reported) as written.
+        assert_eq!(snake("größeLimit"), "größe_limit");
+        assert_eq!(camel("größe_älter"), "größeälter");
         let config = json!({"retry": {"maxAttempts": 3, "retryStatuses": [503]}, "token": {"refreshOn401": false}});
         let parsed = Config::from_json(&snake_keys(config).to_string()).unwrap();
         assert_eq!(parsed.retry.max_attempts, 3);
@@ -352,6 +370,14 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("`retry.maxAttempts`"), "{e}");
+        // A preset that is not a name is shown as its compact JSON.
+        let preset = Config::from_value(json!({"preset": {"name": "aws-standard"}})).unwrap_err();
+        assert!(
+            preset
+                .to_string()
+                .contains(r#"is {"name":"aws-standard"}, but"#),
+            "{preset}"
+        );
         let unknown: Error = Config::from_json(r#"{"retries":3}"#).unwrap_err().into();
         let text = camel_config_error(unknown).to_string();
         assert!(

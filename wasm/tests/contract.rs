@@ -224,6 +224,16 @@ fn every_event_the_engine_emits_matches_its_declaration() {
     let mut check = |event: &resile_core::Event| {
         let mut value = event_json(event);
         let name = value["event"].as_str().unwrap_or_default().to_string();
+        // `explain` is there exactly when the core's serde form carries a `why` (a failure's,
+        // for `call_failed` and `call_fell_back`), and explains that `why`.
+        let raw = serde_json::to_value(event).expect("serializes");
+        let why = raw
+            .get("why")
+            .or_else(|| raw.get("failure").and_then(|f| f.get("why")))
+            .map(|w| serde_json::from_value::<Why>(w.clone()).expect("a Why"));
+        if value.get("explain").and_then(Value::as_str) != why.map(|w| w.explain()) {
+            problems.push(format!("`{name}`: explain is not its why's: {value}"));
+        }
         // The driver adds the call's URL to `call_started`.
         if name == "call_started" {
             value["url"] = Value::String("http://h.test/x".into());

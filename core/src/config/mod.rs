@@ -463,9 +463,11 @@ impl Config {
             Some(other) => {
                 return Err(ConfigError::OutOfRange {
                     field: "preset",
-                    value: other.to_string(),
+                    // `to_string`, not `Value`'s `Display`: the same compact text, without a
+                    // second (and a pretty) copy of the serializer in the browser build.
+                    value: serde_json::to_string(other).unwrap_or_default(),
                     expected: crate::preset::NAMES,
-                })
+                });
             }
         };
         if let Some(preset) = preset {

@@ -8,7 +8,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 
 use js_sys::{Function, Object, Reflect};
-use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
+use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind, SnapshotError};
 use resile_core::{
     Attempted, FallbackUsed, FallbackWrites, Method, Predicate, RetryPredicate, RetryVerdict, Seen,
 };
@@ -268,7 +268,14 @@ impl JsClient {
                 .map(String::from)
                 .map_err(|_| invalid("the snapshot cannot be serialized"))?,
         };
-        let snapshot = BreakerSnapshot::from_json(&text).map_err(|e| invalid(e.to_string()))?;
+        // The same reader as every other JSON text here (not `BreakerSnapshot::from_json`'s),
+        // so the module holds one copy of serde_json's parser.
+        let snapshot = translate::parse(&text)
+            .map_err(|e| SnapshotError::Malformed {
+                message: e.to_string(),
+            })
+            .and_then(BreakerSnapshot::from_value)
+            .map_err(|e| invalid(e.to_string()))?;
         self.driver()
             .import_breakers(&snapshot)
             .map(|n| n as u32)
