@@ -4,7 +4,8 @@
 //! A call rarely has more than one order pending (`Send`, then `Done`), so the first pending
 //! order sits inline and a queue is allocated only when a second arrives before the call took
 //! the first. The driver finds a call's mailbox by the call's slot in the engine, without a
-//! hash.
+//! hash, and beside it where the call's events go ([`CallSink`]), which outlives the mailbox:
+//! the engine's last event of a call follows its last order.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use futures::Stream;
 use resile_core::CallId;
 
 use crate::driver::CallMsg;
+use crate::telemetry::CallSink;
 
 #[derive(Default)]
 struct Inbox {
@@ -105,27 +107,50 @@ impl Drop for Outbox {
     }
 }
 
-/// Every live call's mailbox, by the call's slot in the engine.
+/// One live call at its slot: its mailbox until the call's last order, its sink until the
+/// call's last event.
+struct Entry {
+    id: CallId,
+    outbox: Option<Outbox>,
+    sink: CallSink,
+}
+
+/// Every live call's mailbox and sink, by the call's slot in the engine.
 #[derive(Default)]
-pub(crate) struct Mailboxes(Vec<Option<(CallId, Outbox)>>);
+pub(crate) struct Mailboxes(Vec<Option<Entry>>);
 
 impl Mailboxes {
-    /// A mailbox for a call the engine just started; the call's loop reads the returned end.
-    pub(crate) fn open(&mut self, id: CallId) -> Orders {
+    /// A mailbox for a call the engine just started, its events going to `sink`; the call's
+    /// loop reads the returned end.
+    pub(crate) fn open(&mut self, id: CallId, sink: CallSink) -> Orders {
         let mailbox = Arc::new(Mailbox::default());
         let slot = id.slot();
         if self.0.len() <= slot {
             self.0.resize_with(slot + 1, || None);
         }
-        self.0[slot] = Some((id, Outbox(mailbox.clone())));
+        self.0[slot] = Some(Entry {
+            id,
+            outbox: Some(Outbox(mailbox.clone())),
+            sink,
+        });
         Orders(mailbox)
+    }
+
+    fn entry(&self, id: CallId) -> Option<&Entry> {
+        self.0.get(id.slot())?.as_ref().filter(|e| e.id == id)
+    }
+
+    fn entry_mut(&mut self, id: CallId) -> Option<&mut Option<Entry>> {
+        self.0
+            .get_mut(id.slot())
+            .filter(|e| e.as_ref().is_some_and(|e| e.id == id))
     }
 
     /// Delivers `msg` to `id`; `false` if the call has no mailbox or its loop is gone.
     pub(crate) fn deliver(&self, id: CallId, msg: CallMsg) -> bool {
-        match self.0.get(id.slot()) {
-            Some(Some((owner, out))) if *owner == id => out.deliver(msg),
-            _ => false,
+        match self.entry(id).and_then(|e| e.outbox.as_ref()) {
+            Some(out) => out.deliver(msg),
+            None => false,
         }
     }
 
@@ -135,12 +160,24 @@ impl Mailboxes {
         self.close(id);
     }
 
-    /// Closes the call's mailbox: its loop reads what is pending, then the end.
+    /// Closes the call's mailbox: its loop reads what is pending, then the end. Its sink stays
+    /// for the events still to come.
     pub(crate) fn close(&mut self, id: CallId) {
-        if let Some(entry) = self.0.get_mut(id.slot()) {
-            if entry.as_ref().is_some_and(|(owner, _)| *owner == id) {
-                *entry = None;
-            }
+        if let Some(Some(entry)) = self.entry_mut(id) {
+            entry.outbox = None;
+        }
+    }
+
+    /// Where the call's events go, until its last one.
+    pub(crate) fn sink(&self, id: CallId) -> Option<&CallSink> {
+        self.entry(id).map(|e| &e.sink)
+    }
+
+    /// Forgets the call: its mailbox is closed and its sink dropped (after its last event, or
+    /// when it is cancelled).
+    pub(crate) fn end(&mut self, id: CallId) {
+        if let Some(entry) = self.entry_mut(id) {
+            *entry = None;
         }
     }
 }
