@@ -216,44 +216,47 @@ pub(crate) fn drive_from<'a, E: Exchange + 'a>(
 
 /// Starts the call and waits for its first order; the rest of the call, sized for its
 /// attempts in flight, is boxed only then, so a queued call stays small.
-async fn run<E: Exchange>(
-    shared: &Arc<Shared>,
-    spec: CallSpec<'_>,
+// An `async` block rather than an `async fn`, which would keep its arguments twice.
+fn run<'a, E: Exchange + 'a>(
+    shared: &'a Arc<Shared>,
+    spec: CallSpec<'a>,
     start: Start,
-    call: telemetry::Call<'_>,
+    call: telemetry::Call<'a>,
     log: Option<CallLog>,
-    exchange: impl FnOnce() -> E,
-) -> Result<E::Output, Error> {
-    let sink = call.sink(log);
-    let (id, mut orders) = match start {
-        Start::Fresh => shared.start(spec, sink),
-        Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, sink),
-    };
-    let mut guard = CallGuard {
-        shared: shared.clone(),
-        id,
-        live: true,
-    };
-    tracing::Span::current().record("call", id.number());
-    let running = match orders.next().await {
-        Some(first) => Box::pin(
-            Running {
-                shared,
-                call: &call,
-                guard,
-                orders,
+    exchange: impl FnOnce() -> E + 'a,
+) -> impl Future<Output = Result<E::Output, Error>> + 'a {
+    async move {
+        let sink = call.sink(log);
+        let (id, mut orders) = match start {
+            Start::Fresh => shared.start(spec, sink),
+            Start::Resumed { attempts, broke } => shared.resume(spec, attempts, broke, sink),
+        };
+        let mut guard = CallGuard {
+            shared: shared.clone(),
+            id,
+            live: true,
+        };
+        tracing::Span::current().record("call", id.number());
+        let running = match orders.next().await {
+            Some(first) => Box::pin(
+                Running {
+                    shared,
+                    call: &call,
+                    guard,
+                    orders,
+                }
+                .attempts(first, exchange()),
+            ),
+            None => {
+                guard.live = false;
+                call.finish(false);
+                return Err(Error::Cancelled);
             }
-            .attempts(first, exchange()),
-        ),
-        None => {
-            guard.live = false;
-            call.finish(false);
-            return Err(Error::Cancelled);
-        }
-    };
-    let result = running.await;
-    call.finish(result.is_ok());
-    result
+        };
+        let result = running.await;
+        call.finish(result.is_ok());
+        result
+    }
 }
 
 /// A call the engine has begun to give orders to.
@@ -264,161 +267,169 @@ struct Running<'s, 'c, 't> {
     orders: Orders,
 }
 
-impl<'t> Running<'_, '_, 't> {
-    /// Carries out `first` and every order after it.
-    async fn attempts<E: Exchange>(
+impl<'s, 'c, 't> Running<'s, 'c, 't> {
+    /// Carries out `first` and every order after it (an `async` block, which keeps its
+    /// arguments once, unlike an `async fn`).
+    fn attempts<E: Exchange>(
         self,
         first: CallMsg,
         mut exchange: E,
-    ) -> Result<E::Output, Error> {
-        let Running {
-            shared,
-            call,
-            mut guard,
-            mut orders,
-        } = self;
-        let id = guard.id;
-        let mut last_message: Option<String> = None;
-        let mut request_id: Option<UuidText> = None;
-        let mut attempts = 0;
-        let mut out: Outs<'t, E::Attempt> = Outs::new();
-        let mut pending = Some(first);
-        loop {
-            let next = if let Some(order) = pending.take() {
-                Either::Left(Some(order))
-            } else if out.is_empty() {
-                Either::Left(orders.next().await)
-            } else {
-                match future::select(orders.next(), out.first_done()).await {
-                    Either::Left((msg, _)) => Either::Left(msg),
-                    Either::Right((done, _)) => Either::Right(done),
-                }
-            };
-            let (
-                Out {
-                    n: attempt, span, ..
-                },
-                outcome,
-            ) = match next {
-                Either::Left(None) => {
-                    guard.live = false;
-                    return Err(Error::Cancelled);
-                }
-                Either::Left(Some(order)) => {
-                    match order {
-                        CallMsg::Send(mut order) => {
-                            attempts += 1;
-                            let span = call.attempt(order.attempt);
-                            order.traceparent = span.traceparent();
-                            if request_id.is_none() {
-                                request_id = order.headers.request_id.map(|id| id.text());
-                                if let Some(id) = &request_id {
-                                    tracing::Span::current().record("request_id", id.as_str());
-                                }
-                            }
-                            // The engine keeps the attempt's deadline: it answers `Abort` when the
-                            // attempt has taken too long, and the attempt is dropped then.
-                            let (n, timeout) = (order.attempt, order.timeout);
-                            let attempt = exchange.send(order).instrument(span.span());
-                            out.push(Out {
-                                n,
-                                timeout,
-                                attempt,
-                                span,
-                            });
-                        }
-                        CallMsg::Abort { attempt, why } => {
-                            let Some(Out { timeout, span, .. }) = out.take(attempt) else {
-                                continue;
-                            };
-                            span.end(if why == Why::HedgeLost {
-                                Ended::Abandoned
-                            } else {
-                                Ended::Aborted
-                            });
-                            if why != Why::HedgeLost {
-                                // A loser's abort leaves the winner's answer; a timeout ends the
-                                // latest attempt without one.
-                                exchange.lost();
-                                last_message = Some(match timeout {
-                                    Some(t) => {
-                                        format!("no complete response within {} ms", t.as_millis())
+    ) -> impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E> {
+        async move {
+            let Running {
+                shared,
+                call,
+                mut guard,
+                mut orders,
+            } = self;
+            let id = guard.id;
+            let mut last_message: Option<String> = None;
+            let mut request_id: Option<UuidText> = None;
+            let mut attempts = 0;
+            let mut out: Outs<'t, E::Attempt> = Outs::new();
+            let mut pending = Some(first);
+            loop {
+                let next = if let Some(order) = pending.take() {
+                    Either::Left(Some(order))
+                } else if out.is_empty() {
+                    Either::Left(orders.next().await)
+                } else {
+                    match future::select(orders.next(), out.first_done()).await {
+                        Either::Left((msg, _)) => Either::Left(msg),
+                        Either::Right((done, _)) => Either::Right(done),
+                    }
+                };
+                let (
+                    Out {
+                        n: attempt, span, ..
+                    },
+                    outcome,
+                ) = match next {
+                    Either::Left(None) => {
+                        guard.live = false;
+                        return Err(Error::Cancelled);
+                    }
+                    Either::Left(Some(order)) => {
+                        match order {
+                            CallMsg::Send(mut order) => {
+                                attempts += 1;
+                                let span = call.attempt(order.attempt);
+                                order.traceparent = span.traceparent();
+                                if request_id.is_none() {
+                                    request_id = order.headers.request_id.map(|id| id.text());
+                                    if let Some(id) = &request_id {
+                                        tracing::Span::current().record("request_id", id.as_str());
                                     }
-                                    None => "the attempt was aborted".to_string(),
+                                }
+                                // The engine keeps the attempt's deadline: it answers `Abort` when the
+                                // attempt has taken too long, and the attempt is dropped then.
+                                let (n, timeout) = (order.attempt, order.timeout);
+                                let attempt = exchange.send(order).instrument(span.span());
+                                out.push(Out {
+                                    n,
+                                    timeout,
+                                    attempt,
+                                    span,
                                 });
                             }
-                        }
-                        CallMsg::Done { attempts } => {
-                            guard.live = false;
-                            out.abandon();
-                            return exchange.done(attempts, request_id);
-                        }
-                        CallMsg::Fallback { failure, used } => {
-                            guard.live = false;
-                            out.abandon();
-                            let answer = FallbackAnswer { failure, used };
-                            if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
-                                return answer;
+                            CallMsg::Abort { attempt, why } => {
+                                let Some(Out { timeout, span, .. }) = out.take(attempt) else {
+                                    continue;
+                                };
+                                span.end(if why == Why::HedgeLost {
+                                    Ended::Abandoned
+                                } else {
+                                    Ended::Aborted
+                                });
+                                if why != Why::HedgeLost {
+                                    // A loser's abort leaves the winner's answer; a timeout ends the
+                                    // latest attempt without one.
+                                    exchange.lost();
+                                    last_message = Some(match timeout {
+                                        Some(t) => {
+                                            format!(
+                                                "no complete response within {} ms",
+                                                t.as_millis()
+                                            )
+                                        }
+                                        None => "the attempt was aborted".to_string(),
+                                    });
+                                }
                             }
-                            let cx = FailureContext {
-                                transport_message: last_message.as_deref(),
-                                detail: None,
-                                retry_at: failure
-                                    .retry_at
-                                    .map(|at| shared.system_time(at, shared.now())),
-                                decode: None,
-                            };
-                            return Err(Error::from_failure(failure, cx));
-                        }
-                        CallMsg::Fail {
-                            failure,
-                            detail,
-                            retry_at,
-                        } => {
-                            guard.live = false;
-                            out.abandon();
-                            let cx = FailureContext {
-                                transport_message: last_message.as_deref(),
+                            CallMsg::Done { attempts } => {
+                                guard.live = false;
+                                out.abandon();
+                                return exchange.done(attempts, request_id);
+                            }
+                            CallMsg::Fallback { failure, used } => {
+                                guard.live = false;
+                                out.abandon();
+                                let answer = FallbackAnswer { failure, used };
+                                if let Some(answer) =
+                                    exchange.fallback(answer, attempts, request_id)
+                                {
+                                    return answer;
+                                }
+                                let cx = FailureContext {
+                                    transport_message: last_message.as_deref(),
+                                    detail: None,
+                                    retry_at: failure
+                                        .retry_at
+                                        .map(|at| shared.system_time(at, shared.now())),
+                                    decode: None,
+                                };
+                                return Err(Error::from_failure(failure, cx));
+                            }
+                            CallMsg::Fail {
+                                failure,
                                 detail,
                                 retry_at,
-                                decode: exchange.undecodable(),
-                            };
-                            return Err(Error::from_failure(failure, cx));
+                            } => {
+                                guard.live = false;
+                                out.abandon();
+                                let cx = FailureContext {
+                                    transport_message: last_message.as_deref(),
+                                    detail,
+                                    retry_at,
+                                    decode: exchange.undecodable(),
+                                };
+                                return Err(Error::from_failure(failure, cx));
+                            }
                         }
+                        continue;
                     }
-                    continue;
-                }
-                Either::Right(done) => done,
-            };
-            match outcome {
-                Attempt::Response(received) => {
-                    exchange.received(received, |outcome| {
-                        shared.handle(id, attempt, outcome);
-                    });
-                    span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
-                    last_message = None;
-                }
-                Attempt::Failed { kind, message } => {
-                    tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
-                    span.end(Ended::Transport(kind));
-                    shared.handle(id, attempt, Outcome::Transport(kind));
-                    exchange.lost();
-                    last_message = Some(message);
-                }
-                Attempt::BodyGone => {
-                    span.end(Ended::Abandoned);
-                    // The engine never asks to resend a one-shot body (it answers a 401 on one
-                    // with Done, and never hedges one); should it ever, fail the call instead of
-                    // sending an empty body.
-                    guard.live = false;
-                    out.abandon();
-                    shared.cancel(id);
-                    return Err(Error::NotRetried {
-                        why: Why::BodyNotReplayable,
-                        maybe_processed: true,
-                        attempts: attempts - 1,
-                        last: exchange.last_status().map(LastCause::Status),
-                    });
+                    Either::Right(done) => done,
+                };
+                match outcome {
+                    Attempt::Response(received) => {
+                        exchange.received(received, |outcome| {
+                            shared.handle(id, attempt, outcome);
+                        });
+                        span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
+                        last_message = None;
+                    }
+                    Attempt::Failed { kind, message } => {
+                        tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
+                        span.end(Ended::Transport(kind));
+                        shared.handle(id, attempt, Outcome::Transport(kind));
+                        exchange.lost();
+                        last_message = Some(message);
+                    }
+                    Attempt::BodyGone => {
+                        span.end(Ended::Abandoned);
+                        // The engine never asks to resend a one-shot body (it answers a 401 on one
+                        // with Done, and never hedges one); should it ever, fail the call instead of
+                        // sending an empty body.
+                        guard.live = false;
+                        out.abandon();
+                        shared.cancel(id);
+                        return Err(Error::NotRetried {
+                            why: Why::BodyNotReplayable,
+                            maybe_processed: true,
+                            attempts: attempts - 1,
+                            last: exchange.last_status().map(LastCause::Status),
+                        });
+                    }
                 }
             }
         }

@@ -599,70 +599,77 @@ impl Client {
             })
     }
 
-    async fn run_from<T>(
+    // An `async` block rather than an `async fn`: an `async fn` keeps its arguments twice in
+    // its future (as they were passed, and as its body's own), the request among them.
+    fn run_from<T>(
         self,
         req: Prepared,
         options: CallOptions,
         decode: Option<Decoder<T>>,
         stream: bool,
         start: Start,
-    ) -> Result<Answer<T>, Error> {
-        let shared = &self.shared;
-        let host = transport::host_key(&req.url);
-        // The call's future is made in a block of its own: what goes into it is not kept
-        // beside it while it runs.
-        let answer = {
-            let mut spec = CallSpec::new(options.method, &host).idempotency(options.idempotency);
-            spec.replayable = req.body.replayable();
-            spec.needs_token = options.needs_token;
-            spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
-            spec.deadline = options.deadline;
-            spec.max_attempts = options.max_attempts;
-            if let Some(f) = options.retry_if {
-                spec.predicate = Some(control::predicate(f, &req.method, &req.url, &req.headers));
+    ) -> impl Future<Output = Result<Answer<T>, Error>> {
+        async move {
+            let shared = &self.shared;
+            let host = transport::host_key(&req.url);
+            // The call's future is made in a block of its own: what goes into it is not kept
+            // beside it while it runs.
+            let answer = {
+                let mut spec =
+                    CallSpec::new(options.method, &host).idempotency(options.idempotency);
+                spec.replayable = req.body.replayable();
+                spec.needs_token = options.needs_token;
+                spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
+                spec.deadline = options.deadline;
+                spec.max_attempts = options.max_attempts;
+                if let Some(f) = options.retry_if {
+                    spec.predicate =
+                        Some(control::predicate(f, &req.method, &req.url, &req.headers));
+                }
+                // Streaming calls hand back a live body: a stored one cannot stand in for it.
+                let fallback = options.fallback.filter(|_| !stream);
+                let key = fallback
+                    .as_ref()
+                    .map(|_| control::store_key(&req.method, &req.url));
+                let stand_in = match (&fallback, &key) {
+                    (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
+                        spec.fallback = Some(spec_fb);
+                        Box::new(stored)
+                    }),
+                    _ => None,
+                };
+                let keep_as =
+                    key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
+                let judged = spec.predicate.is_some();
+                let request = &req;
+                let exchange = move || Transport {
+                    shared,
+                    req: request,
+                    limits: Limits {
+                        max_response_bytes: shared.config.max_response_bytes,
+                        max_redirects: shared.config.max_redirects,
+                    },
+                    stream,
+                    decode,
+                    last: None,
+                    decoded: None,
+                    undecodable: None,
+                    stand_in,
+                    keep_as,
+                    judged,
+                };
+                let target = Target {
+                    method: req.method.as_str(),
+                    url: req.url.as_str(),
+                    redact: &shared.config.redact_query_params,
+                };
+                let span = call_span(&req, &shared.config.redact_query_params);
+                call_loop::drive_from(shared, spec, start, target, span, None, exchange)
             }
-            // Streaming calls hand back a live body: a stored one cannot stand in for it.
-            let fallback = options.fallback.filter(|_| !stream);
-            let key = fallback
-                .as_ref()
-                .map(|_| control::store_key(&req.method, &req.url));
-            let stand_in = match (&fallback, &key) {
-                (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
-                    spec.fallback = Some(spec_fb);
-                    Box::new(stored)
-                }),
-                _ => None,
-            };
-            let keep_as = key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
-            let judged = spec.predicate.is_some();
-            let request = &req;
-            let exchange = move || Transport {
-                shared,
-                req: request,
-                limits: Limits {
-                    max_response_bytes: shared.config.max_response_bytes,
-                    max_redirects: shared.config.max_redirects,
-                },
-                stream,
-                decode,
-                last: None,
-                decoded: None,
-                undecodable: None,
-                stand_in,
-                keep_as,
-                judged,
-            };
-            let target = Target {
-                method: req.method.as_str(),
-                url: req.url.as_str(),
-                redact: &shared.config.redact_query_params,
-            };
-            let span = call_span(&req, &shared.config.redact_query_params);
-            call_loop::drive_from(shared, spec, start, target, span, None, exchange)
+            .await?;
+            // Taken from the request now the call is over, rather than copied for the answer.
+            Ok(answer.from(req.url))
         }
-        .await?;
-        // Taken from the request now the call is over, rather than copied for the answer.
-        Ok(answer.from(req.url))
     }
 }
 
