@@ -181,3 +181,67 @@ impl Mailboxes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resile_core::{CallSpec, Engine, Instant, Method};
+
+    use crate::telemetry::{Call, Target};
+
+    fn sink() -> CallSink {
+        let target = Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        Call::start(target).sink(None)
+    }
+
+    /// Two calls in turn at the same slot of the engine.
+    fn two_calls_at_one_slot() -> (CallId, CallId) {
+        let mut engine = Engine::new(resile_core::Config::default(), 1, Instant::ZERO).unwrap();
+        let spec = || CallSpec::new(Method::Get, "http://a.test");
+        let first = engine.start(spec(), Instant::ZERO);
+        engine.cancel(first, Instant::ZERO);
+        let second = engine.start(spec(), Instant::ZERO);
+        assert_eq!(first.slot(), second.slot());
+        assert_ne!(first, second);
+        (first, second)
+    }
+
+    #[test]
+    fn a_sink_outlives_its_mailbox_until_the_call_ends() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(call, sink());
+        boxes.finish(call, CallMsg::Done { attempts: 1 });
+        // The last order is read, then the end; the events still to come find the sink.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut next = || Pin::new(&mut orders).poll_next(&mut cx);
+        assert!(matches!(
+            next(),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(matches!(next(), Poll::Ready(None)));
+        assert!(boxes.sink(call).is_some());
+        assert!(!boxes.deliver(call, CallMsg::Done { attempts: 1 }));
+        boxes.end(call);
+        assert!(boxes.sink(call).is_none());
+    }
+
+    #[test]
+    fn a_later_call_at_the_same_slot_is_not_the_earlier_one() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let _gone = boxes.open(earlier, sink());
+        let _orders = boxes.open(later, sink());
+        assert!(boxes.sink(earlier).is_none());
+        assert!(!boxes.deliver(earlier, CallMsg::Done { attempts: 1 }));
+        // Ending the earlier call leaves the later one alone.
+        boxes.end(earlier);
+        boxes.close(earlier);
+        assert!(boxes.sink(later).is_some());
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
+    }
+}
