@@ -217,6 +217,7 @@ pub(crate) fn drive_from<'a, E: Exchange + 'a>(
 /// Starts the call and waits for its first order; the rest of the call, sized for its
 /// attempts in flight, is boxed only then, so a queued call stays small.
 // An `async` block rather than an `async fn`, which would keep its arguments twice.
+#[allow(clippy::manual_async_fn)]
 fn run<'a, E: Exchange + 'a>(
     shared: &'a Arc<Shared>,
     spec: CallSpec<'a>,
@@ -270,6 +271,7 @@ struct Running<'s, 'c, 't> {
 impl<'s, 'c, 't> Running<'s, 'c, 't> {
     /// Carries out `first` and every order after it (an `async` block, which keeps its
     /// arguments once, unlike an `async fn`).
+    #[allow(clippy::manual_async_fn)]
     fn attempts<E: Exchange>(
         self,
         first: CallMsg,

@@ -601,6 +601,7 @@ impl Client {
 
     // An `async` block rather than an `async fn`: an `async fn` keeps its arguments twice in
     // its future (as they were passed, and as its body's own), the request among them.
+    #[allow(clippy::manual_async_fn)]
     fn run_from<T>(
         self,
         req: Prepared,

@@ -143,6 +143,7 @@ pub(crate) enum BodyMode<'a> {
 /// attempt's deadline passes, and the caller drops this future (and with it whatever the
 /// attempt had buffered).
 // The attempt's futures are `async` blocks: an `async fn` keeps its arguments twice.
+#[allow(clippy::manual_async_fn)]
 pub(crate) fn attempt<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
@@ -227,6 +228,7 @@ const CONTENT_HEADERS: [HeaderName; 4] = [
 const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
 
 /// Sends the request and follows redirects; the final answer, unread, or why there is none.
+#[allow(clippy::manual_async_fn)]
 fn exchange<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
@@ -362,6 +364,7 @@ async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePe
     }
 }
 
+#[allow(clippy::manual_async_fn)]
 fn read_body<'a>(
     mut response: reqwest::Response,
     request_url: &'a Url,
