@@ -30,6 +30,7 @@ use resile_core::{CallId, CallSpec, Outcome, TransportError, UuidText, Why};
 use crate::control::FallbackAnswer;
 use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
+use crate::orders::Orders;
 use crate::telemetry::{self, AttemptSpan, Ended, Target};
 use crate::transport::Attempt;
 
@@ -95,24 +96,74 @@ struct Out<'t, A> {
     span: AttemptSpan<'t>,
 }
 
-/// The first attempt out to finish, taken out of `out`.
-fn first_done<'o, 't, R, A: Future<Output = Attempt<R>> + Unpin>(
-    out: &'o mut Vec<Out<'t, A>>,
-) -> impl Future<Output = (Out<'t, A>, Attempt<R>)> + 'o {
-    future::poll_fn(move |cx| {
-        for i in 0..out.len() {
-            if let Poll::Ready(attempt) = Pin::new(&mut out[i].attempt).poll(cx) {
-                return Poll::Ready((out.swap_remove(i), attempt));
-            }
-        }
-        Poll::Pending
-    })
+/// The attempts out. Hedging aside there is one at a time: it sits inline, and a vector is
+/// allocated only for a second one out at once.
+struct Outs<'t, A> {
+    first: Option<Out<'t, A>>,
+    rest: Vec<Out<'t, A>>,
 }
 
-/// The attempts still out when the call ends are dropped: their spans say so.
-fn abandon<A>(out: &mut Vec<Out<'_, A>>) {
-    for o in out.drain(..) {
-        o.span.end(Ended::Abandoned);
+impl<'t, A> Outs<'t, A> {
+    fn new() -> Self {
+        Outs {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, out: Out<'t, A>) {
+        match self.first {
+            None => self.first = Some(out),
+            Some(_) => self.rest.push(out),
+        }
+    }
+
+    /// Takes attempt `n` out, if it is still out.
+    fn take(&mut self, n: u32) -> Option<Out<'t, A>> {
+        if self.first.as_ref().is_some_and(|o| o.n == n) {
+            return self.take_first();
+        }
+        let i = self.rest.iter().position(|o| o.n == n)?;
+        Some(self.rest.swap_remove(i))
+    }
+
+    /// Takes the first one out; the next one, if any, takes its place.
+    fn take_first(&mut self) -> Option<Out<'t, A>> {
+        let first = self.first.take();
+        self.first = self.rest.pop();
+        first
+    }
+
+    /// The attempts still out when the call ends are dropped: their spans say so.
+    fn abandon(&mut self) {
+        for o in self.first.take().into_iter().chain(self.rest.drain(..)) {
+            o.span.end(Ended::Abandoned);
+        }
+    }
+}
+
+impl<'t, R, A: Future<Output = Attempt<R>> + Unpin> Outs<'t, A> {
+    /// The first attempt out to finish, taken out.
+    fn first_done(&mut self) -> impl Future<Output = (Out<'t, A>, Attempt<R>)> + '_ {
+        future::poll_fn(move |cx| {
+            if let Some(first) = &mut self.first {
+                if let Poll::Ready(attempt) = Pin::new(&mut first.attempt).poll(cx) {
+                    if let Some(done) = self.take_first() {
+                        return Poll::Ready((done, attempt));
+                    }
+                }
+            }
+            for i in 0..self.rest.len() {
+                if let Poll::Ready(attempt) = Pin::new(&mut self.rest[i].attempt).poll(cx) {
+                    return Poll::Ready((self.rest.swap_remove(i), attempt));
+                }
+            }
+            Poll::Pending
+        })
     }
 }
 
@@ -131,7 +182,10 @@ pub(crate) async fn drive<E: Exchange>(
     log: Option<CallLog>,
     exchange: E,
 ) -> Result<E::Output, Error> {
-    drive_from(shared, spec, Start::Fresh, target, span, log, exchange).await
+    drive_from(shared, spec, Start::Fresh, target, span, log, move || {
+        exchange
+    })
+    .await
 }
 
 /// How a call begins on the engine.
@@ -147,190 +201,249 @@ pub(crate) enum Start {
     Resumed { call: CallId, broke: TransportError },
 }
 
-/// [`drive`], begun as `start` says.
-pub(crate) async fn drive_from<E: Exchange>(
-    shared: &Arc<Shared>,
-    spec: CallSpec<'_>,
+/// [`drive`], begun as `start` says, its exchange made once the engine's first order for the
+/// call arrives: a call queued behind the concurrency limit holds only what makes it.
+pub(crate) fn drive_from<'a, E: Exchange + 'a>(
+    shared: &'a Arc<Shared>,
+    spec: CallSpec<'a>,
     start: Start,
-    target: Target<'_>,
+    target: Target<'a>,
     span: tracing::Span,
     log: Option<CallLog>,
-    exchange: E,
-) -> Result<E::Output, Error> {
+    exchange: impl FnOnce() -> E + 'a,
+) -> impl Future<Output = Result<E::Output, Error>> + 'a {
     // Started in the caller's context, outside the call's own span: whether there is a trace
-    // to carry on is the caller's.
+    // to carry on is the caller's. Not an `async fn` of its own, which would hold every
+    // argument once more beside the future it hands them to.
     let call = telemetry::Call::start(target);
-    let result = run(shared, spec, start, &call, log, exchange)
-        .instrument(span)
-        .await;
-    call.finish(result.is_ok());
-    result
+    run(shared, spec, start, call, log, exchange).instrument(span)
 }
 
-async fn run<E: Exchange>(
-    shared: &Arc<Shared>,
-    spec: CallSpec<'_>,
+/// Starts the call and waits for its first order; the rest of the call, sized for its
+/// attempts in flight, is boxed only then, so a queued call stays small.
+// An `async` block rather than an `async fn`, which would keep its arguments twice.
+#[allow(clippy::manual_async_fn)]
+fn run<'a, E: Exchange + 'a>(
+    shared: &'a Arc<Shared>,
+    spec: CallSpec<'a>,
     start: Start,
-    call: &telemetry::Call<'_>,
+    call: telemetry::Call<'a>,
     log: Option<CallLog>,
-    mut exchange: E,
-) -> Result<E::Output, Error> {
-    let sink = call.sink(log);
-    let (id, mut orders) = match start {
-        Start::Fresh => shared.start(spec, sink),
-        Start::Download => shared.start(spec.download(), sink),
-        Start::Resumed { call, broke } => {
-            // Not open any more: the caller cancelled the download meanwhile.
-            let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
-            (call, orders)
-        }
-    };
-    exchange.opened(id);
-    let mut guard = CallGuard {
-        shared: shared.clone(),
-        id,
-        live: true,
-    };
-    tracing::Span::current().record("call", id.number());
-    let mut last_message: Option<String> = None;
-    let mut request_id: Option<UuidText> = None;
-    let mut attempts = 0;
-    let mut out: Vec<Out<'_, E::Attempt>> = Vec::new();
-    loop {
-        let next = if out.is_empty() {
-            Either::Left(orders.next().await)
-        } else {
-            match future::select(orders.next(), first_done(&mut out)).await {
-                Either::Left((msg, _)) => Either::Left(msg),
-                Either::Right((done, _)) => Either::Right(done),
+    exchange: impl FnOnce() -> E + 'a,
+) -> impl Future<Output = Result<E::Output, Error>> + 'a {
+    async move {
+        let sink = call.sink(log);
+        let (id, mut orders) = match start {
+            Start::Fresh => shared.start(spec, sink),
+            Start::Download => shared.start(spec.download(), sink),
+            Start::Resumed { call, broke } => {
+                // Not open any more: the caller cancelled the download meanwhile.
+                let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
+                (call, orders)
             }
         };
-        let (
-            Out {
-                n: attempt, span, ..
-            },
-            outcome,
-        ) = match next {
-            Either::Left(None) => {
+        let mut guard = CallGuard {
+            shared: shared.clone(),
+            id,
+            live: true,
+        };
+        tracing::Span::current().record("call", id.number());
+        let running = match orders.next().await {
+            Some(first) => Box::pin(
+                Running {
+                    shared,
+                    call: &call,
+                    guard,
+                    orders,
+                }
+                .attempts(first, exchange()),
+            ),
+            None => {
                 guard.live = false;
+                call.finish(false);
                 return Err(Error::Cancelled);
             }
-            Either::Left(Some(order)) => {
-                match order {
-                    CallMsg::Send(mut order) => {
-                        attempts += 1;
-                        let span = call.attempt(order.attempt);
-                        order.traceparent = span.traceparent();
-                        if request_id.is_none() {
-                            request_id = order.headers.request_id.map(|id| id.text());
-                            if let Some(id) = &request_id {
-                                tracing::Span::current().record("request_id", id.as_str());
+        };
+        let result = running.await;
+        call.finish(result.is_ok());
+        result
+    }
+}
+
+/// A call the engine has begun to give orders to.
+struct Running<'s, 'c, 't> {
+    shared: &'s Arc<Shared>,
+    call: &'c telemetry::Call<'t>,
+    guard: CallGuard,
+    orders: Orders,
+}
+
+impl<'s, 'c, 't> Running<'s, 'c, 't> {
+    /// Carries out `first` and every order after it (an `async` block, which keeps its
+    /// arguments once, unlike an `async fn`).
+    #[allow(clippy::manual_async_fn)]
+    fn attempts<E: Exchange>(
+        self,
+        first: CallMsg,
+        mut exchange: E,
+    ) -> impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E> {
+        async move {
+            let Running {
+                shared,
+                call,
+                mut guard,
+                mut orders,
+            } = self;
+            let id = guard.id;
+            exchange.opened(id);
+            let mut last_message: Option<String> = None;
+            let mut request_id: Option<UuidText> = None;
+            let mut attempts = 0;
+            let mut out: Outs<'t, E::Attempt> = Outs::new();
+            let mut pending = Some(first);
+            loop {
+                let next = if let Some(order) = pending.take() {
+                    Either::Left(Some(order))
+                } else if out.is_empty() {
+                    Either::Left(orders.next().await)
+                } else {
+                    match future::select(orders.next(), out.first_done()).await {
+                        Either::Left((msg, _)) => Either::Left(msg),
+                        Either::Right((done, _)) => Either::Right(done),
+                    }
+                };
+                let (
+                    Out {
+                        n: attempt, span, ..
+                    },
+                    outcome,
+                ) = match next {
+                    Either::Left(None) => {
+                        guard.live = false;
+                        return Err(Error::Cancelled);
+                    }
+                    Either::Left(Some(order)) => {
+                        match order {
+                            CallMsg::Send(mut order) => {
+                                attempts += 1;
+                                let span = call.attempt(order.attempt);
+                                order.traceparent = span.traceparent();
+                                if request_id.is_none() {
+                                    request_id = order.headers.request_id.map(|id| id.text());
+                                    if let Some(id) = &request_id {
+                                        tracing::Span::current().record("request_id", id.as_str());
+                                    }
+                                }
+                                // The engine keeps the attempt's deadline: it answers `Abort` when the
+                                // attempt has taken too long, and the attempt is dropped then.
+                                let (n, timeout) = (order.attempt, order.timeout);
+                                let attempt = exchange.send(order).instrument(span.span());
+                                out.push(Out {
+                                    n,
+                                    timeout,
+                                    attempt,
+                                    span,
+                                });
+                            }
+                            CallMsg::Abort { attempt, why } => {
+                                let Some(Out { timeout, span, .. }) = out.take(attempt) else {
+                                    continue;
+                                };
+                                span.end(if why == Why::HedgeLost {
+                                    Ended::Abandoned
+                                } else {
+                                    Ended::Aborted
+                                });
+                                if why != Why::HedgeLost {
+                                    // A loser's abort leaves the winner's answer; a timeout ends the
+                                    // latest attempt without one.
+                                    exchange.lost();
+                                    last_message = Some(match timeout {
+                                        Some(t) => {
+                                            format!(
+                                                "no complete response within {} ms",
+                                                t.as_millis()
+                                            )
+                                        }
+                                        None => "the attempt was aborted".to_string(),
+                                    });
+                                }
+                            }
+                            CallMsg::Done { attempts } => {
+                                guard.live = false;
+                                out.abandon();
+                                return exchange.done(attempts, request_id);
+                            }
+                            CallMsg::Fallback { failure, used } => {
+                                guard.live = false;
+                                out.abandon();
+                                let answer = FallbackAnswer { failure, used };
+                                if let Some(answer) =
+                                    exchange.fallback(answer, attempts, request_id)
+                                {
+                                    return answer;
+                                }
+                                let cx = FailureContext {
+                                    transport_message: last_message.as_deref(),
+                                    detail: None,
+                                    retry_at: failure
+                                        .retry_at
+                                        .map(|at| shared.system_time(at, shared.now())),
+                                    decode: None,
+                                };
+                                return Err(Error::from_failure(failure, cx));
+                            }
+                            CallMsg::Fail {
+                                failure,
+                                detail,
+                                retry_at,
+                            } => {
+                                guard.live = false;
+                                out.abandon();
+                                let cx = FailureContext {
+                                    transport_message: last_message.as_deref(),
+                                    detail,
+                                    retry_at,
+                                    decode: exchange.undecodable(),
+                                };
+                                return Err(Error::from_failure(failure, cx));
                             }
                         }
-                        // The engine keeps the attempt's deadline: it answers `Abort` when the
-                        // attempt has taken too long, and the attempt is dropped then.
-                        let (n, timeout) = (order.attempt, order.timeout);
-                        let attempt = exchange.send(order).instrument(span.span());
-                        out.push(Out {
-                            n,
-                            timeout,
-                            attempt,
-                            span,
+                        continue;
+                    }
+                    Either::Right(done) => done,
+                };
+                match outcome {
+                    Attempt::Response(received) => {
+                        exchange.received(received, |outcome| {
+                            shared.handle(id, attempt, outcome);
                         });
+                        span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
+                        last_message = None;
                     }
-                    CallMsg::Abort { attempt, why } => {
-                        let Some(i) = out.iter().position(|o| o.n == attempt) else {
-                            continue;
-                        };
-                        let Out { timeout, span, .. } = out.swap_remove(i);
-                        span.end(if why == Why::HedgeLost {
-                            Ended::Abandoned
-                        } else {
-                            Ended::Aborted
+                    Attempt::Failed { kind, message } => {
+                        tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
+                        span.end(Ended::Transport(kind));
+                        shared.handle(id, attempt, Outcome::Transport(kind));
+                        exchange.lost();
+                        last_message = Some(message);
+                    }
+                    Attempt::BodyGone => {
+                        span.end(Ended::Abandoned);
+                        // The engine never asks to resend a one-shot body (it answers a 401 on one
+                        // with Done, and never hedges one); should it ever, fail the call instead of
+                        // sending an empty body.
+                        guard.live = false;
+                        out.abandon();
+                        shared.cancel(id);
+                        return Err(Error::NotRetried {
+                            why: Why::BodyNotReplayable,
+                            maybe_processed: true,
+                            attempts: attempts - 1,
+                            last: exchange.last_status().map(LastCause::Status),
                         });
-                        if why != Why::HedgeLost {
-                            // A loser's abort leaves the winner's answer; a timeout ends the
-                            // latest attempt without one.
-                            exchange.lost();
-                            last_message = Some(match timeout {
-                                Some(t) => {
-                                    format!("no complete response within {} ms", t.as_millis())
-                                }
-                                None => "the attempt was aborted".to_string(),
-                            });
-                        }
-                    }
-                    CallMsg::Done { attempts } => {
-                        guard.live = false;
-                        abandon(&mut out);
-                        return exchange.done(attempts, request_id);
-                    }
-                    CallMsg::Fallback { failure, used } => {
-                        guard.live = false;
-                        abandon(&mut out);
-                        let answer = FallbackAnswer { failure, used };
-                        if let Some(answer) = exchange.fallback(answer, attempts, request_id) {
-                            return answer;
-                        }
-                        let cx = FailureContext {
-                            transport_message: last_message.as_deref(),
-                            detail: None,
-                            retry_at: failure
-                                .retry_at
-                                .map(|at| shared.system_time(at, shared.now())),
-                            decode: None,
-                        };
-                        return Err(Error::from_failure(failure, cx));
-                    }
-                    CallMsg::Fail {
-                        failure,
-                        detail,
-                        retry_at,
-                    } => {
-                        guard.live = false;
-                        abandon(&mut out);
-                        let cx = FailureContext {
-                            transport_message: last_message.as_deref(),
-                            detail,
-                            retry_at,
-                            decode: exchange.undecodable(),
-                        };
-                        return Err(Error::from_failure(failure, cx));
                     }
                 }
-                continue;
-            }
-            Either::Right(done) => done,
-        };
-        match outcome {
-            Attempt::Response(received) => {
-                exchange.received(received, |outcome| {
-                    shared.handle(id, attempt, outcome);
-                });
-                span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
-                last_message = None;
-            }
-            Attempt::Failed { kind, message } => {
-                tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
-                span.end(Ended::Transport(kind));
-                shared.handle(id, attempt, Outcome::Transport(kind));
-                exchange.lost();
-                last_message = Some(message);
-            }
-            Attempt::BodyGone => {
-                span.end(Ended::Abandoned);
-                // The engine never asks to resend a one-shot body (it answers a 401 on one
-                // with Done, and never hedges one); should it ever, fail the call instead of
-                // sending an empty body.
-                guard.live = false;
-                abandon(&mut out);
-                shared.cancel(id);
-                return Err(Error::NotRetried {
-                    why: Why::BodyNotReplayable,
-                    maybe_processed: true,
-                    attempts: attempts - 1,
-                    last: exchange.last_status().map(LastCause::Status),
-                });
             }
         }
     }

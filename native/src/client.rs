@@ -4,11 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::StreamExt;
-use http::Method;
+use futures::{FutureExt, StreamExt};
+use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::future::Future;
+use url::Url;
 
 use resile_core::config::RequestIds;
 use resile_core::engine::HostView;
@@ -531,47 +534,58 @@ impl Client {
         self.shared.recycles()
     }
 
-    pub(crate) async fn execute(
+    // The entry points map the call's future (`run_from`) instead of awaiting it in futures
+    // of their own, which would each hold it, and the request, once more.
+
+    pub(crate) fn execute(
         self,
         req: Prepared,
         options: CallOptions,
-    ) -> Result<Response, Error> {
-        let answer = self.run::<()>(req, options, None, false).await?;
-        Ok(answer.response)
+    ) -> impl Future<Output = Result<Response, Error>> {
+        self.run_from::<()>(req, options, None, false, Start::Fresh)
+            .map(|answer| Ok(answer?.response))
     }
 
     /// Like [`Client::execute`], leaving the final answer's body unread for the caller.
-    pub(crate) async fn execute_streaming(
+    pub(crate) fn execute_streaming(
         self,
         req: Prepared,
         options: CallOptions,
-    ) -> Result<StreamingResponse, Error> {
-        let answer = self.run::<()>(req, options, None, true).await?;
-        StreamingResponse::from_answer(answer.response, answer.stream)
+    ) -> impl Future<Output = Result<StreamingResponse, Error>> {
+        self.run_from::<()>(req, options, None, true, Start::Fresh)
+            .map(|answer| {
+                let answer = answer?;
+                StreamingResponse::from_answer(answer.response, answer.stream)
+            })
     }
 
     /// Like [`Client::execute`], decoding a 2xx body as `T` *inside* the call: a body that
     /// does not decode is reported to the engine as unusable before it decides, so events,
     /// stats and the breaker agree with the [`Error::Decode`] the caller gets.
-    pub(crate) async fn execute_json<T: DeserializeOwned>(
+    pub(crate) fn execute_json<T: DeserializeOwned>(
         self,
         req: Prepared,
         options: CallOptions,
-    ) -> Result<T, Error> {
+    ) -> impl Future<Output = Result<T, Error>> {
         let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
-        let answer = self.run(req, options, Some(decode), false).await?;
-        match answer.decoded {
-            Some(v) => Ok(v),
-            // A final non-2xx status: the engine handed it back as the answer.
-            None => Err(answer
-                .response
-                .error_for_status()
-                .err()
-                .unwrap_or(Error::Status {
-                    status: 0,
-                    body_excerpt: String::new(),
-                })),
-        }
+        self.run_from(req, options, Some(decode), false, Start::Fresh)
+            .map(|answer| {
+                let answer = answer?;
+                match answer.decoded {
+                    Some(v) => Ok(v),
+                    // A final non-2xx status: the engine handed it back as the answer.
+                    None => {
+                        Err(answer
+                            .response
+                            .error_for_status()
+                            .err()
+                            .unwrap_or(Error::Status {
+                                status: 0,
+                                body_excerpt: String::new(),
+                            }))
+                    }
+                }
+            })
     }
 
     /// A download's call ([`Start::Download`]) or the next attempt of one
@@ -583,6 +597,7 @@ impl Client {
         options: CallOptions,
         start: Start,
     ) -> Result<(StreamingResponse, CallId), Error> {
+        let shared = self.shared.clone();
         let answer = self.run_from::<()>(req, options, None, true, start).await?;
         let Some(call) = answer.call else {
             return Err(Error::Transport {
@@ -593,79 +608,85 @@ impl Client {
         match StreamingResponse::from_answer(answer.response, answer.stream) {
             Ok(response) => Ok((response, call)),
             Err(e) => {
-                self.shared.cancel(call);
+                shared.cancel(call);
                 Err(e)
             }
         }
     }
 
-    async fn run<T>(
-        &self,
-        req: Prepared,
-        options: CallOptions,
-        decode: Option<Decoder<T>>,
-        stream: bool,
-    ) -> Result<Answer<T>, Error> {
-        self.run_from(req, options, decode, stream, Start::Fresh)
-            .await
-    }
-
-    async fn run_from<T>(
-        &self,
+    // An `async` block rather than an `async fn`: an `async fn` keeps its arguments twice in
+    // its future (as they were passed, and as its body's own), the request among them.
+    #[allow(clippy::manual_async_fn)]
+    fn run_from<T>(
+        self,
         req: Prepared,
         options: CallOptions,
         decode: Option<Decoder<T>>,
         stream: bool,
         start: Start,
-    ) -> Result<Answer<T>, Error> {
-        let shared = &self.shared;
-        let host = transport::host_key(&req.url);
-        let mut spec = CallSpec::new(options.method, &host).idempotency(options.idempotency);
-        spec.replayable = req.body.replayable();
-        spec.needs_token = options.needs_token;
-        spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
-        spec.deadline = options.deadline;
-        spec.max_attempts = options.max_attempts;
-        if let Some(f) = options.retry_if {
-            spec.predicate = Some(control::predicate(f, &req.method, &req.url, &req.headers));
+    ) -> impl Future<Output = Result<Answer<T>, Error>> {
+        async move {
+            let shared = &self.shared;
+            let host = transport::host_key(&req.url);
+            // The call's future is made in a block of its own: what goes into it is not kept
+            // beside it while it runs.
+            let answer = {
+                let mut spec =
+                    CallSpec::new(options.method, &host).idempotency(options.idempotency);
+                spec.replayable = req.body.replayable();
+                spec.needs_token = options.needs_token;
+                spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
+                spec.deadline = options.deadline;
+                spec.max_attempts = options.max_attempts;
+                if let Some(f) = options.retry_if {
+                    spec.predicate =
+                        Some(control::predicate(f, &req.method, &req.url, &req.headers));
+                }
+                // Streaming calls hand back a live body: a stored one cannot stand in for it.
+                let fallback = options.fallback.filter(|_| !stream);
+                let key = fallback
+                    .as_ref()
+                    .map(|_| control::store_key(&req.method, &req.url));
+                let stand_in = match (&fallback, &key) {
+                    (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
+                        spec.fallback = Some(spec_fb);
+                        Box::new(stored)
+                    }),
+                    _ => None,
+                };
+                let keep_as =
+                    key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
+                let judged = spec.predicate.is_some();
+                let request = &req;
+                let exchange = move || Transport {
+                    shared,
+                    req: request,
+                    limits: Limits {
+                        max_response_bytes: shared.config.max_response_bytes,
+                        max_redirects: shared.config.max_redirects,
+                    },
+                    stream,
+                    decode,
+                    last: None,
+                    decoded: None,
+                    undecodable: None,
+                    stand_in,
+                    keep_as,
+                    judged,
+                    call: None,
+                };
+                let target = Target {
+                    method: req.method.as_str(),
+                    url: req.url.as_str(),
+                    redact: &shared.config.redact_query_params,
+                };
+                let span = call_span(&req, &shared.config.redact_query_params);
+                call_loop::drive_from(shared, spec, start, target, span, None, exchange)
+            }
+            .await?;
+            // Taken from the request now the call is over, rather than copied for the answer.
+            Ok(answer.from(req.url))
         }
-        // Streaming calls hand back a live body: a stored one cannot stand in for it.
-        let fallback = options.fallback.filter(|_| !stream);
-        let key = fallback
-            .as_ref()
-            .map(|_| control::store_key(&req.method, &req.url));
-        let stand_in = match (&fallback, &key) {
-            (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
-                spec.fallback = Some(spec_fb);
-                stored
-            }),
-            _ => None,
-        };
-        let keep_as = key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
-        let exchange = Transport {
-            shared,
-            req: &req,
-            limits: Limits {
-                max_response_bytes: shared.config.max_response_bytes,
-                max_redirects: shared.config.max_redirects,
-            },
-            stream,
-            decode,
-            last: None,
-            decoded: None,
-            undecodable: None,
-            stand_in,
-            keep_as,
-            judged: spec.predicate.is_some(),
-            call: None,
-        };
-        let target = Target {
-            method: req.method.as_str(),
-            url: req.url.as_str(),
-            redact: &shared.config.redact_query_params,
-        };
-        let span = call_span(&req, &shared.config.redact_query_params);
-        call_loop::drive_from(shared, spec, start, target, span, None, exchange).await
     }
 }
 
@@ -680,8 +701,9 @@ struct Transport<'r, T> {
     last: Option<Received>,
     decoded: Option<T>,
     undecodable: Option<(String, String)>,
-    /// What the call answers with if the engine says it falls back.
-    stand_in: Option<Stored>,
+    /// What the call answers with if the engine says it falls back (boxed: most calls have
+    /// none).
+    stand_in: Option<Box<Stored>>,
     /// The last-good key a good answer is kept under, for requests with that fallback.
     keep_as: Option<String>,
     /// The call has a retry predicate, which may read any response header.
@@ -692,7 +714,7 @@ struct Transport<'r, T> {
 
 impl<'r, T> Exchange for Transport<'r, T> {
     type Received = Received;
-    type Output = Answer<T>;
+    type Output = Answered<T>;
     type Attempt = BoxFuture<'r, Attempt>;
 
     fn send(&mut self, order: SendOrder) -> BoxFuture<'r, Attempt> {
@@ -765,11 +787,11 @@ impl<'r, T> Exchange for Transport<'r, T> {
         answer: FallbackAnswer,
         attempts: u32,
         request_id: Option<UuidText>,
-    ) -> Option<Result<Answer<T>, Error>> {
+    ) -> Option<Result<Answered<T>, Error>> {
         self.fall_back(answer, attempts, request_id)
     }
 
-    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Answer<T>, Error> {
+    fn done(self, attempts: u32, request_id: Option<UuidText>) -> Result<Answered<T>, Error> {
         let Some(mut r) = self.last else {
             return Err(Error::Transport {
                 kind: TransportError::Other,
@@ -777,14 +799,12 @@ impl<'r, T> Exchange for Transport<'r, T> {
             });
         };
         let stream = r.stream.take().map(|s| *s);
-        // The request's own URL unless redirects led elsewhere.
-        let url = r.url.take().unwrap_or_else(|| self.req.url.clone());
         if let (Some(key), true) = (self.keep_as, r.status.is_success()) {
             let stored = Stored {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),
-                url: Some(url.clone()),
+                url: Some(r.url.clone().unwrap_or_else(|| self.req.url.clone())),
                 version: r.version,
             };
             let size = stored.size();
@@ -792,18 +812,15 @@ impl<'r, T> Exchange for Transport<'r, T> {
                 .last_good()
                 .put(key, stored, size, self.shared.now());
         }
-        let response = Response {
+        Ok(Answered {
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url,
+            url: r.url,
             version: r.version,
             attempts,
             request_id,
             fallback: None,
-        };
-        Ok(Answer {
-            response,
             decoded: self.decoded,
             stream,
             call: self.call,
@@ -818,8 +835,8 @@ impl<T> Transport<'_, T> {
         answer: FallbackAnswer,
         attempts: u32,
         request_id: Option<UuidText>,
-    ) -> Option<Result<Answer<T>, Error>> {
-        let stored = self.stand_in?;
+    ) -> Option<Result<Answered<T>, Error>> {
+        let stored = *self.stand_in?;
         let decoded = match (self.decode, stored.status.is_success()) {
             (Some(decode), true) => match decode(&stored.body) {
                 Ok(v) => Some(v),
@@ -833,22 +850,58 @@ impl<T> Transport<'_, T> {
             },
             _ => None,
         };
-        let response = Response {
+        Some(Ok(Answered {
             status: stored.status,
             headers: stored.headers,
             body: stored.body,
-            url: stored.url.unwrap_or_else(|| self.req.url.clone()),
+            url: stored.url,
             version: stored.version,
             attempts,
             request_id,
             fallback: Some(answer),
-        };
-        Some(Ok(Answer {
-            response,
             decoded,
             stream: None,
             call: self.call,
         }))
+    }
+}
+
+/// What a call's exchange ends with: the response but for its URL, which the call takes from
+/// its request once the call is over ([`Answered::from`]) unless redirects led elsewhere.
+struct Answered<T> {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    /// Where the answer came from, if not from the request's URL.
+    url: Option<Url>,
+    version: Version,
+    attempts: u32,
+    request_id: Option<UuidText>,
+    fallback: Option<FallbackAnswer>,
+    decoded: Option<T>,
+    stream: Option<reqwest::Response>,
+    call: Option<CallId>,
+}
+
+impl<T> Answered<T> {
+    /// The answer of a call sent to `request_url`.
+    fn from(self, request_url: Url) -> Answer<T> {
+        let response = Response {
+            status: self.status,
+            headers: self.headers,
+            body: self.body,
+            url: self.url.unwrap_or(request_url),
+            version: self.version,
+            attempts: self.attempts,
+            request_id: self.request_id,
+            fallback: self.fallback,
+        };
+        Answer {
+            response,
+            decoded: self.decoded,
+            stream: self.stream,
+            call: self.call,
+        }
     }
 }
 

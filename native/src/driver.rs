@@ -16,7 +16,6 @@
 //! next deadline; it holds only a `Weak` reference and ends when the last `Client` is dropped.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -84,9 +83,8 @@ pub(crate) struct SendOrder {
 
 struct State {
     engine: Engine,
+    /// Each call's mailbox, and where its events go (its log, its spans) until its last one.
     waiters: Mailboxes,
-    /// Where each call's events go (its log, its spans), until its last one.
-    sinks: HashMap<CallId, CallSink>,
     tokens: TokenStore<Secret>,
     token_error: Option<String>,
     /// The deadline the timer task sleeps until.
@@ -259,7 +257,6 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 waiters: Mailboxes::default(),
-                sinks: HashMap::new(),
                 tokens: TokenStore::new(),
                 token_error: None,
                 armed: None,
@@ -368,9 +365,8 @@ impl Shared {
                 st.engine.release_breaker(hold, now);
             }
             for id in dropped {
-                st.waiters.close(id);
+                st.waiters.end(id);
                 st.engine.cancel(id, now);
-                st.sinks.remove(&id);
             }
         }
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
@@ -454,7 +450,7 @@ impl Shared {
         }
         while let Some(event) = st.engine.poll_event() {
             let call = event.kind.call().or(st.cause);
-            telemetry::engine_event(&event, call.and_then(|c| st.sinks.get(&c)));
+            telemetry::engine_event(&event, call.and_then(|c| st.waiters.sink(c)));
             if let (
                 Some(call),
                 EventKind::CallSucceeded { .. }
@@ -462,7 +458,7 @@ impl Shared {
                 | EventKind::CallFellBack { .. },
             ) = (call, &event.kind)
             {
-                st.sinks.remove(&call);
+                st.waiters.end(call);
             }
             self.emit(ClientEvent::Engine(event));
         }
@@ -485,9 +481,7 @@ impl Shared {
     pub(crate) fn start(&self, spec: CallSpec<'_>, sink: CallSink) -> (CallId, Orders) {
         self.with_engine(move |st, now| {
             let id = st.engine.start(spec, now);
-            let orders = st.waiters.open(id);
-            st.sinks.insert(id, sink);
-            (id, orders)
+            (id, st.waiters.open(id, sink))
         })
     }
 
@@ -501,9 +495,7 @@ impl Shared {
     ) -> Option<Orders> {
         self.with_engine(move |st, now| {
             st.engine.resume(call, broke, now).ok()?;
-            let orders = st.waiters.open(call);
-            st.sinks.insert(call, sink);
-            Some(orders)
+            Some(st.waiters.open(call, sink))
         })
     }
 
@@ -567,9 +559,8 @@ impl Shared {
             return;
         }
         self.with_engine(|st, now| {
-            st.waiters.close(id);
+            st.waiters.end(id);
             st.engine.cancel(id, now);
-            st.sinks.remove(&id);
         });
     }
 

@@ -4,7 +4,8 @@
 //! A call rarely has more than one order pending (`Send`, then `Done`), so the first pending
 //! order sits inline and a queue is allocated only when a second arrives before the call took
 //! the first. The driver finds a call's mailbox by the call's slot in the engine, without a
-//! hash.
+//! hash, and beside it where the call's events go ([`CallSink`]), which outlives the mailbox:
+//! the engine's last event of a call follows its last order.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use futures::Stream;
 use resile_core::CallId;
 
 use crate::driver::CallMsg;
+use crate::telemetry::CallSink;
 
 #[derive(Default)]
 struct Inbox {
@@ -105,27 +107,50 @@ impl Drop for Outbox {
     }
 }
 
-/// Every live call's mailbox, by the call's slot in the engine.
+/// One live call at its slot: its mailbox until the call's last order, its sink until the
+/// call's last event.
+struct Entry {
+    id: CallId,
+    outbox: Option<Outbox>,
+    sink: CallSink,
+}
+
+/// Every live call's mailbox and sink, by the call's slot in the engine.
 #[derive(Default)]
-pub(crate) struct Mailboxes(Vec<Option<(CallId, Outbox)>>);
+pub(crate) struct Mailboxes(Vec<Option<Entry>>);
 
 impl Mailboxes {
-    /// A mailbox for a call the engine just started; the call's loop reads the returned end.
-    pub(crate) fn open(&mut self, id: CallId) -> Orders {
+    /// A mailbox for a call the engine just started, its events going to `sink`; the call's
+    /// loop reads the returned end.
+    pub(crate) fn open(&mut self, id: CallId, sink: CallSink) -> Orders {
         let mailbox = Arc::new(Mailbox::default());
         let slot = id.slot();
         if self.0.len() <= slot {
             self.0.resize_with(slot + 1, || None);
         }
-        self.0[slot] = Some((id, Outbox(mailbox.clone())));
+        self.0[slot] = Some(Entry {
+            id,
+            outbox: Some(Outbox(mailbox.clone())),
+            sink,
+        });
         Orders(mailbox)
+    }
+
+    fn entry(&self, id: CallId) -> Option<&Entry> {
+        self.0.get(id.slot())?.as_ref().filter(|e| e.id == id)
+    }
+
+    fn entry_mut(&mut self, id: CallId) -> Option<&mut Option<Entry>> {
+        self.0
+            .get_mut(id.slot())
+            .filter(|e| e.as_ref().is_some_and(|e| e.id == id))
     }
 
     /// Delivers `msg` to `id`; `false` if the call has no mailbox or its loop is gone.
     pub(crate) fn deliver(&self, id: CallId, msg: CallMsg) -> bool {
-        match self.0.get(id.slot()) {
-            Some(Some((owner, out))) if *owner == id => out.deliver(msg),
-            _ => false,
+        match self.entry(id).and_then(|e| e.outbox.as_ref()) {
+            Some(out) => out.deliver(msg),
+            None => false,
         }
     }
 
@@ -135,12 +160,88 @@ impl Mailboxes {
         self.close(id);
     }
 
-    /// Closes the call's mailbox: its loop reads what is pending, then the end.
+    /// Closes the call's mailbox: its loop reads what is pending, then the end. Its sink stays
+    /// for the events still to come.
     pub(crate) fn close(&mut self, id: CallId) {
-        if let Some(entry) = self.0.get_mut(id.slot()) {
-            if entry.as_ref().is_some_and(|(owner, _)| *owner == id) {
-                *entry = None;
-            }
+        if let Some(Some(entry)) = self.entry_mut(id) {
+            entry.outbox = None;
         }
+    }
+
+    /// Where the call's events go, until its last one.
+    pub(crate) fn sink(&self, id: CallId) -> Option<&CallSink> {
+        self.entry(id).map(|e| &e.sink)
+    }
+
+    /// Forgets the call: its mailbox is closed and its sink dropped (after its last event, or
+    /// when it is cancelled).
+    pub(crate) fn end(&mut self, id: CallId) {
+        if let Some(entry) = self.entry_mut(id) {
+            *entry = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resile_core::{CallSpec, Engine, Instant, Method};
+
+    use crate::telemetry::{Call, Target};
+
+    fn sink() -> CallSink {
+        let target = Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        Call::start(target).sink(None)
+    }
+
+    /// Two calls in turn at the same slot of the engine.
+    fn two_calls_at_one_slot() -> (CallId, CallId) {
+        let mut engine = Engine::new(resile_core::Config::default(), 1, Instant::ZERO).unwrap();
+        let spec = || CallSpec::new(Method::Get, "http://a.test");
+        let first = engine.start(spec(), Instant::ZERO);
+        engine.cancel(first, Instant::ZERO);
+        let second = engine.start(spec(), Instant::ZERO);
+        assert_eq!(first.slot(), second.slot());
+        assert_ne!(first, second);
+        (first, second)
+    }
+
+    #[test]
+    fn a_sink_outlives_its_mailbox_until_the_call_ends() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(call, sink());
+        boxes.finish(call, CallMsg::Done { attempts: 1 });
+        // The last order is read, then the end; the events still to come find the sink.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut next = || Pin::new(&mut orders).poll_next(&mut cx);
+        assert!(matches!(
+            next(),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(matches!(next(), Poll::Ready(None)));
+        assert!(boxes.sink(call).is_some());
+        assert!(!boxes.deliver(call, CallMsg::Done { attempts: 1 }));
+        boxes.end(call);
+        assert!(boxes.sink(call).is_none());
+    }
+
+    #[test]
+    fn a_later_call_at_the_same_slot_is_not_the_earlier_one() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let _gone = boxes.open(earlier, sink());
+        let _orders = boxes.open(later, sink());
+        assert!(boxes.sink(earlier).is_none());
+        assert!(!boxes.deliver(earlier, CallMsg::Done { attempts: 1 }));
+        // Ending the earlier call leaves the later one alone.
+        boxes.end(earlier);
+        boxes.close(earlier);
+        assert!(boxes.sink(later).is_some());
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
     }
 }

@@ -4,6 +4,7 @@
 //! outcome means is the engine's business.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -141,30 +142,34 @@ pub(crate) enum BodyMode<'a> {
 /// Runs one attempt. Its time limit is the engine's: the engine answers `Abort` when the
 /// attempt's deadline passes, and the caller drops this future (and with it whatever the
 /// attempt had buffered).
-pub(crate) async fn attempt(
+// The attempt's futures are `async` blocks: an `async fn` keeps its arguments twice.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn attempt<'a>(
     http: reqwest::Client,
-    req: &Prepared,
-    order: &SendOrder,
+    req: &'a Prepared,
+    order: &'a SendOrder,
     limits: Limits,
-    mode: BodyMode<'_>,
-) -> Attempt {
-    let (response, problem) = match exchange(http, req, order, limits).await {
-        Ok(answer) => answer,
-        Err(failed) => return failed,
-    };
-    match (problem, mode) {
-        (Some(problem), _) => {
-            let mut received = head(&response, &req.url);
-            received.problem = Some(problem);
-            Attempt::Response(received)
-        }
-        (None, BodyMode::Stream) => {
-            let mut received = head(&response, &req.url);
-            received.stream = Some(Box::new(response));
-            Attempt::Response(received)
-        }
-        (None, BodyMode::Buffer(buffer)) => {
-            read_body(response, &req.url, limits.max_response_bytes, buffer).await
+    mode: BodyMode<'a>,
+) -> impl Future<Output = Attempt> + 'a {
+    async move {
+        let (response, problem) = match exchange(http, req, order, limits).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
+        match (problem, mode) {
+            (Some(problem), _) => {
+                let mut received = head(&response, &req.url);
+                received.problem = Some(problem);
+                Attempt::Response(received)
+            }
+            (None, BodyMode::Stream) => {
+                let mut received = head(&response, &req.url);
+                received.stream = Some(Box::new(response));
+                Attempt::Response(received)
+            }
+            (None, BodyMode::Buffer(buffer)) => {
+                read_body(response, &req.url, limits.max_response_bytes, buffer).await
+            }
         }
     }
 }
@@ -223,90 +228,95 @@ const CONTENT_HEADERS: [HeaderName; 4] = [
 const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
 
 /// Sends the request and follows redirects; the final answer, unread, or why there is none.
-async fn exchange(
+#[allow(clippy::manual_async_fn)]
+fn exchange<'a>(
     http: reqwest::Client,
-    req: &Prepared,
-    order: &SendOrder,
+    req: &'a Prepared,
+    order: &'a SendOrder,
     limits: Limits,
-) -> Result<(reqwest::Response, Option<Problem>), Attempt> {
-    let streamed = !req.body.replayable();
-    // Whether a 307/308 sends the body again (a 301/302/303 turns the request into a GET).
-    let mut resend = true;
-    let mut body: Option<reqwest::Body> = match &req.body {
-        PreparedBody::Stream(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(b) => Some(b),
-            None => return Err(Attempt::BodyGone),
-        },
-        other => other.again(),
-    };
-    let (mut method, mut url) = (req.method.clone(), req.url.clone());
-    let (mut strip_content, mut strip_credentials) = (false, false);
-    let mut hops = 0;
-    loop {
-        // Built afresh for every hop (rather than cloned once more per request), with what
-        // the redirects so far have taken away.
-        let mut headers = attempt_headers(req, order);
-        if strip_content {
-            for h in &CONTENT_HEADERS {
-                headers.remove(h);
+) -> impl Future<Output = Result<(reqwest::Response, Option<Problem>), Attempt>> + 'a {
+    async move {
+        let streamed = !req.body.replayable();
+        // Whether a 307/308 sends the body again (a 301/302/303 turns the request into a GET).
+        let mut resend = true;
+        let mut body: Option<reqwest::Body> = match &req.body {
+            PreparedBody::Stream(slot) => {
+                match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    Some(b) => Some(b),
+                    None => return Err(Attempt::BodyGone),
+                }
             }
-        }
-        if strip_credentials {
-            for h in &CREDENTIAL_HEADERS {
-                headers.remove(h);
+            other => other.again(),
+        };
+        let (mut method, mut url) = (req.method.clone(), req.url.clone());
+        let (mut strip_content, mut strip_credentials) = (false, false);
+        let mut hops = 0;
+        loop {
+            // Built afresh for every hop (rather than cloned once more per request), with what
+            // the redirects so far have taken away.
+            let mut headers = attempt_headers(req, order);
+            if strip_content {
+                for h in &CONTENT_HEADERS {
+                    headers.remove(h);
+                }
             }
-        }
-        // The headers are moved into the request whole, not copied into a second map.
-        let mut request = match http.request(method.clone(), url.clone()).build() {
-            Ok(r) => r,
-            Err(e) => return Err(failed(&e)),
-        };
-        *request.headers_mut() = headers;
-        *request.body_mut() = body.take();
-        let response = match http.execute(request).await {
-            Ok(r) => r,
-            Err(e) => return Err(failed(&e)),
-        };
-        let next = (limits.max_redirects > 0)
-            .then(|| redirect_target(&response))
-            .flatten();
-        let Some(next) = next else {
-            // Not a redirect, or redirects are off (`max_redirects = 0`): this is the answer.
-            return Ok((response, None));
-        };
-        if hops >= limits.max_redirects {
-            // One more redirect than allowed (a loop ends here too): never hand a 3xx back as
-            // if it were the answer.
-            let problem = Problem::TooManyRedirects {
-                limit: limits.max_redirects,
+            if strip_credentials {
+                for h in &CREDENTIAL_HEADERS {
+                    headers.remove(h);
+                }
+            }
+            // The headers are moved into the request whole, not copied into a second map.
+            let mut request = match http.request(method.clone(), url.clone()).build() {
+                Ok(r) => r,
+                Err(e) => return Err(failed(&e)),
             };
-            return Ok((response, Some(problem)));
+            *request.headers_mut() = headers;
+            *request.body_mut() = body.take();
+            let response = match http.execute(request).await {
+                Ok(r) => r,
+                Err(e) => return Err(failed(&e)),
+            };
+            let next = (limits.max_redirects > 0)
+                .then(|| redirect_target(&response))
+                .flatten();
+            let Some(next) = next else {
+                // Not a redirect, or redirects are off (`max_redirects = 0`): this is the answer.
+                return Ok((response, None));
+            };
+            if hops >= limits.max_redirects {
+                // One more redirect than allowed (a loop ends here too): never hand a 3xx back as
+                // if it were the answer.
+                let problem = Problem::TooManyRedirects {
+                    limit: limits.max_redirects,
+                };
+                return Ok((response, Some(problem)));
+            }
+            let status = response.status();
+            let keeps_method = matches!(
+                status,
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+            );
+            if keeps_method && streamed && method != Method::GET && method != Method::HEAD {
+                // The stream went with the first request; it cannot follow a 307/308.
+                return Ok((response, None));
+            }
+            drop(response);
+            if !keeps_method && method != Method::HEAD {
+                // 301, 302, 303: the next request is a GET without a body (as browsers and
+                // reqwest do).
+                method = Method::GET;
+                resend = false;
+                strip_content = true;
+            }
+            if next.origin() != url.origin() {
+                // Credentials belong to the origin they were meant for, and stay off for every
+                // later hop.
+                strip_credentials = true;
+            }
+            body = if resend { req.body.again() } else { None };
+            url = next;
+            hops += 1;
         }
-        let status = response.status();
-        let keeps_method = matches!(
-            status,
-            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
-        );
-        if keeps_method && streamed && method != Method::GET && method != Method::HEAD {
-            // The stream went with the first request; it cannot follow a 307/308.
-            return Ok((response, None));
-        }
-        drop(response);
-        if !keeps_method && method != Method::HEAD {
-            // 301, 302, 303: the next request is a GET without a body (as browsers and
-            // reqwest do).
-            method = Method::GET;
-            resend = false;
-            strip_content = true;
-        }
-        if next.origin() != url.origin() {
-            // Credentials belong to the origin they were meant for, and stay off for every
-            // later hop.
-            strip_credentials = true;
-        }
-        body = if resend { req.body.again() } else { None };
-        url = next;
-        hops += 1;
     }
 }
 
@@ -354,83 +364,86 @@ async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePe
     }
 }
 
-async fn read_body(
+#[allow(clippy::manual_async_fn)]
+fn read_body<'a>(
     mut response: reqwest::Response,
-    request_url: &Url,
+    request_url: &'a Url,
     limit: u64,
-    buffer: &Arc<Semaphore>,
-) -> Attempt {
-    let mut received = Received {
-        status: response.status(),
-        headers: std::mem::take(response.headers_mut()),
-        body: Bytes::new(),
-        url: redirected(&response, request_url),
-        version: response.version(),
-        problem: None,
-        stream: None,
-        buffered: None,
-    };
-    let announced = response.content_length();
-    if announced.is_some_and(|n| n > limit) {
-        received.problem = Some(Problem::BodyTooLarge { limit });
-        return Attempt::Response(received);
-    }
-    // An announced length is taken at once (no partial holds); otherwise chunk by chunk.
-    if let Some(n) = announced {
-        take_buffer(buffer, &mut received.buffered, n).await;
-    }
-    // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
-    let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
-    let mut len = 0u64;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                len = len.saturating_add(chunk.len() as u64);
-                if len > limit {
-                    received.problem = Some(Problem::BodyTooLarge { limit });
-                    received.buffered = None;
-                    return Attempt::Response(received);
-                }
-                if announced.is_none_or(|n| len > n) {
-                    let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
-                    take_buffer(buffer, &mut received.buffered, over).await;
-                }
-                match first.take() {
-                    None if buf.is_empty() => first = Some(chunk),
-                    earlier => {
-                        if let Some(earlier) = earlier {
-                            let hint = response
-                                .content_length()
-                                .unwrap_or(len)
-                                .min(limit)
-                                .min(1 << 20);
-                            buf.reserve(usize::try_from(hint).unwrap_or(0));
-                            buf.extend_from_slice(&earlier);
+    buffer: &'a Arc<Semaphore>,
+) -> impl Future<Output = Attempt> + 'a {
+    async move {
+        let mut received = Received {
+            status: response.status(),
+            headers: std::mem::take(response.headers_mut()),
+            body: Bytes::new(),
+            url: redirected(&response, request_url),
+            version: response.version(),
+            problem: None,
+            stream: None,
+            buffered: None,
+        };
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > limit) {
+            received.problem = Some(Problem::BodyTooLarge { limit });
+            return Attempt::Response(received);
+        }
+        // An announced length is taken at once (no partial holds); otherwise chunk by chunk.
+        if let Some(n) = announced {
+            take_buffer(buffer, &mut received.buffered, n).await;
+        }
+        // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        let mut len = 0u64;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    len = len.saturating_add(chunk.len() as u64);
+                    if len > limit {
+                        received.problem = Some(Problem::BodyTooLarge { limit });
+                        received.buffered = None;
+                        return Attempt::Response(received);
+                    }
+                    if announced.is_none_or(|n| len > n) {
+                        let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
+                        take_buffer(buffer, &mut received.buffered, over).await;
+                    }
+                    match first.take() {
+                        None if buf.is_empty() => first = Some(chunk),
+                        earlier => {
+                            if let Some(earlier) = earlier {
+                                let hint = response
+                                    .content_length()
+                                    .unwrap_or(len)
+                                    .min(limit)
+                                    .min(1 << 20);
+                                buf.reserve(usize::try_from(hint).unwrap_or(0));
+                                buf.extend_from_slice(&earlier);
+                            }
+                            buf.extend_from_slice(&chunk);
                         }
-                        buf.extend_from_slice(&chunk);
                     }
                 }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                let kind = if e.is_timeout() {
-                    TransportError::Timeout
-                } else {
-                    TransportError::Truncated
-                };
-                return Attempt::Failed {
-                    kind,
-                    message: error_text(&e),
-                };
+                Ok(None) => break,
+                Err(e) => {
+                    let kind = if e.is_timeout() {
+                        TransportError::Timeout
+                    } else {
+                        TransportError::Truncated
+                    };
+                    return Attempt::Failed {
+                        kind,
+                        message: error_text(&e),
+                    };
+                }
             }
         }
+        received.body = match first {
+            Some(only) => only,
+            None => buf.freeze(),
+        };
+        Attempt::Response(received)
     }
-    received.body = match first {
-        Some(only) => only,
-        None => buf.freeze(),
-    };
-    Attempt::Response(received)
 }
 
 fn failed(e: &reqwest::Error) -> Attempt {

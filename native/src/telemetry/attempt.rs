@@ -74,7 +74,6 @@ impl<'a> AttemptSpan<'a> {
         #[cfg(feature = "opentelemetry")] call: &otel::CallSpan,
     ) -> Self {
         let method = target.method();
-        let (address, port) = target.server();
         let resend = n.checked_sub(1).filter(|r| *r > 0);
         let span = tracing::info_span!(
             "resile.attempt",
@@ -82,16 +81,24 @@ impl<'a> AttemptSpan<'a> {
             otel.kind = "client",
             otel.status_code = Empty,
             http.request.method = method,
-            server.address = address,
-            server.port = port.map(i64::from),
+            server.address = Empty,
+            server.port = Empty,
             url.full = %crate::redact::redact_url(target.url, target.redact),
             http.request.resend_count = resend.map(i64::from),
             http.response.status_code = Empty,
             error.r#type = Empty,
         );
+        // The server is read from the URL only for a span that records it.
+        if !span.is_disabled() {
+            let (address, port) = target.server();
+            span.record("server.address", address);
+            if let Some(port) = port {
+                span.record("server.port", i64::from(port));
+            }
+        }
         AttemptSpan {
             #[cfg(feature = "opentelemetry")]
-            otel: otel::AttemptSpan::start(call, &target, method, (address, port), resend),
+            otel: otel::AttemptSpan::start(call, &target, method, target.server(), resend),
             span,
             started: Instant::now(),
             target,

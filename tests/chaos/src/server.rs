@@ -272,6 +272,12 @@ fn preflight(headers: &HeaderMap) -> Response<Body> {
     resp
 }
 
+/// A header value in an allocation of its own.
+fn owned(value: &HeaderValue) -> HeaderValue {
+    // The bytes came from a valid value, so they make one again.
+    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
+}
+
 /// CORS and the echoed request id, on every response whatever its status.
 fn decorate(
     resp: &mut Response<Body>,
@@ -323,8 +329,10 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, BoxError> {
     let (parts, body) = req.into_parts();
-    let origin = parts.headers.get(header::ORIGIN).cloned();
-    let request_id = parts.headers.get("x-request-id").cloned();
+    // Copied, not cloned: a parsed header value is a slice of the connection's read buffer,
+    // and holding one while the handler runs (a `/slow` call) keeps that whole buffer alive.
+    let origin = parts.headers.get(header::ORIGIN).map(owned);
+    let request_id = parts.headers.get("x-request-id").map(owned);
 
     if is_preflight(&parts.method, &parts.headers) {
         shared.lock().stats.preflights += 1;
