@@ -12,6 +12,8 @@
 //! ```
 //!
 //! Instructions per decision = the collected total ÷ (B × 1 024).
+//! - `cycle_profile retry [B]`: the same for a failed attempt (`engine/retry_decision`): a 503
+//!   in, the retry scheduled after a backoff; the calls are cancelled outside `decide_batch`.
 use std::hint::black_box;
 
 use resile_core::headers::NoHeaders;
@@ -21,14 +23,18 @@ const WALL: UnixTime = UnixTime::from_secs(1_700_000_000);
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let attempt = args.next_if(|a| a == "attempt").is_some();
+    let status = match args.next_if(|a| a == "attempt" || a == "retry").as_deref() {
+        Some("attempt") => Some(200),
+        Some(_) => Some(503),
+        None => None,
+    };
     let n: Option<u64> = args.next().and_then(|a| a.parse().ok());
     let mut config = Config::default();
     config.breaker.enabled = false;
     config.budget.enabled = false;
     let mut e = Engine::new(config, 1, Instant::ZERO).expect("valid config");
-    if attempt {
-        attempts(&mut e, n.unwrap_or(200));
+    if let Some(status) = status {
+        attempts(&mut e, status, n.unwrap_or(200));
     } else {
         cycles(&mut e, n.unwrap_or(10_000_000));
     }
@@ -54,7 +60,7 @@ fn cycles(e: &mut Engine, n: u64) {
     println!("{done} cycles");
 }
 
-fn attempts(e: &mut Engine, batches: u64) {
+fn attempts(e: &mut Engine, status: u16, batches: u64) {
     let mut ids = Vec::with_capacity(1024);
     for _ in 0..batches {
         ids.clear();
@@ -63,18 +69,23 @@ fn attempts(e: &mut Engine, batches: u64) {
         }
         while e.poll_action().is_some() {}
         while e.poll_event().is_some() {}
-        decide_batch(e, &ids);
+        decide_batch(e, &ids, status);
+        for &id in &ids {
+            e.cancel(id, Instant::ZERO);
+        }
+        while e.poll_action().is_some() {}
+        while e.poll_event().is_some() {}
     }
     println!("{} decisions", batches * 1024);
 }
 
 /// The timed part of `engine/attempt_decision`: an outcome in, the action and events out.
 #[inline(never)]
-fn decide_batch(e: &mut Engine, ids: &[CallId]) {
+fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
     for &id in ids {
         e.handle(
             id,
-            Outcome::Response(Response::new(200, &NoHeaders, WALL)),
+            Outcome::Response(Response::new(status, &NoHeaders, WALL)),
             Instant::ZERO,
         );
         black_box(e.poll_action());
