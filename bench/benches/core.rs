@@ -7,6 +7,8 @@
 //! - `engine/attempt_decision` vs `anchor/retry_policies_should_retry`: the engine's decision
 //!   on one attempt's outcome, events included, next to retry-policies' single
 //!   `should_retry` (what reqwest-retry asks once per failed attempt).
+//! - `engine/retry_decision`: the same for a failed attempt (a 503 in, the retry scheduled
+//!   after a backoff and its events out), the case `should_retry` answers.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -102,6 +104,46 @@ fn engine(c: &mut Criterion) {
                     }
                 }
                 total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.bench_function("retry_decision", |b| {
+        // The decision on a failed attempt, as `should_retry` is asked: a 503 in (no hint
+        // headers), the retry scheduled after a backoff (a timer, no action yet) and its
+        // events out. Calls are started (untimed) in batches of 1024 and cancelled after.
+        let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
+        let mut ids = Vec::with_capacity(1024);
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let batch = left.min(1024);
+                left -= batch;
+                ids.clear();
+                for _ in 0..batch {
+                    ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
+                }
+                while e.poll_action().is_some() {}
+                while e.poll_event().is_some() {}
+                let start = std::time::Instant::now();
+                for &id in &ids {
+                    e.handle(
+                        id,
+                        Outcome::Response(Response::new(503, &NoHeaders, wall)),
+                        Instant::ZERO,
+                    );
+                    black_box(e.poll_action());
+                    while let Some(ev) = e.poll_event() {
+                        black_box(ev);
+                    }
+                }
+                total += start.elapsed();
+                for &id in &ids {
+                    e.cancel(id, Instant::ZERO);
+                }
+                while e.poll_action().is_some() {}
+                while e.poll_event().is_some() {}
             }
             total
         })

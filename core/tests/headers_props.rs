@@ -265,3 +265,19 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    /// One scan for several prefixes answers as one scan per prefix does.
+    #[test]
+    fn one_scan_for_all_prefixes_agrees_with_one_per_prefix(
+        map in header_map(),
+        picks in prop::collection::vec(prop::sample::select(HEADER_NAMES), 0..4),
+        cut in 1usize..12,
+    ) {
+        use resile_core::headers::Headers;
+        let prefixes: Vec<&str> = picks.iter().map(|n| &n[..cut.min(n.len())]).collect();
+        let one_by_one = prefixes.iter().any(|p| map.as_slice().may_have_prefix(p));
+        prop_assert_eq!(map.as_slice().may_have_any_prefix(&prefixes), one_by_one);
+        prop_assert_eq!(GetOnly(&map).may_have_any_prefix(&prefixes), !prefixes.is_empty());
+    }
+}

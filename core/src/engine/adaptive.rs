@@ -132,6 +132,10 @@ impl Engine {
         now: Instant,
     ) {
         let h = &mut self.hosts[host];
+        if h.adaptive.rate.is_none() && h.adaptive.concurrency.is_none() {
+            // Neither is configured: one test, no work.
+            return;
+        }
         let mut rate_change = None;
         if let Some(rate) = h.adaptive.rate.as_mut() {
             let s = match outcome {

@@ -140,6 +140,7 @@ impl Engine {
 
     /// Reports how attempt `attempt` of call `id` ended and records it on its host's breaker.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn attempt_finished(
         &mut self,
         id: CallId,
@@ -159,13 +160,16 @@ impl Engine {
                 why: class.why,
             },
         );
-        let transition = self.hosts[host].breaker.record(
-            &self.config.breaker,
-            admit,
-            class.breaker_failure,
-            now,
-        );
-        self.breaker_event(host, transition, now);
+        // A disabled breaker records nothing: no call into it.
+        if self.config.breaker.enabled {
+            let transition = self.hosts[host].breaker.record(
+                &self.config.breaker,
+                admit,
+                class.breaker_failure,
+                now,
+            );
+            self.breaker_event(host, transition, now);
+        }
     }
 
     /// The attempt's deadline passed with no outcome: time it out, tell the driver to abort it,
@@ -393,16 +397,16 @@ impl Engine {
 
     /// A successful attempt under a preset with a quota or a throttle: the quota gets the
     /// call's latest retry charge back (or its first-try increment), the throttle its ratio.
+    #[inline(always)]
     fn preset_success(&mut self, slot: u32, host: usize) {
-        let (Some(c), Some(h)) = (self.calls[slot as usize].as_mut(), self.hosts.get_mut(host))
-        else {
+        let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if let Some(q) = h.quota.as_mut() {
-            q.succeeded(&mut c.quota_hold);
-        }
         if let Some(t) = h.throttle.as_mut() {
             t.succeeded();
+        }
+        if let (Some(q), Some(c)) = (h.quota.as_mut(), self.calls[slot as usize].as_mut()) {
+            q.succeeded(&mut c.quota_hold);
         }
     }
 

@@ -342,3 +342,14 @@ pub(crate) struct Call {
     /// When it ends.
     pub ends: CallEnd,
 }
+
+/// What an ended call leaves for its result and its event: copied out of [`Call`] before its
+/// slot is freed, so ending a call moves a few words, not the whole state.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Ended {
+    pub id: CallId,
+    pub method: Method,
+    pub attempts: u32,
+    pub started: Instant,
+    pub fallback: Option<FallbackSpec>,
+}

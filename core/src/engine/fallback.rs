@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::classify::{Method, Processed};
 use crate::engine::action::Action;
-use crate::engine::call::Call;
+use crate::engine::call::Ended;
 use crate::engine::event::EventKind;
 use crate::engine::failure::Failure;
 use crate::engine::Engine;
@@ -158,7 +158,7 @@ impl Engine {
     /// A call that would have failed with `failure` answers with its fallback.
     pub(crate) fn fell_back(
         &mut self,
-        call: &Call,
+        call: &Ended,
         failure: Failure,
         used: FallbackUsed,
         now: Instant,

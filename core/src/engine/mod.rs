@@ -117,7 +117,7 @@ use crate::rng::Rng;
 use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
-use call::{Call, Phase};
+use call::{Call, Ended, Phase};
 use host::Host;
 use timer::{TimerKey, TimerQueue};
 
@@ -460,12 +460,14 @@ impl Engine {
 
     /// The next action for the driver.
     #[must_use]
+    #[inline]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// The next event for logs and UIs.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -554,14 +556,25 @@ impl Engine {
         self.set_timer(slot, until);
     }
 
-    /// Ends a call: frees its slot and returns what it held.
-    fn finish(&mut self, slot: u32, now: Instant) -> Option<Call> {
-        let call = self.calls[slot as usize].take()?;
-        self.free.push(slot);
-        let host = call.host as usize;
-        match call.phase {
+    /// Ends a call: returns what it held and frees its slot. The call's state is dropped in
+    /// place; only the few fields its result needs are copied out.
+    #[inline(always)]
+    fn finish(&mut self, slot: u32, now: Instant) -> Option<Ended> {
+        let c = self.calls.get_mut(slot as usize)?.as_mut()?;
+        let ended = Ended {
+            id: c.id,
+            method: c.method,
+            attempts: c.attempts,
+            started: c.started,
+            fallback: c.fallback,
+        };
+        let (host, phase) = (c.host as usize, c.phase);
+        match phase {
             Phase::InFlight => {
-                for flight in call.flights.iter() {
+                while let Some(flight) = self.calls[slot as usize]
+                    .as_mut()
+                    .and_then(|c| c.flights.pop())
+                {
                     self.release_in_flight(host, flight.admit);
                     self.release_slot(host);
                 }
@@ -577,10 +590,12 @@ impl Engine {
             }
             _ => {}
         }
+        self.calls[slot as usize] = None;
+        self.free.push(slot);
         if let Some(h) = self.hosts.get_mut(host) {
             h.active = h.active.saturating_sub(1);
         }
-        Some(call)
+        Some(ended)
     }
 
     fn done(&mut self, slot: u32, status: u16, now: Instant) {

@@ -66,6 +66,7 @@ impl TimerQueue {
         }
     }
 
+    #[inline]
     fn front(&self) -> Option<(Entry, Front)> {
         match (self.fifo.front(), self.heap.peek()) {
             (Some(f), Some(Reverse(h))) if h < f => Some((*h, Front::Heap)),
@@ -94,7 +95,17 @@ impl TimerQueue {
     }
 
     /// Drops stale entries from the front, so [`TimerQueue::next`] is exact.
+    #[inline]
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
+        // Most deadlines come in order: with the heap empty only the FIFO's front is looked at.
+        while self.heap.is_empty() {
+            match self.fifo.front() {
+                Some(&(at, key)) if !live(at, key) => {
+                    self.fifo.pop_front();
+                }
+                _ => return,
+            }
+        }
         while let Some(((at, key), front)) = self.front() {
             if live(at, key) {
                 return;

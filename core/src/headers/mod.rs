@@ -88,6 +88,22 @@ pub trait Headers {
         let _ = prefix;
         true
     }
+
+    /// Whether a header whose name starts with any of `prefixes` (lowercase ASCII) may be
+    /// present: [`Headers::may_have_prefix`] for each by default; a map that can answer for all
+    /// of them in one scan of its names does so.
+    ///
+    /// ```
+    /// use resile_core::headers::{Headers, NoHeaders};
+    ///
+    /// let map = [("X-RateLimit-Remaining", "3")];
+    /// assert!(map.may_have_any_prefix(&["ratelimit", "x-ratelimit"]));
+    /// assert!(!map.may_have_any_prefix(&["ratelimit", "retry-after"]));
+    /// assert!(!NoHeaders.may_have_any_prefix(&["ratelimit"]));
+    /// ```
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        prefixes.iter().any(|p| self.may_have_prefix(p))
+    }
 }
 
 /// Whether `name` starts with `prefix`, ignoring ASCII case.
@@ -114,6 +130,9 @@ impl Headers for NoHeaders {
     fn may_have_prefix(&self, _prefix: &str) -> bool {
         false
     }
+    fn may_have_any_prefix(&self, _prefixes: &[&str]) -> bool {
+        false
+    }
 }
 
 impl<T: Headers + ?Sized> Headers for &T {
@@ -122,6 +141,9 @@ impl<T: Headers + ?Sized> Headers for &T {
     }
     fn may_have_prefix(&self, prefix: &str) -> bool {
         (**self).may_have_prefix(prefix)
+    }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        (**self).may_have_any_prefix(prefixes)
     }
 }
 
@@ -134,6 +156,10 @@ impl Headers for [(&str, &str)] {
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.iter().any(|(k, _)| has_prefix_ignore_case(k, prefix))
     }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.iter()
+            .any(|(k, _)| prefixes.iter().any(|p| has_prefix_ignore_case(k, p)))
+    }
 }
 
 impl<const N: usize> Headers for [(&str, &str); N] {
@@ -143,6 +169,9 @@ impl<const N: usize> Headers for [(&str, &str); N] {
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.as_slice().may_have_prefix(prefix)
     }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.as_slice().may_have_any_prefix(prefixes)
+    }
 }
 
 impl Headers for Vec<(&str, &str)> {
@@ -151,6 +180,9 @@ impl Headers for Vec<(&str, &str)> {
     }
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.as_slice().may_have_prefix(prefix)
+    }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.as_slice().may_have_any_prefix(prefixes)
     }
 }
 
@@ -163,6 +195,10 @@ impl Headers for [(String, String)] {
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.iter().any(|(k, _)| has_prefix_ignore_case(k, prefix))
     }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.iter()
+            .any(|(k, _)| prefixes.iter().any(|p| has_prefix_ignore_case(k, p)))
+    }
 }
 
 impl<const N: usize> Headers for [(String, String); N] {
@@ -172,6 +208,9 @@ impl<const N: usize> Headers for [(String, String); N] {
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.as_slice().may_have_prefix(prefix)
     }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.as_slice().may_have_any_prefix(prefixes)
+    }
 }
 
 impl Headers for Vec<(String, String)> {
@@ -180,6 +219,9 @@ impl Headers for Vec<(String, String)> {
     }
     fn may_have_prefix(&self, prefix: &str) -> bool {
         self.as_slice().may_have_prefix(prefix)
+    }
+    fn may_have_any_prefix(&self, prefixes: &[&str]) -> bool {
+        self.as_slice().may_have_any_prefix(prefixes)
     }
 }
 

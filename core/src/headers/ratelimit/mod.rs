@@ -163,14 +163,18 @@ impl RateLimitHint {
 ///
 /// assert_eq!(parse_ratelimit(&[("X-RateLimit-Remaining", "many")], now), None);
 /// ```
+#[inline]
 pub fn parse_ratelimit<H: Headers + ?Sized>(h: &H, now: UnixTime) -> Option<RateLimitHint> {
-    // Most responses carry no rate-limit header at all: say so without a dozen look-ups.
-    if !["ratelimit", "x-ratelimit", "x-rate-limit"]
-        .iter()
-        .any(|p| h.may_have_prefix(p))
-    {
+    // Most responses carry no rate-limit header at all: say so in one scan of the map, without
+    // a dozen look-ups.
+    if !h.may_have_any_prefix(&["ratelimit", "x-ratelimit", "x-rate-limit"]) {
         return None;
     }
+    parse_present(h, now)
+}
+
+/// [`parse_ratelimit`] once the map may carry a rate-limit header.
+fn parse_present<H: Headers + ?Sized>(h: &H, now: UnixTime) -> Option<RateLimitHint> {
     let ratelimit = h.get("ratelimit");
     let policy = h.get("ratelimit-policy");
     let families: [&dyn Fn() -> Option<RateLimitHint>; 5] = [
