@@ -374,7 +374,7 @@ impl Shared {
         if from_timer {
             st.armed = next;
         } else if let Some(t) = next {
-            if st.armed.map_or(true, |armed| t < armed) {
+            if st.armed.is_none_or(|armed| t < armed) {
                 st.armed = Some(t);
                 self.notify.notify_one();
             }

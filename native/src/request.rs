@@ -486,7 +486,7 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
             url.scheme()
         )));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host".into()));
     }
     Ok(url)

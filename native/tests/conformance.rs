@@ -148,7 +148,7 @@ fn side_effects(s: &Scenario, logs: &[ScriptLog]) -> u32 {
             let first = entry
                 .idempotency_key
                 .as_ref()
-                .map_or(true, |k| keys.insert(k.clone()));
+                .is_none_or(|k| keys.insert(k.clone()));
             if first {
                 applied += 1;
             }

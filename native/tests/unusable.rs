@@ -128,10 +128,12 @@ async fn bodies_beyond_the_client_wide_buffer_wait_their_turn() {
     let server =
         mini_server(|_| async { MiniResponse::status(200).body(vec![1u8; 60 << 10]) }).await;
     // Room for one 60 KiB body at a time across the client.
-    let mut config = resile::ClientConfig::default();
-    config.engine = fast_policy();
-    config.max_response_bytes = 64 << 10;
-    config.max_buffered_bytes = 64 << 10;
+    let config = resile::ClientConfig {
+        engine: fast_policy(),
+        max_response_bytes: 64 << 10,
+        max_buffered_bytes: 64 << 10,
+        ..Default::default()
+    };
     let client = Client::from_config(config).unwrap();
     let calls: Vec<_> = (0..8)
         .map(|_| {

@@ -11,9 +11,6 @@ use core::fmt;
 
 use resile_core::{ConfigError, Failure, FailureKind, Last, TransportError, Why};
 
-/// How much of a body an error quotes.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the browser client
-
 /// Why a call, a page or a client could not be had.
 ///
 /// ```
@@ -247,7 +244,7 @@ mod tests {
         ];
         for (why, last, processed) in table {
             let e = failed(why, last, processed);
-            let f = e.failure().unwrap().clone();
+            let f = *e.failure().unwrap();
             assert_eq!(e.is_retryable(), f.is_retryable(), "{why:?}");
             assert_eq!(
                 e.maybe_processed(),

@@ -1003,7 +1003,7 @@ fn most_in_flight(events: &[Event], host: Option<&str>) -> usize {
     let mut hosts = std::collections::HashMap::new();
     let (mut now, mut most) = (0usize, 0usize);
     let counts = |hosts: &std::collections::HashMap<_, String>, call| {
-        host.map_or(true, |want| hosts.get(call).is_some_and(|h| h == want))
+        host.is_none_or(|want| hosts.get(call).is_some_and(|h| h == want))
     };
     for e in events {
         match &e.kind {
@@ -1098,7 +1098,7 @@ async fn the_rust_api_mirrors_native() {
         .send()
         .await
         .expect_err("503s");
-    let failure = exhausted.failure().expect("an engine failure").clone();
+    let failure = *exhausted.failure().expect("an engine failure");
     assert_eq!(exhausted.is_retryable(), failure.is_retryable());
     assert_eq!(exhausted.why(), Some(Why::MaxAttempts));
     assert_eq!(exhausted.status(), Some(503));
@@ -1432,7 +1432,7 @@ fn same_failure_semantics(
     browser: &Result<Reply, CallError>,
 ) -> Result<(), String> {
     let sim = sim_trace.iter().rev().find_map(|e| match &e.kind {
-        EventKind::CallFailed { failure, .. } => Some(failure.clone()),
+        EventKind::CallFailed { failure, .. } => Some(*failure),
         _ => None,
     });
     let (Some(sim), Err(error)) = (sim, browser) else {
@@ -1487,7 +1487,7 @@ fn side_effects(s: &Scenario, logs: &[Value]) -> u32 {
         if applies && write {
             let first = entry["idempotency_key"]
                 .as_str()
-                .map_or(true, |k| keys.insert(k.to_string()));
+                .is_none_or(|k| keys.insert(k.to_string()));
             if first {
                 applied += 1;
             }
@@ -1541,17 +1541,18 @@ async fn dropping_a_call_cancels_it_and_frees_its_slot() {
     );
     // The queued call sent nothing while the first held the only slot: an attempt of its
     // own can only come after the first call ended (its cancel may land just after).
-    let events = seen.borrow();
-    let first_ended = events
-        .iter()
-        .position(|e| matches!(e.kind, EventKind::CallFailed { .. }))
-        .expect("the first call ended");
-    let early = events[..first_ended]
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::AttemptStarted { .. }))
-        .count();
-    assert_eq!(early, 1, "only the first call had an attempt out");
-    drop(events);
+    {
+        let events = seen.borrow();
+        let first_ended = events
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::CallFailed { .. }))
+            .expect("the first call ended");
+        let early = events[..first_ended]
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::AttemptStarted { .. }))
+            .count();
+        assert_eq!(early, 1, "only the first call had an attempt out");
+    }
     let queued = seen.borrow().iter().any(|e| {
         matches!(
             e.kind,

@@ -117,7 +117,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
             ok += 1;
         } else {
             failed += 1;
-            if first_failure.map_or(true, |(i, _)| record.index < i) {
+            if first_failure.is_none_or(|(i, _)| record.index < i) {
                 first_failure = Some((record.index, code));
             }
         }
