@@ -76,77 +76,15 @@ fn engine(c: &mut Criterion) {
     });
     group.bench_function("attempt_decision", |b| {
         // Only the decision on an attempt's outcome: a 200 in, `Done` and its events out.
-        // Calls are started (untimed) in batches of 1024.
         let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
-        let mut ids = Vec::with_capacity(1024);
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let batch = left.min(1024);
-                left -= batch;
-                ids.clear();
-                for _ in 0..batch {
-                    ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
-                }
-                while e.poll_action().is_some() {}
-                while e.poll_event().is_some() {}
-                let start = std::time::Instant::now();
-                for &id in &ids {
-                    e.handle(
-                        id,
-                        Outcome::Response(Response::new(200, &NoHeaders, wall)),
-                        Instant::ZERO,
-                    );
-                    black_box(e.poll_action());
-                    while let Some(ev) = e.poll_event() {
-                        black_box(ev);
-                    }
-                }
-                total += start.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| decisions(&mut e, iters, 200, wall));
     });
     group.bench_function("retry_decision", |b| {
         // The decision on a failed attempt, as `should_retry` is asked: a 503 in (no hint
         // headers), the retry scheduled after a backoff (a timer, no action yet) and its
-        // events out. Calls are started (untimed) in batches of 1024 and cancelled after.
+        // events out.
         let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
-        let mut ids = Vec::with_capacity(1024);
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let batch = left.min(1024);
-                left -= batch;
-                ids.clear();
-                for _ in 0..batch {
-                    ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
-                }
-                while e.poll_action().is_some() {}
-                while e.poll_event().is_some() {}
-                let start = std::time::Instant::now();
-                for &id in &ids {
-                    e.handle(
-                        id,
-                        Outcome::Response(Response::new(503, &NoHeaders, wall)),
-                        Instant::ZERO,
-                    );
-                    black_box(e.poll_action());
-                    while let Some(ev) = e.poll_event() {
-                        black_box(ev);
-                    }
-                }
-                total += start.elapsed();
-                for &id in &ids {
-                    e.cancel(id, Instant::ZERO);
-                }
-                while e.poll_action().is_some() {}
-                while e.poll_event().is_some() {}
-            }
-            total
-        })
+        b.iter_custom(|iters| decisions(&mut e, iters, 503, wall));
     });
     group.bench_function("retry_cycle", |b| {
         let mut e = Engine::new(config.clone(), 1, Instant::ZERO).unwrap();
@@ -187,6 +125,44 @@ fn anchor(c: &mut Criterion) {
         b.iter(|| black_box(policy.should_retry(black_box(start), black_box(1))))
     });
     group.finish();
+}
+
+/// The time `iters` decisions on an attempt answered `status` take: calls are started
+/// (untimed) in batches of 1024, each answered once (timed, its action and events drained),
+/// and what is left of them cancelled (untimed).
+fn decisions(e: &mut Engine, iters: u64, status: u16, wall: UnixTime) -> Duration {
+    let mut ids = Vec::with_capacity(1024);
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let batch = left.min(1024);
+        left -= batch;
+        ids.clear();
+        for _ in 0..batch {
+            ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
+        }
+        while e.poll_action().is_some() {}
+        while e.poll_event().is_some() {}
+        let start = std::time::Instant::now();
+        for &id in &ids {
+            e.handle(
+                id,
+                Outcome::Response(Response::new(status, &NoHeaders, wall)),
+                Instant::ZERO,
+            );
+            black_box(e.poll_action());
+            while let Some(ev) = e.poll_event() {
+                black_box(ev);
+            }
+        }
+        total += start.elapsed();
+        for &id in &ids {
+            e.cancel(id, Instant::ZERO);
+        }
+        while e.poll_action().is_some() {}
+        while e.poll_event().is_some() {}
+    }
+    total
 }
 
 criterion_group!(benches, limiter, engine, anchor);

@@ -123,12 +123,11 @@ async fn wrong_credentials_fail_every_waiting_call_with_an_auth_error() {
     assert!(stats.token_errors >= 1 && stats.token_errors <= 20);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
-    let server = chaos().await;
+/// A client whose every call carries `token`, and the error of its call to `/protected/x`.
+async fn protected_with(server: &resile_chaos::ChaosServer, token: &str) -> (Client, Error) {
     let client = Client::builder()
         .engine(fast_policy())
-        .token_source(StaticBearer::new("never-issued"))
+        .token_source(StaticBearer::new(token))
         .build()
         .unwrap();
     let e = client
@@ -136,6 +135,13 @@ async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
         .send()
         .await
         .unwrap_err();
+    (client, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
+    let server = chaos().await;
+    let (client, e) = protected_with(&server, "never-issued").await;
     assert!(
         matches!(
             &e,
@@ -178,16 +184,7 @@ async fn a_token_the_server_keeps_rejecting_fails_without_looping() {
 async fn a_token_no_header_can_carry_fails_the_fetch_instead_of_being_dropped() {
     let server = chaos().await;
     for bad in ["", "abc\r\nX-Injected: 1", "tab\u{7f}del"] {
-        let client = Client::builder()
-            .engine(fast_policy())
-            .token_source(StaticBearer::new(bad))
-            .build()
-            .unwrap();
-        let e = client
-            .get(format!("{}/protected/x", server.url()))
-            .send()
-            .await
-            .unwrap_err();
+        let (_, e) = protected_with(&server, bad).await;
         match &e {
             Error::Auth {
                 why: Why::TokenFetchFailed,

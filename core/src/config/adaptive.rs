@@ -137,20 +137,18 @@ impl AdaptiveConcurrency {
             AdaptiveConcurrency::Aimd(c) => (c.initial_limit, c.min_limit, c.max_limit),
             AdaptiveConcurrency::Gradient2(c) => (c.initial_limit, c.min_limit, c.max_limit),
         };
-        if min == 0 {
-            return Err(out_of_range(
-                "concurrency.adaptive.min_limit",
-                0,
-                "must be at least 1",
-            ));
-        }
-        if max < min {
-            return Err(out_of_range(
-                "concurrency.adaptive.max_limit",
-                max,
-                "must be at least concurrency.adaptive.min_limit",
-            ));
-        }
+        at_least(
+            "concurrency.adaptive.min_limit",
+            min,
+            1,
+            "must be at least 1",
+        )?;
+        at_least(
+            "concurrency.adaptive.max_limit",
+            max,
+            min,
+            "must be at least concurrency.adaptive.min_limit",
+        )?;
         if !(min..=max).contains(&initial) {
             return Err(out_of_range(
                 "concurrency.adaptive.initial_limit",
@@ -184,13 +182,12 @@ impl AdaptiveConcurrency {
                         "must be in (0, 1]",
                     ));
                 }
-                if c.long_window == 0 {
-                    return Err(out_of_range(
-                        "concurrency.adaptive.long_window",
-                        0,
-                        "must be at least 1",
-                    ));
-                }
+                at_least(
+                    "concurrency.adaptive.long_window",
+                    c.long_window,
+                    1,
+                    "must be at least 1",
+                )?;
                 if !(c.rtt_tolerance.is_finite() && c.rtt_tolerance >= 1.0) {
                     return Err(out_of_range(
                         "concurrency.adaptive.rtt_tolerance",
@@ -199,32 +196,41 @@ impl AdaptiveConcurrency {
                     ));
                 }
                 // WindowedLimit's preconditions.
-                if c.min_window_ms < 100 {
-                    return Err(out_of_range(
-                        "concurrency.adaptive.min_window_ms",
-                        c.min_window_ms,
-                        "must be at least 100",
-                    ));
-                }
+                at_least(
+                    "concurrency.adaptive.min_window_ms",
+                    c.min_window_ms,
+                    100,
+                    "must be at least 100",
+                )?;
                 check_ms("concurrency.adaptive.max_window_ms", c.max_window_ms)?;
-                if c.max_window_ms < c.min_window_ms {
-                    return Err(out_of_range(
-                        "concurrency.adaptive.max_window_ms",
-                        c.max_window_ms,
-                        "must be at least concurrency.adaptive.min_window_ms",
-                    ));
-                }
-                if c.window_size < 10 {
-                    return Err(out_of_range(
-                        "concurrency.adaptive.window_size",
-                        c.window_size,
-                        "must be at least 10",
-                    ));
-                }
-                Ok(())
+                at_least(
+                    "concurrency.adaptive.max_window_ms",
+                    c.max_window_ms,
+                    c.min_window_ms,
+                    "must be at least concurrency.adaptive.min_window_ms",
+                )?;
+                at_least(
+                    "concurrency.adaptive.window_size",
+                    c.window_size,
+                    10,
+                    "must be at least 10",
+                )
             }
         }
     }
+}
+
+/// `value` (of `field`) is at least `min`, or the error says `expected`.
+fn at_least<T: PartialOrd + ToString>(
+    field: &'static str,
+    value: T,
+    min: T,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(out_of_range(field, value, expected));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
