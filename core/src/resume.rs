@@ -97,9 +97,10 @@ pub enum RestartWhy {
     RangeIgnored,
     /// The resource changed since the delivered bytes (its validator differs).
     Changed,
-    /// The body came with a `Content-Encoding` (gzip, br, ...) and was decoded on the way: the
-    /// bytes delivered are decoded ones, while a `Range` counts the encoded representation's,
-    /// so no offset of one names a byte of the other. (A browser cannot ask for `identity`.)
+    /// The body came with a `Content-Encoding` (gzip, br, ...) and was decoded on the way
+    /// ([`Delivery::Decoded`]): the bytes delivered are decoded ones, while a `Range` counts
+    /// the encoded representation's, so no offset of one names a byte of the other. (A
+    /// browser cannot ask for `identity`.)
     Encoded,
 }
 
@@ -185,6 +186,17 @@ pub enum Verdict {
     NotTheBody,
 }
 
+/// What the delivered bytes are: the representation as sent, or a decoding of it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The bytes as the server sent them (`Content-Encoding` included, if any): their offsets
+    /// are the ones a `Range` counts. A driver that asks for `identity` and never decodes.
+    AsSent,
+    /// A body with a `Content-Encoding` is decoded before it is delivered (a browser's fetch):
+    /// such a body cannot be resumed, only restarted.
+    Decoded,
+}
+
 /// The state of one download: what the delivered bytes belong to and how many there are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Download {
@@ -192,6 +204,7 @@ pub struct Download {
     ranges: Ranges,
     total: Option<u64>,
     delivered: u64,
+    delivery: Delivery,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -204,11 +217,17 @@ enum Ranges {
 impl Download {
     /// The download, from the head of its first full answer.
     pub fn start(headers: &(impl Headers + ?Sized)) -> Download {
+        Download::delivered_as(Delivery::AsSent, headers)
+    }
+
+    /// Like [`Download::start`], for a driver whose bytes are delivered as `delivery` says.
+    pub fn delivered_as(delivery: Delivery, headers: &(impl Headers + ?Sized)) -> Download {
         let mut d = Download {
             validator: None,
             ranges: Ranges::Unknown,
             total: None,
             delivered: 0,
+            delivery,
         };
         d.restart_from(headers);
         d
@@ -216,9 +235,10 @@ impl Download {
 
     fn restart_from(&mut self, headers: &(impl Headers + ?Sized)) {
         self.validator = Validator::of(headers);
-        let encoded = headers
-            .get("content-encoding")
-            .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+        let encoded = self.delivery == Delivery::Decoded
+            && headers.get("content-encoding").is_some_and(|v| {
+                !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity")
+            });
         self.ranges = match headers.get("accept-ranges") {
             _ if encoded => Ranges::Encoded,
             Some(v) if v.trim().eq_ignore_ascii_case("none") => Ranges::Refused,
@@ -421,9 +441,15 @@ mod tests {
     }
 
     #[test]
-    fn an_encoded_body_restarts_instead_of_resuming_at_a_decoded_offset() {
+    fn a_decoded_body_restarts_instead_of_resuming_at_a_decoded_offset() {
+        let decoded = |head: Head<'_>| {
+            let mut d = Download::delivered_as(Delivery::Decoded, head);
+            d.delivered(50);
+            d
+        };
         for encoding in ["gzip", " br ", "GZIP, identity"] {
-            let d = downloaded(&[("etag", "\"v1\""), ("content-encoding", encoding)], 50);
+            let head: Head<'_> = &[("etag", "\"v1\""), ("content-encoding", encoding)];
+            let d = decoded(head);
             assert_eq!(
                 d.plan(),
                 Plan::Restart {
@@ -431,9 +457,12 @@ mod tests {
                 },
                 "{encoding}"
             );
+            // Bytes delivered as sent resume in the encoded representation's offsets.
+            let as_sent = downloaded(head, 50);
+            assert!(matches!(as_sent.plan(), Plan::Resume { .. }), "{encoding}");
         }
         for plain in ["identity", "", " Identity "] {
-            let d = downloaded(&[("etag", "\"v1\""), ("content-encoding", plain)], 50);
+            let d = decoded(&[("etag", "\"v1\""), ("content-encoding", plain)]);
             assert!(matches!(d.plan(), Plan::Resume { .. }), "{plain:?}");
         }
     }

@@ -628,6 +628,7 @@ impl Client {
         async move {
             let shared = &self.shared;
             let host = transport::host_key(&req.url);
+            let download = matches!(start, Start::Download | Start::Resumed { .. });
             // The call's future is made in a block of its own: what goes into it is not kept
             // beside it while it runs.
             let answer = {
@@ -674,6 +675,7 @@ impl Client {
                     keep_as,
                     judged,
                     call: None,
+                    download,
                 };
                 let target = Target {
                     method: req.method.as_str(),
@@ -710,6 +712,9 @@ struct Transport<'r, T> {
     judged: bool,
     /// The engine's id of the call.
     call: Option<CallId>,
+    /// A download ([`Start::Download`] or [`Start::Resumed`]): sent on the pool that never
+    /// decodes ([`Shared::download_http`]).
+    download: bool,
 }
 
 impl<'r, T> Exchange for Transport<'r, T> {
@@ -724,7 +729,12 @@ impl<'r, T> Exchange for Transport<'r, T> {
         } else {
             BodyMode::Buffer(&shared.buffer)
         };
-        let (http, req, limits) = (shared.http(), self.req, self.limits);
+        let http = if self.download {
+            shared.download_http()
+        } else {
+            shared.http()
+        };
+        let (req, limits) = (self.req, self.limits);
         Box::pin(async move { transport::attempt(http, req, &order, limits, mode).await })
     }
 

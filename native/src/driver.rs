@@ -111,6 +111,10 @@ pub(crate) struct Shared {
     timer_started: AtomicBool,
     weak: Weak<Shared>,
     http: RwLock<reqwest::Client>,
+    /// Whose pool `http` is.
+    pool: Pool,
+    /// The pool downloads use when `http` decodes (built on the first download).
+    identity_http: RwLock<Option<reqwest::Client>>,
     pub(crate) config: ClientConfig,
     pub(crate) base_url: Option<Url>,
     pub(crate) default_headers: HeaderMap,
@@ -151,7 +155,28 @@ fn os_seed() -> u64 {
     h.finish()
 }
 
-pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error> {
+/// Whether a pool decodes compressed bodies (the features `gzip`, `brotli`, `deflate`, `zstd`).
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Decoding {
+    /// As the features compiled in say: `Accept-Encoding` sent, bodies decoded.
+    AsBuilt,
+    /// Never: a download's bytes are the representation as sent, so its offsets are the ones
+    /// a `Range` counts.
+    Never,
+}
+
+/// Whether any decompression feature is compiled in (otherwise no pool decodes).
+const DECODES: bool = cfg!(any(
+    feature = "gzip",
+    feature = "brotli",
+    feature = "deflate",
+    feature = "zstd"
+));
+
+pub(crate) fn build_http(
+    config: &ClientConfig,
+    decoding: Decoding,
+) -> Result<reqwest::Client, Error> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(config.user_agent.clone())
@@ -168,6 +193,9 @@ pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client, Error
     }
     if let Some(ms) = config.read_timeout_ms {
         b = b.read_timeout(Duration::from_millis(ms));
+    }
+    if decoding == Decoding::Never {
+        b = b.no_gzip().no_brotli().no_deflate().no_zstd();
     }
     crate::tls::roots(b).build().map_err(|e| Error::Config {
         field: None,
@@ -235,7 +263,7 @@ impl Shared {
         };
         let http = match http {
             Some(http) => http,
-            None => build_http(&config)?,
+            None => build_http(&config, Decoding::AsBuilt)?,
         };
         let engine_settings = engine_config(&config, pool);
         #[cfg(feature = "redis")]
@@ -267,6 +295,8 @@ impl Shared {
             timer_started: AtomicBool::new(false),
             weak: weak.clone(),
             http: RwLock::new(http),
+            pool,
+            identity_http: RwLock::new(None),
             base_url,
             default_headers,
             has_token_source: token_source.is_some(),
@@ -696,13 +726,43 @@ impl Shared {
         self.http.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The pool a download sends with: one that never decodes, so the bytes delivered are the
+    /// representation as sent and a resume's offsets are the server's. Without a
+    /// decompression feature, or with the caller's own pool, that is the client's pool.
+    pub(crate) fn download_http(&self) -> reqwest::Client {
+        if !DECODES || self.pool == Pool::Callers {
+            return self.http();
+        }
+        if let Some(http) = &*self.identity_http.read().unwrap_or_else(|p| p.into_inner()) {
+            return http.clone();
+        }
+        let mut slot = self
+            .identity_http
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(http) => http.clone(),
+            None => match build_http(&self.config, Decoding::Never) {
+                Ok(http) => slot.insert(http).clone(),
+                // The same settings built the client's own pool; should they fail now, the
+                // download goes on that pool (asking for `identity` all the same).
+                Err(_) => self.http(),
+            },
+        }
+    }
+
     /// The engine saw connection failures in a row: rebuild the pool (its event is the
     /// engine's `connections_recycled`). Runs under the lock, so it must not emit again.
     fn recycle_pool(&self, failures: u32) {
-        let Ok(fresh) = build_http(&self.config) else {
+        let Ok(fresh) = build_http(&self.config, Decoding::AsBuilt) else {
             return;
         };
         *self.http.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        // The downloads' pool is built again on the next download.
+        *self
+            .identity_http
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         let recycles = self.recycles.fetch_add(1, Ordering::AcqRel) + 1;
         tracing::warn!(target: "resile", consecutive_failures = failures, recycles, "connection pool rebuilt after connection failures in a row");
     }

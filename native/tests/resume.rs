@@ -103,6 +103,37 @@ async fn a_download_broken_at_half_resumes_from_the_last_byte() {
     );
 }
 
+/// A server that gzips the download whatever `Accept-Encoding` says, and breaks it at half:
+/// the bytes delivered are the representation as sent (never decoded, even with the client's
+/// decompression features on), so the resume's offsets are the server's and the file is its
+/// gzip, byte for byte, fetched about once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_encoded_download_resumes_in_the_encoded_bytes() {
+    let server = chaos().await;
+    let download = client()
+        .get(url(&server, "gz", "&gzip"))
+        .send_download()
+        .await
+        .unwrap();
+    assert_eq!(
+        download
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    let (file, restarts) = collect(download).await.unwrap();
+    let encoded = resile_chaos::gzip(&resile_chaos::download_bytes(SEED, LEN));
+    assert!(file == encoded[..], "the gzip as sent, byte for byte");
+    assert!(restarts.is_empty(), "{restarts:?}");
+    let log = server.state().transfer_log("gz").unwrap();
+    assert_eq!(
+        log.downloads.iter().map(|d| d.1).collect::<Vec<_>>(),
+        vec![200, 206]
+    );
+    assert!(log.bytes_sent as f64 <= 1.1 * encoded.len() as f64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_modified_is_the_validator_without_a_strong_etag() {
     let server = chaos().await;

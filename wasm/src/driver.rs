@@ -43,7 +43,7 @@ use std::rc::{Rc, Weak};
 use futures_channel::oneshot;
 use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
-use resile_core::resume::{Download, Plan, ResumeError, Verdict};
+use resile_core::resume::{Delivery, Download, Plan, ResumeError, Verdict};
 use resile_core::token::TokenStore;
 use resile_core::{
     Action, AttemptHeaders, CallEnd, CallId, CallSpec, Config, ConfigError, ControlError, Engine,
@@ -1166,7 +1166,7 @@ impl Inner {
                 Some(d) => d.judge(status, &headers),
                 // The first full answer: the body starts, and its head is the call's.
                 None if status == 200 => {
-                    t.download = Some(Download::start(&headers));
+                    t.download = Some(Download::delivered_as(Delivery::Decoded, &headers));
                     t.head = last.clone();
                     Verdict::Continue
                 }

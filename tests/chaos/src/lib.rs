@@ -61,7 +61,7 @@
 //! | `POST /upload` | | a `multipart/form-data` body: `200 {"parts":[{"name","filename","content_type","len","sha256","text"}]}` |
 //! | `GET /bytes/{n}` | `seed=S` (the server's) | `n` (≤ 8 MiB) bytes of [`download_bytes`], every byte value included, as `application/octet-stream` with `X-Content-SHA256` |
 //! | `GET /gzip` | `bomb` | a JSON document (`{"compressed": true, …}`) as `Content-Encoding: gzip` whatever `Accept-Encoding` says; `bomb`: 8 MiB of zeros in 8 KB of gzip |
-//! | `GET /download/{n}` | `key`, `seed`, `break_at=F` (0.5), `breaks=B` (1), `validator=etag\|weak\|last-modified\|none`, `ranges=honor\|ignore`, `change_after=C`, `bad_range=416\|start` | the download of `/bytes/{n}` with an ETag / Last-Modified; `Range: bytes=N-` (with a matching `If-Range`) answers 206 with `Content-Range`, past the end 416; the first `B` answers for `key` break at byte `F·n`; `ranges=ignore` always answers the whole body; after `C` answers the resource changes; `bad_range` answers range requests 416, or 206 from byte 0 |
+//! | `GET /download/{n}` | `key`, `seed`, `break_at=F` (0.5), `breaks=B` (1), `validator=etag\|weak\|last-modified\|none`, `ranges=honor\|ignore`, `change_after=C`, `bad_range=416\|start`, `gzip` | the download of `/bytes/{n}` with an ETag / Last-Modified; `Range: bytes=N-` (with a matching `If-Range`) answers 206 with `Content-Range`, past the end 416; the first `B` answers for `key` break at byte `F·n`; `ranges=ignore` always answers the whole body; `gzip` sends [`gzip`] of the bytes as `Content-Encoding: gzip` (ranges and breaks count the encoded bytes); after `C` answers the resource changes; `bad_range` answers range requests 416, or 206 from byte 0 |
 //! | `PUT\|POST /upload-retry` | `key`, `fail=N` (1), `status=S` (503) | reads the whole body, logs its length and SHA-256, answers `S` to the first `N` requests for `key`, then 200 `{"len","sha256","attempt"}` |
 //! | `GET /transfers/{key}` | | what `/download/{n}` and `/upload-retry` saw for `key` ([`TransferLog`]) |
 //!
@@ -198,7 +198,7 @@ mod util;
 
 pub use config::{ChaosConfig, MAX_COLLECTION};
 pub use routes::body::{download_bytes, sha256_hex, sign, SIGNING_KEY};
-pub use routes::transfer::TransferLog;
+pub use routes::transfer::{gzip, TransferLog};
 pub use script::{Script, ScriptFault, ScriptLog, ScriptLogEntry, ScriptReply};
 pub use server::{start, start_in_background, BackgroundServer, ChaosServer, EXPOSED_HEADERS};
 pub use state::{ChaosHandle, Order, Stats};
