@@ -236,6 +236,28 @@ async fn a_server_that_ignores_range_restarts_the_body_cleanly() {
     assert_eq!(statuses, [200, 200]);
 }
 
+/// fetch decodes a gzip-encoded body, so the bytes delivered are not the ones a `Range`
+/// counts: the broken download starts again and ends with the decoded file.
+#[wasm_bindgen_test]
+async fn a_gzip_encoded_download_that_breaks_restarts_decoded() {
+    let chaos = chaos();
+    let d = driver();
+    let key = unique("download-gzip");
+    let (reply, log) = download(&d, &chaos, &key, "&gzip").await;
+    assert!(
+        reply.body == the_file(&d, &chaos, 11).await,
+        "the decoded file, from the second answer only"
+    );
+    assert_eq!((reply.status, reply.attempts), (200, 2));
+    let asked: Vec<Option<&str>> = log["downloads"]
+        .as_array()
+        .expect("downloads")
+        .iter()
+        .map(|d| d[0].as_str())
+        .collect();
+    assert_eq!(asked, [None, None], "no range asked of an encoded body");
+}
+
 #[wasm_bindgen_test]
 async fn a_416_to_the_resume_is_a_typed_error() {
     let chaos = chaos();

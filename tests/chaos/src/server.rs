@@ -29,7 +29,7 @@ use crate::util::{BoxError, Fault, InjectedReset, Params};
 pub const EXPOSED_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, \
 RateLimit-Remaining, RateLimit-Reset, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, \
 Link, X-Total-Count, X-Request-ID, Idempotent-Replayed, WWW-Authenticate, Location, \
-Content-Range, Accept-Ranges, ETag, Last-Modified, X-Content-SHA256";
+Content-Range, Accept-Ranges, ETag, Last-Modified, Content-Encoding, X-Content-SHA256";
 
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOWED_HEADERS: &str = "*, Authorization, Idempotency-Key, X-Request-ID, Content-Type";
