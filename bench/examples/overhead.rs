@@ -16,7 +16,13 @@ static CALLS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30_000)
 });
-const CONCURRENCY: usize = 64;
+/// Calls in flight at once (`CONCURRENCY`, default 64).
+static CONCURRENCY: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+});
 
 struct Counting;
 static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -60,7 +66,7 @@ where
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
+    for _ in 0..*CONCURRENCY {
         let (f, next) = (f.clone(), next.clone());
         set.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < *CALLS {
@@ -222,11 +228,17 @@ fn main() {
                     "resile-noid" => resile::RequestIds::Off,
                     _ => resile::RequestIds::Generate,
                 };
-                let resile = resile::Client::builder()
+                // `MAX_IN_FLIGHT=N`: the client-wide bound (default: the client's, 512).
+                let mut builder = resile::Client::builder()
                     .pool_max_idle_per_host(64)
-                    .request_ids(ids)
-                    .build()
-                    .unwrap();
+                    .request_ids(ids);
+                if let Some(n) = std::env::var("MAX_IN_FLIGHT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                {
+                    builder = builder.max_in_flight(n);
+                }
+                let resile = builder.build().unwrap();
                 for _ in 0..5 {
                     let (c, u) = (resile.clone(), url.clone());
                     drive("resile", move || {

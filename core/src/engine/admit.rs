@@ -292,6 +292,17 @@ impl Engine {
     pub(crate) fn dispatch_queue(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.queue.len() {
+            // No slot anywhere: no queued call can go, whatever its host. (Without this, every
+            // input walked the whole queue while the client-wide bound was full: quadratic in
+            // the calls queued.) Calls that ended while queued are dropped on a later walk.
+            if self
+                .config
+                .concurrency
+                .max_in_flight
+                .is_some_and(|m| self.in_flight >= m)
+            {
+                break;
+            }
             let id = self.queue[i];
             let queued_host = match self.live(id).and_then(|s| self.calls[s as usize].as_ref()) {
                 Some(c) if c.phase == Phase::Queued => c.host as usize,
