@@ -305,7 +305,7 @@ impl Engine {
             }
             let id = self.queue[i];
             let queued_host = match self.live(id).and_then(|s| self.calls[s as usize].as_ref()) {
-                Some(c) if c.phase == Phase::Queued => c.host as usize,
+                Some(c) if matches!(c.phase, Phase::Queued) => c.host as usize,
                 _ => {
                     // Ended or moved on while queued.
                     self.queue.remove(i);

@@ -116,7 +116,7 @@ impl Engine {
             let Some(c) = self.calls[slot as usize].as_ref() else {
                 return;
             };
-            if c.phase != Phase::InFlight {
+            if !matches!(c.phase, Phase::InFlight) {
                 return;
             }
             match c.flights.expired(now) {
@@ -131,7 +131,8 @@ impl Engine {
         if let Some((_, delay, why)) = due {
             self.send_hedge(slot, delay, why, now);
         }
-        if matches!(self.calls[slot as usize].as_ref(), Some(c) if c.phase == Phase::InFlight) {
+        if matches!(self.calls[slot as usize].as_ref(), Some(c) if matches!(c.phase, Phase::InFlight))
+        {
             self.arm_in_flight(slot);
         }
     }

@@ -381,7 +381,7 @@ impl Engine {
                 .calls
                 .iter()
                 .flatten()
-                .any(|c| c.phase == Phase::WaitingToken);
+                .any(|c| matches!(c.phase, Phase::WaitingToken));
             if waited_for {
                 self.fetch_token(why, now);
             }
@@ -500,7 +500,7 @@ impl Engine {
     fn wake_token_waiters(&mut self, now: Instant, fail: Option<Why>) -> u32 {
         let mut n = 0;
         for slot in 0..self.calls.len() as u32 {
-            let waiting = matches!(self.calls[slot as usize].as_ref(), Some(c) if c.phase == Phase::WaitingToken);
+            let waiting = matches!(self.calls[slot as usize].as_ref(), Some(c) if matches!(c.phase, Phase::WaitingToken));
             if !waiting {
                 continue;
             }

@@ -204,7 +204,7 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return;
         };
-        if c.phase != Phase::Reserving || c.attempts + 1 != attempt {
+        if !matches!(c.phase, Phase::Reserving) || c.attempts + 1 != attempt {
             return;
         }
         c.phase = Phase::Ready;
