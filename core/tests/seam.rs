@@ -337,6 +337,44 @@ fn calls_over_the_concurrency_limit_queue_in_order_and_time_out_there() {
 }
 
 #[test]
+fn a_host_at_its_own_bound_does_not_hold_up_calls_to_others_and_order_holds_across_hosts() {
+    let (a, b) = ("https://a.test", "https://b.test");
+    let mut config = Config::default();
+    config.concurrency.max_in_flight = Some(3);
+    config.concurrency.max_in_flight_per_host = Some(1);
+    let mut e = Engine::new(config, 7, Instant::ZERO).unwrap();
+    // a1 and b1 go; a2, a3 wait on a's bound; b2 on b's; a cancelled a4 waits too.
+    let a1 = e.start(CallSpec::get(a), ms(0));
+    let b1 = e.start(CallSpec::get(b), ms(0));
+    let a2 = e.start(CallSpec::get(a), ms(1));
+    let a3 = e.start(CallSpec::get(a), ms(2));
+    let b2 = e.start(CallSpec::get(b), ms(3));
+    assert_eq!(sends(&actions(&mut e)), vec![(a1, 1), (b1, 1)]);
+    e.cancel(a2, ms(4));
+    actions(&mut e);
+    // b's slot frees: b2 goes, though a3 (and the cancelled a2) queued before it.
+    answer(&mut e, b1, 1, 200, &[], ms(10));
+    assert_eq!(sends(&actions(&mut e)), vec![(b2, 1)]);
+    // a's slot frees: the cancelled a2 is passed over, a3 goes.
+    answer(&mut e, a1, 1, 200, &[], ms(20));
+    assert_eq!(sends(&actions(&mut e)), vec![(a3, 1)]);
+
+    // The client-wide bound: the oldest waiting call goes first, whichever its host.
+    let mut config = Config::default();
+    config.concurrency.max_in_flight = Some(1);
+    let mut e = Engine::new(config, 7, Instant::ZERO).unwrap();
+    let first = e.start(CallSpec::get(a), ms(0));
+    let order = [b, a, b, a].map(|h| e.start(CallSpec::get(h), ms(1)));
+    assert_eq!(sends(&actions(&mut e)), vec![(first, 1)]);
+    let mut last = first;
+    for next in order {
+        answer(&mut e, last, 1, 200, &[], ms(10));
+        assert_eq!(sends(&actions(&mut e)), vec![(next, 1)]);
+        last = next;
+    }
+}
+
+#[test]
 fn poll_timeout_reports_only_what_something_waits_for() {
     let mut config = Config::default();
     config.retry.attempt_timeout_ms = None;

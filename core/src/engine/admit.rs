@@ -117,7 +117,12 @@ impl Engine {
             if let Some(c) = self.calls[slot as usize].as_mut() {
                 c.phase = Phase::Queued;
             }
-            self.queue.push_back(id);
+            let h = &mut self.hosts[host];
+            if h.queued.is_empty() {
+                self.queued_hosts.push(host as u32);
+            }
+            h.queued.push_back((self.queue_seq, id));
+            self.queue_seq += 1;
             let limit = self
                 .config
                 .concurrency
@@ -290,33 +295,46 @@ impl Engine {
     /// Hands free concurrency slots to queued calls, first come first served. Runs at the end
     /// of every input, after the call that freed a slot has decided.
     pub(crate) fn dispatch_queue(&mut self, now: Instant) {
-        let mut i = 0;
-        while i < self.queue.len() {
-            // No slot anywhere: no queued call can go, whatever its host. (Without this, every
-            // input walked the whole queue while the client-wide bound was full: quadratic in
-            // the calls queued.) Calls that ended while queued are dropped on a later walk.
+        // Each host keeps its own queue, so a host at its own bound costs one look per input,
+        // not one per call queued behind it; the oldest head among hosts with room goes first.
+        loop {
+            // No slot anywhere: no queued call can go, whatever its host.
             if self
                 .config
                 .concurrency
                 .max_in_flight
                 .is_some_and(|m| self.in_flight >= m)
             {
-                break;
+                return;
             }
-            let id = self.queue[i];
-            let queued_host = match self.live(id).and_then(|s| self.calls[s as usize].as_ref()) {
-                Some(c) if matches!(c.phase, Phase::Queued) => c.host as usize,
-                _ => {
-                    // Ended or moved on while queued.
-                    self.queue.remove(i);
-                    continue;
+            let mut oldest: Option<(u64, usize)> = None;
+            let mut i = 0;
+            while i < self.queued_hosts.len() {
+                let host = self.queued_hosts[i] as usize;
+                // Calls that ended or moved on while queued leave when they reach the head.
+                while let Some(&(_, id)) = self.hosts[host].queued.front() {
+                    let waiting = self
+                        .live(id)
+                        .and_then(|s| self.calls[s as usize].as_ref())
+                        .is_some_and(|c| matches!(c.phase, Phase::Queued));
+                    if waiting {
+                        break;
+                    }
+                    self.hosts[host].queued.pop_front();
                 }
-            };
-            if !self.has_room(queued_host) {
+                let Some(&(seq, _)) = self.hosts[host].queued.front() else {
+                    self.queued_hosts.swap_remove(i);
+                    continue;
+                };
+                if self.has_room(host) && oldest.is_none_or(|(s, _)| seq < s) {
+                    oldest = Some((seq, host));
+                }
                 i += 1;
-                continue;
             }
-            self.queue.remove(i);
+            let Some((_, host)) = oldest else { return };
+            let Some((_, id)) = self.hosts[host].queued.pop_front() else {
+                return;
+            };
             if let Some(c) = self.calls[id.slot as usize].as_mut() {
                 c.phase = Phase::Ready;
                 c.timer = None;

@@ -49,6 +49,9 @@ pub(crate) struct Host {
     pub last_used: Instant,
     /// The adaptive client rate and concurrency limit, where configured.
     pub adaptive: crate::engine::adaptive::Adaptive,
+    /// This host's calls waiting for a concurrency slot, oldest first, each with its place in
+    /// the engine-wide order (see `dispatch_queue`).
+    pub queued: std::collections::VecDeque<(u64, crate::engine::CallId)>,
 }
 
 /// What a response's hints asked of the call that got it.
@@ -91,6 +94,7 @@ impl Engine {
                 .then(Box::default),
             last_used: now,
             adaptive: crate::engine::adaptive::Adaptive::new(&self.config, now),
+            queued: std::collections::VecDeque::new(),
         };
         let index = if self.hosts.len() < self.config.max_hosts as usize {
             self.hosts.push(fresh);

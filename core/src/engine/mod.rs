@@ -134,8 +134,11 @@ pub struct Engine {
     free: Vec<u32>,
     next_seq: u32,
     timers: TimerQueue,
-    /// Calls waiting for a concurrency slot, first come first served.
-    queue: VecDeque<CallId>,
+    /// Hosts with calls waiting for a concurrency slot (each host's own queue is
+    /// `Host::queued`); served first come first served across hosts.
+    queued_hosts: Vec<u32>,
+    /// The next place in the engine-wide order of queued calls.
+    queue_seq: u64,
     /// Attempts in flight, all hosts.
     in_flight: u32,
     actions: VecDeque<Action>,
@@ -175,7 +178,8 @@ impl Engine {
             free: Vec::new(),
             next_seq: 0,
             timers: TimerQueue::default(),
-            queue: VecDeque::new(),
+            queued_hosts: Vec::new(),
+            queue_seq: 0,
             in_flight: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -488,7 +492,7 @@ impl Engine {
 
     /// After every input: queued calls take freed slots, and stale timers go.
     fn settle(&mut self, now: Instant) {
-        if !self.queue.is_empty() {
+        if !self.queued_hosts.is_empty() {
             self.dispatch_queue(now);
         }
         let calls = &self.calls;
