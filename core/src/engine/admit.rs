@@ -73,16 +73,7 @@ impl Engine {
                 self.fail(slot, f, now);
                 return;
             }
-            self.stats.rate_limited_waits += 1;
-            self.event(
-                now,
-                EventKind::Waiting {
-                    call: id,
-                    until,
-                    why,
-                },
-            );
-            self.schedule(slot, until, false);
+            self.wait_for_slot(slot, until, why, false, now);
             return;
         }
         // 4. The token.
@@ -192,16 +183,7 @@ impl Engine {
                 }
             }
             if let Some((until, why)) = wait {
-                self.stats.rate_limited_waits += 1;
-                self.event(
-                    now,
-                    EventKind::Waiting {
-                        call: id,
-                        until,
-                        why,
-                    },
-                );
-                self.schedule(slot, until, true);
+                self.wait_for_slot(slot, until, why, true, now);
                 return;
             }
         }

@@ -553,6 +553,23 @@ impl Engine {
         }
     }
 
+    /// The call waits until `until` for `why` (a rate-limit slot: `reserved` when the slot is
+    /// already booked): counted, said in a `Waiting` event, and scheduled.
+    fn wait_for_slot(&mut self, slot: u32, until: Instant, why: Why, reserved: bool, now: Instant) {
+        self.stats.rate_limited_waits += 1;
+        if let Some(id) = self.calls[slot as usize].as_ref().map(|c| c.id) {
+            self.event(
+                now,
+                EventKind::Waiting {
+                    call: id,
+                    until,
+                    why,
+                },
+            );
+        }
+        self.schedule(slot, until, reserved);
+    }
+
     fn schedule(&mut self, slot: u32, until: Instant, reserved: bool) {
         if let Some(c) = self.calls[slot as usize].as_mut() {
             c.phase = Phase::Waiting { until, reserved };

@@ -159,14 +159,13 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return Gate::Stop;
         };
-        let (id, deadline) = (c.id, c.deadline);
+        let deadline = c.deadline;
         if deadline.is_some_and(|d| at >= d) {
             share.1.release(at, now);
             self.fail_slot_too_late(slot, at, now);
         } else {
-            self.wait_for_slot(id, at, Why::ClientRateLimit, now);
             // The local share's slot is booked: on waking the call sends.
-            self.schedule(slot, at, true);
+            self.wait_for_slot(slot, at, Why::ClientRateLimit, true, now);
         }
         Gate::Stop
     }
@@ -175,19 +174,6 @@ impl Engine {
     fn fail_slot_too_late(&mut self, slot: u32, at: Instant, now: Instant) {
         let f = Failure::new(Why::DeadlineWouldPass, 0, None, Processed::Never).retry_at(Some(at));
         self.fail(slot, f, now);
-    }
-
-    /// The call waits for a slot at `at` (the caller schedules it).
-    fn wait_for_slot(&mut self, id: CallId, at: Instant, why: Why, now: Instant) {
-        self.stats.rate_limited_waits += 1;
-        self.event(
-            now,
-            EventKind::Waiting {
-                call: id,
-                until: at,
-                why,
-            },
-        );
     }
 
     /// The store's answer to the [`Action::Reserve`] for attempt `attempt` of `call`. An answer
@@ -209,7 +195,7 @@ impl Engine {
         }
         c.phase = Phase::Ready;
         c.timer = None;
-        let (id, host, deadline) = (c.id, c.host as usize, c.deadline);
+        let (host, deadline) = (c.host as usize, c.deadline);
         match answer {
             Reservation::Unavailable(problem) => self.store_down(problem, now),
             _ => self.store_up(now),
@@ -226,11 +212,10 @@ impl Engine {
                 if deadline.is_some_and(|d| at >= d) {
                     self.fail_slot_too_late(slot, at, now);
                 } else {
-                    self.wait_for_slot(id, at, Why::FleetRateLimit, now);
                     if let Some(c) = self.calls[slot as usize].as_mut() {
                         c.fleet = Ticket::Booked(attempt);
                     }
-                    self.schedule(slot, at, false);
+                    self.wait_for_slot(slot, at, Why::FleetRateLimit, false, now);
                 }
             }
             Reservation::Refused { wait } => self.fail_slot_too_late(slot, now + wait, now),
