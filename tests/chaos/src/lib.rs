@@ -197,8 +197,8 @@ mod state;
 mod util;
 
 pub use config::{ChaosConfig, MAX_COLLECTION};
-pub use routes::body::{download_bytes, sha256_hex, sign, SIGNING_KEY};
-pub use routes::transfer::{gzip, TransferLog};
+pub use routes::body::{download_bytes, gzip, sha256_hex, sign, SIGNING_KEY};
+pub use routes::transfer::TransferLog;
 pub use script::{Script, ScriptFault, ScriptLog, ScriptLogEntry, ScriptReply};
 pub use server::{start, start_in_background, BackgroundServer, ChaosServer, EXPOSED_HEADERS};
 pub use state::{ChaosHandle, Order, Stats};

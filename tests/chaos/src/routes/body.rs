@@ -2,7 +2,7 @@
 //! its digest (`/echo`), an HMAC-signed body (`/signed`), multipart parts (`/upload`), and a
 //! binary download (`/bytes/{n}`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
@@ -225,17 +225,34 @@ pub(crate) async fn bytes(
 /// `GET /gzip`: a JSON document sent `Content-Encoding: gzip` whatever the request's
 /// `Accept-Encoding` says (servers that compress regardless exist). `?bomb` sends 8 MiB of
 /// zeros in 8 KB of gzip instead: a client must count the decoded bytes against its cap.
-pub(crate) async fn gzip(p: Params) -> Response {
-    let (body, kind): (&'static [u8], _) = if p.flag("bomb") {
-        (include_bytes!("zeros-8m.gz"), "application/octet-stream")
+pub(crate) async fn gzipped(p: Params) -> Response {
+    static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
+        let text = format!(
+            "{{\"compressed\":true,\"text\":\"{}\"}}\n",
+            "resile ".repeat(64)
+        );
+        gzip(text.as_bytes())
+    });
+    static BOMB: LazyLock<Bytes> = LazyLock::new(|| gzip(&vec![0; 8 << 20]));
+    let (body, kind) = if p.flag("bomb") {
+        (BOMB.clone(), "application/octet-stream")
     } else {
-        (include_bytes!("compressed.json.gz"), "application/json")
+        (DOCUMENT.clone(), "application/json")
     };
     let mut resp = (StatusCode::OK, body).into_response();
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     resp
+}
+
+/// The gzip member of `bytes` (level 6, no file name or time: the same bytes every time).
+pub fn gzip(bytes: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    // Writing to a `Vec` cannot fail.
+    let _ = encoder.write_all(bytes);
+    Bytes::from(encoder.finish().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/signed", any(body::signed))
         .route("/upload", post(body::upload))
         .route("/bytes/{n}", get(body::bytes))
-        .route("/gzip", get(body::gzip))
+        .route("/gzip", get(body::gzipped))
         .route("/redirect/{hops}", any(redirect::redirect))
         .route("/download/{n}", get(transfer::download))
         .route(

@@ -33,7 +33,7 @@ use http_body::Frame;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::routes::body::{download_bytes, download_len, sha256_hex};
+use crate::routes::body::{download_bytes, download_len, gzip, sha256_hex};
 use crate::state::{ChaosHandle, Shared};
 use crate::util::{status_param, ApiError, ApiResult, Params};
 
@@ -352,15 +352,6 @@ pub(crate) async fn log(State(shared): State<Arc<Shared>>, Path(key): Path<Strin
         Some(log) => Ok(Json(log.clone()).into_response()),
         None => Err(ApiError::not_found(format!("no transfer `{key}`"))),
     }
-}
-
-/// The gzip member of `bytes` (level 6, no file name or time: the same bytes every time).
-pub fn gzip(bytes: &[u8]) -> Bytes {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    // Writing to a `Vec` cannot fail.
-    let _ = encoder.write_all(bytes);
-    Bytes::from(encoder.finish().unwrap_or_default())
 }
 
 #[cfg(test)]
