@@ -38,6 +38,9 @@
 //!   (`X-Request-ID`, `Idempotency-Key` for writes, the token); a caller's own
 //!   `Idempotency-Key` and `Authorization` are kept, as the reqwest-middleware integration
 //!   does.
+//! - A [`BodyFactory`] in the request's extensions makes the body again for every attempt
+//!   (reopening a file, replaying a generator): the request's own body is not sent, and a
+//!   streamed upload of any size can be retried without being held in memory.
 //! - A [`CallOptions`] in the request's extensions sets the call's deadline, attempts and key
 //!   policy (`IdempotencyKey::Off` for a write that must never be repeated).
 //!
@@ -57,7 +60,9 @@
 //! held while the engine waits between attempts. Put a tower `ConcurrencyLimit` or `Buffer`
 //! above the layer to push back on callers before a call starts.
 
+use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -85,6 +90,42 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes of a request body read into memory to be sent again, unless set otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Makes a fresh request body for each attempt of a call through [`ResileService`]: put one
+/// in the request's extensions and every attempt's body is made by it (the request's own body
+/// is not sent), so the engine may retry a streamed upload as it retries one held in memory.
+///
+/// ```
+/// use http_body_util::Full;
+/// use resile::tower::BodyFactory;
+///
+/// let upload = BodyFactory::new(|| Full::new(bytes::Bytes::from_static(b"a,b\nc,d\n")));
+/// let request = http::Request::put("http://api.example.com/v1/import")
+///     .extension(upload)
+///     .body(Full::default())
+///     .unwrap();
+/// # let _ = request;
+/// ```
+pub struct BodyFactory<B>(Arc<dyn Fn() -> B + Send + Sync>);
+
+impl<B> BodyFactory<B> {
+    /// A factory that calls `make` for each attempt; each body it returns is sent once.
+    pub fn new(make: impl Fn() -> B + Send + Sync + 'static) -> Self {
+        BodyFactory(Arc::new(make))
+    }
+}
+
+impl<B> Clone for BodyFactory<B> {
+    fn clone(&self) -> Self {
+        BodyFactory(self.0.clone())
+    }
+}
+
+impl<B> fmt::Debug for BodyFactory<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BodyFactory")
+    }
+}
 
 /// Wraps a service in a [`ResileService`]; see the [module docs](self).
 #[derive(Clone, Debug)]
@@ -221,7 +262,9 @@ where
     R: Send + 'static,
 {
     let shared = &client.shared;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Taken out: the attempts carry what it makes, not the factory.
+    let factory = parts.extensions.remove::<BodyFactory<B>>();
     let host = origin(&parts)?;
     // What the attempts go to, whole, for their spans (a relative URI under its `Host`).
     let url = match parts.uri.scheme() {
@@ -230,8 +273,20 @@ where
     };
     let options = parts.extensions.get::<CallOptions>();
     let incoming = Incoming::new(&parts.method, host, &parts.headers, options)?;
-    let body = ResileBody::read(body, body_limit).await?;
-    let replayable = matches!(body.kind, Kind::Replay { .. });
+    let body = match factory {
+        // The request's own body is dropped unsent: every attempt's is made.
+        Some(factory) => Source::Made(factory),
+        None => Source::Read(Some(ResileBody::read(body, body_limit).await?)),
+    };
+    let replayable = match &body {
+        Source::Made(_) => true,
+        Source::Read(body) => matches!(
+            body,
+            Some(ResileBody {
+                kind: Kind::Replay { .. }
+            })
+        ),
+    };
     let spec = incoming.spec(shared, replayable);
     let method = parts.method.clone();
     let target = Target {
@@ -250,7 +305,7 @@ where
     let downstream = Downstream {
         service,
         parts,
-        body: Some(body),
+        body,
         explicit_key: incoming.explicit_key.clone(),
         log: log.clone(),
         last: Latest::new(),
@@ -279,12 +334,20 @@ struct Downstream<S, B, R> {
     service: S,
     /// The request without its body, copied for each attempt.
     parts: http::request::Parts,
-    /// The body; a replayable one is copied for each attempt, a one-shot one taken by the
-    /// first.
-    body: Option<ResileBody<B>>,
+    /// Where each attempt's body comes from.
+    body: Source<B>,
     explicit_key: Option<HeaderValue>,
     log: CallLog,
     last: Latest<Response<R>>,
+}
+
+/// Where the attempts' bodies come from.
+enum Source<B> {
+    /// The request's own body: a replayable one is copied for each attempt, a one-shot one
+    /// taken by the first.
+    Read(Option<ResileBody<B>>),
+    /// The caller's [`BodyFactory`], called for each attempt.
+    Made(BodyFactory<B>),
 }
 
 impl<S, B, R> Downstream<S, B, R> {
@@ -313,10 +376,11 @@ where
 
     fn send(&mut self, order: SendOrder) -> Self::Attempt {
         let body = match &mut self.body {
-            Some(ResileBody {
+            Source::Made(factory) => ResileBody::once((factory.0)()),
+            Source::Read(Some(ResileBody {
                 kind: Kind::Replay { data, trailers },
-            }) => ResileBody::replay(data.clone(), trailers.clone()),
-            once => match once.take() {
+            })) => ResileBody::replay(data.clone(), trailers.clone()),
+            Source::Read(once) => match once.take() {
                 Some(body) => body,
                 None => return Box::pin(future::ready(Attempt::BodyGone)),
             },
@@ -425,12 +489,7 @@ where
             .lower()
             .gt(&u64::try_from(limit).unwrap_or(u64::MAX));
         if longer {
-            return Ok(ResileBody {
-                kind: Kind::Once {
-                    read: Bytes::new(),
-                    rest: body,
-                },
-            });
+            return Ok(ResileBody::once_pinned(Bytes::new(), body));
         }
         let mut data = BytesMut::new();
         let mut trailers = None;
@@ -442,12 +501,7 @@ where
                 Ok(mut chunk) => {
                     data.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
                     if data.len() > limit {
-                        return Ok(ResileBody {
-                            kind: Kind::Once {
-                                read: data.freeze(),
-                                rest: body,
-                            },
-                        });
+                        return Ok(ResileBody::once_pinned(data.freeze(), body));
                     }
                 }
                 Err(frame) => {
@@ -466,6 +520,18 @@ impl<B> ResileBody<B> {
         ResileBody {
             kind: Kind::Replay { data, trailers },
         }
+    }
+
+    /// `read`, then the rest of `rest`, sent once.
+    fn once_pinned(read: Bytes, rest: Pin<Box<B>>) -> Self {
+        ResileBody {
+            kind: Kind::Once { read, rest },
+        }
+    }
+
+    /// `body` as it streams, sent once.
+    fn once(body: B) -> Self {
+        ResileBody::once_pinned(Bytes::new(), Box::pin(body))
     }
 }
 

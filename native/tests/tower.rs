@@ -298,6 +298,45 @@ async fn a_body_over_the_limit_is_sent_once_and_the_error_says_why() {
     );
 }
 
+/// A body over the layer's limit is sent once; a `BodyFactory` in the extensions makes it
+/// again for every attempt, so the upload the server failed is sent whole a second time, and
+/// the request's own body is not sent at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_factory_in_the_extensions_retries_an_upload_over_the_limit() {
+    let server = chaos().await;
+    let client = client_with(fast_policy());
+    let mut service = ResileLayer::new(&client).body_limit(4).layer(hyper());
+    let whole = Bytes::from(
+        (0..256 * 1024u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let made = Arc::new(AtomicU32::new(0));
+    let (count, body) = (made.clone(), whole.clone());
+    let factory = resile::tower::BodyFactory::new(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+        Full::new(body.clone())
+    });
+    let request = http::Request::put(format!(
+        "{}/upload-retry?key=tower-factory&fail=1",
+        server.url()
+    ))
+    .extension(factory)
+    .body(Full::new(Bytes::from_static(b"not sent")))
+    .unwrap();
+    let response = send(&mut service, request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(report(&response).attempts, 2);
+    assert_eq!(made.load(Ordering::SeqCst), 2, "one body per attempt");
+    let log = server.state().transfer_log("tower-factory").unwrap();
+    let want = (whole.len() as u64, resile_chaos::sha256_hex(&whole));
+    assert_eq!(
+        log.uploads,
+        vec![want.clone(), want],
+        "the whole body, both times"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inner_service_error_is_a_failed_attempt_the_engine_judges() {
     let calls = Arc::new(AtomicU32::new(0));
