@@ -409,10 +409,14 @@ impl RequestBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let url = self.url?;
+        let mut url = self.url?;
         let mut headers = self.client.shared.default_headers.clone();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
+        }
+        if let Some(basic) = take_userinfo(&mut url) {
+            // The caller's own Authorization wins, as curl's `-H` wins over `-u`.
+            headers.entry(AUTHORIZATION).or_insert(basic);
         }
         let (idempotency, explicit_key) = match self.idempotency {
             IdempotencyKey::Auto => (Idempotency::Auto, None),
@@ -448,6 +452,29 @@ impl RequestBuilder {
         };
         Ok((self.client, prepared, options))
     }
+}
+
+/// Takes a URL's userinfo (`https://user:pass@host/`) off it, as the Basic `Authorization` it
+/// stands for, the way curl, xh and reqwest's own request builder send it. As a header it then
+/// follows every credential rule: never to another origin, never printed; left in the URL it
+/// would have been dropped unsent.
+fn take_userinfo(url: &mut Url) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut pair: Vec<u8> = percent_encoding::percent_decode_str(url.username()).collect();
+    pair.push(b':');
+    pair.extend(percent_encoding::percent_decode_str(
+        url.password().unwrap_or_default(),
+    ));
+    // These fail only for a URL without a host, which has no userinfo.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// A base URL: http(s), with a trailing slash so relative paths append to it.
