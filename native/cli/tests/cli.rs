@@ -51,6 +51,60 @@ fn usage_errors_exit_2_with_one_line() {
 }
 
 #[test]
+fn a_retry_after_out_of_range_is_said_to_be_so_not_printed_saturated() {
+    let s = server();
+    for (raw, says) in [
+        ("99999999999999999999", "asked for a wait out of range"),
+        ("3600", "asked to wait 3600 s"),
+    ] {
+        let o = resile(&[
+            "get",
+            &format!("{}/status/503?retry_after_raw={raw}", s.url()),
+        ]);
+        assert_eq!(code(&o), 3, "{raw}: {}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(err.contains(says), "{raw}: {err}");
+        assert!(!err.contains(&u64::MAX.to_string()), "{raw}: {err}");
+    }
+}
+
+#[test]
+fn a_runs_attempts_are_those_sent_even_where_the_breaker_opened_under_a_call() {
+    let s = server();
+    let report = tempdir().join("run.json");
+    let o = resile(&[
+        "get",
+        &format!("{}/status/503", s.url()),
+        "--repeat",
+        "40",
+        "--parallel",
+        "8",
+        "--summary",
+        "always",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 40, "{}", stderr(&o));
+    assert!(
+        lines.iter().any(|l| l["error"] == "unavailable"),
+        "the breaker opened during the run: {lines:?}"
+    );
+    let sent = s.stats().requests;
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["attempts"], sent, "{report}");
+    assert!(
+        stderr(&o).contains(&format!(", {sent} attempt(s)")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
     let o = resile(&["get", &format!("{}/status/503", s.url()), "--retries", "1"]);
