@@ -455,8 +455,8 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
             }
             if verbose {
                 match e {
-                    ClientEvent::Engine(ev) => eprintln!("* {}", ev.describe()),
-                    other => eprintln!("* {other:?}"),
+                    ClientEvent::Engine(ev) => note!("* {}", ev.describe()),
+                    other => note!("* {other:?}"),
                 }
             }
         });
@@ -485,11 +485,18 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
         .build()
         .map_err(|e| (for_error(&e), e.to_string()))?;
 
-    let outcome = match (style, plan.shape) {
-        (Some(style), _) => crate::walk::paginate(&client, &args, &plan, style).await,
-        (None, Shape::Single) => single(&client, &args, &plan).await,
-        (None, Shape::Many) => many::run(&client, &args, &plan).await,
+    let work = async {
+        match (style, plan.shape) {
+            (Some(style), _) => crate::walk::paginate(&client, &args, &plan, style).await,
+            (None, Shape::Single) => single(&client, &args, &plan).await,
+            (None, Shape::Many) => many::run(&client, &args, &plan).await,
+        }
     };
+    let writes = !matches!(
+        plan.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let outcome = crate::interrupt::or_signal(&client, writes, work).await;
     if let Ok(mut guard) = sink.lock() {
         if let Some(w) = guard.as_mut() {
             let _ = w.flush();
@@ -534,7 +541,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
 /// The exit code of a single call's final status: 1 (and a line on stderr) for 4xx/5xx.
 pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
-        eprintln!(
+        note!(
             "resile: {} {} answered {status}",
             plan.method,
             plan.shown(url)

@@ -52,7 +52,7 @@ pub async fn to_file(
         })?;
     file.flush().map_err(write_failed)?;
     if verbose {
-        eprintln!("* {received} byte(s) in {} attempt(s)", download.attempts());
+        note!("* {received} byte(s) in {} attempt(s)", download.attempts());
     }
     Ok(crate::call::status_exit(plan, url, download.status()))
 }

@@ -23,6 +23,10 @@ pub enum Exit {
     Auth = 7,
     /// Anything else: transport errors, too many redirects, undecodable bodies, I/O.
     Other = 8,
+    /// Stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
+    Interrupted = 130,
+    /// Stopped by SIGTERM: 128 + 15.
+    Terminated = 143,
 }
 
 /// The table printed after `--help`.
@@ -36,6 +40,7 @@ pub const HELP: &str = "Exit codes:
   6  invalid configuration
   7  authentication failed (token fetch or rejected token)
   8  other errors (transport, too many redirects, decoding, I/O)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: calls in flight cancelled, one line says what
 With several calls (--urls, --repeat), the code is that of the first failed call in input order.";
 
 impl From<Exit> for ExitCode {
@@ -46,7 +51,7 @@ impl From<Exit> for ExitCode {
 
 /// Prints one line and returns the code.
 pub fn fail(code: Exit, message: String) -> ExitCode {
-    eprintln!("resile: {message}");
+    note!("resile: {message}");
     code.into()
 }
 

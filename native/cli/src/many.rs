@@ -149,7 +149,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
         SummaryMode::Auto => terminal && !args.silent,
     };
     if show_summary {
-        eprint!("{}", summary.render(wall, stats.attempts));
+        let _ = io::stderr().write_all(summary.render(wall, stats.attempts).as_bytes());
     }
     Ok(first_failure.map_or(Exit::Ok, |(_, code)| code))
 }

@@ -102,20 +102,20 @@ pub fn show_request(
         q.extend_pairs(query);
         full.push_str(&q.finish());
     }
-    eprintln!("> {method} {}", redact_url(&full, extra));
+    note!("> {method} {}", redact_url(&full, extra));
     for (name, value) in headers {
-        eprintln!("> {name}: {}", redact::header_value(name, value));
+        note!("> {name}: {}", redact::header_value(name, value));
     }
 }
 
 /// `-v`: the response head, secrets hidden.
 pub fn show_response(response: &impl Head) {
-    eprintln!("< {} {}", version(response), response.status());
+    note!("< {} {}", version(response), response.status());
     for (name, value) in response.headers() {
         let text = String::from_utf8_lossy(value.as_bytes());
-        eprintln!("< {name}: {}", redact::header_value(name.as_str(), &text));
+        note!("< {name}: {}", redact::header_value(name.as_str(), &text));
     }
-    eprintln!(
+    note!(
         "* {} attempt(s), request id {}",
         response.attempts(),
         response.request_id()

@@ -104,6 +104,97 @@ fn a_runs_attempts_are_those_sent_even_where_the_breaker_opened_under_a_call() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_retry_wait_stops_the_call_and_says_what_was_in_flight() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let s = server();
+    for (signal, exit) in [("TERM", 143), ("INT", 130)] {
+        let before = s.stats().requests;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
+            // Answered 503 with Retry-After: 30, so the call waits 30 s before its retry.
+            .args(["get", &format!("{}/status/503?retry_after=30", s.url())])
+            .args(["--max-time", "60s"])
+            .env_remove("RESILE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("resile starts");
+        let answered = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.stats().requests > before
+        });
+        assert!(answered, "the first attempt reached the server");
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = (0..200).find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            child.try_wait().expect("wait")
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("SIG{signal}: resile did not stop");
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(exit), "SIG{signal}: {err}");
+        assert!(
+            err.contains("interrupted by")
+                && err.contains("1 call(s) in flight cancelled")
+                && err.contains("1 attempt(s) sent"),
+            "SIG{signal}: {err}"
+        );
+        assert_eq!(
+            s.stats().requests,
+            before + 1,
+            "no attempt after the signal"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stderr_does_not_panic_the_command() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+
+    // `resile get URL -v 2>&1 | head -1`: the reader goes away, every later line meets EPIPE.
+    let s = server();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
+        .args([
+            "get",
+            &format!("{}/flaky?key=closed-stderr&fail=2", s.url()),
+            "-v",
+        ])
+        .env_remove("RESILE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("resile starts");
+    drop(child.stderr.take());
+    let mut body = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "not a panic (101): {body}");
+    let body: Value = serde_json::from_str(body.trim()).expect("the body, whole");
+    assert_eq!(body["attempt"], 3);
+}
+
 #[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
