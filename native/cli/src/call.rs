@@ -520,11 +520,17 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
     if let (Some(path), true, None) = (&args.output, plan.method == Method::GET, &plan.body) {
         return crate::download::to_file(client, plan, url, args.include, args.verbose, path).await;
     }
-    let response = plan
-        .request(client, url)
-        .send()
-        .await
-        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
+    let response = match plan.request(client, url).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut line = plan.describe(&e);
+            if matches!(e, resile::Error::BodyTooLarge { .. }) && plan.method == Method::GET {
+                // A GET into a file is streamed, so the cap on buffered bodies is not in its way.
+                line.push_str("; or save it with -o FILE, which streams it");
+            }
+            return Err((for_error(&e), line));
+        }
+    };
     if args.verbose {
         output::show_response(&response);
     }

@@ -196,6 +196,31 @@ fn a_closed_stderr_does_not_panic_the_command() {
 }
 
 #[test]
+fn a_body_over_the_cap_on_stdout_points_at_o_which_streams_it() {
+    let s = server();
+    let dir = tempdir();
+    let config = dir.join("small.toml");
+    std::fs::write(&config, "max_response_bytes = 1000\n").unwrap();
+    let url = format!("{}/bytes/5000", s.url());
+    let config = config.to_str().unwrap();
+    let o = resile(&["get", &url, "--config", config]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    one_clear_line(&o);
+    assert!(stderr(&o).contains("-o FILE"), "{}", stderr(&o));
+    let file = dir.join("body");
+    let o = resile(&[
+        "get",
+        &url,
+        "--config",
+        config,
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).unwrap().len(), 5000);
+}
+
+#[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
     let o = resile(&["get", &format!("{}/status/503", s.url()), "--retries", "1"]);
