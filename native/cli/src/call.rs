@@ -532,7 +532,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
         }
     };
     if args.verbose {
-        output::show_response(&response);
+        output::show_response(&response, &plan.redact);
     }
     output::write_response(&response, args.include, args.output.as_deref()).map_err(|e| {
         let to = args

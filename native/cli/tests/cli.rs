@@ -220,6 +220,42 @@ fn a_body_over_the_cap_on_stdout_points_at_o_which_streams_it() {
     assert_eq!(std::fs::read(&file).unwrap().len(), 5000);
 }
 
+/// A one-shot server on 127.0.0.1 that answers its first request with `response`, as is.
+fn answer_once(response: &'static str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = conn.write_all(response.as_bytes());
+    });
+    url
+}
+
+#[test]
+fn verbose_hides_secret_query_values_in_the_urls_response_headers_carry() {
+    let url = answer_once(concat!(
+        "HTTP/1.1 201 Created\r\n",
+        "Location: /orders/1?token=sekrit-1&v=2\r\n",
+        "Content-Location: https://b.s3.test/o?X-Amz-Signature=sekrit-2\r\n",
+        "Link: </orders?access_token=sekrit-3>; rel=\"next\"\r\n",
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let o = resile(&["get", &format!("{url}/orders"), "-v", "--no-follow"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains("sekrit"), "{err}");
+    assert!(
+        err.contains("< location: /orders/1?token=REDACTED&v=2"),
+        "{err}"
+    );
+}
+
 #[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
