@@ -182,8 +182,43 @@ pub fn client_config(
     for (name, value) in headers {
         c.default_headers.insert(name.clone(), value.clone());
     }
-    c.validate().map_err(|e| (Exit::Config, e.to_string()))?;
+    c.validate().map_err(|e| match flag_behind(args, &e) {
+        Some(flag) => (Exit::Usage, format!("{flag}: {}", refused(&e))),
+        None => (Exit::Config, e.to_string()),
+    })?;
     Ok(c)
+}
+
+/// The flag that set the field a validation refused, when one did: the file's own values were
+/// checked before the flags went on top, so the flag is what to change.
+fn flag_behind(args: &CallArgs, e: &resile::Error) -> Option<&'static str> {
+    let resile::Error::Config {
+        field: Some(field), ..
+    } = e
+    else {
+        return None;
+    };
+    let (flag, given) = match field.as_str() {
+        "retry.max_attempts" => ("--retries", args.retries.is_some()),
+        "retry.attempt_timeout_ms" => ("--attempt-timeout", args.attempt_timeout.is_some()),
+        "retry.deadline_ms" => ("--deadline", args.deadline.is_some()),
+        "limit.per_second" => ("--rate", args.rate.is_some()),
+        "limit.burst" => ("--burst", args.burst.is_some()),
+        f if f.starts_with("backoff.") => ("--backoff", args.backoff.is_some()),
+        "connect_timeout_ms" => ("--connect-timeout", args.connect_timeout.is_some()),
+        "max_redirects" => ("--max-redirects", args.max_redirects.is_some()),
+        "max_in_flight" => ("--concurrency", args.concurrency.is_some()),
+        _ => return None,
+    };
+    given.then_some(flag)
+}
+
+/// What a validation said, without the field's name.
+fn refused(e: &resile::Error) -> &str {
+    match e {
+        resile::Error::Config { message, .. } => message,
+        _ => "",
+    }
 }
 
 #[cfg(test)]

@@ -41,10 +41,32 @@ fn usage_errors_exit_2_with_one_line() {
         ],
         vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "soon"],
         vec!["get", "http://127.0.0.1:1/", "--paginate", "sideways"],
+        // Parsed, then refused by the configuration: the flag is named.
+        vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "0s"],
+        vec![
+            "get",
+            "http://127.0.0.1:1/",
+            "--rate",
+            "1/s",
+            "--burst",
+            "0",
+        ],
+        vec!["get", "http://127.0.0.1:1/", "--retries", "1000"],
     ] {
         let o = resile(&args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         one_clear_line(&o);
+    }
+    // Parsed, then refused by the configuration: the flag is named.
+    for (flag, value) in [
+        ("--attempt-timeout", "0s"),
+        ("--burst", "0"),
+        ("--retries", "1000"),
+    ] {
+        let o = resile(&["get", "http://127.0.0.1:1/", "--rate", "1/s", flag, value]);
+        assert_eq!(code(&o), 2, "{flag}: {}", stderr(&o));
+        one_clear_line(&o);
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
     }
     let o = resile(&["frobnicate"]);
     assert_eq!(code(&o), 2);
