@@ -254,7 +254,9 @@ pub enum Error {
     /// The URL cannot be used.
     #[error("invalid URL `{}`: {message}", crate::redact::redact_url(url, &[]))]
     InvalidUrl {
-        /// The URL as given (printed redacted: see [`crate::redact`]).
+        /// The URL as given, with its user info and secret query values already replaced (see
+        /// [`crate::redact`]), so that `Debug` output, which an `unwrap()` or a `main` that
+        /// returns the error prints, shows no secret either.
         url: String,
         /// What is wrong with it.
         message: String,
@@ -326,6 +328,14 @@ pub(crate) struct FailureContext<'a> {
 }
 
 impl Error {
+    /// [`Error::InvalidUrl`] for `url`, redacted.
+    pub(crate) fn invalid_url(url: &str, message: String) -> Error {
+        Error::InvalidUrl {
+            url: crate::redact::redact_url(url, &[]),
+            message,
+        }
+    }
+
     pub(crate) fn from_failure(f: Failure, cx: FailureContext<'_>) -> Error {
         let last = f
             .last

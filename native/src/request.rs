@@ -479,10 +479,7 @@ fn take_userinfo(url: &mut Url) -> Option<HeaderValue> {
 
 /// A base URL: http(s), with a trailing slash so relative paths append to it.
 pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
-    let invalid = |message: String| Error::InvalidUrl {
-        url: base.to_string(),
-        message,
-    };
+    let invalid = |message: String| Error::invalid_url(base, message);
     let mut url = Url::parse(base).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
         return Err(invalid("only http and https URLs can be a base".into()));
@@ -496,10 +493,7 @@ pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
 
 /// An absolute http(s) URL, or one relative to `base`.
 pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error> {
-    let invalid = |message: String| Error::InvalidUrl {
-        url: input.to_string(),
-        message,
-    };
+    let invalid = |message: String| Error::invalid_url(input, message);
     let url = match Url::parse(input) {
         Ok(url) => url,
         Err(e) => match base {
@@ -522,6 +516,26 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_urls_error_shows_no_secret_even_in_debug() {
+        for bad in [
+            "ftp://me:hunter2@h.test/?token=t0p",
+            "http://me:hunter2@[::1/?token=t0p",
+        ] {
+            for e in [
+                resolve_url(None, bad).unwrap_err(),
+                parse_base(bad).unwrap_err(),
+            ] {
+                let shown = format!("{e:?} {e}");
+                assert!(
+                    !shown.contains("hunter2") && !shown.contains("t0p"),
+                    "{shown}"
+                );
+                assert!(matches!(e, Error::InvalidUrl { .. }), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn relative_urls_resolve_against_the_base() {
