@@ -51,8 +51,27 @@ impl From<Exit> for ExitCode {
 
 /// Prints one line and returns the code.
 pub fn fail(code: Exit, message: String) -> ExitCode {
-    note!("resile: {message}");
+    note!("resile: {}", one_line(&message));
     code.into()
+}
+
+/// `text` as one line whose control characters are shown escaped (`\n`, `\u{1b}`), not obeyed:
+/// a message may quote the server (a body that did not decode), and a server's newlines or
+/// escape sequences are not the terminal's business.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// The exit code for a client error.
@@ -105,5 +124,19 @@ pub fn error_attempts(e: &resile::Error) -> Option<u32> {
         | E::RetriesExhausted { attempts, .. }
         | E::NotRetried { attempts, .. } => Some(*attempts),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_one_line_and_a_servers_escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(one_line("plain: é"), "plain: é");
+        assert_eq!(
+            one_line("body starts with: not json\n\u{1b}[31mred\r"),
+            "body starts with: not json\\n\\u{1b}[31mred\\r"
+        );
     }
 }

@@ -279,6 +279,27 @@ fn verbose_hides_secret_query_values_in_the_urls_response_headers_carry() {
 }
 
 #[test]
+fn a_servers_newlines_and_escape_sequences_in_an_error_line_are_shown_escaped() {
+    let url = answer_once(concat!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\n",
+        "Connection: close\r\n\r\n",
+        "not json\n\x1b[31mred\x1b[0m",
+    ));
+    let o = resile(&["get", &format!("{url}/items"), "--paginate", "link"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("resile: the walk stopped"))
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(
+        line.contains("not json\\n\\u{1b}[31mred"),
+        "the excerpt on the same line, escaped: {err:?}"
+    );
+}
+
+#[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
     let o = resile(&["get", &format!("{}/status/503", s.url()), "--retries", "1"]);
