@@ -541,7 +541,29 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             .map_or("stdout".to_string(), |p| p.display().to_string());
         (Exit::Other, format!("cannot write the body to {to}: {e}"))
     })?;
+    let redirect = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+    if redirect && !args.no_follow && !args.silent {
+        note!("resile: {}", unfollowed(plan, url, &response));
+    }
     Ok(status_exit(plan, url, response.status()))
+}
+
+/// Why a redirect came back as the answer although redirects are followed: the engine follows
+/// only a `Location` that is an http(s) URL.
+fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
+    let answered = format!(
+        "{} {} answered {}, not followed",
+        plan.method,
+        plan.shown(url),
+        response.status()
+    );
+    match response.headers().get(reqwest::header::LOCATION) {
+        None => format!("{answered}: it has no Location"),
+        Some(to) => format!(
+            "{answered}: its Location `{}` is not an http(s) URL",
+            plan.shown(&String::from_utf8_lossy(to.as_bytes()))
+        ),
+    }
 }
 
 /// The exit code of a single call's final status: 1 (and a line on stderr) for 4xx/5xx.

@@ -300,6 +300,35 @@ fn a_servers_newlines_and_escape_sequences_in_an_error_line_are_shown_escaped() 
 }
 
 #[test]
+fn a_redirect_that_cannot_be_followed_says_why_it_is_the_answer() {
+    for (location, says) in [
+        (
+            "Location: ftp://files.test/x?token=sekrit\r\n",
+            "is not an http(s) URL",
+        ),
+        ("", "it has no Location"),
+    ] {
+        let response = format!(
+            "HTTP/1.1 302 Found\r\n{location}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let url = answer_once(Box::leak(response.into_boxed_str()));
+        let o = resile(&["get", &format!("{url}/moved")]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains("302 Found, not followed") && err.contains(says),
+            "{err}"
+        );
+        assert!(!err.contains("sekrit"), "{err}");
+    }
+    // A 304 is an answer, not a redirect.
+    let url = answer_once("HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n");
+    let o = resile(&["get", &format!("{url}/same"), "-H", "If-None-Match: \"v1\""]);
+    assert_eq!((code(&o), stderr(&o)), (0, String::new()));
+}
+
+#[test]
 fn giving_up_exits_3_and_an_unreachable_host_is_one_line() {
     let s = server();
     let o = resile(&["get", &format!("{}/status/503", s.url()), "--retries", "1"]);
