@@ -328,12 +328,29 @@ impl ClientConfig {
 /// The dotted path of a deserialization error (`engine.backoff.factor`); `None` at the top.
 pub(crate) fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
     let text = path.to_string();
-    (text != "." && !text.is_empty()).then_some(text)
+    // A syntax error comes before its field: the path names it `?` (`engine.retry.?`).
+    let text = text.trim_end_matches('?').trim_end_matches('.');
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_names_the_section_it_is_in_not_a_question_mark() {
+        let text = "{\n \"engine\": {\n  \"retry\": {\"max_attempts\": 3,}\n }\n}\n";
+        match ClientConfig::from_json(text) {
+            Err(Error::ConfigParse { field, line, .. }) => {
+                assert_eq!((field.as_deref(), line), (Some("engine.retry"), 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ClientConfig::from_json("{,}"),
+            Err(Error::ConfigParse { field: None, .. })
+        ));
+    }
 
     #[test]
     fn defaults_are_valid_and_round_trip() {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use resile_core::headers::RETRY_AFTER_OUT_OF_RANGE;
 use resile_core::{
     ConfigError, Detail, Failure, FailureKind, Last, Problem, Processed, TransportError, Why,
 };
@@ -77,10 +78,16 @@ fn rate_limited_message(
         .map(|d| format!(" for another {} ms", d.as_millis()))
         .unwrap_or_default();
     match why {
-        Why::RetryAfterTooLong => format!(
-            "rate limited: {header} asked to wait {}, over the configured cap (raise retry.max_retry_after_ms to wait longer)",
-            retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "too long".into())
-        ),
+        Why::RetryAfterTooLong => match retry_after {
+            // Saturated from a number no clock can hold: not a wait anyone could raise a cap to.
+            Some(asked) if asked >= RETRY_AFTER_OUT_OF_RANGE => format!(
+                "rate limited: {header} asked for a wait out of range (2^64 seconds or more), so the configured cap (retry.max_retry_after_ms) applies: not retried"
+            ),
+            _ => format!(
+                "rate limited: {header} asked to wait {}, over the configured cap (raise retry.max_retry_after_ms to wait longer)",
+                retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "too long".into())
+            ),
+        },
         _ => format!(
             "rate limited: the host is held by the server's {header}{until}, past this call's deadline: {why}"
         ),
@@ -247,7 +254,9 @@ pub enum Error {
     /// The URL cannot be used.
     #[error("invalid URL `{}`: {message}", crate::redact::redact_url(url, &[]))]
     InvalidUrl {
-        /// The URL as given (printed redacted: see [`crate::redact`]).
+        /// The URL as given, with its user info and secret query values already replaced (see
+        /// [`crate::redact`]), so that `Debug` output, which an `unwrap()` or a `main` that
+        /// returns the error prints, shows no secret either.
         url: String,
         /// What is wrong with it.
         message: String,
@@ -319,6 +328,14 @@ pub(crate) struct FailureContext<'a> {
 }
 
 impl Error {
+    /// [`Error::InvalidUrl`] for `url`, redacted.
+    pub(crate) fn invalid_url(url: &str, message: String) -> Error {
+        Error::InvalidUrl {
+            url: crate::redact::redact_url(url, &[]),
+            message,
+        }
+    }
+
     pub(crate) fn from_failure(f: Failure, cx: FailureContext<'_>) -> Error {
         let last = f
             .last

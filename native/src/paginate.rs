@@ -227,9 +227,9 @@ struct Run {
 /// The core's walk for `setup`, from its first URL or its resume point.
 fn walk_of(setup: Setup) -> Result<(Client, Walk), Error> {
     let first = setup.first?;
-    let invalid = |e: resile_core::paginate::url::UrlError| Error::InvalidUrl {
-        url: setup.resume.clone().unwrap_or_else(|| first.to_string()),
-        message: e.to_string(),
+    let invalid = |e: resile_core::paginate::url::UrlError| {
+        let url = setup.resume.clone().unwrap_or_else(|| first.to_string());
+        Error::invalid_url(&url, e.to_string())
     };
     let (style, items) = (setup.style, setup.items_pointer);
     let walk = match &setup.resume {
@@ -351,10 +351,7 @@ impl Run {
                 last: None,
                 maybe_processed: false,
             },
-            (Stop::BadLink { target, error }, _) => Error::InvalidUrl {
-                url: target,
-                message: error.to_string(),
-            },
+            (Stop::BadLink { target, error }, _) => Error::invalid_url(&target, error.to_string()),
             (stop, _) => Error::invalid_request(stop),
         };
         Error::Walk {

@@ -31,6 +31,10 @@ pub const SECRET_QUERY_PARAMS: &[&str] = &[
     "password",
     "secret",
     "client_secret",
+    // Presigned URLs (AWS SigV4, Google Cloud Storage V4): what grants the access.
+    "x-amz-signature",
+    "x-amz-security-token",
+    "x-goog-signature",
 ];
 
 /// Whether a header's value must not be printed: `Authorization`, `Cookie`, `Set-Cookie`,
@@ -204,6 +208,10 @@ mod tests {
                 format!("{r}@host/x?password={r}"),
             ),
             ("", String::new()),
+            (
+                "https://b.s3.test/f?X-Amz-Credential=AK&X-Amz-Security-Token=t&X-Amz-Signature=s",
+                format!("https://b.s3.test/f?X-Amz-Credential=AK&X-Amz-Security-Token={r}&X-Amz-Signature={r}"),
+            ),
         ];
         for (input, want) in table {
             assert_eq!(redact_url(input, &extra), want, "{input}");

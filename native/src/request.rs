@@ -409,10 +409,14 @@ impl RequestBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let url = self.url?;
+        let mut url = self.url?;
         let mut headers = self.client.shared.default_headers.clone();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
+        }
+        if let Some(basic) = take_userinfo(&mut url) {
+            // The caller's own Authorization wins, as curl's `-H` wins over `-u`.
+            headers.entry(AUTHORIZATION).or_insert(basic);
         }
         let (idempotency, explicit_key) = match self.idempotency {
             IdempotencyKey::Auto => (Idempotency::Auto, None),
@@ -450,12 +454,32 @@ impl RequestBuilder {
     }
 }
 
+/// Takes a URL's userinfo (`https://user:pass@host/`) off it, as the Basic `Authorization` it
+/// stands for, the way curl, xh and reqwest's own request builder send it. As a header it then
+/// follows every credential rule: never to another origin, never printed; left in the URL it
+/// would have been dropped unsent.
+fn take_userinfo(url: &mut Url) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut pair: Vec<u8> = percent_encoding::percent_decode_str(url.username()).collect();
+    pair.push(b':');
+    pair.extend(percent_encoding::percent_decode_str(
+        url.password().unwrap_or_default(),
+    ));
+    // These fail only for a URL without a host, which has no userinfo.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// A base URL: http(s), with a trailing slash so relative paths append to it.
 pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
-    let invalid = |message: String| Error::InvalidUrl {
-        url: base.to_string(),
-        message,
-    };
+    let invalid = |message: String| Error::invalid_url(base, message);
     let mut url = Url::parse(base).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
         return Err(invalid("only http and https URLs can be a base".into()));
@@ -469,10 +493,7 @@ pub(crate) fn parse_base(base: &str) -> Result<Url, Error> {
 
 /// An absolute http(s) URL, or one relative to `base`.
 pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error> {
-    let invalid = |message: String| Error::InvalidUrl {
-        url: input.to_string(),
-        message,
-    };
+    let invalid = |message: String| Error::invalid_url(input, message);
     let url = match Url::parse(input) {
         Ok(url) => url,
         Err(e) => match base {
@@ -495,6 +516,26 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_urls_error_shows_no_secret_even_in_debug() {
+        for bad in [
+            "ftp://me:hunter2@h.test/?token=t0p",
+            "http://me:hunter2@[::1/?token=t0p",
+        ] {
+            for e in [
+                resolve_url(None, bad).unwrap_err(),
+                parse_base(bad).unwrap_err(),
+            ] {
+                let shown = format!("{e:?} {e}");
+                assert!(
+                    !shown.contains("hunter2") && !shown.contains("t0p"),
+                    "{shown}"
+                );
+                assert!(matches!(e, Error::InvalidUrl { .. }), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn relative_urls_resolve_against_the_base() {

@@ -150,6 +150,18 @@ fn form_encode(s: &str) -> String {
 }
 
 impl ClientCredentials {
+    /// A token endpoint's words with the client secret hidden, as sent or form-encoded: an
+    /// error page that echoes the request (a debug page, an `error_description` quoting the
+    /// form) must not put the secret into an error message.
+    fn without_secret(&self, text: String) -> String {
+        let secret = self.client_secret.expose();
+        if secret.is_empty() {
+            return text;
+        }
+        text.replace(secret, crate::redact::REDACTED)
+            .replace(&form_encode(secret), crate::redact::REDACTED)
+    }
+
     async fn fetch_token(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
         let form = {
             let mut form = form_urlencoded::Serializer::new(String::new());
@@ -206,8 +218,9 @@ impl ClientCredentials {
                 Err(_) => excerpt(&body, 200),
             };
             return Err(auth_error(format!(
-                "the token endpoint answered {}: {reason}",
-                status.as_u16()
+                "the token endpoint answered {}: {}",
+                status.as_u16(),
+                self.without_secret(reason)
             )));
         }
         let reply: TokenReply = serde_json::from_slice(&body).map_err(|e| {

@@ -1,6 +1,7 @@
 //! `ClientBuilder::http_client`: the caller's own `reqwest::Client` sends every attempt, while
 //! the engine keeps deciding; what resile stops configuring is the client's own; credentials
-//! still never follow a redirect to another origin, whoever follows it.
+//! still never follow a redirect to another origin, whoever follows it, and a URL's userinfo is
+//! one of them (sent as Basic credentials).
 
 mod common;
 
@@ -95,6 +96,63 @@ async fn credentials_never_follow_a_redirect_to_another_origin_whoever_follows_i
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_urls_userinfo_is_sent_as_basic_credentials_within_its_origin_only() {
+    let server = chaos().await;
+    let first = redirecting_origin(format!("{}/echo", server.url())).await;
+    let with_userinfo = |path: &str| {
+        // `p@ss w`, percent-encoded as a URL must carry it.
+        first
+            .url()
+            .replacen("http://", "http://alice:p%40ss%20w@", 1)
+            + path
+    };
+    let client = Client::builder().engine(fast_policy()).build().unwrap();
+
+    // Within the origin, on the first request and after a redirect: Basic, decoded.
+    let response = client.get(with_userinfo("/same")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        !response.url().as_str().contains("alice"),
+        "the userinfo left the URL: {}",
+        response.url()
+    );
+    let sent: Vec<_> = first
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.header("authorization").map(str::to_string),
+            )
+        })
+        .collect();
+    let basic = Some("Basic YWxpY2U6cEBzcyB3".to_string()); // base64("alice:p@ss w")
+    assert_eq!(
+        sent,
+        [("/same".into(), basic.clone()), ("/final".into(), basic)]
+    );
+
+    // The caller's own Authorization wins over the URL's.
+    client
+        .get(with_userinfo("/final"))
+        .header("authorization", "Bearer own")
+        .send()
+        .await
+        .unwrap();
+    let last = first.requests().pop().unwrap();
+    assert_eq!(last.header("authorization"), Some("Bearer own"));
+
+    // To another origin, the credentials stay behind.
+    let echoed: Value = client.get_json(with_userinfo("/cross")).await.unwrap();
+    assert_eq!(echoed["path"], "/echo");
+    let headers = echoed["headers"].as_object().unwrap();
+    assert!(
+        !headers.contains_key("authorization"),
+        "leaked: {headers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

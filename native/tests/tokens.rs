@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{chaos, fast_policy};
+use common::{chaos, fast_policy, mini_server, MiniResponse};
 use resile::{Client, ClientAuth, ClientCredentials, Error, Secret, StaticBearer, Why};
 use serde_json::Value;
 
@@ -136,6 +136,46 @@ async fn protected_with(server: &resile_chaos::ChaosServer, token: &str) -> (Cli
         .await
         .unwrap_err();
     (client, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_echoes_the_secret_does_not_put_it_in_the_error() {
+    let secret = "s3cr3t w/ space";
+    // One endpoint quotes the secret in its error_description, one echoes the form it got.
+    let endpoint = mini_server(|req| async move {
+        match req.path.as_str() {
+            "/described" => MiniResponse::status(401)
+                .header("content-type", "application/json")
+                .body(r#"{"error":"invalid_client","error_description":"secret s3cr3t w/ space is wrong"}"#),
+            _ => MiniResponse::status(400).body(req.body),
+        }
+    })
+    .await;
+    for (path, auth) in [
+        ("/described", ClientAuth::Basic),
+        ("/echoed", ClientAuth::Form),
+    ] {
+        let client = Client::builder()
+            .engine(fast_policy())
+            .token_source(credentials(
+                format!("{}{path}", endpoint.url()),
+                secret,
+                auth,
+            ))
+            .build()
+            .unwrap();
+        let e = client
+            .get(format!("{}/api", endpoint.url()))
+            .send()
+            .await
+            .unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(matches!(e, Error::Auth { .. }), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("REDACTED"),
+            "{path}: {shown}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,7 +147,7 @@ impl ClientBuilder {
             self.options.base_url =
                 Some(
                     crate::driver::parse_base(&base).map_err(|message| Error::InvalidUrl {
-                        url: base.clone(),
+                        url: crate::error::shown_url(&base),
                         message,
                     })?,
                 );

@@ -660,14 +660,24 @@ fn resolve(url: &str, base: Option<&str>) -> Result<(String, String), String> {
             .as_string()
     };
     let base = base.map(str::to_string).or_else(page);
+    // Messages show the URL without its credentials and query: they may hold secrets.
+    let shown = crate::error::shown_url(url);
     let parsed = match &base {
         Some(b) => web_sys::Url::new_with_base(url, b),
         None => web_sys::Url::new(url),
     }
-    .map_err(|_| format!("`{url}` is not a URL (and no baseUrl makes it one)"))?;
+    .map_err(|_| format!("`{shown}` is not a URL (and no baseUrl makes it one)"))?;
     let scheme = parsed.protocol();
     if scheme != "http:" && scheme != "https:" {
-        return Err(format!("`{url}`: only http and https URLs can be fetched"));
+        return Err(format!(
+            "`{shown}`: only http and https URLs can be fetched"
+        ));
+    }
+    if !parsed.username().is_empty() || !parsed.password().is_empty() {
+        // fetch() throws on it, and would on every attempt: refuse it once, typed.
+        return Err(format!(
+            "`{shown}`: a URL with credentials cannot be fetched in a browser; send them in an Authorization header"
+        ));
     }
     Ok((parsed.href(), parsed.origin()))
 }
@@ -687,7 +697,8 @@ pub(crate) fn parse_base(base: &str) -> Result<String, String> {
 
 /// `url` with `params` appended to its query.
 pub(crate) fn append_query(url: &str, params: &[(String, String)]) -> Result<String, String> {
-    let u = web_sys::Url::new(url).map_err(|_| format!("`{url}` is not a URL"))?;
+    let u = web_sys::Url::new(url)
+        .map_err(|_| format!("`{}` is not a URL", crate::error::shown_url(url)))?;
     let search = u.search_params();
     for (k, v) in params {
         search.append(k, v);

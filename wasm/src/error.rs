@@ -70,7 +70,8 @@ pub enum Error {
     /// The URL cannot be fetched.
     #[error("invalid URL `{url}`: {message}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, without its credentials, query and fragment (they may hold
+        /// secrets, and this is printed).
         url: String,
         /// What is wrong with it.
         message: String,
@@ -192,16 +193,20 @@ pub(crate) fn last_text(last: &Last) -> String {
 /// A method and URL fit for an error message: no query, fragment or credentials.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // used by the browser client
 pub(crate) fn request_text(method: &str, url: &str) -> String {
+    format!("{method} {}", shown_url(url))
+}
+
+/// A URL fit for an error message or `Debug`: no query, fragment or credentials.
+pub(crate) fn shown_url(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    let shown = match without_query.split_once("://") {
+    match without_query.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
             let host = authority.rsplit('@').next().unwrap_or_default();
             format!("{scheme}://{host}{path}")
         }
         None => without_query.to_string(),
-    };
-    format!("{method} {shown}")
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +286,11 @@ mod tests {
             "POST https://h.test:8443/a/b"
         );
         assert_eq!(request_text("GET", "https://h.test"), "GET https://h.test");
+        // What `Error::InvalidUrl` carries (and `RequestBuilder`'s `Debug` shows).
+        assert_eq!(
+            shown_url("ftp://me:hunter2@h.test/a?token=t0p#f"),
+            "ftp://h.test/a"
+        );
     }
 
     #[test]

@@ -54,10 +54,7 @@ impl fmt::Debug for RequestBuilder {
         let names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
-            .field(
-                "url",
-                &crate::error::request_text("", &self.url).trim_start(),
-            )
+            .field("url", &crate::error::shown_url(&self.url))
             .field("headers", &names)
             .finish_non_exhaustive()
     }
@@ -242,13 +239,13 @@ impl RequestBuilder {
         let mut url = driver
             .resolve(&self.url)
             .map_err(|message| Error::InvalidUrl {
-                url: self.url.clone(),
+                url: crate::error::shown_url(&self.url),
                 message,
             })?;
         if !self.query.is_empty() {
             url = crate::driver::append_query(&url, &self.query).map_err(|message| {
                 Error::InvalidUrl {
-                    url: url.clone(),
+                    url: crate::error::shown_url(&url),
                     message,
                 }
             })?;

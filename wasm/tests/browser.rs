@@ -1047,6 +1047,18 @@ async fn the_rust_api_mirrors_native() {
         Client::builder().base_url("ftp://x").build(),
         Err(Error::InvalidUrl { .. })
     ));
+    // fetch() refuses a URL with credentials: refused once, typed, and no secret is shown.
+    let with_credentials = chaos.replacen("http://", "http://me:hunter2@", 1) + "/echo?token=t0p";
+    match client.get(&with_credentials).send().await {
+        Err(e @ Error::InvalidUrl { .. }) => {
+            let shown = format!("{e} {e:?}");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("t0p"),
+                "{shown}"
+            );
+        }
+        other => panic!("{:?}", other.map(|r| r.status())),
+    }
 
     // A scripted write: a 503, then a 201 with a JSON body. The base URL got its trailing slash.
     let id = unique("mirror");

@@ -38,7 +38,7 @@ mod retry_after;
 
 pub use link::{find_rel, parse_links, Link, Links};
 pub use ratelimit::{parse_ratelimit, HintSource, RateLimitHint};
-pub use retry_after::parse_retry_after;
+pub use retry_after::{parse_retry_after, RETRY_AFTER_OUT_OF_RANGE};
 
 /// Case-insensitive response header lookup the engine reads through.
 ///

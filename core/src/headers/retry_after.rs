@@ -11,11 +11,16 @@ use std::time::UNIX_EPOCH;
 use super::{parse_u64, trim_ows};
 use crate::time::{duration_millis, UnixTime};
 
+/// What a delay-seconds too large for a `u64` reads as: `u64::MAX` seconds. No server means that
+/// number, so a message about a wait this long says the server's value was out of range instead
+/// of printing it.
+pub const RETRY_AFTER_OUT_OF_RANGE: Duration = Duration::from_secs(u64::MAX);
+
 /// How long a `Retry-After` value asks to wait, measured from `now`.
 ///
 /// - delay-seconds (`"120"`, optional whitespace around it) → that many seconds. A number too
-///   large for a `u64` saturates to `u64::MAX` seconds instead of failing: it still means "a very
-///   long time", and the caller's cap turns it into something sensible.
+///   large for a `u64` saturates to [`RETRY_AFTER_OUT_OF_RANGE`] instead of failing: it still
+///   means "a very long time", and the caller's cap turns it into something sensible.
 /// - an HTTP-date in any of the three RFC 9110 forms → the time from `now` until then, or
 ///   [`Duration::ZERO`] when the date has passed.
 /// - anything else (empty, `+5`, `-5`, `1.5`, `5s`, a malformed date) → `None`.
@@ -80,7 +85,10 @@ mod tests {
             ("120 ", secs(120)),
             ("\t 3 \t", secs(3)),
             ("18446744073709551615", secs(u64::MAX)),
-            ("99999999999999999999999999999999999999", secs(u64::MAX)),
+            (
+                "99999999999999999999999999999999999999",
+                Some(RETRY_AFTER_OUT_OF_RANGE),
+            ),
             ("", None),
             ("   ", None),
             ("+5", None),

@@ -455,8 +455,8 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
             }
             if verbose {
                 match e {
-                    ClientEvent::Engine(ev) => eprintln!("* {}", ev.describe()),
-                    other => eprintln!("* {other:?}"),
+                    ClientEvent::Engine(ev) => note!("* {}", ev.describe()),
+                    other => note!("* {other:?}"),
                 }
             }
         });
@@ -485,11 +485,18 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
         .build()
         .map_err(|e| (for_error(&e), e.to_string()))?;
 
-    let outcome = match (style, plan.shape) {
-        (Some(style), _) => crate::walk::paginate(&client, &args, &plan, style).await,
-        (None, Shape::Single) => single(&client, &args, &plan).await,
-        (None, Shape::Many) => many::run(&client, &args, &plan).await,
+    let work = async {
+        match (style, plan.shape) {
+            (Some(style), _) => crate::walk::paginate(&client, &args, &plan, style).await,
+            (None, Shape::Single) => single(&client, &args, &plan).await,
+            (None, Shape::Many) => many::run(&client, &args, &plan).await,
+        }
     };
+    let writes = !matches!(
+        plan.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let outcome = crate::interrupt::or_signal(&client, writes, work).await;
     if let Ok(mut guard) = sink.lock() {
         if let Some(w) = guard.as_mut() {
             let _ = w.flush();
@@ -513,13 +520,19 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
     if let (Some(path), true, None) = (&args.output, plan.method == Method::GET, &plan.body) {
         return crate::download::to_file(client, plan, url, args.include, args.verbose, path).await;
     }
-    let response = plan
-        .request(client, url)
-        .send()
-        .await
-        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
+    let response = match plan.request(client, url).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut line = plan.describe(&e);
+            if matches!(e, resile::Error::BodyTooLarge { .. }) && plan.method == Method::GET {
+                // A GET into a file is streamed, so the cap on buffered bodies is not in its way.
+                line.push_str("; or save it with -o FILE, which streams it");
+            }
+            return Err((for_error(&e), line));
+        }
+    };
     if args.verbose {
-        output::show_response(&response);
+        output::show_response(&response, &plan.redact);
     }
     output::write_response(&response, args.include, args.output.as_deref()).map_err(|e| {
         let to = args
@@ -528,13 +541,35 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             .map_or("stdout".to_string(), |p| p.display().to_string());
         (Exit::Other, format!("cannot write the body to {to}: {e}"))
     })?;
+    let redirect = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+    if redirect && !args.no_follow && !args.silent {
+        note!("resile: {}", unfollowed(plan, url, &response));
+    }
     Ok(status_exit(plan, url, response.status()))
+}
+
+/// Why a redirect came back as the answer although redirects are followed: the engine follows
+/// only a `Location` that is an http(s) URL.
+fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
+    let answered = format!(
+        "{} {} answered {}, not followed",
+        plan.method,
+        plan.shown(url),
+        response.status()
+    );
+    match response.headers().get(reqwest::header::LOCATION) {
+        None => format!("{answered}: it has no Location"),
+        Some(to) => format!(
+            "{answered}: its Location `{}` is not an http(s) URL",
+            plan.shown(&String::from_utf8_lossy(to.as_bytes()))
+        ),
+    }
 }
 
 /// The exit code of a single call's final status: 1 (and a line on stderr) for 4xx/5xx.
 pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
-        eprintln!(
+        note!(
             "resile: {} {} answered {status}",
             plan.method,
             plan.shown(url)

@@ -386,7 +386,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failed> {
     let base = server.url();
     let ui = Ui::new(!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if !args.json {
-        eprintln!("resile demo: chaos server at {base}; the same workload through resile and a naive client\n");
+        note!("resile demo: chaos server at {base}; the same workload through resile and a naive client\n");
     }
     let started = Instant::now();
 
@@ -421,19 +421,19 @@ pub async fn run(args: DemoArgs) -> Result<Exit, Failed> {
         let _ = ui.multi.clear();
     }
     if !args.json {
-        eprintln!("fleet: four clients on one quota, alone and then sharing Redis ...");
+        note!("fleet: four clients on one quota, alone and then sharing Redis ...");
     }
     report.fleet = Some(fleet::run(&base, args.redis.clone(), workload.fleet_secs).await);
     report.duration_ms = started.elapsed().as_millis() as u64;
     server.shutdown().await;
 
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| (Exit::Other, e.to_string()))?
         );
     } else {
-        print!("{}", report.render());
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), report.render().as_bytes());
     }
     Ok(Exit::Ok)
 }

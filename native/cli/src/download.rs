@@ -34,7 +34,7 @@ pub async fn to_file(
         .await
         .map_err(|e| (for_error(&e), plan.describe(&e)))?;
     if verbose {
-        output::show_response(&download);
+        output::show_response(&download, &plan.redact);
     }
     let mut file = File::create(path).map_err(write_failed)?;
     let start = if include {
@@ -52,7 +52,7 @@ pub async fn to_file(
         })?;
     file.flush().map_err(write_failed)?;
     if verbose {
-        eprintln!("* {received} byte(s) in {} attempt(s)", download.attempts());
+        note!("* {received} byte(s) in {} attempt(s)", download.attempts());
     }
     Ok(crate::call::status_exit(plan, url, download.status()))
 }

@@ -23,6 +23,10 @@ pub enum Exit {
     Auth = 7,
     /// Anything else: transport errors, too many redirects, undecodable bodies, I/O.
     Other = 8,
+    /// Stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
+    Interrupted = 130,
+    /// Stopped by SIGTERM: 128 + 15.
+    Terminated = 143,
 }
 
 /// The table printed after `--help`.
@@ -36,6 +40,7 @@ pub const HELP: &str = "Exit codes:
   6  invalid configuration
   7  authentication failed (token fetch or rejected token)
   8  other errors (transport, too many redirects, decoding, I/O)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: calls in flight cancelled, one line says what
 With several calls (--urls, --repeat), the code is that of the first failed call in input order.";
 
 impl From<Exit> for ExitCode {
@@ -46,8 +51,27 @@ impl From<Exit> for ExitCode {
 
 /// Prints one line and returns the code.
 pub fn fail(code: Exit, message: String) -> ExitCode {
-    eprintln!("resile: {message}");
+    note!("resile: {}", one_line(&message));
     code.into()
+}
+
+/// `text` as one line whose control characters are shown escaped (`\n`, `\u{1b}`), not obeyed:
+/// a message may quote the server (a body that did not decode), and a server's newlines or
+/// escape sequences are not the terminal's business.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// The exit code for a client error.
@@ -100,5 +124,19 @@ pub fn error_attempts(e: &resile::Error) -> Option<u32> {
         | E::RetriesExhausted { attempts, .. }
         | E::NotRetried { attempts, .. } => Some(*attempts),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_one_line_and_a_servers_escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(one_line("plain: é"), "plain: é");
+        assert_eq!(
+            one_line("body starts with: not json\n\u{1b}[31mred\r"),
+            "body starts with: not json\\n\\u{1b}[31mred\\r"
+        );
     }
 }

@@ -1,11 +1,29 @@
 //! `resile`: call HTTP APIs that fail, resiliently; and see, on an embedded chaos server, what
 //! the engine decides under 429 storms, outages, token expiry and flaky pagination.
 
+/// `eprintln!` that never panics: a closed stderr (`resile get URL -v 2>&1 | head -1`) is no
+/// reason to stop mid-call, and there is no one left to tell.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics: a reader that has seen enough (`| head -1`) has closed stdout.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod body;
 mod call;
 mod demo;
 mod download;
 mod exit;
+mod interrupt;
 mod items;
 mod many;
 mod output;
@@ -138,20 +156,20 @@ fn simulate(args: SimulateArgs) -> Result<Exit, Failed> {
         .map_err(|e| (Exit::Config, format!("{path}: {e}")))?;
     if args.json {
         for event in &result.trace {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string(event).map_err(|e| (Exit::Other, e.to_string()))?
             );
         }
     } else {
-        println!("# {}", result.name);
+        say!("# {}", result.name);
         if !scenario.description.is_empty() {
-            println!("# {}", scenario.description);
+            say!("# {}", scenario.description);
         }
         for e in &result.trace {
-            println!("{}", e.describe());
+            say!("{}", e.describe());
         }
-        println!(
+        say!(
             "# {} call(s), {} attempt(s), outcomes {:?}, side effects {}, token fetches {}, breaker trips {}, done at {} ms",
             result.outcomes.len(),
             result.attempts,
@@ -205,11 +223,11 @@ async fn serve(args: ServeArgs) -> Result<Exit, Failed> {
             format!("cannot listen on 127.0.0.1:{}: {e}", args.port),
         )
     })?;
-    println!("{}", server.url());
+    say!("{}", server.url());
     if args.www.is_some() {
-        println!("demo page: {}/www/index.html", server.url());
+        say!("demo page: {}/www/index.html", server.url());
     }
-    eprintln!("chaos server running; Ctrl-C stops it");
+    note!("chaos server running; Ctrl-C stops it");
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(Exit::Ok)

@@ -135,8 +135,9 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
     out.flush()
         .map_err(|e| (Exit::Other, format!("cannot write: {e}")))?;
     let wall = started.elapsed();
+    let stats = client.stats();
     if let Some(path) = &args.report {
-        let report = summary.report(wall, &client.stats());
+        let report = summary.report(wall, &stats);
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| (Exit::Other, e.to_string()))?;
         std::fs::write(path, text + "\n")
@@ -148,7 +149,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
         SummaryMode::Auto => terminal && !args.silent,
     };
     if show_summary {
-        eprint!("{}", summary.render(wall));
+        let _ = io::stderr().write_all(summary.render(wall, stats.attempts).as_bytes());
     }
     Ok(first_failure.map_or(Exit::Ok, |(_, code)| code))
 }

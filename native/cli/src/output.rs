@@ -102,22 +102,70 @@ pub fn show_request(
         q.extend_pairs(query);
         full.push_str(&q.finish());
     }
-    eprintln!("> {method} {}", redact_url(&full, extra));
+    note!("> {method} {}", redact_url(&full, extra));
     for (name, value) in headers {
-        eprintln!("> {name}: {}", redact::header_value(name, value));
+        note!("> {name}: {}", redact::header_value(name, value));
+    }
+}
+
+/// A response header as `-v` shows it: a secret header's value hidden, and so are the secret
+/// query values of the URLs that `Location`, `Content-Location` and `Link` carry (a presigned
+/// redirect, a next link with a token), relative ones included; `extra` are the configured
+/// names on top of the built-in ones.
+fn shown_header(name: &str, value: &str, extra: &[String]) -> String {
+    match name {
+        "location" | "content-location" => redact_url(value, extra),
+        "link" => value
+            .split('<')
+            .enumerate()
+            .map(|(i, part)| match (i, part.split_once('>')) {
+                (0, _) | (_, None) => part.to_string(),
+                (_, Some((target, rest))) => format!("{}>{rest}", redact_url(target, extra)),
+            })
+            .collect::<Vec<_>>()
+            .join("<"),
+        _ => redact::header_value(name, value).to_string(),
     }
 }
 
 /// `-v`: the response head, secrets hidden.
-pub fn show_response(response: &impl Head) {
-    eprintln!("< {} {}", version(response), response.status());
+pub fn show_response(response: &impl Head, extra: &[String]) {
+    note!("< {} {}", version(response), response.status());
     for (name, value) in response.headers() {
         let text = String::from_utf8_lossy(value.as_bytes());
-        eprintln!("< {name}: {}", redact::header_value(name.as_str(), &text));
+        note!("< {name}: {}", shown_header(name.as_str(), &text, extra));
     }
-    eprintln!(
+    note!(
         "* {} attempt(s), request id {}",
         response.attempts(),
         response.request_id()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_valued_headers_hide_their_secret_query_values() {
+        let extra = ["session".to_string()];
+        let table = [
+            ("location", "/orders/1?token=t1&page=2", "/orders/1?token=REDACTED&page=2"),
+            (
+                "content-location",
+                "https://h.test/o?X-Amz-Signature=s1",
+                "https://h.test/o?X-Amz-Signature=REDACTED",
+            ),
+            (
+                "link",
+                "</items?session=s2&page=3>; rel=\"next\", <https://h.test/items?page=1>; rel=\"first\"",
+                "</items?session=REDACTED&page=3>; rel=\"next\", <https://h.test/items?page=1>; rel=\"first\"",
+            ),
+            ("set-cookie", "sid=s3", "REDACTED"),
+            ("content-type", "text/plain", "text/plain"),
+        ];
+        for (name, value, shown) in table {
+            assert_eq!(shown_header(name, value, &extra), shown, "{name}");
+        }
+    }
 }

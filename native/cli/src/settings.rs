@@ -36,7 +36,7 @@ pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
         }
         config
             .validate()
-            .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
+            .map_err(|e| (Exit::Config, format!("{shown}: {}", placed(&text, e))))?;
         config
     };
     Ok(config)
@@ -59,6 +59,37 @@ fn from_toml(text: &str) -> Result<ClientConfig, resile::Error> {
             message: inner.message().to_string(),
         }
     })
+}
+
+/// A value the file parsed but the config refuses (`max_attempts = 0`), named by its full
+/// path and placed where the file wrote it, as a type error is. The engine names its fields
+/// from inside the `engine` section; a field the file does not write is left unplaced.
+fn placed(text: &str, e: resile::Error) -> resile::Error {
+    let resile::Error::Config {
+        field: Some(field),
+        message,
+    } = &e
+    else {
+        return e;
+    };
+    let Ok(doc) = toml_edit::ImDocument::parse(text) else {
+        return e;
+    };
+    for path in [format!("engine.{field}"), field.clone()] {
+        let item = path
+            .split('.')
+            .try_fold(doc.as_item(), |item, key| item.get(key));
+        if let Some(span) = item.and_then(toml_edit::Item::span) {
+            let (line, column) = line_column(text, span.start);
+            return resile::Error::ConfigParse {
+                field: Some(path),
+                line,
+                column,
+                message: message.clone(),
+            };
+        }
+    }
+    e
 }
 
 /// The line and column (from 1, in characters) of byte `offset` in `text`.
@@ -151,8 +182,43 @@ pub fn client_config(
     for (name, value) in headers {
         c.default_headers.insert(name.clone(), value.clone());
     }
-    c.validate().map_err(|e| (Exit::Config, e.to_string()))?;
+    c.validate().map_err(|e| match flag_behind(args, &e) {
+        Some(flag) => (Exit::Usage, format!("{flag}: {}", refused(&e))),
+        None => (Exit::Config, e.to_string()),
+    })?;
     Ok(c)
+}
+
+/// The flag that set the field a validation refused, when one did: the file's own values were
+/// checked before the flags went on top, so the flag is what to change.
+fn flag_behind(args: &CallArgs, e: &resile::Error) -> Option<&'static str> {
+    let resile::Error::Config {
+        field: Some(field), ..
+    } = e
+    else {
+        return None;
+    };
+    let (flag, given) = match field.as_str() {
+        "retry.max_attempts" => ("--retries", args.retries.is_some()),
+        "retry.attempt_timeout_ms" => ("--attempt-timeout", args.attempt_timeout.is_some()),
+        "retry.deadline_ms" => ("--deadline", args.deadline.is_some()),
+        "limit.per_second" => ("--rate", args.rate.is_some()),
+        "limit.burst" => ("--burst", args.burst.is_some()),
+        f if f.starts_with("backoff.") => ("--backoff", args.backoff.is_some()),
+        "connect_timeout_ms" => ("--connect-timeout", args.connect_timeout.is_some()),
+        "max_redirects" => ("--max-redirects", args.max_redirects.is_some()),
+        "max_in_flight" => ("--concurrency", args.concurrency.is_some()),
+        _ => return None,
+    };
+    given.then_some(flag)
+}
+
+/// What a validation said, without the field's name.
+fn refused(e: &resile::Error) -> &str {
+    match e {
+        resile::Error::Config { message, .. } => message,
+        _ => "",
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +256,53 @@ mod tests {
             }
         }
         assert_eq!(line_column("ab\ncé\nx", 6), (2, 3));
+    }
+
+    #[test]
+    fn a_refused_value_names_its_full_path_and_its_place_in_the_file() {
+        let cases = [
+            (
+                "base_url = \"http://127.0.0.1/\"\n\n[engine.retry]\nmax_attempts = 0\n",
+                "engine.retry.max_attempts",
+                (4, 16),
+            ),
+            (
+                "engine.limit = { per_second = -5.0, burst = 1 }\n",
+                "engine.limit.per_second",
+                (1, 31),
+            ),
+            ("base_url = \"ftp://x/\"\n", "base_url", (1, 12)),
+        ];
+        for (text, path, at) in cases {
+            let refused = from_toml(text).unwrap().validate().unwrap_err();
+            match placed(text, refused) {
+                resile::Error::ConfigParse {
+                    field,
+                    line,
+                    column,
+                    message,
+                } => {
+                    assert_eq!(field.as_deref(), Some(path), "{text}");
+                    assert_eq!((line, column), at, "{text}");
+                    assert!(
+                        message.starts_with("is ") || message.contains("ftp"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // Refused for a field the file does not write (the default cap under a larger base):
+        // named, not placed.
+        let text = "[engine.backoff]\nbase_ms = 999999999\n";
+        let refused = from_toml(text).unwrap().validate().unwrap_err();
+        assert!(
+            matches!(
+                placed(text, refused),
+                resile::Error::Config { field: Some(_), .. }
+            ),
+            "{text}"
+        );
         assert!(from_toml("max_redirects = 3").is_ok());
     }
 }

@@ -51,7 +51,6 @@ pub struct Summary {
     latencies_ms: Vec<f64>,
     statuses: BTreeMap<u16, u64>,
     errors: BTreeMap<&'static str, u64>,
-    attempts: u64,
     succeeded: u64,
 }
 
@@ -65,7 +64,6 @@ impl Summary {
         if let Some(e) = r.error {
             *self.errors.entry(e).or_default() += 1;
         }
-        self.attempts += u64::from(r.attempts.unwrap_or(0));
         if r.ok() {
             self.succeeded += 1;
         }
@@ -95,6 +93,8 @@ impl Summary {
     }
 
     /// The report for `--report`: counts, percentiles, the histogram, the client's totals.
+    /// Attempts are the client's count: a call that failed after some (a breaker that opened
+    /// under it) does not say how many it made.
     pub fn report(&self, wall: Duration, client: &resile::Stats) -> Value {
         let sorted = self.sorted();
         let pct = |p: f64| -> Option<f64> {
@@ -116,7 +116,7 @@ impl Summary {
             "calls": self.calls(),
             "succeeded": self.succeeded,
             "failed": self.calls() as u64 - self.succeeded,
-            "attempts": self.attempts,
+            "attempts": client.attempts,
             "wall_ms": round(wall.as_secs_f64() * 1000.0),
             "statuses": self.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "errors": self.errors,
@@ -133,8 +133,9 @@ impl Summary {
         })
     }
 
-    /// The end-of-run summary for a terminal: per-status counts and a latency histogram.
-    pub fn render(&self, wall: Duration) -> String {
+    /// The end-of-run summary for a terminal: per-status counts and a latency histogram, with
+    /// the `attempts` the client counted.
+    pub fn render(&self, wall: Duration, attempts: u64) -> String {
         let mut out = String::new();
         let calls = self.calls();
         let _ = writeln!(
@@ -143,7 +144,7 @@ impl Summary {
             wall.as_secs_f64(),
             self.succeeded,
             calls as u64 - self.succeeded,
-            self.attempts
+            attempts
         );
         let statuses: Vec<String> = self
             .statuses
@@ -217,8 +218,13 @@ mod tests {
         }
         s.add(&record(98, 150.0, Some(503), Some("http_status")));
         s.add(&record(99, 20_000.0, None, Some("timeout")));
-        let r = s.report(Duration::from_secs(2), &resile::Stats::default());
+        let client = resile::Stats {
+            attempts: 130,
+            ..resile::Stats::default()
+        };
+        let r = s.report(Duration::from_secs(2), &client);
         assert_eq!(r["calls"], 100);
+        assert_eq!(r["attempts"], 130, "the client's count, not the calls'");
         assert_eq!(
             (r["succeeded"].as_u64(), r["failed"].as_u64()),
             (Some(98), Some(2))
@@ -233,9 +239,12 @@ mod tests {
         assert_eq!(buckets[2], json!({"le_ms": 5.0, "count": 98}));
         assert_eq!(buckets.last().unwrap(), &json!({"le_ms": null, "count": 1}));
 
-        let text = s.render(Duration::from_secs(2));
+        let text = s.render(Duration::from_secs(2), 130);
         assert!(
-            text.contains("100 call(s)") && text.contains("200: 98") && text.contains("timeout: 1"),
+            text.contains("100 call(s)")
+                && text.contains("130 attempt(s)")
+                && text.contains("200: 98")
+                && text.contains("timeout: 1"),
             "{text}"
         );
         assert!(text.contains("≤ 5 ms") && text.contains("> 10 s"), "{text}");

@@ -40,7 +40,7 @@ pub async fn paginate(
             Err(e) => {
                 let _ = out.flush();
                 if let Some(at) = e.resume() {
-                    eprintln!(
+                    note!(
                         "resile: to go on from there, run the same command with --resume {}",
                         shell_quote(at.token())
                     );
@@ -57,7 +57,7 @@ pub async fn paginate(
     }
     let _ = out.flush();
     if args.verbose {
-        eprintln!("resile: {count} item(s)");
+        note!("resile: {count} item(s)");
     }
     Ok(Exit::Ok)
 }

@@ -41,13 +41,291 @@ fn usage_errors_exit_2_with_one_line() {
         ],
         vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "soon"],
         vec!["get", "http://127.0.0.1:1/", "--paginate", "sideways"],
+        // Parsed, then refused by the configuration: the flag is named.
+        vec!["get", "http://127.0.0.1:1/", "--attempt-timeout", "0s"],
+        vec![
+            "get",
+            "http://127.0.0.1:1/",
+            "--rate",
+            "1/s",
+            "--burst",
+            "0",
+        ],
+        vec!["get", "http://127.0.0.1:1/", "--retries", "1000"],
     ] {
         let o = resile(&args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         one_clear_line(&o);
     }
+    // Parsed, then refused by the configuration: the flag is named.
+    for (flag, value) in [
+        ("--attempt-timeout", "0s"),
+        ("--burst", "0"),
+        ("--retries", "1000"),
+    ] {
+        let o = resile(&["get", "http://127.0.0.1:1/", "--rate", "1/s", flag, value]);
+        assert_eq!(code(&o), 2, "{flag}: {}", stderr(&o));
+        one_clear_line(&o);
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+    }
     let o = resile(&["frobnicate"]);
     assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn a_retry_after_out_of_range_is_said_to_be_so_not_printed_saturated() {
+    let s = server();
+    for (raw, says) in [
+        ("99999999999999999999", "asked for a wait out of range"),
+        ("3600", "asked to wait 3600 s"),
+    ] {
+        let o = resile(&[
+            "get",
+            &format!("{}/status/503?retry_after_raw={raw}", s.url()),
+        ]);
+        assert_eq!(code(&o), 3, "{raw}: {}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(err.contains(says), "{raw}: {err}");
+        assert!(!err.contains(&u64::MAX.to_string()), "{raw}: {err}");
+    }
+}
+
+#[test]
+fn a_runs_attempts_are_those_sent_even_where_the_breaker_opened_under_a_call() {
+    let s = server();
+    let report = tempdir().join("run.json");
+    let o = resile(&[
+        "get",
+        &format!("{}/status/503", s.url()),
+        "--repeat",
+        "40",
+        "--parallel",
+        "8",
+        "--summary",
+        "always",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 40, "{}", stderr(&o));
+    assert!(
+        lines.iter().any(|l| l["error"] == "unavailable"),
+        "the breaker opened during the run: {lines:?}"
+    );
+    let sent = s.stats().requests;
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["attempts"], sent, "{report}");
+    assert!(
+        stderr(&o).contains(&format!(", {sent} attempt(s)")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_retry_wait_stops_the_call_and_says_what_was_in_flight() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let s = server();
+    for (signal, exit) in [("TERM", 143), ("INT", 130)] {
+        let before = s.stats().requests;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
+            // Answered 503 with Retry-After: 30, so the call waits 30 s before its retry.
+            .args(["get", &format!("{}/status/503?retry_after=30", s.url())])
+            .args(["--max-time", "60s"])
+            .env_remove("RESILE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("resile starts");
+        let answered = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.stats().requests > before
+        });
+        assert!(answered, "the first attempt reached the server");
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = (0..200).find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            child.try_wait().expect("wait")
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("SIG{signal}: resile did not stop");
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(exit), "SIG{signal}: {err}");
+        assert!(
+            err.contains("interrupted by")
+                && err.contains("1 call(s) in flight cancelled")
+                && err.contains("1 attempt(s) sent"),
+            "SIG{signal}: {err}"
+        );
+        assert_eq!(
+            s.stats().requests,
+            before + 1,
+            "no attempt after the signal"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stderr_does_not_panic_the_command() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+
+    // `resile get URL -v 2>&1 | head -1`: the reader goes away, every later line meets EPIPE.
+    let s = server();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
+        .args([
+            "get",
+            &format!("{}/flaky?key=closed-stderr&fail=2", s.url()),
+            "-v",
+        ])
+        .env_remove("RESILE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("resile starts");
+    drop(child.stderr.take());
+    let mut body = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "not a panic (101): {body}");
+    let body: Value = serde_json::from_str(body.trim()).expect("the body, whole");
+    assert_eq!(body["attempt"], 3);
+}
+
+#[test]
+fn a_body_over_the_cap_on_stdout_points_at_o_which_streams_it() {
+    let s = server();
+    let dir = tempdir();
+    let config = dir.join("small.toml");
+    std::fs::write(&config, "max_response_bytes = 1000\n").unwrap();
+    let url = format!("{}/bytes/5000", s.url());
+    let config = config.to_str().unwrap();
+    let o = resile(&["get", &url, "--config", config]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    one_clear_line(&o);
+    assert!(stderr(&o).contains("-o FILE"), "{}", stderr(&o));
+    let file = dir.join("body");
+    let o = resile(&[
+        "get",
+        &url,
+        "--config",
+        config,
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).unwrap().len(), 5000);
+}
+
+/// A one-shot server on 127.0.0.1 that answers its first request with `response`, as is.
+fn answer_once(response: &'static str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = conn.write_all(response.as_bytes());
+    });
+    url
+}
+
+#[test]
+fn verbose_hides_secret_query_values_in_the_urls_response_headers_carry() {
+    let url = answer_once(concat!(
+        "HTTP/1.1 201 Created\r\n",
+        "Location: /orders/1?token=sekrit-1&v=2\r\n",
+        "Content-Location: https://b.s3.test/o?X-Amz-Signature=sekrit-2\r\n",
+        "Link: </orders?access_token=sekrit-3>; rel=\"next\"\r\n",
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let o = resile(&["get", &format!("{url}/orders"), "-v", "--no-follow"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains("sekrit"), "{err}");
+    assert!(
+        err.contains("< location: /orders/1?token=REDACTED&v=2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_servers_newlines_and_escape_sequences_in_an_error_line_are_shown_escaped() {
+    let url = answer_once(concat!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\n",
+        "Connection: close\r\n\r\n",
+        "not json\n\x1b[31mred\x1b[0m",
+    ));
+    let o = resile(&["get", &format!("{url}/items"), "--paginate", "link"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("resile: the walk stopped"))
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(
+        line.contains("not json\\n\\u{1b}[31mred"),
+        "the excerpt on the same line, escaped: {err:?}"
+    );
+}
+
+#[test]
+fn a_redirect_that_cannot_be_followed_says_why_it_is_the_answer() {
+    for (location, says) in [
+        (
+            "Location: ftp://files.test/x?token=sekrit\r\n",
+            "is not an http(s) URL",
+        ),
+        ("", "it has no Location"),
+    ] {
+        let response = format!(
+            "HTTP/1.1 302 Found\r\n{location}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let url = answer_once(Box::leak(response.into_boxed_str()));
+        let o = resile(&["get", &format!("{url}/moved")]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains("302 Found, not followed") && err.contains(says),
+            "{err}"
+        );
+        assert!(!err.contains("sekrit"), "{err}");
+    }
+    // A 304 is an answer, not a redirect.
+    let url = answer_once("HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n");
+    let o = resile(&["get", &format!("{url}/same"), "-H", "If-None-Match: \"v1\""]);
+    assert_eq!((code(&o), stderr(&o)), (0, String::new()));
 }
 
 #[test]
