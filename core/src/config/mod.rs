@@ -3,6 +3,11 @@
 //! Every duration is a whole number of milliseconds in a field ending in `_ms`, so the same
 //! JSON (or TOML) works from Rust, from the CLI and from JavaScript. [`Config::validate`] runs
 //! when an engine is built; after that the engine cannot hold an invalid setting.
+//!
+//! [`Config::from_json`] and [`Config::from_value`] read a document with the crate's own reader
+//! (unknown fields are an error, missing ones take defaults, messages as serde's). To embed the
+//! config in a struct of your own that derives `serde::Deserialize`, turn on the crate's
+//! `deserialize` feature, which derives it for every config type.
 
 use serde::Serialize;
 use thiserror::Error;
