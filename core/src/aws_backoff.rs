@@ -25,7 +25,8 @@ pub enum RetryAfterRule {
 }
 
 /// Where the cap applies.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum CapOrder {
     /// `min(r · base · 2ⁱ, max)`: the standard mode.

@@ -37,7 +37,7 @@
 //! | `grpc-a6` | gRPC retry policy (proposal A6, its example): 4 attempts (at most 5), `random(0, min(0.1 s·2ⁿ⁻¹, 1 s))`; `retryThrottling` 10 tokens, ratio 0.1, retries only above 5 |
 //! | `dotnet-standard` | Microsoft.Extensions.Http.Resilience standard handler: 30 s total, 10 s per attempt, 3 retries with jitter from 2 s; breaker at 10 % over 100 calls in 30 s, 5 s break |
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::aws_backoff::AwsBackoff;
 use crate::config::{AwsRetryConfig, Config, ConfigError, Jitter};
@@ -45,7 +45,8 @@ use crate::quota::QuotaConfig;
 use crate::throttle::ThrottleConfig;
 
 /// A named peer policy.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 pub enum Preset {
     /// The AWS SDKs' standard retry mode.
     #[serde(rename = "aws-standard")]

@@ -8,10 +8,11 @@
 //! The bucket is host state ([`RetryQuota`]); what one call holds is call state
 //! ([`QuotaHold`]). Both are plain numbers: no clock, no allocation.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The costs and capacity of a retry quota.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Tokens when full (and at start).

@@ -6,10 +6,11 @@
 //! Tokens are kept in thousandths, as A6 allows `tokenRatio` three decimal places, so the
 //! arithmetic is exact.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The `retryThrottling` policy.
-#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Tokens at start and at most, in `(0, 1000]` (A6's `maxTokens`).

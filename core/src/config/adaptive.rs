@@ -2,7 +2,7 @@
 //! Netflix's adaptive concurrency limits ([`AdaptiveConcurrency`]). Both are per host and off by
 //! default.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{check_ms, out_of_range, ConfigError};
 
@@ -12,7 +12,8 @@ use super::{check_ms, out_of_range, ConfigError};
 /// the measured send rate, ×0.7 on each throttle and growing back along CUBIC's curve while the
 /// answers are not throttles. A call waits for its token ([`crate::Why::AdaptiveRate`]), never
 /// past its deadline.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct AdaptiveRateConfig {
     /// On: each host gets the adaptive bucket. Default off (on under the `aws-adaptive` preset).
@@ -25,7 +26,8 @@ pub struct AdaptiveRateConfig {
 /// Other failures say nothing about the host's capacity and are ignored, as Netflix's
 /// `onIgnore` does. It replaces `concurrency.max_in_flight_per_host`; `max_in_flight` still
 /// bounds all hosts together.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(tag = "algorithm", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AdaptiveConcurrency {
     /// Additive increase, multiplicative decrease (`AIMDLimit`).
@@ -36,7 +38,8 @@ pub enum AdaptiveConcurrency {
 
 /// `AIMDLimit`: +1 after a success while at least half the limit is in use, ×`backoff_ratio`
 /// after a drop or an attempt slower than `timeout_ms`. Defaults are Netflix's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct AimdConfig {
     /// The limit a host starts at. Default 20.
@@ -71,7 +74,8 @@ impl Default for AimdConfig {
 /// `gradient = clamp(rtt_tolerance · long_rtt / rtt, 0.5, 1)` and `long_rtt` is an exponential
 /// average of the latency over `long_window` samples; `smoothing` of the step is taken.
 /// Defaults are Netflix's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct Gradient2Config {
     /// The limit a host starts at. Default 20.

@@ -2,7 +2,7 @@
 //! section is set): the per-host retry quota, the throttling base delay, where the cap applies,
 //! the `x-amz-retry-after` clamp, and the long-polling wait when the quota is empty.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{check_ms, out_of_range, BackoffConfig, ConfigError, Jitter};
 use crate::aws_backoff::{AwsBackoff, CapOrder, RetryAfterRule};
@@ -14,7 +14,8 @@ use crate::quota::QuotaConfig;
 /// `[0, 1]` with `backoff.jitter = "full"` and 1 with `"none"` (the published test cases fix
 /// it at 1 that way). A retry the quota cannot pay for is not made
 /// ([`crate::Why::BudgetExhausted`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsRetryConfig {
     /// The host's retry quota: capacity (it starts full), the cost of a retry after an

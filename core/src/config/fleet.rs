@@ -1,6 +1,6 @@
 //! Fleet mode: instances that share one quota through a store (see [`crate::fleet`]).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{check_ms, out_of_range, ConfigError};
 
@@ -14,7 +14,8 @@ use super::{check_ms, out_of_range, ConfigError};
 /// limit (`limit / size`) for `recheck_ms`, announces it ([`crate::EventKind::FleetFallback`]),
 /// and asks the store again afterwards: a call never waits on the store past that bound nor
 /// past its own deadline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct FleetConfig {
     /// The fleet's name: instances with the same name (and store) share their state. It

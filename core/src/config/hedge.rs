@@ -1,6 +1,6 @@
 //! Hedging: a further attempt of a slow idempotent read while the first is still out.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{check_ms, out_of_range, ConfigError};
 
@@ -18,7 +18,8 @@ pub const MAX_HEDGES: u32 = 3;
 /// takes a concurrency slot and a rate-limit slot (none free now: no hedge, it never waits for
 /// one), is never sent while the host's breaker is not closed or its server hold lasts, and
 /// never past the call's deadline. Writes are never hedged, with or without a key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct HedgeConfig {
     /// Hedge idempotent reads at all. Default false.

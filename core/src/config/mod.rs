@@ -3,8 +3,13 @@
 //! Every duration is a whole number of milliseconds in a field ending in `_ms`, so the same
 //! JSON (or TOML) works from Rust, from the CLI and from JavaScript. [`Config::validate`] runs
 //! when an engine is built; after that the engine cannot hold an invalid setting.
+//!
+//! [`Config::from_json`] and [`Config::from_value`] read a document with the crate's own reader
+//! (unknown fields are an error, missing ones take defaults, messages as serde's). To embed the
+//! config in a struct of your own that derives `serde::Deserialize`, turn on the crate's
+//! `deserialize` feature, which derives it for every config type.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::preset::{Preset, GRPC_MAX_ATTEMPTS};
@@ -19,10 +24,13 @@ mod request_id;
 pub use request_id::RequestIds;
 mod aws;
 pub use aws::AwsRetryConfig;
+mod read;
 mod throttling;
+pub(crate) use read::deserialize;
 
 /// Everything the engine decides with.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The peer policy this config started from, if any (see [`crate::preset`]). In JSON,
@@ -82,7 +90,8 @@ pub struct Config {
 /// Limits on attempts in flight (a bulkhead). A call over the limit queues, first come first
 /// served, until a slot frees or its deadline passes; it never holds a slot while it waits
 /// out a backoff, a hold or a rate-limit slot.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
     /// Attempts in flight across all hosts; `None`: no limit. Default none (adapters set
@@ -111,7 +120,8 @@ impl Default for ConcurrencyConfig {
 }
 
 /// Rebuilding the driver's connection pool.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolConfig {
     /// After this many connection failures (connect, DNS, TLS) in a row to one host, the engine
@@ -153,7 +163,8 @@ impl Default for Config {
 }
 
 /// The attempt loop.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts per logical call, the first included. `1` disables retries. Default 4.
@@ -191,7 +202,8 @@ impl Default for RetryConfig {
 }
 
 /// How the random part of a backoff delay is drawn (Brooker, "Exponential Backoff And Jitter").
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// `min(cap, base·factorⁿ)`: no randomness; clients that failed together retry together.
@@ -205,7 +217,8 @@ pub enum Jitter {
 }
 
 /// Exponential backoff.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
     /// The first delay before jitter. Default 100 ms.
@@ -233,7 +246,8 @@ impl Default for BackoffConfig {
 /// every logical call deposits `ratio` of a retry, every retry withdraws one, and both count only
 /// for `window_ms`. Under a total outage at `R` calls per second the engine sends at most
 /// `1 + ratio + reserve / (window · R)` attempts per call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Off: every call may use all its attempts. Default on.
@@ -284,7 +298,8 @@ impl Default for BudgetConfig {
 /// volume a run trips only when it is `min_calls` long — the latest 20 attempts all failed, a
 /// 100 % rate over the minimum sample — so a busy host that dies is cut off after 20 failures,
 /// while runs of 20 at a 20 % random failure rate (0.2²⁰ ≈ 10⁻¹⁴ per attempt) do not happen.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Off: never fail fast. Default on.
@@ -329,7 +344,8 @@ impl Default for BreakerConfig {
 }
 
 /// A client-side rate limit per host (GCRA).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(deny_unknown_fields)]
 pub struct LimitConfig {
     /// Sustained requests per second (> 0).
@@ -344,7 +360,8 @@ fn one() -> u32 {
 }
 
 /// The access-token lifecycle.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenConfig {
     /// Fetch a fresh token this long before the current one expires, but never earlier than
@@ -442,13 +459,6 @@ impl Config {
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        if value.get("preset").is_none() {
-            // Straight from the text, so a type error keeps its line and column.
-            let config: Config =
-                serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-            config.validate()?;
-            return Ok(config);
-        }
         Config::from_value(value)
     }
 
@@ -476,8 +486,7 @@ impl Config {
             merge(&mut base, value);
             value = base;
         }
-        let config: Config =
-            serde_json::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config = read::config(&value).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }

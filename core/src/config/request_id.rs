@@ -1,6 +1,6 @@
 //! Whether calls carry an `X-Request-ID`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Whether the engine gives every call an `X-Request-ID` (one random UUID, the same on every
 /// attempt of the call, for tracing a call across client and server logs).
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 /// let config = resile_core::Config::from_json(r#"{"request_id": "off"}"#).unwrap();
 /// assert_eq!(config.request_id, resile_core::config::RequestIds::Off);
 /// ```
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "deserialize", derive(serde::Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestIds {
     /// A fresh UUID v4 per call (the default).

@@ -258,7 +258,7 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// The policy.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::deserialize")]
     pub config: Config,
     /// The calls.
     pub calls: Vec<CallPlan>,

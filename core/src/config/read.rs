@@ -1,0 +1,722 @@
+//! Reading a [`Config`] from a parsed JSON document: one table per config struct (field name →
+//! setter) and one loop that walks any of them, instead of serde's derived `Deserialize`, which
+//! is a map visitor, a sequence visitor and a field-name visitor per struct, each with its own
+//! copy of serde_json's value deserializer (68 KB of the browser module's code before this
+//! reader, 7.6 KB with it).
+//!
+//! It accepts what the derive accepts and fails with the derive's messages (`unknown field`,
+//! `invalid type`, `missing field`, `unknown variant`), word for word: every error is built by
+//! `serde_json::Error`'s own `serde::de::Error` constructors. With the crate's `deserialize`
+//! feature (the native client's typed configs need it) the derive exists too, and the tests hold
+//! the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
+
+use serde::de::{Error as _, Unexpected};
+use serde_json::{Error, Map, Value};
+
+use super::{
+    AdaptiveConcurrency, AdaptiveRateConfig, AimdConfig, AwsRetryConfig, BackoffConfig,
+    BreakerConfig, BudgetConfig, ConcurrencyConfig, Config, FleetConfig, Gradient2Config,
+    HedgeConfig, Jitter, LimitConfig, PoolConfig, RequestIds, RetryConfig, TokenConfig,
+};
+use crate::aws_backoff::CapOrder;
+use crate::preset::Preset;
+use crate::quota::QuotaConfig;
+use crate::throttle::ThrottleConfig;
+
+/// The engine's config from a document, without validation and without applying a `preset`.
+pub(crate) fn config(value: &Value) -> Result<Config, Error> {
+    Config::read(value)
+}
+
+/// Serde's entry for a `Config` inside another document (a scenario's `config`): the value as
+/// written, then this reader.
+pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Config, D::Error> {
+    let value = <Value as serde::Deserialize>::deserialize(d)?;
+    config(&value).map_err(D::Error::custom)
+}
+
+/// A value that can be read from a JSON document.
+trait Read: Sized {
+    fn read(value: &Value) -> Result<Self, Error>;
+}
+
+/// What serde calls the value, for `invalid type` messages.
+fn unexpected(value: &Value) -> Unexpected<'_> {
+    match value {
+        Value::Null => Unexpected::Unit,
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Unexpected::Unsigned(u),
+            (None, Some(i)) => Unexpected::Signed(i),
+            (None, None) => Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Unexpected::Str(s),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+    }
+}
+
+fn invalid_type(value: &Value, expected: &str) -> Error {
+    Error::invalid_type(unexpected(value), &expected)
+}
+
+/// An unsigned integer of at most `max`, as serde's primitive visitors read one.
+fn unsigned(value: &Value, max: u64, expected: &'static str) -> Result<u64, Error> {
+    let Value::Number(n) = value else {
+        return Err(invalid_type(value, expected));
+    };
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) if u <= max => Ok(u),
+        (Some(u), _) => Err(Error::invalid_value(Unexpected::Unsigned(u), &expected)),
+        (None, Some(i)) => Err(Error::invalid_value(Unexpected::Signed(i), &expected)),
+        (None, None) => Err(invalid_type(value, expected)),
+    }
+}
+
+impl Read for u16 {
+    fn read(value: &Value) -> Result<Self, Error> {
+        unsigned(value, u16::MAX.into(), "u16").map(|u| u as u16)
+    }
+}
+
+impl Read for u32 {
+    fn read(value: &Value) -> Result<Self, Error> {
+        unsigned(value, u32::MAX.into(), "u32").map(|u| u as u32)
+    }
+}
+
+impl Read for u64 {
+    fn read(value: &Value) -> Result<Self, Error> {
+        unsigned(value, u64::MAX, "u64")
+    }
+}
+
+impl Read for f64 {
+    fn read(value: &Value) -> Result<Self, Error> {
+        match value {
+            Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
+            other => Err(invalid_type(other, "f64")),
+        }
+    }
+}
+
+impl Read for bool {
+    fn read(value: &Value) -> Result<Self, Error> {
+        match value {
+            Value::Bool(b) => Ok(*b),
+            other => Err(invalid_type(other, "a boolean")),
+        }
+    }
+}
+
+impl Read for String {
+    fn read(value: &Value) -> Result<Self, Error> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(invalid_type(other, "a string")),
+        }
+    }
+}
+
+impl<T: Read> Read for Option<T> {
+    fn read(value: &Value) -> Result<Self, Error> {
+        match value {
+            Value::Null => Ok(None),
+            some => T::read(some).map(Some),
+        }
+    }
+}
+
+impl<T: Read> Read for Vec<T> {
+    fn read(value: &Value) -> Result<Self, Error> {
+        match value {
+            Value::Array(items) => items.iter().map(T::read).collect(),
+            other => Err(invalid_type(other, "a sequence")),
+        }
+    }
+}
+
+/// The index of a unit variant named in `value`: `"full"`, or serde's map form `{"full": null}`.
+fn unit_variant(value: &Value, variants: &'static [&'static str]) -> Result<usize, Error> {
+    let (name, payload) = match value {
+        Value::String(name) => (name, None),
+        Value::Object(map) => match (map.len(), map.iter().next()) {
+            (1, Some((name, payload))) => (name, Some(payload)),
+            _ => {
+                return Err(Error::invalid_value(
+                    Unexpected::Map,
+                    &"map with a single key",
+                ))
+            }
+        },
+        other => return Err(invalid_type(other, "string or map")),
+    };
+    let index = variants
+        .iter()
+        .position(|v| v == name)
+        .ok_or_else(|| Error::unknown_variant(name, variants))?;
+    match payload {
+        None | Some(Value::Null) => Ok(index),
+        Some(other) => Err(invalid_type(other, "unit")),
+    }
+}
+
+/// `Read` for an enum of unit variants, by their serde names.
+macro_rules! unit_enum {
+    ($T:ident { $($name:literal => $variant:ident),+ $(,)? }) => {
+        impl Read for $T {
+            fn read(value: &Value) -> Result<Self, Error> {
+                const VARIANTS: &[&str] = &[$($name),+];
+                const VALUES: &[$T] = &[$($T::$variant),+];
+                unit_variant(value, VARIANTS).map(|i| VALUES[i])
+            }
+        }
+    };
+}
+
+unit_enum!(Jitter { "none" => None, "full" => Full, "equal" => Equal, "decorrelated" => Decorrelated });
+unit_enum!(RequestIds { "generate" => Generate, "off" => Off });
+unit_enum!(CapOrder { "after_jitter" => AfterJitter, "before_jitter" => BeforeJitter });
+unit_enum!(Preset {
+    "aws-standard" => AwsStandard,
+    "aws-adaptive" => AwsAdaptive,
+    "aws-2.1" => Aws21,
+    "grpc-a6" => GrpcA6,
+    "dotnet-standard" => DotnetStandard,
+});
+
+/// Sets one field of `T` from its value.
+type Setter<T> = fn(&mut T, &Value) -> Result<(), Error>;
+
+/// Sets field `i` of the struct being read.
+type SetField<'a> = dyn FnMut(usize, &Value) -> Result<(), Error> + 'a;
+
+/// A config struct's fields as the reader walks them: in declaration order (serde's order,
+/// which is also the order of the sequence form), with the ones that have no default. Not
+/// generic, so the walk exists once for every struct.
+struct Fields {
+    /// `struct RetryConfig`, as serde's messages name it.
+    expecting: &'static str,
+    names: &'static [&'static str],
+    /// Bit `i` set: field `i` has no default and must be written.
+    required: u64,
+}
+
+/// How the sequence form of a struct says it has too many elements: serde_json's reader of a
+/// `Value` array and serde's reader of buffered content word it differently.
+#[derive(Clone, Copy)]
+enum SeqEnd {
+    Array,
+    Content,
+}
+
+impl Fields {
+    fn read(&self, value: &Value, set: &mut SetField<'_>) -> Result<(), Error> {
+        match value {
+            Value::Object(map) => self.read_map(map, None, set),
+            Value::Array(items) => self.read_seq(items, SeqEnd::Array, set),
+            other => Err(invalid_type(other, self.expecting)),
+        }
+    }
+
+    /// The fields written in `map`, every key but `skip` (an internal tag).
+    fn read_map(
+        &self,
+        map: &Map<String, Value>,
+        skip: Option<&str>,
+        set: &mut SetField<'_>,
+    ) -> Result<(), Error> {
+        let mut seen = 0u64;
+        for (key, value) in map.iter().filter(|(k, _)| Some(k.as_str()) != skip) {
+            let i = self
+                .names
+                .iter()
+                .position(|n| n == key)
+                .ok_or_else(|| Error::unknown_field(key, self.names))?;
+            set(i, value)?;
+            seen |= 1 << i;
+        }
+        match self.missing(seen) {
+            Some(i) => Err(Error::missing_field(self.names[i])),
+            None => Ok(()),
+        }
+    }
+
+    /// serde's sequence form: the fields in declaration order.
+    fn read_seq(&self, items: &[Value], end: SeqEnd, set: &mut SetField<'_>) -> Result<(), Error> {
+        let fields = self.names.len();
+        let mut seen = 0u64;
+        for (i, item) in items.iter().take(fields).enumerate() {
+            set(i, item)?;
+            seen |= 1 << i;
+        }
+        let s = if fields == 1 { "" } else { "s" };
+        if let Some(i) = self.missing(seen) {
+            let expected = format!("{} with {fields} element{s}", self.expecting);
+            return Err(Error::invalid_length(i, &expected.as_str()));
+        }
+        if items.len() > fields {
+            return Err(match end {
+                SeqEnd::Array => Error::invalid_length(items.len(), &"fewer elements in array"),
+                SeqEnd::Content => {
+                    let expected = format!("{fields} element{s} in sequence");
+                    Error::invalid_length(items.len(), &expected.as_str())
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The first required field not written.
+    fn missing(&self, seen: u64) -> Option<usize> {
+        (0..self.names.len()).find(|i| self.required & !seen & (1 << i) != 0)
+    }
+}
+
+/// A config struct as the reader sees it: its [`Fields`], a setter for each, and the value
+/// every field not written keeps.
+struct Shape<T: 'static> {
+    fields: Fields,
+    setters: &'static [Setter<T>],
+    start: fn() -> T,
+}
+
+impl<T> Shape<T> {
+    /// A `T` from `walk`, which calls its setter for each field it finds.
+    fn build(
+        &self,
+        walk: impl FnOnce(&Fields, &mut SetField<'_>) -> Result<(), Error>,
+    ) -> Result<T, Error> {
+        let mut out = (self.start)();
+        walk(&self.fields, &mut |i, v| (self.setters[i])(&mut out, v))?;
+        Ok(out)
+    }
+}
+
+/// A config struct's [`Shape`].
+trait Shaped: Sized + 'static {
+    fn shape() -> &'static Shape<Self>;
+}
+
+impl<T: Shaped> Read for T {
+    fn read(value: &Value) -> Result<Self, Error> {
+        T::shape().build(|fields, set| fields.read(value, set))
+    }
+}
+
+/// [`Shaped`] for a config struct, listing its fields in declaration order.
+macro_rules! shape {
+    ($T:ident, start: $start:expr, required: $required:expr, [$($field:ident),+ $(,)?]) => {
+        impl Shaped for $T {
+            fn shape() -> &'static Shape<$T> {
+                static SHAPE: Shape<$T> = Shape {
+                    fields: Fields {
+                        expecting: concat!("struct ", stringify!($T)),
+                        names: &[$(stringify!($field)),+],
+                        required: $required,
+                    },
+                    setters: &[$(|c: &mut $T, v: &Value| {
+                        c.$field = Read::read(v)?;
+                        Ok(())
+                    }),+],
+                    start: $start,
+                };
+                &SHAPE
+            }
+        }
+    };
+    ($T:ident, [$($field:ident),+ $(,)?]) => {
+        shape!($T, start: $T::default, required: 0, [$($field),+]);
+    };
+}
+
+shape!(
+    Config,
+    [
+        preset,
+        retry,
+        backoff,
+        budget,
+        breaker,
+        limit,
+        learn_limits,
+        token,
+        max_hosts,
+        max_queued_events,
+        concurrency,
+        pool,
+        adaptive_rate,
+        hedge,
+        fleet,
+        request_id,
+        aws,
+        retry_throttling,
+    ]
+);
+shape!(
+    RetryConfig,
+    [
+        max_attempts,
+        attempt_timeout_ms,
+        deadline_ms,
+        retry_statuses,
+        respect_retry_after,
+        max_retry_after_ms,
+        hold_spread,
+    ]
+);
+shape!(BackoffConfig, [base_ms, factor, cap_ms, jitter]);
+shape!(
+    BudgetConfig,
+    [enabled, ratio, reserve, max_saved, window_ms]
+);
+shape!(
+    BreakerConfig,
+    [
+        enabled,
+        consecutive_failures,
+        failure_rate,
+        window_ms,
+        min_calls,
+        open_ms,
+        open_growth,
+        max_open_ms,
+        half_open_probes,
+    ]
+);
+shape!(
+    LimitConfig,
+    start: || LimitConfig { per_second: 0.0, burst: super::one() },
+    required: 0b01,
+    [per_second, burst]
+);
+shape!(
+    TokenConfig,
+    [
+        refresh_skew_ms,
+        refresh_on_401,
+        fetch_backoff_ms,
+        max_fetch_backoff_ms
+    ]
+);
+shape!(
+    ConcurrencyConfig,
+    [
+        max_in_flight,
+        max_in_flight_per_host,
+        max_queue_ms,
+        adaptive
+    ]
+);
+shape!(PoolConfig, [recycle_after_failures]);
+shape!(AdaptiveRateConfig, [enabled]);
+shape!(
+    AimdConfig,
+    [
+        initial_limit,
+        min_limit,
+        max_limit,
+        backoff_ratio,
+        timeout_ms
+    ]
+);
+shape!(
+    Gradient2Config,
+    [
+        initial_limit,
+        min_limit,
+        max_limit,
+        smoothing,
+        queue_size,
+        long_window,
+        rtt_tolerance,
+        min_window_ms,
+        max_window_ms,
+        window_size,
+    ]
+);
+shape!(
+    HedgeConfig,
+    [
+        enabled,
+        delay_ms,
+        percentile,
+        min_samples,
+        min_delay_ms,
+        max_delay_ms,
+        max_hedges,
+    ]
+);
+shape!(
+    FleetConfig,
+    [name, size, answer_within_ms, recheck_ms, share_breaker]
+);
+shape!(
+    AwsRetryConfig,
+    [
+        quota,
+        throttling_base_ms,
+        cap,
+        retry_after_slack_ms,
+        long_polling
+    ]
+);
+shape!(
+    QuotaConfig,
+    [
+        capacity,
+        retry_cost,
+        timeout_cost,
+        throttling_cost,
+        success_increment
+    ]
+);
+shape!(
+    ThrottleConfig,
+    start: || ThrottleConfig { max_tokens: 0, token_ratio: 0.0 },
+    required: 0b11,
+    [max_tokens, token_ratio]
+);
+
+/// The algorithm's struct under an internal `algorithm` tag, as serde reads an internally tagged
+/// enum: the tag first (from anywhere in the map, or as the first element of a sequence), then
+/// the other fields as the variant's struct.
+impl Read for AdaptiveConcurrency {
+    fn read(value: &Value) -> Result<Self, Error> {
+        const TAG: &str = "algorithm";
+        const VARIANTS: &[&str] = &["aimd", "gradient2"];
+        const EXPECTING: &str = "internally tagged enum AdaptiveConcurrency";
+        let variant = |tag: &Value| match tag {
+            Value::String(name) => VARIANTS
+                .iter()
+                .position(|v| v == name)
+                .ok_or_else(|| Error::unknown_variant(name, VARIANTS)),
+            other => Err(invalid_type(other, "variant identifier")),
+        };
+        let (index, rest) = match value {
+            Value::Object(map) => {
+                let tag = map.get(TAG).ok_or_else(|| Error::missing_field(TAG))?;
+                (variant(tag)?, Rest::Map(map))
+            }
+            Value::Array(items) => match items.split_first() {
+                Some((tag, rest)) => (variant(tag)?, Rest::Seq(rest)),
+                None => return Err(Error::missing_field(TAG)),
+            },
+            other => return Err(invalid_type(other, EXPECTING)),
+        };
+        match index {
+            0 => rest.read(TAG).map(AdaptiveConcurrency::Aimd),
+            _ => rest.read(TAG).map(AdaptiveConcurrency::Gradient2),
+        }
+    }
+}
+
+/// What is left of an internally tagged value once its tag is read.
+#[derive(Clone, Copy)]
+enum Rest<'a> {
+    Map(&'a Map<String, Value>),
+    Seq(&'a [Value]),
+}
+
+impl Rest<'_> {
+    fn read<T: Shaped>(self, tag: &str) -> Result<T, Error> {
+        T::shape().build(|fields, set| match self {
+            Rest::Map(map) => fields.read_map(map, Some(tag), set),
+            Rest::Seq(items) => fields.read_seq(items, SeqEnd::Content, set),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Documents the reader must take (or refuse) exactly as serde's derive does: every field
+    /// type, every struct, both forms of a struct and of an enum, and each kind of mistake.
+    fn documents() -> Vec<Value> {
+        let adaptive = |a: Value| json!({"concurrency": {"adaptive": a}});
+        vec![
+            json!({}),
+            serde_json::to_value(Config::default()).unwrap(),
+            serde_json::to_value(Preset::AwsAdaptive.config()).unwrap(),
+            serde_json::to_value(Preset::GrpcA6.config()).unwrap(),
+            serde_json::to_value(Preset::Aws21.config()).unwrap(),
+            json!({"retries": 3}),
+            json!({"retry": {"max_attempts": 3, "retry_statuses": [503, 429]}}),
+            json!({"retry": {"max_attempts": 1.5}}),
+            json!({"retry": {"max_attempts": -1}}),
+            json!({"retry": {"max_attempts": 5_000_000_000u64}}),
+            json!({"retry": {"max_attempts": "3"}}),
+            json!({"retry": {"max_attempts": null}}),
+            json!({"retry": {"max_attempts": [3]}}),
+            json!({"retry": {"max_attempts": {"a": 1}}}),
+            json!({"retry": {"max_attempts": true}}),
+            json!({"retry": {"deadline_ms": null, "attempt_timeout_ms": -5}}),
+            json!({"retry": {"max_retry_after_ms": 3.0}}),
+            json!({"retry": {"retry_statuses": [70000]}}),
+            json!({"retry": {"retry_statuses": 503}}),
+            json!({"retry": {"hold_spread": 1}}),
+            json!({"retry": {"hold_spread": "x"}}),
+            json!({"retry": {"respect_retry_after": 1}}),
+            json!({"retry": 3}),
+            json!({"retry": null}),
+            json!({"retry": "x"}),
+            json!({"retry": [2, 1000]}),
+            json!({"retry": [2, 1000, null, [500], true, 1, 0.5, 9]}),
+            json!({"retry": [2.5]}),
+            json!({"backoff": {"jitter": "equal"}}),
+            json!({"backoff": {"jitter": "sometimes"}}),
+            json!({"backoff": {"jitter": {"none": null}}}),
+            json!({"backoff": {"jitter": {"none": 1}}}),
+            json!({"backoff": {"jitter": {"none": null, "full": null}}}),
+            json!({"backoff": {"jitter": {}}}),
+            json!({"backoff": {"jitter": 1}}),
+            json!({"backoff": {"factor": 3, "base_ms": 7}}),
+            json!({"limit": {"per_second": 5}}),
+            json!({"limit": {"burst": 5}}),
+            json!({"limit": {}}),
+            json!({"limit": [5]}),
+            json!({"limit": []}),
+            json!({"limit": [5, 2, 1]}),
+            json!({"limit": null}),
+            json!({"limit": {"per_second": 5, "rate": 1}}),
+            json!({"token": {"refresh_on_401": false, "skew": 1}}),
+            json!({"fleet": {"name": "x", "size": 3}}),
+            json!({"fleet": {"name": 7}}),
+            json!({"request_id": "off"}),
+            json!({"request_id": "on"}),
+            json!({"preset": "grpc-a6"}),
+            json!({"preset": "nope"}),
+            json!({"preset": 3}),
+            json!({"aws": {"cap": "before_jitter", "quota": {"capacity": 10}}}),
+            json!({"aws": {"cap": "sometime"}}),
+            json!({"aws": {"quota": {"cost": 1}}}),
+            json!({"retry_throttling": {"max_tokens": 10, "token_ratio": 0.1}}),
+            json!({"retry_throttling": {"max_tokens": 10}}),
+            json!({"retry_throttling": {}}),
+            json!({"retry_throttling": [10]}),
+            json!({"hedge": {"enabled": true, "percentile": 0.9}}),
+            json!({"hedge": {"percentile": "p90"}}),
+            json!({"pool": {"recycle_after_failures": 2}, "adaptive_rate": {"enabled": true}}),
+            json!({"pool": [1, 2]}),
+            adaptive(json!({"algorithm": "aimd", "max_limit": 50})),
+            adaptive(json!({"algorithm": "gradient2", "smoothing": 0.5})),
+            adaptive(json!({"max_limit": 50})),
+            adaptive(json!({"algorithm": "vegas"})),
+            adaptive(json!({"algorithm": 1})),
+            adaptive(json!({"algorithm": "aimd", "smoothing": 0.5})),
+            adaptive(json!({"algorithm": "aimd", "max_limit": "lots"})),
+            adaptive(json!(["aimd", 10, 5])),
+            adaptive(json!(["aimd", 1, 2, 3, 0.9, 5, 6])),
+            adaptive(json!([])),
+            adaptive(json!(["vegas"])),
+            adaptive(json!("aimd")),
+            adaptive(json!(4)),
+            adaptive(json!(null)),
+            json!([]),
+            json!(null),
+            json!("config"),
+        ]
+    }
+
+    #[cfg(feature = "deserialize")]
+    #[test]
+    fn reads_what_the_derive_reads_with_its_messages() {
+        let differ: Vec<_> = documents()
+            .into_iter()
+            .filter_map(|doc| {
+                let derived =
+                    serde_json::from_value::<Config>(doc.clone()).map_err(|e| e.to_string());
+                let read = config(&doc).map_err(|e| e.to_string());
+                (read != derived).then(|| format!("{doc}:\n  read {read:?}\n  derive {derived:?}"))
+            })
+            .collect();
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+    }
+
+    /// `value`'s fields as an array in the order `T`'s shape lists them (absent ones null).
+    #[cfg(feature = "deserialize")]
+    fn in_shape_order<T: Shaped + serde::Serialize>(value: &T) -> Value {
+        let object = serde_json::to_value(value).unwrap();
+        let fields = T::shape().fields.names.iter();
+        Value::Array(
+            fields
+                .map(|n| object.get(*n).cloned().unwrap_or(Value::Null))
+                .collect(),
+        )
+    }
+
+    /// The sequence form reads fields by position, so each shape must list its struct's fields
+    /// in declaration order, the order serde's derive reads them in: a struct's values in the
+    /// shape's order read back as the same struct, by the reader and by the derive.
+    #[cfg(feature = "deserialize")]
+    #[test]
+    fn shapes_list_the_fields_in_declaration_order() {
+        fn check<T>(value: T)
+        where
+            T: Shaped
+                + serde::Serialize
+                + serde::de::DeserializeOwned
+                + PartialEq
+                + core::fmt::Debug,
+        {
+            let array = in_shape_order(&value);
+            assert_eq!(T::read(&array).unwrap(), value, "{array}");
+            let derived = serde_json::from_value::<T>(array.clone()).unwrap();
+            assert_eq!(derived, value, "{array}");
+        }
+        let aws = Preset::AwsStandard.config();
+        check(aws.clone());
+        check(aws.retry);
+        check(aws.backoff);
+        check(aws.budget);
+        check(aws.breaker);
+        check(aws.token);
+        check(aws.concurrency);
+        check(aws.pool);
+        check(AdaptiveRateConfig { enabled: true });
+        check(aws.hedge);
+        check(aws.aws.clone().unwrap());
+        check(aws.aws.unwrap().quota);
+        check(LimitConfig {
+            per_second: 2.5,
+            burst: 3,
+        });
+        check(ThrottleConfig::GRPC_A6);
+        check(FleetConfig::default());
+        check(AimdConfig::default());
+        check(Gradient2Config::default());
+    }
+
+    #[test]
+    fn every_document_gives_a_value_or_a_message() {
+        // Without the derive to compare with (the browser build), the same documents still read
+        // without a panic, and the messages name what was wrong.
+        for doc in documents() {
+            if let Err(e) = config(&doc) {
+                assert!(!e.to_string().is_empty(), "{doc}");
+            }
+        }
+        let e = config(&json!({"retry": {"max_attempts": 1.5}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type: floating point `1.5`, expected u32"
+        );
+        let e = config(&json!({"retries": 3})).unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown field `retries`, expected one of `preset`, `retry`"),
+            "{e}"
+        );
+        let e = config(&json!({"limit": {"burst": 2}})).unwrap_err();
+        assert_eq!(e.to_string(), "missing field `per_second`");
+        let c =
+            config(&json!({"concurrency": {"adaptive": {"algorithm": "aimd", "max_limit": 50}}}))
+                .unwrap();
+        assert!(
+            matches!(c.concurrency.adaptive, Some(AdaptiveConcurrency::Aimd(a)) if a.max_limit == 50)
+        );
+    }
+}
