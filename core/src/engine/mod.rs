@@ -29,9 +29,7 @@
 //!             other => panic!("unexpected {other:?}"),
 //!         }
 //!     }
-//!     while let Some(event) = engine.poll_event() {
-//!         println!("{}", serde_json::to_string(&event).unwrap());
-//!     }
+//!     engine.drain_events(|event| println!("{}", serde_json::to_string(event).unwrap()));
 //!     // Sleep until the engine's next deadline (a retry's backoff here).
 //!     now = engine.poll_timeout().expect("a retry is scheduled");
 //!     engine.handle_timeout(now);
@@ -48,7 +46,8 @@
 //!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
 //!   answer to an [`Action::Reserve`]).
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
-//!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
+//!   until `None`, the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
+//!   `None` to own them), then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
 //! - **Views**: [`Engine::stats`], [`Engine::hosts`], [`Engine::token_view`],
@@ -469,11 +468,23 @@ impl Engine {
         self.actions.pop_front()
     }
 
-    /// The next event for logs and UIs.
+    /// The next event for logs and UIs, moved out: for a driver that must keep events past its
+    /// next input (one whose listeners may call the engine again). Otherwise prefer
+    /// [`Engine::drain_events`], which lends them.
     #[must_use]
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Hands every queued event to `f`, oldest first, by reference, and forgets them: the
+    /// cheap way to drain (no event is moved out). `f` sees the same events, in the same
+    /// order, as [`Engine::poll_event`] until `None` would return; clone one to keep it.
+    #[inline]
+    pub fn drain_events(&mut self, mut f: impl FnMut(&Event)) {
+        while let Some(event) = self.events.pop_front() {
+            f(&event);
+        }
     }
 
     /// When [`Engine::handle_timeout`] should next be called, if ever: the earliest deadline
