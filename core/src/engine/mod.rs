@@ -66,6 +66,7 @@
 //! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `event_queue.rs` | the bounded queue behind `poll_event` and `drain_events` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
 //! | `control.rs` | breakers by hand: hold, release, reset, export, import |
@@ -80,6 +81,7 @@ mod aws;
 mod call;
 mod control;
 mod event;
+mod event_queue;
 mod failure;
 pub mod fallback;
 mod flight;
@@ -117,6 +119,7 @@ use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
 use call::{Call, Ended, Phase};
+use event_queue::{EventQueue, Pushed};
 use host::Host;
 use timer::{TimerKey, TimerQueue};
 
@@ -141,7 +144,7 @@ pub struct Engine {
     /// Attempts in flight, all hosts.
     in_flight: u32,
     actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     token: Token,
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
@@ -181,7 +184,7 @@ impl Engine {
             queue_seq: 0,
             in_flight: 0,
             actions: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -474,17 +477,15 @@ impl Engine {
     #[must_use]
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// Hands every queued event to `f`, oldest first, by reference, and forgets them: the
     /// cheap way to drain (no event is moved out). `f` sees the same events, in the same
     /// order, as [`Engine::poll_event`] until `None` would return; clone one to keep it.
     #[inline]
-    pub fn drain_events(&mut self, mut f: impl FnMut(&Event)) {
-        while let Some(event) = self.events.pop_front() {
-            f(&event);
-        }
+    pub fn drain_events(&mut self, f: impl FnMut(&Event)) {
+        self.events.drain(f);
     }
 
     /// When [`Engine::handle_timeout`] should next be called, if ever: the earliest deadline
@@ -543,11 +544,10 @@ impl Engine {
 
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
-        if self.events.len() >= self.config.max_queued_events as usize {
-            self.events.pop_front();
+        let bound = self.config.max_queued_events as usize;
+        if self.events.push(Event { at, kind }, bound) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
-        self.events.push_back(Event { at, kind });
     }
 
     /// Makes `at` the call's one live deadline.
