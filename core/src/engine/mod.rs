@@ -482,7 +482,8 @@ impl Engine {
 
     /// Hands every queued event to `f`, oldest first, by reference, and forgets them: the
     /// cheap way to drain (no event is moved out). `f` sees the same events, in the same
-    /// order, as [`Engine::poll_event`] until `None` would return; clone one to keep it.
+    /// order, as [`Engine::poll_event`] until `None` would return; clone one to keep it. If `f`
+    /// panics, the events stay queued (those it saw included).
     #[inline]
     pub fn drain_events(&mut self, f: impl FnMut(&Event)) {
         self.events.drain(f);
