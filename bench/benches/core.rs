@@ -70,7 +70,7 @@ fn engine(c: &mut Criterion) {
                 t,
             );
             let done = e.poll_action();
-            while e.poll_event().is_some() {}
+            e.drain_events(|_| {});
             black_box(done)
         })
     });
@@ -106,7 +106,7 @@ fn engine(c: &mut Criterion) {
             );
             now = wake.as_nanos();
             let done = e.poll_action();
-            while e.poll_event().is_some() {}
+            e.drain_events(|_| {});
             black_box(done)
         })
     });
@@ -142,7 +142,7 @@ fn decisions(e: &mut Engine, iters: u64, status: u16, wall: UnixTime) -> Duratio
             ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
         }
         while e.poll_action().is_some() {}
-        while e.poll_event().is_some() {}
+        e.drain_events(|_| {});
         let start = std::time::Instant::now();
         for &id in &ids {
             e.handle(
@@ -151,16 +151,16 @@ fn decisions(e: &mut Engine, iters: u64, status: u16, wall: UnixTime) -> Duratio
                 Instant::ZERO,
             );
             black_box(e.poll_action());
-            while let Some(ev) = e.poll_event() {
+            e.drain_events(|ev| {
                 black_box(ev);
-            }
+            });
         }
         total += start.elapsed();
         for &id in &ids {
             e.cancel(id, Instant::ZERO);
         }
         while e.poll_action().is_some() {}
-        while e.poll_event().is_some() {}
+        e.drain_events(|_| {});
     }
     total
 }

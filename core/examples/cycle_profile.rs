@@ -55,7 +55,7 @@ fn cycles(e: &mut Engine, n: u64) {
         if let Some(Action::Done { .. }) = e.poll_action() {
             done += 1;
         }
-        while e.poll_event().is_some() {}
+        e.drain_events(|_| {});
     }
     println!("{done} cycles");
 }
@@ -68,13 +68,13 @@ fn attempts(e: &mut Engine, status: u16, batches: u64) {
             ids.push(e.start(CallSpec::get("https://api.test"), Instant::ZERO));
         }
         while e.poll_action().is_some() {}
-        while e.poll_event().is_some() {}
+        e.drain_events(|_| {});
         decide_batch(e, &ids, status);
         for &id in &ids {
             e.cancel(id, Instant::ZERO);
         }
         while e.poll_action().is_some() {}
-        while e.poll_event().is_some() {}
+        e.drain_events(|_| {});
     }
     println!("{} decisions", batches * 1024);
 }
@@ -89,8 +89,8 @@ fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
             Instant::ZERO,
         );
         black_box(e.poll_action());
-        while let Some(ev) = e.poll_event() {
+        e.drain_events(|ev| {
             black_box(ev);
-        }
+        });
     }
 }

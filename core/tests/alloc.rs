@@ -72,13 +72,17 @@ fn cycle(engine: &mut Engine, now: &mut u64, retry_headers: &[(&str, &str)]) {
                     engine.handle(id, Outcome::Response(response), t);
                 }
                 Action::Done { .. } => {
-                    while engine.poll_event().is_some() {}
+                    engine.drain_events(|e| {
+                        std::hint::black_box(e);
+                    });
                     return;
                 }
                 _ => panic!("unexpected action"),
             }
         }
-        while engine.poll_event().is_some() {}
+        engine.drain_events(|e| {
+            std::hint::black_box(e);
+        });
         let wake = engine.poll_timeout().expect("a retry is due");
         *now = wake.as_millis();
         engine.handle_timeout(wake);
@@ -181,13 +185,17 @@ fn adaptive_cycle(engine: &mut Engine, now: &mut u64) {
                     engine.handle(id, Outcome::Response(r), Instant::from_millis(*now));
                 }
                 Action::Done { .. } | Action::Fail { .. } => {
-                    while engine.poll_event().is_some() {}
+                    engine.drain_events(|e| {
+                        std::hint::black_box(e);
+                    });
                     return;
                 }
                 _ => panic!("unexpected action"),
             }
         }
-        while engine.poll_event().is_some() {}
+        engine.drain_events(|e| {
+            std::hint::black_box(e);
+        });
         let at = engine.poll_timeout().expect("a wait");
         *now = at.as_millis() + 1;
         engine.handle_timeout(Instant::from_millis(*now));

@@ -757,3 +757,62 @@ fn calls_waiting_out_a_hold_wake_spread_after_it_never_before() {
         "spread out, not one instant: {waiters:?}"
     );
 }
+
+/// The events of a call with a retry, polled one by one (`poll_event`) or lent in one pass
+/// (`drain_events`), from two engines fed the same inputs.
+fn events_of_a_retried_call(drain: bool) -> Vec<resile_core::Event> {
+    use resile_core::headers::NoHeaders;
+    use resile_core::{Action, Outcome, Response};
+    let wall = UnixTime::from_secs(1_700_000_000);
+    let mut e = Engine::new(Config::default(), 7, Instant::ZERO).unwrap();
+    let mut seen = Vec::new();
+    let mut collect = |e: &mut Engine| {
+        if drain {
+            e.drain_events(|ev| seen.push(ev.clone()));
+        } else {
+            seen.extend(core::iter::from_fn(|| e.poll_event()));
+        }
+    };
+    let id = e.start(CallSpec::get(HOST), Instant::ZERO);
+    let mut now = Instant::ZERO;
+    for status in [503, 200] {
+        assert!(matches!(e.poll_action(), Some(Action::Send { .. })));
+        e.handle(
+            id,
+            Outcome::Response(Response::new(status, &NoHeaders, wall)),
+            now,
+        );
+        collect(&mut e);
+        if let Some(wake) = e.poll_timeout().filter(|_| status == 503) {
+            now = wake;
+            e.handle_timeout(now);
+        }
+    }
+    assert!(matches!(
+        e.poll_action(),
+        Some(Action::Done {
+            status: 200,
+            attempts: 2,
+            ..
+        })
+    ));
+    collect(&mut e);
+    assert!(e.poll_event().is_none(), "a drain leaves nothing behind");
+    seen
+}
+
+#[test]
+fn drain_events_lends_what_poll_event_hands_out_in_the_same_order() {
+    let polled = events_of_a_retried_call(false);
+    let drained = events_of_a_retried_call(true);
+    assert!(drained.len() >= 6, "{drained:?}");
+    assert!(matches!(drained[0].kind, EventKind::CallStarted { .. }));
+    assert!(drained
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::RetryScheduled { .. })));
+    assert!(matches!(
+        drained.last().map(|e| &e.kind),
+        Some(EventKind::CallSucceeded { .. })
+    ));
+    assert_eq!(drained, polled);
+}

@@ -478,9 +478,10 @@ impl Shared {
                 _ => {}
             }
         }
-        while let Some(event) = st.engine.poll_event() {
-            let call = event.kind.call().or(st.cause);
-            telemetry::engine_event(&event, call.and_then(|c| st.waiters.sink(c)));
+        let (waiters, cause) = (&mut st.waiters, st.cause);
+        st.engine.drain_events(|event| {
+            let call = event.kind.call().or(cause);
+            telemetry::engine_event(event, call.and_then(|c| waiters.sink(c)));
             if let (
                 Some(call),
                 EventKind::CallSucceeded { .. }
@@ -488,17 +489,19 @@ impl Shared {
                 | EventKind::CallFellBack { .. },
             ) = (call, &event.kind)
             {
-                st.waiters.end(call);
+                waiters.end(call);
             }
-            self.emit(ClientEvent::Engine(event));
-        }
+            if self.on_event.is_some() {
+                self.emit(&ClientEvent::Engine(event.clone()));
+            }
+        });
     }
 
     /// Runs the user's callback (under the lock, so events arrive in order).
-    fn emit(&self, event: ClientEvent) {
+    fn emit(&self, event: &ClientEvent) {
         if let Some(cb) = &self.on_event {
             IN_CALLBACK.with(|f| f.set(true));
-            if catch_unwind(AssertUnwindSafe(|| cb(&event))).is_err() {
+            if catch_unwind(AssertUnwindSafe(|| cb(event))).is_err() {
                 tracing::error!(target: "resile", "the on_event callback panicked; the event was dropped");
             }
             IN_CALLBACK.with(|f| f.set(false));

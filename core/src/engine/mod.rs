@@ -29,9 +29,7 @@
 //!             other => panic!("unexpected {other:?}"),
 //!         }
 //!     }
-//!     while let Some(event) = engine.poll_event() {
-//!         println!("{}", serde_json::to_string(&event).unwrap());
-//!     }
+//!     engine.drain_events(|event| println!("{}", serde_json::to_string(event).unwrap()));
 //!     // Sleep until the engine's next deadline (a retry's backoff here).
 //!     now = engine.poll_timeout().expect("a retry is scheduled");
 //!     engine.handle_timeout(now);
@@ -48,7 +46,8 @@
 //!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
 //!   answer to an [`Action::Reserve`]).
 //! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
-//!   until `None`, [`Engine::poll_event`] until `None`, then [`Engine::poll_timeout`] to know
+//!   until `None`, the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
+//!   `None` to own them), then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
 //! - **Views**: [`Engine::stats`], [`Engine::hosts`], [`Engine::token_view`],
@@ -67,6 +66,7 @@
 //! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
+//! | `event_queue.rs` | the bounded queue behind `poll_event` and `drain_events` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
 //! | `control.rs` | breakers by hand: hold, release, reset, export, import |
@@ -81,6 +81,7 @@ mod aws;
 mod call;
 mod control;
 mod event;
+mod event_queue;
 mod failure;
 pub mod fallback;
 mod flight;
@@ -118,6 +119,7 @@ use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
 use call::{Call, Ended, Phase};
+use event_queue::{EventQueue, Pushed};
 use host::Host;
 use timer::{TimerKey, TimerQueue};
 
@@ -142,7 +144,7 @@ pub struct Engine {
     /// Attempts in flight, all hosts.
     in_flight: u32,
     actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     token: Token,
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
@@ -182,7 +184,7 @@ impl Engine {
             queue_seq: 0,
             in_flight: 0,
             actions: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -469,11 +471,22 @@ impl Engine {
         self.actions.pop_front()
     }
 
-    /// The next event for logs and UIs.
+    /// The next event for logs and UIs, moved out: for a driver that must keep events past its
+    /// next input (one whose listeners may call the engine again). Otherwise prefer
+    /// [`Engine::drain_events`], which lends them.
     #[must_use]
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
+    }
+
+    /// Hands every queued event to `f`, oldest first, by reference, and forgets them: the
+    /// cheap way to drain (no event is moved out). `f` sees the same events, in the same
+    /// order, as [`Engine::poll_event`] until `None` would return; clone one to keep it. If `f`
+    /// panics, the events stay queued (those it saw included).
+    #[inline]
+    pub fn drain_events(&mut self, f: impl FnMut(&Event)) {
+        self.events.drain(f);
     }
 
     /// When [`Engine::handle_timeout`] should next be called, if ever: the earliest deadline
@@ -532,11 +545,10 @@ impl Engine {
 
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
-        if self.events.len() >= self.config.max_queued_events as usize {
-            self.events.pop_front();
+        let bound = self.config.max_queued_events as usize;
+        if self.events.push(Event { at, kind }, bound) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
-        self.events.push_back(Event { at, kind });
     }
 
     /// Makes `at` the call's one live deadline.

@@ -59,7 +59,7 @@ impl Setup {
         while let Some(a) = self.engine.poll_action() {
             all.push(a);
         }
-        while self.engine.poll_event().is_some() {}
+        self.engine.drain_events(|_| {});
         all
     }
 

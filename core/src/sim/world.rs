@@ -347,10 +347,11 @@ impl<S: Server> World<S> {
                 Action::RecycleConnections { .. } => {}
             }
         }
-        while let Some(e) = self.engine.poll_event() {
-            if self.keep_trace {
-                self.trace.push(e);
-            }
+        if self.keep_trace {
+            self.trace
+                .extend(core::iter::from_fn(|| self.engine.poll_event()));
+        } else {
+            self.engine.drain_events(|_| {});
         }
     }
 
