@@ -17,10 +17,10 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::{self, Either};
+use futures::future;
 use futures::{Future, StreamExt};
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
@@ -111,10 +111,6 @@ impl<'t, A> Outs<'t, A> {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
     fn push(&mut self, out: Out<'t, A>) {
         match self.first {
             None => self.first = Some(out),
@@ -147,24 +143,50 @@ impl<'t, A> Outs<'t, A> {
 }
 
 impl<'t, R, A: Future<Output = Attempt<R>> + Unpin> Outs<'t, A> {
-    /// The first attempt out to finish, taken out.
-    fn first_done(&mut self) -> impl Future<Output = (Out<'t, A>, Attempt<R>)> + '_ {
-        future::poll_fn(move |cx| {
-            if let Some(first) = &mut self.first {
-                if let Poll::Ready(attempt) = Pin::new(&mut first.attempt).poll(cx) {
-                    if let Some(done) = self.take_first() {
-                        return Poll::Ready((done, attempt));
-                    }
+    /// The first attempt out to finish, taken out (pending while none is out).
+    fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t, A>, Attempt<R>)> {
+        if let Some(first) = &mut self.first {
+            if let Poll::Ready(attempt) = Pin::new(&mut first.attempt).poll(cx) {
+                if let Some(done) = self.take_first() {
+                    return Poll::Ready((done, attempt));
                 }
             }
-            for i in 0..self.rest.len() {
-                if let Poll::Ready(attempt) = Pin::new(&mut self.rest[i].attempt).poll(cx) {
-                    return Poll::Ready((self.rest.swap_remove(i), attempt));
-                }
+        }
+        for i in 0..self.rest.len() {
+            if let Poll::Ready(attempt) = Pin::new(&mut self.rest[i].attempt).poll(cx) {
+                return Poll::Ready((self.rest.swap_remove(i), attempt));
             }
-            Poll::Pending
-        })
+        }
+        Poll::Pending
     }
+}
+
+/// What the call loop takes up next: an order, or an attempt that finished.
+enum Next<'t, A, R> {
+    /// The engine's next order; `None` once the driver dropped the call.
+    Order(Option<CallMsg>),
+    /// An attempt out finished.
+    Finished(Out<'t, A>, Attempt<R>),
+}
+
+/// The next order, or else the first attempt out to finish: orders first, so what the engine
+/// decided after an answer (a loser's `Abort`, `Done`) is carried out before any other attempt
+/// is looked at. One poll of both in place, rather than a `select` whose output (an attempt's
+/// whole response) is moved through its own layers.
+fn next<'o, 't, R, A: Future<Output = Attempt<R>> + Unpin>(
+    orders: &'o mut Orders,
+    out: &'o mut Outs<'t, A>,
+) -> impl Future<Output = Next<'t, A, R>> + 'o
+where
+    't: 'o,
+{
+    future::poll_fn(move |cx| {
+        if let Poll::Ready(msg) = orders.poll_next_unpin(cx) {
+            return Poll::Ready(Next::Order(msg));
+        }
+        out.poll_first_done(cx)
+            .map(|(done, attempt)| Next::Finished(done, attempt))
+    })
 }
 
 /// Runs one call in its `span`: starts it on the engine, performs every attempt it orders, and
@@ -283,46 +305,38 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
     /// arguments once, unlike an `async fn`).
     #[allow(clippy::manual_async_fn)]
     fn attempts<E: Exchange>(
-        self,
+        mut self,
         first: CallMsg,
         mut exchange: E,
     ) -> impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E> {
+        // The block works on its captures in place: moved into locals of its own they would be
+        // kept twice in the boxed future, once as captured and once as the locals.
+        let mut pending = Some(first);
         async move {
-            let Running {
-                shared,
-                call,
-                mut guard,
-                mut orders,
-            } = self;
+            let (shared, call) = (self.shared, self.call);
+            let (guard, orders) = (&mut self.guard, &mut self.orders);
             let id = guard.id;
             exchange.opened(id);
             let mut last_message: Option<String> = None;
             let mut request_id: Option<UuidText> = None;
             let mut attempts = 0;
             let mut out: Outs<'t, E::Attempt> = Outs::new();
-            let mut pending = Some(first);
             loop {
-                let next = if let Some(order) = pending.take() {
-                    Either::Left(Some(order))
-                } else if out.is_empty() {
-                    Either::Left(orders.next().await)
-                } else {
-                    match future::select(orders.next(), out.first_done()).await {
-                        Either::Left((msg, _)) => Either::Left(msg),
-                        Either::Right((done, _)) => Either::Right(done),
-                    }
+                let taken = match pending.take() {
+                    Some(order) => Next::Order(Some(order)),
+                    None => next(orders, &mut out).await,
                 };
                 let (
                     Out {
                         n: attempt, span, ..
                     },
                     outcome,
-                ) = match next {
-                    Either::Left(None) => {
+                ) = match taken {
+                    Next::Order(None) => {
                         guard.live = false;
                         return Err(Error::Cancelled);
                     }
-                    Either::Left(Some(order)) => {
+                    Next::Order(Some(order)) => {
                         match order {
                             CallMsg::Send(mut order) => {
                                 attempts += 1;
@@ -411,7 +425,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         }
                         continue;
                     }
-                    Either::Right(done) => done,
+                    Next::Finished(done, attempt) => (done, attempt),
                 };
                 match outcome {
                     Attempt::Response(received) => {

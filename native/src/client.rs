@@ -21,7 +21,7 @@ use resile_core::{CallId, CallSpec, Outcome, Stats, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange, Start};
 use crate::config::ClientConfig;
-use crate::control::{self, Fallback, FallbackAnswer, JudgedHeaders, Stored};
+use crate::control::{self, FallbackAnswer, JudgedHeaders, Stored};
 use crate::driver::{EventCallback, SendOrder, Shared};
 use crate::error::{excerpt, Error};
 use crate::events::ClientEvent;
@@ -656,7 +656,7 @@ impl Client {
                     _ => None,
                 };
                 let keep_as =
-                    key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
+                    key.filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()));
                 let judged = spec.predicate.is_some();
                 let request = &req;
                 let exchange = move || Transport {
@@ -735,7 +735,8 @@ impl<'r, T> Exchange for Transport<'r, T> {
             shared.http()
         };
         let (req, limits) = (self.req, self.limits);
-        Box::pin(async move { transport::attempt(http, req, &order, limits, mode).await })
+        // Boxed as made: no future of its own around it to be moved into the box as well.
+        Box::pin(transport::attempt(http, req, order, limits, mode))
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
@@ -814,7 +815,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),
-                url: Some(r.url.clone().unwrap_or_else(|| self.req.url.clone())),
+                url: Some(r.url.as_deref().unwrap_or(&self.req.url).clone()),
                 version: r.version,
             };
             let size = stored.size();
@@ -826,7 +827,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url: r.url,
+            url: r.url.map(|u| *u),
             version: r.version,
             attempts,
             request_id,

@@ -55,7 +55,8 @@ pub struct RequestBuilder {
     use_token: bool,
     deadline: Option<Duration>,
     max_attempts: Option<u32>,
-    fallback: Option<Fallback>,
+    /// Boxed: most calls have none, and every call's future carries the field.
+    fallback: Option<Box<Fallback>>,
     retry_if: Option<RetryIf>,
 }
 
@@ -82,7 +83,7 @@ pub(crate) struct CallOptions {
     pub needs_token: bool,
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
-    pub fallback: Option<Fallback>,
+    pub fallback: Option<Box<Fallback>>,
     pub retry_if: Option<RetryIf>,
 }
 
@@ -274,7 +275,7 @@ impl RequestBuilder {
     /// Answers with `fallback` instead of failing when the host is refused or the retries run
     /// out (see [`Fallback`] for exactly which failures).
     pub fn fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = Some(fallback);
+        self.fallback = Some(Box::new(fallback));
         self
     }
 
