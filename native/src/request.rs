@@ -411,10 +411,20 @@ impl RequestBuilder {
             return Err(e);
         }
         let url = self.url?;
-        let mut headers = self.client.shared.default_headers.clone();
-        for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
-        }
+        // The request's own headers win over the client's defaults; without defaults they are
+        // the request's headers as they are (the builder keeps one value per name), not copied.
+        let defaults = &self.client.shared.default_headers;
+        let headers = if defaults.is_empty() {
+            self.headers
+        } else {
+            let mut headers = defaults.clone();
+            for (name, value) in self.headers {
+                if let Some(name) = name {
+                    headers.insert(name, value);
+                }
+            }
+            headers
+        };
         let (idempotency, explicit_key) = match self.idempotency {
             IdempotencyKey::Auto => (Idempotency::Auto, None),
             IdempotencyKey::Off => (Idempotency::Off, None),
