@@ -42,8 +42,8 @@ pub(crate) trait Exchange {
     type Received;
     /// What the call answers with once the engine says `Done`.
     type Output;
-    /// One attempt in progress.
-    type Attempt: Future<Output = Attempt<Self::Received>> + Send + Unpin;
+    /// One attempt in progress (run in place by the call's loop, which is boxed once).
+    type Attempt: Future<Output = Attempt<Self::Received>> + Send;
 
     /// Starts one attempt the engine ordered. Dropped unfinished when the engine aborts it.
     fn send(&mut self, order: SendOrder) -> Self::Attempt;
@@ -87,74 +87,75 @@ pub(crate) trait Exchange {
     }
 }
 
-/// One attempt out: its number, its time limit (for the message if it is aborted), the
-/// attempt itself (run in its span) and its span.
-struct Out<'t, A> {
+/// One attempt out: its number, its time limit (for the message if it is aborted) and its
+/// span.
+struct Out<'t> {
     n: u32,
     timeout: Option<Duration>,
-    attempt: Instrumented<A>,
     span: AttemptSpan<'t>,
 }
 
-/// The attempts out. Hedging aside there is one at a time: it sits inline, and a vector is
-/// allocated only for a second one out at once.
-struct Outs<'t, A> {
-    first: Option<Out<'t, A>>,
-    rest: Vec<Out<'t, A>>,
+/// The attempts out, each run in its span. Hedging aside there is one at a time: it runs in
+/// place, in `slot` (pinned where the call's loop is, itself boxed once), and only a second one
+/// out at once is boxed.
+struct Outs<'t, 'p, A> {
+    first: Option<Out<'t>>,
+    slot: Pin<&'p mut Option<Instrumented<A>>>,
+    rest: Vec<(Out<'t>, Pin<Box<Instrumented<A>>>)>,
 }
 
-impl<'t, A> Outs<'t, A> {
-    fn new() -> Self {
+impl<'t, 'p, A> Outs<'t, 'p, A> {
+    fn new(slot: Pin<&'p mut Option<Instrumented<A>>>) -> Self {
         Outs {
             first: None,
+            slot,
             rest: Vec::new(),
         }
     }
 
-    fn push(&mut self, out: Out<'t, A>) {
-        match self.first {
-            None => self.first = Some(out),
-            Some(_) => self.rest.push(out),
+    fn push(&mut self, out: Out<'t>, attempt: Instrumented<A>) {
+        if self.first.is_none() && self.slot.is_none() {
+            self.slot.set(Some(attempt));
+            self.first = Some(out);
+        } else {
+            self.rest.push((out, Box::pin(attempt)));
         }
     }
 
-    /// Takes attempt `n` out, if it is still out.
-    fn take(&mut self, n: u32) -> Option<Out<'t, A>> {
+    /// Takes attempt `n` out, if it is still out; the attempt itself is dropped.
+    fn take(&mut self, n: u32) -> Option<Out<'t>> {
         if self.first.as_ref().is_some_and(|o| o.n == n) {
-            return self.take_first();
+            self.slot.set(None);
+            return self.first.take();
         }
-        let i = self.rest.iter().position(|o| o.n == n)?;
-        Some(self.rest.swap_remove(i))
-    }
-
-    /// Takes the first one out; the next one, if any, takes its place.
-    fn take_first(&mut self) -> Option<Out<'t, A>> {
-        let first = self.first.take();
-        self.first = self.rest.pop();
-        first
+        let i = self.rest.iter().position(|(o, _)| o.n == n)?;
+        Some(self.rest.swap_remove(i).0)
     }
 
     /// The attempts still out when the call ends are dropped: their spans say so.
     fn abandon(&mut self) {
-        for o in self.first.take().into_iter().chain(self.rest.drain(..)) {
+        self.slot.set(None);
+        let rest = self.rest.drain(..).map(|(o, _)| o);
+        for o in self.first.take().into_iter().chain(rest) {
             o.span.end(Ended::Abandoned);
         }
     }
 }
 
-impl<'t, R, A: Future<Output = Attempt<R>> + Unpin> Outs<'t, A> {
+impl<'t, R, A: Future<Output = Attempt<R>>> Outs<'t, '_, A> {
     /// The first attempt out to finish, taken out (pending while none is out).
-    fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t, A>, Attempt<R>)> {
-        if let Some(first) = &mut self.first {
-            if let Poll::Ready(attempt) = Pin::new(&mut first.attempt).poll(cx) {
-                if let Some(done) = self.take_first() {
-                    return Poll::Ready((done, attempt));
+    fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t>, Attempt<R>)> {
+        if let Some(attempt) = self.slot.as_mut().as_pin_mut() {
+            if let Poll::Ready(done) = attempt.poll(cx) {
+                self.slot.set(None);
+                if let Some(out) = self.first.take() {
+                    return Poll::Ready((out, done));
                 }
             }
         }
         for i in 0..self.rest.len() {
-            if let Poll::Ready(attempt) = Pin::new(&mut self.rest[i].attempt).poll(cx) {
-                return Poll::Ready((self.rest.swap_remove(i), attempt));
+            if let Poll::Ready(done) = self.rest[i].1.as_mut().poll(cx) {
+                return Poll::Ready((self.rest.swap_remove(i).0, done));
             }
         }
         Poll::Pending
@@ -162,24 +163,21 @@ impl<'t, R, A: Future<Output = Attempt<R>> + Unpin> Outs<'t, A> {
 }
 
 /// What the call loop takes up next: an order, or an attempt that finished.
-enum Next<'t, A, R> {
+enum Next<'t, R> {
     /// The engine's next order; `None` once the driver dropped the call.
     Order(Option<CallMsg>),
     /// An attempt out finished.
-    Finished(Out<'t, A>, Attempt<R>),
+    Finished(Out<'t>, Attempt<R>),
 }
 
 /// The next order, or else the first attempt out to finish: orders first, so what the engine
 /// decided after an answer (a loser's `Abort`, `Done`) is carried out before any other attempt
 /// is looked at. One poll of both in place, rather than a `select` whose output (an attempt's
 /// whole response) is moved through its own layers.
-fn next<'o, 't, R, A: Future<Output = Attempt<R>> + Unpin>(
+fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
     orders: &'o mut Orders,
-    out: &'o mut Outs<'t, A>,
-) -> impl Future<Output = Next<'t, A, R>> + 'o
-where
-    't: 'o,
-{
+    out: &'o mut Outs<'t, 'p, A>,
+) -> impl Future<Output = Next<'t, R>> + use<'o, 't, 'p, R, A> {
     future::poll_fn(move |cx| {
         if let Poll::Ready(msg) = orders.poll_next_unpin(cx) {
             return Poll::Ready(Next::Order(msg));
@@ -320,7 +318,8 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
             let mut last_message: Option<String> = None;
             let mut request_id: Option<UuidText> = None;
             let mut attempts = 0;
-            let mut out: Outs<'t, E::Attempt> = Outs::new();
+            let slot = std::pin::pin!(None);
+            let mut out: Outs<'t, '_, E::Attempt> = Outs::new(slot);
             loop {
                 let taken = match pending.take() {
                     Some(order) => Next::Order(Some(order)),
@@ -352,12 +351,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 // attempt has taken too long, and the attempt is dropped then.
                                 let (n, timeout) = (order.attempt, order.timeout);
                                 let attempt = exchange.send(order).instrument(span.span());
-                                out.push(Out {
-                                    n,
-                                    timeout,
-                                    attempt,
-                                    span,
-                                });
+                                out.push(Out { n, timeout, span }, attempt);
                             }
                             CallMsg::Abort { attempt, why } => {
                                 let Some(Out { timeout, span, .. }) = out.take(attempt) else {

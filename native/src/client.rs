@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
@@ -676,6 +675,7 @@ impl Client {
                     judged,
                     call: None,
                     download,
+                    attempt: transport::attempt,
                 };
                 let target = Target {
                     method: req.method.as_str(),
@@ -694,7 +694,7 @@ impl Client {
 
 /// The client's own attempts: reqwest on the wire, redirects and the body read by
 /// [`transport::attempt`], a 2xx body decoded inside the call when there is a decoder.
-struct Transport<'r, T> {
+struct Transport<'r, T, M> {
     shared: &'r Shared,
     req: &'r Prepared,
     limits: Limits,
@@ -715,14 +715,21 @@ struct Transport<'r, T> {
     /// A download ([`Start::Download`] or [`Start::Resumed`]): sent on the pool that never
     /// decodes ([`Shared::download_http`]).
     download: bool,
+    /// Makes an attempt's future: [`transport::attempt`], whose type the call loop runs in
+    /// place (unboxed) through this parameter, as an `async` block's type cannot be written.
+    attempt: M,
 }
 
-impl<'r, T> Exchange for Transport<'r, T> {
+impl<'r, T, M, F> Exchange for Transport<'r, T, M>
+where
+    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Limits, BodyMode<'r>) -> F,
+    F: Future<Output = Attempt> + Send,
+{
     type Received = Received;
     type Output = Answered<T>;
-    type Attempt = BoxFuture<'r, Attempt>;
+    type Attempt = F;
 
-    fn send(&mut self, order: SendOrder) -> BoxFuture<'r, Attempt> {
+    fn send(&mut self, order: SendOrder) -> F {
         let shared: &'r Shared = self.shared;
         let mode = if self.stream {
             BodyMode::Stream
@@ -735,8 +742,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             shared.http()
         };
         let (req, limits) = (self.req, self.limits);
-        // Boxed as made: no future of its own around it to be moved into the box as well.
-        Box::pin(transport::attempt(http, req, order, limits, mode))
+        (self.attempt)(http, req, order, limits, mode)
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
@@ -839,7 +845,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
     }
 }
 
-impl<T> Transport<'_, T> {
+impl<T, M> Transport<'_, T, M> {
     /// The stand-in as the call's answer, its body decoded when the call decodes.
     fn fall_back(
         self,
