@@ -456,3 +456,69 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use std::task::Waker;
+
+    use crate::telemetry::Call;
+
+    type TestAttempt = BoxFuture<'static, Attempt<u16>>;
+
+    fn answers(status: u16) -> Instrumented<TestAttempt> {
+        let attempt: TestAttempt = Box::pin(future::ready(Attempt::Response(status)));
+        attempt.instrument(tracing::Span::none())
+    }
+
+    fn never() -> Instrumented<TestAttempt> {
+        let attempt: TestAttempt = Box::pin(future::pending());
+        attempt.instrument(tracing::Span::none())
+    }
+
+    fn ticket<'t>(call: &Call<'t>, n: u32) -> Out<'t> {
+        Out {
+            n,
+            timeout: None,
+            span: call.attempt(n),
+        }
+    }
+
+    #[test]
+    fn attempts_out_at_once_finish_in_any_order_and_are_taken_by_number() {
+        let target = Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        let call = Call::start(target);
+        let slot = std::pin::pin!(None);
+        let mut out: Outs<'_, '_, TestAttempt> = Outs::new(slot);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(out.poll_first_done(&mut cx).is_pending());
+
+        // The first runs in place and never answers; a hedge's second answers.
+        out.push(ticket(&call, 1), never());
+        out.push(ticket(&call, 2), answers(200));
+        match out.poll_first_done(&mut cx) {
+            Poll::Ready((done, Attempt::Response(200))) => assert_eq!(done.n, 2),
+            _ => panic!("the second attempt answered"),
+        }
+        assert!(out.poll_first_done(&mut cx).is_pending());
+
+        // A third goes out beside the first; the first is aborted and dropped in place.
+        out.push(ticket(&call, 3), answers(503));
+        assert_eq!(out.take(1).map(|o| o.n), Some(1));
+        assert!(out.take(1).is_none());
+        // The place in the loop is free again for the next attempt.
+        out.push(ticket(&call, 4), never());
+        match out.poll_first_done(&mut cx) {
+            Poll::Ready((done, Attempt::Response(503))) => assert_eq!(done.n, 3),
+            _ => panic!("the third attempt answered"),
+        }
+        assert_eq!(out.take(4).map(|o| o.n), Some(4));
+        assert!(out.poll_first_done(&mut cx).is_pending());
+        out.abandon();
+    }
+}
