@@ -17,10 +17,10 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::{self, Either};
+use futures::future;
 use futures::{Future, StreamExt};
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
@@ -42,8 +42,8 @@ pub(crate) trait Exchange {
     type Received;
     /// What the call answers with once the engine says `Done`.
     type Output;
-    /// One attempt in progress.
-    type Attempt: Future<Output = Attempt<Self::Received>> + Send + Unpin;
+    /// One attempt in progress (run in place by the call's loop, which is boxed once).
+    type Attempt: Future<Output = Attempt<Self::Received>> + Send;
 
     /// Starts one attempt the engine ordered. Dropped unfinished when the engine aborts it.
     fn send(&mut self, order: SendOrder) -> Self::Attempt;
@@ -87,84 +87,104 @@ pub(crate) trait Exchange {
     }
 }
 
-/// One attempt out: its number, its time limit (for the message if it is aborted), the
-/// attempt itself (run in its span) and its span.
-struct Out<'t, A> {
+/// One attempt out: its number, its time limit (for the message if it is aborted) and its
+/// span.
+struct Out<'t> {
     n: u32,
     timeout: Option<Duration>,
-    attempt: Instrumented<A>,
     span: AttemptSpan<'t>,
 }
 
-/// The attempts out. Hedging aside there is one at a time: it sits inline, and a vector is
-/// allocated only for a second one out at once.
-struct Outs<'t, A> {
-    first: Option<Out<'t, A>>,
-    rest: Vec<Out<'t, A>>,
+/// The attempts out, each run in its span. Hedging aside there is one at a time: it runs in
+/// place, in `slot` (pinned where the call's loop is, itself boxed once), and only a second one
+/// out at once is boxed.
+struct Outs<'t, 'p, A> {
+    first: Option<Out<'t>>,
+    slot: Pin<&'p mut Option<Instrumented<A>>>,
+    rest: Vec<(Out<'t>, Pin<Box<Instrumented<A>>>)>,
 }
 
-impl<'t, A> Outs<'t, A> {
-    fn new() -> Self {
+impl<'t, 'p, A> Outs<'t, 'p, A> {
+    fn new(slot: Pin<&'p mut Option<Instrumented<A>>>) -> Self {
         Outs {
             first: None,
+            slot,
             rest: Vec::new(),
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    fn push(&mut self, out: Out<'t, A>) {
-        match self.first {
-            None => self.first = Some(out),
-            Some(_) => self.rest.push(out),
+    fn push(&mut self, out: Out<'t>, attempt: Instrumented<A>) {
+        if self.first.is_none() && self.slot.is_none() {
+            self.slot.set(Some(attempt));
+            self.first = Some(out);
+        } else {
+            self.rest.push((out, Box::pin(attempt)));
         }
     }
 
-    /// Takes attempt `n` out, if it is still out.
-    fn take(&mut self, n: u32) -> Option<Out<'t, A>> {
+    /// Takes attempt `n` out, if it is still out; the attempt itself is dropped.
+    fn take(&mut self, n: u32) -> Option<Out<'t>> {
         if self.first.as_ref().is_some_and(|o| o.n == n) {
-            return self.take_first();
+            self.slot.set(None);
+            return self.first.take();
         }
-        let i = self.rest.iter().position(|o| o.n == n)?;
-        Some(self.rest.swap_remove(i))
-    }
-
-    /// Takes the first one out; the next one, if any, takes its place.
-    fn take_first(&mut self) -> Option<Out<'t, A>> {
-        let first = self.first.take();
-        self.first = self.rest.pop();
-        first
+        let i = self.rest.iter().position(|(o, _)| o.n == n)?;
+        Some(self.rest.swap_remove(i).0)
     }
 
     /// The attempts still out when the call ends are dropped: their spans say so.
     fn abandon(&mut self) {
-        for o in self.first.take().into_iter().chain(self.rest.drain(..)) {
+        self.slot.set(None);
+        let rest = self.rest.drain(..).map(|(o, _)| o);
+        for o in self.first.take().into_iter().chain(rest) {
             o.span.end(Ended::Abandoned);
         }
     }
 }
 
-impl<'t, R, A: Future<Output = Attempt<R>> + Unpin> Outs<'t, A> {
-    /// The first attempt out to finish, taken out.
-    fn first_done(&mut self) -> impl Future<Output = (Out<'t, A>, Attempt<R>)> + '_ {
-        future::poll_fn(move |cx| {
-            if let Some(first) = &mut self.first {
-                if let Poll::Ready(attempt) = Pin::new(&mut first.attempt).poll(cx) {
-                    if let Some(done) = self.take_first() {
-                        return Poll::Ready((done, attempt));
-                    }
+impl<'t, R, A: Future<Output = Attempt<R>>> Outs<'t, '_, A> {
+    /// The first attempt out to finish, taken out (pending while none is out).
+    fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t>, Attempt<R>)> {
+        if let Some(attempt) = self.slot.as_mut().as_pin_mut() {
+            if let Poll::Ready(done) = attempt.poll(cx) {
+                self.slot.set(None);
+                if let Some(out) = self.first.take() {
+                    return Poll::Ready((out, done));
                 }
             }
-            for i in 0..self.rest.len() {
-                if let Poll::Ready(attempt) = Pin::new(&mut self.rest[i].attempt).poll(cx) {
-                    return Poll::Ready((self.rest.swap_remove(i), attempt));
-                }
+        }
+        for i in 0..self.rest.len() {
+            if let Poll::Ready(done) = self.rest[i].1.as_mut().poll(cx) {
+                return Poll::Ready((self.rest.swap_remove(i).0, done));
             }
-            Poll::Pending
-        })
+        }
+        Poll::Pending
     }
+}
+
+/// What the call loop takes up next: an order, or an attempt that finished.
+enum Next<'t, R> {
+    /// The engine's next order; `None` once the driver dropped the call.
+    Order(Option<CallMsg>),
+    /// An attempt out finished.
+    Finished(Out<'t>, Attempt<R>),
+}
+
+/// The next order, or else the first attempt out to finish: orders first, so what the engine
+/// decided after an answer (a loser's `Abort`, `Done`) is carried out before any other attempt
+/// is looked at. One poll of both in place, rather than a `select` whose output (an attempt's
+/// whole response) is moved through its own layers.
+fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
+    orders: &'o mut Orders,
+    out: &'o mut Outs<'t, 'p, A>,
+) -> impl Future<Output = Next<'t, R>> + use<'o, 't, 'p, R, A> {
+    future::poll_fn(move |cx| {
+        if let Poll::Ready(msg) = orders.poll_next_unpin(cx) {
+            return Poll::Ready(Next::Order(msg));
+        }
+        out.poll_first_done(cx)
+            .map(|(done, attempt)| Next::Finished(done, attempt))
+    })
 }
 
 /// Runs one call in its `span`: starts it on the engine, performs every attempt it orders, and
@@ -283,46 +303,39 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
     /// arguments once, unlike an `async fn`).
     #[allow(clippy::manual_async_fn)]
     fn attempts<E: Exchange>(
-        self,
+        mut self,
         first: CallMsg,
         mut exchange: E,
     ) -> impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E> {
+        // The block works on its captures in place: moved into locals of its own they would be
+        // kept twice in the boxed future, once as captured and once as the locals.
+        let mut pending = Some(first);
         async move {
-            let Running {
-                shared,
-                call,
-                mut guard,
-                mut orders,
-            } = self;
+            let (shared, call) = (self.shared, self.call);
+            let (guard, orders) = (&mut self.guard, &mut self.orders);
             let id = guard.id;
             exchange.opened(id);
             let mut last_message: Option<String> = None;
             let mut request_id: Option<UuidText> = None;
             let mut attempts = 0;
-            let mut out: Outs<'t, E::Attempt> = Outs::new();
-            let mut pending = Some(first);
+            let slot = std::pin::pin!(None);
+            let mut out: Outs<'t, '_, E::Attempt> = Outs::new(slot);
             loop {
-                let next = if let Some(order) = pending.take() {
-                    Either::Left(Some(order))
-                } else if out.is_empty() {
-                    Either::Left(orders.next().await)
-                } else {
-                    match future::select(orders.next(), out.first_done()).await {
-                        Either::Left((msg, _)) => Either::Left(msg),
-                        Either::Right((done, _)) => Either::Right(done),
-                    }
+                let taken = match pending.take() {
+                    Some(order) => Next::Order(Some(order)),
+                    None => next(orders, &mut out).await,
                 };
                 let (
                     Out {
                         n: attempt, span, ..
                     },
                     outcome,
-                ) = match next {
-                    Either::Left(None) => {
+                ) = match taken {
+                    Next::Order(None) => {
                         guard.live = false;
                         return Err(Error::Cancelled);
                     }
-                    Either::Left(Some(order)) => {
+                    Next::Order(Some(order)) => {
                         match order {
                             CallMsg::Send(mut order) => {
                                 attempts += 1;
@@ -338,12 +351,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 // attempt has taken too long, and the attempt is dropped then.
                                 let (n, timeout) = (order.attempt, order.timeout);
                                 let attempt = exchange.send(order).instrument(span.span());
-                                out.push(Out {
-                                    n,
-                                    timeout,
-                                    attempt,
-                                    span,
-                                });
+                                out.push(Out { n, timeout, span }, attempt);
                             }
                             CallMsg::Abort { attempt, why } => {
                                 let Some(Out { timeout, span, .. }) = out.take(attempt) else {
@@ -411,7 +419,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         }
                         continue;
                     }
-                    Either::Right(done) => done,
+                    Next::Finished(done, attempt) => (done, attempt),
                 };
                 match outcome {
                     Attempt::Response(received) => {
@@ -446,5 +454,71 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use std::task::Waker;
+
+    use crate::telemetry::Call;
+
+    type TestAttempt = BoxFuture<'static, Attempt<u16>>;
+
+    fn answers(status: u16) -> Instrumented<TestAttempt> {
+        let attempt: TestAttempt = Box::pin(future::ready(Attempt::Response(status)));
+        attempt.instrument(tracing::Span::none())
+    }
+
+    fn never() -> Instrumented<TestAttempt> {
+        let attempt: TestAttempt = Box::pin(future::pending());
+        attempt.instrument(tracing::Span::none())
+    }
+
+    fn ticket<'t>(call: &Call<'t>, n: u32) -> Out<'t> {
+        Out {
+            n,
+            timeout: None,
+            span: call.attempt(n),
+        }
+    }
+
+    #[test]
+    fn attempts_out_at_once_finish_in_any_order_and_are_taken_by_number() {
+        let target = Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        let call = Call::start(target);
+        let slot = std::pin::pin!(None);
+        let mut out: Outs<'_, '_, TestAttempt> = Outs::new(slot);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(out.poll_first_done(&mut cx).is_pending());
+
+        // The first runs in place and never answers; a hedge's second answers.
+        out.push(ticket(&call, 1), never());
+        out.push(ticket(&call, 2), answers(200));
+        match out.poll_first_done(&mut cx) {
+            Poll::Ready((done, Attempt::Response(200))) => assert_eq!(done.n, 2),
+            _ => panic!("the second attempt answered"),
+        }
+        assert!(out.poll_first_done(&mut cx).is_pending());
+
+        // A third goes out beside the first; the first is aborted and dropped in place.
+        out.push(ticket(&call, 3), answers(503));
+        assert_eq!(out.take(1).map(|o| o.n), Some(1));
+        assert!(out.take(1).is_none());
+        // The place in the loop is free again for the next attempt.
+        out.push(ticket(&call, 4), never());
+        match out.poll_first_done(&mut cx) {
+            Poll::Ready((done, Attempt::Response(503))) => assert_eq!(done.n, 3),
+            _ => panic!("the third attempt answered"),
+        }
+        assert_eq!(out.take(4).map(|o| o.n), Some(4));
+        assert!(out.poll_first_done(&mut cx).is_pending());
+        out.abandon();
     }
 }

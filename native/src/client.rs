@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
@@ -21,7 +20,7 @@ use resile_core::{CallId, CallSpec, Outcome, Stats, TransportError, UuidText};
 
 use crate::call_loop::{self, Exchange, Start};
 use crate::config::ClientConfig;
-use crate::control::{self, Fallback, FallbackAnswer, JudgedHeaders, Stored};
+use crate::control::{self, FallbackAnswer, JudgedHeaders, Stored};
 use crate::driver::{EventCallback, SendOrder, Shared};
 use crate::error::{excerpt, Error};
 use crate::events::ClientEvent;
@@ -656,7 +655,7 @@ impl Client {
                     _ => None,
                 };
                 let keep_as =
-                    key.filter(|_| fallback.as_ref().is_some_and(Fallback::keeps_last_good));
+                    key.filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()));
                 let judged = spec.predicate.is_some();
                 let request = &req;
                 let exchange = move || Transport {
@@ -676,6 +675,7 @@ impl Client {
                     judged,
                     call: None,
                     download,
+                    attempt: transport::attempt,
                 };
                 let target = Target {
                     method: req.method.as_str(),
@@ -694,7 +694,7 @@ impl Client {
 
 /// The client's own attempts: reqwest on the wire, redirects and the body read by
 /// [`transport::attempt`], a 2xx body decoded inside the call when there is a decoder.
-struct Transport<'r, T> {
+struct Transport<'r, T, M> {
     shared: &'r Shared,
     req: &'r Prepared,
     limits: Limits,
@@ -715,14 +715,21 @@ struct Transport<'r, T> {
     /// A download ([`Start::Download`] or [`Start::Resumed`]): sent on the pool that never
     /// decodes ([`Shared::download_http`]).
     download: bool,
+    /// Makes an attempt's future: [`transport::attempt`], whose type the call loop runs in
+    /// place (unboxed) through this parameter, as an `async` block's type cannot be written.
+    attempt: M,
 }
 
-impl<'r, T> Exchange for Transport<'r, T> {
+impl<'r, T, M, F> Exchange for Transport<'r, T, M>
+where
+    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Limits, BodyMode<'r>) -> F,
+    F: Future<Output = Attempt> + Send,
+{
     type Received = Received;
     type Output = Answered<T>;
-    type Attempt = BoxFuture<'r, Attempt>;
+    type Attempt = F;
 
-    fn send(&mut self, order: SendOrder) -> BoxFuture<'r, Attempt> {
+    fn send(&mut self, order: SendOrder) -> F {
         let shared: &'r Shared = self.shared;
         let mode = if self.stream {
             BodyMode::Stream
@@ -735,7 +742,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             shared.http()
         };
         let (req, limits) = (self.req, self.limits);
-        Box::pin(async move { transport::attempt(http, req, &order, limits, mode).await })
+        (self.attempt)(http, req, order, limits, mode)
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
@@ -814,7 +821,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),
-                url: Some(r.url.clone().unwrap_or_else(|| self.req.url.clone())),
+                url: Some(r.url.as_deref().unwrap_or(&self.req.url).clone()),
                 version: r.version,
             };
             let size = stored.size();
@@ -826,7 +833,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url: r.url,
+            url: r.url.map(|u| *u),
             version: r.version,
             attempts,
             request_id,
@@ -838,7 +845,7 @@ impl<'r, T> Exchange for Transport<'r, T> {
     }
 }
 
-impl<T> Transport<'_, T> {
+impl<T, M> Transport<'_, T, M> {
     /// The stand-in as the call's answer, its body decoded when the call decodes.
     fn fall_back(
         self,

@@ -55,7 +55,8 @@ pub struct RequestBuilder {
     use_token: bool,
     deadline: Option<Duration>,
     max_attempts: Option<u32>,
-    fallback: Option<Fallback>,
+    /// Boxed: most calls have none, and every call's future carries the field.
+    fallback: Option<Box<Fallback>>,
     retry_if: Option<RetryIf>,
 }
 
@@ -82,7 +83,7 @@ pub(crate) struct CallOptions {
     pub needs_token: bool,
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
-    pub fallback: Option<Fallback>,
+    pub fallback: Option<Box<Fallback>>,
     pub retry_if: Option<RetryIf>,
 }
 
@@ -274,7 +275,7 @@ impl RequestBuilder {
     /// Answers with `fallback` instead of failing when the host is refused or the retries run
     /// out (see [`Fallback`] for exactly which failures).
     pub fn fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = Some(fallback);
+        self.fallback = Some(Box::new(fallback));
         self
     }
 
@@ -410,10 +411,20 @@ impl RequestBuilder {
             return Err(e);
         }
         let mut url = self.url?;
-        let mut headers = self.client.shared.default_headers.clone();
-        for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
-        }
+        // The request's own headers win over the client's defaults; without defaults they are
+        // the request's headers as they are (the builder keeps one value per name), not copied.
+        let defaults = &self.client.shared.default_headers;
+        let mut headers = if defaults.is_empty() {
+            self.headers
+        } else {
+            let mut headers = defaults.clone();
+            for (name, value) in self.headers {
+                if let Some(name) = name {
+                    headers.insert(name, value);
+                }
+            }
+            headers
+        };
         if let Some(basic) = take_userinfo(&mut url) {
             // The caller's own Authorization wins, as curl's `-H` wins over `-u`.
             headers.entry(AUTHORIZATION).or_insert(basic);

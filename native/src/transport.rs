@@ -106,8 +106,9 @@ pub(crate) struct Received {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// Where the answer came from, when redirects led away from the request's URL.
-    pub url: Option<Url>,
+    /// Where the answer came from, when redirects led away from the request's URL (boxed:
+    /// most answers come from the request's own URL, and a `Received` is moved on every attempt).
+    pub url: Option<Box<Url>>,
     pub version: Version,
     /// Why the answer cannot be handed to the caller (reported to the engine as such).
     pub problem: Option<Problem>,
@@ -147,12 +148,12 @@ pub(crate) enum BodyMode<'a> {
 pub(crate) fn attempt<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
-    order: &'a SendOrder,
+    order: SendOrder,
     limits: Limits,
     mode: BodyMode<'a>,
 ) -> impl Future<Output = Attempt> + 'a {
     async move {
-        let (response, problem) = match exchange(http, req, order, limits).await {
+        let (response, problem) = match exchange(http, req, &order, limits).await {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };
@@ -190,9 +191,11 @@ pub(crate) fn add_engine_headers(
     explicit_key: Option<&HeaderValue>,
     order: &SendOrder,
 ) {
-    // The engine decides the attempt's headers; they are copied as they are.
+    // The engine decides the attempt's headers; they are copied as they are, each value in one
+    // shared allocation: reqwest keeps a copy of the request's headers, and a value copied
+    // into a plain buffer (`HeaderValue::from_bytes`) costs a second allocation when cloned.
     for (name, value) in order.headers.text() {
-        if let Ok(v) = HeaderValue::from_bytes(&value) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from_owner(value)) {
             headers.insert(engine_header_name(name), v);
         }
     }
@@ -248,7 +251,9 @@ fn exchange<'a>(
             }
             other => other.again(),
         };
-        let (mut method, mut url) = (req.method.clone(), req.url.clone());
+        let mut method = req.method.clone();
+        // Where a redirect led; the request's own URL until then (not copied for the first hop).
+        let mut redirected_to: Option<Url> = None;
         let (mut strip_content, mut strip_credentials) = (false, false);
         let mut hops = 0;
         loop {
@@ -265,6 +270,7 @@ fn exchange<'a>(
                     headers.remove(h);
                 }
             }
+            let url = redirected_to.as_ref().unwrap_or(&req.url);
             // The headers are moved into the request whole, not copied into a second map.
             let mut request = match http.request(method.clone(), url.clone()).build() {
                 Ok(r) => r,
@@ -314,7 +320,7 @@ fn exchange<'a>(
                 strip_credentials = true;
             }
             body = if resend { req.body.again() } else { None };
-            url = next;
+            redirected_to = Some(next);
             hops += 1;
         }
     }
@@ -330,8 +336,8 @@ fn redirect_target(response: &reqwest::Response) -> Option<Url> {
 }
 
 /// Where a response came from, if not from the request's own URL.
-fn redirected(response: &reqwest::Response, request_url: &Url) -> Option<Url> {
-    (response.url() != request_url).then(|| response.url().clone())
+fn redirected(response: &reqwest::Response, request_url: &Url) -> Option<Box<Url>> {
+    (response.url() != request_url).then(|| Box::new(response.url().clone()))
 }
 
 /// A response's status line and headers, its body left unread.
@@ -550,10 +556,17 @@ pub(crate) struct HintHeaders<'a> {
 }
 
 fn is_hint(name: &str) -> bool {
-    matches!(name, "retry-after" | "link" | "x-total-count")
-        || name.starts_with("ratelimit")
-        || name.starts_with("x-ratelimit")
-        || name.starts_with("x-rate-limit")
+    // By the first letter: most of a response's headers are turned away at one comparison.
+    match name.as_bytes().first() {
+        Some(b'r') => name == "retry-after" || name.starts_with("ratelimit"),
+        Some(b'l') => name == "link",
+        Some(b'x') => {
+            name == "x-total-count"
+                || name.starts_with("x-ratelimit")
+                || name.starts_with("x-rate-limit")
+        }
+        _ => false,
+    }
 }
 
 impl<'a> HintHeaders<'a> {
@@ -619,6 +632,37 @@ mod tests {
         }
         let with_userinfo = Url::parse("http://user:secret@api.test:81/x").unwrap();
         assert!(!host_key(&with_userinfo).contains("secret"));
+    }
+
+    #[test]
+    fn only_the_hint_families_are_hints() {
+        let hints = [
+            "retry-after",
+            "link",
+            "x-total-count",
+            "ratelimit",
+            "ratelimit-policy",
+            "ratelimit-remaining",
+            "x-ratelimit-remaining",
+            "x-rate-limit-reset",
+        ];
+        for name in hints {
+            assert!(is_hint(name), "{name}");
+        }
+        let others = [
+            "",
+            "r",
+            "content-type",
+            "retry-after-ms",
+            "links",
+            "location",
+            "x-request-id",
+            "x-total",
+            "x-rate",
+        ];
+        for name in others {
+            assert!(!is_hint(name), "{name}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{
+    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode,
+};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use hyper::body::Incoming;
@@ -272,6 +274,10 @@ fn preflight(headers: &HeaderMap) -> Response<Body> {
     resp
 }
 
+/// `X-Request-ID`, echoed on every response. A constant: a name inserted as a `&'static str`
+/// is copied into an allocation of its own on every insert.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// A header value in an allocation of its own.
 fn owned(value: &HeaderValue) -> HeaderValue {
     // The bytes came from a valid value, so they make one again.
@@ -309,7 +315,7 @@ fn decorate(
         );
     }
     if let Some(id) = request_id {
-        h.insert("x-request-id", id);
+        h.insert(X_REQUEST_ID, id);
     }
 }
 
@@ -332,7 +338,7 @@ async fn handle(
     // Copied, not cloned: a parsed header value is a slice of the connection's read buffer,
     // and holding one while the handler runs (a `/slow` call) keeps that whole buffer alive.
     let origin = parts.headers.get(header::ORIGIN).map(owned);
-    let request_id = parts.headers.get("x-request-id").map(owned);
+    let request_id = parts.headers.get(&X_REQUEST_ID).map(owned);
 
     if is_preflight(&parts.method, &parts.headers) {
         shared.lock().stats.preflights += 1;
