@@ -224,8 +224,28 @@ const CONTENT_HEADERS: [HeaderName; 4] = [
     http::header::TRANSFER_ENCODING,
 ];
 
-/// Headers that never follow a redirect to another origin.
-const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
+/// Whether a header stays behind when a redirect leads to another origin: the credentials
+/// (`Authorization`, `Cookie`, `Proxy-Authorization`), a value marked sensitive, and every
+/// header whose value is never printed ([`crate::redact::is_secret_header`]: `X-Api-Key`,
+/// `X-Auth-Token`, `Private-Token`, ...) — an API key is as much a credential as a bearer
+/// token. The engine's own `Idempotency-Key` goes along: it names the operation, not the caller.
+fn stays_within_origin(name: &HeaderName, value: &HeaderValue) -> bool {
+    is_sensitive(name)
+        || value.is_sensitive()
+        || (name != IDEMPOTENCY_KEY && crate::redact::is_secret_header(name.as_str()))
+}
+
+/// Takes the headers that never follow a redirect to another origin off `headers`.
+fn strip_credentials(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(name, value)| stays_within_origin(name, value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in &names {
+        headers.remove(name);
+    }
+}
 
 /// Sends the request and follows redirects; the final answer, unread, or why there is none.
 #[allow(clippy::manual_async_fn)]
@@ -249,7 +269,7 @@ fn exchange<'a>(
             other => other.again(),
         };
         let (mut method, mut url) = (req.method.clone(), req.url.clone());
-        let (mut strip_content, mut strip_credentials) = (false, false);
+        let (mut strip_content, mut cross_origin) = (false, false);
         let mut hops = 0;
         loop {
             // Built afresh for every hop (rather than cloned once more per request), with what
@@ -260,10 +280,8 @@ fn exchange<'a>(
                     headers.remove(h);
                 }
             }
-            if strip_credentials {
-                for h in &CREDENTIAL_HEADERS {
-                    headers.remove(h);
-                }
+            if cross_origin {
+                strip_credentials(&mut headers);
             }
             // The headers are moved into the request whole, not copied into a second map.
             let mut request = match http.request(method.clone(), url.clone()).build() {
@@ -311,7 +329,7 @@ fn exchange<'a>(
             if next.origin() != url.origin() {
                 // Credentials belong to the origin they were meant for, and stay off for every
                 // later hop.
-                strip_credentials = true;
+                cross_origin = true;
             }
             body = if resend { req.body.again() } else { None };
             url = next;

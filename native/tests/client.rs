@@ -666,20 +666,33 @@ async fn redirects_keep_credentials_within_their_origin() {
     );
     assert_eq!(last.header("cookie"), Some("session=abc"));
 
-    // Another origin (another port): Authorization and Cookie stay behind; the request id goes.
+    // Another origin (another port): Authorization, Cookie and API keys stay behind; the
+    // request id, the idempotency key and ordinary headers go.
     let response = client
-        .get(format!("{}/cross", first.url()))
+        .post(format!("{}/cross", first.url()))
         .bearer("must-not-leak")
         .header("cookie", "session=abc")
+        .header("x-api-key", "key-must-not-leak")
+        .header("private-token", "gitlab-must-not-leak")
+        .header("accept-language", "en")
         .send()
         .await
         .unwrap();
     assert_eq!(response.text(), "other");
+    let first_seen = first.requests().pop().unwrap();
+    assert_eq!(first_seen.header("x-api-key"), Some("key-must-not-leak"));
     let seen = other.requests().pop().unwrap();
     assert_eq!(seen.path, "/landing");
-    assert_eq!(seen.header("authorization"), None);
-    assert_eq!(seen.header("cookie"), None);
+    for secret in ["authorization", "cookie", "x-api-key", "private-token"] {
+        assert_eq!(seen.header(secret), None, "{secret} went to another origin");
+    }
+    assert_eq!(seen.header("accept-language"), Some("en"));
     assert_eq!(seen.header("x-request-id"), Some(response.request_id()));
+    assert!(first_seen.header("idempotency-key").is_some());
+    assert_eq!(
+        seen.header("idempotency-key"),
+        first_seen.header("idempotency-key")
+    );
 
     // With redirects off, the 3xx is the answer.
     let client = Client::builder().max_redirects(0).build().unwrap();
