@@ -266,11 +266,13 @@ impl ClientBuilder {
     /// - TLS and proxies: this crate's TLS features do not apply to it.
     ///
     /// Redirects: resile follows the 3xx answers that reach it (up to `max_redirects`), and
-    /// never sends `Authorization`, `Cookie` or `Proxy-Authorization` to another origin. A
-    /// client that follows redirects itself (reqwest's default policy) drops the same headers
-    /// when the host, port or scheme changes; its own limit then applies, and resile sees only
-    /// the final answer. Build it with `reqwest::redirect::Policy::none()` to let resile's
-    /// `max_redirects` decide.
+    /// never sends `Authorization`, `Cookie`, `Proxy-Authorization` or an API key (any header
+    /// [`crate::redact::is_secret_header`] names: `X-Api-Key`, `X-Auth-Token`, ...) to another
+    /// origin. A client that follows redirects itself (reqwest's default policy) drops only
+    /// `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` when the host,
+    /// port or scheme changes (an API key goes along); its own limit then applies, and resile
+    /// sees only the final answer. Build it with `reqwest::redirect::Policy::none()` to let
+    /// resile follow, and decide with `max_redirects`.
     ///
     /// ```
     /// use std::time::Duration;

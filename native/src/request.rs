@@ -139,13 +139,12 @@ impl RequestBuilder {
         self
     }
 
-    /// Adds every header of `headers`.
+    /// Adds every header of `headers`, each value of a repeated one included; a name already
+    /// set on this request takes the values `headers` has for it.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        for (name, mut value) in headers {
-            if let Some(name) = name {
-                value.set_sensitive(is_sensitive(&name));
-                self.headers.insert(name, value);
-            }
+        overlay(&mut self.headers, headers);
+        for (name, value) in self.headers.iter_mut() {
+            value.set_sensitive(is_sensitive(name));
         }
         self
     }
@@ -412,17 +411,13 @@ impl RequestBuilder {
         }
         let mut url = self.url?;
         // The request's own headers win over the client's defaults; without defaults they are
-        // the request's headers as they are (the builder keeps one value per name), not copied.
+        // the request's headers as they are, not copied.
         let defaults = &self.client.shared.default_headers;
         let mut headers = if defaults.is_empty() {
             self.headers
         } else {
             let mut headers = defaults.clone();
-            for (name, value) in self.headers {
-                if let Some(name) = name {
-                    headers.insert(name, value);
-                }
-            }
+            overlay(&mut headers, self.headers);
             headers
         };
         if let Some(basic) = take_userinfo(&mut url) {
@@ -462,6 +457,22 @@ impl RequestBuilder {
             explicit_key,
         };
         Ok((self.client, prepared, options))
+    }
+}
+
+/// Puts `top`'s headers over `base`'s: a name in `top` has `top`'s values only (all of them,
+/// in order), every other name keeps `base`'s.
+fn overlay(base: &mut HeaderMap, top: HeaderMap) {
+    let mut current = None;
+    for (name, value) in top {
+        if let Some(name) = name {
+            base.remove(&name);
+            current = Some(name);
+        }
+        // `HeaderMap`'s iterator names the first value of each header only.
+        if let Some(name) = &current {
+            base.append(name.clone(), value);
+        }
     }
 }
 

@@ -227,8 +227,28 @@ const CONTENT_HEADERS: [HeaderName; 4] = [
     http::header::TRANSFER_ENCODING,
 ];
 
-/// Headers that never follow a redirect to another origin.
-const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
+/// Whether a header stays behind when a redirect leads to another origin: the credentials
+/// (`Authorization`, `Cookie`, `Proxy-Authorization`), a value marked sensitive, and every
+/// header whose value is never printed ([`crate::redact::is_secret_header`]: `X-Api-Key`,
+/// `X-Auth-Token`, `Private-Token`, ...) — an API key is as much a credential as a bearer
+/// token. The engine's own `Idempotency-Key` goes along: it names the operation, not the caller.
+fn stays_within_origin(name: &HeaderName, value: &HeaderValue) -> bool {
+    is_sensitive(name)
+        || value.is_sensitive()
+        || (name != IDEMPOTENCY_KEY && crate::redact::is_secret_header(name.as_str()))
+}
+
+/// Takes the headers that never follow a redirect to another origin off `headers`.
+fn strip_credentials(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(name, value)| stays_within_origin(name, value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in &names {
+        headers.remove(name);
+    }
+}
 
 /// Sends the request and follows redirects; the final answer, unread, or why there is none.
 #[allow(clippy::manual_async_fn)]
@@ -254,7 +274,7 @@ fn exchange<'a>(
         let mut method = req.method.clone();
         // Where a redirect led; the request's own URL until then (not copied for the first hop).
         let mut redirected_to: Option<Url> = None;
-        let (mut strip_content, mut strip_credentials) = (false, false);
+        let (mut strip_content, mut cross_origin) = (false, false);
         let mut hops = 0;
         loop {
             // Built afresh for every hop (rather than cloned once more per request), with what
@@ -265,10 +285,8 @@ fn exchange<'a>(
                     headers.remove(h);
                 }
             }
-            if strip_credentials {
-                for h in &CREDENTIAL_HEADERS {
-                    headers.remove(h);
-                }
+            if cross_origin {
+                strip_credentials(&mut headers);
             }
             let url = redirected_to.as_ref().unwrap_or(&req.url);
             // The headers are moved into the request whole, not copied into a second map.
@@ -317,7 +335,7 @@ fn exchange<'a>(
             if next.origin() != url.origin() {
                 // Credentials belong to the origin they were meant for, and stay off for every
                 // later hop.
-                strip_credentials = true;
+                cross_origin = true;
             }
             body = if resend { req.body.again() } else { None };
             redirected_to = Some(next);

@@ -626,6 +626,47 @@ async fn bodies_over_the_limit_are_refused() {
     assert_eq!(ok.status(), 200);
 }
 
+/// A header given more than once (in a `HeaderMap`, or as a client default) is sent with every
+/// value; a request's own header replaces the client's default of that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_headers_keep_every_value() {
+    let server = mini_server(|_| async { MiniResponse::status(200) }).await;
+    let mut map = http::HeaderMap::new();
+    map.append("accept", "application/json".parse().unwrap());
+    map.append("accept", "text/plain".parse().unwrap());
+    map.append("x-tag", "a".parse().unwrap());
+    map.append("x-tag", "b".parse().unwrap());
+    for (client, team) in [
+        (Client::builder().build().unwrap(), None),
+        (
+            Client::builder()
+                .default_header("x-tag", "default")
+                .default_header("x-team", "core")
+                .build()
+                .unwrap(),
+            Some("core"),
+        ),
+    ] {
+        client
+            .get(format!("{}/h", server.url()))
+            .headers(map.clone())
+            .send()
+            .await
+            .unwrap();
+        let seen = server.requests().pop().unwrap();
+        let values = |name: &str| -> Vec<String> {
+            seen.headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .flat_map(|(_, v)| v.split(", ").map(str::to_string))
+                .collect()
+        };
+        assert_eq!(values("accept"), ["application/json", "text/plain"]);
+        assert_eq!(values("x-tag"), ["a", "b"]);
+        assert_eq!(seen.header("x-team"), team);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_keep_credentials_within_their_origin() {
     let other = mini_server(|_| async { MiniResponse::status(200).body("other") }).await;
@@ -666,20 +707,33 @@ async fn redirects_keep_credentials_within_their_origin() {
     );
     assert_eq!(last.header("cookie"), Some("session=abc"));
 
-    // Another origin (another port): Authorization and Cookie stay behind; the request id goes.
+    // Another origin (another port): Authorization, Cookie and API keys stay behind; the
+    // request id, the idempotency key and ordinary headers go.
     let response = client
-        .get(format!("{}/cross", first.url()))
+        .post(format!("{}/cross", first.url()))
         .bearer("must-not-leak")
         .header("cookie", "session=abc")
+        .header("x-api-key", "key-must-not-leak")
+        .header("private-token", "gitlab-must-not-leak")
+        .header("accept-language", "en")
         .send()
         .await
         .unwrap();
     assert_eq!(response.text(), "other");
+    let first_seen = first.requests().pop().unwrap();
+    assert_eq!(first_seen.header("x-api-key"), Some("key-must-not-leak"));
     let seen = other.requests().pop().unwrap();
     assert_eq!(seen.path, "/landing");
-    assert_eq!(seen.header("authorization"), None);
-    assert_eq!(seen.header("cookie"), None);
+    for secret in ["authorization", "cookie", "x-api-key", "private-token"] {
+        assert_eq!(seen.header(secret), None, "{secret} went to another origin");
+    }
+    assert_eq!(seen.header("accept-language"), Some("en"));
     assert_eq!(seen.header("x-request-id"), Some(response.request_id()));
+    assert!(first_seen.header("idempotency-key").is_some());
+    assert_eq!(
+        seen.header("idempotency-key"),
+        first_seen.header("idempotency-key")
+    );
 
     // With redirects off, the 3xx is the answer.
     let client = Client::builder().max_redirects(0).build().unwrap();
