@@ -192,7 +192,10 @@ impl ProblemType {
 /// use resile::{Error, Why};
 ///
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-/// let open = Error::Unavailable { why: Why::BreakerOpen, retry_at: Some(now + Duration::from_millis(4_200)) };
+/// let open = Error::Unavailable {
+///     why: Why::BreakerOpen, retry_at: Some(now + Duration::from_millis(4_200)),
+///     attempts: 0, last: None, maybe_processed: false,
+/// };
 /// let problem = ProblemDetails::at(&open, now);
 /// assert_eq!(problem.status, StatusCode::SERVICE_UNAVAILABLE);
 /// assert_eq!(problem.kind, ProblemType::UpstreamUnavailable);
@@ -247,7 +250,7 @@ impl ProblemDetails {
             detail: detail(error),
             why: error.why(),
             retryable: error.is_retryable(),
-            attempts: attempts(error),
+            attempts: error.attempts(),
             retry_after_secs: retry_after(error, now),
         }
     }
@@ -409,17 +412,6 @@ fn upstream_timed_out(e: &Error) -> bool {
         )
 }
 
-fn attempts(e: &Error) -> Option<u32> {
-    match e {
-        Error::Walk { cause, .. } => attempts(cause),
-        Error::Timeout { attempts, .. }
-        | Error::RateLimited { attempts, .. }
-        | Error::RetriesExhausted { attempts, .. }
-        | Error::NotRetried { attempts, .. } => Some(*attempts),
-        _ => None,
-    }
-}
-
 /// Whole seconds until the upstream may be called again, when the error knows.
 fn retry_after(e: &Error, now: SystemTime) -> Option<u64> {
     let until = |t: &SystemTime| t.duration_since(now).unwrap_or(Duration::ZERO);
@@ -558,6 +550,17 @@ mod tests {
     use super::*;
     use resile_core::paginate::PaginateError;
 
+    /// The breaker's refusal of a call that made no attempt.
+    fn unavailable(why: Why, retry_at: Option<SystemTime>) -> Error {
+        Error::Unavailable {
+            why,
+            retry_at,
+            attempts: 0,
+            last: None,
+            maybe_processed: false,
+        }
+    }
+
     fn now() -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
     }
@@ -621,29 +624,20 @@ mod tests {
                 None,
             ),
             (
-                Error::Unavailable {
-                    why: Why::BreakerOpen,
-                    retry_at: later(4_001),
-                },
+                unavailable(Why::BreakerOpen, later(4_001)),
                 503,
                 T::UpstreamUnavailable,
                 Some(5),
             ),
             (
-                Error::Unavailable {
-                    why: Why::BreakerProbesBusy,
-                    retry_at: None,
-                },
+                unavailable(Why::BreakerProbesBusy, None),
                 503,
                 T::UpstreamUnavailable,
                 None,
             ),
             // A retry_at already past: 0, never negative.
             (
-                Error::Unavailable {
-                    why: Why::BreakerOpen,
-                    retry_at: Some(now() - Duration::from_secs(3)),
-                },
+                unavailable(Why::BreakerOpen, Some(now() - Duration::from_secs(3))),
                 503,
                 T::UpstreamUnavailable,
                 Some(0),
@@ -869,10 +863,7 @@ mod tests {
             // A walk answers as the page that stopped it.
             (
                 Error::Walk {
-                    cause: Box::new(Error::Unavailable {
-                        why: Why::BreakerOpen,
-                        retry_at: later(500),
-                    }),
+                    cause: Box::new(unavailable(Why::BreakerOpen, later(500))),
                     resume: None,
                     pages: 3,
                     items: 300,
@@ -1002,10 +993,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_carries_status_media_type_retry_after_and_the_document() {
-        let e = Error::Unavailable {
-            why: Why::BreakerOpen,
-            retry_at: Some(SystemTime::now() + Duration::from_secs(30)),
-        };
+        let e = unavailable(
+            Why::BreakerOpen,
+            Some(SystemTime::now() + Duration::from_secs(30)),
+        );
         let response = e.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let headers = response.headers();

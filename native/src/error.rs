@@ -133,6 +133,13 @@ pub enum Error {
         why: Why,
         /// When the breaker lets calls through again, if known.
         retry_at: Option<SystemTime>,
+        /// Attempts made before the breaker stood in the way (0 when it was open from the
+        /// start; more when it opened while the call waited to retry).
+        attempts: u32,
+        /// The last attempt's result, if one was made.
+        last: Option<LastCause>,
+        /// Whether the server may have applied the request (an earlier attempt may have).
+        maybe_processed: bool,
     },
     /// The server's rate limit stands in the way: it asked for a longer wait than
     /// `retry.max_retry_after_ms` allows ([`Why::RetryAfterTooLong`]), or it holds the host past
@@ -351,6 +358,9 @@ impl Error {
             FailureKind::Unavailable => Error::Unavailable {
                 why: f.why,
                 retry_at: cx.retry_at,
+                attempts: f.attempts,
+                last,
+                maybe_processed,
             },
             FailureKind::RateLimited => Error::RateLimited {
                 retry_after: f.asked_wait().map(|(asked, _, _)| asked),
@@ -410,7 +420,10 @@ impl Error {
     ///
     /// let e = Error::NotRetried { why: Why::NotIdempotent, maybe_processed: true, attempts: 1, last: None };
     /// assert!(!e.is_retryable());
-    /// assert!(Error::Unavailable { why: Why::BreakerOpen, retry_at: None }.is_retryable());
+    /// let open = Error::Unavailable {
+    ///     why: Why::BreakerOpen, retry_at: None, attempts: 0, last: None, maybe_processed: false,
+    /// };
+    /// assert!(open.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -455,6 +468,9 @@ impl Error {
                 maybe_processed, ..
             }
             | Error::RateLimited {
+                maybe_processed, ..
+            }
+            | Error::Unavailable {
                 maybe_processed, ..
             } => *maybe_processed,
             // The server answered 401 to a fresh token: it saw the request.
@@ -525,7 +541,33 @@ impl Error {
             | Error::Timeout {
                 last: Some(LastCause::Status(s)),
                 ..
+            }
+            | Error::Unavailable {
+                last: Some(LastCause::Status(s)),
+                ..
             } => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// Attempts the call made, for the errors the engine ended a call with (`None` for errors
+    /// found before any attempt could be counted: a bad URL, a config error, ...).
+    ///
+    /// ```
+    /// use resile::{Error, Why};
+    ///
+    /// let e = Error::NotRetried { why: Why::NotIdempotent, maybe_processed: true, attempts: 1, last: None };
+    /// assert_eq!(e.attempts(), Some(1));
+    /// assert_eq!(Error::Cancelled.attempts(), None);
+    /// ```
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Error::Walk { cause, .. } => cause.attempts(),
+            Error::Timeout { attempts, .. }
+            | Error::Unavailable { attempts, .. }
+            | Error::RateLimited { attempts, .. }
+            | Error::RetriesExhausted { attempts, .. }
+            | Error::NotRetried { attempts, .. } => Some(*attempts),
             _ => None,
         }
     }

@@ -102,7 +102,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// let upload = BodyFactory::new(|| Full::new(bytes::Bytes::from_static(b"a,b\nc,d\n")));
 /// let request = http::Request::put("http://api.example.com/v1/import")
 ///     .extension(upload)
-///     .body(Full::default())
+///     .body(Full::<bytes::Bytes>::default())
 ///     .unwrap();
 /// # let _ = request;
 /// ```

@@ -257,6 +257,46 @@ async fn server_waits_are_honoured_and_capped() {
     assert_eq!(e.why(), Some(Why::RetryAfterTooLong));
 }
 
+/// The breaker opens while a call waits to retry: the error still counts the attempts made,
+/// says what the last one was, and that a write may have been applied (the attempts timed out
+/// with the PUT on the wire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_that_opens_between_attempts_keeps_what_they_were() {
+    let server = chaos().await;
+    let mut policy = fast_policy();
+    policy.retry.max_attempts = 5;
+    policy.retry.attempt_timeout_ms = Some(100);
+    policy.breaker.consecutive_failures = 2;
+    policy.breaker.failure_rate = None;
+    policy.breaker.open_ms = 60_000;
+    policy.breaker.max_open_ms = 60_000;
+    let client = Client::builder().engine(policy).build().unwrap();
+    let e = client
+        .put(format!("{}/slow?ms=2000", server.url()))
+        .body("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Unavailable {
+                why: Why::BreakerOpen,
+                attempts: 2,
+                last: Some(resile::LastCause::Transport {
+                    kind: resile::TransportError::Timeout,
+                    ..
+                }),
+                maybe_processed: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.attempts(), Some(2));
+    assert!(e.maybe_processed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_fails_fast_and_says_when_to_come_back() {
     let server = chaos().await;
@@ -279,8 +319,14 @@ async fn the_breaker_fails_fast_and_says_when_to_come_back() {
     let before = server.stats().requests;
     let e = client.get(&url).send().await.unwrap_err();
     match &e {
-        Error::Unavailable { why, retry_at } => {
+        Error::Unavailable {
+            why,
+            retry_at,
+            attempts,
+            ..
+        } => {
             assert_eq!(*why, Why::BreakerOpen);
+            assert_eq!(*attempts, 0);
             let wait = retry_at
                 .expect("an open breaker says until when")
                 .duration_since(std::time::SystemTime::now())

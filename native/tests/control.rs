@@ -208,7 +208,10 @@ async fn isolate_force_closed_reset_with_events() {
             e,
             Error::Unavailable {
                 why: Why::BreakerIsolated,
-                retry_at: None
+                retry_at: None,
+                attempts: 0,
+                last: None,
+                maybe_processed: false,
             }
         ),
         "{e:?}"

@@ -115,18 +115,6 @@ pub fn error_kind(e: &resile::Error) -> &'static str {
     }
 }
 
-/// Attempts an error says were made, when it says.
-pub fn error_attempts(e: &resile::Error) -> Option<u32> {
-    use resile::Error as E;
-    match e {
-        E::Timeout { attempts, .. }
-        | E::RateLimited { attempts, .. }
-        | E::RetriesExhausted { attempts, .. }
-        | E::NotRetried { attempts, .. } => Some(*attempts),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

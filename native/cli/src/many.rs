@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use resile::{Client, HostView};
 
 use crate::call::{CallArgs, Plan, SummaryMode};
-use crate::exit::{error_attempts, error_kind, for_error, Exit};
+use crate::exit::{error_kind, for_error, Exit};
 use crate::summary::{Record, Summary};
 use crate::Failed;
 
@@ -44,7 +44,7 @@ async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, 
                 index,
                 url: shown,
                 status: e.status(),
-                attempts: error_attempts(&e),
+                attempts: e.attempts(),
                 duration_ms,
                 bytes: None,
                 error: Some(error_kind(&e)),
