@@ -73,6 +73,21 @@ fn usage_errors_exit_2_with_one_line() {
 }
 
 #[test]
+fn a_rate_far_out_of_range_is_shown_bounded_not_in_309_digits() {
+    for (rate, shown) in [("1e308/s", "1e308"), ("1e-300/s", "1e-300")] {
+        let o = resile(&["get", "http://127.0.0.1:1/", "--rate", rate]);
+        assert_eq!(code(&o), 2, "{rate}: {}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains("--rate") && err.contains(shown),
+            "{rate}: {err}"
+        );
+        assert!(err.len() < 200, "{rate}: {err}");
+    }
+}
+
+#[test]
 fn a_retry_after_out_of_range_is_said_to_be_so_not_printed_saturated() {
     let s = server();
     for (raw, says) in [
