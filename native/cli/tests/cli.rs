@@ -412,6 +412,24 @@ fn bad_config_exits_6_and_names_the_field() {
     assert_eq!(code(&o), 6);
     one_clear_line(&o);
     assert!(stderr(&o).contains("retry.max_attempts"), "{}", stderr(&o));
+    // The same refusal in JSON: the full path and where the file writes it.
+    let refused = dir.join("bad.json");
+    std::fs::write(
+        &refused,
+        "{\n  \"engine\": {\"retry\": {\"max_attempts\": 0}}\n}",
+    )
+    .unwrap();
+    let o = resile(&[
+        "get",
+        "http://127.0.0.1:1/",
+        "--config",
+        refused.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 6);
+    one_clear_line(&o);
+    let err = stderr(&o);
+    assert!(err.contains("engine.retry.max_attempts"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
     let garbled = dir.join("garbled.json");
     std::fs::write(&garbled, "{\"engine\": ").unwrap();
     let o = resile(&[
