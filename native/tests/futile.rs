@@ -8,26 +8,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fast_policy, mini_server, MiniResponse, Recorder};
-use resile::{Client, EventKind, Why};
+use resile::{Client, Error, Why};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn client(events: &Recorder) -> Client {
-    Client::builder()
+/// GETs `url` with a client that records its events: the error, and the reasons the calls
+/// failed with.
+async fn failed_get(url: String) -> (Error, Vec<Why>) {
+    let events = Recorder::default();
+    let client = Client::builder()
         .engine(fast_policy())
         .on_event(events.callback())
         .build()
-        .unwrap()
-}
-
-fn failed_with(events: &Recorder) -> Vec<Why> {
-    events
-        .engine()
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::CallFailed { failure, .. } => Some(failure.why),
-            _ => None,
-        })
-        .collect()
+        .unwrap();
+    let e = client.get(url).send().await.unwrap_err();
+    (e, events.failed_with())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,15 +44,10 @@ async fn tls_spoken_to_a_plain_http_port_is_tried_once() {
             let _ = stream.shutdown().await;
         }
     });
-    let events = Recorder::default();
-    let e = client(&events)
-        .get(format!("https://{addr}/"))
-        .send()
-        .await
-        .unwrap_err();
+    let (e, failed) = failed_get(format!("https://{addr}/")).await;
     server.abort();
     assert_eq!(connections.load(Ordering::SeqCst), 1, "{e}");
-    assert_eq!(failed_with(&events), vec![Why::TlsFailed], "{e}");
+    assert_eq!(failed, vec![Why::TlsFailed], "{e}");
     assert!(!e.is_retryable(), "{e:?}");
     assert!(!e.maybe_processed(), "{e:?}");
     assert!(e.to_string().contains("TLS"), "{e}");
@@ -69,14 +58,9 @@ async fn an_answer_whose_head_is_too_large_is_tried_once() {
     let server =
         mini_server(|_| async { MiniResponse::status(200).header("x-huge", &"a".repeat(1 << 20)) })
             .await;
-    let events = Recorder::default();
-    let e = client(&events)
-        .get(format!("{}/big-head", server.url()))
-        .send()
-        .await
-        .unwrap_err();
+    let (e, failed) = failed_get(format!("{}/big-head", server.url())).await;
     assert_eq!(server.requests().len(), 1, "{e}");
-    assert_eq!(failed_with(&events), vec![Why::Unreadable], "{e}");
+    assert_eq!(failed, vec![Why::Unreadable], "{e}");
     assert!(!e.is_retryable(), "{e:?}");
     assert!(e.to_string().contains("too large"), "{e}");
 }
@@ -93,14 +77,9 @@ async fn a_corrupt_gzip_body_is_tried_once_and_not_called_truncated() {
             .body(body)
     })
     .await;
-    let events = Recorder::default();
-    let e = client(&events)
-        .get(format!("{}/corrupt", server.url()))
-        .send()
-        .await
-        .unwrap_err();
+    let (e, failed) = failed_get(format!("{}/corrupt", server.url())).await;
     assert_eq!(server.requests().len(), 1, "{e}");
-    assert_eq!(failed_with(&events), vec![Why::Unreadable], "{e}");
+    assert_eq!(failed, vec![Why::Unreadable], "{e}");
     assert!(!e.is_retryable(), "{e:?}");
     assert!(!e.to_string().contains("truncated"), "{e}");
 }

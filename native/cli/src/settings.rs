@@ -278,6 +278,26 @@ mod tests {
         assert_eq!(line_column("ab\ncé\nx", 6), (2, 3));
     }
 
+    /// `placed` named the refused value's full `path` and put it `at` (line, column) in `text`.
+    fn assert_placed(text: &str, placed: resile::Error, path: &str, at: (usize, usize)) {
+        match placed {
+            resile::Error::ConfigParse {
+                field,
+                line,
+                column,
+                message,
+            } => {
+                assert_eq!(field.as_deref(), Some(path), "{text}");
+                assert_eq!((line, column), at, "{text}");
+                assert!(
+                    message.starts_with("is ") || message.contains("ftp"),
+                    "{message}"
+                );
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
     fn in_toml(text: &str, path: &str) -> Option<usize> {
         toml_start(&toml_edit::ImDocument::parse(text).ok()?, path)
     }
@@ -299,22 +319,12 @@ mod tests {
         ];
         for (text, path, at) in cases {
             let refused = resile::ClientConfig::from_json(text).unwrap_err();
-            match placed(text, refused, |p| json_start(text, p)) {
-                resile::Error::ConfigParse {
-                    field,
-                    line,
-                    column,
-                    message,
-                } => {
-                    assert_eq!(field.as_deref(), Some(path), "{text}");
-                    assert_eq!((line, column), at, "{text}");
-                    assert!(
-                        message.starts_with("is ") || message.contains("ftp"),
-                        "{message}"
-                    );
-                }
-                other => panic!("{text}: {other:?}"),
-            }
+            assert_placed(
+                text,
+                placed(text, refused, |p| json_start(text, p)),
+                path,
+                at,
+            );
         }
         // A field the file does not write: named, not placed.
         let text = "{\"engine\": {\"backoff\": {\"base_ms\": 999999999}}}";
@@ -345,22 +355,7 @@ mod tests {
         ];
         for (text, path, at) in cases {
             let refused = from_toml(text).unwrap().validate().unwrap_err();
-            match placed(text, refused, |p| in_toml(text, p)) {
-                resile::Error::ConfigParse {
-                    field,
-                    line,
-                    column,
-                    message,
-                } => {
-                    assert_eq!(field.as_deref(), Some(path), "{text}");
-                    assert_eq!((line, column), at, "{text}");
-                    assert!(
-                        message.starts_with("is ") || message.contains("ftp"),
-                        "{message}"
-                    );
-                }
-                other => panic!("{text}: {other:?}"),
-            }
+            assert_placed(text, placed(text, refused, |p| in_toml(text, p)), path, at);
         }
         // Refused for a field the file does not write (the default cap under a larger base):
         // named, not placed.
