@@ -8,8 +8,10 @@
 //! | 500, 502, 503, 504 | yes | yes | maybe |
 //! | other 5xx | no | yes | maybe |
 //! | other 4xx | no | no (the request is at fault, not the host) | yes |
-//! | connect / DNS / TLS handshake error | yes | yes | never sent |
+//! | connect / DNS error | yes | yes | never sent |
+//! | TLS handshake refused (certificate, protocol, a port that does not speak TLS) | no | yes | never sent |
 //! | attempt timeout, reset, truncated body | yes | yes | maybe |
+//! | unreadable answer (a head too large, not HTTP, a body that does not decode) | no | no | maybe |
 //! | status 0–99 (fetch's opaque response, no real status) | yes | yes | maybe |
 //!
 //! The set of retryable statuses comes from [`crate::config::RetryConfig::retry_statuses`].
@@ -94,7 +96,10 @@ pub enum TransportError {
     Connect,
     /// The host name did not resolve.
     Dns,
-    /// The TLS handshake failed.
+    /// The TLS handshake failed: a certificate the client refuses, no protocol in common, or
+    /// a server that does not speak TLS on that port. The same handshake fails the same way,
+    /// so it is not retried (a connection that breaks during the handshake is
+    /// [`TransportError::Connect`]).
     Tls,
     /// The attempt timed out (after the request may have been sent).
     Timeout,
@@ -104,6 +109,10 @@ pub enum TransportError {
     Truncated,
     /// Any other I/O failure after the request may have been sent.
     Other,
+    /// The server's answer could not be read: a head larger than the client accepts, a
+    /// message that is not HTTP, or a body whose content encoding does not decode (a corrupt
+    /// gzip stream). The same request gets the same answer, so it is not retried.
+    Unreadable,
 }
 
 /// Whether the server may have acted on the request.
@@ -193,21 +202,25 @@ pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
     }
 }
 
-/// Classifies a transport failure.
+/// Classifies a transport failure: (retryable, breaker failure, processed, why) per kind.
 pub fn classify_transport(error: TransportError) -> Class {
-    let (processed, why) = match error {
-        TransportError::Connect | TransportError::Dns | TransportError::Tls => {
-            (Processed::Never, Why::NeverSent)
+    let (retryable, breaker_failure, processed, why) = match error {
+        TransportError::Connect | TransportError::Dns => {
+            (true, true, Processed::Never, Why::NeverSent)
         }
-        TransportError::Timeout => (Processed::Maybe, Why::AttemptTimeout),
+        TransportError::Tls => (false, true, Processed::Never, Why::TlsFailed),
+        TransportError::Timeout => (true, true, Processed::Maybe, Why::AttemptTimeout),
         TransportError::Reset | TransportError::Truncated | TransportError::Other => {
-            (Processed::Maybe, Why::MaybeProcessed)
+            (true, true, Processed::Maybe, Why::MaybeProcessed)
         }
+        // The server answered; the client cannot read what it said (as with an unusable
+        // answer, not a failure of the host).
+        TransportError::Unreadable => (false, false, Processed::Maybe, Why::Unreadable),
     };
     Class {
         success: false,
-        retryable: true,
-        breaker_failure: true,
+        retryable,
+        breaker_failure,
         processed,
         why,
     }
@@ -278,6 +291,15 @@ mod tests {
         ] {
             assert_eq!(classify_transport(e).processed, Processed::Never);
         }
+        // What another attempt would meet the same way is not retried, and says what it was.
+        let tls = classify_transport(TransportError::Tls);
+        assert!(!tls.retryable && tls.breaker_failure && tls.why == Why::TlsFailed);
+        let unreadable = classify_transport(TransportError::Unreadable);
+        assert!(!unreadable.retryable && !unreadable.breaker_failure);
+        assert_eq!(
+            (unreadable.processed, unreadable.why),
+            (Processed::Maybe, Why::Unreadable)
+        );
         for e in [
             TransportError::Timeout,
             TransportError::Reset,

@@ -114,11 +114,17 @@ pub enum Why {
     /// The fleet's store did not answer in time or could not be reached; the instance uses its
     /// local share of the limit (fleet mode).
     FleetStoreDown,
+    /// The TLS handshake failed (a certificate the client refuses, no protocol in common, a
+    /// port that does not speak TLS): another attempt would fail the same way.
+    TlsFailed,
+    /// The server's answer could not be read (a head too large, not HTTP, a body that does not
+    /// decode): another attempt would get the same answer.
+    Unreadable,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 50] = [
+    pub const ALL: [Why; 52] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -169,6 +175,8 @@ impl Why {
         Why::FleetRateLimit,
         Why::FleetBreakerOpen,
         Why::FleetStoreDown,
+        Why::TlsFailed,
+        Why::Unreadable,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -224,6 +232,8 @@ impl Why {
             Why::FleetRateLimit => "fleet_rate_limit",
             Why::FleetBreakerOpen => "fleet_breaker_open",
             Why::FleetStoreDown => "fleet_store_down",
+            Why::TlsFailed => "tls_failed",
+            Why::Unreadable => "unreadable",
         }
     }
 
@@ -241,6 +251,8 @@ impl Why {
                 | Why::Undecodable
                 | Why::TooManyRedirects
                 | Why::PredicateDeclined
+                | Why::TlsFailed
+                | Why::Unreadable
         )
     }
 
@@ -322,6 +334,12 @@ impl Why {
             }
             Why::FleetStoreDown => {
                 "the fleet's store is unreachable or slow; this instance uses its local share"
+            }
+            Why::TlsFailed => {
+                "the TLS handshake failed (certificate, protocol, or a port that does not speak TLS); another attempt would fail the same way"
+            }
+            Why::Unreadable => {
+                "the server's answer could not be read (a head too large, not HTTP, a body that does not decode); another attempt would get the same"
             }
         }
     }

@@ -816,3 +816,56 @@ fn drain_events_lends_what_poll_event_hands_out_in_the_same_order() {
     ));
     assert_eq!(drained, polled);
 }
+
+#[test]
+fn what_another_attempt_would_meet_the_same_way_is_not_retried() {
+    use resile_core::{Processed, TransportError};
+    // (the failure, the reason the call fails with, whether the server may have acted)
+    let table = [
+        (TransportError::Tls, Why::TlsFailed, Processed::Never),
+        (
+            TransportError::Unreadable,
+            Why::Unreadable,
+            Processed::Maybe,
+        ),
+    ];
+    for (error, why, processed) in table {
+        let server = first_then_ok(
+            SimReply::Transport {
+                error,
+                latency: Duration::from_millis(5),
+            },
+            5,
+        );
+        let mut world = World::new(engine(Config::default()), server);
+        world.start(CallSpec::get(HOST));
+        world.drive_bounded(100);
+        match world.results.last() {
+            Some(Some(CallResult::Failed { failure, .. })) => {
+                assert_eq!(failure.attempts, 1, "{error:?}");
+                assert_eq!((failure.why, failure.processed), (why, processed));
+                assert!(!failure.is_retryable(), "{error:?}");
+            }
+            other => panic!("{error:?}: {other:?}"),
+        }
+    }
+    // A connection that fails is still retried (the server's next answer is a 200).
+    let server = first_then_ok(
+        SimReply::Transport {
+            error: TransportError::Connect,
+            latency: Duration::from_millis(5),
+        },
+        5,
+    );
+    let mut world = World::new(engine(Config::default()), server);
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    assert!(matches!(
+        world.results.last(),
+        Some(Some(CallResult::Done {
+            status: 200,
+            attempts: 2,
+            ..
+        }))
+    ));
+}

@@ -62,6 +62,7 @@ pub(crate) fn transport_name(kind: TransportError) -> &'static str {
         TransportError::Timeout => "attempt timed out",
         TransportError::Reset => "connection reset",
         TransportError::Truncated => "response body truncated",
+        TransportError::Unreadable => "response unreadable",
         _ => "transport error",
     }
 }

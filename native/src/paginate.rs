@@ -220,13 +220,56 @@ impl Stream for Paginate {
 struct Run {
     client: Client,
     walk: Walk,
+    /// The first URL's userinfo, for the pages of its origin.
+    userinfo: Option<Userinfo>,
     /// The last page call's error, or the response the walk did not take in.
     last: Option<Result<Response, Error>>,
 }
 
-/// The core's walk for `setup`, from its first URL or its resume point.
-fn walk_of(setup: Setup) -> Result<(Client, Walk), Error> {
-    let first = setup.first?;
+/// The first URL's userinfo, lent to every page call of the same origin (where it becomes the
+/// Basic credentials it stands for) and to no other: a next link, relative or absolute, that
+/// stays on the origin keeps them; one that leaves it never carries them.
+struct Userinfo {
+    origin: url::Origin,
+    username: String,
+    password: Option<String>,
+}
+
+impl Userinfo {
+    /// Takes the userinfo off `url`, so the walk (its resume points, its errors) never holds it.
+    fn take(url: &mut Url) -> Option<Userinfo> {
+        if url.username().is_empty() && url.password().is_none() {
+            return None;
+        }
+        let taken = Userinfo {
+            origin: url.origin(),
+            username: url.username().to_string(),
+            password: url.password().map(str::to_string),
+        };
+        // These fail only for a URL without a host, which has no userinfo.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Some(taken)
+    }
+
+    /// `page` with the userinfo when it is on the same origin and has none of its own.
+    fn lend(&self, page: &str) -> Option<Url> {
+        let mut url = Url::parse(page).ok()?;
+        let bare = url.username().is_empty() && url.password().is_none();
+        if !bare || url.origin() != self.origin {
+            return None;
+        }
+        url.set_username(&self.username).ok()?;
+        url.set_password(self.password.as_deref()).ok()?;
+        Some(url)
+    }
+}
+
+/// The core's walk for `setup`, from its first URL or its resume point, and the first URL's
+/// userinfo.
+fn walk_of(setup: Setup) -> Result<(Client, Walk, Option<Userinfo>), Error> {
+    let mut first = setup.first?;
+    let userinfo = Userinfo::take(&mut first);
     let invalid = |e: resile_core::paginate::url::UrlError| {
         let url = setup.resume.clone().unwrap_or_else(|| first.to_string());
         Error::invalid_url(&url, e.to_string())
@@ -242,17 +285,18 @@ fn walk_of(setup: Setup) -> Result<(Client, Walk), Error> {
         Some(max) => walk.max_pages(max),
         None => walk,
     };
-    Ok((setup.client, walk))
+    Ok((setup.client, walk, userinfo))
 }
 
 fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
-    let (client, walk) = match walk_of(setup) {
+    let (client, walk, userinfo) = match walk_of(setup) {
         Ok(w) => w,
         Err(e) => return futures::stream::iter([Err(e)]).boxed(),
     };
     let run = Run {
         client,
         walk,
+        userinfo,
         last: None,
     };
     futures::stream::unfold(run, |mut run| async move {
@@ -286,10 +330,12 @@ fn pages(setup: Setup) -> BoxStream<'static, Result<Page, Error>> {
 impl Run {
     /// Makes one page call and feeds the walk; the page when the walk took it in.
     async fn fetch(&mut self, call: PageCall) -> Option<Page> {
-        let mut request = self
-            .client
-            .get(call.url.as_str())
-            .max_attempts(call.max_attempts);
+        let lent = self.userinfo.as_ref().and_then(|u| u.lend(&call.url));
+        let mut request = match lent {
+            Some(url) => self.client.get(url.as_str()),
+            None => self.client.get(call.url.as_str()),
+        }
+        .max_attempts(call.max_attempts);
         if let Some(deadline) = call.deadline {
             request = request.deadline(deadline);
         }

@@ -453,7 +453,7 @@ fn read_body<'a>(
                     let kind = if e.is_timeout() {
                         TransportError::Timeout
                     } else {
-                        TransportError::Truncated
+                        body_error(&e, &error_text(&e).to_ascii_lowercase())
                     };
                     return Attempt::Failed {
                         kind,
@@ -477,15 +477,91 @@ fn failed(e: &reqwest::Error) -> Attempt {
     }
 }
 
+/// What the causes' text (lower-cased) says a failure was; the first fragment found wins.
+/// hyper's parse errors and the decoders' errors are answers the server would send again;
+/// the rest are connections that broke.
+const BY_TEXT: &[(&str, TransportError)] = &[
+    // hyper: the answer is not HTTP this client reads.
+    ("message head is too large", TransportError::Unreadable),
+    ("invalid http version parsed", TransportError::Unreadable),
+    (
+        "invalid http status-code parsed",
+        TransportError::Unreadable,
+    ),
+    ("invalid http header parsed", TransportError::Unreadable),
+    ("invalid content-length parsed", TransportError::Unreadable),
+    (
+        "invalid transfer-encoding parsed",
+        TransportError::Unreadable,
+    ),
+    (
+        "unexpected transfer-encoding parsed",
+        TransportError::Unreadable,
+    ),
+    // flate2 and compression-codecs: the body's content encoding does not decode.
+    ("decompression error", TransportError::Unreadable),
+    ("invalid gzip header", TransportError::Unreadable),
+    ("crc computed does not match", TransportError::Unreadable),
+    (
+        "amount of bytes read does not match",
+        TransportError::Unreadable,
+    ),
+    // hyper: the connection broke.
+    (
+        "connection closed before message completed",
+        TransportError::Reset,
+    ),
+    ("connection reset", TransportError::Reset),
+    ("incomplete message", TransportError::Reset),
+];
+
+/// A connect-stage failure's text that is the TLS handshake refusing (rustls, OpenSSL): a
+/// certificate, no protocol in common, a peer that does not speak TLS.
+const TLS_TEXT: &[&str] = &[
+    "invalid peer certificate",
+    "received corrupt message",
+    "peer is incompatible",
+    "peer misbehaved",
+    "received fatal alert",
+    "certificate",
+    "wrong version number",
+    "tls",
+    "ssl",
+    "handshake",
+];
+
+fn by_text(text: &str) -> Option<TransportError> {
+    BY_TEXT
+        .iter()
+        .find(|(fragment, _)| text.contains(fragment))
+        .map(|&(_, kind)| kind)
+}
+
+/// I/O errors of a connection that broke or could not be made: worth another attempt,
+/// whatever the layer above (TLS included) says.
+fn broken_connection(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | BrokenPipe
+            | UnexpectedEof
+            | NotConnected
+            | TimedOut
+    )
+}
+
 /// The engine's name for what reqwest reports. Connect, DNS and TLS failures happen before the
 /// request is written (never sent); everything later may have reached the server.
 pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     let text = error_text(e).to_ascii_lowercase();
+    let io = io_kind(e);
     if e.is_connect() {
         if text.contains("dns error") || text.contains("failed to lookup address") {
             TransportError::Dns
-        } else if text.contains("tls") || text.contains("certificate") || text.contains("handshake")
-        {
+        } else if !io.is_some_and(broken_connection) && TLS_TEXT.iter().any(|t| text.contains(t)) {
             TransportError::Tls
         } else {
             TransportError::Connect
@@ -493,20 +569,32 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     } else if e.is_timeout() {
         TransportError::Timeout
     } else if e.is_body() || e.is_decode() {
-        TransportError::Truncated
-    } else if io_kind(e).is_some_and(|k| {
+        body_error(e, &text)
+    } else if let Some(kind) = by_text(&text) {
+        kind
+    } else if io.is_some_and(|k| {
         use std::io::ErrorKind::*;
         matches!(
             k,
             ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
         )
-    }) || text.contains("connection closed before message completed")
-        || text.contains("connection reset")
-        || text.contains("incomplete message")
-    {
+    }) {
         TransportError::Reset
     } else {
         TransportError::Other
+    }
+}
+
+/// A body that could not be read: one the server sent malformed (a content encoding that does
+/// not decode, a chunk that does not parse: invalid data) is unreadable; otherwise it broke
+/// off (truncated).
+fn body_error(e: &reqwest::Error, text: &str) -> TransportError {
+    if io_kind(e) == Some(std::io::ErrorKind::InvalidData)
+        || by_text(text) == Some(TransportError::Unreadable)
+    {
+        TransportError::Unreadable
+    } else {
+        TransportError::Truncated
     }
 }
 

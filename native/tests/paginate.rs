@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{chaos, fast_policy};
+use common::{chaos, fast_policy, mini_server, MiniResponse};
 use futures::{StreamExt, TryStreamExt};
 use resile::{Client, Error, PageStyle, WalkPolicy};
 use resile_chaos::ChaosConfig;
@@ -300,4 +300,44 @@ async fn a_failed_walk_resumes_where_it_stopped_without_duplicates() {
             "{name}: every item once, in order, across {stops} resumes"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_urls_credentials_follow_next_links_within_its_origin_only() {
+    // Another origin: the walk's last page.
+    let elsewhere = mini_server(|_| async { MiniResponse::status(200).body("[3]") }).await;
+    let away = format!("{}/items?page=3", elsewhere.url());
+    let home = mini_server(move |r| {
+        let away = away.clone();
+        async move {
+            let host = r.header("host").unwrap_or_default().to_string();
+            let (body, next) = if r.path.contains("page=2") {
+                ("[2]", away)
+            } else {
+                // An absolute link to the same origin.
+                ("[1]", format!("http://{host}/items?page=2"))
+            };
+            MiniResponse::status(200)
+                .header("link", &format!("<{next}>; rel=\"next\""))
+                .body(body)
+        }
+    })
+    .await;
+    let client = Client::builder().engine(fast_policy()).build().unwrap();
+    let first = format!("http://walker:s3cret@{}/items", home.addr);
+    let items: Vec<Value> = client
+        .paginate(first, PageStyle::Link, None)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(items, vec![1, 2, 3]);
+    // "walker:s3cret" in base64.
+    let basic = Some("Basic d2Fsa2VyOnMzY3JldA==");
+    assert_eq!(home.requests().len(), 2);
+    for r in home.requests() {
+        assert_eq!(r.header("authorization"), basic, "{}", r.path);
+    }
+    let there = elsewhere.requests();
+    assert_eq!(there.len(), 1);
+    assert_eq!(there[0].header("authorization"), None);
 }

@@ -5,19 +5,8 @@
 mod common;
 
 use common::{fast_policy, mini_server, MiniResponse, Recorder};
-use resile::{Client, Error, EventKind, Why};
+use resile::{Client, Error, Why};
 use serde_json::Value;
-
-fn failed_with(events: &Recorder) -> Vec<Why> {
-    events
-        .engine()
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::CallFailed { failure, .. } => Some(failure.why),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_decode_fails_the_call_in_the_engine_too() {
@@ -39,7 +28,7 @@ async fn a_body_that_does_not_decode_fails_the_call_in_the_engine_too() {
         .unwrap_err();
     assert!(matches!(e, Error::Decode { status: 200, .. }), "{e:?}");
     assert!(!e.is_retryable());
-    assert_eq!(failed_with(&events), vec![Why::Undecodable]);
+    assert_eq!(events.failed_with(), vec![Why::Undecodable]);
     let stats = client.stats();
     assert_eq!((stats.succeeded, stats.failed, stats.attempts), (0, 1, 1));
     // A decoding problem is not the host's failure.
@@ -71,7 +60,7 @@ async fn a_body_over_the_cap_is_a_failed_call_not_a_success() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::BodyTooLarge { limit: 1024 }), "{e:?}");
-    assert_eq!(failed_with(&events), vec![Why::BodyTooLarge]);
+    assert_eq!(events.failed_with(), vec![Why::BodyTooLarge]);
     assert_eq!(client.stats().succeeded, 0);
     assert_eq!(client.stats().failed, 1);
 }
@@ -94,7 +83,7 @@ async fn a_redirect_loop_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(e, Error::TooManyRedirects { limit: 5 }), "{e:?}");
     assert_eq!(e.why(), Some(Why::TooManyRedirects));
-    assert_eq!(failed_with(&events), vec![Why::TooManyRedirects]);
+    assert_eq!(events.failed_with(), vec![Why::TooManyRedirects]);
     // The original request and five redirects, then the engine stopped: no retry.
     assert_eq!(server.requests().len(), 6);
 }

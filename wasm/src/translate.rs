@@ -6,7 +6,7 @@
 use core::time::Duration;
 
 use resile_core::breaker::BreakerState;
-use resile_core::engine::{EventKind, HostView};
+use resile_core::engine::HostView;
 use resile_core::token::TokenView;
 use resile_core::{Event, FailureKind, Instant, Last};
 
@@ -195,22 +195,11 @@ fn carries_why(value: &Value) -> bool {
     value.get("why").is_some() || value.get("failure").is_some_and(|f| f.get("why").is_some())
 }
 
-/// An event as the JS API hands it out: the engine's serde form with camelCase keys, plus
-/// `explain`, the one-line reason of its `why`, and a failure's `retry_at` (an instant) as
-/// `retryAtMs` like every other time in events.
+/// An event as the JS API hands it out: the engine's serde form (a failure's `retry_at` is
+/// `retry_at_ms` there, like every other time in events) with camelCase keys, plus `explain`,
+/// the one-line reason of its `why`.
 pub fn event_json(event: &Event) -> Value {
     let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
-    if let EventKind::CallFailed { failure, .. } | EventKind::CallFellBack { failure, .. } =
-        &event.kind
-    {
-        if let Some(Value::Object(f)) = value.get_mut("failure") {
-            f.remove("retry_at");
-            f.insert(
-                "retry_at_ms".into(),
-                json!(failure.retry_at.map(instant_ms)),
-            );
-        }
-    }
     if let (true, Some(why)) = (carries_why(&value), event.kind.why()) {
         if let Value::Object(map) = &mut value {
             map.insert("explain".into(), Value::String(why.explain().into()));
@@ -319,7 +308,7 @@ mod tests {
         while let Some(e) = engine.poll_event() {
             let v = event_json(&e);
             assert!(v.get("atMs").is_some() && v.get("at_ms").is_none(), "{v}");
-            if matches!(e.kind, EventKind::CallStarted { .. }) {
+            if matches!(e.kind, resile_core::engine::EventKind::CallStarted { .. }) {
                 saw_started = true;
                 assert_eq!(v["event"], "call_started", "names stay the core's");
                 assert!(v.get("explain").is_none());

@@ -299,7 +299,8 @@ export type Why =
   | "adaptive_rate" | "throttled" | "rate_recovering" | "adaptive_concurrency" | "attempt_dropped"
   | "breaker_isolated" | "retry_predicate" | "predicate_declined"
   | "hedge_delay" | "hedge_percentile" | "hedge_lost"
-  | "fleet_rate_limit" | "fleet_breaker_open" | "fleet_store_down";
+  | "fleet_rate_limit" | "fleet_breaker_open" | "fleet_store_down"
+  | "tls_failed" | "unreadable";
 
 export type AttemptResult = { status: number } | { transport: string };
 

@@ -225,7 +225,7 @@ impl AdaptiveConcurrency {
 }
 
 /// `value` (of `field`) is at least `min`, or the error says `expected`.
-fn at_least<T: PartialOrd + ToString>(
+fn at_least<T: PartialOrd + super::Shown>(
     field: &'static str,
     value: T,
     min: T,

@@ -25,8 +25,10 @@ pub use request_id::RequestIds;
 mod aws;
 pub use aws::AwsRetryConfig;
 mod read;
+mod shown;
 mod throttling;
 pub(crate) use read::deserialize;
+use shown::Shown;
 
 /// Everything the engine decides with.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -445,10 +447,10 @@ fn check_ms(field: &'static str, value: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn out_of_range(field: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
+fn out_of_range(field: &'static str, value: impl Shown, expected: &'static str) -> ConfigError {
     ConfigError::OutOfRange {
         field,
-        value: value.to_string(),
+        value: value.shown(),
         expected,
     }
 }

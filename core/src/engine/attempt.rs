@@ -291,6 +291,13 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return;
         };
+        if !class.retryable {
+            // A failure another attempt would meet the same way (a TLS handshake refused, an
+            // unreadable answer): the call fails with what it was.
+            let f = Failure::new(class.why, 0, Some(last), class.processed);
+            self.fail(slot, f, now);
+            return;
+        }
         let (host, id, previous, attempts) = (c.host as usize, c.id, c.previous_delay, c.attempts);
         if self.hosts[host].breaker.is_isolated() {
             // Held open by hand: no retry could be admitted, so none is drawn or paid for.

@@ -511,7 +511,7 @@ fn ser_opt_duration_ms<S: serde::Serializer>(
     }
 }
 
-fn ser_instant_ms<S: serde::Serializer>(t: &Instant, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_instant_ms<S: serde::Serializer>(t: &Instant, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(t.as_nanos() as f64 / 1e6)
 }
 

@@ -79,6 +79,14 @@ pub enum Detail {
     Problem(Problem),
 }
 
+/// An optional instant in milliseconds, as events write every instant.
+fn ser_opt_instant_ms<S: serde::Serializer>(t: &Option<Instant>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => crate::engine::event::ser_instant_ms(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Why a call failed, with what the caller needs to react.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -89,7 +97,9 @@ pub struct Failure {
     pub attempts: u32,
     /// What the last attempt ended with, if one was made.
     pub last: Option<Last>,
-    /// When the host may be tried again (breaker open, server hold).
+    /// When the host may be tried again (breaker open, server hold). Serialized as
+    /// `retry_at_ms`, milliseconds on the events' clock like `at_ms`.
+    #[serde(rename = "retry_at_ms", serialize_with = "ser_opt_instant_ms")]
     pub retry_at: Option<Instant>,
     /// Whether the server may have applied the request.
     pub processed: Processed,
@@ -201,5 +211,30 @@ impl Failure {
             Detail::WaitTooLong { hint, .. } | Detail::HostHeld { hint } => Some(hint),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn retry_at_is_written_in_milliseconds_like_every_instant_in_events() {
+        let failure = Failure::new(Why::BreakerOpen, 0, None, Processed::Never)
+            .retry_at(Some(Instant::from_nanos(1_500_250_000)));
+        let json = serde_json::to_value(failure).unwrap();
+        assert_eq!(json["retry_at_ms"], serde_json::json!(1500.25));
+        assert!(json.get("retry_at").is_none(), "{json}");
+        // The farthest instant stays a number JS reads as such (not a 20-digit integer).
+        let far = Failure::new(Why::BreakerOpen, 0, None, Processed::Never)
+            .retry_at(Some(Instant::from_nanos(u64::MAX)));
+        let ms = serde_json::to_value(far).unwrap()["retry_at_ms"]
+            .as_f64()
+            .unwrap();
+        assert!(ms < 2f64.powi(53), "{ms}");
+        let none = serde_json::to_value(Failure::new(Why::Cancelled, 1, None, Processed::Maybe));
+        assert!(none.unwrap()["retry_at_ms"].is_null());
     }
 }

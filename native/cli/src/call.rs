@@ -17,6 +17,7 @@ use resile::{ClientAuth, ClientCredentials, ClientEvent, IdempotencyKey, Secret,
 use crate::body::{self, Sources};
 use crate::exit::{for_error, Exit};
 use crate::items::{parse_item, Item};
+use crate::output::OutFile;
 use crate::units::{
     parse_backoff, parse_duration, parse_header, parse_paginate, parse_rate, parse_status, Backoff,
 };
@@ -507,6 +508,7 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
 
 async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result<Exit, Failed> {
     let url = &plan.urls[0];
+    let mut out = args.output.as_deref().map(OutFile::open).transpose()?;
     if args.verbose {
         output::show_request(
             plan.method.as_str(),
@@ -517,8 +519,8 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
         );
     }
     // A GET into a file: streamed to it, and resumed where it breaks.
-    if let (Some(path), true, None) = (&args.output, plan.method == Method::GET, &plan.body) {
-        return crate::download::to_file(client, plan, url, args.include, args.verbose, path).await;
+    if let (Some(out), true, None) = (&mut out, plan.method == Method::GET, &plan.body) {
+        return crate::download::to_file(client, plan, url, args.include, args.verbose, out).await;
     }
     let response = match plan.request(client, url).send().await {
         Ok(response) => response,
@@ -534,7 +536,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
     if args.verbose {
         output::show_response(&response, &plan.redact);
     }
-    output::write_response(&response, args.include, args.output.as_deref()).map_err(|e| {
+    output::write_response(&response, args.include, out.as_mut()).map_err(|e| {
         let to = args
             .output
             .as_ref()

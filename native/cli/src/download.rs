@@ -5,29 +5,26 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 
 use resile::{Piece, StreamingResponse};
 
 use crate::call::Plan;
 use crate::exit::{for_error, Exit};
+use crate::output::OutFile;
 use crate::{output, Failed};
 
-/// Downloads `url` into `path` (after the head with `-i`); the exit code its status means.
+/// Downloads `url` into `out` (after the head with `-i`); the exit code its status means.
 pub async fn to_file(
     client: &resile::Client,
     plan: &Plan,
     url: &str,
     include: bool,
     verbose: bool,
-    path: &Path,
+    out: &mut OutFile,
 ) -> Result<Exit, Failed> {
-    let write_failed = |e: std::io::Error| {
-        (
-            Exit::Other,
-            format!("cannot write the body to {}: {e}", path.display()),
-        )
-    };
+    let path = out.path().display().to_string();
+    let write_failed =
+        |e: std::io::Error| (Exit::Other, format!("cannot write the body to {path}: {e}"));
     let mut download = plan
         .request(client, url)
         .send_download()
@@ -36,7 +33,7 @@ pub async fn to_file(
     if verbose {
         output::show_response(&download, &plan.redact);
     }
-    let mut file = File::create(path).map_err(write_failed)?;
+    let file = out.begin().map_err(write_failed)?;
     let start = if include {
         let head = output::head(&download);
         file.write_all(&head).map_err(write_failed)?;
@@ -44,7 +41,7 @@ pub async fn to_file(
     } else {
         0
     };
-    let received = copy(&mut download, &mut file, start)
+    let received = copy(&mut download, file, start)
         .await
         .map_err(|e| match e {
             Copy::Read(e) => (for_error(&e), plan.describe(&e)),

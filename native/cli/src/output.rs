@@ -2,12 +2,77 @@
 //! line and headers with `-i` (as curl does); what was sent and received, redacted, on stderr
 //! with `-v`.
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use resile::redact::{self, redact_url};
 use resile::Response;
+
+use crate::exit::Exit;
+use crate::Failed;
+
+/// `-o FILE`, opened before any request goes out: a path that cannot be written (a missing
+/// directory, a directory, no permission) is bad input, found before the server is asked
+/// anything (a write must not be applied only for its answer to have nowhere to go). The file
+/// is opened without truncating it and emptied when the answer begins; one this opened anew
+/// and never wrote (the call failed first) is removed again.
+pub struct OutFile {
+    file: File,
+    path: PathBuf,
+    origin: Origin,
+}
+
+/// Whether the file was there before the command, and whether the answer began.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Origin {
+    Existed,
+    Created,
+    Written,
+}
+
+impl OutFile {
+    /// Opens (or creates) `path` for writing; the error is exit 2 naming the path.
+    pub fn open(path: &Path) -> Result<OutFile, Failed> {
+        let origin = if fs::symlink_metadata(path).is_ok() {
+            Origin::Existed
+        } else {
+            Origin::Created
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| (Exit::Usage, format!("-o {}: {e}", path.display())))?;
+        Ok(OutFile {
+            file,
+            path: path.to_path_buf(),
+            origin,
+        })
+    }
+
+    /// The file, emptied, for the answer.
+    pub fn begin(&mut self) -> io::Result<&mut File> {
+        self.origin = Origin::Written;
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        Ok(&mut self.file)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        if self.origin == Origin::Created {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
 
 /// What `-i` and `-v` show of an answer, buffered or streamed.
 pub trait Head {
@@ -72,11 +137,15 @@ pub fn head(response: &impl Head) -> Vec<u8> {
     out
 }
 
-/// Writes the head (with `-i`) and the body, exactly, to `path` or stdout.
-pub fn write_response(response: &Response, include: bool, path: Option<&Path>) -> io::Result<()> {
+/// Writes the head (with `-i`) and the body, exactly, to `out` or stdout.
+pub fn write_response(
+    response: &Response,
+    include: bool,
+    out: Option<&mut OutFile>,
+) -> io::Result<()> {
     let body = response.bytes();
-    let mut sink: Box<dyn Write> = match path {
-        Some(p) => Box::new(File::create(p)?),
+    let mut sink: Box<dyn Write + '_> = match out {
+        Some(out) => Box::new(out.begin()?),
         None => Box::new(io::stdout().lock()),
     };
     if include {

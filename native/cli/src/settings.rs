@@ -17,7 +17,10 @@ pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| (Exit::Usage, format!("{shown}: {e}")))?;
     let config = if path.extension().is_some_and(|e| e == "json") {
-        ClientConfig::from_json(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?
+        ClientConfig::from_json(&text).map_err(|e| {
+            let e = placed(&text, e, |path| json_start(&text, path));
+            (Exit::Config, format!("{shown}: {e}"))
+        })?
     } else {
         let mut config = from_toml(&text).map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
         if config.engine.preset.is_some() {
@@ -34,9 +37,11 @@ pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
                 .set_engine_from_value(engine)
                 .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
         }
-        config
-            .validate()
-            .map_err(|e| (Exit::Config, format!("{shown}: {}", placed(&text, e))))?;
+        let doc = toml_edit::ImDocument::parse(text.as_str()).ok();
+        config.validate().map_err(|e| {
+            let e = placed(&text, e, |path| toml_start(doc.as_ref()?, path));
+            (Exit::Config, format!("{shown}: {e}"))
+        })?;
         config
     };
     Ok(config)
@@ -62,9 +67,10 @@ fn from_toml(text: &str) -> Result<ClientConfig, resile::Error> {
 }
 
 /// A value the file parsed but the config refuses (`max_attempts = 0`), named by its full
-/// path and placed where the file wrote it, as a type error is. The engine names its fields
-/// from inside the `engine` section; a field the file does not write is left unplaced.
-fn placed(text: &str, e: resile::Error) -> resile::Error {
+/// path and placed where the file wrote it (`start_of` a path: its byte offset), as a type
+/// error is. The engine names its fields from inside the `engine` section; a field the file
+/// does not write is left unplaced.
+fn placed(text: &str, e: resile::Error, start_of: impl Fn(&str) -> Option<usize>) -> resile::Error {
     let resile::Error::Config {
         field: Some(field),
         message,
@@ -72,15 +78,9 @@ fn placed(text: &str, e: resile::Error) -> resile::Error {
     else {
         return e;
     };
-    let Ok(doc) = toml_edit::ImDocument::parse(text) else {
-        return e;
-    };
     for path in [format!("engine.{field}"), field.clone()] {
-        let item = path
-            .split('.')
-            .try_fold(doc.as_item(), |item, key| item.get(key));
-        if let Some(span) = item.and_then(toml_edit::Item::span) {
-            let (line, column) = line_column(text, span.start);
+        if let Some(offset) = start_of(&path) {
+            let (line, column) = line_column(text, offset);
             return resile::Error::ConfigParse {
                 field: Some(path),
                 line,
@@ -90,6 +90,26 @@ fn placed(text: &str, e: resile::Error) -> resile::Error {
         }
     }
     e
+}
+
+/// Where the TOML document writes the value at `path` (`engine.retry.max_attempts`).
+fn toml_start(doc: &toml_edit::ImDocument<&str>, path: &str) -> Option<usize> {
+    path.split('.')
+        .try_fold(doc.as_item(), |item, key| item.get(key))
+        .and_then(toml_edit::Item::span)
+        .map(|span| span.start)
+}
+
+/// Where the JSON text writes the value at `path`: each level's raw value is a slice of
+/// `text`, so its offset is where it starts.
+fn json_start(text: &str, path: &str) -> Option<usize> {
+    let mut raw = text;
+    for key in path.split('.') {
+        let object: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+            serde_json::from_str(raw).ok()?;
+        raw = object.get(key)?.get();
+    }
+    Some(raw.as_ptr() as usize - text.as_ptr() as usize)
 }
 
 /// The line and column (from 1, in characters) of byte `offset` in `text`.
@@ -258,6 +278,66 @@ mod tests {
         assert_eq!(line_column("ab\ncé\nx", 6), (2, 3));
     }
 
+    /// `placed` named the refused value's full `path` and put it `at` (line, column) in `text`.
+    fn assert_placed(text: &str, placed: resile::Error, path: &str, at: (usize, usize)) {
+        match placed {
+            resile::Error::ConfigParse {
+                field,
+                line,
+                column,
+                message,
+            } => {
+                assert_eq!(field.as_deref(), Some(path), "{text}");
+                assert_eq!((line, column), at, "{text}");
+                assert!(
+                    message.starts_with("is ") || message.contains("ftp"),
+                    "{message}"
+                );
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn in_toml(text: &str, path: &str) -> Option<usize> {
+        toml_start(&toml_edit::ImDocument::parse(text).ok()?, path)
+    }
+
+    #[test]
+    fn a_refused_json_value_names_its_full_path_and_its_place_in_the_file() {
+        let cases = [
+            (
+                "{\"base_url\": \"http://127.0.0.1/\",\n \"engine\": {\"retry\": {\"max_attempts\": 0}}}",
+                "engine.retry.max_attempts",
+                (2, 39),
+            ),
+            (
+                "{\"engine\": {\"limit\": {\"burst\": 1, \"per_second\": 1e308}}}",
+                "engine.limit.per_second",
+                (1, 49),
+            ),
+            ("{\n  \"base_url\": \"ftp://x/\"\n}", "base_url", (2, 15)),
+        ];
+        for (text, path, at) in cases {
+            let refused = resile::ClientConfig::from_json(text).unwrap_err();
+            assert_placed(
+                text,
+                placed(text, refused, |p| json_start(text, p)),
+                path,
+                at,
+            );
+        }
+        // A field the file does not write: named, not placed.
+        let text = "{\"engine\": {\"backoff\": {\"base_ms\": 999999999}}}";
+        let refused = resile::ClientConfig::from_json(text).unwrap_err();
+        assert!(
+            matches!(
+                placed(text, refused, |p| json_start(text, p)),
+                resile::Error::Config { field: Some(_), .. }
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_refused_value_names_its_full_path_and_its_place_in_the_file() {
         let cases = [
@@ -275,22 +355,7 @@ mod tests {
         ];
         for (text, path, at) in cases {
             let refused = from_toml(text).unwrap().validate().unwrap_err();
-            match placed(text, refused) {
-                resile::Error::ConfigParse {
-                    field,
-                    line,
-                    column,
-                    message,
-                } => {
-                    assert_eq!(field.as_deref(), Some(path), "{text}");
-                    assert_eq!((line, column), at, "{text}");
-                    assert!(
-                        message.starts_with("is ") || message.contains("ftp"),
-                        "{message}"
-                    );
-                }
-                other => panic!("{text}: {other:?}"),
-            }
+            assert_placed(text, placed(text, refused, |p| in_toml(text, p)), path, at);
         }
         // Refused for a field the file does not write (the default cap under a larger base):
         // named, not placed.
@@ -298,7 +363,7 @@ mod tests {
         let refused = from_toml(text).unwrap().validate().unwrap_err();
         assert!(
             matches!(
-                placed(text, refused),
+                placed(text, refused, |p| in_toml(text, p)),
                 resile::Error::Config { field: Some(_), .. }
             ),
             "{text}"

@@ -73,6 +73,21 @@ fn usage_errors_exit_2_with_one_line() {
 }
 
 #[test]
+fn a_rate_far_out_of_range_is_shown_bounded_not_in_309_digits() {
+    for (rate, shown) in [("1e308/s", "1e308"), ("1e-300/s", "1e-300")] {
+        let o = resile(&["get", "http://127.0.0.1:1/", "--rate", rate]);
+        assert_eq!(code(&o), 2, "{rate}: {}", stderr(&o));
+        one_clear_line(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains("--rate") && err.contains(shown),
+            "{rate}: {err}"
+        );
+        assert!(err.len() < 200, "{rate}: {err}");
+    }
+}
+
+#[test]
 fn a_retry_after_out_of_range_is_said_to_be_so_not_printed_saturated() {
     let s = server();
     for (raw, says) in [
@@ -397,6 +412,24 @@ fn bad_config_exits_6_and_names_the_field() {
     assert_eq!(code(&o), 6);
     one_clear_line(&o);
     assert!(stderr(&o).contains("retry.max_attempts"), "{}", stderr(&o));
+    // The same refusal in JSON: the full path and where the file writes it.
+    let refused = dir.join("bad.json");
+    std::fs::write(
+        &refused,
+        "{\n  \"engine\": {\"retry\": {\"max_attempts\": 0}}\n}",
+    )
+    .unwrap();
+    let o = resile(&[
+        "get",
+        "http://127.0.0.1:1/",
+        "--config",
+        refused.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 6);
+    one_clear_line(&o);
+    let err = stderr(&o);
+    assert!(err.contains("engine.retry.max_attempts"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
     let garbled = dir.join("garbled.json");
     std::fs::write(&garbled, "{\"engine\": ").unwrap();
     let o = resile(&[

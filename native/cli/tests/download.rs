@@ -66,3 +66,66 @@ fn an_error_status_is_written_and_exits_1() {
     let body = std::fs::read_to_string(&path).unwrap();
     assert!(body.contains("404"), "{body}");
 }
+
+/// A listener that counts the connections made to it (accepted or still queued).
+struct Listener(std::net::TcpListener);
+
+impl Listener {
+    fn new() -> Listener {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        Listener(l)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/orders", self.0.local_addr().unwrap())
+    }
+
+    fn connections(&self) -> usize {
+        std::iter::from_fn(|| self.0.accept().ok())
+            .take(100)
+            .count()
+    }
+}
+
+#[test]
+fn an_output_path_that_cannot_be_written_fails_before_any_request_goes_out() {
+    let dir = tempdir();
+    let missing = dir.join("no-such-dir").join("out.json");
+    let listener = Listener::new();
+    for path in [&missing, &dir] {
+        let path = path.to_str().unwrap();
+        for args in [
+            vec!["post", &*listener.url(), "--json", "{\"n\":1}", "-o", path],
+            vec!["get", &*listener.url(), "-o", path],
+        ] {
+            let o = resile(&args);
+            assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(path), "{args:?}: {}", stderr(&o));
+        }
+    }
+    assert_eq!(listener.connections(), 0, "a request went out");
+    assert!(!missing.parent().unwrap().exists());
+}
+
+#[test]
+fn a_call_that_fails_leaves_no_new_file_and_an_existing_one_as_it_was() {
+    let dir = tempdir();
+    let fresh = dir.join("fresh.json");
+    let kept = dir.join("kept.json");
+    std::fs::write(&kept, "earlier").unwrap();
+    for path in [&fresh, &kept] {
+        // Nothing listens on port 1: the call fails before any answer.
+        let o = resile(&[
+            "get",
+            "http://127.0.0.1:1/",
+            "--retries",
+            "0",
+            "-o",
+            path.to_str().unwrap(),
+        ]);
+        assert_ne!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert!(!fresh.exists());
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier");
+}

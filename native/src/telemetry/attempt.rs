@@ -54,6 +54,7 @@ fn transport_name(kind: TransportError) -> &'static str {
         TransportError::Timeout => "timeout",
         TransportError::Reset => "reset",
         TransportError::Truncated => "truncated",
+        TransportError::Unreadable => "unreadable",
         _ => "_OTHER",
     }
 }

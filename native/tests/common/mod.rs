@@ -53,6 +53,17 @@ impl Recorder {
             .collect()
     }
 
+    /// The reasons of the calls that failed, in order.
+    pub fn failed_with(&self) -> Vec<resile::Why> {
+        self.engine()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                resile::EventKind::CallFailed { failure, .. } => Some(failure.why),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
     }
