@@ -63,9 +63,9 @@ impl PhaseReport {
         let succeeded = outcomes.iter().filter(|o| o.ok).count() as u64;
         let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
         for e in outcomes.iter().filter_map(|o| o.error.as_ref()) {
-            // Group by the message without numbers, so "after 3 attempt(s)" variants count once.
-            let key: String = e.chars().take(120).collect();
-            *errors.entry(key).or_default() += 1;
+            // Grouped by the message's first 120 characters (the reason and the last attempt
+            // come first), shown cut at a word, never in the middle of one.
+            *errors.entry(cut_at_word(e, 120)).or_default() += 1;
         }
         let calls = outcomes.len() as u64;
         PhaseReport {
@@ -86,6 +86,18 @@ impl PhaseReport {
                 .max_by_key(|(_, n)| *n)
                 .map(|(e, n)| format!("{n}× {e}")),
             ..PhaseReport::default()
+        }
+    }
+}
+
+/// `text` up to `max` characters, cut after the last whole word that fits, with `…` when cut.
+fn cut_at_word(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => {
+            let head = &text[..end];
+            let head = head.rfind(' ').map_or(head, |space| &head[..space]);
+            format!("{}…", head.trim_end_matches([' ', ',', ';', ':']))
         }
     }
 }
@@ -204,5 +216,23 @@ impl Report {
             out.push_str(&fleet.render());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_at_word;
+
+    #[test]
+    fn a_long_message_is_cut_after_a_whole_word() {
+        assert_eq!(cut_at_word("short", 120), "short");
+        let long =
+            "gave up after 1 attempt(s): the retry budget is spent; last attempt: status 503";
+        assert_eq!(
+            cut_at_word(long, 50),
+            "gave up after 1 attempt(s): the retry budget is…"
+        );
+        assert_eq!(cut_at_word(long, long.chars().count()), long);
+        assert_eq!(cut_at_word("ünïcödé wörds hërë", 9), "ünïcödé…");
     }
 }
