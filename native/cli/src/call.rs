@@ -86,9 +86,10 @@ pub struct CallArgs {
     /// A multipart part (repeatable): `name=value`, or `name=@file[;type=mime/type]`.
     #[arg(short = 'F', long = "multipart", value_name = "NAME=VALUE|NAME=@FILE")]
     pub multipart: Vec<String>,
-    /// Write the body (and the head, with -i; the JSON lines of a multi-call run) to this file
-    /// instead of stdout. A single GET is streamed into it, and a body that breaks is resumed
-    /// where it broke (`Range` / `If-Range`).
+    /// Write the body (and the head, with -i; the JSON lines of a multi-call run; a walk's
+    /// items) to this file instead of stdout. A single GET is streamed into it, and a body that
+    /// breaks is resumed where it broke (`Range` / `If-Range`). A walk continued with
+    /// `--resume` adds its items after those already in the file.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// No progress bar, summary or notes (error lines still print).

@@ -60,6 +60,13 @@ impl OutFile {
         Ok(&mut self.file)
     }
 
+    /// The file, for what follows what it holds (a resumed walk's items after the first run's).
+    pub fn append(&mut self) -> io::Result<&mut File> {
+        self.origin = Origin::Written;
+        self.file.seek(SeekFrom::End(0))?;
+        Ok(&mut self.file)
+    }
+
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path

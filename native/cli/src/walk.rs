@@ -10,6 +10,7 @@ use resile::{PageStyle, WalkPolicy};
 
 use crate::call::{CallArgs, Plan};
 use crate::exit::{for_error, Exit};
+use crate::output::OutFile;
 use crate::Failed;
 
 /// Walks the plan's URL in `style` (from `--resume`'s point when given), printing each item.
@@ -28,17 +29,34 @@ pub async fn paginate(
     if let Some(token) = &args.resume {
         walk = walk.resume(token.as_str());
     }
+    // Opened before the first page is asked for, so a path that cannot be written stops the
+    // walk before anything is sent.
+    let mut file = args.output.as_deref().map(OutFile::open).transpose()?;
+    let to = file
+        .as_ref()
+        .map_or("stdout".to_string(), |f| f.path().display().to_string());
+    let cannot_write =
+        |e: std::io::Error| (Exit::Other, format!("cannot write the items to {to}: {e}"));
+    let resumed = args.resume.is_some();
     let mut items = walk.items::<serde_json::Value>();
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut out: Option<BufWriter<Box<dyn Write>>> = None;
     let mut count = 0u64;
     while let Some(item) = items.next().await {
         match item {
             Ok(v) => {
                 count += 1;
-                let _ = writeln!(out, "{v}");
+                let sink = match &mut out {
+                    Some(sink) => sink,
+                    None => out.insert(BufWriter::new(
+                        sink(&mut file, resumed).map_err(cannot_write)?,
+                    )),
+                };
+                writeln!(sink, "{v}").map_err(cannot_write)?;
             }
             Err(e) => {
-                let _ = out.flush();
+                if let Some(sink) = &mut out {
+                    sink.flush().map_err(cannot_write)?;
+                }
                 if let Some(at) = e.resume() {
                     note!(
                         "resile: to go on from there, run the same command with --resume {}",
@@ -55,11 +73,27 @@ pub async fn paginate(
             }
         }
     }
-    let _ = out.flush();
+    match &mut out {
+        Some(sink) => sink.flush().map_err(cannot_write)?,
+        // A walk of no items still leaves its file: empty, or as it was when resumed.
+        None => drop(sink(&mut file, resumed).map_err(cannot_write)?),
+    }
     if args.verbose {
         note!("resile: {count} item(s)");
     }
     Ok(Exit::Ok)
+}
+
+/// Where the items go: the `-o` file (emptied at the first item, or added to when the walk is
+/// resumed), or stdout.
+fn sink(file: &mut Option<OutFile>, resumed: bool) -> std::io::Result<Box<dyn Write>> {
+    match file {
+        None => Ok(Box::new(std::io::stdout())),
+        Some(f) => {
+            let handle = if resumed { f.append()? } else { f.begin()? };
+            Ok(Box::new(handle.try_clone()?))
+        }
+    }
 }
 
 /// The walk's policy from the flags: `--retries` is the walk's allowance, `--deadline` the

@@ -3,6 +3,8 @@
 
 use std::process::Output;
 
+mod common;
+
 use assert_cmd::Command;
 use resile_chaos::ChaosConfig;
 use serde_json::Value;
@@ -68,6 +70,83 @@ fn a_stopped_walk_prints_its_resume_argument_and_resuming_gets_the_rest_once() {
         (1..=300).collect::<Vec<u64>>(),
         "every item once, in order"
     );
+}
+
+/// The same walk into `-o FILE`: stdout stays empty, each resumed run adds its items after
+/// those already in the file, and the file ends with every item once, in order.
+#[test]
+fn a_walk_into_a_file_resumed_adds_its_items_to_the_file() {
+    let server = resile_chaos::start_in_background(ChaosConfig {
+        seed: 15,
+        ..ChaosConfig::default()
+    })
+    .expect("the chaos server starts");
+    let url = format!(
+        "{}/items/link?page_size=25&total=300&fail_rate=0.35",
+        server.url()
+    );
+    let dir = common::tempdir();
+    let path = dir.join("items.jsonl");
+    std::fs::write(&path, "left from an earlier command\n").unwrap();
+    let file = path.to_str().unwrap();
+    let (mut stops, mut resume) = (0, None::<String>);
+    for _ in 0..100 {
+        let mut args = vec![
+            "get",
+            url.as_str(),
+            "--paginate",
+            "link",
+            "--retries",
+            "0",
+            "-o",
+            file,
+        ];
+        if let Some(token) = &resume {
+            args.extend(["--resume", token.as_str()]);
+        }
+        let o = resile(&args);
+        assert!(o.stdout.is_empty(), "the items go to the file");
+        if o.status.code() == Some(0) {
+            resume = None;
+            break;
+        }
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(3), "gave up: {err}");
+        resume = Some(resume_argument(&err).unwrap_or_else(|| panic!("no --resume in: {err}")));
+        stops += 1;
+    }
+    assert!(
+        resume.is_none() && stops >= 2,
+        "stopped and resumed ({stops} times)"
+    );
+    let ids: Vec<u64> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("one JSON item per line")["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=300).collect::<Vec<u64>>(),
+        "every item once, in order"
+    );
+
+    // A path that cannot be written stops the walk before any page is asked for.
+    let before = server.stats().requests;
+    let missing = dir.join("no/such/dir/items.jsonl");
+    let o = resile(&[
+        "get",
+        url.as_str(),
+        "--paginate",
+        "link",
+        "-o",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(server.stats().requests, before, "nothing was sent");
 }
 
 #[test]
