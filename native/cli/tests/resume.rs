@@ -28,8 +28,56 @@ fn resume_argument(stderr: &str) -> Option<String> {
     Some(word.trim_matches('\'').replace(r"'\''", "'"))
 }
 
-#[test]
-fn a_stopped_walk_prints_its_resume_argument_and_resuming_gets_the_rest_once() {
+/// Runs `resile get URL --paginate link --retries 0 EXTRA…` (no retries: the first failed page
+/// request stops the walk), then again with the `--resume` each stopped run prints, until a run
+/// gets to the end; every run's output. At least two runs stopped.
+fn walk_to_its_end(url: &str, extra: &[&str]) -> Vec<Output> {
+    let mut runs = Vec::new();
+    let mut resume = None::<String>;
+    for _ in 0..100 {
+        let mut args = vec!["get", url, "--paginate", "link", "--retries", "0"];
+        args.extend(extra);
+        if let Some(token) = &resume {
+            args.extend(["--resume", token.as_str()]);
+        }
+        let o = resile(&args);
+        let done = o.status.code() == Some(0);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        runs.push(o);
+        if done {
+            assert!(
+                runs.len() >= 3,
+                "it stopped and was resumed ({} runs)",
+                runs.len()
+            );
+            return runs;
+        }
+        assert_eq!(
+            runs.last().unwrap().status.code(),
+            Some(3),
+            "gave up: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        resume = Some(resume_argument(&err).unwrap_or_else(|| panic!("no --resume in: {err}")));
+    }
+    panic!("the walk did not get to its end in 100 runs");
+}
+
+/// The `id` of each JSON line.
+fn item_ids(lines: &str) -> Vec<u64> {
+    lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("one JSON item per line")["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The chaos server, and a collection of 300 items on it whose page requests fail 35 % of the
+/// time.
+fn failing_collection() -> (resile_chaos::BackgroundServer, String) {
     let server = resile_chaos::start_in_background(ChaosConfig {
         seed: 15,
         ..ChaosConfig::default()
@@ -39,32 +87,17 @@ fn a_stopped_walk_prints_its_resume_argument_and_resuming_gets_the_rest_once() {
         "{}/items/link?page_size=25&total=300&fail_rate=0.35",
         server.url()
     );
-    let (mut ids, mut stops, mut resume) = (Vec::<u64>::new(), 0, None::<String>);
-    for _ in 0..100 {
-        // No retries: the first failed page request stops the walk.
-        let mut args = vec!["get", url.as_str(), "--paginate", "link", "--retries", "0"];
-        if let Some(token) = &resume {
-            args.extend(["--resume", token.as_str()]);
-        }
-        let o = resile(&args);
-        let out = String::from_utf8_lossy(&o.stdout);
-        ids.extend(out.lines().map(|l| {
-            serde_json::from_str::<Value>(l).expect("one JSON item per line")["id"]
-                .as_u64()
-                .unwrap()
-        }));
-        if o.status.code() == Some(0) {
-            resume = None;
-            break;
-        }
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(3), "gave up: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-        resume = Some(resume_argument(&err).unwrap_or_else(|| panic!("no --resume in: {err}")));
-        stops += 1;
-    }
-    assert!(resume.is_none(), "the walk got to its end");
-    assert!(stops >= 2, "it stopped and was resumed ({stops} times)");
+    (server, url)
+}
+
+#[test]
+fn a_stopped_walk_prints_its_resume_argument_and_resuming_gets_the_rest_once() {
+    let (_server, url) = failing_collection();
+    let runs = walk_to_its_end(&url, &[]);
+    let ids: Vec<u64> = runs
+        .iter()
+        .flat_map(|o| item_ids(&String::from_utf8_lossy(&o.stdout)))
+        .collect();
     assert_eq!(
         ids,
         (1..=300).collect::<Vec<u64>>(),
@@ -76,58 +109,17 @@ fn a_stopped_walk_prints_its_resume_argument_and_resuming_gets_the_rest_once() {
 /// those already in the file, and the file ends with every item once, in order.
 #[test]
 fn a_walk_into_a_file_resumed_adds_its_items_to_the_file() {
-    let server = resile_chaos::start_in_background(ChaosConfig {
-        seed: 15,
-        ..ChaosConfig::default()
-    })
-    .expect("the chaos server starts");
-    let url = format!(
-        "{}/items/link?page_size=25&total=300&fail_rate=0.35",
-        server.url()
-    );
+    let (server, url) = failing_collection();
     let dir = common::tempdir();
     let path = dir.join("items.jsonl");
     std::fs::write(&path, "left from an earlier command\n").unwrap();
     let file = path.to_str().unwrap();
-    let (mut stops, mut resume) = (0, None::<String>);
-    for _ in 0..100 {
-        let mut args = vec![
-            "get",
-            url.as_str(),
-            "--paginate",
-            "link",
-            "--retries",
-            "0",
-            "-o",
-            file,
-        ];
-        if let Some(token) = &resume {
-            args.extend(["--resume", token.as_str()]);
-        }
-        let o = resile(&args);
-        assert!(o.stdout.is_empty(), "the items go to the file");
-        if o.status.code() == Some(0) {
-            resume = None;
-            break;
-        }
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(3), "gave up: {err}");
-        resume = Some(resume_argument(&err).unwrap_or_else(|| panic!("no --resume in: {err}")));
-        stops += 1;
-    }
+    let runs = walk_to_its_end(&url, &["-o", file]);
     assert!(
-        resume.is_none() && stops >= 2,
-        "stopped and resumed ({stops} times)"
+        runs.iter().all(|o| o.stdout.is_empty()),
+        "the items go to the file"
     );
-    let ids: Vec<u64> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).expect("one JSON item per line")["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids = item_ids(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(
         ids,
         (1..=300).collect::<Vec<u64>>(),
