@@ -37,8 +37,9 @@ pub fn load_file(path: &Path) -> Result<ClientConfig, Failed> {
                 .set_engine_from_value(engine)
                 .map_err(|e| (Exit::Config, format!("{shown}: {e}")))?;
         }
-        let doc = toml_edit::ImDocument::parse(text.as_str()).ok();
         config.validate().map_err(|e| {
+            // Parsed again for its spans only when there is a refusal to place.
+            let doc = toml_edit::ImDocument::parse(text.as_str()).ok();
             let e = placed(&text, e, |path| toml_start(doc.as_ref()?, path));
             (Exit::Config, format!("{shown}: {e}"))
         })?;
