@@ -432,9 +432,7 @@ fn failed<T>(e: BoxError) -> Attempt<T> {
     {
         Some(ConnectionRefused) => TransportError::Connect,
         Some(TimedOut) => TransportError::Timeout,
-        Some(ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected) => {
-            TransportError::Reset
-        }
+        Some(k) if transport::is_reset(k) => TransportError::Reset,
         _ if text.contains("connection closed before message completed")
             || text.contains("connection reset")
             || text.contains("incomplete message") =>

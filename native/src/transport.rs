@@ -453,7 +453,7 @@ fn read_body<'a>(
                     let kind = if e.is_timeout() {
                         TransportError::Timeout
                     } else {
-                        body_error(&e, &error_text(&e).to_ascii_lowercase())
+                        body_error(io_kind(&e), &error_text(&e).to_ascii_lowercase())
                     };
                     return Attempt::Failed {
                         kind,
@@ -537,20 +537,20 @@ fn by_text(text: &str) -> Option<TransportError> {
         .map(|&(_, kind)| kind)
 }
 
+/// I/O errors of a connection that broke after it was made: the engine's `Reset`.
+pub(crate) fn is_reset(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+    )
+}
+
 /// I/O errors of a connection that broke or could not be made: worth another attempt,
 /// whatever the layer above (TLS included) says.
 fn broken_connection(kind: std::io::ErrorKind) -> bool {
     use std::io::ErrorKind::*;
-    matches!(
-        kind,
-        ConnectionRefused
-            | ConnectionReset
-            | ConnectionAborted
-            | BrokenPipe
-            | UnexpectedEof
-            | NotConnected
-            | TimedOut
-    )
+    is_reset(kind) || matches!(kind, ConnectionRefused | TimedOut)
 }
 
 /// The engine's name for what reqwest reports. Connect, DNS and TLS failures happen before the
@@ -569,16 +569,10 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     } else if e.is_timeout() {
         TransportError::Timeout
     } else if e.is_body() || e.is_decode() {
-        body_error(e, &text)
+        body_error(io, &text)
     } else if let Some(kind) = by_text(&text) {
         kind
-    } else if io.is_some_and(|k| {
-        use std::io::ErrorKind::*;
-        matches!(
-            k,
-            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
-        )
-    }) {
+    } else if io.is_some_and(is_reset) {
         TransportError::Reset
     } else {
         TransportError::Other
@@ -588,8 +582,8 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
 /// A body that could not be read: one the server sent malformed (a content encoding that does
 /// not decode, a chunk that does not parse: invalid data) is unreadable; otherwise it broke
 /// off (truncated).
-fn body_error(e: &reqwest::Error, text: &str) -> TransportError {
-    if io_kind(e) == Some(std::io::ErrorKind::InvalidData)
+fn body_error(io: Option<std::io::ErrorKind>, text: &str) -> TransportError {
+    if io == Some(std::io::ErrorKind::InvalidData)
         || by_text(text) == Some(TransportError::Unreadable)
     {
         TransportError::Unreadable
