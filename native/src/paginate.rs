@@ -238,25 +238,18 @@ struct Userinfo {
 impl Userinfo {
     /// Takes the userinfo off `url`, so the walk (its resume points, its errors) never holds it.
     fn take(url: &mut Url) -> Option<Userinfo> {
-        if url.username().is_empty() && url.password().is_none() {
-            return None;
-        }
-        let taken = Userinfo {
+        let (username, password) = crate::request::strip_userinfo(url)?;
+        Some(Userinfo {
             origin: url.origin(),
-            username: url.username().to_string(),
-            password: url.password().map(str::to_string),
-        };
-        // These fail only for a URL without a host, which has no userinfo.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        Some(taken)
+            username,
+            password,
+        })
     }
 
     /// `page` with the userinfo when it is on the same origin and has none of its own.
     fn lend(&self, page: &str) -> Option<Url> {
         let mut url = Url::parse(page).ok()?;
-        let bare = url.username().is_empty() && url.password().is_none();
-        if !bare || url.origin() != self.origin {
+        if crate::request::has_userinfo(&url) || url.origin() != self.origin {
             return None;
         }
         url.set_username(&self.username).ok()?;

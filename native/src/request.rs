@@ -482,21 +482,37 @@ fn overlay(base: &mut HeaderMap, top: HeaderMap) {
 /// would have been dropped unsent.
 fn take_userinfo(url: &mut Url) -> Option<HeaderValue> {
     use base64::Engine as _;
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let mut pair: Vec<u8> = percent_encoding::percent_decode_str(url.username()).collect();
+    let (username, password) = strip_userinfo(url)?;
+    let mut pair: Vec<u8> = percent_encoding::percent_decode_str(&username).collect();
     pair.push(b':');
     pair.extend(percent_encoding::percent_decode_str(
-        url.password().unwrap_or_default(),
+        password.as_deref().unwrap_or_default(),
     ));
-    // These fail only for a URL without a host, which has no userinfo.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
     let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
     let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// Whether `url` carries a user name or a password.
+pub(crate) fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Takes a URL's user name and password (as written: percent-encoded) off it, when it has
+/// either.
+pub(crate) fn strip_userinfo(url: &mut Url) -> Option<(String, Option<String>)> {
+    if !has_userinfo(url) {
+        return None;
+    }
+    let taken = (
+        url.username().to_string(),
+        url.password().map(str::to_string),
+    );
+    // These fail only for a URL without a host, which has no userinfo.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(taken)
 }
 
 /// A base URL: http(s), with a trailing slash so relative paths append to it.
