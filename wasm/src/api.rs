@@ -14,7 +14,6 @@ use resile_core::paginate::{
     WalkError, WalkPolicy,
 };
 use resile_core::{Config, Event, Instant, Method};
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -22,7 +21,8 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use crate::driver::{Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider};
 use crate::error::{request_text, Error};
 use crate::js;
-use crate::translate::{self, IdempotencyKey, CLIENT_ONLY_KEYS};
+use crate::to_js::{to_js, Keys};
+use crate::translate::{self, ErrorFields, IdempotencyKey, CLIENT_ONLY_KEYS};
 
 /// The declarations of everything the API takes and hands out (config, options, events, views,
 /// errors); `wasm/tests/contract.rs` checks `Why` and `ResileEvent` against the core's serde
@@ -50,13 +50,6 @@ pub(crate) use control::judging;
 pub use control::BreakerOverride;
 
 // ---- errors -------------------------------------------------------------------------------------
-
-fn to_js(value: &Value) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|text| JSON::parse(&text).ok())
-        .unwrap_or(JsValue::NULL)
-}
 
 /// The class of every rejection: `e instanceof ResileError` (and `instanceof Error`), or
 /// `isResileError(e)`. Its instances are real `Error`s (message, stack) with the fields of the
@@ -86,7 +79,7 @@ pub fn is_resile_error(value: &JsValue) -> bool {
 
 /// A `ResileError` with `code` and `message`; `retryable` and `maybeProcessed` default to
 /// `false`, `fields` sets the rest.
-pub(crate) fn resile_error(code: &str, message: &str, fields: &Value) -> JsValue {
+pub(crate) fn resile_error(code: &str, message: &str, fields: Option<&ErrorFields>) -> JsValue {
     let error = js_sys::Error::new(message);
     ERROR_PROTOTYPE.with(|p| {
         let _ = Reflect::set_prototype_of(&error, p);
@@ -96,10 +89,8 @@ pub(crate) fn resile_error(code: &str, message: &str, fields: &Value) -> JsValue
     let _ = Reflect::set(object, &"code".into(), &code.into());
     let _ = Reflect::set(object, &"retryable".into(), &false.into());
     let _ = Reflect::set(object, &"maybeProcessed".into(), &false.into());
-    if let Value::Object(map) = fields {
-        for (k, v) in map {
-            let _ = Reflect::set(object, &k.as_str().into(), &to_js(v));
-        }
+    if let Some(fields) = fields {
+        Object::assign(&error, to_js(fields, Keys::Camel).unchecked_ref());
     }
     error.into()
 }
@@ -109,7 +100,7 @@ fn js_error(error: &Error, at: Instant) -> JsValue {
     resile_error(
         error.code(),
         &error.to_string(),
-        &translate::error_fields(error, at),
+        Some(&translate::error_fields(error, at)),
     )
 }
 
@@ -127,7 +118,7 @@ fn status_error(method: Method, reply: &Reply) -> JsValue {
         ),
     };
     let mut fields = translate::error_fields(&error, js::now());
-    fields["attempts"] = json!(reply.attempts);
+    fields.attempts = Some(reply.attempts);
     resile_error(
         error.code(),
         &format!(
@@ -136,7 +127,7 @@ fn status_error(method: Method, reply: &Reply) -> JsValue {
             reply.status,
             reply.attempts
         ),
-        &fields,
+        Some(&fields),
     )
 }
 
@@ -144,7 +135,10 @@ fn decode_error(what: &str, detail: &str) -> JsValue {
     resile_error(
         "decode",
         &format!("{what}: {detail}"),
-        &json!({"maybeProcessed": true}),
+        Some(&ErrorFields {
+            maybe_processed: true,
+            ..ErrorFields::default()
+        }),
     )
 }
 
@@ -374,14 +368,28 @@ fn engine_config(config: &JsValue) -> Result<Config, JsValue> {
         .map_err(|e| js_error(&translate::camel_config_error(e.into()), js::now()))
 }
 
+/// An event as `onEvent` hands it out (without the call's `url`): the engine's serde form with
+/// camelCase keys and, where that form carries a `why`, its `explain` (what
+/// `translate::event_json` makes as JSON).
+pub(crate) fn event_js(event: &Event) -> JsValue {
+    let value = to_js(event, Keys::Camel);
+    let has_why = |o: &JsValue| o.is_object() && Reflect::has(o, &"why".into()).unwrap_or(false);
+    if has_why(&value) || has_why(&get(&value, "failure")) {
+        if let Some(why) = event.kind.why() {
+            let _ = Reflect::set(&value, &"explain".into(), &why.explain().into());
+        }
+    }
+    value
+}
+
 /// A plain callback for `onEvent`: the engine's event as the JS API spells it.
 fn event_listener(callback: Function) -> crate::driver::Listener {
     Rc::new(move |event: &Event, info: Option<(&str, &str)>| {
-        let mut value = translate::event_json(event);
-        if let (Some((_, url)), Value::Object(map)) = (info, &mut value) {
-            map.insert("url".into(), json!(url));
+        let value = event_js(event);
+        if let Some((_, url)) = info {
+            let _ = Reflect::set(&value, &"url".into(), &url.into());
         }
-        if let Err(e) = callback.call1(&JsValue::NULL, &to_js(&value)) {
+        if let Err(e) = callback.call1(&JsValue::NULL, &value) {
             console_error("resile: an onEvent callback threw", &e);
         }
     })
@@ -638,42 +646,37 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "HostState[]")]
     pub fn hosts(&self) -> JsValue {
         let now = self.driver.now();
-        let hosts: Vec<Value> = self.driver.with_engine(|e| {
+        let hosts: Array = self.driver.with_engine(|e| {
             e.hosts(now)
                 .iter()
-                .map(|h| translate::host_json(h, now))
+                .map(|h| to_js(&translate::host_state(h, now), Keys::Camel))
                 .collect()
         });
-        to_js(&Value::Array(hosts))
+        hosts.into()
     }
 
     /// The access token's state (see `TokenState`); never the token itself.
     #[wasm_bindgen(unchecked_return_type = "TokenState")]
     pub fn token(&self) -> JsValue {
         let now = self.driver.now();
-        let mut value = self
+        let last_error = self.driver.last_token_error();
+        let state = self
             .driver
-            .with_engine(|e| translate::token_json(&e.token_view(), now));
-        value["lastError"] = json!(self.driver.last_token_error());
-        to_js(&value)
+            .with_engine(|e| translate::token_state(&e.token_view(), now, last_error));
+        to_js(&state, Keys::Camel)
     }
 
     /// Running totals: calls, attempts, retries, breaker trips, budget refusals, token fetches.
     #[wasm_bindgen(unchecked_return_type = "Stats")]
     pub fn stats(&self) -> JsValue {
         let stats = self.driver.with_engine(|e| e.stats());
-        to_js(&translate::camel_keys(
-            serde_json::to_value(stats).unwrap_or(Value::Null),
-        ))
+        to_js(&stats, Keys::Camel)
     }
 
     /// The engine's config in force, with every default filled in (camelCase).
     #[wasm_bindgen(unchecked_return_type = "ClientConfig")]
     pub fn config(&self) -> JsValue {
-        let config = self
-            .driver
-            .with_engine(|e| serde_json::to_value(e.config()).unwrap_or(Value::Null));
-        to_js(&translate::camel_keys(config))
+        self.driver.with_engine(|e| to_js(e.config(), Keys::Camel))
     }
 }
 
@@ -893,7 +896,7 @@ impl PaginatorInner {
         Err(resile_error(
             "pagination",
             "the walk made no progress",
-            &Value::Null,
+            None,
         ))
     }
 
@@ -909,7 +912,10 @@ impl PaginatorInner {
         }
         let taken = self.walk.borrow_mut().accept(page);
         match taken {
-            Some(items) => self.buffer.borrow_mut().extend(items.iter().map(to_js)),
+            Some(items) => self
+                .buffer
+                .borrow_mut()
+                .extend(items.iter().map(|item| to_js(item, Keys::AsWritten))),
             None => *self.last.borrow_mut() = Some((url, Ok(reply))),
         }
     }
@@ -927,9 +933,9 @@ impl PaginatorInner {
             (Stop::Deadline, _) => resile_error(
                 "timeout",
                 "the walk's deadline passed before its next page",
-                &Value::Null,
+                None,
             ),
-            (stop, _) => resile_error("pagination", &stop.to_string(), &Value::Null),
+            (stop, _) => resile_error("pagination", &stop.to_string(), None),
         };
         if let Some(resume) = &e.resume {
             let _ = Reflect::set(&error, &"resume".into(), &resume.token().into());

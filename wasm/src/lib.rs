@@ -82,6 +82,8 @@ mod request;
 #[cfg(target_arch = "wasm32")]
 mod response;
 #[cfg(target_arch = "wasm32")]
+mod to_js;
+#[cfg(target_arch = "wasm32")]
 mod token;
 
 pub use error::Error;

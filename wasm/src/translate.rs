@@ -5,13 +5,14 @@
 
 use core::time::Duration;
 
-use resile_core::breaker::BreakerState;
-use resile_core::engine::HostView;
+use resile_core::breaker::{BreakerState, HoldKind};
+use resile_core::engine::{AdaptiveRateView, HostView};
 use resile_core::token::TokenView;
 use resile_core::{Event, FailureKind, Instant, Last};
 
 use crate::error::Error;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Config keys the JS API adds on top of the core's serde `Config`, as JavaScript spells them
 /// (their snake_case spellings are accepted too, see [`snake_keys`]).
@@ -53,45 +54,80 @@ pub fn failure_code(kind: FailureKind) -> &'static str {
 
 /// The snake_case name serde gives a value (`Why::RetryAfterHeader` → `retry_after_header`).
 pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
-    }
+    // In the browser through the serializer every JS value is made with, so the module carries
+    // no JSON serializer for it.
+    #[cfg(target_arch = "wasm32")]
+    let name = crate::to_js::to_js(value, crate::to_js::Keys::AsWritten).as_string();
+    #[cfg(not(target_arch = "wasm32"))]
+    let name = match serde_json::to_value(value) {
+        Ok(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    name.unwrap_or_default()
 }
 
-/// The fields of a JavaScript `ResileError` besides `name`, `code` and `message`, camelCase:
-/// `retryable`, `maybeProcessed`, and what the error knows of `why`, `explain`, `attempts`,
-/// `status` or `transport`, `retryAfterMs` (from `now`), `tokenError` and a config `field`.
-pub fn error_fields(error: &Error, now: Instant) -> Value {
-    let mut fields = json!({
-        "retryable": error.is_retryable(),
-        "maybeProcessed": error.maybe_processed(),
-    });
-    if let Some(status) = error.status() {
-        fields["status"] = json!(status);
-    }
+/// The fields of a JavaScript `ResileError` besides `name`, `code` and `message` (their keys
+/// camelCase at the boundary): `retryable`, `maybeProcessed`, and what the error knows of `why`,
+/// `explain`, `attempts`, `status` or `transport`, `retryAfterMs`, `tokenError` and a config
+/// `field`. Unknown ones are left out.
+#[derive(Debug, Default, Serialize)]
+pub struct ErrorFields {
+    /// Another call may succeed.
+    pub retryable: bool,
+    /// The server may have acted on the request.
+    pub maybe_processed: bool,
+    /// The final status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The config field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The engine's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<&'static str>,
+    /// Its one-line explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<&'static str>,
+    /// Attempts made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The last attempt's transport failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// When the host may be tried again, in milliseconds from the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<f64>,
+    /// The token source's failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_error: Option<String>,
+}
+
+/// The [`ErrorFields`] of `error`, decided at `now` (for `retryAfterMs`).
+pub fn error_fields(error: &Error, now: Instant) -> ErrorFields {
+    let mut fields = ErrorFields {
+        retryable: error.is_retryable(),
+        maybe_processed: error.maybe_processed(),
+        status: error.status(),
+        ..ErrorFields::default()
+    };
     if let Error::Config {
         field: Some(field), ..
     } = error
     {
-        fields["field"] = json!(field);
+        fields.field = Some(field.clone());
     }
     if let Error::Failed {
         failure, detail, ..
     } = error
     {
-        fields["why"] = json!(serde_name(&failure.why));
-        fields["explain"] = json!(failure.why.explain());
-        fields["attempts"] = json!(failure.attempts);
+        fields.why = Some(failure.why.name());
+        fields.explain = Some(failure.why.explain());
+        fields.attempts = Some(failure.attempts);
         if let Some(Last::Transport(e)) = &failure.last {
-            fields["transport"] = json!(serde_name(e));
+            fields.transport = Some(serde_name(e));
         }
-        if let Some(at) = failure.retry_at {
-            fields["retryAfterMs"] = json!(ms(at - now));
-        }
-        if let Some(d) = detail {
-            fields["tokenError"] = json!(d);
-        }
+        fields.retry_after_ms = failure.retry_at.map(|at| ms(at - now));
+        fields.token_error = detail.clone();
     }
     fields
 }
@@ -219,8 +255,28 @@ fn instant_ms(t: Instant) -> f64 {
 }
 
 /// One host's breaker, limiter, budget and hold, with times in milliseconds on the same clock as
-/// events' `atMs` (`performance.now()`), camelCase.
-pub fn host_json(view: &HostView, now: Instant) -> Value {
+/// events' `atMs` (`performance.now()`): JavaScript's `HostState` (keys camelCase there).
+#[derive(Debug, Serialize)]
+pub struct HostState<'a> {
+    host: &'a str,
+    breaker: &'static str,
+    open_until_ms: Option<f64>,
+    consecutive_failures: u32,
+    budget_available: f64,
+    limiter_next_free_ms: Option<f64>,
+    held_until_ms: Option<f64>,
+    active_calls: u32,
+    in_flight: u32,
+    breaker_hold: Option<HoldKind>,
+    adaptive_rate: Option<AdaptiveRateView>,
+    concurrency_limit: Option<u32>,
+    retry_quota: Option<u32>,
+    retry_throttle_tokens: Option<f64>,
+    now_ms: f64,
+}
+
+/// The [`HostState`] of `view` at `now`.
+pub fn host_state(view: &HostView, now: Instant) -> HostState<'_> {
     let (breaker, open_until) = match view.breaker {
         BreakerState::Closed => ("closed", None),
         BreakerState::Open { until } => ("open", Some(instant_ms(until))),
@@ -228,45 +284,48 @@ pub fn host_json(view: &HostView, now: Instant) -> Value {
         #[allow(unreachable_patterns)]
         _ => ("unknown", None),
     };
-    let mut m = Map::new();
-    m.insert("host".into(), json!(&*view.host));
-    m.insert("breaker".into(), json!(breaker));
-    m.insert("openUntilMs".into(), json!(open_until));
-    m.insert(
-        "consecutiveFailures".into(),
-        json!(view.consecutive_failures),
-    );
-    m.insert("budgetAvailable".into(), json!(view.budget_available));
-    m.insert(
-        "limiterNextFreeMs".into(),
-        json!(view.limiter_next_free.map(instant_ms)),
-    );
-    m.insert("heldUntilMs".into(), json!(view.held_until.map(instant_ms)));
-    m.insert("activeCalls".into(), json!(view.active_calls));
-    m.insert("inFlight".into(), json!(view.in_flight));
-    m.insert("breakerHold".into(), json!(view.breaker_hold));
-    let rate = view.adaptive_rate.map(|r| {
-        json!({"throttled": r.throttled, "fillRate": r.fill_rate, "measuredRate": r.measured_rate})
-    });
-    m.insert("adaptiveRate".into(), json!(rate));
-    m.insert("concurrencyLimit".into(), json!(view.concurrency_limit));
-    m.insert("retryQuota".into(), json!(view.retry_quota));
-    let throttle = view.retry_throttle_milli.map(|t| t as f64 / 1e3);
-    m.insert("retryThrottleTokens".into(), json!(throttle));
-    m.insert("nowMs".into(), json!(instant_ms(now)));
-    Value::Object(m)
+    HostState {
+        host: &view.host,
+        breaker,
+        open_until_ms: open_until,
+        consecutive_failures: view.consecutive_failures,
+        budget_available: view.budget_available,
+        limiter_next_free_ms: view.limiter_next_free.map(instant_ms),
+        held_until_ms: view.held_until.map(instant_ms),
+        active_calls: view.active_calls,
+        in_flight: view.in_flight,
+        breaker_hold: view.breaker_hold,
+        adaptive_rate: view.adaptive_rate,
+        concurrency_limit: view.concurrency_limit,
+        retry_quota: view.retry_quota,
+        retry_throttle_tokens: view.retry_throttle_milli.map(|t| t as f64 / 1e3),
+        now_ms: instant_ms(now),
+    }
 }
 
-/// The token's state, times in milliseconds like [`host_json`].
-pub fn token_json(view: &TokenView, now: Instant) -> Value {
-    json!({
-        "generation": view.generation,
-        "valid": view.valid,
-        "fetching": view.fetching,
-        "expiresAtMs": view.expires_at.map(instant_ms),
-        "expiresInMs": view.expires_at.map(|at| ms(at - now)),
-        "nowMs": instant_ms(now),
-    })
+/// The token's state, times in milliseconds like [`HostState`]: JavaScript's `TokenState`.
+#[derive(Debug, Serialize)]
+pub struct TokenState {
+    generation: u32,
+    valid: bool,
+    fetching: bool,
+    expires_at_ms: Option<f64>,
+    expires_in_ms: Option<f64>,
+    now_ms: f64,
+    last_error: Option<String>,
+}
+
+/// The [`TokenState`] of `view` at `now`, with the token source's last failure.
+pub fn token_state(view: &TokenView, now: Instant, last_error: Option<String>) -> TokenState {
+    TokenState {
+        generation: view.generation,
+        valid: view.valid,
+        fetching: view.fetching,
+        expires_at_ms: view.expires_at.map(instant_ms),
+        expires_in_ms: view.expires_at.map(|at| ms(at - now)),
+        now_ms: instant_ms(now),
+        last_error,
+    }
 }
 
 /// A token lifetime given in seconds (OAuth2 `expires_in`); nonsense means "unknown".
@@ -281,6 +340,7 @@ mod tests {
     use super::*;
     // On wasm32 the same tests run under wasm-bindgen-test-runner (in Node).
     use resile_core::{CallSpec, Config, Engine, Why};
+    use serde_json::json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -389,7 +449,8 @@ mod tests {
             request: "GET http://h/x".into(),
             detail: None,
         };
-        let v = error_fields(&e, Instant::from_millis(500));
+        let v =
+            camel_keys(serde_json::to_value(error_fields(&e, Instant::from_millis(500))).unwrap());
         assert_eq!(v["status"], 503);
         assert_eq!(v["retryable"], e.is_retryable());
         assert_eq!(v["maybeProcessed"], e.maybe_processed());

@@ -361,7 +361,9 @@ fn host_state_declares_what_hosts_sends() {
     let mut engine = Engine::new(config, 1, Instant::ZERO).expect("valid");
     let _ = engine.start(CallSpec::get("https://api.test/"), Instant::ZERO);
     let hosts = engine.hosts(Instant::ZERO);
-    let json = resile_wasm::translate::host_json(&hosts[0], Instant::ZERO);
+    let json = camel_keys(
+        serde_json::to_value(resile_wasm::translate::host_state(&hosts[0], Instant::ZERO)).unwrap(),
+    );
     let mut problems = Vec::new();
     let ty = declaration("HostState");
     let body = ty

@@ -468,7 +468,7 @@ impl Config {
     /// into a `serde_json::Value`). A `preset` is applied first: the document's fields are
     /// laid over [`Preset::config`], objects merged key by key and anything else replaced, so
     /// `"limit": null` next to a preset removes its limit.
-    pub fn from_value(mut value: serde_json::Value) -> Result<Config, ConfigError> {
+    pub fn from_value(value: serde_json::Value) -> Result<Config, ConfigError> {
         let preset = match value.get("preset") {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(name)) => Some(Preset::from_name(name)?),
@@ -482,13 +482,11 @@ impl Config {
                 });
             }
         };
-        if let Some(preset) = preset {
-            let mut base = serde_json::to_value(preset.config())
-                .map_err(|e| ConfigError::Parse(e.to_string()))?;
-            merge(&mut base, value);
-            value = base;
+        let config = match preset {
+            Some(preset) => read::onto(preset.config(), &value),
+            None => read::config(&value),
         }
-        let config = read::config(&value).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -720,23 +718,6 @@ impl Config {
             fleet.validate()?;
         }
         Ok(())
-    }
-}
-
-/// Lays `over` onto `base`: objects merge key by key, anything else replaces.
-fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
-    match (base, over) {
-        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
-            for (key, value) in o {
-                match b.get_mut(&key) {
-                    Some(slot) => merge(slot, value),
-                    None => {
-                        b.insert(key, value);
-                    }
-                }
-            }
-        }
-        (slot, value) => *slot = value,
     }
 }
 

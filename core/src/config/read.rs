@@ -28,6 +28,15 @@ pub(crate) fn config(value: &Value) -> Result<Config, Error> {
     Config::read(value)
 }
 
+/// `value` laid over `base` (a preset's config), without validation: what reading `base`'s
+/// serde form merged with `value` (objects key by key, anything else replaced) gives, without
+/// that form. A struct written as an object keeps the fields it does not name; anything else
+/// is read as it would be alone.
+pub(crate) fn onto(mut base: Config, value: &Value) -> Result<Config, Error> {
+    base.read_onto(value)?;
+    Ok(base)
+}
+
 /// Serde's entry for a `Config` inside another document (a scenario's `config`): the value as
 /// written, then this reader.
 pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Config, D::Error> {
@@ -38,6 +47,16 @@ pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Conf
 /// A value that can be read from a JSON document.
 trait Read: Sized {
     fn read(value: &Value) -> Result<Self, Error>;
+
+    /// `value` laid over `self` (see [`onto`]); anything but a struct is replaced. Every
+    /// field is set this way, also when a struct is read afresh: its fields then lie over the
+    /// values the struct starts from, which are their types' defaults (a struct with fields
+    /// that must be written, `limit` or `retry_throttling`, is an `Option` that starts as
+    /// `None`, so it is read afresh, with its check).
+    fn read_onto(&mut self, value: &Value) -> Result<(), Error> {
+        *self = Self::read(value)?;
+        Ok(())
+    }
 }
 
 /// What serde calls the value, for `invalid type` messages.
@@ -125,6 +144,16 @@ impl<T: Read> Read for Option<T> {
             some => T::read(some).map(Some),
         }
     }
+
+    fn read_onto(&mut self, value: &Value) -> Result<(), Error> {
+        match (self, value) {
+            (Some(inner), Value::Object(_)) => inner.read_onto(value),
+            (slot, value) => {
+                *slot = Self::read(value)?;
+                Ok(())
+            }
+        }
+    }
 }
 
 impl<T: Read> Read for Vec<T> {
@@ -185,7 +214,7 @@ unit_enum!(Preset {
     "dotnet-standard" => DotnetStandard,
 });
 
-/// Sets one field of `T` from its value.
+/// Sets one field of `T` from its value, laid over the one it has ([`Read::read_onto`]).
 type Setter<T> = fn(&mut T, &Value) -> Result<(), Error>;
 
 /// Sets field `i` of the struct being read.
@@ -226,6 +255,20 @@ impl Fields {
         skip: Option<&str>,
         set: &mut SetField<'_>,
     ) -> Result<(), Error> {
+        let seen = self.set_map(map, skip, set)?;
+        match self.missing(seen) {
+            Some(i) => Err(Error::missing_field(self.names[i])),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the fields written in `map` but `skip`; returns which (bit `i`: field `i`).
+    fn set_map(
+        &self,
+        map: &Map<String, Value>,
+        skip: Option<&str>,
+        set: &mut SetField<'_>,
+    ) -> Result<u64, Error> {
         let mut seen = 0u64;
         for (key, value) in map.iter().filter(|(k, _)| Some(k.as_str()) != skip) {
             let i = self
@@ -236,10 +279,7 @@ impl Fields {
             set(i, value)?;
             seen |= 1 << i;
         }
-        match self.missing(seen) {
-            Some(i) => Err(Error::missing_field(self.names[i])),
-            None => Ok(()),
-        }
+        Ok(seen)
     }
 
     /// serde's sequence form: the fields in declaration order.
@@ -302,6 +342,18 @@ impl<T: Shaped> Read for T {
     fn read(value: &Value) -> Result<Self, Error> {
         T::shape().build(|fields, set| fields.read(value, set))
     }
+
+    /// An object sets the fields it names over the ones `self` has (which are all there, so
+    /// none is missing); anything else is read afresh.
+    fn read_onto(&mut self, value: &Value) -> Result<(), Error> {
+        let Value::Object(map) = value else {
+            *self = Self::read(value)?;
+            return Ok(());
+        };
+        let shape = T::shape();
+        let mut set = |i: usize, v: &Value| (shape.setters[i])(self, v);
+        shape.fields.set_map(map, None, &mut set).map(|_| ())
+    }
 }
 
 /// [`Shaped`] for a config struct, listing its fields in declaration order.
@@ -315,10 +367,7 @@ macro_rules! shape {
                         names: &[$(stringify!($field)),+],
                         required: $required,
                     },
-                    setters: &[$(|c: &mut $T, v: &Value| {
-                        c.$field = Read::read(v)?;
-                        Ok(())
-                    }),+],
+                    setters: &[$(|c: &mut $T, v: &Value| c.$field.read_onto(v)),+],
                     start: $start,
                 };
                 &SHAPE
@@ -620,6 +669,67 @@ mod tests {
             json!(null),
             json!("config"),
         ]
+    }
+
+    /// The rule `onto` replaces: the preset's serde form, `over` laid on it key by key.
+    fn merged(base: &Config, over: &Value) -> Result<Config, Error> {
+        fn merge(base: &mut Value, over: &Value) {
+            match (base, over) {
+                (Value::Object(b), Value::Object(o)) => {
+                    for (key, value) in o {
+                        match b.get_mut(key) {
+                            Some(slot) => merge(slot, value),
+                            None => {
+                                b.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                (slot, value) => *slot = value.clone(),
+            }
+        }
+        let mut doc = serde_json::to_value(base).unwrap();
+        merge(&mut doc, over);
+        config(&doc)
+    }
+
+    #[test]
+    fn a_document_over_a_preset_reads_as_the_two_merged() {
+        let mut docs = documents();
+        docs.extend([
+            json!({"retry": {"max_attempts": 2}, "backoff": {"base_ms": 7}}),
+            json!({"aws": {"quota": {"capacity": 7}}, "backoff": {"jitter": {"equal": null}}}),
+            json!({"aws": {"cap": "before_jitter", "throttling_base_ms": null}}),
+            json!({"aws": null, "retry_throttling": null}),
+            json!({"aws": [{"capacity": 1}]}),
+            json!({"retry_throttling": {"token_ratio": 0.5}}),
+            json!({"retry_throttling": [3, 0.5]}),
+            json!({"retry_throttling": {"max_tokens": "many"}}),
+            json!({"limit": {"burst": 3}}),
+            json!({"limit": {"per_second": 2.5}, "adaptive_rate": {"enabled": false}}),
+            json!({"retry": {"retry_statuses": [503], "maximum": 1}}),
+            json!({"budget": [true]}),
+        ]);
+        let mut differ = Vec::new();
+        for preset in crate::preset::ALL {
+            let base = preset.config();
+            assert_eq!(
+                merged(&base, &json!({})).ok(),
+                Some(base.clone()),
+                "{preset:?}"
+            );
+            for doc in &docs {
+                let Value::Object(_) = doc else { continue };
+                let read = onto(base.clone(), doc).map_err(|e| e.to_string());
+                let want = merged(&base, doc).map_err(|e| e.to_string());
+                if read != want {
+                    differ.push(format!(
+                        "{preset:?} {doc}:\n  onto {read:?}\n  merged {want:?}"
+                    ));
+                }
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
     }
 
     #[cfg(feature = "deserialize")]

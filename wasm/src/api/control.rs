@@ -11,12 +11,12 @@ use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind, SnapshotError
 use resile_core::{
     Attempted, FallbackUsed, FallbackWrites, Method, Predicate, RetryPredicate, RetryVerdict, Seen,
 };
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{get, headers_value, invalid, number_field, present, to_js, JsClient, JsResponse};
+use super::{get, headers_value, invalid, number_field, present, JsClient, JsResponse};
 use crate::driver::{Fallback, FallbackSource, WeakDriver};
+use crate::to_js::{to_js, Keys};
 use crate::translate;
 
 /// Reads the `fallback` option: `{value: {status?, headers?, body?, json?}}` or
@@ -65,24 +65,34 @@ pub(super) fn fallback_option(options: &JsValue) -> Result<Option<Fallback>, JsV
     Ok(Some(Fallback { source, writes }))
 }
 
+/// JavaScript's `FallbackInfo` (keys camelCase there).
+#[derive(serde::Serialize)]
+struct FallbackInfo {
+    why: &'static str,
+    explain: &'static str,
+    attempts: u32,
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_ms: Option<f64>,
+}
+
 /// `ResileResponse.fallback`: why the call answered with its fallback, or `undefined`.
 pub(super) fn fallback_json(response: &JsResponse) -> JsValue {
     let Some((failure, used)) = &response.reply().fallback else {
         return JsValue::UNDEFINED;
     };
-    let mut v = json!({
-        "why": failure.why.name(),
-        "explain": failure.why.explain(),
-        "attempts": failure.attempts,
-    });
-    match used {
-        FallbackUsed::Value => v["source"] = json!("value"),
-        FallbackUsed::LastGood { age } => {
-            v["source"] = json!("last_good");
-            v["ageMs"] = json!(age.as_secs_f64() * 1000.0);
-        }
-    }
-    to_js(&v)
+    let (source, age_ms) = match used {
+        FallbackUsed::Value => ("value", None),
+        FallbackUsed::LastGood { age } => ("last_good", Some(age.as_secs_f64() * 1000.0)),
+    };
+    let info = FallbackInfo {
+        why: failure.why.name(),
+        explain: failure.why.explain(),
+        attempts: failure.attempts,
+        source,
+        age_ms,
+    };
+    to_js(&info, Keys::Camel)
 }
 
 thread_local! {
@@ -275,7 +285,7 @@ impl JsClient {
     /// wall clock), the same JSON the native client writes: `JSON.stringify` it to keep it.
     #[wasm_bindgen(js_name = exportBreakers, unchecked_return_type = "BreakerSnapshot")]
     pub fn export_breakers(&self) -> JsValue {
-        to_js(&serde_json::to_value(self.driver().export_breakers()).unwrap_or(Value::Null))
+        to_js(&self.driver().export_breakers(), Keys::AsWritten)
     }
 
     /// Takes each host's breaker from a snapshot (the object or its JSON text), less the
