@@ -219,7 +219,13 @@ pub(crate) struct Seq {
 
 impl Seq {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.array.push(&value.serialize(self.ser)?);
+        self.append(value.serialize(self.ser))
+    }
+
+    /// Appends a value already serialized (not generic, as [`Obj::put`]).
+    #[inline(never)]
+    fn append(&self, value: Result<JsValue, SerError>) -> Result<(), SerError> {
+        self.array.push(&value?);
         Ok(())
     }
 }
@@ -266,9 +272,18 @@ pub(crate) struct Obj {
 }
 
 impl Obj {
-    fn set<T: Serialize + ?Sized>(&mut self, key: &JsValue, value: &T) -> Result<(), SerError> {
-        let _ = Reflect::set(&self.object, key, &value.serialize(self.ser)?);
+    /// Sets `key` to a value already serialized. Not generic, so the glue exists once, not
+    /// once per value type (each type's copy is only its `serialize` call).
+    #[inline(never)]
+    fn put(&self, key: &JsValue, value: Result<JsValue, SerError>) -> Result<(), SerError> {
+        let _ = Reflect::set(&self.object, key, &value?);
         Ok(())
+    }
+
+    /// [`Obj::put`] under a field's name, renamed as the keys are.
+    #[inline(never)]
+    fn put_field(&self, name: &str, value: Result<JsValue, SerError>) -> Result<(), SerError> {
+        self.put(&self.ser.key(name), value)
     }
 }
 
@@ -287,7 +302,7 @@ impl ser::SerializeMap for Obj {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         let key = core::mem::replace(&mut self.key, JsValue::UNDEFINED);
-        self.set(&key, value)
+        self.put(&key, value.serialize(self.ser))
     }
     fn end(self) -> Result<JsValue, SerError> {
         Ok(self.object.into())
@@ -302,8 +317,7 @@ impl ser::SerializeStruct for Obj {
         name: &'static str,
         value: &T,
     ) -> Result<(), SerError> {
-        let key = self.ser.key(name);
-        self.set(&key, value)
+        self.put_field(name, value.serialize(self.ser))
     }
     fn end(self) -> Result<JsValue, SerError> {
         Ok(self.object.into())
@@ -335,8 +349,7 @@ impl ser::SerializeStructVariant for Variant<Obj> {
         name: &'static str,
         value: &T,
     ) -> Result<(), SerError> {
-        let key = self.inner.ser.key(name);
-        self.inner.set(&key, value)
+        self.inner.put_field(name, value.serialize(self.inner.ser))
     }
     fn end(self) -> Result<JsValue, SerError> {
         Ok(wrap(&self.name, self.inner.object.into()))
