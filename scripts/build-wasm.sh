@@ -5,7 +5,8 @@
 #      for step 3, which orders functions by them and then strips them
 #   3. wasm-opt from npm's binaryen@132, installed under .tools/ (never Debian's binaryen:
 #      its wasm-opt 108 corrupts wasm-bindgen output): -Os without one-caller inlining, functions
-#      ordered by name, names and debug info stripped (see WASM_OPT below)
+#      ordered by name, repeated until nothing shrinks, names and debug info stripped (see
+#      WASM_OPT below)
 #   4. loads the optimized module in Node with initSync and drives a Client a little
 #   5. writes the sizes (raw, after wasm-bindgen, after wasm-opt, gzipped) to artifacts/wasm-size.txt
 #   6. makes www/pkg/ the npm package `resile-wasm`: wasm/npm/package.json (its version must be
@@ -42,9 +43,9 @@ cp "$out/resile_wasm_bg.wasm" "$out/.resile_wasm_bg.unopt.wasm"
 # (BENCHMARKS.md, "Browser build size"): binaryen's inlining of functions called from one place
 # makes the module smaller but its gzip larger (a body merged into its caller no longer looks
 # like its siblings), and functions ordered by name put a generic's copies side by side, where
-# gzip finds their likeness. `--strip-debug` then removes the names. `-Oz` alone: 181 KB
-# gzipped; this: 170 KB.
-WASM_OPT=(-Os --one-caller-inline-max-function-size=0 --reorder-functions-by-name
+# gzip finds their likeness. `--converge` repeats the passes while they still shrink the
+# module. `--strip-debug` then removes the names. `-Oz` alone: 181 KB gzipped; this: 169 KB.
+WASM_OPT=(-Os --one-caller-inline-max-function-size=0 --reorder-functions-by-name --converge
   --strip-debug --strip-producers)
 echo "==> wasm-opt ${WASM_OPT[*]} (binaryen 132)"
 # The features rustc enables by default for wasm32-unknown-unknown.
