@@ -1,7 +1,10 @@
 //! Pure translations between the engine's values and what JavaScript sees.
 //!
-//! Nothing here touches JavaScript, so it compiles and is tested on every target. The wasm
-//! side turns the `serde_json::Value`s into JS objects with `JSON.parse`.
+//! Nothing here touches JavaScript, so it compiles and is tested on every target. The views
+//! ([`ErrorFields`], [`HostState`], [`TokenState`]) are plain `Serialize` structs; the wasm side
+//! serializes them, events, stats and the config straight into JS objects with camelCase keys
+//! (its `to_js` module, tested there against [`event_json`] and [`camel_keys`], the same
+//! values as JSON, which the contract test checks against `types.d.ts`).
 
 use core::time::Duration;
 
@@ -231,9 +234,10 @@ fn carries_why(value: &Value) -> bool {
     value.get("why").is_some() || value.get("failure").is_some_and(|f| f.get("why").is_some())
 }
 
-/// An event as the JS API hands it out: the engine's serde form (a failure's `retry_at` is
-/// `retry_at_ms` there, like every other time in events) with camelCase keys, plus `explain`,
-/// the one-line reason of its `why`.
+/// An event as the JS API hands it out, as JSON: the engine's serde form (a failure's
+/// `retry_at` is `retry_at_ms` there, like every other time in events) with camelCase keys,
+/// plus `explain`, the one-line reason of its `why`. The browser builds the same object
+/// without JSON in between.
 pub fn event_json(event: &Event) -> Value {
     let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
     if let (true, Some(why)) = (carries_why(&value), event.kind.why()) {
