@@ -44,6 +44,15 @@ impl ser::Error for SerError {
     }
 }
 
+/// `Serializer` methods that hand their number on to `serialize_f64`.
+macro_rules! as_a_number {
+    ($($method:ident: $t:ty),+) => {$(
+        fn $method(self, v: $t) -> Result<JsValue, SerError> {
+            self.serialize_f64(v as f64)
+        }
+    )+};
+}
+
 #[derive(Clone, Copy)]
 struct Ser {
     keys: Keys,
@@ -87,33 +96,19 @@ impl ser::Serializer for Ser {
     fn serialize_bool(self, v: bool) -> Result<JsValue, SerError> {
         Ok(v.into())
     }
-    fn serialize_i8(self, v: i8) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<JsValue, SerError> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_u8(self, v: u8) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<JsValue, SerError> {
-        self.serialize_f64(v as f64)
-    }
-    fn serialize_f32(self, v: f32) -> Result<JsValue, SerError> {
-        self.serialize_f64(v.into())
-    }
+    // Every number is a JS number (a 64-bit integer beyond 2^53 the nearest double, as
+    // `JSON.parse` made it).
+    as_a_number!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32
+    );
     fn serialize_f64(self, v: f64) -> Result<JsValue, SerError> {
         // JSON has no NaN or infinity: serde_json writes them as null.
         Ok(if v.is_finite() {
@@ -230,38 +225,27 @@ impl Seq {
     }
 }
 
-impl ser::SerializeSeq for Seq {
-    type Ok = JsValue;
-    type Error = SerError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, SerError> {
-        Ok(self.array.into())
-    }
+/// The three ways serde fills an array, which differ only in their names.
+macro_rules! fills_an_array {
+    ($($Trait:ident :: $method:ident),+) => {$(
+        impl ser::$Trait for Seq {
+            type Ok = JsValue;
+            type Error = SerError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<JsValue, SerError> {
+                Ok(self.array.into())
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for Seq {
-    type Ok = JsValue;
-    type Error = SerError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, SerError> {
-        Ok(self.array.into())
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = JsValue;
-    type Error = SerError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> Result<JsValue, SerError> {
-        Ok(self.array.into())
-    }
-}
+fills_an_array!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// An object being filled.
 pub(crate) struct Obj {
