@@ -43,10 +43,11 @@ cp "$out/resile_wasm_bg.wasm" "$out/.resile_wasm_bg.unopt.wasm"
 # (BENCHMARKS.md, "Browser build size"): binaryen's inlining of functions called from one place
 # makes the module smaller but its gzip larger (a body merged into its caller no longer looks
 # like its siblings), and functions ordered by name put a generic's copies side by side, where
-# gzip finds their likeness. `--converge` repeats the passes while they still shrink the
-# module. `--strip-debug` then removes the names. `-Oz` alone: 181 KB gzipped; this: 169 KB.
-WASM_OPT=(-Os --one-caller-inline-max-function-size=0 --reorder-functions-by-name --converge
-  --strip-debug --strip-producers)
+# gzip finds their likeness. `--precompute-propagate` carries constants through locals once
+# more after -Os; `--converge` repeats the passes while they still shrink the module.
+# `--strip-debug` then removes the names. `-Oz` alone: 181 KB gzipped; this: 169 KB.
+WASM_OPT=(-Os --one-caller-inline-max-function-size=0 --precompute-propagate
+  --reorder-functions-by-name --converge --strip-debug --strip-producers)
 echo "==> wasm-opt ${WASM_OPT[*]} (binaryen 132)"
 # The features rustc enables by default for wasm32-unknown-unknown.
 "$tools/node_modules/.bin/wasm-opt" "${WASM_OPT[@]}" \
