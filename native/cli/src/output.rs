@@ -81,6 +81,71 @@ impl Drop for OutFile {
     }
 }
 
+/// Lines (a walk's items, a multi-call run's records) to `-o FILE` or stdout. The file is
+/// touched only when the first line is written: emptied then, or added to when `appending`
+/// (a resumed walk), so a run stopped before its first line leaves an existing file as it was.
+pub struct Lines {
+    file: Option<OutFile>,
+    appending: bool,
+    out: Option<io::BufWriter<Box<dyn Write>>>,
+}
+
+impl Lines {
+    /// Lines to `file` (stdout without one).
+    pub fn new(file: Option<OutFile>, appending: bool) -> Lines {
+        Lines {
+            file,
+            appending,
+            out: None,
+        }
+    }
+
+    /// Where they go, to name in an error.
+    pub fn target(&self) -> String {
+        self.file
+            .as_ref()
+            .map_or("stdout".to_string(), |f| f.path().display().to_string())
+    }
+
+    /// Writes `line` and a newline.
+    pub fn line(&mut self, line: impl std::fmt::Display) -> io::Result<()> {
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => {
+                let opened = open_lines(&mut self.file, self.appending)?;
+                self.out.insert(io::BufWriter::new(opened))
+            }
+        };
+        writeln!(out, "{line}")
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().map_or(Ok(()), Write::flush)
+    }
+
+    /// The end of a run that finished: what is buffered is written, and a run of no lines
+    /// still leaves its file (empty, or as it was when appending).
+    pub fn finish(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => open_lines(&mut self.file, self.appending).map(drop),
+        }
+    }
+}
+
+/// Where lines go once the first is written: the file emptied (or at its end, `appending`),
+/// or stdout.
+fn open_lines(file: &mut Option<OutFile>, appending: bool) -> io::Result<Box<dyn Write>> {
+    match file {
+        None => Ok(Box::new(io::stdout())),
+        Some(f) => {
+            let handle = if appending { f.append()? } else { f.begin()? };
+            Ok(Box::new(handle.try_clone()?))
+        }
+    }
+}
+
 /// What `-i` and `-v` show of an answer, buffered or streamed.
 pub trait Head {
     /// The status.
