@@ -580,10 +580,11 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
 }
 
 /// A body that could not be read: one the server sent malformed (a content encoding that does
-/// not decode, a chunk that does not parse: invalid data) is unreadable; otherwise it broke
-/// off (truncated).
+/// not decode, a chunk that does not parse: hyper's and the decoders' invalid data or input)
+/// is unreadable; otherwise it broke off (truncated: hyper's unexpected end of file).
 fn body_error(io: Option<std::io::ErrorKind>, text: &str) -> TransportError {
-    if io == Some(std::io::ErrorKind::InvalidData)
+    use std::io::ErrorKind::{InvalidData, InvalidInput};
+    if matches!(io, Some(InvalidData | InvalidInput))
         || by_text(text) == Some(TransportError::Unreadable)
     {
         TransportError::Unreadable
