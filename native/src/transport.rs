@@ -530,11 +530,17 @@ const TLS_TEXT: &[&str] = &[
     "handshake",
 ];
 
-fn by_text(text: &str) -> Option<TransportError> {
+pub(crate) fn by_text(text: &str) -> Option<TransportError> {
     BY_TEXT
         .iter()
         .find(|(fragment, _)| text.contains(fragment))
         .map(|&(_, kind)| kind)
+}
+
+/// A failure's text (lower-cased) that is the name not resolving (hyper-util's resolver,
+/// the system's `getaddrinfo`).
+pub(crate) fn is_dns(text: &str) -> bool {
+    text.contains("dns error") || text.contains("failed to lookup address")
 }
 
 /// I/O errors of a connection that broke after it was made: the engine's `Reset`.
@@ -559,7 +565,7 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     let text = error_text(e).to_ascii_lowercase();
     let io = io_kind(e);
     if e.is_connect() {
-        if text.contains("dns error") || text.contains("failed to lookup address") {
+        if is_dns(&text) {
             TransportError::Dns
         } else if !io.is_some_and(broken_connection) && TLS_TEXT.iter().any(|t| text.contains(t)) {
             TransportError::Tls
