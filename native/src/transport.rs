@@ -564,7 +564,12 @@ fn broken_connection(kind: std::io::ErrorKind) -> bool {
 pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     let text = error_text(e).to_ascii_lowercase();
     let io = io_kind(e);
-    if e.is_connect() {
+    if e.is_redirect() {
+        // reqwest's own redirect policy gave up (a caller's client that follows redirects, in
+        // the middleware or `http_client`): a loop or a chain that long answers the same way
+        // on every attempt, and the request reached the server.
+        TransportError::Unreadable
+    } else if e.is_connect() {
         if is_dns(&text) {
             TransportError::Dns
         } else if !io.is_some_and(broken_connection) && TLS_TEXT.iter().any(|t| text.contains(t)) {
