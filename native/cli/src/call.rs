@@ -558,7 +558,7 @@ fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
         "{} {} answered {}, not followed",
         plan.method,
         plan.shown(url),
-        response.status()
+        output::Status(response.status())
     );
     match response.headers().get(reqwest::header::LOCATION) {
         None => format!("{answered}: it has no Location"),
@@ -573,9 +573,10 @@ fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
 pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
         note!(
-            "resile: {} {} answered {status}",
+            "resile: {} {} answered {}",
             plan.method,
-            plan.shown(url)
+            plan.shown(url),
+            output::Status(status)
         );
         return Exit::HttpError;
     }

@@ -13,7 +13,7 @@ use resile::{Client, HostView};
 
 use crate::call::{CallArgs, Plan, SummaryMode};
 use crate::exit::{error_kind, for_error, Exit};
-use crate::output::{Lines, OutFile};
+use crate::output::{Lines, OutFile, Status};
 use crate::summary::{Record, Summary};
 use crate::Failed;
 
@@ -35,7 +35,8 @@ async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, 
                 bytes: Some(response.bytes().len()),
                 error: failed.then_some("http_status"),
                 why: None,
-                message: failed.then(|| format!("the server answered {}", response.status())),
+                message: failed
+                    .then(|| format!("the server answered {}", Status(response.status()))),
             };
             (record, if failed { Exit::HttpError } else { Exit::Ok })
         }

@@ -184,6 +184,20 @@ macro_rules! head_of {
 head_of!(Response);
 head_of!(resile::StreamingResponse);
 
+/// A status as a line shows it: the code and the reason HTTP names for it, or the code alone
+/// where it names none (`599`, not the `599 <unknown status code>` of `StatusCode`'s own
+/// `Display`, which no server sent).
+pub struct Status(pub resile::reqwest::StatusCode);
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.canonical_reason() {
+            Some(reason) => write!(f, "{} {reason}", self.0.as_str()),
+            None => f.write_str(self.0.as_str()),
+        }
+    }
+}
+
 /// `HTTP/1.1`, `HTTP/2`, as curl writes the version.
 fn version(response: &impl Head) -> &'static str {
     use resile::http::Version;
@@ -198,7 +212,7 @@ fn version(response: &impl Head) -> &'static str {
 
 /// The status line and headers as they came, `CRLF`-terminated, then an empty line.
 pub fn head(response: &impl Head) -> Vec<u8> {
-    let mut out = format!("{} {}\r\n", version(response), response.status()).into_bytes();
+    let mut out = format!("{} {}\r\n", version(response), Status(response.status())).into_bytes();
     for (name, value) in response.headers() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -271,7 +285,7 @@ fn shown_header(name: &str, value: &str, extra: &[String]) -> String {
 
 /// `-v`: the response head, secrets hidden.
 pub fn show_response(response: &impl Head, extra: &[String]) {
-    note!("< {} {}", version(response), response.status());
+    note!("< {} {}", version(response), Status(response.status()));
     for (name, value) in response.headers() {
         let text = String::from_utf8_lossy(value.as_bytes());
         note!("< {name}: {}", shown_header(name.as_str(), &text, extra));
