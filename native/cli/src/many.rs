@@ -20,7 +20,7 @@ use crate::Failed;
 async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, Exit) {
     let started = Instant::now();
     let result = plan.request(client, url).send().await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = crate::summary::millis(started.elapsed());
     let shown = plan.shown(url);
     match result {
         Ok(response) => {
