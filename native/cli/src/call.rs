@@ -42,6 +42,8 @@ Differences from curl:
   4xx/5xx                   exit 1 with the body still written (curl: exit 0 unless --fail)
   -s                        hides progress, summaries and notes; error lines still print
   -i                        the head as received, before the body, to stdout or -o FILE
+                            (a body decoded from gzip, deflate or brotli comes without its
+                            Content-Encoding and Content-Length: the decoder removes them)
   -o FILE                   a GET is streamed into FILE; a body that breaks is resumed with
                             Range/If-Range (curl: -C -, by hand), never mixing two versions
   -v                        what was sent and each engine decision, on stderr, secrets hidden
