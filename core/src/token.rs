@@ -13,11 +13,14 @@
 //! generation that was sent, once; a call that gets a 401 with a freshly fetched token fails
 //! instead of looping.
 //!
-//! A fetch that returns a token living less than `fetch_backoff` (`expires_in: 0`) is
-//! degenerate: the next fetch may not start until `fetch_backoff · 2ⁿ⁻¹` (capped) after it,
+//! A fetch that fails, or returns a token living less than `fetch_backoff` (`expires_in: 0`),
+//! is degenerate: the next fetch may not start until `fetch_backoff · 2ⁿ⁻¹` (capped) after it,
 //! for the `n`-th degenerate fetch in a row, so a broken authorization server is asked a
-//! handful of times a minute, not in a hot loop. [`Token::begin_fetch`] answers
-//! [`FetchStart::NotUntil`] meanwhile; the engine keeps a timer for it.
+//! handful of times a minute, not in a hot loop (and not once per call when calls come one
+//! after another). [`Token::begin_fetch`] answers [`FetchStart::NotUntil`] meanwhile; the
+//! engine keeps a timer for it. After a failed fetch, a call that needs a token while the next
+//! fetch is put off is refused at once ([`TokenStatus::Refused`]) instead of waiting for it; an
+//! unexpired token is still used meanwhile.
 //!
 //! [`TokenStore`] keeps the secret values of the last few generations for the drivers: an
 //! attempt may still carry the previous generation when a new one arrives.
@@ -45,6 +48,12 @@ pub enum TokenStatus {
     },
     /// Wait for a fetch; the reason says why there is no usable token.
     Wait(Why),
+    /// No usable token, and the last fetch failed: fail now (`token_fetch_failed`); no fetch
+    /// may start before `until`.
+    Refused {
+        /// When the next fetch may start.
+        until: Instant,
+    },
 }
 
 /// Whether a fetch may start now.
@@ -55,7 +64,8 @@ pub enum FetchStart {
     Start,
     /// A fetch is already in flight; its result will serve everyone.
     InFlight,
-    /// The last fetches returned tokens that expired at once: no fetch before this time.
+    /// The last fetches failed or returned tokens that expired at once: no fetch before this
+    /// time.
     NotUntil(Instant),
 }
 
@@ -81,10 +91,12 @@ pub struct Token {
     /// The early-refresh window of the current token: `min(skew, lifetime / 5)`.
     refresh_window: Duration,
     fetching: bool,
-    /// Degenerate fetches in a row.
+    /// Degenerate fetches (failed, or tokens that expired at once) in a row.
     degenerate: u32,
     /// No fetch may start before this (after degenerate fetches).
     next_fetch: Option<Instant>,
+    /// The last fetch failed: calls without a usable token are refused until the next fetch.
+    failed: bool,
     skew: Duration,
     backoff: Duration,
     max_backoff: Duration,
@@ -101,6 +113,7 @@ impl Token {
             fetching: false,
             degenerate: 0,
             next_fetch: None,
+            failed: false,
             skew: Duration::from_millis(config.refresh_skew_ms),
             backoff: Duration::from_millis(config.fetch_backoff_ms),
             max_backoff: Duration::from_millis(config.max_fetch_backoff_ms),
@@ -109,6 +122,12 @@ impl Token {
 
     /// What a call should do at `now`.
     pub fn status(&self, now: Instant) -> TokenStatus {
+        let usable = self.valid && self.expires_at.is_none_or(|at| now < at);
+        if let (false, true, Some(until)) = (usable, self.failed, self.next_fetch) {
+            if now < until {
+                return TokenStatus::Refused { until };
+            }
+        }
         if !self.valid {
             return TokenStatus::Wait(if self.generation == 0 {
                 Why::TokenMissing
@@ -154,14 +173,9 @@ impl Token {
         self.expires_at = expires_in.map(|d| now + d);
         let lifetime = expires_in.unwrap_or(Duration::MAX);
         self.refresh_window = self.skew.min(lifetime / REFRESH_FRACTION_DIVISOR);
+        self.failed = false;
         if lifetime < self.backoff {
-            self.degenerate = self.degenerate.saturating_add(1);
-            let doublings = (self.degenerate - 1).min(31);
-            let wait = self
-                .backoff
-                .saturating_mul(1 << doublings)
-                .min(self.max_backoff);
-            self.next_fetch = Some(now + wait);
+            self.put_off(now);
         } else {
             self.degenerate = 0;
             self.next_fetch = None;
@@ -169,9 +183,23 @@ impl Token {
         self.generation
     }
 
-    /// A fetch failed. The old token stays usable if it has not expired.
-    pub fn fetch_failed(&mut self) {
+    /// A fetch failed at `now`. The old token stays usable if it has not expired; the next
+    /// fetch is put off as after a degenerate one.
+    pub fn fetch_failed(&mut self, now: Instant) {
         self.fetching = false;
+        self.failed = true;
+        self.put_off(now);
+    }
+
+    /// One more degenerate fetch in a row: the next may start `backoff · 2ⁿ⁻¹` (capped) later.
+    fn put_off(&mut self, now: Instant) {
+        self.degenerate = self.degenerate.saturating_add(1);
+        let doublings = (self.degenerate - 1).min(31);
+        let wait = self
+            .backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff);
+        self.next_fetch = Some(now + wait);
     }
 
     /// The server rejected `generation`. Returns `true` when that was the current one and it is
@@ -328,6 +356,56 @@ mod tests {
             assert!(!refresh(refresh_from - 1), "lifetime {lifetime}");
             assert!(refresh(refresh_from), "lifetime {lifetime}");
         }
+    }
+
+    #[test]
+    fn failed_fetches_back_off_and_refuse_calls_until_the_next_fetch() {
+        let mut t = token();
+        let mut now = ms(0);
+        let mut waits = vec![];
+        for _ in 0..7 {
+            assert_eq!(t.begin_fetch(now), FetchStart::Start);
+            t.fetch_failed(now);
+            let TokenStatus::Refused { until } = t.status(now) else {
+                panic!("a call right after a failed fetch is refused")
+            };
+            let before = until.saturating_sub(Duration::from_millis(1));
+            assert_eq!(t.status(before), TokenStatus::Refused { until });
+            assert_eq!(t.begin_fetch(before), FetchStart::NotUntil(until));
+            assert_eq!(t.status(until), TokenStatus::Wait(Why::TokenMissing));
+            waits.push((until - now).as_millis());
+            now = until;
+        }
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+        // A token ends the streak.
+        assert_eq!(t.begin_fetch(now), FetchStart::Start);
+        t.fetched(Some(Duration::from_secs(300)), now);
+        assert!(matches!(t.status(now), TokenStatus::Usable { .. }));
+        assert!(t.reject(t.view().generation));
+        assert_eq!(t.status(now), TokenStatus::Wait(Why::TokenExpired));
+        assert_eq!(t.begin_fetch(now), FetchStart::Start);
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_unexpired_token_and_puts_the_next_refresh_off() {
+        let mut t = token();
+        let _ = t.begin_fetch(ms(0));
+        t.fetched(Some(Duration::from_secs(300)), ms(0));
+        let early = ms(250_000);
+        assert_eq!(t.begin_fetch(early), FetchStart::Start);
+        t.fetch_failed(early);
+        // Still usable, and the refresh is not asked for again on every call meanwhile.
+        assert!(matches!(
+            t.status(early),
+            TokenStatus::Usable { generation: 1, .. }
+        ));
+        assert_eq!(t.begin_fetch(early), FetchStart::NotUntil(ms(251_000)));
+        // Expired while the server stays broken: refused until the next fetch may go.
+        t.fetch_failed(ms(300_000));
+        assert_eq!(
+            t.status(ms(300_000)),
+            TokenStatus::Refused { until: ms(302_000) }
+        );
     }
 
     #[test]

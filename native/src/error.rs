@@ -128,7 +128,7 @@ pub enum Error {
     },
     /// The host is not being called now: its circuit breaker is open (or its half-open probes
     /// are busy). Try again after `retry_at`.
-    #[error("host unavailable: {why}{}", retry_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).map(|d| format!("; retry in {} ms", d.as_millis())).unwrap_or_default())]
+    #[error("host unavailable: {why}{}{}", retry_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).map(|d| format!("; retry in {} ms", d.as_millis())).unwrap_or_default(), last_suffix(last))]
     Unavailable {
         /// The engine's reason.
         why: Why,

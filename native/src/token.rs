@@ -228,16 +228,25 @@ impl ClientCredentials {
                 "the token reply is not an OAuth2 token response: {e}"
             ))
         })?;
-        let expires_in = match reply.expires_in {
-            Some(serde_json::Value::Number(n)) => n.as_u64().map(Duration::from_secs),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok().map(Duration::from_secs),
-            _ => None,
-        };
         Ok(AccessToken {
+            expires_in: lifetime(reply.expires_in.as_ref()),
             secret: Secret::new(reply.access_token),
-            expires_in,
         })
     }
+}
+
+/// A token reply's `expires_in`: seconds as a JSON number (RFC 6749 §5.1), fractions
+/// included (`3599.7`), or the same as a string (Azure AD's v1 endpoint sends `"3599"`); a
+/// lifetime too large to represent is as long as one can be. Anything else (negative, not a
+/// number) says nothing of the lifetime: the token is used until a 401.
+fn lifetime(expires_in: Option<&serde_json::Value>) -> Option<Duration> {
+    let seconds = match expires_in? {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // `as` saturates: 1e23 s is u64::MAX s.
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs(seconds as u64))
 }
 
 impl TokenSource for ClientCredentials {
@@ -249,6 +258,30 @@ impl TokenSource for ClientCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expires_in_is_read_as_token_endpoints_send_it() {
+        let secs = |n| Some(Duration::from_secs(n));
+        for (reply, expected) in [
+            (r#"{"expires_in": 3600}"#, secs(3600)),
+            (r#"{"expires_in": 3599.7}"#, secs(3599)),
+            (r#"{"expires_in": "3599"}"#, secs(3599)),
+            (r#"{"expires_in": " 60.5 "}"#, secs(60)),
+            (r#"{"expires_in": 0}"#, secs(0)),
+            (r#"{"expires_in": 18446744073709551615}"#, secs(u64::MAX)),
+            (r#"{"expires_in": 1e23}"#, secs(u64::MAX)),
+            (r#"{"expires_in": -5}"#, None),
+            (r#"{"expires_in": "-5"}"#, None),
+            (r#"{"expires_in": "soon"}"#, None),
+            (r#"{"expires_in": "inf"}"#, None),
+            (r#"{"expires_in": null}"#, None),
+            (r#"{"expires_in": true}"#, None),
+            (r#"{}"#, None),
+        ] {
+            let value: serde_json::Value = serde_json::from_str(reply).unwrap();
+            assert_eq!(lifetime(value.get("expires_in")), expected, "{reply}");
+        }
+    }
 
     #[test]
     fn debug_never_shows_secrets() {

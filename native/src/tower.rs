@@ -433,26 +433,27 @@ fn failed<T>(e: BoxError) -> Attempt<T> {
         Some(ConnectionRefused) => TransportError::Connect,
         Some(TimedOut) => TransportError::Timeout,
         Some(k) if transport::is_reset(k) => TransportError::Reset,
-        _ if text.contains("connection closed before message completed")
-            || text.contains("connection reset")
-            || text.contains("incomplete message") =>
-        {
-            TransportError::Reset
-        }
-        _ if text.contains("dns error") || text.contains("failed to lookup address") => {
-            TransportError::Dns
-        }
-        // Only what says the connection was never made (hyper-util: "client error (Connect)");
-        // "never sent" lets the engine repeat a write.
-        _ if text.contains("(connect)") || text.contains("connect error") => {
-            TransportError::Connect
-        }
-        _ if text.contains("timed out") || text.contains("deadline has elapsed") => {
-            TransportError::Timeout
-        }
-        _ => TransportError::Other,
+        // The client's own table first: hyper's parse errors (an answer this client cannot
+        // read, not repeated) and connections that broke.
+        _ => transport::by_text(&text).unwrap_or_else(|| by_stage(&text)),
     };
     Attempt::Failed { kind, message }
+}
+
+/// What an inner service's error text says of the stage that failed, when the client's table
+/// does not know it.
+fn by_stage(text: &str) -> TransportError {
+    if transport::is_dns(text) {
+        TransportError::Dns
+    } else if text.contains("(connect)") || text.contains("connect error") {
+        // Only what says the connection was never made (hyper-util: "client error (Connect)");
+        // "never sent" lets the engine repeat a write.
+        TransportError::Connect
+    } else if text.contains("timed out") || text.contains("deadline has elapsed") {
+        TransportError::Timeout
+    } else {
+        TransportError::Other
+    }
 }
 
 /// The body the inner service gets: the request's, read into memory to be sent again, or the

@@ -530,11 +530,17 @@ const TLS_TEXT: &[&str] = &[
     "handshake",
 ];
 
-fn by_text(text: &str) -> Option<TransportError> {
+pub(crate) fn by_text(text: &str) -> Option<TransportError> {
     BY_TEXT
         .iter()
         .find(|(fragment, _)| text.contains(fragment))
         .map(|&(_, kind)| kind)
+}
+
+/// A failure's text (lower-cased) that is the name not resolving (hyper-util's resolver,
+/// the system's `getaddrinfo`).
+pub(crate) fn is_dns(text: &str) -> bool {
+    text.contains("dns error") || text.contains("failed to lookup address")
 }
 
 /// I/O errors of a connection that broke after it was made: the engine's `Reset`.
@@ -558,8 +564,13 @@ fn broken_connection(kind: std::io::ErrorKind) -> bool {
 pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     let text = error_text(e).to_ascii_lowercase();
     let io = io_kind(e);
-    if e.is_connect() {
-        if text.contains("dns error") || text.contains("failed to lookup address") {
+    if e.is_redirect() {
+        // reqwest's own redirect policy gave up (a caller's client that follows redirects, in
+        // the middleware or `http_client`): a loop or a chain that long answers the same way
+        // on every attempt, and the request reached the server.
+        TransportError::Unreadable
+    } else if e.is_connect() {
+        if is_dns(&text) {
             TransportError::Dns
         } else if !io.is_some_and(broken_connection) && TLS_TEXT.iter().any(|t| text.contains(t)) {
             TransportError::Tls
@@ -580,10 +591,11 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
 }
 
 /// A body that could not be read: one the server sent malformed (a content encoding that does
-/// not decode, a chunk that does not parse: invalid data) is unreadable; otherwise it broke
-/// off (truncated).
+/// not decode, a chunk that does not parse: hyper's and the decoders' invalid data or input)
+/// is unreadable; otherwise it broke off (truncated: hyper's unexpected end of file).
 fn body_error(io: Option<std::io::ErrorKind>, text: &str) -> TransportError {
-    if io == Some(std::io::ErrorKind::InvalidData)
+    use std::io::ErrorKind::{InvalidData, InvalidInput};
+    if matches!(io, Some(InvalidData | InvalidInput))
         || by_text(text) == Some(TransportError::Unreadable)
     {
         TransportError::Unreadable

@@ -295,6 +295,11 @@ async fn a_breaker_that_opens_between_attempts_keeps_what_they_were() {
     );
     assert_eq!(e.attempts(), Some(2));
     assert!(e.maybe_processed());
+    // The message says what the attempts ended with, as every error with attempts does.
+    assert!(
+        e.to_string().contains("; last attempt: attempt timed out"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -459,6 +459,29 @@ async fn exhausted_retries_downcast_to_the_engines_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_loop_the_stacks_client_gives_up_on_is_not_tried_again() {
+    // reqwest's default policy follows 10 redirects, then fails: another attempt would follow
+    // the same loop (it was `other`, and each of 4 attempts followed it 10 times).
+    let server = chaos().await;
+    let client = client_with(fast_policy());
+    let e = stack(&client)
+        .get(format!("{}/redirect/loop", server.url()))
+        .send()
+        .await
+        .unwrap_err();
+    let e = resile_error(&e);
+    assert_eq!(e.why(), Some(Why::Unreadable), "{e:?}");
+    assert!(!e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("redirect"), "{e}");
+    assert_eq!(client.stats().attempts, 1);
+    assert_eq!(
+        server.stats().redirects,
+        11,
+        "one attempt: the request and 10 redirects"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_over_its_time_is_dropped_and_retried() {
     let server = chaos().await;
     script(

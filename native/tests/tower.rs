@@ -447,6 +447,25 @@ async fn a_refused_connection_is_never_sent_and_retried() {
     assert!(!e.maybe_processed(), "{e:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_hyper_cannot_read_is_tried_once_as_the_client_tries_it() {
+    // hyper-util's error for a head over its limit is the client's `unreadable`: the server
+    // would send it again, so it is not repeated (it was `other`, and retried).
+    let server =
+        mini_server(|_| async { MiniResponse::status(200).header("x-huge", &"a".repeat(1 << 20)) })
+            .await;
+    let client = client_with(fast_policy());
+    let mut service = ResileLayer::new(&client).layer(hyper());
+    let request = http::Request::get(format!("{}/big-head", server.url()))
+        .body(Full::default())
+        .unwrap();
+    let e = send(&mut service, request).await.unwrap_err();
+    assert_eq!(server.requests().len(), 1, "{e:?}");
+    assert_eq!(e.why(), Some(Why::Unreadable), "{e:?}");
+    assert!(!e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("too large"), "{e}");
+}
+
 /// A service that counts how often it is asked whether it is ready.
 #[derive(Clone)]
 struct CountsReadiness {

@@ -35,7 +35,17 @@ pub fn skip_reason(s: &Scenario) -> Option<String> {
 /// (`--keep-alive off`, as `scripts/test-wasm.sh` starts it): Chromium re-sends a request by
 /// itself when a *reused* keep-alive connection closes without any response (for POST too), so
 /// on a reused connection the page would never see the reset.
+///
+/// An `unreadable` fault does not replay there: fetch rejects an answer Chromium cannot read
+/// (`ERR_RESPONSE_HEADERS_TOO_BIG`) with the same bare `TypeError` as a reset, so the browser
+/// client calls it a reset and may retry it; the native drivers read hyper's reason.
 pub fn browser_skip_reason(s: &Scenario) -> Option<String> {
+    if s.replies.iter().any(|r| r.fault == Some(Fault::Unreadable)) {
+        return Some(
+            "fetch reports an answer it cannot read as a bare network error (fault \"unreadable\")"
+                .into(),
+        );
+    }
     skip_reason(s)
 }
 
@@ -49,6 +59,7 @@ fn reply_json(r: &Reply) -> Value {
         Some(Fault::Reset) => json!("reset"),
         Some(Fault::Stall) => json!("stall"),
         Some(Fault::Truncate) => json!("truncate"),
+        Some(Fault::Unreadable) => json!("unreadable"),
         Some(Fault::Connect) | None => Value::Null,
     };
     json!({

@@ -373,9 +373,11 @@ pub struct TokenConfig {
     /// Refresh once and retry when the server answers 401 to a call that carried a token.
     /// Default true.
     pub refresh_on_401: bool,
-    /// A fetch that returns a token living less than this (`expires_in: 0`, say) is
+    /// A fetch that fails, or returns a token living less than this (`expires_in: 0`, say), is
     /// degenerate: the next fetch waits this long, doubling with each degenerate fetch in a
     /// row up to `max_fetch_backoff_ms`, so a broken authorization server is not hammered.
+    /// After a failed fetch, a call with no unexpired token meanwhile fails at once
+    /// (`token_fetch_failed`, with the time the next fetch may start) instead of fetching.
     /// Lower it if a provider really issues sub-second tokens. Default 1 s.
     pub fetch_backoff_ms: u64,
     /// The longest wait between degenerate fetches. Default 30 s.

@@ -89,6 +89,11 @@ impl Engine {
                         self.fetch_token(Why::TokenExpiring, now);
                     }
                 }
+                TokenStatus::Refused { until } => {
+                    let failure = Failure::new(Why::TokenFetchFailed, 0, None, Processed::Never);
+                    self.fail(slot, failure.retry_at(Some(until)), now);
+                    return;
+                }
                 TokenStatus::Wait(why) => {
                     self.fetch_token(why, now);
                     if let Some(c) = self.calls[slot as usize].as_mut() {

@@ -162,6 +162,11 @@ impl Engine {
                     self.event(now, EventKind::HedgeRefused { call: id, why: w });
                     return;
                 }
+                TokenStatus::Refused { .. } => {
+                    let why = Why::TokenFetchFailed;
+                    self.event(now, EventKind::HedgeRefused { call: id, why });
+                    return;
+                }
             }
         } else {
             None

@@ -449,9 +449,11 @@ impl Engine {
         self.token_fetched(Some(wall.until(expires_at)), now)
     }
 
-    /// A token fetch failed: every call waiting for a token fails with an auth error.
+    /// A token fetch failed: every call waiting for a token fails with an auth error, and so
+    /// does every call that needs one until the next fetch may start (the backoff of
+    /// `token.fetch_backoff_ms`, doubling while fetches keep failing).
     pub fn token_failed(&mut self, now: Instant) {
-        self.token.fetch_failed();
+        self.token.fetch_failed(now);
         let failed = self.wake_token_waiters(now, Some(Why::TokenFetchFailed));
         self.event(
             now,

@@ -26,6 +26,9 @@ pub enum Fault {
     Truncate,
     /// No answer ever: the attempt times out.
     Stall,
+    /// An answer the client cannot read (the chaos server sends a head over every client's
+    /// limit): the server would send the same again, so it is not repeated (maybe processed).
+    Unreadable,
 }
 
 /// One scripted answer.
@@ -399,6 +402,10 @@ impl Server for ScriptedServer {
             },
             Some(Fault::Truncate) => SimReply::Transport {
                 error: TransportError::Truncated,
+                latency,
+            },
+            Some(Fault::Unreadable) => SimReply::Transport {
+                error: TransportError::Unreadable,
                 latency,
             },
             None => SimReply::Status {

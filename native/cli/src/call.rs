@@ -42,6 +42,8 @@ Differences from curl:
   4xx/5xx                   exit 1 with the body still written (curl: exit 0 unless --fail)
   -s                        hides progress, summaries and notes; error lines still print
   -i                        the head as received, before the body, to stdout or -o FILE
+                            (a body decoded from gzip, deflate or brotli comes without its
+                            Content-Encoding and Content-Length: the decoder removes them)
   -o FILE                   a GET is streamed into FILE; a body that breaks is resumed with
                             Range/If-Range (curl: -C -, by hand), never mixing two versions
   -v                        what was sent and each engine decision, on stderr, secrets hidden
@@ -558,7 +560,7 @@ fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
         "{} {} answered {}, not followed",
         plan.method,
         plan.shown(url),
-        response.status()
+        output::Status(response.status())
     );
     match response.headers().get(reqwest::header::LOCATION) {
         None => format!("{answered}: it has no Location"),
@@ -573,9 +575,10 @@ fn unfollowed(plan: &Plan, url: &str, response: &resile::Response) -> String {
 pub fn status_exit(plan: &Plan, url: &str, status: reqwest::StatusCode) -> Exit {
     if status.as_u16() >= 400 {
         note!(
-            "resile: {} {} answered {status}",
+            "resile: {} {} answered {}",
             plan.method,
-            plan.shown(url)
+            plan.shown(url),
+            output::Status(status)
         );
         return Exit::HttpError;
     }

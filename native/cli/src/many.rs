@@ -3,7 +3,6 @@
 //! line per call on stdout (or `-o FILE`), a progress bar with the host's state on a terminal,
 //! and a summary at the end.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -14,13 +13,14 @@ use resile::{Client, HostView};
 
 use crate::call::{CallArgs, Plan, SummaryMode};
 use crate::exit::{error_kind, for_error, Exit};
+use crate::output::{Lines, OutFile, Status};
 use crate::summary::{Record, Summary};
 use crate::Failed;
 
 async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, Exit) {
     let started = Instant::now();
     let result = plan.request(client, url).send().await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = crate::summary::millis(started.elapsed());
     let shown = plan.shown(url);
     match result {
         Ok(response) => {
@@ -35,7 +35,8 @@ async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, 
                 bytes: Some(response.bytes().len()),
                 error: failed.then_some("http_status"),
                 why: None,
-                message: failed.then(|| format!("the server answered {}", response.status())),
+                message: failed
+                    .then(|| format!("the server answered {}", Status(response.status()))),
             };
             (record, if failed { Exit::HttpError } else { Exit::Ok })
         }
@@ -96,14 +97,13 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
     let terminal = io::stderr().is_terminal();
     // -v lines would tear through the bar.
     let bar = progress(plan.total(), terminal && !args.silent && !args.verbose);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => {
-            Box::new(io::BufWriter::new(File::create(path).map_err(|e| {
-                (Exit::Usage, format!("-o {}: {e}", path.display()))
-            })?))
-        }
-        None => Box::new(io::stdout().lock()),
-    };
+    // Opened before the first call, so a path that cannot be written stops the run before
+    // anything is sent; emptied at the first line, so a run stopped before it (Ctrl-C) leaves
+    // an existing file as it was.
+    let file = args.output.as_deref().map(OutFile::open).transpose()?;
+    let mut out = Lines::new(file, false);
+    let to = out.target();
+    let cannot_write = |e: io::Error| (Exit::Other, format!("cannot write to {to}: {e}"));
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_failure: Option<(usize, Exit)> = None;
@@ -122,7 +122,10 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
             }
         }
         let line = serde_json::to_string(&record).map_err(|e| (Exit::Other, e.to_string()))?;
-        writeln!(out, "{line}").map_err(|e| (Exit::Other, format!("cannot write: {e}")))?;
+        // Each record out as its call ends, for whoever follows the file or the pipe.
+        out.line(line)
+            .and_then(|()| out.flush())
+            .map_err(cannot_write)?;
         if !bar.is_hidden() {
             bar.inc(1);
             bar.set_message(format!(
@@ -132,8 +135,7 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
         }
     }
     bar.finish_and_clear();
-    out.flush()
-        .map_err(|e| (Exit::Other, format!("cannot write: {e}")))?;
+    out.finish().map_err(cannot_write)?;
     let wall = started.elapsed();
     let stats = client.stats();
     if let Some(path) = &args.report {

@@ -81,6 +81,71 @@ impl Drop for OutFile {
     }
 }
 
+/// Lines (a walk's items, a multi-call run's records) to `-o FILE` or stdout. The file is
+/// touched only when the first line is written: emptied then, or added to when `appending`
+/// (a resumed walk), so a run stopped before its first line leaves an existing file as it was.
+pub struct Lines {
+    file: Option<OutFile>,
+    appending: bool,
+    out: Option<io::BufWriter<Box<dyn Write>>>,
+}
+
+impl Lines {
+    /// Lines to `file` (stdout without one).
+    pub fn new(file: Option<OutFile>, appending: bool) -> Lines {
+        Lines {
+            file,
+            appending,
+            out: None,
+        }
+    }
+
+    /// Where they go, to name in an error.
+    pub fn target(&self) -> String {
+        self.file
+            .as_ref()
+            .map_or("stdout".to_string(), |f| f.path().display().to_string())
+    }
+
+    /// Writes `line` and a newline.
+    pub fn line(&mut self, line: impl std::fmt::Display) -> io::Result<()> {
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => {
+                let opened = open_lines(&mut self.file, self.appending)?;
+                self.out.insert(io::BufWriter::new(opened))
+            }
+        };
+        writeln!(out, "{line}")
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().map_or(Ok(()), Write::flush)
+    }
+
+    /// The end of a run that finished: what is buffered is written, and a run of no lines
+    /// still leaves its file (empty, or as it was when appending).
+    pub fn finish(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => open_lines(&mut self.file, self.appending).map(drop),
+        }
+    }
+}
+
+/// Where lines go once the first is written: the file emptied (or at its end, `appending`),
+/// or stdout.
+fn open_lines(file: &mut Option<OutFile>, appending: bool) -> io::Result<Box<dyn Write>> {
+    match file {
+        None => Ok(Box::new(io::stdout())),
+        Some(f) => {
+            let handle = if appending { f.append()? } else { f.begin()? };
+            Ok(Box::new(handle.try_clone()?))
+        }
+    }
+}
+
 /// What `-i` and `-v` show of an answer, buffered or streamed.
 pub trait Head {
     /// The status.
@@ -119,6 +184,20 @@ macro_rules! head_of {
 head_of!(Response);
 head_of!(resile::StreamingResponse);
 
+/// A status as a line shows it: the code and the reason HTTP names for it, or the code alone
+/// where it names none (`599`, not the `599 <unknown status code>` of `StatusCode`'s own
+/// `Display`, which no server sent).
+pub struct Status(pub resile::reqwest::StatusCode);
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.canonical_reason() {
+            Some(reason) => write!(f, "{} {reason}", self.0.as_str()),
+            None => f.write_str(self.0.as_str()),
+        }
+    }
+}
+
 /// `HTTP/1.1`, `HTTP/2`, as curl writes the version.
 fn version(response: &impl Head) -> &'static str {
     use resile::http::Version;
@@ -133,7 +212,7 @@ fn version(response: &impl Head) -> &'static str {
 
 /// The status line and headers as they came, `CRLF`-terminated, then an empty line.
 pub fn head(response: &impl Head) -> Vec<u8> {
-    let mut out = format!("{} {}\r\n", version(response), response.status()).into_bytes();
+    let mut out = format!("{} {}\r\n", version(response), Status(response.status())).into_bytes();
     for (name, value) in response.headers() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -206,7 +285,7 @@ fn shown_header(name: &str, value: &str, extra: &[String]) -> String {
 
 /// `-v`: the response head, secrets hidden.
 pub fn show_response(response: &impl Head, extra: &[String]) {
-    note!("< {} {}", version(response), response.status());
+    note!("< {} {}", version(response), Status(response.status()));
     for (name, value) in response.headers() {
         let text = String::from_utf8_lossy(value.as_bytes());
         note!("< {name}: {}", shown_header(name.as_str(), &text, extra));

@@ -117,7 +117,7 @@ impl Summary {
             "succeeded": self.succeeded,
             "failed": self.calls() as u64 - self.succeeded,
             "attempts": client.attempts,
-            "wall_ms": round(wall.as_secs_f64() * 1000.0),
+            "wall_ms": millis(wall),
             "statuses": self.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "errors": self.errors,
             "latency_ms": {
@@ -192,6 +192,12 @@ fn round(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
 
+/// A duration in milliseconds to the microsecond, as the JSON lines and the report show it
+/// (`11.873`, not the `11.872630000000001` of a float product).
+pub fn millis(d: std::time::Duration) -> f64 {
+    round(d.as_secs_f64() * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +214,14 @@ mod tests {
             why: None,
             message: None,
         }
+    }
+
+    #[test]
+    fn durations_are_shown_to_the_microsecond() {
+        let d = std::time::Duration::from_nanos(11_872_630);
+        assert_eq!(serde_json::to_string(&millis(d)).unwrap(), "11.873");
+        let d = std::time::Duration::from_millis(2);
+        assert_eq!(serde_json::to_string(&millis(d)).unwrap(), "2.0");
     }
 
     #[test]

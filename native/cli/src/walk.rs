@@ -3,14 +3,12 @@
 //! its pages, earned back page by page), and a walk that stops prints the `--resume` argument
 //! that continues it on stderr.
 
-use std::io::{BufWriter, Write};
-
 use futures::StreamExt;
 use resile::{PageStyle, WalkPolicy};
 
 use crate::call::{CallArgs, Plan};
 use crate::exit::{for_error, Exit};
-use crate::output::OutFile;
+use crate::output::{Lines, OutFile};
 use crate::Failed;
 
 /// Walks the plan's URL in `style` (from `--resume`'s point when given), printing each item.
@@ -31,32 +29,21 @@ pub async fn paginate(
     }
     // Opened before the first page is asked for, so a path that cannot be written stops the
     // walk before anything is sent.
-    let mut file = args.output.as_deref().map(OutFile::open).transpose()?;
-    let to = file
-        .as_ref()
-        .map_or("stdout".to_string(), |f| f.path().display().to_string());
+    let file = args.output.as_deref().map(OutFile::open).transpose()?;
+    let mut out = Lines::new(file, args.resume.is_some());
+    let to = out.target();
     let cannot_write =
         |e: std::io::Error| (Exit::Other, format!("cannot write the items to {to}: {e}"));
-    let resumed = args.resume.is_some();
     let mut items = walk.items::<serde_json::Value>();
-    let mut out: Option<BufWriter<Box<dyn Write>>> = None;
     let mut count = 0u64;
     while let Some(item) = items.next().await {
         match item {
             Ok(v) => {
                 count += 1;
-                let sink = match &mut out {
-                    Some(sink) => sink,
-                    None => out.insert(BufWriter::new(
-                        sink(&mut file, resumed).map_err(cannot_write)?,
-                    )),
-                };
-                writeln!(sink, "{v}").map_err(cannot_write)?;
+                out.line(v).map_err(cannot_write)?;
             }
             Err(e) => {
-                if let Some(sink) = &mut out {
-                    sink.flush().map_err(cannot_write)?;
-                }
+                out.flush().map_err(cannot_write)?;
                 if let Some(at) = e.resume() {
                     note!(
                         "resile: to go on from there, run the same command with --resume {}",
@@ -73,27 +60,11 @@ pub async fn paginate(
             }
         }
     }
-    match &mut out {
-        Some(sink) => sink.flush().map_err(cannot_write)?,
-        // A walk of no items still leaves its file: empty, or as it was when resumed.
-        None => drop(sink(&mut file, resumed).map_err(cannot_write)?),
-    }
+    out.finish().map_err(cannot_write)?;
     if args.verbose {
         note!("resile: {count} item(s)");
     }
     Ok(Exit::Ok)
-}
-
-/// Where the items go: the `-o` file (emptied at the first item, or added to when the walk is
-/// resumed), or stdout.
-fn sink(file: &mut Option<OutFile>, resumed: bool) -> std::io::Result<Box<dyn Write>> {
-    match file {
-        None => Ok(Box::new(std::io::stdout())),
-        Some(f) => {
-            let handle = if resumed { f.append()? } else { f.begin()? };
-            Ok(Box::new(handle.try_clone()?))
-        }
-    }
 }
 
 /// The walk's policy from the flags: `--retries` is the walk's allowance, `--deadline` the

@@ -141,51 +141,65 @@ fn a_runs_attempts_are_those_sent_even_where_the_breaker_opened_under_a_call() {
     );
 }
 
+/// Runs `resile ARGS`, waits until the server has seen `more` requests, sends `signal` and
+/// returns the exit code and stderr.
 #[cfg(unix)]
-#[test]
-fn a_signal_during_a_retry_wait_stops_the_call_and_says_what_was_in_flight() {
+fn interrupted(
+    s: &resile_chaos::BackgroundServer,
+    args: &[&str],
+    more: u64,
+    signal: &str,
+) -> (Option<i32>, String) {
     use std::io::Read as _;
     use std::process::Stdio;
     use std::time::Duration;
 
+    let before = s.stats().requests;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
+        .args(args)
+        .env_remove("RESILE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("resile starts");
+    let answered = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        s.stats().requests >= before + more
+    });
+    assert!(answered, "the first attempts reached the server");
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = (0..200).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        child.try_wait().expect("wait")
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("SIG{signal}: resile did not stop");
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), err)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_retry_wait_stops_the_call_and_says_what_was_in_flight() {
     let s = server();
     for (signal, exit) in [("TERM", 143), ("INT", 130)] {
         let before = s.stats().requests;
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("resile"))
-            // Answered 503 with Retry-After: 30, so the call waits 30 s before its retry.
-            .args(["get", &format!("{}/status/503?retry_after=30", s.url())])
-            .args(["--max-time", "60s"])
-            .env_remove("RESILE_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("resile starts");
-        let answered = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            s.stats().requests > before
-        });
-        assert!(answered, "the first attempt reached the server");
-        let sent = std::process::Command::new("kill")
-            .args(["-s", signal, &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let status = (0..200).find_map(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            child.try_wait().expect("wait")
-        });
-        let Some(status) = status else {
-            let _ = child.kill();
-            panic!("SIG{signal}: resile did not stop");
-        };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert_eq!(status.code(), Some(exit), "SIG{signal}: {err}");
+        // Answered 503 with Retry-After: 30, so the call waits 30 s before its retry.
+        let url = format!("{}/status/503?retry_after=30", s.url());
+        let (code, err) = interrupted(&s, &["get", &url, "--max-time", "60s"], 1, signal);
+        assert_eq!(code, Some(exit), "SIG{signal}: {err}");
         assert!(
             err.contains("interrupted by")
                 && err.contains("1 call(s) in flight cancelled")
@@ -196,6 +210,40 @@ fn a_signal_during_a_retry_wait_stops_the_call_and_says_what_was_in_flight() {
             s.stats().requests,
             before + 1,
             "no attempt after the signal"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_of_many_calls_stopped_before_its_first_line_leaves_its_file_as_it_was() {
+    let s = server();
+    let dir = tempdir();
+    let list = dir.join("urls.txt");
+    // The first 503 holds the host for 30 s: no call ends, no line is written, before the
+    // signal.
+    let url = format!("{}/status/503?retry_after=30", s.url());
+    std::fs::write(&list, format!("{url}&i=1\n{url}&i=2\n")).unwrap();
+    let kept = dir.join("kept.jsonl");
+    std::fs::write(&kept, "the last run's lines\n").unwrap();
+    let made = dir.join("made.jsonl");
+    for (out, left) in [(&kept, Some("the last run's lines\n")), (&made, None)] {
+        let args = [
+            "get",
+            "--urls",
+            list.to_str().unwrap(),
+            "--max-time",
+            "60s",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        let (code, err) = interrupted(&s, &args, 1, "INT");
+        assert_eq!(code, Some(130), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out).ok().as_deref(),
+            left,
+            "{}: {err}",
+            out.display()
         );
     }
 }

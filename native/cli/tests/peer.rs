@@ -211,6 +211,33 @@ fn include_puts_the_head_on_stdout_before_the_body() {
 }
 
 #[test]
+fn a_status_http_names_no_reason_for_is_shown_as_its_code_alone() {
+    // 599 has no reason phrase: the lines showed `599 <unknown status code>`, which no server
+    // sent.
+    let s = server();
+    let url = format!("{}/status/599", s.url());
+    let o = resile(&["get", "-i", "-v", "--retries", "0", &url]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(o.stdout.starts_with(b"HTTP/1.1 599\r\n"), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("< HTTP/1.1 599\n"), "{err}");
+    assert!(err.contains("answered 599\n"), "{err}");
+    assert!(!err.contains("unknown status"), "{err}");
+    // A named one keeps its reason.
+    let o = resile(&["get", "-i", &format!("{}/status/404", s.url())]);
+    assert!(
+        o.stdout.starts_with(b"HTTP/1.1 404 Not Found\r\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("answered 404 Not Found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn verbose_goes_to_stderr_with_secrets_hidden() {
     let s = server();
     let url = format!("{}/echo?api_key=k-sekrit-1&page=1", s.url())

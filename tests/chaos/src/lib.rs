@@ -145,7 +145,7 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /script/{id}` (or `PUT`) | installs a [`Script`] from JSON: `{"replies":[{"status":503,"headers":{"Retry-After":"1"},"delay_ms":0,"fault":null,"body":"..."}],"then":{...}}`; `fault` is `null`, `"reset"`, `"stall"` or `"truncate"` |
+//! | `POST /script/{id}` (or `PUT`) | installs a [`Script`] from JSON: `{"replies":[{"status":503,"headers":{"Retry-After":"1"},"delay_ms":0,"fault":null,"body":"..."}],"then":{...}}`; `fault` is `null`, `"reset"`, `"stall"`, `"truncate"` or `"unreadable"` |
 //! | `ANY /s/{id}`, `ANY /s/{id}/{path}` | the n-th request gets the n-th reply; after the last, `then`, or the last reply again |
 //! | `GET /script/{id}/log` | [`ScriptLog`]: `{"count":n,"requests":[{"n","method","path","idempotency_key","x_request_id","authorization":"Bearer …","reply"}]}` |
 //! | `DELETE /script/{id}` | removes it |

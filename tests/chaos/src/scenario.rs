@@ -7,8 +7,8 @@ use serde_json::json;
 use crate::Script;
 
 /// The chaos script that answers as the scenario's scripted server: each reply's status,
-/// headers (`{date+N}` expanded when sent), `delay_ms`, fault (`reset` / `stall` / `truncate`)
-/// and body. A `connect` fault has no script form (the server has accepted the connection).
+/// headers (`{date+N}` expanded when sent), `delay_ms`, fault (`reset` / `stall` / `truncate`
+/// / `unreadable`) and body. A `connect` fault has no script form (the server has accepted the connection).
 pub fn script_for(s: &Scenario) -> Script {
     let replies: Vec<serde_json::Value> = s
         .replies
@@ -18,6 +18,7 @@ pub fn script_for(s: &Scenario) -> Script {
                 Some(Fault::Reset) => json!("reset"),
                 Some(Fault::Stall) => json!("stall"),
                 Some(Fault::Truncate) => json!("truncate"),
+                Some(Fault::Unreadable) => json!("unreadable"),
                 _ => json!(null),
             };
             let body = r.body.clone().unwrap_or_else(|| json!("scripted"));

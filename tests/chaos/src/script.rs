@@ -88,6 +88,9 @@ pub enum ScriptFault {
     Stall,
     /// Send half the body of a response whose `Content-Length` promises all of it.
     Truncate,
+    /// Send a head no client reads: a 1 MiB header, over hyper's limit (about 400 KiB) and
+    /// Chromium's (256 KiB).
+    Unreadable,
 }
 
 /// What a script has seen.
@@ -320,11 +323,16 @@ async fn serve(
             let sent = full.len() / 2;
             truncated_response(status, full, sent, content_type)
         }
-        None => {
+        None | Some(ScriptFault::Unreadable) => {
             let mut resp = Response::new(Body::from(body));
             *resp.status_mut() = status;
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if reply.fault == Some(ScriptFault::Unreadable) {
+                let pad = HeaderValue::from_maybe_shared(Bytes::from(vec![b'a'; 1 << 20]))
+                    .expect("letters are a header value");
+                resp.headers_mut().insert("x-unreadable", pad);
+            }
             resp
         }
     };
