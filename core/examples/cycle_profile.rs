@@ -88,7 +88,9 @@ fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
             Outcome::Response(Response::new(status, &NoHeaders, WALL)),
             Instant::ZERO,
         );
-        black_box(e.poll_action());
+        e.drain_actions(|a| {
+            black_box(a);
+        });
         e.drain_events(|ev| {
             black_box(ev);
         });

@@ -66,7 +66,7 @@
 //! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
-//! | `event_queue.rs` | the bounded queue behind `poll_event` and `drain_events` |
+//! | `queue.rs` | the queues behind `poll_action`/`drain_actions` and `poll_event`/`drain_events` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
 //! | `control.rs` | breakers by hand: hold, release, reset, export, import |
@@ -81,7 +81,6 @@ mod aws;
 mod call;
 mod control;
 mod event;
-mod event_queue;
 mod failure;
 pub mod fallback;
 mod flight;
@@ -89,6 +88,7 @@ mod hedge;
 mod host;
 mod outcome;
 pub mod predicate;
+mod queue;
 mod resumed;
 pub mod retry;
 mod shared;
@@ -96,7 +96,7 @@ mod timer;
 mod view;
 
 use core::time::Duration;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
@@ -119,8 +119,8 @@ use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
 use call::{Call, Ended, Phase};
-use event_queue::{EventQueue, Pushed};
 use host::Host;
+use queue::{Pushed, Queue};
 use timer::{TimerKey, TimerQueue};
 
 /// The decision engine. See the module docs for the driving loop and the method groups.
@@ -143,8 +143,8 @@ pub struct Engine {
     queue_seq: u64,
     /// Attempts in flight, all hosts.
     in_flight: u32,
-    actions: VecDeque<Action>,
-    events: EventQueue,
+    actions: Queue<Action>,
+    events: Queue<Event>,
     token: Token,
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
@@ -183,8 +183,8 @@ impl Engine {
             queued_hosts: Vec::new(),
             queue_seq: 0,
             in_flight: 0,
-            actions: VecDeque::new(),
-            events: EventQueue::default(),
+            actions: Queue::default(),
+            events: Queue::default(),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -464,11 +464,22 @@ impl Engine {
 
     // --- polls ---------------------------------------------------------------------------
 
-    /// The next action for the driver.
+    /// The next action for the driver, moved out: for a driver that feeds the engine again
+    /// while it acts on one (cancels a call whose caller left). Otherwise prefer
+    /// [`Engine::drain_actions`], which lends them.
     #[must_use]
     #[inline]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.actions.pop()
+    }
+
+    /// Hands every queued action to `f`, oldest first, by reference, and forgets them: the
+    /// cheap way to drain (no action is moved out). `f` sees the same actions, in the same
+    /// order, as [`Engine::poll_action`] until `None` would return. If `f` panics, the actions
+    /// stay queued (those it saw included).
+    #[inline]
+    pub fn drain_actions(&mut self, f: impl FnMut(&Action)) {
+        self.actions.drain(f);
     }
 
     /// The next event for logs and UIs, moved out: for a driver that must keep events past its
@@ -546,7 +557,7 @@ impl Engine {
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
         let bound = self.config.max_queued_events as usize;
-        if self.events.push(Event { at, kind }, bound) == Pushed::DroppedOldest {
+        if self.events.push_bounded(Event { at, kind }, bound) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
     }
@@ -636,7 +647,7 @@ impl Engine {
             return;
         }
         if let Some((call, attempts)) = self.succeeded(slot, status, now) {
-            self.actions.push_back(Action::Done {
+            self.actions.push(Action::Done {
                 call,
                 status,
                 attempts,
@@ -686,7 +697,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        self.actions.push_back(Action::Fail {
+        self.actions.push(Action::Fail {
             call: call.id,
             failure,
         });
