@@ -58,6 +58,7 @@
 //! |---|---|
 //! | `admit.rs` | before a send: deadline, breaker, server hold, token, concurrency, rate limit |
 //! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
+//! | `straight.rs` | the common outcome straight: a success on a call's only attempt, nothing configured reading it |
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `hedge.rs` | another attempt of a slow idempotent read beside the first; the losers' abort |
 //! | `flight.rs` | the attempts of one call out at once |
@@ -92,6 +93,7 @@ mod queue;
 mod resumed;
 pub mod retry;
 mod shared;
+mod straight;
 mod timer;
 mod view;
 
@@ -353,7 +355,7 @@ impl Engine {
         now: Instant,
     ) {
         let Some(slot) = self.live(call) else { return };
-        self.on_outcome(slot, attempt, outcome, now);
+        self.outcome(slot, attempt, outcome, now);
         self.settle(now);
     }
 
@@ -366,7 +368,7 @@ impl Engine {
             .as_ref()
             .and_then(|c| c.flights.iter().map(|f| f.attempt).min());
         if let Some(attempt) = oldest {
-            self.on_outcome(slot, attempt, outcome, now);
+            self.outcome(slot, attempt, outcome, now);
         }
         self.settle(now);
     }
@@ -646,6 +648,13 @@ impl Engine {
         if self.keep_open(slot, status) {
             return;
         }
+        self.done_at_head(slot, status, now);
+    }
+
+    /// Ends a call with its final answer's head ([`CallEnd::AtHead`]): `CallSucceeded` and
+    /// `Done`.
+    #[inline(always)]
+    fn done_at_head(&mut self, slot: u32, status: u16, now: Instant) {
         if let Some((call, attempts)) = self.succeeded(slot, status, now) {
             self.actions.push(Action::Done {
                 call,
