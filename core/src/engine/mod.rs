@@ -293,9 +293,11 @@ impl Engine {
             .or(self.config.retry.deadline_ms.map(Duration::from_millis))
             .map(|d| now + d);
         let authorization = spec.effective_authorization();
-        let mut call = Call {
+        let host = self.host_for(spec.host, now);
+        // Built in its slot, not moved there: a call's state is a few hundred bytes.
+        self.calls[slot as usize] = Some(Call {
             id,
-            host: u32::MAX,
+            host: host.unwrap_or(u32::MAX),
             method: spec.method,
             has_key: key.is_some() || spec.idempotency == Idempotency::Provided,
             key,
@@ -321,18 +323,15 @@ impl Engine {
             fallback: spec.fallback,
             predicate: spec.predicate.clone(),
             ends: spec.ends,
-        };
-        let Some(host) = self.host_for(spec.host, now) else {
+        });
+        let Some(host) = host else {
             // No room: fail the call without touching any host.
-            self.calls[slot as usize] = Some(call);
             self.fail_why(slot, Why::TooManyHosts, Processed::Never, now);
             return (id, None);
         };
-        call.host = host;
         let h = &mut self.hosts[host as usize];
         h.active += 1;
         let host_name = h.name.clone();
-        self.calls[slot as usize] = Some(call);
         self.event(
             now,
             EventKind::CallStarted {

@@ -60,7 +60,7 @@ impl<T> Queue<T> {
     }
 
     /// Moves the oldest item out.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<T> {
         let item = self.slots.get_mut(self.head)?.take();
         self.head += 1;
