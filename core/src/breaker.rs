@@ -579,6 +579,7 @@ mod tests {
 
     #[test]
     fn the_kept_totals_are_the_window_at_every_step() {
+        use crate::rng::{wander_ms, RandomSource, Rng};
         // Attempts through trips, half-open probes and recoveries, at times that mostly go
         // forward, sometimes jump a window and sometimes go back: the kept totals always
         // answer what a fresh count of the window would.
@@ -591,21 +592,14 @@ mod tests {
             ..BreakerConfig::default()
         };
         let mut b = Breaker::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = Rng::seeded(5);
         let mut t = 0u64;
         let mut trips = 0;
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            t = match x % 100 {
-                0 => t.saturating_sub(500),
-                1 => t + 5_000,
-                _ => t + x % 40,
-            };
+            t = wander_ms(&mut rng, t, 40, 5_000, 500);
             let now = ms(t);
             if let (Ok(admit), _) = b.admit(&c, now) {
-                let failure = x % 5 < 2;
+                let failure = rng.below(5) < 2;
                 if let Some(Transition::Opened { .. }) = b.record(&c, admit, failure, now) {
                     trips += 1;
                 }

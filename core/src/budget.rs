@@ -270,22 +270,16 @@ mod tests {
 
     #[test]
     fn the_kept_sum_is_the_balance_at_every_step() {
+        use crate::rng::{wander_ms, RandomSource, Rng};
         // Deposits and withdrawals at times that mostly go forward, sometimes jump a window
         // and sometimes go back: the kept sum always answers what a fresh sum would.
         let mut b = Budget::new(&BudgetConfig::default());
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = Rng::seeded(3);
         let mut t = 0u64;
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            t = match x % 100 {
-                0 => t.saturating_sub(3_000),
-                1 => t + 25_000,
-                _ => t + x % 300,
-            };
+            t = wander_ms(&mut rng, t, 300, 25_000, 3_000);
             let now = ms(t);
-            if x % 3 == 0 {
+            if rng.below(3) == 0 {
                 b.try_withdraw(now);
             } else {
                 b.deposit(now);

@@ -45,8 +45,8 @@
 //!   by hand: [`Engine::hold_breaker`], [`Engine::release_breaker`], [`Engine::reset_breaker`],
 //!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
 //!   answer to an [`Action::Reserve`]).
-//! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
-//!   until `None`, the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
+//! - **Polls** (`#[must_use]`; drain after every input, in this order): the actions
+//!   ([`Engine::drain_actions`], or [`Engine::poll_action`] until `None` to own them), the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
 //!   `None` to own them), then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
