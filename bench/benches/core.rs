@@ -150,7 +150,9 @@ fn decisions(e: &mut Engine, iters: u64, status: u16, wall: UnixTime) -> Duratio
                 Outcome::Response(Response::new(status, &NoHeaders, wall)),
                 Instant::ZERO,
             );
-            black_box(e.poll_action());
+            e.drain_actions(|a| {
+                black_box(a);
+            });
             e.drain_events(|ev| {
                 black_box(ev);
             });

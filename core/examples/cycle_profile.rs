@@ -12,6 +12,9 @@
 //! ```
 //!
 //! Instructions per decision = the collected total ÷ (B × 1 024).
+//! - `cycle_profile defaults [N]`: the whole cycle under the default config (breaker and
+//!   budget on), the engine's share of one native call: count `*Engine::start*`,
+//!   `*Engine::handle*` and the polls inclusive, or the whole program ÷ N.
 //! - `cycle_profile retry [B]`: the same for a failed attempt (`engine/retry_decision`): a 503
 //!   in, the retry scheduled after a backoff; the calls are cancelled outside `decide_batch`.
 use std::hint::black_box;
@@ -23,15 +26,18 @@ const WALL: UnixTime = UnixTime::from_secs(1_700_000_000);
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let status = match args.next_if(|a| a == "attempt" || a == "retry").as_deref() {
+    let mode = args.next_if(|a| ["attempt", "retry", "defaults"].contains(&a.as_str()));
+    let status = match mode.as_deref() {
         Some("attempt") => Some(200),
-        Some(_) => Some(503),
-        None => None,
+        Some("retry") => Some(503),
+        _ => None,
     };
     let n: Option<u64> = args.next().and_then(|a| a.parse().ok());
     let mut config = Config::default();
-    config.breaker.enabled = false;
-    config.budget.enabled = false;
+    if mode.as_deref() != Some("defaults") {
+        config.breaker.enabled = false;
+        config.budget.enabled = false;
+    }
     let mut e = Engine::new(config, 1, Instant::ZERO).expect("valid config");
     if let Some(status) = status {
         attempts(&mut e, status, n.unwrap_or(200));
@@ -88,7 +94,9 @@ fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
             Outcome::Response(Response::new(status, &NoHeaders, WALL)),
             Instant::ZERO,
         );
-        black_box(e.poll_action());
+        e.drain_actions(|a| {
+            black_box(a);
+        });
         e.drain_events(|ev| {
             black_box(ev);
         });

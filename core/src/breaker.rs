@@ -106,9 +106,27 @@ pub struct Breaker {
     probe_successes: u32,
     period: u32,
     window: [Bucket; BUCKETS],
+    /// The window's totals at one epoch, kept while the epoch lasts: only an attempt counted
+    /// (which updates them) changes them until the next bucket begins.
+    kept: Kept,
     /// Holds set by hand (see [`control`]).
     holds: control::Holds,
 }
+
+/// The attempts and failures live at `epoch` (none yet at `u64::MAX`).
+#[derive(Copy, Clone, Debug)]
+struct Kept {
+    epoch: u64,
+    calls: u64,
+    failures: u64,
+}
+
+/// No totals kept.
+const NOT_KEPT: Kept = Kept {
+    epoch: u64::MAX,
+    calls: 0,
+    failures: 0,
+};
 
 impl Breaker {
     /// A closed breaker.
@@ -121,6 +139,7 @@ impl Breaker {
             probe_successes: 0,
             period: 0,
             window: [Bucket::default(); BUCKETS],
+            kept: NOT_KEPT,
             holds: control::Holds::default(),
         }
     }
@@ -223,7 +242,7 @@ impl Breaker {
                         self.state = BreakerState::Closed;
                         self.trips = 0;
                         self.consecutive = 0;
-                        self.window = [Bucket::default(); BUCKETS];
+                        self.fresh_window();
                         Some(Transition::Closed)
                     } else {
                         None
@@ -257,7 +276,7 @@ impl Breaker {
         self.state = BreakerState::Open { until };
         self.consecutive = 0;
         self.probe_successes = 0;
-        self.window = [Bucket::default(); BUCKETS];
+        self.fresh_window();
         Transition::Opened {
             until,
             trips: self.trips,
@@ -281,10 +300,37 @@ impl Breaker {
                 failures: 0,
             };
         }
+        let before = (bucket.calls, bucket.failures);
         bucket.calls = bucket.calls.saturating_add(1);
         if failure {
             bucket.failures = bucket.failures.saturating_add(1);
         }
+        if self.kept.epoch == epoch {
+            // A bucket reused for a new epoch was not live at it: only this one moved.
+            self.kept.calls += u64::from(bucket.calls - before.0);
+            self.kept.failures += u64::from(bucket.failures - before.1);
+        }
+    }
+
+    /// An empty failure-rate window.
+    fn fresh_window(&mut self) {
+        self.window = [Bucket::default(); BUCKETS];
+        self.kept = NOT_KEPT;
+    }
+
+    /// [`Breaker::window_counts`], from the kept totals while the epoch they were taken at
+    /// lasts.
+    fn kept_counts(&mut self, config: &BreakerConfig, now: Instant) -> (u64, u64) {
+        let epoch = now.as_nanos() / Self::bucket_len(config);
+        if self.kept.epoch != epoch {
+            let (calls, failures) = self.window_counts(config, now);
+            self.kept = Kept {
+                epoch,
+                calls,
+                failures,
+            };
+        }
+        (self.kept.calls, self.kept.failures)
     }
 
     /// Attempts and failures in the window ending at `now`.
@@ -304,12 +350,13 @@ impl Breaker {
     /// the minimum sample. A shorter run never trips a busy breaker: concurrent attempts
     /// against a host failing at random make runs of five common (0.2⁵ ≈ 1/3000 per attempt
     /// at 20 %), runs of twenty not (0.2²⁰ ≈ 10⁻¹⁴).
-    fn should_trip(&self, config: &BreakerConfig, now: Instant) -> bool {
-        let run_of = |n: u32| config.consecutive_failures > 0 && self.consecutive >= n;
+    fn should_trip(&mut self, config: &BreakerConfig, now: Instant) -> bool {
+        let consecutive = self.consecutive;
+        let run_of = |n: u32| config.consecutive_failures > 0 && consecutive >= n;
         let Some(rate) = config.failure_rate else {
             return run_of(config.consecutive_failures);
         };
-        let (calls, failures) = self.window_counts(config, now);
+        let (calls, failures) = self.kept_counts(config, now);
         if calls < u64::from(config.min_calls.max(1)) {
             return run_of(config.consecutive_failures);
         }
@@ -528,5 +575,41 @@ mod tests {
         assert_eq!(b.record(&c, Admit::Normal, false, ms(10)), None);
         assert_eq!(b.record(&c, Admit::Normal, true, ms(11)), None);
         assert_eq!(b.current(), before);
+    }
+
+    #[test]
+    fn the_kept_totals_are_the_window_at_every_step() {
+        use crate::rng::{wander_ms, RandomSource, Rng};
+        // Attempts through trips, half-open probes and recoveries, at times that mostly go
+        // forward, sometimes jump a window and sometimes go back: the kept totals always
+        // answer what a fresh count of the window would.
+        let c = BreakerConfig {
+            consecutive_failures: 4,
+            failure_rate: Some(0.5),
+            window_ms: 800,
+            min_calls: 6,
+            open_ms: 300,
+            ..BreakerConfig::default()
+        };
+        let mut b = Breaker::new();
+        let mut rng = Rng::seeded(5);
+        let mut t = 0u64;
+        let mut trips = 0;
+        for _ in 0..20_000 {
+            t = wander_ms(&mut rng, t, 40, 5_000, 500);
+            let now = ms(t);
+            if let (Ok(admit), _) = b.admit(&c, now) {
+                let failure = rng.below(5) < 2;
+                if let Some(Transition::Opened { .. }) = b.record(&c, admit, failure, now) {
+                    trips += 1;
+                }
+            }
+            assert_eq!(
+                b.kept_counts(&c, now),
+                b.window_counts(&c, now),
+                "at {t} ms"
+            );
+        }
+        assert!(trips > 10, "the window was emptied by trips too ({trips})");
     }
 }

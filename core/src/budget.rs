@@ -49,6 +49,16 @@ pub struct Budget {
     max: i64,
     bucket_nanos: u64,
     window: [Bucket; BUCKETS],
+    /// The live buckets' sum at one epoch, kept while the epoch stays: only a deposit or a
+    /// withdrawal (which update it) changes the sum until the next tenth begins.
+    live: Live,
+}
+
+/// The sum of the buckets live at `epoch` (none yet at `u64::MAX`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Live {
+    epoch: u64,
+    sum: i64,
 }
 
 impl Budget {
@@ -61,15 +71,23 @@ impl Budget {
             max: i64::from(config.max_saved) * ONE,
             bucket_nanos: (config.window_ms.saturating_mul(1_000_000) / BUCKETS as u64).max(1),
             window: [Bucket::default(); BUCKETS],
+            live: Live {
+                epoch: u64::MAX,
+                sum: 0,
+            },
         }
     }
 
     /// A logical call started at `now`: it earns `ratio` of a retry, for one window.
     pub fn deposit(&mut self, now: Instant) {
-        let room = self.max - self.balance(now);
+        if !self.enabled {
+            // Nothing reads a disabled budget's balance.
+            return;
+        }
+        let room = self.max - self.kept_balance(now);
         let earned = self.deposit.min(room);
         if earned > 0 {
-            self.current(now).net += earned;
+            self.add(now, earned);
         }
     }
 
@@ -78,14 +96,14 @@ impl Budget {
         if !self.enabled {
             return true;
         }
-        let raw = self.balance(now);
+        let raw = self.kept_balance(now);
         if raw < ONE {
             return false;
         }
         // Withdrawals that left the window give their retries back, which can lift the raw
         // balance over `max_saved`; the excess is dropped here so no burst exceeds it.
         let excess = (raw - self.max).max(0);
-        self.current(now).net -= ONE + excess;
+        self.add(now, -(ONE + excess));
         true
     }
 
@@ -113,6 +131,25 @@ impl Budget {
             .map(|b| b.net)
             .sum();
         self.reserve + live
+    }
+
+    /// [`Budget::balance`], from the kept sum while the epoch it was taken at lasts.
+    fn kept_balance(&mut self, now: Instant) -> i64 {
+        let epoch = self.epoch(now);
+        if self.live.epoch != epoch {
+            self.live = Live {
+                epoch,
+                sum: self.balance(now) - self.reserve,
+            };
+        }
+        self.reserve + self.live.sum
+    }
+
+    /// Adds `net` to the bucket of `now`, and to the kept sum (taken at `now`'s epoch by
+    /// [`Budget::kept_balance`] just before). A bucket reused for a new epoch was not live.
+    fn add(&mut self, now: Instant, net: i64) {
+        self.current(now).net += net;
+        self.live.sum += net;
     }
 
     fn current(&mut self, now: Instant) -> &mut Bucket {
@@ -229,5 +266,25 @@ mod tests {
             b.deposit(ms(0));
         }
         assert_eq!(b.available(ms(0)), 100.0);
+    }
+
+    #[test]
+    fn the_kept_sum_is_the_balance_at_every_step() {
+        use crate::rng::{wander_ms, RandomSource, Rng};
+        // Deposits and withdrawals at times that mostly go forward, sometimes jump a window
+        // and sometimes go back: the kept sum always answers what a fresh sum would.
+        let mut b = Budget::new(&BudgetConfig::default());
+        let mut rng = Rng::seeded(3);
+        let mut t = 0u64;
+        for _ in 0..20_000 {
+            t = wander_ms(&mut rng, t, 300, 25_000, 3_000);
+            let now = ms(t);
+            if rng.below(3) == 0 {
+                b.try_withdraw(now);
+            } else {
+                b.deposit(now);
+            }
+            assert_eq!(b.kept_balance(now), b.balance(now), "at {t} ms");
+        }
     }
 }

@@ -142,6 +142,17 @@ pub struct Class {
     pub why: Why,
 }
 
+impl Class {
+    /// A success ([`is_success`]): no breaker counts it, and the server processed it.
+    pub const SUCCESS: Class = Class {
+        success: true,
+        retryable: false,
+        breaker_failure: false,
+        processed: Processed::Yes,
+        why: Why::Success,
+    };
+}
+
 /// A set of HTTP statuses as a bitmap (100..=599): checking is one shift, building allocates
 /// nothing.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -172,21 +183,32 @@ impl StatusSet {
 
 /// Classifies a status code. Below 100 there is no HTTP status, only a response the driver
 /// could not read: a transport failure after the request may have been sent.
+#[inline]
 pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
     if status < 100 {
         return classify_transport(TransportError::Other);
     }
-    let retryable = retry.contains(status);
+    if is_success(status, retry) {
+        return Class::SUCCESS;
+    }
+    classify_failure(status, retry.contains(status))
+}
+
+/// Whether `status` is a success: below 400 and not one of the `retry` statuses.
+#[inline]
+pub fn is_success(status: u16, retry: &StatusSet) -> bool {
+    (100..400).contains(&status) && !retry.contains(status)
+}
+
+/// [`classify_status`] for a status that is not a success: 400 and up, or a retryable one.
+fn classify_failure(status: u16, retryable: bool) -> Class {
     let (breaker_failure, processed) = match status {
         429 => (false, Processed::Never),
         408 => (true, Processed::Never),
         500..=599 => (true, Processed::Maybe),
         _ => (false, Processed::Yes),
     };
-    let success = !retryable && status < 400;
-    let why = if success {
-        Why::Success
-    } else if status == 429 {
+    let why = if status == 429 {
         Why::TooManyRequests
     } else if retryable {
         Why::RetryableStatus
@@ -194,7 +216,7 @@ pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
         Why::NotRetryableStatus
     };
     Class {
-        success,
+        success: false,
         retryable,
         breaker_failure,
         processed,

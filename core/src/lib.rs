@@ -36,8 +36,8 @@
 //!
 //! # The driving loop
 //! Feed one input (`start`, `handle`, `cancel`, `token_fetched`, `handle_timeout`), drain
-//! [`Engine::poll_action`] until `None` and the events ([`Engine::drain_events`] lends them;
-//! [`Engine::poll_event`] moves them out one by one), then sleep until
+//! the actions ([`Engine::drain_actions`] lends them; [`Engine::poll_action`] moves them out
+//! one by one) and the events ([`Engine::drain_events`], [`Engine::poll_event`]), then sleep until
 //! [`Engine::poll_timeout`] or until I/O completes, and repeat. The [`engine`] module docs hold a
 //! complete, runnable loop.
 //!

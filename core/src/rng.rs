@@ -168,6 +168,24 @@ impl serde::Serialize for Uuid {
     }
 }
 
+/// For tests of state kept per time slot: the next reading, in ms, of a clock at `t` that
+/// mostly moves forward by less than `step`, and one time in a hundred jumps `jump` ahead or
+/// goes `back` (saturating at zero).
+#[cfg(test)]
+pub(crate) fn wander_ms(
+    rng: &mut impl RandomSource,
+    t: u64,
+    step: u64,
+    jump: u64,
+    back: u64,
+) -> u64 {
+    match rng.below(100) {
+        0 => t.saturating_sub(back),
+        1 => t + jump,
+        _ => t + rng.below(step),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //! including a retry with a timer and the events of all of it; and a hedged call: the first
 //! attempt, the hedge after the host's latency percentile (the estimator is a fixed
 //! histogram), the loser's abort, the done; and the adaptive rate and concurrency limit's
-//! decisions. Each test counts only its own thread's allocations (flag and count are both
+//! decisions; and the bench's decisions on many calls in flight, actions and events lent.
+//! Each test counts only its own thread's allocations (flag and count are both
 //! thread-local), so the harness's other threads and the tests run beside it cannot disturb
 //! it.
 
@@ -227,5 +228,64 @@ fn adaptive_decisions_allocate_nothing_after_warm_up() {
             }
         });
         assert_eq!(n, 0, "allocations in 200 cycles");
+    }
+}
+
+/// The bench's shape: 256 calls in flight, each answered once with `status`; the actions
+/// and events lent (`drain_actions`, `drain_events`); what is left cancelled. Returns the
+/// `Done`s seen.
+fn answered_batch(engine: &mut Engine, ids: &mut Vec<resile_core::CallId>, status: u16) -> u64 {
+    ids.clear();
+    for _ in 0..256 {
+        ids.push(engine.start(CallSpec::get("https://api.test"), Instant::ZERO));
+    }
+    engine.drain_actions(|a| {
+        std::hint::black_box(a);
+    });
+    engine.drain_events(|e| {
+        std::hint::black_box(e);
+    });
+    let mut done = 0;
+    for &id in ids.iter() {
+        let r = Response::new(status, &NoHeaders, UnixTime::from_secs(1_700_000_000));
+        engine.handle(id, Outcome::Response(r), Instant::ZERO);
+        engine.drain_actions(|a| done += u64::from(matches!(a, Action::Done { .. })));
+        engine.drain_events(|e| {
+            std::hint::black_box(e);
+        });
+    }
+    for &id in ids.iter() {
+        engine.cancel(id, Instant::ZERO);
+    }
+    engine.drain_actions(|a| {
+        std::hint::black_box(a);
+    });
+    engine.drain_events(|e| {
+        std::hint::black_box(e);
+    });
+    done
+}
+
+#[test]
+fn lent_decisions_on_many_calls_in_flight_allocate_nothing_after_warm_up() {
+    // A success (decided straight, with the breaker off and on) and a retry scheduled.
+    for (status, breaker) in [(200, false), (200, true), (503, true)] {
+        let mut config = Config::default();
+        config.breaker.enabled = breaker;
+        config.budget.enabled = false;
+        let mut engine = Engine::new(config, 1, Instant::ZERO).unwrap();
+        let mut ids = Vec::with_capacity(256);
+        for _ in 0..4 {
+            answered_batch(&mut engine, &mut ids, status);
+        }
+        let mut done = 0;
+        let n = counted(|| {
+            for _ in 0..20 {
+                done += answered_batch(&mut engine, &mut ids, status);
+            }
+        });
+        let want = if status == 200 { 20 * 256 } else { 0 };
+        assert_eq!(done, want, "Done actions for status {status}");
+        assert_eq!(n, 0, "{n} allocations in 20 × 256 decisions on {status}");
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Breaker, BreakerState, Bucket, Refusal, BUCKETS};
+use super::{Breaker, BreakerState, Refusal};
 use crate::breaker::Admit;
 use crate::config::BreakerConfig;
 use crate::time::{Instant, UnixTime};
@@ -177,7 +177,7 @@ impl Breaker {
         self.trips = 0;
         self.probe_successes = 0;
         self.period = self.period.wrapping_add(1);
-        self.window = [Bucket::default(); BUCKETS];
+        self.fresh_window();
     }
 
     /// The state as a snapshot entry at `now`.

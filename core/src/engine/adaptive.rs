@@ -59,6 +59,12 @@ impl Adaptive {
         }
     }
 
+    /// Whether neither the adaptive rate nor the adaptive limit is configured.
+    #[inline]
+    pub fn is_off(&self) -> bool {
+        self.rate.is_none() && self.concurrency.is_none()
+    }
+
     /// The adaptive client rate, if enabled.
     pub fn rate(&self) -> Option<&AdaptiveRate> {
         self.rate.as_ref()
@@ -132,7 +138,7 @@ impl Engine {
         now: Instant,
     ) {
         let h = &mut self.hosts[host];
-        if h.adaptive.rate.is_none() && h.adaptive.concurrency.is_none() {
+        if h.adaptive.is_off() {
             // Neither is configured: one test, no work.
             return;
         }

@@ -259,7 +259,7 @@ impl Engine {
                 probe: matches!(admit, Admit::Probe(_)),
             },
         );
-        self.actions.push_back(action);
+        self.actions.push(action);
     }
 
     /// Whether an attempt to `host` may start under the concurrency limits.
@@ -352,7 +352,7 @@ impl Engine {
                 self.token_fetch_at = None;
                 self.stats.token_fetches += 1;
                 self.event(now, EventKind::TokenFetchStarted { why });
-                self.actions.push_back(Action::FetchToken { why });
+                self.actions.push(Action::FetchToken { why });
             }
             FetchStart::InFlight => {}
             FetchStart::NotUntil(at) => {

@@ -188,7 +188,7 @@ impl Engine {
                 why: Why::AttemptTimeout,
             },
         );
-        self.actions.push_back(Action::Abort {
+        self.actions.push(Action::Abort {
             call: id,
             attempt,
             why: Why::AttemptTimeout,
@@ -222,7 +222,7 @@ impl Engine {
                             failures,
                         },
                     );
-                    self.actions.push_back(Action::RecycleConnections {
+                    self.actions.push(Action::RecycleConnections {
                         host: name,
                         failures,
                     });

@@ -173,7 +173,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        self.actions.push_back(Action::Fallback {
+        self.actions.push(Action::Fallback {
             call: call.id,
             failure,
             used,

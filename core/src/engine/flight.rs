@@ -65,6 +65,16 @@ impl Flights {
             .and_then(Option::take)
     }
 
+    /// Takes attempt `attempt` out if it is the only one in flight.
+    #[inline]
+    pub fn take_only(&mut self, attempt: u32) -> Option<Flight> {
+        let [first, rest @ ..] = &mut self.slots;
+        match first {
+            Some(f) if f.attempt == attempt && rest.iter().all(Option::is_none) => first.take(),
+            _ => None,
+        }
+    }
+
     /// Takes any one attempt out (to abort them all).
     pub fn pop(&mut self) -> Option<Flight> {
         self.slots.iter_mut().find_map(Option::take)
@@ -127,12 +137,27 @@ mod tests {
         assert_eq!(f.len(), MAX_FLIGHTS);
         assert_eq!(f.next_expiry(), Some(Instant::from_millis(100)));
         assert_eq!(f.expired(Instant::from_millis(250)), Some(1));
+        assert_eq!(f.take_only(1), None, "not the only one");
         assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
         assert_eq!(f.len(), MAX_FLIGHTS - 1);
         assert_eq!(f.take(1), None, "taken once");
         assert_eq!(f.expired(Instant::from_millis(250)), Some(2));
+        while f.len() > 1 {
+            f.pop();
+        }
+        let last = f.iter().next().map(|x| x.attempt).unwrap_or(0);
+        if f.slots[0].is_some() {
+            assert_eq!(f.take_only(last + 1), None, "another attempt");
+            assert_eq!(f.take_only(last).map(|x| x.attempt), Some(last));
+        }
         while f.pop().is_some() {}
         assert!(f.is_empty());
+        assert!(f.push(flight(7, None)));
+        assert_eq!(
+            f.take_only(7).map(|x| x.attempt),
+            Some(7),
+            "alone in the first slot"
+        );
         assert_eq!(f.next_expiry(), None);
     }
 }

@@ -303,7 +303,7 @@ impl Engine {
                     why: Why::HedgeLost,
                 },
             );
-            self.actions.push_back(crate::engine::Action::Abort {
+            self.actions.push(crate::engine::Action::Abort {
                 call: id,
                 attempt: flight.attempt,
                 why: Why::HedgeLost,

@@ -54,6 +54,18 @@ pub(crate) struct Host {
     pub queued: std::collections::VecDeque<(u64, crate::engine::CallId)>,
 }
 
+impl Host {
+    /// Whether nothing configured on this host learns from a success: no retry quota or
+    /// throttle, no hedging percentile, no adaptive rate or limit.
+    #[inline]
+    pub fn reads_no_success(&self) -> bool {
+        self.quota.is_none()
+            && self.throttle.is_none()
+            && self.latencies.is_none()
+            && self.adaptive.is_off()
+    }
+}
+
 /// What a response's hints asked of the call that got it.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Asked {
@@ -159,8 +171,8 @@ impl Engine {
                 .get("retry-after")
                 .and_then(|v| parse_retry_after(v, r.wall));
         }
-        let cap = self.retry_after_cap();
         if let Some(ra) = retry_after {
+            let cap = self.retry_after_cap();
             // A wait past the cap fails the call that got it, but the host is still held for
             // the cap: the next call must not walk into the same 429 a millisecond later.
             if (r.status == 429 || r.status == 503) && ra > Duration::ZERO {
@@ -173,6 +185,21 @@ impl Engine {
                 );
             }
         }
+        self.read_limit_hints(slot, host, r, retry_after, now);
+        Asked { retry_after }
+    }
+
+    /// [`Engine::read_hints`] past `Retry-After` (`retry_after`, if the response had one):
+    /// the rate-limit headers, which a success may carry too.
+    #[inline(always)]
+    pub(crate) fn read_limit_hints(
+        &mut self,
+        slot: u32,
+        host: usize,
+        r: &Response<'_>,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
         let hint = parse_ratelimit(r.headers, r.wall);
         if let Some(hint) = hint {
             if self.config.learn_limits {
@@ -180,6 +207,7 @@ impl Engine {
             }
             if retry_after.is_none() && hint.remaining == Some(0) {
                 if let Some(reset) = hint.reset.filter(|d| *d > Duration::ZERO) {
+                    let cap = self.retry_after_cap();
                     self.hold(
                         host,
                         now + reset.min(cap),
@@ -197,7 +225,6 @@ impl Engine {
                 self.event(now, EventKind::HintUnreadable { call: id });
             }
         }
-        Asked { retry_after }
     }
 
     /// The longest wait any server hint may impose.

@@ -45,8 +45,8 @@
 //!   by hand: [`Engine::hold_breaker`], [`Engine::release_breaker`], [`Engine::reset_breaker`],
 //!   [`Engine::import_breakers`]; in fleet mode [`Engine::handle_reservation`] (the store's
 //!   answer to an [`Action::Reserve`]).
-//! - **Polls** (`#[must_use]`; drain after every input, in this order): [`Engine::poll_action`]
-//!   until `None`, the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
+//! - **Polls** (`#[must_use]`; drain after every input, in this order): the actions
+//!   ([`Engine::drain_actions`], or [`Engine::poll_action`] until `None` to own them), the events ([`Engine::drain_events`], or [`Engine::poll_event`] until
 //!   `None` to own them), then [`Engine::poll_timeout`] to know
 //!   when to call [`Engine::handle_timeout`]. `poll_timeout` is exact: it reports only a
 //!   deadline something waits for.
@@ -58,6 +58,7 @@
 //! |---|---|
 //! | `admit.rs` | before a send: deadline, breaker, server hold, token, concurrency, rate limit |
 //! | `attempt.rs` | after a send: what an outcome means; attempt deadlines; 401; pool recycling |
+//! | `straight.rs` | the common outcome straight: a success on a call's only attempt, nothing configured reading it |
 //! | `retry.rs` | retry now, after a wait, or give up ([`retry::decide`], a pure function) |
 //! | `hedge.rs` | another attempt of a slow idempotent read beside the first; the losers' abort |
 //! | `flight.rs` | the attempts of one call out at once |
@@ -66,7 +67,7 @@
 //! | `aws.rs` | under the `aws` config section: AWS's retry delay, `x-amz-retry-after`, the long poll's wait |
 //! | `resumed.rs` | a download: the call stays open while its body is read; a break is its next attempt ([`Engine::resume`]) |
 //! | `timer.rs` | the exact timer queue behind `poll_timeout` |
-//! | `event_queue.rs` | the bounded queue behind `poll_event` and `drain_events` |
+//! | `queue.rs` | the queues behind `poll_action`/`drain_actions` and `poll_event`/`drain_events` |
 //! | `fallback.rs` | whether a failing call answers with its fallback instead, and which |
 //! | `predicate.rs` | what the caller's retry predicate may change (only ever narrowing) |
 //! | `control.rs` | breakers by hand: hold, release, reset, export, import |
@@ -81,7 +82,6 @@ mod aws;
 mod call;
 mod control;
 mod event;
-mod event_queue;
 mod failure;
 pub mod fallback;
 mod flight;
@@ -89,14 +89,16 @@ mod hedge;
 mod host;
 mod outcome;
 pub mod predicate;
+mod queue;
 mod resumed;
 pub mod retry;
 mod shared;
+mod straight;
 mod timer;
 mod view;
 
 use core::time::Duration;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
@@ -119,8 +121,8 @@ use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
 use call::{Call, Ended, Phase};
-use event_queue::{EventQueue, Pushed};
 use host::Host;
+use queue::{Pushed, Queue};
 use timer::{TimerKey, TimerQueue};
 
 /// The decision engine. See the module docs for the driving loop and the method groups.
@@ -143,8 +145,8 @@ pub struct Engine {
     queue_seq: u64,
     /// Attempts in flight, all hosts.
     in_flight: u32,
-    actions: VecDeque<Action>,
-    events: EventQueue,
+    actions: Queue<Action>,
+    events: Queue<Event>,
     token: Token,
     /// A token fetch put off because the last ones returned tokens that expired at once.
     token_fetch_at: Option<(Instant, Why)>,
@@ -183,8 +185,8 @@ impl Engine {
             queued_hosts: Vec::new(),
             queue_seq: 0,
             in_flight: 0,
-            actions: VecDeque::new(),
-            events: EventQueue::default(),
+            actions: Queue::default(),
+            events: Queue::default(),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -291,9 +293,11 @@ impl Engine {
             .or(self.config.retry.deadline_ms.map(Duration::from_millis))
             .map(|d| now + d);
         let authorization = spec.effective_authorization();
-        let mut call = Call {
+        let host = self.host_for(spec.host, now);
+        // Built in its slot, not moved there: a call's state is a few hundred bytes.
+        self.calls[slot as usize] = Some(Call {
             id,
-            host: u32::MAX,
+            host: host.unwrap_or(u32::MAX),
             method: spec.method,
             has_key: key.is_some() || spec.idempotency == Idempotency::Provided,
             key,
@@ -319,18 +323,15 @@ impl Engine {
             fallback: spec.fallback,
             predicate: spec.predicate.clone(),
             ends: spec.ends,
-        };
-        let Some(host) = self.host_for(spec.host, now) else {
+        });
+        let Some(host) = host else {
             // No room: fail the call without touching any host.
-            self.calls[slot as usize] = Some(call);
             self.fail_why(slot, Why::TooManyHosts, Processed::Never, now);
             return (id, None);
         };
-        call.host = host;
         let h = &mut self.hosts[host as usize];
         h.active += 1;
         let host_name = h.name.clone();
-        self.calls[slot as usize] = Some(call);
         self.event(
             now,
             EventKind::CallStarted {
@@ -353,7 +354,7 @@ impl Engine {
         now: Instant,
     ) {
         let Some(slot) = self.live(call) else { return };
-        self.on_outcome(slot, attempt, outcome, now);
+        self.outcome(slot, attempt, outcome, now);
         self.settle(now);
     }
 
@@ -366,7 +367,7 @@ impl Engine {
             .as_ref()
             .and_then(|c| c.flights.iter().map(|f| f.attempt).min());
         if let Some(attempt) = oldest {
-            self.on_outcome(slot, attempt, outcome, now);
+            self.outcome(slot, attempt, outcome, now);
         }
         self.settle(now);
     }
@@ -466,11 +467,22 @@ impl Engine {
 
     // --- polls ---------------------------------------------------------------------------
 
-    /// The next action for the driver.
+    /// The next action for the driver, moved out: for a driver that feeds the engine again
+    /// while it acts on one (cancels a call whose caller left). Otherwise prefer
+    /// [`Engine::drain_actions`], which lends them.
     #[must_use]
     #[inline]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.actions.pop()
+    }
+
+    /// Hands every queued action to `f`, oldest first, by reference, and forgets them: the
+    /// cheap way to drain (no action is moved out). `f` sees the same actions, in the same
+    /// order, as [`Engine::poll_action`] until `None` would return. If `f` panics, the actions
+    /// stay queued (those it saw included).
+    #[inline]
+    pub fn drain_actions(&mut self, f: impl FnMut(&Action)) {
+        self.actions.drain(f);
     }
 
     /// The next event for logs and UIs, moved out: for a driver that must keep events past its
@@ -548,7 +560,7 @@ impl Engine {
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
         let bound = self.config.max_queued_events as usize;
-        if self.events.push(Event { at, kind }, bound) == Pushed::DroppedOldest {
+        if self.events.push_bounded(Event { at, kind }, bound) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
     }
@@ -637,8 +649,15 @@ impl Engine {
         if self.keep_open(slot, status) {
             return;
         }
+        self.done_at_head(slot, status, now);
+    }
+
+    /// Ends a call with its final answer's head ([`CallEnd::AtHead`]): `CallSucceeded` and
+    /// `Done`.
+    #[inline(always)]
+    fn done_at_head(&mut self, slot: u32, status: u16, now: Instant) {
         if let Some((call, attempts)) = self.succeeded(slot, status, now) {
-            self.actions.push_back(Action::Done {
+            self.actions.push(Action::Done {
                 call,
                 status,
                 attempts,
@@ -688,7 +707,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        self.actions.push_back(Action::Fail {
+        self.actions.push(Action::Fail {
             call: call.id,
             failure,
         });

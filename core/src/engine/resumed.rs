@@ -51,7 +51,7 @@ impl Engine {
         c.phase = Phase::Streaming { status };
         c.timer = None;
         let (call, attempts) = (c.id, c.attempts);
-        self.actions.push_back(Action::Done {
+        self.actions.push(Action::Done {
             call,
             status,
             attempts,

@@ -119,7 +119,7 @@ impl Engine {
         let cap = self.retry_after_cap();
         let max_wait = deadline.map_or(cap, |d| (d - now).min(cap));
         self.set_timer(slot, deadline.map_or(within, |d| d.min(within)));
-        self.actions.push_back(Action::Reserve {
+        self.actions.push(Action::Reserve {
             call: id,
             attempt,
             host: self.hosts[host].name.clone(),
@@ -297,7 +297,7 @@ impl Engine {
         if matches!(update, SharedUpdate::BreakerOpen { .. }) && !fleet.config.share_breaker {
             return;
         }
-        self.actions.push_back(Action::Share {
+        self.actions.push(Action::Share {
             host: self.hosts[host].name.clone(),
             update,
         });

@@ -1,0 +1,157 @@
+//! The actions and events not yet handed out, oldest first: [`Queue`].
+//!
+//! A `Vec` read from a cursor rather than a ring: [`Queue::drain`] lends the queued items in
+//! one contiguous pass and empties the queue with one `clear`, and [`Queue::pop`] moves one
+//! out from the cursor. Events are bounded by `max_queued_events` ([`Queue::push_bounded`]:
+//! the oldest is dropped first); actions never are ([`Queue::push`]). The spent front is
+//! compacted away once it is longer than what is still queued (and 64 slots), so the queue
+//! never holds more than twice what is queued, plus 64.
+
+/// Popped slots kept at the front before they are compacted away.
+const SPENT_BEFORE_COMPACTING: usize = 64;
+
+/// Items, oldest first: `slots[head..]` are queued (each `Some` until popped).
+#[derive(Debug)]
+pub(crate) struct Queue<T> {
+    slots: Vec<Option<T>>,
+    head: usize,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            slots: Vec::new(),
+            head: 0,
+        }
+    }
+}
+
+/// Whether [`Queue::push_bounded`] had to drop the oldest item to stay within its bound.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Kept,
+    DroppedOldest,
+}
+
+impl<T> Queue<T> {
+    /// Queues `item`; with `bound` items already queued the oldest goes first.
+    #[inline(always)]
+    pub fn push_bounded(&mut self, item: T, bound: usize) -> Pushed {
+        let mut pushed = Pushed::Kept;
+        if self.slots.len() - self.head >= bound {
+            self.slots[self.head] = None;
+            self.head += 1;
+            pushed = Pushed::DroppedOldest;
+        }
+        self.push(item);
+        pushed
+    }
+
+    /// Queues `item`, whatever is queued already.
+    #[inline(always)]
+    pub fn push(&mut self, item: T) {
+        // A driver that pops a few at a time never empties the queue: the spent front goes
+        // once it outnumbers the queued items (each item is moved at most once for that).
+        if self.head >= SPENT_BEFORE_COMPACTING && self.head >= self.slots.len() - self.head {
+            self.slots.drain(..self.head);
+            self.head = 0;
+        }
+        self.slots.push(Some(item));
+    }
+
+    /// Moves the oldest item out.
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<T> {
+        let item = self.slots.get_mut(self.head)?.take();
+        self.head += 1;
+        if self.head == self.slots.len() {
+            self.clear();
+        }
+        item
+    }
+
+    /// Lends every queued item to `f`, oldest first, then forgets them all.
+    #[inline]
+    pub fn drain(&mut self, f: impl FnMut(&T)) {
+        self.slots[self.head..].iter().flatten().for_each(f);
+        self.clear();
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.head = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::event::{Event, EventKind};
+    use crate::time::Instant;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn event(n: u32) -> Event {
+        Event {
+            at: Instant::from_nanos(u64::from(n)),
+            kind: EventKind::TokenFetchFailed { calls_failed: n },
+        }
+    }
+
+    fn numbers(q: &mut Queue<Event>) -> Vec<u64> {
+        let mut out = Vec::new();
+        q.drain(|e| out.push(e.at.as_nanos()));
+        out
+    }
+
+    #[test]
+    fn pops_and_drains_oldest_first_and_keeps_only_the_newest_at_the_bound() {
+        let mut q = Queue::default();
+        let dropped = (0..10)
+            .map(|n| q.push_bounded(event(n), 4))
+            .filter(|p| *p == Pushed::DroppedOldest)
+            .count();
+        assert_eq!(dropped, 6);
+        assert_eq!(q.pop().map(|e| e.at.as_nanos()), Some(6));
+        assert_eq!(numbers(&mut q), [7, 8, 9]);
+        assert!(q.pop().is_none());
+        // Past many bounds' worth of pushes the spent front is compacted away.
+        for n in 0..1000 {
+            q.push_bounded(event(n), 4);
+            assert!(q.slots.len() <= 4 + 1 + SPENT_BEFORE_COMPACTING);
+        }
+        assert_eq!(numbers(&mut q), [996, 997, 998, 999]);
+        // So it is for a driver that pops one event per push and never empties the queue.
+        q.push_bounded(event(0), 4);
+        for n in 1..1000 {
+            q.push_bounded(event(n), 4);
+            assert_eq!(q.pop().map(|e| e.at.as_nanos()), Some(u64::from(n) - 1));
+            assert!(q.slots.len() <= 2 + SPENT_BEFORE_COMPACTING);
+        }
+        assert_eq!(numbers(&mut q), [999]);
+        q.push_bounded(event(1), 4);
+        assert_eq!(q.pop().map(|e| e.at.as_nanos()), Some(1));
+        assert!(q.pop().is_none() && q.slots.is_empty());
+    }
+
+    #[test]
+    fn unbounded_pushes_keep_every_item_in_order_and_compact_the_spent_front() {
+        let mut q = Queue::default();
+        let mut next_out = 0u32;
+        // Two pushed for every one popped: nothing is ever dropped, and the popped front
+        // does not pile up.
+        for n in 0..1000u32 {
+            q.push(n);
+            if n % 2 == 1 {
+                assert_eq!(q.pop(), Some(next_out));
+                next_out += 1;
+            }
+            assert!(q.slots.len() <= 2 * (q.slots.len() - q.head) + SPENT_BEFORE_COMPACTING);
+        }
+        let mut rest = Vec::new();
+        q.drain(|n| rest.push(*n));
+        assert_eq!(rest, (next_out..1000).collect::<Vec<_>>());
+        assert_eq!(q.pop(), None);
+    }
+}

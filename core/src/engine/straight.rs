@@ -1,0 +1,172 @@
+//! The common case, straight: a success on a call's only attempt in flight.
+//!
+//! Most outcomes are that one, and most of what `attempt.rs` asks of an outcome cannot apply
+//! to it: there is no other attempt to settle, nothing to retry, no 401 to refresh for, no
+//! unusable answer. When, besides, neither the call nor its host has anything configured
+//! that reads a success (a retry predicate, a download kept open, an adaptive rate or limit,
+//! a hedging percentile, a retry quota or throttle), the outcome is decided here, with the
+//! general path's steps in its order and none of its other tests: the attempt's slot freed,
+//! `AttemptFinished` and the breaker, the connection-failure count reset, the hint headers
+//! read, then the call ended (`CallSucceeded`, `Done`). Anything else goes to
+//! [`Engine::on_outcome`], which decides the same for this case.
+
+use crate::classify::{is_success, Class};
+use crate::engine::call::{CallEnd, Phase};
+use crate::engine::host::Host;
+use crate::engine::outcome::{Last, Outcome, Response};
+use crate::engine::Engine;
+use crate::time::Instant;
+
+impl Engine {
+    /// Attempt `attempt` of `slot`, in flight, ended with `outcome`: straight here when it is
+    /// the common case, else through [`Engine::on_outcome`].
+    #[inline(always)]
+    pub(super) fn outcome(&mut self, slot: u32, attempt: u32, outcome: Outcome<'_>, now: Instant) {
+        if let Outcome::Response(r) = &outcome {
+            if is_success(r.status, &self.retry_statuses)
+                && self.straight_success(slot, attempt, r, now)
+            {
+                return;
+            }
+        }
+        self.on_outcome(slot, attempt, outcome, now);
+    }
+
+    /// Decides a success ([`is_success`]) on the call's only attempt in flight, when nothing
+    /// configured reads it; false (and nothing done) otherwise.
+    #[inline(always)]
+    fn straight_success(
+        &mut self,
+        slot: u32,
+        attempt: u32,
+        r: &Response<'_>,
+        now: Instant,
+    ) -> bool {
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return false;
+        };
+        let host = c.host as usize;
+        let plain_host = self.hosts.get(host).is_some_and(Host::reads_no_success);
+        if c.predicate.is_some() || c.ends != CallEnd::AtHead || !plain_host {
+            return false;
+        }
+        let Some(flight) = c.flights.take_only(attempt) else {
+            return false;
+        };
+        c.phase = Phase::Ready;
+        c.timer = None;
+        c.hedge.due = None;
+        let id = c.id;
+        self.release_slot(host);
+        let last = Last::Status(r.status);
+        self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
+        self.hosts[host].connect_failures = 0;
+        self.read_limit_hints(slot, host, r, None, now);
+        self.done_at_head(slot, r.status, now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::predicate::{Attempted, Predicate, RetryVerdict};
+    use crate::engine::{Action, CallSpec, Engine, Event, Outcome, Response};
+    use crate::time::{Instant, UnixTime};
+    use crate::Config;
+    use core::time::Duration;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const WALL: UnixTime = UnixTime::from_secs(1_700_000_000);
+
+    /// Everything an engine said, in order, and where it ended up.
+    #[derive(Debug, PartialEq)]
+    struct Trace {
+        actions: Vec<Action>,
+        events: Vec<Event>,
+        stats: crate::engine::Stats,
+        hosts: Vec<crate::engine::HostView>,
+    }
+
+    /// Three calls in flight at once, answered (`answers`, in turn, one per attempt sent)
+    /// until each ends; with `general`, every call has a retry predicate with no opinion,
+    /// which sends each outcome down the general path.
+    fn run(config: &Config, answers: &[(u16, &[(&str, &str)])], general: bool) -> Trace {
+        let mut e = Engine::new(config.clone(), 7, Instant::ZERO).unwrap();
+        let mut now = Instant::ZERO;
+        let mut trace = Trace {
+            actions: Vec::new(),
+            events: Vec::new(),
+            stats: e.stats(),
+            hosts: Vec::new(),
+        };
+        for host in ["https://a.test", "https://a.test", "https://b.test"] {
+            let mut spec = CallSpec::get(host);
+            if general {
+                spec =
+                    spec.retry_predicate(Predicate::new(|_: &Attempted<'_>| RetryVerdict::Decide));
+            }
+            let _ = e.start(spec, now);
+        }
+        let mut answers = answers.iter().cycle();
+        for _ in 0..50 {
+            let mut sends = Vec::new();
+            while let Some(action) = e.poll_action() {
+                if let Action::Send { call, attempt, .. } = action {
+                    sends.push((call, attempt));
+                }
+                trace.actions.push(action);
+            }
+            trace.events.extend(core::iter::from_fn(|| e.poll_event()));
+            now = now + Duration::from_millis(3);
+            for (call, attempt) in sends {
+                let (status, headers) = answers.next().unwrap();
+                let r = Response::new(*status, headers, WALL);
+                e.handle_attempt(call, attempt, Outcome::Response(r), now);
+            }
+            if let Some(t) = e.poll_timeout() {
+                now = now.max(t);
+                e.handle_timeout(now);
+            }
+        }
+        trace.stats = e.stats();
+        trace.hosts = e.hosts(now);
+        trace
+    }
+
+    #[test]
+    fn a_success_decided_straight_says_and_leaves_what_the_general_path_does() {
+        let limited: &[(&str, &str)] = &[
+            ("ratelimit", "\"default\";r=0;t=2"),
+            ("ratelimit-policy", "\"default\";q=10;w=1"),
+        ];
+        let cases: [&[(u16, &[(&str, &str)])]; 4] = [
+            &[(200, &[])],
+            &[(503, &[]), (204, &[]), (301, &[])],
+            &[(200, limited), (429, &[("retry-after", "1")]), (200, &[])],
+            &[
+                (500, &[]),
+                (500, &[]),
+                (200, limited),
+                (503, &[]),
+                (200, &[]),
+            ],
+        ];
+        let mut breaker_on = Config::default();
+        breaker_on.breaker.enabled = true;
+        let mut breaker_off = Config::default();
+        breaker_off.breaker.enabled = false;
+        breaker_off.budget.enabled = false;
+        for config in [&breaker_on, &breaker_off, &Config::default()] {
+            for answers in cases {
+                let straight = run(config, answers, false);
+                let general = run(config, answers, true);
+                assert!(
+                    straight.stats.succeeded > 0,
+                    "some call succeeded: {answers:?}"
+                );
+                assert_eq!(straight, general, "answers {answers:?}");
+            }
+        }
+    }
+}
