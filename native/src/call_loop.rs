@@ -182,8 +182,12 @@ fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
         if let Poll::Ready(msg) = orders.poll_next_unpin(cx) {
             return Poll::Ready(Next::Order(msg));
         }
-        out.poll_first_done(cx)
-            .map(|(done, attempt)| Next::Finished(done, attempt))
+        out.poll_first_done(cx).map(|(done, attempt)| {
+            // The loop reports this attempt's end itself, and reads the orders that follow
+            // before it waits again: they need no wake-up of the call's task.
+            orders.quiet();
+            Next::Finished(done, attempt)
+        })
     })
 }
 
@@ -252,22 +256,28 @@ fn run<'a, E: Exchange + 'a>(
     exchange: impl FnOnce() -> E + 'a,
 ) -> impl Future<Output = Result<E::Output, Error>> + 'a {
     async move {
-        let sink = call.sink(log);
-        let (id, mut orders) = match start {
-            Start::Fresh => shared.start(spec, sink),
-            Start::Download => shared.start(spec.download(), sink),
-            Start::Resumed { call, broke } => {
-                // Not open any more: the caller cancelled the download meanwhile.
-                let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
-                (call, orders)
-            }
+        // The call's own span, looked up once for its sink and its `call` field (and not kept
+        // while the call waits).
+        let (id, mut orders) = {
+            let span = tracing::Span::current();
+            let sink = call.sink(log, &span);
+            let started = match start {
+                Start::Fresh => shared.start(spec, sink),
+                Start::Download => shared.start(spec.download(), sink),
+                Start::Resumed { call, broke } => {
+                    // Not open any more: the caller cancelled the download meanwhile.
+                    let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
+                    (call, orders)
+                }
+            };
+            span.record("call", started.0.number());
+            started
         };
         let mut guard = CallGuard {
             shared: shared.clone(),
             id,
             live: true,
         };
-        tracing::Span::current().record("call", id.number());
         let running = match orders.next().await {
             Some(first) => Box::pin(
                 Running {

@@ -119,12 +119,11 @@ impl<'a> Call<'a> {
     }
 
     /// Where the engine's events of this call go: the middleware's decision log, if any, and
-    /// the call's spans.
-    pub(crate) fn sink(&self, log: Option<CallLog>) -> CallSink {
-        let span = tracing::Span::current();
+    /// the call's spans (`span` is the call's own `tracing` span).
+    pub(crate) fn sink(&self, log: Option<CallLog>, span: &tracing::Span) -> CallSink {
         CallSink {
             log,
-            span: (!span.is_disabled()).then_some(span),
+            span: (!span.is_disabled()).then(|| span.clone()),
             #[cfg(feature = "opentelemetry")]
             otel: self.otel.context(),
         }
