@@ -113,12 +113,16 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
         }
     }
 
-    fn push(&mut self, out: Out<'t>, attempt: Instrumented<A>) {
+    /// Puts the attempt `make` makes out: in place when the place is free, so the attempt's
+    /// future (the request, reqwest's pending send) is made where it runs rather than moved
+    /// there.
+    #[inline(always)]
+    fn push(&mut self, out: Out<'t>, make: impl FnOnce() -> Instrumented<A>) {
         if self.first.is_none() && self.slot.is_none() {
-            self.slot.set(Some(attempt));
+            self.slot.set(Some(make()));
             self.first = Some(out);
         } else {
-            self.rest.push((out, Box::pin(attempt)));
+            self.rest.push((out, Box::pin(make())));
         }
     }
 
@@ -360,8 +364,10 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 // The engine keeps the attempt's deadline: it answers `Abort` when the
                                 // attempt has taken too long, and the attempt is dropped then.
                                 let (n, timeout) = (order.attempt, order.timeout);
-                                let attempt = exchange.send(order).instrument(span.span());
-                                out.push(Out { n, timeout, span }, attempt);
+                                let attempt_span = span.span();
+                                out.push(Out { n, timeout, span }, || {
+                                    exchange.send(order).instrument(attempt_span)
+                                });
                             }
                             CallMsg::Abort { attempt, why } => {
                                 let Some(Out { timeout, span, .. }) = out.take(attempt) else {
@@ -509,8 +515,8 @@ mod tests {
         assert!(out.poll_first_done(&mut cx).is_pending());
 
         // The first runs in place and never answers; a hedge's second answers.
-        out.push(ticket(&call, 1), never());
-        out.push(ticket(&call, 2), answers(200));
+        out.push(ticket(&call, 1), never);
+        out.push(ticket(&call, 2), || answers(200));
         match out.poll_first_done(&mut cx) {
             Poll::Ready((done, Attempt::Response(200))) => assert_eq!(done.n, 2),
             _ => panic!("the second attempt answered"),
@@ -518,11 +524,11 @@ mod tests {
         assert!(out.poll_first_done(&mut cx).is_pending());
 
         // A third goes out beside the first; the first is aborted and dropped in place.
-        out.push(ticket(&call, 3), answers(503));
+        out.push(ticket(&call, 3), || answers(503));
         assert_eq!(out.take(1).map(|o| o.n), Some(1));
         assert!(out.take(1).is_none());
         // The place in the loop is free again for the next attempt.
-        out.push(ticket(&call, 4), never());
+        out.push(ticket(&call, 4), never);
         match out.poll_first_done(&mut cx) {
             Poll::Ready((done, Attempt::Response(503))) => assert_eq!(done.n, 3),
             _ => panic!("the third attempt answered"),
