@@ -113,12 +113,16 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
         }
     }
 
-    fn push(&mut self, out: Out<'t>, attempt: Instrumented<A>) {
+    /// Puts the attempt `make` makes out: in place when the place is free, so the attempt's
+    /// future (the request, reqwest's pending send) is made where it runs rather than moved
+    /// there.
+    #[inline(always)]
+    fn push(&mut self, out: Out<'t>, make: impl FnOnce() -> Instrumented<A>) {
         if self.first.is_none() && self.slot.is_none() {
-            self.slot.set(Some(attempt));
+            self.slot.set(Some(make()));
             self.first = Some(out);
         } else {
-            self.rest.push((out, Box::pin(attempt)));
+            self.rest.push((out, Box::pin(make())));
         }
     }
 
@@ -182,8 +186,12 @@ fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
         if let Poll::Ready(msg) = orders.poll_next_unpin(cx) {
             return Poll::Ready(Next::Order(msg));
         }
-        out.poll_first_done(cx)
-            .map(|(done, attempt)| Next::Finished(done, attempt))
+        out.poll_first_done(cx).map(|(done, attempt)| {
+            // The loop reports this attempt's end itself, and reads the orders that follow
+            // before it waits again: they need no wake-up of the call's task.
+            orders.quiet();
+            Next::Finished(done, attempt)
+        })
     })
 }
 
@@ -252,22 +260,28 @@ fn run<'a, E: Exchange + 'a>(
     exchange: impl FnOnce() -> E + 'a,
 ) -> impl Future<Output = Result<E::Output, Error>> + 'a {
     async move {
-        let sink = call.sink(log);
-        let (id, mut orders) = match start {
-            Start::Fresh => shared.start(spec, sink),
-            Start::Download => shared.start(spec.download(), sink),
-            Start::Resumed { call, broke } => {
-                // Not open any more: the caller cancelled the download meanwhile.
-                let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
-                (call, orders)
-            }
+        // The call's own span, looked up once for its sink and its `call` field (and not kept
+        // while the call waits).
+        let (id, mut orders) = {
+            let span = tracing::Span::current();
+            let sink = call.sink(log, &span);
+            let started = match start {
+                Start::Fresh => shared.start(spec, sink),
+                Start::Download => shared.start(spec.download(), sink),
+                Start::Resumed { call, broke } => {
+                    // Not open any more: the caller cancelled the download meanwhile.
+                    let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
+                    (call, orders)
+                }
+            };
+            span.record("call", started.0.number());
+            started
         };
         let mut guard = CallGuard {
             shared: shared.clone(),
             id,
             live: true,
         };
-        tracing::Span::current().record("call", id.number());
         let running = match orders.next().await {
             Some(first) => Box::pin(
                 Running {
@@ -350,8 +364,10 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 // The engine keeps the attempt's deadline: it answers `Abort` when the
                                 // attempt has taken too long, and the attempt is dropped then.
                                 let (n, timeout) = (order.attempt, order.timeout);
-                                let attempt = exchange.send(order).instrument(span.span());
-                                out.push(Out { n, timeout, span }, attempt);
+                                let attempt_span = span.span();
+                                out.push(Out { n, timeout, span }, || {
+                                    exchange.send(order).instrument(attempt_span)
+                                });
                             }
                             CallMsg::Abort { attempt, why } => {
                                 let Some(Out { timeout, span, .. }) = out.take(attempt) else {
@@ -499,8 +515,8 @@ mod tests {
         assert!(out.poll_first_done(&mut cx).is_pending());
 
         // The first runs in place and never answers; a hedge's second answers.
-        out.push(ticket(&call, 1), never());
-        out.push(ticket(&call, 2), answers(200));
+        out.push(ticket(&call, 1), never);
+        out.push(ticket(&call, 2), || answers(200));
         match out.poll_first_done(&mut cx) {
             Poll::Ready((done, Attempt::Response(200))) => assert_eq!(done.n, 2),
             _ => panic!("the second attempt answered"),
@@ -508,11 +524,11 @@ mod tests {
         assert!(out.poll_first_done(&mut cx).is_pending());
 
         // A third goes out beside the first; the first is aborted and dropped in place.
-        out.push(ticket(&call, 3), answers(503));
+        out.push(ticket(&call, 3), || answers(503));
         assert_eq!(out.take(1).map(|o| o.n), Some(1));
         assert!(out.take(1).is_none());
         // The place in the loop is free again for the next attempt.
-        out.push(ticket(&call, 4), never());
+        out.push(ticket(&call, 4), never);
         match out.poll_first_done(&mut cx) {
             Poll::Ready((done, Attempt::Response(503))) => assert_eq!(done.n, 3),
             _ => panic!("the third attempt answered"),

@@ -103,6 +103,15 @@ pub(crate) fn in_callback() -> bool {
     IN_CALLBACK.with(Cell::get)
 }
 
+/// What the event callback asked for while it ran (under the engine lock).
+#[derive(Default)]
+struct Deferred {
+    /// Calls whose futures the callback dropped.
+    cancels: Vec<CallId>,
+    /// Breaker holds the callback released.
+    releases: Vec<BreakerHold>,
+}
+
 /// Everything a `Client` shares between its clones.
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -125,10 +134,11 @@ pub(crate) struct Shared {
     /// The client-wide budget of response bytes being buffered (see `max_buffered_bytes`).
     pub(crate) buffer: Arc<Semaphore>,
     stats: Mutex<Stats>,
-    /// Calls whose futures the event callback dropped.
-    deferred_cancels: Mutex<Vec<CallId>>,
-    /// Breaker holds the event callback released.
-    deferred_releases: Mutex<Vec<BreakerHold>>,
+    /// What the event callback asked for while it ran under the lock, done once it returned.
+    deferred: Mutex<Deferred>,
+    /// Whether `deferred` holds anything: the drain looks at this flag, not at the lock. Set
+    /// and cleared under the engine lock, where the callback runs.
+    deferring: AtomicBool,
     /// Last good responses for fallbacks.
     last_good: Mutex<FallbackStore<Stored>>,
     /// Fleet mode's store.
@@ -179,6 +189,11 @@ pub(crate) fn build_http(
 ) -> Result<reqwest::Client, Error> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // The engine decides every resend. reqwest's own policy resends only HTTP/2 streams
+        // the server refused unprocessed (`REFUSED_STREAM`, a graceful `GOAWAY`), and to be
+        // able to it copies every request's headers before sending it; those refusals reach
+        // the engine instead, as never processed (`transport::classify_error`).
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(config.user_agent.clone())
         .pool_max_idle_per_host(
             config.pool_max_idle_per_host.unwrap_or(
@@ -307,8 +322,8 @@ impl Shared {
                 usize::try_from(config.max_buffered_bytes).unwrap_or(Semaphore::MAX_PERMITS),
             )),
             stats: Mutex::new(Stats::default()),
-            deferred_cancels: Mutex::new(Vec::new()),
-            deferred_releases: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Deferred::default()),
+            deferring: AtomicBool::new(false),
             last_good: Mutex::new(FallbackStore::new(
                 config.fallback_store_entries,
                 usize::try_from(config.fallback_store_bytes).unwrap_or(usize::MAX),
@@ -353,6 +368,10 @@ impl Shared {
 
     // --- the lock and the drain ---------------------------------------------------------------
 
+    fn deferred(&self) -> MutexGuard<'_, Deferred> {
+        self.deferred.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -376,21 +395,13 @@ impl Shared {
         // event callback are cancelled in a later pass (a few here, the rest next time).
         for _pass in 0..4 {
             self.drain_once(st, now);
-            let dropped = std::mem::take(
-                &mut *self
-                    .deferred_cancels
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-            let released = std::mem::take(
-                &mut *self
-                    .deferred_releases
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-            if dropped.is_empty() && released.is_empty() {
+            if !self.deferring.swap(false, Ordering::AcqRel) {
                 break;
             }
+            let Deferred {
+                cancels: dropped,
+                releases: released,
+            } = std::mem::take(&mut *self.deferred());
             for hold in released {
                 st.engine.release_breaker(hold, now);
             }
@@ -562,10 +573,8 @@ impl Shared {
     /// Gives a breaker hold back (after the event callback returns, if it runs now).
     pub(crate) fn release_breaker(&self, hold: BreakerHold) {
         if in_callback() {
-            self.deferred_releases
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(hold);
+            self.deferred().releases.push(hold);
+            self.deferring.store(true, Ordering::Release);
             return;
         }
         self.with_engine(|st, now| st.engine.release_breaker(hold, now));
@@ -585,10 +594,8 @@ impl Shared {
     pub(crate) fn cancel(&self, id: CallId) {
         if in_callback() {
             // The callback runs under the lock: cancel once it has returned.
-            self.deferred_cancels
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(id);
+            self.deferred().cancels.push(id);
+            self.deferring.store(true, Ordering::Release);
             return;
         }
         self.with_engine(|st, now| {

@@ -6,12 +6,21 @@
 //! the first. The driver finds a call's mailbox by the call's slot in the engine, without a
 //! hash, and beside it where the call's events go ([`CallSink`]), which outlives the mailbox:
 //! the engine's last event of a call follows its last order.
+//!
+//! The call's loop looks at its orders on every wake-up of its task (most are the attempt's:
+//! the connection, the response head, the body), so an empty mailbox answers from a flag,
+//! without its lock; the waker is registered lock-free ([`AtomicWaker`]). The loop takes its
+//! waker back ([`Orders::quiet`]) before it reports an attempt's end itself: the orders that
+//! follow are delivered while the loop is running and read before it waits again, and a wake
+//! for them would only poll the call's task once more for nothing.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
+use futures::task::AtomicWaker;
 use futures::Stream;
 
 use resile_core::CallId;
@@ -24,7 +33,6 @@ struct Inbox {
     /// The oldest pending order, while `rest` is empty or after it.
     first: Option<CallMsg>,
     rest: VecDeque<CallMsg>,
-    waker: Option<Waker>,
     /// The driver will send nothing more (the call ended or was cancelled).
     closed: bool,
     /// The call's loop is gone: orders for it are not delivered.
@@ -32,11 +40,24 @@ struct Inbox {
 }
 
 #[derive(Default)]
-struct Mailbox(Mutex<Inbox>);
+struct Mailbox {
+    inbox: Mutex<Inbox>,
+    /// Whether the inbox holds an order or is closed: set under the inbox's lock by the
+    /// driver, cleared under it by the loop when it takes the last order.
+    ready: AtomicBool,
+    waker: AtomicWaker,
+}
 
 impl Mailbox {
     fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the inbox ready (under its lock) and wakes the loop once the lock is let go.
+    fn ready(&self, inbox: MutexGuard<'_, Inbox>) {
+        self.ready.store(true, Ordering::Release);
+        drop(inbox);
+        self.waker.wake();
     }
 }
 
@@ -44,22 +65,35 @@ impl Mailbox {
 /// dropped the call without a final order.
 pub(crate) struct Orders(Arc<Mailbox>);
 
+impl Orders {
+    /// The loop is about to report an attempt's end itself and reads its orders before it
+    /// waits again: whatever the report makes the engine order needs no wake-up.
+    pub(crate) fn quiet(&self) {
+        drop(self.0.waker.take());
+    }
+}
+
 impl Stream for Orders {
     type Item = CallMsg;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<CallMsg>> {
-        let mut inbox = self.0.inbox();
+        let mailbox = &*self.0;
+        if !mailbox.ready.load(Ordering::Acquire) {
+            mailbox.waker.register(cx.waker());
+            // An order delivered before the waker was in place: take it now.
+            if !mailbox.ready.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
+        let mut inbox = mailbox.inbox();
         if let Some(msg) = inbox.first.take().or_else(|| inbox.rest.pop_front()) {
+            if inbox.rest.is_empty() && !inbox.closed {
+                mailbox.ready.store(false, Ordering::Release);
+            }
             return Poll::Ready(Some(msg));
         }
-        if inbox.closed {
-            return Poll::Ready(None);
-        }
-        match &inbox.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inbox.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+        // Ready with nothing in it: closed.
+        Poll::Ready(None)
     }
 }
 
@@ -75,35 +109,25 @@ struct Outbox(Arc<Mailbox>);
 impl Outbox {
     /// Queues `msg`; `false` if the call's loop is gone.
     fn deliver(&self, msg: CallMsg) -> bool {
-        let waker = {
-            let mut inbox = self.0.inbox();
-            if inbox.gone {
-                return false;
-            }
-            if inbox.first.is_none() && inbox.rest.is_empty() {
-                inbox.first = Some(msg);
-            } else {
-                inbox.rest.push_back(msg);
-            }
-            inbox.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
+        let mut inbox = self.0.inbox();
+        if inbox.gone {
+            return false;
         }
+        if inbox.first.is_none() && inbox.rest.is_empty() {
+            inbox.first = Some(msg);
+        } else {
+            inbox.rest.push_back(msg);
+        }
+        self.0.ready(inbox);
         true
     }
 }
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        let waker = {
-            let mut inbox = self.0.inbox();
-            inbox.closed = true;
-            inbox.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        let mut inbox = self.0.inbox();
+        inbox.closed = true;
+        self.0.ready(inbox);
     }
 }
 
@@ -185,6 +209,8 @@ impl Mailboxes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::task::Waker;
+
     use resile_core::{CallSpec, Engine, Instant, Method};
 
     use crate::telemetry::{Call, Target};
@@ -195,7 +221,7 @@ mod tests {
             url: "http://a.test/",
             redact: &[],
         };
-        Call::start(target).sink(None)
+        Call::start(target).sink(None, &tracing::Span::none())
     }
 
     /// Two calls in turn at the same slot of the engine.
@@ -243,5 +269,58 @@ mod tests {
         boxes.close(earlier);
         assert!(boxes.sink(later).is_some());
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
+    }
+
+    /// Counts its wake-ups.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_order_wakes_a_waiting_loop_and_none_after_it_went_quiet() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(call, sink());
+        let wakes = Arc::new(Counting(Default::default()));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let woken = || wakes.0.load(Ordering::SeqCst);
+
+        // Waiting: an order wakes the loop, which then reads it.
+        assert!(Pin::new(&mut orders).poll_next(&mut cx).is_pending());
+        let abort = |attempt| CallMsg::Abort {
+            attempt,
+            why: resile_core::Why::AttemptTimeout,
+        };
+        assert!(boxes.deliver(call, abort(1)));
+        assert_eq!(woken(), 1);
+        let read = Pin::new(&mut orders).poll_next(&mut cx);
+        assert!(matches!(
+            read,
+            Poll::Ready(Some(CallMsg::Abort { attempt: 1, .. }))
+        ));
+        assert!(Pin::new(&mut orders).poll_next(&mut cx).is_pending());
+
+        // Quiet: orders delivered meanwhile wake nothing, and are read in order at the next
+        // look, then the end.
+        orders.quiet();
+        assert!(boxes.deliver(call, abort(2)));
+        boxes.finish(call, CallMsg::Done { attempts: 2 });
+        assert_eq!(woken(), 1);
+        let mut next = || Pin::new(&mut orders).poll_next(&mut cx);
+        assert!(matches!(
+            next(),
+            Poll::Ready(Some(CallMsg::Abort { attempt: 2, .. }))
+        ));
+        assert!(matches!(
+            next(),
+            Poll::Ready(Some(CallMsg::Done { attempts: 2 }))
+        ));
+        assert!(matches!(next(), Poll::Ready(None)));
+        assert!(matches!(next(), Poll::Ready(None)));
     }
 }

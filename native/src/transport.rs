@@ -379,8 +379,13 @@ async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePe
     if n == 0 {
         return;
     }
-    // The semaphore is never closed.
-    if let Ok(p) = buffer.clone().acquire_many_owned(n).await {
+    // Most takes find the bytes free: taken at once, without a waiter's future. The semaphore
+    // is never closed.
+    let taken = match buffer.clone().try_acquire_many_owned(n) {
+        Ok(p) => Ok(p),
+        Err(_) => buffer.clone().acquire_many_owned(n).await,
+    };
+    if let Ok(p) = taken {
         match held {
             Some(h) => h.merge(p),
             None => *held = Some(p),
@@ -506,6 +511,18 @@ const BY_TEXT: &[(&str, TransportError)] = &[
         "amount of bytes read does not match",
         TransportError::Unreadable,
     ),
+    // h2: the server refused the stream before any processing (`REFUSED_STREAM`), or shut the
+    // connection down gracefully (`GOAWAY` with `NO_ERROR`) before the stream: never
+    // processed, as reqwest's own resend of these knows (the client turns that resend off and
+    // leaves it to the engine).
+    (
+        "stream error received: refused stream before processing any application logic",
+        TransportError::Connect,
+    ),
+    (
+        "connection error received: not a result of an error",
+        TransportError::Connect,
+    ),
     // hyper: the connection broke.
     (
         "connection closed before message completed",
@@ -560,7 +577,8 @@ fn broken_connection(kind: std::io::ErrorKind) -> bool {
 }
 
 /// The engine's name for what reqwest reports. Connect, DNS and TLS failures happen before the
-/// request is written (never sent); everything later may have reached the server.
+/// request is written (never sent), and so does an HTTP/2 stream the server refused unprocessed;
+/// everything later may have reached the server.
 pub(crate) fn classify_error(e: &reqwest::Error) -> TransportError {
     let text = error_text(e).to_ascii_lowercase();
     let io = io_kind(e);
@@ -744,6 +762,23 @@ mod tests {
         }
         let with_userinfo = Url::parse("http://user:secret@api.test:81/x").unwrap();
         assert!(!host_key(&with_userinfo).contains("secret"));
+    }
+
+    #[test]
+    fn http2_streams_refused_unprocessed_are_never_sent() {
+        // As reqwest words an HTTP/2 refusal (the causes joined by `error_text`, lower-cased).
+        let refused = [
+            "client error (sendrequest): http2 error: stream error received: refused stream \
+             before processing any application logic",
+            "client error (sendrequest): http2 error: connection error received: not a result \
+             of an error",
+        ];
+        for text in refused {
+            assert_eq!(by_text(text), Some(TransportError::Connect), "{text}");
+        }
+        // A stream the server reset for another reason may have been processed.
+        let reset = "http2 error: stream error received: unexpected internal error encountered";
+        assert_eq!(by_text(reset), None);
     }
 
     #[test]

@@ -121,14 +121,14 @@ impl<'a> AttemptSpan<'a> {
 
     /// Records how the attempt ended and its duration.
     pub(crate) fn end(self, ended: Ended) {
-        let seconds = self.started.elapsed().as_secs_f64();
         let listened = !self.span.is_disabled()
             || tracing::enabled!(target: "resile::metrics", tracing::Level::INFO)
             || cfg!(feature = "opentelemetry");
         if !listened {
-            // Nothing records it: no names to write out.
+            // Nothing records it: no names to write out, no clock to read.
             return;
         }
+        let seconds = self.started.elapsed().as_secs_f64();
         let error = ended.error_type();
         let status = ended.status();
         if let Some(s) = status {

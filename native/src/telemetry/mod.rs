@@ -119,12 +119,11 @@ impl<'a> Call<'a> {
     }
 
     /// Where the engine's events of this call go: the middleware's decision log, if any, and
-    /// the call's spans.
-    pub(crate) fn sink(&self, log: Option<CallLog>) -> CallSink {
-        let span = tracing::Span::current();
+    /// the call's spans (`span` is the call's own `tracing` span).
+    pub(crate) fn sink(&self, log: Option<CallLog>, span: &tracing::Span) -> CallSink {
         CallSink {
             log,
-            span: (!span.is_disabled()).then_some(span),
+            span: (!span.is_disabled()).then(|| span.clone()),
             #[cfg(feature = "opentelemetry")]
             otel: self.otel.context(),
         }
@@ -160,7 +159,11 @@ pub(crate) struct CallSink {
 /// Sends an engine event to `tracing` (inside its call's span when it has one), the
 /// resilience counters, the call's OpenTelemetry span and the call's log.
 pub(crate) fn engine_event(e: &Event, sink: Option<&CallSink>) {
-    {
+    // With no `tracing` subscriber at all, nothing would take the event: its fields are not
+    // even made. (The counter has an OpenTelemetry side of its own.)
+    if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
+        metrics::count(e);
+    } else {
         let _inside = sink.and_then(|s| s.span.as_ref()).map(tracing::Span::enter);
         crate::events::trace_engine(e);
         metrics::count(e);
