@@ -513,8 +513,8 @@ const BY_TEXT: &[(&str, TransportError)] = &[
     ),
     // h2: the server refused the stream before any processing (`REFUSED_STREAM`), or shut the
     // connection down gracefully (`GOAWAY` with `NO_ERROR`) before the stream: never
-    // processed, as reqwest's own resend of these knows (the client turns that resend off and
-    // leaves it to the engine).
+    // processed. reqwest resends these itself; what reaches us is a refusal its resend gave
+    // up on, or one from a caller's own pool built without that resend.
     (
         "stream error received: refused stream before processing any application logic",
         TransportError::Connect,
