@@ -66,6 +66,7 @@ pub mod engine;
 pub mod excerpt;
 pub mod fleet;
 pub mod headers;
+pub mod json_body;
 pub mod latency;
 pub mod limit;
 pub mod paginate;

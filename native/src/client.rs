@@ -568,7 +568,7 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> impl Future<Output = Result<T, Error>> {
-        let decode: Decoder<T> = |body| serde_json::from_slice(body).map_err(|e| e.to_string());
+        let decode: Decoder<T> = resile_core::json_body::decode;
         self.run_from(req, options, Some(decode), false, Start::Fresh)
             .map(|answer| {
                 let answer = answer?;

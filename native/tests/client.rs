@@ -108,6 +108,46 @@ async fn final_statuses_come_back_as_responses_and_typed_helpers_turn_them_into_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_body_is_json_null_for_the_typed_helpers() {
+    let server = chaos().await;
+    let client = client_with(fast_policy());
+    let script = json!({"replies": [{"status": 200, "body": ""}]});
+    server
+        .state()
+        .set_script("empty", serde_json::from_value(script).unwrap())
+        .unwrap();
+    for url in [
+        format!("{}/status/204", server.url()),
+        format!("{}/s/empty", server.url()),
+    ] {
+        // What a DELETE or PUT answered with no content decodes into.
+        client.get_json::<()>(&url).await.unwrap();
+        assert_eq!(client.get_json::<Option<Value>>(&url).await.unwrap(), None);
+        assert_eq!(client.get_json::<Value>(&url).await.unwrap(), Value::Null);
+        let sent: Option<Value> = client.post_json(&url, &json!({"a": 1})).await.unwrap();
+        assert_eq!(sent, None);
+
+        // Any other type says the body was empty, and quotes no body.
+        let e = client.get_json::<Vec<u32>>(&url).await.unwrap_err();
+        match &e {
+            Error::Decode {
+                message, excerpt, ..
+            } => {
+                assert_eq!(
+                    message,
+                    "the body is empty: invalid type: null, expected a sequence"
+                );
+                assert_eq!(excerpt, "");
+            }
+            other => panic!("expected Decode, got {other:?}"),
+        }
+        assert!(!e.to_string().contains("body starts with"), "{e}");
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.json::<Option<u32>>().unwrap(), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_failures_map_to_engine_kinds() {
     let server = chaos().await;
     let mut policy = fast_policy();

@@ -49,7 +49,8 @@ pub enum Error {
     },
     /// The body is not the JSON the caller asked for.
     #[error(
-        "could not decode the response (status {status}): {message}; body starts with: {excerpt}"
+        "could not decode the response (status {status}): {message}{}",
+        resile_core::json_body::quoted(excerpt)
     )]
     Decode {
         /// The status of the response.

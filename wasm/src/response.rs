@@ -96,12 +96,13 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body as JSON, whatever the status; [`Error::Decode`] when it does not decode.
+    /// The body as JSON, whatever the status; [`Error::Decode`] when it does not decode. An
+    /// empty body (a 204) reads as `null`: `()`, `Option<T>` and `serde_json::Value` take it.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
+        resile_core::json_body::decode(&self.body).map_err(|message| Error::Decode {
             status: self.status.as_u16(),
             excerpt: excerpt(&self.body, EXCERPT_BYTES),
-            message: e.to_string(),
+            message,
         })
     }
 
