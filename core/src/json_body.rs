@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 /// ```
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return serde_json::from_slice(b"null").map_err(|e| format!("the body is empty: {e}"));
+        return T::deserialize(serde_json::Value::Null)
+            .map_err(|e| format!("the body is empty: {e}"));
     }
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
@@ -55,7 +56,7 @@ mod tests {
             refused,
             "the body is empty: invalid type: null, expected u8"
         );
-        let bad = decode::<u8>(b"{").unwrap_err();
+        let bad = decode::<Vec<u8>>(b"[1").unwrap_err();
         assert!(bad.starts_with("EOF while parsing"), "{bad}");
         assert!(!bad.contains("empty"), "{bad}");
     }
