@@ -91,7 +91,10 @@ mod tests {
     /// Three calls in flight at once, answered (`answers`, in turn, one per attempt sent)
     /// until each ends; with `general`, every call has a retry predicate with no opinion,
     /// which sends each outcome down the general path.
-    fn run(config: &Config, answers: &[(u16, &[(&str, &str)])], general: bool) -> Trace {
+    /// A status and its headers, one per attempt answered.
+    type Answer<'a> = (u16, &'a [(&'a str, &'a str)]);
+
+    fn run(config: &Config, answers: &[Answer<'_>], general: bool) -> Trace {
         let mut e = Engine::new(config.clone(), 7, Instant::ZERO).unwrap();
         let mut now = Instant::ZERO;
         let mut trace = Trace {
@@ -140,7 +143,7 @@ mod tests {
             ("ratelimit", "\"default\";r=0;t=2"),
             ("ratelimit-policy", "\"default\";q=10;w=1"),
         ];
-        let cases: [&[(u16, &[(&str, &str)])]; 4] = [
+        let cases: [&[Answer<'_>]; 4] = [
             &[(200, &[])],
             &[(503, &[]), (204, &[]), (301, &[])],
             &[(200, limited), (429, &[("retry-after", "1")]), (200, &[])],
