@@ -113,6 +113,11 @@ pub enum TransportError {
     /// message that is not HTTP, or a body whose content encoding does not decode (a corrupt
     /// gzip stream). The same request gets the same answer, so it is not retried.
     Unreadable,
+    /// The server refused the request before processing any of it: an HTTP/2 stream refused
+    /// (`REFUSED_STREAM`) or past a graceful `GOAWAY`, as a server rotating its connections
+    /// sends. Nothing was applied and the host is healthy: sent again at once, once per call,
+    /// free of the budget; not a failure of the host (see `engine/retry.rs`).
+    Refused,
 }
 
 /// Whether the server may have acted on the request.
@@ -238,6 +243,8 @@ pub fn classify_transport(error: TransportError) -> Class {
         // The server answered; the client cannot read what it said (as with an unusable
         // answer, not a failure of the host).
         TransportError::Unreadable => (false, false, Processed::Maybe, Why::Unreadable),
+        // The server is up and said it did nothing: not a failure of the host.
+        TransportError::Refused => (true, false, Processed::Never, Why::RefusedUnprocessed),
     };
     Class {
         success: false,

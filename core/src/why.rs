@@ -120,11 +120,14 @@ pub enum Why {
     /// The server's answer could not be read (a head too large, not HTTP, a body that does not
     /// decode): another attempt would get the same answer.
     Unreadable,
+    /// The server refused the request before processing any of it (an HTTP/2 stream refused,
+    /// or past a graceful `GOAWAY`): sent again at once, once per call, free of the budget.
+    RefusedUnprocessed,
 }
 
 impl Why {
     /// Every reason, in declaration order.
-    pub const ALL: [Why; 52] = [
+    pub const ALL: [Why; 53] = [
         Why::Success,
         Why::RetryableStatus,
         Why::TooManyRequests,
@@ -177,6 +180,7 @@ impl Why {
         Why::FleetStoreDown,
         Why::TlsFailed,
         Why::Unreadable,
+        Why::RefusedUnprocessed,
     ];
 
     /// The stable name: the same string as its serde form, for logs, metrics and error codes.
@@ -234,6 +238,7 @@ impl Why {
             Why::FleetStoreDown => "fleet_store_down",
             Why::TlsFailed => "tls_failed",
             Why::Unreadable => "unreadable",
+            Why::RefusedUnprocessed => "refused_unprocessed",
         }
     }
 
@@ -340,6 +345,9 @@ impl Why {
             }
             Why::Unreadable => {
                 "the server's answer could not be read (a head too large, not HTTP, a body that does not decode); another attempt would get the same"
+            }
+            Why::RefusedUnprocessed => {
+                "the server refused the request before processing any of it (an HTTP/2 stream refused, or past a graceful GOAWAY); sent again at once, once per call"
             }
         }
     }

@@ -869,3 +869,99 @@ fn what_another_attempt_would_meet_the_same_way_is_not_retried() {
         }))
     ));
 }
+
+/// A server that refuses the first `refusals` attempts before processing them (an HTTP/2
+/// `REFUSED_STREAM` or a stream past a graceful `GOAWAY`), then answers 200.
+fn refusing(refusals: usize) -> impl FnMut(&SimRequest, Instant, UnixTime) -> SimReply {
+    let mut left = refusals;
+    move |_: &SimRequest, _: Instant, _: UnixTime| {
+        if left == 0 {
+            return ok(5);
+        }
+        left -= 1;
+        SimReply::Transport {
+            error: resile_core::TransportError::Refused,
+            latency: Duration::from_millis(5),
+        }
+    }
+}
+
+#[test]
+fn a_refusal_before_processing_is_sent_again_at_once_once_free_of_attempts_and_budget() {
+    use resile_core::Processed;
+    // One attempt allowed, a budget that allows no retry, a breaker that opens on one failure:
+    // the first refusal of each call is still sent again, at once.
+    let mut config = Config::default();
+    config.retry.max_attempts = 1;
+    config.budget.ratio = 0.0;
+    config.budget.reserve = 0;
+    config.breaker.consecutive_failures = 1;
+    let mut world = World::new(engine(config.clone()), refusing(1));
+    world.start(CallSpec::new(Method::Post, HOST));
+    world.drive_bounded(100);
+    assert!(
+        matches!(
+            world.results.last(),
+            Some(Some(CallResult::Done {
+                status: 200,
+                attempts: 2,
+                ..
+            }))
+        ),
+        "{:?}",
+        world.results
+    );
+    let resends: Vec<_> = world
+        .trace
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::RetryScheduled { delay, why, .. } => Some((e.at.as_millis(), delay, why)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resends, [(5, Duration::ZERO, Why::RefusedUnprocessed)]);
+    assert_eq!(attempt_times(&world), [(0, 1), (5, 1)]);
+    assert_eq!(world.engine.stats().budget_refusals, 0);
+    assert!(
+        world
+            .trace
+            .iter()
+            .all(|e| !matches!(e.kind, EventKind::BreakerOpened { .. })),
+        "a refusal is not a failure of the host"
+    );
+
+    // A second refusal of the same call is an ordinary retry: here the attempts are used up,
+    // and the call fails saying nothing was processed.
+    let mut world = World::new(engine(config), refusing(2));
+    world.start(CallSpec::new(Method::Post, HOST));
+    world.drive_bounded(100);
+    match world.results.last() {
+        Some(Some(CallResult::Failed { failure, .. })) => {
+            assert_eq!(failure.attempts, 2);
+            assert_eq!(failure.why, Why::MaxAttempts);
+            assert_eq!(failure.processed, Processed::Never);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // With attempts and budget to spare, a second refusal waits its backoff like any retry.
+    let mut world = World::new(engine(Config::default()), refusing(2));
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    let whys: Vec<_> = world
+        .trace
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::RetryScheduled { delay, why, .. } => Some((delay.is_zero(), why)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        whys,
+        [(true, Why::RefusedUnprocessed), (false, Why::Backoff)]
+    );
+    assert!(matches!(
+        world.results.last(),
+        Some(Some(CallResult::Done { attempts: 3, .. }))
+    ));
+}

@@ -189,11 +189,12 @@ pub(crate) fn build_http(
 ) -> Result<reqwest::Client, Error> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        // reqwest's own policy stays on: it resends only HTTP/2 streams the server refused
-        // unprocessed (`REFUSED_STREAM`, a graceful `GOAWAY`), at once and out of the engine's
-        // sight. Left to the engine, a server rotating its connections would cost its retry
-        // budget and count against its breaker (each refusal a failure of the host). It costs
-        // a copy of every request's headers; see BENCHMARKS.md.
+        // The engine decides every resend. reqwest's own policy resends only HTTP/2 streams
+        // the server refused unprocessed (`REFUSED_STREAM`, a graceful `GOAWAY`), and to be
+        // able to it copies every request's headers before sending it; those refusals reach
+        // the engine instead (`TransportError::Refused`), which sends each call's first one
+        // again at once, free of the budget and not a failure of the host.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(config.user_agent.clone())
         .pool_max_idle_per_host(
             config.pool_max_idle_per_host.unwrap_or(

@@ -63,6 +63,7 @@ pub(crate) fn transport_name(kind: TransportError) -> &'static str {
         TransportError::Reset => "connection reset",
         TransportError::Truncated => "response body truncated",
         TransportError::Unreadable => "response unreadable",
+        TransportError::Refused => "refused before processing",
         _ => "transport error",
     }
 }
@@ -485,7 +486,10 @@ impl Error {
             Error::Cancelled => true,
             Error::Transport { kind, .. } => !matches!(
                 kind,
-                TransportError::Connect | TransportError::Dns | TransportError::Tls
+                TransportError::Connect
+                    | TransportError::Dns
+                    | TransportError::Tls
+                    | TransportError::Refused
             ),
             _ => false,
         }

@@ -512,16 +512,16 @@ const BY_TEXT: &[(&str, TransportError)] = &[
         TransportError::Unreadable,
     ),
     // h2: the server refused the stream before any processing (`REFUSED_STREAM`), or shut the
-    // connection down gracefully (`GOAWAY` with `NO_ERROR`) before the stream: never
-    // processed. reqwest resends these itself; what reaches us is a refusal its resend gave
-    // up on, or one from a caller's own pool built without that resend.
+    // connection down gracefully (`GOAWAY` with `NO_ERROR`) before the stream: nothing was
+    // processed, and the engine sends it again at once (reqwest's own resend of these is off
+    // on the pool the client builds: `driver::build_http`).
     (
         "stream error received: refused stream before processing any application logic",
-        TransportError::Connect,
+        TransportError::Refused,
     ),
     (
         "connection error received: not a result of an error",
-        TransportError::Connect,
+        TransportError::Refused,
     ),
     // hyper: the connection broke.
     (
@@ -765,7 +765,7 @@ mod tests {
     }
 
     #[test]
-    fn http2_streams_refused_unprocessed_are_never_sent() {
+    fn http2_streams_refused_unprocessed_are_refusals() {
         // As reqwest words an HTTP/2 refusal (the causes joined by `error_text`, lower-cased).
         let refused = [
             "client error (sendrequest): http2 error: stream error received: refused stream \
@@ -774,7 +774,7 @@ mod tests {
              of an error",
         ];
         for text in refused {
-            assert_eq!(by_text(text), Some(TransportError::Connect), "{text}");
+            assert_eq!(by_text(text), Some(TransportError::Refused), "{text}");
         }
         // A stream the server reset for another reason may have been processed.
         let reset = "http2 error: stream error received: unexpected internal error encountered";

@@ -300,7 +300,7 @@ export type Why =
   | "breaker_isolated" | "retry_predicate" | "predicate_declined"
   | "hedge_delay" | "hedge_percentile" | "hedge_lost"
   | "fleet_rate_limit" | "fleet_breaker_open" | "fleet_store_down"
-  | "tls_failed" | "unreadable";
+  | "tls_failed" | "unreadable" | "refused_unprocessed";
 
 export type AttemptResult = { status: number } | { transport: string };
 

@@ -307,6 +307,8 @@ impl Engine {
             return;
         }
         let mut hold = c.quota_hold;
+        // The server said it did nothing: not a failed attempt for the throttle either.
+        let refused = class.why == Why::RefusedUnprocessed;
         let kind = match last {
             _ if class.why == Why::TooManyRequests => RetryKind::Throttling,
             Last::Transport(_) => RetryKind::Timeout,
@@ -323,6 +325,7 @@ impl Engine {
             deadline: c.deadline,
             first_throttle: class.why == Why::TooManyRequests && !c.throttled,
             predicate_wait,
+            first_refusal: refused && !c.refusal_resent,
             now,
         };
         let (aws, jitter) = (self.aws_rule(), self.config.backoff.jitter);
@@ -331,7 +334,7 @@ impl Engine {
         let (breaker, budget) = (&h.breaker, &mut h.budget);
         let (quota, throttle) = (&mut h.quota, &mut h.throttle);
         // gRPC A6: every failed attempt costs a token, retried or not.
-        let throttled = throttle.as_mut().map(|t| t.failed());
+        let throttled = throttle.as_mut().filter(|_| !refused).map(|t| t.failed());
         let mut budget_refused = false;
         let decision = {
             decide(
@@ -359,8 +362,14 @@ impl Engine {
             RetryDecision::Retry { at, delay, why } => {
                 if let Some(c) = self.calls[slot as usize].as_mut() {
                     c.quota_hold = hold;
-                    c.previous_delay = Some(delay);
                     c.throttled |= class.why == Why::TooManyRequests;
+                    if input.first_refusal {
+                        // Outside the call's attempts, and not a step of its backoff.
+                        c.refusal_resent = true;
+                        c.max_attempts = c.max_attempts.saturating_add(1);
+                    } else {
+                        c.previous_delay = Some(delay);
+                    }
                 }
                 self.stats.retries += 1;
                 self.event(

@@ -324,6 +324,8 @@ pub(crate) struct Call {
     pub forced_refresh: bool,
     /// The call had its one budget-free retry after a 429 (see `retry.rs`).
     pub throttled: bool,
+    /// The call had its one resend of a refusal before any processing (see `retry.rs`).
+    pub refusal_resent: bool,
     /// What the call holds of its host's retry quota (presets with a quota only).
     pub quota_hold: crate::quota::QuotaHold,
     pub phase: Phase,

@@ -314,6 +314,7 @@ impl Engine {
             previous_delay: None,
             forced_refresh: false,
             throttled: false,
+            refusal_resent: false,
             quota_hold: Default::default(),
             phase: Phase::Ready,
             flights: Default::default(),

@@ -7,7 +7,7 @@
 //!
 //! 1. a one-shot body cannot be sent again → [`Why::BodyNotReplayable`];
 //! 2. a write that may have been applied, without an Idempotency-Key → [`Why::NotIdempotent`];
-//! 3. attempts used up → [`Why::MaxAttempts`];
+//! 3. attempts used up → [`Why::MaxAttempts`] (the resend of a refusal, below, is not counted);
 //! 4. the server asked for a wait over the cap → [`Why::RetryAfterTooLong`];
 //! 5. the wait: the caller's predicate's when it asked for one (capped as `Retry-After` is, in
 //!    4.), else `Retry-After` when the server gave one (a zero `Retry-After` is no wait at
@@ -21,6 +21,14 @@
 //!    storm therefore costs at most one extra, server-paced attempt per call plus what the
 //!    budget allows, however its `Retry-After` reads (`Retry-After: 0` holds nothing and is
 //!    charged).
+//!
+//! A request the server refused before processing any of it (an HTTP/2 `REFUSED_STREAM`, a
+//! stream past a graceful `GOAWAY`: [`Why::RefusedUnprocessed`]) is gRPC A6's transparent
+//! retry: the call's first refusal is sent again at once (no backoff), outside its attempts
+//! and free of the budget, so a server rotating its connections costs a busy client nothing.
+//! Only a one-shot body (1.), the deadline (6.) and an open breaker (7.) stop it; a caller's
+//! predicate that asked for a wait has it. A second refusal of the same call is a retry like
+//! any other.
 
 use core::time::Duration;
 
@@ -55,6 +63,9 @@ pub struct RetryInput {
     /// it replaces the server's and backoff, is capped like `Retry-After`, and is never the
     /// budget-free retry.
     pub predicate_wait: Option<Duration>,
+    /// The failure was a refusal before any processing and the call has not yet had its one
+    /// resend of a refusal (sent at once, outside its attempts, free of the budget).
+    pub first_refusal: bool,
     /// Now.
     pub now: Instant,
 }
@@ -104,7 +115,7 @@ pub fn decide(
     if input.processed != Processed::Never && !input.safe_to_repeat {
         return fail(Why::NotIdempotent);
     }
-    if input.attempts >= input.max_attempts {
+    if input.attempts >= input.max_attempts && !input.first_refusal {
         return fail(Why::MaxAttempts);
     }
     let (asked, hint) = match input.predicate_wait {
@@ -125,6 +136,7 @@ pub fn decide(
     }
     let (delay, why) = match (input.predicate_wait, input.retry_after) {
         (Some(wait), _) => (wait, Why::RetryPredicate),
+        _ if input.first_refusal => (Duration::ZERO, Why::RefusedUnprocessed),
         (None, Some(ra)) if !ra.is_zero() => (ra, Why::RetryAfterHeader),
         _ => (backoff(), Why::Backoff),
     };
@@ -140,7 +152,8 @@ pub fn decide(
         };
     }
     let server_paced = input.first_throttle && why == Why::RetryAfterHeader;
-    if !server_paced && !withdraw() {
+    let free = server_paced || input.first_refusal;
+    if !free && !withdraw() {
         return fail(Why::BudgetExhausted);
     }
     RetryDecision::Retry { at, delay, why }
@@ -166,6 +179,7 @@ mod tests {
             deadline: Some(Instant::ZERO + 30_000 * MS),
             first_throttle: false,
             predicate_wait: None,
+            first_refusal: false,
             now: Instant::ZERO,
         }
     }

@@ -55,6 +55,7 @@ fn transport_name(kind: TransportError) -> &'static str {
         TransportError::Reset => "reset",
         TransportError::Truncated => "truncated",
         TransportError::Unreadable => "unreadable",
+        TransportError::Refused => "refused",
         _ => "_OTHER",
     }
 }
