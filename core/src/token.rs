@@ -122,12 +122,19 @@ impl Token {
 
     /// What a call should do at `now`.
     pub fn status(&self, now: Instant) -> TokenStatus {
-        let usable = self.valid && self.expires_at.is_none_or(|at| now < at);
-        if let (false, true, Some(until)) = (usable, self.failed, self.next_fetch) {
-            if now < until {
-                return TokenStatus::Refused { until };
+        let status = self.token_status(now);
+        match (status, self.next_fetch) {
+            // No usable token, and the last fetch failed: refused until the next may start.
+            (TokenStatus::Wait(_), Some(until)) if self.failed && now < until => {
+                TokenStatus::Refused { until }
             }
+            _ => status,
         }
+    }
+
+    /// What the token itself allows at `now`: usable (and whether to refresh it early), or
+    /// wait for a fetch.
+    fn token_status(&self, now: Instant) -> TokenStatus {
         if !self.valid {
             return TokenStatus::Wait(if self.generation == 0 {
                 Why::TokenMissing
