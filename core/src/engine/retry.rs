@@ -61,7 +61,7 @@ pub struct RetryInput {
     pub first_throttle: bool,
     /// The wait the caller's retry predicate asked for ([`crate::RetryVerdict::RetryAfter`]):
     /// it replaces the server's and backoff, is capped like `Retry-After`, and is never the
-    /// budget-free retry.
+    /// budget-free retry of a 429 (a refusal's resend stays free with it: `first_refusal`).
     pub predicate_wait: Option<Duration>,
     /// The failure was a refusal before any processing and the call has not yet had its one
     /// resend of a refusal (sent at once, outside its attempts, free of the budget).
