@@ -293,6 +293,30 @@ fn a_hedge_withdraws_from_the_budget() {
 }
 
 #[test]
+fn a_hedge_refused_unprocessed_costs_the_throttle_nothing() {
+    // gRPC A6's throttle under hedging: a hedge that fails while the first attempt is out
+    // costs a token; one the server refused before processing it costs none, as on the retry
+    // path. The first attempt then answers, which gives back a tenth of a token.
+    let mut config = hedging(100);
+    config.retry_throttling = Some(resile_core::throttle::ThrottleConfig::GRPC_A6);
+    let refused = SimReply::Transport {
+        error: TransportError::Refused,
+        latency: Duration::from_millis(10),
+    };
+    for (hedge, tokens_milli) in [(reply(503, 10), 9_100), (refused, 10_000)] {
+        let (seen, world) = run(
+            config.clone(),
+            CallSpec::get(HOST),
+            vec![reply(200, 400), hedge.clone()],
+        );
+        assert_eq!(seen.hedges.len(), 1, "{hedge:?}");
+        assert_eq!((seen.winner, seen.outcome.as_str()), (Some(1), "done:200"));
+        let host = &world.engine.hosts(world.now)[0];
+        assert_eq!(host.retry_throttle_milli, Some(tokens_milli), "{hedge:?}");
+    }
+}
+
+#[test]
 fn when_every_attempt_out_fails_the_retry_policy_decides() {
     let mut config = hedging(100);
     config.backoff.jitter = resile_core::Jitter::None;

@@ -72,8 +72,10 @@ impl Engine {
                 || matches!(outcome, Outcome::Unusable(..));
             if !settles {
                 // A retryable failure while another attempt of the call is out: that one
-                // decides (gRPC A6's non-fatal status). It still counts as a failure.
-                if let Some(t) = self.hosts[host].throttle.as_mut() {
+                // decides (gRPC A6's non-fatal status). It still counts as a failure, unless
+                // the server said it did nothing.
+                let throttle = self.hosts[host].throttle.as_mut();
+                if let Some(t) = throttle.filter(|_| costs_throttle(class)) {
                     t.failed();
                 }
                 self.arm_in_flight(slot);
@@ -307,7 +309,6 @@ impl Engine {
             return;
         }
         let mut hold = c.quota_hold;
-        // The server said it did nothing: not a failed attempt for the throttle either.
         let refused = class.why == Why::RefusedUnprocessed;
         let kind = match last {
             _ if class.why == Why::TooManyRequests => RetryKind::Throttling,
@@ -334,7 +335,10 @@ impl Engine {
         let (breaker, budget) = (&h.breaker, &mut h.budget);
         let (quota, throttle) = (&mut h.quota, &mut h.throttle);
         // gRPC A6: every failed attempt costs a token, retried or not.
-        let throttled = throttle.as_mut().filter(|_| !refused).map(|t| t.failed());
+        let throttled = throttle
+            .as_mut()
+            .filter(|_| costs_throttle(class))
+            .map(|t| t.failed());
         let mut budget_refused = false;
         let decision = {
             decide(
@@ -449,4 +453,11 @@ fn unusable(problem: Problem) -> Class {
         processed: Processed::Yes,
         why,
     }
+}
+
+/// Whether a retryable failure costs the host's gRPC throttle a token (A6: every failed attempt
+/// does), on the retry path and while another attempt of the call is out alike: a refusal
+/// before processing is not a failed attempt, the server said it did nothing.
+fn costs_throttle(class: Class) -> bool {
+    class.why != Why::RefusedUnprocessed
 }
