@@ -85,7 +85,8 @@ fn attempts(e: &mut Engine, status: u16, batches: u64) {
     println!("{} decisions", batches * 1024);
 }
 
-/// The timed part of `engine/attempt_decision`: an outcome in, the action and events out.
+/// The timed part of `engine/attempt_decision`: an outcome in, the action and events out,
+/// the next deadline asked for.
 #[inline(never)]
 fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
     for &id in ids {
@@ -100,5 +101,7 @@ fn decide_batch(e: &mut Engine, ids: &[CallId], status: u16) {
         e.drain_events(|ev| {
             black_box(ev);
         });
+        // A driver sleeps on the next deadline after every input.
+        black_box(e.poll_timeout());
     }
 }

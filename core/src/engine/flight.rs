@@ -75,6 +75,16 @@ impl Flights {
         }
     }
 
+    /// The oldest attempt in flight (the lowest number). Usually the only one, in the first
+    /// slot: that case is one look at each slot, not a search for a minimum.
+    #[inline]
+    pub fn oldest(&self) -> Option<u32> {
+        match &self.slots {
+            [Some(f), rest @ ..] if rest.iter().all(Option::is_none) => Some(f.attempt),
+            _ => self.iter().map(|f| f.attempt).min(),
+        }
+    }
+
     /// Takes any one attempt out (to abort them all).
     pub fn pop(&mut self) -> Option<Flight> {
         self.slots.iter_mut().find_map(Option::take)
@@ -159,5 +169,22 @@ mod tests {
             "alone in the first slot"
         );
         assert_eq!(f.next_expiry(), None);
+    }
+
+    #[test]
+    fn the_oldest_is_the_lowest_attempt_in_any_slot() {
+        let mut f = Flights::default();
+        assert_eq!(f.oldest(), None);
+        assert!(f.push(flight(1, None)));
+        assert_eq!(f.oldest(), Some(1), "alone in the first slot");
+        assert!(f.push(flight(2, None)) && f.push(flight(3, None)));
+        assert_eq!(f.oldest(), Some(1));
+        // The first slot freed and taken again by a later attempt: it is not the oldest.
+        assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
+        assert!(f.push(flight(4, None)));
+        assert_eq!(f.oldest(), Some(2));
+        // Alone, but not in the first slot.
+        assert!(f.take(4).is_some() && f.take(2).is_some());
+        assert_eq!(f.oldest(), Some(3));
     }
 }

@@ -366,7 +366,7 @@ impl Engine {
         let Some(slot) = self.live(call) else { return };
         let oldest = self.calls[slot as usize]
             .as_ref()
-            .and_then(|c| c.flights.iter().map(|f| f.attempt).min());
+            .and_then(|c| c.flights.oldest());
         if let Some(attempt) = oldest {
             self.outcome(slot, attempt, outcome, now);
         }
