@@ -263,7 +263,11 @@ fn run<'a, E: Exchange + 'a>(
         // The call's own span, looked up once for its sink and its `call` field (and not kept
         // while the call waits).
         let (id, mut orders) = {
-            let span = tracing::Span::current();
+            let span = if telemetry::tracing_off() {
+                tracing::Span::none()
+            } else {
+                tracing::Span::current()
+            };
             let sink = call.sink(log, &span);
             let started = match start {
                 Start::Fresh => shared.start(spec, sink),
@@ -274,7 +278,9 @@ fn run<'a, E: Exchange + 'a>(
                     (call, orders)
                 }
             };
-            span.record("call", started.0.number());
+            if !span.is_disabled() {
+                span.record("call", started.0.number());
+            }
             started
         };
         let mut guard = CallGuard {
@@ -357,7 +363,9 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 order.traceparent = span.traceparent();
                                 if request_id.is_none() {
                                     request_id = order.headers.request_id.map(|id| id.text());
-                                    if let Some(id) = &request_id {
+                                    if let (Some(id), false) =
+                                        (&request_id, telemetry::tracing_off())
+                                    {
                                         tracing::Span::current().record("request_id", id.as_str());
                                     }
                                 }

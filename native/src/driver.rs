@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     recycles: AtomicU64,
     /// The client-wide budget of response bytes being buffered (see `max_buffered_bytes`).
     pub(crate) buffer: Arc<Semaphore>,
+    /// The engine's figures at the end of the last drain, for the event callback only (see
+    /// [`Shared::stats`]).
     stats: Mutex<Stats>,
     /// What the event callback asked for while it ran under the lock, done once it returned.
     deferred: Mutex<Deferred>,
@@ -411,7 +413,11 @@ impl Shared {
                 st.engine.cancel(id, now);
             }
         }
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
+        // The copy is only read from inside the event callback, which runs under this lock;
+        // everyone else reads the engine's own figures.
+        if self.on_event.is_some() {
+            *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = st.engine.stats();
+        }
         let next = st.engine.poll_timeout();
         if from_timer {
             st.armed = next;
@@ -784,8 +790,13 @@ impl Shared {
 
     // --- snapshots ----------------------------------------------------------------------------
 
+    /// The engine's figures; inside the event callback (under the engine lock), as they were
+    /// at the end of the previous drain.
     pub(crate) fn stats(&self) -> Stats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        if in_callback() {
+            return *self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        }
+        self.lock().engine.stats()
     }
 
     pub(crate) fn hosts(&self) -> Vec<HostView> {

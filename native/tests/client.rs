@@ -939,3 +939,45 @@ async fn relative_urls_default_headers_and_query() {
         .unwrap_err();
     assert!(matches!(e, Error::InvalidRequest { .. }), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_answer_inside_the_event_callback_and_outside_it() {
+    let server = chaos().await;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<u64>>> = Default::default();
+    let in_callback = seen.clone();
+    let slot: std::sync::Arc<std::sync::OnceLock<Client>> = Default::default();
+    let client_slot = slot.clone();
+    let client = Client::builder()
+        .engine(fast_policy())
+        .on_event(move |e| {
+            // The callback runs under the engine's lock: the figures come from the copy made
+            // at the end of the previous drain, without taking the lock again.
+            if let (Some(EventKind::CallSucceeded { .. }), Some(c)) =
+                (e.engine().map(|e| &e.kind), client_slot.get())
+            {
+                in_callback.lock().unwrap().push(c.stats().calls);
+            }
+        })
+        .build()
+        .unwrap();
+    assert!(slot.set(client.clone()).is_ok());
+    for _ in 0..2 {
+        let call = client.get(format!("{}/status/200", server.url())).send();
+        tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("a stats read inside the callback does not block the call")
+            .unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+    let stats = client.stats();
+    assert_eq!((stats.calls, stats.attempts, stats.succeeded), (2, 2, 2));
+
+    // Without a callback the figures are the engine's own.
+    let plain = Client::builder().engine(fast_policy()).build().unwrap();
+    plain
+        .get(format!("{}/status/200", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((plain.stats().calls, plain.stats().succeeded), (1, 1));
+}

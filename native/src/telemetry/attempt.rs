@@ -63,7 +63,8 @@ fn transport_name(kind: TransportError) -> &'static str {
 /// One attempt in flight: its `tracing` span (and OpenTelemetry span with the feature).
 pub(crate) struct AttemptSpan<'a> {
     span: tracing::Span,
-    started: Instant,
+    /// When the attempt began; `None` when nothing records its duration (no clock read).
+    started: Option<Instant>,
     target: Target<'a>,
     #[cfg(feature = "opentelemetry")]
     otel: otel::AttemptSpan,
@@ -98,11 +99,14 @@ impl<'a> AttemptSpan<'a> {
                 span.record("server.port", i64::from(port));
             }
         }
+        let listened = !span.is_disabled()
+            || tracing::enabled!(target: "resile::metrics", tracing::Level::INFO)
+            || cfg!(feature = "opentelemetry");
         AttemptSpan {
             #[cfg(feature = "opentelemetry")]
             otel: otel::AttemptSpan::start(call, &target, method, target.server(), resend),
             span,
-            started: Instant::now(),
+            started: listened.then(Instant::now),
             target,
         }
     }
@@ -122,14 +126,12 @@ impl<'a> AttemptSpan<'a> {
 
     /// Records how the attempt ended and its duration.
     pub(crate) fn end(self, ended: Ended) {
-        let listened = !self.span.is_disabled()
-            || tracing::enabled!(target: "resile::metrics", tracing::Level::INFO)
-            || cfg!(feature = "opentelemetry");
-        if !listened {
-            // Nothing records it: no names to write out, no clock to read.
+        // Nothing recorded it when it began (no span, no metrics): no names to write out, no
+        // clock to read.
+        let Some(started) = self.started else {
             return;
-        }
-        let seconds = self.started.elapsed().as_secs_f64();
+        };
+        let seconds = started.elapsed().as_secs_f64();
         let error = ended.error_type();
         let status = ended.status();
         if let Some(s) = status {

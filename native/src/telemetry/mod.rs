@@ -156,12 +156,18 @@ pub(crate) struct CallSink {
     otel: opentelemetry::Context,
 }
 
+/// Whether no `tracing` subscriber takes anything at all: then no span is looked up or
+/// recorded into, and no event's fields are made.
+pub(crate) fn tracing_off() -> bool {
+    tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF
+}
+
 /// Sends an engine event to `tracing` (inside its call's span when it has one), the
 /// resilience counters, the call's OpenTelemetry span and the call's log.
 pub(crate) fn engine_event(e: &Event, sink: Option<&CallSink>) {
     // With no `tracing` subscriber at all, nothing would take the event: its fields are not
     // even made. (The counter has an OpenTelemetry side of its own.)
-    if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
+    if tracing_off() {
         metrics::count(e);
     } else {
         let _inside = sink.and_then(|s| s.span.as_ref()).map(tracing::Span::enter);
