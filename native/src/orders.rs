@@ -34,6 +34,7 @@ struct Inbox {
     first: Option<CallMsg>,
     /// Orders behind it, rare (an abort and the next send together): boxed, so a mailbox,
     /// which every queued call has, keeps one pointer for them.
+    #[allow(clippy::box_collection)]
     rest: Option<Box<VecDeque<CallMsg>>>,
     /// The driver will send nothing more (the call ended or was cancelled).
     closed: bool,
