@@ -18,7 +18,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures::future;
 use futures::{Future, StreamExt};
@@ -28,7 +27,7 @@ use tracing::Instrument;
 use resile_core::{CallId, CallSpec, Outcome, TransportError, UuidText, Why};
 
 use crate::control::FallbackAnswer;
-use crate::driver::{CallGuard, CallLog, CallMsg, SendOrder, Shared};
+use crate::driver::{CallGuard, CallLog, CallMsg, Failed, SendOrder, Shared};
 use crate::error::{Error, FailureContext, LastCause};
 use crate::orders::Orders;
 use crate::telemetry::{self, AttemptSpan, Ended, Target};
@@ -91,7 +90,8 @@ pub(crate) trait Exchange {
 /// span.
 struct Out<'t> {
     n: u32,
-    timeout: Option<Duration>,
+    /// Milliseconds.
+    timeout_ms: Option<u32>,
     span: AttemptSpan<'t>,
 }
 
@@ -198,9 +198,12 @@ fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
 /// Runs one call in its `span`: starts it on the engine, performs every attempt it orders, and
 /// answers with the exchange's output or the engine's failure. Events of the call go to `log`
 /// as well, and each attempt to `target` gets its span and its measurement ([`telemetry`]).
+/// The exchange is made once the engine's first order for the call arrives: a call queued
+/// behind the concurrency limit holds only what makes it.
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
-// The integrations' entry point (the client itself starts calls with `drive_from`).
+// The integrations' entry point; the client starts its calls with [`begin`] and [`proceed`]
+// in its own future, which keeps nothing of the call's spec once the call has started.
 #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
@@ -210,10 +213,13 @@ pub(crate) async fn drive<E: Exchange>(
     log: Option<CallLog>,
     exchange: E,
 ) -> Result<E::Output, Error> {
-    drive_from(shared, spec, Start::Fresh, target, span, log, move || {
-        exchange
-    })
-    .await
+    // Started in the caller's context, outside the call's own span: whether there is a trace
+    // to carry on is the caller's.
+    let call = telemetry::Call::start(target);
+    let (guard, orders) = span.in_scope(|| begin(shared, spec, Start::Fresh, &call, log))?;
+    proceed(shared, call, guard, orders, move || exchange)
+        .instrument(span)
+        .await
 }
 
 /// How a call begins on the engine.
@@ -229,82 +235,73 @@ pub(crate) enum Start {
     Resumed { call: CallId, broke: TransportError },
 }
 
-/// [`drive`], begun as `start` says, its exchange made once the engine's first order for the
-/// call arrives: a call queued behind the concurrency limit holds only what makes it.
-pub(crate) fn drive_from<'a, E: Exchange + 'a>(
-    shared: &'a Arc<Shared>,
-    spec: CallSpec<'a>,
+/// Starts the call on the engine as `start` says, inside the call's own span (the current
+/// one): the guard that cancels it if the caller goes away, and its orders. Nothing that
+/// goes in is kept: the call's future holds the spec only until this returns.
+pub(crate) fn begin<'s>(
+    shared: &'s Arc<Shared>,
+    spec: CallSpec<'_>,
     start: Start,
-    target: Target<'a>,
-    span: tracing::Span,
+    call: &telemetry::Call<'_>,
     log: Option<CallLog>,
-    exchange: impl FnOnce() -> E + 'a,
-) -> impl Future<Output = Result<E::Output, Error>> + 'a {
-    // Started in the caller's context, outside the call's own span: whether there is a trace
-    // to carry on is the caller's. Not an `async fn` of its own, which would hold every
-    // argument once more beside the future it hands them to.
-    let call = telemetry::Call::start(target);
-    run(shared, spec, start, call, log, exchange).instrument(span)
+) -> Result<(CallGuard<'s>, Orders), Error> {
+    // The call's own span, looked up once for its sink and its `call` field (none looked up
+    // when no subscriber is installed).
+    let span = if telemetry::tracing_off() {
+        tracing::Span::none()
+    } else {
+        tracing::Span::current()
+    };
+    let sink = call.sink(log, &span);
+    let (id, orders) = match start {
+        Start::Fresh => shared.start(spec, sink),
+        Start::Download => shared.start(spec.download(), sink),
+        Start::Resumed { call, broke } => {
+            // Not open any more: the caller cancelled the download meanwhile.
+            let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
+            (call, orders)
+        }
+    };
+    if !span.is_disabled() {
+        span.record("call", id.number());
+    }
+    let guard = CallGuard {
+        shared,
+        id,
+        live: true,
+    };
+    Ok((guard, orders))
 }
 
-/// Starts the call and waits for its first order; the rest of the call, sized for its
-/// attempts in flight, is boxed only then, so a queued call stays small.
+/// The rest of a call [`begin`] started: waits for its first order, then carries out every
+/// order; the part sized for its attempts in flight is boxed only then, so a queued call stays
+/// small. Run it in the call's span.
 // An `async` block rather than an `async fn`, which would keep its arguments twice.
 #[allow(clippy::manual_async_fn)]
-fn run<'a, E: Exchange + 'a>(
+pub(crate) fn proceed<'a, E: Exchange + 'a>(
     shared: &'a Arc<Shared>,
-    spec: CallSpec<'a>,
-    start: Start,
     call: telemetry::Call<'a>,
-    log: Option<CallLog>,
+    mut guard: CallGuard<'a>,
+    mut orders: Orders,
     exchange: impl FnOnce() -> E + 'a,
 ) -> impl Future<Output = Result<E::Output, Error>> + 'a {
     async move {
-        // The call's own span, looked up once for its sink and its `call` field (and not kept
-        // while the call waits).
-        let (id, mut orders) = {
-            let span = if telemetry::tracing_off() {
-                tracing::Span::none()
-            } else {
-                tracing::Span::current()
-            };
-            let sink = call.sink(log, &span);
-            let started = match start {
-                Start::Fresh => shared.start(spec, sink),
-                Start::Download => shared.start(spec.download(), sink),
-                Start::Resumed { call, broke } => {
-                    // Not open any more: the caller cancelled the download meanwhile.
-                    let orders = shared.resume(call, broke, sink).ok_or(Error::Cancelled)?;
-                    (call, orders)
-                }
-            };
-            if !span.is_disabled() {
-                span.record("call", started.0.number());
-            }
-            started
+        // Bound by a `let`, not matched on: a `match`'s scrutinee (the first order) would be
+        // kept in this future for as long as the call runs.
+        let Some(first) = orders.next().await else {
+            // The driver dropped the call: nothing to cancel.
+            guard.live = false;
+            drop(guard);
+            call.finish(false);
+            return Err(Error::Cancelled);
         };
-        let mut guard = CallGuard {
-            shared: shared.clone(),
-            id,
-            live: true,
+        let running = Running {
+            shared,
+            call: &call,
+            guard,
+            orders,
         };
-        let running = match orders.next().await {
-            Some(first) => Box::pin(
-                Running {
-                    shared,
-                    call: &call,
-                    guard,
-                    orders,
-                }
-                .attempts(first, exchange()),
-            ),
-            None => {
-                guard.live = false;
-                call.finish(false);
-                return Err(Error::Cancelled);
-            }
-        };
-        let result = running.await;
+        let result = Box::pin(running.attempts(first, exchange())).await;
         call.finish(result.is_ok());
         result
     }
@@ -314,7 +311,7 @@ fn run<'a, E: Exchange + 'a>(
 struct Running<'s, 'c, 't> {
     shared: &'s Arc<Shared>,
     call: &'c telemetry::Call<'t>,
-    guard: CallGuard,
+    guard: CallGuard<'s>,
     orders: Orders,
 }
 
@@ -360,7 +357,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                             CallMsg::Send(mut order) => {
                                 attempts += 1;
                                 let span = call.attempt(order.attempt);
-                                order.traceparent = span.traceparent();
+                                order.traceparent = span.traceparent().map(Box::new);
                                 if request_id.is_none() {
                                     request_id = order.headers.request_id.map(|id| id.text());
                                     if let (Some(id), false) =
@@ -371,14 +368,22 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 }
                                 // The engine keeps the attempt's deadline: it answers `Abort` when the
                                 // attempt has taken too long, and the attempt is dropped then.
-                                let (n, timeout) = (order.attempt, order.timeout);
+                                let (n, timeout_ms) = (order.attempt, order.timeout_ms);
                                 let attempt_span = span.span();
-                                out.push(Out { n, timeout, span }, || {
-                                    exchange.send(order).instrument(attempt_span)
-                                });
+                                out.push(
+                                    Out {
+                                        n,
+                                        timeout_ms,
+                                        span,
+                                    },
+                                    || exchange.send(order).instrument(attempt_span),
+                                );
                             }
                             CallMsg::Abort { attempt, why } => {
-                                let Some(Out { timeout, span, .. }) = out.take(attempt) else {
+                                let Some(Out {
+                                    timeout_ms, span, ..
+                                }) = out.take(attempt)
+                                else {
                                     continue;
                                 };
                                 span.end(if why == Why::HedgeLost {
@@ -390,12 +395,9 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                     // A loser's abort leaves the winner's answer; a timeout ends the
                                     // latest attempt without one.
                                     exchange.lost();
-                                    last_message = Some(match timeout {
-                                        Some(t) => {
-                                            format!(
-                                                "no complete response within {} ms",
-                                                t.as_millis()
-                                            )
+                                    last_message = Some(match timeout_ms {
+                                        Some(ms) => {
+                                            format!("no complete response within {ms} ms")
                                         }
                                         None => "the attempt was aborted".to_string(),
                                     });
@@ -406,7 +408,8 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 out.abandon();
                                 return exchange.done(attempts, request_id);
                             }
-                            CallMsg::Fallback { failure, used } => {
+                            CallMsg::Fallback(fell) => {
+                                let (failure, used) = *fell;
                                 guard.live = false;
                                 out.abandon();
                                 let answer = FallbackAnswer { failure, used };
@@ -425,11 +428,12 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 };
                                 return Err(Error::from_failure(failure, cx));
                             }
-                            CallMsg::Fail {
-                                failure,
-                                detail,
-                                retry_at,
-                            } => {
+                            CallMsg::Fail(failed) => {
+                                let Failed {
+                                    failure,
+                                    detail,
+                                    retry_at,
+                                } = *failed;
                                 guard.live = false;
                                 out.abandon();
                                 let cx = FailureContext {
@@ -504,7 +508,7 @@ mod tests {
     fn ticket<'t>(call: &Call<'t>, n: u32) -> Out<'t> {
         Out {
             n,
-            timeout: None,
+            timeout_ms: None,
             span: call.attempt(n),
         }
     }

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
+use tracing::Instrument;
 use url::Url;
 
 use resile_core::config::RequestIds;
@@ -29,7 +30,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::stream::StreamingResponse;
-use crate::telemetry::Target;
+use crate::telemetry::{self, Target};
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -628,11 +629,11 @@ impl Client {
     ) -> impl Future<Output = Result<Answer<T>, Error>> {
         async move {
             let shared = &self.shared;
-            let host = transport::host_key(&req.url);
             let download = matches!(start, Start::Download | Start::Resumed { .. });
-            // The call's future is made in a block of its own: what goes into it is not kept
-            // beside it while it runs.
+            // The call is started, and the rest of its future made, in a block of its own:
+            // the spec and what goes into the exchange are not kept beside it while it runs.
             let answer = {
+                let host = transport::host_key(&req.url);
                 let mut spec =
                     CallSpec::new(options.method, &host).idempotency(options.idempotency);
                 spec.replayable = req.body.replayable();
@@ -685,7 +686,12 @@ impl Client {
                     redact: &shared.config.redact_query_params,
                 };
                 let span = call_span(&req, &shared.config.redact_query_params);
-                call_loop::drive_from(shared, spec, start, target, span, None, exchange)
+                // Started in the caller's context, outside the call's own span: whether there
+                // is a trace to carry on is the caller's.
+                let call = telemetry::Call::start(target);
+                let (guard, orders) =
+                    span.in_scope(|| call_loop::begin(shared, spec, start, &call, None))?;
+                call_loop::proceed(shared, call, guard, orders, exchange).instrument(span)
             }
             .await?;
             // Taken from the request now the call is over, rather than copied for the answer.

@@ -56,29 +56,33 @@ pub(crate) enum CallMsg {
     Abort { attempt: u32, why: Why },
     /// The last response is final.
     Done { attempts: u32 },
-    /// The call failed.
-    Fail {
-        failure: Failure,
-        detail: Option<String>,
-        retry_at: Option<SystemTime>,
-    },
-    /// The call answers with its fallback instead of failing with `failure`.
-    Fallback {
-        failure: Failure,
-        used: FallbackUsed,
-    },
+    /// The call failed (boxed, as the fallback: a call's mailbox keeps its first order
+    /// inline, sized by the largest order, and a failure is rare).
+    Fail(Box<Failed>),
+    /// The call answers with its fallback instead of failing with the failure.
+    Fallback(Box<(Failure, FallbackUsed)>),
+}
+
+/// How a call failed, as its loop reports it.
+pub(crate) struct Failed {
+    pub failure: Failure,
+    pub detail: Option<String>,
+    pub retry_at: Option<SystemTime>,
 }
 
 /// One attempt, as the engine ordered it.
 pub(crate) struct SendOrder {
     pub attempt: u32,
-    pub timeout: Option<Duration>,
+    /// The attempt's time limit in milliseconds (saturating), for the message of an attempt
+    /// the engine aborts: half a `Duration`'s size in the order, which waits in the mailbox.
+    pub timeout_ms: Option<u32>,
     /// The headers the engine decided for this attempt.
     pub headers: AttemptHeaders,
     /// The value of the token generation `headers` names.
     pub token: Option<Secret>,
-    /// The W3C `traceparent` of the attempt's span, under a caller's trace.
-    pub traceparent: Option<reqwest::header::HeaderValue>,
+    /// The W3C `traceparent` of the attempt's span, under a caller's trace (boxed: the order
+    /// waits in the call's mailbox, sized by it, and most calls carry none).
+    pub traceparent: Option<Box<reqwest::header::HeaderValue>>,
 }
 
 struct State {
@@ -442,7 +446,8 @@ impl Shared {
                     let token = headers.token.and_then(|g| st.tokens.get(g).cloned());
                     let order = SendOrder {
                         attempt,
-                        timeout,
+                        timeout_ms: timeout
+                            .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
                         token,
                         headers,
                         traceparent: None,
@@ -475,7 +480,8 @@ impl Shared {
                     failure,
                     used,
                 } => {
-                    st.waiters.finish(call, CallMsg::Fallback { failure, used });
+                    st.waiters
+                        .finish(call, CallMsg::Fallback(Box::new((failure, used))));
                 }
                 Action::Fail { call, failure } => {
                     let detail = match failure.why {
@@ -486,11 +492,11 @@ impl Shared {
                         _ => None,
                     };
                     let retry_at = failure.retry_at.map(|at| self.system_time(at, now));
-                    let fail = CallMsg::Fail {
+                    let fail = CallMsg::Fail(Box::new(Failed {
                         failure,
                         detail,
                         retry_at,
-                    };
+                    }));
                     st.waiters.finish(call, fail);
                 }
                 _ => {}
@@ -847,13 +853,14 @@ async fn run_timer(weak: Weak<Shared>, notify: Arc<Notify>) {
 }
 
 /// Cancels its call when dropped before the call ended (the caller's future went away).
-pub(crate) struct CallGuard {
-    pub(crate) shared: Arc<Shared>,
+pub(crate) struct CallGuard<'s> {
+    /// Borrowed from the call's future, which holds the client.
+    pub(crate) shared: &'s Shared,
     pub(crate) id: CallId,
     pub(crate) live: bool,
 }
 
-impl Drop for CallGuard {
+impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         if self.live {
             self.shared.cancel(self.id);

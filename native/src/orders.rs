@@ -32,7 +32,10 @@ use crate::telemetry::CallSink;
 struct Inbox {
     /// The oldest pending order, while `rest` is empty or after it.
     first: Option<CallMsg>,
-    rest: VecDeque<CallMsg>,
+    /// Orders behind it, rare (an abort and the next send together): boxed, so a mailbox,
+    /// which every queued call has, keeps one pointer for them.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<CallMsg>>>,
     /// The driver will send nothing more (the call ended or was cancelled).
     closed: bool,
     /// The call's loop is gone: orders for it are not delivered.
@@ -86,8 +89,12 @@ impl Stream for Orders {
             }
         }
         let mut inbox = mailbox.inbox();
-        if let Some(msg) = inbox.first.take().or_else(|| inbox.rest.pop_front()) {
-            if inbox.rest.is_empty() && !inbox.closed {
+        let next = match inbox.first.take() {
+            Some(msg) => Some(msg),
+            None => inbox.rest.as_mut().and_then(|rest| rest.pop_front()),
+        };
+        if let Some(msg) = next {
+            if inbox.rest.as_ref().is_none_or(|rest| rest.is_empty()) && !inbox.closed {
                 mailbox.ready.store(false, Ordering::Release);
             }
             return Poll::Ready(Some(msg));
@@ -113,10 +120,10 @@ impl Outbox {
         if inbox.gone {
             return false;
         }
-        if inbox.first.is_none() && inbox.rest.is_empty() {
+        if inbox.first.is_none() && inbox.rest.as_ref().is_none_or(|rest| rest.is_empty()) {
             inbox.first = Some(msg);
         } else {
-            inbox.rest.push_back(msg);
+            inbox.rest.get_or_insert_default().push_back(msg);
         }
         self.0.ready(inbox);
         true

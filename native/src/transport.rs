@@ -202,7 +202,7 @@ pub(crate) fn add_engine_headers(
     // The attempt's own span under the caller's trace (feature `opentelemetry`); otherwise a
     // caller's own `traceparent` is sent as it is.
     if let Some(tp) = &order.traceparent {
-        headers.insert(TRACEPARENT, tp.clone());
+        headers.insert(TRACEPARENT, HeaderValue::clone(tp));
     }
     // A caller's own key (`Idempotency::Provided`) is sent as given on every attempt.
     if let Some(key) = explicit_key {
