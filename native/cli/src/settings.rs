@@ -188,7 +188,8 @@ pub fn client_config(
         c.max_redirects = n;
     }
     if let Some(n) = args.concurrency {
-        c.max_in_flight = n.max(1);
+        // Checked by `validate` below, as the file's own value is: 0 is refused, not made 1.
+        c.max_in_flight = n;
     }
     if let Some(seed) = args.seed {
         c.seed = Some(seed);
