@@ -180,7 +180,8 @@ pub fn client_config(
         });
     }
     if let Some(d) = args.connect_timeout {
-        c.connect_timeout_ms = Some((d.as_millis() as u64).max(1));
+        // Refused by `validate` at 0, as --attempt-timeout 0s is, not made 1 ms.
+        c.connect_timeout_ms = Some(d.as_millis() as u64);
     }
     if args.no_follow {
         c.max_redirects = 0;
