@@ -180,7 +180,8 @@ pub fn client_config(
         });
     }
     if let Some(d) = args.connect_timeout {
-        c.connect_timeout_ms = Some((d.as_millis() as u64).max(1));
+        // Refused by `validate` at 0, as --attempt-timeout 0s is, not made 1 ms.
+        c.connect_timeout_ms = Some(d.as_millis() as u64);
     }
     if args.no_follow {
         c.max_redirects = 0;
@@ -188,7 +189,8 @@ pub fn client_config(
         c.max_redirects = n;
     }
     if let Some(n) = args.concurrency {
-        c.max_in_flight = n.max(1);
+        // Checked by `validate` below, as the file's own value is: 0 is refused, not made 1.
+        c.max_in_flight = n;
     }
     if let Some(seed) = args.seed {
         c.seed = Some(seed);

@@ -62,6 +62,9 @@ fn usage_errors_exit_2_with_one_line() {
         ("--attempt-timeout", "0s"),
         ("--burst", "0"),
         ("--retries", "1000"),
+        // Refused as the config file's `max_in_flight = 0` is, not run one at a time.
+        ("--concurrency", "0"),
+        ("--connect-timeout", "0s"),
     ] {
         let o = resile(&["get", "http://127.0.0.1:1/", "--rate", "1/s", flag, value]);
         assert_eq!(code(&o), 2, "{flag}: {}", stderr(&o));
