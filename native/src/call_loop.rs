@@ -202,8 +202,8 @@ fn next<'o, 't, 'p, R, A: Future<Output = Attempt<R>>>(
 /// behind the concurrency limit holds only what makes it.
 ///
 /// Bounded by the engine: every order is an attempt it allowed, then `Done` or `Fail`.
-// The integrations' entry point; the client starts its calls with [`begin`] and [`proceed`]
-// in its own future, which keeps nothing of the call's spec once the call has started.
+// The integrations' entry point; the client starts its calls with [`launch`] in its own
+// future, which keeps nothing of the call's spec once the call has started.
 #[cfg_attr(not(feature = "reqwest-middleware"), allow(dead_code))]
 pub(crate) async fn drive<E: Exchange>(
     shared: &Arc<Shared>,
@@ -213,13 +213,29 @@ pub(crate) async fn drive<E: Exchange>(
     log: Option<CallLog>,
     exchange: E,
 ) -> Result<E::Output, Error> {
+    // Bound by a `let`, so the `Result` is not a temporary kept across the `await`.
+    let rest = launch(shared, spec, Start::Fresh, target, span, log, move || {
+        exchange
+    })?;
+    rest.await
+}
+
+/// Starts the call now, as `start` says ([`begin`]), and hands back the rest of it
+/// ([`proceed`]) in its span: the returned future holds nothing of `spec`.
+pub(crate) fn launch<'a, E: Exchange + 'a>(
+    shared: &'a Arc<Shared>,
+    spec: CallSpec<'_>,
+    start: Start,
+    target: Target<'a>,
+    span: tracing::Span,
+    log: Option<CallLog>,
+    exchange: impl FnOnce() -> E + 'a,
+) -> Result<impl Future<Output = Result<E::Output, Error>> + 'a, Error> {
     // Started in the caller's context, outside the call's own span: whether there is a trace
     // to carry on is the caller's.
     let call = telemetry::Call::start(target);
-    let (guard, orders) = span.in_scope(|| begin(shared, spec, Start::Fresh, &call, log))?;
-    proceed(shared, call, guard, orders, move || exchange)
-        .instrument(span)
-        .await
+    let (guard, orders) = span.in_scope(|| begin(shared, spec, start, &call, log))?;
+    Ok(proceed(shared, call, guard, orders, exchange).instrument(span))
 }
 
 /// How a call begins on the engine.
@@ -238,7 +254,7 @@ pub(crate) enum Start {
 /// Starts the call on the engine as `start` says, inside the call's own span (the current
 /// one): the guard that cancels it if the caller goes away, and its orders. Nothing that
 /// goes in is kept: the call's future holds the spec only until this returns.
-pub(crate) fn begin<'s>(
+fn begin<'s>(
     shared: &'s Arc<Shared>,
     spec: CallSpec<'_>,
     start: Start,
@@ -278,7 +294,7 @@ pub(crate) fn begin<'s>(
 /// small. Run it in the call's span.
 // An `async` block rather than an `async fn`, which would keep its arguments twice.
 #[allow(clippy::manual_async_fn)]
-pub(crate) fn proceed<'a, E: Exchange + 'a>(
+fn proceed<'a, E: Exchange + 'a>(
     shared: &'a Arc<Shared>,
     call: telemetry::Call<'a>,
     mut guard: CallGuard<'a>,

@@ -10,7 +10,6 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
-use tracing::Instrument;
 use url::Url;
 
 use resile_core::config::RequestIds;
@@ -30,7 +29,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::stream::StreamingResponse;
-use crate::telemetry::{self, Target};
+use crate::telemetry::Target;
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -686,12 +685,10 @@ impl Client {
                     redact: &shared.config.redact_query_params,
                 };
                 let span = call_span(&req, &shared.config.redact_query_params);
-                // Started in the caller's context, outside the call's own span: whether there
-                // is a trace to carry on is the caller's.
-                let call = telemetry::Call::start(target);
-                let (guard, orders) =
-                    span.in_scope(|| call_loop::begin(shared, spec, start, &call, None))?;
-                call_loop::proceed(shared, call, guard, orders, exchange).instrument(span)
+                // Bound by a `let`: as the block's last expression, the `Result` would be a
+                // temporary kept beside the future for as long as it is awaited.
+                let rest = call_loop::launch(shared, spec, start, target, span, None, exchange)?;
+                rest
             }
             .await?;
             // Taken from the request now the call is over, rather than copied for the answer.

@@ -42,6 +42,13 @@ struct Inbox {
     gone: bool,
 }
 
+impl Inbox {
+    /// Whether no order waits behind `first`.
+    fn nothing_behind(&self) -> bool {
+        self.rest.as_ref().is_none_or(|rest| rest.is_empty())
+    }
+}
+
 #[derive(Default)]
 struct Mailbox {
     inbox: Mutex<Inbox>,
@@ -94,7 +101,7 @@ impl Stream for Orders {
             None => inbox.rest.as_mut().and_then(|rest| rest.pop_front()),
         };
         if let Some(msg) = next {
-            if inbox.rest.as_ref().is_none_or(|rest| rest.is_empty()) && !inbox.closed {
+            if inbox.nothing_behind() && !inbox.closed {
                 mailbox.ready.store(false, Ordering::Release);
             }
             return Poll::Ready(Some(msg));
@@ -120,7 +127,7 @@ impl Outbox {
         if inbox.gone {
             return false;
         }
-        if inbox.first.is_none() && inbox.rest.as_ref().is_none_or(|rest| rest.is_empty()) {
+        if inbox.first.is_none() && inbox.nothing_behind() {
             inbox.first = Some(msg);
         } else {
             inbox.rest.get_or_insert_default().push_back(msg);
