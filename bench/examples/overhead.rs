@@ -1,8 +1,9 @@
 //! Where the native client's per-call overhead goes: the same healthy load through variants.
 //!
 //! - `cargo run --release -p resile-bench --example overhead`: every variant, three rounds;
-//! - `... --example overhead -- reqwest` (or `resile`, or `resile-noid` with request ids off):
-//!   one client only, five rounds, for
+//! - `... --example overhead -- reqwest` (or `resile`, `resile-noid` with request ids off, or
+//!   `middleware`: reqwest-middleware + reqwest-retry, as the load bench builds it): one client
+//!   only, five rounds, for
 //!   `CALLS=3000 valgrind --tool=callgrind target/release/examples/overhead resile`;
 //! - `... --example overhead -- memory`: the size of a call's future, and the heap a call holds
 //!   while it is in flight (on `/slow`) or queued behind `max_in_flight`, next to raw reqwest.
@@ -217,6 +218,27 @@ fn main() {
                 for _ in 0..5 {
                     let (c, u) = (raw.clone(), url.clone());
                     drive("reqwest", move || {
+                        let (c, u) = (c.clone(), u.clone());
+                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                    })
+                    .await;
+                }
+            } else if which == "middleware" {
+                let raw = reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()
+                    .unwrap();
+                let policy = reqwest_retry::policies::ExponentialBackoff::builder()
+                    .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
+                    .build_with_max_retries(3);
+                let client = reqwest_middleware::ClientBuilder::new(raw)
+                    .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
+                        policy,
+                    ))
+                    .build();
+                for _ in 0..5 {
+                    let (c, u) = (client.clone(), url.clone());
+                    drive("middleware", move || {
                         let (c, u) = (c.clone(), u.clone());
                         async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
                     })

@@ -727,14 +727,14 @@ struct Transport<'r, T, M> {
 
 impl<'r, T, M, F> Exchange for Transport<'r, T, M>
 where
-    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Limits, BodyMode<'r>) -> F,
+    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Option<UuidText>, Limits, BodyMode<'r>) -> F,
     F: Future<Output = Attempt> + Send,
 {
     type Received = Received;
     type Output = Answered<T>;
     type Attempt = F;
 
-    fn send(&mut self, order: SendOrder) -> F {
+    fn send(&mut self, order: SendOrder, request_id: Option<&UuidText>) -> F {
         let shared: &'r Shared = self.shared;
         let mode = if self.stream {
             BodyMode::Stream
@@ -747,7 +747,7 @@ where
             shared.http()
         };
         let (req, limits) = (self.req, self.limits);
-        (self.attempt)(http, req, order, limits, mode)
+        (self.attempt)(http, req, order, request_id.copied(), limits, mode)
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
