@@ -91,6 +91,17 @@ where
     );
 }
 
+/// Five rounds of `drive`, for callgrind (`CALLS=3000 valgrind --tool=callgrind ...`).
+async fn rounds<F, Fut>(name: &str, f: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    for _ in 0..5 {
+        drive(name, f.clone()).await;
+    }
+}
+
 /// Calls held open at once by the memory measurement.
 const HELD: usize = 512;
 
@@ -210,40 +221,34 @@ fn main() {
     }
     if let Some(which) = only {
         rt.block_on(async {
+            let pool = || {
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .build()
+                    .unwrap()
+            };
+            let u = url.clone();
             if which == "reqwest" {
-                let raw = reqwest::Client::builder()
-                    .pool_max_idle_per_host(64)
-                    .build()
-                    .unwrap();
-                for _ in 0..5 {
-                    let (c, u) = (raw.clone(), url.clone());
-                    drive("reqwest", move || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
-                    })
-                    .await;
-                }
+                let raw = pool();
+                rounds("reqwest", move || {
+                    let (c, u) = (raw.clone(), u.clone());
+                    async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                })
+                .await;
             } else if which == "middleware" {
-                let raw = reqwest::Client::builder()
-                    .pool_max_idle_per_host(64)
-                    .build()
-                    .unwrap();
                 let policy = reqwest_retry::policies::ExponentialBackoff::builder()
                     .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
                     .build_with_max_retries(3);
-                let client = reqwest_middleware::ClientBuilder::new(raw)
+                let client = reqwest_middleware::ClientBuilder::new(pool())
                     .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
                         policy,
                     ))
                     .build();
-                for _ in 0..5 {
-                    let (c, u) = (client.clone(), url.clone());
-                    drive("middleware", move || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
-                    })
-                    .await;
-                }
+                rounds("middleware", move || {
+                    let (c, u) = (client.clone(), u.clone());
+                    async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                })
+                .await;
             } else {
                 // `resile-noid`: request ids off.
                 let ids = match which.as_str() {
@@ -261,14 +266,11 @@ fn main() {
                     builder = builder.max_in_flight(n);
                 }
                 let resile = builder.build().unwrap();
-                for _ in 0..5 {
-                    let (c, u) = (resile.clone(), url.clone());
-                    drive("resile", move || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.is_ok() }
-                    })
-                    .await;
-                }
+                rounds("resile", move || {
+                    let (c, u) = (resile.clone(), u.clone());
+                    async move { c.get(&u).send().await.is_ok() }
+                })
+                .await;
             }
         });
         server.stop();

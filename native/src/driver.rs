@@ -918,17 +918,8 @@ mod tests {
     use futures::Stream;
     use resile_core::Method;
 
-    use crate::telemetry::{Call, Target};
+    use crate::orders::tests::sink;
     use crate::transport::HintHeaders;
-
-    fn sink() -> CallSink {
-        let target = Target {
-            method: "GET",
-            url: "http://a.test/",
-            redact: &[],
-        };
-        Call::start(target).sink(None, &tracing::Span::none())
-    }
 
     fn next(orders: &mut Orders) -> Poll<Option<CallMsg>> {
         Pin::new(orders).poll_next(&mut Context::from_waker(Waker::noop()))

@@ -231,7 +231,7 @@ impl Mailboxes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::task::Waker;
 
@@ -239,7 +239,8 @@ mod tests {
 
     use crate::telemetry::{Call, Target};
 
-    fn sink() -> CallSink {
+    /// A sink for a test's call, its events going nowhere.
+    pub(crate) fn sink() -> CallSink {
         let target = Target {
             method: "GET",
             url: "http://a.test/",
