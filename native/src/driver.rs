@@ -925,13 +925,14 @@ mod tests {
         Pin::new(orders).poll_next(&mut Context::from_waker(Waker::noop()))
     }
 
-    /// A call started, its first order still unread, and the report of its first attempt's 200.
+    /// A call started, its first order (a `Send`) unread in its mailbox.
     fn started() -> (Arc<Shared>, CallId, Orders) {
         let shared = Shared::new(ClientConfig::default(), None, None, None).unwrap();
         let (id, orders) = shared.start(CallSpec::new(Method::Get, "http://a.test"), sink());
         (shared, id, orders)
     }
 
+    /// The call's report of its first attempt: a 200.
     fn ok(shared: &Shared, id: CallId) -> Option<CallMsg> {
         let map = HeaderMap::new();
         let hints = HintHeaders::new(&map);
