@@ -1,8 +1,9 @@
 //! Where the native client's per-call overhead goes: the same healthy load through variants.
 //!
 //! - `cargo run --release -p resile-bench --example overhead`: every variant, three rounds;
-//! - `... --example overhead -- reqwest` (or `resile`, or `resile-noid` with request ids off):
-//!   one client only, five rounds, for
+//! - `... --example overhead -- reqwest` (or `resile`, `resile-noid` with request ids off, or
+//!   `middleware`: reqwest-middleware + reqwest-retry, as the load bench builds it): one client
+//!   only, five rounds, for
 //!   `CALLS=3000 valgrind --tool=callgrind target/release/examples/overhead resile`;
 //! - `... --example overhead -- memory`: the size of a call's future, and the heap a call holds
 //!   while it is in flight (on `/slow`) or queued behind `max_in_flight`, next to raw reqwest.
@@ -88,6 +89,17 @@ where
         "{name:<40} {:>8.0} calls/s {cpu_us:>6.1} µs CPU per call (client + server)",
         *CALLS as f64 / started.elapsed().as_secs_f64()
     );
+}
+
+/// Five rounds of `drive`, for callgrind (`CALLS=3000 valgrind --tool=callgrind ...`).
+async fn rounds<F, Fut>(name: &str, f: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    for _ in 0..5 {
+        drive(name, f.clone()).await;
+    }
 }
 
 /// Calls held open at once by the memory measurement.
@@ -209,19 +221,34 @@ fn main() {
     }
     if let Some(which) = only {
         rt.block_on(async {
-            if which == "reqwest" {
-                let raw = reqwest::Client::builder()
+            let pool = || {
+                reqwest::Client::builder()
                     .pool_max_idle_per_host(64)
                     .build()
-                    .unwrap();
-                for _ in 0..5 {
-                    let (c, u) = (raw.clone(), url.clone());
-                    drive("reqwest", move || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
-                    })
-                    .await;
-                }
+                    .unwrap()
+            };
+            let u = url.clone();
+            if which == "reqwest" {
+                let raw = pool();
+                rounds("reqwest", move || {
+                    let (c, u) = (raw.clone(), u.clone());
+                    async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                })
+                .await;
+            } else if which == "middleware" {
+                let policy = reqwest_retry::policies::ExponentialBackoff::builder()
+                    .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
+                    .build_with_max_retries(3);
+                let client = reqwest_middleware::ClientBuilder::new(pool())
+                    .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
+                        policy,
+                    ))
+                    .build();
+                rounds("middleware", move || {
+                    let (c, u) = (client.clone(), u.clone());
+                    async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+                })
+                .await;
             } else {
                 // `resile-noid`: request ids off.
                 let ids = match which.as_str() {
@@ -239,14 +266,11 @@ fn main() {
                     builder = builder.max_in_flight(n);
                 }
                 let resile = builder.build().unwrap();
-                for _ in 0..5 {
-                    let (c, u) = (resile.clone(), url.clone());
-                    drive("resile", move || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.is_ok() }
-                    })
-                    .await;
-                }
+                rounds("resile", move || {
+                    let (c, u) = (resile.clone(), u.clone());
+                    async move { c.get(&u).send().await.is_ok() }
+                })
+                .await;
             }
         });
         server.stop();

@@ -127,6 +127,11 @@ impl UuidText {
         // Only ASCII hex digits and dashes (see `Uuid::to_text`).
         core::str::from_utf8(&self.0).unwrap_or("")
     }
+
+    /// The text's bytes, without checking them again (a header value made of them).
+    pub fn as_bytes(&self) -> &[u8; 36] {
+        &self.0
+    }
 }
 
 impl fmt::Display for UuidText {

@@ -44,8 +44,10 @@ pub(crate) trait Exchange {
     /// One attempt in progress (run in place by the call's loop, which is boxed once).
     type Attempt: Future<Output = Attempt<Self::Received>> + Send;
 
-    /// Starts one attempt the engine ordered. Dropped unfinished when the engine aborts it.
-    fn send(&mut self, order: SendOrder) -> Self::Attempt;
+    /// Starts one attempt the engine ordered, with the call's request id formatted once by the
+    /// loop (`request_id`: the engine's id of the order, the same on every attempt). Dropped
+    /// unfinished when the engine aborts it.
+    fn send(&mut self, order: SendOrder, request_id: Option<&UuidText>) -> Self::Attempt;
 
     /// Tells the engine what a response means (through `report`, exactly once) and keeps it as
     /// the call's latest answer.
@@ -392,7 +394,11 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                         timeout_ms,
                                         span,
                                     },
-                                    || exchange.send(order).instrument(attempt_span),
+                                    || {
+                                        exchange
+                                            .send(order, request_id.as_ref())
+                                            .instrument(attempt_span)
+                                    },
                                 );
                             }
                             CallMsg::Abort { attempt, why } => {
@@ -467,8 +473,10 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                 };
                 match outcome {
                     Attempt::Response(received) => {
+                        // The order the report makes comes back here when nothing waits
+                        // before it: carried out next, without the mailbox.
                         exchange.received(received, |outcome| {
-                            shared.handle(id, attempt, outcome);
+                            pending = shared.handle(id, attempt, outcome);
                         });
                         span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
                         last_message = None;
@@ -476,7 +484,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                     Attempt::Failed { kind, message } => {
                         tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
                         span.end(Ended::Transport(kind));
-                        shared.handle(id, attempt, Outcome::Transport(kind));
+                        pending = shared.handle(id, attempt, Outcome::Transport(kind));
                         exchange.lost();
                         last_message = Some(message);
                     }

@@ -556,7 +556,7 @@ impl Client {
         self.run_from::<()>(req, options, None, true, Start::Fresh)
             .map(|answer| {
                 let answer = answer?;
-                StreamingResponse::from_answer(answer.response, answer.stream)
+                StreamingResponse::from_answer(answer.response, answer.stream.map(|s| *s))
             })
     }
 
@@ -606,7 +606,7 @@ impl Client {
                 message: "a download's answer came from no call".into(),
             });
         };
-        match StreamingResponse::from_answer(answer.response, answer.stream) {
+        match StreamingResponse::from_answer(answer.response, answer.stream.map(|s| *s)) {
             Ok(response) => Ok((response, call)),
             Err(e) => {
                 shared.cancel(call);
@@ -727,14 +727,14 @@ struct Transport<'r, T, M> {
 
 impl<'r, T, M, F> Exchange for Transport<'r, T, M>
 where
-    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Limits, BodyMode<'r>) -> F,
+    M: Fn(reqwest::Client, &'r Prepared, SendOrder, Option<UuidText>, Limits, BodyMode<'r>) -> F,
     F: Future<Output = Attempt> + Send,
 {
     type Received = Received;
     type Output = Answered<T>;
     type Attempt = F;
 
-    fn send(&mut self, order: SendOrder) -> F {
+    fn send(&mut self, order: SendOrder, request_id: Option<&UuidText>) -> F {
         let shared: &'r Shared = self.shared;
         let mode = if self.stream {
             BodyMode::Stream
@@ -747,7 +747,7 @@ where
             shared.http()
         };
         let (req, limits) = (self.req, self.limits);
-        (self.attempt)(http, req, order, limits, mode)
+        (self.attempt)(http, req, order, request_id.copied(), limits, mode)
     }
 
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
@@ -820,7 +820,7 @@ where
                 message: "the engine finished a call that has no response".into(),
             });
         };
-        let stream = r.stream.take().map(|s| *s);
+        let stream = r.stream.take();
         if let (Some(key), true) = (self.keep_as, r.status.is_success()) {
             let stored = Stored {
                 status: r.status,
@@ -901,7 +901,9 @@ struct Answered<T> {
     request_id: Option<UuidText>,
     fallback: Option<FallbackAnswer>,
     decoded: Option<T>,
-    stream: Option<reqwest::Response>,
+    /// The unread body of a streaming call (boxed, as in [`Received`]: every other answer
+    /// carries `None`, and an answer is moved out of the call's future on its way back).
+    stream: Option<Box<reqwest::Response>>,
     call: Option<CallId>,
 }
 
@@ -932,7 +934,7 @@ impl<T> Answered<T> {
 struct Answer<T> {
     response: Response,
     decoded: Option<T>,
-    stream: Option<reqwest::Response>,
+    stream: Option<Box<reqwest::Response>>,
     /// The engine's id of the call.
     call: Option<CallId>,
 }

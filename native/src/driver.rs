@@ -96,6 +96,31 @@ struct State {
     /// The call whose attempt outcome is being fed: the host's events it causes (a hold, a
     /// learned limit, a breaker transition) belong to that call's log too.
     cause: Option<CallId>,
+    /// That call's next order, handed back to its own task, which is the one feeding the
+    /// engine ([`Shared::handle`]), rather than delivered to its mailbox ([`State::hand_back`]).
+    handed: Option<CallMsg>,
+}
+
+impl State {
+    /// `msg` for `call`, handed back to the call's own task when that task is the one feeding
+    /// the engine now and nothing waits before it in the call's mailbox, so that it is read at
+    /// once without the mailbox; otherwise given back, to be delivered. Orders decided for
+    /// other calls (a timer, another call's completion) always go through their mailboxes.
+    fn hand_back(&mut self, call: CallId, msg: CallMsg) -> Option<CallMsg> {
+        if self.cause == Some(call) && self.handed.is_none() && self.waiters.idle(call) {
+            self.handed = Some(msg);
+            return None;
+        }
+        Some(msg)
+    }
+
+    /// Gives `call` its last order and closes its mailbox.
+    fn finish(&mut self, call: CallId, msg: CallMsg) {
+        match self.hand_back(call, msg) {
+            Some(msg) => self.waiters.finish(call, msg),
+            None => self.waiters.close(call),
+        }
+    }
 }
 
 thread_local! {
@@ -311,6 +336,7 @@ impl Shared {
                 token_error: None,
                 armed: None,
                 cause: None,
+                handed: None,
             }),
             origin: tokio::time::Instant::now(),
             notify: Arc::new(Notify::new()),
@@ -387,13 +413,19 @@ impl Shared {
 
     /// Feeds one input and drains the engine, under the lock.
     fn with_engine<R>(&self, input: impl FnOnce(&mut State, Instant) -> R) -> R {
+        self.feed(input).0
+    }
+
+    /// Feeds one input and drains the engine, under the lock; with the order handed back to
+    /// the call whose attempt's outcome the input was, if any ([`State::hand_back`]).
+    fn feed<R>(&self, input: impl FnOnce(&mut State, Instant) -> R) -> (R, Option<CallMsg>) {
         self.ensure_timer();
         let mut st = self.lock();
         let now = self.now();
         let r = input(&mut st, now);
         self.drain(&mut st, now, false);
         st.cause = None;
-        r
+        (r, st.handed.take())
     }
 
     fn drain(&self, st: &mut State, now: Instant, from_timer: bool) {
@@ -452,13 +484,18 @@ impl Shared {
                         headers,
                         traceparent: None,
                     };
-                    if !st.waiters.deliver(call, CallMsg::Send(order)) {
+                    let Some(send) = st.hand_back(call, CallMsg::Send(order)) else {
+                        continue;
+                    };
+                    if !st.waiters.deliver(call, send) {
                         st.waiters.close(call);
                         st.engine.cancel(call, now);
                     }
                 }
                 Action::Abort { call, attempt, why } => {
-                    st.waiters.deliver(call, CallMsg::Abort { attempt, why });
+                    if let Some(abort) = st.hand_back(call, CallMsg::Abort { attempt, why }) {
+                        st.waiters.deliver(call, abort);
+                    }
                 }
                 Action::RecycleConnections { failures, .. } => self.recycle_pool(failures),
                 Action::FetchToken { .. } => self.spawn_token_fetch(st, now),
@@ -473,15 +510,14 @@ impl Shared {
                 #[cfg(feature = "redis")]
                 Action::Share { host, update } => self.spawn_share(host, update),
                 Action::Done { call, attempts, .. } => {
-                    st.waiters.finish(call, CallMsg::Done { attempts });
+                    st.finish(call, CallMsg::Done { attempts });
                 }
                 Action::Fallback {
                     call,
                     failure,
                     used,
                 } => {
-                    st.waiters
-                        .finish(call, CallMsg::Fallback(Box::new((failure, used))));
+                    st.finish(call, CallMsg::Fallback(Box::new((failure, used))));
                 }
                 Action::Fail { call, failure } => {
                     let detail = match failure.why {
@@ -497,7 +533,7 @@ impl Shared {
                         detail,
                         retry_at,
                     }));
-                    st.waiters.finish(call, fail);
+                    st.finish(call, fail);
                 }
                 _ => {}
             }
@@ -561,12 +597,17 @@ impl Shared {
         self.with_engine(|st, now| st.engine.body_read(call, now));
     }
 
-    /// Reports how an attempt ended.
-    pub(crate) fn handle(&self, id: CallId, attempt: u32, outcome: Outcome<'_>) {
-        self.with_engine(|st, now| {
+    /// Reports how an attempt ended, from the call's own task. The call's next order comes
+    /// back here when nothing waits before it in the call's mailbox (`Done` after a success,
+    /// the next `Send` of a retry at once): the caller carries it out before it reads its
+    /// mailbox again. The rest are in the mailbox, in the engine's order.
+    #[must_use]
+    pub(crate) fn handle(&self, id: CallId, attempt: u32, outcome: Outcome<'_>) -> Option<CallMsg> {
+        let ((), handed) = self.feed(|st, now| {
             st.cause = Some(id);
             st.engine.handle_attempt(id, attempt, outcome, now)
         });
+        handed
     }
 
     /// Runs a breaker control on the engine. Not from inside the event callback, which runs
@@ -865,5 +906,69 @@ impl Drop for CallGuard<'_> {
         if self.live {
             self.shared.cancel(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use futures::Stream;
+    use resile_core::Method;
+
+    use crate::orders::tests::sink;
+    use crate::transport::HintHeaders;
+
+    fn next(orders: &mut Orders) -> Poll<Option<CallMsg>> {
+        Pin::new(orders).poll_next(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// A call started, its first order (a `Send`) unread in its mailbox.
+    fn started() -> (Arc<Shared>, CallId, Orders) {
+        let shared = Shared::new(ClientConfig::default(), None, None, None).unwrap();
+        let (id, orders) = shared.start(CallSpec::new(Method::Get, "http://a.test"), sink());
+        (shared, id, orders)
+    }
+
+    /// The call's report of its first attempt: a 200.
+    fn ok(shared: &Shared, id: CallId) -> Option<CallMsg> {
+        let map = HeaderMap::new();
+        let hints = HintHeaders::new(&map);
+        let response = resile_core::Response::new(200, &hints, Shared::wall());
+        shared.handle(id, 1, Outcome::Response(response))
+    }
+
+    #[test]
+    fn a_calls_own_report_gets_its_next_order_back_without_the_mailbox() {
+        let (shared, id, mut orders) = started();
+        // The first order was decided as the call started: in its mailbox.
+        assert!(matches!(
+            next(&mut orders),
+            Poll::Ready(Some(CallMsg::Send(_)))
+        ));
+        assert!(matches!(
+            ok(&shared, id),
+            Some(CallMsg::Done { attempts: 1 })
+        ));
+        // The mailbox holds only its end.
+        assert!(matches!(next(&mut orders), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn an_order_handed_back_never_overtakes_one_in_the_mailbox() {
+        let (shared, id, mut orders) = started();
+        // The first order is still unread when the call reports: what follows queues behind it.
+        assert!(ok(&shared, id).is_none());
+        assert!(matches!(
+            next(&mut orders),
+            Poll::Ready(Some(CallMsg::Send(_)))
+        ));
+        assert!(matches!(
+            next(&mut orders),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(matches!(next(&mut orders), Poll::Ready(None)));
     }
 }

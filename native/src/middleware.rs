@@ -223,7 +223,7 @@ impl<'n> Exchange for Downstream<'n, '_> {
     type Output = Response;
     type Attempt = BoxFuture<'n, Attempt<Self::Received>>;
 
-    fn send(&mut self, order: SendOrder) -> Self::Attempt {
+    fn send(&mut self, order: SendOrder, request_id: Option<&UuidText>) -> Self::Attempt {
         let req = match (&self.factory, self.replayable) {
             (Some(factory), _) => self.template.as_ref().map(|t| with_body(t, factory)),
             (None, true) => self.template.as_ref().and_then(Request::try_clone),
@@ -232,9 +232,15 @@ impl<'n> Exchange for Downstream<'n, '_> {
         let Some(mut req) = req else {
             return Box::pin(future::ready(Attempt::BodyGone));
         };
-        transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), &order);
-        if let (true, Some(id)) = (self.request_id.is_empty(), order.headers.request_id) {
-            *self.request_id = id.to_string();
+        let id = request_id.and_then(transport::request_id_value);
+        let key = self.explicit_key.as_ref();
+        transport::add_engine_headers(req.headers_mut(), key, &order, id.as_ref());
+        if let (true, Some(_), Some(id)) = (
+            self.request_id.is_empty(),
+            order.headers.request_id,
+            request_id,
+        ) {
+            *self.request_id = id.as_str().to_owned();
         }
         let next: Next<'n> = self.next.clone();
         let mut extensions = self.extensions.clone();

@@ -192,6 +192,16 @@ impl Mailboxes {
         }
     }
 
+    /// Whether the call's mailbox is open with nothing in it. Asked under the engine lock while
+    /// the call's own task reports to the engine: only the driver delivers (under that lock),
+    /// and the loop takes nothing while it reports, so the answer holds until the lock is let
+    /// go.
+    pub(crate) fn idle(&self, id: CallId) -> bool {
+        self.entry(id)
+            .and_then(|e| e.outbox.as_ref())
+            .is_some_and(|out| !out.0.ready.load(Ordering::Acquire))
+    }
+
     /// Delivers the call's last order and closes its mailbox.
     pub(crate) fn finish(&mut self, id: CallId, msg: CallMsg) {
         self.deliver(id, msg);
@@ -221,7 +231,7 @@ impl Mailboxes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::task::Waker;
 
@@ -229,7 +239,8 @@ mod tests {
 
     use crate::telemetry::{Call, Target};
 
-    fn sink() -> CallSink {
+    /// A sink for a test's call, its events going nowhere.
+    pub(crate) fn sink() -> CallSink {
         let target = Target {
             method: "GET",
             url: "http://a.test/",
@@ -283,6 +294,22 @@ mod tests {
         boxes.close(earlier);
         assert!(boxes.sink(later).is_some());
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
+    }
+
+    #[test]
+    fn a_mailbox_is_idle_only_while_open_with_nothing_in_it() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        assert!(!boxes.idle(call));
+        let mut orders = boxes.open(call, sink());
+        assert!(boxes.idle(call));
+        assert!(boxes.deliver(call, CallMsg::Done { attempts: 1 }));
+        assert!(!boxes.idle(call));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut orders).poll_next(&mut cx).is_ready());
+        assert!(boxes.idle(call));
+        boxes.close(call);
+        assert!(!boxes.idle(call));
     }
 
     /// Counts its wake-ups.

@@ -374,7 +374,7 @@ where
     type Output = Response<R>;
     type Attempt = BoxFuture<'static, Attempt<Response<R>>>;
 
-    fn send(&mut self, order: SendOrder) -> Self::Attempt {
+    fn send(&mut self, order: SendOrder, request_id: Option<&UuidText>) -> Self::Attempt {
         let body = match &mut self.body {
             Source::Made(factory) => ResileBody::once((factory.0)()),
             Source::Read(Some(ResileBody {
@@ -386,7 +386,9 @@ where
             },
         };
         let mut req = self.request(body);
-        transport::add_engine_headers(req.headers_mut(), self.explicit_key.as_ref(), &order);
+        let id = request_id.and_then(transport::request_id_value);
+        let key = self.explicit_key.as_ref();
+        transport::add_engine_headers(req.headers_mut(), key, &order, id.as_ref());
         let mut service = self.service.clone();
         Box::pin(async move {
             if let Err(e) = future::poll_fn(|cx| service.poll_ready(cx)).await {

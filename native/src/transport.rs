@@ -17,7 +17,7 @@ use http::{Method, StatusCode, Version};
 use url::Url;
 
 use resile_core::headers::Headers;
-use resile_core::{Authorization, Problem, TransportError};
+use resile_core::{Authorization, Problem, TransportError, UuidText};
 
 use crate::body::BodyFactory;
 use crate::driver::SendOrder;
@@ -29,14 +29,12 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName =
 /// `X-Request-ID`, the same on every attempt of a call.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(resile_core::engine::REQUEST_ID_HEADER);
 
-/// The header names the engine's attempt headers use, without parsing (or, for a name that is
-/// not a standard one, allocating) them again on every attempt.
-fn engine_header_name(name: &'static str) -> HeaderName {
-    match name {
-        resile_core::engine::REQUEST_ID_HEADER => X_REQUEST_ID,
-        resile_core::engine::IDEMPOTENCY_KEY_HEADER => IDEMPOTENCY_KEY,
-        other => HeaderName::from_static(other),
-    }
+/// The call's `X-Request-ID` value, made from the id's text the call's loop formatted once for
+/// the call ([`crate::call_loop`]), in one shared allocation: reqwest keeps a copy of the
+/// request's headers, and a value copied into a plain buffer (`HeaderValue::from_bytes`) costs
+/// a second allocation when cloned.
+pub(crate) fn request_id_value(text: &UuidText) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from_owner(*text.as_bytes())).ok()
 }
 
 /// The W3C trace context header.
@@ -142,18 +140,20 @@ pub(crate) enum BodyMode<'a> {
 
 /// Runs one attempt. Its time limit is the engine's: the engine answers `Abort` when the
 /// attempt's deadline passes, and the caller drops this future (and with it whatever the
-/// attempt had buffered).
+/// attempt had buffered). `request_id` is the text of the call's `X-Request-ID`.
 // The attempt's futures are `async` blocks: an `async fn` keeps its arguments twice.
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn attempt<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
     order: SendOrder,
+    request_id: Option<UuidText>,
     limits: Limits,
     mode: BodyMode<'a>,
 ) -> impl Future<Output = Attempt> + 'a {
     async move {
-        let (response, problem) = match exchange(http, req, &order, limits).await {
+        let sent = (&order, request_id.as_ref());
+        let (response, problem) = match exchange(http, req, sent, limits).await {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };
@@ -177,26 +177,34 @@ pub(crate) fn attempt<'a>(
 
 /// The headers of one request of an attempt: the call's own, the attempt's X-Request-ID and
 /// Idempotency-Key, and the token.
-fn attempt_headers(req: &Prepared, order: &SendOrder) -> HeaderMap {
+fn attempt_headers(req: &Prepared, (order, request_id): Sent<'_>) -> HeaderMap {
     let mut headers = req.headers.clone();
-    add_engine_headers(&mut headers, req.explicit_key.as_ref(), order);
+    let id = request_id.and_then(request_id_value);
+    add_engine_headers(&mut headers, req.explicit_key.as_ref(), order, id.as_ref());
     headers
 }
 
-/// Adds what the engine decided for one attempt to a request's headers: X-Request-ID, the
-/// Idempotency-Key (the caller's own, `explicit_key`, wins), the token on a token call, and
-/// the attempt's `traceparent` when it has one.
+/// The engine's order for an attempt, and the text of the call's `X-Request-ID`.
+type Sent<'a> = (&'a SendOrder, Option<&'a UuidText>);
+
+/// Adds what the engine decided for one attempt to a request's headers: X-Request-ID (the
+/// call's value, `request_id`, when the engine gives the call one), the Idempotency-Key (the
+/// caller's own, `explicit_key`, wins), the token on a token call, and the attempt's
+/// `traceparent` when it has one.
 pub(crate) fn add_engine_headers(
     headers: &mut HeaderMap,
     explicit_key: Option<&HeaderValue>,
     order: &SendOrder,
+    request_id: Option<&HeaderValue>,
 ) {
-    // The engine decides the attempt's headers; they are copied as they are, each value in one
-    // shared allocation: reqwest keeps a copy of the request's headers, and a value copied
-    // into a plain buffer (`HeaderValue::from_bytes`) costs a second allocation when cloned.
-    for (name, value) in order.headers.text() {
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from_owner(value)) {
-            headers.insert(engine_header_name(name), v);
+    // The engine decides the attempt's headers; they are copied as they are.
+    if let (Some(_), Some(id)) = (order.headers.request_id, request_id) {
+        headers.insert(X_REQUEST_ID, id.clone());
+    }
+    if let Some(key) = order.headers.idempotency_key {
+        // One shared allocation, as the request id's.
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from_owner(key.to_text())) {
+            headers.insert(IDEMPOTENCY_KEY, v);
         }
     }
     // The attempt's own span under the caller's trace (feature `opentelemetry`); otherwise a
@@ -255,7 +263,7 @@ fn strip_credentials(headers: &mut HeaderMap) {
 fn exchange<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
-    order: &'a SendOrder,
+    sent: Sent<'a>,
     limits: Limits,
 ) -> impl Future<Output = Result<(reqwest::Response, Option<Problem>), Attempt>> + 'a {
     async move {
@@ -279,7 +287,7 @@ fn exchange<'a>(
         loop {
             // Built afresh for every hop (rather than cloned once more per request), with what
             // the redirects so far have taken away.
-            let mut headers = attempt_headers(req, order);
+            let mut headers = attempt_headers(req, sent);
             if strip_content {
                 for h in &CONTENT_HEADERS {
                     headers.remove(h);
@@ -702,22 +710,27 @@ fn is_hint(name: &str) -> bool {
 impl<'a> HintHeaders<'a> {
     pub(crate) fn new(map: &'a HeaderMap) -> Self {
         let mut hints: Vec<(&'a str, Cow<'a, str>)> = Vec::new();
-        // `HeaderMap::iter` yields every value, the values of one name one after another.
-        for (name, value) in map {
-            let name = name.as_str();
-            if !is_hint(name) {
+        // Each name once (`HeaderMap::keys` walks the entries alone, not every value's links):
+        // a response without hints is turned away name by name at its first letter, and only
+        // a hint's values are looked up.
+        for name in map.keys() {
+            if !is_hint(name.as_str()) {
                 continue;
             }
-            let Ok(value) = value.to_str() else { continue };
-            match hints.last_mut() {
-                Some((last, joined)) if *last == name => {
-                    let mut text = std::mem::take(joined).into_owned();
-                    text.push_str(", ");
-                    text.push_str(value);
-                    *joined = Cow::Owned(text);
+            let mut values = map.get_all(name).iter().filter_map(|v| v.to_str().ok());
+            let Some(first) = values.next() else { continue };
+            let joined = match values.next() {
+                None => Cow::Borrowed(first),
+                Some(second) => {
+                    let mut text = format!("{first}, {second}");
+                    for more in values {
+                        text.push_str(", ");
+                        text.push_str(more);
+                    }
+                    Cow::Owned(text)
                 }
-                _ => hints.push((name, Cow::Borrowed(value))),
-            }
+            };
+            hints.push((name.as_str(), joined));
         }
         HintHeaders { hints }
     }
@@ -817,9 +830,22 @@ mod tests {
         let mut map = HeaderMap::new();
         map.append("link", HeaderValue::from_static("<a>; rel=\"first\""));
         map.append("link", HeaderValue::from_static("<b>; rel=\"next\""));
+        map.append("link", HeaderValue::from_bytes(b"\xff").unwrap());
+        map.append("link", HeaderValue::from_static("<c>; rel=\"last\""));
+        map.insert("content-type", HeaderValue::from_static("text/plain"));
         map.insert("retry-after", HeaderValue::from_static("3"));
+        map.insert(
+            "x-ratelimit-remaining",
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
         let h = HintHeaders::new(&map);
-        assert_eq!(h.get("link"), Some("<a>; rel=\"first\", <b>; rel=\"next\""));
+        assert_eq!(
+            h.get("link"),
+            Some("<a>; rel=\"first\", <b>; rel=\"next\", <c>; rel=\"last\"")
+        );
+        assert_eq!(h.get("content-type"), None);
+        // A hint whose only value is not text is no hint.
+        assert!(!h.may_have_prefix("x-ratelimit"));
         assert_eq!(h.get("retry-after"), Some("3"));
         assert_eq!(h.get("x-none"), None);
     }

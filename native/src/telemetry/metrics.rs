@@ -67,11 +67,8 @@ pub(super) fn host(kind: &EventKind) -> Option<&str> {
     }
 }
 
-/// Counts a resilience event in `resile.events`.
-pub(super) fn count(e: &Event) {
-    let Some(name) = event_name(&e.kind) else {
-        return;
-    };
+/// Counts a resilience event in `resile.events`, under its `name` ([`event_name`]).
+pub(super) fn count(e: &Event, name: &'static str) {
     let reason = e.kind.why().map(|w| w.name());
     let host = host(&e.kind);
     tracing::event!(

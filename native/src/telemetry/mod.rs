@@ -165,14 +165,21 @@ pub(crate) fn tracing_off() -> bool {
 /// Sends an engine event to `tracing` (inside its call's span when it has one), the
 /// resilience counters, the call's OpenTelemetry span and the call's log.
 pub(crate) fn engine_event(e: &Event, sink: Option<&CallSink>) {
-    // With no `tracing` subscriber at all, nothing would take the event: its fields are not
-    // even made. (The counter has an OpenTelemetry side of its own.)
+    // Only the resilience events are counted: the routine ones (a call or an attempt
+    // starting, a success) cost this test. With no `tracing` subscriber at all, nothing would
+    // take the event: its fields are not even made. (The counter has an OpenTelemetry side of
+    // its own.)
+    let counted = metrics::event_name(&e.kind);
     if tracing_off() {
-        metrics::count(e);
+        if let Some(name) = counted {
+            metrics::count(e, name);
+        }
     } else {
         let _inside = sink.and_then(|s| s.span.as_ref()).map(tracing::Span::enter);
         crate::events::trace_engine(e);
-        metrics::count(e);
+        if let Some(name) = counted {
+            metrics::count(e, name);
+        }
     }
     let Some(sink) = sink else { return };
     #[cfg(feature = "opentelemetry")]
