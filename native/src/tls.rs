@@ -54,7 +54,7 @@ pub(crate) fn check(pems: &[String]) -> Result<(), String> {
         feature = "native-tls"
     ))]
     {
-        certificates(pems).map(drop)
+        verify(pems)
     }
     #[cfg(not(any(
         feature = "rustls",
@@ -83,20 +83,52 @@ pub(crate) fn check(pems: &[String]) -> Result<(), String> {
 fn certificates(pems: &[String]) -> Result<Vec<reqwest::Certificate>, String> {
     let mut all = Vec::new();
     for (i, pem) in pems.iter().enumerate() {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-            format!(
-                "entry {i} is not PEM certificates: {}",
-                crate::transport::error_text(&e)
-            )
-        })?;
-        if certs.is_empty() {
-            return Err(format!(
-                "entry {i} holds no `-----BEGIN CERTIFICATE-----` block"
-            ));
-        }
-        all.extend(certs);
+        all.extend(entry(i, pem)?);
     }
     Ok(all)
+}
+
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+fn entry(i: usize, pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+        format!(
+            "entry {i} is not PEM certificates: {}",
+            crate::transport::error_text(&e)
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "entry {i} holds no `-----BEGIN CERTIFICATE-----` block"
+        ));
+    }
+    Ok(certs)
+}
+
+/// Every entry's certificates, read by the TLS backend: it reads them only when a client is
+/// built, so one is built with each entry alone and a block that is no certificate is refused
+/// by its entry, once, when the config is checked.
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+fn verify(pems: &[String]) -> Result<(), String> {
+    for (i, pem) in pems.iter().enumerate() {
+        reqwest::Client::builder()
+            .tls_certs_only(entry(i, pem)?)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "entry {i} is not a certificate the TLS backend takes: {}",
+                    crate::transport::error_text(&e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 #[cfg(all(test, feature = "rustls", not(feature = "native-tls")))]

@@ -100,6 +100,11 @@ impl Lines {
         }
     }
 
+    /// Whether they go to stdout.
+    pub fn is_stdout(&self) -> bool {
+        self.file.is_none()
+    }
+
     /// Where they go, to name in an error.
     pub fn target(&self) -> String {
         self.file
