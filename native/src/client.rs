@@ -294,7 +294,9 @@ impl ClientBuilder {
     ///   `recycle_pool_after` (a caller's pool is never rebuilt: the engine's recycling is off);
     /// - the HTTP stack's timeouts, `connect_timeout_ms` and `read_timeout_ms`, and the
     ///   `user_agent` (each the client's own);
-    /// - TLS and proxies: this crate's TLS features do not apply to it.
+    /// - TLS, HTTP versions and proxies: this crate's TLS features,
+    ///   [`ClientBuilder::add_root_certificate_pem`] and [`ClientBuilder::http2_prior_knowledge`]
+    ///   do not apply to it (its own `tls_certs_merge`, `http2_prior_knowledge` do).
     ///
     /// Redirects: resile follows the 3xx answers that reach it (up to `max_redirects`), and
     /// never sends `Authorization`, `Cookie`, `Proxy-Authorization` or an API key (any header

@@ -25,8 +25,9 @@ use crate::redact;
 ///
 /// With [`crate::ClientBuilder::http_client`] the caller's `reqwest::Client` is the HTTP
 /// stack, and its own settings stand in for `user_agent`, `connect_timeout_ms`,
-/// `read_timeout_ms`, `pool_idle_timeout_ms` and `pool_max_idle_per_host`; `recycle_pool_after`
-/// does not apply (a caller's pool is never rebuilt). Everything else applies as usual.
+/// `read_timeout_ms`, `pool_idle_timeout_ms`, `pool_max_idle_per_host`,
+/// `root_certificates_pem` and `http2_prior_knowledge`; `recycle_pool_after` does not apply (a
+/// caller's pool is never rebuilt). Everything else applies as usual.
 ///
 /// `Debug` hides the values of credential headers in `default_headers` (see
 /// [`crate::redact::is_secret_header`]) and the user info and secret query values of
