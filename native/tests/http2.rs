@@ -164,3 +164,31 @@ async fn without_prior_knowledge_the_chaos_server_still_speaks_http1() {
         .unwrap();
     assert_eq!(response.version(), http::Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn a_head_too_large_over_http2_is_unreadable_and_not_retried_as_over_http1() {
+    let server = common::chaos().await;
+    let unreadable = Script {
+        replies: vec![ScriptReply {
+            fault: Some(ScriptFault::Unreadable),
+            ..Default::default()
+        }],
+        then: None,
+    };
+    server.state().set_script("big", unreadable).unwrap();
+    let client = h2c_client(&Recorder::default());
+    let e = client
+        .get(format!("{}/s/big", server.url()))
+        .send()
+        .await
+        .unwrap_err();
+    let resile::Error::NotRetried {
+        last: Some(resile::LastCause::Transport { kind, message }),
+        attempts: 1,
+        ..
+    } = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(*kind, resile::TransportError::Unreadable, "{message}");
+}
