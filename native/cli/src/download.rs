@@ -33,6 +33,7 @@ pub async fn to_file(
     if verbose {
         output::show_response(&download, &plan.redact);
     }
+    let regular = out.is_regular();
     let file = out.begin().map_err(write_failed)?;
     let start = if include {
         let head = output::head(&download);
@@ -41,7 +42,7 @@ pub async fn to_file(
     } else {
         0
     };
-    let received = copy(&mut download, file, start)
+    let received = copy(&mut download, file, start, regular)
         .await
         .map_err(|e| match e {
             Copy::Read(e) => (for_error(&e), plan.describe(&e)),
@@ -60,14 +61,26 @@ enum Copy {
 }
 
 /// Writes every piece where it belongs (the body starts at `start` in the file); a restart
-/// cuts the file back to `start`. The body's length.
-async fn copy(download: &mut StreamingResponse, file: &mut File, start: u64) -> Result<u64, Copy> {
+/// cuts the file back to `start`, which only a `regular` file can be (a FIFO or device then
+/// fails the write rather than carry two starts of the body). The body's length.
+async fn copy(
+    download: &mut StreamingResponse,
+    file: &mut File,
+    start: u64,
+    regular: bool,
+) -> Result<u64, Copy> {
     let mut len = 0u64;
     while let Some(piece) = download.piece().await.map_err(Copy::Read)? {
         match piece {
             Piece::Bytes { bytes, .. } => {
                 file.write_all(&bytes).map_err(Copy::Write)?;
                 len += bytes.len() as u64;
+            }
+            Piece::Restart { .. } if !regular => {
+                return Err(Copy::Write(std::io::Error::other(
+                    "the body started again, and what was written of it cannot be taken back \
+                     (not a regular file)",
+                )))
             }
             Piece::Restart { .. } => {
                 file.set_len(start).map_err(Copy::Write)?;

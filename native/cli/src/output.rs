@@ -21,6 +21,9 @@ pub struct OutFile {
     file: File,
     path: PathBuf,
     origin: Origin,
+    /// A regular file, which can be emptied and cut back; not `/dev/null`, a FIFO or a
+    /// terminal, which are written as they are.
+    regular: bool,
 }
 
 /// Whether the file was there before the command, and whether the answer began.
@@ -45,19 +48,29 @@ impl OutFile {
             .truncate(false)
             .open(path)
             .map_err(|e| (Exit::Usage, format!("-o {}: {e}", path.display())))?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
         Ok(OutFile {
             file,
             path: path.to_path_buf(),
             origin,
+            regular,
         })
     }
 
-    /// The file, emptied, for the answer.
+    /// The file, emptied, for the answer (`-o /dev/null` or a FIFO is written as it is:
+    /// neither can be emptied, and truncating one fails).
     pub fn begin(&mut self) -> io::Result<&mut File> {
         self.origin = Origin::Written;
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
+        if self.regular {
+            self.file.set_len(0)?;
+            self.file.seek(SeekFrom::Start(0))?;
+        }
         Ok(&mut self.file)
+    }
+
+    /// Whether what was written can be cut back (a regular file).
+    pub fn is_regular(&self) -> bool {
+        self.regular
     }
 
     /// The file, for what follows what it holds (a resumed walk's items after the first run's).

@@ -92,3 +92,20 @@ fn a_closed_stdout_stops_a_run_quietly_with_141() {
         "{sent} calls: the run went on after stdout closed"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn output_to_dev_null_is_written_not_truncated() {
+    let server = server();
+    let url = format!("{}/bytes/1000", server.url());
+    // A GET into -o is streamed (a download), a POST buffered, a multi-call run writes lines.
+    for args in [
+        vec!["get", url.as_str(), "-o", "/dev/null"],
+        vec!["post", url.as_str(), "-X", "GET", "-o", "/dev/null"],
+        vec!["get", url.as_str(), "--repeat", "3", "-o", "/dev/null"],
+    ] {
+        let out = resile(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
