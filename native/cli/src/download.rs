@@ -10,7 +10,7 @@ use resile::{Piece, StreamingResponse};
 
 use crate::call::Plan;
 use crate::exit::{for_error, Exit};
-use crate::output::OutFile;
+use crate::output::{OutFile, Sink};
 use crate::{output, Failed};
 
 /// Downloads `url` into `out` (after the head with `-i`); the exit code its status means.
@@ -33,7 +33,7 @@ pub async fn to_file(
     if verbose {
         output::show_response(&download, &plan.redact);
     }
-    let regular = out.is_regular();
+    let sink = out.kind();
     let file = out.begin().map_err(write_failed)?;
     let start = if include {
         let head = output::head(&download);
@@ -42,7 +42,7 @@ pub async fn to_file(
     } else {
         0
     };
-    let received = copy(&mut download, file, start, regular)
+    let received = copy(&mut download, file, start, sink)
         .await
         .map_err(|e| match e {
             Copy::Read(e) => (for_error(&e), plan.describe(&e)),
@@ -61,13 +61,13 @@ enum Copy {
 }
 
 /// Writes every piece where it belongs (the body starts at `start` in the file); a restart
-/// cuts the file back to `start`, which only a `regular` file can be (a FIFO or device then
-/// fails the write rather than carry two starts of the body). The body's length.
+/// cuts a regular file back to `start`, goes on writing to a device, and fails a FIFO's write
+/// rather than hand its reader two starts of the body. The body's length.
 async fn copy(
     download: &mut StreamingResponse,
     file: &mut File,
     start: u64,
-    regular: bool,
+    sink: Sink,
 ) -> Result<u64, Copy> {
     let mut len = 0u64;
     while let Some(piece) = download.piece().await.map_err(Copy::Read)? {
@@ -76,12 +76,13 @@ async fn copy(
                 file.write_all(&bytes).map_err(Copy::Write)?;
                 len += bytes.len() as u64;
             }
-            Piece::Restart { .. } if !regular => {
+            Piece::Restart { .. } if sink == Sink::Stream => {
                 return Err(Copy::Write(std::io::Error::other(
                     "the body started again, and what was written of it cannot be taken back \
-                     (not a regular file)",
+                     (a pipe, not a file)",
                 )))
             }
+            Piece::Restart { .. } if sink == Sink::Device => len = 0,
             Piece::Restart { .. } => {
                 file.set_len(start).map_err(Copy::Write)?;
                 file.seek(SeekFrom::Start(start)).map_err(Copy::Write)?;

@@ -21,9 +21,21 @@ pub struct OutFile {
     file: File,
     path: PathBuf,
     origin: Origin,
-    /// A regular file, which can be emptied and cut back; not `/dev/null`, a FIFO or a
-    /// terminal, which are written as they are.
-    regular: bool,
+    /// What the file is, which says what a body that starts again does to it.
+    kind: Sink,
+}
+
+/// What `-o` names, for a body that starts again.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Sink {
+    /// A regular file: emptied first, cut back when a body starts again.
+    File,
+    /// `/dev/null`, a terminal: written as it is, and a body that starts again is written
+    /// again (nothing reads it back).
+    Device,
+    /// A FIFO or a socket: written as it is; a reader downstream would get two starts of the
+    /// body, so a body that starts again fails the write.
+    Stream,
 }
 
 /// Whether the file was there before the command, and whether the answer began.
@@ -48,12 +60,17 @@ impl OutFile {
             .truncate(false)
             .open(path)
             .map_err(|e| (Exit::Usage, format!("-o {}: {e}", path.display())))?;
-        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let kind = match file.metadata() {
+            Ok(m) if m.is_file() => Sink::File,
+            #[cfg(unix)]
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => Sink::Device,
+            _ => Sink::Stream,
+        };
         Ok(OutFile {
             file,
             path: path.to_path_buf(),
             origin,
-            regular,
+            kind,
         })
     }
 
@@ -61,16 +78,16 @@ impl OutFile {
     /// neither can be emptied, and truncating one fails).
     pub fn begin(&mut self) -> io::Result<&mut File> {
         self.origin = Origin::Written;
-        if self.regular {
+        if self.kind == Sink::File {
             self.file.set_len(0)?;
             self.file.seek(SeekFrom::Start(0))?;
         }
         Ok(&mut self.file)
     }
 
-    /// Whether what was written can be cut back (a regular file).
-    pub fn is_regular(&self) -> bool {
-        self.regular
+    /// What the file is.
+    pub fn kind(&self) -> Sink {
+        self.kind
     }
 
     /// The file, for what follows what it holds (a resumed walk's items after the first run's).

@@ -99,8 +99,34 @@ fn output_to_dev_null_is_written_not_truncated() {
     let server = server();
     let url = format!("{}/bytes/1000", server.url());
     // A GET into -o is streamed (a download), a POST buffered, a multi-call run writes lines.
+    // A body that breaks and starts again (no ranges) is written again to /dev/null.
+    let body = serde_json::json!("x".repeat(1000));
+    let script = resile_chaos::Script {
+        replies: vec![
+            resile_chaos::ScriptReply {
+                fault: Some(resile_chaos::ScriptFault::Truncate),
+                body: Some(body.clone()),
+                ..Default::default()
+            },
+            resile_chaos::ScriptReply {
+                body: Some(body),
+                ..Default::default()
+            },
+        ],
+        then: None,
+    };
+    server.state().set_script("again", script).unwrap();
+    let truncated = format!("{}/s/again", server.url());
     for args in [
         vec!["get", url.as_str(), "-o", "/dev/null"],
+        vec![
+            "get",
+            truncated.as_str(),
+            "--retries",
+            "2",
+            "-o",
+            "/dev/null",
+        ],
         vec!["post", url.as_str(), "-X", "GET", "-o", "/dev/null"],
         vec!["get", url.as_str(), "--repeat", "3", "-o", "/dev/null"],
     ] {
