@@ -203,6 +203,37 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts a private certificate authority on top of the crate's roots: PEM text with one
+    /// or more `CERTIFICATE` blocks (a CA's `.pem` or `.crt` file; curl's `--cacert`). Call it
+    /// once per file. Text that holds no certificate fails [`ClientBuilder::build`] with
+    /// [`Error::Config`] naming `root_certificates_pem`; a server whose chain ends in none of
+    /// the roots fails its calls with [`Error::Transport`] of kind
+    /// [`TransportError::Tls`](resile_core::TransportError::Tls), which is not retried.
+    /// Needs a TLS feature; applies to the pool resile builds, not to a
+    /// [`ClientBuilder::http_client`].
+    ///
+    /// ```
+    /// # let pem = include_str!("../tests/tls/ca.pem");
+    /// // let pem = std::fs::read("corp-ca.pem")?;
+    /// let client = resile::Client::builder().add_root_certificate_pem(pem).build().unwrap();
+    /// assert_eq!(client.config().root_certificates_pem.len(), 1);
+    /// assert!(resile::Client::builder().add_root_certificate_pem("not a certificate").build().is_err());
+    /// ```
+    pub fn add_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        let text = String::from_utf8_lossy(pem.as_ref()).into_owned();
+        self.config.root_certificates_pem.push(text);
+        self
+    }
+
+    /// Speaks HTTP/2 from the first byte to every server, without negotiating it (curl's
+    /// `--http2-prior-knowledge`): for `http://` servers that speak h2c. Streams the server
+    /// refuses unprocessed (`REFUSED_STREAM`, or a `GOAWAY` before them) are sent again at once
+    /// by the engine, free of the budget and not failures of the host.
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.config.http2_prior_knowledge = true;
+        self
+    }
+
     /// Requests a batch runs at once.
     pub fn batch_concurrency(mut self, n: usize) -> Self {
         self.config.batch_concurrency = n;
@@ -263,7 +294,9 @@ impl ClientBuilder {
     ///   `recycle_pool_after` (a caller's pool is never rebuilt: the engine's recycling is off);
     /// - the HTTP stack's timeouts, `connect_timeout_ms` and `read_timeout_ms`, and the
     ///   `user_agent` (each the client's own);
-    /// - TLS and proxies: this crate's TLS features do not apply to it.
+    /// - TLS, HTTP versions and proxies: this crate's TLS features,
+    ///   [`ClientBuilder::add_root_certificate_pem`] and [`ClientBuilder::http2_prior_knowledge`]
+    ///   do not apply to it (its own `tls_certs_merge`, `http2_prior_knowledge` do).
     ///
     /// Redirects: resile follows the 3xx answers that reach it (up to `max_redirects`), and
     /// never sends `Authorization`, `Cookie`, `Proxy-Authorization` or an API key (any header

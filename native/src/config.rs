@@ -25,8 +25,9 @@ use crate::redact;
 ///
 /// With [`crate::ClientBuilder::http_client`] the caller's `reqwest::Client` is the HTTP
 /// stack, and its own settings stand in for `user_agent`, `connect_timeout_ms`,
-/// `read_timeout_ms`, `pool_idle_timeout_ms` and `pool_max_idle_per_host`; `recycle_pool_after`
-/// does not apply (a caller's pool is never rebuilt). Everything else applies as usual.
+/// `read_timeout_ms`, `pool_idle_timeout_ms`, `pool_max_idle_per_host`,
+/// `root_certificates_pem` and `http2_prior_knowledge`; `recycle_pool_after` does not apply (a
+/// caller's pool is never rebuilt). Everything else applies as usual.
 ///
 /// `Debug` hides the values of credential headers in `default_headers` (see
 /// [`crate::redact::is_secret_header`]) and the user info and secret query values of
@@ -103,6 +104,18 @@ pub struct ClientConfig {
     /// defaults when unset: set `engine.fleet.size` to the number of instances). With it, the
     /// engine's `limit` is the whole fleet's limit. Default none. Printed without its password.
     pub redis_url: Option<String>,
+    /// Certificate authorities HTTPS trusts on top of the crate's roots (see the crate's TLS
+    /// features): each entry is PEM text with one or more `CERTIFICATE` blocks, such as a
+    /// private CA's file (curl's `--cacert`; the CLI's too). The connection to a server whose
+    /// chain ends in none of them fails with [`Error::Transport`] of kind
+    /// [`resile_core::TransportError::Tls`], never retried. Needs a TLS feature. Default empty.
+    pub root_certificates_pem: Vec<String>,
+    /// Speak HTTP/2 from the first byte, without negotiating it (curl's
+    /// `--http2-prior-knowledge`): for `http://` servers that speak h2c, such as gRPC-style
+    /// services and sidecars. Over HTTPS the server must accept HTTP/2 in its ALPN. A server
+    /// that cannot speak HTTP/2 then fails every call. Default `false` (HTTP/1.1 for
+    /// `http://`, HTTP/2 where TLS negotiates it).
+    pub http2_prior_knowledge: bool,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -143,6 +156,8 @@ impl fmt::Debug for ClientConfig {
                     .as_deref()
                     .map(|u| redact::redact_url(u, &self.redact_query_params)),
             )
+            .field("root_certificates_pem", &self.root_certificates_pem.len())
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .finish()
     }
 }
@@ -171,6 +186,8 @@ impl Default for ClientConfig {
             fallback_store_entries: 256,
             fallback_store_bytes: 8 << 20,
             redis_url: None,
+            root_certificates_pem: Vec::new(),
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -321,6 +338,8 @@ impl ClientConfig {
         if self.redact_query_params.iter().any(|p| p.is_empty()) {
             return Err(bad("redact_query_params", "names must not be empty"));
         }
+        crate::tls::check(&self.root_certificates_pem)
+            .map_err(|message| bad("root_certificates_pem", message))?;
         Ok(())
     }
 }

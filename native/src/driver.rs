@@ -244,7 +244,14 @@ pub(crate) fn build_http(
     if decoding == Decoding::Never {
         b = b.no_gzip().no_brotli().no_deflate().no_zstd();
     }
-    crate::tls::roots(b).build().map_err(|e| Error::Config {
+    if config.http2_prior_knowledge {
+        b = b.http2_prior_knowledge();
+    }
+    let b = crate::tls::roots(b, config).map_err(|message| Error::Config {
+        field: Some("root_certificates_pem".into()),
+        message,
+    })?;
+    b.build().map_err(|e| Error::Config {
         field: None,
         message: format!(
             "the HTTP client could not be built: {}",

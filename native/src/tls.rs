@@ -8,11 +8,20 @@
 //! | both of the above | rustls | the platform's and Mozilla's |
 //! | `native-tls` (with or without the others) | native-tls | the platform's |
 //! | none | — | plain HTTP only |
+//!
+//! The private CAs of [`ClientConfig::root_certificates_pem`] are trusted on top, whatever the
+//! backend.
 
-/// Sets the roots of a client resile builds itself (never of one the caller brings).
-pub(crate) fn roots(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+use crate::ClientConfig;
+
+/// Sets the roots of a client resile builds itself (never of one the caller brings): the
+/// features' roots, then the config's private CAs.
+pub(crate) fn roots(
+    builder: reqwest::ClientBuilder,
+    config: &ClientConfig,
+) -> Result<reqwest::ClientBuilder, String> {
     #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-    {
+    let builder = {
         let webpki = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()
             .filter_map(|der| reqwest::Certificate::from_der(der).ok());
@@ -21,11 +30,105 @@ pub(crate) fn roots(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         } else {
             builder.tls_certs_only(webpki)
         }
-    }
-    #[cfg(not(all(feature = "rustls", not(feature = "native-tls"))))]
+    };
+    #[cfg(any(
+        feature = "rustls",
+        feature = "rustls-native-roots",
+        feature = "native-tls"
+    ))]
+    let builder = builder.tls_certs_merge(certificates(&config.root_certificates_pem)?);
+    #[cfg(not(any(
+        feature = "rustls",
+        feature = "rustls-native-roots",
+        feature = "native-tls"
+    )))]
+    check(&config.root_certificates_pem)?;
+    Ok(builder)
+}
+
+/// Whether every entry is PEM text with at least one certificate; the error says which is not.
+pub(crate) fn check(pems: &[String]) -> Result<(), String> {
+    #[cfg(any(
+        feature = "rustls",
+        feature = "rustls-native-roots",
+        feature = "native-tls"
+    ))]
     {
-        builder
+        verify(pems)
     }
+    #[cfg(not(any(
+        feature = "rustls",
+        feature = "rustls-native-roots",
+        feature = "native-tls"
+    )))]
+    {
+        if pems.is_empty() {
+            Ok(())
+        } else {
+            Err(
+                "this build of resile has no TLS: enable the crate's `rustls`, \
+                 `rustls-native-roots` or `native-tls` feature"
+                    .into(),
+            )
+        }
+    }
+}
+
+/// The certificates of PEM texts, each one or more `CERTIFICATE` blocks.
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+fn certificates(pems: &[String]) -> Result<Vec<reqwest::Certificate>, String> {
+    let mut all = Vec::new();
+    for (i, pem) in pems.iter().enumerate() {
+        all.extend(entry(i, pem)?);
+    }
+    Ok(all)
+}
+
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+fn entry(i: usize, pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+        format!(
+            "entry {i} is not PEM certificates: {}",
+            crate::transport::error_text(&e)
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "entry {i} holds no `-----BEGIN CERTIFICATE-----` block"
+        ));
+    }
+    Ok(certs)
+}
+
+/// Every entry's certificates, read by the TLS backend: it reads them only when a client is
+/// built, so one is built with each entry alone and a block that is no certificate is refused
+/// by its entry, once, when the config is checked.
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+fn verify(pems: &[String]) -> Result<(), String> {
+    for (i, pem) in pems.iter().enumerate() {
+        reqwest::Client::builder()
+            .tls_certs_only(entry(i, pem)?)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "entry {i} is not a certificate the TLS backend takes: {}",
+                    crate::transport::error_text(&e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 #[cfg(all(test, feature = "rustls", not(feature = "native-tls")))]
@@ -37,6 +140,9 @@ mod tests {
         for der in roots {
             reqwest::Certificate::from_der(der).unwrap();
         }
-        super::roots(reqwest::Client::builder()).build().unwrap();
+        super::roots(reqwest::Client::builder(), &crate::ClientConfig::default())
+            .unwrap()
+            .build()
+            .unwrap();
     }
 }

@@ -511,6 +511,9 @@ const BY_TEXT: &[(&str, TransportError)] = &[
         "unexpected transfer-encoding parsed",
         TransportError::Unreadable,
     ),
+    // h2: a header block so large it came in more CONTINUATION frames than h2 takes (the
+    // head too large of HTTP/2), the same on every attempt.
+    ("too_many_continuations", TransportError::Unreadable),
     // flate2 and compression-codecs: the body's content encoding does not decode.
     ("decompression error", TransportError::Unreadable),
     ("invalid gzip header", TransportError::Unreadable),

@@ -123,6 +123,13 @@ pub struct CallArgs {
     /// Time to open a connection.
     #[arg(long, value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
+    /// Trust this certificate authority (a PEM file; repeatable) on top of the built-in roots,
+    /// for a server with a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+    /// Speak HTTP/2 from the first byte, without negotiating it (h2c to `http://` servers).
+    #[arg(long)]
+    pub http2_prior_knowledge: bool,
     /// Follow redirects (the default; curl's -L).
     #[arg(long, short = 'L', overrides_with = "no_follow")]
     pub follow: bool,
@@ -544,7 +551,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
             .output
             .as_ref()
             .map_or("stdout".to_string(), |p| p.display().to_string());
-        (Exit::Other, format!("cannot write the body to {to}: {e}"))
+        crate::exit::cannot_write(args.output.is_none(), "the body ", &to, &e)
     })?;
     let redirect = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
     if redirect && !args.no_follow && !args.silent {

@@ -10,7 +10,7 @@ use resile::{Piece, StreamingResponse};
 
 use crate::call::Plan;
 use crate::exit::{for_error, Exit};
-use crate::output::OutFile;
+use crate::output::{OutFile, Sink};
 use crate::{output, Failed};
 
 /// Downloads `url` into `out` (after the head with `-i`); the exit code its status means.
@@ -33,6 +33,7 @@ pub async fn to_file(
     if verbose {
         output::show_response(&download, &plan.redact);
     }
+    let sink = out.kind();
     let file = out.begin().map_err(write_failed)?;
     let start = if include {
         let head = output::head(&download);
@@ -41,7 +42,7 @@ pub async fn to_file(
     } else {
         0
     };
-    let received = copy(&mut download, file, start)
+    let received = copy(&mut download, file, start, sink)
         .await
         .map_err(|e| match e {
             Copy::Read(e) => (for_error(&e), plan.describe(&e)),
@@ -60,8 +61,14 @@ enum Copy {
 }
 
 /// Writes every piece where it belongs (the body starts at `start` in the file); a restart
-/// cuts the file back to `start`. The body's length.
-async fn copy(download: &mut StreamingResponse, file: &mut File, start: u64) -> Result<u64, Copy> {
+/// cuts a regular file back to `start`, goes on writing to a device, and fails a FIFO's write
+/// rather than hand its reader two starts of the body. The body's length.
+async fn copy(
+    download: &mut StreamingResponse,
+    file: &mut File,
+    start: u64,
+    sink: Sink,
+) -> Result<u64, Copy> {
     let mut len = 0u64;
     while let Some(piece) = download.piece().await.map_err(Copy::Read)? {
         match piece {
@@ -69,6 +76,13 @@ async fn copy(download: &mut StreamingResponse, file: &mut File, start: u64) -> 
                 file.write_all(&bytes).map_err(Copy::Write)?;
                 len += bytes.len() as u64;
             }
+            Piece::Restart { .. } if sink == Sink::Stream => {
+                return Err(Copy::Write(std::io::Error::other(
+                    "the body started again, and what was written of it cannot be taken back \
+                     (a pipe, not a file)",
+                )))
+            }
+            Piece::Restart { .. } if sink == Sink::Device => len = 0,
             Piece::Restart { .. } => {
                 file.set_len(start).map_err(Copy::Write)?;
                 file.seek(SeekFrom::Start(start)).map_err(Copy::Write)?;

@@ -27,6 +27,9 @@ pub enum Exit {
     Interrupted = 130,
     /// Stopped by SIGTERM: 128 + 15.
     Terminated = 143,
+    /// Stopped because the reader of stdout closed it (`| head -1`): 128 + 13, what a shell
+    /// reports for a process SIGPIPE stopped, as `yes | head -1` does. Nothing is printed.
+    PipeClosed = 141,
 }
 
 /// The table printed after `--help`.
@@ -41,6 +44,8 @@ pub const HELP: &str = "Exit codes:
   7  authentication failed (token fetch or rejected token)
   8  other errors (transport, too many redirects, decoding, I/O)
   130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: calls in flight cancelled, one line says what
+  141  stdout closed by its reader (`| head -1`): calls in flight cancelled, no more started,
+       nothing printed (128 + SIGPIPE, as a shell reports `yes | head -1`)
 With several calls (--urls, --repeat), the code is that of the first failed call in input order.";
 
 impl From<Exit> for ExitCode {
@@ -49,10 +54,24 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Prints one line and returns the code.
+/// Prints one line (none for an empty message: [`cannot_write`]'s closed stdout) and returns
+/// the code.
 pub fn fail(code: Exit, message: String) -> ExitCode {
-    note!("resile: {}", one_line(&message));
+    if !message.is_empty() {
+        note!("resile: {}", one_line(&message));
+    }
     code.into()
+}
+
+/// The failure a run stops with when it cannot write `what` to `to`: a stdout its reader
+/// closed (`| head -1`: the reader has seen enough) stops it quietly with
+/// [`Exit::PipeClosed`]; anything else is an error that names the target.
+pub fn cannot_write(stdout: bool, what: &str, to: &str, e: &std::io::Error) -> crate::Failed {
+    if stdout && e.kind() == std::io::ErrorKind::BrokenPipe {
+        (Exit::PipeClosed, String::new())
+    } else {
+        (Exit::Other, format!("cannot write {what}to {to}: {e}"))
+    }
 }
 
 /// `text` as one line whose control characters are shown escaped (`\n`, `\u{1b}`), not obeyed:

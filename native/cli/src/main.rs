@@ -102,6 +102,10 @@ struct ServeArgs {
     /// Lifetime of issued OAuth2 tokens, in seconds.
     #[arg(long, default_value_t = 3600)]
     token_expires_in: u64,
+    /// Close each connection after this many requests, as nginx's `keepalive_requests` (over
+    /// HTTP/2 with a GOAWAY; streams past it are refused): try --http2-prior-knowledge on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    requests_per_connection: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -215,6 +219,7 @@ async fn serve(args: ServeArgs) -> Result<Exit, Failed> {
         seed: args.seed,
         static_dir: args.www.clone(),
         token_expires_in_secs: args.token_expires_in,
+        requests_per_connection: args.requests_per_connection,
         ..resile_chaos::ChaosConfig::default()
     };
     let server = resile_chaos::start(config).await.map_err(|e| {

@@ -103,7 +103,10 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
     let file = args.output.as_deref().map(OutFile::open).transpose()?;
     let mut out = Lines::new(file, false);
     let to = out.target();
-    let cannot_write = |e: io::Error| (Exit::Other, format!("cannot write to {to}: {e}"));
+    let stdout = out.is_stdout();
+    // A closed stdout ends the run here: `calls` is dropped, which cancels the calls in flight
+    // (the engine reclaims what they held) and starts no more.
+    let cannot_write = |e: io::Error| crate::exit::cannot_write(stdout, "", &to, &e);
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut first_failure: Option<(usize, Exit)> = None;

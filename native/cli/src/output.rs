@@ -21,6 +21,21 @@ pub struct OutFile {
     file: File,
     path: PathBuf,
     origin: Origin,
+    /// What the file is, which says what a body that starts again does to it.
+    kind: Sink,
+}
+
+/// What `-o` names, for a body that starts again.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Sink {
+    /// A regular file: emptied first, cut back when a body starts again.
+    File,
+    /// `/dev/null`, a terminal: written as it is, and a body that starts again is written
+    /// again (nothing reads it back).
+    Device,
+    /// A FIFO or a socket: written as it is; a reader downstream would get two starts of the
+    /// body, so a body that starts again fails the write.
+    Stream,
 }
 
 /// Whether the file was there before the command, and whether the answer began.
@@ -45,19 +60,34 @@ impl OutFile {
             .truncate(false)
             .open(path)
             .map_err(|e| (Exit::Usage, format!("-o {}: {e}", path.display())))?;
+        let kind = match file.metadata() {
+            Ok(m) if m.is_file() => Sink::File,
+            #[cfg(unix)]
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => Sink::Device,
+            _ => Sink::Stream,
+        };
         Ok(OutFile {
             file,
             path: path.to_path_buf(),
             origin,
+            kind,
         })
     }
 
-    /// The file, emptied, for the answer.
+    /// The file, emptied, for the answer (`-o /dev/null` or a FIFO is written as it is:
+    /// neither can be emptied, and truncating one fails).
     pub fn begin(&mut self) -> io::Result<&mut File> {
         self.origin = Origin::Written;
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
+        if self.kind == Sink::File {
+            self.file.set_len(0)?;
+            self.file.seek(SeekFrom::Start(0))?;
+        }
         Ok(&mut self.file)
+    }
+
+    /// What the file is.
+    pub fn kind(&self) -> Sink {
+        self.kind
     }
 
     /// The file, for what follows what it holds (a resumed walk's items after the first run's).
@@ -98,6 +128,11 @@ impl Lines {
             appending,
             out: None,
         }
+    }
+
+    /// Whether they go to stdout.
+    pub fn is_stdout(&self) -> bool {
+        self.file.is_none()
     }
 
     /// Where they go, to name in an error.

@@ -183,6 +183,15 @@ pub fn client_config(
         // Refused by `validate` at 0, as --attempt-timeout 0s is, not made 1 ms.
         c.connect_timeout_ms = Some(d.as_millis() as u64);
     }
+    for path in &args.cacert {
+        let pem = std::fs::read(path)
+            .map_err(|e| (Exit::Usage, format!("--cacert {}: {e}", path.display())))?;
+        c.root_certificates_pem
+            .push(String::from_utf8_lossy(&pem).into_owned());
+    }
+    if args.http2_prior_knowledge {
+        c.http2_prior_knowledge = true;
+    }
     if args.no_follow {
         c.max_redirects = 0;
     } else if let Some(n) = args.max_redirects {
@@ -231,6 +240,7 @@ fn flag_behind(args: &CallArgs, e: &resile::Error) -> Option<&'static str> {
         "connect_timeout_ms" => ("--connect-timeout", args.connect_timeout.is_some()),
         "max_redirects" => ("--max-redirects", args.max_redirects.is_some()),
         "max_in_flight" => ("--concurrency", args.concurrency.is_some()),
+        "root_certificates_pem" => ("--cacert", !args.cacert.is_empty()),
         _ => return None,
     };
     given.then_some(flag)

@@ -32,8 +32,8 @@ pub async fn paginate(
     let file = args.output.as_deref().map(OutFile::open).transpose()?;
     let mut out = Lines::new(file, args.resume.is_some());
     let to = out.target();
-    let cannot_write =
-        |e: std::io::Error| (Exit::Other, format!("cannot write the items to {to}: {e}"));
+    let stdout = out.is_stdout();
+    let cannot_write = |e: std::io::Error| crate::exit::cannot_write(stdout, "the items ", &to, &e);
     let mut items = walk.items::<serde_json::Value>();
     let mut count = 0u64;
     while let Some(item) = items.next().await {

@@ -40,6 +40,11 @@ pub struct ChaosConfig {
     /// closes its connection: a browser then never re-sends a request on its own after a
     /// scripted `reset` (it does so only on a reused connection), so the page sees the reset.
     pub keep_alive: bool,
+    /// After this many requests a connection closes gracefully, as nginx's
+    /// `keepalive_requests`: HTTP/1.1 after that response, HTTP/2 with a `GOAWAY`, so streams
+    /// the client had sent past that request are refused unprocessed. `None` (the default): no
+    /// limit.
+    pub requests_per_connection: Option<u64>,
 }
 
 impl Default for ChaosConfig {
@@ -56,6 +61,7 @@ impl Default for ChaosConfig {
             collection_size: 10_000,
             max_body_bytes: 1 << 20,
             keep_alive: true,
+            requests_per_connection: None,
         }
     }
 }
@@ -68,6 +74,9 @@ impl ChaosConfig {
         }
         if self.collection_size > MAX_COLLECTION {
             return invalid("collection_size must be at most 1_000_000");
+        }
+        if self.requests_per_connection == Some(0) {
+            return invalid("requests_per_connection must be at least 1");
         }
         if self.max_body_bytes == 0 {
             return invalid("max_body_bytes must be at least 1");

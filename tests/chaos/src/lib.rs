@@ -1,6 +1,7 @@
 //! # resile-chaos: an HTTP server that misbehaves on demand
 //!
-//! A real HTTP/1.1 server on 127.0.0.1 for resile's integration tests (the native reqwest
+//! A real HTTP/1.1 and h2c (HTTP/2 with prior knowledge, told apart by the preface) server on
+//! 127.0.0.1 for resile's integration tests (the native reqwest
 //! adapter, the browser adapter in headless Chromium, a CLI demo). Every fault is chosen by
 //! the request itself, so a test states what it wants in the URL, and every random choice
 //! is a pure function of [`ChaosConfig::seed`] and a counter, so a run can be repeated.
@@ -145,7 +146,7 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /script/{id}` (or `PUT`) | installs a [`Script`] from JSON: `{"replies":[{"status":503,"headers":{"Retry-After":"1"},"delay_ms":0,"fault":null,"body":"..."}],"then":{...}}`; `fault` is `null`, `"reset"`, `"stall"`, `"truncate"` or `"unreadable"` |
+//! | `POST /script/{id}` (or `PUT`) | installs a [`Script`] from JSON: `{"replies":[{"status":503,"headers":{"Retry-After":"1"},"delay_ms":0,"fault":null,"body":"..."}],"then":{...}}`; `fault` is `null`, `"reset"`, `"refuse"` (an HTTP/2 stream reset with `REFUSED_STREAM`; over HTTP/1.1 a reset), `"stall"`, `"truncate"` or `"unreadable"` |
 //! | `ANY /s/{id}`, `ANY /s/{id}/{path}` | the n-th request gets the n-th reply; after the last, `then`, or the last reply again |
 //! | `GET /script/{id}/log` | [`ScriptLog`]: `{"count":n,"requests":[{"n","method","path","idempotency_key","x_request_id","authorization":"Bearer …","reply"}]}` |
 //! | `DELETE /script/{id}` | removes it |
@@ -182,8 +183,12 @@
 //!
 //! # Limits
 //!
-//! HTTP/1.1 only, plain text only (no TLS). A "reset" closes the socket (FIN) after the
-//! request was read, without writing anything; clients report it as a connection error.
+//! Plain text only (no TLS): HTTP/1.1, or HTTP/2 to a client that starts with its preface
+//! (h2c). A "reset" closes the socket (FIN) after the request was read, without writing
+//! anything; clients report it as a connection error (over HTTP/2 the stream is reset with
+//! `INTERNAL_ERROR`). [`ChaosConfig::requests_per_connection`] closes each connection
+//! gracefully after that many requests, as nginx's `keepalive_requests`: over HTTP/2 with a
+//! `GOAWAY`, and streams the client sent past it are refused (`REFUSED_STREAM`).
 
 mod config;
 pub mod readme;

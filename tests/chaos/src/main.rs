@@ -1,4 +1,5 @@
-//! `resile-chaos --port N [--seed S] [--www DIR] [--token-expires-in SECS] [--keep-alive on|off]`
+//! `resile-chaos --port N [--seed S] [--www DIR] [--token-expires-in SECS] [--keep-alive on|off]
+//! [--requests-per-connection N]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use resile_chaos::ChaosConfig;
 
 const USAGE: &str =
     "usage: resile-chaos [--port N] [--seed S] [--www DIR] [--token-expires-in SECS] \
-[--max-stall-ms MS] [--total N] [--keep-alive on|off]
+[--max-stall-ms MS] [--total N] [--keep-alive on|off] [--requests-per-connection N]
 
 Serves a misbehaving HTTP API on 127.0.0.1 (port 0 picks a free one), prints its URL on the
 first line of stdout, and runs until Ctrl-C. Routes: see the resile-chaos crate docs.";
@@ -43,6 +44,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<ChaosConfig, String>
             "--token-expires-in" => config.token_expires_in_secs = number(&value)?,
             "--max-stall-ms" => config.max_stall = Duration::from_millis(number(&value)?),
             "--total" => config.collection_size = number(&value)?,
+            "--requests-per-connection" => config.requests_per_connection = Some(number(&value)?),
             "--keep-alive" => {
                 config.keep_alive = match value.as_str() {
                     "on" => true,

@@ -13,7 +13,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::state::Shared;
-use crate::util::{reset_response, truncated_response, ApiError, ApiResult};
+use crate::util::{refuse_response, reset_response, truncated_response, ApiError, ApiResult};
 
 const MAX_SCRIPTS: usize = 1000;
 const MAX_REPLIES: usize = 10_000;
@@ -84,6 +84,9 @@ fn default_status() -> u16 {
 pub enum ScriptFault {
     /// Close the connection without a response.
     Reset,
+    /// HTTP/2: refuse the stream unprocessed (`RST_STREAM` with `REFUSED_STREAM`); over
+    /// HTTP/1.1, close the connection as `reset` does.
+    Refuse,
     /// Never answer (until `max_stall`, then close).
     Stall,
     /// Send half the body of a response whose `Content-Length` promises all of it.
@@ -308,6 +311,7 @@ async fn serve(
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match reply.fault {
         Some(ScriptFault::Reset) => return Ok(reset_response()),
+        Some(ScriptFault::Refuse) => return Ok(refuse_response()),
         Some(ScriptFault::Stall) => {
             shared.lock().stats.stalls += 1;
             tokio::time::sleep(shared.config.max_stall).await;

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,12 +14,12 @@ use axum::http::{
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
@@ -224,14 +225,42 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, app: Router) {
         shared.lock().stats.connections += 1;
         let (shared, app) = (shared.clone(), app.clone());
         let keep_alive = shared.config.keep_alive;
+        let limit = shared.config.requests_per_connection;
         connections.spawn(async move {
-            let service = service_fn(move |req| handle(shared.clone(), app.clone(), req));
-            let _ = http1::Builder::new()
+            // The connection's requests so far; the signal that the last one came in; and
+            // that the connection is closing (its GOAWAY queued before any refusal).
+            let served = Arc::new(AtomicU64::new(0));
+            let last = Arc::new(Notify::new());
+            let last_in = last.clone();
+            let (closing_tx, closing) = tokio::sync::watch::channel(false);
+            let service = service_fn(move |req| {
+                let n = served.fetch_add(1, Ordering::Relaxed) + 1;
+                if limit == Some(n) {
+                    last_in.notify_one();
+                }
+                // HTTP/2 streams the client sent before it saw the GOAWAY: refused unprocessed.
+                let refuse = limit
+                    .is_some_and(|limit| n > limit)
+                    .then(|| closing.clone());
+                handle_unless(refuse, shared.clone(), app.clone(), req)
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
                 .keep_alive(keep_alive)
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .header_read_timeout(Duration::from_secs(30));
+            builder.http2().timer(TokioTimer::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = last.notified() => {
+                    connection.as_mut().graceful_shutdown();
+                    closing_tx.send_replace(true);
+                    let _ = connection.await;
+                }
+            }
             drop(permit);
         });
     }
@@ -329,6 +358,27 @@ fn outage_response(retry_after: Option<u64>) -> Response<Body> {
     resp
 }
 
+/// The error that makes hyper refuse an HTTP/2 stream unprocessed: it resets a stream with
+/// the reason of an `h2::Error` its service fails with (else INTERNAL_ERROR). Over HTTP/1.1
+/// any error closes the connection.
+fn refused() -> BoxError {
+    Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM))
+}
+
+/// Refuses the request once its connection is closing, when `refuse` is given; else serves it.
+async fn handle_unless(
+    refuse: Option<tokio::sync::watch::Receiver<bool>>,
+    shared: Arc<Shared>,
+    app: Router,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, BoxError> {
+    if let Some(mut closing) = refuse {
+        let _closed = closing.wait_for(|closing| *closing).await.is_err();
+        return Err(refused());
+    }
+    handle(shared, app, req).await
+}
+
 async fn handle(
     shared: Arc<Shared>,
     app: Router,
@@ -378,9 +428,13 @@ async fn handle(
             }
         }
     };
-    if resp.extensions().get::<Fault>() == Some(&Fault::Reset) {
-        shared.lock().stats.resets += 1;
-        return Err(Box::new(InjectedReset));
+    match resp.extensions().get::<Fault>() {
+        Some(Fault::Reset) => {
+            shared.lock().stats.resets += 1;
+            return Err(Box::new(InjectedReset));
+        }
+        Some(Fault::Refuse) => return Err(refused()),
+        None => {}
     }
     decorate(&mut resp, origin, request_id, expose);
     Ok(resp)

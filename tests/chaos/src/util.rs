@@ -188,12 +188,22 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: &'static str, value: imp
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
     Reset,
+    /// HTTP/2: the stream is reset with `REFUSED_STREAM` (nothing processed); HTTP/1.1 has no
+    /// such answer, and the connection closes as for [`Fault::Reset`].
+    Refuse,
 }
 
 /// The response that makes the connection close without any reply.
 pub(crate) fn reset_response() -> Response {
     let mut resp = Response::new(Body::empty());
     resp.extensions_mut().insert(Fault::Reset);
+    resp
+}
+
+/// The response that makes an HTTP/2 stream refused unprocessed (`REFUSED_STREAM`).
+pub(crate) fn refuse_response() -> Response {
+    let mut resp = Response::new(Body::empty());
+    resp.extensions_mut().insert(Fault::Refuse);
     resp
 }
 
