@@ -609,13 +609,6 @@ impl Engine {
     #[inline(always)]
     fn finish(&mut self, slot: u32, now: Instant) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;
-        let ended = Ended {
-            id: c.id,
-            method: c.method,
-            attempts: c.attempts,
-            started: c.started,
-            fallback: c.fallback,
-        };
         let (host, phase) = (c.host as usize, c.phase);
         match phase {
             Phase::InFlight => {
@@ -638,6 +631,23 @@ impl Engine {
             }
             _ => {}
         }
+        self.free_call(slot)
+    }
+
+    /// Frees the slot of a call that holds nothing any more (no attempt out, no booked
+    /// rate-limit slot): [`Engine::finish`]'s last step, and all of it for a call whose only
+    /// attempt was just taken out ([`Engine::straight_success`]).
+    #[inline(always)]
+    fn free_call(&mut self, slot: u32) -> Option<Ended> {
+        let c = self.calls.get_mut(slot as usize)?.as_mut()?;
+        let ended = Ended {
+            id: c.id,
+            method: c.method,
+            attempts: c.attempts,
+            started: c.started,
+            fallback: c.fallback,
+        };
+        let host = c.host as usize;
         self.calls[slot as usize] = None;
         self.free.push(slot);
         if let Some(h) = self.hosts.get_mut(host) {
@@ -658,17 +668,28 @@ impl Engine {
     #[inline(always)]
     fn done_at_head(&mut self, slot: u32, status: u16, now: Instant) {
         if let Some((call, attempts)) = self.succeeded(slot, status, now) {
-            self.actions.push(Action::Done {
-                call,
-                status,
-                attempts,
-            });
+            self.done_action(call, status, attempts);
         }
+    }
+
+    #[inline(always)]
+    fn done_action(&mut self, call: CallId, status: u16, attempts: u32) {
+        self.actions.push(Action::Done {
+            call,
+            status,
+            attempts,
+        });
     }
 
     /// Ends a call that succeeded with `status`: its id and attempts.
     fn succeeded(&mut self, slot: u32, status: u16, now: Instant) -> Option<(CallId, u32)> {
         let call = self.finish(slot, now)?;
+        Some(self.call_succeeded(&call, status, now))
+    }
+
+    /// Counts and says that the ended `call` succeeded with `status`: its id and attempts.
+    #[inline(always)]
+    fn call_succeeded(&mut self, call: &Ended, status: u16, now: Instant) -> (CallId, u32) {
         self.stats.succeeded += 1;
         self.event(
             now,
@@ -679,7 +700,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        Some((call.id, call.attempts))
+        (call.id, call.attempts)
     }
 
     fn fail_why(&mut self, slot: u32, why: Why, processed: Processed, now: Instant) {

@@ -62,7 +62,12 @@ impl Engine {
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
         self.hosts[host].connect_failures = 0;
         self.read_limit_hints(slot, host, r, None, now);
-        self.done_at_head(slot, r.status, now);
+        // The call holds nothing now (its only attempt was taken out above): ended without
+        // `finish`'s look at what it might still hold.
+        if let Some(call) = self.free_call(slot) {
+            let (id, attempts) = self.call_succeeded(&call, r.status, now);
+            self.done_action(id, r.status, attempts);
+        }
         true
     }
 }
