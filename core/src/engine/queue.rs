@@ -69,31 +69,49 @@ impl<T: Owns> Queue<T> {
     pub fn push_bounded(&mut self, item: T, bound: usize) -> Pushed {
         let mut pushed = Pushed::Kept;
         if self.end - self.head >= bound {
-            if let Some(oldest) = self.slots.get_mut(self.head) {
-                *oldest = None;
-            }
-            self.head += 1;
+            self.drop_oldest();
             pushed = Pushed::DroppedOldest;
         }
         self.push(item);
         pushed
     }
 
+    #[cold]
+    fn drop_oldest(&mut self) {
+        if let Some(oldest) = self.slots.get_mut(self.head) {
+            *oldest = None;
+        }
+        self.head += 1;
+        self.compact_spent();
+    }
+
     /// Queues `item`, whatever is queued already.
     #[inline(always)]
     pub fn push(&mut self, item: T) {
-        // A driver that pops a few at a time never empties the queue: the spent front goes
-        // once it outnumbers the queued items (each item is moved at most once for that).
-        if self.head >= SPENT_BEFORE_COMPACTING && self.head >= self.end - self.head {
-            self.compact();
-        }
         self.owning |= item.owns();
         match self.slots.get_mut(self.end) {
             // `None`, or a drained item that owns nothing: nothing to drop.
             Some(slot) => core::mem::forget(core::mem::replace(slot, Some(item))),
-            None => self.slots.push(Some(item)),
+            None => self.grow(item),
         }
         self.end += 1;
+    }
+
+    /// Queues `item` in a new slot at the end.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, item: T) {
+        self.slots.push(Some(item));
+    }
+
+    /// A driver that pops a few at a time never empties the queue: the spent front goes once
+    /// it outnumbers the queued items (each item is moved at most once for that). Checked
+    /// where the front moves (a pop, the bound's drop), so a push tests nothing for it.
+    #[inline(always)]
+    fn compact_spent(&mut self) {
+        if self.head >= SPENT_BEFORE_COMPACTING && self.head >= self.end - self.head {
+            self.compact();
+        }
     }
 
     /// Moves the queued items to the front, and the spent slots behind them.
@@ -117,6 +135,8 @@ impl<T: Owns> Queue<T> {
         if self.head == self.end {
             self.head = 0;
             self.end = 0;
+        } else {
+            self.compact_spent();
         }
         item
     }
