@@ -355,7 +355,7 @@ impl Engine {
         now: Instant,
     ) {
         let Some(slot) = self.live(call) else { return };
-        self.outcome(slot, attempt, outcome, now);
+        self.outcome(slot, Some(attempt), outcome, now);
         self.settle(now);
     }
 
@@ -364,12 +364,7 @@ impl Engine {
     /// out). Stale ids are ignored.
     pub fn handle(&mut self, call: CallId, outcome: Outcome<'_>, now: Instant) {
         let Some(slot) = self.live(call) else { return };
-        let oldest = self.calls[slot as usize]
-            .as_ref()
-            .and_then(|c| c.flights.oldest());
-        if let Some(attempt) = oldest {
-            self.outcome(slot, attempt, outcome, now);
-        }
+        self.outcome(slot, None, outcome, now);
         self.settle(now);
     }
 
