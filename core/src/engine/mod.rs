@@ -503,6 +503,7 @@ impl Engine {
     /// something waits for (a wait's end, an attempt's deadline, a queued or token-waiting
     /// call's deadline), never a stale one.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let token = self.token_fetch_at.map(|(at, _)| at);
         match (self.timers.next(), token) {
