@@ -132,7 +132,11 @@ mod tests {
                 jitter: Jitter::None,
             });
             for n in 0..3 * KEPT_CEILINGS as u32 {
-                assert_eq!(b.ceiling(n), b.ceiling_of(n), "{base_ms} {factor} {cap_ms} {n}");
+                assert_eq!(
+                    b.ceiling(n),
+                    b.ceiling_of(n),
+                    "{base_ms} {factor} {cap_ms} {n}"
+                );
             }
         }
     }

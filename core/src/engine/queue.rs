@@ -91,7 +91,7 @@ impl<T: Owns> Queue<T> {
         self.owning |= item.owns();
         match self.slots.get_mut(self.end) {
             // `None`, or a drained item that owns nothing: nothing to drop.
-            Some(slot) => core::mem::forget(core::mem::replace(slot, Some(item))),
+            Some(slot) => core::mem::forget(slot.replace(item)),
             None => self.grow(item),
         }
         self.end += 1;
