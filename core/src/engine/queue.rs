@@ -7,10 +7,10 @@
 //! is still queued (and 64 slots), so the queue never holds more than twice what is queued,
 //! plus 64.
 //!
-//! Emptying the queue forgets its items but keeps their slots (as `None`): the next pushes
-//! write into a slot that is already there, in place, instead of through `Vec::push`, which
-//! is not inlined and copies a 120-byte event twice more on its way in. The `Vec` grows only
-//! past the most ever queued at once.
+//! Emptying the queue forgets its items but keeps their slots (see below for what is left in
+//! them): the next pushes write into a slot that is already there, in place, instead of
+//! through `Vec::push`, which is not inlined and copies a 120-byte event twice more on its way
+//! in. The `Vec` grows only past the most ever queued at once.
 //!
 //! Most items own nothing ([`Owns`]: an `AttemptFinished`, a `CallSucceeded`, a `Done`), and
 //! dropping them is a match on their kind that does nothing. A drain in which none owns
