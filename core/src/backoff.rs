@@ -22,6 +22,9 @@ use crate::config::{BackoffConfig, Jitter};
 use crate::rng::RandomSource;
 use crate::time::duration_nanos;
 
+/// Retries whose ceiling is worked out once, when the backoff is made.
+const KEPT_CEILINGS: usize = 8;
+
 /// Validated backoff parameters, in nanoseconds.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct Backoff {
@@ -29,21 +32,36 @@ pub struct Backoff {
     factor: f64,
     cap: u64,
     jitter: Jitter,
+    /// `ceiling(n)` for the first retries, as [`Backoff::ceiling_of`] says it: most calls
+    /// retry a few times, and `powi` is most of a delay's cost.
+    ceilings: [u64; KEPT_CEILINGS],
 }
 
 impl Backoff {
     /// From an already validated config.
     pub fn new(config: &BackoffConfig) -> Self {
-        Backoff {
+        let mut b = Backoff {
             base: config.base_ms.saturating_mul(1_000_000),
             factor: config.factor,
             cap: config.cap_ms.saturating_mul(1_000_000),
             jitter: config.jitter,
+            ceilings: [0; KEPT_CEILINGS],
+        };
+        b.ceilings = core::array::from_fn(|n| b.ceiling_of(n as u32));
+        b
+    }
+
+    /// `min(cap, base · factorⁿ)` in nanoseconds.
+    #[inline]
+    fn ceiling(&self, n: u32) -> u64 {
+        match self.ceilings.get(n as usize) {
+            Some(&kept) => kept,
+            None => self.ceiling_of(n),
         }
     }
 
     /// `min(cap, base · factorⁿ)` in nanoseconds, without overflow for any `n`.
-    fn ceiling(&self, n: u32) -> u64 {
+    fn ceiling_of(&self, n: u32) -> u64 {
         let exact = self.base as f64 * self.factor.powi(n.min(i32::MAX as u32) as i32);
         if exact.is_finite() && exact < self.cap as f64 {
             exact as u64
@@ -102,6 +120,25 @@ mod tests {
             .collect();
         assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.delay(u32::MAX, None, &mut rng), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn kept_ceilings_are_the_formula_s() {
+        for (base_ms, factor, cap_ms) in [(100, 2.0, 1_000), (7, 1.7, 60_000), (1, 10.0, 5)] {
+            let b = Backoff::new(&BackoffConfig {
+                base_ms,
+                factor,
+                cap_ms,
+                jitter: Jitter::None,
+            });
+            for n in 0..3 * KEPT_CEILINGS as u32 {
+                assert_eq!(
+                    b.ceiling(n),
+                    b.ceiling_of(n),
+                    "{base_ms} {factor} {cap_ms} {n}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -145,3 +145,30 @@ pub enum Action {
         update: crate::fleet::SharedUpdate,
     },
 }
+
+// What the queue may forget instead of dropping (see `queue::Owns`): every action but those
+// naming a host. The types below are the fields of the actions that own nothing.
+const _: () = assert!(
+    !core::mem::needs_drop::<Failure>()
+        && !core::mem::needs_drop::<FallbackUsed>()
+        && !core::mem::needs_drop::<AttemptHeaders>()
+        && !core::mem::needs_drop::<Why>()
+);
+
+impl crate::engine::queue::Owns for Action {
+    #[inline(always)]
+    fn owns(&self) -> bool {
+        // No `_` arm: a new action must be sorted here.
+        match self {
+            Action::RecycleConnections { .. } | Action::Reserve { .. } | Action::Share { .. } => {
+                true
+            }
+            Action::Send { .. }
+            | Action::Abort { .. }
+            | Action::FetchToken { .. }
+            | Action::Done { .. }
+            | Action::Fail { .. }
+            | Action::Fallback { .. } => false,
+        }
+    }
+}

@@ -542,3 +542,51 @@ impl ClientEvent {
         }
     }
 }
+
+// What the queue may forget instead of dropping (see `queue::Owns`): every variant but those
+// naming a host. The types below are the fields of the variants that own nothing.
+const _: () = assert!(
+    !core::mem::needs_drop::<Failure>()
+        && !core::mem::needs_drop::<Last>()
+        && !core::mem::needs_drop::<Why>()
+        && !core::mem::needs_drop::<FallbackUsed>()
+        && !core::mem::needs_drop::<crate::fleet::StoreProblem>()
+);
+
+impl crate::engine::queue::Owns for Event {
+    #[inline(always)]
+    fn owns(&self) -> bool {
+        // No `_` arm: a new kind must be sorted here.
+        match &self.kind {
+            EventKind::CallStarted { .. }
+            | EventKind::ConnectionsRecycled { .. }
+            | EventKind::HostHeld { .. }
+            | EventKind::LimitLearned { .. }
+            | EventKind::BreakerOpened { .. }
+            | EventKind::BreakerHalfOpen { .. }
+            | EventKind::BreakerClosed { .. }
+            | EventKind::BudgetExhausted { .. }
+            | EventKind::AdaptiveRateChanged { .. }
+            | EventKind::ConcurrencyLimitChanged { .. }
+            | EventKind::BreakerControlled { .. } => true,
+            EventKind::AttemptStarted { .. }
+            | EventKind::AttemptFinished { .. }
+            | EventKind::AttemptAborted { .. }
+            | EventKind::RetryScheduled { .. }
+            | EventKind::Waiting { .. }
+            | EventKind::Queued { .. }
+            | EventKind::WaitingForToken { .. }
+            | EventKind::HintUnreadable { .. }
+            | EventKind::TokenFetchStarted { .. }
+            | EventKind::TokenRefreshed { .. }
+            | EventKind::TokenFetchFailed { .. }
+            | EventKind::HedgeSent { .. }
+            | EventKind::HedgeRefused { .. }
+            | EventKind::CallSucceeded { .. }
+            | EventKind::CallFailed { .. }
+            | EventKind::CallFellBack { .. }
+            | EventKind::FleetFallback { .. }
+            | EventKind::FleetResumed { .. } => false,
+        }
+    }
+}

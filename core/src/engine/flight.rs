@@ -65,12 +65,16 @@ impl Flights {
             .and_then(Option::take)
     }
 
-    /// Takes attempt `attempt` out if it is the only one in flight.
+    /// Takes attempt `attempt` out (any attempt with `None`) if it is the only one in flight.
     #[inline]
-    pub fn take_only(&mut self, attempt: u32) -> Option<Flight> {
+    pub fn take_only(&mut self, attempt: Option<u32>) -> Option<Flight> {
         let [first, rest @ ..] = &mut self.slots;
         match first {
-            Some(f) if f.attempt == attempt && rest.iter().all(Option::is_none) => first.take(),
+            Some(f)
+                if attempt.is_none_or(|a| f.attempt == a) && rest.iter().all(Option::is_none) =>
+            {
+                first.take()
+            }
             _ => None,
         }
     }
@@ -147,7 +151,8 @@ mod tests {
         assert_eq!(f.len(), MAX_FLIGHTS);
         assert_eq!(f.next_expiry(), Some(Instant::from_millis(100)));
         assert_eq!(f.expired(Instant::from_millis(250)), Some(1));
-        assert_eq!(f.take_only(1), None, "not the only one");
+        assert_eq!(f.take_only(Some(1)), None, "not the only one");
+        assert_eq!(f.take_only(None), None, "not the only one");
         assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
         assert_eq!(f.len(), MAX_FLIGHTS - 1);
         assert_eq!(f.take(1), None, "taken once");
@@ -157,17 +162,19 @@ mod tests {
         }
         let last = f.iter().next().map(|x| x.attempt).unwrap_or(0);
         if f.slots[0].is_some() {
-            assert_eq!(f.take_only(last + 1), None, "another attempt");
-            assert_eq!(f.take_only(last).map(|x| x.attempt), Some(last));
+            assert_eq!(f.take_only(Some(last + 1)), None, "another attempt");
+            assert_eq!(f.take_only(Some(last)).map(|x| x.attempt), Some(last));
         }
         while f.pop().is_some() {}
         assert!(f.is_empty());
         assert!(f.push(flight(7, None)));
         assert_eq!(
-            f.take_only(7).map(|x| x.attempt),
+            f.take_only(Some(7)).map(|x| x.attempt),
             Some(7),
             "alone in the first slot"
         );
+        assert!(f.push(flight(8, None)));
+        assert_eq!(f.take_only(None).map(|x| x.attempt), Some(8), "any, alone");
         assert_eq!(f.next_expiry(), None);
     }
 

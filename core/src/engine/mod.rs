@@ -355,7 +355,7 @@ impl Engine {
         now: Instant,
     ) {
         let Some(slot) = self.live(call) else { return };
-        self.outcome(slot, attempt, outcome, now);
+        self.outcome(slot, Some(attempt), outcome, now);
         self.settle(now);
     }
 
@@ -364,12 +364,7 @@ impl Engine {
     /// out). Stale ids are ignored.
     pub fn handle(&mut self, call: CallId, outcome: Outcome<'_>, now: Instant) {
         let Some(slot) = self.live(call) else { return };
-        let oldest = self.calls[slot as usize]
-            .as_ref()
-            .and_then(|c| c.flights.oldest());
-        if let Some(attempt) = oldest {
-            self.outcome(slot, attempt, outcome, now);
-        }
+        self.outcome(slot, None, outcome, now);
         self.settle(now);
     }
 
@@ -508,6 +503,7 @@ impl Engine {
     /// something waits for (a wait's end, an attempt's deadline, a queued or token-waiting
     /// call's deadline), never a stale one.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let token = self.token_fetch_at.map(|(at, _)| at);
         match (self.timers.next(), token) {
@@ -609,13 +605,6 @@ impl Engine {
     #[inline(always)]
     fn finish(&mut self, slot: u32, now: Instant) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;
-        let ended = Ended {
-            id: c.id,
-            method: c.method,
-            attempts: c.attempts,
-            started: c.started,
-            fallback: c.fallback,
-        };
         let (host, phase) = (c.host as usize, c.phase);
         match phase {
             Phase::InFlight => {
@@ -638,6 +627,23 @@ impl Engine {
             }
             _ => {}
         }
+        self.free_call(slot)
+    }
+
+    /// Frees the slot of a call that holds nothing any more (no attempt out, no booked
+    /// rate-limit slot): [`Engine::finish`]'s last step, and all of it for a call whose only
+    /// attempt was just taken out ([`Engine::straight_success`]).
+    #[inline(always)]
+    fn free_call(&mut self, slot: u32) -> Option<Ended> {
+        let c = self.calls.get_mut(slot as usize)?.as_mut()?;
+        let ended = Ended {
+            id: c.id,
+            method: c.method,
+            attempts: c.attempts,
+            started: c.started,
+            fallback: c.fallback,
+        };
+        let host = c.host as usize;
         self.calls[slot as usize] = None;
         self.free.push(slot);
         if let Some(h) = self.hosts.get_mut(host) {
@@ -658,17 +664,28 @@ impl Engine {
     #[inline(always)]
     fn done_at_head(&mut self, slot: u32, status: u16, now: Instant) {
         if let Some((call, attempts)) = self.succeeded(slot, status, now) {
-            self.actions.push(Action::Done {
-                call,
-                status,
-                attempts,
-            });
+            self.done_action(call, status, attempts);
         }
+    }
+
+    #[inline(always)]
+    fn done_action(&mut self, call: CallId, status: u16, attempts: u32) {
+        self.actions.push(Action::Done {
+            call,
+            status,
+            attempts,
+        });
     }
 
     /// Ends a call that succeeded with `status`: its id and attempts.
     fn succeeded(&mut self, slot: u32, status: u16, now: Instant) -> Option<(CallId, u32)> {
         let call = self.finish(slot, now)?;
+        Some(self.call_succeeded(&call, status, now))
+    }
+
+    /// Counts and says that the ended `call` succeeded with `status`: its id and attempts.
+    #[inline(always)]
+    fn call_succeeded(&mut self, call: &Ended, status: u16, now: Instant) -> (CallId, u32) {
         self.stats.succeeded += 1;
         self.event(
             now,
@@ -679,7 +696,7 @@ impl Engine {
                 elapsed: now - call.started,
             },
         );
-        Some((call.id, call.attempts))
+        (call.id, call.attempts)
     }
 
     fn fail_why(&mut self, slot: u32, why: Why, processed: Processed, now: Instant) {

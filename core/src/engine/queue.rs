@@ -7,21 +7,42 @@
 //! is still queued (and 64 slots), so the queue never holds more than twice what is queued,
 //! plus 64.
 //!
-//! Emptying the queue forgets its items but keeps their slots (as `None`): the next pushes
-//! write into a slot that is already there, in place, instead of through `Vec::push`, which
-//! is not inlined and copies a 120-byte event twice more on its way in. The `Vec` grows only
-//! past the most ever queued at once.
+//! Emptying the queue forgets its items but keeps their slots (see below for what is left in
+//! them): the next pushes write into a slot that is already there, in place, instead of
+//! through `Vec::push`, which is not inlined and copies a 120-byte event twice more on its way
+//! in. The `Vec` grows only past the most ever queued at once.
+//!
+//! Most items own nothing ([`Owns`]: an `AttemptFinished`, a `CallSucceeded`, a `Done`), and
+//! dropping them is a match on their kind that does nothing. A drain in which none owns
+//! anything (the queue keeps a flag, set by the pushes of those that do) leaves them in their
+//! slots instead of dropping each, and the next push writes over such a slot without dropping
+//! it: what is forgotten there owns nothing, so nothing leaks. An item that owns something (a
+//! host name's `Arc`) is still dropped at the drain that hands it out.
 
 /// Popped slots kept at the front before they are compacted away.
 const SPENT_BEFORE_COMPACTING: usize = 64;
 
+/// Whether an item owns something its drop must release. The default asks the type; an enum
+/// whose common variants own nothing says so per value. Pushed items are built in place of the
+/// push, so for them the answer is known when the engine is compiled.
+pub(crate) trait Owns {
+    /// True if dropping `self` does something.
+    #[inline(always)]
+    fn owns(&self) -> bool {
+        core::mem::needs_drop::<Self>()
+    }
+}
+
 /// Items, oldest first: `slots[head..end]` are queued (each `Some` until popped); the slots
-/// before `head` and from `end` on are `None`.
+/// before `head` are `None`, and those from `end` on are `None` or hold a drained item that
+/// owns nothing.
 #[derive(Debug)]
 pub(crate) struct Queue<T> {
     slots: Vec<Option<T>>,
     head: usize,
     end: usize,
+    /// Some item pushed since the last drain may own something ([`Owns`]).
+    owning: bool,
 }
 
 impl<T> Default for Queue<T> {
@@ -30,6 +51,7 @@ impl<T> Default for Queue<T> {
             slots: Vec::new(),
             head: 0,
             end: 0,
+            owning: false,
         }
     }
 }
@@ -41,35 +63,55 @@ pub(crate) enum Pushed {
     DroppedOldest,
 }
 
-impl<T> Queue<T> {
+impl<T: Owns> Queue<T> {
     /// Queues `item`; with `bound` items already queued the oldest goes first.
     #[inline(always)]
     pub fn push_bounded(&mut self, item: T, bound: usize) -> Pushed {
         let mut pushed = Pushed::Kept;
         if self.end - self.head >= bound {
-            if let Some(oldest) = self.slots.get_mut(self.head) {
-                *oldest = None;
-            }
-            self.head += 1;
+            self.drop_oldest();
             pushed = Pushed::DroppedOldest;
         }
         self.push(item);
         pushed
     }
 
+    #[cold]
+    fn drop_oldest(&mut self) {
+        if let Some(oldest) = self.slots.get_mut(self.head) {
+            *oldest = None;
+        }
+        self.head += 1;
+        self.compact_spent();
+    }
+
     /// Queues `item`, whatever is queued already.
     #[inline(always)]
     pub fn push(&mut self, item: T) {
-        // A driver that pops a few at a time never empties the queue: the spent front goes
-        // once it outnumbers the queued items (each item is moved at most once for that).
+        self.owning |= item.owns();
+        match self.slots.get_mut(self.end) {
+            // `None`, or a drained item that owns nothing: nothing to drop.
+            Some(slot) => core::mem::forget(slot.replace(item)),
+            None => self.grow(item),
+        }
+        self.end += 1;
+    }
+
+    /// Queues `item` in a new slot at the end.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, item: T) {
+        self.slots.push(Some(item));
+    }
+
+    /// A driver that pops a few at a time never empties the queue: the spent front goes once
+    /// it outnumbers the queued items (each item is moved at most once for that). Checked
+    /// where the front moves (a pop, the bound's drop), so a push tests nothing for it.
+    #[inline(always)]
+    fn compact_spent(&mut self) {
         if self.head >= SPENT_BEFORE_COMPACTING && self.head >= self.end - self.head {
             self.compact();
         }
-        match self.slots.get_mut(self.end) {
-            Some(slot) => *slot = Some(item),
-            None => self.slots.push(Some(item)),
-        }
-        self.end += 1;
     }
 
     /// Moves the queued items to the front, and the spent slots behind them.
@@ -93,16 +135,22 @@ impl<T> Queue<T> {
         if self.head == self.end {
             self.head = 0;
             self.end = 0;
+        } else {
+            self.compact_spent();
         }
         item
     }
 
-    /// Lends every queued item to `f`, oldest first, then forgets them all.
+    /// Lends every queued item to `f`, oldest first, then forgets them all: drops them if
+    /// any may own something, else leaves them for the next pushes to write over.
     #[inline]
     pub fn drain(&mut self, f: impl FnMut(&T)) {
         let queued = self.slots.get_mut(self.head..self.end).unwrap_or_default();
         queued.iter().flatten().for_each(f);
-        queued.iter_mut().for_each(|slot| *slot = None);
+        if self.owning {
+            queued.iter_mut().for_each(|slot| *slot = None);
+            self.owning = false;
+        }
         self.head = 0;
         self.end = 0;
     }
@@ -115,6 +163,9 @@ mod tests {
     use crate::time::Instant;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    impl Owns for u32 {}
+    impl Owns for std::sync::Arc<str> {}
 
     fn event(n: u32) -> Event {
         Event {
@@ -159,7 +210,7 @@ mod tests {
         assert!(q.pop().is_none() && q.end == 0);
         // The slots stay for the next pushes; the `Vec` never grew past the most in use.
         assert!(q.slots.len() <= 4 + 1 + SPENT_BEFORE_COMPACTING);
-        assert!(q.slots.iter().all(Option::is_none));
+        assert!(q.slots.iter().flatten().all(|e| !e.owns()));
     }
 
     #[test]
@@ -199,5 +250,45 @@ mod tests {
         assert_eq!(q.pop().as_deref(), Some(&*host));
         assert_eq!(std::sync::Arc::strong_count(&host), 1);
         assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn items_that_own_nothing_are_written_over_and_those_that_do_are_dropped_at_their_drain() {
+        let host: std::sync::Arc<str> = "https://a.test".into();
+        let started = |n: u32| Event {
+            at: Instant::from_nanos(u64::from(n)),
+            kind: EventKind::CallStarted {
+                call: crate::engine::call::CallId { slot: n, seq: n },
+                host: std::sync::Arc::clone(&host),
+                method: crate::classify::Method::Get,
+            },
+        };
+        let mut q = Queue::default();
+        for round in 0..4u32 {
+            // Plain events only: drained, left in their slots, written over by the next round.
+            for n in 0..3 {
+                q.push_bounded(event(n), 8);
+            }
+            assert_eq!(numbers(&mut q), [0, 1, 2]);
+            assert_eq!(std::sync::Arc::strong_count(&host), 1);
+            // One naming a host among them, in a different place each round: dropped at the
+            // drain that hands it out, so the host's name is not kept alive in a spare slot.
+            for n in 0..3 {
+                q.push_bounded(if n == round % 3 { started(n) } else { event(n) }, 8);
+            }
+            assert_eq!(std::sync::Arc::strong_count(&host), 2);
+            assert_eq!(numbers(&mut q), [0, 1, 2]);
+            assert_eq!(std::sync::Arc::strong_count(&host), 1, "round {round}");
+            assert!(q.slots.iter().all(Option::is_none));
+        }
+        // The bound's drop of the oldest and a pop release theirs at once.
+        for n in 0..3 {
+            q.push_bounded(started(n), 2);
+        }
+        assert_eq!(std::sync::Arc::strong_count(&host), 3);
+        drop(q.pop());
+        assert_eq!(std::sync::Arc::strong_count(&host), 2);
+        drop(q);
+        assert_eq!(std::sync::Arc::strong_count(&host), 1);
     }
 }

@@ -18,10 +18,16 @@ use crate::engine::Engine;
 use crate::time::Instant;
 
 impl Engine {
-    /// Attempt `attempt` of `slot`, in flight, ended with `outcome`: straight here when it is
-    /// the common case, else through [`Engine::on_outcome`].
+    /// Attempt `attempt` of `slot` (the oldest in flight with `None`) ended with `outcome`:
+    /// straight here when it is the common case, else through [`Engine::on_outcome`].
     #[inline(always)]
-    pub(super) fn outcome(&mut self, slot: u32, attempt: u32, outcome: Outcome<'_>, now: Instant) {
+    pub(super) fn outcome(
+        &mut self,
+        slot: u32,
+        attempt: Option<u32>,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) {
         if let Outcome::Response(r) = &outcome {
             if is_success(r.status, &self.retry_statuses)
                 && self.straight_success(slot, attempt, r, now)
@@ -29,16 +35,25 @@ impl Engine {
                 return;
             }
         }
-        self.on_outcome(slot, attempt, outcome, now);
+        let attempt = match attempt {
+            Some(attempt) => Some(attempt),
+            None => self.calls[slot as usize]
+                .as_ref()
+                .and_then(|c| c.flights.oldest()),
+        };
+        if let Some(attempt) = attempt {
+            self.on_outcome(slot, attempt, outcome, now);
+        }
     }
 
-    /// Decides a success ([`is_success`]) on the call's only attempt in flight, when nothing
-    /// configured reads it; false (and nothing done) otherwise.
+    /// Decides a success ([`is_success`]) on the call's only attempt in flight (`attempt`, or
+    /// whichever it is with `None`), when nothing configured reads it; false (and nothing
+    /// done) otherwise.
     #[inline(always)]
     fn straight_success(
         &mut self,
         slot: u32,
-        attempt: u32,
+        attempt: Option<u32>,
         r: &Response<'_>,
         now: Instant,
     ) -> bool {
@@ -53,6 +68,7 @@ impl Engine {
         let Some(flight) = c.flights.take_only(attempt) else {
             return false;
         };
+        let attempt = flight.attempt;
         c.phase = Phase::Ready;
         c.timer = None;
         c.hedge.due = None;
@@ -62,7 +78,12 @@ impl Engine {
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
         self.hosts[host].connect_failures = 0;
         self.read_limit_hints(slot, host, r, None, now);
-        self.done_at_head(slot, r.status, now);
+        // The call holds nothing now (its only attempt was taken out above): ended without
+        // `finish`'s look at what it might still hold.
+        if let Some(call) = self.free_call(slot) {
+            let (id, attempts) = self.call_succeeded(&call, r.status, now);
+            self.done_action(id, r.status, attempts);
+        }
         true
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! Most deadlines are `now + a fixed timeout`, so they arrive in order: those go to a FIFO
 //! (push and pop in O(1)); only a deadline earlier than the last one queued (a shorter
-//! timeout, a wait) goes to a heap. The earliest entry is the earlier of the two fronts.
+//! timeout, a wait) goes to a heap. The earliest entry is the earlier of the two fronts; its
+//! instant is kept (`next`), updated by every push and pop, so that `poll_timeout()`, which
+//! every driver asks after every input, reads one field instead of both fronts.
 
 use core::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -47,6 +49,8 @@ pub(crate) struct TimerQueue {
     fifo: VecDeque<Entry>,
     /// Entries that came out of order.
     heap: BinaryHeap<Reverse<Entry>>,
+    /// The earliest entry's instant, live or not: what [`TimerQueue::front`] would say.
+    next: Option<Instant>,
 }
 
 /// Which queue holds the earliest entry.
@@ -59,11 +63,16 @@ impl TimerQueue {
     /// Adds a deadline; the owner records `at` as its current one.
     pub fn push(&mut self, at: Instant, key: TimerKey) {
         let entry = (at, key);
-        if self.fifo.back().is_none_or(|last| entry >= *last) {
-            self.fifo.push_back(entry);
-        } else {
-            self.heap.push(Reverse(entry));
+        match self.fifo.back() {
+            // The earliest entry is at or before the FIFO's last: `next` stays.
+            Some(last) if entry >= *last => {
+                self.fifo.push_back(entry);
+                return;
+            }
+            Some(_) => self.heap.push(Reverse(entry)),
+            None => self.fifo.push_back(entry),
         }
+        self.next = Some(self.next.map_or(at, |next| next.min(at)));
     }
 
     #[inline]
@@ -85,6 +94,7 @@ impl TimerQueue {
                 self.heap.pop();
             }
         }
+        self.next = self.front().map(|((at, _), _)| at);
     }
 
     /// Pops the earliest entry due at `now`, live or not: the caller checks it.
@@ -98,12 +108,19 @@ impl TimerQueue {
     #[inline]
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
         // Most deadlines come in order: with the heap empty only the FIFO's front is looked at.
+        let mut popped = false;
         while self.heap.is_empty() {
             match self.fifo.front() {
                 Some(&(at, key)) if !live(at, key) => {
                     self.fifo.pop_front();
+                    popped = true;
                 }
-                _ => return,
+                front => {
+                    if popped {
+                        self.next = front.map(|&(at, _)| at);
+                    }
+                    return;
+                }
             }
         }
         while let Some(((at, key), front)) = self.front() {
@@ -115,8 +132,9 @@ impl TimerQueue {
     }
 
     /// The earliest deadline (exact once [`TimerQueue::prune`] ran).
+    #[inline]
     pub fn next(&self) -> Option<Instant> {
-        self.front().map(|((at, _), _)| at)
+        self.next
     }
 
     /// Entries held, live or stale (for tests).
@@ -168,5 +186,42 @@ mod tests {
         let want = [(5, 5), (10, 1), (15, 4), (20, 2), (20, 7), (30, 3), (30, 6)];
         assert_eq!(out, want.map(|(ms, seq)| (at(ms), seq)));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn the_kept_next_is_the_earliest_live_deadline_after_every_prune() {
+        use crate::rng::{RandomSource, Rng};
+        let mut rng = Rng::seeded(15);
+        let mut q = TimerQueue::default();
+        // Each key's one live deadline, as the engine's calls hold them.
+        let mut live: Vec<Option<Instant>> = vec![None; 16];
+        let mut now = 0;
+        for step in 0..20_000u32 {
+            let slot = rng.below(16) as u32;
+            let key = TimerKey { slot, seq: step };
+            match rng.below(4) {
+                // Mostly in order (a fixed timeout), sometimes earlier (a wait): both queues.
+                0 | 1 => {
+                    let spread = if rng.below(3) == 0 { 5 } else { 50 };
+                    let t = at(now + rng.below(spread));
+                    live[slot as usize] = Some(t);
+                    q.push(t, key);
+                }
+                2 => live[slot as usize] = None,
+                _ => {
+                    now += rng.below(20);
+                    while let Some((t, k)) = q.pop_due(at(now)) {
+                        if live[k.slot as usize] == Some(t) {
+                            live[k.slot as usize] = None;
+                        }
+                        assert_eq!(q.next(), q.front().map(|((t, _), _)| t), "step {step}");
+                    }
+                }
+            }
+            assert_eq!(q.next(), q.front().map(|((t, _), _)| t), "step {step}");
+            q.prune(|t, k| live[k.slot as usize] == Some(t));
+            let earliest_live = live.iter().flatten().min().copied();
+            assert_eq!(q.next(), earliest_live, "step {step}");
+        }
     }
 }
