@@ -964,4 +964,22 @@ fn a_refusal_before_processing_is_sent_again_at_once_once_free_of_attempts_and_b
         world.results.last(),
         Some(Some(CallResult::Done { attempts: 3, .. }))
     ));
+
+    // And a budget that allows no retry does not stop a later refusal's retry either: nothing
+    // was processed, so it is free (it still counts in the call's attempts and waits).
+    let mut config = Config::default();
+    config.budget.ratio = 0.0;
+    config.budget.reserve = 0;
+    let mut world = World::new(engine(config), refusing(3));
+    world.start(CallSpec::get(HOST));
+    world.drive_bounded(100);
+    assert!(
+        matches!(
+            world.results.last(),
+            Some(Some(CallResult::Done { attempts: 4, .. }))
+        ),
+        "{:?}",
+        world.results
+    );
+    assert_eq!(world.engine.stats().budget_refusals, 0);
 }

@@ -327,6 +327,7 @@ impl Engine {
             first_throttle: class.why == Why::TooManyRequests && !c.throttled,
             predicate_wait,
             first_refusal: refused && !c.refusal_resent,
+            refusal: refused,
             now,
         };
         let (aws, jitter) = (self.aws_rule(), self.config.backoff.jitter);

@@ -27,8 +27,12 @@
 //! retry: the call's first refusal is sent again at once (no backoff), outside its attempts
 //! and free of the budget, so a server rotating its connections costs a busy client nothing.
 //! Only a one-shot body (1.), the deadline (6.) and an open breaker (7.) stop it; a caller's
-//! predicate that asked for a wait has it. A second refusal of the same call is a retry like
-//! any other.
+//! predicate that asked for a wait has it. A later refusal of the same call is a retry that
+//! waits its backoff and counts in its attempts, but it too is free of the budget (and of a
+//! quota's retry share): the server processed nothing, so it added none of the load the budget
+//! bounds. A server that rotates its HTTP/2 connections often under many concurrent streams
+//! refuses some calls on several connections in a row; charged, those resends emptied the
+//! budget and failed calls that the next connection would have served.
 
 use core::time::Duration;
 
@@ -66,6 +70,9 @@ pub struct RetryInput {
     /// The failure was a refusal before any processing and the call has not yet had its one
     /// resend of a refusal (sent at once, outside its attempts, free of the budget).
     pub first_refusal: bool,
+    /// The failure was a refusal before any processing (the first or a later one): its retry
+    /// is free of the budget.
+    pub refusal: bool,
     /// Now.
     pub now: Instant,
 }
@@ -152,7 +159,7 @@ pub fn decide(
         };
     }
     let server_paced = input.first_throttle && why == Why::RetryAfterHeader;
-    let free = server_paced || input.first_refusal;
+    let free = server_paced || input.first_refusal || input.refusal;
     if !free && !withdraw() {
         return fail(Why::BudgetExhausted);
     }
@@ -180,6 +187,7 @@ mod tests {
             first_throttle: false,
             predicate_wait: None,
             first_refusal: false,
+            refusal: false,
             now: Instant::ZERO,
         }
     }
@@ -190,7 +198,7 @@ mod tests {
     #[test]
     fn the_rule_as_a_table() {
         type Row = (&'static str, fn(&mut RetryInput), bool, bool, Why);
-        let rows: [Row; 14] = [
+        let rows: [Row; 16] = [
             ("plain retry", |_| {}, false, true, Why::Backoff),
             (
                 "one-shot body",
@@ -279,6 +287,27 @@ mod tests {
                 false,
                 false,
                 Why::BudgetExhausted,
+            ),
+            (
+                "budget spent, a later refusal backs off free",
+                |i| {
+                    i.processed = Processed::Never;
+                    i.refusal = true;
+                },
+                false,
+                false,
+                Why::Backoff,
+            ),
+            (
+                "a later refusal with its attempts used up",
+                |i| {
+                    i.processed = Processed::Never;
+                    i.refusal = true;
+                    i.attempts = 4;
+                },
+                false,
+                false,
+                Why::MaxAttempts,
             ),
         ];
         for (name, change, open, budget, expected) in rows {
