@@ -716,6 +716,7 @@ struct Transport<'r, T, M> {
     stand_in: Option<Box<Stored>>,
     /// The last-good key a good answer is kept under, for requests with that fallback (boxed:
     /// most calls have none, and the exchange is kept for as long as the call runs).
+    #[allow(clippy::box_collection)]
     keep_as: Option<Box<String>>,
     /// The call has a retry predicate, which may read any response header.
     judged: bool,

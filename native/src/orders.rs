@@ -282,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn ready_takes_nothing_and_says_so_for_an_order_and_for_the_end() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(call, sink());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        assert!(boxes.deliver(call, CallMsg::Done { attempts: 1 }));
+        // Ready, as often as asked, and the order is still there to be taken.
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        // Closed by the driver: ready, and the stream ends.
+        boxes.close(call);
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+    }
+
+    #[test]
     fn a_later_call_at_the_same_slot_is_not_the_earlier_one() {
         let (earlier, later) = two_calls_at_one_slot();
         let mut boxes = Mailboxes::default();
