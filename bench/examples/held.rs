@@ -34,6 +34,20 @@ where
     }
 }
 
+/// Warms the pool twice (`warm`), then holds the calls on `slow` and marks the peak.
+async fn phases<F, Fut>(call: F, warm: &str, slow: &str)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    // Well inside the engine's attempt timeout (10 s): no attempt is aborted and resent.
+    let settle = Duration::from_secs(5);
+    for (url, marker) in [(warm, false), (warm, false), (slow, true)] {
+        let wait = if marker { settle } else { Duration::ZERO };
+        hold(|| call(url.to_string()), wait, marker).await;
+    }
+}
+
 fn main() {
     let server = resile_chaos::start_in_background(resile_chaos::ChaosConfig {
         max_connections: 4096,
@@ -50,45 +64,27 @@ fn main() {
     rt.block_on(async move {
         let warm = format!("{base}/slow?ms=200");
         let slow = format!("{base}/slow?ms=20000");
-        // Well inside the engine's attempt timeout (10 s): no attempt is aborted and resent.
-        let settle = Duration::from_secs(5);
         if which == "reqwest" {
             let c = reqwest::Client::builder()
                 .pool_max_idle_per_host(*HELD)
                 .build()
                 .unwrap();
-            for (u, marker) in [(&warm, false), (&warm, false), (&slow, true)] {
-                let (c, u) = (c.clone(), u.clone());
-                let wait = if marker { settle } else { Duration::ZERO };
-                hold(
-                    || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
-                    },
-                    wait,
-                    marker,
-                )
-                .await;
-            }
+            let call = move |u: String| {
+                let c = c.clone();
+                async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }
+            };
+            phases(call, &warm, &slow).await;
         } else {
             let c = resile::Client::builder()
                 .pool_max_idle_per_host(*HELD)
                 .max_in_flight(*HELD)
                 .build()
                 .unwrap();
-            for (u, marker) in [(&warm, false), (&warm, false), (&slow, true)] {
-                let (c, u) = (c.clone(), u.clone());
-                let wait = if marker { settle } else { Duration::ZERO };
-                hold(
-                    || {
-                        let (c, u) = (c.clone(), u.clone());
-                        async move { c.get(&u).send().await.is_ok() }
-                    },
-                    wait,
-                    marker,
-                )
-                .await;
-            }
+            let call = move |u: String| {
+                let c = c.clone();
+                async move { c.get(&u).send().await.is_ok() }
+            };
+            phases(call, &warm, &slow).await;
         }
     });
     server.stop();
