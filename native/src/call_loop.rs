@@ -299,27 +299,21 @@ fn begin<'s>(
 fn proceed<'a, E: Exchange + 'a>(
     shared: &'a Arc<Shared>,
     call: telemetry::Call<'a>,
-    mut guard: CallGuard<'a>,
-    mut orders: Orders,
+    guard: CallGuard<'a>,
+    orders: Orders,
     exchange: impl FnOnce() -> E + 'a,
 ) -> impl Future<Output = Result<E::Output, Error>> + 'a {
     async move {
-        // Bound by a `let`, not matched on: a `match`'s scrutinee (the first order) would be
-        // kept in this future for as long as the call runs.
-        let Some(first) = orders.next().await else {
-            // The driver dropped the call: nothing to cancel.
-            guard.live = false;
-            drop(guard);
-            call.finish(false);
-            return Err(Error::Cancelled);
-        };
+        // Waits for the first order without taking it: the loop takes it, so it is not kept
+        // (as this future's local or the loop's argument) for as long as the call runs.
+        future::poll_fn(|cx| orders.poll_ready(cx)).await;
         let running = Running {
             shared,
             call: &call,
             guard,
             orders,
         };
-        let result = Box::pin(running.attempts(first, exchange())).await;
+        let result = Box::pin(running.attempts(exchange())).await;
         call.finish(result.is_ok());
         result
     }
@@ -334,20 +328,19 @@ struct Running<'s, 'c, 't> {
 }
 
 impl<'s, 'c, 't> Running<'s, 'c, 't> {
-    /// Carries out `first` and every order after it (an `async` block, which keeps its
-    /// arguments once, unlike an `async fn`).
+    /// Carries out every order, from the first (pending when this starts) to the last (an
+    /// `async` block, which keeps its arguments once, unlike an `async fn`).
     #[allow(clippy::manual_async_fn)]
     fn attempts<E: Exchange>(
         mut self,
-        first: CallMsg,
         mut exchange: E,
     ) -> impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E> {
-        // The block works on its captures in place: moved into locals of its own they would be
-        // kept twice in the boxed future, once as captured and once as the locals.
-        let mut pending = Some(first);
+        // The block works on its captures in place: moved or copied into locals of its own
+        // they would be kept twice in the boxed future, once as captured and once as the
+        // locals. The guard is borrowed whole, so that it is captured whole (its fields alone
+        // would be copied, and the guard dropped before the call runs).
         async move {
-            let (shared, call) = (self.shared, self.call);
-            let (guard, orders) = (&mut self.guard, &mut self.orders);
+            let guard = &mut self.guard;
             let id = guard.id;
             exchange.opened(id);
             let mut last_message: Option<String> = None;
@@ -355,10 +348,13 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
             let mut attempts = 0;
             let slot = std::pin::pin!(None);
             let mut out: Outs<'t, '_, E::Attempt> = Outs::new(slot);
+            // The order the call's own report handed back (`Shared::handle`), carried out
+            // before the mailbox is read: nothing waited before it there.
+            let mut pending: Option<CallMsg> = None;
             loop {
                 let taken = match pending.take() {
                     Some(order) => Next::Order(Some(order)),
-                    None => next(orders, &mut out).await,
+                    None => next(&mut self.orders, &mut out).await,
                 };
                 let (
                     Out {
@@ -374,7 +370,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         match order {
                             CallMsg::Send(mut order) => {
                                 attempts += 1;
-                                let span = call.attempt(order.attempt);
+                                let span = self.call.attempt(order.attempt);
                                 order.traceparent = span.traceparent().map(Box::new);
                                 if request_id.is_none() {
                                     request_id = order.headers.request_id.map(|id| id.text());
@@ -445,7 +441,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                     detail: None,
                                     retry_at: failure
                                         .retry_at
-                                        .map(|at| shared.system_time(at, shared.now())),
+                                        .map(|at| self.shared.system_time(at, self.shared.now())),
                                     decode: None,
                                 };
                                 return Err(Error::from_failure(failure, cx));
@@ -476,7 +472,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         // The order the report makes comes back here when nothing waits
                         // before it: carried out next, without the mailbox.
                         exchange.received(received, |outcome| {
-                            pending = shared.handle(id, attempt, outcome);
+                            pending = self.shared.handle(id, attempt, outcome);
                         });
                         span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
                         last_message = None;
@@ -484,7 +480,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                     Attempt::Failed { kind, message } => {
                         tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
                         span.end(Ended::Transport(kind));
-                        pending = shared.handle(id, attempt, Outcome::Transport(kind));
+                        pending = self.shared.handle(id, attempt, Outcome::Transport(kind));
                         exchange.lost();
                         last_message = Some(message);
                     }
@@ -495,7 +491,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         // sending an empty body.
                         guard.live = false;
                         out.abandon();
-                        shared.cancel(id);
+                        self.shared.cancel(id);
                         return Err(Error::NotRetried {
                             why: Why::BodyNotReplayable,
                             maybe_processed: true,

@@ -689,8 +689,9 @@ impl Client {
                     }),
                     _ => None,
                 };
-                let keep_as =
-                    key.filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()));
+                let keep_as = key
+                    .filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()))
+                    .map(Box::new);
                 let judged = spec.predicate.is_some();
                 let request = &req;
                 let exchange = move || Transport {
@@ -740,12 +741,16 @@ struct Transport<'r, T, M> {
     decode: Option<Decoder<T>>,
     last: Option<Received>,
     decoded: Option<T>,
-    undecodable: Option<(String, String)>,
+    /// What the decoder said about the latest answer and the start of its body (boxed: kept
+    /// only for a body that did not decode).
+    undecodable: Option<Box<(String, String)>>,
     /// What the call answers with if the engine says it falls back (boxed: most calls have
     /// none).
     stand_in: Option<Box<Stored>>,
-    /// The last-good key a good answer is kept under, for requests with that fallback.
-    keep_as: Option<String>,
+    /// The last-good key a good answer is kept under, for requests with that fallback (boxed:
+    /// most calls have none, and the exchange is kept for as long as the call runs).
+    #[allow(clippy::box_collection)]
+    keep_as: Option<Box<String>>,
     /// The call has a retry predicate, which may read any response header.
     judged: bool,
     /// The engine's id of the call.
@@ -808,7 +813,7 @@ where
                     Ok(v) => self.decoded = Some(v),
                     Err(message) => {
                         let quoted = excerpt(&received.body, EXCERPT_BYTES);
-                        self.undecodable = Some((message, quoted));
+                        self.undecodable = Some(Box::new((message, quoted)));
                         problem = Some(Problem::Undecodable);
                     }
                 }
@@ -834,7 +839,7 @@ where
     }
 
     fn undecodable(&mut self) -> Option<(String, String)> {
-        self.undecodable.take()
+        self.undecodable.take().map(|u| *u)
     }
 
     fn fallback(
@@ -865,7 +870,7 @@ where
             let size = stored.size();
             self.shared
                 .last_good()
-                .put(key, stored, size, self.shared.now());
+                .put(*key, stored, size, self.shared.now());
         }
         Ok(Answered {
             status: r.status,

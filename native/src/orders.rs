@@ -81,20 +81,31 @@ impl Orders {
     pub(crate) fn quiet(&self) {
         drop(self.0.waker.take());
     }
+
+    /// Ready once an order is pending or the driver has dropped the call, taking nothing: a
+    /// call waits for its first order this way and takes it inside its loop, so the order is
+    /// not kept beside the loop for as long as the call runs.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mailbox = &*self.0;
+        if !mailbox.ready.load(Ordering::Acquire) {
+            mailbox.waker.register(cx.waker());
+            // An order delivered before the waker was in place: ready now.
+            if !mailbox.ready.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
+    }
 }
 
 impl Stream for Orders {
     type Item = CallMsg;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<CallMsg>> {
-        let mailbox = &*self.0;
-        if !mailbox.ready.load(Ordering::Acquire) {
-            mailbox.waker.register(cx.waker());
-            // An order delivered before the waker was in place: take it now.
-            if !mailbox.ready.load(Ordering::Acquire) {
-                return Poll::Pending;
-            }
+        if self.poll_ready(cx).is_pending() {
+            return Poll::Pending;
         }
+        let mailbox = &*self.0;
         let mut inbox = mailbox.inbox();
         let next = match inbox.first.take() {
             Some(msg) => Some(msg),
@@ -279,6 +290,31 @@ pub(crate) mod tests {
         assert!(!boxes.deliver(call, CallMsg::Done { attempts: 1 }));
         boxes.end(call);
         assert!(boxes.sink(call).is_none());
+    }
+
+    #[test]
+    fn ready_takes_nothing_and_says_so_for_an_order_and_for_the_end() {
+        let (call, _) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(call, sink());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        assert!(boxes.deliver(call, CallMsg::Done { attempts: 1 }));
+        // Ready, as often as asked, and the order is still there to be taken.
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        // Closed by the driver: ready, and the stream ends.
+        boxes.close(call);
+        assert!(orders.poll_ready(&mut cx).is_ready());
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use futures::future::{self, Either};
+use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::{Bytes, BytesMut};
@@ -141,8 +143,9 @@ pub(crate) enum BodyMode<'a> {
 /// Runs one attempt. Its time limit is the engine's: the engine answers `Abort` when the
 /// attempt's deadline passes, and the caller drops this future (and with it whatever the
 /// attempt had buffered). `request_id` is the text of the call's `X-Request-ID`.
-// The attempt's futures are `async` blocks: an `async fn` keeps its arguments twice.
-#[allow(clippy::manual_async_fn)]
+///
+/// Two futures one after the other (`then`), whose states share their space: the order and
+/// the request in flight are gone from the attempt's future while its body is read.
 pub(crate) fn attempt<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
@@ -151,13 +154,12 @@ pub(crate) fn attempt<'a>(
     limits: Limits,
     mode: BodyMode<'a>,
 ) -> impl Future<Output = Attempt> + 'a {
-    async move {
-        let sent = (&order, request_id.as_ref());
-        let (response, problem) = match exchange(http, req, sent, limits).await {
+    exchange(http, req, order, request_id, limits).then(move |answer| {
+        let (response, problem) = match answer {
             Ok(answer) => answer,
-            Err(failed) => return failed,
+            Err(failed) => return Either::Left(future::ready(failed)),
         };
-        match (problem, mode) {
+        Either::Left(future::ready(match (problem, mode) {
             (Some(problem), _) => {
                 let mut received = head(&response, &req.url);
                 received.problem = Some(problem);
@@ -169,10 +171,15 @@ pub(crate) fn attempt<'a>(
                 Attempt::Response(received)
             }
             (None, BodyMode::Buffer(buffer)) => {
-                read_body(response, &req.url, limits.max_response_bytes, buffer).await
+                return Either::Right(read_body(
+                    response,
+                    &req.url,
+                    limits.max_response_bytes,
+                    buffer,
+                ))
             }
-        }
-    }
+        }))
+    })
 }
 
 /// The headers of one request of an attempt: the call's own, the attempt's X-Request-ID and
@@ -259,11 +266,13 @@ fn strip_credentials(headers: &mut HeaderMap) {
 }
 
 /// Sends the request and follows redirects; the final answer, unread, or why there is none.
+// The attempt's futures are `async` blocks: an `async fn` keeps its arguments twice.
 #[allow(clippy::manual_async_fn)]
 fn exchange<'a>(
     http: reqwest::Client,
     req: &'a Prepared,
-    sent: Sent<'a>,
+    order: SendOrder,
+    request_id: Option<UuidText>,
     limits: Limits,
 ) -> impl Future<Output = Result<(reqwest::Response, Option<Problem>), Attempt>> + 'a {
     async move {
@@ -285,26 +294,31 @@ fn exchange<'a>(
         let (mut strip_content, mut cross_origin) = (false, false);
         let mut hops = 0;
         loop {
-            // Built afresh for every hop (rather than cloned once more per request), with what
-            // the redirects so far have taken away.
-            let mut headers = attempt_headers(req, sent);
-            if strip_content {
-                for h in &CONTENT_HEADERS {
-                    headers.remove(h);
-                }
-            }
-            if cross_origin {
-                strip_credentials(&mut headers);
-            }
             let url = redirected_to.as_ref().unwrap_or(&req.url);
-            // The headers are moved into the request whole, not copied into a second map.
-            let mut request = match http.request(method.clone(), url.clone()).build() {
-                Ok(r) => r,
-                Err(e) => return Err(failed(&e)),
+            // The request is made in a block of its own, so that it and its headers (moved into
+            // reqwest's pending request) are not kept in this future while the answer is awaited.
+            let sent = {
+                // Built afresh for every hop (rather than cloned once more per request), with
+                // what the redirects so far have taken away.
+                let mut headers = attempt_headers(req, (&order, request_id.as_ref()));
+                if strip_content {
+                    for h in &CONTENT_HEADERS {
+                        headers.remove(h);
+                    }
+                }
+                if cross_origin {
+                    strip_credentials(&mut headers);
+                }
+                // The headers are moved into the request whole, not copied into a second map.
+                let mut request = match http.request(method.clone(), url.clone()).build() {
+                    Ok(r) => r,
+                    Err(e) => return Err(failed(&e)),
+                };
+                *request.headers_mut() = headers;
+                *request.body_mut() = body.take();
+                http.execute(request)
             };
-            *request.headers_mut() = headers;
-            *request.body_mut() = body.take();
-            let response = match http.execute(request).await {
+            let response = match sent.await {
                 Ok(r) => r,
                 Err(e) => return Err(failed(&e)),
             };
@@ -391,7 +405,8 @@ async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePe
     // is never closed.
     let taken = match buffer.clone().try_acquire_many_owned(n) {
         Ok(p) => Ok(p),
-        Err(_) => buffer.clone().acquire_many_owned(n).await,
+        // Boxed: a waiter's future is large, and the body's future would carry it always.
+        Err(_) => Box::pin(buffer.clone().acquire_many_owned(n)).await,
     };
     if let Ok(p) = taken {
         match held {
@@ -433,34 +448,10 @@ fn read_body<'a>(
         let mut buf = BytesMut::new();
         let mut len = 0u64;
         loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    len = len.saturating_add(chunk.len() as u64);
-                    if len > limit {
-                        received.problem = Some(Problem::BodyTooLarge { limit });
-                        received.buffered = None;
-                        return Attempt::Response(received);
-                    }
-                    if announced.is_none_or(|n| len > n) {
-                        let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
-                        take_buffer(buffer, &mut received.buffered, over).await;
-                    }
-                    match first.take() {
-                        None if buf.is_empty() => first = Some(chunk),
-                        earlier => {
-                            if let Some(earlier) = earlier {
-                                let hint = response
-                                    .content_length()
-                                    .unwrap_or(len)
-                                    .min(limit)
-                                    .min(1 << 20);
-                                buf.reserve(usize::try_from(hint).unwrap_or(0));
-                                buf.extend_from_slice(&earlier);
-                            }
-                            buf.extend_from_slice(&chunk);
-                        }
-                    }
-                }
+            // The chunk is taken out in a `let`: a `match`'s scrutinee (the whole `Result`)
+            // would be kept across the buffer's `await` below.
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => {
                     let kind = if e.is_timeout() {
@@ -472,6 +463,31 @@ fn read_body<'a>(
                         kind,
                         message: error_text(&e),
                     };
+                }
+            };
+            len = len.saturating_add(chunk.len() as u64);
+            if len > limit {
+                received.problem = Some(Problem::BodyTooLarge { limit });
+                received.buffered = None;
+                return Attempt::Response(received);
+            }
+            if announced.is_none_or(|n| len > n) {
+                let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
+                take_buffer(buffer, &mut received.buffered, over).await;
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        let hint = response
+                            .content_length()
+                            .unwrap_or(len)
+                            .min(limit)
+                            .min(1 << 20);
+                        buf.reserve(usize::try_from(hint).unwrap_or(0));
+                        buf.extend_from_slice(&earlier);
+                    }
+                    buf.extend_from_slice(&chunk);
                 }
             }
         }
