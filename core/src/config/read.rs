@@ -6,11 +6,11 @@
 //!
 //! It accepts what the derive accepts and fails with the derive's messages (`unknown field`,
 //! `invalid type`, `missing field`, `unknown variant`), word for word: every error is built by
-//! `serde_json::Error`'s own `serde::de::Error` constructors. With the crate's `deserialize`
-//! feature (the native client's typed configs need it) the derive exists too, and the tests hold
-//! the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
+//! `serde_json::Error`'s own `serde::de::Error` constructors, or (`invalid type`, `invalid
+//! value`) in their words. With the crate's `deserialize` feature (the native client's typed
+//! configs need it) the derive exists too, and the tests hold the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
 
-use serde::de::{Error as _, Unexpected};
+use serde::de::Error as _;
 use serde_json::{Error, Map, Value};
 
 use super::{
@@ -59,24 +59,39 @@ trait Read: Sized {
     }
 }
 
-/// What serde calls the value, for `invalid type` messages.
-fn unexpected(value: &Value) -> Unexpected<'_> {
+/// What serde_json calls the value in an `invalid type` message: its `Error::invalid_type`
+/// writes `serde::de::Unexpected` with these words (a float through zmij, as here). The message
+/// is built here rather than by that constructor because serde's `Unexpected` can also print a
+/// float with `f64`'s `Display`, and that one reference keeps `core`'s float formatting (21 KB)
+/// in the browser module.
+fn unexpected(value: &Value) -> String {
     match value {
-        Value::Null => Unexpected::Unit,
-        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("boolean `{b}`"),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Unexpected::Unsigned(u),
-            (None, Some(i)) => Unexpected::Signed(i),
-            (None, None) => Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
+            (Some(u), _) => format!("integer `{u}`"),
+            (None, Some(i)) => format!("integer `{i}`"),
+            (None, None) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                format!("floating point `{}`", zmij::Buffer::new().format(f))
+            }
         },
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".to_owned(),
+        Value::Object(_) => "map".to_owned(),
     }
 }
 
 fn invalid_type(value: &Value, expected: &str) -> Error {
-    Error::invalid_type(unexpected(value), &expected)
+    Error::custom(format_args!(
+        "invalid type: {}, expected {expected}",
+        unexpected(value)
+    ))
+}
+
+/// serde_json's `invalid value` message (`what` in [`unexpected`]'s words).
+fn invalid_value(what: core::fmt::Arguments<'_>, expected: &str) -> Error {
+    Error::custom(format_args!("invalid value: {what}, expected {expected}"))
 }
 
 /// An unsigned integer of at most `max`, as serde's primitive visitors read one.
@@ -86,8 +101,8 @@ fn unsigned(value: &Value, max: u64, expected: &'static str) -> Result<u64, Erro
     };
     match (n.as_u64(), n.as_i64()) {
         (Some(u), _) if u <= max => Ok(u),
-        (Some(u), _) => Err(Error::invalid_value(Unexpected::Unsigned(u), &expected)),
-        (None, Some(i)) => Err(Error::invalid_value(Unexpected::Signed(i), &expected)),
+        (Some(u), _) => Err(invalid_value(format_args!("integer `{u}`"), expected)),
+        (None, Some(i)) => Err(invalid_value(format_args!("integer `{i}`"), expected)),
         (None, None) => Err(invalid_type(value, expected)),
     }
 }
@@ -171,12 +186,7 @@ fn unit_variant(value: &Value, variants: &'static [&'static str]) -> Result<usiz
         Value::String(name) => (name, None),
         Value::Object(map) => match (map.len(), map.iter().next()) {
             (1, Some((name, payload))) => (name, Some(payload)),
-            _ => {
-                return Err(Error::invalid_value(
-                    Unexpected::Map,
-                    &"map with a single key",
-                ))
-            }
+            _ => return Err(invalid_value(format_args!("map"), "map with a single key")),
         },
         other => return Err(invalid_type(other, "string or map")),
     };
@@ -827,6 +837,62 @@ mod tests {
                 .unwrap();
         assert!(
             matches!(c.concurrency.adaptive, Some(AdaptiveConcurrency::Aimd(a)) if a.max_limit == 50)
+        );
+    }
+
+    /// `invalid type` and `invalid value` in serde_json's own words, as its constructors write
+    /// them from serde's `Unexpected`.
+    #[test]
+    fn invalid_type_and_value_in_serde_jsons_words() {
+        use serde::de::Unexpected;
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(7),
+            json!(-7),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!(-0.0),
+            json!(1e300),
+            json!(5e-324),
+            json!(0.1),
+            json!(1e21),
+            json!("a \"quoted\"\n string"),
+            json!(""),
+            json!([1]),
+            json!({"a": 1}),
+        ];
+        for value in values {
+            let serde = match &value {
+                Value::Null => Unexpected::Unit,
+                Value::Bool(b) => Unexpected::Bool(*b),
+                Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                    (Some(u), _) => Unexpected::Unsigned(u),
+                    (None, Some(i)) => Unexpected::Signed(i),
+                    (None, None) => Unexpected::Float(n.as_f64().unwrap()),
+                },
+                Value::String(s) => Unexpected::Str(s),
+                Value::Array(_) => Unexpected::Seq,
+                Value::Object(_) => Unexpected::Map,
+            };
+            assert_eq!(
+                invalid_type(&value, "u32").to_string(),
+                Error::invalid_type(serde, &"u32").to_string()
+            );
+        }
+        assert_eq!(
+            invalid_value(format_args!("integer `{}`", 70_000), "u16").to_string(),
+            Error::invalid_value(Unexpected::Unsigned(70_000), &"u16").to_string()
+        );
+        assert_eq!(
+            invalid_value(format_args!("integer `{}`", -1), "u32").to_string(),
+            Error::invalid_value(Unexpected::Signed(-1), &"u32").to_string()
+        );
+        assert_eq!(
+            invalid_value(format_args!("map"), "map with a single key").to_string(),
+            Error::invalid_value(Unexpected::Map, &"map with a single key").to_string()
         );
     }
 }
