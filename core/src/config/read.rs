@@ -19,6 +19,7 @@ use super::{
     HedgeConfig, Jitter, LimitConfig, PoolConfig, RequestIds, RetryConfig, TokenConfig,
 };
 use crate::aws_backoff::CapOrder;
+use crate::breaker::{BreakerSnapshot, HostBreaker, SnapshotState};
 use crate::preset::Preset;
 use crate::quota::QuotaConfig;
 use crate::throttle::ThrottleConfig;
@@ -537,6 +538,34 @@ shape!(
     [max_tokens, token_ratio]
 );
 
+/// A breaker snapshot ([`BreakerSnapshot::from_value`]) by the same walk as a config: serde's
+/// derive over a `Value` would be the only typed read from a `Value` left in the browser
+/// module (its visitors, serde_json's value deserializer, and through serde's `Unexpected`
+/// `core`'s float formatting: ≈ 30 KB). The same values and messages as the derive.
+pub(crate) fn breaker_snapshot(value: &Value) -> Result<BreakerSnapshot, Error> {
+    BreakerSnapshot::read(value)
+}
+
+unit_enum!(SnapshotState { "closed" => Closed, "open" => Open, "half_open" => HalfOpen });
+shape!(
+    BreakerSnapshot,
+    start: || BreakerSnapshot { version: 0, exported_at_unix_ms: None, hosts: Vec::new() },
+    required: 0b101,
+    [version, exported_at_unix_ms, hosts]
+);
+shape!(
+    HostBreaker,
+    start: || HostBreaker {
+        host: String::new(),
+        state: SnapshotState::Closed,
+        open_remaining_ms: None,
+        trips: 0,
+        consecutive_failures: 0,
+    },
+    required: 0b11,
+    [host, state, open_remaining_ms, trips, consecutive_failures]
+);
+
 /// The algorithm's struct under an internal `algorithm` tag, as serde reads an internally tagged
 /// enum: the tag first (from anywhere in the map, or as the first element of a sequence), then
 /// the other fields as the variant's struct.
@@ -894,5 +923,46 @@ mod tests {
             invalid_value(format_args!("map"), "map with a single key").to_string(),
             Error::invalid_value(Unexpected::Map, &"map with a single key").to_string()
         );
+    }
+
+    /// Breaker snapshots the reader must take (or refuse) exactly as the snapshot's derive does.
+    #[test]
+    fn reads_breaker_snapshots_as_the_derive_does() {
+        let host =
+            json!({"host": "https://a", "state": "open", "open_remaining_ms": 40, "trips": 2});
+        let documents = [
+            json!({"version": 1, "hosts": []}),
+            json!({"version": 1, "exported_at_unix_ms": 7, "hosts": [host]}),
+            json!({"version": 1, "exported_at_unix_ms": null, "hosts": [host, host]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "half_open", "consecutive_failures": 3}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "closed", "open_remaining_ms": null}]}),
+            json!({"version": 1}),
+            json!({"hosts": []}),
+            json!({"version": 1.5, "hosts": []}),
+            json!({"version": 1, "hosts": {}}),
+            json!({"version": 1, "hosts": [], "extra": 1}),
+            json!({"version": 1, "hosts": [{"state": "open"}]}),
+            json!({"version": 1, "hosts": [{"host": "h"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "ajar"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": {"open": null}}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": 3}]}),
+            json!({"version": 1, "hosts": [{"host": 5, "state": "open"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "trips": -1}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "trips": 2.5}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "why": 1}]}),
+            json!({"version": 1, "hosts": [["h", "open", 5, 1, 0]]}),
+            json!({"version": 1, "hosts": [["h"]]}),
+            json!({"version": 1, "hosts": [["h", "open", 5, 1, 0, 9]]}),
+            json!([1, 2, []]),
+            json!([1]),
+            json!("snapshot"),
+            json!(null),
+        ];
+        for doc in documents {
+            let derived =
+                serde_json::from_value::<BreakerSnapshot>(doc.clone()).map_err(|e| e.to_string());
+            let read = breaker_snapshot(&doc).map_err(|e| e.to_string());
+            assert_eq!(read, derived, "{doc}");
+        }
     }
 }
