@@ -58,36 +58,47 @@ impl Decimal {
             return None;
         }
         let mut buffer = zmij::Buffer::new();
-        let text = buffer.format_finite(value);
-        let (mantissa, exponent) = match text.split_once('e') {
-            Some((m, e)) => (m, e.trim_start_matches('+').parse::<i32>().ok()?),
-            None => (text, 0),
-        };
-        let mantissa = mantissa.trim_start_matches('-');
-        let whole = mantissa.find('.').unwrap_or(mantissa.len());
-        let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-        let digits = all.trim_start_matches('0').trim_end_matches('0');
-        let point =
-            whole as i32 - (all.len() - all.trim_start_matches('0').len()) as i32 + exponent;
-        let negative = value.is_sign_negative();
+        // `point` counts the digits before the '.' less the leading zeros after it.
+        let (mut d, mut point, mut exponent) = (0u64, 0i32, 0i32);
+        let (mut fraction, mut in_exponent, mut exponent_sign) = (false, false, 1);
+        for &b in buffer.format_finite(value).as_bytes() {
+            match b {
+                b'0'..=b'9' if in_exponent => exponent = exponent * 10 + i32::from(b - b'0'),
+                b'0' if d == 0 => point -= i32::from(fraction),
+                b'0'..=b'9' => {
+                    d = d.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+                    point += i32::from(!fraction);
+                }
+                b'.' => fraction = true,
+                b'e' => in_exponent = true,
+                b'-' if in_exponent => exponent_sign = -1,
+                _ => {}
+            }
+        }
+        if d == 0 {
+            point = 0;
+        }
+        while d != 0 && d % 10 == 0 {
+            d /= 10;
+        }
+        let point = point + exponent_sign * exponent;
         // zmij breaks a tie between two shortest candidates (the value exactly halfway) towards
         // the even one; `core` rounds it up. Shortest digits are at most 17, so they fit a u64.
-        let n = digits.len() as i32;
-        match digits.parse::<u64>() {
-            Ok(d) if exactly(value, d * 10 + 5, point - n - 1) => {
-                let up = (d + 1).to_string();
-                Some(Decimal {
-                    negative,
-                    point: point + up.len() as i32 - n,
-                    digits: up.trim_end_matches('0').to_owned(),
-                })
-            }
-            _ => Some(Decimal {
-                negative,
-                digits: digits.to_owned(),
-                point,
-            }),
+        let n = if d == 0 { 0 } else { d.ilog10() as i32 + 1 };
+        let (mut d, point) = if exactly(value, d * 10 + 5, point - n - 1) {
+            let up = d + 1;
+            (up, point + (up.ilog10() as i32 + 1) - n)
+        } else {
+            (d, point)
+        };
+        while d != 0 && d % 10 == 0 {
+            d /= 10;
         }
+        Some(Decimal {
+            negative: value.is_sign_negative(),
+            digits: if d == 0 { String::new() } else { d.to_string() },
+            point,
+        })
     }
 
     fn sign(&self) -> &'static str {
