@@ -315,7 +315,17 @@ impl Gradient2 {
         let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
         let target = self.estimate * gradient + self.queue_size;
         let next = self.estimate * (1.0 - self.smoothing) + target * self.smoothing;
-        self.estimate = next.clamp(f64::from(self.min), f64::from(self.max));
+        // Not `f64::clamp`: its check that min <= max prints both with `{:?}`, and that
+        // reference alone keeps `core`'s float formatting (21 KB) in the browser module. The
+        // config validates min <= max; NaN passes through as with `clamp`.
+        let (lo, hi) = (f64::from(self.min), f64::from(self.max));
+        self.estimate = if next < lo {
+            lo
+        } else if next > hi {
+            hi
+        } else {
+            next
+        };
         self.estimate as u32
     }
 }

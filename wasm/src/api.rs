@@ -4,7 +4,6 @@
 //! `arrayBuffer()`; every rejection a `ResileError` built from the Rust [`Error`].
 
 use core::cell::RefCell;
-use core::time::Duration;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -238,8 +237,7 @@ fn request_spec(method: Method, url: String, options: &JsValue) -> Result<Reques
     spec.headers = headers_field(options, "headers")?;
     let key = string_field(options, "idempotencyKey")?;
     spec.key = IdempotencyKey::parse(key.as_deref());
-    spec.deadline =
-        number_field(options, "deadlineMs")?.map(|ms| Duration::from_secs_f64(ms / 1000.0));
+    spec.deadline = number_field(options, "deadlineMs")?.map(translate::duration_ms);
     spec.max_attempts = number_field(options, "maxAttempts")?.map(|n| n.clamp(1.0, 100.0) as u32);
     let token = get(options, "token");
     spec.token = token.as_bool();

@@ -336,7 +336,14 @@ pub fn token_state(view: &TokenView, now: Instant, last_error: Option<String>) -
 pub fn expires_in(seconds: Option<f64>) -> Option<Duration> {
     seconds
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e12)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+}
+
+/// A non-negative number of milliseconds from JavaScript as a `Duration`; one too large for a
+/// `Duration` (`1e300`) is the longest there is, not a panic (`Duration::from_secs_f64` panics
+/// there, and its panic message is the only user of `core`'s float-to-Duration error text).
+pub fn duration_ms(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]
@@ -486,5 +493,14 @@ mod tests {
         assert_eq!(expires_in(Some(-1.0)), None);
         assert_eq!(expires_in(Some(f64::NAN)), None);
         assert_eq!(expires_in(None), None);
+    }
+
+    #[test]
+    fn milliseconds_saturate_instead_of_panicking() {
+        assert_eq!(duration_ms(0.0), Duration::ZERO);
+        assert_eq!(duration_ms(1500.0), Duration::from_millis(1500));
+        assert_eq!(duration_ms(0.5), Duration::from_micros(500));
+        assert_eq!(duration_ms(1e300), Duration::MAX);
+        assert_eq!(duration_ms(f64::MAX), Duration::MAX);
     }
 }

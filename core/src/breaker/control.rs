@@ -348,8 +348,8 @@ impl BreakerSnapshot {
                 })
             }
         }
-        let snapshot: BreakerSnapshot =
-            serde_json::from_value(value).map_err(|e| SnapshotError::Malformed {
+        let snapshot =
+            crate::config::breaker_snapshot(&value).map_err(|e| SnapshotError::Malformed {
                 message: e.to_string(),
             })?;
         snapshot.check()?;

@@ -27,7 +27,7 @@ pub use aws::AwsRetryConfig;
 mod read;
 mod shown;
 mod throttling;
-pub(crate) use read::deserialize;
+pub(crate) use read::{breaker_snapshot, deserialize};
 use shown::Shown;
 
 /// Everything the engine decides with.

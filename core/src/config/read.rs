@@ -6,11 +6,11 @@
 //!
 //! It accepts what the derive accepts and fails with the derive's messages (`unknown field`,
 //! `invalid type`, `missing field`, `unknown variant`), word for word: every error is built by
-//! `serde_json::Error`'s own `serde::de::Error` constructors. With the crate's `deserialize`
-//! feature (the native client's typed configs need it) the derive exists too, and the tests hold
-//! the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
+//! `serde_json::Error`'s own `serde::de::Error` constructors, or (`invalid type`, `invalid
+//! value`) in their words. With the crate's `deserialize` feature (the native client's typed
+//! configs need it) the derive exists too, and the tests hold the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
 
-use serde::de::{Error as _, Unexpected};
+use serde::de::Error as _;
 use serde_json::{Error, Map, Value};
 
 use super::{
@@ -19,6 +19,7 @@ use super::{
     HedgeConfig, Jitter, LimitConfig, PoolConfig, RequestIds, RetryConfig, TokenConfig,
 };
 use crate::aws_backoff::CapOrder;
+use crate::breaker::{BreakerSnapshot, HostBreaker, SnapshotState};
 use crate::preset::Preset;
 use crate::quota::QuotaConfig;
 use crate::throttle::ThrottleConfig;
@@ -59,24 +60,39 @@ trait Read: Sized {
     }
 }
 
-/// What serde calls the value, for `invalid type` messages.
-fn unexpected(value: &Value) -> Unexpected<'_> {
+/// What serde_json calls the value in an `invalid type` message: its `Error::invalid_type`
+/// writes `serde::de::Unexpected` with these words (a float through zmij, as here). The message
+/// is built here rather than by that constructor because serde's `Unexpected` can also print a
+/// float with `f64`'s `Display`, and that one reference keeps `core`'s float formatting (21 KB)
+/// in the browser module.
+fn unexpected(value: &Value) -> String {
     match value {
-        Value::Null => Unexpected::Unit,
-        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("boolean `{b}`"),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Unexpected::Unsigned(u),
-            (None, Some(i)) => Unexpected::Signed(i),
-            (None, None) => Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
+            (Some(u), _) => format!("integer `{u}`"),
+            (None, Some(i)) => format!("integer `{i}`"),
+            (None, None) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                format!("floating point `{}`", zmij::Buffer::new().format(f))
+            }
         },
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".to_owned(),
+        Value::Object(_) => "map".to_owned(),
     }
 }
 
 fn invalid_type(value: &Value, expected: &str) -> Error {
-    Error::invalid_type(unexpected(value), &expected)
+    Error::custom(format_args!(
+        "invalid type: {}, expected {expected}",
+        unexpected(value)
+    ))
+}
+
+/// serde_json's `invalid value` message (`what` in [`unexpected`]'s words).
+fn invalid_value(what: core::fmt::Arguments<'_>, expected: &str) -> Error {
+    Error::custom(format_args!("invalid value: {what}, expected {expected}"))
 }
 
 /// An unsigned integer of at most `max`, as serde's primitive visitors read one.
@@ -86,8 +102,8 @@ fn unsigned(value: &Value, max: u64, expected: &'static str) -> Result<u64, Erro
     };
     match (n.as_u64(), n.as_i64()) {
         (Some(u), _) if u <= max => Ok(u),
-        (Some(u), _) => Err(Error::invalid_value(Unexpected::Unsigned(u), &expected)),
-        (None, Some(i)) => Err(Error::invalid_value(Unexpected::Signed(i), &expected)),
+        (Some(u), _) => Err(invalid_value(format_args!("integer `{u}`"), expected)),
+        (None, Some(i)) => Err(invalid_value(format_args!("integer `{i}`"), expected)),
         (None, None) => Err(invalid_type(value, expected)),
     }
 }
@@ -171,12 +187,7 @@ fn unit_variant(value: &Value, variants: &'static [&'static str]) -> Result<usiz
         Value::String(name) => (name, None),
         Value::Object(map) => match (map.len(), map.iter().next()) {
             (1, Some((name, payload))) => (name, Some(payload)),
-            _ => {
-                return Err(Error::invalid_value(
-                    Unexpected::Map,
-                    &"map with a single key",
-                ))
-            }
+            _ => return Err(invalid_value(format_args!("map"), "map with a single key")),
         },
         other => return Err(invalid_type(other, "string or map")),
     };
@@ -527,6 +538,34 @@ shape!(
     [max_tokens, token_ratio]
 );
 
+/// A breaker snapshot ([`BreakerSnapshot::from_value`]) by the same walk as a config: serde's
+/// derive over a `Value` would be the only typed read from a `Value` left in the browser
+/// module (its visitors, serde_json's value deserializer, and through serde's `Unexpected`
+/// `core`'s float formatting: ≈ 30 KB). The same values and messages as the derive.
+pub(crate) fn breaker_snapshot(value: &Value) -> Result<BreakerSnapshot, Error> {
+    BreakerSnapshot::read(value)
+}
+
+unit_enum!(SnapshotState { "closed" => Closed, "open" => Open, "half_open" => HalfOpen });
+shape!(
+    BreakerSnapshot,
+    start: || BreakerSnapshot { version: 0, exported_at_unix_ms: None, hosts: Vec::new() },
+    required: 0b101,
+    [version, exported_at_unix_ms, hosts]
+);
+shape!(
+    HostBreaker,
+    start: || HostBreaker {
+        host: String::new(),
+        state: SnapshotState::Closed,
+        open_remaining_ms: None,
+        trips: 0,
+        consecutive_failures: 0,
+    },
+    required: 0b11,
+    [host, state, open_remaining_ms, trips, consecutive_failures]
+);
+
 /// The algorithm's struct under an internal `algorithm` tag, as serde reads an internally tagged
 /// enum: the tag first (from anywhere in the map, or as the first element of a sequence), then
 /// the other fields as the variant's struct.
@@ -828,5 +867,102 @@ mod tests {
         assert!(
             matches!(c.concurrency.adaptive, Some(AdaptiveConcurrency::Aimd(a)) if a.max_limit == 50)
         );
+    }
+
+    /// `invalid type` and `invalid value` in serde_json's own words, as its constructors write
+    /// them from serde's `Unexpected`.
+    #[test]
+    fn invalid_type_and_value_in_serde_jsons_words() {
+        use serde::de::Unexpected;
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(7),
+            json!(-7),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!(-0.0),
+            json!(1e300),
+            json!(5e-324),
+            json!(0.1),
+            json!(1e21),
+            json!("a \"quoted\"\n string"),
+            json!(""),
+            json!([1]),
+            json!({"a": 1}),
+        ];
+        for value in values {
+            let serde = match &value {
+                Value::Null => Unexpected::Unit,
+                Value::Bool(b) => Unexpected::Bool(*b),
+                Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                    (Some(u), _) => Unexpected::Unsigned(u),
+                    (None, Some(i)) => Unexpected::Signed(i),
+                    (None, None) => Unexpected::Float(n.as_f64().unwrap()),
+                },
+                Value::String(s) => Unexpected::Str(s),
+                Value::Array(_) => Unexpected::Seq,
+                Value::Object(_) => Unexpected::Map,
+            };
+            assert_eq!(
+                invalid_type(&value, "u32").to_string(),
+                Error::invalid_type(serde, &"u32").to_string()
+            );
+        }
+        assert_eq!(
+            invalid_value(format_args!("integer `{}`", 70_000), "u16").to_string(),
+            Error::invalid_value(Unexpected::Unsigned(70_000), &"u16").to_string()
+        );
+        assert_eq!(
+            invalid_value(format_args!("integer `{}`", -1), "u32").to_string(),
+            Error::invalid_value(Unexpected::Signed(-1), &"u32").to_string()
+        );
+        assert_eq!(
+            invalid_value(format_args!("map"), "map with a single key").to_string(),
+            Error::invalid_value(Unexpected::Map, &"map with a single key").to_string()
+        );
+    }
+
+    /// Breaker snapshots the reader must take (or refuse) exactly as the snapshot's derive does.
+    #[test]
+    fn reads_breaker_snapshots_as_the_derive_does() {
+        let host =
+            json!({"host": "https://a", "state": "open", "open_remaining_ms": 40, "trips": 2});
+        let documents = [
+            json!({"version": 1, "hosts": []}),
+            json!({"version": 1, "exported_at_unix_ms": 7, "hosts": [host]}),
+            json!({"version": 1, "exported_at_unix_ms": null, "hosts": [host, host]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "half_open", "consecutive_failures": 3}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "closed", "open_remaining_ms": null}]}),
+            json!({"version": 1}),
+            json!({"hosts": []}),
+            json!({"version": 1.5, "hosts": []}),
+            json!({"version": 1, "hosts": {}}),
+            json!({"version": 1, "hosts": [], "extra": 1}),
+            json!({"version": 1, "hosts": [{"state": "open"}]}),
+            json!({"version": 1, "hosts": [{"host": "h"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "ajar"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": {"open": null}}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": 3}]}),
+            json!({"version": 1, "hosts": [{"host": 5, "state": "open"}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "trips": -1}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "trips": 2.5}]}),
+            json!({"version": 1, "hosts": [{"host": "h", "state": "open", "why": 1}]}),
+            json!({"version": 1, "hosts": [["h", "open", 5, 1, 0]]}),
+            json!({"version": 1, "hosts": [["h"]]}),
+            json!({"version": 1, "hosts": [["h", "open", 5, 1, 0, 9]]}),
+            json!([1, 2, []]),
+            json!([1]),
+            json!("snapshot"),
+            json!(null),
+        ];
+        for doc in documents {
+            let derived =
+                serde_json::from_value::<BreakerSnapshot>(doc.clone()).map_err(|e| e.to_string());
+            let read = breaker_snapshot(&doc).map_err(|e| e.to_string());
+            assert_eq!(read, derived, "{doc}");
+        }
     }
 }

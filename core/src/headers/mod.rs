@@ -32,10 +32,12 @@
 //! assert_eq!(next, Some("https://api.example.com/items?page=2"));
 //! ```
 
+mod http_date;
 mod link;
 mod ratelimit;
 mod retry_after;
 
+pub(crate) use http_date::fmt_http_date;
 pub use link::{find_rel, parse_links, Link, Links};
 pub use ratelimit::{parse_ratelimit, HintSource, RateLimitHint};
 pub use retry_after::{parse_retry_after, RETRY_AFTER_OUT_OF_RANGE};

@@ -6,10 +6,9 @@
 //! ```
 
 use core::time::Duration;
-use std::time::UNIX_EPOCH;
 
 use super::{parse_u64, trim_ows};
-use crate::time::{duration_millis, UnixTime};
+use crate::time::UnixTime;
 
 /// What a delay-seconds too large for a `u64` reads as: `u64::MAX` seconds. No server means that
 /// number, so a message about a wait this long says the server's value was out of range instead
@@ -27,8 +26,8 @@ pub const RETRY_AFTER_OUT_OF_RANGE: Duration = Duration::from_secs(u64::MAX);
 ///
 /// The result is not capped; that is the caller's decision.
 ///
-/// HTTP-dates are read by the `httpdate` crate, which accepts the three forms RFC 9110 §5.6.7
-/// lists, and is strict in ways worth knowing:
+/// HTTP-dates are read in the three forms RFC 9110 §5.6.7 lists, as the `httpdate` crate reads
+/// them, which is strict in ways worth knowing:
 ///
 /// - names are case-sensitive (`GMT`, `Nov`, `Sun`), as the RFC says;
 /// - the weekday must be the right one for the date, or the date is rejected;
@@ -55,9 +54,8 @@ pub fn parse_retry_after(value: &str, now: UnixTime) -> Option<Duration> {
     if v.as_bytes().first()?.is_ascii_digit() {
         return parse_u64(v).map(Duration::from_secs);
     }
-    let at = httpdate::parse_http_date(v).ok()?;
-    let since_epoch = at.duration_since(UNIX_EPOCH).ok()?;
-    Some(now.until(UnixTime::from_millis(duration_millis(since_epoch))))
+    let at = super::http_date::parse_http_date(v)?;
+    Some(now.until(UnixTime::from_secs(at)))
 }
 
 #[cfg(test)]

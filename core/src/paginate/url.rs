@@ -199,12 +199,19 @@ fn remove_dots(path: &str) -> String {
             s => out.push(s),
         }
     }
-    let mut joined = out.join("/");
+    // Not `out.join("/")`: a join of `&str`s would be a second copy of the `String` joins below.
+    let mut joined = String::with_capacity(path.len() + 1);
+    for (i, segment) in out.iter().enumerate() {
+        if absolute || i > 0 {
+            joined.push('/');
+        }
+        joined.push_str(segment);
+    }
     if trailing && !out.is_empty() {
         joined.push('/');
     }
-    if absolute {
-        joined.insert(0, '/');
+    if absolute && out.is_empty() {
+        joined.push('/');
     }
     joined
 }

@@ -356,7 +356,7 @@ pub fn expand_header(value: &str, wall: UnixTime) -> String {
         "-" => wall.as_secs().saturating_sub(n),
         _ => return value.to_string(),
     };
-    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    crate::headers::fmt_http_date(secs)
 }
 
 impl Server for ScriptedServer {

@@ -4,7 +4,6 @@
 //! engine's; this reads JavaScript values into the driver's and back.
 
 use core::cell::{Cell, RefCell};
-use core::time::Duration;
 
 use js_sys::{Function, Object, Reflect};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind, SnapshotError};
@@ -55,7 +54,7 @@ pub(super) fn fallback_option(options: &JsValue) -> Result<Option<Fallback>, JsV
         }
     } else if let Some(ms) = number_field(&f, "lastGoodMs")? {
         FallbackSource::LastGood {
-            max_age: Duration::from_secs_f64(ms / 1000.0),
+            max_age: crate::translate::duration_ms(ms),
         }
     } else {
         return Err(invalid(
@@ -197,7 +196,7 @@ fn verdict(v: &JsValue) -> RetryVerdict {
     }
     match get(v, "retryAfterMs").as_f64() {
         Some(ms) if ms.is_finite() && ms >= 0.0 => {
-            RetryVerdict::RetryAfter(Duration::from_secs_f64(ms / 1000.0))
+            RetryVerdict::RetryAfter(crate::translate::duration_ms(ms))
         }
         _ => RetryVerdict::Decide,
     }
