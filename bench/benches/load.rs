@@ -82,14 +82,7 @@ fn contenders() -> Vec<Contender> {
         .pool_max_idle_per_host(*CONCURRENCY)
         .build()
         .expect("reqwest client");
-    let policy = reqwest_retry::policies::ExponentialBackoff::builder()
-        .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
-        .build_with_max_retries(3);
-    let middleware = reqwest_middleware::ClientBuilder::new(reqwest.clone())
-        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
-            policy,
-        ))
-        .build();
+    let middleware = resile_bench::retry_transient(reqwest.clone());
     vec![
         Contender::Resile(resile),
         Contender::Reqwest(reqwest),

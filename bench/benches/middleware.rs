@@ -68,14 +68,7 @@ fn http() -> reqwest::Client {
 }
 
 fn stacks() -> Vec<Stack> {
-    let backoff = reqwest_retry::policies::ExponentialBackoff::builder()
-        .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
-        .build_with_max_retries(3);
-    let retry_transient = reqwest_middleware::ClientBuilder::new(http())
-        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
-            backoff,
-        ))
-        .build();
+    let retry_transient = resile_bench::retry_transient(http());
     let mut policy = resile::Config::default();
     policy.retry.max_attempts = 4;
     policy.backoff.base_ms = 100;

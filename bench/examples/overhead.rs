@@ -236,14 +236,7 @@ fn main() {
                 })
                 .await;
             } else if which == "middleware" {
-                let policy = reqwest_retry::policies::ExponentialBackoff::builder()
-                    .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
-                    .build_with_max_retries(3);
-                let client = reqwest_middleware::ClientBuilder::new(pool())
-                    .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
-                        policy,
-                    ))
-                    .build();
+                let client = resile_bench::retry_transient(pool());
                 rounds("middleware", move || {
                     let (c, u) = (client.clone(), u.clone());
                     async move { c.get(&u).send().await.unwrap().bytes().await.is_ok() }

@@ -110,3 +110,17 @@ pub fn load_averages() -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// The reqwest-middleware + reqwest-retry anchor, as its users build it: `pool` under
+/// `RetryTransientMiddleware` with exponential backoff from 100 ms to 10 s and 3 retries (4
+/// attempts, resile's default).
+pub fn retry_transient(pool: reqwest::Client) -> reqwest_middleware::ClientWithMiddleware {
+    let policy = reqwest_retry::policies::ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
+        .build_with_max_retries(3);
+    reqwest_middleware::ClientBuilder::new(pool)
+        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
+            policy,
+        ))
+        .build()
+}
