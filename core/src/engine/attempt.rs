@@ -12,7 +12,7 @@ use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::predicate::{self, Attempted, RetryVerdict, Seen};
-use crate::engine::retry::{decide, RetryDecision, RetryInput};
+use crate::engine::retry::{decide, Refused, RetryDecision, RetryInput};
 use crate::engine::{aws, Engine};
 use crate::quota::RetryKind;
 use crate::throttle::Throttled;
@@ -326,8 +326,11 @@ impl Engine {
             deadline: c.deadline,
             first_throttle: class.why == Why::TooManyRequests && !c.throttled,
             predicate_wait,
-            first_refusal: refused && !c.refusal_resent,
-            refusal: refused,
+            refusal: match (refused, c.refusal_resent) {
+                (false, _) => Refused::No,
+                (true, false) => Refused::First,
+                (true, true) => Refused::Again,
+            },
             now,
         };
         let (aws, jitter) = (self.aws_rule(), self.config.backoff.jitter);
@@ -368,7 +371,7 @@ impl Engine {
                 if let Some(c) = self.calls[slot as usize].as_mut() {
                     c.quota_hold = hold;
                     c.throttled |= class.why == Why::TooManyRequests;
-                    if input.first_refusal {
+                    if input.refusal == Refused::First {
                         // Outside the call's attempts, and not a step of its backoff.
                         c.refusal_resent = true;
                         c.max_attempts = c.max_attempts.saturating_add(1);

@@ -65,14 +65,10 @@ pub struct RetryInput {
     pub first_throttle: bool,
     /// The wait the caller's retry predicate asked for ([`crate::RetryVerdict::RetryAfter`]):
     /// it replaces the server's and backoff, is capped like `Retry-After`, and is never the
-    /// budget-free retry of a 429 (a refusal's resend stays free with it: `first_refusal`).
+    /// budget-free retry of a 429 (a refusal's resend stays free with it: [`Refused::First`]).
     pub predicate_wait: Option<Duration>,
-    /// The failure was a refusal before any processing and the call has not yet had its one
-    /// resend of a refusal (sent at once, outside its attempts, free of the budget).
-    pub first_refusal: bool,
-    /// The failure was a refusal before any processing (the first or a later one): its retry
-    /// is free of the budget.
-    pub refusal: bool,
+    /// Whether the failure was a refusal before any processing, and the call's first or not.
+    pub refusal: Refused,
     /// Now.
     pub now: Instant,
 }
@@ -109,6 +105,19 @@ fn fail(why: Why) -> RetryDecision {
     }
 }
 
+/// A failure the server refused before processing any of it (an HTTP/2 `REFUSED_STREAM`, a
+/// stream past a graceful `GOAWAY`), as the retry rule sees it. Every refusal's retry is free
+/// of the budget.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Not a refusal.
+    No,
+    /// The call's first: sent again at once, outside its attempts.
+    First,
+    /// A later one: a retry that waits its backoff and counts in the call's attempts.
+    Again,
+}
+
 /// The retry rule (see the module docs for its order).
 pub fn decide(
     input: RetryInput,
@@ -122,7 +131,7 @@ pub fn decide(
     if input.processed != Processed::Never && !input.safe_to_repeat {
         return fail(Why::NotIdempotent);
     }
-    if input.attempts >= input.max_attempts && !input.first_refusal {
+    if input.attempts >= input.max_attempts && input.refusal != Refused::First {
         return fail(Why::MaxAttempts);
     }
     let (asked, hint) = match input.predicate_wait {
@@ -143,7 +152,7 @@ pub fn decide(
     }
     let (delay, why) = match (input.predicate_wait, input.retry_after) {
         (Some(wait), _) => (wait, Why::RetryPredicate),
-        _ if input.first_refusal => (Duration::ZERO, Why::RefusedUnprocessed),
+        _ if input.refusal == Refused::First => (Duration::ZERO, Why::RefusedUnprocessed),
         (None, Some(ra)) if !ra.is_zero() => (ra, Why::RetryAfterHeader),
         _ => (backoff(), Why::Backoff),
     };
@@ -159,7 +168,7 @@ pub fn decide(
         };
     }
     let server_paced = input.first_throttle && why == Why::RetryAfterHeader;
-    let free = server_paced || input.first_refusal || input.refusal;
+    let free = server_paced || input.refusal != Refused::No;
     if !free && !withdraw() {
         return fail(Why::BudgetExhausted);
     }
@@ -186,8 +195,7 @@ mod tests {
             deadline: Some(Instant::ZERO + 30_000 * MS),
             first_throttle: false,
             predicate_wait: None,
-            first_refusal: false,
-            refusal: false,
+            refusal: Refused::No,
             now: Instant::ZERO,
         }
     }
@@ -292,7 +300,7 @@ mod tests {
                 "budget spent, a later refusal backs off free",
                 |i| {
                     i.processed = Processed::Never;
-                    i.refusal = true;
+                    i.refusal = Refused::Again;
                 },
                 false,
                 false,
@@ -302,7 +310,7 @@ mod tests {
                 "a later refusal with its attempts used up",
                 |i| {
                     i.processed = Processed::Never;
-                    i.refusal = true;
+                    i.refusal = Refused::Again;
                     i.attempts = 4;
                 },
                 false,
