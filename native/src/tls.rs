@@ -31,37 +31,83 @@ pub(crate) fn roots(
             builder.tls_certs_only(webpki)
         }
     };
-    #[cfg(any(
-        feature = "rustls",
-        feature = "rustls-native-roots",
-        feature = "native-tls"
-    ))]
-    let builder = builder.tls_certs_merge(certificates(&config.root_certificates_pem)?);
-    #[cfg(not(any(
-        feature = "rustls",
-        feature = "rustls-native-roots",
-        feature = "native-tls"
-    )))]
-    check(&config.root_certificates_pem)?;
-    Ok(builder)
+    pem::trust(builder, &config.root_certificates_pem)
 }
 
-/// Whether every entry is PEM text with at least one certificate; the error says which is not.
-pub(crate) fn check(pems: &[String]) -> Result<(), String> {
-    #[cfg(any(
-        feature = "rustls",
-        feature = "rustls-native-roots",
-        feature = "native-tls"
-    ))]
-    {
-        verify(pems)
+pub(crate) use pem::check;
+
+/// The config's private CAs, with a TLS backend: read by it.
+#[cfg(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+))]
+mod pem {
+    /// `builder` trusting the CAs of `pems` as well as its roots.
+    pub(super) fn trust(
+        builder: reqwest::ClientBuilder,
+        pems: &[String],
+    ) -> Result<reqwest::ClientBuilder, String> {
+        let mut all = Vec::new();
+        for (i, pem) in pems.iter().enumerate() {
+            all.extend(entry(i, pem)?);
+        }
+        Ok(builder.tls_certs_merge(all))
     }
-    #[cfg(not(any(
-        feature = "rustls",
-        feature = "rustls-native-roots",
-        feature = "native-tls"
-    )))]
-    {
+
+    /// Whether every entry is PEM text with at least one certificate the TLS backend takes; the
+    /// error says which is not. The backend reads certificates only when a client is built, so
+    /// one is built with each entry alone and a block that is no certificate is refused by its
+    /// entry, once, when the config is checked.
+    pub(crate) fn check(pems: &[String]) -> Result<(), String> {
+        for (i, pem) in pems.iter().enumerate() {
+            reqwest::Client::builder()
+                .tls_certs_only(entry(i, pem)?)
+                .build()
+                .map_err(|e| {
+                    format!(
+                        "entry {i} is not a certificate the TLS backend takes: {}",
+                        crate::transport::error_text(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The certificates of entry `i`: one or more `CERTIFICATE` blocks.
+    fn entry(i: usize, pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+            format!(
+                "entry {i} is not PEM certificates: {}",
+                crate::transport::error_text(&e)
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "entry {i} holds no `-----BEGIN CERTIFICATE-----` block"
+            ));
+        }
+        Ok(certs)
+    }
+}
+
+/// The config's private CAs, in a build without TLS: none can be trusted.
+#[cfg(not(any(
+    feature = "rustls",
+    feature = "rustls-native-roots",
+    feature = "native-tls"
+)))]
+mod pem {
+    /// `builder`, if `pems` is empty (see [`check`]).
+    pub(super) fn trust(
+        builder: reqwest::ClientBuilder,
+        pems: &[String],
+    ) -> Result<reqwest::ClientBuilder, String> {
+        check(pems).map(|()| builder)
+    }
+
+    /// Whether `pems` is empty: a build without TLS cannot trust a CA.
+    pub(crate) fn check(pems: &[String]) -> Result<(), String> {
         if pems.is_empty() {
             Ok(())
         } else {
@@ -72,63 +118,6 @@ pub(crate) fn check(pems: &[String]) -> Result<(), String> {
             )
         }
     }
-}
-
-/// The certificates of PEM texts, each one or more `CERTIFICATE` blocks.
-#[cfg(any(
-    feature = "rustls",
-    feature = "rustls-native-roots",
-    feature = "native-tls"
-))]
-fn certificates(pems: &[String]) -> Result<Vec<reqwest::Certificate>, String> {
-    let mut all = Vec::new();
-    for (i, pem) in pems.iter().enumerate() {
-        all.extend(entry(i, pem)?);
-    }
-    Ok(all)
-}
-
-#[cfg(any(
-    feature = "rustls",
-    feature = "rustls-native-roots",
-    feature = "native-tls"
-))]
-fn entry(i: usize, pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
-    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-        format!(
-            "entry {i} is not PEM certificates: {}",
-            crate::transport::error_text(&e)
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(format!(
-            "entry {i} holds no `-----BEGIN CERTIFICATE-----` block"
-        ));
-    }
-    Ok(certs)
-}
-
-/// Every entry's certificates, read by the TLS backend: it reads them only when a client is
-/// built, so one is built with each entry alone and a block that is no certificate is refused
-/// by its entry, once, when the config is checked.
-#[cfg(any(
-    feature = "rustls",
-    feature = "rustls-native-roots",
-    feature = "native-tls"
-))]
-fn verify(pems: &[String]) -> Result<(), String> {
-    for (i, pem) in pems.iter().enumerate() {
-        reqwest::Client::builder()
-            .tls_certs_only(entry(i, pem)?)
-            .build()
-            .map_err(|e| {
-                format!(
-                    "entry {i} is not a certificate the TLS backend takes: {}",
-                    crate::transport::error_text(&e)
-                )
-            })?;
-    }
-    Ok(())
 }
 
 #[cfg(all(test, feature = "rustls", not(feature = "native-tls")))]
