@@ -232,7 +232,7 @@ impl<'n> Exchange for Downstream<'n, '_> {
         let Some(mut req) = req else {
             return Box::pin(future::ready(Attempt::BodyGone));
         };
-        let id = request_id.and_then(transport::request_id_value);
+        let id = request_id.and_then(transport::uuid_value);
         let key = self.explicit_key.as_ref();
         transport::add_engine_headers(req.headers_mut(), key, &order, id.as_ref());
         if let (true, Some(_), Some(id)) = (

@@ -386,7 +386,7 @@ where
             },
         };
         let mut req = self.request(body);
-        let id = request_id.and_then(transport::request_id_value);
+        let id = request_id.and_then(transport::uuid_value);
         let key = self.explicit_key.as_ref();
         transport::add_engine_headers(req.headers_mut(), key, &order, id.as_ref());
         let mut service = self.service.clone();

@@ -31,11 +31,11 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName =
 /// `X-Request-ID`, the same on every attempt of a call.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(resile_core::engine::REQUEST_ID_HEADER);
 
-/// The call's `X-Request-ID` value, made from the id's text the call's loop formatted once for
-/// the call ([`crate::call_loop`]), in one shared allocation: reqwest keeps a copy of the
-/// request's headers, and a value copied into a plain buffer (`HeaderValue::from_bytes`) costs
-/// a second allocation when cloned.
-pub(crate) fn request_id_value(text: &UuidText) -> Option<HeaderValue> {
+/// A UUID's text as a header value (the call's `X-Request-ID`, from the text the call's loop
+/// formatted once for the call, [`crate::call_loop`]; an attempt's `Idempotency-Key`), in one
+/// shared allocation: reqwest keeps a copy of the request's headers, and a value copied into a
+/// plain buffer (`HeaderValue::from_bytes`) costs a second allocation when cloned.
+pub(crate) fn uuid_value(text: &UuidText) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from_owner(*text.as_bytes())).ok()
 }
 
@@ -186,7 +186,7 @@ pub(crate) fn attempt<'a>(
 /// Idempotency-Key, and the token.
 fn attempt_headers(req: &Prepared, (order, request_id): Sent<'_>) -> HeaderMap {
     let mut headers = req.headers.clone();
-    let id = request_id.and_then(request_id_value);
+    let id = request_id.and_then(uuid_value);
     add_engine_headers(&mut headers, req.explicit_key.as_ref(), order, id.as_ref());
     headers
 }
@@ -209,8 +209,7 @@ pub(crate) fn add_engine_headers(
         headers.insert(X_REQUEST_ID, id.clone());
     }
     if let Some(key) = order.headers.idempotency_key {
-        // One shared allocation, as the request id's.
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from_owner(key.to_text())) {
+        if let Some(v) = uuid_value(&key.text()) {
             headers.insert(IDEMPOTENCY_KEY, v);
         }
     }
