@@ -147,6 +147,8 @@ pub struct Engine {
     in_flight: u32,
     /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
     failing: Vec<(CallId, Failure)>,
+    /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
+    plain_hosts: bool,
     /// Hedges' flight slots given back by ended calls, for the next hedged call.
     spare_flights: Vec<flight::MoreFlights>,
     actions: Queue<Action>,
@@ -189,6 +191,7 @@ impl Engine {
             queued_hosts: Vec::new(),
             queue_seq: 0,
             in_flight: 0,
+            plain_hosts: host::hosts_read_no_success(&config),
             spare_flights: Vec::new(),
             failing: Vec::new(),
             actions: Queue::default(),
