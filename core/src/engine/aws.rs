@@ -99,7 +99,7 @@ impl Engine {
         let until = deadline.map_or(now + wait, |d| d.min(now + wait));
         if let Some(c) = self.calls[slot as usize].as_mut() {
             c.phase = Phase::Failing { until };
-            self.failing.push((id, failure));
+            self.failing.insert(id, failure);
         }
         self.set_timer(slot, until);
         self.event(

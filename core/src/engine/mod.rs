@@ -146,7 +146,7 @@ pub struct Engine {
     /// Attempts in flight, all hosts.
     in_flight: u32,
     /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
-    failing: Vec<(CallId, Failure)>,
+    failing: HashMap<CallId, Failure>,
     /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
     plain_hosts: bool,
     /// Hedges' flight slots given back by ended calls, for the next hedged call.
@@ -193,7 +193,7 @@ impl Engine {
             in_flight: 0,
             plain_hosts: host::hosts_read_no_success(&config),
             spare_flights: Vec::new(),
-            failing: Vec::new(),
+            failing: HashMap::new(),
             actions: Queue::default(),
             events: Queue::default(),
             token: Token::new(&config.token),
@@ -651,8 +651,7 @@ impl Engine {
 
     /// The failure kept for `id` in [`Phase::Failing`], taken out.
     fn take_failing(&mut self, id: CallId) -> Option<Failure> {
-        let i = self.failing.iter().position(|(f, _)| *f == id)?;
-        Some(self.failing.swap_remove(i).1)
+        self.failing.remove(&id)
     }
 
     /// Frees the slot of a call that holds nothing any more (no attempt out, no booked
