@@ -224,14 +224,15 @@ impl Engine {
         };
         let expires = timeout.map(|t| now + t);
         c.phase = Phase::InFlight;
-        c.flights.push(Flight {
+        let flight = Flight {
             attempt: c.attempts,
             admit,
             token,
             expires,
             sent: now,
             in_flight: self.hosts[host].in_flight + 1,
-        });
+        };
+        c.flights.push(flight, &mut self.spare_flights);
         let headers = AttemptHeaders {
             request_id: c.request_id,
             idempotency_key: c.key,

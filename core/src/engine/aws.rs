@@ -98,7 +98,8 @@ impl Engine {
         // ends at the deadline at the latest.
         let until = deadline.map_or(now + wait, |d| d.min(now + wait));
         if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.phase = Phase::Failing { until, failure };
+            c.phase = Phase::Failing { until };
+            self.failing.insert(id, failure);
         }
         self.set_timer(slot, until);
         self.event(
@@ -110,5 +111,65 @@ impl Engine {
             },
         );
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Action, CallSpec, Engine, Outcome, Response};
+    use crate::headers::NoHeaders;
+    use crate::time::{Instant, UnixTime};
+    use crate::{Config, Why};
+    use core::time::Duration;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Starts a long poll on `engine` and answers its first attempt with a 500 the empty
+    /// quota cannot pay for: it backs off in `Phase::Failing`.
+    fn backing_off(engine: &mut Engine) -> crate::engine::CallId {
+        let id = engine.start(CallSpec::get("https://a.test"), Instant::ZERO);
+        let Some(Action::Send { attempt, .. }) = engine.poll_action() else {
+            panic!("no first attempt")
+        };
+        let response = Response::new(500, &NoHeaders, UnixTime::EPOCH);
+        engine.handle_attempt(id, attempt, Outcome::Response(response), Instant::ZERO);
+        id
+    }
+
+    #[test]
+    fn a_failing_calls_kept_failure_goes_with_it_however_it_ends() {
+        let doc = serde_json::json!({
+            "preset": "aws-2.1",
+            "breaker": { "enabled": false },
+            "backoff": { "jitter": "none" },
+            "aws": { "long_polling": true, "quota": { "capacity": 0 } },
+        });
+        let mut engine = Engine::new(Config::from_value(doc).unwrap(), 1, Instant::ZERO).unwrap();
+        let cancelled = backing_off(&mut engine);
+        let waited = backing_off(&mut engine);
+        assert_eq!(
+            engine.failing.len(),
+            2,
+            "both back off, their failures kept"
+        );
+        while engine.poll_action().is_some() {}
+        engine.cancel(cancelled, Instant::ZERO + Duration::from_millis(1));
+        assert!(matches!(
+            engine.poll_action(),
+            Some(Action::Fail { failure, .. }) if failure.why == Why::Cancelled
+        ));
+        assert_eq!(
+            engine.failing.len(),
+            1,
+            "the cancelled call's failure went with it"
+        );
+        let wake = engine.poll_timeout().expect("the other one waits");
+        engine.handle_timeout(wake);
+        assert!(matches!(
+            engine.poll_action(),
+            Some(Action::Fail { call, failure }) if call == waited && failure.why == Why::BudgetExhausted
+        ));
+        assert!(engine.failing.is_empty());
+        assert_eq!(engine.active_calls(), 0);
     }
 }

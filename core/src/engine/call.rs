@@ -296,12 +296,10 @@ pub(crate) enum Phase {
     /// A download's final answer (`status`) was handed over; its body is being read
     /// ([`CallEnd::AfterBody`], see `resumed.rs`).
     Streaming { status: u16 },
-    /// A long poll whose retry the AWS quota refused backs off until `until`, then fails with
-    /// `failure` (the config's `aws.long_polling`).
-    Failing {
-        until: Instant,
-        failure: crate::engine::failure::Failure,
-    },
+    /// A long poll whose retry the AWS quota refused backs off until `until`, then fails (the
+    /// config's `aws.long_polling`) with the failure the engine keeps for it out of line
+    /// (`Engine::failing`: it is most of a call's state's size and rarely needed).
+    Failing { until: Instant },
 }
 
 /// One logical call's state.

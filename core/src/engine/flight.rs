@@ -1,7 +1,8 @@
 //! The attempts of one call that are out at once: one, or with hedging up to 1 + `MAX_HEDGES`.
 //!
-//! A fixed array, not a `Vec`: a call's attempts in flight are few and bounded, and keeping
-//! them inline keeps a decision allocation-free.
+//! A fixed array, not a `Vec`: a call's attempts in flight are few and bounded. Only the first
+//! is inline in the call's state; the hedges' slots are out of line and reused from call to
+//! call, which keeps the state small and a decision allocation-free.
 
 use crate::breaker::Admit;
 use crate::config::MAX_HEDGES;
@@ -38,17 +39,32 @@ impl Flight {
     }
 }
 
-/// The attempts of a call in flight, oldest first.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+/// The hedges' slots of a call, out of line: most calls are never hedged, so a call's state
+/// keeps one attempt inline and borrows these from the engine's spares on its first hedge.
+pub(crate) type MoreFlights = Box<[Option<Flight>; MAX_FLIGHTS - 1]>;
+
+/// The attempts of a call in flight, oldest first: the first slot inline, the hedges' slots
+/// ([`MoreFlights`]) taken on the first hedge and given back when the call ends
+/// ([`Flights::give_back`]), so a hedged call allocates nothing once the engine has spares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Flights {
-    slots: [Option<Flight>; MAX_FLIGHTS],
+    first: Option<Flight>,
+    more: Option<MoreFlights>,
 }
 
 impl Flights {
-    /// Adds an attempt; `false` (and nothing added) when all slots are taken, which the
-    /// engine's bound on hedges rules out.
-    pub fn push(&mut self, flight: Flight) -> bool {
-        match self.slots.iter_mut().find(|s| s.is_none()) {
+    /// Adds an attempt, in the first free slot (the hedges' slots taken from `spare`, or made,
+    /// when the first is taken); `false` (and nothing added) when all slots are taken, which
+    /// the engine's bound on hedges rules out.
+    pub fn push(&mut self, flight: Flight, spare: &mut Vec<MoreFlights>) -> bool {
+        if self.first.is_none() {
+            self.first = Some(flight);
+            return true;
+        }
+        let more = self
+            .more
+            .get_or_insert_with(|| spare.pop().unwrap_or_default());
+        match more.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {
                 *slot = Some(flight);
                 true
@@ -57,41 +73,66 @@ impl Flights {
         }
     }
 
+    /// The hedges' slots back to `spare` (emptied), for the next hedged call.
+    #[inline]
+    pub fn give_back(&mut self, spare: &mut Vec<MoreFlights>) {
+        if let Some(mut more) = self.more.take() {
+            *more = Default::default();
+            spare.push(more);
+        }
+    }
+
+    /// Every slot, the first one first.
+    fn slots(&self) -> impl Iterator<Item = &Option<Flight>> {
+        core::iter::once(&self.first).chain(self.more.iter().flat_map(|m| m.iter()))
+    }
+
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Option<Flight>> {
+        core::iter::once(&mut self.first).chain(self.more.iter_mut().flat_map(|m| m.iter_mut()))
+    }
+
+    /// Whether no hedge's slot holds an attempt.
+    #[inline]
+    fn no_more(&self) -> bool {
+        self.more
+            .as_ref()
+            .is_none_or(|m| m.iter().all(Option::is_none))
+    }
+
     /// Takes attempt `attempt` out, if it is in flight.
     pub fn take(&mut self, attempt: u32) -> Option<Flight> {
-        self.slots
-            .iter_mut()
+        self.slots_mut()
             .find(|s| s.is_some_and(|f| f.attempt == attempt))
             .and_then(Option::take)
     }
 
-    /// Takes attempt `attempt` out (any attempt with `None`) if it is the only one in flight.
+    /// Takes attempt `attempt` out (any attempt with `None`) if it is the only one in flight
+    /// and the call never took the hedges' slots (a call that did ends through the general
+    /// path, which gives them back).
     #[inline]
     pub fn take_only(&mut self, attempt: Option<u32>) -> Option<Flight> {
-        let [first, rest @ ..] = &mut self.slots;
-        match first {
-            Some(f)
-                if attempt.is_none_or(|a| f.attempt == a) && rest.iter().all(Option::is_none) =>
-            {
-                first.take()
+        match &self.first {
+            Some(f) if attempt.is_none_or(|a| f.attempt == a) && self.more.is_none() => {
+                self.first.take()
             }
             _ => None,
         }
     }
 
     /// The oldest attempt in flight (the lowest number). Usually the only one, in the first
-    /// slot: that case is one look at each slot, not a search for a minimum.
+    /// slot: that case is one look at the first slot and one at the hedges', not a search for
+    /// a minimum.
     #[inline]
     pub fn oldest(&self) -> Option<u32> {
-        match &self.slots {
-            [Some(f), rest @ ..] if rest.iter().all(Option::is_none) => Some(f.attempt),
+        match &self.first {
+            Some(f) if self.no_more() => Some(f.attempt),
             _ => self.iter().map(|f| f.attempt).min(),
         }
     }
 
     /// Takes any one attempt out (to abort them all).
     pub fn pop(&mut self) -> Option<Flight> {
-        self.slots.iter_mut().find_map(Option::take)
+        self.slots_mut().find_map(Option::take)
     }
 
     /// Attempts in flight.
@@ -101,21 +142,31 @@ impl Flights {
 
     /// Whether none is in flight.
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
+        self.first.is_none() && self.no_more()
     }
 
     /// The attempts in flight.
     pub fn iter(&self) -> impl Iterator<Item = &Flight> {
-        self.slots.iter().flatten()
+        self.slots().flatten()
     }
 
     /// The earliest attempt deadline.
+    #[inline]
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.iter().filter_map(|f| f.expires).min()
+        match self.more {
+            None => self.first.and_then(|f| f.expires),
+            Some(_) => self.iter().filter_map(|f| f.expires).min(),
+        }
     }
 
     /// The attempt whose deadline passed first by `now`, if any.
     pub fn expired(&self, now: Instant) -> Option<u32> {
+        if self.more.is_none() {
+            return self
+                .first
+                .filter(|f| f.expires.is_some_and(|e| e <= now))
+                .map(|f| f.attempt);
+        }
         self.iter()
             .filter(|f| f.expires.is_some_and(|e| e <= now))
             .min_by_key(|f| f.expires)
@@ -144,10 +195,11 @@ mod tests {
     #[test]
     fn flights_are_bounded_and_found_by_attempt() {
         let mut f = Flights::default();
+        let mut spare = Vec::new();
         for a in 1..=MAX_FLIGHTS as u32 {
-            assert!(f.push(flight(a, Some(100 * u64::from(a)))));
+            assert!(f.push(flight(a, Some(100 * u64::from(a))), &mut spare));
         }
-        assert!(!f.push(flight(9, None)), "full");
+        assert!(!f.push(flight(9, None), &mut spare), "full");
         assert_eq!(f.len(), MAX_FLIGHTS);
         assert_eq!(f.next_expiry(), Some(Instant::from_millis(100)));
         assert_eq!(f.expired(Instant::from_millis(250)), Some(1));
@@ -161,19 +213,26 @@ mod tests {
             f.pop();
         }
         let last = f.iter().next().map(|x| x.attempt).unwrap_or(0);
-        if f.slots[0].is_some() {
+        if f.first.is_some() {
             assert_eq!(f.take_only(Some(last + 1)), None, "another attempt");
             assert_eq!(f.take_only(Some(last)).map(|x| x.attempt), Some(last));
         }
         while f.pop().is_some() {}
         assert!(f.is_empty());
-        assert!(f.push(flight(7, None)));
+        assert!(f.push(flight(7, None), &mut spare));
+        assert_eq!(
+            f.take_only(Some(7)),
+            None,
+            "the hedges' slots are still held"
+        );
+        f.give_back(&mut spare);
+        assert_eq!(f.oldest(), Some(7));
         assert_eq!(
             f.take_only(Some(7)).map(|x| x.attempt),
             Some(7),
             "alone in the first slot"
         );
-        assert!(f.push(flight(8, None)));
+        assert!(f.push(flight(8, None), &mut spare));
         assert_eq!(f.take_only(None).map(|x| x.attempt), Some(8), "any, alone");
         assert_eq!(f.next_expiry(), None);
     }
@@ -181,17 +240,43 @@ mod tests {
     #[test]
     fn the_oldest_is_the_lowest_attempt_in_any_slot() {
         let mut f = Flights::default();
+        let mut spare = Vec::new();
         assert_eq!(f.oldest(), None);
-        assert!(f.push(flight(1, None)));
+        assert!(f.push(flight(1, None), &mut spare));
         assert_eq!(f.oldest(), Some(1), "alone in the first slot");
-        assert!(f.push(flight(2, None)) && f.push(flight(3, None)));
+        assert!(f.push(flight(2, None), &mut spare) && f.push(flight(3, None), &mut spare));
         assert_eq!(f.oldest(), Some(1));
         // The first slot freed and taken again by a later attempt: it is not the oldest.
         assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
-        assert!(f.push(flight(4, None)));
+        assert!(f.push(flight(4, None), &mut spare));
         assert_eq!(f.oldest(), Some(2));
         // Alone, but not in the first slot.
         assert!(f.take(4).is_some() && f.take(2).is_some());
         assert_eq!(f.oldest(), Some(3));
+    }
+
+    #[test]
+    fn the_hedges_slots_are_given_back_empty_and_reused() {
+        let mut spare = Vec::new();
+        let mut f = Flights::default();
+        assert!(f.push(flight(1, None), &mut spare));
+        assert!(f.more.is_none(), "one attempt takes no hedge slots");
+        f.give_back(&mut spare);
+        assert!(spare.is_empty(), "nothing to give back");
+        assert!(f.push(flight(2, None), &mut spare) && f.push(flight(3, None), &mut spare));
+        let made: *const [Option<Flight>; MAX_FLIGHTS - 1] = &**f.more.as_ref().unwrap();
+        f.give_back(&mut spare);
+        assert_eq!(f.iter().map(|x| x.attempt).collect::<Vec<_>>(), [1]);
+        assert_eq!(spare.len(), 1);
+        assert!(spare[0].iter().all(Option::is_none), "given back empty");
+        let mut g = Flights::default();
+        assert!(g.push(flight(4, None), &mut spare) && g.push(flight(5, None), &mut spare));
+        assert!(spare.is_empty(), "taken from the spares");
+        assert!(
+            core::ptr::eq(made, &**g.more.as_ref().unwrap()),
+            "the same slots"
+        );
+        assert_eq!(g.oldest(), Some(4));
+        assert_eq!(g.take_only(None), None, "not the only one");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::breaker::{Breaker, Transition};
 use crate::budget::Budget;
-use crate::config::LimitConfig;
+use crate::config::{Config, LimitConfig};
 use crate::engine::event::EventKind;
 use crate::engine::failure::Hint;
 use crate::engine::outcome::Response;
@@ -54,10 +54,21 @@ pub(crate) struct Host {
     pub queued: std::collections::VecDeque<(u64, crate::engine::CallId)>,
 }
 
+/// Whether nothing on the hosts `config` makes learns from a success (what
+/// [`Host::reads_no_success`] says of each of them): no retry quota or throttle, no hedging
+/// percentile, no adaptive rate or limit. A host's parts come from the config alone, so the
+/// engine asks this once, at its build, for the straight path (`straight.rs`).
+pub(crate) fn hosts_read_no_success(config: &Config) -> bool {
+    config.aws.is_none()
+        && config.retry_throttling.is_none()
+        && !(config.hedge.enabled && config.hedge.percentile.is_some())
+        && !config.adaptive_rate.enabled
+        && config.concurrency.adaptive.is_none()
+}
+
 impl Host {
     /// Whether nothing configured on this host learns from a success: no retry quota or
     /// throttle, no hedging percentile, no adaptive rate or limit.
-    #[inline]
     pub fn reads_no_success(&self) -> bool {
         self.quota.is_none()
             && self.throttle.is_none()
@@ -108,6 +119,11 @@ impl Engine {
             adaptive: crate::engine::adaptive::Adaptive::new(&self.config, now),
             queued: std::collections::VecDeque::new(),
         };
+        debug_assert_eq!(
+            fresh.reads_no_success(),
+            self.plain_hosts,
+            "the engine's flag is its hosts'"
+        );
         let index = if self.hosts.len() < self.config.max_hosts as usize {
             self.hosts.push(fresh);
             (self.hosts.len() - 1) as u32

@@ -145,6 +145,12 @@ pub struct Engine {
     queue_seq: u64,
     /// Attempts in flight, all hosts.
     in_flight: u32,
+    /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
+    failing: HashMap<CallId, Failure>,
+    /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
+    plain_hosts: bool,
+    /// Hedges' flight slots given back by ended calls, for the next hedged call.
+    spare_flights: Vec<flight::MoreFlights>,
     actions: Queue<Action>,
     events: Queue<Event>,
     token: Token,
@@ -185,6 +191,9 @@ impl Engine {
             queued_hosts: Vec::new(),
             queue_seq: 0,
             in_flight: 0,
+            plain_hosts: host::hosts_read_no_success(&config),
+            spare_flights: Vec::new(),
+            failing: HashMap::new(),
             actions: Queue::default(),
             events: Queue::default(),
             token: Token::new(&config.token),
@@ -400,7 +409,7 @@ impl Engine {
             if c.id.seq != key.seq || c.timer != Some(at) {
                 continue;
             }
-            let slot = key.slot;
+            let (slot, id) = (key.slot, c.id);
             c.timer = None;
             let past_deadline = c.deadline.is_some_and(|d| now >= d);
             match c.phase {
@@ -413,7 +422,11 @@ impl Engine {
                 }
                 Phase::InFlight => self.in_flight_due(slot, now),
                 Phase::Reserving => self.reservation_timed_out(slot, past_deadline, now),
-                Phase::Failing { failure, .. } => self.fail(slot, failure, now),
+                Phase::Failing { .. } => {
+                    if let Some(failure) = self.take_failing(id) {
+                        self.fail(slot, failure, now);
+                    }
+                }
                 Phase::Ready | Phase::Streaming { .. } => {}
             }
         }
@@ -605,7 +618,7 @@ impl Engine {
     #[inline(always)]
     fn finish(&mut self, slot: u32, now: Instant) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;
-        let (host, phase) = (c.host as usize, c.phase);
+        let (id, host, phase) = (c.id, c.host as usize, c.phase);
         match phase {
             Phase::InFlight => {
                 while let Some(flight) = self.calls[slot as usize]
@@ -625,14 +638,26 @@ impl Engine {
                     g.release(until, now);
                 }
             }
+            Phase::Failing { .. } => {
+                self.take_failing(id);
+            }
             _ => {}
+        }
+        if let Some(c) = self.calls[slot as usize].as_mut() {
+            c.flights.give_back(&mut self.spare_flights);
         }
         self.free_call(slot)
     }
 
+    /// The failure kept for `id` in [`Phase::Failing`], taken out.
+    fn take_failing(&mut self, id: CallId) -> Option<Failure> {
+        self.failing.remove(&id)
+    }
+
     /// Frees the slot of a call that holds nothing any more (no attempt out, no booked
-    /// rate-limit slot): [`Engine::finish`]'s last step, and all of it for a call whose only
-    /// attempt was just taken out ([`Engine::straight_success`]).
+    /// rate-limit slot, no hedges' slots): [`Engine::finish`]'s last step, and all of it for a
+    /// call whose only attempt was just taken out ([`Engine::straight_success`]: never a
+    /// hedged one).
     #[inline(always)]
     fn free_call(&mut self, slot: u32) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;

@@ -5,14 +5,14 @@
 //! unusable answer. When, besides, neither the call nor its host has anything configured
 //! that reads a success (a retry predicate, a download kept open, an adaptive rate or limit,
 //! a hedging percentile, a retry quota or throttle), the outcome is decided here, with the
-//! general path's steps in its order and none of its other tests: the attempt's slot freed,
+//! general path's steps in its order and none of its other tests (what the hosts have
+//! configured is one flag, worked out when the engine is built): the attempt's slot freed,
 //! `AttemptFinished` and the breaker, the connection-failure count reset, the hint headers
 //! read, then the call ended (`CallSucceeded`, `Done`). Anything else goes to
 //! [`Engine::on_outcome`], which decides the same for this case.
 
 use crate::classify::{is_success, Class};
 use crate::engine::call::{CallEnd, Phase};
-use crate::engine::host::Host;
 use crate::engine::outcome::{Last, Outcome, Response};
 use crate::engine::Engine;
 use crate::time::Instant;
@@ -57,12 +57,14 @@ impl Engine {
         r: &Response<'_>,
         now: Instant,
     ) -> bool {
+        if !self.plain_hosts {
+            return false;
+        }
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return false;
         };
         let host = c.host as usize;
-        let plain_host = self.hosts.get(host).is_some_and(Host::reads_no_success);
-        if c.predicate.is_some() || c.ends != CallEnd::AtHead || !plain_host {
+        if c.predicate.is_some() || c.ends != CallEnd::AtHead || host >= self.hosts.len() {
             return false;
         }
         let Some(flight) = c.flights.take_only(attempt) else {
