@@ -55,6 +55,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::js::{self, Timer};
+use crate::lend::Lend;
 use crate::translate::IdempotencyKey;
 
 /// A request body.
@@ -96,7 +97,7 @@ impl Body {
                 }
             }
             // Taken by the first attempt; the engine asks for no other.
-            Body::Stream(slot) => slot.borrow_mut().take().ok_or(Stage::Request)?,
+            Body::Stream(slot) => slot.lend_mut().take().ok_or(Stage::Request)?,
         };
         if !is_stream(&source) {
             return Ok(Some(source));
@@ -430,12 +431,12 @@ impl Driver {
 
     /// Runs `f` with the engine borrowed (for snapshots; never across an await).
     pub fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        f(&self.inner.engine.borrow())
+        f(&self.inner.engine.lend())
     }
 
     /// What the token provider last failed with, while no fetch has succeeded since.
     pub fn last_token_error(&self) -> Option<String> {
-        self.inner.last_token_error.borrow().clone()
+        self.inner.last_token_error.lend().clone()
     }
 
     /// The driver's clock now.
@@ -447,13 +448,13 @@ impl Driver {
     pub fn add_listener(&self, listener: Listener) -> u32 {
         let id = self.inner.next_listener.get();
         self.inner.next_listener.set(id.wrapping_add(1));
-        self.inner.listeners.borrow_mut().push((id, listener));
+        self.inner.listeners.lend_mut().push((id, listener));
         id
     }
 
     /// Removes a listener; `false` if there was none with that id.
     pub fn remove_listener(&self, id: u32) -> bool {
-        let mut listeners = self.inner.listeners.borrow_mut();
+        let mut listeners = self.inner.listeners.lend_mut();
         let before = listeners.len();
         listeners.retain(|(i, _)| *i != id);
         listeners.len() != before
@@ -512,7 +513,7 @@ impl Driver {
 
         let (settle, settled) = oneshot::channel();
         let now = js::now();
-        let call = self.inner.engine.borrow_mut().start(call_spec, now);
+        let call = self.inner.engine.lend_mut().start(call_spec, now);
         let mut guard = CancelOnDrop {
             inner: Rc::downgrade(&self.inner),
             call,
@@ -551,7 +552,7 @@ impl Driver {
                 slot.on_abort = Some((signal, listener));
             }
         }
-        self.inner.calls.borrow_mut().insert(call, slot);
+        self.inner.calls.lend_mut().insert(call, slot);
         if cancelled {
             self.inner.cancel(call);
         } else {
@@ -587,7 +588,7 @@ impl Driver {
                 },
             ),
             FallbackSource::LastGood { max_age } => {
-                let store = self.inner.last_good.borrow();
+                let store = self.inner.last_good.lend();
                 let (reply, at) = store.get(key)?;
                 (FallbackSpec::stored(at, *max_age), reply.clone())
             }
@@ -603,7 +604,7 @@ impl Driver {
         let hold = self
             .inner
             .engine
-            .borrow_mut()
+            .lend_mut()
             .hold_breaker(&host, kind, now)
             .map_err(|e| e.to_string())?;
         self.inner.pump();
@@ -613,7 +614,7 @@ impl Driver {
     /// Gives a hold back.
     pub fn release_breaker(&self, hold: BreakerHold) {
         let now = js::now();
-        self.inner.engine.borrow_mut().release_breaker(hold, now);
+        self.inner.engine.lend_mut().release_breaker(hold, now);
         self.inner.pump();
     }
 
@@ -621,7 +622,7 @@ impl Driver {
     pub fn reset_breaker(&self, url: &str) -> Result<(), String> {
         let host = self.origin_of(url)?;
         let now = js::now();
-        let r = self.inner.engine.borrow_mut().reset_breaker(&host, now);
+        let r = self.inner.engine.lend_mut().reset_breaker(&host, now);
         self.inner.pump();
         r.map_err(|e| e.to_string())
     }
@@ -630,7 +631,7 @@ impl Driver {
     pub fn export_breakers(&self) -> BreakerSnapshot {
         self.inner
             .engine
-            .borrow()
+            .lend()
             .export_breakers(js::now(), Some(js::wall()))
     }
 
@@ -640,7 +641,7 @@ impl Driver {
         let r = self
             .inner
             .engine
-            .borrow_mut()
+            .lend_mut()
             .import_breakers(snapshot, now, Some(js::wall()));
         self.inner.pump();
         r
@@ -772,7 +773,7 @@ impl Inner {
         let mut rounds = 0;
         loop {
             let (events, actions) = {
-                let mut engine = self.engine.borrow_mut();
+                let mut engine = self.engine.lend_mut();
                 let events: Vec<Event> = core::iter::from_fn(|| engine.poll_event()).collect();
                 let actions: Vec<Action> = core::iter::from_fn(|| engine.poll_action()).collect();
                 (events, actions)
@@ -800,7 +801,7 @@ impl Inner {
     fn emit(&self, event: &Event) {
         let listeners: Vec<Listener> = self
             .listeners
-            .borrow()
+            .lend()
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
@@ -810,7 +811,7 @@ impl Inner {
         let info = match &event.kind {
             resile_core::EventKind::CallStarted { call, .. } => self
                 .calls
-                .borrow()
+                .lend()
                 .get(call)
                 .map(|s| (s.request.method.as_str(), s.url.clone())),
             _ => None,
@@ -846,7 +847,7 @@ impl Inner {
             // abort its fetch; whatever it still reports is for an attempt the engine has
             // moved past, and is ignored.
             Action::Abort { call, attempt, .. } => {
-                let controller = self.calls.borrow_mut().get_mut(&call).and_then(|slot| {
+                let controller = self.calls.lend_mut().get_mut(&call).and_then(|slot| {
                     let i = slot.inflight.iter().position(|(n, _)| *n == attempt)?;
                     Some(slot.inflight.swap_remove(i).1)
                 });
@@ -862,14 +863,14 @@ impl Inner {
             } => {
                 let downloading = self
                     .calls
-                    .borrow()
+                    .lend()
                     .get(&call)
                     .is_some_and(|s| s.transfer.is_some());
                 if downloading {
                     spawn_local(self.clone().read_body(call, status, attempts));
                     return;
                 }
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -885,7 +886,7 @@ impl Inner {
                             .map(|(k, v)| k.len() + v.len())
                             .sum::<usize>();
                     self.last_good
-                        .borrow_mut()
+                        .lend_mut()
                         .put(key, reply.clone(), size, js::now());
                 }
                 if let Some(settle) = slot.settle.take() {
@@ -897,7 +898,7 @@ impl Inner {
                 failure,
                 used,
             } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -923,7 +924,7 @@ impl Inner {
                 }
             }
             Action::Fail { call, failure } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -931,7 +932,7 @@ impl Inner {
                     attempt.abort();
                 }
                 let token_error = match failure.kind() {
-                    resile_core::FailureKind::Auth => self.last_token_error.borrow().clone(),
+                    resile_core::FailureKind::Auth => self.last_token_error.lend().clone(),
                     _ => None,
                 };
                 if let Some(settle) = slot.settle.take() {
@@ -947,8 +948,8 @@ impl Inner {
     }
 
     fn rearm(self: &Rc<Self>) {
-        let next = self.engine.borrow().poll_timeout();
-        let mut armed = self.timer.borrow_mut();
+        let next = self.engine.lend().poll_timeout();
+        let mut armed = self.timer.lend_mut();
         let Some(at) = next else {
             *armed = None;
             return;
@@ -972,15 +973,15 @@ impl Inner {
     /// The caller gave up on `call`: the engine fails it, the attempt in flight is aborted.
     fn cancel(self: &Rc<Self>, call: CallId) {
         let now = js::now();
-        self.engine.borrow_mut().cancel(call, now);
+        self.engine.lend_mut().cancel(call, now);
         self.pump();
     }
 
     fn on_timer(self: &Rc<Self>) {
-        let fired = self.timer.borrow_mut().take();
+        let fired = self.timer.lend_mut().take();
         drop(fired);
         let now = js::now();
-        self.engine.borrow_mut().handle_timeout(now);
+        self.engine.lend_mut().handle_timeout(now);
         self.pump();
     }
 
@@ -994,7 +995,7 @@ impl Inner {
     ) {
         let Some(spec) = self
             .calls
-            .borrow()
+            .lend()
             .get(&call)
             .map(|s| (s.request.clone(), s.url.clone()))
         else {
@@ -1006,7 +1007,7 @@ impl Inner {
         let init = web_sys::RequestInit::new();
         init.set_signal(guard.signal().as_ref());
         let mut read = Read::Whole;
-        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+        if let Some(slot) = self.calls.lend_mut().get_mut(&call) {
             if let Some(t) = &slot.transfer {
                 read = Read::Later { range: t.range() };
                 // The browser's cache could keep a broken answer and take it up by itself, with
@@ -1027,7 +1028,7 @@ impl Inner {
             .send(&spec, &url, key, request_id, token, init, read)
             .await;
         let mut stale = false;
-        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+        if let Some(slot) = self.calls.lend_mut().get_mut(&call) {
             // A download's call outlives its attempts: one the engine already aborted (a
             // hedge that lost) must not take the place of the answer whose body is read.
             stale = slot.transfer.is_some() && !slot.inflight.iter().any(|(n, _)| *n == attempt);
@@ -1043,7 +1044,7 @@ impl Inner {
                     request_id.map_or_else(String::new, |id| id.text().as_str().to_owned());
                 let headers = reply.headers.clone();
                 let (status, hidden) = (reply.status, reply.cross_origin);
-                match self.calls.borrow_mut().get_mut(&call) {
+                match self.calls.lend_mut().get_mut(&call) {
                     Some(slot) => {
                         slot.last = Some(reply);
                         if let (Some(t), Some(response)) = (slot.transfer.as_mut(), unread) {
@@ -1057,7 +1058,7 @@ impl Inner {
                 let mut response = Response::new(status, &headers, js::wall());
                 response.hints_may_be_hidden = hidden;
                 let report = || {
-                    self.engine.borrow_mut().handle_attempt(
+                    self.engine.lend_mut().handle_attempt(
                         call,
                         attempt,
                         Outcome::Response(response),
@@ -1076,7 +1077,7 @@ impl Inner {
                     Stage::Request => TransportError::Reset,
                     Stage::Body => TransportError::Truncated,
                 };
-                self.engine.borrow_mut().handle_attempt(
+                self.engine.lend_mut().handle_attempt(
                     call,
                     attempt,
                     Outcome::Transport(error),
@@ -1119,7 +1120,7 @@ impl Inner {
             set("if-range", if_range)?;
         }
         if let Some(generation) = token {
-            if let Some(t) = self.tokens.borrow().get(generation) {
+            if let Some(t) = self.tokens.lend().get(generation) {
                 set("authorization", &format!("Bearer {t}"))?;
             }
         }
@@ -1164,7 +1165,7 @@ impl Inner {
     /// breaks (the engine decides the call's next attempt).
     async fn read_body(self: Rc<Self>, call: CallId, status: u16, attempts: u32) {
         let verdict = {
-            let mut calls = self.calls.borrow_mut();
+            let mut calls = self.calls.lend_mut();
             let Some(slot) = calls.get_mut(&call) else {
                 return;
             };
@@ -1200,7 +1201,7 @@ impl Inner {
             }),
             Verdict::Fail(error) => {
                 self.settle(call, Err(CallError::Resume(error)));
-                self.engine.borrow_mut().cancel(call, js::now());
+                self.engine.lend_mut().cancel(call, js::now());
                 self.pump();
                 return;
             }
@@ -1238,7 +1239,7 @@ impl Inner {
                 self.transfer_mut(call, |t| t.fetch = None);
                 let _ = self
                     .engine
-                    .borrow_mut()
+                    .lend_mut()
                     .resume(call, TransportError::Truncated, js::now());
                 self.pump();
                 return;
@@ -1270,14 +1271,14 @@ impl Inner {
 
     /// Runs `f` on download `call`'s transfer, if the call is still open.
     fn transfer_mut<T>(&self, call: CallId, f: impl FnOnce(&mut Transfer) -> T) -> Option<T> {
-        let mut calls = self.calls.borrow_mut();
+        let mut calls = self.calls.lend_mut();
         calls.get_mut(&call)?.transfer.as_mut().map(f)
     }
 
     /// Download `call`'s body is whole: the call answers with it and ends.
     fn finish_download(self: &Rc<Self>, call: CallId, status: u16, attempts: u32) {
         let reply = {
-            let mut calls = self.calls.borrow_mut();
+            let mut calls = self.calls.lend_mut();
             let Some(slot) = calls.get_mut(&call) else {
                 return;
             };
@@ -1296,13 +1297,13 @@ impl Inner {
             reply
         };
         self.settle(call, Ok(reply));
-        self.engine.borrow_mut().body_read(call, js::now());
+        self.engine.lend_mut().body_read(call, js::now());
         self.pump();
     }
 
     /// Ends `call`'s slot with `answer`.
     fn settle(&self, call: CallId, answer: Result<Reply, CallError>) {
-        let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+        let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
             return;
         };
         slot.finish();
@@ -1327,18 +1328,15 @@ impl Inner {
         let now = js::now();
         match result {
             Ok(grant) => {
-                *self.last_token_error.borrow_mut() = None;
-                let generation = self
-                    .engine
-                    .borrow_mut()
-                    .token_fetched(grant.expires_in, now);
+                *self.last_token_error.lend_mut() = None;
+                let generation = self.engine.lend_mut().token_fetched(grant.expires_in, now);
                 self.tokens
-                    .borrow_mut()
+                    .lend_mut()
                     .insert(generation, grant.access_token);
             }
             Err(message) => {
-                *self.last_token_error.borrow_mut() = Some(message);
-                self.engine.borrow_mut().token_failed(now);
+                *self.last_token_error.lend_mut() = Some(message);
+                self.engine.lend_mut().token_failed(now);
             }
         }
         self.pump();
