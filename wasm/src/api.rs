@@ -4,6 +4,8 @@
 //! `arrayBuffer()`; every rejection a `ResileError` built from the Rust [`Error`].
 
 use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -75,6 +77,12 @@ thread_local! {
 #[wasm_bindgen(js_name = isResileError, unchecked_return_type = "value is ResileError")]
 pub fn is_resile_error(value: &JsValue) -> bool {
     value.is_object() && ERROR_PROTOTYPE.with(|p| p.is_prototype_of(value))
+}
+
+/// The promise of every async method: one instantiation of `future_to_promise` (one copy of
+/// the glue that settles a promise) for all of them.
+fn promise(task: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(task)
 }
 
 /// A `ResileError` with `code` and `message`; `retryable` and `maybeProcessed` default to
@@ -465,7 +473,7 @@ impl JsClient {
     /// Runs `spec` to a `ResileResponse`, or a `ResileError`.
     fn respond(&self, method: Method, spec: RequestSpec) -> Promise {
         let driver = self.driver.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let url = driver
                 .resolve(&spec.url)
                 .unwrap_or_else(|_| spec.url.clone());
@@ -473,7 +481,7 @@ impl JsClient {
                 Ok(reply) => Ok(JsResponse::new(reply).into()),
                 Err(e) => Err(call_error(method, &url, e)),
             }
-        })
+        }))
     }
 
     /// `request("GET", url, options)`.
@@ -539,7 +547,7 @@ impl JsClient {
             Err(e) => return Promise::reject(&e),
         };
         let driver = self.driver.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let url = driver
                 .resolve(&spec.url)
                 .unwrap_or_else(|_| spec.url.clone());
@@ -551,7 +559,7 @@ impl JsClient {
                 return Err(status_error(Method::Get, &reply));
             }
             parse_json(&reply)
-        })
+        }))
     }
 
     /// Pages through a collection, one item at a time: `for await (const item of
@@ -951,7 +959,7 @@ impl Paginator {
     pub fn next(&self) -> Promise {
         let previous = self.tail.lend().clone();
         let inner = self.inner.clone();
-        let promise = future_to_promise(async move {
+        let promise = promise(Box::pin(async move {
             // Serve calls in order: a second next() waits for the first.
             let _ = JsFuture::from(previous).await;
             if inner.template.signal.as_ref().is_some_and(|s| s.aborted()) {
@@ -971,7 +979,7 @@ impl Paginator {
                 };
             }
             inner.step().await
-        });
+        }));
         *self.tail.lend_mut() = promise.clone();
         promise
     }

@@ -361,12 +361,23 @@ impl Drop for CancelOnDrop {
         }
         let (weak, call) = (self.inner.clone(), self.call);
         // Not here: a drop may run inside a pump. A task runs once the current one returned.
-        spawn_local(async move {
-            if let Some(inner) = weak.upgrade() {
-                inner.cancel(call);
-            }
-        });
+        spawn(Box::pin(cancel_later(weak, call)));
     }
+}
+
+/// Cancels `call` if the driver is still alive (a task, for callers that must not cancel while
+/// the engine may be borrowed).
+async fn cancel_later(inner: Weak<Inner>, call: CallId) {
+    if let Some(inner) = inner.upgrade() {
+        inner.cancel(call);
+    }
+}
+
+/// Runs `task` on the event loop once the current task returned. Every task of the driver is
+/// spawned through this one instantiation of `spawn_local`: one task type in the module instead
+/// of a copy of the executor's glue per future type.
+fn spawn(task: Pin<Box<dyn Future<Output = ()>>>) {
+    spawn_local(task);
 }
 
 /// The browser driver. Cheap to clone; clones share one engine.
@@ -538,12 +549,7 @@ impl Driver {
             // The listener only schedules the cancel: cancelling ends the call, which removes
             // and drops this very listener.
             let listener = Closure::<dyn FnMut()>::new(move || {
-                let weak = weak.clone();
-                spawn_local(async move {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.cancel(call);
-                    }
-                });
+                spawn(Box::pin(cancel_later(weak.clone(), call)));
             });
             if signal
                 .add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref())
@@ -790,7 +796,7 @@ impl Inner {
             rounds += 1;
             if rounds >= MAX_PUMP_ROUNDS {
                 let again = self.clone();
-                spawn_local(async move { again.pump() });
+                spawn(Box::pin(async move { again.pump() }));
                 break;
             }
         }
@@ -835,13 +841,13 @@ impl Inner {
                     },
                 ..
             } => {
-                spawn_local(self.clone().attempt(
+                spawn(Box::pin(self.clone().attempt(
                     call,
                     attempt,
                     idempotency_key,
                     request_id,
                     token,
-                ));
+                )));
             }
             // The engine timed the attempt out, or another attempt of the call answered first:
             // abort its fetch; whatever it still reports is for an attempt the engine has
@@ -855,7 +861,7 @@ impl Inner {
                     c.abort();
                 }
             }
-            Action::FetchToken { .. } => spawn_local(self.clone().fetch_token()),
+            Action::FetchToken { .. } => spawn(Box::pin(self.clone().fetch_token())),
             Action::Done {
                 call,
                 status,
@@ -867,7 +873,7 @@ impl Inner {
                     .get(&call)
                     .is_some_and(|s| s.transfer.is_some());
                 if downloading {
-                    spawn_local(self.clone().read_body(call, status, attempts));
+                    spawn(Box::pin(self.clone().read_body(call, status, attempts)));
                     return;
                 }
                 let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
@@ -961,11 +967,11 @@ impl Inner {
         let timer = Timer::new(at - js::now(), move || {
             // Not here: firing drops this very timer. A task runs once the callback returned.
             let weak = weak.clone();
-            spawn_local(async move {
+            spawn(Box::pin(async move {
                 if let Some(inner) = weak.upgrade() {
                     inner.on_timer();
                 }
-            });
+            }));
         });
         *armed = Some((at, timer));
     }
