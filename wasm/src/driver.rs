@@ -36,11 +36,11 @@
 use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use futures_channel::oneshot;
 use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
 use resile_core::resume::{Delivery, Download, Plan, ResumeError, Verdict};
@@ -288,7 +288,7 @@ struct Slot {
     stand_in: Option<Reply>,
     /// The last-good key a good answer is kept under, for requests with that fallback.
     keep_as: Option<String>,
-    settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
+    settle: Option<Settle>,
     /// The attempts in flight (several when the call is hedged), by number; each is aborted
     /// when the engine says so, all when the call fails.
     inflight: Vec<(u32, web_sys::AbortController)>,
@@ -345,6 +345,61 @@ struct Inner {
     /// Last good replies for fallbacks.
     last_good: RefCell<FallbackStore<Reply>>,
     options: Options,
+}
+
+/// A call's answer on its way to [`Driver::request`]: set once by the driver ([`Settle`]),
+/// awaited by the caller ([`Settled`]). A channel for one thread (the browser runs every task
+/// on one): futures-channel's oneshot is made for threads, with an `Arc`, atomics and locks.
+#[derive(Default)]
+struct Answer {
+    value: Option<Result<Reply, CallError>>,
+    /// The [`Settle`] was dropped without an answer (the client went while the call ran).
+    gone: bool,
+    waker: Option<Waker>,
+}
+
+/// The driver's end of a call's [`Answer`].
+struct Settle(Rc<RefCell<Answer>>);
+
+/// The caller's end of a call's [`Answer`]: a future of the answer, `None` if it never comes.
+struct Settled(Rc<RefCell<Answer>>);
+
+fn answer() -> (Settle, Settled) {
+    let shared = Rc::new(RefCell::new(Answer::default()));
+    (Settle(shared.clone()), Settled(shared))
+}
+
+impl Settle {
+    fn send(self, value: Result<Reply, CallError>) {
+        self.0.lend_mut().value = Some(value);
+        // `Drop` wakes the caller.
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let waker = {
+            let mut answer = self.0.lend_mut();
+            answer.gone = true;
+            answer.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Settled {
+    type Output = Option<Result<Reply, CallError>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut answer = self.0.lend_mut();
+        if answer.value.is_some() || answer.gone {
+            return Poll::Ready(answer.value.take());
+        }
+        answer.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 /// Cancels the engine's call when the caller drops the request before it ends, as native does.
@@ -522,7 +577,7 @@ impl Driver {
 
         let signal = spec.signal.clone();
 
-        let (settle, settled) = oneshot::channel();
+        let (settle, settled) = answer();
         let now = js::now();
         let call = self.inner.engine.lend_mut().start(call_spec, now);
         let mut guard = CancelOnDrop {
@@ -567,8 +622,8 @@ impl Driver {
         let result = settled.await;
         guard.live = false;
         match result {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Invalid(
+            Some(result) => result,
+            None => Err(CallError::Invalid(
                 "the client was dropped while the call ran".into(),
             )),
         }
@@ -896,7 +951,7 @@ impl Inner {
                         .put(key, reply.clone(), size, js::now());
                 }
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(Ok(reply));
+                    settle.send(Ok(reply));
                 }
             }
             Action::Fallback {
@@ -926,7 +981,7 @@ impl Inner {
                     }),
                 };
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(answer);
+                    settle.send(answer);
                 }
             }
             Action::Fail { call, failure } => {
@@ -942,7 +997,7 @@ impl Inner {
                     _ => None,
                 };
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(Err(CallError::Failed {
+                    settle.send(Err(CallError::Failed {
                         failure,
                         at: js::now(),
                         token_error,
@@ -1314,7 +1369,7 @@ impl Inner {
         };
         slot.finish();
         if let Some(settle) = slot.settle.take() {
-            let _ = settle.send(answer);
+            settle.send(answer);
         }
     }
 
