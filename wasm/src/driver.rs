@@ -1403,3 +1403,53 @@ impl Inner {
         self.pump();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `settled` once with a waker that records whether it was woken.
+    fn poll(settled: &mut Settled, woken: &Arc<Woken>) -> Poll<Option<Result<Reply, CallError>>> {
+        let waker = Waker::from(woken.clone());
+        Pin::new(settled).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn an_answer_wakes_its_caller_and_is_handed_over_once() {
+        let (settle, mut settled) = answer();
+        let woken = Arc::new(Woken::default());
+        assert!(poll(&mut settled, &woken).is_pending());
+        settle.send(Ok(Reply {
+            status: 204,
+            ..Reply::default()
+        }));
+        assert!(woken.0.load(Ordering::SeqCst), "the caller is woken");
+        match poll(&mut settled, &woken) {
+            Poll::Ready(Some(Ok(reply))) => assert_eq!(reply.status, 204),
+            _ => panic!("the answer sent"),
+        }
+    }
+
+    #[test]
+    fn a_driver_end_dropped_without_an_answer_ends_the_wait() {
+        let (settle, mut settled) = answer();
+        let woken = Arc::new(Woken::default());
+        assert!(poll(&mut settled, &woken).is_pending());
+        drop(settle);
+        assert!(woken.0.load(Ordering::SeqCst), "the caller is woken");
+        assert!(matches!(poll(&mut settled, &woken), Poll::Ready(None)));
+    }
+}
