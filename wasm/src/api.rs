@@ -4,6 +4,8 @@
 //! `arrayBuffer()`; every rejection a `ResileError` built from the Rust [`Error`].
 
 use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -20,6 +22,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use crate::driver::{Body, CallError, Driver, Grant, Options, Reply, RequestSpec, TokenProvider};
 use crate::error::{request_text, Error};
 use crate::js;
+use crate::lend::Lend;
 use crate::to_js::{to_js, Keys};
 use crate::translate::{self, ErrorFields, IdempotencyKey, CLIENT_ONLY_KEYS};
 
@@ -74,6 +77,12 @@ thread_local! {
 #[wasm_bindgen(js_name = isResileError, unchecked_return_type = "value is ResileError")]
 pub fn is_resile_error(value: &JsValue) -> bool {
     value.is_object() && ERROR_PROTOTYPE.with(|p| p.is_prototype_of(value))
+}
+
+/// The promise of every async method: one instantiation of `future_to_promise` (one copy of
+/// the glue that settles a promise) for all of them.
+fn promise(task: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(task)
 }
 
 /// A `ResileError` with `code` and `message`; `retryable` and `maybeProcessed` default to
@@ -464,7 +473,7 @@ impl JsClient {
     /// Runs `spec` to a `ResileResponse`, or a `ResileError`.
     fn respond(&self, method: Method, spec: RequestSpec) -> Promise {
         let driver = self.driver.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let url = driver
                 .resolve(&spec.url)
                 .unwrap_or_else(|_| spec.url.clone());
@@ -472,7 +481,7 @@ impl JsClient {
                 Ok(reply) => Ok(JsResponse::new(reply).into()),
                 Err(e) => Err(call_error(method, &url, e)),
             }
-        })
+        }))
     }
 
     /// `request("GET", url, options)`.
@@ -538,7 +547,7 @@ impl JsClient {
             Err(e) => return Promise::reject(&e),
         };
         let driver = self.driver.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let url = driver
                 .resolve(&spec.url)
                 .unwrap_or_else(|_| spec.url.clone());
@@ -550,7 +559,7 @@ impl JsClient {
                 return Err(status_error(Method::Get, &reply));
             }
             parse_json(&reply)
-        })
+        }))
     }
 
     /// Pages through a collection, one item at a time: `for await (const item of
@@ -865,10 +874,10 @@ const MAX_TURNS: u32 = 10_000;
 impl PaginatorInner {
     async fn step(self: Rc<Self>) -> Result<JsValue, JsValue> {
         for _ in 0..MAX_TURNS {
-            if let Some(item) = self.buffer.borrow_mut().pop_front() {
+            if let Some(item) = self.buffer.lend_mut().pop_front() {
                 return Ok(iter_result(&item, false));
             }
-            let step = self.walk.borrow_mut().poll(self.driver.now());
+            let step = self.walk.lend_mut().poll(self.driver.now());
             match step {
                 Step::Done => return Ok(iter_result(&JsValue::UNDEFINED, true)),
                 Step::Fail(e) => return Err(self.error(e)),
@@ -884,8 +893,8 @@ impl PaginatorInner {
                         Ok(reply) => self.accept(call.url, reply),
                         Err(e) => {
                             let now = self.driver.now();
-                            self.walk.borrow_mut().failed(PageFailure::from(&e), now);
-                            *self.last.borrow_mut() = Some((call.url, Err(e)));
+                            self.walk.lend_mut().failed(PageFailure::from(&e), now);
+                            *self.last.lend_mut() = Some((call.url, Err(e)));
                         }
                     }
                 }
@@ -908,19 +917,19 @@ impl PaginatorInner {
         if !reply.url.is_empty() {
             page = page.url(&reply.url);
         }
-        let taken = self.walk.borrow_mut().accept(page);
+        let taken = self.walk.lend_mut().accept(page);
         match taken {
             Some(items) => self
                 .buffer
-                .borrow_mut()
+                .lend_mut()
                 .extend(items.iter().map(|item| to_js(item, Keys::AsWritten))),
-            None => *self.last.borrow_mut() = Some((url, Ok(reply))),
+            None => *self.last.lend_mut() = Some((url, Ok(reply))),
         }
     }
 
     /// The JS error for a stopped walk, with `resume` (the token) and `resumeUrl`.
     fn error(&self, e: WalkError) -> JsValue {
-        let last = self.last.borrow_mut().take();
+        let last = self.last.lend_mut().take();
         let error = match (e.stop, last) {
             (Stop::Call { .. }, Some((url, Err(error)))) => call_error(Method::Get, &url, error),
             (Stop::Status { .. }, Some((_, Ok(reply)))) => status_error(Method::Get, &reply),
@@ -948,9 +957,9 @@ impl Paginator {
     /// The next item: resolves to `{value, done: false}`, then `{value: undefined, done: true}`.
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<any>>")]
     pub fn next(&self) -> Promise {
-        let previous = self.tail.borrow().clone();
+        let previous = self.tail.lend().clone();
         let inner = self.inner.clone();
-        let promise = future_to_promise(async move {
+        let promise = promise(Box::pin(async move {
             // Serve calls in order: a second next() waits for the first.
             let _ = JsFuture::from(previous).await;
             if inner.template.signal.as_ref().is_some_and(|s| s.aborted()) {
@@ -958,7 +967,7 @@ impl Paginator {
                 // gives the caller the engine's own `cancelled` error.
                 let url = inner
                     .walk
-                    .borrow()
+                    .lend()
                     .resume_point()
                     .map(|r| r.url().to_string())
                     .unwrap_or_else(|| inner.template.url.clone());
@@ -970,8 +979,8 @@ impl Paginator {
                 };
             }
             inner.step().await
-        });
-        *self.tail.borrow_mut() = promise.clone();
+        }));
+        *self.tail.lend_mut() = promise.clone();
         promise
     }
 
@@ -981,28 +990,28 @@ impl Paginator {
         unchecked_return_type = "Promise<IteratorResult<any>>"
     )]
     pub fn stop(&self) -> Promise {
-        self.inner.walk.borrow_mut().finish();
-        self.inner.buffer.borrow_mut().clear();
+        self.inner.walk.lend_mut().finish();
+        self.inner.buffer.lend_mut().clear();
         Promise::resolve(&iter_result(&JsValue::UNDEFINED, true))
     }
 
     /// Pages fetched so far.
     #[wasm_bindgen(getter)]
     pub fn pages(&self) -> f64 {
-        self.inner.walk.borrow().progress().0 as f64
+        self.inner.walk.lend().progress().0 as f64
     }
 
     /// Items received so far.
     #[wasm_bindgen(getter)]
     pub fn items(&self) -> f64 {
-        self.inner.walk.borrow().progress().1 as f64
+        self.inner.walk.lend().progress().1 as f64
     }
 
     /// Where the walk would go on now (pass it as the `resume` option), or `undefined` at the
     /// end of the collection.
     #[wasm_bindgen(getter)]
     pub fn resume(&self) -> Option<String> {
-        let walk = self.inner.walk.borrow();
+        let walk = self.inner.walk.lend();
         walk.resume_point().map(|r| r.token().to_string())
     }
 }

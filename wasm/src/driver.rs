@@ -36,11 +36,11 @@
 use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use futures_channel::oneshot;
 use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
 use resile_core::resume::{Delivery, Download, Plan, ResumeError, Verdict};
@@ -55,6 +55,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::js::{self, Timer};
+use crate::lend::Lend;
 use crate::translate::IdempotencyKey;
 
 /// A request body.
@@ -96,7 +97,7 @@ impl Body {
                 }
             }
             // Taken by the first attempt; the engine asks for no other.
-            Body::Stream(slot) => slot.borrow_mut().take().ok_or(Stage::Request)?,
+            Body::Stream(slot) => slot.lend_mut().take().ok_or(Stage::Request)?,
         };
         if !is_stream(&source) {
             return Ok(Some(source));
@@ -287,7 +288,7 @@ struct Slot {
     stand_in: Option<Reply>,
     /// The last-good key a good answer is kept under, for requests with that fallback.
     keep_as: Option<String>,
-    settle: Option<oneshot::Sender<Result<Reply, CallError>>>,
+    settle: Option<Settle>,
     /// The attempts in flight (several when the call is hedged), by number; each is aborted
     /// when the engine says so, all when the call fails.
     inflight: Vec<(u32, web_sys::AbortController)>,
@@ -346,6 +347,61 @@ struct Inner {
     options: Options,
 }
 
+/// A call's answer on its way to [`Driver::request`]: set once by the driver ([`Settle`]),
+/// awaited by the caller ([`Settled`]). A channel for one thread (the browser runs every task
+/// on one): futures-channel's oneshot is made for threads, with an `Arc`, atomics and locks.
+#[derive(Default)]
+struct Answer {
+    value: Option<Result<Reply, CallError>>,
+    /// The [`Settle`] was dropped without an answer (the client went while the call ran).
+    gone: bool,
+    waker: Option<Waker>,
+}
+
+/// The driver's end of a call's [`Answer`].
+struct Settle(Rc<RefCell<Answer>>);
+
+/// The caller's end of a call's [`Answer`]: a future of the answer, `None` if it never comes.
+struct Settled(Rc<RefCell<Answer>>);
+
+fn answer() -> (Settle, Settled) {
+    let shared = Rc::new(RefCell::new(Answer::default()));
+    (Settle(shared.clone()), Settled(shared))
+}
+
+impl Settle {
+    fn send(self, value: Result<Reply, CallError>) {
+        self.0.lend_mut().value = Some(value);
+        // `Drop` wakes the caller.
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let waker = {
+            let mut answer = self.0.lend_mut();
+            answer.gone = true;
+            answer.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Settled {
+    type Output = Option<Result<Reply, CallError>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut answer = self.0.lend_mut();
+        if answer.value.is_some() || answer.gone {
+            return Poll::Ready(answer.value.take());
+        }
+        answer.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
 /// Cancels the engine's call when the caller drops the request before it ends, as native does.
 struct CancelOnDrop {
     inner: Weak<Inner>,
@@ -360,12 +416,23 @@ impl Drop for CancelOnDrop {
         }
         let (weak, call) = (self.inner.clone(), self.call);
         // Not here: a drop may run inside a pump. A task runs once the current one returned.
-        spawn_local(async move {
-            if let Some(inner) = weak.upgrade() {
-                inner.cancel(call);
-            }
-        });
+        spawn(Box::pin(cancel_later(weak, call)));
     }
+}
+
+/// Cancels `call` if the driver is still alive (a task, for callers that must not cancel while
+/// the engine may be borrowed).
+async fn cancel_later(inner: Weak<Inner>, call: CallId) {
+    if let Some(inner) = inner.upgrade() {
+        inner.cancel(call);
+    }
+}
+
+/// Runs `task` on the event loop once the current task returned. Every task of the driver is
+/// spawned through this one instantiation of `spawn_local`: one task type in the module instead
+/// of a copy of the executor's glue per future type.
+fn spawn(task: Pin<Box<dyn Future<Output = ()>>>) {
+    spawn_local(task);
 }
 
 /// The browser driver. Cheap to clone; clones share one engine.
@@ -430,12 +497,12 @@ impl Driver {
 
     /// Runs `f` with the engine borrowed (for snapshots; never across an await).
     pub fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        f(&self.inner.engine.borrow())
+        f(&self.inner.engine.lend())
     }
 
     /// What the token provider last failed with, while no fetch has succeeded since.
     pub fn last_token_error(&self) -> Option<String> {
-        self.inner.last_token_error.borrow().clone()
+        self.inner.last_token_error.lend().clone()
     }
 
     /// The driver's clock now.
@@ -447,13 +514,13 @@ impl Driver {
     pub fn add_listener(&self, listener: Listener) -> u32 {
         let id = self.inner.next_listener.get();
         self.inner.next_listener.set(id.wrapping_add(1));
-        self.inner.listeners.borrow_mut().push((id, listener));
+        self.inner.listeners.lend_mut().push((id, listener));
         id
     }
 
     /// Removes a listener; `false` if there was none with that id.
     pub fn remove_listener(&self, id: u32) -> bool {
-        let mut listeners = self.inner.listeners.borrow_mut();
+        let mut listeners = self.inner.listeners.lend_mut();
         let before = listeners.len();
         listeners.retain(|(i, _)| *i != id);
         listeners.len() != before
@@ -510,9 +577,9 @@ impl Driver {
 
         let signal = spec.signal.clone();
 
-        let (settle, settled) = oneshot::channel();
+        let (settle, settled) = answer();
         let now = js::now();
-        let call = self.inner.engine.borrow_mut().start(call_spec, now);
+        let call = self.inner.engine.lend_mut().start(call_spec, now);
         let mut guard = CancelOnDrop {
             inner: Rc::downgrade(&self.inner),
             call,
@@ -537,12 +604,7 @@ impl Driver {
             // The listener only schedules the cancel: cancelling ends the call, which removes
             // and drops this very listener.
             let listener = Closure::<dyn FnMut()>::new(move || {
-                let weak = weak.clone();
-                spawn_local(async move {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.cancel(call);
-                    }
-                });
+                spawn(Box::pin(cancel_later(weak.clone(), call)));
             });
             if signal
                 .add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref())
@@ -551,7 +613,7 @@ impl Driver {
                 slot.on_abort = Some((signal, listener));
             }
         }
-        self.inner.calls.borrow_mut().insert(call, slot);
+        self.inner.calls.lend_mut().insert(call, slot);
         if cancelled {
             self.inner.cancel(call);
         } else {
@@ -560,8 +622,8 @@ impl Driver {
         let result = settled.await;
         guard.live = false;
         match result {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Invalid(
+            Some(result) => result,
+            None => Err(CallError::Invalid(
                 "the client was dropped while the call ran".into(),
             )),
         }
@@ -587,7 +649,7 @@ impl Driver {
                 },
             ),
             FallbackSource::LastGood { max_age } => {
-                let store = self.inner.last_good.borrow();
+                let store = self.inner.last_good.lend();
                 let (reply, at) = store.get(key)?;
                 (FallbackSpec::stored(at, *max_age), reply.clone())
             }
@@ -603,7 +665,7 @@ impl Driver {
         let hold = self
             .inner
             .engine
-            .borrow_mut()
+            .lend_mut()
             .hold_breaker(&host, kind, now)
             .map_err(|e| e.to_string())?;
         self.inner.pump();
@@ -613,7 +675,7 @@ impl Driver {
     /// Gives a hold back.
     pub fn release_breaker(&self, hold: BreakerHold) {
         let now = js::now();
-        self.inner.engine.borrow_mut().release_breaker(hold, now);
+        self.inner.engine.lend_mut().release_breaker(hold, now);
         self.inner.pump();
     }
 
@@ -621,7 +683,7 @@ impl Driver {
     pub fn reset_breaker(&self, url: &str) -> Result<(), String> {
         let host = self.origin_of(url)?;
         let now = js::now();
-        let r = self.inner.engine.borrow_mut().reset_breaker(&host, now);
+        let r = self.inner.engine.lend_mut().reset_breaker(&host, now);
         self.inner.pump();
         r.map_err(|e| e.to_string())
     }
@@ -630,7 +692,7 @@ impl Driver {
     pub fn export_breakers(&self) -> BreakerSnapshot {
         self.inner
             .engine
-            .borrow()
+            .lend()
             .export_breakers(js::now(), Some(js::wall()))
     }
 
@@ -640,7 +702,7 @@ impl Driver {
         let r = self
             .inner
             .engine
-            .borrow_mut()
+            .lend_mut()
             .import_breakers(snapshot, now, Some(js::wall()));
         self.inner.pump();
         r
@@ -772,7 +834,7 @@ impl Inner {
         let mut rounds = 0;
         loop {
             let (events, actions) = {
-                let mut engine = self.engine.borrow_mut();
+                let mut engine = self.engine.lend_mut();
                 let events: Vec<Event> = core::iter::from_fn(|| engine.poll_event()).collect();
                 let actions: Vec<Action> = core::iter::from_fn(|| engine.poll_action()).collect();
                 (events, actions)
@@ -789,7 +851,7 @@ impl Inner {
             rounds += 1;
             if rounds >= MAX_PUMP_ROUNDS {
                 let again = self.clone();
-                spawn_local(async move { again.pump() });
+                spawn(Box::pin(async move { again.pump() }));
                 break;
             }
         }
@@ -800,7 +862,7 @@ impl Inner {
     fn emit(&self, event: &Event) {
         let listeners: Vec<Listener> = self
             .listeners
-            .borrow()
+            .lend()
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
@@ -810,7 +872,7 @@ impl Inner {
         let info = match &event.kind {
             resile_core::EventKind::CallStarted { call, .. } => self
                 .calls
-                .borrow()
+                .lend()
                 .get(call)
                 .map(|s| (s.request.method.as_str(), s.url.clone())),
             _ => None,
@@ -834,19 +896,19 @@ impl Inner {
                     },
                 ..
             } => {
-                spawn_local(self.clone().attempt(
+                spawn(Box::pin(self.clone().attempt(
                     call,
                     attempt,
                     idempotency_key,
                     request_id,
                     token,
-                ));
+                )));
             }
             // The engine timed the attempt out, or another attempt of the call answered first:
             // abort its fetch; whatever it still reports is for an attempt the engine has
             // moved past, and is ignored.
             Action::Abort { call, attempt, .. } => {
-                let controller = self.calls.borrow_mut().get_mut(&call).and_then(|slot| {
+                let controller = self.calls.lend_mut().get_mut(&call).and_then(|slot| {
                     let i = slot.inflight.iter().position(|(n, _)| *n == attempt)?;
                     Some(slot.inflight.swap_remove(i).1)
                 });
@@ -854,7 +916,7 @@ impl Inner {
                     c.abort();
                 }
             }
-            Action::FetchToken { .. } => spawn_local(self.clone().fetch_token()),
+            Action::FetchToken { .. } => spawn(Box::pin(self.clone().fetch_token())),
             Action::Done {
                 call,
                 status,
@@ -862,14 +924,14 @@ impl Inner {
             } => {
                 let downloading = self
                     .calls
-                    .borrow()
+                    .lend()
                     .get(&call)
                     .is_some_and(|s| s.transfer.is_some());
                 if downloading {
-                    spawn_local(self.clone().read_body(call, status, attempts));
+                    spawn(Box::pin(self.clone().read_body(call, status, attempts)));
                     return;
                 }
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -885,11 +947,11 @@ impl Inner {
                             .map(|(k, v)| k.len() + v.len())
                             .sum::<usize>();
                     self.last_good
-                        .borrow_mut()
+                        .lend_mut()
                         .put(key, reply.clone(), size, js::now());
                 }
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(Ok(reply));
+                    settle.send(Ok(reply));
                 }
             }
             Action::Fallback {
@@ -897,7 +959,7 @@ impl Inner {
                 failure,
                 used,
             } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -919,11 +981,11 @@ impl Inner {
                     }),
                 };
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(answer);
+                    settle.send(answer);
                 }
             }
             Action::Fail { call, failure } => {
-                let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+                let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
                     return;
                 };
                 slot.finish();
@@ -931,11 +993,11 @@ impl Inner {
                     attempt.abort();
                 }
                 let token_error = match failure.kind() {
-                    resile_core::FailureKind::Auth => self.last_token_error.borrow().clone(),
+                    resile_core::FailureKind::Auth => self.last_token_error.lend().clone(),
                     _ => None,
                 };
                 if let Some(settle) = slot.settle.take() {
-                    let _ = settle.send(Err(CallError::Failed {
+                    settle.send(Err(CallError::Failed {
                         failure,
                         at: js::now(),
                         token_error,
@@ -947,8 +1009,8 @@ impl Inner {
     }
 
     fn rearm(self: &Rc<Self>) {
-        let next = self.engine.borrow().poll_timeout();
-        let mut armed = self.timer.borrow_mut();
+        let next = self.engine.lend().poll_timeout();
+        let mut armed = self.timer.lend_mut();
         let Some(at) = next else {
             *armed = None;
             return;
@@ -960,11 +1022,11 @@ impl Inner {
         let timer = Timer::new(at - js::now(), move || {
             // Not here: firing drops this very timer. A task runs once the callback returned.
             let weak = weak.clone();
-            spawn_local(async move {
+            spawn(Box::pin(async move {
                 if let Some(inner) = weak.upgrade() {
                     inner.on_timer();
                 }
-            });
+            }));
         });
         *armed = Some((at, timer));
     }
@@ -972,15 +1034,15 @@ impl Inner {
     /// The caller gave up on `call`: the engine fails it, the attempt in flight is aborted.
     fn cancel(self: &Rc<Self>, call: CallId) {
         let now = js::now();
-        self.engine.borrow_mut().cancel(call, now);
+        self.engine.lend_mut().cancel(call, now);
         self.pump();
     }
 
     fn on_timer(self: &Rc<Self>) {
-        let fired = self.timer.borrow_mut().take();
+        let fired = self.timer.lend_mut().take();
         drop(fired);
         let now = js::now();
-        self.engine.borrow_mut().handle_timeout(now);
+        self.engine.lend_mut().handle_timeout(now);
         self.pump();
     }
 
@@ -994,7 +1056,7 @@ impl Inner {
     ) {
         let Some(spec) = self
             .calls
-            .borrow()
+            .lend()
             .get(&call)
             .map(|s| (s.request.clone(), s.url.clone()))
         else {
@@ -1006,7 +1068,7 @@ impl Inner {
         let init = web_sys::RequestInit::new();
         init.set_signal(guard.signal().as_ref());
         let mut read = Read::Whole;
-        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+        if let Some(slot) = self.calls.lend_mut().get_mut(&call) {
             if let Some(t) = &slot.transfer {
                 read = Read::Later { range: t.range() };
                 // The browser's cache could keep a broken answer and take it up by itself, with
@@ -1027,7 +1089,7 @@ impl Inner {
             .send(&spec, &url, key, request_id, token, init, read)
             .await;
         let mut stale = false;
-        if let Some(slot) = self.calls.borrow_mut().get_mut(&call) {
+        if let Some(slot) = self.calls.lend_mut().get_mut(&call) {
             // A download's call outlives its attempts: one the engine already aborted (a
             // hedge that lost) must not take the place of the answer whose body is read.
             stale = slot.transfer.is_some() && !slot.inflight.iter().any(|(n, _)| *n == attempt);
@@ -1043,7 +1105,7 @@ impl Inner {
                     request_id.map_or_else(String::new, |id| id.text().as_str().to_owned());
                 let headers = reply.headers.clone();
                 let (status, hidden) = (reply.status, reply.cross_origin);
-                match self.calls.borrow_mut().get_mut(&call) {
+                match self.calls.lend_mut().get_mut(&call) {
                     Some(slot) => {
                         slot.last = Some(reply);
                         if let (Some(t), Some(response)) = (slot.transfer.as_mut(), unread) {
@@ -1057,7 +1119,7 @@ impl Inner {
                 let mut response = Response::new(status, &headers, js::wall());
                 response.hints_may_be_hidden = hidden;
                 let report = || {
-                    self.engine.borrow_mut().handle_attempt(
+                    self.engine.lend_mut().handle_attempt(
                         call,
                         attempt,
                         Outcome::Response(response),
@@ -1076,7 +1138,7 @@ impl Inner {
                     Stage::Request => TransportError::Reset,
                     Stage::Body => TransportError::Truncated,
                 };
-                self.engine.borrow_mut().handle_attempt(
+                self.engine.lend_mut().handle_attempt(
                     call,
                     attempt,
                     Outcome::Transport(error),
@@ -1119,7 +1181,7 @@ impl Inner {
             set("if-range", if_range)?;
         }
         if let Some(generation) = token {
-            if let Some(t) = self.tokens.borrow().get(generation) {
+            if let Some(t) = self.tokens.lend().get(generation) {
                 set("authorization", &format!("Bearer {t}"))?;
             }
         }
@@ -1164,7 +1226,7 @@ impl Inner {
     /// breaks (the engine decides the call's next attempt).
     async fn read_body(self: Rc<Self>, call: CallId, status: u16, attempts: u32) {
         let verdict = {
-            let mut calls = self.calls.borrow_mut();
+            let mut calls = self.calls.lend_mut();
             let Some(slot) = calls.get_mut(&call) else {
                 return;
             };
@@ -1200,7 +1262,7 @@ impl Inner {
             }),
             Verdict::Fail(error) => {
                 self.settle(call, Err(CallError::Resume(error)));
-                self.engine.borrow_mut().cancel(call, js::now());
+                self.engine.lend_mut().cancel(call, js::now());
                 self.pump();
                 return;
             }
@@ -1238,7 +1300,7 @@ impl Inner {
                 self.transfer_mut(call, |t| t.fetch = None);
                 let _ = self
                     .engine
-                    .borrow_mut()
+                    .lend_mut()
                     .resume(call, TransportError::Truncated, js::now());
                 self.pump();
                 return;
@@ -1270,14 +1332,14 @@ impl Inner {
 
     /// Runs `f` on download `call`'s transfer, if the call is still open.
     fn transfer_mut<T>(&self, call: CallId, f: impl FnOnce(&mut Transfer) -> T) -> Option<T> {
-        let mut calls = self.calls.borrow_mut();
+        let mut calls = self.calls.lend_mut();
         calls.get_mut(&call)?.transfer.as_mut().map(f)
     }
 
     /// Download `call`'s body is whole: the call answers with it and ends.
     fn finish_download(self: &Rc<Self>, call: CallId, status: u16, attempts: u32) {
         let reply = {
-            let mut calls = self.calls.borrow_mut();
+            let mut calls = self.calls.lend_mut();
             let Some(slot) = calls.get_mut(&call) else {
                 return;
             };
@@ -1296,18 +1358,18 @@ impl Inner {
             reply
         };
         self.settle(call, Ok(reply));
-        self.engine.borrow_mut().body_read(call, js::now());
+        self.engine.lend_mut().body_read(call, js::now());
         self.pump();
     }
 
     /// Ends `call`'s slot with `answer`.
     fn settle(&self, call: CallId, answer: Result<Reply, CallError>) {
-        let Some(mut slot) = self.calls.borrow_mut().remove(&call) else {
+        let Some(mut slot) = self.calls.lend_mut().remove(&call) else {
             return;
         };
         slot.finish();
         if let Some(settle) = slot.settle.take() {
-            let _ = settle.send(answer);
+            settle.send(answer);
         }
     }
 
@@ -1327,20 +1389,67 @@ impl Inner {
         let now = js::now();
         match result {
             Ok(grant) => {
-                *self.last_token_error.borrow_mut() = None;
-                let generation = self
-                    .engine
-                    .borrow_mut()
-                    .token_fetched(grant.expires_in, now);
+                *self.last_token_error.lend_mut() = None;
+                let generation = self.engine.lend_mut().token_fetched(grant.expires_in, now);
                 self.tokens
-                    .borrow_mut()
+                    .lend_mut()
                     .insert(generation, grant.access_token);
             }
             Err(message) => {
-                *self.last_token_error.borrow_mut() = Some(message);
-                self.engine.borrow_mut().token_failed(now);
+                *self.last_token_error.lend_mut() = Some(message);
+                self.engine.lend_mut().token_failed(now);
             }
         }
         self.pump();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `settled` once with a waker that records whether it was woken.
+    fn poll(settled: &mut Settled, woken: &Arc<Woken>) -> Poll<Option<Result<Reply, CallError>>> {
+        let waker = Waker::from(woken.clone());
+        Pin::new(settled).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn an_answer_wakes_its_caller_and_is_handed_over_once() {
+        let (settle, mut settled) = answer();
+        let woken = Arc::new(Woken::default());
+        assert!(poll(&mut settled, &woken).is_pending());
+        settle.send(Ok(Reply {
+            status: 204,
+            ..Reply::default()
+        }));
+        assert!(woken.0.load(Ordering::SeqCst), "the caller is woken");
+        match poll(&mut settled, &woken) {
+            Poll::Ready(Some(Ok(reply))) => assert_eq!(reply.status, 204),
+            _ => panic!("the answer sent"),
+        }
+    }
+
+    #[test]
+    fn a_driver_end_dropped_without_an_answer_ends_the_wait() {
+        let (settle, mut settled) = answer();
+        let woken = Arc::new(Woken::default());
+        assert!(poll(&mut settled, &woken).is_pending());
+        drop(settle);
+        assert!(woken.0.load(Ordering::SeqCst), "the caller is woken");
+        assert!(matches!(poll(&mut settled, &woken), Poll::Ready(None)));
     }
 }

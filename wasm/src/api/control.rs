@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 
 use super::{get, headers_value, invalid, number_field, present, JsClient, JsResponse};
 use crate::driver::{Fallback, FallbackSource, WeakDriver};
+use crate::lend::Lend;
 use crate::to_js::{to_js, Keys};
 use crate::translate;
 
@@ -130,9 +131,9 @@ impl Judges {
 
 /// Runs `report` with `headers` visible to the JavaScript predicates it may ask.
 pub(crate) fn judging<R>(headers: &[(String, String)], report: impl FnOnce() -> R) -> R {
-    JUDGED.with(|j| *j.borrow_mut() = headers.to_vec());
+    JUDGED.with(|j| *j.lend_mut() = headers.to_vec());
     let r = report();
-    JUDGED.with(|j| j.borrow_mut().clear());
+    JUDGED.with(|j| j.lend_mut().clear());
     r
 }
 
@@ -145,13 +146,13 @@ struct JsJudge {
 
 impl Drop for JsJudge {
     fn drop(&mut self) {
-        JUDGES.with(|j| j.borrow_mut().remove(self.id));
+        JUDGES.with(|j| j.lend_mut().remove(self.id));
     }
 }
 
 impl RetryPredicate for JsJudge {
     fn judge(&self, a: &Attempted<'_>) -> RetryVerdict {
-        let Some(f) = JUDGES.with(|j| j.borrow().get(self.id)) else {
+        let Some(f) = JUDGES.with(|j| j.lend().get(self.id)) else {
             return RetryVerdict::Decide;
         };
         let check = Object::new();
@@ -167,7 +168,7 @@ impl RetryPredicate for JsJudge {
                 let headers = web_sys::Headers::new().ok();
                 if let Some(h) = &headers {
                     JUDGED.with(|j| {
-                        for (k, v) in j.borrow().iter() {
+                        for (k, v) in j.lend().iter() {
                             let _ = h.append(k, v);
                         }
                     });
@@ -220,7 +221,7 @@ pub(super) fn retry_if_option(
         n.set(id.wrapping_add(1).max(1));
         id
     });
-    JUDGES.with(|j| j.borrow_mut().insert(id, f));
+    JUDGES.with(|j| j.lend_mut().insert(id, f));
     Ok(Some(Predicate::new(JsJudge {
         id,
         method,
@@ -248,7 +249,7 @@ impl BreakerOverride {
 
     /// Gives the hold back (a second call does nothing).
     pub fn release(&self) {
-        let hold = self.hold.borrow_mut().take();
+        let hold = self.hold.lend_mut().take();
         if let (Some(hold), Some(d)) = (hold, self.driver.upgrade()) {
             d.release_breaker(hold);
         }
