@@ -7,6 +7,10 @@
 //! hash, and beside it where the call's events go ([`CallSink`]), which outlives the mailbox:
 //! the engine's last event of a call follows its last order.
 //!
+//! A mailbox outlives its call at the call's slot: the next call the engine starts there (it
+//! hands out the slot freed last first) takes it up again once the earlier call's loop has let
+//! go of its end, rather than allocating one of its own ([`Mailboxes::open`]).
+//!
 //! The call's loop looks at its orders on every wake-up of its task (most are the attempt's:
 //! the connection, the response head, the body), so an empty mailbox answers from a flag,
 //! without its lock; the waker is registered lock-free ([`AtomicWaker`]). The loop takes its
@@ -128,13 +132,10 @@ impl Drop for Orders {
     }
 }
 
-/// The driver's end of one call's mailbox. Dropping it closes the mailbox.
-struct Outbox(Arc<Mailbox>);
-
-impl Outbox {
+impl Mailbox {
     /// Queues `msg`; `false` if the call's loop is gone.
     fn deliver(&self, msg: CallMsg) -> bool {
-        let mut inbox = self.0.inbox();
+        let mut inbox = self.inbox();
         if inbox.gone {
             return false;
         }
@@ -143,56 +144,83 @@ impl Outbox {
         } else {
             inbox.rest.get_or_insert_default().push_back(msg);
         }
-        self.0.ready(inbox);
+        self.ready(inbox);
         true
     }
-}
 
-impl Drop for Outbox {
-    fn drop(&mut self) {
-        let mut inbox = self.0.inbox();
+    /// The driver will deliver nothing more: the loop reads what is pending, then the end.
+    fn close(&self) {
+        let mut inbox = self.inbox();
         inbox.closed = true;
-        self.0.ready(inbox);
+        self.ready(inbox);
     }
 }
 
-/// One live call at its slot: its mailbox until the call's last order, its sink until the
-/// call's last event.
+/// One live call at its slot: its mailbox until the call's last order (the driver's end,
+/// closed when it is taken away or the entry dropped), its sink until the call's last event.
 struct Entry {
     id: CallId,
-    outbox: Option<Outbox>,
+    outbox: Option<Arc<Mailbox>>,
     sink: CallSink,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(mailbox) = self.outbox.take() {
+            mailbox.close();
+        }
+    }
+}
+
+/// A slot of the engine's: the call there, and the mailbox of the last call that was there,
+/// closed, for the next one to take up.
+#[derive(Default)]
+struct Slot {
+    entry: Option<Entry>,
+    spare: Option<Arc<Mailbox>>,
 }
 
 /// Every live call's mailbox and sink, by the call's slot in the engine.
 #[derive(Default)]
-pub(crate) struct Mailboxes(Vec<Option<Entry>>);
+pub(crate) struct Mailboxes(Vec<Slot>);
 
 impl Mailboxes {
     /// A mailbox for a call the engine just started, its events going to `sink`; the call's
-    /// loop reads the returned end.
+    /// loop reads the returned end. The slot's spare mailbox is taken up when the earlier
+    /// call's loop has let go of it (nothing can read it then), emptied; otherwise a new one
+    /// is made.
     pub(crate) fn open(&mut self, id: CallId, sink: CallSink) -> Orders {
-        let mailbox = Arc::new(Mailbox::default());
-        let slot = id.slot();
-        if self.0.len() <= slot {
-            self.0.resize_with(slot + 1, || None);
+        let i = id.slot();
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, Slot::default);
         }
-        self.0[slot] = Some(Entry {
+        let slot = &mut self.0[i];
+        let mailbox = match slot.spare.take() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(unread) => {
+                    *unread = Mailbox::default();
+                    spare
+                }
+                None => Arc::new(Mailbox::default()),
+            },
+            None => Arc::new(Mailbox::default()),
+        };
+        slot.entry = Some(Entry {
             id,
-            outbox: Some(Outbox(mailbox.clone())),
+            outbox: Some(mailbox.clone()),
             sink,
         });
         Orders(mailbox)
     }
 
     fn entry(&self, id: CallId) -> Option<&Entry> {
-        self.0.get(id.slot())?.as_ref().filter(|e| e.id == id)
+        self.0.get(id.slot())?.entry.as_ref().filter(|e| e.id == id)
     }
 
-    fn entry_mut(&mut self, id: CallId) -> Option<&mut Option<Entry>> {
+    fn entry_mut(&mut self, id: CallId) -> Option<&mut Slot> {
         self.0
             .get_mut(id.slot())
-            .filter(|e| e.as_ref().is_some_and(|e| e.id == id))
+            .filter(|s| s.entry.as_ref().is_some_and(|e| e.id == id))
     }
 
     /// Delivers `msg` to `id`; `false` if the call has no mailbox or its loop is gone.
@@ -210,7 +238,7 @@ impl Mailboxes {
     pub(crate) fn idle(&self, id: CallId) -> bool {
         self.entry(id)
             .and_then(|e| e.outbox.as_ref())
-            .is_some_and(|out| !out.0.ready.load(Ordering::Acquire))
+            .is_some_and(|out| !out.ready.load(Ordering::Acquire))
     }
 
     /// Delivers the call's last order and closes its mailbox.
@@ -222,8 +250,11 @@ impl Mailboxes {
     /// Closes the call's mailbox: its loop reads what is pending, then the end. Its sink stays
     /// for the events still to come.
     pub(crate) fn close(&mut self, id: CallId) {
-        if let Some(Some(entry)) = self.entry_mut(id) {
-            entry.outbox = None;
+        if let Some(slot) = self.entry_mut(id) {
+            if let Some(mailbox) = slot.entry.as_mut().and_then(|e| e.outbox.take()) {
+                mailbox.close();
+                slot.spare = Some(mailbox);
+            }
         }
     }
 
@@ -235,8 +266,8 @@ impl Mailboxes {
     /// Forgets the call: its mailbox is closed and its sink dropped (after its last event, or
     /// when it is cancelled).
     pub(crate) fn end(&mut self, id: CallId) {
-        if let Some(entry) = self.entry_mut(id) {
-            *entry = None;
+        if let Some(slot) = self.entry_mut(id) {
+            slot.entry = None;
         }
     }
 }
@@ -330,6 +361,58 @@ pub(crate) mod tests {
         boxes.close(earlier);
         assert!(boxes.sink(later).is_some());
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
+    }
+
+    #[test]
+    fn a_slots_next_call_takes_up_its_mailbox_once_the_earlier_loop_let_go() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut boxes = Mailboxes::default();
+        let mut orders = boxes.open(earlier, sink());
+        boxes.finish(earlier, CallMsg::Done { attempts: 1 });
+        assert!(Pin::new(&mut orders).poll_next(&mut cx).is_ready());
+        boxes.end(earlier);
+        let first = Arc::as_ptr(&orders.0);
+        drop(orders);
+        // Were the mailbox freed with its loop's end, this would most likely take its place.
+        let decoy = Arc::new(Mailbox::default());
+
+        // Taken up, emptied: the later call waits for its own first order.
+        let mut orders = boxes.open(later, sink());
+        assert_eq!(Arc::as_ptr(&orders.0), first);
+        assert!(!Arc::ptr_eq(&orders.0, &decoy));
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        assert!(boxes.idle(later));
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: 2 }))
+        ));
+    }
+
+    #[test]
+    fn a_mailbox_still_read_by_an_earlier_loop_is_not_taken_up() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut boxes = Mailboxes::default();
+        let mut old = boxes.open(earlier, sink());
+        boxes.finish(earlier, CallMsg::Done { attempts: 1 });
+        boxes.end(earlier);
+
+        let mut orders = boxes.open(later, sink());
+        assert!(!Arc::ptr_eq(&orders.0, &old.0));
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
+        // The earlier loop reads its own last order and its end, nothing of the later call's.
+        let mut next = || Pin::new(&mut old).poll_next(&mut cx);
+        assert!(matches!(
+            next(),
+            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+        ));
+        assert!(matches!(next(), Poll::Ready(None)));
+        assert!(matches!(
+            Pin::new(&mut orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: 2 }))
+        ));
     }
 
     #[test]
