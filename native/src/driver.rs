@@ -546,6 +546,19 @@ impl Shared {
             }
         }
         let (waiters, cause) = (&mut st.waiters, st.cause);
+        if self.on_event.is_none() && !waiters.logging() && telemetry::unheard() {
+            // Nothing takes the events: only a call's last one matters, which lets its entry
+            // (its sink, which takes nothing either) go.
+            st.engine.drain_events(|event| {
+                if let EventKind::CallSucceeded { call, .. }
+                | EventKind::CallFailed { call, .. }
+                | EventKind::CallFellBack { call, .. } = event.kind
+                {
+                    waiters.end(call);
+                }
+            });
+            return;
+        }
         st.engine.drain_events(|event| {
             let call = event.kind.call().or(cause);
             telemetry::engine_event(event, call.and_then(|c| waiters.sink(c)));
@@ -961,6 +974,40 @@ mod tests {
         ));
         // The mailbox holds only its end.
         assert!(matches!(next(&mut orders), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn with_nothing_listening_a_calls_log_still_gets_its_events_and_its_entry_goes() {
+        // No subscriber, no callback: the events take the quiet way, but for the log.
+        assert!(telemetry::tracing_off());
+        let shared = Shared::new(ClientConfig::default(), None, None, None).unwrap();
+        let log = CallLog::default();
+        let target = crate::telemetry::Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        let logged =
+            crate::telemetry::Call::start(target).sink(Some(log.clone()), &tracing::Span::none());
+        let spec = || CallSpec::new(Method::Get, "http://a.test");
+        let (id, _orders) = shared.start(spec(), logged);
+        let (quiet, _quiet_orders) = shared.start(spec(), sink());
+        let _ = ok(&shared, quiet);
+        let _ = ok(&shared, id);
+        let log = log.lock().unwrap();
+        // The logged call's events, from its start to its success, and none of the other's.
+        assert!(matches!(
+            log.first().map(|e| &e.kind),
+            Some(EventKind::CallStarted { call, .. }) if *call == id
+        ));
+        assert!(matches!(
+            log.last().map(|e| &e.kind),
+            Some(EventKind::CallSucceeded { call, .. }) if *call == id
+        ));
+        assert!(log.iter().all(|e| e.kind.call().is_none_or(|c| c == id)));
+        let st = shared.lock();
+        assert!(st.waiters.sink(id).is_none() && st.waiters.sink(quiet).is_none());
+        assert!(!st.waiters.logging());
     }
 
     #[test]

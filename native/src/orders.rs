@@ -180,9 +180,13 @@ struct Slot {
     spare: Option<Arc<Mailbox>>,
 }
 
-/// Every live call's mailbox and sink, by the call's slot in the engine.
+/// Every live call's mailbox and sink, by the call's slot in the engine, and how many of the
+/// sinks keep a log.
 #[derive(Default)]
-pub(crate) struct Mailboxes(Vec<Slot>);
+pub(crate) struct Mailboxes {
+    slots: Vec<Slot>,
+    logging: usize,
+}
 
 impl Mailboxes {
     /// A mailbox for a call the engine just started, its events going to `sink`; the call's
@@ -191,10 +195,11 @@ impl Mailboxes {
     /// is made.
     pub(crate) fn open(&mut self, id: CallId, sink: CallSink) -> Orders {
         let i = id.slot();
-        if self.0.len() <= i {
-            self.0.resize_with(i + 1, Slot::default);
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, Slot::default);
         }
-        let slot = &mut self.0[i];
+        self.logging += usize::from(sink.logs());
+        let slot = &mut self.slots[i];
         let mailbox = match slot.spare.take() {
             Some(mut spare) => match Arc::get_mut(&mut spare) {
                 Some(unread) => {
@@ -205,20 +210,25 @@ impl Mailboxes {
             },
             None => Arc::new(Mailbox::default()),
         };
-        slot.entry = Some(Entry {
+        let earlier = slot.entry.replace(Entry {
             id,
             outbox: Some(mailbox.clone()),
             sink,
         });
+        self.logging -= usize::from(earlier.is_some_and(|e| e.sink.logs()));
         Orders(mailbox)
     }
 
     fn entry(&self, id: CallId) -> Option<&Entry> {
-        self.0.get(id.slot())?.entry.as_ref().filter(|e| e.id == id)
+        self.slots
+            .get(id.slot())?
+            .entry
+            .as_ref()
+            .filter(|e| e.id == id)
     }
 
     fn entry_mut(&mut self, id: CallId) -> Option<&mut Slot> {
-        self.0
+        self.slots
             .get_mut(id.slot())
             .filter(|s| s.entry.as_ref().is_some_and(|e| e.id == id))
     }
@@ -267,8 +277,14 @@ impl Mailboxes {
     /// when it is cancelled).
     pub(crate) fn end(&mut self, id: CallId) {
         if let Some(slot) = self.entry_mut(id) {
-            slot.entry = None;
+            let ended = slot.entry.take();
+            self.logging -= usize::from(ended.is_some_and(|e| e.sink.logs()));
         }
+    }
+
+    /// Whether any live call's sink keeps a log of its events.
+    pub(crate) fn logging(&self) -> bool {
+        self.logging > 0
     }
 }
 
