@@ -114,11 +114,12 @@ impl State {
         Some(msg)
     }
 
-    /// Gives `call` its last order and closes its mailbox.
+    /// Gives `call` its last order and closes its mailbox (handed back, the order ends the
+    /// loop, which reads its mailbox no more: the mailbox is only taken away).
     fn finish(&mut self, call: CallId, msg: CallMsg) {
         match self.hand_back(call, msg) {
             Some(msg) => self.waiters.finish(call, msg),
-            None => self.waiters.close(call),
+            None => self.waiters.detach(call),
         }
     }
 }
@@ -972,8 +973,13 @@ mod tests {
             ok(&shared, id),
             Some(CallMsg::Done { attempts: 1 })
         ));
-        // The mailbox holds only its end.
-        assert!(matches!(next(&mut orders), Poll::Ready(None)));
+        // The mailbox holds nothing more, and nothing more is delivered to it: the loop
+        // returns with the order handed back and never reads it again.
+        assert!(next(&mut orders).is_pending());
+        assert!(!shared
+            .lock()
+            .waiters
+            .deliver(id, CallMsg::Done { attempts: 1 }));
     }
 
     #[test]

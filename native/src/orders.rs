@@ -42,8 +42,6 @@ struct Inbox {
     rest: Option<Box<VecDeque<CallMsg>>>,
     /// The driver will send nothing more (the call ended or was cancelled).
     closed: bool,
-    /// The call's loop is gone: orders for it are not delivered.
-    gone: bool,
 }
 
 impl Inbox {
@@ -59,6 +57,10 @@ struct Mailbox {
     /// Whether the inbox holds an order or is closed: set under the inbox's lock by the
     /// driver, cleared under it by the loop when it takes the last order.
     ready: AtomicBool,
+    /// The call's loop is gone: orders for it are not delivered. A flag of its own, so the
+    /// loop's end takes no lock: whether it is read before or after an order is queued, the
+    /// driver cancels the call either way (the loop's guard does otherwise).
+    gone: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -128,17 +130,17 @@ impl Stream for Orders {
 
 impl Drop for Orders {
     fn drop(&mut self) {
-        self.0.inbox().gone = true;
+        self.0.gone.store(true, Ordering::Release);
     }
 }
 
 impl Mailbox {
     /// Queues `msg`; `false` if the call's loop is gone.
     fn deliver(&self, msg: CallMsg) -> bool {
-        let mut inbox = self.inbox();
-        if inbox.gone {
+        if self.gone.load(Ordering::Acquire) {
             return false;
         }
+        let mut inbox = self.inbox();
         if inbox.first.is_none() && inbox.nothing_behind() {
             inbox.first = Some(msg);
         } else {
@@ -263,6 +265,17 @@ impl Mailboxes {
         if let Some(slot) = self.entry_mut(id) {
             if let Some(mailbox) = slot.entry.as_mut().and_then(|e| e.outbox.take()) {
                 mailbox.close();
+                slot.spare = Some(mailbox);
+            }
+        }
+    }
+
+    /// Takes the call's mailbox away without closing it, after its loop was handed its last
+    /// order directly ([`crate::driver::Shared::handle`]): the loop returns with that order
+    /// and never reads the mailbox again, and nothing more is delivered to it.
+    pub(crate) fn detach(&mut self, id: CallId) {
+        if let Some(slot) = self.entry_mut(id) {
+            if let Some(mailbox) = slot.entry.as_mut().and_then(|e| e.outbox.take()) {
                 slot.spare = Some(mailbox);
             }
         }
