@@ -392,15 +392,29 @@ pub(crate) mod tests {
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
     }
 
+    /// A call at its slot given its last order (`Done`) and ended: its loop's end, unread.
+    fn ended(boxes: &mut Mailboxes, call: CallId) -> Orders {
+        let orders = boxes.open(call, sink());
+        boxes.finish(call, CallMsg::Done { attempts: 1 });
+        boxes.end(call);
+        orders
+    }
+
+    /// What `orders` reads next is `Done { attempts }`.
+    fn reads_done(orders: &mut Orders, attempts: u32) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(
+            Pin::new(orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: n })) if n == attempts
+        )
+    }
+
     #[test]
     fn a_slots_next_call_takes_up_its_mailbox_once_the_earlier_loop_let_go() {
         let (earlier, later) = two_calls_at_one_slot();
-        let mut cx = Context::from_waker(Waker::noop());
         let mut boxes = Mailboxes::default();
-        let mut orders = boxes.open(earlier, sink());
-        boxes.finish(earlier, CallMsg::Done { attempts: 1 });
-        assert!(Pin::new(&mut orders).poll_next(&mut cx).is_ready());
-        boxes.end(earlier);
+        let mut orders = ended(&mut boxes, earlier);
+        assert!(reads_done(&mut orders, 1));
         let first = Arc::as_ptr(&orders.0);
         drop(orders);
         // Were the mailbox freed with its loop's end, this would most likely take its place.
@@ -410,38 +424,29 @@ pub(crate) mod tests {
         let mut orders = boxes.open(later, sink());
         assert_eq!(Arc::as_ptr(&orders.0), first);
         assert!(!Arc::ptr_eq(&orders.0, &decoy));
+        let mut cx = Context::from_waker(Waker::noop());
         assert!(orders.poll_ready(&mut cx).is_pending());
         assert!(boxes.idle(later));
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
-        assert!(matches!(
-            Pin::new(&mut orders).poll_next(&mut cx),
-            Poll::Ready(Some(CallMsg::Done { attempts: 2 }))
-        ));
+        assert!(reads_done(&mut orders, 2));
     }
 
     #[test]
     fn a_mailbox_still_read_by_an_earlier_loop_is_not_taken_up() {
         let (earlier, later) = two_calls_at_one_slot();
-        let mut cx = Context::from_waker(Waker::noop());
         let mut boxes = Mailboxes::default();
-        let mut old = boxes.open(earlier, sink());
-        boxes.finish(earlier, CallMsg::Done { attempts: 1 });
-        boxes.end(earlier);
-
+        let mut old = ended(&mut boxes, earlier);
         let mut orders = boxes.open(later, sink());
         assert!(!Arc::ptr_eq(&orders.0, &old.0));
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
         // The earlier loop reads its own last order and its end, nothing of the later call's.
-        let mut next = || Pin::new(&mut old).poll_next(&mut cx);
+        assert!(reads_done(&mut old, 1));
+        let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(
-            next(),
-            Poll::Ready(Some(CallMsg::Done { attempts: 1 }))
+            Pin::new(&mut old).poll_next(&mut cx),
+            Poll::Ready(None)
         ));
-        assert!(matches!(next(), Poll::Ready(None)));
-        assert!(matches!(
-            Pin::new(&mut orders).poll_next(&mut cx),
-            Poll::Ready(Some(CallMsg::Done { attempts: 2 }))
-        ));
+        assert!(reads_done(&mut orders, 2));
     }
 
     #[test]
