@@ -7,7 +7,8 @@
 //!   lock ─▶ engine.start / handle / cancel / token_* / handle_timeout
 //!        ─▶ poll_action: Send, Done, Fail ─▶ that call's channel
 //!                        FetchToken       ─▶ spawn the token source
-//!        ─▶ poll_event ─▶ tracing + the user's callback
+//!        ─▶ poll_event ─▶ tracing + the user's callback + the call's log (when nothing
+//!                         listens, only each call's last event is looked for)
 //!        ─▶ poll_timeout earlier than the timer task's? ─▶ wake it
 //!   unlock
 //! ```
