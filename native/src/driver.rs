@@ -7,7 +7,8 @@
 //!   lock ─▶ engine.start / handle / cancel / token_* / handle_timeout
 //!        ─▶ poll_action: Send, Done, Fail ─▶ that call's channel
 //!                        FetchToken       ─▶ spawn the token source
-//!        ─▶ poll_event ─▶ tracing + the user's callback
+//!        ─▶ poll_event ─▶ tracing + the user's callback + the call's log (when nothing
+//!                         listens, only each call's last event is looked for)
 //!        ─▶ poll_timeout earlier than the timer task's? ─▶ wake it
 //!   unlock
 //! ```
@@ -114,11 +115,12 @@ impl State {
         Some(msg)
     }
 
-    /// Gives `call` its last order and closes its mailbox.
+    /// Gives `call` its last order and closes its mailbox (handed back, the order ends the
+    /// loop, which reads its mailbox no more: the mailbox is only taken away).
     fn finish(&mut self, call: CallId, msg: CallMsg) {
         match self.hand_back(call, msg) {
             Some(msg) => self.waiters.finish(call, msg),
-            None => self.waiters.close(call),
+            None => self.waiters.detach(call),
         }
     }
 }
@@ -546,6 +548,19 @@ impl Shared {
             }
         }
         let (waiters, cause) = (&mut st.waiters, st.cause);
+        if self.on_event.is_none() && !waiters.logging() && telemetry::unheard() {
+            // Nothing takes the events: only a call's last one matters, which lets its entry
+            // (its sink, which takes nothing either) go.
+            st.engine.drain_events(|event| {
+                if let EventKind::CallSucceeded { call, .. }
+                | EventKind::CallFailed { call, .. }
+                | EventKind::CallFellBack { call, .. } = event.kind
+                {
+                    waiters.end(call);
+                }
+            });
+            return;
+        }
         st.engine.drain_events(|event| {
             let call = event.kind.call().or(cause);
             telemetry::engine_event(event, call.and_then(|c| waiters.sink(c)));
@@ -959,8 +974,47 @@ mod tests {
             ok(&shared, id),
             Some(CallMsg::Done { attempts: 1 })
         ));
-        // The mailbox holds only its end.
-        assert!(matches!(next(&mut orders), Poll::Ready(None)));
+        // The mailbox holds nothing more, and nothing more is delivered to it: the loop
+        // returns with the order handed back and never reads it again.
+        assert!(next(&mut orders).is_pending());
+        assert!(!shared
+            .lock()
+            .waiters
+            .deliver(id, CallMsg::Done { attempts: 1 }));
+    }
+
+    #[test]
+    fn with_nothing_listening_a_calls_log_still_gets_its_events_and_its_entry_goes() {
+        // No subscriber, no callback: the events take the quiet way, but for the log.
+        assert!(telemetry::tracing_off());
+        let shared = Shared::new(ClientConfig::default(), None, None, None).unwrap();
+        let log = CallLog::default();
+        let target = crate::telemetry::Target {
+            method: "GET",
+            url: "http://a.test/",
+            redact: &[],
+        };
+        let logged =
+            crate::telemetry::Call::start(target).sink(Some(log.clone()), &tracing::Span::none());
+        let spec = || CallSpec::new(Method::Get, "http://a.test");
+        let (id, _orders) = shared.start(spec(), logged);
+        let (quiet, _quiet_orders) = shared.start(spec(), sink());
+        let _ = ok(&shared, quiet);
+        let _ = ok(&shared, id);
+        let log = log.lock().unwrap();
+        // The logged call's events, from its start to its success, and none of the other's.
+        assert!(matches!(
+            log.first().map(|e| &e.kind),
+            Some(EventKind::CallStarted { call, .. }) if *call == id
+        ));
+        assert!(matches!(
+            log.last().map(|e| &e.kind),
+            Some(EventKind::CallSucceeded { call, .. }) if *call == id
+        ));
+        assert!(log.iter().all(|e| e.kind.call().is_none_or(|c| c == id)));
+        let st = shared.lock();
+        assert!(st.waiters.sink(id).is_none() && st.waiters.sink(quiet).is_none());
+        assert!(!st.waiters.logging());
     }
 
     #[test]

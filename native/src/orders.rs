@@ -7,6 +7,10 @@
 //! hash, and beside it where the call's events go ([`CallSink`]), which outlives the mailbox:
 //! the engine's last event of a call follows its last order.
 //!
+//! A mailbox outlives its call at the call's slot: the next call the engine starts there (it
+//! hands out the slot freed last first) takes it up again once the earlier call's loop has let
+//! go of its end, rather than allocating one of its own ([`Mailboxes::open`]).
+//!
 //! The call's loop looks at its orders on every wake-up of its task (most are the attempt's:
 //! the connection, the response head, the body), so an empty mailbox answers from a flag,
 //! without its lock; the waker is registered lock-free ([`AtomicWaker`]). The loop takes its
@@ -38,8 +42,6 @@ struct Inbox {
     rest: Option<Box<VecDeque<CallMsg>>>,
     /// The driver will send nothing more (the call ended or was cancelled).
     closed: bool,
-    /// The call's loop is gone: orders for it are not delivered.
-    gone: bool,
 }
 
 impl Inbox {
@@ -55,6 +57,10 @@ struct Mailbox {
     /// Whether the inbox holds an order or is closed: set under the inbox's lock by the
     /// driver, cleared under it by the loop when it takes the last order.
     ready: AtomicBool,
+    /// The call's loop is gone: orders for it are not delivered. A flag of its own, so the
+    /// loop's end takes no lock: whether it is read before or after an order is queued, the
+    /// driver cancels the call either way (the loop's guard does otherwise).
+    gone: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -124,75 +130,109 @@ impl Stream for Orders {
 
 impl Drop for Orders {
     fn drop(&mut self) {
-        self.0.inbox().gone = true;
+        self.0.gone.store(true, Ordering::Release);
     }
 }
 
-/// The driver's end of one call's mailbox. Dropping it closes the mailbox.
-struct Outbox(Arc<Mailbox>);
-
-impl Outbox {
+impl Mailbox {
     /// Queues `msg`; `false` if the call's loop is gone.
     fn deliver(&self, msg: CallMsg) -> bool {
-        let mut inbox = self.0.inbox();
-        if inbox.gone {
+        if self.gone.load(Ordering::Acquire) {
             return false;
         }
+        let mut inbox = self.inbox();
         if inbox.first.is_none() && inbox.nothing_behind() {
             inbox.first = Some(msg);
         } else {
             inbox.rest.get_or_insert_default().push_back(msg);
         }
-        self.0.ready(inbox);
+        self.ready(inbox);
         true
     }
-}
 
-impl Drop for Outbox {
-    fn drop(&mut self) {
-        let mut inbox = self.0.inbox();
+    /// The driver will deliver nothing more: the loop reads what is pending, then the end.
+    fn close(&self) {
+        let mut inbox = self.inbox();
         inbox.closed = true;
-        self.0.ready(inbox);
+        self.ready(inbox);
     }
 }
 
-/// One live call at its slot: its mailbox until the call's last order, its sink until the
-/// call's last event.
+/// One live call at its slot: its mailbox until the call's last order (the driver's end,
+/// closed when it is taken away or the entry dropped), its sink until the call's last event.
 struct Entry {
     id: CallId,
-    outbox: Option<Outbox>,
+    outbox: Option<Arc<Mailbox>>,
     sink: CallSink,
 }
 
-/// Every live call's mailbox and sink, by the call's slot in the engine.
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(mailbox) = self.outbox.take() {
+            mailbox.close();
+        }
+    }
+}
+
+/// A slot of the engine's: the call there, and the mailbox of the last call that was there,
+/// closed, for the next one to take up.
 #[derive(Default)]
-pub(crate) struct Mailboxes(Vec<Option<Entry>>);
+struct Slot {
+    entry: Option<Entry>,
+    spare: Option<Arc<Mailbox>>,
+}
+
+/// Every live call's mailbox and sink, by the call's slot in the engine, and how many of the
+/// sinks keep a log.
+#[derive(Default)]
+pub(crate) struct Mailboxes {
+    slots: Vec<Slot>,
+    logging: usize,
+}
 
 impl Mailboxes {
     /// A mailbox for a call the engine just started, its events going to `sink`; the call's
-    /// loop reads the returned end.
+    /// loop reads the returned end. The slot's spare mailbox is taken up when the earlier
+    /// call's loop has let go of it (nothing can read it then), emptied; otherwise a new one
+    /// is made.
     pub(crate) fn open(&mut self, id: CallId, sink: CallSink) -> Orders {
-        let mailbox = Arc::new(Mailbox::default());
-        let slot = id.slot();
-        if self.0.len() <= slot {
-            self.0.resize_with(slot + 1, || None);
+        let i = id.slot();
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, Slot::default);
         }
-        self.0[slot] = Some(Entry {
+        self.logging += usize::from(sink.logs());
+        let slot = &mut self.slots[i];
+        let mailbox = match slot.spare.take() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(unread) => {
+                    *unread = Mailbox::default();
+                    spare
+                }
+                None => Arc::new(Mailbox::default()),
+            },
+            None => Arc::new(Mailbox::default()),
+        };
+        let earlier = slot.entry.replace(Entry {
             id,
-            outbox: Some(Outbox(mailbox.clone())),
+            outbox: Some(mailbox.clone()),
             sink,
         });
+        self.logging -= usize::from(earlier.is_some_and(|e| e.sink.logs()));
         Orders(mailbox)
     }
 
     fn entry(&self, id: CallId) -> Option<&Entry> {
-        self.0.get(id.slot())?.as_ref().filter(|e| e.id == id)
+        self.slots
+            .get(id.slot())?
+            .entry
+            .as_ref()
+            .filter(|e| e.id == id)
     }
 
-    fn entry_mut(&mut self, id: CallId) -> Option<&mut Option<Entry>> {
-        self.0
+    fn entry_mut(&mut self, id: CallId) -> Option<&mut Slot> {
+        self.slots
             .get_mut(id.slot())
-            .filter(|e| e.as_ref().is_some_and(|e| e.id == id))
+            .filter(|s| s.entry.as_ref().is_some_and(|e| e.id == id))
     }
 
     /// Delivers `msg` to `id`; `false` if the call has no mailbox or its loop is gone.
@@ -210,7 +250,7 @@ impl Mailboxes {
     pub(crate) fn idle(&self, id: CallId) -> bool {
         self.entry(id)
             .and_then(|e| e.outbox.as_ref())
-            .is_some_and(|out| !out.0.ready.load(Ordering::Acquire))
+            .is_some_and(|out| !out.ready.load(Ordering::Acquire))
     }
 
     /// Delivers the call's last order and closes its mailbox.
@@ -222,8 +262,22 @@ impl Mailboxes {
     /// Closes the call's mailbox: its loop reads what is pending, then the end. Its sink stays
     /// for the events still to come.
     pub(crate) fn close(&mut self, id: CallId) {
-        if let Some(Some(entry)) = self.entry_mut(id) {
-            entry.outbox = None;
+        if let Some(slot) = self.entry_mut(id) {
+            if let Some(mailbox) = slot.entry.as_mut().and_then(|e| e.outbox.take()) {
+                mailbox.close();
+                slot.spare = Some(mailbox);
+            }
+        }
+    }
+
+    /// Takes the call's mailbox away without closing it, after its loop was handed its last
+    /// order directly ([`crate::driver::Shared::handle`]): the loop returns with that order
+    /// and never reads the mailbox again, and nothing more is delivered to it.
+    pub(crate) fn detach(&mut self, id: CallId) {
+        if let Some(slot) = self.entry_mut(id) {
+            if let Some(mailbox) = slot.entry.as_mut().and_then(|e| e.outbox.take()) {
+                slot.spare = Some(mailbox);
+            }
         }
     }
 
@@ -235,9 +289,15 @@ impl Mailboxes {
     /// Forgets the call: its mailbox is closed and its sink dropped (after its last event, or
     /// when it is cancelled).
     pub(crate) fn end(&mut self, id: CallId) {
-        if let Some(entry) = self.entry_mut(id) {
-            *entry = None;
+        if let Some(slot) = self.entry_mut(id) {
+            let ended = slot.entry.take();
+            self.logging -= usize::from(ended.is_some_and(|e| e.sink.logs()));
         }
+    }
+
+    /// Whether any live call's sink keeps a log of its events.
+    pub(crate) fn logging(&self) -> bool {
+        self.logging > 0
     }
 }
 
@@ -330,6 +390,63 @@ pub(crate) mod tests {
         boxes.close(earlier);
         assert!(boxes.sink(later).is_some());
         assert!(boxes.deliver(later, CallMsg::Done { attempts: 1 }));
+    }
+
+    /// A call at its slot given its last order (`Done`) and ended: its loop's end, unread.
+    fn ended(boxes: &mut Mailboxes, call: CallId) -> Orders {
+        let orders = boxes.open(call, sink());
+        boxes.finish(call, CallMsg::Done { attempts: 1 });
+        boxes.end(call);
+        orders
+    }
+
+    /// What `orders` reads next is `Done { attempts }`.
+    fn reads_done(orders: &mut Orders, attempts: u32) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(
+            Pin::new(orders).poll_next(&mut cx),
+            Poll::Ready(Some(CallMsg::Done { attempts: n })) if n == attempts
+        )
+    }
+
+    #[test]
+    fn a_slots_next_call_takes_up_its_mailbox_once_the_earlier_loop_let_go() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut orders = ended(&mut boxes, earlier);
+        assert!(reads_done(&mut orders, 1));
+        let first = Arc::as_ptr(&orders.0);
+        drop(orders);
+        // Were the mailbox freed with its loop's end, this would most likely take its place.
+        let decoy = Arc::new(Mailbox::default());
+
+        // Taken up, emptied: the later call waits for its own first order.
+        let mut orders = boxes.open(later, sink());
+        assert_eq!(Arc::as_ptr(&orders.0), first);
+        assert!(!Arc::ptr_eq(&orders.0, &decoy));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(orders.poll_ready(&mut cx).is_pending());
+        assert!(boxes.idle(later));
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
+        assert!(reads_done(&mut orders, 2));
+    }
+
+    #[test]
+    fn a_mailbox_still_read_by_an_earlier_loop_is_not_taken_up() {
+        let (earlier, later) = two_calls_at_one_slot();
+        let mut boxes = Mailboxes::default();
+        let mut old = ended(&mut boxes, earlier);
+        let mut orders = boxes.open(later, sink());
+        assert!(!Arc::ptr_eq(&orders.0, &old.0));
+        assert!(boxes.deliver(later, CallMsg::Done { attempts: 2 }));
+        // The earlier loop reads its own last order and its end, nothing of the later call's.
+        assert!(reads_done(&mut old, 1));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            Pin::new(&mut old).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(reads_done(&mut orders, 2));
     }
 
     #[test]

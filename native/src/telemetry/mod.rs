@@ -162,6 +162,20 @@ pub(crate) fn tracing_off() -> bool {
     tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF
 }
 
+/// Whether an engine event would reach nothing through [`engine_event`] but its call's log:
+/// no `tracing` subscriber at all (so no spans, no `tracing` metrics) and no OpenTelemetry
+/// recording compiled in.
+pub(crate) fn unheard() -> bool {
+    !cfg!(feature = "opentelemetry") && tracing_off()
+}
+
+impl CallSink {
+    /// Whether the call's events are kept in a log (the middleware's decision log).
+    pub(crate) fn logs(&self) -> bool {
+        self.log.is_some()
+    }
+}
+
 /// Sends an engine event to `tracing` (inside its call's span when it has one), the
 /// resilience counters, the call's OpenTelemetry span and the call's log.
 pub(crate) fn engine_event(e: &Event, sink: Option<&CallSink>) {
