@@ -1,0 +1,75 @@
+//! What a user meets first against servers that are not what the client was told: a server
+//! that does not speak HTTP/2 asked for h2c, a download larger than the user allows.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fast_policy, Recorder};
+use resile::{Error, LastCause, TransportError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn h2c(recorder: &Recorder) -> resile::Client {
+    resile::Client::builder()
+        .engine(fast_policy())
+        .http2_prior_knowledge()
+        .on_event(recorder.callback())
+        .build()
+        .unwrap()
+}
+
+/// An HTTP/1.1-only server as Node's `http` and Python's `http.server` answer an HTTP/2
+/// preface: a 400 in HTTP/1.1, once the client's first bytes (preface, settings, the request's
+/// stream) are in. It reads the client's bytes to their end, so its answer is what the client
+/// reads (not a reset that would lose it).
+async fn http1_answering_400() -> (String, tokio::task::JoinHandle<u32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut connections = 0;
+        while let Ok(Ok((mut stream, _))) =
+            tokio::time::timeout(Duration::from_millis(500), listener.accept()).await
+        {
+            connections += 1;
+            let mut buf = [0u8; 4096];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            let _ = stream.shutdown().await;
+            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        connections
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_to_a_server_answering_in_http1_fails_at_once_and_says_so() {
+    let (url, server) = http1_answering_400().await;
+    let recorder = Recorder::default();
+    let e = h2c(&recorder)
+        .get(format!("{url}/status"))
+        .send()
+        .await
+        .unwrap_err();
+    let Error::NotRetried { attempts, last, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(*attempts, 1, "{e:?}");
+    assert!(
+        matches!(last, Some(LastCause::Transport { kind: TransportError::Unreadable, message })
+            if message.starts_with("the server does not speak HTTP/2")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("does not speak HTTP/2"), "{e}");
+    assert_eq!(server.await.unwrap(), 1, "one connection, no retry");
+}
