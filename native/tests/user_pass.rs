@@ -73,3 +73,52 @@ async fn h2c_to_a_server_answering_in_http1_fails_at_once_and_says_so() {
     assert!(e.to_string().contains("does not speak HTTP/2"), "{e}");
     assert_eq!(server.await.unwrap(), 1, "one connection, no retry");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_download_fails_at_the_cap_or_before_its_first_byte() {
+    let server = common::chaos().await;
+    let client = resile::Client::builder()
+        .engine(fast_policy())
+        .build()
+        .unwrap();
+    // An endless body: the read that would cross the cap fails, and nothing past it is handed
+    // over.
+    let mut download = client
+        .get(format!("{}/endless", server.url()))
+        .send_download()
+        .await
+        .unwrap()
+        .max_bytes(100_000)
+        .unwrap();
+    let mut read = 0u64;
+    let e = loop {
+        match download.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len() as u64,
+            Ok(None) => panic!("an endless body ended"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(e, Error::BodyTooLarge { limit: 100_000 }), "{e:?}");
+    assert!(read <= 100_000, "{read}");
+    // A Content-Length over the cap: refused before a byte is read.
+    let e = client
+        .get(format!("{}/bytes/5000", server.url()))
+        .send_streaming()
+        .await
+        .unwrap()
+        .max_bytes(4_999)
+        .unwrap_err();
+    assert!(matches!(e, Error::BodyTooLarge { limit: 4_999 }), "{e:?}");
+    let mut exact = client
+        .get(format!("{}/bytes/5000", server.url()))
+        .send_download()
+        .await
+        .unwrap()
+        .max_bytes(5_000)
+        .unwrap();
+    let mut len = 0;
+    while let Some(chunk) = exact.chunk().await.unwrap() {
+        len += chunk.len();
+    }
+    assert_eq!(len, 5_000);
+}
