@@ -251,6 +251,8 @@ pub struct Plan {
     pub redact: Vec<String>,
     /// `--max-filesize`: the most bytes a body may have.
     pub max_filesize: Option<u64>,
+    /// `--http2-prior-knowledge`.
+    pub h2c: bool,
 }
 
 /// One call, or a run of many.
@@ -382,6 +384,7 @@ impl Plan {
             headers,
             redact: Vec::new(),
             max_filesize: args.max_filesize,
+            h2c: args.http2_prior_knowledge,
         })
     }
 
@@ -438,9 +441,32 @@ impl Plan {
             resile::Error::BodyTooLarge { limit } if self.max_filesize.is_some() => {
                 format!("the response body is larger than --max-filesize ({limit} bytes)")
             }
-            other => redact_text(&other.to_string(), &self.redact),
+            other => {
+                let mut line = redact_text(&other.to_string(), &self.redact);
+                if self.h2c && connection_closed(other) {
+                    line.push_str(
+                        " (with --http2-prior-knowledge: a server that does not speak h2c \
+                         closes or resets the connection so; try without it)",
+                    );
+                }
+                line
+            }
         }
     }
+}
+
+/// Whether the call's last attempt ended with its connection closed or reset, as an
+/// HTTP/1.x-only server closes it on an HTTP/2 preface (before the request went out, or while
+/// it did).
+fn connection_closed(e: &resile::Error) -> bool {
+    use resile::{Error, LastCause, TransportError};
+    let last = match e {
+        Error::RetriesExhausted { last, .. } => Some(last),
+        Error::NotRetried { last, .. } | Error::Timeout { last, .. } => last.as_ref(),
+        _ => None,
+    };
+    matches!(last, Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
+        if message.contains("closed") || message.contains("reset"))
 }
 
 type Sink = Arc<Mutex<Option<BufWriter<File>>>>;
