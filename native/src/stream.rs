@@ -170,8 +170,11 @@ impl StreamingResponse {
                     let offset = self.offset;
                     let end = offset.saturating_add(bytes.len() as u64);
                     if let Some(limit) = self.limit.filter(|&limit| end > limit) {
-                        // The call ends here: its rest is not asked for.
+                        // The call ends here: its rest is not asked for, and every read
+                        // after this one fails the same way (no byte past the gap is handed
+                        // over).
                         self.resume = None;
+                        self.offset = u64::MAX;
                         return Err(Error::BodyTooLarge { limit });
                     }
                     self.offset += bytes.len() as u64;

@@ -100,6 +100,10 @@ async fn a_capped_download_fails_at_the_cap_or_before_its_first_byte() {
     };
     assert!(matches!(e, Error::BodyTooLarge { limit: 100_000 }), "{e:?}");
     assert!(read <= 100_000, "{read}");
+    assert!(
+        matches!(download.chunk().await, Err(Error::BodyTooLarge { .. })),
+        "a read after the cap fails too"
+    );
     // A Content-Length over the cap: refused before a byte is read.
     let e = client
         .get(format!("{}/bytes/5000", server.url()))
