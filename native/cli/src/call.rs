@@ -582,7 +582,10 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
                 && plan.max_filesize.is_none()
             {
                 // A GET into a file is streamed, so the cap on buffered bodies is not in its way.
-                line.push_str("; or save it with -o FILE, which streams it");
+                line.push_str(
+                    "; raise the cap with --max-filesize SIZE, or save it with -o FILE, which \
+                     streams it",
+                );
             }
             return Err((for_error(&e), line));
         }
