@@ -74,6 +74,18 @@ async fn h2c_to_a_server_answering_in_http1_fails_at_once_and_says_so() {
     assert_eq!(server.await.unwrap(), 1, "one connection, no retry");
 }
 
+/// Reads a body to its end or its first error: the bytes read, and how it ended.
+async fn read_all(body: &mut resile::StreamingResponse) -> (u64, Result<(), Error>) {
+    let mut read = 0u64;
+    loop {
+        match body.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len() as u64,
+            Ok(None) => return (read, Ok(())),
+            Err(e) => return (read, Err(e)),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_download_fails_at_the_cap_or_before_its_first_byte() {
     let server = common::chaos().await;
@@ -81,48 +93,26 @@ async fn a_capped_download_fails_at_the_cap_or_before_its_first_byte() {
         .engine(fast_policy())
         .build()
         .unwrap();
+    let capped = |path: &str, cap: u64| {
+        let request = client.get(format!("{}{path}", server.url()));
+        async move { request.send_download().await.unwrap().max_bytes(cap) }
+    };
     // An endless body: the read that would cross the cap fails, and nothing past it is handed
     // over.
-    let mut download = client
-        .get(format!("{}/endless", server.url()))
-        .send_download()
-        .await
-        .unwrap()
-        .max_bytes(100_000)
-        .unwrap();
-    let mut read = 0u64;
-    let e = loop {
-        match download.chunk().await {
-            Ok(Some(chunk)) => read += chunk.len() as u64,
-            Ok(None) => panic!("an endless body ended"),
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(e, Error::BodyTooLarge { limit: 100_000 }), "{e:?}");
+    let mut download = capped("/endless", 100_000).await.unwrap();
+    let (read, end) = read_all(&mut download).await;
+    assert!(
+        matches!(end, Err(Error::BodyTooLarge { limit: 100_000 })),
+        "{end:?}"
+    );
     assert!(read <= 100_000, "{read}");
     assert!(
         matches!(download.chunk().await, Err(Error::BodyTooLarge { .. })),
         "a read after the cap fails too"
     );
     // A Content-Length over the cap: refused before a byte is read.
-    let e = client
-        .get(format!("{}/bytes/5000", server.url()))
-        .send_streaming()
-        .await
-        .unwrap()
-        .max_bytes(4_999)
-        .unwrap_err();
+    let e = capped("/bytes/5000", 4_999).await.unwrap_err();
     assert!(matches!(e, Error::BodyTooLarge { limit: 4_999 }), "{e:?}");
-    let mut exact = client
-        .get(format!("{}/bytes/5000", server.url()))
-        .send_download()
-        .await
-        .unwrap()
-        .max_bytes(5_000)
-        .unwrap();
-    let mut len = 0;
-    while let Some(chunk) = exact.chunk().await.unwrap() {
-        len += chunk.len();
-    }
-    assert_eq!(len, 5_000);
+    let mut exact = capped("/bytes/5000", 5_000).await.unwrap();
+    assert_eq!(read_all(&mut exact).await.0, 5_000);
 }

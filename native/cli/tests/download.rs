@@ -130,19 +130,24 @@ fn a_call_that_fails_leaves_no_new_file_and_an_existing_one_as_it_was() {
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier");
 }
 
+/// `resile get URL -o PATH --max-filesize SIZE`.
+fn capped(url: &str, path: &std::path::Path, size: &str) -> std::process::Output {
+    resile(&[
+        "get",
+        url,
+        "-o",
+        path.to_str().unwrap(),
+        "--max-filesize",
+        size,
+    ])
+}
+
 #[test]
 fn max_filesize_stops_an_endless_body_at_its_size_with_exit_8() {
     let s = server();
     let path = tempdir().join("endless.txt");
     let url = format!("{}/endless", s.url());
-    let o = resile(&[
-        "get",
-        &url,
-        "-o",
-        path.to_str().unwrap(),
-        "--max-filesize",
-        "100k",
-    ]);
+    let o = capped(&url, &path, "100k");
     assert_eq!(code(&o), 8, "{}", stderr(&o));
     one_clear_line(&o);
     assert!(
@@ -160,14 +165,7 @@ fn max_filesize_refuses_a_longer_content_length_before_the_file_is_touched() {
     let path = tempdir().join("kept.bin");
     std::fs::write(&path, b"what was there").unwrap();
     let url = format!("{}/bytes/5000", s.url());
-    let o = resile(&[
-        "get",
-        &url,
-        "-o",
-        path.to_str().unwrap(),
-        "--max-filesize",
-        "4999",
-    ]);
+    let o = capped(&url, &path, "4999");
     assert_eq!(code(&o), 8, "{}", stderr(&o));
     one_clear_line(&o);
     assert_eq!(std::fs::read(&path).unwrap(), b"what was there");
@@ -176,14 +174,7 @@ fn max_filesize_refuses_a_longer_content_length_before_the_file_is_touched() {
     let o = resile(&["get", &url, "--max-filesize", "4999"]);
     assert_eq!(code(&o), 8, "{}", stderr(&o));
     assert!(!stderr(&o).contains("-o FILE"), "{}", stderr(&o));
-    let o = resile(&[
-        "get",
-        &url,
-        "-o",
-        path.to_str().unwrap(),
-        "--max-filesize",
-        "5000",
-    ]);
+    let o = capped(&url, &path, "5000");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read(&path).unwrap().len(), 5000);
     for bad in ["0", "-1", "10X", "2000T"] {
