@@ -232,9 +232,11 @@ pub enum Error {
         /// What the HTTP stack said.
         message: String,
     },
-    /// The response body is larger than `max_response_bytes`.
+    /// The response body is larger than `max_response_bytes` (or a streamed body's
+    /// [`crate::StreamingResponse::max_bytes`]).
     #[error(
-        "the response body is larger than {limit} bytes (raise max_response_bytes to accept it)"
+        "the response body is larger than {limit} bytes (raise max_response_bytes, or a streamed \
+         body's max_bytes, to accept it)"
     )]
     BodyTooLarge {
         /// The configured limit.

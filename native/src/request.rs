@@ -536,7 +536,11 @@ pub(crate) fn resolve_url(base: Option<&Url>, input: &str) -> Result<Url, Error>
         Ok(url) => url,
         Err(e) => match base {
             Some(base) => base.join(input).map_err(|e| invalid(e.to_string()))?,
-            None => return Err(invalid(format!("{e} (set base_url to use relative URLs)"))),
+            None if e == url::ParseError::RelativeUrlWithoutBase => {
+                return Err(invalid(format!("{e} (set base_url to use relative URLs)")))
+            }
+            // An absolute URL that does not parse: a base would not help.
+            None => return Err(invalid(e.to_string())),
         },
     };
     if !matches!(url.scheme(), "http" | "https") {

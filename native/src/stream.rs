@@ -24,6 +24,8 @@ pub struct StreamingResponse {
     body: reqwest::Response,
     /// Bytes of the body handed over so far.
     offset: u64,
+    /// The most bytes the body may have ([`StreamingResponse::max_bytes`]).
+    limit: Option<u64>,
     resume: Option<Box<Resumer>>,
 }
 
@@ -47,6 +49,7 @@ impl StreamingResponse {
                 head,
                 body,
                 offset: 0,
+                limit: None,
                 resume: None,
             }),
             None => Err(Error::Transport {
@@ -60,6 +63,39 @@ impl StreamingResponse {
     pub(crate) fn resumable(mut self, resumer: Box<Resumer>) -> Self {
         self.resume = Some(resumer);
         self
+    }
+
+    /// Caps the body at `limit` bytes, as curl's `--max-filesize` does (a streamed body has no
+    /// cap of its own: `max_response_bytes` bounds buffered ones). A `Content-Length` over the
+    /// cap fails here, before a byte is read; a body that grows past it (no length, or a server
+    /// that sends more than it said) fails the read that would cross it, with its bytes not
+    /// handed over. Both are [`Error::BodyTooLarge`], and a download's call ends with it
+    /// (cancelled: its rest is not asked for). Offsets count from the body's first byte, so a
+    /// resumed download is capped as a whole.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: resile::Client) -> Result<(), resile::Error> {
+    /// let mut download = client
+    ///     .get("https://files.example.com/big.iso")
+    ///     .send_download()
+    ///     .await?
+    ///     .max_bytes(4 << 30)?; // at most 4 GiB
+    /// while let Some(chunk) = download.chunk().await? {
+    ///     let _ = chunk;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn max_bytes(mut self, limit: u64) -> Result<Self, Error> {
+        let announced = self
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| self.offset.saturating_add(n) > limit) {
+            return Err(Error::BodyTooLarge { limit });
+        }
+        self.limit = Some(limit);
+        Ok(self)
     }
 
     /// The status.
@@ -132,6 +168,15 @@ impl StreamingResponse {
             let broke = match self.body.chunk().await {
                 Ok(Some(bytes)) => {
                     let offset = self.offset;
+                    let end = offset.saturating_add(bytes.len() as u64);
+                    if let Some(limit) = self.limit.filter(|&limit| end > limit) {
+                        // The call ends here: its rest is not asked for, and every read
+                        // after this one fails the same way (no byte past the gap is handed
+                        // over).
+                        self.resume = None;
+                        self.offset = u64::MAX;
+                        return Err(Error::BodyTooLarge { limit });
+                    }
                     self.offset += bytes.len() as u64;
                     if let Some(r) = self.resume.as_mut() {
                         r.delivered(bytes.len());

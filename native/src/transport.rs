@@ -499,11 +499,18 @@ fn read_body<'a>(
 }
 
 fn failed(e: &reqwest::Error) -> Attempt {
-    Attempt::Failed {
-        kind: classify_error(e),
-        message: error_text(e),
+    let kind = classify_error(e);
+    let mut message = error_text(e);
+    if kind == TransportError::Unreadable && message.contains("frame with invalid size") {
+        message.insert_str(0, NOT_HTTP2);
     }
+    Attempt::Failed { kind, message }
 }
+
+/// What an HTTP/2 frame that does not parse at the start of a connection means, first in its
+/// message.
+const NOT_HTTP2: &str = "the server does not speak HTTP/2 (its answer is no HTTP/2 \
+     frame: an HTTP/1.x server asked for h2c with prior knowledge?); ";
 
 /// What the causes' text (lower-cased) says a failure was; the first fragment found wins.
 /// hyper's parse errors and the decoders' errors are answers the server would send again;
@@ -548,6 +555,18 @@ const BY_TEXT: &[(&str, TransportError)] = &[
     (
         "connection error received: not a result of an error",
         TransportError::Refused,
+    ),
+    // h2: the server's first bytes are no HTTP/2 frame (an HTTP/1.x answer read as a frame
+    // header declares megabytes): a server that does not speak HTTP/2, asked for it with prior
+    // knowledge. It answers the same way every time.
+    ("frame with invalid size", TransportError::Unreadable),
+    // hyper: the connection ended before the request was handed to it (a fresh connection the
+    // server closed at once, as an HTTP/1.x-only server does on an HTTP/2 preface): the
+    // request was never written, as with a connection that could not be made.
+    ("(sendrequest): channel closed", TransportError::Connect),
+    (
+        "operation was canceled: connection closed",
+        TransportError::Connect,
     ),
     // hyper: the connection broke.
     (
@@ -810,6 +829,22 @@ mod tests {
         // A stream the server reset for another reason may have been processed.
         let reset = "http2 error: stream error received: unexpected internal error encountered";
         assert_eq!(by_text(reset), None);
+    }
+
+    #[test]
+    fn a_request_never_handed_to_a_connection_was_never_sent() {
+        // As hyper words a request whose fresh connection ended before taking it (an
+        // HTTP/1.x-only server closing on an HTTP/2 preface): never written, as a connect.
+        for text in [
+            "client error (sendrequest): channel closed",
+            "client error (canceled): operation was canceled: connection closed",
+        ] {
+            assert_eq!(by_text(text), Some(TransportError::Connect), "{text}");
+        }
+        // An HTTP/1.x answer read as an HTTP/2 frame header: the same answer every time.
+        let not_h2 = "client error (sendrequest): http2 error: connection error detected: frame \
+                      with invalid size";
+        assert_eq!(by_text(not_h2), Some(TransportError::Unreadable));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::exit::{for_error, Exit};
 use crate::items::{parse_item, Item};
 use crate::output::OutFile;
 use crate::units::{
-    parse_backoff, parse_duration, parse_header, parse_paginate, parse_rate, parse_status, Backoff,
+    parse_backoff, parse_duration, parse_header, parse_paginate, parse_rate, parse_size,
+    parse_status, Backoff,
 };
 use crate::{many, output, settings, Failed};
 
@@ -46,6 +47,8 @@ Differences from curl:
                             Content-Encoding and Content-Length: the decoder removes them)
   -o FILE                   a GET is streamed into FILE; a body that breaks is resumed with
                             Range/If-Range (curl: -C -, by hand), never mixing two versions
+  --max-filesize SIZE       caps -o FILE (unbounded without it, as curl) and the body held
+                            in memory (16 MiB without it); over it: exit 8 (curl: 63)
   -v                        what was sent and each engine decision, on stderr, secrets hidden
 Many calls: --urls FILE (or URLs on stdin, or --urls -) with --parallel N through one client
 (one pool, one engine); one JSON line per call; --repeat N; --report FILE.json.";
@@ -94,6 +97,12 @@ pub struct CallArgs {
     /// `--resume` adds its items after those already in the file.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// The largest body accepted (`10M`, `1G`: 1024-based, curl's --max-filesize): a larger
+    /// one fails the call (exit 8), before a byte is written to -o FILE when its
+    /// Content-Length says so. Without it, -o FILE takes a body of any size, and a body held
+    /// in memory (stdout, many calls, pages) is capped at max_response_bytes (16 MiB).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_filesize: Option<u64>,
     /// No progress bar, summary or notes (error lines still print).
     #[arg(long, short = 's')]
     pub silent: bool,
@@ -240,6 +249,10 @@ pub struct Plan {
     pub headers: Vec<(String, String)>,
     /// Query parameter names to hide on top of the built-in list.
     pub redact: Vec<String>,
+    /// `--max-filesize`: the most bytes a body may have.
+    pub max_filesize: Option<u64>,
+    /// `--http2-prior-knowledge`.
+    pub h2c: bool,
 }
 
 /// One call, or a run of many.
@@ -370,6 +383,8 @@ impl Plan {
             key,
             headers,
             redact: Vec::new(),
+            max_filesize: args.max_filesize,
+            h2c: args.http2_prior_knowledge,
         })
     }
 
@@ -423,9 +438,35 @@ impl Plan {
             resile::Error::InvalidUrl { url, message } => {
                 format!("invalid URL `{}`: {message}", self.shown(url))
             }
-            other => redact_text(&other.to_string(), &self.redact),
+            resile::Error::BodyTooLarge { limit } if self.max_filesize.is_some() => {
+                format!("the response body is larger than --max-filesize ({limit} bytes)")
+            }
+            other => {
+                let mut line = redact_text(&other.to_string(), &self.redact);
+                if self.h2c && connection_closed(other) {
+                    line.push_str(
+                        " (with --http2-prior-knowledge: a server that does not speak h2c \
+                         closes or resets the connection so; try without it)",
+                    );
+                }
+                line
+            }
         }
     }
+}
+
+/// Whether the call's last attempt ended with its connection closed or reset, as an
+/// HTTP/1.x-only server closes it on an HTTP/2 preface (before the request went out, or while
+/// it did).
+fn connection_closed(e: &resile::Error) -> bool {
+    use resile::{Error, LastCause, TransportError};
+    let last = match e {
+        Error::RetriesExhausted { last, .. } => Some(last),
+        Error::NotRetried { last, .. } | Error::Timeout { last, .. } => last.as_ref(),
+        _ => None,
+    };
+    matches!(last, Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
+        if message.contains("closed") || message.contains("reset"))
 }
 
 type Sink = Arc<Mutex<Option<BufWriter<File>>>>;
@@ -536,9 +577,15 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
         Ok(response) => response,
         Err(e) => {
             let mut line = plan.describe(&e);
-            if matches!(e, resile::Error::BodyTooLarge { .. }) && plan.method == Method::GET {
+            if matches!(e, resile::Error::BodyTooLarge { .. })
+                && plan.method == Method::GET
+                && plan.max_filesize.is_none()
+            {
                 // A GET into a file is streamed, so the cap on buffered bodies is not in its way.
-                line.push_str("; or save it with -o FILE, which streams it");
+                line.push_str(
+                    "; raise the cap with --max-filesize SIZE, or save it with -o FILE, which \
+                     streams it",
+                );
             }
             return Err((for_error(&e), line));
         }

@@ -25,11 +25,15 @@ pub async fn to_file(
     let path = out.path().display().to_string();
     let write_failed =
         |e: std::io::Error| (Exit::Other, format!("cannot write the body to {path}: {e}"));
+    let failed = |e: resile::Error| (for_error(&e), plan.describe(&e));
     let mut download = plan
         .request(client, url)
         .send_download()
         .await
-        .map_err(|e| (for_error(&e), plan.describe(&e)))?;
+        .map_err(failed)?;
+    if let Some(limit) = plan.max_filesize {
+        download = download.max_bytes(limit).map_err(failed)?;
+    }
     if verbose {
         output::show_response(&download, &plan.redact);
     }
@@ -45,7 +49,7 @@ pub async fn to_file(
     let received = copy(&mut download, file, start, sink)
         .await
         .map_err(|e| match e {
-            Copy::Read(e) => (for_error(&e), plan.describe(&e)),
+            Copy::Read(e) => failed(e),
             Copy::Write(e) => write_failed(e),
         })?;
     file.flush().map_err(write_failed)?;

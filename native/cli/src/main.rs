@@ -106,6 +106,10 @@ struct ServeArgs {
     /// HTTP/2 with a GOAWAY; streams past it are refused): try --http2-prior-knowledge on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     requests_per_connection: Option<u64>,
+    /// Speak HTTP/1.x only, as nginx without `http2` does: --http2-prior-knowledge against it
+    /// shows what a client meets at a server that does not speak h2c.
+    #[arg(long)]
+    http1_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -220,6 +224,7 @@ async fn serve(args: ServeArgs) -> Result<Exit, Failed> {
         static_dir: args.www.clone(),
         token_expires_in_secs: args.token_expires_in,
         requests_per_connection: args.requests_per_connection,
+        http1_only: args.http1_only,
         ..resile_chaos::ChaosConfig::default()
     };
     let server = resile_chaos::start(config).await.map_err(|e| {

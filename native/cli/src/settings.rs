@@ -189,6 +189,10 @@ pub fn client_config(
         c.root_certificates_pem
             .push(String::from_utf8_lossy(&pem).into_owned());
     }
+    if let Some(n) = args.max_filesize {
+        c.max_response_bytes = n;
+        c.max_buffered_bytes = c.max_buffered_bytes.max(n);
+    }
     if args.http2_prior_knowledge {
         c.http2_prior_knowledge = true;
     }
@@ -241,6 +245,7 @@ fn flag_behind(args: &CallArgs, e: &resile::Error) -> Option<&'static str> {
         "max_redirects" => ("--max-redirects", args.max_redirects.is_some()),
         "max_in_flight" => ("--concurrency", args.concurrency.is_some()),
         "root_certificates_pem" => ("--cacert", !args.cacert.is_empty()),
+        "max_response_bytes" => ("--max-filesize", args.max_filesize.is_some()),
         _ => return None,
     };
     given.then_some(flag)

@@ -34,6 +34,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A size in bytes: `65536`, `64k`, `10M`, `1G` (1024-based, as curl's `--max-filesize`);
+/// from 1 byte to 2^50.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let shift = match unit {
+        "" | "b" | "B" => 0,
+        "k" | "K" | "KiB" => 10,
+        "m" | "M" | "MiB" => 20,
+        "g" | "G" | "GiB" => 30,
+        "t" | "T" | "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use k, M, G or T)"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 65536, 64k, 10M, 1G)"))?;
+    match n.checked_mul(1 << shift) {
+        Some(bytes) if (1..=1 << 50).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("`{text}` is out of range (1 byte to 1024T)")),
+    }
+}
+
 /// `10/s`, `600/m`, `3600/h`, or a bare number per second.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -135,6 +161,33 @@ pub fn parse_paginate(text: &str, page_size: u64) -> Result<PageStyle, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        for (text, bytes) in [
+            ("1", 1),
+            ("65536", 65536),
+            ("64k", 64 << 10),
+            ("10M", 10 << 20),
+            ("1G", 1 << 30),
+            ("2GiB", 2 << 30),
+            ("1024T", 1 << 50),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "0",
+            "0k",
+            "-1",
+            "1.5M",
+            "10X",
+            "1025T",
+            "99999999999999999999",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -21,6 +21,26 @@ fn get_prints_the_body_and_exits_0() {
 }
 
 #[test]
+fn only_a_relative_url_is_told_to_set_base_url() {
+    for (url, hint) in [
+        ("items", true),
+        ("http://", false),
+        ("http://exa mple.com/", false),
+        ("http://[::1/", false),
+    ] {
+        let o = resile(&["get", url]);
+        assert_eq!(code(&o), 2, "{url}: {}", stderr(&o));
+        one_clear_line(&o);
+        assert_eq!(
+            stderr(&o).contains("base_url"),
+            hint,
+            "{url}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn http_error_status_exits_1() {
     let s = server();
     let o = resile(&["get", &format!("{}/status/404", s.url())]);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{code, resile, server, stderr, tempdir};
+use common::{code, one_clear_line, resile, server, stderr, tempdir};
 
 const LEN: u64 = 1 << 20;
 
@@ -128,4 +128,57 @@ fn a_call_that_fails_leaves_no_new_file_and_an_existing_one_as_it_was() {
     }
     assert!(!fresh.exists());
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier");
+}
+
+/// `resile get URL -o PATH --max-filesize SIZE`.
+fn capped(url: &str, path: &std::path::Path, size: &str) -> std::process::Output {
+    resile(&[
+        "get",
+        url,
+        "-o",
+        path.to_str().unwrap(),
+        "--max-filesize",
+        size,
+    ])
+}
+
+#[test]
+fn max_filesize_stops_an_endless_body_at_its_size_with_exit_8() {
+    let s = server();
+    let path = tempdir().join("endless.txt");
+    let url = format!("{}/endless", s.url());
+    let o = capped(&url, &path, "100k");
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    one_clear_line(&o);
+    assert!(
+        stderr(&o).contains("--max-filesize (102400 bytes)"),
+        "{}",
+        stderr(&o)
+    );
+    let written = std::fs::metadata(&path).unwrap().len();
+    assert!(written <= 100 << 10, "{written}");
+}
+
+#[test]
+fn max_filesize_refuses_a_longer_content_length_before_the_file_is_touched() {
+    let s = server();
+    let path = tempdir().join("kept.bin");
+    std::fs::write(&path, b"what was there").unwrap();
+    let url = format!("{}/bytes/5000", s.url());
+    let o = capped(&url, &path, "4999");
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    one_clear_line(&o);
+    assert_eq!(std::fs::read(&path).unwrap(), b"what was there");
+    // On stdout it is the cap on the buffered body, raised or lowered alike; the size itself
+    // passes.
+    let o = resile(&["get", &url, "--max-filesize", "4999"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("-o FILE"), "{}", stderr(&o));
+    let o = capped(&url, &path, "5000");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&path).unwrap().len(), 5000);
+    for bad in ["0", "-1", "10X", "2000T"] {
+        let o = resile(&["get", &url, "--max-filesize", bad]);
+        assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
+    }
 }

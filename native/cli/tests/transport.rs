@@ -57,6 +57,29 @@ fn http2_prior_knowledge_speaks_h2c() {
 }
 
 #[test]
+fn h2c_to_a_server_without_http2_says_to_drop_the_flag() {
+    // As nginx without `http2` and hyper's HTTP/1-only server do, the chaos server closes the
+    // connection on the HTTP/2 preface: no request reaches it, and the client sees the
+    // connection closed before (or reset while) the request went out.
+    let server = resile_chaos::start_in_background(resile_chaos::ChaosConfig {
+        http1_only: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let url = format!("{}/status/200", server.url());
+    let out = resile(&["get", &url, "--http2-prior-knowledge", "--backoff", "1ms"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("a server that does not speak h2c closes or resets the connection"),
+        "{stderr}"
+    );
+    assert_eq!(server.state().stats().requests, 0);
+    let out = resile(&["get", &url]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
 fn a_closed_stdout_stops_a_run_quietly_with_141() {
     let server = server();
     let url = format!("{}/slow?ms=20", server.url());

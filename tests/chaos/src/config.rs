@@ -45,6 +45,10 @@ pub struct ChaosConfig {
     /// the client had sent past that request are refused unprocessed. `None` (the default): no
     /// limit.
     pub requests_per_connection: Option<u64>,
+    /// Speak HTTP/1.x only, as a server without HTTP/2 (nginx without `http2`, Python's
+    /// `http.server`): a client that speaks HTTP/2 from the first byte (h2c prior knowledge)
+    /// gets an HTTP/1.1 error answer to its connection preface.
+    pub http1_only: bool,
 }
 
 impl Default for ChaosConfig {
@@ -62,6 +66,7 @@ impl Default for ChaosConfig {
             max_body_bytes: 1 << 20,
             keep_alive: true,
             requests_per_connection: None,
+            http1_only: false,
         }
     }
 }

@@ -226,6 +226,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, app: Router) {
         let (shared, app) = (shared.clone(), app.clone());
         let keep_alive = shared.config.keep_alive;
         let limit = shared.config.requests_per_connection;
+        let http1_only = shared.config.http1_only;
         connections.spawn(async move {
             // The connection's requests so far; the signal that the last one came in; and
             // that the connection is closing (its GOAWAY queued before any refusal).
@@ -245,6 +246,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, app: Router) {
                 handle_unless(refuse, shared.clone(), app.clone(), req)
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
+            if http1_only {
+                builder = builder.http1_only();
+            }
             builder
                 .http1()
                 .keep_alive(keep_alive)

@@ -1,6 +1,6 @@
 //! What the server received and what it sends back byte for byte: the raw request body and
 //! its digest (`/echo`), an HMAC-signed body (`/signed`), multipart parts (`/upload`), and a
-//! binary download (`/bytes/{n}`).
+//! binary download (`/bytes/{n}`), and one that never ends (`/endless`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -220,6 +220,30 @@ pub(crate) async fn bytes(
     );
     set_header(resp.headers_mut(), "x-content-sha256", sha256_hex(&body));
     Ok(resp)
+}
+
+/// `GET /endless`: a body that never ends, chunked with no `Content-Length`: `y\n` 8 192 times
+/// a chunk (16 KiB) for as long as the client reads, as a log tail or a broken generator
+/// sends. A client that caps nothing writes until its disk is full.
+pub(crate) async fn endless() -> Response {
+    struct Endless;
+    impl http_body::Body for Endless {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            static CHUNK: LazyLock<Bytes> = LazyLock::new(|| Bytes::from("y\n".repeat(8192)));
+            std::task::Poll::Ready(Some(Ok(http_body::Frame::data(CHUNK.clone()))))
+        }
+    }
+    let mut resp = Response::new(axum::body::Body::new(Endless));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
 }
 
 /// `GET /gzip`: a JSON document sent `Content-Encoding: gzip` whatever the request's

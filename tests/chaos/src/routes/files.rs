@@ -98,7 +98,7 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
         Redirect::to("/www/index.html").into_response()
     } else {
         let text = "resile-chaos: a misbehaving HTTP server. Routes: /status/{code} /flaky /slow /replica /stall \
-/reset /truncate /ratelimited /quota /echo /signed /upload /bytes/{n} /download/{n} /upload-retry /transfers/{key} /redirect/{n} /items/{link,cursor,offset,page} /orders /oauth/token /protected/{path} \
+/reset /truncate /ratelimited /quota /echo /signed /upload /bytes/{n} /endless /download/{n} /upload-retry /transfers/{key} /redirect/{n} /items/{link,cursor,offset,page} /orders /oauth/token /protected/{path} \
 /s/{id} /script/{id} /admin/outage /admin/expire-tokens /admin/config /stats\n";
         ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
     }

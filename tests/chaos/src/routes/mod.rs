@@ -46,6 +46,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/upload", post(body::upload))
         .route("/bytes/{n}", get(body::bytes))
         .route("/gzip", get(body::gzipped))
+        .route("/endless", get(body::endless))
         .route("/redirect/{hops}", any(redirect::redirect))
         .route("/download/{n}", get(transfer::download))
         .route(
@@ -114,6 +115,7 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ("upload", None) => "/upload",
         ("bytes", Some(_)) => "/bytes/{n}",
         ("gzip", None) => "/gzip",
+        ("endless", None) => "/endless",
         ("redirect", Some(_)) => "/redirect/{hops}",
         ("download", Some(_)) => "/download/{n}",
         ("upload-retry", None) => "/upload-retry",
