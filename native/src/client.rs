@@ -1,17 +1,19 @@
 //! The client: cheap to clone, one connection pool, one engine.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::{self, Either};
-use futures::{FutureExt, StreamExt};
-use tracing::Instrument;
+use futures::future;
+use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
+use tracing::Instrument;
 use url::Url;
 
 use resile_core::config::RequestIds;
@@ -663,90 +665,135 @@ impl Client {
         start: Start,
         finish: impl FnOnce(Answer<T>) -> Result<O, Error>,
     ) -> impl Future<Output = Result<O, Error>> {
-        future::lazy(move |_| {
-            let shared = &self.shared;
-            let download = matches!(start, Start::Download | Start::Resumed { .. });
-            let host = transport::host_key(&req.url);
-            let mut spec = CallSpec::new(options.method, &host).idempotency(options.idempotency);
-            spec.replayable = req.body.replayable();
-            spec.needs_token = options.needs_token;
-            spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
-            spec.deadline = options.deadline;
-            spec.max_attempts = options.max_attempts;
-            if let Some(f) = options.retry_if {
-                spec.predicate = Some(control::predicate(f, &req.method, &req.url, &req.headers));
-            }
-            // Streaming calls hand back a live body: a stored one cannot stand in for it.
-            let fallback = options.fallback.filter(|_| !stream);
-            let key = fallback
-                .as_ref()
-                .map(|_| control::store_key(&req.method, &req.url));
-            let stand_in = match (&fallback, &key) {
-                (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
-                    spec.fallback = Some(spec_fb);
-                    Box::new(stored)
-                }),
-                _ => None,
-            };
-            let keep_as = key
-                .filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()))
-                .map(Box::new);
-            let judged = spec.predicate.is_some();
-            let span = call_span(&req, &shared.config.redact_query_params);
-            // Started in the caller's context, outside the call's own span: whether there is
-            // a trace to carry on is the caller's.
-            let call = telemetry::Call::start(target(&req, shared));
-            let begun = span.in_scope(|| call_loop::begin(shared, spec, start, &call, None));
-            let (id, orders) = match begun {
-                Ok(begun) => begun,
-                // Only the error, not a `Result` as large as the answer, beside the call.
-                Err(e) => return Either::Left(future::ready(e).map(Err)),
-            };
-            // Without the request borrowed, so that it moves into the call's running future.
-            let call = call.detach();
-            let run = async move {
+        CallFuture::Unstarted {
+            start: move || {
                 let shared = &self.shared;
-                // Made in the same poll as the call was started (the first poll of this
-                // future follows at once): a caller who drops the future cancels the call.
-                let guard = CallGuard {
-                    shared,
-                    id,
-                    live: true,
+                let download = matches!(start, Start::Download | Start::Resumed { .. });
+                let host = transport::host_key(&req.url);
+                let mut spec =
+                    CallSpec::new(options.method, &host).idempotency(options.idempotency);
+                spec.replayable = req.body.replayable();
+                spec.needs_token = options.needs_token;
+                spec.own_authorization = req.headers.contains_key(http::header::AUTHORIZATION);
+                spec.deadline = options.deadline;
+                spec.max_attempts = options.max_attempts;
+                if let Some(f) = options.retry_if {
+                    spec.predicate =
+                        Some(control::predicate(f, &req.method, &req.url, &req.headers));
+                }
+                // Streaming calls hand back a live body: a stored one cannot stand in for it.
+                let fallback = options.fallback.filter(|_| !stream);
+                let key = fallback
+                    .as_ref()
+                    .map(|_| control::store_key(&req.method, &req.url));
+                let stand_in = match (&fallback, &key) {
+                    (Some(f), Some(k)) => f.resolve(shared, k).map(|(spec_fb, stored)| {
+                        spec.fallback = Some(spec_fb);
+                        Box::new(stored)
+                    }),
+                    _ => None,
                 };
-                let call = call.attach(target(&req, shared));
-                // Waits for the first order without taking it: the loop takes it, so it is
-                // not kept here for as long as the call runs.
-                future::poll_fn(|cx| orders.poll_ready(cx)).await;
-                let exchange = Transport {
-                    shared,
-                    req: &req,
-                    limits: Limits {
-                        max_response_bytes: shared.config.max_response_bytes,
-                        max_redirects: shared.config.max_redirects,
-                    },
-                    stream,
-                    decode,
-                    last: None,
-                    decoded: None,
-                    undecodable: None,
-                    stand_in,
-                    keep_as,
-                    judged,
-                    call: None,
-                    download,
-                    attempt: transport::attempt,
+                let keep_as = key
+                    .filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()))
+                    .map(Box::new);
+                let judged = spec.predicate.is_some();
+                let span = call_span(&req, &shared.config.redact_query_params);
+                // Started in the caller's context, outside the call's own span: whether there is
+                // a trace to carry on is the caller's.
+                let call = telemetry::Call::start(target(&req, shared));
+                let begun = span.in_scope(|| call_loop::begin(shared, spec, start, &call, None));
+                let (id, orders) = match begun {
+                    Ok(begun) => begun,
+                    Err(e) => return Err(e),
                 };
-                let result = Running::new(&call, guard, orders)
-                    .attempts_boxed(exchange)
-                    .await;
-                call.finish(result.is_ok());
-                // Taken from the request now the call is over, rather than copied for the
-                // answer.
-                finish(result?.from(req.url))
-            };
-            Either::Right(run.instrument(span))
-        })
-        .flatten()
+                // Without the request borrowed, so that it moves into the call's running future.
+                let call = call.detach();
+                let run = async move {
+                    let shared = &self.shared;
+                    // Made in the same poll as the call was started (the first poll of this
+                    // future follows at once): a caller who drops the future cancels the call.
+                    let guard = CallGuard {
+                        shared,
+                        id,
+                        live: true,
+                    };
+                    let call = call.attach(target(&req, shared));
+                    // Waits for the first order without taking it: the loop takes it, so it is
+                    // not kept here for as long as the call runs.
+                    future::poll_fn(|cx| orders.poll_ready(cx)).await;
+                    let exchange = Transport {
+                        shared,
+                        req: &req,
+                        limits: Limits {
+                            max_response_bytes: shared.config.max_response_bytes,
+                            max_redirects: shared.config.max_redirects,
+                        },
+                        stream,
+                        decode,
+                        last: None,
+                        decoded: None,
+                        undecodable: None,
+                        stand_in,
+                        keep_as,
+                        judged,
+                        call: None,
+                        download,
+                        attempt: transport::attempt,
+                    };
+                    let result = Running::new(&call, guard, orders)
+                        .attempts_boxed(exchange)
+                        .await;
+                    call.finish(result.is_ok());
+                    // Taken from the request now the call is over, rather than copied for the
+                    // answer.
+                    finish(result?.from(req.url))
+                };
+                Ok(run.instrument(span))
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's future: what starts the call at the first poll, then the future that runs it
+    /// (in the same place: the two share their space), or the error that refused it.
+    #[project = CallProj]
+    #[project_replace = CallTaken]
+    enum CallFuture<S, R: Future> {
+        Unstarted { start: S },
+        Running { #[pin] run: R },
+        Refused { error: Option<Error> },
+    }
+}
+
+impl<O, S, R> Future for CallFuture<S, R>
+where
+    S: FnOnce() -> Result<R, Error>,
+    R: Future<Output = Result<O, Error>>,
+{
+    type Output = Result<O, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                CallProj::Running { run } => return run.poll(cx),
+                // The error that refused the call; none once handed over (polled again).
+                CallProj::Refused { error } => {
+                    return Poll::Ready(Err(error.take().unwrap_or(Error::Cancelled)))
+                }
+                CallProj::Unstarted { .. } => {}
+            }
+            // The first poll: the call starts, and the future that runs it takes the place.
+            let taken = self
+                .as_mut()
+                .project_replace(CallFuture::Refused { error: None });
+            if let CallTaken::Unstarted { start } = taken {
+                match start() {
+                    Ok(run) => self.as_mut().set(CallFuture::Running { run }),
+                    Err(e) => self.as_mut().set(CallFuture::Refused { error: Some(e) }),
+                }
+            }
+        }
     }
 }
 

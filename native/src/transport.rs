@@ -188,7 +188,12 @@ pub(crate) fn attempt<'a>(
 fn attempt_headers(req: &Prepared, (order, request_id): Sent<'_>) -> HeaderMap {
     let mut headers = req.headers.clone();
     let id = request_id.and_then(uuid_value);
-    add_engine_headers(&mut headers, req.explicit_key.as_deref(), order, id.as_ref());
+    add_engine_headers(
+        &mut headers,
+        req.explicit_key.as_deref(),
+        order,
+        id.as_ref(),
+    );
     headers
 }
 
