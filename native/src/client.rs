@@ -701,11 +701,8 @@ impl Client {
                 // Started in the caller's context, outside the call's own span: whether there is
                 // a trace to carry on is the caller's.
                 let call = telemetry::Call::start(target(&req, shared));
-                let begun = span.in_scope(|| call_loop::begin(shared, spec, start, &call, None));
-                let (id, orders) = match begun {
-                    Ok(begun) => begun,
-                    Err(e) => return Err(e),
-                };
+                let (id, orders) =
+                    span.in_scope(|| call_loop::begin(shared, spec, start, &call, None))?;
                 // Without the request borrowed, so that it moves into the call's running future.
                 let call = call.detach();
                 let run = async move {
