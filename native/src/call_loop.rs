@@ -236,8 +236,13 @@ pub(crate) fn launch<'a, E: Exchange + 'a>(
     // Started in the caller's context, outside the call's own span: whether there is a trace
     // to carry on is the caller's.
     let call = telemetry::Call::start(target);
-    let (guard, orders) = span.in_scope(|| begin(shared, spec, start, &call, log))?;
-    Ok(proceed(shared, call, guard, orders, exchange).instrument(span))
+    let (id, orders) = span.in_scope(|| begin(shared, spec, start, &call, log))?;
+    let guard = CallGuard {
+        shared,
+        id,
+        live: true,
+    };
+    Ok(proceed(call, guard, orders, exchange).instrument(span))
 }
 
 /// How a call begins on the engine.
@@ -254,15 +259,16 @@ pub(crate) enum Start {
 }
 
 /// Starts the call on the engine as `start` says, inside the call's own span (the current
-/// one): the guard that cancels it if the caller goes away, and its orders. Nothing that
-/// goes in is kept: the call's future holds the spec only until this returns.
-fn begin<'s>(
-    shared: &'s Arc<Shared>,
+/// one): its id (for the guard that cancels it if the caller goes away, made at once by
+/// the caller) and its orders. Nothing that goes in is kept: the call's future holds the
+/// spec only until this returns.
+pub(crate) fn begin(
+    shared: &Shared,
     spec: CallSpec<'_>,
     start: Start,
     call: &telemetry::Call<'_>,
     log: Option<CallLog>,
-) -> Result<(CallGuard<'s>, Orders), Error> {
+) -> Result<(CallId, Orders), Error> {
     // The call's own span, looked up once for its sink and its `call` field (none looked up
     // when no subscriber is installed).
     let span = if telemetry::tracing_off() {
@@ -283,12 +289,7 @@ fn begin<'s>(
     if !span.is_disabled() {
         span.record("call", id.number());
     }
-    let guard = CallGuard {
-        shared,
-        id,
-        live: true,
-    };
-    Ok((guard, orders))
+    Ok((id, orders))
 }
 
 /// The rest of a call [`begin`] started: waits for its first order, then carries out every
@@ -297,7 +298,6 @@ fn begin<'s>(
 // An `async` block rather than an `async fn`, which would keep its arguments twice.
 #[allow(clippy::manual_async_fn)]
 fn proceed<'a, E: Exchange + 'a>(
-    shared: &'a Arc<Shared>,
     call: telemetry::Call<'a>,
     guard: CallGuard<'a>,
     orders: Orders,
@@ -307,27 +307,40 @@ fn proceed<'a, E: Exchange + 'a>(
         // Waits for the first order without taking it: the loop takes it, so it is not kept
         // (as this future's local or the loop's argument) for as long as the call runs.
         future::poll_fn(|cx| orders.poll_ready(cx)).await;
-        let running = Running {
-            shared,
-            call: &call,
-            guard,
-            orders,
-        };
-        let result = Box::pin(running.attempts(exchange())).await;
+        let result = Running::new(&call, guard, orders)
+            .attempts_boxed(exchange())
+            .await;
         call.finish(result.is_ok());
         result
     }
 }
 
-/// A call the engine has begun to give orders to.
-struct Running<'s, 'c, 't> {
-    shared: &'s Arc<Shared>,
+/// A call the engine has begun to give orders to (the client's `Shared` is the guard's).
+pub(crate) struct Running<'s, 'c, 't> {
     call: &'c telemetry::Call<'t>,
     guard: CallGuard<'s>,
     orders: Orders,
 }
 
 impl<'s, 'c, 't> Running<'s, 'c, 't> {
+    /// The call [`begin`] started, whose first order is ready ([`Orders::poll_ready`]).
+    pub(crate) fn new(call: &'c telemetry::Call<'t>, guard: CallGuard<'s>, orders: Orders) -> Self {
+        Running {
+            call,
+            guard,
+            orders,
+        }
+    }
+
+    /// Carries out every order with `exchange`, in a box of its own: the part of a call sized
+    /// for its attempts in flight, allocated only once the call has its first order.
+    pub(crate) fn attempts_boxed<E: Exchange>(
+        self,
+        exchange: E,
+    ) -> Pin<Box<impl Future<Output = Result<E::Output, Error>> + use<'s, 'c, 't, E>>> {
+        Box::pin(self.attempts(exchange))
+    }
+
     /// Carries out every order, from the first (pending when this starts) to the last (an
     /// `async` block, which keeps its arguments once, unlike an `async fn`).
     #[allow(clippy::manual_async_fn)]
@@ -341,7 +354,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
         // would be copied, and the guard dropped before the call runs).
         async move {
             let guard = &mut self.guard;
-            let id = guard.id;
+            let (shared, id) = (guard.shared, guard.id);
             exchange.opened(id);
             let mut last_message: Option<String> = None;
             let mut request_id: Option<UuidText> = None;
@@ -441,7 +454,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                     detail: None,
                                     retry_at: failure
                                         .retry_at
-                                        .map(|at| self.shared.system_time(at, self.shared.now())),
+                                        .map(|at| shared.system_time(at, shared.now())),
                                     decode: None,
                                 };
                                 return Err(Error::from_failure(failure, cx));
@@ -472,7 +485,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         // The order the report makes comes back here when nothing waits
                         // before it: carried out next, without the mailbox.
                         exchange.received(received, |outcome| {
-                            pending = self.shared.handle(id, attempt, outcome);
+                            pending = shared.handle(id, attempt, outcome);
                         });
                         span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
                         last_message = None;
@@ -480,7 +493,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                     Attempt::Failed { kind, message } => {
                         tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
                         span.end(Ended::Transport(kind));
-                        pending = self.shared.handle(id, attempt, Outcome::Transport(kind));
+                        pending = shared.handle(id, attempt, Outcome::Transport(kind));
                         exchange.lost();
                         last_message = Some(message);
                     }
@@ -491,7 +504,7 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         // sending an empty body.
                         guard.live = false;
                         out.abandon();
-                        self.shared.cancel(id);
+                        shared.cancel(id);
                         return Err(Error::NotRetried {
                             why: Why::BodyNotReplayable,
                             maybe_processed: true,

@@ -1,15 +1,19 @@
 //! The client: cheap to clone, one connection pool, one engine.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::future;
+use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode, Version};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
+use tracing::Instrument;
 use url::Url;
 
 use resile_core::config::RequestIds;
@@ -18,10 +22,10 @@ use resile_core::paginate::PageStyle;
 use resile_core::token::TokenView;
 use resile_core::{CallId, CallSpec, Outcome, Stats, TransportError, UuidText};
 
-use crate::call_loop::{self, Exchange, Start};
+use crate::call_loop::{self, Exchange, Running, Start};
 use crate::config::ClientConfig;
 use crate::control::{self, FallbackAnswer, JudgedHeaders, Stored};
-use crate::driver::{EventCallback, SendOrder, Shared};
+use crate::driver::{CallGuard, EventCallback, SendOrder, Shared};
 use crate::error::{excerpt, Error};
 use crate::events::ClientEvent;
 use crate::paginate::Paginate;
@@ -29,7 +33,7 @@ use crate::request::{redacted_url, resolve_url, CallOptions, RequestBuilder};
 use crate::response::Response;
 use crate::response::EXCERPT_BYTES;
 use crate::stream::StreamingResponse;
-use crate::telemetry::Target;
+use crate::telemetry::{self, Target};
 use crate::token::TokenSource;
 use crate::transport::{self, Attempt, BodyMode, HintHeaders, Limits, Prepared, Received};
 use resile_core::Problem;
@@ -568,16 +572,18 @@ impl Client {
         self.shared.recycles()
     }
 
-    // The entry points map the call's future (`run_from`) instead of awaiting it in futures
-    // of their own, which would each hold it, and the request, once more.
+    // The entry points hand the call's future (`run_from`) what makes their answer, rather
+    // than awaiting it in futures of their own (which would each hold it, and the request,
+    // once more) or mapping it (a `Map` around it, one more state in every call's future).
 
     pub(crate) fn execute(
         self,
         req: Prepared,
         options: CallOptions,
     ) -> impl Future<Output = Result<Response, Error>> {
-        self.run_from::<()>(req, options, None, false, Start::Fresh)
-            .map(|answer| Ok(answer?.response))
+        self.run_from::<(), _>(req, options, None, false, Start::Fresh, |answer| {
+            Ok(answer.response)
+        })
     }
 
     /// Like [`Client::execute`], leaving the final answer's body unread for the caller.
@@ -586,11 +592,9 @@ impl Client {
         req: Prepared,
         options: CallOptions,
     ) -> impl Future<Output = Result<StreamingResponse, Error>> {
-        self.run_from::<()>(req, options, None, true, Start::Fresh)
-            .map(|answer| {
-                let answer = answer?;
-                StreamingResponse::from_answer(answer.response, answer.stream.map(|s| *s))
-            })
+        self.run_from::<(), _>(req, options, None, true, Start::Fresh, |answer| {
+            StreamingResponse::from_answer(answer.response, answer.stream.map(|s| *s))
+        })
     }
 
     /// Like [`Client::execute`], decoding a 2xx body as `T` *inside* the call: a body that
@@ -602,24 +606,20 @@ impl Client {
         options: CallOptions,
     ) -> impl Future<Output = Result<T, Error>> {
         let decode: Decoder<T> = resile_core::json_body::decode;
-        self.run_from(req, options, Some(decode), false, Start::Fresh)
-            .map(|answer| {
-                let answer = answer?;
-                match answer.decoded {
-                    Some(v) => Ok(v),
-                    // A final non-2xx status: the engine handed it back as the answer.
-                    None => {
-                        Err(answer
-                            .response
-                            .error_for_status()
-                            .err()
-                            .unwrap_or(Error::Status {
-                                status: 0,
-                                body_excerpt: String::new(),
-                            }))
-                    }
-                }
-            })
+        self.run_from(req, options, Some(decode), false, Start::Fresh, |answer| {
+            match answer.decoded {
+                Some(v) => Ok(v),
+                // A final non-2xx status: the engine handed it back as the answer.
+                None => Err(answer
+                    .response
+                    .error_for_status()
+                    .err()
+                    .unwrap_or(Error::Status {
+                        status: 0,
+                        body_excerpt: String::new(),
+                    })),
+            }
+        })
     }
 
     /// A download's call ([`Start::Download`]) or the next attempt of one
@@ -632,7 +632,9 @@ impl Client {
         start: Start,
     ) -> Result<(StreamingResponse, CallId), Error> {
         let shared = self.shared.clone();
-        let answer = self.run_from::<()>(req, options, None, true, start).await?;
+        let answer = self
+            .run_from::<(), _>(req, options, None, true, start, Ok)
+            .await?;
         let Some(call) = answer.call else {
             return Err(Error::Transport {
                 kind: TransportError::Other,
@@ -648,23 +650,25 @@ impl Client {
         }
     }
 
-    // An `async` block rather than an `async fn`: an `async fn` keeps its arguments twice in
-    // its future (as they were passed, and as its body's own), the request among them.
-    #[allow(clippy::manual_async_fn)]
-    fn run_from<T>(
+    /// The call's future, in two states that share their space: before its first poll it
+    /// holds what the call was given (the request, its options, how it starts); the first
+    /// poll starts the call on the engine and leaves the future that runs it, which holds
+    /// the request and what the call's answer needs, and nothing of the options or the
+    /// engine's spec (dead once the call has started, they would otherwise be kept, as an
+    /// `async` block's captures are, for as long as the call runs).
+    fn run_from<T, O>(
         self,
         req: Prepared,
         options: CallOptions,
         decode: Option<Decoder<T>>,
         stream: bool,
         start: Start,
-    ) -> impl Future<Output = Result<Answer<T>, Error>> {
-        async move {
-            let shared = &self.shared;
-            let download = matches!(start, Start::Download | Start::Resumed { .. });
-            // The call is started, and the rest of its future made, in a block of its own:
-            // the spec and what goes into the exchange are not kept beside it while it runs.
-            let answer = {
+        finish: impl FnOnce(Answer<T>) -> Result<O, Error>,
+    ) -> impl Future<Output = Result<O, Error>> {
+        CallFuture::Unstarted {
+            start: move || {
+                let shared = &self.shared;
+                let download = matches!(start, Start::Download | Start::Resumed { .. });
                 let host = transport::host_key(&req.url);
                 let mut spec =
                     CallSpec::new(options.method, &host).idempotency(options.idempotency);
@@ -693,41 +697,109 @@ impl Client {
                     .filter(|_| fallback.as_ref().is_some_and(|f| f.keeps_last_good()))
                     .map(Box::new);
                 let judged = spec.predicate.is_some();
-                let request = &req;
-                let exchange = move || Transport {
-                    shared,
-                    req: request,
-                    limits: Limits {
-                        max_response_bytes: shared.config.max_response_bytes,
-                        max_redirects: shared.config.max_redirects,
-                    },
-                    stream,
-                    decode,
-                    last: None,
-                    decoded: None,
-                    undecodable: None,
-                    stand_in,
-                    keep_as,
-                    judged,
-                    call: None,
-                    download,
-                    attempt: transport::attempt,
-                };
-                let target = Target {
-                    method: req.method.as_str(),
-                    url: req.url.as_str(),
-                    redact: &shared.config.redact_query_params,
-                };
                 let span = call_span(&req, &shared.config.redact_query_params);
-                // Bound by a `let`: as the block's last expression, the `Result` would be a
-                // temporary kept beside the future for as long as it is awaited.
-                let rest = call_loop::launch(shared, spec, start, target, span, None, exchange)?;
-                rest
-            }
-            .await?;
-            // Taken from the request now the call is over, rather than copied for the answer.
-            Ok(answer.from(req.url))
+                // Started in the caller's context, outside the call's own span: whether there is
+                // a trace to carry on is the caller's.
+                let call = telemetry::Call::start(target(&req, shared));
+                let (id, orders) =
+                    span.in_scope(|| call_loop::begin(shared, spec, start, &call, None))?;
+                // Without the request borrowed, so that it moves into the call's running future.
+                let call = call.detach();
+                let run = async move {
+                    let shared = &self.shared;
+                    // Made in the same poll as the call was started (the first poll of this
+                    // future follows at once): a caller who drops the future cancels the call.
+                    let guard = CallGuard {
+                        shared,
+                        id,
+                        live: true,
+                    };
+                    let call = call.attach(target(&req, shared));
+                    // Waits for the first order without taking it: the loop takes it, so it is
+                    // not kept here for as long as the call runs.
+                    future::poll_fn(|cx| orders.poll_ready(cx)).await;
+                    let exchange = Transport {
+                        shared,
+                        req: &req,
+                        limits: Limits {
+                            max_response_bytes: shared.config.max_response_bytes,
+                            max_redirects: shared.config.max_redirects,
+                        },
+                        stream,
+                        decode,
+                        last: None,
+                        decoded: None,
+                        undecodable: None,
+                        stand_in,
+                        keep_as,
+                        judged,
+                        call: None,
+                        download,
+                        attempt: transport::attempt,
+                    };
+                    let result = Running::new(&call, guard, orders)
+                        .attempts_boxed(exchange)
+                        .await;
+                    call.finish(result.is_ok());
+                    // Taken from the request now the call is over, rather than copied for the
+                    // answer.
+                    finish(result?.from(req.url))
+                };
+                Ok(run.instrument(span))
+            },
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's future: what starts the call at the first poll, then the future that runs it
+    /// (in the same place: the two share their space), or the error that refused it.
+    #[project = CallProj]
+    #[project_replace = CallTaken]
+    enum CallFuture<S, R: Future> {
+        Unstarted { start: S },
+        Running { #[pin] run: R },
+        Refused { error: Option<Error> },
+    }
+}
+
+impl<O, S, R> Future for CallFuture<S, R>
+where
+    S: FnOnce() -> Result<R, Error>,
+    R: Future<Output = Result<O, Error>>,
+{
+    type Output = Result<O, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                CallProj::Running { run } => return run.poll(cx),
+                // The error that refused the call; none once handed over (polled again).
+                CallProj::Refused { error } => {
+                    return Poll::Ready(Err(error.take().unwrap_or(Error::Cancelled)))
+                }
+                CallProj::Unstarted { .. } => {}
+            }
+            // The first poll: the call starts, and the future that runs it takes the place.
+            let taken = self
+                .as_mut()
+                .project_replace(CallFuture::Refused { error: None });
+            if let CallTaken::Unstarted { start } = taken {
+                match start() {
+                    Ok(run) => self.as_mut().set(CallFuture::Running { run }),
+                    Err(e) => self.as_mut().set(CallFuture::Refused { error: Some(e) }),
+                }
+            }
+        }
+    }
+}
+
+/// What the call's telemetry says the call is.
+fn target<'a>(req: &'a Prepared, shared: &'a Shared) -> Target<'a> {
+    Target {
+        method: req.method.as_str(),
+        url: req.url.as_str(),
+        redact: &shared.config.redact_query_params,
     }
 }
 

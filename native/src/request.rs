@@ -454,7 +454,7 @@ impl RequestBuilder {
             url,
             headers,
             body: self.body,
-            explicit_key,
+            explicit_key: explicit_key.map(Box::new),
         };
         Ok((self.client, prepared, options))
     }

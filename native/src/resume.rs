@@ -57,7 +57,7 @@ pub(crate) struct Resumer {
     method: Method,
     url: Url,
     headers: HeaderMap,
-    explicit_key: Option<HeaderValue>,
+    explicit_key: Option<Box<HeaderValue>>,
     options: CallOptions,
     download: Download,
     call: OpenCall,

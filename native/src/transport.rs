@@ -79,8 +79,9 @@ pub(crate) struct Prepared {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: PreparedBody,
-    /// The caller's own `Idempotency-Key`, sent on every attempt.
-    pub explicit_key: Option<HeaderValue>,
+    /// The caller's own `Idempotency-Key`, sent on every attempt (boxed: rarely given, and
+    /// the request is kept in the call's future for as long as the call runs).
+    pub explicit_key: Option<Box<HeaderValue>>,
 }
 
 /// The engine's host key of `url`: its origin, `scheme://host[:port]`. Sliced from the URL
@@ -187,7 +188,12 @@ pub(crate) fn attempt<'a>(
 fn attempt_headers(req: &Prepared, (order, request_id): Sent<'_>) -> HeaderMap {
     let mut headers = req.headers.clone();
     let id = request_id.and_then(uuid_value);
-    add_engine_headers(&mut headers, req.explicit_key.as_ref(), order, id.as_ref());
+    add_engine_headers(
+        &mut headers,
+        req.explicit_key.as_deref(),
+        order,
+        id.as_ref(),
+    );
     headers
 }
 

@@ -565,6 +565,33 @@ async fn a_dropped_future_cancels_its_call() {
     assert!(cancelled, "a cancel reached the engine");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_starts_at_its_first_poll_and_a_queued_one_dropped_is_cancelled() {
+    let server = chaos().await;
+    let client = Client::builder()
+        .engine(fast_policy())
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let url = format!("{}/slow?ms=3000", server.url());
+    // Made and never polled: the engine never hears of it.
+    let unpolled = client.get(&url).send();
+    assert_eq!(client.active_calls(), 0);
+    drop(unpolled);
+    assert_eq!(client.active_calls(), 0);
+    // One in flight, one queued behind it.
+    let mut first = Box::pin(client.get(&url).send());
+    let mut queued = Box::pin(client.get(&url).send());
+    let wait = Duration::from_millis(50);
+    assert!(tokio::time::timeout(wait, first.as_mut()).await.is_err());
+    assert!(tokio::time::timeout(wait, queued.as_mut()).await.is_err());
+    assert_eq!(client.active_calls(), 2);
+    drop(queued);
+    assert_eq!(client.active_calls(), 1, "the queued call was cancelled");
+    drop(first);
+    assert_eq!(client.active_calls(), 0, "and the one in flight");
+}
+
 type PendingCall =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<resile::Response, Error>> + Send>>;
 

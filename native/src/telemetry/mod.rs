@@ -139,12 +139,38 @@ impl<'a> Call<'a> {
         )
     }
 
+    /// The call's telemetry without its target, while what the target borrows moves (the
+    /// client's request, from the call's first poll into the future that runs the call).
+    pub(crate) fn detach(self) -> Detached {
+        Detached {
+            #[cfg(feature = "opentelemetry")]
+            otel: self.otel,
+        }
+    }
+
     /// The call ended: with a response (`true`) or a failure.
     pub(crate) fn finish(self, succeeded: bool) {
         #[cfg(feature = "opentelemetry")]
         self.otel.finish(succeeded);
         #[cfg(not(feature = "opentelemetry"))]
         let _ = succeeded;
+    }
+}
+
+/// A call's telemetry, started, without its target ([`Call::detach`]).
+pub(crate) struct Detached {
+    #[cfg(feature = "opentelemetry")]
+    otel: otel::CallSpan,
+}
+
+impl Detached {
+    /// The call's telemetry again, with its target (the same as when it started).
+    pub(crate) fn attach(self, target: Target<'_>) -> Call<'_> {
+        Call {
+            target,
+            #[cfg(feature = "opentelemetry")]
+            otel: self.otel,
+        }
     }
 }
 
