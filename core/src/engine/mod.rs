@@ -93,6 +93,7 @@ mod queue;
 mod resumed;
 pub mod retry;
 mod shared;
+mod slots;
 mod straight;
 mod timer;
 mod view;
@@ -123,6 +124,7 @@ use crate::why::Why;
 use call::{Call, Ended, Phase};
 use host::Host;
 use queue::{Pushed, Queue};
+use slots::Slots;
 use timer::{TimerKey, TimerQueue};
 
 /// The decision engine. See the module docs for the driving loop and the method groups.
@@ -131,10 +133,10 @@ pub struct Engine {
     retry_statuses: StatusSet,
     backoff: Backoff,
     rng: Rng,
-    hosts: Vec<Host>,
+    hosts: Slots<Host>,
     host_index: HashMap<Arc<str>, u32>,
     last_host: u32,
-    calls: Vec<Option<Call>>,
+    calls: Slots<Option<Call>>,
     free: Vec<u32>,
     next_seq: u32,
     timers: TimerQueue,
@@ -181,10 +183,10 @@ impl Engine {
             retry_statuses: StatusSet::from_list(&config.retry.retry_statuses),
             backoff: Backoff::new(&config.backoff),
             rng: Rng::seeded(seed),
-            hosts: Vec::new(),
+            hosts: Slots::new(),
             host_index: HashMap::new(),
             last_host: 0,
-            calls: Vec::new(),
+            calls: Slots::new(),
             free: Vec::new(),
             next_seq: 0,
             timers: TimerQueue::default(),
