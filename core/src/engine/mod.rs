@@ -93,7 +93,6 @@ mod queue;
 mod resumed;
 pub mod retry;
 mod shared;
-mod slots;
 mod straight;
 mod timer;
 mod view;
@@ -118,13 +117,13 @@ use crate::breaker::BreakerState;
 use crate::classify::{classify_status, Processed, StatusSet};
 use crate::config::{Config, ConfigError, RequestIds};
 use crate::rng::Rng;
+use crate::slots::Slots;
 use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
 use call::{Call, Ended, Phase};
 use host::Host;
 use queue::{Pushed, Queue};
-use slots::Slots;
 use timer::{TimerKey, TimerQueue};
 
 /// The decision engine. See the module docs for the driving loop and the method groups.

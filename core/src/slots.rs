@@ -1,14 +1,16 @@
-//! The engine's tables (its calls and its hosts) indexed with one panic location for all of them.
+//! Lookups that cannot fail, with one panic location for the whole crate.
 //!
-//! Indexing a `Vec` is `#[track_caller]`: every `calls[slot]` and `hosts[host]` puts its own
+//! Indexing a slice is `#[track_caller]`: every `calls[slot]` and `hosts[host]` puts its own
 //! `Location` (file, line, column: 16 bytes of `.rodata`) and the code that passes it into the
 //! build, for an index the engine never makes out of range (a slot comes from a live [`CallId`]
 //! or a timer the engine set, and a host index from its own table, neither of which ever
 //! shrinks). [`Slots`] is a `Vec` whose indexing panics from one cold place instead, so the
 //! browser build carries one location for the engine's hundred-odd lookups. The check itself is
-//! the same bounds check as `Vec`'s: nothing changes for the native engine's decision.
+//! the same bounds check as `Vec`'s: nothing changes for the native engine's decision. [`At`] is
+//! the same for a slice indexed by a position found in a table of the same length (the config
+//! reader's field names and setters).
 //!
-//! [`CallId`]: super::CallId
+//! [`CallId`]: crate::engine::CallId
 
 use core::ops::{Deref, DerefMut, Index, IndexMut};
 
@@ -59,16 +61,32 @@ impl<T> IndexMut<usize> for Slots<T> {
     }
 }
 
+/// [`Index`] for a slice, panicking from the same one place.
+pub(crate) trait At<T> {
+    /// `self[i]`.
+    fn at(&self, i: usize) -> &T;
+}
+
+impl<T> At<T> for [T] {
+    #[inline]
+    fn at(&self, i: usize) -> &T {
+        match self.get(i) {
+            Some(t) => t,
+            None => out_of_range(),
+        }
+    }
+}
+
 /// The one place an engine table's index panics: a broken invariant, never bad input.
 #[cold]
 #[inline(never)]
 fn out_of_range() -> ! {
-    panic!("an engine table was indexed out of range (a broken invariant of the engine)")
+    panic!("a table was indexed out of range (a broken invariant of resile-core)")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Slots;
+    use super::{At, Slots};
 
     #[test]
     fn indexes_like_a_vec() {
@@ -84,5 +102,12 @@ mod tests {
     fn an_index_past_the_end_panics() {
         let s: Slots<u32> = Slots::new();
         let _ = s[0];
+    }
+
+    #[test]
+    fn at_reads_a_slice_and_panics_past_its_end() {
+        let v = [7u8, 8];
+        assert_eq!(*v.at(1), 8);
+        assert!(std::panic::catch_unwind(|| *v.at(2)).is_err());
     }
 }
