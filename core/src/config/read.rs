@@ -269,7 +269,7 @@ impl Fields {
     ) -> Result<(), Error> {
         let seen = self.set_map(map, skip, set)?;
         match self.missing(seen) {
-            Some(i) => Err(Error::missing_field(*self.names.at(i))),
+            Some(i) => Err(Error::missing_field(self.names.at(i))),
             None => Ok(()),
         }
     }
