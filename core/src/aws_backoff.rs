@@ -98,7 +98,7 @@ impl AwsBackoff {
         let t = t.round() as u64;
         match (self.retry_after, x_amz_retry_after.and_then(parse_ms)) {
             (RetryAfterRule::Clamp { slack_ms }, Some(asked)) => {
-                asked.clamp(t, t.saturating_add(slack_ms))
+                asked.max(t).min(t.saturating_add(slack_ms))
             }
             _ => t,
         }

@@ -110,7 +110,7 @@ impl Budget {
     /// Retries available at `now` (fractional), for snapshots.
     pub fn available(&self, now: Instant) -> f64 {
         if self.enabled {
-            self.balance(now).clamp(0, self.max) as f64 / ONE as f64
+            self.balance(now).max(0).min(self.max) as f64 / ONE as f64
         } else {
             f64::INFINITY
         }

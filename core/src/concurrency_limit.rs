@@ -125,7 +125,7 @@ impl Aimd {
         } else if u64::from(s.in_flight) * 2 >= u64::from(limit) {
             limit = limit.saturating_add(1);
         }
-        self.limit = limit.clamp(self.min, self.max);
+        self.limit = limit.max(self.min).min(self.max);
         self.limit
     }
 }
@@ -242,7 +242,8 @@ impl Windowed {
         let span = closed
             .candidate_rtt_nanos()
             .saturating_mul(2)
-            .clamp(self.min_window, self.max_window);
+            .max(self.min_window)
+            .min(self.max_window);
         self.next_update = end.saturating_add(span);
         let ready = closed.candidate_rtt_nanos() < u64::MAX && closed.count() >= self.size;
         ready.then(|| closed.as_sample())

@@ -75,7 +75,9 @@ impl Latencies {
             return None;
         }
         // The rank of the quantile, 1-based: the smallest bucket holding at least it.
-        let rank = ((q.clamp(0.0, 1.0) * f64::from(n)).ceil() as u32).clamp(1, n);
+        let rank = ((q.clamp(0.0, 1.0) * f64::from(n)).ceil() as u32)
+            .max(1)
+            .min(n);
         let mut seen = 0u32;
         for i in 0..BUCKETS {
             seen += u32::from(self.current[i]) + u32::from(self.previous[i]);

@@ -75,6 +75,7 @@ pub mod quota;
 pub mod resume;
 pub mod rng;
 pub mod sim;
+mod slots;
 pub mod throttle;
 pub mod time;
 pub mod token;

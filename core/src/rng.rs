@@ -65,9 +65,7 @@ impl Rng {
     pub fn uuid_v4(&mut self) -> Uuid {
         let hi = self.next_u64();
         let lo = self.next_u64();
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&hi.to_be_bytes());
-        b[8..].copy_from_slice(&lo.to_be_bytes());
+        let mut b = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         Uuid(b)
@@ -107,7 +105,7 @@ impl Uuid {
         const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
         let mut out = [b'-'; 36];
         for (byte, at) in self.0.iter().zip(AT) {
-            if let [hi, lo] = &mut out[at..at + 2] {
+            if let Some([hi, lo]) = out.get_mut(at..at + 2) {
                 *hi = HEX[usize::from(byte >> 4)];
                 *lo = HEX[usize::from(byte & 0x0f)];
             }

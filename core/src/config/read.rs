@@ -22,6 +22,7 @@ use crate::aws_backoff::CapOrder;
 use crate::breaker::{BreakerSnapshot, HostBreaker, SnapshotState};
 use crate::preset::Preset;
 use crate::quota::QuotaConfig;
+use crate::slots::At;
 use crate::throttle::ThrottleConfig;
 
 /// The engine's config from a document, without validation and without applying a `preset`.
@@ -208,7 +209,7 @@ macro_rules! unit_enum {
             fn read(value: &Value) -> Result<Self, Error> {
                 const VARIANTS: &[&str] = &[$($name),+];
                 const VALUES: &[$T] = &[$($T::$variant),+];
-                unit_variant(value, VARIANTS).map(|i| VALUES[i])
+                unit_variant(value, VARIANTS).map(|i| *VALUES.at(i))
             }
         }
     };
@@ -268,7 +269,7 @@ impl Fields {
     ) -> Result<(), Error> {
         let seen = self.set_map(map, skip, set)?;
         match self.missing(seen) {
-            Some(i) => Err(Error::missing_field(self.names[i])),
+            Some(i) => Err(Error::missing_field(self.names.at(i))),
             None => Ok(()),
         }
     }
@@ -339,7 +340,7 @@ impl<T> Shape<T> {
         walk: impl FnOnce(&Fields, &mut SetField<'_>) -> Result<(), Error>,
     ) -> Result<T, Error> {
         let mut out = (self.start)();
-        walk(&self.fields, &mut |i, v| (self.setters[i])(&mut out, v))?;
+        walk(&self.fields, &mut |i, v| (self.setters.at(i))(&mut out, v))?;
         Ok(out)
     }
 }
@@ -362,7 +363,7 @@ impl<T: Shaped> Read for T {
             return Ok(());
         };
         let shape = T::shape();
-        let mut set = |i: usize, v: &Value| (shape.setters[i])(self, v);
+        let mut set = |i: usize, v: &Value| (shape.setters.at(i))(self, v);
         shape.fields.set_map(map, None, &mut set).map(|_| ())
     }
 }

@@ -117,6 +117,7 @@ use crate::breaker::BreakerState;
 use crate::classify::{classify_status, Processed, StatusSet};
 use crate::config::{Config, ConfigError, RequestIds};
 use crate::rng::Rng;
+use crate::slots::Slots;
 use crate::time::{Instant, UnixTime};
 use crate::token::{Token, TokenView};
 use crate::why::Why;
@@ -131,10 +132,10 @@ pub struct Engine {
     retry_statuses: StatusSet,
     backoff: Backoff,
     rng: Rng,
-    hosts: Vec<Host>,
+    hosts: Slots<Host>,
     host_index: HashMap<Arc<str>, u32>,
     last_host: u32,
-    calls: Vec<Option<Call>>,
+    calls: Slots<Option<Call>>,
     free: Vec<u32>,
     next_seq: u32,
     timers: TimerQueue,
@@ -181,10 +182,10 @@ impl Engine {
             retry_statuses: StatusSet::from_list(&config.retry.retry_statuses),
             backoff: Backoff::new(&config.backoff),
             rng: Rng::seeded(seed),
-            hosts: Vec::new(),
+            hosts: Slots::new(),
             host_index: HashMap::new(),
             last_host: 0,
-            calls: Vec::new(),
+            calls: Slots::new(),
             free: Vec::new(),
             next_seq: 0,
             timers: TimerQueue::default(),

@@ -140,16 +140,16 @@ fn asctime(s: &[u8]) -> Option<Date> {
 
 /// `08:49:37`, with the date's fields still to be set.
 fn time(s: &[u8]) -> Option<Date> {
-    if s[2] != b':' || s[5] != b':' {
+    let &[h, hh, b':', m, mm, b':', s, ss] = s else {
         return None;
-    }
+    };
     Some(Date {
         year: 0,
         month: 0,
         day: 0,
-        hour: digits(&s[..2])?,
-        minute: digits(&s[3..5])?,
-        second: digits(&s[6..8])?,
+        hour: digits(&[h, hh])?,
+        minute: digits(&[m, mm])?,
+        second: digits(&[s, ss])?,
         weekday: 0,
     })
 }
