@@ -30,8 +30,8 @@ use resile_core::breaker::{BreakerHold, BreakerSnapshot};
 use resile_core::engine::HostView;
 use resile_core::token::{TokenStore, TokenView};
 use resile_core::{
-    Action, AttemptHeaders, CallId, CallSpec, ControlError, Engine, EventKind, Failure,
-    FallbackStore, FallbackUsed, Instant, Outcome, Stats, UnixTime, Why,
+    Action, AttemptHeaders, CallId, CallSpec, ControlError, Engine, Failure, FallbackStore,
+    FallbackUsed, Instant, Outcome, Stats, UnixTime, Why,
 };
 
 use crate::config::ClientConfig;
@@ -552,10 +552,7 @@ impl Shared {
             // Nothing takes the events: only a call's last one matters, which lets its entry
             // (its sink, which takes nothing either) go.
             st.engine.drain_events(|event| {
-                if let EventKind::CallSucceeded { call, .. }
-                | EventKind::CallFailed { call, .. }
-                | EventKind::CallFellBack { call, .. } = event.kind
-                {
+                if let Some(call) = event.kind.ended_call() {
                     waiters.end(call);
                 }
             });
@@ -564,13 +561,7 @@ impl Shared {
         st.engine.drain_events(|event| {
             let call = event.kind.call().or(cause);
             telemetry::engine_event(event, call.and_then(|c| waiters.sink(c)));
-            if let (
-                Some(call),
-                EventKind::CallSucceeded { .. }
-                | EventKind::CallFailed { .. }
-                | EventKind::CallFellBack { .. },
-            ) = (call, &event.kind)
-            {
+            if let Some(call) = event.kind.ended_call() {
                 waiters.end(call);
             }
             if self.on_event.is_some() {
@@ -938,7 +929,7 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use futures::Stream;
-    use resile_core::Method;
+    use resile_core::{EventKind, Method};
 
     use crate::orders::tests::sink;
     use crate::transport::HintHeaders;

@@ -345,6 +345,18 @@ impl EventKind {
             _ => None,
         }
     }
+
+    /// The call this event ends, if it is a call's last event (it succeeded, failed or fell
+    /// back): what a driver keeps for the call's events can go.
+    #[inline]
+    pub fn ended_call(&self) -> Option<CallId> {
+        match self {
+            EventKind::CallSucceeded { call, .. }
+            | EventKind::CallFailed { call, .. }
+            | EventKind::CallFellBack { call, .. } => Some(*call),
+            _ => None,
+        }
+    }
 }
 
 impl Event {
