@@ -86,11 +86,8 @@ impl StreamingResponse {
     /// # Ok(()) }
     /// ```
     pub fn max_bytes(mut self, limit: u64) -> Result<Self, Error> {
-        let announced = self
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        // As the buffered read asks it (`transport::read_body`): the length hyper read.
+        let announced = self.body.content_length();
         if announced.is_some_and(|n| self.offset.saturating_add(n) > limit) {
             return Err(Error::BodyTooLarge { limit });
         }
