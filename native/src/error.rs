@@ -538,22 +538,35 @@ impl Error {
         match self {
             Error::Walk { cause, .. } => cause.status(),
             Error::Status { status, .. } | Error::Decode { status, .. } => Some(*status),
-            Error::RetriesExhausted {
-                last: LastCause::Status(s),
-                ..
-            } => Some(*s),
-            Error::NotRetried {
-                last: Some(LastCause::Status(s)),
-                ..
-            }
-            | Error::Timeout {
-                last: Some(LastCause::Status(s)),
-                ..
-            }
-            | Error::Unavailable {
-                last: Some(LastCause::Status(s)),
-                ..
-            } => Some(*s),
+            _ => match self.last_cause() {
+                Some(LastCause::Status(s)) => Some(*s),
+                _ => None,
+            },
+        }
+    }
+
+    /// How the call's last attempt ended, for the errors the engine ended a call with after
+    /// an attempt (a status, or a failure below HTTP with its message).
+    ///
+    /// ```
+    /// use resile::{Error, LastCause, Why};
+    ///
+    /// let e = Error::RetriesExhausted {
+    ///     why: Why::MaxAttempts,
+    ///     maybe_processed: false,
+    ///     attempts: 4,
+    ///     last: LastCause::Status(503),
+    /// };
+    /// assert_eq!(e.last_cause(), Some(&LastCause::Status(503)));
+    /// assert_eq!(Error::Cancelled.last_cause(), None);
+    /// ```
+    pub fn last_cause(&self) -> Option<&LastCause> {
+        match self {
+            Error::Walk { cause, .. } => cause.last_cause(),
+            Error::RetriesExhausted { last, .. } => Some(last),
+            Error::NotRetried { last, .. }
+            | Error::Timeout { last, .. }
+            | Error::Unavailable { last, .. } => last.as_ref(),
             _ => None,
         }
     }

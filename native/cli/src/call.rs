@@ -459,13 +459,8 @@ impl Plan {
 /// HTTP/1.x-only server closes it on an HTTP/2 preface (before the request went out, or while
 /// it did).
 fn connection_closed(e: &resile::Error) -> bool {
-    use resile::{Error, LastCause, TransportError};
-    let last = match e {
-        Error::RetriesExhausted { last, .. } => Some(last),
-        Error::NotRetried { last, .. } | Error::Timeout { last, .. } => last.as_ref(),
-        _ => None,
-    };
-    matches!(last, Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
+    use resile::{LastCause, TransportError};
+    matches!(e.last_cause(), Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
         if message.contains("closed") || message.contains("reset"))
 }
 
