@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# redis-server first: the CLI's default features turn on `resile/redis` for the whole workspace,
+# so the fleet tests (which start a redis-server of their own on a loopback port) already run in
+# the workspace's `cargo test` below, not only in the fleet step.
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "redis-server for the fleet tests (Debian's package)"
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+
 step "native: cargo test (core, chaos server, native adapter and CLI, doc tests)"
 cargo test --workspace --exclude resile-bench --exclude resile-wasm
 cargo test -p resile --features reqwest-middleware --test middleware
@@ -28,9 +36,6 @@ cargo test -p resile --features tower,reqwest-middleware,opentelemetry --test to
 cargo test -p resile --features tower,opentelemetry --doc
 
 step "fleet: processes sharing one quota through a real redis-server (feature redis)"
-if ! command -v redis-server >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq redis-server
-fi
 cargo test -p resile --features redis --test fleet
 
 step "crates: cargo package resile-core and resile (what crates.io would get), each built from its package alone"
