@@ -477,9 +477,9 @@ impl Config {
             Some(other) => {
                 return Err(ConfigError::OutOfRange {
                     field: "preset",
-                    // `to_string`, not `Value`'s `Display`: the same compact text, without a
-                    // second (and a pretty) copy of the serializer in the browser build.
-                    value: serde_json::to_string(other).unwrap_or_default(),
+                    // serde_json's compact text, written without its serializer (which
+                    // nothing else in the browser build needs).
+                    value: shown::compact_json(other),
                     expected: crate::preset::NAMES,
                 });
             }

@@ -42,6 +42,84 @@ impl Shown for f64 {
     }
 }
 
+/// `value` as serde_json's `to_string` writes it (compact, keys in the map's order, strings
+/// escaped as serde_json escapes them), for a refused value that is not a scalar (a `preset`
+/// given as an object). Written here so the browser module carries no JSON text serializer:
+/// nothing else there writes JSON text (≈ 2.5 KB raw of serde_json's `Serializer`, its
+/// string escaper and the `Serialize` entries it instantiates).
+pub(crate) fn compact_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value);
+    out
+}
+
+fn write_json(out: &mut String, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => out.push_str(&u.to_string()),
+            (None, Some(i), _) => out.push_str(&i.to_string()),
+            // serde_json writes a non-finite float (which a `Number` never holds) as null.
+            (None, None, Some(f)) if f.is_finite() => {
+                out.push_str(zmij::Buffer::new().format_finite(f))
+            }
+            _ => out.push_str("null"),
+        },
+        Value::String(s) => write_json_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_str(out, key);
+                out.push(':');
+                write_json(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as serde_json escapes it: `"` and `\` backslashed, five control characters
+/// with a short escape (`\b \t \n \f \r`), the other control characters as `\u00XX`,
+/// everything else as is.
+fn write_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\0'..='\u{1f}' => {
+                let b = c as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[b >> 4]));
+                out.push(char::from(HEX[b & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// A finite float's shortest round-trip digits: `0.d₁d₂… × 10^point`, negative or not.
 struct Decimal {
     negative: bool,
@@ -168,7 +246,7 @@ fn exactly(value: f64, d: u64, q: i32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Decimal, Shown};
+    use super::{compact_json, Decimal, Shown};
     use crate::rng::{RandomSource, Rng};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -193,6 +271,37 @@ mod tests {
         assert_eq!(f64::NEG_INFINITY.shown(), "-inf");
         assert_eq!(f64::NAN.shown(), "NaN");
         assert_eq!((-0.0f64).shown(), "-0");
+    }
+
+    #[test]
+    fn compact_json_is_what_serde_json_writes() {
+        use serde_json::json;
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(-7),
+            json!(2.5),
+            json!(-0.0),
+            json!(1e300),
+            json!(5e-324),
+            json!(0.1),
+            json!(1.0),
+            json!(""),
+            json!(controls),
+            json!("quote \" backslash \\ slash / del \u{7f} é \u{2028} 😀"),
+            json!([]),
+            json!({}),
+            json!([1, [2, [3, {}]], "x", null]),
+            json!({"name": "aws-standard", "b": {"c": [true, 1.5, {"d\n": "e\t"}]}, "a": -1}),
+        ];
+        for value in values {
+            assert_eq!(compact_json(&value), serde_json::to_string(&value).unwrap());
+        }
     }
 
     /// The text `f64`'s own `Display` and `LowerExp` give, for floats spread over every exponent
