@@ -16,7 +16,7 @@
 //! every driver asks after every input, reads one field instead of both fronts.
 
 use core::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use crate::time::Instant;
 
@@ -42,11 +42,71 @@ impl PartialOrd for TimerKey {
 
 type Entry = (Instant, TimerKey);
 
+/// Entries pushed in order, oldest first: a `Vec` read from a cursor (`entries[head..]`).
+///
+/// A `VecDeque`'s pop wraps its head around its capacity, at every pop; here a pop moves the
+/// cursor, and the spent front goes when the FIFO empties (the common case: every deadline
+/// popped or pruned) or, when a push finds the `Vec` full, if it is at least half of what is
+/// held (else the `Vec` grows), so each entry is moved at most once for that, and the `Vec`
+/// grows only when more than half of it is queued: its capacity stays under four times the
+/// most entries ever queued at once.
+#[derive(Debug, Default)]
+struct Fifo {
+    entries: Vec<Entry>,
+    /// The first entry still queued; `entries` is empty when it reaches the end.
+    head: usize,
+}
+
+impl Fifo {
+    #[inline(always)]
+    fn front(&self) -> Option<&Entry> {
+        self.entries.get(self.head)
+    }
+
+    /// The newest entry (the spent front is empty whenever nothing is queued).
+    #[inline(always)]
+    fn back(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+
+    #[inline(always)]
+    fn push_back(&mut self, entry: Entry) {
+        if self.entries.len() == self.entries.capacity() {
+            self.make_room();
+        }
+        self.entries.push(entry);
+    }
+
+    /// The `Vec` is full: drops the spent front if it is at least half of it.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) {
+        if self.head > 0 && self.head * 2 >= self.entries.len() {
+            self.entries.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) {
+        self.head += 1;
+        if self.head >= self.entries.len() {
+            self.entries.clear();
+            self.head = 0;
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len() - self.head
+    }
+}
+
 /// Deadlines, earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
     /// Entries pushed in order: each no earlier than the one before.
-    fifo: VecDeque<Entry>,
+    fifo: Fifo,
     /// Entries that came out of order.
     heap: BinaryHeap<Reverse<Entry>>,
     /// The earliest entry's instant, live or not: what [`TimerQueue::front`] would say.
@@ -87,9 +147,7 @@ impl TimerQueue {
 
     fn pop_front(&mut self, front: Front) {
         match front {
-            Front::Fifo => {
-                self.fifo.pop_front();
-            }
+            Front::Fifo => self.fifo.pop_front(),
             Front::Heap => {
                 self.heap.pop();
             }
@@ -169,6 +227,40 @@ mod tests {
         assert_eq!(q.pop_due(at(19)), None);
         assert_eq!(q.pop_due(at(20)), Some((at(20), b)));
         assert_eq!(q.next(), None);
+    }
+
+    #[test]
+    fn the_fifo_keeps_its_order_and_bounds_its_spent_front() {
+        let mut f = Fifo::default();
+        let key = |seq| TimerKey { slot: 0, seq };
+        let (mut pushed, mut popped) = (0u32, 0u32);
+        // Three in, two out, over and over: the spent front goes at a full `Vec`'s push.
+        for _ in 0..1_000 {
+            for _ in 0..3 {
+                f.push_back((at(u64::from(pushed)), key(pushed)));
+                pushed += 1;
+            }
+            for _ in 0..2 {
+                assert_eq!(f.front(), Some(&(at(u64::from(popped)), key(popped))));
+                f.pop_front();
+                popped += 1;
+            }
+            assert_eq!(
+                f.back(),
+                Some(&(at(u64::from(pushed - 1)), key(pushed - 1)))
+            );
+            let cap = f.entries.capacity();
+            assert!(
+                cap < 4 * f.len().max(1) + 4,
+                "capacity {cap} for {}",
+                f.len()
+            );
+        }
+        while f.front().is_some() {
+            f.pop_front();
+            popped += 1;
+        }
+        assert_eq!((popped, f.len(), f.head, f.back()), (pushed, 0, 0, None));
     }
 
     #[test]
