@@ -460,11 +460,12 @@ impl Plan {
 
 /// Whether the call's last attempt ended with its connection closed or reset, as an
 /// HTTP/1.x-only server closes it on an HTTP/2 preface (before the request went out, or while
-/// it did).
+/// it did; or, on a loaded machine, before hyper handed it the request: "connection was not
+/// ready").
 fn connection_closed(e: &resile::Error) -> bool {
     use resile::{LastCause, TransportError};
-    matches!(e.last_cause(), Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
-        if message.contains("closed") || message.contains("reset"))
+    matches!(e.last_cause(), Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset | TransportError::Other, message })
+        if message.contains("closed") || message.contains("reset") || message.contains("connection was not ready"))
 }
 
 /// When the call's last attempt could not connect (or resolve a name) and `url` goes through a
