@@ -431,9 +431,9 @@ impl Plan {
         redact_url(url, &self.redact)
     }
 
-    /// An error's line, with URLs redacted by the configured list too (the error's own
-    /// `Display` knows only the built-in one), wherever they appear in it.
-    pub fn describe(&self, e: &resile::Error) -> String {
+    /// An error's line for a call to `url`, with URLs redacted by the configured list too (the
+    /// error's own `Display` knows only the built-in one), wherever they appear in it.
+    pub fn describe(&self, e: &resile::Error, url: &str) -> String {
         match e {
             resile::Error::InvalidUrl { url, message } => {
                 format!("invalid URL `{}`: {message}", self.shown(url))
@@ -449,6 +449,9 @@ impl Plan {
                          closes or resets the connection so; try without it)",
                     );
                 }
+                if let Some(note) = unreached_proxy(other, url) {
+                    line.push_str(&note);
+                }
                 line
             }
         }
@@ -457,11 +460,37 @@ impl Plan {
 
 /// Whether the call's last attempt ended with its connection closed or reset, as an
 /// HTTP/1.x-only server closes it on an HTTP/2 preface (before the request went out, or while
-/// it did).
+/// it did; or, on a loaded machine, before hyper handed it the request: "connection was not
+/// ready").
 fn connection_closed(e: &resile::Error) -> bool {
     use resile::{LastCause, TransportError};
-    matches!(e.last_cause(), Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset, message })
-        if message.contains("closed") || message.contains("reset"))
+    matches!(e.last_cause(), Some(LastCause::Transport { kind: TransportError::Connect | TransportError::Reset | TransportError::Other, message })
+        if message.contains("closed") || message.contains("reset") || message.contains("connection was not ready"))
+}
+
+/// When the call's last attempt could not connect (or resolve a name) and `url` goes through a
+/// proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, minus `NO_PROXY`, as
+/// reqwest reads them): a note naming the proxy, which is then what could not be reached, since
+/// the error itself does not say so. The proxy's credentials are not in its URI.
+fn unreached_proxy(e: &resile::Error, url: &str) -> Option<String> {
+    use resile::{LastCause, TransportError};
+    if !matches!(
+        e.last_cause(),
+        Some(LastCause::Transport {
+            kind: TransportError::Connect | TransportError::Dns,
+            ..
+        })
+    ) {
+        return None;
+    }
+    let uri: http::Uri = url.parse().ok()?;
+    let proxy = hyper_util::client::proxy::matcher::Matcher::from_system().intercept(&uri)?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    Some(format!(
+        " (through the proxy {} from the environment: HTTP_PROXY, HTTPS_PROXY or ALL_PROXY; \
+         it is the proxy that could not be reached; NO_PROXY={host} goes direct)",
+        proxy.uri()
+    ))
 }
 
 type Sink = Arc<Mutex<Option<BufWriter<File>>>>;
@@ -571,7 +600,7 @@ async fn single(client: &resile::Client, args: &CallArgs, plan: &Plan) -> Result
     let response = match plan.request(client, url).send().await {
         Ok(response) => response,
         Err(e) => {
-            let mut line = plan.describe(&e);
+            let mut line = plan.describe(&e, url);
             if matches!(e, resile::Error::BodyTooLarge { .. })
                 && plan.method == Method::GET
                 && plan.max_filesize.is_none()

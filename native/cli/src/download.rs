@@ -25,7 +25,7 @@ pub async fn to_file(
     let path = out.path().display().to_string();
     let write_failed =
         |e: std::io::Error| (Exit::Other, format!("cannot write the body to {path}: {e}"));
-    let failed = |e: resile::Error| (for_error(&e), plan.describe(&e));
+    let failed = |e: resile::Error| (for_error(&e), plan.describe(&e, url));
     let mut download = plan
         .request(client, url)
         .send_download()

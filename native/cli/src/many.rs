@@ -50,7 +50,7 @@ async fn one(client: &Client, plan: &Plan, index: usize, url: &str) -> (Record, 
                 bytes: None,
                 error: Some(error_kind(&e)),
                 why: e.why(),
-                message: Some(plan.describe(&e)),
+                message: Some(plan.describe(&e, url)),
             };
             (record, for_error(&e))
         }

@@ -51,10 +51,15 @@ pub async fn paginate(
                     );
                 }
                 return Err(match &e {
-                    resile::Error::Walk { cause, .. } => (for_error(cause), plan.describe(&e)),
+                    resile::Error::Walk { cause, .. } => {
+                        (for_error(cause), plan.describe(&e, &plan.urls[0]))
+                    }
                     other => (
                         for_error(other),
-                        format!("after {count} item(s): {}", plan.describe(&e)),
+                        format!(
+                            "after {count} item(s): {}",
+                            plan.describe(&e, &plan.urls[0])
+                        ),
                     ),
                 });
             }

@@ -158,3 +158,63 @@ fn output_to_dev_null_is_written_not_truncated() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+/// A proxy from the environment that refuses: the error names the proxy (not its password),
+/// since the connection that failed was to it, not to the server the URL names.
+#[test]
+fn a_proxy_from_the_environment_that_refuses_is_named_in_the_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let server = server();
+    let url = format!("{}/status/200", server.url());
+    let run = |no_proxy: &str| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("resile"));
+        for name in [
+            "RESILE_CONFIG",
+            "ALL_PROXY",
+            "all_proxy",
+            "https_proxy",
+            "http_proxy",
+        ] {
+            cmd.env_remove(name);
+        }
+        let out = cmd
+            .args(["get", &url, "--retries", "0"])
+            .env(
+                "HTTP_PROXY",
+                format!("http://user:hunter2@127.0.0.1:{closed}"),
+            )
+            .env("NO_PROXY", no_proxy)
+            .env("no_proxy", no_proxy)
+            .stdin(Stdio::null())
+            .output()
+            .expect("resile runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run("");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("connection failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("through the proxy http://127.0.0.1:{closed}/")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("NO_PROXY=127.0.0.1 goes direct"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    // With the proxy bypassed, the server answers.
+    let (code, stderr) = run("127.0.0.1");
+    assert_eq!(code, Some(0), "{stderr}");
+    // A server that refuses without a proxy in the way: no note.
+    let direct = format!("http://127.0.0.1:{closed}/");
+    let out = resile(&["get", &direct, "--retries", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("proxy"), "{stderr}");
+}

@@ -10,13 +10,16 @@
 //!
 //! The connection is redis-rs's tokio `ConnectionManager` (one multiplexed connection, shared
 //! by every call, reconnecting in the background), opened on first use so that a client builds
-//! and works while Redis is down. The store never decides: the engine waits for an answer at
+//! and works while Redis is down. It is opened after one plain dial: the manager retries every
+//! failure alike, so a wrong password or a listener that is not Redis would read as a store
+//! that did not answer in time; the dial reports those as [`StoreProblem::Rejected`] (and a
+//! refused port as [`StoreProblem::Unreachable`]) at once. The store never decides: the engine waits for an answer at
 //! most `fleet.answer_within_ms` on its own timer and falls back to its local share.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::{AsyncConnectionConfig, RedisError, Script};
 use tokio::sync::OnceCell;
 
 use resile_core::fleet::{Reservation, SharedLimit, SharedUpdate, StoreProblem};
@@ -27,6 +30,10 @@ use crate::error::Error;
 /// The longest a store task lives (connecting included). The engine gives up much earlier
 /// (`fleet.answer_within_ms`); this only bounds the task.
 const TASK_LIMIT: Duration = Duration::from_secs(1);
+
+/// The connect and response bound of one dial (the plain one first, then each of the
+/// manager's).
+const DIAL_LIMIT: Duration = Duration::from_millis(250);
 
 /// The fleet's Redis: a lazily opened connection and the script.
 pub(crate) struct RedisStore {
@@ -86,13 +93,25 @@ impl RedisStore {
 
     async fn connection(&self) -> Result<ConnectionManager, RedisError> {
         self.conn
-            .get_or_try_init(|| {
+            .get_or_try_init(|| async {
+                // One plain dial first, its failure returned as it is: the manager retries
+                // every failure alike (a wrong password, a listener that does not speak Redis, a
+                // refused port) until the task's limit reads it as a timeout. The next
+                // reservation dials again.
+                let dial = AsyncConnectionConfig::new()
+                    .set_connection_timeout(DIAL_LIMIT)
+                    .set_response_timeout(DIAL_LIMIT);
+                drop(
+                    self.client
+                        .get_multiplexed_async_connection_with_config(&dial)
+                        .await?,
+                );
                 let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_millis(250))
-                    .set_response_timeout(Duration::from_millis(250))
+                    .set_connection_timeout(DIAL_LIMIT)
+                    .set_response_timeout(DIAL_LIMIT)
                     .set_number_of_retries(2)
                     .set_max_delay(200);
-                ConnectionManager::new_with_config(self.client.clone(), config)
+                ConnectionManager::new_with_config(self.client.clone(), config).await
             })
             .await
             .cloned()
@@ -178,5 +197,75 @@ impl RedisStore {
             }
             Err(_) => tracing::debug!(target: "resile", op, "fleet store update timed out"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resile_chaos::redis::RedisServer;
+
+    async fn ask(url: &str) -> Reservation {
+        let store = RedisStore::new(url, "t").expect("a Redis URL");
+        store.reserve("h", None, Duration::from_millis(10)).await
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_rejected_not_a_timeout() {
+        let redis = RedisServer::start();
+        let admin = redis::Client::open(redis.url()).expect("the URL");
+        let mut conn = admin
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis answers");
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("right")
+            .query_async(&mut conn)
+            .await
+            .expect("a password is set");
+        let wrong = format!("redis://:wrong@127.0.0.1:{}/", redis.port);
+        assert_eq!(
+            ask(&wrong).await,
+            Reservation::Unavailable(StoreProblem::Rejected)
+        );
+        let right = format!("redis://:right@127.0.0.1:{}/", redis.port);
+        assert_eq!(ask(&right).await, Reservation::Admitted);
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_is_not_redis_is_rejected_not_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        let server = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                open.push(socket);
+            }
+        });
+        assert_eq!(
+            ask(&format!("redis://127.0.0.1:{port}/")).await,
+            Reservation::Unavailable(StoreProblem::Rejected)
+        );
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        assert_eq!(
+            ask(&format!("redis://127.0.0.1:{port}/")).await,
+            Reservation::Unavailable(StoreProblem::Unreachable)
+        );
     }
 }
