@@ -348,6 +348,29 @@ impl Error {
         }
     }
 
+    /// The same error, its last cause's message filled with `message` where the cause is a
+    /// transport failure of `kind` that came without one: a download's break, which the
+    /// engine was told of by kind only, so that giving up on it still says what broke.
+    pub(crate) fn with_break_message(mut self, kind: TransportError, message: &str) -> Error {
+        let last = match &mut self {
+            Error::Timeout { last, .. }
+            | Error::Unavailable { last, .. }
+            | Error::NotRetried { last, .. } => last.as_mut(),
+            Error::RetriesExhausted { last, .. } => Some(last),
+            _ => None,
+        };
+        if let Some(LastCause::Transport {
+            kind: k,
+            message: m,
+        }) = last
+        {
+            if *k == kind && m.is_empty() {
+                *m = message.to_string();
+            }
+        }
+        self
+    }
+
     pub(crate) fn from_failure(f: Failure, cx: FailureContext<'_>) -> Error {
         let last = f
             .last

@@ -163,17 +163,18 @@ impl Resumer {
         self.call.read();
     }
 
-    /// The body broke with `broke`: the call's next attempt for the rest, and what its answer
+    /// The body broke with `broke` (`message`: what the HTTP stack said): the call's next attempt for the rest, and what its answer
     /// means. `Continue` and `Restart` come with the new answer; otherwise the call ends.
     pub(crate) async fn take_up(
         &mut self,
         broke: TransportError,
+        message: &str,
     ) -> Result<(StreamingResponse, Verdict), Error> {
         let taken = self.next_attempt(broke).await;
         if taken.is_err() {
             self.call.give_up();
         }
-        taken
+        taken.map_err(|e| e.with_break_message(broke, message))
     }
 
     async fn next_attempt(

@@ -195,8 +195,9 @@ impl StreamingResponse {
                     message: crate::transport::error_text(&broke),
                 });
             };
-            tracing::debug!(target: "resile", offset = self.offset, error = %crate::transport::error_text(&broke), "the body broke; taking it up");
-            let (next, verdict) = resumer.take_up(kind).await?;
+            let message = crate::transport::error_text(&broke);
+            tracing::debug!(target: "resile", offset = self.offset, error = %message, "the body broke; taking it up");
+            let (next, verdict) = resumer.take_up(kind, &message).await?;
             self.body = next.body;
             match verdict {
                 Verdict::Restart { discard, why } => {

@@ -280,6 +280,14 @@ async fn resumes_count_against_the_calls_attempts() {
         matches!(&e, Error::RetriesExhausted { attempts: 2, .. }),
         "{e:?}"
     );
+    // Giving up on a break still says what broke, in the HTTP stack's words.
+    match &e {
+        Error::RetriesExhausted {
+            last: resile::LastCause::Transport { message, .. },
+            ..
+        } => assert!(!message.is_empty(), "{e:?}"),
+        other => panic!("the last cause is the break: {other:?}"),
+    }
     assert_eq!(server.state().transfer_log("budget").unwrap().requests, 2);
 }
 

@@ -46,10 +46,29 @@ pub async fn to_file(
     } else {
         0
     };
-    let received = copy(&mut download, file, start, sink)
+    let mut received = 0;
+    copy(&mut download, file, start, sink, &mut received)
         .await
         .map_err(|e| match e {
-            Copy::Read(e) => failed(e),
+            // What was written stays (as curl leaves it), and the line says it is not the
+            // whole body, so that the file is not taken for the answer.
+            Copy::Read(e) => {
+                let (exit, message) = failed(e);
+                let expected = download
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .map(|len| format!(" of its {len}"))
+                    .unwrap_or_default();
+                let _ = file.flush();
+                (
+                    exit,
+                    format!(
+                        "{message}; {path} is incomplete: it holds the body's first \
+                         {received}{expected} byte(s)"
+                    ),
+                )
+            }
             Copy::Write(e) => write_failed(e),
         })?;
     file.flush().map_err(write_failed)?;
@@ -66,19 +85,20 @@ enum Copy {
 
 /// Writes every piece where it belongs (the body starts at `start` in the file); a restart
 /// cuts a regular file back to `start`, goes on writing to a device, and fails a FIFO's write
-/// rather than hand its reader two starts of the body. The body's length.
+/// rather than hand its reader two starts of the body. `len`: the body's length written so
+/// far (the whole body's once this returns `Ok`).
 async fn copy(
     download: &mut StreamingResponse,
     file: &mut File,
     start: u64,
     sink: Sink,
-) -> Result<u64, Copy> {
-    let mut len = 0u64;
+    len: &mut u64,
+) -> Result<(), Copy> {
     while let Some(piece) = download.piece().await.map_err(Copy::Read)? {
         match piece {
             Piece::Bytes { bytes, .. } => {
                 file.write_all(&bytes).map_err(Copy::Write)?;
-                len += bytes.len() as u64;
+                *len += bytes.len() as u64;
             }
             Piece::Restart { .. } if sink == Sink::Stream => {
                 return Err(Copy::Write(std::io::Error::other(
@@ -86,11 +106,11 @@ async fn copy(
                      (a pipe, not a file)",
                 )))
             }
-            Piece::Restart { .. } if sink == Sink::Device => len = 0,
+            Piece::Restart { .. } if sink == Sink::Device => *len = 0,
             Piece::Restart { .. } => {
                 file.set_len(start).map_err(Copy::Write)?;
                 file.seek(SeekFrom::Start(start)).map_err(Copy::Write)?;
-                len = 0;
+                *len = 0;
             }
             // A kind of piece this command does not know: stop rather than guess.
             other => {
@@ -100,5 +120,5 @@ async fn copy(
             }
         }
     }
-    Ok(len)
+    Ok(())
 }

@@ -182,3 +182,32 @@ fn max_filesize_refuses_a_longer_content_length_before_the_file_is_touched() {
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn a_body_that_keeps_breaking_says_why_and_that_the_file_is_incomplete() {
+    let s = server();
+    let path = tempdir().join("cut.bin");
+    let url = format!("{}/truncate?len=1000&send=400", s.url());
+    let o = resile(&["get", &url, "--retries", "1", "-o", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    one_clear_line(&o);
+    let err = stderr(&o);
+    // The break's own words, as on stdout, and what the file holds.
+    assert!(err.contains("response body truncated ("), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} is incomplete: it holds the body's first 400 of its 1000 byte(s)",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 400);
+    // Without -o the same break reads the same.
+    let o = resile(&["get", &url, "--retries", "1"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("response body truncated ("),
+        "{}",
+        stderr(&o)
+    );
+}
