@@ -253,6 +253,8 @@ pub struct Plan {
     pub max_filesize: Option<u64>,
     /// `--http2-prior-knowledge`.
     pub h2c: bool,
+    /// The config file's `base_url`, which relative URLs are resolved against.
+    pub base_url: Option<reqwest::Url>,
 }
 
 /// One call, or a run of many.
@@ -385,6 +387,7 @@ impl Plan {
             redact: Vec::new(),
             max_filesize: args.max_filesize,
             h2c: args.http2_prior_knowledge,
+            base_url: None,
         })
     }
 
@@ -449,7 +452,12 @@ impl Plan {
                          closes or resets the connection so; try without it)",
                     );
                 }
-                if let Some(note) = unreached_proxy(other, url) {
+                let absolute = match (reqwest::Url::parse(url), &self.base_url) {
+                    (Ok(absolute), _) => Some(absolute),
+                    (Err(_), Some(base)) => base.join(url).ok(),
+                    (Err(_), None) => None,
+                };
+                if let Some(note) = absolute.and_then(|u| unreached_proxy(other, u.as_str())) {
                     line.push_str(&note);
                 }
                 line
@@ -499,6 +507,10 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
     let mut plan = Plan::new(method, &args)?;
     let config = settings::client_config(&args, &plan.headers)?;
     plan.redact = config.redact_query_params.clone();
+    plan.base_url = config
+        .base_url
+        .as_deref()
+        .and_then(|b| reqwest::Url::parse(b).ok());
     let style = args
         .paginate
         .as_deref()

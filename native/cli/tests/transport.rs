@@ -169,7 +169,9 @@ fn a_proxy_from_the_environment_that_refuses_is_named_in_the_error() {
         .expect("a free port");
     let server = server();
     let url = format!("{}/status/200", server.url());
-    let run = |no_proxy: &str| {
+    let config = common::tempdir().join("base.toml");
+    std::fs::write(&config, format!("base_url = \"{}/\"\n", server.url())).unwrap();
+    let run_with = |no_proxy: &str, target: &str, config: Option<&std::path::Path>| {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("resile"));
         for name in [
             "RESILE_CONFIG",
@@ -180,8 +182,11 @@ fn a_proxy_from_the_environment_that_refuses_is_named_in_the_error() {
         ] {
             cmd.env_remove(name);
         }
+        cmd.args(["get", target, "--retries", "0"]);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
         let out = cmd
-            .args(["get", &url, "--retries", "0"])
             .env(
                 "HTTP_PROXY",
                 format!("http://user:hunter2@127.0.0.1:{closed}"),
@@ -196,6 +201,14 @@ fn a_proxy_from_the_environment_that_refuses_is_named_in_the_error() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let run = |no_proxy: &str| run_with(no_proxy, &url, None);
+    // A URL relative to the config's base_url goes through the same proxy, and says so.
+    let (code, stderr) = run_with("", "status/200", Some(&config));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("through the proxy http://127.0.0.1:{closed}/")),
+        "{stderr}"
+    );
     let (code, stderr) = run("");
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("connection failed"), "{stderr}");
