@@ -35,10 +35,18 @@ const TASK_LIMIT: Duration = Duration::from_secs(1);
 /// manager's).
 const DIAL_LIMIT: Duration = Duration::from_millis(250);
 
+/// How long a dial that failed answers for the next ones: for that long every reservation is
+/// answered with the same problem at once instead of dialing again (a wrong password, a
+/// listener that is not Redis or a host that is down is not asked once per call of every
+/// instance).
+const REDIAL_AFTER: Duration = Duration::from_millis(500);
+
 /// The fleet's Redis: a lazily opened connection and the script.
 pub(crate) struct RedisStore {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
+    /// The last failed dial (before the connection opened), and when it failed.
+    failed: std::sync::Mutex<Option<(std::time::Instant, StoreProblem)>>,
     script: Script,
     prefix: String,
 }
@@ -86,6 +94,7 @@ impl RedisStore {
         Ok(RedisStore {
             client,
             conn: OnceCell::new(),
+            failed: std::sync::Mutex::new(None),
             script: Script::new(include_str!("fleet.lua")),
             prefix: name.to_string(),
         })
@@ -96,8 +105,9 @@ impl RedisStore {
             .get_or_try_init(|| async {
                 // One plain dial first, its failure returned as it is: the manager retries
                 // every failure alike (a wrong password, a listener that does not speak Redis, a
-                // refused port) until the task's limit reads it as a timeout. The next
-                // reservation dials again.
+                // refused port) until the task's limit reads it as a timeout. The
+                // reservations of the next `REDIAL_AFTER` are answered with its problem; the
+                // one after dials again.
                 let dial = AsyncConnectionConfig::new()
                     .set_connection_timeout(DIAL_LIMIT)
                     .set_response_timeout(DIAL_LIMIT);
@@ -125,8 +135,23 @@ impl RedisStore {
         }
     }
 
+    /// The problem of a dial that failed less than `REDIAL_AFTER` ago, while no connection is
+    /// open.
+    fn holding_off(&self) -> Option<StoreProblem> {
+        if self.conn.initialized() {
+            return None;
+        }
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed
+            .filter(|(at, _)| at.elapsed() < REDIAL_AFTER)
+            .map(|(_, problem)| problem)
+    }
+
     async fn run(&self, host: &str, args: &[u64], op: &str) -> Result<[i64; 3], RedisError> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.connection().await.inspect_err(|e| {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            *failed = Some((std::time::Instant::now(), problem(e)));
+        })?;
         let base = format!("{}:{{{host}}}", self.prefix);
         let mut invocation = self.script.prepare_invoke();
         for key in ["tat", "hold", "brk", "lim"] {
@@ -153,6 +178,9 @@ impl RedisStore {
         limit: Option<SharedLimit>,
         max_wait: Duration,
     ) -> Reservation {
+        if let Some(problem) = self.holding_off() {
+            return Reservation::Unavailable(problem);
+        }
         let (interval, burst) = limit.map_or((0, 0), |l| (micros(l.interval).max(1), l.burst));
         let args = [interval, u64::from(burst), micros(max_wait)];
         let reply = tokio::time::timeout(TASK_LIMIT, self.run(host, &args, "reserve")).await;
@@ -190,6 +218,10 @@ impl RedisStore {
             ),
             _ => return,
         };
+        if self.holding_off().is_some() {
+            tracing::debug!(target: "resile", op, "fleet store update skipped: the store failed just now");
+            return;
+        }
         match tokio::time::timeout(TASK_LIMIT, self.run(host, &args, op)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -240,20 +272,42 @@ mod tests {
             .await
             .expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
+        let dials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = dials.clone();
         let server = tokio::spawn(async move {
             let mut open = Vec::new();
             while let Ok((mut socket, _)) = listener.accept().await {
                 use tokio::io::AsyncWriteExt;
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let _ = socket
                     .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
                     .await;
                 open.push(socket);
             }
         });
+        let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"), "t").expect("a URL");
+        let reserve = || store.reserve("h", None, Duration::from_millis(10));
         assert_eq!(
-            ask(&format!("redis://127.0.0.1:{port}/")).await,
+            reserve().await,
             Reservation::Unavailable(StoreProblem::Rejected)
         );
+        let after_one = dials.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(after_one >= 1);
+        // The next reservations, right after, get the same answer without another dial; once
+        // `REDIAL_AFTER` has passed, the store dials again.
+        for _ in 0..5 {
+            assert_eq!(
+                reserve().await,
+                Reservation::Unavailable(StoreProblem::Rejected)
+            );
+        }
+        assert_eq!(dials.load(std::sync::atomic::Ordering::SeqCst), after_one);
+        tokio::time::sleep(REDIAL_AFTER + Duration::from_millis(50)).await;
+        assert_eq!(
+            reserve().await,
+            Reservation::Unavailable(StoreProblem::Rejected)
+        );
+        assert!(dials.load(std::sync::atomic::Ordering::SeqCst) > after_one);
         server.abort();
     }
 
