@@ -369,6 +369,12 @@ impl Client {
         Client::builder().config(config).build()
     }
 
+    /// The base URL relative request URLs are joined to, as the client holds it (http or
+    /// https, its path ending in `/`), or `None` without `base_url`.
+    pub fn base_url(&self) -> Option<&Url> {
+        self.shared.base_url.as_ref()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &ClientConfig {
         &self.shared.config

@@ -253,7 +253,8 @@ pub struct Plan {
     pub max_filesize: Option<u64>,
     /// `--http2-prior-knowledge`.
     pub h2c: bool,
-    /// The config file's `base_url`, which relative URLs are resolved against.
+    /// The client's base URL (the config file's `base_url`, as the client holds it), which
+    /// relative URLs are resolved against.
     pub base_url: Option<reqwest::Url>,
 }
 
@@ -507,10 +508,6 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
     let mut plan = Plan::new(method, &args)?;
     let config = settings::client_config(&args, &plan.headers)?;
     plan.redact = config.redact_query_params.clone();
-    plan.base_url = config
-        .base_url
-        .as_deref()
-        .and_then(|b| reqwest::Url::parse(b).ok());
     let style = args
         .paginate
         .as_deref()
@@ -572,6 +569,7 @@ pub async fn run(method: Method, args: CallArgs) -> Result<Exit, Failed> {
     let client = builder
         .build()
         .map_err(|e| (for_error(&e), e.to_string()))?;
+    plan.base_url = client.base_url().cloned();
 
     let work = async {
         match (style, plan.shape) {

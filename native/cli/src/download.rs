@@ -60,7 +60,6 @@ pub async fn to_file(
                     .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
                     .map(|len| format!(" of its {len}"))
                     .unwrap_or_default();
-                let _ = file.flush();
                 (
                     exit,
                     format!(
