@@ -381,7 +381,10 @@ impl RequestBuilder {
     /// the breaker, waits its backoff, carries the call's `X-Request-ID`, and the call's
     /// deadline (`retry.deadline_ms`, or [`RequestBuilder::deadline`], from the first attempt)
     /// still holds: a body that breaks after it has passed ends the download with
-    /// [`Error::Timeout`].
+    /// [`Error::Timeout`]. A body that stalls, its connection open and silent for as long as an
+    /// attempt may take (`retry.attempt_timeout_ms`; the client's `read_timeout` instead, when
+    /// it sets one), is taken up the same way, as a break of kind
+    /// [`resile_core::TransportError::Timeout`].
     ///
     /// The bytes handed over always belong to one version of the resource. A server that
     /// answers the range request with the whole body (it ignores `Range`, or the resource

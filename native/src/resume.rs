@@ -17,6 +17,7 @@ use resile_core::resume::{Download, Plan, RestartWhy, Verdict};
 use resile_core::TransportError;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use resile_core::CallId;
 
@@ -61,6 +62,8 @@ pub(crate) struct Resumer {
     options: CallOptions,
     download: Download,
     call: OpenCall,
+    /// The longest the body may send nothing before it is taken up as broken.
+    idle: Option<Duration>,
 }
 
 /// The download's call, open on the engine while its body is read: read to its end it
@@ -140,6 +143,17 @@ pub(crate) async fn download(
         return Ok(response);
     }
     let download = Download::start(&Head(response.headers()));
+    // A body that stalls is taken up like one that broke, after as long as an attempt may
+    // take; a `read_timeout` of the client's bounds every read itself (its error is a break).
+    let config = &client.shared.config;
+    let idle = match config.read_timeout_ms {
+        Some(_) => None,
+        None => config
+            .engine
+            .retry
+            .attempt_timeout_ms
+            .map(Duration::from_millis),
+    };
     Ok(response.resumable(Box::new(Resumer {
         client,
         method,
@@ -149,6 +163,7 @@ pub(crate) async fn download(
         options,
         download,
         call,
+        idle,
     })))
 }
 
@@ -156,6 +171,12 @@ impl Resumer {
     /// `n` more bytes were handed to the caller.
     pub(crate) fn delivered(&mut self, n: usize) {
         self.download.delivered(n as u64);
+    }
+
+    /// How long the body may send nothing before it is taken up as broken (`None`: no limit
+    /// of the download's own).
+    pub(crate) fn idle(&self) -> Option<Duration> {
+        self.idle
     }
 
     /// The body was read to its end: the call succeeds.

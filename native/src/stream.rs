@@ -162,8 +162,14 @@ impl StreamingResponse {
     /// ```
     pub async fn piece(&mut self) -> Result<Option<Piece>, Error> {
         loop {
-            let broke = match self.body.chunk().await {
-                Ok(Some(bytes)) => {
+            let idle = self.resume.as_ref().and_then(|r| r.idle());
+            let read = match idle {
+                // A download's body that stalls is taken up as one that broke.
+                Some(idle) => tokio::time::timeout(idle, self.body.chunk()).await.ok(),
+                None => Some(self.body.chunk().await),
+            };
+            let (kind, message) = match read {
+                Some(Ok(Some(bytes))) => {
                     let offset = self.offset;
                     let end = offset.saturating_add(bytes.len() as u64);
                     if let Some(limit) = self.limit.filter(|&limit| end > limit) {
@@ -180,22 +186,21 @@ impl StreamingResponse {
                     }
                     return Ok(Some(Piece::Bytes { offset, bytes }));
                 }
-                Ok(None) => {
+                Some(Ok(None)) => {
                     if let Some(r) = self.resume.as_mut() {
                         r.finished();
                     }
                     return Ok(None);
                 }
-                Err(e) => e,
+                Some(Err(broke)) => (classify_error(&broke), crate::transport::error_text(&broke)),
+                None => (
+                    TransportError::Timeout,
+                    stalled(idle.unwrap_or_default(), self.offset),
+                ),
             };
-            let kind = classify_error(&broke);
             let Some(resumer) = self.resume.as_mut() else {
-                return Err(Error::Transport {
-                    kind,
-                    message: crate::transport::error_text(&broke),
-                });
+                return Err(Error::Transport { kind, message });
             };
-            let message = crate::transport::error_text(&broke);
             tracing::debug!(target: "resile", offset = self.offset, error = %message, "the body broke; taking it up");
             let (next, verdict) = resumer.take_up(kind, &message).await?;
             self.body = next.body;
@@ -209,4 +214,10 @@ impl StreamingResponse {
             }
         }
     }
+}
+
+/// What a download's body that sent nothing for `idle` says when it is taken up.
+fn stalled(idle: std::time::Duration, offset: u64) -> String {
+    let ms = idle.as_millis();
+    format!("the body stalled: no byte for {ms} ms after its first {offset} byte(s)")
 }

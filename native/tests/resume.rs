@@ -291,6 +291,82 @@ async fn resumes_count_against_the_calls_attempts() {
     assert_eq!(server.state().transfer_log("budget").unwrap().requests, 2);
 }
 
+/// A server that goes silent part-way and keeps the connection open: the download takes the
+/// body up from the last byte after an attempt's time without a byte, as it does a break,
+/// instead of waiting for the server (it would hold the connection two minutes here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_is_taken_up_where_it_stopped() {
+    let server = silent_for_minutes().await;
+    let client = stall_client(3);
+    let download = client
+        .get(url(&server, "stall", "&stall_ms=120000"))
+        .send_download()
+        .await
+        .unwrap();
+    let (file, restarts) = tokio::time::timeout(Duration::from_secs(60), collect(download))
+        .await
+        .expect("the stall is noticed, not waited out")
+        .unwrap();
+    assert!(restarts.is_empty(), "{restarts:?}");
+    assert!(
+        file == resile_chaos::download_bytes(SEED, LEN),
+        "the file, byte for byte"
+    );
+    let log = server.state().transfer_log("stall").unwrap();
+    assert_eq!(log.downloads.len(), 2, "{:?}", log.downloads);
+    let asked = log.downloads[1].0.as_deref().unwrap_or_default();
+    assert!(
+        asked.starts_with("bytes=") && asked != "bytes=0-",
+        "{asked}"
+    );
+    assert_eq!(log.downloads[1].1, 206);
+}
+
+/// Every answer stalls: the download gives up after its attempts, and says the body stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_keeps_stalling_gives_up_saying_so() {
+    let server = silent_for_minutes().await;
+    let download = stall_client(2)
+        .get(url(&server, "stalls", "&stall_ms=120000&breaks=100"))
+        .send_download()
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(60), collect(download))
+        .await
+        .expect("the stalls are noticed, not waited out")
+        .unwrap_err();
+    match &e {
+        Error::RetriesExhausted {
+            attempts: 2,
+            last: resile::LastCause::Transport { kind, message },
+            ..
+        } => {
+            assert_eq!(*kind, resile::resile_core::TransportError::Timeout);
+            assert!(message.contains("stalled"), "{message}");
+        }
+        other => panic!("gives up on the stall: {other:?}"),
+    }
+}
+
+/// A chaos server that may hold a connection silent for two minutes.
+async fn silent_for_minutes() -> resile_chaos::ChaosServer {
+    resile_chaos::start(resile_chaos::ChaosConfig {
+        max_stall: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .expect("chaos server starts")
+}
+
+/// A client whose attempts may take 1 s (the most a body may stay silent), with `attempts`.
+fn stall_client(attempts: u32) -> Client {
+    let mut policy = fast_policy();
+    policy.retry.max_attempts = attempts;
+    policy.retry.attempt_timeout_ms = Some(1_000);
+    policy.retry.deadline_ms = Some(60_000);
+    Client::builder().engine(policy).seed(7).build().unwrap()
+}
+
 /// A resume continues the call: one call in the events, one `X-Request-ID` on every request
 /// the server saw, and the call ends once the body has been read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,8 @@ pub struct CallArgs {
     pub multipart: Vec<String>,
     /// Write the body (and the head, with -i; the JSON lines of a multi-call run; a walk's
     /// items) to this file instead of stdout. A single GET is streamed into it, and a body that
-    /// breaks is resumed where it broke (`Range` / `If-Range`). A walk continued with
+    /// breaks, or stalls for longer than --attempt-timeout, is resumed where it stopped
+    /// (`Range` / `If-Range`). A walk continued with
     /// `--resume` adds its items after those already in the file.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -13,6 +13,8 @@
 //! (every answer is the whole body as 200, like a server without range support).
 //! `bad_range=416` answers every range request 416; `bad_range=start` answers it 206 from
 //! byte 0 whatever was asked (a partial answer that is not the range asked for).
+//! `stall_ms=M` makes each break a stall: the bytes before it sent, the connection stays
+//! open and silent for `M` ms (capped by `max_stall`), then breaks.
 //!
 //! `PUT|POST /upload-retry?key=K&fail=N&status=S` reads the whole body, logs its length and
 //! SHA-256, and answers `S` (default 503) to the first `N` (default 1) requests for `K`,
@@ -95,8 +97,9 @@ const FRAME: usize = 64 << 10;
 /// asked to and not before the head.
 const BREAK_PAUSE: Duration = Duration::from_millis(300);
 
-/// A body that sends `rest` in frames, then fails after [`BREAK_PAUSE`] (short of the
-/// `Content-Length` announced, so the client sees a truncated body).
+/// A body that sends `rest` in frames, then fails after its pause ([`BREAK_PAUSE`], or the
+/// `stall_ms` asked for), short of the `Content-Length` announced, so the client sees a
+/// truncated body.
 struct Breaking {
     rest: Bytes,
     pause: Pin<Box<tokio::time::Sleep>>,
@@ -161,6 +164,11 @@ pub(crate) async fn download(
         None => 0.5,
     };
     let breaks = p.bounded("breaks", 1, 0, 1_000)?;
+    // A break that stalls first: the connection stays open, silent, this long (capped).
+    let pause = match p.opt::<u64>("stall_ms", "milliseconds")? {
+        Some(ms) => shared.capped(Duration::from_millis(ms)),
+        None => BREAK_PAUSE,
+    };
     let change_after = p.opt::<u64>("change_after", "an unsigned integer")?;
     let validator = match p.get("validator").unwrap_or("etag") {
         "etag" => ValidatorKind::ETag,
@@ -279,7 +287,7 @@ pub(crate) async fn download(
     let mut resp = if breaking {
         Response::new(Body::new(Breaking {
             rest: slice.slice(..sent as usize),
-            pause: Box::pin(tokio::time::sleep(BREAK_PAUSE)),
+            pause: Box::pin(tokio::time::sleep(pause)),
         }))
     } else {
         Response::new(Body::from(slice))
