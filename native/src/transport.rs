@@ -574,6 +574,13 @@ const BY_TEXT: &[(&str, TransportError)] = &[
         "operation was canceled: connection closed",
         TransportError::Connect,
     ),
+    // hyper: the pooled connection could not take the request (its dispatch was closed, or
+    // busy with another), so the request was handed back unsent; hyper-util sends it again
+    // itself on a reused connection, and this reaches the engine when that did not work.
+    (
+        "operation was canceled: connection was not ready",
+        TransportError::Connect,
+    ),
     // hyper: the connection broke.
     (
         "connection closed before message completed",
@@ -844,6 +851,7 @@ mod tests {
         for text in [
             "client error (sendrequest): channel closed",
             "client error (canceled): operation was canceled: connection closed",
+            "client error (canceled): operation was canceled: connection was not ready",
         ] {
             assert_eq!(by_text(text), Some(TransportError::Connect), "{text}");
         }
