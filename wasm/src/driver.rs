@@ -1290,20 +1290,35 @@ impl Inner {
             self.finish_download(call, status, attempts);
             return;
         };
+        // A body that sends nothing for as long as an attempt may take is taken up as one that
+        // broke, as a timeout.
+        let idle =
+            (self.engine.lend().config().retry.attempt_timeout_ms).map(Duration::from_millis);
         loop {
-            let chunk = match js::call_method(&reader, "read") {
-                Ok(p) => JsFuture::from(Promise::from(p)).await,
-                Err(e) => Err(e),
+            let chunk = match (js::call_method(&reader, "read"), idle) {
+                (Ok(p), Some(idle)) => js::within(Promise::from(p), idle)
+                    .await
+                    .ok_or(TransportError::Timeout),
+                (Ok(p), None) => Ok(JsFuture::from(Promise::from(p)).await),
+                (Err(e), _) => Ok(Err(e)),
             };
-            let Ok(chunk) = chunk else {
-                // The body broke: the engine decides the call's next attempt.
-                self.transfer_mut(call, |t| t.fetch = None);
-                let _ = self
-                    .engine
-                    .lend_mut()
-                    .resume(call, TransportError::Truncated, js::now());
-                self.pump();
-                return;
+            let broke = match chunk {
+                Ok(Ok(chunk)) => Ok(chunk),
+                Ok(Err(_)) => Err(TransportError::Truncated),
+                Err(stalled) => {
+                    let _ = js::call_method(&reader, "cancel");
+                    Err(stalled)
+                }
+            };
+            let chunk = match broke {
+                Ok(chunk) => chunk,
+                Err(kind) => {
+                    // The body broke: the engine decides the call's next attempt.
+                    self.transfer_mut(call, |t| t.fetch = None);
+                    let _ = self.engine.lend_mut().resume(call, kind, js::now());
+                    self.pump();
+                    return;
+                }
             };
             let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
                 .ok()

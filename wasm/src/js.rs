@@ -1,6 +1,9 @@
 //! The few globals the adapter needs, bound as globals (not through `window`) so the crate works
 //! in a page, a worker and Node alike.
 
+use core::future::Future;
+use core::pin::Pin;
+use core::task::Poll;
 use core::time::Duration;
 
 use js_sys::{Function, Promise, Uint8Array};
@@ -95,6 +98,30 @@ impl Drop for Timer {
     fn drop(&mut self) {
         clear_timeout(&self.id);
     }
+}
+
+/// Awaits `promise` for at most `limit`: `None` when the time ran out first (the timer is
+/// cleared either way; what `promise` settles to later is dropped).
+pub(crate) async fn within(promise: Promise, limit: Duration) -> Option<Result<JsValue, JsValue>> {
+    let mut resolve = None;
+    let expired = Promise::new(&mut |r, _| resolve = Some(r));
+    let _timer = resolve.map(|r: Function| {
+        Timer::new(limit, move || {
+            let _ = r.call0(&JsValue::UNDEFINED);
+        })
+    });
+    let mut settled = wasm_bindgen_futures::JsFuture::from(promise);
+    let mut expired = wasm_bindgen_futures::JsFuture::from(expired);
+    core::future::poll_fn(|cx| {
+        if let Poll::Ready(settled) = Pin::new(&mut settled).poll(cx) {
+            return Poll::Ready(Some(settled));
+        }
+        match Pin::new(&mut expired).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Resolves after `delay` (for tests, demos and token-provider simulations).

@@ -216,6 +216,35 @@ async fn a_download_broken_at_half_resumes_from_the_last_byte() {
     );
 }
 
+/// A server that goes silent part-way, the connection open (for 20 s): after an attempt's time
+/// without a byte (1 s here) the body is taken up from where it stopped, well inside the
+/// call's 8 s deadline that waiting the stall out would pass.
+#[wasm_bindgen_test]
+async fn a_download_that_stalls_is_taken_up_where_it_stopped() {
+    let chaos = chaos();
+    let config = Config::from_json(
+        r#"{"backoff":{"base_ms":10,"jitter":"none"},
+            "retry":{"attempt_timeout_ms":1000,"deadline_ms":8000}}"#,
+    )
+    .unwrap();
+    let d = Driver::new(config, Options::default()).expect("valid config");
+    let key = unique("download-stall");
+    let (reply, log) = download(&d, &chaos, &key, "&stall_ms=20000").await;
+    assert!(
+        reply.body == the_file(&d, &chaos, 11).await,
+        "the file, byte for byte"
+    );
+    assert_eq!((reply.status, reply.attempts), (200, 2));
+    let downloads = log["downloads"].as_array().expect("downloads");
+    assert_eq!(downloads.len(), 2, "{downloads:?}");
+    let asked = downloads[1][0].as_str().unwrap_or_default();
+    assert!(
+        asked.starts_with("bytes=") && asked != "bytes=0-",
+        "{asked}"
+    );
+    assert_eq!(downloads[1][1], 206);
+}
+
 #[wasm_bindgen_test]
 async fn a_server_that_ignores_range_restarts_the_body_cleanly() {
     let chaos = chaos();
