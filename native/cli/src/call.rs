@@ -155,6 +155,12 @@ pub struct CallArgs {
     /// Burst for --rate.
     #[arg(long)]
     pub burst: Option<u32>,
+    /// Once a host throttles a call (429, or an AWS throttling code), pace the calls to it to
+    /// the rate it accepts, slowing on each throttle and growing back while it does not (AWS's
+    /// adaptive client rate: `adaptive_rate.enabled` in the config). For runs of many calls
+    /// against a rate-limited API that says nothing of its limits.
+    #[arg(long)]
+    pub adaptive_rate: bool,
     /// Calls in flight at once in the engine (the client's max_in_flight).
     #[arg(long)]
     pub concurrency: Option<usize>,

@@ -156,5 +156,17 @@ pub async fn run(client: &Client, args: &CallArgs, plan: &Plan) -> Result<Exit, 
     if show_summary {
         let _ = io::stderr().write_all(summary.render(wall, stats.attempts).as_bytes());
     }
+    let engine = &client.config().engine;
+    if summary.throttled() > 0
+        && !args.silent
+        && !engine.adaptive_rate.enabled
+        && engine.limit.is_none()
+    {
+        note!(
+            "resile: {} call(s) failed on 429 (throttled): --adaptive-rate paces each host to \
+             the rate it accepts, --rate sets one",
+            summary.throttled()
+        );
+    }
     Ok(first_failure.map_or(Exit::Ok, |(_, code)| code))
 }

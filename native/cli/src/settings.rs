@@ -179,6 +179,9 @@ pub fn client_config(
             burst: args.burst.unwrap_or(1),
         });
     }
+    if args.adaptive_rate {
+        e.adaptive_rate.enabled = true;
+    }
     if let Some(d) = args.connect_timeout {
         // Refused by `validate` at 0, as --attempt-timeout 0s is, not made 1 ms.
         c.connect_timeout_ms = Some(d.as_millis() as u64);

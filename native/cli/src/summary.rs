@@ -52,6 +52,8 @@ pub struct Summary {
     statuses: BTreeMap<u16, u64>,
     errors: BTreeMap<&'static str, u64>,
     succeeded: u64,
+    /// Calls that failed with a 429 as their last answer.
+    throttled: u64,
 }
 
 impl Summary {
@@ -66,7 +68,14 @@ impl Summary {
         }
         if r.ok() {
             self.succeeded += 1;
+        } else if r.status == Some(429) {
+            self.throttled += 1;
         }
+    }
+
+    /// Calls that failed with a 429 as their last answer.
+    pub fn throttled(&self) -> u64 {
+        self.throttled
     }
 
     /// Calls counted.

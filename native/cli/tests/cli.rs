@@ -780,3 +780,44 @@ fn a_compressed_answer_prints_decoded() {
     let body: Value = serde_json::from_str(stdout(&o).trim()).expect("decoded JSON body");
     assert_eq!(body["compressed"], true);
 }
+
+#[test]
+fn a_run_that_fails_on_throttles_points_at_adaptive_rate_which_paces_it() {
+    let s = server();
+    let url = format!("{}/status/429", s.url());
+    // Throttled with nothing said of the limit: the run's end says what would pace it.
+    let o = resile(&["get", &url, "--repeat", "2", "--retries", "0"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 call(s) failed on 429 (throttled): --adaptive-rate"),
+        "{}",
+        stderr(&o)
+    );
+    // With it, a throttle slows the calls that follow (they wait for the adaptive bucket),
+    // and the hint is not given again.
+    let dir = tempdir();
+    let events = dir.join("events.jsonl");
+    let o = resile(&[
+        "get",
+        &url,
+        "--repeat",
+        "2",
+        "--parallel",
+        "1",
+        "--retries",
+        "1",
+        "--adaptive-rate",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--adaptive-rate"), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        text.lines().any(|l| {
+            let e: Value = serde_json::from_str(l).expect("JSON line");
+            e["why"] == "adaptive_rate"
+        }),
+        "no wait for the adaptive rate in {text}"
+    );
+}
