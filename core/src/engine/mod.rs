@@ -528,7 +528,9 @@ impl Engine {
 
     // --- internals -----------------------------------------------------------------------
 
-    /// After every input: queued calls take freed slots, and stale timers go.
+    /// After every input: queued calls take freed slots, and stale timers go. Inline: most
+    /// inputs find no call queued and only in-order deadlines, a few tests and one look-up.
+    #[inline(always)]
     fn settle(&mut self, now: Instant) {
         if !self.queued_hosts.is_empty() {
             self.dispatch_queue(now);
