@@ -343,6 +343,20 @@ pub(crate) struct Call {
     pub ends: CallEnd,
 }
 
+impl Call {
+    /// What it leaves when it ends.
+    #[inline(always)]
+    pub fn ended(&self) -> Ended {
+        Ended {
+            id: self.id,
+            method: self.method,
+            attempts: self.attempts,
+            started: self.started,
+            fallback: self.fallback,
+        }
+    }
+}
+
 /// What an ended call leaves for its result and its event: copied out of [`Call`] before its
 /// slot is freed, so ending a call moves a few words, not the whole state.
 #[derive(Copy, Clone, Debug)]

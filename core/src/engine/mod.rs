@@ -664,20 +664,22 @@ impl Engine {
     #[inline(always)]
     fn free_call(&mut self, slot: u32) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;
-        let ended = Ended {
-            id: c.id,
-            method: c.method,
-            attempts: c.attempts,
-            started: c.started,
-            fallback: c.fallback,
-        };
+        let ended = c.ended();
         let host = c.host as usize;
-        self.calls[slot as usize] = None;
-        self.free.push(slot);
+        self.vacate(slot);
         if let Some(h) = self.hosts.get_mut(host) {
             h.active = h.active.saturating_sub(1);
         }
         Some(ended)
+    }
+
+    /// Drops the call in `slot` and puts the slot on the free list.
+    #[inline(always)]
+    fn vacate(&mut self, slot: u32) {
+        if let Some(call) = self.calls.get_mut(slot as usize) {
+            *call = None;
+        }
+        self.free.push(slot);
     }
 
     fn done(&mut self, slot: u32, status: u16, now: Instant) {
