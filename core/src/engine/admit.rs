@@ -232,7 +232,7 @@ impl Engine {
             sent: now,
             in_flight: self.hosts[host].in_flight + 1,
         };
-        c.flights.push(flight, &mut self.spare_flights);
+        c.flights.push(flight, &mut self.hedge_slots);
         let headers = AttemptHeaders {
             request_id: c.request_id,
             idempotency_key: c.key,

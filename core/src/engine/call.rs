@@ -302,7 +302,9 @@ pub(crate) enum Phase {
     Failing { until: Instant },
 }
 
-/// One logical call's state.
+/// One logical call's state. It owns nothing (what a call has that must be dropped, its
+/// retry predicate and its hedges' slots, the engine keeps by number), so freeing a call's
+/// slot is one store, with no drop to call.
 #[derive(Debug)]
 pub(crate) struct Call {
     pub id: CallId,
@@ -337,8 +339,9 @@ pub(crate) struct Call {
     pub timer: Option<Instant>,
     /// Its fallback.
     pub fallback: Option<FallbackSpec>,
-    /// Its retry predicate.
-    pub predicate: Option<Predicate>,
+    /// Whether it has a retry predicate (kept in `Engine::predicates`, by slot: the call's
+    /// state owns nothing).
+    pub predicate: bool,
     /// When it ends.
     pub ends: CallEnd,
 }
@@ -356,6 +359,8 @@ impl Call {
         }
     }
 }
+
+const _: () = assert!(!core::mem::needs_drop::<Call>());
 
 /// What an ended call leaves for its result and its event: copied out of [`Call`] before its
 /// slot is freed, so ending a call moves a few words, not the whole state.

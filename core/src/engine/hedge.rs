@@ -98,7 +98,7 @@ impl Engine {
             return;
         };
         let hedge = c.hedge.due.map(|(at, _, _)| at);
-        let at = match (c.flights.next_expiry(), hedge) {
+        let at = match (c.flights.next_expiry(&self.hedge_slots), hedge) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -119,7 +119,7 @@ impl Engine {
             if !matches!(c.phase, Phase::InFlight) {
                 return;
             }
-            match c.flights.expired(now) {
+            match c.flights.expired(now, &self.hedge_slots) {
                 Some(attempt) => self.expire_attempt(slot, attempt, now),
                 None => break,
             }
@@ -248,7 +248,7 @@ impl Engine {
         }
         let full = self.calls[slot as usize]
             .as_ref()
-            .is_none_or(|c| c.flights.len() >= super::flight::MAX_FLIGHTS);
+            .is_none_or(|c| c.flights.len(&self.hedge_slots) >= super::flight::MAX_FLIGHTS);
         if full || !self.has_room(host) {
             return Err(Why::ConcurrencyLimit);
         }
@@ -288,7 +288,7 @@ impl Engine {
         c.hedge.due = None;
         while let Some(flight) = self.calls[slot as usize]
             .as_mut()
-            .and_then(|c| c.flights.pop())
+            .and_then(|c| c.flights.pop(&mut self.hedge_slots))
         {
             self.release_slot(host);
             self.release_in_flight(host, flight.admit);

@@ -150,8 +150,10 @@ pub struct Engine {
     failing: HashMap<CallId, Failure>,
     /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
     plain_hosts: bool,
-    /// Hedges' flight slots given back by ended calls, for the next hedged call.
-    spare_flights: Vec<flight::MoreFlights>,
+    /// The hedges' slots of hedged calls, and those given back by ended ones.
+    hedge_slots: flight::HedgeSlots,
+    /// The retry predicates of the calls that have one ([`Call::predicate`]), by slot.
+    predicates: Vec<Option<Predicate>>,
     actions: Queue<Action>,
     events: Queue<Event>,
     token: Token,
@@ -193,7 +195,8 @@ impl Engine {
             queue_seq: 0,
             in_flight: 0,
             plain_hosts: host::hosts_read_no_success(&config),
-            spare_flights: Vec::new(),
+            hedge_slots: Default::default(),
+            predicates: Vec::new(),
             failing: HashMap::new(),
             actions: Queue::default(),
             events: Queue::default(),
@@ -285,6 +288,7 @@ impl Engine {
             Some(slot) => slot,
             None => {
                 self.calls.push(None);
+                self.predicates.push(None);
                 (self.calls.len() - 1) as u32
             }
         };
@@ -303,6 +307,9 @@ impl Engine {
             .or(self.config.retry.deadline_ms.map(Duration::from_millis))
             .map(|d| now + d);
         let authorization = spec.effective_authorization();
+        if let (Some(p), Some(kept)) = (&spec.predicate, self.predicates.get_mut(slot as usize)) {
+            *kept = Some(p.clone());
+        }
         let host = self.host_for(spec.host, now);
         // Built in its slot, not moved there: a call's state is a few hundred bytes.
         self.calls[slot as usize] = Some(Call {
@@ -332,7 +339,7 @@ impl Engine {
             fleet: Default::default(),
             timer: None,
             fallback: spec.fallback,
-            predicate: spec.predicate.clone(),
+            predicate: spec.predicate.is_some(),
             ends: spec.ends,
         });
         let Some(host) = host else {
@@ -626,7 +633,7 @@ impl Engine {
             Phase::InFlight => {
                 while let Some(flight) = self.calls[slot as usize]
                     .as_mut()
-                    .and_then(|c| c.flights.pop())
+                    .and_then(|c| c.flights.pop(&mut self.hedge_slots))
                 {
                     self.release_in_flight(host, flight.admit);
                     self.release_slot(host);
@@ -647,7 +654,7 @@ impl Engine {
             _ => {}
         }
         if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.flights.give_back(&mut self.spare_flights);
+            c.flights.give_back(&mut self.hedge_slots);
         }
         self.free_call(slot)
     }
@@ -677,6 +684,11 @@ impl Engine {
     #[inline(always)]
     fn vacate(&mut self, slot: u32) {
         if let Some(call) = self.calls.get_mut(slot as usize) {
+            if call.as_ref().is_some_and(|c| c.predicate) {
+                if let Some(p) = self.predicates.get_mut(slot as usize) {
+                    *p = None;
+                }
+            }
             *call = None;
         }
         self.free.push(slot);

@@ -39,7 +39,7 @@ impl Engine {
             Some(attempt) => Some(attempt),
             None => self.calls[slot as usize]
                 .as_ref()
-                .and_then(|c| c.flights.oldest()),
+                .and_then(|c| c.flights.oldest(&self.hedge_slots)),
         };
         if let Some(attempt) = attempt {
             self.on_outcome(slot, attempt, outcome, now);
@@ -60,10 +60,13 @@ impl Engine {
         if !self.plain_hosts {
             return false;
         }
-        let Some(c) = self.calls[slot as usize].as_mut() else {
+        let Some(place) = self.calls.get_mut(slot as usize) else {
             return false;
         };
-        if c.predicate.is_some() || c.ends != CallEnd::AtHead {
+        let Some(c) = place.as_mut() else {
+            return false;
+        };
+        if c.predicate || c.ends != CallEnd::AtHead {
             return false;
         }
         let host = c.host as usize;
@@ -74,8 +77,8 @@ impl Engine {
             return false;
         };
         // The call holds nothing now (its only attempt was taken out above): it ends here,
-        // without `finish`'s look at what it might still hold, and its slot is freed before
-        // the events, as nothing after this reads it (a success's hints hold or tune the
+        // without `finish`'s look at what it might still hold or `vacate`'s for a predicate,
+        // and its slot is freed before the events, as nothing after this reads it (a success's hints hold or tune the
         // host; only a 429's or a 503's may name the call). Its host's three counts change
         // together, with one look-up.
         let call = c.ended();
@@ -83,7 +86,9 @@ impl Engine {
         h.connect_failures = 0;
         h.active = h.active.saturating_sub(1);
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.vacate(slot);
+        // No predicate (tested above): nothing is kept for the call elsewhere.
+        *place = None;
+        self.free.push(slot);
         let last = Last::Status(r.status);
         let (id, attempt) = (call.id, flight.attempt);
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
