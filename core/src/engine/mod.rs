@@ -148,6 +148,9 @@ pub struct Engine {
     in_flight: u32,
     /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
     failing: HashMap<CallId, Failure>,
+    /// The config's `retry.deadline_ms` in nanoseconds, worked out once (a call's deadline
+    /// is `now` plus it, unless the call brings its own).
+    deadline_nanos: Option<u64>,
     /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
     plain_hosts: bool,
     /// The hedges' slots of hedged calls, and those given back by ended ones.
@@ -195,6 +198,10 @@ impl Engine {
             queue_seq: 0,
             in_flight: 0,
             plain_hosts: host::hosts_read_no_success(&config),
+            deadline_nanos: config
+                .retry
+                .deadline_ms
+                .map(|ms| crate::time::duration_nanos(Duration::from_millis(ms))),
             hedge_slots: Default::default(),
             predicates: Vec::new(),
             failing: HashMap::new(),
@@ -302,10 +309,10 @@ impl Engine {
             RequestIds::Generate => Some(self.rng.uuid_v4()),
             RequestIds::Off => None,
         };
-        let deadline = spec
-            .deadline
-            .or(self.config.retry.deadline_ms.map(Duration::from_millis))
-            .map(|d| now + d);
+        let deadline = match spec.deadline {
+            Some(d) => Some(now + d),
+            None => self.deadline_nanos.map(|d| now.saturating_add_nanos(d)),
+        };
         let authorization = spec.effective_authorization();
         if let (Some(p), Some(kept)) = (&spec.predicate, self.predicates.get_mut(slot as usize)) {
             *kept = Some(p.clone());
