@@ -243,9 +243,11 @@ impl Engine {
         }
     }
 
-    /// The longest wait any server hint may impose.
+    /// The longest wait any server hint may impose (the config's `retry.max_retry_after_ms`,
+    /// worked out once).
+    #[inline(always)]
     pub(crate) fn retry_after_cap(&self) -> Duration {
-        Duration::from_millis(self.config.retry.max_retry_after_ms)
+        self.retry_after_cap
     }
 
     /// A learned limit holds while the host keeps sending it: two windows (at least 1 s) past

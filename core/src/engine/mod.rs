@@ -151,6 +151,8 @@ pub struct Engine {
     /// The config's `retry.deadline_ms` in nanoseconds, worked out once (a call's deadline
     /// is `now` plus it, unless the call brings its own).
     deadline_nanos: Option<u64>,
+    /// The config's `retry.max_retry_after_ms` ([`Engine::retry_after_cap`]).
+    retry_after_cap: Duration,
     /// The config's `retry.attempt_timeout_ms`, worked out once.
     attempt_timeout: Option<Duration>,
     /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
@@ -205,6 +207,7 @@ impl Engine {
                 .deadline_ms
                 .map(|ms| crate::time::duration_nanos(Duration::from_millis(ms))),
             attempt_timeout: config.retry.attempt_timeout_ms.map(Duration::from_millis),
+            retry_after_cap: Duration::from_millis(config.retry.max_retry_after_ms),
             hedge_slots: Default::default(),
             predicates: Vec::new(),
             failing: HashMap::new(),
