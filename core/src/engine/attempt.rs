@@ -59,7 +59,7 @@ impl Engine {
         let x_amz = self.x_amz_retry_after(&outcome);
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
-                self.record_latency(host, now - flight.sent);
+                self.record_latency(host, flight.sent, now);
                 self.read_hints(slot, host, &r, class.success, now)
             }
             Outcome::Transport(_) => Default::default(),

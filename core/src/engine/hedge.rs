@@ -293,7 +293,7 @@ impl Engine {
             self.release_slot(host);
             self.release_in_flight(host, flight.admit);
             // It took at least this long: counting it keeps the slow tail in the estimate.
-            self.record_latency(host, now - flight.sent);
+            self.record_latency(host, flight.sent, now);
             self.stats.attempts_aborted += 1;
             self.event(
                 now,
@@ -311,14 +311,15 @@ impl Engine {
         }
     }
 
-    /// One attempt's latency, for the host's percentile (kept only when hedging uses one).
-    pub(crate) fn record_latency(&mut self, host: usize, latency: Duration) {
+    /// The latency of an attempt sent at `sent` and ended at `now`, for the host's percentile
+    /// (kept only when hedging uses one; worked out only then).
+    pub(crate) fn record_latency(&mut self, host: usize, sent: Instant, now: Instant) {
         if let Some(l) = self
             .hosts
             .get_mut(host)
             .and_then(|h| h.latencies.as_deref_mut())
         {
-            l.record(latency);
+            l.record(now - sent);
         }
     }
 }
