@@ -250,13 +250,15 @@ impl Breaker {
                 }
             }
             (BreakerState::Closed, Admit::Normal) => {
-                self.count(config, failure, now);
+                // The window's bucket for `now`, worked out once for the count and the test.
+                let epoch = Self::epoch(config, now);
+                self.count(config, failure, epoch);
                 if failure {
                     self.consecutive = self.consecutive.saturating_add(1);
                 } else {
                     self.consecutive = 0;
                 }
-                if !self.holds.forced_closed() && self.should_trip(config, now) {
+                if !self.holds.forced_closed() && self.should_trip(config, now, epoch) {
                     Some(self.trip(config, now))
                 } else {
                     None
@@ -287,11 +289,15 @@ impl Breaker {
         (config.window_ms.saturating_mul(1_000_000) / BUCKETS as u64).max(1)
     }
 
-    fn count(&mut self, config: &BreakerConfig, failure: bool, now: Instant) {
+    /// The number of the window's bucket that `now` falls in.
+    fn epoch(config: &BreakerConfig, now: Instant) -> u64 {
+        now.as_nanos() / Self::bucket_len(config)
+    }
+
+    fn count(&mut self, config: &BreakerConfig, failure: bool, epoch: u64) {
         if config.failure_rate.is_none() {
             return;
         }
-        let epoch = now.as_nanos() / Self::bucket_len(config);
         let bucket = &mut self.window[(epoch % BUCKETS as u64) as usize];
         if bucket.epoch != epoch {
             *bucket = Bucket {
@@ -320,8 +326,8 @@ impl Breaker {
 
     /// [`Breaker::window_counts`], from the kept totals while the epoch they were taken at
     /// lasts.
-    fn kept_counts(&mut self, config: &BreakerConfig, now: Instant) -> (u64, u64) {
-        let epoch = now.as_nanos() / Self::bucket_len(config);
+    /// `epoch` is `now`'s bucket ([`Breaker::epoch`]).
+    fn kept_counts(&mut self, config: &BreakerConfig, now: Instant, epoch: u64) -> (u64, u64) {
         if self.kept.epoch != epoch {
             let (calls, failures) = self.window_counts(config, now);
             self.kept = Kept {
@@ -335,7 +341,7 @@ impl Breaker {
 
     /// Attempts and failures in the window ending at `now`.
     fn window_counts(&self, config: &BreakerConfig, now: Instant) -> (u64, u64) {
-        let epoch = now.as_nanos() / Self::bucket_len(config);
+        let epoch = Self::epoch(config, now);
         self.window
             .iter()
             .filter(|b| b.epoch + (BUCKETS as u64) > epoch && b.epoch <= epoch)
@@ -350,13 +356,13 @@ impl Breaker {
     /// the minimum sample. A shorter run never trips a busy breaker: concurrent attempts
     /// against a host failing at random make runs of five common (0.2⁵ ≈ 1/3000 per attempt
     /// at 20 %), runs of twenty not (0.2²⁰ ≈ 10⁻¹⁴).
-    fn should_trip(&mut self, config: &BreakerConfig, now: Instant) -> bool {
+    fn should_trip(&mut self, config: &BreakerConfig, now: Instant, epoch: u64) -> bool {
         let consecutive = self.consecutive;
         let run_of = |n: u32| config.consecutive_failures > 0 && consecutive >= n;
         let Some(rate) = config.failure_rate else {
             return run_of(config.consecutive_failures);
         };
-        let (calls, failures) = self.kept_counts(config, now);
+        let (calls, failures) = self.kept_counts(config, now, epoch);
         if calls < u64::from(config.min_calls.max(1)) {
             return run_of(config.consecutive_failures);
         }
@@ -605,7 +611,7 @@ mod tests {
                 }
             }
             assert_eq!(
-                b.kept_counts(&c, now),
+                b.kept_counts(&c, now, Breaker::epoch(&c, now)),
                 b.window_counts(&c, now),
                 "at {t} ms"
             );

@@ -69,6 +69,12 @@ impl Instant {
         Instant(self.0.saturating_add(duration_nanos(d)))
     }
 
+    /// `self` plus `nanos` nanoseconds, clamped at [`Instant::MAX`] (`self + d` for a `d`
+    /// already in nanoseconds, without converting it again).
+    pub(crate) fn saturating_add_nanos(self, nanos: u64) -> Instant {
+        Instant(self.0.saturating_add(nanos))
+    }
+
     /// `self - d`, clamped at the origin.
     pub fn saturating_sub(self, d: Duration) -> Instant {
         Instant(self.0.saturating_sub(duration_nanos(d)))

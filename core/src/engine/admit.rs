@@ -207,11 +207,7 @@ impl Engine {
 
     /// Sends the call's next attempt (a hedge too: see `hedge.rs`).
     pub(crate) fn send(&mut self, slot: u32, admit: Admit, token: Option<u32>, now: Instant) {
-        let attempt_timeout = self
-            .config
-            .retry
-            .attempt_timeout_ms
-            .map(Duration::from_millis);
+        let attempt_timeout = self.attempt_timeout;
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return;
         };
@@ -232,7 +228,7 @@ impl Engine {
             sent: now,
             in_flight: self.hosts[host].in_flight + 1,
         };
-        c.flights.push(flight, &mut self.spare_flights);
+        c.flights.push(flight, &mut self.hedge_slots);
         let headers = AttemptHeaders {
             request_id: c.request_id,
             idempotency_key: c.key,
@@ -240,12 +236,6 @@ impl Engine {
             authorization: c.authorization,
         };
         let (id, attempt) = (c.id, c.attempts);
-        let action = Action::Send {
-            call: id,
-            attempt,
-            timeout,
-            headers,
-        };
         self.hosts[host].in_flight += 1;
         self.in_flight += 1;
         self.arm_hedge(slot, now);
@@ -260,7 +250,14 @@ impl Engine {
                 probe: matches!(admit, Admit::Probe(_)),
             },
         );
-        self.actions.push(action);
+        // Built where it is pushed, with nothing between: written into its queue slot in
+        // place, not built on the stack and copied there.
+        self.actions.push(Action::Send {
+            call: id,
+            attempt,
+            timeout,
+            headers,
+        });
     }
 
     /// Whether an attempt to `host` may start under the concurrency limits.

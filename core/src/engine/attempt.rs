@@ -31,11 +31,11 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_mut() else {
             return;
         };
-        let Some(flight) = c.flights.take(attempt) else {
+        let Some(flight) = c.flights.take(attempt, &mut self.hedge_slots) else {
             return;
         };
         let (admit, token) = (flight.admit, flight.token);
-        let others = !c.flights.is_empty();
+        let others = !c.flights.is_empty(&self.hedge_slots);
         if !others {
             c.phase = Phase::Ready;
             c.timer = None;
@@ -59,7 +59,7 @@ impl Engine {
         let x_amz = self.x_amz_retry_after(&outcome);
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
-                self.record_latency(host, now - flight.sent);
+                self.record_latency(host, flight.sent, now);
                 self.read_hints(slot, host, &r, class.success, now)
             }
             Outcome::Transport(_) => Default::default(),
@@ -123,7 +123,12 @@ impl Engine {
         let Some(c) = self.calls[slot as usize].as_ref() else {
             return RetryVerdict::Decide;
         };
-        let Some(p) = c.predicate.as_ref() else {
+        let Some(p) = c
+            .predicate
+            .then(|| self.predicates.get(slot as usize))
+            .flatten()
+            .and_then(Option::as_ref)
+        else {
             return RetryVerdict::Decide;
         };
         let seen = match outcome {

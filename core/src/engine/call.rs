@@ -302,7 +302,9 @@ pub(crate) enum Phase {
     Failing { until: Instant },
 }
 
-/// One logical call's state.
+/// One logical call's state. It owns nothing (what a call has that must be dropped, its
+/// retry predicate and its hedges' slots, the engine keeps by number), so freeing a call's
+/// slot is one store, with no drop to call.
 #[derive(Debug)]
 pub(crate) struct Call {
     pub id: CallId,
@@ -337,11 +339,28 @@ pub(crate) struct Call {
     pub timer: Option<Instant>,
     /// Its fallback.
     pub fallback: Option<FallbackSpec>,
-    /// Its retry predicate.
-    pub predicate: Option<Predicate>,
+    /// Whether it has a retry predicate (kept in `Engine::predicates`, by slot: the call's
+    /// state owns nothing).
+    pub predicate: bool,
     /// When it ends.
     pub ends: CallEnd,
 }
+
+impl Call {
+    /// What it leaves when it ends.
+    #[inline(always)]
+    pub fn ended(&self) -> Ended {
+        Ended {
+            id: self.id,
+            method: self.method,
+            attempts: self.attempts,
+            started: self.started,
+            fallback: self.fallback,
+        }
+    }
+}
+
+const _: () = assert!(!core::mem::needs_drop::<Call>());
 
 /// What an ended call leaves for its result and its event: copied out of [`Call`] before its
 /// slot is freed, so ending a call moves a few words, not the whole state.

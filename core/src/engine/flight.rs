@@ -39,32 +39,67 @@ impl Flight {
     }
 }
 
-/// The hedges' slots of a call, out of line: most calls are never hedged, so a call's state
-/// keeps one attempt inline and borrows these from the engine's spares on its first hedge.
-pub(crate) type MoreFlights = Box<[Option<Flight>; MAX_FLIGHTS - 1]>;
+/// One call's hedges' slots.
+type HedgeSet = [Option<Flight>; MAX_FLIGHTS - 1];
+
+/// The hedges' slots of every hedged call, out of line: most calls are never hedged, so a
+/// call's state keeps one attempt inline and, on its first hedge, the number of a set of these
+/// (a spare one, or a new one), given back emptied when the call ends. A number, not a box:
+/// a call's state then owns nothing, and freeing its slot is a store (see `call.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct HedgeSlots {
+    sets: Vec<HedgeSet>,
+    /// Sets no call holds, all empty.
+    spare: Vec<u32>,
+}
+
+impl HedgeSlots {
+    fn set(&self, n: u32) -> &[Option<Flight>] {
+        self.sets.get(n as usize).map_or(&[], |s| &s[..])
+    }
+
+    fn set_mut(&mut self, n: u32) -> &mut [Option<Flight>] {
+        self.sets
+            .get_mut(n as usize)
+            .map_or(&mut [], |s| &mut s[..])
+    }
+
+    /// A set for a call's first hedge: a spare one, else a new one.
+    fn take(&mut self) -> u32 {
+        self.spare.pop().unwrap_or_else(|| {
+            self.sets.push(Default::default());
+            (self.sets.len() - 1) as u32
+        })
+    }
+
+    /// Sets made so far (for tests).
+    #[cfg(test)]
+    pub fn made(&self) -> usize {
+        self.sets.len()
+    }
+}
 
 /// The attempts of a call in flight, oldest first: the first slot inline, the hedges' slots
-/// ([`MoreFlights`]) taken on the first hedge and given back when the call ends
+/// (a set of [`HedgeSlots`]) taken on the first hedge and given back when the call ends
 /// ([`Flights::give_back`]), so a hedged call allocates nothing once the engine has spares.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Every method that may look past the first slot takes the engine's [`HedgeSlots`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Flights {
     first: Option<Flight>,
-    more: Option<MoreFlights>,
+    more: Option<u32>,
 }
 
 impl Flights {
-    /// Adds an attempt, in the first free slot (the hedges' slots taken from `spare`, or made,
-    /// when the first is taken); `false` (and nothing added) when all slots are taken, which
-    /// the engine's bound on hedges rules out.
-    pub fn push(&mut self, flight: Flight, spare: &mut Vec<MoreFlights>) -> bool {
+    /// Adds an attempt, in the first free slot (the hedges' slots taken from `hedges` when
+    /// the first is taken); `false` (and nothing added) when all slots are taken, which the
+    /// engine's bound on hedges rules out.
+    pub fn push(&mut self, flight: Flight, hedges: &mut HedgeSlots) -> bool {
         if self.first.is_none() {
             self.first = Some(flight);
             return true;
         }
-        let more = self
-            .more
-            .get_or_insert_with(|| spare.pop().unwrap_or_default());
-        match more.iter_mut().find(|s| s.is_none()) {
+        let n = *self.more.get_or_insert_with(|| hedges.take());
+        match hedges.set_mut(n).iter_mut().find(|s| s.is_none()) {
             Some(slot) => {
                 *slot = Some(flight);
                 true
@@ -73,37 +108,36 @@ impl Flights {
         }
     }
 
-    /// The hedges' slots back to `spare` (emptied), for the next hedged call.
+    /// The hedges' slots back to `hedges` (emptied), for the next hedged call.
     #[inline]
-    pub fn give_back(&mut self, spare: &mut Vec<MoreFlights>) {
-        if let Some(mut more) = self.more.take() {
-            *more = Default::default();
-            spare.push(more);
+    pub fn give_back(&mut self, hedges: &mut HedgeSlots) {
+        if let Some(n) = self.more.take() {
+            hedges.set_mut(n).fill(None);
+            hedges.spare.push(n);
         }
     }
 
     /// Every slot, the first one first.
-    fn slots(&self) -> impl Iterator<Item = &Option<Flight>> {
-        core::iter::once(&self.first).chain(self.more.iter().flat_map(|m| m.iter()))
-    }
-
-    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Option<Flight>> {
-        core::iter::once(&mut self.first).chain(self.more.iter_mut().flat_map(|m| m.iter_mut()))
+    fn slots<'a>(&'a self, hedges: &'a HedgeSlots) -> impl Iterator<Item = &'a Option<Flight>> {
+        let more = self.more.map_or(&[][..], |n| hedges.set(n));
+        core::iter::once(&self.first).chain(more)
     }
 
     /// Whether no hedge's slot holds an attempt.
     #[inline]
-    fn no_more(&self) -> bool {
+    fn no_more(&self, hedges: &HedgeSlots) -> bool {
         self.more
-            .as_ref()
-            .is_none_or(|m| m.iter().all(Option::is_none))
+            .is_none_or(|n| hedges.set(n).iter().all(Option::is_none))
     }
 
     /// Takes attempt `attempt` out, if it is in flight.
-    pub fn take(&mut self, attempt: u32) -> Option<Flight> {
-        self.slots_mut()
-            .find(|s| s.is_some_and(|f| f.attempt == attempt))
-            .and_then(Option::take)
+    pub fn take(&mut self, attempt: u32, hedges: &mut HedgeSlots) -> Option<Flight> {
+        let holds = |s: &Option<Flight>| s.is_some_and(|f| f.attempt == attempt);
+        if holds(&self.first) {
+            return self.first.take();
+        }
+        let n = self.more?;
+        hedges.set_mut(n).iter_mut().find(|s| holds(s))?.take()
     }
 
     /// Takes attempt `attempt` out (any attempt with `None`) if it is the only one in flight
@@ -123,51 +157,55 @@ impl Flights {
     /// slot: that case is one look at the first slot and one at the hedges', not a search for
     /// a minimum.
     #[inline]
-    pub fn oldest(&self) -> Option<u32> {
+    pub fn oldest(&self, hedges: &HedgeSlots) -> Option<u32> {
         match &self.first {
-            Some(f) if self.no_more() => Some(f.attempt),
-            _ => self.iter().map(|f| f.attempt).min(),
+            Some(f) if self.no_more(hedges) => Some(f.attempt),
+            _ => self.iter(hedges).map(|f| f.attempt).min(),
         }
     }
 
     /// Takes any one attempt out (to abort them all).
-    pub fn pop(&mut self) -> Option<Flight> {
-        self.slots_mut().find_map(Option::take)
+    pub fn pop(&mut self, hedges: &mut HedgeSlots) -> Option<Flight> {
+        if let Some(f) = self.first.take() {
+            return Some(f);
+        }
+        let n = self.more?;
+        hedges.set_mut(n).iter_mut().find_map(Option::take)
     }
 
     /// Attempts in flight.
-    pub fn len(&self) -> usize {
-        self.iter().count()
+    pub fn len(&self, hedges: &HedgeSlots) -> usize {
+        self.iter(hedges).count()
     }
 
     /// Whether none is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.first.is_none() && self.no_more()
+    pub fn is_empty(&self, hedges: &HedgeSlots) -> bool {
+        self.first.is_none() && self.no_more(hedges)
     }
 
     /// The attempts in flight.
-    pub fn iter(&self) -> impl Iterator<Item = &Flight> {
-        self.slots().flatten()
+    pub fn iter<'a>(&'a self, hedges: &'a HedgeSlots) -> impl Iterator<Item = &'a Flight> {
+        self.slots(hedges).flatten()
     }
 
     /// The earliest attempt deadline.
     #[inline]
-    pub fn next_expiry(&self) -> Option<Instant> {
+    pub fn next_expiry(&self, hedges: &HedgeSlots) -> Option<Instant> {
         match self.more {
             None => self.first.and_then(|f| f.expires),
-            Some(_) => self.iter().filter_map(|f| f.expires).min(),
+            Some(_) => self.iter(hedges).filter_map(|f| f.expires).min(),
         }
     }
 
     /// The attempt whose deadline passed first by `now`, if any.
-    pub fn expired(&self, now: Instant) -> Option<u32> {
+    pub fn expired(&self, now: Instant, hedges: &HedgeSlots) -> Option<u32> {
         if self.more.is_none() {
             return self
                 .first
                 .filter(|f| f.expires.is_some_and(|e| e <= now))
                 .map(|f| f.attempt);
         }
-        self.iter()
+        self.iter(hedges)
             .filter(|f| f.expires.is_some_and(|e| e <= now))
             .min_by_key(|f| f.expires)
             .map(|f| f.attempt)
@@ -195,30 +233,30 @@ mod tests {
     #[test]
     fn flights_are_bounded_and_found_by_attempt() {
         let mut f = Flights::default();
-        let mut spare = Vec::new();
+        let mut spare = HedgeSlots::default();
         for a in 1..=MAX_FLIGHTS as u32 {
             assert!(f.push(flight(a, Some(100 * u64::from(a))), &mut spare));
         }
         assert!(!f.push(flight(9, None), &mut spare), "full");
-        assert_eq!(f.len(), MAX_FLIGHTS);
-        assert_eq!(f.next_expiry(), Some(Instant::from_millis(100)));
-        assert_eq!(f.expired(Instant::from_millis(250)), Some(1));
+        assert_eq!(f.len(&spare), MAX_FLIGHTS);
+        assert_eq!(f.next_expiry(&spare), Some(Instant::from_millis(100)));
+        assert_eq!(f.expired(Instant::from_millis(250), &spare), Some(1));
         assert_eq!(f.take_only(Some(1)), None, "not the only one");
         assert_eq!(f.take_only(None), None, "not the only one");
-        assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
-        assert_eq!(f.len(), MAX_FLIGHTS - 1);
-        assert_eq!(f.take(1), None, "taken once");
-        assert_eq!(f.expired(Instant::from_millis(250)), Some(2));
-        while f.len() > 1 {
-            f.pop();
+        assert_eq!(f.take(1, &mut spare).map(|x| x.attempt), Some(1));
+        assert_eq!(f.len(&spare), MAX_FLIGHTS - 1);
+        assert_eq!(f.take(1, &mut spare), None, "taken once");
+        assert_eq!(f.expired(Instant::from_millis(250), &spare), Some(2));
+        while f.len(&spare) > 1 {
+            f.pop(&mut spare);
         }
-        let last = f.iter().next().map(|x| x.attempt).unwrap_or(0);
+        let last = f.iter(&spare).next().map(|x| x.attempt).unwrap_or(0);
         if f.first.is_some() {
             assert_eq!(f.take_only(Some(last + 1)), None, "another attempt");
             assert_eq!(f.take_only(Some(last)).map(|x| x.attempt), Some(last));
         }
-        while f.pop().is_some() {}
-        assert!(f.is_empty());
+        while f.pop(&mut spare).is_some() {}
+        assert!(f.is_empty(&spare));
         assert!(f.push(flight(7, None), &mut spare));
         assert_eq!(
             f.take_only(Some(7)),
@@ -226,7 +264,7 @@ mod tests {
             "the hedges' slots are still held"
         );
         f.give_back(&mut spare);
-        assert_eq!(f.oldest(), Some(7));
+        assert_eq!(f.oldest(&spare), Some(7));
         assert_eq!(
             f.take_only(Some(7)).map(|x| x.attempt),
             Some(7),
@@ -234,49 +272,49 @@ mod tests {
         );
         assert!(f.push(flight(8, None), &mut spare));
         assert_eq!(f.take_only(None).map(|x| x.attempt), Some(8), "any, alone");
-        assert_eq!(f.next_expiry(), None);
+        assert_eq!(f.next_expiry(&spare), None);
     }
 
     #[test]
     fn the_oldest_is_the_lowest_attempt_in_any_slot() {
         let mut f = Flights::default();
-        let mut spare = Vec::new();
-        assert_eq!(f.oldest(), None);
+        let mut spare = HedgeSlots::default();
+        assert_eq!(f.oldest(&spare), None);
         assert!(f.push(flight(1, None), &mut spare));
-        assert_eq!(f.oldest(), Some(1), "alone in the first slot");
+        assert_eq!(f.oldest(&spare), Some(1), "alone in the first slot");
         assert!(f.push(flight(2, None), &mut spare) && f.push(flight(3, None), &mut spare));
-        assert_eq!(f.oldest(), Some(1));
+        assert_eq!(f.oldest(&spare), Some(1));
         // The first slot freed and taken again by a later attempt: it is not the oldest.
-        assert_eq!(f.take(1).map(|x| x.attempt), Some(1));
+        assert_eq!(f.take(1, &mut spare).map(|x| x.attempt), Some(1));
         assert!(f.push(flight(4, None), &mut spare));
-        assert_eq!(f.oldest(), Some(2));
+        assert_eq!(f.oldest(&spare), Some(2));
         // Alone, but not in the first slot.
-        assert!(f.take(4).is_some() && f.take(2).is_some());
-        assert_eq!(f.oldest(), Some(3));
+        assert!(f.take(4, &mut spare).is_some() && f.take(2, &mut spare).is_some());
+        assert_eq!(f.oldest(&spare), Some(3));
     }
 
     #[test]
     fn the_hedges_slots_are_given_back_empty_and_reused() {
-        let mut spare = Vec::new();
+        let mut spare = HedgeSlots::default();
         let mut f = Flights::default();
         assert!(f.push(flight(1, None), &mut spare));
         assert!(f.more.is_none(), "one attempt takes no hedge slots");
         f.give_back(&mut spare);
-        assert!(spare.is_empty(), "nothing to give back");
+        assert!(spare.spare.is_empty(), "nothing to give back");
         assert!(f.push(flight(2, None), &mut spare) && f.push(flight(3, None), &mut spare));
-        let made: *const [Option<Flight>; MAX_FLIGHTS - 1] = &**f.more.as_ref().unwrap();
+        let made = f.more;
         f.give_back(&mut spare);
-        assert_eq!(f.iter().map(|x| x.attempt).collect::<Vec<_>>(), [1]);
-        assert_eq!(spare.len(), 1);
-        assert!(spare[0].iter().all(Option::is_none), "given back empty");
+        assert_eq!(f.iter(&spare).map(|x| x.attempt).collect::<Vec<_>>(), [1]);
+        assert_eq!(spare.spare.len(), 1);
+        assert!(
+            spare.sets[0].iter().all(Option::is_none),
+            "given back empty"
+        );
         let mut g = Flights::default();
         assert!(g.push(flight(4, None), &mut spare) && g.push(flight(5, None), &mut spare));
-        assert!(spare.is_empty(), "taken from the spares");
-        assert!(
-            core::ptr::eq(made, &**g.more.as_ref().unwrap()),
-            "the same slots"
-        );
-        assert_eq!(g.oldest(), Some(4));
+        assert!(spare.spare.is_empty(), "taken from the spares");
+        assert_eq!((g.more, spare.made()), (made, 1), "the same slots");
+        assert_eq!(g.oldest(&spare), Some(4));
         assert_eq!(g.take_only(None), None, "not the only one");
     }
 }

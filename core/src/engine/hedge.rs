@@ -98,7 +98,7 @@ impl Engine {
             return;
         };
         let hedge = c.hedge.due.map(|(at, _, _)| at);
-        let at = match (c.flights.next_expiry(), hedge) {
+        let at = match (c.flights.next_expiry(&self.hedge_slots), hedge) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -119,7 +119,7 @@ impl Engine {
             if !matches!(c.phase, Phase::InFlight) {
                 return;
             }
-            match c.flights.expired(now) {
+            match c.flights.expired(now, &self.hedge_slots) {
                 Some(attempt) => self.expire_attempt(slot, attempt, now),
                 None => break,
             }
@@ -248,7 +248,7 @@ impl Engine {
         }
         let full = self.calls[slot as usize]
             .as_ref()
-            .is_none_or(|c| c.flights.len() >= super::flight::MAX_FLIGHTS);
+            .is_none_or(|c| c.flights.len(&self.hedge_slots) >= super::flight::MAX_FLIGHTS);
         if full || !self.has_room(host) {
             return Err(Why::ConcurrencyLimit);
         }
@@ -288,12 +288,12 @@ impl Engine {
         c.hedge.due = None;
         while let Some(flight) = self.calls[slot as usize]
             .as_mut()
-            .and_then(|c| c.flights.pop())
+            .and_then(|c| c.flights.pop(&mut self.hedge_slots))
         {
             self.release_slot(host);
             self.release_in_flight(host, flight.admit);
             // It took at least this long: counting it keeps the slow tail in the estimate.
-            self.record_latency(host, now - flight.sent);
+            self.record_latency(host, flight.sent, now);
             self.stats.attempts_aborted += 1;
             self.event(
                 now,
@@ -311,14 +311,15 @@ impl Engine {
         }
     }
 
-    /// One attempt's latency, for the host's percentile (kept only when hedging uses one).
-    pub(crate) fn record_latency(&mut self, host: usize, latency: Duration) {
+    /// The latency of an attempt sent at `sent` and ended at `now`, for the host's percentile
+    /// (kept only when hedging uses one; worked out only then).
+    pub(crate) fn record_latency(&mut self, host: usize, sent: Instant, now: Instant) {
         if let Some(l) = self
             .hosts
             .get_mut(host)
             .and_then(|h| h.latencies.as_deref_mut())
         {
-            l.record(latency);
+            l.record(now - sent);
         }
     }
 }

@@ -145,13 +145,22 @@ impl Engine {
         Some(index)
     }
 
+    /// Says a breaker's transition, if there was one. Inline where it is called: a breaker
+    /// that stays as it was (nearly every admission and outcome) costs one test, not a call.
+    #[inline(always)]
     pub(crate) fn breaker_event(
         &mut self,
         host: usize,
         transition: Option<Transition>,
         now: Instant,
     ) {
-        let Some(t) = transition else { return };
+        if let Some(t) = transition {
+            self.breaker_transition(host, t, now);
+        }
+    }
+
+    #[inline(never)]
+    fn breaker_transition(&mut self, host: usize, t: Transition, now: Instant) {
         let name = self.hosts[host].name.clone();
         let kind = match t {
             Transition::Opened { until, trips } => {
@@ -243,9 +252,11 @@ impl Engine {
         }
     }
 
-    /// The longest wait any server hint may impose.
+    /// The longest wait any server hint may impose (the config's `retry.max_retry_after_ms`,
+    /// worked out once).
+    #[inline(always)]
     pub(crate) fn retry_after_cap(&self) -> Duration {
-        Duration::from_millis(self.config.retry.max_retry_after_ms)
+        self.retry_after_cap
     }
 
     /// A learned limit holds while the host keeps sending it: two windows (at least 1 s) past

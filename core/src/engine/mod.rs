@@ -148,10 +148,19 @@ pub struct Engine {
     in_flight: u32,
     /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
     failing: HashMap<CallId, Failure>,
+    /// The config's `retry.deadline_ms` in nanoseconds, worked out once (a call's deadline
+    /// is `now` plus it, unless the call brings its own).
+    deadline_nanos: Option<u64>,
+    /// The config's `retry.max_retry_after_ms` ([`Engine::retry_after_cap`]).
+    retry_after_cap: Duration,
+    /// The config's `retry.attempt_timeout_ms`, worked out once.
+    attempt_timeout: Option<Duration>,
     /// Nothing on any host learns from a success ([`host::hosts_read_no_success`]).
     plain_hosts: bool,
-    /// Hedges' flight slots given back by ended calls, for the next hedged call.
-    spare_flights: Vec<flight::MoreFlights>,
+    /// The hedges' slots of hedged calls, and those given back by ended ones.
+    hedge_slots: flight::HedgeSlots,
+    /// The retry predicates of the calls that have one ([`Call::predicate`]), by slot.
+    predicates: Vec<Option<Predicate>>,
     actions: Queue<Action>,
     events: Queue<Event>,
     token: Token,
@@ -193,7 +202,14 @@ impl Engine {
             queue_seq: 0,
             in_flight: 0,
             plain_hosts: host::hosts_read_no_success(&config),
-            spare_flights: Vec::new(),
+            deadline_nanos: config
+                .retry
+                .deadline_ms
+                .map(|ms| crate::time::duration_nanos(Duration::from_millis(ms))),
+            attempt_timeout: config.retry.attempt_timeout_ms.map(Duration::from_millis),
+            retry_after_cap: Duration::from_millis(config.retry.max_retry_after_ms),
+            hedge_slots: Default::default(),
+            predicates: Vec::new(),
             failing: HashMap::new(),
             actions: Queue::default(),
             events: Queue::default(),
@@ -285,6 +301,7 @@ impl Engine {
             Some(slot) => slot,
             None => {
                 self.calls.push(None);
+                self.predicates.push(None);
                 (self.calls.len() - 1) as u32
             }
         };
@@ -298,11 +315,14 @@ impl Engine {
             RequestIds::Generate => Some(self.rng.uuid_v4()),
             RequestIds::Off => None,
         };
-        let deadline = spec
-            .deadline
-            .or(self.config.retry.deadline_ms.map(Duration::from_millis))
-            .map(|d| now + d);
+        let deadline = match spec.deadline {
+            Some(d) => Some(now + d),
+            None => self.deadline_nanos.map(|d| now.saturating_add_nanos(d)),
+        };
         let authorization = spec.effective_authorization();
+        if let (Some(p), Some(kept)) = (&spec.predicate, self.predicates.get_mut(slot as usize)) {
+            *kept = Some(p.clone());
+        }
         let host = self.host_for(spec.host, now);
         // Built in its slot, not moved there: a call's state is a few hundred bytes.
         self.calls[slot as usize] = Some(Call {
@@ -332,7 +352,7 @@ impl Engine {
             fleet: Default::default(),
             timer: None,
             fallback: spec.fallback,
-            predicate: spec.predicate.clone(),
+            predicate: spec.predicate.is_some(),
             ends: spec.ends,
         });
         let Some(host) = host else {
@@ -528,7 +548,9 @@ impl Engine {
 
     // --- internals -----------------------------------------------------------------------
 
-    /// After every input: queued calls take freed slots, and stale timers go.
+    /// After every input: queued calls take freed slots, and stale timers go. Inline: most
+    /// inputs find no call queued and only in-order deadlines, a few tests and one look-up.
+    #[inline(always)]
     fn settle(&mut self, now: Instant) {
         if !self.queued_hosts.is_empty() {
             self.dispatch_queue(now);
@@ -624,7 +646,7 @@ impl Engine {
             Phase::InFlight => {
                 while let Some(flight) = self.calls[slot as usize]
                     .as_mut()
-                    .and_then(|c| c.flights.pop())
+                    .and_then(|c| c.flights.pop(&mut self.hedge_slots))
                 {
                     self.release_in_flight(host, flight.admit);
                     self.release_slot(host);
@@ -645,7 +667,7 @@ impl Engine {
             _ => {}
         }
         if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.flights.give_back(&mut self.spare_flights);
+            c.flights.give_back(&mut self.hedge_slots);
         }
         self.free_call(slot)
     }
@@ -662,20 +684,27 @@ impl Engine {
     #[inline(always)]
     fn free_call(&mut self, slot: u32) -> Option<Ended> {
         let c = self.calls.get_mut(slot as usize)?.as_mut()?;
-        let ended = Ended {
-            id: c.id,
-            method: c.method,
-            attempts: c.attempts,
-            started: c.started,
-            fallback: c.fallback,
-        };
+        let ended = c.ended();
         let host = c.host as usize;
-        self.calls[slot as usize] = None;
-        self.free.push(slot);
+        self.vacate(slot);
         if let Some(h) = self.hosts.get_mut(host) {
             h.active = h.active.saturating_sub(1);
         }
         Some(ended)
+    }
+
+    /// Drops the call in `slot` and puts the slot on the free list.
+    #[inline(always)]
+    fn vacate(&mut self, slot: u32) {
+        if let Some(call) = self.calls.get_mut(slot as usize) {
+            if call.as_ref().is_some_and(|c| c.predicate) {
+                if let Some(p) = self.predicates.get_mut(slot as usize) {
+                    *p = None;
+                }
+            }
+            *call = None;
+        }
+        self.free.push(slot);
     }
 
     fn done(&mut self, slot: u32, status: u16, now: Instant) {

@@ -148,11 +148,20 @@ impl<T: Owns> Queue<T> {
     /// any may own something, else leaves them for the next pushes to write over.
     #[inline]
     pub fn drain(&mut self, f: impl FnMut(&T)) {
-        let queued = self.slots.get_mut(self.head..self.end).unwrap_or_default();
-        queued.iter().flatten().for_each(f);
         if self.owning {
+            let queued = self.slots.get_mut(self.head..self.end).unwrap_or_default();
+            queued.iter().flatten().for_each(f);
             queued.iter_mut().for_each(|slot| *slot = None);
             self.owning = false;
+        } else {
+            // By index, not over a sub-slice: for the few items of a drain, a bounds check on
+            // each costs less than the slice's range check and the iterator's trip count.
+            let mut f = f;
+            for i in self.head..self.end {
+                if let Some(Some(item)) = self.slots.get(i) {
+                    f(item);
+                }
+            }
         }
         self.head = 0;
         self.end = 0;

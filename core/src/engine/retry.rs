@@ -118,7 +118,10 @@ pub enum Refused {
     Again,
 }
 
-/// The retry rule (see the module docs for its order).
+/// The retry rule (see the module docs for its order). Inline into its one caller in the
+/// engine, which then passes its input and closures in registers instead of building them in
+/// memory.
+#[inline(always)]
 pub fn decide(
     input: RetryInput,
     backoff: impl FnOnce() -> Duration,

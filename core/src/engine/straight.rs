@@ -12,7 +12,7 @@
 //! [`Engine::on_outcome`], which decides the same for this case.
 
 use crate::classify::{is_success, Class};
-use crate::engine::call::{CallEnd, Phase};
+use crate::engine::call::CallEnd;
 use crate::engine::outcome::{Last, Outcome, Response};
 use crate::engine::Engine;
 use crate::time::Instant;
@@ -39,7 +39,7 @@ impl Engine {
             Some(attempt) => Some(attempt),
             None => self.calls[slot as usize]
                 .as_ref()
-                .and_then(|c| c.flights.oldest()),
+                .and_then(|c| c.flights.oldest(&self.hedge_slots)),
         };
         if let Some(attempt) = attempt {
             self.on_outcome(slot, attempt, outcome, now);
@@ -60,32 +60,41 @@ impl Engine {
         if !self.plain_hosts {
             return false;
         }
-        let Some(c) = self.calls[slot as usize].as_mut() else {
+        let Some(place) = self.calls.get_mut(slot as usize) else {
             return false;
         };
-        let host = c.host as usize;
-        if c.predicate.is_some() || c.ends != CallEnd::AtHead || host >= self.hosts.len() {
+        let Some(c) = place.as_mut() else {
+            return false;
+        };
+        if c.predicate || c.ends != CallEnd::AtHead {
             return false;
         }
+        let host = c.host as usize;
+        let Some(h) = self.hosts.get_mut(host) else {
+            return false;
+        };
         let Some(flight) = c.flights.take_only(attempt) else {
             return false;
         };
-        let attempt = flight.attempt;
-        c.phase = Phase::Ready;
-        c.timer = None;
-        c.hedge.due = None;
-        let id = c.id;
-        self.release_slot(host);
+        // The call holds nothing now (its only attempt was taken out above): it ends here,
+        // without `finish`'s look at what it might still hold or `vacate`'s for a predicate,
+        // and its slot is freed before the events, as nothing after this reads it (a success's hints hold or tune the
+        // host; only a 429's or a 503's may name the call). Its host's three counts change
+        // together, with one look-up.
+        let call = c.ended();
+        h.in_flight = h.in_flight.saturating_sub(1);
+        h.connect_failures = 0;
+        h.active = h.active.saturating_sub(1);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        // No predicate (tested above): nothing is kept for the call elsewhere.
+        *place = None;
+        self.free.push(slot);
         let last = Last::Status(r.status);
+        let (id, attempt) = (call.id, flight.attempt);
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
-        self.hosts[host].connect_failures = 0;
         self.read_limit_hints(slot, host, r, None, now);
-        // The call holds nothing now (its only attempt was taken out above): ended without
-        // `finish`'s look at what it might still hold.
-        if let Some(call) = self.free_call(slot) {
-            let (id, attempts) = self.call_succeeded(&call, r.status, now);
-            self.done_action(id, r.status, attempts);
-        }
+        let (id, attempts) = self.call_succeeded(&call, r.status, now);
+        self.done_action(id, r.status, attempts);
         true
     }
 }

@@ -163,9 +163,12 @@ impl TimerQueue {
     }
 
     /// Drops stale entries from the front, so [`TimerQueue::next`] is exact.
-    #[inline]
+    ///
+    /// Inline where it runs (after every input): most deadlines come in order, so with the
+    /// heap empty only the FIFO's front is looked at, a few instructions without a call; the
+    /// heap's part is out of line.
+    #[inline(always)]
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
-        // Most deadlines come in order: with the heap empty only the FIFO's front is looked at.
         let mut popped = false;
         while self.heap.is_empty() {
             match self.fifo.front() {
@@ -181,6 +184,13 @@ impl TimerQueue {
                 }
             }
         }
+        self.prune_both(live);
+    }
+
+    /// [`TimerQueue::prune`] with entries in the heap: the earlier of the two fronts, until
+    /// one is live.
+    #[inline(never)]
+    fn prune_both(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
         while let Some(((at, key), front)) = self.front() {
             if live(at, key) {
                 return;
