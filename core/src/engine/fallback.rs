@@ -21,8 +21,8 @@
 //! unless the caller said so with [`FallbackWrites::Allow`]: answering it with a stand-in would
 //! hide that the write may have happened.
 
+use crate::map::SortedMap;
 use core::time::Duration;
-use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -190,7 +190,7 @@ pub struct FallbackStore<T> {
     max_bytes: usize,
     bytes: usize,
     next: u64,
-    entries: HashMap<String, Stored<T>>,
+    entries: SortedMap<String, Stored<T>>,
 }
 
 #[derive(Debug)]
@@ -214,7 +214,7 @@ impl<T> FallbackStore<T> {
             max_bytes,
             bytes: 0,
             next: 0,
-            entries: HashMap::new(),
+            entries: SortedMap::new(),
         }
     }
 
@@ -228,15 +228,13 @@ impl<T> FallbackStore<T> {
             return false;
         }
         while self.entries.len() >= self.max_entries || self.bytes + bytes > self.max_bytes {
-            let Some(oldest) = self
-                .entries
-                .iter()
+            let Some(oldest) = (self.entries.values().iter().enumerate())
                 .min_by_key(|(_, s)| s.order)
-                .map(|(k, _)| k.clone())
+                .map(|(i, _)| i)
             else {
                 break;
             };
-            if let Some(gone) = self.entries.remove(&oldest) {
+            if let Some((_, gone)) = self.entries.remove_at(oldest) {
                 self.bytes -= gone.bytes;
             }
         }
