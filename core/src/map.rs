@@ -181,8 +181,8 @@ mod tests {
             x ^= x << 17;
             let key = (x % 61) as u32;
             match x % 7 {
-                0 | 1 | 2 => assert_eq!(ours.insert(key, step), model.insert(key, step)),
-                3 | 4 => assert_eq!(ours.remove(&key), model.remove(&key)),
+                0..=2 => assert_eq!(ours.insert(key, step), model.insert(key, step)),
+                3..=4 => assert_eq!(ours.remove(&key), model.remove(&key)),
                 5 => {
                     let got = *ours.get_or_insert_with(&key, || (key, step));
                     assert_eq!(got, *model.entry(key).or_insert(step));
