@@ -203,11 +203,17 @@ pub fn camel_config_error(error: Error) -> Error {
 /// Every object key in `value`, at any depth, renamed by `rename`.
 fn rename_keys(value: Value, rename: &dyn Fn(&str) -> String) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (rename(&k), rename_keys(v, rename)))
-                .collect(),
-        ),
+        // Inserted one by one, not collected: `Map`'s `FromIterator` is `BTreeMap`'s, which
+        // sorts its input (a stable sort, ≈ 3.7 KB of the browser module) and builds the tree
+        // in bulk (≈ 1.5 KB more), where `insert` is the code serde_json's parser already has.
+        // The result is the same map: keys sorted either way, a repeated key keeps its last value.
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(rename(&k), rename_keys(v, rename));
+            }
+            Value::Object(out)
+        }
         Value::Array(items) => {
             Value::Array(items.into_iter().map(|v| rename_keys(v, rename)).collect())
         }
