@@ -835,8 +835,15 @@ impl Inner {
         loop {
             let (events, actions) = {
                 let mut engine = self.engine.lend_mut();
-                let events: Vec<Event> = core::iter::from_fn(|| engine.poll_event()).collect();
-                let actions: Vec<Action> = core::iter::from_fn(|| engine.poll_action()).collect();
+                // Pushed in loops, not collected: a `Vec`'s `FromIterator` is a copy of its own
+                // per element type, `push` the code every `Vec` of the type already has.
+                let (mut events, mut actions) = (Vec::new(), Vec::new());
+                while let Some(e) = engine.poll_event() {
+                    events.push(e);
+                }
+                while let Some(a) = engine.poll_action() {
+                    actions.push(a);
+                }
                 (events, actions)
             };
             if events.is_empty() && actions.is_empty() {

@@ -214,8 +214,11 @@ fn rename_keys(value: Value, rename: &dyn Fn(&str) -> String) -> Value {
             }
             Value::Object(out)
         }
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| rename_keys(v, rename)).collect())
+        Value::Array(mut items) => {
+            for item in &mut items {
+                *item = rename_keys(core::mem::take(item), rename);
+            }
+            Value::Array(items)
         }
         other => other,
     }
