@@ -21,7 +21,6 @@
 //! unless the caller said so with [`FallbackWrites::Allow`]: answering it with a stand-in would
 //! hide that the write may have happened.
 
-use crate::map::SortedMap;
 use core::time::Duration;
 
 use serde::Serialize;
@@ -32,6 +31,7 @@ use crate::engine::call::Ended;
 use crate::engine::event::EventKind;
 use crate::engine::failure::Failure;
 use crate::engine::Engine;
+use crate::map::SortedMap;
 use crate::time::Instant;
 use crate::why::Why;
 

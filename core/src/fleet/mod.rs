@@ -37,13 +37,13 @@
 //! answered announces [`crate::EventKind::FleetResumed`]. A late answer is dropped (the store
 //! may then hold a slot nobody uses: the fleet errs on the slow side).
 
-use crate::map::SortedMap;
 use core::time::Duration;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::LimitConfig;
+use crate::map::SortedMap;
 use crate::time::{duration_nanos, Instant};
 use crate::why::Why;
 

@@ -1,13 +1,12 @@
 //! Which page to ask for next, and when to stop: the [`Paginator`], a small state machine over
 //! what the last page said (its headers and body).
 
-use crate::map::SortedMap;
-
 use serde_json::Value;
 use thiserror::Error;
 
 use super::style::PageStyle;
 use crate::headers::{find_rel, Headers};
+use crate::map::SortedMap;
 
 /// What to request next.
 #[derive(Clone, Debug, PartialEq, Eq)]
