@@ -228,8 +228,8 @@ impl<T> FallbackStore<T> {
             return false;
         }
         while self.entries.len() >= self.max_entries || self.bytes + bytes > self.max_bytes {
-            let Some(oldest) = (self.entries.values().iter().enumerate())
-                .min_by_key(|(_, s)| s.order)
+            let Some(oldest) = (self.entries.iter().enumerate())
+                .min_by_key(|(_, (_, s))| s.order)
                 .map(|(i, _)| i)
             else {
                 break;
