@@ -69,6 +69,7 @@ pub mod headers;
 pub mod json_body;
 pub mod latency;
 pub mod limit;
+pub mod map;
 pub mod paginate;
 pub mod preset;
 pub mod quota;

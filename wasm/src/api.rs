@@ -653,11 +653,13 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "HostState[]")]
     pub fn hosts(&self) -> JsValue {
         let now = self.driver.now();
-        let hosts: Array = self.driver.with_engine(|e| {
-            e.hosts(now)
-                .iter()
-                .map(|h| to_js(&translate::host_state(h, now), Keys::Camel))
-                .collect()
+        // Pushed one by one: `Array`'s `FromIterator` would be a copy of js-sys's collecting
+        // code (1.5 KB of the module) for this one list.
+        let hosts = Array::new();
+        self.driver.with_engine(|e| {
+            for h in e.hosts(now).iter() {
+                hosts.push(&to_js(&translate::host_state(h, now), Keys::Camel));
+            }
         });
         hosts.into()
     }

@@ -38,11 +38,11 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Promise, Uint8Array};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind};
+use resile_core::map::SortedMap;
 use resile_core::resume::{Delivery, Download, Plan, ResumeError, Verdict};
 use resile_core::token::TokenStore;
 use resile_core::{
@@ -335,7 +335,7 @@ impl Slot {
 
 struct Inner {
     engine: RefCell<Engine>,
-    calls: RefCell<HashMap<CallId, Slot>>,
+    calls: RefCell<SortedMap<CallId, Slot>>,
     tokens: RefCell<TokenStore<String>>,
     last_token_error: RefCell<Option<String>>,
     listeners: RefCell<Vec<(u32, Listener)>>,
@@ -475,7 +475,7 @@ impl Driver {
         Ok(Driver {
             inner: Rc::new(Inner {
                 engine: RefCell::new(engine),
-                calls: RefCell::new(HashMap::new()),
+                calls: RefCell::new(SortedMap::new()),
                 tokens: RefCell::new(TokenStore::new()),
                 last_token_error: RefCell::new(None),
                 listeners: RefCell::new(Vec::new()),
@@ -835,8 +835,15 @@ impl Inner {
         loop {
             let (events, actions) = {
                 let mut engine = self.engine.lend_mut();
-                let events: Vec<Event> = core::iter::from_fn(|| engine.poll_event()).collect();
-                let actions: Vec<Action> = core::iter::from_fn(|| engine.poll_action()).collect();
+                // Pushed in loops, not collected: a `Vec`'s `FromIterator` is a copy of its own
+                // per element type, `push` the code every `Vec` of the type already has.
+                let (mut events, mut actions) = (Vec::new(), Vec::new());
+                while let Some(e) = engine.poll_event() {
+                    events.push(e);
+                }
+                while let Some(a) = engine.poll_action() {
+                    actions.push(a);
+                }
                 (events, actions)
             };
             if events.is_empty() && actions.is_empty() {

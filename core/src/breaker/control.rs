@@ -362,7 +362,7 @@ impl BreakerSnapshot {
     }
 
     fn check(&self) -> Result<(), SnapshotError> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::map::SortedMap::new();
         for (index, entry) in self.hosts.iter().enumerate() {
             if entry.host.is_empty() {
                 return Err(SnapshotError::BadEntry {
@@ -370,7 +370,7 @@ impl BreakerSnapshot {
                     problem: "the host is empty",
                 });
             }
-            if !seen.insert(entry.host.as_str()) {
+            if seen.insert(entry.host.as_str(), ()).is_some() {
                 return Err(SnapshotError::BadEntry {
                     index,
                     problem: "the host appears twice",

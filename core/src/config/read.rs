@@ -333,38 +333,81 @@ struct Shape<T: 'static> {
     start: fn() -> T,
 }
 
-impl<T> Shape<T> {
-    /// A `T` from `walk`, which calls its setter for each field it finds.
-    fn build(
-        &self,
-        walk: impl FnOnce(&Fields, &mut SetField<'_>) -> Result<(), Error>,
-    ) -> Result<T, Error> {
-        let mut out = (self.start)();
-        walk(&self.fields, &mut |i, v| (self.setters.at(i))(&mut out, v))?;
-        Ok(out)
-    }
-}
-
 /// A config struct's [`Shape`].
 trait Shaped: Sized + 'static {
     fn shape() -> &'static Shape<Self>;
 }
 
-impl<T: Shaped> Read for T {
-    fn read(value: &Value) -> Result<Self, Error> {
-        T::shape().build(|fields, set| fields.read(value, set))
+/// A config struct being read, its type erased, so that the reading itself ([`fill`],
+/// [`lay_over`]) exists once for every struct: what is left per struct is its start value,
+/// its setters' table and the move of the result.
+trait Target {
+    fn fields(&self) -> &'static Fields;
+    fn set(&mut self, i: usize, value: &Value) -> Result<(), Error>;
+    /// Back to the value every field not written keeps (reading afresh).
+    fn restart(&mut self);
+}
+
+impl<T: Shaped> Target for T {
+    fn fields(&self) -> &'static Fields {
+        &T::shape().fields
     }
 
-    /// An object sets the fields it names over the ones `self` has (which are all there, so
-    /// none is missing); anything else is read afresh.
+    fn set(&mut self, i: usize, value: &Value) -> Result<(), Error> {
+        (T::shape().setters.at(i))(self, value)
+    }
+
+    fn restart(&mut self) {
+        *self = (T::shape().start)();
+    }
+}
+
+/// What a struct is read from: a whole value, or what is left of an internally tagged one.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Value(&'a Value),
+    Rest(Rest<'a>, &'a str),
+}
+
+/// A `T` read from `source`, its fields set over its start value.
+fn fresh<T: Shaped>(source: Source<'_>) -> Result<T, Error> {
+    let mut out = (T::shape().start)();
+    fill(&mut out, source)?;
+    Ok(out)
+}
+
+/// Sets the fields `source` writes on `target`, checking that the required ones are there.
+fn fill(target: &mut dyn Target, source: Source<'_>) -> Result<(), Error> {
+    let fields = target.fields();
+    let set = &mut |i: usize, v: &Value| target.set(i, v);
+    match source {
+        Source::Value(value) => fields.read(value, set),
+        Source::Rest(Rest::Map(map), tag) => fields.read_map(map, Some(tag), set),
+        Source::Rest(Rest::Seq(items), _) => fields.read_seq(items, SeqEnd::Content, set),
+    }
+}
+
+/// [`Read::read_onto`] for a struct: an object sets the fields it names over the ones `target`
+/// has (which are all there, so none is missing); anything else is read afresh. On an error
+/// `target` may be left partly read: every caller then drops it (the whole read fails).
+fn lay_over(target: &mut dyn Target, value: &Value) -> Result<(), Error> {
+    if let Value::Object(map) = value {
+        let fields = target.fields();
+        return fields
+            .set_map(map, None, &mut |i, v| target.set(i, v))
+            .map(|_| ());
+    }
+    target.restart();
+    fill(target, Source::Value(value))
+}
+
+impl<T: Shaped> Read for T {
+    fn read(value: &Value) -> Result<Self, Error> {
+        fresh(Source::Value(value))
+    }
+
     fn read_onto(&mut self, value: &Value) -> Result<(), Error> {
-        let Value::Object(map) = value else {
-            *self = Self::read(value)?;
-            return Ok(());
-        };
-        let shape = T::shape();
-        let mut set = |i: usize, v: &Value| (shape.setters.at(i))(self, v);
-        shape.fields.set_map(map, None, &mut set).map(|_| ())
+        lay_over(self, value)
     }
 }
 
@@ -609,10 +652,7 @@ enum Rest<'a> {
 
 impl Rest<'_> {
     fn read<T: Shaped>(self, tag: &str) -> Result<T, Error> {
-        T::shape().build(|fields, set| match self {
-            Rest::Map(map) => fields.read_map(map, Some(tag), set),
-            Rest::Seq(items) => fields.read_seq(items, SeqEnd::Content, set),
-        })
+        fresh(Source::Rest(self, tag))
     }
 }
 

@@ -22,7 +22,6 @@
 //! hide that the write may have happened.
 
 use core::time::Duration;
-use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -32,6 +31,7 @@ use crate::engine::call::Ended;
 use crate::engine::event::EventKind;
 use crate::engine::failure::Failure;
 use crate::engine::Engine;
+use crate::map::SortedMap;
 use crate::time::Instant;
 use crate::why::Why;
 
@@ -190,7 +190,7 @@ pub struct FallbackStore<T> {
     max_bytes: usize,
     bytes: usize,
     next: u64,
-    entries: HashMap<String, Stored<T>>,
+    entries: SortedMap<String, Stored<T>>,
 }
 
 #[derive(Debug)]
@@ -214,7 +214,7 @@ impl<T> FallbackStore<T> {
             max_bytes,
             bytes: 0,
             next: 0,
-            entries: HashMap::new(),
+            entries: SortedMap::new(),
         }
     }
 
@@ -228,15 +228,13 @@ impl<T> FallbackStore<T> {
             return false;
         }
         while self.entries.len() >= self.max_entries || self.bytes + bytes > self.max_bytes {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, s)| s.order)
-                .map(|(k, _)| k.clone())
+            let Some(oldest) = (self.entries.iter().enumerate())
+                .min_by_key(|(_, (_, s))| s.order)
+                .map(|(i, _)| i)
             else {
                 break;
             };
-            if let Some(gone) = self.entries.remove(&oldest) {
+            if let Some((_, gone)) = self.entries.remove_at(oldest) {
                 self.bytes -= gone.bytes;
             }
         }

@@ -86,7 +86,7 @@ pub(crate) struct Asked {
 
 impl Engine {
     pub(crate) fn host_for(&mut self, name: &str, now: Instant) -> Option<u32> {
-        // Most clients talk to one host: try the last one before hashing.
+        // Most clients talk to one host: try the last one before searching.
         if let Some(h) = self.hosts.get_mut(self.last_host as usize) {
             if &*h.name == name {
                 h.last_used = now;

@@ -98,7 +98,6 @@ mod timer;
 mod view;
 
 use core::time::Duration;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use action::{Action, AttemptHeaders, IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER};
@@ -116,6 +115,7 @@ use crate::backoff::Backoff;
 use crate::breaker::BreakerState;
 use crate::classify::{classify_status, Processed, StatusSet};
 use crate::config::{Config, ConfigError, RequestIds};
+use crate::map::SortedMap;
 use crate::rng::Rng;
 use crate::slots::Slots;
 use crate::time::{Instant, UnixTime};
@@ -133,7 +133,7 @@ pub struct Engine {
     backoff: Backoff,
     rng: Rng,
     hosts: Slots<Host>,
-    host_index: HashMap<Arc<str>, u32>,
+    host_index: SortedMap<Arc<str>, u32>,
     last_host: u32,
     calls: Slots<Option<Call>>,
     free: Vec<u32>,
@@ -147,7 +147,7 @@ pub struct Engine {
     /// Attempts in flight, all hosts.
     in_flight: u32,
     /// The failures of the calls in [`Phase::Failing`], which they end with when it is over.
-    failing: HashMap<CallId, Failure>,
+    failing: SortedMap<CallId, Failure>,
     /// The config's `retry.deadline_ms` in nanoseconds, worked out once (a call's deadline
     /// is `now` plus it, unless the call brings its own).
     deadline_nanos: Option<u64>,
@@ -192,7 +192,7 @@ impl Engine {
             backoff: Backoff::new(&config.backoff),
             rng: Rng::seeded(seed),
             hosts: Slots::new(),
-            host_index: HashMap::new(),
+            host_index: SortedMap::new(),
             last_host: 0,
             calls: Slots::new(),
             free: Vec::new(),
@@ -210,7 +210,7 @@ impl Engine {
             retry_after_cap: Duration::from_millis(config.retry.max_retry_after_ms),
             hedge_slots: Default::default(),
             predicates: Vec::new(),
-            failing: HashMap::new(),
+            failing: SortedMap::new(),
             actions: Queue::default(),
             events: Queue::default(),
             token: Token::new(&config.token),

@@ -17,7 +17,6 @@
 //! question and the answer, so a store that hangs costs a call at most `answer_within_ms`.
 
 use core::time::Duration;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::classify::Processed;
@@ -29,6 +28,7 @@ use crate::engine::failure::{Failure, Hint};
 use crate::engine::Engine;
 use crate::fleet::{Reservation, SharedLimit, SharedUpdate, StoreProblem};
 use crate::limit::Gcra;
+use crate::map::SortedMap;
 use crate::time::Instant;
 use crate::why::Why;
 
@@ -39,7 +39,7 @@ pub(crate) struct Fleet {
     pub config: FleetConfig,
     health: Health,
     /// Per host: the shared limit a local share was cut from, and that share's limiter.
-    local: HashMap<Arc<str>, (SharedLimit, Gcra)>,
+    local: SortedMap<Arc<str>, (SharedLimit, Gcra)>,
 }
 
 /// Whether the store is asked.
@@ -79,7 +79,7 @@ impl Fleet {
         Fleet {
             config,
             health: Health::Up,
-            local: HashMap::new(),
+            local: SortedMap::new(),
         }
     }
 }
@@ -144,11 +144,10 @@ impl Engine {
             return Gate::Send;
         };
         let size = fleet.config.size;
-        let name = self.hosts[host].name.clone();
-        let share = fleet
-            .local
-            .entry(name)
-            .or_insert_with(|| (limit, Gcra::new(&limit.share(size))));
+        let name = &self.hosts[host].name;
+        let share = fleet.local.get_or_insert_with(&**name, || {
+            (name.clone(), (limit, Gcra::new(&limit.share(size))))
+        });
         if share.0 != limit {
             *share = (limit, share.1.retuned(&limit.share(size)));
         }

@@ -38,12 +38,12 @@
 //! may then hold a slot nobody uses: the fleet errs on the slow side).
 
 use core::time::Duration;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::LimitConfig;
+use crate::map::SortedMap;
 use crate::time::{duration_nanos, Instant};
 use crate::why::Why;
 
@@ -201,7 +201,7 @@ struct Entry {
 /// the engine's tests run several engines against one `MemoryStore`.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
-    hosts: HashMap<Arc<str>, Entry>,
+    hosts: SortedMap<Arc<str>, Entry>,
 }
 
 impl MemoryStore {
@@ -220,7 +220,9 @@ impl MemoryStore {
         max_wait: Duration,
         now: Instant,
     ) -> Reservation {
-        let e = self.hosts.entry(Arc::from(host)).or_default();
+        let e = self
+            .hosts
+            .get_or_insert_with(host, || (Arc::from(host), Entry::default()));
         let holds = [
             e.hold.filter(|(until, _)| *until > now),
             e.breaker_until
@@ -259,7 +261,9 @@ impl MemoryStore {
 
     /// Applies an instance's update at the store's time `now`.
     pub fn share(&mut self, host: &str, update: SharedUpdate, now: Instant) {
-        let e = self.hosts.entry(Arc::from(host)).or_default();
+        let e = self
+            .hosts
+            .get_or_insert_with(host, || (Arc::from(host), Entry::default()));
         match update {
             SharedUpdate::Hold { wait, why } => {
                 let until = now + wait;

@@ -1,13 +1,12 @@
 //! Which page to ask for next, and when to stop: the [`Paginator`], a small state machine over
 //! what the last page said (its headers and body).
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 use thiserror::Error;
 
 use super::style::PageStyle;
 use crate::headers::{find_rel, Headers};
+use crate::map::SortedMap;
 
 /// What to request next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ pub struct Paginator {
     style: PageStyle,
     items_pointer: Option<String>,
     next: Option<PageRequest>,
-    seen: HashSet<String>,
+    seen: SortedMap<String, ()>,
     pages: u64,
     items: u64,
     max_pages: u64,
@@ -86,7 +85,7 @@ impl Paginator {
             style,
             items_pointer,
             next: Some(first),
-            seen: HashSet::new(),
+            seen: SortedMap::new(),
             pages: 0,
             items: 0,
             max_pages: 1_000_000,
@@ -119,11 +118,11 @@ impl Paginator {
             }
             (PageStyle::Cursor { param, .. }, PageRequest::Query(params)) => {
                 if let Some((_, cursor)) = params.iter().find(|(k, _)| k == param) {
-                    self.seen.insert(cursor.clone());
+                    self.seen.insert(cursor.clone(), ());
                 }
             }
             (PageStyle::Link, PageRequest::Url(url)) => {
-                self.seen.insert(url.clone());
+                self.seen.insert(url.clone(), ());
             }
             _ => {}
         }
@@ -298,8 +297,8 @@ fn pointer<'a>(mut value: &'a Value, at: &str) -> Option<&'a Value> {
     Some(value)
 }
 
-fn remember(seen: &mut HashSet<String>, token: &str) -> Result<(), PaginateError> {
-    if seen.insert(token.to_string()) {
+fn remember(seen: &mut SortedMap<String, ()>, token: &str) -> Result<(), PaginateError> {
+    if seen.insert(token.to_string(), ()).is_none() {
         Ok(())
     } else {
         Err(PaginateError::Repeated(token.to_string()))

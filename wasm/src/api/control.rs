@@ -7,6 +7,7 @@ use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Object, Reflect};
 use resile_core::breaker::{BreakerHold, BreakerSnapshot, HoldKind, SnapshotError};
+use resile_core::map::SortedMap;
 use resile_core::{
     Attempted, FallbackUsed, FallbackWrites, Method, Predicate, RetryPredicate, RetryVerdict, Seen,
 };
@@ -98,35 +99,12 @@ pub(super) fn fallback_json(response: &JsResponse) -> JsValue {
 thread_local! {
     /// The JavaScript predicates of calls in flight, by id: the engine holds a `JsJudge` (plain
     /// data, so the engine stays `Send`), which finds its function here. Sorted by id (ids are
-    /// handed out in order, so an insert is nearly always a push); a vector, not a hash map,
-    /// so the browser build carries no hash table for it.
-    static JUDGES: RefCell<Judges> = const { RefCell::new(Judges(Vec::new())) };
+    /// handed out in order, so an insert is nearly always a push): core's sorted map, as the
+    /// driver's calls, so the browser build carries no hash table for it.
+    static JUDGES: RefCell<SortedMap<u32, Function>> = const { RefCell::new(SortedMap::new()) };
     static NEXT_JUDGE: Cell<u32> = const { Cell::new(1) };
     /// The headers of the response being judged, set by the driver while it reports it.
     static JUDGED: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The predicates by id, sorted.
-struct Judges(Vec<(u32, Function)>);
-
-impl Judges {
-    fn insert(&mut self, id: u32, f: Function) {
-        match self.0.binary_search_by_key(&id, |(k, _)| *k) {
-            Ok(i) => self.0[i].1 = f,
-            Err(i) => self.0.insert(i, (id, f)),
-        }
-    }
-
-    fn get(&self, id: u32) -> Option<Function> {
-        let i = self.0.binary_search_by_key(&id, |(k, _)| *k).ok()?;
-        Some(self.0[i].1.clone())
-    }
-
-    fn remove(&mut self, id: u32) {
-        if let Ok(i) = self.0.binary_search_by_key(&id, |(k, _)| *k) {
-            self.0.remove(i);
-        }
-    }
 }
 
 /// Runs `report` with `headers` visible to the JavaScript predicates it may ask.
@@ -146,13 +124,13 @@ struct JsJudge {
 
 impl Drop for JsJudge {
     fn drop(&mut self) {
-        JUDGES.with(|j| j.lend_mut().remove(self.id));
+        JUDGES.with(|j| j.lend_mut().remove(&self.id));
     }
 }
 
 impl RetryPredicate for JsJudge {
     fn judge(&self, a: &Attempted<'_>) -> RetryVerdict {
-        let Some(f) = JUDGES.with(|j| j.lend().get(self.id)) else {
+        let Some(f) = JUDGES.with(|j| j.lend().get(&self.id).cloned()) else {
             return RetryVerdict::Decide;
         };
         let check = Object::new();
@@ -221,7 +199,9 @@ pub(super) fn retry_if_option(
         n.set(id.wrapping_add(1).max(1));
         id
     });
-    JUDGES.with(|j| j.lend_mut().insert(id, f));
+    JUDGES.with(|j| {
+        j.lend_mut().insert(id, f);
+    });
     Ok(Some(Predicate::new(JsJudge {
         id,
         method,
