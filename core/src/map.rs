@@ -1,8 +1,10 @@
 //! The crate's one map type: its entries in a `Vec`, sorted by key.
 //!
-//! Every map in the engine is small (hosts, calls that are failing, a fleet's local shares,
-//! the fallback store's entries, a pagination walk's cursors), is looked up far more often than
-//! it changes, and is never iterated in an order that reaches a decision. A binary search over
+//! Every map in the engine is small and bounded (hosts, by `max_hosts`; calls that are
+//! failing, a fleet's local shares, the fallback store's entries, by its `max_entries`), is
+//! looked up far more often than it changes, and is never iterated in an order that reaches a
+//! decision. (A pagination walk's cursors grow with the walk, up to a million pages: they are
+//! a `BTreeSet`, where an insert does not move half of them.) A binary search over
 //! a few sorted keys costs less than hashing a host name, and the browser build carries one small
 //! search per map instead of hashbrown's table (≈ 15 KB of the module, one copy of its
 //! rehash, insert, find and drop per element type) and std's SipHash and `RandomState`.

@@ -1,12 +1,13 @@
 //! Which page to ask for next, and when to stop: the [`Paginator`], a small state machine over
 //! what the last page said (its headers and body).
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 use thiserror::Error;
 
 use super::style::PageStyle;
 use crate::headers::{find_rel, Headers};
-use crate::map::SortedMap;
 
 /// What to request next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +53,9 @@ pub struct Paginator {
     style: PageStyle,
     items_pointer: Option<String>,
     next: Option<PageRequest>,
-    seen: SortedMap<String, ()>,
+    /// Every cursor and link followed: a walk may be a million pages long, so a tree (a
+    /// sorted vector's insert would move half of them each time).
+    seen: BTreeSet<String>,
     pages: u64,
     items: u64,
     max_pages: u64,
@@ -85,7 +88,7 @@ impl Paginator {
             style,
             items_pointer,
             next: Some(first),
-            seen: SortedMap::new(),
+            seen: BTreeSet::new(),
             pages: 0,
             items: 0,
             max_pages: 1_000_000,
@@ -118,11 +121,11 @@ impl Paginator {
             }
             (PageStyle::Cursor { param, .. }, PageRequest::Query(params)) => {
                 if let Some((_, cursor)) = params.iter().find(|(k, _)| k == param) {
-                    self.seen.insert(cursor.clone(), ());
+                    self.seen.insert(cursor.clone());
                 }
             }
             (PageStyle::Link, PageRequest::Url(url)) => {
-                self.seen.insert(url.clone(), ());
+                self.seen.insert(url.clone());
             }
             _ => {}
         }
@@ -297,8 +300,8 @@ fn pointer<'a>(mut value: &'a Value, at: &str) -> Option<&'a Value> {
     Some(value)
 }
 
-fn remember(seen: &mut SortedMap<String, ()>, token: &str) -> Result<(), PaginateError> {
-    if seen.insert(token.to_string(), ()).is_none() {
+fn remember(seen: &mut BTreeSet<String>, token: &str) -> Result<(), PaginateError> {
+    if seen.insert(token.to_string()) {
         Ok(())
     } else {
         Err(PaginateError::Repeated(token.to_string()))
