@@ -399,6 +399,21 @@ fn head(response: &reqwest::Response, request_url: &Url) -> Received {
     }
 }
 
+/// A response's status line and headers, taken out of it (its body read, or left unread
+/// and dropped).
+fn taken_head(response: &mut reqwest::Response, request_url: &Url) -> Received {
+    Received {
+        status: response.status(),
+        headers: std::mem::take(response.headers_mut()),
+        body: Bytes::new(),
+        url: redirected(response, request_url),
+        version: response.version(),
+        problem: None,
+        stream: None,
+        buffered: None,
+    }
+}
+
 /// Takes `n` bytes of the client-wide buffer, waiting for them. A wait that never ends is
 /// ended by the engine's attempt deadline, which drops the attempt and what it held.
 async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePermit>, n: u64) {
@@ -429,24 +444,19 @@ fn read_body<'a>(
     buffer: &'a Arc<Semaphore>,
 ) -> impl Future<Output = Attempt> + 'a {
     async move {
-        let mut received = Received {
-            status: response.status(),
-            headers: std::mem::take(response.headers_mut()),
-            body: Bytes::new(),
-            url: redirected(&response, request_url),
-            version: response.version(),
-            problem: None,
-            stream: None,
-            buffered: None,
-        };
+        // The answer's head is taken from the response once its body is read (or refused),
+        // not before: kept beside the response across every wait for a chunk, it would size
+        // the attempt's future, and with it the call's box, by a second copy of the head.
         let announced = response.content_length();
         if announced.is_some_and(|n| n > limit) {
+            let mut received = taken_head(&mut response, request_url);
             received.problem = Some(Problem::BodyTooLarge { limit });
             return Attempt::Response(received);
         }
+        let mut buffered: Option<OwnedSemaphorePermit> = None;
         // An announced length is taken at once (no partial holds); otherwise chunk by chunk.
         if let Some(n) = announced {
-            take_buffer(buffer, &mut received.buffered, n).await;
+            take_buffer(buffer, &mut buffered, n).await;
         }
         // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
         let mut first: Option<Bytes> = None;
@@ -472,13 +482,14 @@ fn read_body<'a>(
             };
             len = len.saturating_add(chunk.len() as u64);
             if len > limit {
+                drop(buffered);
+                let mut received = taken_head(&mut response, request_url);
                 received.problem = Some(Problem::BodyTooLarge { limit });
-                received.buffered = None;
                 return Attempt::Response(received);
             }
             if announced.is_none_or(|n| len > n) {
                 let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
-                take_buffer(buffer, &mut received.buffered, over).await;
+                take_buffer(buffer, &mut buffered, over).await;
             }
             match first.take() {
                 None if buf.is_empty() => first = Some(chunk),
@@ -496,10 +507,12 @@ fn read_body<'a>(
                 }
             }
         }
+        let mut received = taken_head(&mut response, request_url);
         received.body = match first {
             Some(only) => only,
             None => buf.freeze(),
         };
+        received.buffered = buffered;
         Attempt::Response(received)
     }
 }
