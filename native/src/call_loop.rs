@@ -21,7 +21,6 @@ use std::task::{Context, Poll};
 
 use futures::future;
 use futures::{Future, StreamExt};
-use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use resile_core::{CallId, CallSpec, Outcome, TransportError, UuidText, Why};
@@ -97,17 +96,19 @@ struct Out<'t> {
     span: AttemptSpan<'t>,
 }
 
-/// The attempts out, each run in its span. Hedging aside there is one at a time: it runs in
-/// place, in `slot` (pinned where the call's loop is, itself boxed once), and only a second one
-/// out at once is boxed.
+/// The attempts out, each run in its span (entered around every poll and drop of the attempt,
+/// as `tracing`'s `Instrumented` does, from the span its `Out` keeps rather than a second copy
+/// of it beside the attempt). Hedging aside there is one at a time: it runs in place, in
+/// `slot` (pinned where the call's loop is, itself boxed once), and only a second one out at
+/// once is boxed.
 struct Outs<'t, 'p, A> {
     first: Option<Out<'t>>,
-    slot: Pin<&'p mut Option<Instrumented<A>>>,
-    rest: Vec<(Out<'t>, Pin<Box<Instrumented<A>>>)>,
+    slot: Pin<&'p mut Option<A>>,
+    rest: Vec<(Out<'t>, Pin<Box<A>>)>,
 }
 
 impl<'t, 'p, A> Outs<'t, 'p, A> {
-    fn new(slot: Pin<&'p mut Option<Instrumented<A>>>) -> Self {
+    fn new(slot: Pin<&'p mut Option<A>>) -> Self {
         Outs {
             first: None,
             slot,
@@ -119,7 +120,7 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
     /// future (the request, reqwest's pending send) is made where it runs rather than moved
     /// there.
     #[inline(always)]
-    fn push(&mut self, out: Out<'t>, make: impl FnOnce() -> Instrumented<A>) {
+    fn push(&mut self, out: Out<'t>, make: impl FnOnce() -> A) {
         if self.first.is_none() && self.slot.is_none() {
             self.slot.set(Some(make()));
             self.first = Some(out);
@@ -131,19 +132,25 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
     /// Takes attempt `n` out, if it is still out; the attempt itself is dropped.
     fn take(&mut self, n: u32) -> Option<Out<'t>> {
         if self.first.as_ref().is_some_and(|o| o.n == n) {
-            self.slot.set(None);
-            return self.first.take();
+            let first = self.first.take()?;
+            first.span.inside(|| self.slot.set(None));
+            return Some(first);
         }
         let i = self.rest.iter().position(|(o, _)| o.n == n)?;
-        Some(self.rest.swap_remove(i).0)
+        let (out, attempt) = self.rest.swap_remove(i);
+        out.span.inside(|| drop(attempt));
+        Some(out)
     }
 
     /// The attempts still out when the call ends are dropped: their spans say so.
     fn abandon(&mut self) {
-        self.slot.set(None);
-        let rest = self.rest.drain(..).map(|(o, _)| o);
-        for o in self.first.take().into_iter().chain(rest) {
-            o.span.end(Ended::Abandoned);
+        if let Some(first) = self.first.take() {
+            first.span.inside(|| self.slot.set(None));
+            first.span.end(Ended::Abandoned);
+        }
+        for (out, attempt) in self.rest.drain(..) {
+            out.span.inside(|| drop(attempt));
+            out.span.end(Ended::Abandoned);
         }
     }
 }
@@ -151,17 +158,21 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
 impl<'t, R, A: Future<Output = Attempt<R>>> Outs<'t, '_, A> {
     /// The first attempt out to finish, taken out (pending while none is out).
     fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t>, Attempt<R>)> {
-        if let Some(attempt) = self.slot.as_mut().as_pin_mut() {
-            if let Poll::Ready(done) = attempt.poll(cx) {
-                self.slot.set(None);
-                if let Some(out) = self.first.take() {
+        if let (Some(attempt), Some(first)) = (self.slot.as_mut().as_pin_mut(), &self.first) {
+            if let Poll::Ready(done) = first.span.inside(|| attempt.poll(cx)) {
+                let first = self.first.take();
+                if let Some(out) = first {
+                    out.span.inside(|| self.slot.set(None));
                     return Poll::Ready((out, done));
                 }
             }
         }
         for i in 0..self.rest.len() {
-            if let Poll::Ready(done) = self.rest[i].1.as_mut().poll(cx) {
-                return Poll::Ready((self.rest.swap_remove(i).0, done));
+            let (out, attempt) = &mut self.rest[i];
+            if let Poll::Ready(done) = out.span.inside(|| attempt.as_mut().poll(cx)) {
+                let (out, attempt) = self.rest.swap_remove(i);
+                out.span.inside(|| drop(attempt));
+                return Poll::Ready((out, done));
             }
         }
         Poll::Pending
@@ -365,9 +376,13 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
             // before the mailbox is read: nothing waited before it there.
             let mut pending: Option<CallMsg> = None;
             loop {
-                let taken = match pending.take() {
-                    Some(order) => Next::Order(Some(order)),
-                    None => next(&mut self.orders, &mut out).await,
+                // Asked in an `if`, whose condition's temporaries end before its blocks: a
+                // `match pending.take()` would keep the taken order (an `Option<CallMsg>`) in
+                // the boxed future across the wait for the next one.
+                let taken = if pending.is_some() {
+                    Next::Order(pending.take())
+                } else {
+                    next(&mut self.orders, &mut out).await
                 };
                 let (
                     Out {
@@ -396,18 +411,13 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                 // The engine keeps the attempt's deadline: it answers `Abort` when the
                                 // attempt has taken too long, and the attempt is dropped then.
                                 let (n, timeout_ms) = (order.attempt, order.timeout_ms);
-                                let attempt_span = span.span();
                                 out.push(
                                     Out {
                                         n,
                                         timeout_ms,
                                         span,
                                     },
-                                    || {
-                                        exchange
-                                            .send(order, request_id.as_ref())
-                                            .instrument(attempt_span)
-                                    },
+                                    || exchange.send(order, request_id.as_ref()),
                                 );
                             }
                             CallMsg::Abort { attempt, why } => {
@@ -528,14 +538,12 @@ mod tests {
 
     type TestAttempt = BoxFuture<'static, Attempt<u16>>;
 
-    fn answers(status: u16) -> Instrumented<TestAttempt> {
-        let attempt: TestAttempt = Box::pin(future::ready(Attempt::Response(status)));
-        attempt.instrument(tracing::Span::none())
+    fn answers(status: u16) -> TestAttempt {
+        Box::pin(future::ready(Attempt::Response(status)))
     }
 
-    fn never() -> Instrumented<TestAttempt> {
-        let attempt: TestAttempt = Box::pin(future::pending());
-        attempt.instrument(tracing::Span::none())
+    fn never() -> TestAttempt {
+        Box::pin(future::pending())
     }
 
     fn ticket<'t>(call: &Call<'t>, n: u32) -> Out<'t> {

@@ -294,12 +294,13 @@ fn exchange<'a>(
             other => other.again(),
         };
         let mut method = req.method.clone();
-        // Where a redirect led; the request's own URL until then (not copied for the first hop).
-        let mut redirected_to: Option<Url> = None;
+        // Where a redirect led; the request's own URL until then (not copied for the first hop;
+        // boxed: most attempts follow none, and this future sizes the call's box).
+        let mut redirected_to: Option<Box<Url>> = None;
         let (mut strip_content, mut cross_origin) = (false, false);
         let mut hops = 0;
         loop {
-            let url = redirected_to.as_ref().unwrap_or(&req.url);
+            let url = redirected_to.as_deref().unwrap_or(&req.url);
             // The request is made in a block of its own, so that it and its headers (moved into
             // reqwest's pending request) are not kept in this future while the answer is awaited.
             let sent = {
@@ -365,7 +366,7 @@ fn exchange<'a>(
                 cross_origin = true;
             }
             body = if resend { req.body.again() } else { None };
-            redirected_to = Some(next);
+            redirected_to = Some(Box::new(next));
             hops += 1;
         }
     }
@@ -399,25 +400,59 @@ fn head(response: &reqwest::Response, request_url: &Url) -> Received {
     }
 }
 
+/// A response's status line and headers, taken out of it (its body read, or left unread
+/// and dropped).
+fn taken_head(response: &mut reqwest::Response, request_url: &Url) -> Received {
+    Received {
+        status: response.status(),
+        headers: std::mem::take(response.headers_mut()),
+        body: Bytes::new(),
+        url: redirected(response, request_url),
+        version: response.version(),
+        problem: None,
+        stream: None,
+        buffered: None,
+    }
+}
+
 /// Takes `n` bytes of the client-wide buffer, waiting for them. A wait that never ends is
 /// ended by the engine's attempt deadline, which drops the attempt and what it held.
-async fn take_buffer(buffer: &Arc<Semaphore>, held: &mut Option<OwnedSemaphorePermit>, n: u64) {
+///
+/// Most takes find the bytes free: taken at once, here, and the future returned holds only
+/// where the bytes go. Only a wait is boxed: a waiter's future is large, and the body's future
+/// would carry it always.
+fn take_buffer<'h>(
+    buffer: &Arc<Semaphore>,
+    held: &'h mut Option<OwnedSemaphorePermit>,
+    n: u64,
+) -> impl Future<Output = ()> + 'h {
     let n = u32::try_from(n).unwrap_or(u32::MAX);
-    if n == 0 {
-        return;
-    }
-    // Most takes find the bytes free: taken at once, without a waiter's future. The semaphore
-    // is never closed.
-    let taken = match buffer.clone().try_acquire_many_owned(n) {
-        Ok(p) => Ok(p),
-        // Boxed: a waiter's future is large, and the body's future would carry it always.
-        Err(_) => Box::pin(buffer.clone().acquire_many_owned(n)).await,
-    };
-    if let Ok(p) = taken {
-        match held {
-            Some(h) => h.merge(p),
-            None => *held = Some(p),
+    // The semaphore is never closed.
+    let waiting = if n == 0 {
+        None
+    } else {
+        match buffer.clone().try_acquire_many_owned(n) {
+            Ok(p) => {
+                hold(held, p);
+                None
+            }
+            Err(_) => Some(Box::pin(buffer.clone().acquire_many_owned(n))),
         }
+    };
+    async move {
+        if let Some(wait) = waiting {
+            if let Ok(p) = wait.await {
+                hold(held, p);
+            }
+        }
+    }
+}
+
+/// Adds `p` to the share of the buffer a body holds.
+fn hold(held: &mut Option<OwnedSemaphorePermit>, p: OwnedSemaphorePermit) {
+    match held {
+        Some(h) => h.merge(p),
+        None => *held = Some(p),
     }
 }
 
@@ -429,24 +464,19 @@ fn read_body<'a>(
     buffer: &'a Arc<Semaphore>,
 ) -> impl Future<Output = Attempt> + 'a {
     async move {
-        let mut received = Received {
-            status: response.status(),
-            headers: std::mem::take(response.headers_mut()),
-            body: Bytes::new(),
-            url: redirected(&response, request_url),
-            version: response.version(),
-            problem: None,
-            stream: None,
-            buffered: None,
-        };
+        // The answer's head is taken from the response once its body is read (or refused),
+        // not before: kept beside the response across every wait for a chunk, it would size
+        // the attempt's future, and with it the call's box, by a second copy of the head.
         let announced = response.content_length();
         if announced.is_some_and(|n| n > limit) {
+            let mut received = taken_head(&mut response, request_url);
             received.problem = Some(Problem::BodyTooLarge { limit });
             return Attempt::Response(received);
         }
+        let mut buffered: Option<OwnedSemaphorePermit> = None;
         // An announced length is taken at once (no partial holds); otherwise chunk by chunk.
         if let Some(n) = announced {
-            take_buffer(buffer, &mut received.buffered, n).await;
+            take_buffer(buffer, &mut buffered, n).await;
         }
         // Most bodies arrive in one chunk: keep it as it is, and copy only when a second comes.
         let mut first: Option<Bytes> = None;
@@ -472,13 +502,14 @@ fn read_body<'a>(
             };
             len = len.saturating_add(chunk.len() as u64);
             if len > limit {
+                drop(buffered);
+                let mut received = taken_head(&mut response, request_url);
                 received.problem = Some(Problem::BodyTooLarge { limit });
-                received.buffered = None;
                 return Attempt::Response(received);
             }
             if announced.is_none_or(|n| len > n) {
                 let over = len - announced.unwrap_or(0).max(len - chunk.len() as u64);
-                take_buffer(buffer, &mut received.buffered, over).await;
+                take_buffer(buffer, &mut buffered, over).await;
             }
             match first.take() {
                 None if buf.is_empty() => first = Some(chunk),
@@ -496,10 +527,12 @@ fn read_body<'a>(
                 }
             }
         }
+        let mut received = taken_head(&mut response, request_url);
         received.body = match first {
             Some(only) => only,
             None => buf.freeze(),
         };
+        received.buffered = buffered;
         Attempt::Response(received)
     }
 }

@@ -111,9 +111,12 @@ impl<'a> AttemptSpan<'a> {
         }
     }
 
-    /// The attempt's `tracing` span, to run it in.
-    pub(crate) fn span(&self) -> tracing::Span {
-        self.span.clone()
+    /// Runs `f` inside the attempt's `tracing` span: every poll and the drop of the attempt's
+    /// future.
+    #[inline]
+    pub(crate) fn inside<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _inside = self.span.enter();
+        f()
     }
 
     /// The W3C `traceparent` the attempt carries: its own span's, only under a caller's trace.
