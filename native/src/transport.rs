@@ -388,24 +388,21 @@ fn redirected(response: &reqwest::Response, request_url: &Url) -> Option<Box<Url
 
 /// A response's status line and headers, its body left unread.
 fn head(response: &reqwest::Response, request_url: &Url) -> Received {
-    Received {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: Bytes::new(),
-        url: redirected(response, request_url),
-        version: response.version(),
-        problem: None,
-        stream: None,
-        buffered: None,
-    }
+    head_with(response, response.headers().clone(), request_url)
 }
 
 /// A response's status line and headers, taken out of it (its body read, or left unread
 /// and dropped).
 fn taken_head(response: &mut reqwest::Response, request_url: &Url) -> Received {
+    let headers = std::mem::take(response.headers_mut());
+    head_with(response, headers, request_url)
+}
+
+/// A response's status line with `headers`, its own.
+fn head_with(response: &reqwest::Response, headers: HeaderMap, request_url: &Url) -> Received {
     Received {
         status: response.status(),
-        headers: std::mem::take(response.headers_mut()),
+        headers,
         body: Bytes::new(),
         url: redirected(response, request_url),
         version: response.version(),
