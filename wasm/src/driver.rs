@@ -1302,24 +1302,24 @@ impl Inner {
         let idle =
             (self.engine.lend().config().retry.attempt_timeout_ms).map(Duration::from_millis);
         loop {
-            let chunk = match (js::call_method(&reader, "read"), idle) {
-                (Ok(p), Some(idle)) => js::within(Promise::from(p), idle)
-                    .await
-                    .ok_or(TransportError::Timeout),
-                (Ok(p), None) => Ok(JsFuture::from(Promise::from(p)).await),
-                (Err(e), _) => Ok(Err(e)),
+            // `None`: the body sent nothing for `idle`.
+            let read = match js::call_method(&reader, "read") {
+                Ok(p) => match idle {
+                    Some(idle) => js::within(Promise::from(p), idle).await,
+                    None => Some(JsFuture::from(Promise::from(p)).await),
+                },
+                Err(e) => Some(Err(e)),
             };
-            let broke = match chunk {
-                Ok(Ok(chunk)) => Ok(chunk),
-                Ok(Err(_)) => Err(TransportError::Truncated),
-                Err(stalled) => {
-                    let _ = js::call_method(&reader, "cancel");
-                    Err(stalled)
-                }
-            };
-            let chunk = match broke {
-                Ok(chunk) => chunk,
-                Err(kind) => {
+            let chunk = match read {
+                Some(Ok(chunk)) => chunk,
+                broke => {
+                    let kind = match broke {
+                        None => {
+                            let _ = js::call_method(&reader, "cancel");
+                            TransportError::Timeout
+                        }
+                        Some(_) => TransportError::Truncated,
+                    };
                     // The body broke: the engine decides the call's next attempt.
                     self.transfer_mut(call, |t| t.fetch = None);
                     let _ = self.engine.lend_mut().resume(call, kind, js::now());

@@ -52,8 +52,6 @@ pub struct Summary {
     statuses: BTreeMap<u16, u64>,
     errors: BTreeMap<&'static str, u64>,
     succeeded: u64,
-    /// Calls that failed with a 429 as their last answer.
-    throttled: u64,
 }
 
 impl Summary {
@@ -68,14 +66,12 @@ impl Summary {
         }
         if r.ok() {
             self.succeeded += 1;
-        } else if r.status == Some(429) {
-            self.throttled += 1;
         }
     }
 
-    /// Calls that failed with a 429 as their last answer.
+    /// Calls whose last answer was a 429 (a status of 400 or more is never a success).
     pub fn throttled(&self) -> u64 {
-        self.throttled
+        self.statuses.get(&429).copied().unwrap_or(0)
     }
 
     /// Calls counted.
