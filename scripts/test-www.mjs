@@ -77,6 +77,7 @@ try {
         insight: document.querySelector("#insight").hidden ? "" : document.querySelector("#insight").textContent,
         last: window.resileDemo.last,
         explained: [...document.querySelectorAll("#log tbody tr")].filter((tr) => tr.children[4].textContent.length > 10).length,
+        failures: [...document.querySelectorAll("#log tbody tr[data-event=call_failed]")].map((tr) => tr.textContent.replace(/\s+/g, " ").trim()),
       };
     });
     await page.screenshot({ path: `artifacts/www-${id}.png`, fullPage: true });
@@ -104,7 +105,7 @@ try {
   check("storm: calls wait for the hold instead of sending", (storm.events.waiting || 0) > 0 || (storm.events.retry_scheduled || 0) > 0);
 
   const token = await run("token");
-  check("token: 45 calls succeed", token.kpi.succeeded === 45, JSON.stringify(token.kpi));
+  check("token: 45 calls succeed", token.kpi.succeeded === 45, `${JSON.stringify(token.kpi)} ${JSON.stringify(token.failures)}`);
   check("token: 3 fetches for 45 calls", token.insight.startsWith("3 token fetches"), token.insight);
   check("token: the token lane is drawn", (await page.$$("#timeline text.lane-label")).length === 3);
 
