@@ -872,6 +872,7 @@ where
     fn received(&mut self, received: Received, report: impl FnOnce(Outcome<'_>)) {
         {
             let hints = HintHeaders::new(&received.headers);
+            let wall = hints.wall();
             // A predicate may look at any header; other calls show the engine the hints only.
             let judged;
             let headers: &dyn resile_core::headers::Headers = if self.judged {
@@ -883,8 +884,7 @@ where
             } else {
                 &hints
             };
-            let response =
-                resile_core::Response::new(received.status.as_u16(), headers, Shared::wall());
+            let response = resile_core::Response::new(received.status.as_u16(), headers, wall);
             self.decoded = None;
             self.undecodable = None;
             let mut problem = received.problem;

@@ -191,7 +191,7 @@ impl<R: Head> Latest<R> {
             report(Outcome::Response(resile_core::Response::new(
                 response.status(),
                 &hints,
-                Shared::wall(),
+                hints.wall(),
             )));
         }
         self.0 = Some(response);

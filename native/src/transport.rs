@@ -19,10 +19,11 @@ use http::{Method, StatusCode, Version};
 use url::Url;
 
 use resile_core::headers::Headers;
+use resile_core::time::UnixTime;
 use resile_core::{Authorization, Problem, TransportError, UuidText};
 
 use crate::body::BodyFactory;
-use crate::driver::SendOrder;
+use crate::driver::{SendOrder, Shared};
 
 /// `Idempotency-Key`: the engine's key (or the caller's), the same on every attempt.
 pub(crate) const IDEMPOTENCY_KEY: HeaderName =
@@ -814,6 +815,19 @@ impl<'a> HintHeaders<'a> {
         }
         HintHeaders { hints }
     }
+
+    /// The wall clock as the engine needs it for a response with these hints: read only when
+    /// a hint may be counted from it (a `Retry-After` HTTP-date, a rate-limit reset), the
+    /// only places the engine reads [`resile_core::Response::wall`]; otherwise the epoch,
+    /// which nothing reads (a clock read less for most responses).
+    pub(crate) fn wall(&self) -> UnixTime {
+        let dated = |name: &str| name != "link" && name != "x-total-count";
+        if self.hints.iter().any(|(name, _)| dated(name)) {
+            Shared::wall()
+        } else {
+            UnixTime::EPOCH
+        }
+    }
 }
 
 impl Headers for HintHeaders<'_> {
@@ -855,6 +869,33 @@ mod tests {
         }
         let with_userinfo = Url::parse("http://user:secret@api.test:81/x").unwrap();
         assert!(!host_key(&with_userinfo).contains("secret"));
+    }
+
+    #[test]
+    fn the_wall_clock_is_read_only_for_a_hint_counted_from_it() {
+        let mut map = HeaderMap::new();
+        assert_eq!(HintHeaders::new(&map).wall(), UnixTime::EPOCH);
+        map.insert(
+            "link",
+            HeaderValue::from_static("<http://a.test/2>; rel=\"next\""),
+        );
+        map.insert("x-total-count", HeaderValue::from_static("7"));
+        map.insert("content-type", HeaderValue::from_static("text/plain"));
+        assert_eq!(HintHeaders::new(&map).wall(), UnixTime::EPOCH);
+        let before = Shared::wall();
+        for dated in [
+            "retry-after",
+            "ratelimit-reset",
+            "x-ratelimit-reset",
+            "x-rate-limit-reset",
+        ] {
+            let mut with = map.clone();
+            with.insert(
+                dated,
+                HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+            );
+            assert!(HintHeaders::new(&with).wall() >= before, "{dated}");
+        }
     }
 
     #[test]
