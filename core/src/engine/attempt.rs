@@ -247,14 +247,27 @@ impl Engine {
     }
 
     /// Counts connection failures in a row per host; the configured number asks the driver to
-    /// rebuild its pool.
+    /// rebuild its pool. Inline where it is called: an answer (nearly every outcome) is one
+    /// store; a transport error is counted out of line.
+    #[inline(always)]
     fn note_connection(&mut self, host: usize, outcome: Outcome<'_>, now: Instant) {
+        match outcome {
+            Outcome::Transport(e) => self.note_transport(host, e, now),
+            Outcome::Response(_) | Outcome::Unusable(..) => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.connect_failures = 0;
+                }
+            }
+        }
+    }
+
+    /// [`Engine::note_connection`] for a transport error.
+    #[inline(never)]
+    fn note_transport(&mut self, host: usize, error: TransportError, now: Instant) {
         let threshold = self.config.pool.recycle_after_failures;
         let h = &mut self.hosts[host];
-        match outcome {
-            Outcome::Transport(
-                TransportError::Connect | TransportError::Dns | TransportError::Tls,
-            ) => {
+        match error {
+            TransportError::Connect | TransportError::Dns | TransportError::Tls => {
                 h.connect_failures += 1;
                 if threshold > 0 && h.connect_failures >= threshold {
                     let (name, failures) = (h.name.clone(), h.connect_failures);
@@ -273,8 +286,7 @@ impl Engine {
                     });
                 }
             }
-            Outcome::Transport(_) => {}
-            Outcome::Response(_) | Outcome::Unusable(..) => h.connect_failures = 0,
+            _ => {}
         }
     }
 
