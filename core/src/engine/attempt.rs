@@ -421,8 +421,8 @@ impl Engine {
             decide(
                 input,
                 || match &aws {
-                    Some(rule) => aws::wait(rule, jitter, attempts - 1, kind, x_amz, rng),
-                    None => backoff.delay(attempts - 1, previous, rng),
+                    Some(rule) if !PLAIN => aws::wait(rule, jitter, attempts - 1, kind, x_amz, rng),
+                    _ => backoff.delay(attempts - 1, previous, rng),
                 },
                 |at| match breaker.peek(breaker_config, at) {
                     Err(Refusal::Open(until)) => Some(until),
