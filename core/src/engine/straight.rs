@@ -200,6 +200,10 @@ mod tests {
             }
             trace.events.extend(core::iter::from_fn(|| e.poll_event()));
             now = now + Duration::from_millis(3);
+            // What fell due meanwhile (a hedge's delay) goes before the answers.
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
             for (call, attempt) in sends {
                 let outcome = match answers.next().unwrap() {
                     (CONNECT, _) => Outcome::Transport(TransportError::Connect),
@@ -319,6 +323,8 @@ mod tests {
                 retried,
                 "some call retried or was refused a retry: {answers:?}"
             );
+            let hedged = plain.stats.hedges > 0;
+            assert_eq!(hedged, config.hedge.enabled, "hedges sent: {answers:?}");
             if let Some(why) = why {
                 assert!(
                     failed_with(&plain).contains(&why),
