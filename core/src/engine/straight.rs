@@ -112,7 +112,7 @@ impl Engine {
     /// an outcome beyond the breaker, the budget and the hints; false (and nothing done)
     /// otherwise. The same steps as [`Engine::on_outcome`], less those tests
     /// ([`Engine::decide_outcome`]).
-    #[inline(never)]
+    #[inline(always)]
     fn plain_outcome(
         &mut self,
         slot: u32,
