@@ -188,7 +188,7 @@ impl StatusSet {
 
 /// Classifies a status code. Below 100 there is no HTTP status, only a response the driver
 /// could not read: a transport failure after the request may have been sent.
-#[inline]
+#[inline(always)]
 pub fn classify_status(status: u16, retry: &StatusSet) -> Class {
     if status < 100 {
         return classify_transport(TransportError::Other);

@@ -10,6 +10,7 @@ use crate::engine::action::Action;
 use crate::engine::call::{CallId, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure};
+use crate::engine::flight::Flight;
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::predicate::{self, Attempted, RetryVerdict, Seen};
 use crate::engine::retry::{decide, Refused, RetryDecision, RetryInput};
@@ -34,8 +35,29 @@ impl Engine {
         let Some(flight) = c.flights.take(attempt, &mut self.hedge_slots) else {
             return;
         };
-        let (admit, token) = (flight.admit, flight.token);
-        let others = !c.flights.is_empty(&self.hedge_slots);
+        self.decide_outcome::<false>(slot, flight, outcome, now);
+    }
+
+    /// What [`Engine::on_outcome`] decides once `flight` is out of the call. With `PLAIN`
+    /// (the plain path, [`Engine::plain_outcome`]), the caller has made sure that `flight`
+    /// was the call's only attempt, that the call has no retry predicate and that no host
+    /// has anything configured that reads an outcome beyond the breaker, the budget and the
+    /// hints ([`Engine::plain_hosts`]): the steps for those (another attempt out, an adaptive
+    /// rate or limit, a hedging percentile, the predicate's verdict, a retry quota or
+    /// throttle, the AWS rule) are left out at compile time, the rest is the same code.
+    #[inline(always)]
+    pub(super) fn decide_outcome<const PLAIN: bool>(
+        &mut self,
+        slot: u32,
+        flight: Flight,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) {
+        let Some(c) = self.calls[slot as usize].as_mut() else {
+            return;
+        };
+        let (admit, token, attempt) = (flight.admit, flight.token, flight.attempt);
+        let others = !PLAIN && !c.flights.is_empty(&self.hedge_slots);
         if !others {
             c.phase = Phase::Ready;
             c.timer = None;
@@ -53,13 +75,21 @@ impl Engine {
             Outcome::Unusable(r, problem) => (unusable(problem), Last::Status(r.status)),
         };
         self.attempt_finished(id, attempt, host, admit, class, last, now);
-        self.learn_adaptive(host, flight.sent_with(), &outcome, now);
+        if !PLAIN {
+            self.learn_adaptive(host, flight.sent_with(), &outcome, now);
+        }
         self.note_connection(host, outcome, now);
 
-        let x_amz = self.x_amz_retry_after(&outcome);
+        let x_amz = if PLAIN {
+            None
+        } else {
+            self.x_amz_retry_after(&outcome)
+        };
         let asked = match outcome {
             Outcome::Response(r) | Outcome::Unusable(r, _) => {
-                self.record_latency(host, flight.sent, now);
+                if !PLAIN {
+                    self.record_latency(host, flight.sent, now);
+                }
                 self.read_hints(slot, host, &r, class.success, now)
             }
             Outcome::Transport(_) => Default::default(),
@@ -100,14 +130,18 @@ impl Engine {
                 return;
             }
         }
-        let verdict = self.judge(slot, attempt, outcome);
+        let verdict = if PLAIN {
+            RetryVerdict::Decide
+        } else {
+            self.judge(slot, attempt, outcome)
+        };
         if verdict == RetryVerdict::DontRetry && status.is_none() {
             let f = Failure::new(Why::PredicateDeclined, 0, Some(last), class.processed);
             self.fail(slot, f, now);
             return;
         }
         let (class, predicate_wait) = predicate::apply(verdict, class);
-        if class.success {
+        if class.success && !PLAIN {
             self.preset_success(slot, host);
         }
         if class.success || (!class.retryable && status.is_some()) {
@@ -115,7 +149,11 @@ impl Engine {
             return;
         }
         let asked = (asked.retry_after, predicate_wait, x_amz);
-        self.retry_or_fail_asked(slot, class, last, asked, now);
+        if PLAIN {
+            self.retry_or_fail_with::<true>(slot, class, last, asked, now);
+        } else {
+            self.retry_or_fail_asked(slot, class, last, asked, now);
+        }
     }
 
     /// The caller's retry predicate's verdict on the attempt, if the call has one.
@@ -209,14 +247,27 @@ impl Engine {
     }
 
     /// Counts connection failures in a row per host; the configured number asks the driver to
-    /// rebuild its pool.
+    /// rebuild its pool. Inline where it is called: an answer (nearly every outcome) is one
+    /// store; a transport error is counted out of line.
+    #[inline(always)]
     fn note_connection(&mut self, host: usize, outcome: Outcome<'_>, now: Instant) {
+        match outcome {
+            Outcome::Transport(e) => self.note_transport(host, e, now),
+            Outcome::Response(_) | Outcome::Unusable(..) => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.connect_failures = 0;
+                }
+            }
+        }
+    }
+
+    /// [`Engine::note_connection`] for a transport error.
+    #[inline(never)]
+    fn note_transport(&mut self, host: usize, error: TransportError, now: Instant) {
         let threshold = self.config.pool.recycle_after_failures;
         let h = &mut self.hosts[host];
-        match outcome {
-            Outcome::Transport(
-                TransportError::Connect | TransportError::Dns | TransportError::Tls,
-            ) => {
+        match error {
+            TransportError::Connect | TransportError::Dns | TransportError::Tls => {
                 h.connect_failures += 1;
                 if threshold > 0 && h.connect_failures >= threshold {
                     let (name, failures) = (h.name.clone(), h.connect_failures);
@@ -235,8 +286,7 @@ impl Engine {
                     });
                 }
             }
-            Outcome::Transport(_) => {}
-            Outcome::Response(_) | Outcome::Unusable(..) => h.connect_failures = 0,
+            _ => {}
         }
     }
 
@@ -292,6 +342,21 @@ impl Engine {
         slot: u32,
         class: Class,
         last: Last,
+        asked: (Option<Duration>, Option<Duration>, Option<&str>),
+        now: Instant,
+    ) {
+        self.retry_or_fail_with::<false>(slot, class, last, asked, now);
+    }
+
+    /// [`Engine::retry_or_fail_asked`]; with `PLAIN` ([`Engine::decide_outcome`]'s), no host
+    /// has a retry quota or throttle and the config no `aws` section, and their steps are
+    /// left out.
+    #[inline(always)]
+    fn retry_or_fail_with<const PLAIN: bool>(
+        &mut self,
+        slot: u32,
+        class: Class,
+        last: Last,
         (retry_after, predicate_wait, x_amz): (Option<Duration>, Option<Duration>, Option<&str>),
         now: Instant,
     ) {
@@ -338,7 +403,10 @@ impl Engine {
             },
             now,
         };
-        let (aws, jitter) = (self.aws_rule(), self.config.backoff.jitter);
+        let (aws, jitter) = (
+            if PLAIN { None } else { self.aws_rule() },
+            self.config.backoff.jitter,
+        );
         let (backoff, rng, breaker_config) = (&self.backoff, &mut self.rng, &self.config.breaker);
         let h = &mut self.hosts[host];
         let (breaker, budget) = (&h.breaker, &mut h.budget);
@@ -346,15 +414,15 @@ impl Engine {
         // gRPC A6: every failed attempt costs a token, retried or not.
         let throttled = throttle
             .as_mut()
-            .filter(|_| costs_throttle(class))
+            .filter(|_| !PLAIN && costs_throttle(class))
             .map(|t| t.failed());
         let mut budget_refused = false;
         let decision = {
             decide(
                 input,
                 || match &aws {
-                    Some(rule) => aws::wait(rule, jitter, attempts - 1, kind, x_amz, rng),
-                    None => backoff.delay(attempts - 1, previous, rng),
+                    Some(rule) if !PLAIN => aws::wait(rule, jitter, attempts - 1, kind, x_amz, rng),
+                    _ => backoff.delay(attempts - 1, previous, rng),
                 },
                 |at| match breaker.peek(breaker_config, at) {
                     Err(Refusal::Open(until)) => Some(until),
@@ -362,9 +430,10 @@ impl Engine {
                 },
                 || {
                     let ok = throttled != Some(Throttled::Refused)
-                        && quota
-                            .as_mut()
-                            .is_none_or(|q| q.try_retry(&mut hold, kind).is_ok())
+                        && (PLAIN
+                            || quota
+                                .as_mut()
+                                .is_none_or(|q| q.try_retry(&mut hold, kind).is_ok()))
                         && budget.try_withdraw(now);
                     budget_refused = !ok;
                     ok
@@ -409,7 +478,7 @@ impl Engine {
                 let f = Failure::new(why, 0, Some(last), class.processed)
                     .retry_at(retry_at)
                     .detail(detail);
-                if budget_refused && self.long_poll_backoff(slot, f, x_amz, now) {
+                if !PLAIN && budget_refused && self.long_poll_backoff(slot, f, x_amz, now) {
                     return;
                 }
                 self.fail(slot, f, now);

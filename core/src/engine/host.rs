@@ -181,6 +181,7 @@ impl Engine {
 
     /// Reads a response's hints: they hold the whole host, so concurrent calls do not walk
     /// into the same 429, and teach it the host's limit.
+    #[inline(always)]
     pub(crate) fn read_hints(
         &mut self,
         slot: u32,

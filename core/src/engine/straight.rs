@@ -10,6 +10,11 @@
 //! `AttemptFinished` and the breaker, the connection-failure count reset, the hint headers
 //! read, then the call ended (`CallSucceeded`, `Done`). Anything else goes to
 //! [`Engine::on_outcome`], which decides the same for this case.
+//!
+//! The plain path is the same idea for every other outcome (a failure above all): under the
+//! same flag, on a call with no retry predicate and one attempt in flight, the outcome is
+//! decided by the general path's own code compiled without the steps for what is not
+//! configured ([`Engine::decide_outcome`] with `PLAIN`).
 
 use crate::classify::{is_success, Class};
 use crate::engine::call::CallEnd;
@@ -34,6 +39,9 @@ impl Engine {
             {
                 return;
             }
+        }
+        if self.plain_outcome(slot, attempt, outcome, now) {
+            return;
         }
         let attempt = match attempt {
             Some(attempt) => Some(attempt),
@@ -97,13 +105,45 @@ impl Engine {
         self.done_action(id, r.status, attempts);
         true
     }
+
+    /// Decides any other outcome on the call's only attempt in flight (`attempt`, or
+    /// whichever it is with `None`) on the plain path, when neither the call (a retry
+    /// predicate) nor its host ([`Engine::plain_hosts`]) has anything configured that reads
+    /// an outcome beyond the breaker, the budget and the hints; false (and nothing done)
+    /// otherwise. The same steps as [`Engine::on_outcome`], less those tests
+    /// ([`Engine::decide_outcome`]).
+    #[inline(always)]
+    fn plain_outcome(
+        &mut self,
+        slot: u32,
+        attempt: Option<u32>,
+        outcome: Outcome<'_>,
+        now: Instant,
+    ) -> bool {
+        if !self.plain_hosts {
+            return false;
+        }
+        let Some(c) = self.calls.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        if c.predicate {
+            return false;
+        }
+        let Some(flight) = c.flights.take_only(attempt) else {
+            return false;
+        };
+        self.decide_outcome::<true>(slot, flight, outcome, now);
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::classify::TransportError;
     use crate::engine::predicate::{Attempted, Predicate, RetryVerdict};
-    use crate::engine::{Action, CallSpec, Engine, Event, Outcome, Response};
+    use crate::engine::{Action, CallSpec, Engine, Event, EventKind, Outcome, Response};
     use crate::time::{Instant, UnixTime};
+    use crate::why::Why;
     use crate::Config;
     use core::time::Duration;
     #[cfg(target_arch = "wasm32")]
@@ -123,8 +163,14 @@ mod tests {
     /// Three calls in flight at once, answered (`answers`, in turn, one per attempt sent)
     /// until each ends; with `general`, every call has a retry predicate with no opinion,
     /// which sends each outcome down the general path.
-    /// A status and its headers, one per attempt answered.
+    /// A status and its headers, one per attempt answered ([`CONNECT`] and [`TIMEOUT`]: no
+    /// answer, a transport error).
     type Answer<'a> = (u16, &'a [(&'a str, &'a str)]);
+
+    /// In an [`Answer`]: the connection failed (counted towards recycling the pool).
+    const CONNECT: u16 = 1;
+    /// In an [`Answer`]: the attempt timed out at the driver.
+    const TIMEOUT: u16 = 2;
 
     fn run(config: &Config, answers: &[Answer<'_>], general: bool) -> Trace {
         let mut e = Engine::new(config.clone(), 7, Instant::ZERO).unwrap();
@@ -154,10 +200,17 @@ mod tests {
             }
             trace.events.extend(core::iter::from_fn(|| e.poll_event()));
             now = now + Duration::from_millis(3);
+            // What fell due meanwhile (a hedge's delay) goes before the answers.
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
             for (call, attempt) in sends {
-                let (status, headers) = answers.next().unwrap();
-                let r = Response::new(*status, headers, WALL);
-                e.handle_attempt(call, attempt, Outcome::Response(r), now);
+                let outcome = match answers.next().unwrap() {
+                    (CONNECT, _) => Outcome::Transport(TransportError::Connect),
+                    (TIMEOUT, _) => Outcome::Transport(TransportError::Timeout),
+                    (status, headers) => Outcome::Response(Response::new(*status, headers, WALL)),
+                };
+                e.handle_attempt(call, attempt, outcome, now);
             }
             if let Some(t) = e.poll_timeout() {
                 now = now.max(t);
@@ -202,6 +255,84 @@ mod tests {
                 );
                 assert_eq!(straight, general, "answers {answers:?}");
             }
+        }
+    }
+
+    /// The whys the calls of `trace` failed with.
+    fn failed_with(trace: &Trace) -> Vec<Why> {
+        let failures = trace.events.iter().filter_map(|e| match &e.kind {
+            EventKind::CallFailed { failure, .. } => Some(failure.why),
+            _ => None,
+        });
+        failures.collect()
+    }
+
+    #[test]
+    fn a_failure_decided_on_the_plain_path_says_and_leaves_what_the_general_path_does() {
+        let mut rich = Config::default();
+        rich.budget.ratio = 1.0;
+        rich.breaker.enabled = false;
+        let mut two_attempts = rich.clone();
+        two_attempts.retry.max_attempts = 2;
+        two_attempts.pool.recycle_after_failures = 2;
+        let mut off = Config::default();
+        off.breaker.enabled = false;
+        off.budget.enabled = false;
+        let mut no_budget = off.clone();
+        no_budget.budget.enabled = true;
+        no_budget.budget.ratio = 0.0;
+        no_budget.budget.reserve = 0;
+        let mut breaker_on = off.clone();
+        breaker_on.breaker.enabled = true;
+        breaker_on.breaker.consecutive_failures = 2;
+        let mut hedged = off.clone();
+        hedged.hedge.enabled = true;
+        hedged.hedge.delay_ms = 1;
+        let soon: &[(&str, &str)] = &[("retry-after", "1")];
+        let too_long: &[(&str, &str)] = &[("retry-after", "120")];
+        // A config, the answers in turn, and a why some call must fail with (the case
+        // reached what it is there for).
+        let cases: [(&Config, &[Answer<'_>], Option<Why>); 13] = [
+            (&off, &[(503, &[])], Some(Why::MaxAttempts)),
+            (&rich, &[(503, &[])], Some(Why::MaxAttempts)),
+            (&off, &[(503, &[]), (500, &[]), (200, &[])], None),
+            (&rich, &[(CONNECT, &[]), (TIMEOUT, &[])], None),
+            (&two_attempts, &[(CONNECT, &[])], Some(Why::MaxAttempts)),
+            (&rich, &[(503, &[]), (404, &[])], None),
+            (&Config::default(), &[(503, &[])], None),
+            (&no_budget, &[(503, &[])], Some(Why::BudgetExhausted)),
+            (
+                &two_attempts,
+                &[(500, &[]), (502, &[])],
+                Some(Why::MaxAttempts),
+            ),
+            (&off, &[(503, soon), (429, soon), (204, &[])], None),
+            (
+                &off,
+                &[(408, &[]), (503, too_long)],
+                Some(Why::RetryAfterTooLong),
+            ),
+            (&breaker_on, &[(500, &[])], Some(Why::BreakerOpen)),
+            (&hedged, &[(503, &[]), (TIMEOUT, &[]), (200, &[])], None),
+        ];
+        for (config, answers, why) in cases {
+            let plain = run(config, answers, false);
+            let general = run(config, answers, true);
+            let retried = plain.stats.retries > 0 || plain.stats.budget_refusals > 0;
+            assert!(
+                retried,
+                "some call retried or was refused a retry: {answers:?}"
+            );
+            let hedged = plain.stats.hedges > 0;
+            assert_eq!(hedged, config.hedge.enabled, "hedges sent: {answers:?}");
+            if let Some(why) = why {
+                assert!(
+                    failed_with(&plain).contains(&why),
+                    "a call failed with {why:?}: {answers:?}, {:?}",
+                    failed_with(&plain)
+                );
+            }
+            assert_eq!(plain, general, "answers {answers:?}");
         }
     }
 }
