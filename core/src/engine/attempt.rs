@@ -403,6 +403,10 @@ impl Engine {
             },
             now,
         };
+        // The `!PLAIN` tests below are there for the compiler, to leave code out of the plain
+        // copy: the throttle and quota are `None` under `plain_hosts` (known only at run
+        // time), and `aws`, `None` here under `PLAIN`, is tested again inside `decide`'s
+        // backoff closure, which measured cheaper (BENCHMARKS "Tenth pass", step 4).
         let (aws, jitter) = (
             if PLAIN { None } else { self.aws_rule() },
             self.config.backoff.jitter,
