@@ -86,13 +86,16 @@ const scenarios = [
     id: "token",
     title: "Token expiry, 45 concurrent calls",
     tag: "single-flight · early refresh · 401",
-    blurb: "Three waves of 15 calls to a protected API with 2-second tokens. Wave 1 shares one token fetch; wave 2 arrives in the refresh window (the last fifth of a token's life, for tokens this short) and triggers one early refresh in the background; then the server revokes every token, and wave 3's fifteen 401s share one forced refresh.",
-    config: { token: { refreshSkewMs: 700 } },
+    blurb: "Three waves of 15 calls to a protected API with 5-second tokens. Wave 1 shares one token fetch; wave 2 arrives in the refresh window (the last second of a token's life) and triggers one early refresh in the background; then the server revokes every token, and wave 3's fifteen 401s share one forced refresh.",
+    config: { token: { refreshSkewMs: 1000 } },
     token: true,
     async run({ client, ctx }) {
       const wave = (name) => Promise.allSettled(range(15).map((i) => client.get(`/protected/${name}${i}`)));
       await wave("a");
-      await sleep(1750);
+      // Wave 2 starts 400 ms into the refresh window (4.0-5.0 s of the token's life) and, while
+      // wave 1's calls end within 200 ms of its token, 400 ms or more before the token expires:
+      // its calls reach the server with a token still valid there.
+      await sleep(4400);
       await wave("b");
       await sleep(300);
       await raw("POST", "/admin/expire-tokens");
@@ -573,7 +576,7 @@ const state = { run: null, client: null, busy: false };
 
 function tokenProvider(run) {
   return async () => {
-    const response = await fetch(`${api}/oauth/token?expires_in=2`, {
+    const response = await fetch(`${api}/oauth/token?expires_in=5`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa("demo:demo")}` },
       body: "grant_type=client_credentials",
