@@ -200,7 +200,15 @@ impl<T: Read> Read for Option<T> {
 impl<T: Read> Read for Vec<T> {
     fn read(value: &Value) -> Result<Self, Error> {
         match value {
-            Value::Array(items) => items.iter().map(T::read).collect(),
+            // A loop, not `collect()` into a `Result<Vec<_>>`: that is an iterator adapter and
+            // a `from_iter` per element type (≈ 1 KB each in the browser build).
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(T::read(item)?);
+                }
+                Ok(out)
+            }
             other => Err(invalid_type(other, "a sequence")),
         }
     }
