@@ -867,12 +867,10 @@ impl Inner {
     }
 
     fn emit(&self, event: &Event) {
-        let listeners: Vec<Listener> = self
-            .listeners
-            .lend()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
+        let mut listeners: Vec<Listener> = Vec::new();
+        for (_, l) in self.listeners.lend().iter() {
+            listeners.push(l.clone());
+        }
         if listeners.is_empty() {
             return;
         }

@@ -46,10 +46,8 @@ impl Resume {
             },
             _ => {
                 let names = style.params();
-                let pairs: Vec<(String, String)> = query_pairs(next)
-                    .into_iter()
-                    .filter(|(k, _)| names.contains(&k.as_str()))
-                    .collect();
+                let mut pairs = query_pairs(next);
+                pairs.retain(|(k, _)| names.contains(&k.as_str()));
                 // `?` alone: no parameter set yet, the first page.
                 match query_string(&pairs) {
                     q if q.is_empty() => "?".to_string(),
@@ -90,10 +88,8 @@ impl Resume {
             _ => {
                 let url = resolve(first, token)?;
                 let names = style.params();
-                let pairs = query_pairs(&url)
-                    .into_iter()
-                    .filter(|(k, _)| names.contains(&k.as_str()))
-                    .collect();
+                let mut pairs = query_pairs(&url);
+                pairs.retain(|(k, _)| names.contains(&k.as_str()));
                 Ok((url, PageRequest::Query(pairs)))
             }
         }

@@ -185,16 +185,21 @@ fn merge(base: &Parts<'_>, path: &str) -> String {
 fn remove_dots(path: &str) -> String {
     let absolute = path.starts_with('/');
     let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(usize::from(absolute)).collect();
-    let last = segments.len().saturating_sub(1);
+    // The segments walked with one look ahead (is this the last?), not collected first.
+    let mut segments = path.split('/');
+    if absolute {
+        segments.next();
+    }
+    let mut next = segments.next();
     let mut trailing = false;
-    for (i, segment) in segments.iter().enumerate() {
+    while let Some(segment) = next {
+        next = segments.next();
         trailing = false;
-        match *segment {
-            "." => trailing = i == last,
+        match segment {
+            "." => trailing = next.is_none(),
             ".." => {
                 out.pop();
-                trailing = i == last;
+                trailing = next.is_none();
             }
             s => out.push(s),
         }
@@ -257,14 +262,12 @@ fn push_pair(out: &mut String, k: &str, v: &str) {
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
     let url = url.split('#').next().unwrap_or_default();
     let query = url.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split('&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| {
-            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    let mut pairs = Vec::new();
+    for piece in query.split('&').filter(|piece| !piece.is_empty()) {
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        pairs.push((decode(k), decode(v)));
+    }
+    pairs
 }
 
 /// `params` as a query string, `?a=1&b=2` (empty without parameters).
