@@ -921,10 +921,13 @@ impl PaginatorInner {
         }
         let taken = self.walk.lend_mut().accept(page);
         match taken {
-            Some(items) => self
-                .buffer
-                .lend_mut()
-                .extend(items.iter().map(|item| to_js(item, Keys::AsWritten))),
+            // Pushed one by one: `VecDeque::extend` from a mapped iterator is 2 KB of its own.
+            Some(items) => {
+                let mut buffer = self.buffer.lend_mut();
+                for item in &items {
+                    buffer.push_back(to_js(item, Keys::AsWritten));
+                }
+            }
             None => *self.last.lend_mut() = Some((url, Ok(reply))),
         }
     }
