@@ -1211,12 +1211,12 @@ impl Inner {
             cross_origin: response.type_() == web_sys::ResponseType::Cors,
             ..Reply::default()
         };
-        if let Ok(Some(entries)) = js_sys::try_iter(response.headers().as_ref()) {
-            for entry in entries.flatten() {
-                let pair = js_sys::Array::from(&entry);
-                if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                    reply.headers.push((k, v));
-                }
+        // `Array.from(headers)`: the [name, value] pairs, walked by index as the config's
+        // objects are (js-sys's `try_iter` is a second way to walk a JS value, 0.6 KB).
+        for entry in js_sys::Array::from(response.headers().as_ref()).iter() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                reply.headers.push((k, v));
             }
         }
         if let Read::Later { .. } = read {
