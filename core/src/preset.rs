@@ -169,7 +169,9 @@ impl Preset {
                 c.retry.attempt_timeout_ms = Some(10_000);
                 c.retry.deadline_ms = Some(30_000);
                 c.retry.retry_statuses = vec![408, 429];
-                c.retry.retry_statuses.extend(500..=599);
+                for status in 500..=599 {
+                    c.retry.retry_statuses.push(status);
+                }
                 c.backoff.base_ms = 2_000;
                 c.backoff.factor = 2.0;
                 c.backoff.cap_ms = 30_000;
