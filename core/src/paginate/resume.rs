@@ -26,7 +26,9 @@
 
 use super::next::PageRequest;
 use super::style::PageStyle;
-use super::url::{origin, path_and_query, query_pairs, query_string, resolve, UrlError};
+use super::url::{
+    origin, pairs_named, path_and_query, query_pairs, query_string, resolve, UrlError,
+};
 
 /// The next request of a walk that stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +48,7 @@ impl Resume {
             },
             _ => {
                 let names = style.params();
-                let mut pairs = query_pairs(next);
-                pairs.retain(|(k, _)| names.contains(&k.as_str()));
+                let pairs = pairs_named(next, Some(&names));
                 // `?` alone: no parameter set yet, the first page.
                 match query_string(&pairs) {
                     q if q.is_empty() => "?".to_string(),
@@ -88,8 +89,7 @@ impl Resume {
             _ => {
                 let url = resolve(first, token)?;
                 let names = style.params();
-                let mut pairs = query_pairs(&url);
-                pairs.retain(|(k, _)| names.contains(&k.as_str()));
+                let pairs = pairs_named(&url, Some(&names));
                 Ok((url, PageRequest::Query(pairs)))
             }
         }

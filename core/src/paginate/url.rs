@@ -260,12 +260,21 @@ fn push_pair(out: &mut String, k: &str, v: &str) {
 
 /// The decoded query parameters of `url` (or of a bare query such as `?a=1&b=2`), in order.
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    pairs_named(url, None)
+}
+
+/// [`query_pairs`], only those whose decoded name is one of `names` (all of them with `None`).
+/// The filter is here rather than a `retain` by each caller: one loop, no `retain` of its own.
+pub(crate) fn pairs_named(url: &str, names: Option<&[&str]>) -> Vec<(String, String)> {
     let url = url.split('#').next().unwrap_or_default();
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let mut pairs = Vec::new();
     for piece in query.split('&').filter(|piece| !piece.is_empty()) {
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-        pairs.push((decode(k), decode(v)));
+        let k = decode(k);
+        if names.is_none_or(|names| names.contains(&k.as_str())) {
+            pairs.push((k, decode(v)));
+        }
     }
     pairs
 }
