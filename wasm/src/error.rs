@@ -209,7 +209,11 @@ pub(crate) fn shown_url(url: &str) -> String {
     match scheme_end.map(|i| (&without_query[..i], &without_query[i + 3..])) {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit('@').next().unwrap_or_default();
+            // After the last `@`, found bytewise (`rsplit` is a reverse searcher of its own).
+            let host = match authority.bytes().rposition(|b| b == b'@') {
+                Some(at) => &authority[at + 1..],
+                None => authority,
+            };
             format!("{scheme}://{host}{path}")
         }
         None => without_query.to_string(),
