@@ -996,7 +996,9 @@ impl Paginator {
     )]
     pub fn stop(&self) -> Promise {
         self.inner.walk.lend_mut().finish();
-        self.inner.buffer.lend_mut().clear();
+        // Replaced rather than cleared: `clear` is `truncate`, a copy of its own, where the
+        // old buffer's drop is the one the paginator has anyway.
+        *self.inner.buffer.lend_mut() = VecDeque::new();
         Promise::resolve(&iter_result(&JsValue::UNDEFINED, true))
     }
 
