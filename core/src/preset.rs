@@ -168,7 +168,10 @@ impl Preset {
                 c.retry.max_attempts = 4;
                 c.retry.attempt_timeout_ms = Some(10_000);
                 c.retry.deadline_ms = Some(30_000);
-                c.retry.retry_statuses = [408, 429].into_iter().chain(500..=599).collect();
+                c.retry.retry_statuses = vec![408, 429];
+                for status in 500..=599 {
+                    c.retry.retry_statuses.push(status);
+                }
                 c.backoff.base_ms = 2_000;
                 c.backoff.factor = 2.0;
                 c.backoff.cap_ms = 30_000;

@@ -520,10 +520,16 @@ impl Driver {
 
     /// Removes a listener; `false` if there was none with that id.
     pub fn remove_listener(&self, id: u32) -> bool {
+        // Ids are handed out once each, so there is at most one; `remove` keeps the others'
+        // order (the order they hear events in).
         let mut listeners = self.inner.listeners.lend_mut();
-        let before = listeners.len();
-        listeners.retain(|(i, _)| *i != id);
-        listeners.len() != before
+        match listeners.iter().position(|(i, _)| *i == id) {
+            Some(at) => {
+                listeners.remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Resolves `url` against the base URL (or the page); returns the absolute URL.
@@ -867,12 +873,10 @@ impl Inner {
     }
 
     fn emit(&self, event: &Event) {
-        let listeners: Vec<Listener> = self
-            .listeners
-            .lend()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
+        let mut listeners: Vec<Listener> = Vec::new();
+        for (_, l) in self.listeners.lend().iter() {
+            listeners.push(l.clone());
+        }
         if listeners.is_empty() {
             return;
         }
@@ -1099,8 +1103,13 @@ impl Inner {
         if let Some(slot) = self.calls.lend_mut().get_mut(&call) {
             // A download's call outlives its attempts: one the engine already aborted (a
             // hedge that lost) must not take the place of the answer whose body is read.
-            stale = slot.transfer.is_some() && !slot.inflight.iter().any(|(n, _)| *n == attempt);
-            slot.inflight.retain(|(n, _)| *n != attempt);
+            // An attempt's number is its own (at most one entry), and the list's order is
+            // not used (`abort_attempt` swap-removes too).
+            let at = slot.inflight.iter().position(|(n, _)| *n == attempt);
+            stale = slot.transfer.is_some() && at.is_none();
+            if let Some(i) = at {
+                slot.inflight.swap_remove(i);
+            }
         }
         if stale {
             return;
@@ -1213,12 +1222,12 @@ impl Inner {
             cross_origin: response.type_() == web_sys::ResponseType::Cors,
             ..Reply::default()
         };
-        if let Ok(Some(entries)) = js_sys::try_iter(response.headers().as_ref()) {
-            for entry in entries.flatten() {
-                let pair = js_sys::Array::from(&entry);
-                if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                    reply.headers.push((k, v));
-                }
+        // `Array.from(headers)`: the [name, value] pairs, walked by index as the config's
+        // objects are (js-sys's `try_iter` is a second way to walk a JS value, 0.6 KB).
+        for entry in js_sys::Array::from(response.headers().as_ref()).iter() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                reply.headers.push((k, v));
             }
         }
         if let Read::Later { .. } = read {

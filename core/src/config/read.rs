@@ -6,12 +6,14 @@
 //!
 //! It accepts what the derive accepts and fails with the derive's messages (`unknown field`,
 //! `invalid type`, `missing field`, `unknown variant`), word for word: every error is built by
-//! `serde_json::Error`'s own `serde::de::Error` constructors, or (`invalid type`, `invalid
-//! value`) in their words. With the crate's `deserialize` feature (the native client's typed
+//! serde's own `serde::de::Error` constructors (into the reader's [`Error`], which keeps the
+//! text), or (`invalid type`, `invalid value`) in serde_json's words. With the crate's `deserialize` feature (the native client's typed
 //! configs need it) the derive exists too, and the tests hold the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
 
+use core::fmt;
+
 use serde::de::Error as _;
-use serde_json::{Error, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{
     AdaptiveConcurrency, AdaptiveRateConfig, AimdConfig, AwsRetryConfig, BackoffConfig,
@@ -24,6 +26,28 @@ use crate::preset::Preset;
 use crate::quota::QuotaConfig;
 use crate::slots::At;
 use crate::throttle::ThrottleConfig;
+
+/// A reading error: the message, as serde's constructors (`missing_field`, `unknown_field`, …)
+/// or [`invalid_type`] and [`invalid_value`] wrote it. Not `serde_json::Error`: its `custom`
+/// searches every message for a trailing " at line L column C" to keep apart (a substring
+/// search that only this reader needed in the browser build, ≈ 4 KB), and a message of the
+/// reader's never ends so; both print the same text.
+#[derive(Debug)]
+pub(crate) struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl serde::de::Error for Error {
+    fn custom<T: fmt::Display>(message: T) -> Self {
+        Error(message.to_string())
+    }
+}
 
 /// The engine's config from a document, without validation and without applying a `preset`.
 pub(crate) fn config(value: &Value) -> Result<Config, Error> {
@@ -92,7 +116,7 @@ fn invalid_type(value: &Value, expected: &str) -> Error {
 }
 
 /// serde_json's `invalid value` message (`what` in [`unexpected`]'s words).
-fn invalid_value(what: core::fmt::Arguments<'_>, expected: &str) -> Error {
+fn invalid_value(what: fmt::Arguments<'_>, expected: &str) -> Error {
     Error::custom(format_args!("invalid value: {what}, expected {expected}"))
 }
 
@@ -176,7 +200,15 @@ impl<T: Read> Read for Option<T> {
 impl<T: Read> Read for Vec<T> {
     fn read(value: &Value) -> Result<Self, Error> {
         match value {
-            Value::Array(items) => items.iter().map(T::read).collect(),
+            // A loop, not `collect()` into a `Result<Vec<_>>`: that is an iterator adapter and
+            // a `from_iter` per element type (≈ 1 KB each in the browser build).
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(T::read(item)?);
+                }
+                Ok(out)
+            }
             other => Err(invalid_type(other, "a sequence")),
         }
     }
@@ -949,20 +981,20 @@ mod tests {
             };
             assert_eq!(
                 invalid_type(&value, "u32").to_string(),
-                Error::invalid_type(serde, &"u32").to_string()
+                serde_json::Error::invalid_type(serde, &"u32").to_string()
             );
         }
         assert_eq!(
             invalid_value(format_args!("integer `{}`", 70_000), "u16").to_string(),
-            Error::invalid_value(Unexpected::Unsigned(70_000), &"u16").to_string()
+            serde_json::Error::invalid_value(Unexpected::Unsigned(70_000), &"u16").to_string()
         );
         assert_eq!(
             invalid_value(format_args!("integer `{}`", -1), "u32").to_string(),
-            Error::invalid_value(Unexpected::Signed(-1), &"u32").to_string()
+            serde_json::Error::invalid_value(Unexpected::Signed(-1), &"u32").to_string()
         );
         assert_eq!(
             invalid_value(format_args!("map"), "map with a single key").to_string(),
-            Error::invalid_value(Unexpected::Map, &"map with a single key").to_string()
+            serde_json::Error::invalid_value(Unexpected::Map, &"map with a single key").to_string()
         );
     }
 

@@ -23,7 +23,29 @@ macro_rules! shown_as_display {
     )*};
 }
 
-shown_as_display!(u8, u16, u32, u64, usize, i32, i64, String, str);
+shown_as_display!(u64, i64, String, str);
+
+// The narrower integers are shown widened, so that one `Display` per signedness serves them
+// all: `u16`'s and `u32`'s are copies of their own that only config errors reached in the
+// browser build. The digits are the same.
+macro_rules! shown_widened {
+    ($($t:ty => $wide:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                <$wide>::from(*self).shown()
+            }
+        }
+    )*};
+}
+
+shown_widened!(u8 => u64, u16 => u64, u32 => u64, i32 => i64);
+
+impl Shown for usize {
+    fn shown(&self) -> String {
+        // usize is at most 64 bits wide on every target.
+        (*self as u64).shown()
+    }
+}
 
 impl<T: Shown + ?Sized> Shown for &T {
     fn shown(&self) -> String {
@@ -271,6 +293,23 @@ mod tests {
         assert_eq!(f64::NEG_INFINITY.shown(), "-inf");
         assert_eq!(f64::NAN.shown(), "NaN");
         assert_eq!((-0.0f64).shown(), "-0");
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for (shown, display) in [
+            (0u8.shown(), 0u8.to_string()),
+            (u8::MAX.shown(), u8::MAX.to_string()),
+            (u16::MAX.shown(), u16::MAX.to_string()),
+            (u32::MAX.shown(), u32::MAX.to_string()),
+            (usize::MAX.shown(), usize::MAX.to_string()),
+            (u64::MAX.shown(), u64::MAX.to_string()),
+            (i32::MIN.shown(), i32::MIN.to_string()),
+            ((-7i32).shown(), "-7".to_string()),
+            (i64::MIN.shown(), i64::MIN.to_string()),
+        ] {
+            assert_eq!(shown, display);
+        }
     }
 
     #[test]

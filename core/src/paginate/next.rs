@@ -1,8 +1,6 @@
 //! Which page to ask for next, and when to stop: the [`Paginator`], a small state machine over
 //! what the last page said (its headers and body).
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 use thiserror::Error;
 
@@ -55,7 +53,7 @@ pub struct Paginator {
     next: Option<PageRequest>,
     /// Every cursor and link followed: a walk may be a million pages long, so a tree (a
     /// sorted vector's insert would move half of them each time).
-    seen: BTreeSet<String>,
+    seen: Seen,
     pages: u64,
     items: u64,
     max_pages: u64,
@@ -88,7 +86,7 @@ impl Paginator {
             style,
             items_pointer,
             next: Some(first),
-            seen: BTreeSet::new(),
+            seen: Seen::default(),
             pages: 0,
             items: 0,
             max_pages: 1_000_000,
@@ -300,11 +298,40 @@ fn pointer<'a>(mut value: &'a Value, at: &str) -> Option<&'a Value> {
     Some(value)
 }
 
-fn remember(seen: &mut BTreeSet<String>, token: &str) -> Result<(), PaginateError> {
+fn remember(seen: &mut Seen, token: &str) -> Result<(), PaginateError> {
     if seen.insert(token.to_string()) {
         Ok(())
     } else {
         Err(PaginateError::Repeated(token.to_string()))
+    }
+}
+
+/// A set of strings in a tree. In the browser build the tree is serde_json's own map of a
+/// JSON object's keys (`BTreeMap<String, Value>`, every value `null`), which the module has
+/// anyway: a `BTreeSet<String>` is a second copy of the tree's code (≈ 4.5 KB). Natively it is
+/// the set, which holds 32 bytes less per cursor.
+#[derive(Clone, Default)]
+struct Seen(
+    #[cfg(target_arch = "wasm32")] serde_json::Map<String, Value>,
+    #[cfg(not(target_arch = "wasm32"))] std::collections::BTreeSet<String>,
+);
+
+impl Seen {
+    /// Adds `token`; false if it was there already.
+    fn insert(&mut self, token: String) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return self.0.insert(token, Value::Null).is_none();
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.0.insert(token);
+    }
+}
+
+impl core::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        #[cfg(target_arch = "wasm32")]
+        return f.debug_set().entries(self.0.keys()).finish();
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.0.fmt(f);
     }
 }
 

@@ -26,7 +26,9 @@
 
 use super::next::PageRequest;
 use super::style::PageStyle;
-use super::url::{origin, path_and_query, query_pairs, query_string, resolve, UrlError};
+use super::url::{
+    origin, pairs_named, path_and_query, query_pairs, query_string, resolve, UrlError,
+};
 
 /// The next request of a walk that stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,10 +48,7 @@ impl Resume {
             },
             _ => {
                 let names = style.params();
-                let pairs: Vec<(String, String)> = query_pairs(next)
-                    .into_iter()
-                    .filter(|(k, _)| names.contains(&k.as_str()))
-                    .collect();
+                let pairs = pairs_named(next, Some(&names));
                 // `?` alone: no parameter set yet, the first page.
                 match query_string(&pairs) {
                     q if q.is_empty() => "?".to_string(),
@@ -90,10 +89,7 @@ impl Resume {
             _ => {
                 let url = resolve(first, token)?;
                 let names = style.params();
-                let pairs = query_pairs(&url)
-                    .into_iter()
-                    .filter(|(k, _)| names.contains(&k.as_str()))
-                    .collect();
+                let pairs = pairs_named(&url, Some(&names));
                 Ok((url, PageRequest::Query(pairs)))
             }
         }
