@@ -779,11 +779,13 @@ fn is_hint(name: &str) -> bool {
     match name.as_bytes().first() {
         Some(b'r') => name == "retry-after" || name.starts_with("ratelimit"),
         Some(b'l') => name == "link",
-        Some(b'x') => {
-            name == "x-total-count"
-                || name.starts_with("x-ratelimit")
-                || name.starts_with("x-rate-limit")
-        }
+        // And by the two after `x-`: `X-Request-ID`, echoed by many servers, is turned away
+        // there, not at two prefix comparisons.
+        Some(b'x') => match name.as_bytes().get(2..4) {
+            Some(b"ra") => name.starts_with("x-ratelimit") || name.starts_with("x-rate-limit"),
+            Some(b"to") => name == "x-total-count",
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -957,6 +959,9 @@ mod tests {
             "x-request-id",
             "x-total",
             "x-rate",
+            "x",
+            "x-r",
+            "x-to",
         ];
         for name in others {
             assert!(!is_hint(name), "{name}");
