@@ -957,7 +957,7 @@ where
             status: r.status,
             headers: r.headers,
             body: r.body,
-            url: r.url.map(|u| *u),
+            url: r.url,
             version: r.version,
             attempts,
             request_id,
@@ -995,11 +995,11 @@ impl<T, M> Transport<'_, T, M> {
             status: stored.status,
             headers: stored.headers,
             body: stored.body,
-            url: stored.url,
+            url: stored.url.map(Box::new),
             version: stored.version,
             attempts,
             request_id,
-            fallback: Some(answer),
+            fallback: Some(Box::new(answer)),
             decoded,
             stream: None,
             call: self.call,
@@ -1013,12 +1013,14 @@ struct Answered<T> {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
-    /// Where the answer came from, if not from the request's URL.
-    url: Option<Url>,
+    /// Where the answer came from, if not from the request's URL (boxed, as in
+    /// [`Received`]: most answers come from the request's own URL).
+    url: Option<Box<Url>>,
     version: Version,
     attempts: u32,
     request_id: Option<UuidText>,
-    fallback: Option<FallbackAnswer>,
+    /// Boxed, as in [`Response`]: only a fallen-back call has one.
+    fallback: Option<Box<FallbackAnswer>>,
     decoded: Option<T>,
     /// The unread body of a streaming call (boxed, as in [`Received`]: every other answer
     /// carries `None`, and an answer is moved out of the call's future on its way back).
@@ -1033,7 +1035,7 @@ impl<T> Answered<T> {
             status: self.status,
             headers: self.headers,
             body: self.body,
-            url: self.url.unwrap_or(request_url),
+            url: self.url.map_or(request_url, |u| *u),
             version: self.version,
             attempts: self.attempts,
             request_id: self.request_id,

@@ -37,7 +37,9 @@ pub struct Response {
     pub(crate) version: Version,
     pub(crate) attempts: u32,
     pub(crate) request_id: Option<UuidText>,
-    pub(crate) fallback: Option<crate::FallbackAnswer>,
+    /// Boxed: only a fallen-back call has one, and the response is moved through every layer
+    /// of the call's future on its way back (352 → 272 B).
+    pub(crate) fallback: Option<Box<crate::FallbackAnswer>>,
 }
 
 impl Response {
@@ -69,7 +71,7 @@ impl Response {
     /// Whether this is the request's [`crate::Fallback`] rather than the server's answer, and
     /// if so why the call did not answer for itself.
     pub fn fallback(&self) -> Option<&crate::FallbackAnswer> {
-        self.fallback.as_ref()
+        self.fallback.as_deref()
     }
 
     /// The `X-Request-ID` sent with every attempt of the call; empty when request ids are off
@@ -125,7 +127,7 @@ impl fmt::Debug for Response {
             .field("attempts", &self.attempts)
             .field("request_id", &self.request_id())
             .field("body_len", &self.body.len())
-            .field("fallback", &self.fallback.map(|f| f.why()))
+            .field("fallback", &self.fallback.as_ref().map(|f| f.why()))
             .finish_non_exhaustive()
     }
 }
