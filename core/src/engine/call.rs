@@ -336,7 +336,7 @@ pub(crate) struct Call {
     /// Where the call stands with the fleet's store (fleet mode).
     pub fleet: crate::engine::shared::Ticket,
     /// The deadline this call's timer entry stands for, if any.
-    pub timer: Option<Instant>,
+    pub timer: super::timer::Armed,
     /// Its fallback.
     pub fallback: Option<FallbackSpec>,
     /// Whether it has a retry predicate (kept in `Engine::predicates`, by slot: the call's

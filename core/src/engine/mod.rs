@@ -350,7 +350,7 @@ impl Engine {
             flights: Default::default(),
             hedge: Default::default(),
             fleet: Default::default(),
-            timer: None,
+            timer: Default::default(),
             fallback: spec.fallback,
             predicate: spec.predicate.is_some(),
             ends: spec.ends,
@@ -419,7 +419,7 @@ impl Engine {
                 self.fetch_token(why, now);
             }
         }
-        while let Some((at, key)) = self.timers.pop_due(now) {
+        while let Some((_, key)) = self.timers.pop_due(now, timer_live(&self.calls)) {
             let Some(c) = self
                 .calls
                 .get_mut(key.slot as usize)
@@ -427,11 +427,8 @@ impl Engine {
             else {
                 continue;
             };
-            if c.id.seq != key.seq || c.timer != Some(at) {
-                continue;
-            }
             let (slot, id) = (key.slot, c.id);
-            c.timer = None;
+            self.timers.fired(&mut c.timer);
             let past_deadline = c.deadline.is_some_and(|d| now >= d);
             match c.phase {
                 Phase::Waiting { .. } => self.advance(slot, now),
@@ -555,10 +552,7 @@ impl Engine {
         if !self.queued_hosts.is_empty() {
             self.dispatch_queue(now);
         }
-        let calls = &self.calls;
-        self.timers.prune(|at, key| {
-            matches!(calls.get(key.slot as usize), Some(Some(c)) if c.id.seq == key.seq && c.timer == Some(at))
-        });
+        self.timers.prune(timer_live(&self.calls));
     }
 
     fn wake_token_waiters(&mut self, now: Instant, fail: Option<Why>) -> u32 {
@@ -574,7 +568,7 @@ impl Engine {
                 None => {
                     if let Some(c) = self.calls[slot as usize].as_mut() {
                         c.phase = Phase::Ready;
-                        c.timer = None;
+                        self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
                     }
                     self.advance(slot, now);
                 }
@@ -601,14 +595,7 @@ impl Engine {
     /// Makes `at` the call's one live deadline.
     fn set_timer(&mut self, slot: u32, at: Instant) {
         if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.timer = Some(at);
-            self.timers.push(
-                at,
-                TimerKey {
-                    slot,
-                    seq: c.id.seq,
-                },
-            );
+            self.timers.arm(&mut c.timer, at, TimerKey::of(c.id));
         }
     }
 
@@ -697,9 +684,12 @@ impl Engine {
     #[inline(always)]
     fn vacate(&mut self, slot: u32) {
         if let Some(call) = self.calls.get_mut(slot as usize) {
-            if call.as_ref().is_some_and(|c| c.predicate) {
-                if let Some(p) = self.predicates.get_mut(slot as usize) {
-                    *p = None;
+            if let Some(c) = call.as_mut() {
+                self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
+                if c.predicate {
+                    if let Some(p) = self.predicates.get_mut(slot as usize) {
+                        *p = None;
+                    }
                 }
             }
             *call = None;
@@ -785,4 +775,10 @@ impl Engine {
             failure,
         });
     }
+}
+
+/// Whether a timer entry is live: its call is still there and holds exactly that deadline.
+#[inline(always)]
+fn timer_live(calls: &Slots<Option<Call>>) -> impl Fn(Instant, TimerKey) -> bool + '_ {
+    move |at, key| matches!(calls.get(key.slot as usize), Some(Some(c)) if c.id.seq == key.seq && c.timer.at() == Some(at))
 }

@@ -19,6 +19,7 @@
 use crate::classify::{is_success, Class};
 use crate::engine::call::CallEnd;
 use crate::engine::outcome::{Last, Outcome, Response};
+use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
 use crate::time::Instant;
 
@@ -94,7 +95,9 @@ impl Engine {
         h.connect_failures = 0;
         h.active = h.active.saturating_sub(1);
         self.in_flight = self.in_flight.saturating_sub(1);
-        // No predicate (tested above): nothing is kept for the call elsewhere.
+        // No predicate (tested above): nothing is kept for the call elsewhere. Its deadline
+        // (the attempt's) goes with it, dropped at once when it is the earliest in order.
+        self.timers.disarm(&mut c.timer, TimerKey::of(call.id));
         *place = None;
         self.free.push(slot);
         let last = Last::Status(r.status);
