@@ -186,7 +186,9 @@ impl TimerQueue {
         self.fifo.pop_front();
         if self.heap.is_empty() {
             self.next = self.fifo.front().map(|&(at, _)| at);
-        } else {
+        } else if self.next == Some(entry.0) {
+            // The heap's front may be the earliest now. (If it already was, earlier than the
+            // entry, `next` stays: the FIFO's new front is no earlier than the entry.)
             self.renew_next();
         }
     }
