@@ -422,12 +422,12 @@ impl Engine {
         while let Some((_, key)) = self.timers.pop_due(now, timer_live(&self.calls)) {
             let Some(c) = self
                 .calls
-                .get_mut(key.slot as usize)
+                .get_mut(key.slot() as usize)
                 .and_then(Option::as_mut)
             else {
                 continue;
             };
-            let (slot, id) = (key.slot, c.id);
+            let (slot, id) = (key.slot(), c.id);
             self.timers.fired(&mut c.timer);
             let past_deadline = c.deadline.is_some_and(|d| now >= d);
             match c.phase {
@@ -780,5 +780,5 @@ impl Engine {
 /// Whether a timer entry is live: its call is still there and holds exactly that deadline.
 #[inline(always)]
 fn timer_live(calls: &Slots<Option<Call>>) -> impl Fn(Instant, TimerKey) -> bool + '_ {
-    move |at, key| matches!(calls.get(key.slot as usize), Some(Some(c)) if c.id.seq == key.seq && c.timer.at() == Some(at))
+    move |at, key| matches!(calls.get(key.slot() as usize), Some(Some(c)) if c.id.seq == key.seq() && c.timer.at() == Some(at))
 }

@@ -27,34 +27,35 @@ use std::collections::BinaryHeap;
 use crate::engine::call::CallId;
 use crate::time::Instant;
 
-/// Whose deadline an entry is. Ordered by `seq` (start order) first, so deadlines at the same
-/// instant fire first come, first served.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey {
-    pub slot: u32,
-    pub seq: u32,
-}
-
-impl Ord for TimerKey {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (self.seq, self.slot).cmp(&(other.seq, other.slot))
-    }
-}
+/// Whose deadline an entry is: a call's start order (`seq`) and slot, in one word, `seq`
+/// high, so that keys compare in one instruction, in start order first: deadlines at the
+/// same instant fire first come, first served.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerKey(u64);
 
 impl TimerKey {
     /// The key of call `id`'s deadline.
     #[inline(always)]
     pub fn of(id: CallId) -> TimerKey {
-        TimerKey {
-            slot: id.slot,
-            seq: id.seq,
-        }
+        TimerKey::new(id.slot, id.seq)
     }
-}
 
-impl PartialOrd for TimerKey {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
+    /// The key of the call started `seq`-th, in `slot`.
+    #[inline(always)]
+    pub fn new(slot: u32, seq: u32) -> TimerKey {
+        TimerKey(u64::from(seq) << 32 | u64::from(slot))
+    }
+
+    /// The call's slot.
+    #[inline(always)]
+    pub fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The call's start order.
+    #[inline(always)]
+    pub fn seq(self) -> u32 {
+        (self.0 >> 32) as u32
     }
 }
 
@@ -335,10 +336,7 @@ mod tests {
     #[test]
     fn stale_entries_never_surface_after_prune() {
         let mut q = TimerQueue::default();
-        let key = |slot| TimerKey {
-            slot,
-            seq: slot + 1,
-        };
+        let key = |slot| TimerKey::new(slot, slot + 1);
         let mut timers = [Armed::default(); 3];
         for (slot, ms) in [(0, 10), (1, 20), (2, 30)] {
             q.arm(&mut timers[slot as usize], at(ms), key(slot));
@@ -348,7 +346,7 @@ mod tests {
         q.disarm(&mut timers[1], key(1));
         q.disarm(&mut timers[0], key(0));
         assert_eq!((q.len(), q.stale, q.next()), (2, 1, Some(at(20))));
-        q.prune(|t, k| timers[k.slot as usize].at() == Some(t));
+        q.prune(|t, k| timers[k.slot() as usize].at() == Some(t));
         assert_eq!((q.len(), q.stale, q.next()), (1, 0, Some(at(30))));
         assert_eq!(q.pop_due(at(29), all_live), None);
         assert_eq!(q.pop_due(at(30), all_live), Some((at(30), key(2))));
@@ -358,10 +356,7 @@ mod tests {
     #[test]
     fn a_deadline_given_up_at_the_front_goes_at_once_and_the_prune_looks_at_nothing() {
         let mut q = TimerQueue::default();
-        let key = |slot| TimerKey {
-            slot,
-            seq: slot + 1,
-        };
+        let key = |slot| TimerKey::new(slot, slot + 1);
         let mut timers = [Armed::default(); 3];
         for (slot, ms) in [(0, 10), (1, 20), (2, 30)] {
             q.arm(&mut timers[slot as usize], at(ms), key(slot));
@@ -380,7 +375,7 @@ mod tests {
     #[test]
     fn the_fifo_keeps_its_order_and_bounds_its_spent_front() {
         let mut f = Fifo::default();
-        let key = |seq| TimerKey { slot: 0, seq };
+        let key = |seq| TimerKey::new(0, seq);
         let (mut pushed, mut popped) = (0u32, 0u32);
         // Three in, two out, over and over: the spent front goes at a full `Vec`'s push.
         for _ in 0..1_000 {
@@ -412,16 +407,32 @@ mod tests {
     }
 
     #[test]
+    fn a_key_orders_by_start_first_then_slot_and_gives_both_back() {
+        let keys = [(3, 1), (0, 2), (1, 2), (u32::MAX, 7), (0, u32::MAX)];
+        for pair in keys.windows(2) {
+            let (a, b) = (
+                TimerKey::new(pair[0].0, pair[0].1),
+                TimerKey::new(pair[1].0, pair[1].1),
+            );
+            assert!(a < b, "{pair:?}");
+        }
+        for (slot, seq) in keys {
+            let key = TimerKey::new(slot, seq);
+            assert_eq!((key.slot(), key.seq()), (slot, seq));
+        }
+    }
+
+    #[test]
     fn in_order_and_out_of_order_deadlines_come_out_earliest_first() {
         let mut q = TimerQueue::default();
-        let key = |seq| TimerKey { slot: 9 - seq, seq };
+        let key = |seq| TimerKey::new(9 - seq, seq);
         // In order (the FIFO), then earlier ones (the heap), then ties at one instant.
         for (ms, seq) in [(10, 1), (20, 2), (30, 3), (15, 4), (5, 5), (30, 6), (20, 7)] {
             q.push(at(ms), key(seq));
         }
         let mut out = Vec::new();
         while let Some((t, k)) = q.pop_due(at(100), all_live) {
-            out.push((t, k.seq));
+            out.push((t, k.seq()));
         }
         let want = [(5, 5), (10, 1), (15, 4), (20, 2), (20, 7), (30, 3), (30, 6)];
         assert_eq!(out, want.map(|(ms, seq)| (at(ms), seq)));
@@ -430,7 +441,7 @@ mod tests {
 
     /// Whether an entry is live among `calls` (by slot: a call's key and its deadline).
     fn live_in(calls: &[Option<(TimerKey, Armed)>]) -> impl Fn(Instant, TimerKey) -> bool + '_ {
-        |t, k| matches!(&calls[k.slot as usize], Some((key, timer)) if *key == k && timer.at() == Some(t))
+        |t, k| matches!(&calls[k.slot() as usize], Some((key, timer)) if *key == k && timer.at() == Some(t))
     }
 
     #[test]
@@ -448,10 +459,7 @@ mod tests {
             match (rng.below(6), &mut calls[slot]) {
                 (_, place @ None) => {
                     seq += 1;
-                    let key = TimerKey {
-                        slot: slot as u32,
-                        seq,
-                    };
+                    let key = TimerKey::new(slot as u32, seq);
                     *place = Some((key, Armed::default()));
                 }
                 // Mostly in order (a fixed timeout), sometimes earlier (a wait): both
@@ -475,7 +483,7 @@ mod tests {
                     now += rng.below(20);
                     while let Some((t, k)) = q.pop_due(at(now), live_in(&calls)) {
                         assert!(t <= at(now));
-                        if let Some((_, timer)) = calls[k.slot as usize].as_mut() {
+                        if let Some((_, timer)) = calls[k.slot() as usize].as_mut() {
                             q.fired(timer);
                         }
                     }
