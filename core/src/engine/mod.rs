@@ -577,9 +577,11 @@ impl Engine {
         n
     }
 
+    /// The slot of call `id`, if it is still there. A call's id names its slot, so at that
+    /// slot only the start order (`seq`) need match.
     fn live(&self, id: CallId) -> Option<u32> {
         match self.calls.get(id.slot as usize) {
-            Some(Some(c)) if c.id == id => Some(id.slot),
+            Some(Some(c)) if c.id.seq == id.seq => Some(id.slot),
             _ => None,
         }
     }
