@@ -154,13 +154,17 @@ impl<T: Owns> Queue<T> {
             queued.iter_mut().for_each(|slot| *slot = None);
             self.owning = false;
         } else {
-            // By index, not over a sub-slice: for the few items of a drain, a bounds check on
-            // each costs less than the slice's range check and the iterator's trip count.
+            // By index, not over a sub-slice: for the few items of a drain, the index's one
+            // bound (at most the slots held, so no check on each) costs less than the slice's
+            // range check and the iterator's trip count.
             let mut f = f;
-            for i in self.head..self.end {
-                if let Some(Some(item)) = self.slots.get(i) {
+            let end = self.end.min(self.slots.len());
+            let mut i = self.head;
+            while i < end {
+                if let Some(item) = &self.slots[i] {
                     f(item);
                 }
+                i += 1;
             }
         }
         self.head = 0;
