@@ -212,7 +212,7 @@ impl Engine {
             predicates: Vec::new(),
             failing: SortedMap::new(),
             actions: Queue::default(),
-            events: Queue::default(),
+            events: Queue::bounded(config.max_queued_events as usize),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -588,8 +588,7 @@ impl Engine {
 
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
-        let bound = self.config.max_queued_events as usize;
-        if self.events.push_bounded(Event { at, kind }, bound) == Pushed::DroppedOldest {
+        if self.events.push_bounded(Event { at, kind }) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
     }
