@@ -344,6 +344,10 @@ pub(crate) struct Call {
     pub predicate: bool,
     /// When it ends.
     pub ends: CallEnd,
+    /// Its success on its only attempt is decided straight (`straight.rs`): no retry
+    /// predicate, it ends at its head, and no host reads a success
+    /// (`Engine::plain_hosts`). Worked out at its start: the three tests in one.
+    pub straight: bool,
 }
 
 impl Call {

@@ -354,6 +354,7 @@ impl Engine {
             fallback: spec.fallback,
             predicate: spec.predicate.is_some(),
             ends: spec.ends,
+            straight: self.plain_hosts & spec.predicate.is_none() & (spec.ends == CallEnd::AtHead),
         });
         let Some(host) = host else {
             // No room: fail the call without touching any host.

@@ -17,7 +17,6 @@
 //! configured ([`Engine::decide_outcome`] with `PLAIN`).
 
 use crate::classify::{is_success, Class};
-use crate::engine::call::CallEnd;
 use crate::engine::outcome::{Last, Outcome, Response};
 use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
@@ -66,16 +65,13 @@ impl Engine {
         r: &Response<'_>,
         now: Instant,
     ) -> bool {
-        if !self.plain_hosts {
-            return false;
-        }
         let Some(place) = self.calls.get_mut(slot as usize) else {
             return false;
         };
         let Some(c) = place.as_mut() else {
             return false;
         };
-        if c.predicate || c.ends != CallEnd::AtHead {
+        if !c.straight {
             return false;
         }
         let host = c.host as usize;
