@@ -20,6 +20,7 @@ use crate::classify::{is_success, Class};
 use crate::engine::outcome::{Last, Outcome, Response};
 use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
+use crate::headers::parse_ratelimit;
 use crate::time::Instant;
 
 impl Engine {
@@ -81,6 +82,10 @@ impl Engine {
         let Some(flight) = c.flights.take_only(attempt) else {
             return false;
         };
+        // The hint headers are read first (a pure look at the response; what they say is
+        // applied after `AttemptFinished`, as on the general path), so that what follows keeps
+        // its values in registers instead of across the headers' call.
+        let hint = parse_ratelimit(r.headers, r.wall);
         // The call holds nothing now (its only attempt was taken out above): it ends here,
         // without `finish`'s look at what it might still hold or `vacate`'s for a predicate,
         // and its slot is freed before the events, as nothing after this reads it (a success's hints hold or tune the
@@ -99,7 +104,7 @@ impl Engine {
         let last = Last::Status(r.status);
         let (id, attempt) = (call.id, flight.attempt);
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
-        self.read_limit_hints(slot, host, r, None, now);
+        self.apply_limit_hints(slot, host, r, None, hint, now);
         let (id, attempts) = self.call_succeeded(&call, r.status, now);
         self.done_action(id, r.status, attempts);
         true
