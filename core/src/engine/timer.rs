@@ -333,14 +333,24 @@ mod tests {
         true
     }
 
-    #[test]
-    fn stale_entries_never_surface_after_prune() {
+    /// The key of the call in `slot` (started `slot + 1`-th).
+    fn key(slot: u32) -> TimerKey {
+        TimerKey::new(slot, slot + 1)
+    }
+
+    /// A queue with three calls' deadlines, in order: slot 0 at 10 ms, 1 at 20, 2 at 30.
+    fn three_armed() -> (TimerQueue, [Armed; 3]) {
         let mut q = TimerQueue::default();
-        let key = |slot| TimerKey::new(slot, slot + 1);
         let mut timers = [Armed::default(); 3];
         for (slot, ms) in [(0, 10), (1, 20), (2, 30)] {
             q.arm(&mut timers[slot as usize], at(ms), key(slot));
         }
+        (q, timers)
+    }
+
+    #[test]
+    fn stale_entries_never_surface_after_prune() {
+        let (mut q, mut timers) = three_armed();
         // The second moves on (counted: it is not at the front), then the first (dropped
         // at once: it is), so the front is stale until the prune.
         q.disarm(&mut timers[1], key(1));
@@ -355,12 +365,7 @@ mod tests {
 
     #[test]
     fn a_deadline_given_up_at_the_front_goes_at_once_and_the_prune_looks_at_nothing() {
-        let mut q = TimerQueue::default();
-        let key = |slot| TimerKey::new(slot, slot + 1);
-        let mut timers = [Armed::default(); 3];
-        for (slot, ms) in [(0, 10), (1, 20), (2, 30)] {
-            q.arm(&mut timers[slot as usize], at(ms), key(slot));
-        }
+        let (mut q, mut timers) = three_armed();
         // The oldest ends first, then the next (its deadline armed again, later): each
         // old entry is the front when it goes stale.
         q.disarm(&mut timers[0], key(0));
@@ -491,17 +496,9 @@ mod tests {
             }
             assert_eq!(q.next(), q.front().map(|((t, _), _)| t), "step {step}");
             let live = live_in(&calls);
-            let entries = q.fifo.entries[q.fifo.head..]
-                .iter()
-                .chain(q.heap.iter().map(|Reverse(e)| e));
-            let stale = entries.filter(|(t, k)| !live(*t, *k)).count();
             // At least every stale entry is counted (a deadline armed again at an instant
             // it had makes its old entry look live again), and no more than are queued.
-            assert!(
-                q.stale >= stale,
-                "{} counted, {stale} stale: step {step}",
-                q.stale
-            );
+            assert_counted(&q, &live, &format!("step {step}"));
             assert!(q.stale <= q.len(), "step {step}");
             q.prune(live);
             let earliest = calls
@@ -528,14 +525,18 @@ mod tests {
         let earliest = e.calls.iter().flatten().filter_map(|c| c.timer.at()).min();
         assert_eq!(e.timers.next(), earliest, "after {what}");
         let live = crate::engine::timer_live(&e.calls);
-        let q = &e.timers;
+        assert_counted(&e.timers, &live, &format!("after {what}"));
+    }
+
+    /// Every entry of `q` that is not `live` is counted stale.
+    fn assert_counted(q: &TimerQueue, live: &impl Fn(Instant, TimerKey) -> bool, what: &str) {
         let entries = q.fifo.entries[q.fifo.head..]
             .iter()
             .chain(q.heap.iter().map(|Reverse(e)| e));
         let stale = entries.filter(|(t, k)| !live(*t, *k)).count();
         assert!(
             q.stale >= stale,
-            "{} counted, {stale} stale, after {what}",
+            "{} counted, {stale} stale: {what}",
             q.stale
         );
     }
