@@ -171,6 +171,16 @@ impl TimerQueue {
         }
     }
 
+    /// [`TimerQueue::disarm`] with all of it inline, for the straight success (the common
+    /// outcome); the other callers share one copy of the stale entry's drop, which keeps the
+    /// browser build small.
+    #[inline(always)]
+    pub fn disarm_inline(&mut self, timer: &mut Armed, key: TimerKey) {
+        if let Some(at) = timer.0.take() {
+            self.went_stale_inline((at, key));
+        }
+    }
+
     /// Clears the deadline of `timer`, whose entry [`TimerQueue::pop_due`] just returned.
     #[inline(always)]
     pub fn fired(&mut self, timer: &mut Armed) {
@@ -178,8 +188,14 @@ impl TimerQueue {
     }
 
     /// `entry` is stale now: dropped at once if it is the FIFO's front, else counted.
-    #[inline(always)]
+    #[inline]
     fn went_stale(&mut self, entry: Entry) {
+        self.went_stale_inline(entry);
+    }
+
+    /// [`TimerQueue::went_stale`], inline.
+    #[inline(always)]
+    fn went_stale_inline(&mut self, entry: Entry) {
         if self.fifo.front() != Some(&entry) {
             self.stale += 1;
             return;
