@@ -98,7 +98,8 @@ impl Engine {
         self.in_flight = self.in_flight.saturating_sub(1);
         // No predicate (tested above): nothing is kept for the call elsewhere. Its deadline
         // (the attempt's) goes with it, dropped at once when it is the earliest in order.
-        self.timers.disarm_inline(&mut c.timer, TimerKey::of(call.id));
+        self.timers
+            .disarm_inline(&mut c.timer, TimerKey::of(call.id));
         *place = None;
         self.free.push(slot);
         let last = Last::Status(r.status);

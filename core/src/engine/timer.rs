@@ -164,7 +164,7 @@ impl TimerQueue {
     }
 
     /// Clears the deadline of `timer` (whose owner `key` names): its entry goes stale.
-    #[inline(always)]
+    #[inline]
     pub fn disarm(&mut self, timer: &mut Armed, key: TimerKey) {
         if let Some(at) = timer.0.take() {
             self.went_stale((at, key));
@@ -277,40 +277,19 @@ impl TimerQueue {
 
     /// Drops stale entries from the front, so [`TimerQueue::next`] is exact.
     ///
-    /// Inline where it runs (after every input): with no entry stale (the common case) it is
-    /// one test; most deadlines come in order, so with the heap empty only the FIFO's front is
-    /// looked at, a few instructions without a call; the heap's part is out of line.
+    /// Inline where it runs (after every input): with no entry stale (the common case, see
+    /// the module docs) it is one test; the look at the fronts is out of line.
     #[inline(always)]
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
-        let mut popped = false;
-        while self.stale > 0 && self.heap.is_empty() {
-            match self.fifo.front() {
-                Some(&(at, key)) if !live(at, key) => {
-                    self.fifo.pop_front();
-                    self.popped_stale();
-                    popped = true;
-                }
-                front => {
-                    if popped {
-                        self.next = front.map(|&(at, _)| at);
-                    }
-                    return;
-                }
-            }
+        if self.stale > 0 {
+            self.prune_stale(live);
         }
-        if self.stale == 0 {
-            if popped {
-                self.next = self.fifo.front().map(|&(at, _)| at);
-            }
-            return;
-        }
-        self.prune_both(live);
     }
 
-    /// [`TimerQueue::prune`] with entries in the heap: the earlier of the two fronts, until
-    /// one is live.
+    /// [`TimerQueue::prune`] with some entry stale: the earlier of the two fronts, until one
+    /// is live or none is stale.
     #[inline(never)]
-    fn prune_both(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
+    fn prune_stale(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
         while let Some(((at, key), front)) = self.front().filter(|_| self.stale > 0) {
             if live(at, key) {
                 return;
