@@ -60,8 +60,16 @@ impl Instant {
     }
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.
+    ///
+    /// Under a second (most calls' elapsed times) without `Duration::from_nanos`'s division
+    /// into seconds and nanoseconds: the same value.
+    #[inline]
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+        let nanos = self.0.saturating_sub(earlier.0);
+        match u32::try_from(nanos) {
+            Ok(n) if n < 1_000_000_000 => Duration::new(0, n),
+            _ => Duration::from_nanos(nanos),
+        }
     }
 
     /// `self + d`, clamped at [`Instant::MAX`].
@@ -190,6 +198,23 @@ mod tests {
             Instant::from_nanos(1_500_000)
         );
         assert_eq!(Instant::from_millis_f64(1e300), Instant::MAX);
+    }
+
+    #[test]
+    fn an_elapsed_time_under_a_second_is_the_same_duration_as_from_nanos() {
+        let edges = [
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            1_000_000_001,
+            u64::from(u32::MAX),
+        ];
+        for nanos in edges.into_iter().chain([u64::from(u32::MAX) + 1, u64::MAX]) {
+            let since = Instant::from_nanos(nanos).saturating_duration_since(Instant::ZERO);
+            assert_eq!(since, Duration::from_nanos(nanos), "{nanos} ns");
+        }
+        assert_eq!(Instant::ZERO - Instant::from_nanos(5), Duration::ZERO);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::engine::event::EventKind;
 use crate::engine::failure::{Detail, Failure, Hint};
 use crate::engine::flight::Flight;
 use crate::engine::shared::Gate;
+use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
 use crate::rng::RandomSource;
 use crate::time::{duration_nanos, Instant};
@@ -324,7 +325,7 @@ impl Engine {
             };
             if let Some(c) = self.calls[id.slot as usize].as_mut() {
                 c.phase = Phase::Ready;
-                c.timer = None;
+                self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
             }
             self.advance(id.slot, now);
         }

@@ -14,6 +14,7 @@ use crate::engine::flight::Flight;
 use crate::engine::outcome::{Last, Outcome, Problem};
 use crate::engine::predicate::{self, Attempted, RetryVerdict, Seen};
 use crate::engine::retry::{decide, Refused, RetryDecision, RetryInput};
+use crate::engine::timer::TimerKey;
 use crate::engine::{aws, Engine};
 use crate::quota::RetryKind;
 use crate::throttle::Throttled;
@@ -60,7 +61,7 @@ impl Engine {
         let others = !PLAIN && !c.flights.is_empty(&self.hedge_slots);
         if !others {
             c.phase = Phase::Ready;
-            c.timer = None;
+            self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
             c.hedge.due = None;
         }
         let (id, host) = (c.id, c.host as usize);
@@ -114,7 +115,7 @@ impl Engine {
             self.abort_flights(slot, now);
             if let Some(c) = self.calls[slot as usize].as_mut() {
                 c.phase = Phase::Ready;
-                c.timer = None;
+                self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
             }
         }
         if let Outcome::Unusable(_, problem) = outcome {

@@ -336,7 +336,7 @@ pub(crate) struct Call {
     /// Where the call stands with the fleet's store (fleet mode).
     pub fleet: crate::engine::shared::Ticket,
     /// The deadline this call's timer entry stands for, if any.
-    pub timer: Option<Instant>,
+    pub timer: super::timer::Armed,
     /// Its fallback.
     pub fallback: Option<FallbackSpec>,
     /// Whether it has a retry predicate (kept in `Engine::predicates`, by slot: the call's
@@ -344,6 +344,10 @@ pub(crate) struct Call {
     pub predicate: bool,
     /// When it ends.
     pub ends: CallEnd,
+    /// Its success on its only attempt is decided straight (`straight.rs`): no retry
+    /// predicate, it ends at its head, and no host reads a success
+    /// (`Engine::plain_hosts`). Worked out at its start: the three tests in one.
+    pub straight: bool,
 }
 
 impl Call {

@@ -21,6 +21,7 @@ use crate::breaker::BreakerState;
 use crate::classify::Method;
 use crate::engine::call::{Authorization, Call, Phase};
 use crate::engine::event::EventKind;
+use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
 use crate::quota::RetryKind;
 use crate::throttle::Throttled;
@@ -103,9 +104,9 @@ impl Engine {
             (a, b) => a.or(b),
         };
         match at {
-            Some(at) if c.timer != Some(at) => self.set_timer(slot, at),
+            Some(at) if c.timer.at() != Some(at) => self.set_timer(slot, at),
             Some(_) => {}
-            None => c.timer = None,
+            None => self.timers.disarm(&mut c.timer, TimerKey::of(c.id)),
         }
     }
 

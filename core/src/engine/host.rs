@@ -227,6 +227,20 @@ impl Engine {
         now: Instant,
     ) {
         let hint = parse_ratelimit(r.headers, r.wall);
+        self.apply_limit_hints(slot, host, r, retry_after, hint, now);
+    }
+
+    /// [`Engine::read_limit_hints`] once the headers are read (`hint`).
+    #[inline(always)]
+    pub(crate) fn apply_limit_hints(
+        &mut self,
+        slot: u32,
+        host: usize,
+        r: &Response<'_>,
+        retry_after: Option<Duration>,
+        hint: Option<RateLimitHint>,
+        now: Instant,
+    ) {
         if let Some(hint) = hint {
             if self.config.learn_limits {
                 self.learn_limit(host, &hint, now);

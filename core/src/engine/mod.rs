@@ -212,7 +212,7 @@ impl Engine {
             predicates: Vec::new(),
             failing: SortedMap::new(),
             actions: Queue::default(),
-            events: Queue::default(),
+            events: Queue::bounded(config.max_queued_events as usize),
             token: Token::new(&config.token),
             token_fetch_at: None,
             stats: Stats::default(),
@@ -350,10 +350,11 @@ impl Engine {
             flights: Default::default(),
             hedge: Default::default(),
             fleet: Default::default(),
-            timer: None,
+            timer: Default::default(),
             fallback: spec.fallback,
             predicate: spec.predicate.is_some(),
             ends: spec.ends,
+            straight: self.plain_hosts & spec.predicate.is_none() & (spec.ends == CallEnd::AtHead),
         });
         let Some(host) = host else {
             // No room: fail the call without touching any host.
@@ -419,19 +420,16 @@ impl Engine {
                 self.fetch_token(why, now);
             }
         }
-        while let Some((at, key)) = self.timers.pop_due(now) {
+        while let Some((_, key)) = self.timers.pop_due(now, timer_live(&self.calls)) {
             let Some(c) = self
                 .calls
-                .get_mut(key.slot as usize)
+                .get_mut(key.slot() as usize)
                 .and_then(Option::as_mut)
             else {
                 continue;
             };
-            if c.id.seq != key.seq || c.timer != Some(at) {
-                continue;
-            }
-            let (slot, id) = (key.slot, c.id);
-            c.timer = None;
+            let (slot, id) = (key.slot(), c.id);
+            self.timers.fired(&mut c.timer);
             let past_deadline = c.deadline.is_some_and(|d| now >= d);
             match c.phase {
                 Phase::Waiting { .. } => self.advance(slot, now),
@@ -555,10 +553,7 @@ impl Engine {
         if !self.queued_hosts.is_empty() {
             self.dispatch_queue(now);
         }
-        let calls = &self.calls;
-        self.timers.prune(|at, key| {
-            matches!(calls.get(key.slot as usize), Some(Some(c)) if c.id.seq == key.seq && c.timer == Some(at))
-        });
+        self.timers.prune(timer_live(&self.calls));
     }
 
     fn wake_token_waiters(&mut self, now: Instant, fail: Option<Why>) -> u32 {
@@ -574,7 +569,7 @@ impl Engine {
                 None => {
                     if let Some(c) = self.calls[slot as usize].as_mut() {
                         c.phase = Phase::Ready;
-                        c.timer = None;
+                        self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
                     }
                     self.advance(slot, now);
                 }
@@ -583,17 +578,18 @@ impl Engine {
         n
     }
 
+    /// The slot of call `id`, if it is still there. A call's id names its slot, so at that
+    /// slot only the start order (`seq`) need match.
     fn live(&self, id: CallId) -> Option<u32> {
         match self.calls.get(id.slot as usize) {
-            Some(Some(c)) if c.id == id => Some(id.slot),
+            Some(Some(c)) if c.id.seq == id.seq => Some(id.slot),
             _ => None,
         }
     }
 
     #[inline(always)]
     fn event(&mut self, at: Instant, kind: EventKind) {
-        let bound = self.config.max_queued_events as usize;
-        if self.events.push_bounded(Event { at, kind }, bound) == Pushed::DroppedOldest {
+        if self.events.push_bounded(Event { at, kind }) == Pushed::DroppedOldest {
             self.stats.events_dropped += 1;
         }
     }
@@ -601,14 +597,7 @@ impl Engine {
     /// Makes `at` the call's one live deadline.
     fn set_timer(&mut self, slot: u32, at: Instant) {
         if let Some(c) = self.calls[slot as usize].as_mut() {
-            c.timer = Some(at);
-            self.timers.push(
-                at,
-                TimerKey {
-                    slot,
-                    seq: c.id.seq,
-                },
-            );
+            self.timers.arm(&mut c.timer, at, TimerKey::of(c.id));
         }
     }
 
@@ -697,9 +686,12 @@ impl Engine {
     #[inline(always)]
     fn vacate(&mut self, slot: u32) {
         if let Some(call) = self.calls.get_mut(slot as usize) {
-            if call.as_ref().is_some_and(|c| c.predicate) {
-                if let Some(p) = self.predicates.get_mut(slot as usize) {
-                    *p = None;
+            if let Some(c) = call.as_mut() {
+                self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
+                if c.predicate {
+                    if let Some(p) = self.predicates.get_mut(slot as usize) {
+                        *p = None;
+                    }
                 }
             }
             *call = None;
@@ -785,4 +777,10 @@ impl Engine {
             failure,
         });
     }
+}
+
+/// Whether a timer entry is live: its call is still there and holds exactly that deadline.
+#[inline(always)]
+fn timer_live(calls: &Slots<Option<Call>>) -> impl Fn(Instant, TimerKey) -> bool + '_ {
+    move |at, key| matches!(calls.get(key.slot() as usize), Some(Some(c)) if c.id.seq == key.seq() && c.timer.at() == Some(at))
 }

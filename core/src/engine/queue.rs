@@ -43,16 +43,37 @@ pub(crate) struct Queue<T> {
     end: usize,
     /// Some item pushed since the last drain may own something ([`Owns`]).
     owning: bool,
+    /// The most items [`Queue::push_bounded`] keeps queued (`usize::MAX`: no bound).
+    bound: usize,
+    /// `head + bound`, kept where `head` moves: the end past which a bounded push drops the
+    /// oldest, so that the push compares `end` with one field.
+    limit: usize,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
+        Queue::bounded(usize::MAX)
+    }
+}
+
+impl<T> Queue<T> {
+    /// An empty queue whose [`Queue::push_bounded`] keeps at most `bound` items (at least 1).
+    pub fn bounded(bound: usize) -> Self {
         Queue {
             slots: Vec::new(),
             head: 0,
             end: 0,
             owning: false,
+            bound,
+            limit: bound,
         }
+    }
+
+    /// Moves the front to `head`, and the bound's end with it.
+    #[inline(always)]
+    fn set_head(&mut self, head: usize) {
+        self.head = head;
+        self.limit = head.saturating_add(self.bound);
     }
 }
 
@@ -64,15 +85,15 @@ pub(crate) enum Pushed {
 }
 
 impl<T: Owns> Queue<T> {
-    /// Queues `item`; with `bound` items already queued (`bound` at least 1) the oldest goes.
+    /// Queues `item`; with the queue's bound of items already queued the oldest goes.
     ///
     /// The oldest goes after the push, not before: nothing runs between the caller building
     /// `item` and its write into the slot, so the compiler builds it there in place instead of
     /// on the stack and copying it over (a 120-byte event: 16 instructions saved a push).
     #[inline(always)]
-    pub fn push_bounded(&mut self, item: T, bound: usize) -> Pushed {
+    pub fn push_bounded(&mut self, item: T) -> Pushed {
         self.push(item);
-        if self.end - self.head > bound {
+        if self.end > self.limit {
             self.drop_oldest();
             return Pushed::DroppedOldest;
         }
@@ -84,7 +105,7 @@ impl<T: Owns> Queue<T> {
         if let Some(oldest) = self.slots.get_mut(self.head) {
             *oldest = None;
         }
-        self.head += 1;
+        self.set_head(self.head + 1);
         self.compact_spent();
     }
 
@@ -124,7 +145,7 @@ impl<T: Owns> Queue<T> {
             used.rotate_left(self.head);
         }
         self.end -= self.head;
-        self.head = 0;
+        self.set_head(0);
     }
 
     /// Moves the oldest item out.
@@ -134,11 +155,11 @@ impl<T: Owns> Queue<T> {
             return None;
         }
         let item = self.slots.get_mut(self.head)?.take();
-        self.head += 1;
-        if self.head == self.end {
-            self.head = 0;
+        if self.head + 1 == self.end {
+            self.set_head(0);
             self.end = 0;
         } else {
+            self.set_head(self.head + 1);
             self.compact_spent();
         }
         item
@@ -154,16 +175,20 @@ impl<T: Owns> Queue<T> {
             queued.iter_mut().for_each(|slot| *slot = None);
             self.owning = false;
         } else {
-            // By index, not over a sub-slice: for the few items of a drain, a bounds check on
-            // each costs less than the slice's range check and the iterator's trip count.
+            // By index, not over a sub-slice: for the few items of a drain, the index's one
+            // bound (at most the slots held, so no check on each) costs less than the slice's
+            // range check and the iterator's trip count.
             let mut f = f;
-            for i in self.head..self.end {
-                if let Some(Some(item)) = self.slots.get(i) {
+            let end = self.end.min(self.slots.len());
+            let mut i = self.head;
+            while i < end {
+                if let Some(item) = &self.slots[i] {
                     f(item);
                 }
+                i += 1;
             }
         }
-        self.head = 0;
+        self.set_head(0);
         self.end = 0;
     }
 }
@@ -194,9 +219,9 @@ mod tests {
 
     #[test]
     fn pops_and_drains_oldest_first_and_keeps_only_the_newest_at_the_bound() {
-        let mut q = Queue::default();
+        let mut q = Queue::bounded(4);
         let dropped = (0..10)
-            .map(|n| q.push_bounded(event(n), 4))
+            .map(|n| q.push_bounded(event(n)))
             .filter(|p| *p == Pushed::DroppedOldest)
             .count();
         assert_eq!(dropped, 6);
@@ -205,19 +230,19 @@ mod tests {
         assert!(q.pop().is_none());
         // Past many bounds' worth of pushes the spent front is compacted away.
         for n in 0..1000 {
-            q.push_bounded(event(n), 4);
+            q.push_bounded(event(n));
             assert!(q.end <= 4 + 1 + SPENT_BEFORE_COMPACTING);
         }
         assert_eq!(numbers(&mut q), [996, 997, 998, 999]);
         // So it is for a driver that pops one event per push and never empties the queue.
-        q.push_bounded(event(0), 4);
+        q.push_bounded(event(0));
         for n in 1..1000 {
-            q.push_bounded(event(n), 4);
+            q.push_bounded(event(n));
             assert_eq!(q.pop().map(|e| e.at.as_nanos()), Some(u64::from(n) - 1));
             assert!(q.end <= 2 + SPENT_BEFORE_COMPACTING);
         }
         assert_eq!(numbers(&mut q), [999]);
-        q.push_bounded(event(1), 4);
+        q.push_bounded(event(1));
         assert_eq!(q.pop().map(|e| e.at.as_nanos()), Some(1));
         assert!(q.pop().is_none() && q.end == 0);
         // The slots stay for the next pushes; the `Vec` never grew past the most in use.
@@ -279,14 +304,14 @@ mod tests {
         for round in 0..4u32 {
             // Plain events only: drained, left in their slots, written over by the next round.
             for n in 0..3 {
-                q.push_bounded(event(n), 8);
+                q.push_bounded(event(n));
             }
             assert_eq!(numbers(&mut q), [0, 1, 2]);
             assert_eq!(std::sync::Arc::strong_count(&host), 1);
             // One naming a host among them, in a different place each round: dropped at the
             // drain that hands it out, so the host's name is not kept alive in a spare slot.
             for n in 0..3 {
-                q.push_bounded(if n == round % 3 { started(n) } else { event(n) }, 8);
+                q.push_bounded(if n == round % 3 { started(n) } else { event(n) });
             }
             assert_eq!(std::sync::Arc::strong_count(&host), 2);
             assert_eq!(numbers(&mut q), [0, 1, 2]);
@@ -294,8 +319,9 @@ mod tests {
             assert!(q.slots.iter().all(Option::is_none));
         }
         // The bound's drop of the oldest and a pop release theirs at once.
+        let mut q = Queue::bounded(2);
         for n in 0..3 {
-            q.push_bounded(started(n), 2);
+            q.push_bounded(started(n));
         }
         assert_eq!(std::sync::Arc::strong_count(&host), 3);
         drop(q.pop());

@@ -26,6 +26,7 @@ use crate::classify::{classify_transport, TransportError};
 use crate::engine::action::Action;
 use crate::engine::call::Phase;
 use crate::engine::outcome::Last;
+use crate::engine::timer::TimerKey;
 use crate::engine::{CallEnd, CallId, Engine};
 use crate::time::Instant;
 
@@ -49,7 +50,7 @@ impl Engine {
             return false;
         }
         c.phase = Phase::Streaming { status };
-        c.timer = None;
+        self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
         let (call, attempts) = (c.id, c.attempts);
         self.actions.push(Action::Done {
             call,

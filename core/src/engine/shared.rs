@@ -25,6 +25,7 @@ use crate::engine::action::Action;
 use crate::engine::call::{CallId, Phase};
 use crate::engine::event::EventKind;
 use crate::engine::failure::{Failure, Hint};
+use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
 use crate::fleet::{Reservation, SharedLimit, SharedUpdate, StoreProblem};
 use crate::limit::Gcra;
@@ -193,7 +194,7 @@ impl Engine {
             return;
         }
         c.phase = Phase::Ready;
-        c.timer = None;
+        self.timers.disarm(&mut c.timer, TimerKey::of(c.id));
         let (host, deadline) = (c.host as usize, c.deadline);
         match answer {
             Reservation::Unavailable(problem) => self.store_down(problem, now),

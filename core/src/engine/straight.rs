@@ -17,9 +17,10 @@
 //! configured ([`Engine::decide_outcome`] with `PLAIN`).
 
 use crate::classify::{is_success, Class};
-use crate::engine::call::CallEnd;
 use crate::engine::outcome::{Last, Outcome, Response};
+use crate::engine::timer::TimerKey;
 use crate::engine::Engine;
+use crate::headers::parse_ratelimit;
 use crate::time::Instant;
 
 impl Engine {
@@ -65,16 +66,13 @@ impl Engine {
         r: &Response<'_>,
         now: Instant,
     ) -> bool {
-        if !self.plain_hosts {
-            return false;
-        }
         let Some(place) = self.calls.get_mut(slot as usize) else {
             return false;
         };
         let Some(c) = place.as_mut() else {
             return false;
         };
-        if c.predicate || c.ends != CallEnd::AtHead {
+        if !c.straight {
             return false;
         }
         let host = c.host as usize;
@@ -84,6 +82,10 @@ impl Engine {
         let Some(flight) = c.flights.take_only(attempt) else {
             return false;
         };
+        // The hint headers are read first (a pure look at the response; what they say is
+        // applied after `AttemptFinished`, as on the general path), so that what follows keeps
+        // its values in registers instead of across the headers' call.
+        let hint = parse_ratelimit(r.headers, r.wall);
         // The call holds nothing now (its only attempt was taken out above): it ends here,
         // without `finish`'s look at what it might still hold or `vacate`'s for a predicate,
         // and its slot is freed before the events, as nothing after this reads it (a success's hints hold or tune the
@@ -94,13 +96,16 @@ impl Engine {
         h.connect_failures = 0;
         h.active = h.active.saturating_sub(1);
         self.in_flight = self.in_flight.saturating_sub(1);
-        // No predicate (tested above): nothing is kept for the call elsewhere.
+        // No predicate (tested above): nothing is kept for the call elsewhere. Its deadline
+        // (the attempt's) goes with it, dropped at once when it is the earliest in order.
+        self.timers
+            .disarm_inline(&mut c.timer, TimerKey::of(call.id));
         *place = None;
         self.free.push(slot);
         let last = Last::Status(r.status);
         let (id, attempt) = (call.id, flight.attempt);
         self.attempt_finished(id, attempt, host, flight.admit, Class::SUCCESS, last, now);
-        self.read_limit_hints(slot, host, r, None, now);
+        self.apply_limit_hints(slot, host, r, None, hint, now);
         let (id, attempts) = self.call_succeeded(&call, r.status, now);
         self.done_action(id, r.status, attempts);
         true

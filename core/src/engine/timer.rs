@@ -14,33 +14,65 @@
 //! timeout, a wait) goes to a heap. The earliest entry is the earlier of the two fronts; its
 //! instant is kept (`next`), updated by every push and pop, so that `poll_timeout()`, which
 //! every driver asks after every input, reads one field instead of both fronts.
+//!
+//! A call's deadline ([`Armed`]) changes only through the queue ([`TimerQueue::arm`],
+//! [`TimerQueue::disarm`], [`TimerQueue::fired`]), which so knows when an entry goes stale: it
+//! drops it at once if it is the FIFO's front (the oldest attempt in flight answered first,
+//! the common case), else counts it. While nothing is counted, every entry is live and the
+//! prune after an input is one test; it looks at the fronts only while some entry is stale.
 
 use core::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::engine::call::CallId;
 use crate::time::Instant;
 
-/// Whose deadline an entry is. Ordered by `seq` (start order) first, so deadlines at the same
-/// instant fire first come, first served.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey {
-    pub slot: u32,
-    pub seq: u32,
-}
+/// Whose deadline an entry is: a call's start order (`seq`) and slot, in one word, `seq`
+/// high, so that keys compare in one instruction, in start order first: deadlines at the
+/// same instant fire first come, first served.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerKey(u64);
 
-impl Ord for TimerKey {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (self.seq, self.slot).cmp(&(other.seq, other.slot))
+impl TimerKey {
+    /// The key of call `id`'s deadline.
+    #[inline(always)]
+    pub fn of(id: CallId) -> TimerKey {
+        TimerKey::new(id.slot, id.seq)
     }
-}
 
-impl PartialOrd for TimerKey {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
+    /// The key of the call started `seq`-th, in `slot`.
+    #[inline(always)]
+    pub fn new(slot: u32, seq: u32) -> TimerKey {
+        TimerKey(u64::from(seq) << 32 | u64::from(slot))
+    }
+
+    /// The call's slot.
+    #[inline(always)]
+    pub fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The call's start order.
+    #[inline(always)]
+    pub fn seq(self) -> u32 {
+        (self.0 >> 32) as u32
     }
 }
 
 type Entry = (Instant, TimerKey);
+
+/// The deadline a call's timer entry stands for, if any. Read anywhere ([`Armed::at`]);
+/// changed only through the [`TimerQueue`], so that the queue knows which entries are stale.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Armed(Option<Instant>);
+
+impl Armed {
+    /// The deadline, if one is armed.
+    #[inline(always)]
+    pub fn at(self) -> Option<Instant> {
+        self.0
+    }
+}
 
 /// Entries pushed in order, oldest first: a `Vec` read from a cursor (`entries[head..]`).
 ///
@@ -111,6 +143,10 @@ pub(crate) struct TimerQueue {
     heap: BinaryHeap<Reverse<Entry>>,
     /// The earliest entry's instant, live or not: what [`TimerQueue::front`] would say.
     next: Option<Instant>,
+    /// Entries that went stale and are still queued (at least: a deadline armed again at the
+    /// same instant may be counted while its first entry still looks live). Zero means every
+    /// entry is live.
+    stale: usize,
 }
 
 /// Which queue holds the earliest entry.
@@ -120,8 +156,68 @@ enum Front {
 }
 
 impl TimerQueue {
-    /// Adds a deadline; the owner records `at` as its current one.
-    pub fn push(&mut self, at: Instant, key: TimerKey) {
+    /// Makes `at` the deadline of `timer` (whose owner `key` names), in place of the one it had.
+    pub fn arm(&mut self, timer: &mut Armed, at: Instant, key: TimerKey) {
+        self.disarm(timer, key);
+        timer.0 = Some(at);
+        self.push(at, key);
+    }
+
+    /// Clears the deadline of `timer` (whose owner `key` names): its entry goes stale.
+    #[inline]
+    pub fn disarm(&mut self, timer: &mut Armed, key: TimerKey) {
+        if let Some(at) = timer.0.take() {
+            self.went_stale((at, key));
+        }
+    }
+
+    /// [`TimerQueue::disarm`] with all of it inline, for the straight success (the common
+    /// outcome); the other callers share one copy of the stale entry's drop, which keeps the
+    /// browser build small.
+    #[inline(always)]
+    pub fn disarm_inline(&mut self, timer: &mut Armed, key: TimerKey) {
+        if let Some(at) = timer.0.take() {
+            self.went_stale_inline((at, key));
+        }
+    }
+
+    /// Clears the deadline of `timer`, whose entry [`TimerQueue::pop_due`] just returned.
+    #[inline(always)]
+    pub fn fired(&mut self, timer: &mut Armed) {
+        timer.0 = None;
+    }
+
+    /// `entry` is stale now: dropped at once if it is the FIFO's front, else counted.
+    #[inline]
+    fn went_stale(&mut self, entry: Entry) {
+        self.went_stale_inline(entry);
+    }
+
+    /// [`TimerQueue::went_stale`], inline.
+    #[inline(always)]
+    fn went_stale_inline(&mut self, entry: Entry) {
+        if self.fifo.front() != Some(&entry) {
+            self.stale += 1;
+            return;
+        }
+        self.fifo.pop_front();
+        if self.heap.is_empty() {
+            self.next = self.fifo.front().map(|&(at, _)| at);
+        } else if self.next == Some(entry.0) {
+            // The heap's front may be the earliest now. (If it already was, earlier than the
+            // entry, `next` stays: the FIFO's new front is no earlier than the entry.)
+            self.renew_next();
+        }
+    }
+
+    /// Works `next` out again from both fronts.
+    #[inline(never)]
+    fn renew_next(&mut self) {
+        self.next = self.front().map(|((at, _), _)| at);
+    }
+
+    /// Adds a deadline ([`TimerQueue::arm`]'s last step).
+    fn push(&mut self, at: Instant, key: TimerKey) {
         let entry = (at, key);
         match self.fifo.back() {
             // The earliest entry is at or before the FIFO's last: `next` stays.
@@ -155,47 +251,51 @@ impl TimerQueue {
         self.next = self.front().map(|((at, _), _)| at);
     }
 
-    /// Pops the earliest entry due at `now`, live or not: the caller checks it.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
-        let (entry, front) = self.front().filter(|((at, _), _)| *at <= now)?;
-        self.pop_front(front);
-        Some(entry)
+    /// Pops the earliest live entry due at `now` (`live` says which are), dropping the stale
+    /// ones before it.
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        live: impl Fn(Instant, TimerKey) -> bool,
+    ) -> Option<(Instant, TimerKey)> {
+        loop {
+            let (entry, front) = self.front().filter(|((at, _), _)| *at <= now)?;
+            self.pop_front(front);
+            if live(entry.0, entry.1) {
+                return Some(entry);
+            }
+            self.popped_stale();
+        }
+    }
+
+    /// A stale entry left the queue.
+    #[inline(always)]
+    fn popped_stale(&mut self) {
+        debug_assert!(self.stale > 0, "a stale entry that went uncounted");
+        self.stale = self.stale.saturating_sub(1);
     }
 
     /// Drops stale entries from the front, so [`TimerQueue::next`] is exact.
     ///
-    /// Inline where it runs (after every input): most deadlines come in order, so with the
-    /// heap empty only the FIFO's front is looked at, a few instructions without a call; the
-    /// heap's part is out of line.
+    /// Inline where it runs (after every input): with no entry stale (the common case, see
+    /// the module docs) it is one test; the look at the fronts is out of line.
     #[inline(always)]
     pub fn prune(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
-        let mut popped = false;
-        while self.heap.is_empty() {
-            match self.fifo.front() {
-                Some(&(at, key)) if !live(at, key) => {
-                    self.fifo.pop_front();
-                    popped = true;
-                }
-                front => {
-                    if popped {
-                        self.next = front.map(|&(at, _)| at);
-                    }
-                    return;
-                }
-            }
+        if self.stale > 0 {
+            self.prune_stale(live);
         }
-        self.prune_both(live);
     }
 
-    /// [`TimerQueue::prune`] with entries in the heap: the earlier of the two fronts, until
-    /// one is live.
+    /// [`TimerQueue::prune`] with some entry stale: the earlier of the two fronts, until one
+    /// is live or none is stale.
     #[inline(never)]
-    fn prune_both(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
-        while let Some(((at, key), front)) = self.front() {
+    fn prune_stale(&mut self, live: impl Fn(Instant, TimerKey) -> bool) {
+        while let Some(((at, key), front)) = self.front().filter(|_| self.stale > 0) {
             if live(at, key) {
                 return;
             }
             self.pop_front(front);
+            self.popped_stale();
         }
     }
 
@@ -223,26 +323,59 @@ mod tests {
         Instant::ZERO + Duration::from_millis(ms)
     }
 
+    /// Every entry is live (for [`TimerQueue::prune`] and [`TimerQueue::pop_due`]).
+    fn all_live(_: Instant, _: TimerKey) -> bool {
+        true
+    }
+
+    /// The key of the call in `slot` (started `slot + 1`-th).
+    fn key(slot: u32) -> TimerKey {
+        TimerKey::new(slot, slot + 1)
+    }
+
+    /// A queue with three calls' deadlines, in order: slot 0 at 10 ms, 1 at 20, 2 at 30.
+    fn three_armed() -> (TimerQueue, [Armed; 3]) {
+        let mut q = TimerQueue::default();
+        let mut timers = [Armed::default(); 3];
+        for (slot, ms) in [(0, 10), (1, 20), (2, 30)] {
+            q.arm(&mut timers[slot as usize], at(ms), key(slot));
+        }
+        (q, timers)
+    }
+
     #[test]
     fn stale_entries_never_surface_after_prune() {
-        let mut q = TimerQueue::default();
-        let a = TimerKey { slot: 0, seq: 1 };
-        let b = TimerKey { slot: 1, seq: 2 };
-        q.push(at(10), a);
-        q.push(at(20), b);
-        // `a` moved on: only `b`'s deadline is waited for.
-        q.prune(|t, k| k == b && t == at(20));
-        assert_eq!(q.next(), Some(at(20)));
-        assert_eq!(q.len(), 1);
-        assert_eq!(q.pop_due(at(19)), None);
-        assert_eq!(q.pop_due(at(20)), Some((at(20), b)));
+        let (mut q, mut timers) = three_armed();
+        // The second moves on (counted: it is not at the front), then the first (dropped
+        // at once: it is), so the front is stale until the prune.
+        q.disarm(&mut timers[1], key(1));
+        q.disarm(&mut timers[0], key(0));
+        assert_eq!((q.len(), q.stale, q.next()), (2, 1, Some(at(20))));
+        q.prune(|t, k| timers[k.slot() as usize].at() == Some(t));
+        assert_eq!((q.len(), q.stale, q.next()), (1, 0, Some(at(30))));
+        assert_eq!(q.pop_due(at(29), all_live), None);
+        assert_eq!(q.pop_due(at(30), all_live), Some((at(30), key(2))));
         assert_eq!(q.next(), None);
+    }
+
+    #[test]
+    fn a_deadline_given_up_at_the_front_goes_at_once_and_the_prune_looks_at_nothing() {
+        let (mut q, mut timers) = three_armed();
+        // The oldest ends first, then the next (its deadline armed again, later): each
+        // old entry is the front when it goes stale.
+        q.disarm(&mut timers[0], key(0));
+        q.arm(&mut timers[1], at(40), key(1));
+        assert_eq!((q.len(), q.stale, q.next()), (2, 0, Some(at(30))));
+        // Nothing is stale, so the prune asks nothing.
+        q.prune(|_, _| panic!("asked about an entry"));
+        let due: Vec<_> = core::iter::from_fn(|| q.pop_due(at(100), all_live)).collect();
+        assert_eq!(due, [(at(30), key(2)), (at(40), key(1))]);
     }
 
     #[test]
     fn the_fifo_keeps_its_order_and_bounds_its_spent_front() {
         let mut f = Fifo::default();
-        let key = |seq| TimerKey { slot: 0, seq };
+        let key = |seq| TimerKey::new(0, seq);
         let (mut pushed, mut popped) = (0u32, 0u32);
         // Three in, two out, over and over: the spent front goes at a full `Vec`'s push.
         for _ in 0..1_000 {
@@ -274,20 +407,41 @@ mod tests {
     }
 
     #[test]
+    fn a_key_orders_by_start_first_then_slot_and_gives_both_back() {
+        let keys = [(3, 1), (0, 2), (1, 2), (u32::MAX, 7), (0, u32::MAX)];
+        for pair in keys.windows(2) {
+            let (a, b) = (
+                TimerKey::new(pair[0].0, pair[0].1),
+                TimerKey::new(pair[1].0, pair[1].1),
+            );
+            assert!(a < b, "{pair:?}");
+        }
+        for (slot, seq) in keys {
+            let key = TimerKey::new(slot, seq);
+            assert_eq!((key.slot(), key.seq()), (slot, seq));
+        }
+    }
+
+    #[test]
     fn in_order_and_out_of_order_deadlines_come_out_earliest_first() {
         let mut q = TimerQueue::default();
-        let key = |seq| TimerKey { slot: 9 - seq, seq };
+        let key = |seq| TimerKey::new(9 - seq, seq);
         // In order (the FIFO), then earlier ones (the heap), then ties at one instant.
         for (ms, seq) in [(10, 1), (20, 2), (30, 3), (15, 4), (5, 5), (30, 6), (20, 7)] {
             q.push(at(ms), key(seq));
         }
         let mut out = Vec::new();
-        while let Some((t, k)) = q.pop_due(at(100)) {
-            out.push((t, k.seq));
+        while let Some((t, k)) = q.pop_due(at(100), all_live) {
+            out.push((t, k.seq()));
         }
         let want = [(5, 5), (10, 1), (15, 4), (20, 2), (20, 7), (30, 3), (30, 6)];
         assert_eq!(out, want.map(|(ms, seq)| (at(ms), seq)));
         assert_eq!(q.len(), 0);
+    }
+
+    /// Whether an entry is live among `calls` (by slot: a call's key and its deadline).
+    fn live_in(calls: &[Option<(TimerKey, Armed)>]) -> impl Fn(Instant, TimerKey) -> bool + '_ {
+        |t, k| matches!(&calls[k.slot() as usize], Some((key, timer)) if *key == k && timer.at() == Some(t))
     }
 
     #[test]
@@ -295,35 +449,157 @@ mod tests {
         use crate::rng::{RandomSource, Rng};
         let mut rng = Rng::seeded(15);
         let mut q = TimerQueue::default();
-        // Each key's one live deadline, as the engine's calls hold them.
-        let mut live: Vec<Option<Instant>> = vec![None; 16];
+        // Sixteen slots, each holding a call (its key) and its one deadline, or nothing, as
+        // the engine's calls do.
+        let mut calls: Vec<Option<(TimerKey, Armed)>> = vec![None; 16];
+        let mut seq = 0;
         let mut now = 0;
-        for step in 0..20_000u32 {
-            let slot = rng.below(16) as u32;
-            let key = TimerKey { slot, seq: step };
-            match rng.below(4) {
-                // Mostly in order (a fixed timeout), sometimes earlier (a wait): both queues.
-                0 | 1 => {
-                    let spread = if rng.below(3) == 0 { 5 } else { 50 };
-                    let t = at(now + rng.below(spread));
-                    live[slot as usize] = Some(t);
-                    q.push(t, key);
+        for step in 0..40_000u32 {
+            let slot = rng.below(16) as usize;
+            match (rng.below(6), &mut calls[slot]) {
+                (_, place @ None) => {
+                    seq += 1;
+                    let key = TimerKey::new(slot as u32, seq);
+                    *place = Some((key, Armed::default()));
                 }
-                2 => live[slot as usize] = None,
-                _ => {
+                // Mostly in order (a fixed timeout), sometimes earlier (a wait): both
+                // queues; and at times the instant it already has.
+                (0..=2, Some((key, timer))) => {
+                    let spread = if rng.below(3) == 0 { 5 } else { 50 };
+                    let t = match timer.at() {
+                        Some(t) if rng.below(8) == 0 => t,
+                        _ => at(now + rng.below(spread)),
+                    };
+                    q.arm(timer, t, *key);
+                }
+                (3, Some((key, timer))) => q.disarm(timer, *key),
+                // The call ends: its deadline goes with it.
+                (4, place @ Some(_)) => {
+                    if let Some((key, mut timer)) = place.take() {
+                        q.disarm(&mut timer, key);
+                    }
+                }
+                (_, Some(_)) => {
                     now += rng.below(20);
-                    while let Some((t, k)) = q.pop_due(at(now)) {
-                        if live[k.slot as usize] == Some(t) {
-                            live[k.slot as usize] = None;
+                    while let Some((t, k)) = q.pop_due(at(now), live_in(&calls)) {
+                        assert!(t <= at(now));
+                        if let Some((_, timer)) = calls[k.slot() as usize].as_mut() {
+                            q.fired(timer);
                         }
-                        assert_eq!(q.next(), q.front().map(|((t, _), _)| t), "step {step}");
                     }
                 }
             }
             assert_eq!(q.next(), q.front().map(|((t, _), _)| t), "step {step}");
-            q.prune(|t, k| live[k.slot as usize] == Some(t));
-            let earliest_live = live.iter().flatten().min().copied();
-            assert_eq!(q.next(), earliest_live, "step {step}");
+            let live = live_in(&calls);
+            // At least every stale entry is counted (a deadline armed again at an instant
+            // it had makes its old entry look live again), and no more than are queued.
+            assert_counted(&q, &live, &format!("step {step}"));
+            assert!(q.stale <= q.len(), "step {step}");
+            q.prune(live);
+            let earliest = calls
+                .iter()
+                .flatten()
+                .filter_map(|(_, timer)| timer.at())
+                .min();
+            assert_eq!(q.next(), earliest, "step {step}");
+        }
+        assert!(q.len() < 64, "stale entries pile up: {}", q.len());
+        // Every call ends: the count goes back to nothing with the entries.
+        for place in &mut calls {
+            if let Some((key, mut timer)) = place.take() {
+                q.disarm(&mut timer, key);
+            }
+        }
+        assert_eq!(q.pop_due(Instant::MAX, live_in(&calls)), None);
+        assert_eq!((q.len(), q.stale, q.next()), (0, 0, None));
+    }
+
+    /// The engine's timers after an input: the kept `next` is the earliest deadline a call
+    /// holds, and every stale entry is counted.
+    fn assert_exact(e: &crate::engine::Engine, what: &str) {
+        let earliest = e.calls.iter().flatten().filter_map(|c| c.timer.at()).min();
+        assert_eq!(e.timers.next(), earliest, "after {what}");
+        let live = crate::engine::timer_live(&e.calls);
+        assert_counted(&e.timers, &live, &format!("after {what}"));
+    }
+
+    /// Every entry of `q` that is not `live` is counted stale.
+    fn assert_counted(q: &TimerQueue, live: &impl Fn(Instant, TimerKey) -> bool, what: &str) {
+        let entries = q.fifo.entries[q.fifo.head..]
+            .iter()
+            .chain(q.heap.iter().map(|Reverse(e)| e));
+        let stale = entries.filter(|(t, k)| !live(*t, *k)).count();
+        assert!(
+            q.stale >= stale,
+            "{} counted, {stale} stale: {what}",
+            q.stale
+        );
+    }
+
+    #[test]
+    fn the_engines_next_deadline_is_exact_after_every_input() {
+        use crate::classify::TransportError;
+        use crate::engine::{Action, CallId, CallSpec, Engine, Outcome, Response};
+        use crate::rng::{RandomSource, Rng};
+        use crate::time::UnixTime;
+        let soon: &[(&str, &str)] = &[("retry-after", "1")];
+        let none: &[(&str, &str)] = &[];
+        let mut hedged = crate::Config::default();
+        hedged.hedge.enabled = true;
+        hedged.hedge.delay_ms = 40;
+        let mut limited = crate::Config::default();
+        limited.concurrency.max_in_flight_per_host = Some(3);
+        for (seed, config) in [crate::Config::default(), hedged, limited]
+            .into_iter()
+            .enumerate()
+        {
+            let mut e = Engine::new(config, seed as u64, Instant::ZERO).unwrap();
+            let mut rng = Rng::seeded(seed as u64 + 100);
+            let mut now = Instant::ZERO;
+            let mut out: Vec<(CallId, u32)> = Vec::new();
+            let mut calls: Vec<CallId> = Vec::new();
+            for step in 0..3_000 {
+                let what = match rng.below(10) {
+                    0 | 1 => {
+                        let host = ["https://a.test", "https://b.test"][rng.below(2) as usize];
+                        calls.push(e.start(CallSpec::get(host), now));
+                        "a start"
+                    }
+                    // An answer to any attempt out, oldest or not.
+                    2..=6 if !out.is_empty() => {
+                        let (call, attempt) = out.swap_remove(rng.below(out.len() as u64) as usize);
+                        let outcome = match rng.below(8) {
+                            0 => Outcome::Transport(TransportError::Connect),
+                            1 => Outcome::Response(Response::new(503, &soon, UnixTime::EPOCH)),
+                            2 => Outcome::Response(Response::new(503, &none, UnixTime::EPOCH)),
+                            _ => Outcome::Response(Response::new(200, &none, UnixTime::EPOCH)),
+                        };
+                        e.handle_attempt(call, attempt, outcome, now);
+                        "an answer"
+                    }
+                    7 if !calls.is_empty() => {
+                        let call = calls.swap_remove(rng.below(calls.len() as u64) as usize);
+                        e.cancel(call, now);
+                        "a cancel"
+                    }
+                    _ => {
+                        // Now and then long enough for attempts to time out.
+                        let ms = if rng.below(10) == 0 { 12_000 } else { 300 };
+                        now = now + core::time::Duration::from_millis(rng.below(ms));
+                        if let Some(t) = e.poll_timeout().filter(|t| *t <= now) {
+                            e.handle_timeout(t.max(now));
+                        }
+                        "the time moving on"
+                    }
+                };
+                while let Some(action) = e.poll_action() {
+                    if let Action::Send { call, attempt, .. } = action {
+                        out.push((call, attempt));
+                    }
+                }
+                e.drain_events(|_| {});
+                assert_exact(&e, &format!("{what} (config {seed}, step {step})"));
+            }
         }
     }
 }
