@@ -157,6 +157,7 @@ impl<'t, 'p, A> Outs<'t, 'p, A> {
 
 impl<'t, R, A: Future<Output = Attempt<R>>> Outs<'t, '_, A> {
     /// The first attempt out to finish, taken out (pending while none is out).
+    #[inline(always)]
     fn poll_first_done(&mut self, cx: &mut Context<'_>) -> Poll<(Out<'t>, Attempt<R>)> {
         if let (Some(attempt), Some(first)) = (self.slot.as_mut().as_pin_mut(), &self.first) {
             if let Poll::Ready(done) = first.span.inside(|| attempt.poll(cx)) {
@@ -365,163 +366,166 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
         // would be copied, and the guard dropped before the call runs).
         async move {
             let guard = &mut self.guard;
-            let (shared, id) = (guard.shared, guard.id);
-            exchange.opened(id);
+            exchange.opened(guard.id);
             let mut last_message: Option<String> = None;
             let mut request_id: Option<UuidText> = None;
             let mut attempts = 0;
             let slot = std::pin::pin!(None);
             let mut out: Outs<'t, '_, E::Attempt> = Outs::new(slot);
-            // The order the call's own report handed back (`Shared::handle`), carried out
-            // before the mailbox is read: nothing waited before it there.
-            let mut pending: Option<CallMsg> = None;
             loop {
-                // Asked in an `if`, whose condition's temporaries end before its blocks: a
-                // `match pending.take()` would keep the taken order (an `Option<CallMsg>`) in
-                // the boxed future across the wait for the next one.
-                let taken = if pending.is_some() {
-                    Next::Order(pending.take())
-                } else {
-                    next(&mut self.orders, &mut out).await
-                };
-                let (
-                    Out {
-                        n: attempt, span, ..
-                    },
-                    outcome,
-                ) = match taken {
-                    Next::Order(None) => {
-                        guard.live = false;
-                        return Err(Error::Cancelled);
-                    }
-                    Next::Order(Some(order)) => {
-                        match order {
-                            CallMsg::Send(mut order) => {
-                                attempts += 1;
-                                let span = self.call.attempt(order.attempt);
-                                order.traceparent = span.traceparent().map(Box::new);
-                                if request_id.is_none() {
-                                    request_id = order.headers.request_id.map(|id| id.text());
-                                    if let (Some(id), false) =
-                                        (&request_id, telemetry::tracing_off())
-                                    {
-                                        tracing::Span::current().record("request_id", id.as_str());
+                let mut taken = next(&mut self.orders, &mut out).await;
+                // Nothing in this inner loop waits: the order the call's own report hands back
+                // (`Shared::handle`) is carried out next, before the mailbox is read (nothing
+                // waited before it there), and neither that order (an `Option<CallMsg>`, 80 B)
+                // nor the copies of the guard's `Shared` and id are kept in the boxed future
+                // across the wait for the next one, as they were as locals of the outer loop.
+                loop {
+                    let (shared, id) = (guard.shared, guard.id);
+                    let (
+                        Out {
+                            n: attempt, span, ..
+                        },
+                        outcome,
+                    ) = match taken {
+                        Next::Order(None) => {
+                            guard.live = false;
+                            return Err(Error::Cancelled);
+                        }
+                        Next::Order(Some(order)) => {
+                            match order {
+                                CallMsg::Send(mut order) => {
+                                    attempts += 1;
+                                    let span = self.call.attempt(order.attempt);
+                                    order.traceparent = span.traceparent().map(Box::new);
+                                    if request_id.is_none() {
+                                        request_id = order.headers.request_id.map(|id| id.text());
+                                        if let (Some(id), false) =
+                                            (&request_id, telemetry::tracing_off())
+                                        {
+                                            tracing::Span::current()
+                                                .record("request_id", id.as_str());
+                                        }
+                                    }
+                                    // The engine keeps the attempt's deadline: it answers `Abort` when the
+                                    // attempt has taken too long, and the attempt is dropped then.
+                                    let (n, timeout_ms) = (order.attempt, order.timeout_ms);
+                                    out.push(
+                                        Out {
+                                            n,
+                                            timeout_ms,
+                                            span,
+                                        },
+                                        || exchange.send(order, request_id.as_ref()),
+                                    );
+                                }
+                                CallMsg::Abort { attempt, why } => {
+                                    let Some(Out {
+                                        timeout_ms, span, ..
+                                    }) = out.take(attempt)
+                                    else {
+                                        break;
+                                    };
+                                    span.end(if why == Why::HedgeLost {
+                                        Ended::Abandoned
+                                    } else {
+                                        Ended::Aborted
+                                    });
+                                    if why != Why::HedgeLost {
+                                        // A loser's abort leaves the winner's answer; a timeout ends the
+                                        // latest attempt without one.
+                                        exchange.lost();
+                                        last_message = Some(match timeout_ms {
+                                            Some(ms) => {
+                                                format!("no complete response within {ms} ms")
+                                            }
+                                            None => "the attempt was aborted".to_string(),
+                                        });
                                     }
                                 }
-                                // The engine keeps the attempt's deadline: it answers `Abort` when the
-                                // attempt has taken too long, and the attempt is dropped then.
-                                let (n, timeout_ms) = (order.attempt, order.timeout_ms);
-                                out.push(
-                                    Out {
-                                        n,
-                                        timeout_ms,
-                                        span,
-                                    },
-                                    || exchange.send(order, request_id.as_ref()),
-                                );
-                            }
-                            CallMsg::Abort { attempt, why } => {
-                                let Some(Out {
-                                    timeout_ms, span, ..
-                                }) = out.take(attempt)
-                                else {
-                                    continue;
-                                };
-                                span.end(if why == Why::HedgeLost {
-                                    Ended::Abandoned
-                                } else {
-                                    Ended::Aborted
-                                });
-                                if why != Why::HedgeLost {
-                                    // A loser's abort leaves the winner's answer; a timeout ends the
-                                    // latest attempt without one.
-                                    exchange.lost();
-                                    last_message = Some(match timeout_ms {
-                                        Some(ms) => {
-                                            format!("no complete response within {ms} ms")
-                                        }
-                                        None => "the attempt was aborted".to_string(),
-                                    });
+                                CallMsg::Done { attempts } => {
+                                    guard.live = false;
+                                    out.abandon();
+                                    return exchange.done(attempts, request_id);
+                                }
+                                CallMsg::Fallback(fell) => {
+                                    let (failure, used) = *fell;
+                                    guard.live = false;
+                                    out.abandon();
+                                    let answer = FallbackAnswer { failure, used };
+                                    if let Some(answer) =
+                                        exchange.fallback(answer, attempts, request_id)
+                                    {
+                                        return answer;
+                                    }
+                                    let cx = FailureContext {
+                                        transport_message: last_message.as_deref(),
+                                        detail: None,
+                                        retry_at: failure
+                                            .retry_at
+                                            .map(|at| shared.system_time(at, shared.now())),
+                                        decode: None,
+                                    };
+                                    return Err(Error::from_failure(failure, cx));
+                                }
+                                CallMsg::Fail(failed) => {
+                                    let Failed {
+                                        failure,
+                                        detail,
+                                        retry_at,
+                                    } = *failed;
+                                    guard.live = false;
+                                    out.abandon();
+                                    let cx = FailureContext {
+                                        transport_message: last_message.as_deref(),
+                                        detail,
+                                        retry_at,
+                                        decode: exchange.undecodable(),
+                                    };
+                                    return Err(Error::from_failure(failure, cx));
                                 }
                             }
-                            CallMsg::Done { attempts } => {
-                                guard.live = false;
-                                out.abandon();
-                                return exchange.done(attempts, request_id);
-                            }
-                            CallMsg::Fallback(fell) => {
-                                let (failure, used) = *fell;
-                                guard.live = false;
-                                out.abandon();
-                                let answer = FallbackAnswer { failure, used };
-                                if let Some(answer) =
-                                    exchange.fallback(answer, attempts, request_id)
-                                {
-                                    return answer;
-                                }
-                                let cx = FailureContext {
-                                    transport_message: last_message.as_deref(),
-                                    detail: None,
-                                    retry_at: failure
-                                        .retry_at
-                                        .map(|at| shared.system_time(at, shared.now())),
-                                    decode: None,
-                                };
-                                return Err(Error::from_failure(failure, cx));
-                            }
-                            CallMsg::Fail(failed) => {
-                                let Failed {
-                                    failure,
-                                    detail,
-                                    retry_at,
-                                } = *failed;
-                                guard.live = false;
-                                out.abandon();
-                                let cx = FailureContext {
-                                    transport_message: last_message.as_deref(),
-                                    detail,
-                                    retry_at,
-                                    decode: exchange.undecodable(),
-                                };
-                                return Err(Error::from_failure(failure, cx));
-                            }
+                            break;
                         }
-                        continue;
-                    }
-                    Next::Finished(done, attempt) => (done, attempt),
-                };
-                match outcome {
-                    Attempt::Response(received) => {
-                        // The order the report makes comes back here when nothing waits
-                        // before it: carried out next, without the mailbox.
-                        exchange.received(received, |outcome| {
-                            pending = shared.handle(id, attempt, outcome);
-                        });
-                        span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
-                        last_message = None;
-                    }
-                    Attempt::Failed { kind, message } => {
-                        tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
-                        span.end(Ended::Transport(kind));
-                        pending = shared.handle(id, attempt, Outcome::Transport(kind));
-                        exchange.lost();
-                        last_message = Some(message);
-                    }
-                    Attempt::BodyGone => {
-                        span.end(Ended::Abandoned);
-                        // The engine never asks to resend a one-shot body (it answers a 401 on one
-                        // with Done, and never hedges one); should it ever, fail the call instead of
-                        // sending an empty body.
-                        guard.live = false;
-                        out.abandon();
-                        shared.cancel(id);
-                        return Err(Error::NotRetried {
-                            why: Why::BodyNotReplayable,
-                            maybe_processed: true,
-                            attempts: attempts - 1,
-                            last: exchange.last_status().map(LastCause::Status),
-                        });
-                    }
+                        Next::Finished(done, attempt) => (done, attempt),
+                    };
+                    let pending = match outcome {
+                        Attempt::Response(received) => {
+                            // The order the report makes comes back here when nothing waits
+                            // before it: carried out next, without the mailbox.
+                            let mut pending = None;
+                            exchange.received(received, |outcome| {
+                                pending = shared.handle(id, attempt, outcome);
+                            });
+                            span.end(Ended::Status(exchange.last_status().unwrap_or(0)));
+                            last_message = None;
+                            pending
+                        }
+                        Attempt::Failed { kind, message } => {
+                            tracing::debug!(target: "resile", attempt, error = %message, "attempt failed below HTTP");
+                            span.end(Ended::Transport(kind));
+                            let pending = shared.handle(id, attempt, Outcome::Transport(kind));
+                            exchange.lost();
+                            last_message = Some(message);
+                            pending
+                        }
+                        Attempt::BodyGone => {
+                            span.end(Ended::Abandoned);
+                            // The engine never asks to resend a one-shot body (it answers a 401 on one
+                            // with Done, and never hedges one); should it ever, fail the call instead of
+                            // sending an empty body.
+                            guard.live = false;
+                            out.abandon();
+                            shared.cancel(id);
+                            return Err(Error::NotRetried {
+                                why: Why::BodyNotReplayable,
+                                maybe_processed: true,
+                                attempts: attempts - 1,
+                                last: exchange.last_status().map(LastCause::Status),
+                            });
+                        }
+                    };
+                    let Some(order) = pending else { break };
+                    taken = Next::Order(Some(order));
                 }
             }
         }

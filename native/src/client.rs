@@ -1030,6 +1030,7 @@ struct Answered<T> {
 
 impl<T> Answered<T> {
     /// The answer of a call sent to `request_url`.
+    #[inline(always)]
     fn from(self, request_url: Url) -> Answer<T> {
         let response = Response {
             status: self.status,
