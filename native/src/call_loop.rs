@@ -406,8 +406,9 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                                 .record("request_id", id.as_str());
                                         }
                                     }
-                                    // The engine keeps the attempt's deadline: it answers `Abort` when the
-                                    // attempt has taken too long, and the attempt is dropped then.
+                                    // The engine keeps the attempt's deadline: it answers
+                                    // `Abort` when the attempt has taken too long, and the
+                                    // attempt is dropped then.
                                     let (n, timeout_ms) = (order.attempt, order.timeout_ms);
                                     out.push(
                                         Out {
@@ -431,8 +432,8 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                                         Ended::Aborted
                                     });
                                     if why != Why::HedgeLost {
-                                        // A loser's abort leaves the winner's answer; a timeout ends the
-                                        // latest attempt without one.
+                                        // A loser's abort leaves the winner's answer; a
+                                        // timeout ends the latest attempt without one.
                                         exchange.lost();
                                         last_message = Some(match timeout_ms {
                                             Some(ms) => {
@@ -510,9 +511,9 @@ impl<'s, 'c, 't> Running<'s, 'c, 't> {
                         }
                         Attempt::BodyGone => {
                             span.end(Ended::Abandoned);
-                            // The engine never asks to resend a one-shot body (it answers a 401 on one
-                            // with Done, and never hedges one); should it ever, fail the call instead of
-                            // sending an empty body.
+                            // The engine never asks to resend a one-shot body (it answers a
+                            // 401 on one with Done, and never hedges one); should it ever, fail
+                            // the call instead of sending an empty body.
                             guard.live = false;
                             out.abandon();
                             shared.cancel(id);

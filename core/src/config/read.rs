@@ -7,8 +7,10 @@
 //! It accepts what the derive accepts and fails with the derive's messages (`unknown field`,
 //! `invalid type`, `missing field`, `unknown variant`), word for word: every error is built by
 //! serde's own `serde::de::Error` constructors (into the reader's [`Error`], which keeps the
-//! text), or (`invalid type`, `invalid value`) in serde_json's words. With the crate's `deserialize` feature (the native client's typed
-//! configs need it) the derive exists too, and the tests hold the two to the same answers. Validation is not done here: [`Config::from_value`] validates.
+//! text), or (`invalid type`, `invalid value`) in serde_json's words. With the crate's
+//! `deserialize` feature (the native client's typed configs need it) the derive exists too,
+//! and the tests hold the two to the same answers. Validation is not done here:
+//! [`Config::from_value`] validates.
 
 use core::fmt;
 
