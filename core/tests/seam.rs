@@ -422,6 +422,10 @@ fn every_reason_has_a_stable_name_equal_to_its_serde_form() {
     for why in Why::ALL {
         let json = serde_json::to_value(why).unwrap();
         assert_eq!(json.as_str(), Some(why.name()));
+        // `Serialize` writes `name()` by hand; the derived `Deserialize` (`rename_all =
+        // "snake_case"`) holds the name to the serde form of the variant's own name.
+        let read: Why = serde_json::from_value(json).unwrap();
+        assert_eq!(read, why);
         assert!(!why.explain().is_empty());
     }
 }
